@@ -1,0 +1,66 @@
+"""The connector interface, the credentials-store interface, and their errors.
+
+Connectors never import `store`: the caller passes a `CredentialsStore` that persists
+tokens (encrypted, committed) and provides a cross-process refresh lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from connectors.records import Page
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime  # timezone-aware UTC
+    refresh_expires_at: datetime | None = None
+
+
+class CredentialsStore(Protocol):
+    """Persistence for one connection's OAuth tokens, provided by the caller."""
+
+    def load(self) -> Tokens | None:
+        """The current tokens, re-read from durable storage (another process may have rotated them)."""
+
+    def save(self, tokens: Tokens) -> None:
+        """Persist and commit `tokens` before returning."""
+
+    def refresh_lock(self) -> AbstractContextManager[None]:
+        """Held while refreshing, so only one process refreshes this connection at a time."""
+
+    def mark_reconnect_needed(self, reason: str) -> None:
+        """Record that the refresh token was refused (`invalid_grant`): an admin must reconnect."""
+
+
+class ConnectorError(Exception):
+    """A sync-stopping failure with a message fit for `arsync status`."""
+
+
+class ReconnectNeeded(ConnectorError):
+    """The refresh token was refused; retrying cannot help."""
+
+
+class DailyLimitReached(ConnectorError):
+    """The provider's daily call limit is spent; sync resumes after `retry_at`."""
+
+    def __init__(self, message: str, retry_at: datetime) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class Connector(Protocol):
+    kind: str
+
+    def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
+        """Yield pages of normalized records, customers before invoices.
+
+        `cursor` is the last committed page cursor (None: never synced). With `full=True`
+        everything is re-read and the final page has `full_sync_complete=True`.
+        """

@@ -1,0 +1,1 @@
+"""Local HTTP simulators of the QuickBooks Online and Xero APIs (tests, demo, benchmarks)."""

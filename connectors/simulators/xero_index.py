@@ -1,0 +1,176 @@
+"""Pre-rendered, ordered indexes of one tenant's contacts and invoices.
+
+A `Collection` is an immutable snapshot: records ordered by UpdatedDateUTC then id, each with
+its JSON already rendered. A list request selects a filtered view (memoised, so the pages of
+one pull filter once) and answers a page as a slice of it. `TenantIndex` rebuilds snapshots
+after a mutation, re-rendering only records whose content changed, so a 100,000-invoice
+company serves fast and stays cheap to mutate between syncs.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from typing import NamedTuple
+
+from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
+from connectors.simulators.xero_query import ListQuery
+from connectors.simulators.xero_render import (
+    contact_fields,
+    invoice_fields,
+    render_contact,
+    render_invoice,
+    to_ms,
+)
+
+_VIEW_MEMO_SIZE = 32
+
+
+class Entry(NamedTuple):
+    updated_ms: int
+    id: str
+    body: bytes  # the record's JSON
+    fields: dict[str, str | bool]  # lower-cased field name -> value, for filters
+
+
+class Page(NamedTuple):
+    items: list[bytes]
+    pagination: dict[str, int] | None  # None when the request was not paged
+
+
+class Collection:
+    """One endpoint's records of one tenant, ordered by (UpdatedDateUTC, id)."""
+
+    def __init__(self, entries: Iterable[Entry], *, archived_field: str | None = None) -> None:
+        self._entries = sorted(entries, key=lambda entry: (entry.updated_ms, entry.id))
+        self._stamps = [entry.updated_ms for entry in self._entries]
+        self._archived_field = archived_field  # contacts: hidden unless includeArchived
+        self._views: OrderedDict[tuple, list[Entry]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def page(self, query: ListQuery) -> Page:
+        """The records of `query`'s page (all of them when unpaged) and the pagination block."""
+        view = self._view(query)
+        if query.page is None:
+            return Page([entry.body for entry in view], None)
+        size = query.page_size
+        start = (query.page - 1) * size
+        items = [entry.body for entry in view[start : start + size]]
+        pagination = {
+            "page": query.page,
+            "pageSize": size,
+            "pageCount": -(-len(view) // size),
+            "itemCount": len(view),
+        }
+        return Page(items, pagination)
+
+    def _view(self, query: ListQuery) -> list[Entry]:
+        key = query.view_key()
+        with self._lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+                return view
+        view = self._select(query)
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > _VIEW_MEMO_SIZE:
+                self._views.popitem(last=False)
+        return view
+
+    def _select(self, query: ListQuery) -> list[Entry]:
+        start = 0
+        if query.modified_after_ms is not None:
+            start = bisect_right(self._stamps, query.modified_after_ms)
+        keep = _predicate(query, None if query.include_archived else self._archived_field)
+        view = [entry for entry in self._entries[start:] if keep(entry)]
+        if query.descending:
+            view.reverse()
+        return view
+
+
+def _predicate(query: ListQuery, active_only_field: str | None) -> Callable[[Entry], bool]:
+    checks: list[Callable[[Entry], bool]] = []
+    if active_only_field is not None:
+        checks.append(lambda entry: entry.fields[active_only_field] == "ACTIVE")
+    if query.statuses is not None:
+        statuses = query.statuses
+        checks.append(lambda entry: entry.fields.get("status") in statuses)
+    if query.ids is not None:
+        ids = query.ids
+        checks.append(lambda entry: entry.id.lower() in ids)
+    for clause in query.where:
+        checks.append(lambda entry, clause=clause: clause.matches(entry.fields))
+    return lambda entry: all(check(entry) for check in checks)
+
+
+class Snapshot(NamedTuple):
+    contacts: Collection
+    invoices: Collection
+
+
+class TenantIndex:
+    """The current snapshot of one tenant, rebuilt lazily after `invalidate()`."""
+
+    def __init__(self, company: SimCompany) -> None:
+        self.company = company
+        self.lock = threading.RLock()  # held by mutations and rebuilds
+        self._snapshot: Snapshot | None = None
+        self._revision = company.revision
+        self._rendered: dict[tuple[str, str], tuple[Hashable, Entry]] = {}
+
+    def invalidate(self) -> None:
+        """Forget the snapshot; the next request rebuilds it from the (mutated) company."""
+        with self.lock:
+            self._snapshot = None
+
+    def snapshot(self) -> Snapshot:
+        """The snapshot to answer from; rebuilt when the company's `revision` moved on
+        (mutation helpers bump it) or after `invalidate()`."""
+        with self.lock:
+            if self._snapshot is None or self._revision != self.company.revision:
+                self._revision = self.company.revision
+                self._snapshot = self._rebuild()
+            return self._snapshot
+
+    def _rebuild(self) -> Snapshot:
+        customers = self.company.customers
+        contacts = [self._contact(customer) for customer in customers.values()]
+        invoices = [
+            self._invoice(invoice, customers.get(invoice.customer_id))
+            for invoice in self.company.invoices.values()
+        ]
+        live = {("c", c.id) for c in contacts} | {("i", i.id) for i in invoices}
+        for key in [key for key in self._rendered if key not in live]:
+            del self._rendered[key]
+        return Snapshot(Collection(contacts, archived_field="contactstatus"), Collection(invoices))
+
+    def _contact(self, customer: SimCustomer) -> Entry:
+        state = (*vars(customer).values(), tuple(customer.emails), tuple(customer.contact_persons))
+        cached = self._rendered.get(("c", customer.id))
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        entry = Entry(
+            to_ms(customer.updated_at), customer.id, render_contact(customer),
+            contact_fields(customer),
+        )
+        self._rendered[("c", customer.id)] = (state, entry)
+        return entry
+
+    def _invoice(self, invoice: SimInvoice, customer: SimCustomer | None) -> Entry:
+        name = customer.name if customer is not None else ""
+        state = (*vars(invoice).values(), name)
+        cached = self._rendered.get(("i", invoice.id))
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        entry = Entry(
+            to_ms(invoice.updated_at), invoice.id, render_invoice(invoice, name),
+            invoice_fields(invoice),
+        )
+        self._rendered[("i", invoice.id)] = (state, entry)
+        return entry

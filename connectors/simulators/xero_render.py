@@ -1,0 +1,181 @@
+"""Render the neutral company model as Xero Accounting API JSON.
+
+Each record is rendered once to a JSON fragment (bytes) that the index caches, so a page is
+only a join of pre-rendered fragments. Money is written from `Decimal` as exact JSON numbers,
+dates in Xero's Microsoft JSON format `/Date(1573755038314+0000)/`, which xero-python parses
+for both `date[ms-format]` (Date, DueDate: midnight UTC) and `datetime[ms-format]`
+(UpdatedDateUTC) fields.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from connectors.simulators.model import SimCustomer, SimInvoice
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CENT = Decimal("0.01")
+_ONE_MS = timedelta(milliseconds=1)
+
+# The neutral model's status -> Xero's invoice Status ("open" depends on the balance).
+_INVOICE_STATUS = {
+    "draft": "DRAFT",
+    "submitted": "SUBMITTED",
+    "voided": "VOIDED",
+    "deleted": "DELETED",
+}
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch of an aware datetime (naive ones are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // _ONE_MS
+
+
+def ms_date(ms: int) -> str:
+    """Xero's `/Date(ms+0000)/` form of an epoch-milliseconds value."""
+    return f"/Date({ms}+0000)/"
+
+
+def day_ms(day: date) -> int:
+    """Midnight UTC of `day` in epoch milliseconds (how Xero sends Date and DueDate)."""
+    return to_ms(datetime.combine(day, time(), tzinfo=UTC))
+
+
+def invoice_status(invoice: SimInvoice) -> str:
+    """Xero's Status: live invoices are AUTHORISED, or PAID once the balance is zero."""
+    if invoice.status == "open":
+        return "PAID" if invoice.balance == 0 else "AUTHORISED"
+    try:
+        return _INVOICE_STATUS[invoice.status]
+    except KeyError:
+        raise ValueError(f"invoice {invoice.id}: unknown status {invoice.status!r}") from None
+
+
+def contact_status(customer: SimCustomer) -> str:
+    """ACTIVE, ARCHIVED, or GDPRREQUEST (a contact whose erasure was requested)."""
+    if customer.gdpr_request:
+        return "GDPRREQUEST"
+    return "ACTIVE" if customer.active else "ARCHIVED"
+
+
+def _s(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _money(value: Decimal) -> str:
+    return format(Decimal(value).quantize(_CENT), "f")
+
+
+def _obj(pairs: list[tuple[str, str]]) -> str:
+    """A JSON object from (key, already-encoded value) pairs, keeping their order."""
+    return "{" + ",".join(f'"{key}":{value}' for key, value in pairs) + "}"
+
+
+def _person(email: str, include_in_emails: bool) -> str:
+    # The model keeps only the address; names are derived from "first.last@..." local parts.
+    first, _, last = email.partition("@")[0].replace("_", ".").partition(".")
+    return _obj([
+        ("FirstName", _s(first.capitalize())),
+        ("LastName", _s(last.replace(".", " ").title())),
+        ("EmailAddress", _s(email)),
+        ("IncludeInEmails", _b(include_in_emails)),
+    ])
+
+
+def render_contact(customer: SimCustomer) -> bytes:
+    """One Contact as Xero returns it from GET /Contacts (fields arsync reads, and a few more)."""
+    persons = ",".join(_person(email, include) for email, include in customer.contact_persons)
+    return _obj([
+        ("ContactID", _s(customer.id)),
+        ("ContactStatus", _s(contact_status(customer))),
+        ("Name", _s(customer.name)),
+        ("EmailAddress", _s(customer.emails[0] if customer.emails else "")),
+        ("ContactPersons", f"[{persons}]"),
+        ("IsSupplier", _b(customer.is_supplier)),
+        ("IsCustomer", _b(customer.is_customer)),
+        ("DefaultCurrency", _s(customer.currency)),
+        ("UpdatedDateUTC", _s(ms_date(to_ms(customer.updated_at)))),
+        ("HasAttachments", "false"),
+        ("HasValidationErrors", "false"),
+    ]).encode()
+
+
+def render_invoice(invoice: SimInvoice, contact_name: str) -> bytes:
+    """One Invoice as Xero returns it from GET /Invoices; SentToContact only when true."""
+    status = invoice_status(invoice)
+    # Voided and deleted documents were never paid; a voided one owes nothing either.
+    due = Decimal(0) if status == "VOIDED" else invoice.balance
+    paid = Decimal(0) if status in ("VOIDED", "DELETED") else invoice.total - invoice.balance
+    pairs = [
+        ("Type", _s(invoice.type)),
+        ("InvoiceID", _s(invoice.id)),
+        ("InvoiceNumber", _s(invoice.doc_number)),
+        ("Reference", '""'),
+        ("Contact", _obj([("ContactID", _s(invoice.customer_id)), ("Name", _s(contact_name))])),
+        ("Date", _s(ms_date(day_ms(invoice.issue_date)))),
+        ("DateString", _s(f"{invoice.issue_date.isoformat()}T00:00:00")),
+        ("DueDate", _s(ms_date(day_ms(invoice.due_date)))),
+        ("DueDateString", _s(f"{invoice.due_date.isoformat()}T00:00:00")),
+        ("Status", _s(status)),
+        ("LineAmountTypes", '"Exclusive"'),
+        ("SubTotal", _money(invoice.total)),
+        ("TotalTax", "0.00"),
+        ("Total", _money(invoice.total)),
+        ("AmountDue", _money(due)),
+        ("AmountPaid", _money(paid)),
+        ("AmountCredited", "0.00"),
+        ("CurrencyCode", _s(invoice.currency)),
+        ("CurrencyRate", "1.0000000000"),
+        ("IsDiscounted", "false"),
+        ("HasAttachments", "false"),
+        ("HasErrors", "false"),
+    ]
+    if invoice.email_sent:  # Xero omits SentToContact rather than sending false
+        pairs.append(("SentToContact", "true"))
+    pairs.append(("UpdatedDateUTC", _s(ms_date(to_ms(invoice.updated_at)))))
+    return _obj(pairs).encode()
+
+
+def contact_fields(customer: SimCustomer) -> dict[str, str | bool]:
+    """The values a `where` clause on Contacts may compare against."""
+    return {
+        "contactid": customer.id,
+        "contactstatus": contact_status(customer),
+        "name": customer.name,
+        "emailaddress": customer.emails[0] if customer.emails else "",
+        "iscustomer": customer.is_customer,
+        "issupplier": customer.is_supplier,
+    }
+
+
+def invoice_fields(invoice: SimInvoice) -> dict[str, str | bool]:
+    """The values a `where` clause or `Statuses` on Invoices may compare against."""
+    return {
+        "invoiceid": invoice.id,
+        "type": invoice.type,
+        "status": invoice_status(invoice),
+        "invoicenumber": invoice.doc_number,
+        "contact.contactid": invoice.customer_id,
+        "currencycode": invoice.currency,
+        "senttocontact": invoice.email_sent,
+    }
+
+
+def envelope(
+    collection: str, items: list[bytes], now_ms: int, pagination: dict[str, int] | None
+) -> bytes:
+    """The response body around a list of pre-rendered records (Xero's list envelope)."""
+    head = f'{{"Id":"{uuid.uuid4()}","Status":"OK","ProviderName":"arsync simulator",'
+    head += f'"DateTimeUTC":"{ms_date(now_ms)}",'
+    if pagination is not None:
+        head += f'"pagination":{json.dumps(pagination, separators=(",", ":"))},'
+    return b"".join([head.encode(), f'"{collection}":['.encode(), b",".join(items), b"]}"])

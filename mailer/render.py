@@ -1,0 +1,151 @@
+"""Build invitation and reminder messages as `email.message.EmailMessage` objects.
+
+Headers go through `email.headerregistry` (never string concatenation): names are reduced
+to one line first, so a CR/LF in a customer or company name cannot add a header, and the
+policy encodes whatever remains. Bodies come from the Jinja2 templates (HTML autoescaped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import quote
+
+from mailer.environment import environment
+from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
+
+# C0/C1 controls and the Unicode line/paragraph separators some clients render as breaks.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character (CR, LF, TAB, ...) turned into one space."""
+    return " ".join(_CONTROLS.sub(" ", text).split())
+
+
+def message_id(kind: str, company_id: str, key: str, from_address: str) -> str:
+    """A Message-ID derived only from its inputs, so a retried message keeps its id.
+
+    `key` identifies the mail (a dedupe key, an invitation id); it is hashed, with a
+    domain-separation prefix, so it never appears in the header as given.
+    """
+    digest = hashlib.sha256(f"arsync-message-id\0{kind}\0{company_id}\0{key}".encode())
+    domain = from_address.rpartition("@")[2] or "localhost"
+    kind_part = _UNSAFE_ID.sub("-", kind)
+    company_part = _UNSAFE_ID.sub("-", company_id)
+    return f"<{kind_part}.{company_part}.{digest.hexdigest()[:32]}@{domain}>"
+
+
+def invite_url(portal_url: str, token: str) -> str:
+    """The invitation link `{portal_url}/invite/{token}`."""
+    return f"{portal_url.rstrip('/')}/invite/{quote(token, safe='')}"
+
+
+def render_invitation(
+    sender: Sender, mail: InvitationMail, *, key: str, now: datetime
+) -> EmailMessage:
+    """The portal invitation for one contact; `key` makes the Message-ID (see `message_id`)."""
+    context = {
+        "company_name": one_line(sender.company_name),
+        "customer_name": one_line(mail.customer_name),
+        "portal_url": mail.portal_url,
+        "invite_url": invite_url(mail.portal_url, mail.token),
+        "ttl_days": mail.ttl_days,
+    }
+    return _compose(
+        sender,
+        "invitation",
+        context,
+        to=[mail.email],
+        to_name=mail.customer_name,
+        msg_id=message_id("invitation", sender.company_id, key, sender.from_address),
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    doc_number: str
+    due_date: date
+    balance: Decimal
+    currency: str
+    past_due: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Total:
+    currency: str
+    amount: Decimal
+
+
+def _past_due(line: ReminderLine, today: date) -> bool:
+    # The portal's rule (SPEC 2, Balances): positive balance and due before today.
+    return line.balance > 0 and line.due_date < today
+
+
+def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: datetime) -> EmailMessage:
+    """One reminder to a customer's contacts listing its invoices, with totals per currency."""
+    lines = [
+        _Line(i.doc_number, i.due_date, i.balance, i.currency, _past_due(i, mail.today))
+        for i in mail.items
+    ]
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.balance
+    context = {
+        "company_name": one_line(sender.company_name),
+        "customer_name": one_line(mail.customer_name),
+        "portal_url": mail.portal_url,
+        "lines": lines,
+        "totals": [_Total(currency, amount) for currency, amount in totals.items()],
+        "past_due": any(line.past_due for line in lines),
+        "today": mail.today,
+    }
+    return _compose(
+        sender,
+        "reminder",
+        context,
+        to=mail.recipients,
+        to_name=mail.customer_name,
+        msg_id=message_id("reminder", sender.company_id, key, sender.from_address),
+        now=now,
+        extra_headers={"Auto-Submitted": "auto-generated"},
+    )
+
+
+def _compose(
+    sender: Sender,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    to: Iterable[str],
+    to_name: str,
+    msg_id: str,
+    now: datetime,
+    extra_headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    recipients = [Address(display_name=one_line(to_name), addr_spec=a.strip()) for a in to]
+    if not recipients:
+        raise ValueError("a message needs at least one recipient")
+    env = environment(sender.template_dir)
+    msg = EmailMessage()
+    msg["From"] = Address(display_name=one_line(sender.company_name), addr_spec=sender.from_address)
+    msg["To"] = recipients
+    msg["Subject"] = one_line(env.get_template(f"{template}.subject.txt").render(context))
+    msg["Date"] = now.astimezone(UTC)
+    msg["Message-ID"] = msg_id
+    for name, value in (extra_headers or {}).items():
+        msg[name] = value
+    msg.set_content(env.get_template(f"{template}.txt").render(context))
+    msg.add_alternative(env.get_template(f"{template}.html").render(context), subtype="html")
+    return msg

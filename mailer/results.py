@@ -1,0 +1,64 @@
+"""What happened to one message, and the table from SMTP answers to outcomes.
+
+Errors are data: a transport returns a `SendResult` per message instead of raising, and
+the dispatcher turns each outcome into a row state (sent, retry later, failed, in doubt).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"  # the server accepted the message (for at least one recipient)
+    TRANSIENT = "transient"  # not accepted, worth retrying: refused connection, 4xx, timeout
+    PERMANENT = "permanent"  # refused for good: 5xx; the server's answer is recorded
+    IN_DOUBT = "in_doubt"  # the connection failed after the body was sent: never re-send
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome for one message, with the server's code and text when there was one."""
+
+    message_id: str
+    outcome: Outcome
+    code: int | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """One line for `outbox.last_error` and logs, e.g. "550 5.1.1 no such user"."""
+        return f"{self.code} {self.detail}".strip() if self.code else self.detail
+
+
+def outcome_for_code(code: int) -> Outcome:
+    """RFC 5321 reply classes: 2xx/3xx accepted, 4xx try again later, 5xx never."""
+    if 200 <= code < 400:
+        return Outcome.DELIVERED
+    if 500 <= code < 600:
+        return Outcome.PERMANENT
+    return Outcome.TRANSIENT
+
+
+def from_reply(message_id: str, code: int, text: str) -> SendResult:
+    """A result built from one SMTP reply."""
+    return SendResult(message_id, outcome_for_code(code), code, text)
+
+
+def from_refusals(message_id: str, refusals: dict[str, tuple[int, str]]) -> SendResult:
+    """All recipients refused: transient if any refusal was temporary, else permanent."""
+    detail = "; ".join(f"{rcpt}: {code} {text}" for rcpt, (code, text) in refusals.items())
+    codes = [code for code, _ in refusals.values()]
+    transient = any(outcome_for_code(code) is Outcome.TRANSIENT for code in codes)
+    outcome = Outcome.TRANSIENT if transient else Outcome.PERMANENT
+    return SendResult(message_id, outcome, codes[0], f"all recipients refused: {detail}")
+
+
+def from_exception(message_id: str, exc: BaseException, *, body_sent: bool) -> SendResult:
+    """A failure without a reply (connection refused/reset, timeout, TLS).
+
+    Before the body was handed over nothing was delivered, so it is transient; during
+    or after DATA the server may have accepted it, so it is in doubt.
+    """
+    outcome = Outcome.IN_DOUBT if body_sent else Outcome.TRANSIENT
+    return SendResult(message_id, outcome, None, f"{type(exc).__name__}: {exc}".strip())

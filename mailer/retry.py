@@ -1,0 +1,56 @@
+"""The retry policy for mail, in one place.
+
+Two clocks: `RetryPolicy` retries a message a few times within one delivery run
+(tenacity, exponential backoff with jitter); `Backoff` spaces out the dispatcher runs
+that pick a transiently failed message up again, and says when to give up.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+
+from mailer.results import Outcome, SendResult
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Immediate retries of one message on a transient result, inside one batch."""
+
+    attempts: int = 3
+    initial_seconds: float = 0.5
+    max_seconds: float = 5.0
+
+    async def run(self, attempt: Callable[[], Awaitable[SendResult]]) -> SendResult:
+        """Call `attempt` until it is not transient or the attempts are spent; the last result."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential_jitter(initial=self.initial_seconds, max=self.max_seconds),
+            retry=retry_if_result(lambda result: result.outcome is Outcome.TRANSIENT),
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        return await retrying(attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """When the dispatcher tries a transiently failed message again.
+
+    Attempt n waits between half and all of `base * 2**(n-1)` (capped); after
+    `max_attempts` the message is failed for good.
+    """
+
+    max_attempts: int = 8
+    base_seconds: float = 60.0
+    cap_seconds: float = 6 * 3600.0
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
+        """The next try after `attempts` failed ones, or None when it is time to give up."""
+        if attempts >= self.max_attempts:
+            return None
+        delay = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        return now + timedelta(seconds=random.uniform(delay / 2, delay))

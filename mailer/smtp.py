@@ -1,0 +1,243 @@
+"""SMTP delivery with aiosmtplib: a few reused connections, bounded concurrency.
+
+A batch is shared by at most `concurrency` workers; each worker keeps one connection and
+sends many messages through it (reconnecting after `messages_per_connection`, or after a
+connection-level failure). Every message ends as a `SendResult`; retries follow
+`RetryPolicy`. When a worker still cannot reach the server after its retries, the rest of
+the batch is reported transient at once instead of waiting through every retry again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import email.policy
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Literal
+
+import aiosmtplib
+from aiosmtplib import SMTPException, SMTPRecipientRefused, SMTPResponseException
+
+from mailer.results import Outcome, SendResult, from_exception, from_refusals, from_reply
+from mailer.retry import RetryPolicy
+
+Security = Literal["none", "starttls", "tls"]
+_NETWORK_ERRORS = (SMTPException, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    utf8: bool
+
+
+def _envelope(message: EmailMessage) -> _Envelope:
+    """MAIL FROM is the From address; RCPT TO are the To/Cc/Bcc addresses (Bcc not sent)."""
+    sender = message["From"].addresses[0].addr_spec
+    recipients = tuple(
+        address.addr_spec
+        for name in ("To", "Cc", "Bcc")
+        for header in message.get_all(name, [])
+        for address in header.addresses
+    )
+    if not recipients:
+        raise ValueError("message has no recipients")
+    utf8 = not (sender + "".join(recipients)).isascii()
+    if message.get_all("Bcc"):
+        message = copy.copy(message)
+        del message["Bcc"]
+    policy = email.policy.SMTPUTF8 if utf8 else email.policy.SMTP
+    data = message.as_bytes(policy=policy)
+    return _Envelope(str(message["Message-ID"]), sender, recipients, data, utf8)
+
+
+@dataclass(slots=True)
+class _Batch:
+    queue: asyncio.Queue[tuple[int, EmailMessage]]
+    results: list[SendResult | None]
+    unreachable: SendResult | None = None  # set once the server could not be reached
+
+
+@dataclass(slots=True)
+class _Connection:
+    """One worker's connection, opened lazily and reused across messages."""
+
+    transport: SmtpTransport
+    client: aiosmtplib.SMTP | None = None
+    sent: int = 0
+
+    async def ready(self) -> aiosmtplib.SMTP:
+        if self.client is not None and (
+            not self.client.is_connected or self.sent >= self.transport.messages_per_connection
+        ):
+            await self.close()
+        if self.client is None:
+            client = self.transport.new_client()
+            await client.connect()  # also STARTTLS and AUTH, as configured
+            self.client, self.sent = client, 0
+            self.transport.connections_opened += 1
+        return self.client
+
+    def discard(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.client = None
+
+    async def close(self) -> None:
+        if self.client is not None and self.client.is_connected:
+            try:
+                await self.client.quit()
+            except _NETWORK_ERRORS:
+                self.client.close()
+        self.client = None
+
+
+class SmtpTransport:
+    """Delivers messages to one SMTP server (see the module docstring)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: Security = "starttls",
+        username: str = "",
+        password: str = "",
+        *,
+        concurrency: int = 4,
+        messages_per_connection: int = 100,
+        timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),
+        tls_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
+        if security not in ("none", "starttls", "tls"):
+            raise ValueError(f"smtp security must be none, starttls or tls, not {security!r}")
+        if concurrency < 1 or messages_per_connection < 1:
+            raise ValueError("concurrency and messages_per_connection must be at least 1")
+        self.host, self.port, self.security = host, port, security
+        self._username, self._password = username, password
+        self.concurrency = concurrency
+        self.messages_per_connection = messages_per_connection
+        self.timeout = timeout
+        self.retry = retry
+        self._tls_context = tls_context
+        self._local_hostname = local_hostname
+        self.connections_opened = 0  # for logs and benchmarks
+
+    def __repr__(self) -> str:  # never shows the password
+        return f"SmtpTransport({self.host!r}, {self.port}, {self.security!r})"
+
+    def new_client(self) -> aiosmtplib.SMTP:
+        """A configured, unconnected client."""
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
+            username=self._username or None,
+            password=self._password or None,
+            timeout=self.timeout,
+            tls_context=self._tls_context,
+            local_hostname=self._local_hostname,
+        )
+
+    async def send_many(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        """Deliver `messages` through at most `concurrency` connections; results in order."""
+        batch = _Batch(asyncio.Queue(), [None] * len(messages))
+        for item in enumerate(messages):
+            batch.queue.put_nowait(item)
+        workers = min(self.concurrency, len(messages))
+        await asyncio.gather(*(self._work(batch) for _ in range(workers)))
+        return [result for result in batch.results if result is not None]
+
+    async def _work(self, batch: _Batch) -> None:
+        connection = _Connection(self)
+        try:
+            while not batch.queue.empty():
+                index, message = batch.queue.get_nowait()
+                batch.results[index] = await self._deliver(connection, message, batch)
+        finally:
+            await connection.close()
+
+    async def _deliver(
+        self, connection: _Connection, message: EmailMessage, batch: _Batch
+    ) -> SendResult:
+        message_id = str(message.get("Message-ID", ""))
+        try:
+            envelope = _envelope(message)
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            return SendResult(message_id, Outcome.PERMANENT, None, f"unsendable message: {exc}")
+        if batch.unreachable is not None:
+            return SendResult(message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
+        result = await self.retry.run(lambda: self._attempt(connection, envelope))
+        if result.outcome is Outcome.TRANSIENT and connection.client is None:
+            batch.unreachable = result
+        return result
+
+    async def _attempt(self, connection: _Connection, envelope: _Envelope) -> SendResult:
+        try:
+            client = await connection.ready()
+        except _NETWORK_ERRORS as exc:
+            # Includes refused logins and greetings: the message itself is not at fault.
+            connection.discard()
+            detail = f"cannot reach {self.host}:{self.port}: {type(exc).__name__}: {exc}"
+            return SendResult(envelope.message_id, Outcome.TRANSIENT, None, detail)
+        result = await _transaction(client, envelope)
+        if result.outcome in (Outcome.TRANSIENT, Outcome.IN_DOUBT) and not client.is_connected:
+            connection.discard()
+        connection.sent += 1
+        return result
+
+
+async def _transaction(client: aiosmtplib.SMTP, envelope: _Envelope) -> SendResult:
+    """MAIL, RCPT for each recipient, DATA; classified by where it stopped."""
+    message_id, body_sent = envelope.message_id, False
+    try:
+        options = []
+        if envelope.utf8:
+            if not client.supports_extension("smtputf8"):
+                return SendResult(message_id, Outcome.PERMANENT, None, "server lacks SMTPUTF8")
+            options.append("SMTPUTF8")
+        await client.mail(envelope.sender, options=options)
+        refused = await _recipients(client, envelope.recipients)
+        if len(refused) == len(envelope.recipients):
+            await _reset(client)
+            return from_refusals(message_id, refused)
+        body_sent = True
+        response = await client.data(envelope.data)
+    except SMTPResponseException as exc:
+        await _reset(client)
+        return from_reply(message_id, exc.code, exc.message)
+    except _NETWORK_ERRORS as exc:
+        client.close()
+        return from_exception(message_id, exc, body_sent=body_sent)
+    detail = response.message
+    if refused:
+        detail += " (refused: " + "; ".join(f"{r}: {c} {t}" for r, (c, t) in refused.items()) + ")"
+    return SendResult(message_id, Outcome.DELIVERED, response.code, detail)
+
+
+async def _recipients(
+    client: aiosmtplib.SMTP, recipients: tuple[str, ...]
+) -> dict[str, tuple[int, str]]:
+    refused: dict[str, tuple[int, str]] = {}
+    for recipient in recipients:
+        try:
+            await client.rcpt(recipient)
+        except SMTPRecipientRefused as exc:
+            refused[recipient] = (exc.code, exc.message)
+    return refused
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refusal so the reused connection starts the next message clean."""
+    try:
+        await client.rset()
+    except _NETWORK_ERRORS:
+        client.close()

@@ -1,0 +1,82 @@
+"""How rendered messages leave arsync: the `Transport` protocol and the file transport.
+
+`SmtpTransport` lives in `mailer.smtp` and is re-exported here, so callers pick a
+transport from one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+from mailer.results import Outcome, SendResult
+from mailer.smtp import SmtpTransport
+
+__all__ = ["FileTransport", "SmtpTransport", "Transport", "eml_name"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
+
+
+class Transport(Protocol):
+    """Delivers a batch of messages and reports one result per message, in order."""
+
+    async def send_many(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        """Deliver `messages`; never raises for a per-message failure."""
+        ...
+
+
+def eml_name(message_id: str) -> str:
+    """A file name made only of safe characters, unique per Message-ID."""
+    bare = message_id.strip().strip("<>")
+    safe = _UNSAFE.sub("_", bare).strip("._")[:150] or "message"
+    if safe != bare:  # sanitizing may merge distinct ids: keep them apart
+        safe += "-" + hashlib.sha256(message_id.encode()).hexdigest()[:12]
+    return f"{safe}.eml"
+
+
+class FileTransport:
+    """Writes each message to `directory/<message-id>.eml` (the demo and development).
+
+    Writes are atomic (temporary file, fsync, rename); writing the same message again
+    replaces the file with identical content, so a retry never makes a second file.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    async def send_many(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        return await asyncio.to_thread(lambda: [self._write(m) for m in messages])
+
+    def _write(self, message: EmailMessage) -> SendResult:
+        message_id = str(message.get("Message-ID", ""))
+        if not message_id:
+            return SendResult("", Outcome.PERMANENT, None, "message has no Message-ID")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _atomic_write(
+                self.directory / eml_name(message_id), message.as_bytes(policy=email.policy.SMTP)
+            )
+        except OSError as exc:
+            return SendResult(message_id, Outcome.TRANSIENT, None, f"{type(exc).__name__}: {exc}")
+        return SendResult(message_id, Outcome.DELIVERED)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,52 @@
+"""Encryption at rest for OAuth tokens (Fernet), keyed by ARSYNC_SECRET_KEY.
+
+Without a key, values are stored with a `plain:` prefix so that turning a key on later
+is detectable; with a key they are stored as `enc:v1:<fernet token>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class SecretKeyError(Exception):
+    """A stored secret cannot be read with the key at hand."""
+
+
+class SecretBox:
+    def __init__(self, key: str | None) -> None:
+        self._fernet = Fernet(_fernet_key(key)) if key else None
+
+    @property
+    def encrypting(self) -> bool:
+        return self._fernet is not None
+
+    def seal(self, plaintext: str) -> str:
+        if self._fernet is None:
+            return "plain:" + plaintext
+        return "enc:v1:" + self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, stored: str) -> str:
+        if stored.startswith("plain:"):
+            return stored.removeprefix("plain:")
+        if not stored.startswith("enc:v1:"):
+            raise SecretKeyError("unrecognised stored secret format")
+        if self._fernet is None:
+            raise SecretKeyError("stored tokens are encrypted; set ARSYNC_SECRET_KEY to read them")
+        try:
+            return self._fernet.decrypt(stored.removeprefix("enc:v1:").encode()).decode()
+        except InvalidToken:
+            raise SecretKeyError("stored tokens cannot be decrypted with this ARSYNC_SECRET_KEY") from None
+
+
+def _fernet_key(key: str) -> bytes:
+    """Accept a Fernet key as is; derive one from any other passphrase."""
+    try:
+        if len(base64.urlsafe_b64decode(key.encode())) == 32:
+            return key.encode()
+    except (ValueError, TypeError):
+        pass
+    return base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest())

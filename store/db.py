@@ -1,0 +1,76 @@
+"""Engine and session setup, and the "is this database migrated?" check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreNotMigrated(Exception):
+    """The database schema is missing or behind the code."""
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_migrated(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is missing or older than the code."""
+    current = current_revision(engine)
+    if current != head_revision():
+        state = "has no arsync schema" if current is None else f"is at revision {current}"
+        raise StoreNotMigrated(
+            f"the database {engine.url.render_as_string(hide_password=True)} {state}; "
+            "run `arsync db upgrade` first"
+        )
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Create or migrate the schema to the newest revision; returns (before, after)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    before = current_revision(engine)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return before, head_revision()

@@ -1,0 +1,18 @@
+"""Alembic environment: migrations run on the connection `store.db.upgrade` hands over."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from store.tables import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # `alembic` run by hand: url from -x url=...
+    url = context.get_x_argument(as_dictionary=True)["url"]
+    with create_engine(url).begin() as connection:
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+else:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,75 @@
+"""Column types that behave the same on SQLite and PostgreSQL.
+
+Money is exact: NUMERIC(20,4) on PostgreSQL; on SQLite, which has no decimal type and
+would store REAL, a 64-bit integer of ten-thousandths (exact up to 922 trillion, and
+summable exactly in SQL). Datetimes are stored as UTC and always come back tz-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from sqlalchemy import BigInteger, DateTime, Numeric
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MONEY_SCALE = 4
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+_FACTOR = 10**MONEY_SCALE
+
+
+class Money(TypeDecorator):
+    """An exact decimal amount with four places."""
+
+    impl = Numeric(20, MONEY_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(20, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect):
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be Decimal, not float")
+        exact = Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        return int(exact * _FACTOR) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-MONEY_SCALE)
+        return Decimal(value).quantize(_QUANTUM)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware datetime stored in UTC (naive UTC on SQLite)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def money_sql(column: str, dialect_name: str) -> str:
+    """SQL presenting a stored money column as a number (used by the public views)."""
+    if dialect_name == "sqlite":
+        return f"({column} / {float(_FACTOR)!r})"
+    return column

@@ -1,0 +1,96 @@
+"""`arsync status` and `arsync history`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import click
+
+from store import reports
+from sync.cli import State, cli, pass_state
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def company_status(state: State, company_id: str) -> dict:
+    app = state.app()
+    company = state.config.company(company_id)
+    run = reports.last_run(app.engine, company_id)
+    success = reports.last_success(app.engine, company_id)
+    health = reports.connection_health(app.engine, company_id)
+    next_sync = success + timedelta(minutes=company.sync_interval_minutes) if success else None
+    if health.get("blocked_until") and (next_sync is None or health["blocked_until"] > next_sync):
+        next_sync = health["blocked_until"]
+    return {
+        "company": company_id,
+        "kind": company.connection.kind,
+        "last_sync": _iso(run["started_at"]) if run else None,
+        "last_sync_status": run["status"] if run else None,
+        "last_sync_error": run["error"] if run else None,
+        "last_success": _iso(success),
+        "next_sync": _iso(next_sync) if success else "at the next run",
+        "connection": health["status"],
+        "connection_detail": health["detail"],
+        "outbox": reports.outbox_counts(app.engine, company_id),
+        "in_doubt": [
+            {**row, "claimed_at": _iso(row["claimed_at"])} for row in reports.in_doubt(app.engine, company_id)
+        ],
+    }
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per company.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Per company: last and next sync, connection health, outbox counts."""
+    rows = [company_status(state, company_id) for company_id in state.company_ids(())]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no companies configured in {state.config_path}")
+    for row in rows:
+        click.echo(f"{row['company']} ({row['kind']})")
+        last = f"{row['last_sync']} [{row['last_sync_status']}]" if row["last_sync"] else "never"
+        click.echo(f"  last sync:   {last}")
+        if row["last_sync_error"]:
+            click.echo(f"  last error:  {row['last_sync_error']}")
+        click.echo(f"  next sync:   {row['next_sync']}")
+        detail = f" ({row['connection_detail']})" if row["connection_detail"] else ""
+        click.echo(f"  connection:  {row['connection']}{detail}")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(row["outbox"].items())) or "empty"
+        click.echo(f"  outbox:      {counts}")
+        for doubt in row["in_doubt"]:
+            click.echo(
+                f"  IN DOUBT:    message {doubt['id']} to {doubt['recipient']} "
+                f"({doubt['subject']}): resend or drop it with `arsync mail resend|drop {doubt['id']}`"
+            )
+
+
+@cli.command()
+@click.argument("company", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@pass_state
+def history(state: State, company: str | None, as_json: bool, limit: int) -> None:
+    """Sync history, newest first."""
+    if company:
+        state.company_ids((company,))
+    runs = reports.sync_runs(state.app().engine, company, limit)
+    if as_json:
+        click.echo(json.dumps(runs, default=str, indent=2))
+        return
+    if not runs:
+        click.echo("no sync runs yet")
+    for run in runs:
+        took = (run["finished_at"] - run["started_at"]).total_seconds() if run["finished_at"] else None
+        click.echo(
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S} {run['company_id']:<16} {run['status']:<11} "
+            f"{'full' if run['full'] else 'incr'} customers={run['customers']} invoices={run['invoices']} "
+            f"adjustments={run['adjustments']} api_calls={run['api_calls']}"
+            + (f" {took:.1f}s" if took is not None else "")
+            + (f" error={run['error']}" if run["error"] else "")
+        )

@@ -1,0 +1,232 @@
+"""The TOML configuration: parsed and validated once, then passed down explicitly.
+
+Every problem becomes a `ConfigError` whose one-line message names the file and the key,
+so the CLI can print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
+Hour = Annotated[int, Field(ge=0, le=23)]
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:///arsync.db"
+
+
+class LogConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+
+
+class MailConfig(_Strict):
+    transport: Literal["smtp", "file"] = "file"
+    from_address: str = "billing@example.com"
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str = ""
+    smtp_password_env: str = "ARSYNC_SMTP_PASSWORD"
+    file_directory: str = "outbox"
+
+    def smtp_password(self) -> str:
+        """The SMTP password, read from the environment variable the file names."""
+        if not self.smtp_username:
+            return ""
+        return os.environ.get(self.smtp_password_env, "")
+
+
+class ConnectionConfig(_Strict):
+    kind: str
+    environment: Literal["production", "sandbox"] = "production"
+    realm_id: str = ""
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret_env: str = ""
+    api_base_url: str = ""
+    token_url: str = ""
+
+    @field_validator("api_base_url", "token_url")
+    @classmethod
+    def _https_or_loopback(cls, value: str) -> str:
+        if value:
+            check_url(value)
+        return value
+
+    def client_secret(self) -> str:
+        return os.environ.get(self.client_secret_env, "") if self.client_secret_env else ""
+
+
+class CompanyConfig(_Strict):
+    id: str
+    name: str
+    timezone: str = "UTC"
+    portal_url: str = ""
+    plan: Literal["basic", "pro", "plus", "enterprise"] = "pro"
+    import_inactive_customers: bool = False
+    multi_account_portal: bool = True
+    auto_invite: bool = False
+    invitation_ttl_days: Annotated[int, Field(ge=1, le=365)] = 14
+    sync_interval_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    reminder_offsets_days: list[int] = [-3, 0, 7, 14, 30]
+    delivery_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
+    delivery_from_hour: Hour = 9
+    delivery_to_hour: Hour = 17
+    template_dir: str = ""
+    connection: ConnectionConfig
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not COMPANY_ID.match(value):
+            raise ValueError(f"company id {value!r} must match [a-z0-9_-]+")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("delivery_days")
+    @classmethod
+    def _day_names(cls, value: list[str]) -> list[str]:
+        bad = [d for d in value if d not in DAY_NAMES]
+        if bad:
+            raise ValueError(f"unknown day {bad[0]!r} (use {', '.join(DAY_NAMES)})")
+        return value
+
+    @field_validator("portal_url")
+    @classmethod
+    def _portal_url(cls, value: str) -> str:
+        if value:
+            check_url(value)
+        return value.rstrip("/")
+
+
+class Config(_Strict):
+    store: StoreConfig = StoreConfig()
+    log: LogConfig = LogConfig()
+    mail: MailConfig = MailConfig()
+    companies: list[CompanyConfig] = []
+    path: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        seen: set[str] = set()
+        for index, company in enumerate(self.companies):
+            if company.id in seen:
+                raise ValueError(f"companies[{index}].id: duplicate company id {company.id!r}")
+            seen.add(company.id)
+        return self
+
+    def company(self, company_id: str) -> CompanyConfig:
+        for company in self.companies:
+            if company.id == company_id:
+                return company
+        raise ConfigError(f"{self.path or 'configuration'}: no company with id {company_id!r}")
+
+
+def check_url(value: str) -> None:
+    """Accept https:// anywhere and plain http:// only for loopback hosts."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    if parts.scheme == "http":
+        raise ValueError(f"plain http:// is accepted only for loopback hosts, not {value!r}")
+    raise ValueError(f"not an http(s) URL: {value!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: str | Path, *, require_secrets: bool = True) -> Config:
+    """Read, parse and validate the TOML file at `path`."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, source=str(path), require_secrets=require_secrets)
+
+
+def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:
+    """Validate an already-parsed TOML document."""
+    try:
+        config = Config.model_validate({**raw, "path": source})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_error(exc)}") from None
+    if require_secrets:
+        _check_secrets(config, source)
+    return config
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = _key_path(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    if key and message.startswith(key):
+        return message
+    return f"{key}: {message}" if key else message
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "literal[", "tuple[")):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _check_secrets(config: Config, source: str) -> None:
+    for index, company in enumerate(config.companies):
+        env = company.connection.client_secret_env
+        if env and env not in os.environ:
+            key = f"companies[{index}].connection.client_secret_env"
+            raise ConfigError(f"{source}: {key}: environment variable {env} is not set")
+    mail = config.mail
+    if mail.transport == "smtp" and mail.smtp_username and mail.smtp_password_env not in os.environ:
+        raise ConfigError(
+            f"{source}: mail.smtp_password_env: environment variable {mail.smtp_password_env} is not set"
+        )

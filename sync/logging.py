@@ -1,0 +1,92 @@
+"""Logging setup (structlog): console for terminals, JSON for daemons, secrets redacted.
+
+Redaction is one processor: values under sensitive keys are masked, and any string that
+contains a known secret value (registered by whoever holds it) has it replaced. Standard
+library logs (SDKs, urllib3) go through the same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from typing import Any
+
+import structlog
+
+SENSITIVE_KEY = re.compile(r"token|secret|password|authorization|api_key|client_secret", re.I)
+BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
+MASK = "***"
+
+
+class Redactor:
+    """A structlog processor that hides secrets; `remember()` registers a secret value."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def remember(self, *values: str | None) -> None:
+        with self._lock:
+            self._values.update(v for v in values if v and len(v) >= 6)
+
+    def __call__(self, _logger: Any, _name: str, event: dict) -> dict:
+        return {key: self._clean(key, value) for key, value in event.items()}
+
+    def _clean(self, key: str, value: Any) -> Any:
+        if key != "event" and SENSITIVE_KEY.search(key) and value:
+            return MASK
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {k: self._clean(str(k), v) for k, v in value.items()}
+        return value
+
+    def scrub(self, text: str) -> str:
+        text = BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+        for secret in self._values:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+REDACTOR = Redactor()
+
+
+def configure_logging(level: str = "info", fmt: str = "console", stream=None) -> Redactor:
+    """Configure structlog and the stdlib root logger once, for the CLI or the daemon."""
+    stream = stream or sys.stderr
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        REDACTOR,
+    ]
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "apscheduler", "aiosmtplib", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    return REDACTOR

@@ -1,0 +1,82 @@
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL.
+
+PostgreSQL tests use the local service (127.0.0.1:5432, database `test`, trust auth) and
+get a schema of their own per test, so runs never see each other's rows. With CI=true a
+missing PostgreSQL is a failure, not a skip (see also .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from store.db import make_engine, upgrade
+
+PG_BASE = os.environ.get("ARSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> bool:
+    try:
+        with create_engine(PG_BASE).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return _pg_available()
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    if not pg_available:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is required in CI but 127.0.0.1:5432/test is unreachable")
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'arsync.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request) -> str:
+    """Each test using this runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    """A migrated engine on each backend."""
+    eng = make_engine(store_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    eng = make_engine(pg_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()

@@ -1,0 +1,127 @@
+"""Every bad configuration is exit 2 with a one-line message naming the file and the key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sync.cli import main
+
+GOOD_COMPANY = """
+[[companies]]
+id = "acme"
+name = "Acme Landscaping"
+timezone = "America/New_York"
+[companies.connection]
+kind = "quickbooks"
+realm_id = "9130000000000000"
+"""
+
+CASES = [
+    ("unknown-top-key", "[stor]\nurl = 'x'\n" + GOOD_COMPANY, "stor: unknown key"),
+    (
+        "unknown-company-key",
+        GOOD_COMPANY.replace('name = "Acme Landscaping"', 'name = "A"\ncolour = "red"'),
+        "companies[0].colour: unknown key",
+    ),
+    (
+        "wrong-type",
+        GOOD_COMPANY.replace('timezone = "America/New_York"', 'sync_interval_minutes = "15"'),
+        "companies[0].sync_interval_minutes: Input should be a valid integer",
+    ),
+    (
+        "wrong-bool",
+        GOOD_COMPANY.replace('timezone = "America/New_York"', 'auto_invite = "yes"'),
+        "companies[0].auto_invite: Input should be a valid boolean",
+    ),
+    (
+        "unknown-zone",
+        GOOD_COMPANY.replace("America/New_York", "Mars/Olympus_Mons"),
+        "companies[0].timezone: unknown time zone 'Mars/Olympus_Mons'",
+    ),
+    ("duplicate-id", GOOD_COMPANY + GOOD_COMPANY, "companies[1].id: duplicate company id 'acme'"),
+    (
+        "malformed-id",
+        GOOD_COMPANY.replace('id = "acme"', 'id = "Acme Inc"'),
+        "companies[0].id: company id 'Acme Inc' must match [a-z0-9_-]+",
+    ),
+    (
+        "missing-secret-env",
+        GOOD_COMPANY + 'client_secret_env = "ARSYNC_TEST_NOT_SET_XYZ"\n',
+        "companies[0].connection.client_secret_env: environment variable ARSYNC_TEST_NOT_SET_XYZ is not set",
+    ),
+    (
+        "http-not-loopback",
+        GOOD_COMPANY + 'api_base_url = "http://api.example.com/v3"\n',
+        "companies[0].connection.api_base_url: plain http:// is accepted only for loopback hosts",
+    ),
+    (
+        "token-url-http",
+        GOOD_COMPANY + 'token_url = "http://10.1.2.3/token"\n',
+        "companies[0].connection.token_url: plain http:// is accepted only for loopback hosts",
+    ),
+    (
+        "bad-hour",
+        GOOD_COMPANY.replace('timezone = "America/New_York"', "delivery_to_hour = 24"),
+        "companies[0].delivery_to_hour: Input should be less than or equal to 23",
+    ),
+    (
+        "bad-day",
+        GOOD_COMPANY.replace('timezone = "America/New_York"', 'delivery_days = ["mon", "someday"]'),
+        "companies[0].delivery_days: unknown day 'someday'",
+    ),
+    (
+        "bad-plan",
+        GOOD_COMPANY.replace('timezone = "America/New_York"', 'plan = "gold"'),
+        "companies[0].plan: Input should be 'basic', 'pro', 'plus' or 'enterprise'",
+    ),
+    (
+        "missing-connection",
+        '[[companies]]\nid = "acme"\nname = "A"\n',
+        "companies[0].connection: required key is missing",
+    ),
+    ("bad-log-level", '[log]\nlevel = "loud"\n', "log.level: Input should be"),
+    ("not-toml", "[store\nurl=", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_configuration_exits_2_naming_file_and_key(tmp_path, capsys, text, expected):
+    path = tmp_path / "arsync.toml"
+    path.write_text(textwrap.dedent(text))
+
+    code = main(["--config", str(path), "status"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(path) in err
+    assert expected in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_file_is_exit_2(tmp_path, capsys):
+    code = main(["--config", str(tmp_path / "nope.toml"), "status"])
+    assert code == 2
+    assert "nope.toml: configuration file not found" in capsys.readouterr().err
+
+
+def test_config_from_environment_variable(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "elsewhere.toml"
+    path.write_text("[stor]\n")
+    monkeypatch.setenv("ARSYNC_CONFIG", str(path))
+    assert main(["status"]) == 2
+    assert "elsewhere.toml: stor: unknown key" in capsys.readouterr().err
+
+
+def test_example_config_is_valid(monkeypatch):
+    from pathlib import Path
+
+    from sync.config import load_config
+
+    monkeypatch.setenv("ACME_CLIENT_SECRET", "s")
+    monkeypatch.setenv("GLOBEX_CLIENT_SECRET", "s")
+    config = load_config(Path(__file__).parents[2] / "config.example.toml")
+    assert [c.id for c in config.companies]
+    assert config.companies[0].reminder_offsets_days == [-3, 0, 7, 14, 30]

@@ -1,0 +1,49 @@
+"""Redaction of secrets in logs, and encryption of tokens at rest."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+import structlog
+
+from store.crypto import SecretBox, SecretKeyError
+from sync.logging import configure_logging
+
+
+def test_json_logs_redact_sensitive_keys_and_known_values():
+    stream = io.StringIO()
+    redactor = configure_logging("info", "json", stream=stream)
+    redactor.remember("sekret-refresh-value-123")
+    log = structlog.get_logger("t")
+    log.info(
+        "auth.refreshed",
+        access_token="abc.def.ghi",
+        company="acme",
+        detail="got sekret-refresh-value-123 back",
+    )
+    logging.getLogger("urllib3.x").warning("header Authorization: Bearer eyJhbGciOi.payload.sig")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["event"] == "auth.refreshed"
+    assert lines[0]["access_token"] == "***"
+    assert lines[0]["company"] == "acme"
+    assert "sekret-refresh-value-123" not in stream.getvalue()
+    assert "eyJhbGciOi" not in stream.getvalue()
+    assert "Bearer ***" in lines[1]["event"]
+
+
+def test_tokens_are_unreadable_without_the_key():
+    sealed = SecretBox("correct horse battery staple").seal("refresh-token-value")
+    assert "refresh-token-value" not in sealed
+    assert SecretBox("correct horse battery staple").open(sealed) == "refresh-token-value"
+    with pytest.raises(SecretKeyError, match="set ARSYNC_SECRET_KEY"):
+        SecretBox(None).open(sealed)
+    with pytest.raises(SecretKeyError, match="cannot be decrypted"):
+        SecretBox("another key").open(sealed)
+
+
+def test_without_a_key_values_are_marked_plain():
+    assert SecretBox(None).seal("t") == "plain:t"
+    assert SecretBox("k").open("plain:t") == "t"

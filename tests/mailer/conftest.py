@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
+from mailer.retry import RetryPolicy
+from mailer.smtp import SmtpTransport
+from tests.mailer.smtp_server import Deferring, LoopbackController, Recorder, Refusing
+
+NOW = datetime(2024, 5, 20, 14, 30, tzinfo=UTC)
+FAST_RETRY = RetryPolicy(attempts=3, initial_seconds=0.01, max_seconds=0.05)
+
+
+def start(handler) -> LoopbackController:
+    controller = LoopbackController(handler)
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def smtp():
+    """A recording SMTP server; yields (controller, recorder)."""
+    recorder = Recorder()
+    controller = start(recorder)
+    yield controller, recorder
+    controller.stop()
+
+
+@pytest.fixture
+def deferring_smtp():
+    handler = Deferring(failures=1)
+    controller = start(handler)
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def refusing_smtp():
+    handler = Refusing()
+    controller = start(handler)
+    yield controller, handler
+    controller.stop()
+
+
+def transport_for(controller: LoopbackController, **kwargs) -> SmtpTransport:
+    kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("timeout", 5.0)
+    return SmtpTransport(controller.hostname, controller.port, "none", **kwargs)
+
+
+@pytest.fixture
+def sender() -> Sender:
+    return Sender("acme", "Acme Landscaping", "billing@acme.example")
+
+
+@pytest.fixture
+def invitation() -> InvitationMail:
+    return InvitationMail(
+        customer_name="Zoë's Café",
+        email="zoe@cafe.example",
+        portal_url="https://portal.acme.example/",
+        token="tok_AbC-123",
+        ttl_days=14,
+    )
+
+
+@pytest.fixture
+def reminder() -> ReminderMail:
+    return ReminderMail(
+        customer_name="Bob's Burgers",
+        recipients=("bob@burgers.example", "linda@burgers.example"),
+        portal_url="https://portal.acme.example",
+        items=(
+            ReminderLine("INV-1001", date(2024, 5, 1), Decimal("1234.5"), "USD"),
+            ReminderLine("INV-1002", date(2024, 5, 23), Decimal("99.999"), "USD"),
+            ReminderLine("INV-1003", date(2024, 4, 1), Decimal("0.00"), "USD"),
+        ),
+        today=date(2024, 5, 20),
+    )
