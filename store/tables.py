@@ -69,6 +69,7 @@ class Customer(SQLModel, table=True):
     reminders_paused: bool = False  # local
     source_updated_at: datetime | None = Field(default=None, sa_column=_when())
     synced_at: datetime | None = Field(default=None, sa_column=_when())
+    seen_run: int | None = None  # the sync run that last read it (full-sync deletion reconciliation)
 
 
 class Contact(SQLModel, table=True):
@@ -115,10 +116,13 @@ class Invoice(SQLModel, table=True):
     visible: bool = False  # derived by portal_rules (sent and live)
     source_updated_at: datetime | None = Field(default=None, sa_column=_when())
     synced_at: datetime | None = Field(default=None, sa_column=_when())
+    seen_run: int | None = None  # the sync run that last read it (full-sync deletion reconciliation)
 
 
 class Adjustment(SQLModel, table=True):
-    __tablename__ = "adjustments"
+    """Storage of detected adjustments; portal services read the `adjustments` view."""
+
+    __tablename__ = "adjustments_log"
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64, index=True)
     invoice_ref: str = Field(max_length=64)

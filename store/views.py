@@ -40,6 +40,12 @@ def _views_v1(dialect: str) -> dict[str, str]:
             FROM contacts k
             JOIN customers c ON c.company_id = k.company_id AND c.ref = k.customer_ref
             WHERE c.portal_visible = {true} AND k.in_source = {true}""",
+        "adjustments": f"""
+            SELECT a.id, a.company_id, a.invoice_ref,
+                   {money("a.previous_balance")} AS previous_balance,
+                   {money("a.new_balance")} AS new_balance,
+                   {money("a.amount")} AS amount, a.detected_at
+            FROM adjustments_log a""",
     }
 
 

@@ -39,7 +39,7 @@ def test_schema_has_every_table_and_view(engine):
         "customers",
         "contacts",
         "invoices",
-        "adjustments",
+        "adjustments_log",
         "sync_runs",
         "sync_cursors",
         "invitations",
@@ -47,7 +47,7 @@ def test_schema_has_every_table_and_view(engine):
         "reminder_ledger",
     } <= names
     views = set(inspect(engine).get_view_names())
-    assert {"portal_invoices", "portal_customers", "portal_accounts"} <= views
+    assert {"portal_invoices", "portal_customers", "portal_accounts", "adjustments"} <= views
     assert current_revision(engine) == head_revision()
 
 

@@ -1,0 +1,153 @@
+"""OAuth2 tokens for QuickBooks Online and Xero: refresh ahead of expiry, rotation-safe.
+
+Both providers rotate refresh tokens (Xero on every refresh, QuickBooks often), so the new
+pair is saved and committed through the caller's `CredentialsStore` *before* the new access
+token is used, under the store's cross-process refresh lock. A refused refresh token
+(`invalid_grant`) marks the connection "reconnect needed" and is never retried.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import requests
+
+from connectors.base import ConnectorError, CredentialsStore, ReconnectNeeded, Tokens
+
+REFRESH_AHEAD = timedelta(minutes=5)
+
+
+class InvalidGrant(Exception):
+    """The token endpoint refused the grant (refresh token used, expired or revoked)."""
+
+
+@dataclass(frozen=True)
+class TokenEndpoint:
+    url: str
+    client_id: str
+    client_secret: str
+    timeout: float = 30.0
+    refresh_token_lifetime: timedelta | None = None  # Xero: 60 days; QuickBooks: x_refresh_token_expires_in
+
+    def _post(self, form: dict[str, str], now: datetime) -> Tokens:
+        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        try:
+            response = requests.post(
+                self.url,
+                data=urlencode(form),
+                headers={
+                    "Authorization": f"Basic {basic}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                },
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise ConnectorError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+        body = _json(response)
+        if response.status_code == 400 and body.get("error") == "invalid_grant":
+            raise InvalidGrant(body.get("error_description") or "invalid_grant")
+        if response.status_code != 200 or "access_token" not in body:
+            raise ConnectorError(
+                f"token endpoint answered HTTP {response.status_code}: {body.get('error', '')}"
+            )
+        return self._tokens(body, now)
+
+    def _tokens(self, body: dict, now: datetime) -> Tokens:
+        refresh_life = body.get("x_refresh_token_expires_in")
+        refresh_expires = (
+            now + timedelta(seconds=int(refresh_life))
+            if refresh_life
+            else (now + self.refresh_token_lifetime if self.refresh_token_lifetime else None)
+        )
+        return Tokens(
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+            access_expires_at=now + timedelta(seconds=int(body.get("expires_in", 3600))),
+            refresh_expires_at=refresh_expires,
+        )
+
+    def refresh(self, refresh_token: str, now: datetime) -> Tokens:
+        return self._post({"grant_type": "refresh_token", "refresh_token": refresh_token}, now)
+
+    def exchange_code(self, code: str, redirect_uri: str, now: datetime) -> Tokens:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        return self._post(form, now)
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class TokenManager:
+    """Hands out a valid access token, refreshing once per expiry across processes."""
+
+    def __init__(
+        self,
+        credentials: CredentialsStore,
+        endpoint: TokenEndpoint,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ahead: timedelta = REFRESH_AHEAD,
+    ) -> None:
+        self.credentials = credentials
+        self.endpoint = endpoint
+        self.clock = clock
+        self.ahead = ahead
+        self.refreshes = 0  # refreshes this manager performed (tests, status)
+        self._cached: Tokens | None = None
+
+    def access_token(self) -> str:
+        tokens = self._cached or self._load()
+        if tokens.access_expires_at - self.ahead > self.clock():
+            self._cached = tokens
+            return tokens.access_token
+        return self.refresh(stale=tokens.access_token)
+
+    def refresh(self, stale: str | None = None) -> str:
+        """Refresh under the lock, unless another process already did since `stale` was read."""
+        with self.credentials.refresh_lock():
+            current = self._load()
+            fresh = current.access_expires_at - self.ahead > self.clock()
+            if stale is not None and current.access_token != stale and fresh:
+                self._cached = current
+                return current.access_token
+            try:
+                new = self.endpoint.refresh(current.refresh_token, self.clock())
+            except InvalidGrant as exc:
+                self.credentials.mark_reconnect_needed(
+                    f"refresh token refused ({exc}); run `arsync auth connect`"
+                )
+                raise ReconnectNeeded(
+                    "the accounting system refused the refresh token: reconnect needed"
+                ) from exc
+            self.credentials.save(new)  # committed before the new access token is used
+            self.refreshes += 1
+            self._cached = new
+            return new.access_token
+
+    def invalidate(self) -> None:
+        """Forget the cached token (after a 401) so the next call re-reads or refreshes."""
+        self._cached = None
+
+    def keep_alive(self, within: timedelta) -> bool:
+        """Refresh now if the refresh token would expire unused within `within`."""
+        tokens = self._load()
+        if tokens.refresh_expires_at and tokens.refresh_expires_at - within <= self.clock():
+            self.refresh()
+            return True
+        return False
+
+    def _load(self) -> Tokens:
+        tokens = self.credentials.load()
+        if tokens is None:
+            raise ReconnectNeeded("no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`")
+        return tokens

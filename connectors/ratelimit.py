@@ -1,0 +1,56 @@
+"""Client-side pacing: at most N requests per window and M in flight, per company.
+
+Used so arsync stays under a provider's limits instead of discovering them through 429s.
+Clock and sleep are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        per_window: int,
+        window_seconds: float = 60.0,
+        concurrent: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.per_window = per_window
+        self.window = window_seconds
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrent)
+        self._clock = clock
+        self._sleep = sleep
+        self.remaining_hint: int | None = None  # from X-MinLimit-Remaining style headers
+
+    def _reserve(self) -> float:
+        """Reserve a send time; return how long to wait before it."""
+        with self._lock:
+            now = self._clock()
+            while self._sent and now - self._sent[0] >= self.window:
+                self._sent.popleft()
+            if self.remaining_hint is not None and self.remaining_hint <= 0 and self._sent:
+                wait = self.window - (now - self._sent[0])
+                self.remaining_hint = None
+                return max(wait, 0.0)
+            if len(self._sent) < self.per_window:
+                self._sent.append(now)
+                return 0.0
+            return self.window - (now - self._sent[0])
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one request slot: waits for both the window and the concurrency cap."""
+        with self._slots:
+            while (wait := self._reserve()) > 0:
+                self._sleep(wait)
+            yield

@@ -1,0 +1,278 @@
+"""Set-based writes of one page of synced records (one statement per table per page).
+
+Synced columns are overwritten; local columns (portal status, admin switches, reminder
+pauses, sent overrides) are never in an UPDATE's SET list. Derived flags (`visible`,
+`portal_visible`) come from `portal_rules`, computed here from the page and the local
+state read for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from portal_rules.adjustments import detect_adjustment
+from portal_rules.contacts import customer_emails
+from portal_rules.customers import portal_visible_customer, should_import
+from portal_rules.types import CustomerFacts, InvoiceFacts
+from portal_rules.visibility import is_sent_and_live
+from store.tables import Adjustment, Contact, Customer, Invoice
+
+CUSTOMERS: Table = Customer.__table__
+CONTACTS: Table = Contact.__table__
+INVOICES: Table = Invoice.__table__
+ADJUSTMENTS: Table = Adjustment.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerIn:
+    """A customer as the sync hands it to the store (vendor-neutral)."""
+
+    ref: str
+    display_name: str
+    active: bool
+    emails: tuple[str, ...]
+    deleted: bool = False
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceIn:
+    ref: str
+    customer_ref: str
+    doc_number: str | None
+    issue_date: date | None
+    due_date: date | None
+    currency: str
+    total: Decimal
+    balance: Decimal
+    sent: bool
+    voided: bool = False
+    deleted: bool = False
+    draft: bool = False
+    updated_at: datetime | None = None
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict],
+    keys: Sequence[str],
+    update_columns: Iterable[str],
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update_columns, on SQLite or PostgreSQL."""
+    if not rows:
+        return
+    insert = sqlite_insert if connection.dialect.name == "sqlite" else pg_insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={column: statement.excluded[column] for column in update_columns},
+    )
+    connection.execute(statement, list(rows))
+
+
+def write_customers(
+    connection: Connection,
+    company_id: str,
+    customers: Sequence[CustomerIn],
+    *,
+    import_inactive: bool,
+    now: datetime,
+    run_id: int | None = None,
+) -> tuple[int, set[str]]:
+    """Write a page of customers and their contacts; return (rows written, emails touched)."""
+    refs = [c.ref for c in customers]
+    stored = set(
+        connection.scalars(
+            select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(refs))
+        )
+    )
+    kept = [
+        c
+        for c in customers
+        if should_import(c.active and not c.deleted, import_inactive, stored=c.ref in stored)
+    ]
+    rows = [
+        {
+            "company_id": company_id,
+            "ref": c.ref,
+            "display_name": c.display_name,
+            "active": c.active,
+            "deleted": c.deleted,
+            "source_updated_at": c.updated_at,
+            "synced_at": now,
+            "seen_run": run_id,
+            "portal_visible": portal_visible_customer(
+                CustomerFacts(c.ref, c.active, c.deleted), import_inactive
+            ),
+        }
+        for c in kept
+    ]
+    upsert(
+        connection,
+        CUSTOMERS,
+        rows,
+        ("company_id", "ref"),
+        ("display_name", "active", "deleted", "source_updated_at", "synced_at", "portal_visible", "seen_run"),
+    )
+    return len(rows), _write_contacts(connection, company_id, kept)
+
+
+def _write_contacts(connection: Connection, company_id: str, customers: Sequence[CustomerIn]) -> set[str]:
+    refs = [c.ref for c in customers]
+    previous = set(
+        connection.scalars(
+            select(CONTACTS.c.email).where(
+                CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(refs)
+            )
+        )
+    )
+    if refs:
+        connection.execute(
+            update(CONTACTS)
+            .where(CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(refs))
+            .values(in_source=False)
+        )
+    rows = [
+        {
+            "company_id": company_id,
+            "customer_ref": c.ref,
+            "email": entry.email,
+            "position": entry.position,
+            "valid": entry.valid,
+            "in_source": not c.deleted,
+        }
+        for c in customers
+        for entry in customer_emails(c.emails)
+    ]
+    upsert(
+        connection,
+        CONTACTS,
+        rows,
+        ("company_id", "customer_ref", "email"),
+        ("position", "valid", "in_source"),
+    )
+    return previous | {row["email"] for row in rows}
+
+
+def write_invoices(
+    connection: Connection,
+    company_id: str,
+    invoices: Sequence[InvoiceIn],
+    *,
+    now: datetime,
+    run_id: int | None = None,
+) -> tuple[int, int]:
+    """Write a page of invoices; record adjustments for reopened ones. Returns (rows, adjustments)."""
+    refs = [i.ref for i in invoices]
+    stored = {
+        ref: (balance, override)
+        for ref, balance, override in connection.execute(
+            select(INVOICES.c.ref, INVOICES.c.balance, INVOICES.c.sent_override).where(
+                INVOICES.c.company_id == company_id, INVOICES.c.ref.in_(refs)
+            )
+        )
+    }
+    rows, adjustments = [], []
+    for invoice in invoices:
+        previous_balance, override = stored.get(invoice.ref, (None, None))
+        facts = InvoiceFacts(
+            ref=invoice.ref,
+            customer_ref=invoice.customer_ref,
+            balance=invoice.balance,
+            total=invoice.total,
+            source_sent=invoice.sent,
+            sent_override=override,
+            voided=invoice.voided,
+            deleted=invoice.deleted,
+            draft=invoice.draft,
+        )
+        rows.append({**_invoice_row(company_id, invoice, is_sent_and_live(facts), now), "seen_run": run_id})
+        adjustment = None if invoice.deleted else detect_adjustment(previous_balance, invoice.balance)
+        if adjustment is not None:
+            adjustments.append(
+                {
+                    "company_id": company_id,
+                    "invoice_ref": invoice.ref,
+                    "detected_at": now,
+                    "previous_balance": adjustment.previous_balance,
+                    "new_balance": adjustment.new_balance,
+                    "amount": adjustment.amount,
+                }
+            )
+    upsert(connection, INVOICES, rows, ("company_id", "ref"), _INVOICE_SYNCED)
+    if adjustments:
+        connection.execute(ADJUSTMENTS.insert(), adjustments)
+    return len(rows), len(adjustments)
+
+
+_INVOICE_SYNCED = (
+    "customer_ref",
+    "doc_number",
+    "issue_date",
+    "due_date",
+    "currency",
+    "total",
+    "balance",
+    "source_sent",
+    "voided",
+    "deleted",
+    "draft",
+    "visible",
+    "source_updated_at",
+    "synced_at",
+    "seen_run",
+)
+
+
+def _invoice_row(company_id: str, invoice: InvoiceIn, visible: bool, now: datetime) -> dict:
+    return {
+        "company_id": company_id,
+        "ref": invoice.ref,
+        "customer_ref": invoice.customer_ref,
+        "doc_number": invoice.doc_number,
+        "issue_date": invoice.issue_date,
+        "due_date": invoice.due_date,
+        "currency": invoice.currency,
+        "total": invoice.total,
+        "balance": invoice.balance,
+        "source_sent": invoice.sent,
+        "voided": invoice.voided,
+        "deleted": invoice.deleted,
+        "draft": invoice.draft,
+        "visible": visible,
+        "source_updated_at": invoice.updated_at,
+        "synced_at": now,
+    }
+
+
+def mark_missing_deleted(connection: Connection, company_id: str, since_run: int) -> tuple[int, int]:
+    """After a full pull that began with run `since_run`: rows it did not re-read are gone."""
+
+    def unseen(table: Table):
+        return (
+            (table.c.company_id == company_id)
+            & table.c.deleted.is_(False)
+            & (table.c.seen_run.is_(None) | (table.c.seen_run < since_run))
+        )
+
+    invoices = connection.execute(
+        update(INVOICES).where(unseen(INVOICES)).values(deleted=True, visible=False)
+    ).rowcount
+    customers = connection.execute(
+        update(CUSTOMERS).where(unseen(CUSTOMERS)).values(deleted=True, portal_visible=False)
+    ).rowcount
+    gone = select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.deleted.is_(True))
+    connection.execute(
+        update(CONTACTS)
+        .where(CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(gone))
+        .values(in_source=False)
+    )
+    return customers, invoices

@@ -1,0 +1,44 @@
+"""Translations from the validated configuration to what each layer takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from connectors.registry import ConnectorSettings
+from portal_rules.types import CompanyPolicy, Plan
+from sync.config import CompanyConfig
+
+
+def company_policy(company: CompanyConfig) -> CompanyPolicy:
+    return CompanyPolicy(
+        plan=Plan(company.plan),
+        timezone=company.timezone,
+        import_inactive_customers=company.import_inactive_customers,
+        multi_account_portal=company.multi_account_portal,
+        auto_invite=company.auto_invite,
+        invitation_ttl_days=company.invitation_ttl_days,
+        reminder_offsets_days=tuple(company.reminder_offsets_days),
+        delivery_days=frozenset(company.delivery_days),
+        delivery_from_hour=company.delivery_from_hour,
+        delivery_to_hour=company.delivery_to_hour,
+    )
+
+
+def connector_settings(company: CompanyConfig, *, clock: Callable[[], datetime] | None = None,
+                       options: dict | None = None) -> ConnectorSettings:
+    connection = company.connection
+    return ConnectorSettings(
+        company_id=company.id,
+        kind=connection.kind,
+        environment=connection.environment,
+        realm_id=connection.realm_id,
+        tenant_id=connection.tenant_id,
+        client_id=connection.client_id,
+        client_secret=connection.client_secret(),
+        api_base_url=connection.api_base_url,
+        token_url=connection.token_url,
+        import_inactive_customers=company.import_inactive_customers,
+        options=options or {},
+        clock=clock,
+    )

@@ -1,0 +1,185 @@
+"""The orchestrator on SQLite and PostgreSQL with a scripted page source."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text, update
+
+from connectors.records import CustomerRecord, InvoiceRecord
+from portal_rules.types import CompanyPolicy, Plan
+from store.companies import CompanyRow, register_companies
+from store.leases import try_acquire
+from store.tables import Contact, Customer, Invoice
+from sync.orchestrator import sync_company
+from tests.sync.scripted import Killed, ScriptedSource
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+POLICY = CompanyPolicy(plan=Plan.PRO, timezone="America/New_York")
+
+
+def customers() -> list[CustomerRecord]:
+    return [
+        CustomerRecord("1", "Café Müller", True, ("ap@cafe.example; boss@cafe.example",)),
+        CustomerRecord("2", "Old Client", False, ("old@client.example",)),
+        CustomerRecord("3", "Łódź Sp. z o.o.", True, ("ap@lodz.example", "not-an-email")),
+    ]
+
+
+def invoice(ref: str, customer: str, balance: str, *, sent: bool = True, **kw) -> InvoiceRecord:
+    return InvoiceRecord(
+        ref,
+        customer,
+        f"INV-{ref}",
+        date(2026, 10, 1),
+        date(2026, 10, 31),
+        "USD",
+        Decimal("100.00"),
+        Decimal(balance),
+        sent,
+        **kw,
+    )
+
+
+def invoices() -> list[InvoiceRecord]:
+    return [
+        invoice("10", "1", "100.00"),
+        invoice("11", "1", "0.00"),
+        invoice("12", "1", "50.00", sent=False),
+        invoice("13", "3", "0.00", voided=True),
+        invoice("14", "2", "70.00"),
+    ]
+
+
+@pytest.fixture
+def company(engine):
+    register_companies(engine, [CompanyRow("acme", "Acme", "America/New_York", "scripted")])
+    return engine
+
+
+def run(engine, source, **kw):
+    return sync_company(
+        engine, "acme", kw.pop("policy", POLICY), source, owner="test", clock=lambda: NOW, **kw
+    )
+
+
+def snapshot(engine) -> dict:
+    with engine.connect() as c:
+        return {
+            "invoices": c.execute(text("SELECT * FROM portal_invoices ORDER BY invoice_ref")).all(),
+            "customers": c.execute(text("SELECT * FROM portal_customers ORDER BY customer_ref")).all(),
+            "accounts": c.execute(text("SELECT * FROM portal_accounts ORDER BY customer_ref, email")).all(),
+            "adjustments": c.execute(text("SELECT invoice_ref, amount FROM adjustments ORDER BY id")).all(),
+            "stored": c.execute(text("SELECT ref, deleted, visible FROM invoices ORDER BY ref")).all(),
+        }
+
+
+def test_full_sync_fills_the_portal_views(company):
+    summary = run(company, ScriptedSource(customers(), invoices()))
+    assert summary.status == "ok", summary.error
+    assert (summary.customers, summary.invoices, summary.adjustments) == (2, 5, 0)
+    view = snapshot(company)
+    assert [row.invoice_ref for row in view["invoices"]] == ["10", "11"]  # unsent, voided, hidden customer
+    assert [(row.customer_ref, Decimal(str(row.balance_due))) for row in view["customers"]] == [
+        ("1", Decimal("100")),
+        ("3", Decimal("0")),
+    ]
+    accounts = [(row.customer_ref, row.email, row.status, bool(row.eligible)) for row in view["accounts"]]
+    assert accounts == [
+        ("1", "ap@cafe.example", "not_invited", True),
+        ("1", "boss@cafe.example", "not_invited", False),  # not primary: needs an admin's enable
+        ("3", "ap@lodz.example", "not_invited", True),
+        ("3", "not-an-email", "not_invited", False),
+    ]
+
+
+def test_rerun_is_idempotent_and_reopening_is_one_adjustment(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    source.changes = [invoice("11", "1", "25.00")]  # refund reopens a paid invoice
+    assert run(company, source).adjustments == 1
+    assert run(company, source).adjustments == 0  # the same reopening seen again
+    adjustments = [(ref, Decimal(str(amount))) for ref, amount in snapshot(company)["adjustments"]]
+    assert adjustments == [("11", Decimal("25"))]
+    source.changes = [invoice("11", "1", "0.00")]
+    run(company, source)
+    source.changes = [invoice("11", "1", "40.00")]
+    assert run(company, source).adjustments == 1  # a second reopening is a second adjustment
+
+
+def test_local_state_survives_syncs(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    with company.begin() as c:
+        c.execute(update(Invoice).where(Invoice.ref == "12").values(sent_override=True))
+        c.execute(update(Customer).where(Customer.ref == "1").values(reminders_paused=True))
+        c.execute(update(Contact).where(Contact.email == "ap@cafe.example").values(portal_status="pending"))
+    source.changes = [invoice("12", "1", "45.00", sent=False)]
+    run(company, source)
+    run(company, source, full=True)
+    with company.connect() as c:
+        assert c.scalar(text("SELECT sent_override FROM invoices WHERE ref='12'")) in (True, 1)
+        assert c.scalar(text("SELECT reminders_paused FROM customers WHERE ref='1'")) in (True, 1)
+        assert c.scalar(text("SELECT status FROM portal_accounts WHERE email='ap@cafe.example'")) == "pending"
+        assert c.scalar(text("SELECT COUNT(*) FROM portal_invoices WHERE invoice_ref='12'")) == 1
+
+
+def test_killed_between_pages_then_rerun_equals_uninterrupted(company, store_url):
+    reference_engine = company
+    run(reference_engine, ScriptedSource(customers(), invoices()))
+    expected = snapshot(reference_engine)
+    with company.begin() as c:
+        for table in ("invoices", "contacts", "customers", "sync_cursors", "sync_runs", "adjustments_log"):
+            c.execute(text(f"DELETE FROM {table}"))
+    with pytest.raises(Killed):
+        run(company, ScriptedSource(customers(), invoices(), kill_after_pages=2))
+    assert snapshot(company) != expected
+    summary = run(company, ScriptedSource(customers(), invoices()))
+    assert summary.status == "ok"
+    assert snapshot(company) == expected
+    with company.connect() as c:
+        statuses = [row[0] for row in c.execute(text("SELECT status FROM sync_runs ORDER BY id"))]
+    assert statuses == ["interrupted", "ok"]
+
+
+def test_full_sync_marks_what_the_source_lost_as_deleted(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    source.invoices = [i for i in invoices() if i.ref != "10"]
+    source.customers = [c for c in customers() if c.ref != "3"]
+    assert run(company, source, full=True).status == "ok"
+    view = snapshot(company)
+    assert [row.invoice_ref for row in view["invoices"]] == ["11"]
+    assert [row.customer_ref for row in view["customers"]] == ["1"]
+    assert ("10", True, False) in [(r.ref, bool(r.deleted), bool(r.visible)) for r in view["stored"]]
+
+
+def test_customer_turning_inactive_leaves_the_portal(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    source.changes = [replace(customers()[0], active=False)]
+    run(company, source)
+    view = snapshot(company)
+    assert [row.customer_ref for row in view["customers"]] == ["3"]
+    assert view["invoices"] == []
+    assert all(row.customer_ref != "1" for row in view["accounts"])
+    with company.connect() as c:
+        assert c.scalar(text("SELECT active FROM customers WHERE ref='1'")) in (False, 0)
+
+
+def test_inactive_customers_imported_by_setting(company):
+    policy = replace(POLICY, import_inactive_customers=True)
+    run(company, ScriptedSource(customers(), invoices()), policy=policy)
+    view = snapshot(company)
+    assert [row.customer_ref for row in view["customers"]] == ["1", "2", "3"]
+    assert [row.invoice_ref for row in view["invoices"]] == ["10", "11", "14"]
+
+
+def test_a_second_sync_of_the_same_company_is_skipped(company):
+    assert try_acquire(company, "sync:acme", "other-worker", __import__("datetime").timedelta(minutes=5), NOW)
+    summary = run(company, ScriptedSource(customers(), invoices()))
+    assert summary.status == "skipped"
+    assert snapshot(company)["stored"] == []
