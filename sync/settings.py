@@ -25,8 +25,9 @@ def company_policy(company: CompanyConfig) -> CompanyPolicy:
     )
 
 
-def connector_settings(company: CompanyConfig, *, clock: Callable[[], datetime] | None = None,
-                       options: dict | None = None) -> ConnectorSettings:
+def connector_settings(
+    company: CompanyConfig, *, clock: Callable[[], datetime] | None = None, options: dict | None = None
+) -> ConnectorSettings:
     connection = company.connection
     return ConnectorSettings(
         company_id=company.id,

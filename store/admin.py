@@ -1,0 +1,102 @@
+"""Admin switches on local state: contact portal access, sent overrides, reminder pauses.
+
+Each re-derives what depends on it through `portal_rules` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import Engine, select, update
+
+from portal_rules.status import PortalEvent, next_status
+from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
+from portal_rules.visibility import is_sent_and_live
+from store.accounts import recompute_accounts
+from store.tables import Contact, Customer, Invoice
+
+CONTACTS = Contact.__table__
+CUSTOMERS = Customer.__table__
+INVOICES = Invoice.__table__
+
+
+class NotFound(LookupError):
+    """The company has no such customer, contact or invoice."""
+
+
+def switch_contact(
+    engine: Engine, company_id: str, customer_ref: str, email: str, *, enable: bool, policy: CompanyPolicy
+) -> str:
+    """`arsync portal enable|disable`: returns the contact's resulting status."""
+    email = email.strip().lower()
+    where = (
+        CONTACTS.c.company_id == company_id,
+        CONTACTS.c.customer_ref == customer_ref,
+        CONTACTS.c.email == email,
+    )
+    with engine.begin() as connection:
+        status = connection.scalar(select(CONTACTS.c.portal_status).where(*where))
+        if status is None:
+            raise NotFound(f"company {company_id!r} has no contact {email!r} for customer {customer_ref!r}")
+        new = next_status(status, PortalEvent.ENABLE if enable else PortalEvent.DISABLE)
+        connection.execute(
+            update(CONTACTS).where(*where).values(admin_enabled=enable, portal_status=str(new))
+        )
+        recompute_accounts(connection, company_id, policy, [email])
+        return connection.scalar(select(CONTACTS.c.portal_status).where(*where))
+
+
+def conflicts(engine: Engine, company_id: str) -> dict[str, list[tuple[str, str]]]:
+    """Emails shared by several customers where only one may be enabled: email -> [(ref, status)]."""
+    with engine.connect() as connection:
+        conflicted = select(CONTACTS.c.email).where(
+            CONTACTS.c.company_id == company_id, CONTACTS.c.portal_status == str(PortalStatus.CONFLICT)
+        )
+        rows = connection.execute(
+            select(CONTACTS.c.email, CONTACTS.c.customer_ref, CONTACTS.c.portal_status)
+            .where(
+                CONTACTS.c.company_id == company_id,
+                CONTACTS.c.email.in_(conflicted),
+                CONTACTS.c.in_source.is_(True),
+            )
+            .order_by(CONTACTS.c.email, CONTACTS.c.customer_ref)
+        ).all()
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for email, ref, status in rows:
+        out[email].append((ref, status))
+    return dict(out)
+
+
+def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: bool) -> bool:
+    """`arsync invoice mark-sent|mark-unsent`: returns whether the invoice is now visible."""
+    where = (INVOICES.c.company_id == company_id, INVOICES.c.ref == invoice_ref)
+    with engine.begin() as connection:
+        row = connection.execute(select(INVOICES).where(*where)).mappings().first()
+        if row is None:
+            raise NotFound(f"company {company_id!r} has no invoice {invoice_ref!r}")
+        facts = InvoiceFacts(
+            ref=row["ref"],
+            customer_ref=row["customer_ref"],
+            balance=row["balance"],
+            total=row["total"],
+            source_sent=row["source_sent"],
+            sent_override=sent,
+            voided=row["voided"],
+            deleted=row["deleted"],
+            draft=row["draft"],
+        )
+        visible = is_sent_and_live(facts)
+        connection.execute(update(INVOICES).where(*where).values(sent_override=sent, visible=visible))
+    return visible
+
+
+def set_reminders_paused(engine: Engine, company_id: str, customer_ref: str, paused: bool) -> None:
+    """`arsync customer pause-reminders|resume-reminders`."""
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(CUSTOMERS)
+            .where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == customer_ref)
+            .values(reminders_paused=paused)
+        ).rowcount
+    if not changed:
+        raise NotFound(f"company {company_id!r} has no customer {customer_ref!r}")

@@ -1,0 +1,151 @@
+"""Invitations in the store: issue (superseding earlier ones), accept, and the contact status.
+
+The plaintext token exists only in the returned `IssuedInvitation` (for the mail); the
+table keeps its hash. Everything happens on the caller's connection, in its transaction,
+so the mail can be enqueued atomically with the decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from portal_rules.invitations import (
+    Accepted,
+    InvitationRecord,
+    IssuedInvitation,
+    Rejected,
+    accept_targets,
+    check_acceptance,
+    issue,
+)
+from portal_rules.tokens import hash_token
+from portal_rules.types import CompanyPolicy, PortalAccount, PortalStatus
+from store.tables import Contact, Customer, Invitation
+
+CONTACTS = Contact.__table__
+CUSTOMERS = Customer.__table__
+INVITATIONS = Invitation.__table__
+
+
+def load_accounts(
+    connection: Connection, company_id: str, *, email: str | None = None, customer_ref: str | None = None
+) -> list[PortalAccount]:
+    """The company's portal accounts (contacts of portal-visible customers), optionally filtered."""
+    query = (
+        select(CONTACTS.c.customer_ref, CONTACTS.c.email, CONTACTS.c.portal_status, CONTACTS.c.eligible)
+        .join(
+            CUSTOMERS,
+            (CUSTOMERS.c.company_id == CONTACTS.c.company_id) & (CUSTOMERS.c.ref == CONTACTS.c.customer_ref),
+        )
+        .where(
+            CONTACTS.c.company_id == company_id,
+            CONTACTS.c.in_source.is_(True),
+            CUSTOMERS.c.portal_visible.is_(True),
+        )
+        .order_by(CONTACTS.c.customer_ref, CONTACTS.c.position)
+    )
+    if email is not None:
+        query = query.where(CONTACTS.c.email == email.strip().lower())
+    if customer_ref is not None:
+        query = query.where(CONTACTS.c.customer_ref == customer_ref)
+    return [
+        PortalAccount(r.customer_ref, r.email, r.portal_status, bool(r.eligible))
+        for r in connection.execute(query)
+    ]
+
+
+def set_status(connection: Connection, company_id: str, key: tuple[str, str], status: PortalStatus) -> None:
+    customer_ref, email = key
+    connection.execute(
+        update(CONTACTS)
+        .where(
+            CONTACTS.c.company_id == company_id,
+            CONTACTS.c.customer_ref == customer_ref,
+            CONTACTS.c.email == email,
+        )
+        .values(portal_status=str(status))
+    )
+
+
+def issue_invitation(
+    connection: Connection,
+    company_id: str,
+    account: PortalAccount,
+    *,
+    policy: CompanyPolicy,
+    portal_url: str,
+    now: datetime,
+) -> IssuedInvitation:
+    """A new invitation for `account`; earlier open ones of the contact are superseded."""
+    issued = issue(account, portal_url=portal_url, now=now, ttl_days=policy.invitation_ttl_days)
+    record = issued.record
+    connection.execute(
+        update(INVITATIONS)
+        .where(
+            INVITATIONS.c.company_id == company_id,
+            INVITATIONS.c.customer_ref == record.customer_ref,
+            INVITATIONS.c.email == record.email,
+            INVITATIONS.c.accepted_at.is_(None),
+            INVITATIONS.c.superseded_at.is_(None),
+        )
+        .values(superseded_at=now)
+    )
+    connection.execute(
+        INVITATIONS.insert().values(
+            company_id=company_id,
+            customer_ref=record.customer_ref,
+            email=record.email,
+            token_hash=record.token_hash,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+        )
+    )
+    set_status(connection, company_id, record.key, issued.new_status)
+    return issued
+
+
+def accept(
+    connection: Connection, company_id: str, token: str, *, policy: CompanyPolicy, now: datetime
+) -> Accepted | Rejected:
+    """Accept `token` for `company_id`: the contact (and, multi-account, its email's siblings) enabled."""
+    row = (
+        connection.execute(
+            select(INVITATIONS).where(
+                INVITATIONS.c.company_id == company_id, INVITATIONS.c.token_hash == hash_token(token)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    record = None
+    status = PortalStatus.NOT_INVITED
+    if row is not None:
+        record = InvitationRecord(
+            row["customer_ref"],
+            row["email"],
+            row["token_hash"],
+            row["created_at"],
+            row["expires_at"],
+            row["accepted_at"],
+            row["superseded_at"],
+        )
+        status = (
+            connection.scalar(
+                select(CONTACTS.c.portal_status).where(
+                    CONTACTS.c.company_id == company_id,
+                    CONTACTS.c.customer_ref == record.customer_ref,
+                    CONTACTS.c.email == record.email,
+                )
+            )
+            or PortalStatus.NOT_INVITED
+        )
+    outcome = check_acceptance(record, token, now=now, contact_status=status)
+    if isinstance(outcome, Rejected):
+        return outcome
+    connection.execute(update(INVITATIONS).where(INVITATIONS.c.id == row["id"]).values(accepted_at=now))
+    siblings = load_accounts(connection, company_id, email=record.email)
+    for key in accept_targets(outcome, siblings, policy.multi_account_portal):
+        set_status(connection, company_id, key, PortalStatus.ENABLED)
+    return outcome

@@ -1,0 +1,202 @@
+"""The Python API portal services (and the CLI) use. Every function is scoped by company.
+
+Reads mirror the public views; writes (request access, accept) go through `portal_rules`
+and `store.invitations`. Mail is not this package's business: `request_access` takes an
+`enqueue` callable that puts the invitation mail in the outbox on the same connection,
+inside the same transaction as the invitation itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, insert, select
+
+from portal_rules.balances import balance_due, past_due_amount
+from portal_rules.invitations import IssuedInvitation, Rejected
+from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
+from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
+from portal_rules.visibility import is_visible
+from store import invitations
+from store.tables import AccessRequest, Customer, Invoice
+
+INVOICES = Invoice.__table__
+CUSTOMERS = Customer.__table__
+Enqueue = Callable[..., None]  # enqueue(connection, issued: IssuedInvitation, display_name: str)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A customer account one login may open."""
+
+    company_id: str
+    customer_ref: str
+    display_name: str
+    email: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortalInvoice:
+    invoice_ref: str
+    doc_number: str | None
+    issue_date: date | None
+    due_date: date | None
+    currency: str
+    total: Decimal
+    balance: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    balance_due: Decimal
+    past_due_amount: Decimal
+
+    @property
+    def past_due(self) -> bool:
+        """The portal shows "Past Due" when this is true."""
+        return self.past_due_amount > 0
+
+
+def reachable_accounts(engine: Engine, company_id: str, email: str) -> list[Account]:
+    """The accounts `email` may log in to (eligible and enabled), for login and account switching."""
+    with engine.connect() as connection:
+        accounts = invitations.load_accounts(connection, company_id, email=email)
+        names = customer_names(connection, company_id, [a.customer_ref for a in accounts])
+    return [
+        Account(company_id, a.customer_ref, names.get(a.customer_ref, ""), a.email, str(a.status))
+        for a in accounts
+        if a.eligible and a.status is PortalStatus.ENABLED
+    ]
+
+
+def visible_invoices(engine: Engine, company_id: str, customer_ref: str) -> list[PortalInvoice]:
+    """The customer's invoices the portal may show, by due date."""
+    facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
+    shown = [f for f in facts if is_visible(f, customer_visible)]
+    shown.sort(key=lambda f: (f.due_date or date.max, f.ref))
+    return [
+        PortalInvoice(f.ref, f.doc_number, f.issue_date, f.due_date, f.currency, f.total, f.balance)
+        for f in shown
+    ]
+
+
+def balances(engine: Engine, company_id: str, customer_ref: str, day: date) -> Balances:
+    """Balance due and past-due amount of the customer on `day` (the company's local date)."""
+    facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
+    return Balances(balance_due(facts, customer_visible), past_due_amount(facts, day, customer_visible))
+
+
+def request_access(
+    engine: Engine,
+    company_id: str,
+    email: str,
+    *,
+    policy: CompanyPolicy,
+    portal_url: str,
+    now: datetime,
+    enqueue: Enqueue,
+) -> str:
+    """The portal's "request access": invite a matching eligible contact at once.
+
+    The answer is the same whatever happened (no account enumeration); every request is
+    recorded so the per-email rate limit holds for unknown emails too.
+    """
+    normalized = email.strip().lower()
+    with engine.begin() as connection:
+        recent = list(
+            connection.scalars(
+                select(AccessRequest.requested_at).where(
+                    AccessRequest.company_id == company_id, AccessRequest.email == normalized
+                )
+            )
+        )
+        connection.execute(
+            insert(AccessRequest).values(company_id=company_id, email=normalized, requested_at=now)
+        )
+        accounts = invitations.load_accounts(connection, company_id, email=normalized)
+        decision = decide_request_access(accounts, recent, now)
+        if decision.invite is not None:
+            issued = invitations.issue_invitation(
+                connection, company_id, decision.invite, policy=policy, portal_url=portal_url, now=now
+            )
+            name = customer_names(connection, company_id, [decision.invite.customer_ref]).get(
+                decision.invite.customer_ref, ""
+            )
+            enqueue(connection, issued, name)
+    return PUBLIC_ANSWER
+
+
+def accept_invitation(
+    engine: Engine, company_id: str, token: str, *, policy: CompanyPolicy, now: datetime
+) -> str | None:
+    """Accept an invitation token; None on success, else "invalid invitation token"."""
+    with engine.begin() as connection:
+        outcome = invitations.accept(connection, company_id, token, policy=policy, now=now)
+    return outcome.reason if isinstance(outcome, Rejected) else None
+
+
+def _invoice_facts(engine: Engine, company_id: str, customer_ref: str) -> tuple[list[InvoiceFacts], bool]:
+    with engine.connect() as connection:
+        customer_visible = bool(
+            connection.scalar(
+                select(CUSTOMERS.c.portal_visible).where(
+                    CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == customer_ref
+                )
+            )
+        )
+        rows = (
+            connection.execute(
+                select(INVOICES).where(
+                    INVOICES.c.company_id == company_id, INVOICES.c.customer_ref == customer_ref
+                )
+            )
+            .mappings()
+            .all()
+        )
+    facts = [
+        InvoiceFacts(
+            ref=r["ref"],
+            customer_ref=r["customer_ref"],
+            balance=r["balance"],
+            total=r["total"],
+            due_date=r["due_date"],
+            doc_number=r["doc_number"],
+            issue_date=r["issue_date"],
+            currency=r["currency"],
+            source_sent=r["source_sent"],
+            sent_override=r["sent_override"],
+            voided=r["voided"],
+            deleted=r["deleted"],
+            draft=r["draft"],
+        )
+        for r in rows
+    ]
+    return facts, customer_visible
+
+
+def customer_names(connection, company_id: str, refs: list[str]) -> dict[str, str]:
+    if not refs:
+        return {}
+    rows = connection.execute(
+        select(CUSTOMERS.c.ref, CUSTOMERS.c.display_name).where(
+            CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(refs)
+        )
+    )
+    return dict(rows.all())
+
+
+__all__ = [
+    "Account",
+    "Balances",
+    "IssuedInvitation",
+    "PortalInvoice",
+    "accept_invitation",
+    "balances",
+    "reachable_accounts",
+    "request_access",
+    "visible_invoices",
+]

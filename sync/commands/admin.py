@@ -1,0 +1,152 @@
+"""Admin switches: `arsync portal ...`, `arsync invoice ...`, `arsync customer ...`."""
+
+from __future__ import annotations
+
+import click
+
+from store import admin
+from store import portal as portal_api
+from store.admin import NotFound
+from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.settings import company_policy
+
+
+def _company(state: State, company_id: str):
+    state.company_ids((company_id,))
+    return state.config.company(company_id)
+
+
+@cli.group()
+def portal() -> None:
+    """Portal access: contact switches, conflicts, and the portal's own calls."""
+
+
+@portal.command("enable")
+@click.argument("company")
+@click.option("--customer", "customer_ref", required=True)
+@click.option("--email", required=True)
+@pass_state
+def portal_enable(state: State, company: str, customer_ref: str, email: str) -> None:
+    """Switch a contact's portal access on (it can then be invited)."""
+    _switch(state, company, customer_ref, email, enable=True)
+
+
+@portal.command("disable")
+@click.argument("company")
+@click.option("--customer", "customer_ref", required=True)
+@click.option("--email", required=True)
+@pass_state
+def portal_disable(state: State, company: str, customer_ref: str, email: str) -> None:
+    """Switch a contact's portal access off."""
+    _switch(state, company, customer_ref, email, enable=False)
+
+
+def _switch(state: State, company: str, customer_ref: str, email: str, *, enable: bool) -> None:
+    config = _company(state, company)
+    try:
+        status = admin.switch_contact(
+            state.app().engine, company, customer_ref, email, enable=enable, policy=company_policy(config)
+        )
+    except NotFound as exc:
+        raise WorkFailed(str(exc)) from None
+    except ValueError as exc:  # InvalidTransition
+        raise WorkFailed(f"cannot {'enable' if enable else 'disable'}: {exc}") from None
+    click.echo(f"{company} customer {customer_ref} {email.strip().lower()}: {status}")
+
+
+@portal.command("conflicts")
+@click.argument("company")
+@pass_state
+def portal_conflicts(state: State, company: str) -> None:
+    """Emails shared by several customers where only one may be enabled."""
+    _company(state, company)
+    found = admin.conflicts(state.app().engine, company)
+    if not found:
+        click.echo(f"{company}: no conflicts")
+    for email, holders in found.items():
+        click.echo(email)
+        for ref, status in holders:
+            click.echo(f"  customer {ref}: {status}")
+
+
+@portal.command("accept")
+@click.argument("company")
+@click.argument("token")
+@now_option
+@pass_state
+def portal_accept(state: State, company: str, token: str, now: str | None) -> None:
+    """Accept an invitation token (what the portal does when the link is opened)."""
+    config = _company(state, company)
+    failure = portal_api.accept_invitation(
+        state.app().engine, company, token, policy=company_policy(config), now=parse_now(now)
+    )
+    if failure:
+        raise WorkFailed(failure)
+    click.echo("invitation accepted: portal access enabled")
+
+
+@cli.group()
+def invoice() -> None:
+    """Local invoice overrides."""
+
+
+@invoice.command("mark-sent")
+@click.argument("company")
+@click.argument("invoice_ref")
+@pass_state
+def invoice_mark_sent(state: State, company: str, invoice_ref: str) -> None:
+    """Treat the invoice as sent, whatever the accounting system says."""
+    _mark(state, company, invoice_ref, True)
+
+
+@invoice.command("mark-unsent")
+@click.argument("company")
+@click.argument("invoice_ref")
+@pass_state
+def invoice_mark_unsent(state: State, company: str, invoice_ref: str) -> None:
+    """Treat the invoice as unsent (hidden from the portal), whatever the accounting system says."""
+    _mark(state, company, invoice_ref, False)
+
+
+def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
+    _company(state, company)
+    try:
+        visible = admin.set_sent_override(state.app().engine, company, invoice_ref, sent)
+    except NotFound as exc:
+        raise WorkFailed(str(exc)) from None
+    click.echo(
+        f"{company} invoice {invoice_ref}: marked {'sent' if sent else 'unsent'}; "
+        f"{'visible' if visible else 'hidden'} in the portal"
+    )
+
+
+@cli.group()
+def customer() -> None:
+    """Per-customer switches."""
+
+
+@customer.command("pause-reminders")
+@click.argument("company")
+@click.argument("ref")
+@pass_state
+def customer_pause(state: State, company: str, ref: str) -> None:
+    """Stop reminders to this customer until resumed."""
+    _pause(state, company, ref, True)
+
+
+@customer.command("resume-reminders")
+@click.argument("company")
+@click.argument("ref")
+@pass_state
+def customer_resume(state: State, company: str, ref: str) -> None:
+    """Send reminders to this customer again."""
+    _pause(state, company, ref, False)
+
+
+def _pause(state: State, company: str, ref: str, paused: bool) -> None:
+    _company(state, company)
+    try:
+        admin.set_reminders_paused(state.app().engine, company, ref, paused)
+    except NotFound as exc:
+        raise WorkFailed(str(exc)) from None
+    click.echo(f"{company} customer {ref}: reminders {'paused' if paused else 'resumed'}")

@@ -1,0 +1,184 @@
+"""Communication: invitations, request access, reminder planning and the outbox."""
+
+from __future__ import annotations
+
+import click
+
+from mailer import admin as outbox_admin
+from mailer.dispatch import dispatch
+from store import portal as portal_api
+from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.commands.admin import portal
+from sync.credentials import worker_id
+from sync.invites import invite as invite_contacts
+from sync.mail import invitation_enqueuer, transport, window_for
+from sync.reminders import plan_reminders
+from sync.settings import company_policy
+
+
+def deliver_now(state: State, now) -> None:
+    """Hand what is due to the mail server now (manual and transactional mail ignore windows)."""
+    report = dispatch(
+        state.app().engine,
+        transport(state.config, base_dir=state.config_path.parent),
+        now=now,
+        window_for=window_for(state.config),
+        worker_id=worker_id(),
+    )
+    click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
+    if report.failed:
+        raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
+
+
+@cli.command()
+@click.argument("company")
+@click.option("--customer", "customer_ref", help="The customer's ref in the accounting system.")
+@click.option("--email", help="Only this contact of the customer.")
+@click.option("--all-eligible", is_flag=True, help="Every eligible contact not yet enabled (all pages).")
+@now_option
+@pass_state
+def invite(
+    state: State,
+    company: str,
+    customer_ref: str | None,
+    email: str | None,
+    all_eligible: bool,
+    now: str | None,
+) -> None:
+    """Manual portal invitations, sent at once (delivery windows do not apply)."""
+    if all_eligible == bool(customer_ref):
+        raise click.UsageError("give either --customer REF (optionally with --email) or --all-eligible")
+    if email and not customer_ref:
+        raise click.UsageError("--email goes with --customer")
+    state.company_ids((company,))
+    at = parse_now(now)
+    report = invite_contacts(
+        state.app().engine,
+        state.config,
+        state.config.company(company),
+        now=at,
+        customer_ref=customer_ref,
+        email=email,
+        all_eligible=all_eligible,
+    )
+    for ref, address, why in report.not_invitable:
+        click.echo(f"not invited: customer {ref} {address}: {why}")
+    click.echo(f"{company}: {len(report.invited)} invitation(s) queued")
+    if report.invited:
+        deliver_now(state, at)
+    elif not all_eligible:
+        raise WorkFailed("nobody to invite")
+
+
+@portal.command("request-access")
+@click.argument("company")
+@click.argument("email")
+@now_option
+@pass_state
+def portal_request_access(state: State, company: str, email: str, now: str | None) -> None:
+    """The portal's request-access call: invites a matching eligible contact at once."""
+    state.company_ids((company,))
+    config = state.config.company(company)
+    at = parse_now(now)
+    answer = portal_api.request_access(
+        state.app().engine,
+        company,
+        email,
+        policy=company_policy(config),
+        portal_url=config.portal_url,
+        now=at,
+        enqueue=invitation_enqueuer(state.config, config, now=at, automatic=False),
+    )
+    click.echo(answer)
+    deliver_now(state, at)
+
+
+@cli.group()
+def reminders() -> None:
+    """Invoice reminders."""
+
+
+@reminders.command("plan")
+@click.argument("companies", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Print what would be enqueued and when; change nothing.")
+@now_option
+@pass_state
+def reminders_plan(state: State, companies: tuple[str, ...], dry_run: bool, now: str | None) -> None:
+    """Enqueue the reminders due now (sent by `arsync mail dispatch` inside the delivery window)."""
+    at = parse_now(now)
+    for company_id in state.company_ids(companies):
+        report = plan_reminders(
+            state.app().engine, state.config, state.config.company(company_id), now=at, dry_run=dry_run
+        )
+        verb = "would enqueue" if dry_run else "enqueued"
+        click.echo(
+            f"{company_id}: {verb} {len(report.planned)} reminder email(s); "
+            f"{report.skipped} earlier offset(s) skipped"
+        )
+        for item in report.planned:
+            listed = ", ".join(f"{doc} ({offset:+d}d)" for doc, offset in item.invoices)
+            click.echo(
+                f"  {item.customer_ref} -> {', '.join(item.recipients)} at {item.send_at.isoformat()}: "
+                f"{listed}"
+            )
+        for ref in report.no_recipient:
+            click.echo(f"  {ref}: no valid email address, nothing sent")
+
+
+@cli.group()
+def mail() -> None:
+    """The outbox."""
+
+
+@mail.command("dispatch")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent and when; change nothing.")
+@now_option
+@pass_state
+def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
+    """Deliver the outbox messages whose time (and window) has come."""
+    at = parse_now(now)
+    if not dry_run:
+        deliver_now(state, at)
+        return
+    report = dispatch(
+        state.app().engine,
+        transport(state.config, base_dir=state.config_path.parent),
+        now=at,
+        window_for=window_for(state.config),
+        worker_id=worker_id(),
+        dry_run=True,
+    )
+    for p in report.planned:
+        how = "automatic" if p.automatic else "manual"
+        click.echo(
+            f"#{p.id} {p.company_id} {p.kind} ({how}) to {p.recipient}: {p.send_at.isoformat()} [{p.reason}]"
+        )
+    click.echo(f"{len(report.planned)} message(s) queued")
+
+
+@mail.command("resend")
+@click.argument("company")
+@click.argument("outbox_id", type=int)
+@pass_state
+def mail_resend(state: State, company: str, outbox_id: int) -> None:
+    """Queue a message in doubt (or failed) again: the admin checked it did not arrive."""
+    state.company_ids((company,))
+    try:
+        outbox_admin.resend(state.app().engine, company, outbox_id)
+    except outbox_admin.OutboxError as exc:
+        raise WorkFailed(str(exc)) from None
+    click.echo(f"message {outbox_id} queued again")
+
+
+@mail.command("drop")
+@click.argument("company")
+@click.argument("outbox_id", type=int)
+@pass_state
+def mail_drop(state: State, company: str, outbox_id: int) -> None:
+    """Drop a message in doubt (or failed): it will never be sent."""
+    state.company_ids((company,))
+    try:
+        outbox_admin.drop(state.app().engine, company, outbox_id)
+    except outbox_admin.OutboxError as exc:
+        raise WorkFailed(str(exc)) from None
+    click.echo(f"message {outbox_id} dropped")

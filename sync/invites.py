@@ -1,0 +1,72 @@
+"""`arsync invite` and automatic invitations: issue invitations and enqueue their mail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from portal_rules.invitations import can_invite, needs_auto_invitation
+from portal_rules.types import PortalAccount
+from store.invitations import issue_invitation, load_accounts
+from store.portal import customer_names
+from sync.config import CompanyConfig, Config
+from sync.mail import invitation_enqueuer
+from sync.settings import company_policy
+
+BATCH = 500
+
+
+@dataclass
+class InviteReport:
+    invited: list[tuple[str, str]] = field(default_factory=list)  # (customer_ref, email)
+    not_invitable: list[tuple[str, str, str]] = field(default_factory=list)  # (ref, email, why)
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+def invite(
+    engine: Engine,
+    config: Config,
+    company: CompanyConfig,
+    *,
+    now: datetime,
+    customer_ref: str | None = None,
+    email: str | None = None,
+    all_eligible: bool = False,
+    automatic: bool = False,
+) -> InviteReport:
+    """Invite the chosen contacts: one customer's (or one email of it), or every eligible one.
+
+    `all_eligible` covers the whole company, not one page of it; work is committed in
+    batches so a huge company does not hold one long transaction.
+    """
+    policy = company_policy(company)
+    put = invitation_enqueuer(config, company, now=now, automatic=automatic)
+    report = InviteReport()
+    with engine.connect() as connection:
+        accounts = load_accounts(connection, company.id, customer_ref=None if all_eligible else customer_ref)
+    if email is not None:
+        accounts = [a for a in accounts if a.email == email.strip().lower()]
+    wanted = [a for a in accounts if (needs_auto_invitation(policy, a) if automatic else can_invite(a))]
+    if not all_eligible and not automatic:
+        report.not_invitable = [(a.customer_ref, a.email, _why(a)) for a in accounts if not can_invite(a)]
+    for start in range(0, len(wanted), BATCH):
+        chunk = wanted[start : start + BATCH]
+        with engine.begin() as connection:
+            names = customer_names(connection, company.id, sorted({a.customer_ref for a in chunk}))
+            for account in chunk:
+                issued = issue_invitation(
+                    connection, company.id, account, policy=policy, portal_url=company.portal_url, now=now
+                )
+                outbox_id = put(connection, issued, names.get(account.customer_ref, ""))
+                report.invited.append(account.key)
+                if outbox_id is not None:
+                    report.outbox_ids.append(outbox_id)
+    return report
+
+
+def _why(account: PortalAccount) -> str:
+    if not account.eligible:
+        return "not eligible (plan, inactive customer, invalid email, or contact not portal-enabled)"
+    return f"status is {account.status}"

@@ -1,0 +1,71 @@
+"""Wiring between decisions and the mailer: senders, transports, windows, invitation mail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from mailer.mails import InvitationMail, Sender
+from mailer.outbox import enqueue
+from mailer.render import render_invitation
+from mailer.smtp import SmtpTransport
+from mailer.transports import FileTransport, Transport
+from portal_rules.invitations import IssuedInvitation
+from portal_rules.windows import DeliveryWindow
+from sync.config import CompanyConfig, Config
+from sync.settings import company_policy
+
+
+def sender(config: Config, company: CompanyConfig) -> Sender:
+    return Sender(company.id, company.name, config.mail.from_address, company.template_dir)
+
+
+def transport(config: Config, *, base_dir: Path | None = None) -> Transport:
+    """The configured transport (`file` writes .eml files; `smtp` delivers)."""
+    mail = config.mail
+    if mail.transport == "file":
+        directory = Path(mail.file_directory)
+        if not directory.is_absolute() and base_dir is not None:
+            directory = base_dir / directory
+        return FileTransport(directory)
+    return SmtpTransport(
+        mail.smtp_host, mail.smtp_port, mail.smtp_security, mail.smtp_username, mail.smtp_password()
+    )
+
+
+def window_for(config: Config) -> Callable[[str], DeliveryWindow | None]:
+    windows = {c.id: company_policy(c).delivery_window for c in config.companies}
+    return windows.get
+
+
+def invitation_enqueuer(
+    config: Config, company: CompanyConfig, *, now: datetime, automatic: bool
+) -> Callable[[Connection, IssuedInvitation, str], int | None]:
+    """A callable putting an invitation mail in the outbox, on the caller's connection.
+
+    Manual (`arsync invite`) and transactional (request access) invitations ignore
+    delivery windows; automatic ones (`auto_invite`) wait for them.
+    """
+    from_ = sender(config, company)
+
+    def put(connection: Connection, issued: IssuedInvitation, customer_name: str) -> int | None:
+        record = issued.record
+        mail = InvitationMail(
+            customer_name, record.email, company.portal_url, issued.token, company.invitation_ttl_days
+        )
+        message = render_invitation(from_, mail, key=f"invitation:{record.token_hash}", now=now)
+        return enqueue(
+            Session(bind=connection),
+            message,
+            company_id=company.id,
+            kind="invitation",
+            automatic=automatic,
+            dedupe_key=f"invitation:{record.token_hash}",
+            not_before=now,
+        )
+
+    return put
