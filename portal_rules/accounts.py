@@ -47,12 +47,8 @@ def assess_accounts(
     accounts = []
     for contact in contacts:
         resolved = replace(contact, portal_status=statuses[contact.key])
-        eligible = is_eligible(
-            resolved, plan=policy.plan, customer_visible=contact.customer_ref in visible
-        )
-        accounts.append(
-            PortalAccount(contact.customer_ref, contact.email, resolved.portal_status, eligible)
-        )
+        eligible = is_eligible(resolved, plan=policy.plan, customer_visible=contact.customer_ref in visible)
+        accounts.append(PortalAccount(contact.customer_ref, contact.email, resolved.portal_status, eligible))
     return tuple(accounts)
 
 

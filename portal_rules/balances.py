@@ -29,9 +29,7 @@ def balance_due(invoices: Iterable[InvoiceFacts], customer_visible: bool = True)
     )
 
 
-def past_due_amount(
-    invoices: Iterable[InvoiceFacts], today: date, customer_visible: bool = True
-) -> Decimal:
+def past_due_amount(invoices: Iterable[InvoiceFacts], today: date, customer_visible: bool = True) -> Decimal:
     """Sum of `balance` over visible invoices with a positive balance due before `today`."""
     return sum(
         (
@@ -43,9 +41,7 @@ def past_due_amount(
     )
 
 
-def is_past_due(
-    invoices: Iterable[InvoiceFacts], today: date, customer_visible: bool = True
-) -> bool:
+def is_past_due(invoices: Iterable[InvoiceFacts], today: date, customer_visible: bool = True) -> bool:
     """Whether the portal shows "Past Due": the past-due amount is positive."""
     return past_due_amount(invoices, today, customer_visible) > ZERO
 

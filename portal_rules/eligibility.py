@@ -35,9 +35,7 @@ def portal_switched_on(contact: ContactFacts) -> bool:
     return contact.admin_enabled is True or contact.primary
 
 
-def ineligibility_reason(
-    contact: ContactFacts, *, plan: Plan | str, customer_visible: bool
-) -> str | None:
+def ineligibility_reason(contact: ContactFacts, *, plan: Plan | str, customer_visible: bool) -> str | None:
     """Why `contact` may not use the portal, or None when it is eligible."""
     if not plan_includes_portal(plan):
         return NO_PORTAL_PLAN

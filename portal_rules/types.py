@@ -55,14 +55,18 @@ class CompanyPolicy:
     delivery_to_hour: int = 17
 
     def __post_init__(self) -> None:
+        # Accept the shapes configuration gives (strings, lists) and validate eagerly.
         object.__setattr__(self, "plan", Plan(self.plan))
+        object.__setattr__(self, "delivery_days", frozenset(self.delivery_days))
+        object.__setattr__(self, "reminder_offsets_days", tuple(self.reminder_offsets_days))
         if self.invitation_ttl_days < 1:
             raise ValueError("invitation_ttl_days must be at least 1")
+        self.delivery_window  # noqa: B018 - raises ValueError for a bad window or time zone
 
     @property
     def delivery_window(self) -> DeliveryWindow:
         return DeliveryWindow(
-            days=frozenset(self.delivery_days),
+            days=self.delivery_days,
             from_hour=self.delivery_from_hour,
             to_hour=self.delivery_to_hour,
             tz=self.timezone,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WORKDAYS: frozenset[str] = frozenset(WEEKDAYS[:5])
@@ -55,7 +55,10 @@ class DeliveryWindow:
         for name, hour in (("from_hour", self.from_hour), ("to_hour", self.to_hour)):
             if not 0 <= hour <= 23:
                 raise ValueError(f"{name} must be within 0-23, got {hour}")
-        ZoneInfo(self.tz)  # raises ZoneInfoNotFoundError for an unknown zone
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.tz!r}") from None
 
     @property
     def overnight(self) -> bool:
@@ -69,9 +72,7 @@ def is_open(window: DeliveryWindow, now_utc: datetime) -> bool:
     if not window.overnight:
         return _weekday(today) in window.days and window.from_hour <= hour <= window.to_hour
     opened_today = _weekday(today) in window.days and hour >= window.from_hour
-    opened_yesterday = (
-        _weekday(today - timedelta(days=1)) in window.days and hour <= window.to_hour
-    )
+    opened_yesterday = _weekday(today - timedelta(days=1)) in window.days and hour <= window.to_hour
     return opened_today or opened_yesterday
 
 

@@ -1,0 +1,77 @@
+"""Request access: a customer types an email on the portal's sign-in page.
+
+If the email belongs to an eligible contact not yet enabled, an invitation goes out at
+once (transactional mail: delivery windows do not apply). The public answer is the same
+whether or not the email matched, and whether or not the request was rate-limited, so
+the page cannot be used to find out which emails are customers. Requests are limited per
+email; the caller records every request (matched or not, limited or not) so the limit
+holds for unknown emails too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from portal_rules.conflicts import ref_order
+from portal_rules.invitations import can_invite
+from portal_rules.types import PortalAccount, PortalStatus
+
+PUBLIC_ANSWER = (
+    "If this email address belongs to a customer account, "
+    "an invitation to the customer portal has been sent to it."
+)
+DEFAULT_LIMIT = 3
+DEFAULT_PERIOD = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessDecision:
+    """What to do (never shown to the requester: they always get `PUBLIC_ANSWER`)."""
+
+    invite: PortalAccount | None  # issue an invitation for this contact, now
+    rate_limited: bool = False
+
+    @property
+    def public_answer(self) -> str:
+        return PUBLIC_ANSWER
+
+
+def is_rate_limited(
+    recent_requests: Iterable[datetime],
+    now: datetime,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    period: timedelta = DEFAULT_PERIOD,
+) -> bool:
+    """Whether `limit` requests for this email were already made within `period` of `now`."""
+    since = now - period
+    return sum(1 for moment in recent_requests if since < moment <= now) >= limit
+
+
+def decide_request_access(
+    accounts_for_email: Iterable[PortalAccount],
+    recent_requests: Iterable[datetime],
+    now: datetime,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    period: timedelta = DEFAULT_PERIOD,
+) -> AccessDecision:
+    """The contact to invite for a request, if any.
+
+    `accounts_for_email` are the company's accounts with the requested email (possibly
+    none); `recent_requests` the times of earlier requests for it, this one excluded.
+    A pending contact is preferred (a resend), then the lowest customer ref; with a
+    multi-account portal, accepting that one invitation enables the others too.
+    """
+    if is_rate_limited(recent_requests, now, limit=limit, period=period):
+        return AccessDecision(invite=None, rate_limited=True)
+    candidates = [account for account in accounts_for_email if can_invite(account)]
+    if not candidates:
+        return AccessDecision(invite=None)
+    return AccessDecision(invite=min(candidates, key=_preference))
+
+
+def _preference(account: PortalAccount) -> tuple[int, tuple[int, int, str]]:
+    return (0 if account.status is PortalStatus.PENDING else 1, ref_order(account.customer_ref))

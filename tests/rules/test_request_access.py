@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from portal_rules.request_access import (
+    PUBLIC_ANSWER,
+    decide_request_access,
+    is_rate_limited,
+)
+from portal_rules.types import PortalStatus
+
+from .factories import account, utc
+
+S = PortalStatus
+NOW = utc("2026-06-01T12:00:00")
+EMAIL = "ann@example.com"
+
+
+def _ago(*minutes: int) -> list:
+    return [NOW - timedelta(minutes=m) for m in minutes]
+
+
+@pytest.mark.parametrize(
+    ("accounts", "recent", "invite_ref", "rate_limited"),
+    [
+        ([account("1", EMAIL, S.NOT_INVITED)], [], "1", False),
+        ([account("1", EMAIL, S.PENDING)], [], "1", False),
+        ([account("1", EMAIL, S.ENABLED)], [], None, False),
+        ([account("1", EMAIL, S.NOT_INVITED, eligible=False)], [], None, False),
+        ([account("1", EMAIL, S.DISABLED, eligible=False)], [], None, False),
+        ([], [], None, False),
+        (
+            [account("10", EMAIL, S.NOT_INVITED), account("9", EMAIL, S.NOT_INVITED)],
+            [],
+            "9",
+            False,
+        ),
+        (
+            [account("1", EMAIL, S.NOT_INVITED), account("2", EMAIL, S.PENDING)],
+            [],
+            "2",
+            False,
+        ),
+        (
+            [account("1", EMAIL, S.ENABLED), account("2", EMAIL, S.NOT_INVITED)],
+            [],
+            "2",
+            False,
+        ),
+        ([account("1", EMAIL, S.NOT_INVITED)], _ago(5, 20), "1", False),
+        ([account("1", EMAIL, S.NOT_INVITED)], _ago(5, 20, 59), None, True),
+        ([], _ago(5, 20, 59), None, True),
+        ([account("1", EMAIL, S.NOT_INVITED)], _ago(5, 20, 60, 90), "1", False),
+    ],
+    ids=[
+        "eligible-not-invited-gets-invitation",
+        "pending-gets-a-fresh-invitation",
+        "already-enabled-nothing-to-send",
+        "ineligible-nothing-sent",
+        "disabled-nothing-sent",
+        "unknown-email-nothing-sent",
+        "lowest-ref-numerically-invited",
+        "pending-preferred-over-new",
+        "another-account-of-the-email-not-yet-enabled",
+        "two-recent-requests-still-allowed",
+        "fourth-request-within-an-hour-limited",
+        "unknown-email-limited-alike",
+        "requests-older-than-an-hour-do-not-count",
+    ],
+)
+def test_decide_request_access(accounts, recent, invite_ref: str | None, rate_limited: bool) -> None:
+    decision = decide_request_access(accounts, recent, NOW)
+    assert (decision.invite.customer_ref if decision.invite else None) == invite_ref
+    assert decision.rate_limited is rate_limited
+
+
+def test_public_answer_is_identical_whether_or_not_the_email_matched() -> None:
+    matched = decide_request_access([account("1", EMAIL)], [], NOW)
+    unknown = decide_request_access([], [], NOW)
+    limited = decide_request_access([account("1", EMAIL)], _ago(1, 2, 3), NOW)
+    assert matched.invite is not None and unknown.invite is None and limited.rate_limited
+    answers = {matched.public_answer, unknown.public_answer, limited.public_answer}
+    assert answers == {PUBLIC_ANSWER}
+    assert EMAIL not in PUBLIC_ANSWER
+
+
+@pytest.mark.parametrize(
+    ("recent", "limit", "period", "expected"),
+    [
+        (_ago(1, 2), 3, timedelta(hours=1), False),
+        (_ago(1, 2, 3), 3, timedelta(hours=1), True),
+        (_ago(1), 1, timedelta(minutes=5), True),
+        (_ago(6), 1, timedelta(minutes=5), False),
+        ([NOW + timedelta(minutes=1)] * 5, 3, timedelta(hours=1), False),
+    ],
+    ids=["under-limit", "at-limit", "custom-limit", "custom-period-expired", "future-times-ignored"],
+)
+def test_is_rate_limited(recent, limit: int, period: timedelta, expected: bool) -> None:
+    assert is_rate_limited(recent, NOW, limit=limit, period=period) is expected
