@@ -11,28 +11,6 @@ import click
 from sync.cli import NotYetAvailable, cli, now_option
 
 
-@cli.group()
-def auth() -> None:
-    """OAuth connections to QuickBooks Online and Xero."""
-
-
-@auth.command("connect")
-@click.argument("company")
-def auth_connect(company: str) -> None:
-    """Authorization-code flow with a local redirect."""
-    raise NotYetAvailable("arsync auth connect")
-
-
-@auth.command("set-tokens")
-@click.argument("company")
-@click.option("--access-token", required=True)
-@click.option("--refresh-token", required=True)
-@click.option("--expires-in", type=int, default=3600, show_default=True)
-def auth_set_tokens(company: str, access_token: str, refresh_token: str, expires_in: int) -> None:
-    """Store tokens obtained elsewhere."""
-    raise NotYetAvailable("arsync auth set-tokens")
-
-
 @cli.command("sync")
 @click.argument("companies", nargs=-1)
 @click.option("--full", is_flag=True, help="Re-read everything and reconcile deletions.")

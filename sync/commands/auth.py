@@ -1,0 +1,113 @@
+"""`arsync auth connect` and `arsync auth set-tokens`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from connectors.base import ConnectorError, Tokens
+from connectors.oauth import PROVIDERS, token_endpoint
+from sync.auth_flow import AuthFlowError, authorize
+from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.credentials import DbCredentials
+from sync.logging import REDACTOR
+
+
+@cli.group()
+def auth() -> None:
+    """OAuth connections to QuickBooks Online and Xero."""
+
+
+@auth.command("connect")
+@click.argument("company")
+@click.option("--authorize-url", help="Override the provider's consent page (sandbox, simulator).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Local redirect port (0: any free one)."
+)
+@click.option("--timeout", type=click.IntRange(1, 3600), default=300, show_default=True)
+@click.option("--no-browser", is_flag=True, help="Only print the URL to open.")
+@pass_state
+def auth_connect(
+    state: State, company: str, authorize_url: str | None, port: int, timeout: int, no_browser: bool
+) -> None:
+    """Authorization-code flow: open the consent page, receive the redirect on 127.0.0.1."""
+    state.company_ids((company,))
+    config = state.config.company(company)
+    connection = config.connection
+    provider = PROVIDERS.get(connection.kind)
+    if provider is None and not authorize_url:
+        raise click.UsageError(
+            f"connector kind {connection.kind!r} has no known consent page; give --authorize-url"
+        )
+    app = state.app()
+
+    def show(url: str) -> None:
+        click.echo(f"Open this URL to authorize arsync for {company}:\n{url}", err=False)
+        if not no_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    try:
+        endpoint = token_endpoint(
+            connection.kind,
+            client_id=connection.client_id,
+            client_secret=connection.client_secret(),
+            token_url=connection.token_url,
+        )
+        tokens, extra = authorize(
+            authorize_url=authorize_url or provider.authorize_url,
+            client_id=connection.client_id,
+            scopes=provider.scopes if provider else (),
+            endpoint=endpoint,
+            show=show,
+            now=lambda: parse_now(None),
+            port=port,
+            timeout=timeout,
+        )
+    except (AuthFlowError, ConnectorError) as exc:
+        raise WorkFailed(str(exc)) from None
+    REDACTOR.remember(tokens.access_token, tokens.refresh_token)
+    DbCredentials(app.engine, company, app.box).save(tokens)
+    click.echo(f"{company}: connected ({_sealed(app)})")
+    if extra.get("realmId") and extra["realmId"] != connection.realm_id:
+        click.echo(
+            f"note: the authorized QuickBooks company is realm {extra['realmId']}; "
+            f"set connection.realm_id to it"
+        )
+
+
+@auth.command("set-tokens")
+@click.argument("company")
+@click.option("--access-token", required=True)
+@click.option("--refresh-token", required=True)
+@click.option(
+    "--expires-in",
+    type=click.IntRange(0, 86400 * 365),
+    default=3600,
+    show_default=True,
+    help="Seconds the access token stays valid.",
+)
+@now_option
+@pass_state
+def auth_set_tokens(
+    state: State, company: str, access_token: str, refresh_token: str, expires_in: int, now: str | None
+) -> None:
+    """Store tokens obtained elsewhere (they are refreshed and rotated from then on)."""
+    state.company_ids((company,))
+    app = state.app()
+    REDACTOR.remember(access_token, refresh_token)
+    at = parse_now(now)
+    DbCredentials(app.engine, company, app.box).save(
+        Tokens(access_token, refresh_token, at + timedelta(seconds=expires_in))
+    )
+    click.echo(f"{company}: tokens stored ({_sealed(app)})")
+
+
+def _sealed(app) -> str:
+    return (
+        "encrypted"
+        if app.box.encrypting
+        else "NOT encrypted: set ARSYNC_SECRET_KEY to encrypt tokens at rest"
+    )
