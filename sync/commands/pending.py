@@ -6,19 +6,7 @@ own modules as they are implemented.
 
 from __future__ import annotations
 
-import click
-
-from sync.cli import NotYetAvailable, cli, now_option
-
-
-@cli.command("sync")
-@click.argument("companies", nargs=-1)
-@click.option("--full", is_flag=True, help="Re-read everything and reconcile deletions.")
-@click.option("--json", "as_json", is_flag=True)
-@now_option
-def sync_command(companies: tuple[str, ...], full: bool, as_json: bool, now: str | None) -> None:
-    """Sync now."""
-    raise NotYetAvailable("arsync sync")
+from sync.cli import NotYetAvailable, cli
 
 
 @cli.command()
