@@ -69,8 +69,13 @@ def sync_company(
     owner: str,
     clock: Clock = lambda: datetime.now(UTC),
     on_page: Callable[[SyncSummary], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SyncSummary:
-    """Run one sync of `company_id`; never raises for a connector failure (it is in the summary)."""
+    """Run one sync of `company_id`; never raises for a connector failure (it is in the summary).
+
+    `stop` is polled between pages: when it turns true the run ends after the page in
+    hand is committed, as `interrupted`, and the next run resumes from its cursor.
+    """
     summary = SyncSummary(company=company_id, full=full)
     started = time.monotonic()
     blocked = _blocked_until(engine, company_id)
@@ -84,14 +89,14 @@ def sync_company(
         summary.status, summary.error = "skipped", "another sync of this company is running"
         return summary
     try:
-        _run(engine, company_id, policy, connector, summary, owner, clock, on_page)
+        _run(engine, company_id, policy, connector, summary, owner, clock, on_page, stop)
     finally:
         release(engine, f"sync:{company_id}", owner)
         summary.seconds = time.monotonic() - started
     return summary
 
 
-def _run(engine, company_id, policy, connector, summary, owner, clock, on_page) -> None:
+def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, stop) -> None:
     with engine.begin() as connection:
         _close_stale_runs(connection, company_id, clock())
         state = _load_state(connection, company_id)
@@ -112,6 +117,9 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page) 
                 raise LeaseBusy("lost the sync lease")
             if on_page:
                 on_page(summary)
+            if stop is not None and stop():
+                _finish(engine, summary, "interrupted", "stopped by a signal; the next run resumes", clock)
+                return
         _finish(engine, summary, "ok", None, clock)
     except (ReconnectNeeded, DailyLimitReached, ConnectorError, LeaseBusy) as exc:
         _fail(engine, company_id, summary, exc, clock)

@@ -27,6 +27,7 @@ def sync_one(
     clock: Clock = lambda: datetime.now(UTC),
     options: dict | None = None,
     on_page: Callable[[SyncSummary], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SyncSummary:
     """One sync of `company`: a failure of any kind ends up in the returned summary."""
     credentials = DbCredentials(engine, company.id, box)
@@ -43,4 +44,5 @@ def sync_one(
         owner=owner,
         clock=clock,
         on_page=on_page,
+        stop=stop,
     )

@@ -10,12 +10,6 @@ from sync.cli import NotYetAvailable, cli
 
 
 @cli.command()
-def run() -> None:
-    """The daemon: scheduled syncs, reminders, mail dispatch, token keep-alive."""
-    raise NotYetAvailable("arsync run")
-
-
-@cli.command()
 def demo() -> None:
     """The whole job on a fresh machine, with the local simulators."""
     raise NotYetAvailable("arsync demo (it arrives with the sync engine)")

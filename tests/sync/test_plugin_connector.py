@@ -1,0 +1,80 @@
+"""A third-party connector found through the `arsync.connectors` entry-point group."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from connectors.registry import UnknownConnector, available_kinds, factory_for
+from store.companies import CompanyRow, register_companies
+from store.crypto import SecretBox
+from sync.config import parse_config
+from sync.runner import sync_one
+
+PLUGIN = """
+from connectors.records import CustomerRecord, InvoiceRecord, Page
+from decimal import Decimal
+
+
+class TinyConnector:
+    kind = "tinyledger"
+
+    def __init__(self, settings, credentials):
+        self.settings = settings
+
+    def pages(self, cursor, *, full=False):
+        customer = CustomerRecord("c1", "Plug-in Customer", True, ("a@plugin.example",))
+        yield Page("customers", customers=(customer,), cursor={"step": 1}, api_calls=1)
+        yield Page("invoices", invoices=(InvoiceRecord("i1", "c1", "P-1", None, None, "EUR", Decimal("7.25"),
+                                                       Decimal("7.25"), True),),
+                   cursor={"step": 2}, api_calls=1, full_sync_complete=True)
+
+
+def create(settings, credentials):
+    return TinyConnector(settings, credentials)
+"""
+
+
+@pytest.fixture
+def plugin_installed(tmp_path, monkeypatch):
+    (tmp_path / "tinyledger_arsync.py").write_text(PLUGIN)
+    dist = tmp_path / "tinyledger_arsync-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tinyledger-arsync\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        textwrap.dedent("""
+        [arsync.connectors]
+        tinyledger = tinyledger_arsync:create
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_plugin_kind_is_found_and_syncs(plugin_installed, engine):
+    assert "tinyledger" in available_kinds()
+    assert factory_for("tinyledger").__module__ == "tinyledger_arsync"
+    config = parse_config(
+        {"companies": [{"id": "plug", "name": "Plug", "connection": {"kind": "tinyledger"}}]}
+    )
+    register_companies(engine, [CompanyRow("plug", "Plug", "UTC", "tinyledger")])
+    summary = sync_one(
+        engine,
+        SecretBox(None),
+        config.company("plug"),
+        owner="t",
+        clock=lambda: datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    assert (summary.status, summary.customers, summary.invoices, summary.api_calls) == ("ok", 1, 1, 2)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT invoice_ref, currency FROM portal_invoices")).all() == [("i1", "EUR")]
+
+
+def test_unknown_kind_is_a_clear_failure(engine):
+    with pytest.raises(UnknownConnector, match="unknown connector kind 'nosuch'"):
+        factory_for("nosuch")
+    config = parse_config({"companies": [{"id": "x", "name": "X", "connection": {"kind": "nosuch"}}]})
+    summary = sync_one(engine, SecretBox(None), config.company("x"), owner="t")
+    assert summary.status == "failed" and "unknown connector kind 'nosuch'" in summary.error
