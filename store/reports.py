@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select
 
-from store.tables import Connection, Outbox, SyncRun
+from portal_rules.balances import balance_due, past_due_amount
+from portal_rules.types import InvoiceFacts
+from portal_rules.visibility import hidden_reason
+from store.tables import Adjustment, Connection, Contact, Customer, Invoice, Outbox, SyncRun
 
 
 def sync_runs(engine: Engine, company_id: str | None = None, limit: int = 50) -> list[dict]:
@@ -62,3 +66,67 @@ def in_doubt(engine: Engine, company_id: str) -> list[dict]:
     )
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def portal_overview(engine: Engine, company_id: str, today: date) -> dict:
+    """What the portal shows for a company on `today`: the demo's and an admin's summary."""
+    with engine.connect() as connection:
+        customers = {
+            row.ref: row
+            for row in connection.execute(select(Customer).where(Customer.company_id == company_id))
+        }
+        invoices = connection.execute(select(Invoice).where(Invoice.company_id == company_id)).all()
+        statuses = Counter(
+            connection.execute(
+                select(Contact.portal_status).where(
+                    Contact.company_id == company_id, Contact.in_source.is_(True)
+                )
+            ).scalars()
+        )
+        eligible = connection.scalar(
+            select(func.count()).where(Contact.company_id == company_id, Contact.eligible.is_(True))
+        )
+        adjustments = connection.execute(
+            select(Adjustment.invoice_ref, Adjustment.amount).where(Adjustment.company_id == company_id)
+        ).all()
+    hidden: Counter[str] = Counter()
+    facts_by_customer: dict[str, list] = {}
+    for row in invoices:
+        facts = InvoiceFacts(
+            ref=row.ref,
+            customer_ref=row.customer_ref,
+            balance=row.balance,
+            total=row.total,
+            due_date=row.due_date,
+            source_sent=row.source_sent,
+            sent_override=row.sent_override,
+            voided=row.voided,
+            deleted=row.deleted,
+            draft=row.draft,
+        )
+        customer = customers.get(row.customer_ref)
+        reason = hidden_reason(facts, bool(customer and customer.portal_visible))
+        if reason:
+            hidden[reason if customer else "customer not imported"] += 1
+        facts_by_customer.setdefault(row.customer_ref, []).append(facts)
+    shown = [c for c in customers.values() if c.portal_visible]
+    due = sum((balance_due(facts_by_customer.get(c.ref, [])) for c in shown), start=balance_due([]))
+    past = sum(
+        (past_due_amount(facts_by_customer.get(c.ref, []), today) for c in shown), start=balance_due([])
+    )
+    return {
+        "customers": len(customers),
+        "customers_in_portal": len(shown),
+        "customers_inactive": sum(1 for c in customers.values() if not c.active),
+        "invoices": len(invoices),
+        "invoices_visible": len(invoices) - sum(hidden.values()),
+        "hidden": dict(hidden),
+        "balance_due": due,
+        "past_due": past,
+        "customers_past_due": sum(
+            1 for c in shown if past_due_amount(facts_by_customer.get(c.ref, []), today) > 0
+        ),
+        "adjustments": [(ref, amount) for ref, amount in adjustments],
+        "portal_statuses": dict(statuses),
+        "eligible_contacts": eligible,
+    }

@@ -23,11 +23,6 @@ class WorkFailed(click.ClickException):
     exit_code = 1
 
 
-class NotYetAvailable(WorkFailed):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} is not available yet in this version of arsync")
-
-
 class State:
     """Per-invocation state: where the config is, and the loaded config/app once asked for."""
 

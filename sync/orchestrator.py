@@ -46,6 +46,15 @@ class SyncSummary:
     error: str | None = None
     run_id: int | None = field(default=None, repr=False)
 
+    def describe(self) -> str:
+        """One human line: what the run did."""
+        text = (
+            f"{self.company}: {self.status}: {self.customers} customers, {self.invoices} invoices, "
+            f"{self.adjustments} adjustments, {self.quarantined} quarantined, "
+            f"{self.api_calls} API calls, {self.seconds:.1f}s"
+        )
+        return text + (f" ({self.error})" if self.error else "")
+
     def as_json(self) -> dict:
         data = asdict(self)
         data.pop("run_id")

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,8 @@ from sync.mail import sender
 from sync.settings import company_policy
 
 log = structlog.get_logger("arsync.reminders")
+LEDGER = ReminderLedger.__table__
+BATCH = 500
 
 
 @dataclass
@@ -80,20 +83,15 @@ def plan_reminders(
         return report
     _record_skipped(engine, company.id, plan, now)
     from_ = sender(config, company)
+    mails = []
     for reminder in plan.reminders:
         to = recipients.get(reminder.customer_ref, ())
-        if not to:
-            continue
-        mail = ReminderMail(
-            names.get(reminder.customer_ref, ""),
-            to,
-            company.portal_url,
-            tuple(_line(item.invoice) for item in reminder.items),
-            today,
-        )
-        _enqueue_one(
-            engine, company.id, reminder, render_reminder(from_, mail, key=_key(reminder), now=now), now
-        )
+        if to:
+            lines = tuple(_line(item.invoice) for item in reminder.items)
+            mail = ReminderMail(names.get(reminder.customer_ref, ""), to, company.portal_url, lines, today)
+            mails.append((reminder, render_reminder(from_, mail, key=_key(reminder), now=now)))
+    for start in range(0, len(mails), BATCH):
+        _enqueue_batch(engine, company.id, mails[start : start + BATCH], now)
     return report
 
 
@@ -178,46 +176,70 @@ def _key(reminder: CustomerReminder) -> str:
 
 
 def _record_skipped(engine: Engine, company_id: str, plan: ReminderPlan, now: datetime) -> None:
-    for invoice_ref, offset in plan.skipped:
-        try:
-            with engine.begin() as connection:
-                connection.execute(
-                    insert(ReminderLedger).values(
-                        company_id=company_id,
-                        invoice_ref=invoice_ref,
-                        offset_days=offset,
-                        status="skipped",
-                        recorded_at=now,
-                    )
-                )
-        except IntegrityError:
-            pass  # another worker recorded it first
+    rows = [
+        {
+            "company_id": company_id,
+            "invoice_ref": ref,
+            "offset_days": offset,
+            "status": "skipped",
+            "recorded_at": now,
+        }
+        for ref, offset in plan.skipped
+    ]
+    for start in range(0, len(rows), BATCH):
+        upsert_ignore(engine, rows[start : start + BATCH])
 
 
-def _enqueue_one(engine: Engine, company_id: str, reminder: CustomerReminder, message, now: datetime) -> None:
+def upsert_ignore(engine: Engine, rows: list[dict]) -> None:
+    """Insert ledger rows, leaving alone any another worker recorded first."""
+    if not rows:
+        return
+    with engine.begin() as connection:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(dialect.insert(LEDGER).on_conflict_do_nothing(), rows)
+
+
+def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) -> None:
+    """Ledger rows and outbox messages of many customers in one transaction.
+
+    The ledger's primary key is the at-most-once guarantee: if another worker planned one of
+    these customers meanwhile, the batch is rolled back and retried customer by customer.
+    """
     try:
         with engine.begin() as connection:
-            connection.execute(
-                insert(ReminderLedger),
-                [
-                    {
-                        "company_id": company_id,
-                        "invoice_ref": item.invoice.ref,
-                        "offset_days": item.offset,
-                        "status": "sent",
-                        "recorded_at": now,
-                    }
-                    for item in reminder.items
-                ],
-            )
-            enqueue(
-                Session(bind=connection),
-                message,
-                company_id=company_id,
-                kind="reminder",
-                automatic=True,
-                dedupe_key=_key(reminder),
-                not_before=now,
-            )
+            for reminder, message in mails:
+                _enqueue(connection, company_id, reminder, message, now)
     except IntegrityError:
-        log.info("reminders.already_planned", company=company_id, customer=reminder.customer_ref)
+        for reminder, message in mails:
+            try:
+                with engine.begin() as connection:
+                    _enqueue(connection, company_id, reminder, message, now)
+            except IntegrityError:
+                log.info("reminders.already_planned", company=company_id, customer=reminder.customer_ref)
+
+
+def _enqueue(
+    connection: Connection, company_id: str, reminder: CustomerReminder, message, now: datetime
+) -> None:
+    connection.execute(
+        insert(LEDGER),
+        [
+            {
+                "company_id": company_id,
+                "invoice_ref": item.invoice.ref,
+                "offset_days": item.offset,
+                "status": "sent",
+                "recorded_at": now,
+            }
+            for item in reminder.items
+        ],
+    )
+    enqueue(
+        Session(bind=connection),
+        message,
+        company_id=company_id,
+        kind="reminder",
+        automatic=True,
+        dedupe_key=_key(reminder),
+        not_before=now,
+    )

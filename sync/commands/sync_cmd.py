@@ -42,7 +42,7 @@ def sync_command(
         if as_json:
             click.echo(json.dumps(summary.as_json()))
         else:
-            click.echo(_line(summary))
+            click.echo(summary.describe())
         if summary.status == "failed":
             failed.append(company_id)
     if failed:
@@ -56,12 +56,3 @@ def _progress(summary: SyncSummary) -> None:
         nl=False,
         err=True,
     )
-
-
-def _line(summary: SyncSummary) -> str:
-    text = (
-        f"{summary.company}: {summary.status} — {summary.customers} customers, {summary.invoices} invoices, "
-        f"{summary.adjustments} adjustments, {summary.quarantined} quarantined, "
-        f"{summary.api_calls} API calls, {summary.seconds:.1f}s"
-    )
-    return text + (f" ({summary.error})" if summary.error else "")

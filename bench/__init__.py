@@ -1,0 +1,1 @@
+"""arsync benchmarks: `./dev bench` (or `python -m bench`). Figures go into the README."""

@@ -1,0 +1,25 @@
+"""`arsync demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sync.cli import WorkFailed, cli
+from sync.demo import run_demo
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("arsync-demo"),
+    show_default=True,
+    help="Where the demo writes its config, store and mail.",
+)
+def demo(directory: Path) -> None:
+    """The whole job on a fresh machine: simulators -> sync -> rules -> invitations and reminders -> mail."""
+    if run_demo(directory, click.echo) != 0:
+        raise WorkFailed("the demo's syncs did not all succeed (see above)")
