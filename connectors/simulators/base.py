@@ -8,23 +8,21 @@ so each simulator is only its system's routing and payload shapes.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import secrets
+import socket
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from email.message import Message
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
-Clock = Callable[[], float]
+# Request/Response and the token authority live in their own modules; re-exported here so
+# a simulator imports its building blocks from one place.
+from connectors.simulators.oauth import InvalidGrant, TokenAuthority, TokenPair
+from connectors.simulators.wire import Clock, Request, Response
 
 # "drop": close the socket before processing; "lost": process (e.g. rotate a refresh
 # token) then close without answering; "malformed": process, then send a truncated body.
@@ -152,73 +150,6 @@ class ConcurrencyGauge:
             return self._inflight.get(key, 0)
 
 
-@dataclass
-class Request:
-    """One parsed HTTP request as a simulator sees it."""
-
-    method: str
-    path: str  # without the query string
-    query: dict[str, list[str]]
-    headers: Message
-    body: bytes = b""
-
-    def param(self, name: str, default: str | None = None) -> str | None:
-        """First value of query parameter `name` (exact, case-sensitive name)."""
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def form(self) -> dict[str, str]:
-        """The body as application/x-www-form-urlencoded fields (first value each)."""
-        parsed = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
-        return {key: values[0] for key, values in parsed.items()}
-
-    def bearer(self) -> str | None:
-        """The bearer token of the Authorization header, if any."""
-        value = self.headers.get("Authorization", "")
-        scheme, _, token = value.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-    def basic_auth(self) -> tuple[str, str] | None:
-        """(client_id, client_secret) from HTTP Basic auth, if present and well formed."""
-        value = self.headers.get("Authorization", "")
-        scheme, _, encoded = value.partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            user, sep, password = base64.b64decode(encoded.strip()).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return (user, password) if sep else None
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Self:
-        """A JSON answer; `payload` may hold Decimals (rendered as JSON numbers)."""
-        body = json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
-        return cls(status, body, "application/json", dict(headers or {}))
-
-    @classmethod
-    def raw_json(cls, body: bytes, status: int = 200) -> Self:
-        """An already-encoded JSON body (the simulators' pre-rendered fast path)."""
-        return cls(status, body, "application/json")
-
-
-def _json_default(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        # float() of a 2-place Decimal prints back exactly ("12.5", "1234.56").
-        return float(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 class SimServer:
     """A real ThreadingHTTPServer on 127.0.0.1 (ephemeral port) served in a daemon thread.
 
@@ -233,8 +164,10 @@ class SimServer:
         self.counters = Counters()
         self.errors: list[str] = []  # tracebacks of handler crashes (answered as 500)
         self.url = ""
-        self._address = (host, port)
+        self.host, self.port = host, port  # port 0: an ephemeral port, chosen at start()
         self._httpd: ThreadingHTTPServer | None = None
+        self._live_sockets: set[socket.socket] = set()
+        self._sockets_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     # -- hooks for subclasses -------------------------------------------------------
@@ -261,12 +194,16 @@ class SimServer:
         """Bind, serve in a daemon thread, and return the base URL."""
         if self._httpd is not None:
             return self.url
-        self._httpd = ThreadingHTTPServer(self._address, _make_handler(self))
+        self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
         self._httpd.daemon_threads = True
         host, port = self._httpd.server_address[:2]
+        self.port = port  # a restart after stop() reuses the same URL
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"{type(self).__name__}:{port}", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns promptly
+            name=f"{type(self).__name__}:{port}",
+            daemon=True,
         )
         self._thread.start()
         return self.url
@@ -276,6 +213,10 @@ class SimServer:
             return
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._sockets_lock:  # keep-alive connections would otherwise still be served
+            for connection in list(self._live_sockets):
+                with suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd, self._thread = None, None
@@ -325,6 +266,17 @@ def _make_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: SDK sessions reuse connections
 
+        def setup(self) -> None:
+            super().setup()
+            with sim._sockets_lock:
+                sim._live_sockets.add(self.connection)
+
+        def finish(self) -> None:
+            with sim._sockets_lock:
+                sim._live_sockets.discard(self.connection)
+            with suppress(OSError):
+                super().finish()
+
         def _dispatch(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -350,158 +302,6 @@ def _make_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-# -- OAuth 2 token authority ----------------------------------------------------------
-
-
-class TokenPair(NamedTuple):
-    access_token: str
-    refresh_token: str
-
-
-class InvalidGrant(Exception):
-    """The refresh token or authorization code is unknown, used, or expired."""
-
-
-@dataclass
-class _RefreshState:
-    successor: TokenPair | None = None  # set once used
-    used_at: float = 0.0
-
-
-class TokenAuthority:
-    """Issues and checks OAuth tokens with refresh-token rotation.
-
-    Each refresh returns a new pair and invalidates the old refresh token; within
-    `refresh_grace` seconds of its first use the old token still answers with the same new
-    pair (Xero's grace for a lost response). Times come from `clock` (seconds).
-    """
-
-    def __init__(
-        self,
-        *,
-        client_id: str = "sim-client-id",
-        client_secret: str = "sim-client-secret",
-        access_ttl: float = 3600.0,
-        refresh_grace: float = 0.0,
-        clock: Clock = time.time,
-        prefix: str = "sim",
-    ) -> None:
-        self.client_id, self.client_secret = client_id, client_secret
-        self.access_ttl = access_ttl
-        self.refresh_grace = refresh_grace
-        self._clock, self._prefix = clock, prefix
-        self._lock = threading.Lock()
-        self._access: dict[str, float] = {}  # token -> expires at
-        self._refresh: dict[str, _RefreshState] = {}
-        self._codes: dict[str, str | None] = {}  # code -> redirect_uri
-        self.refreshes = 0  # successful refresh grants (tests assert single refreshes)
-
-    def issue(self) -> TokenPair:
-        """Mint a fresh pair without any browser flow (tests, demo)."""
-        with self._lock:
-            return self._mint()
-
-    def _mint(self) -> TokenPair:
-        pair = TokenPair(
-            f"{self._prefix}-at-{secrets.token_urlsafe(18)}",
-            f"{self._prefix}-rt-{secrets.token_urlsafe(18)}",
-        )
-        self._access[pair.access_token] = self._clock() + self.access_ttl
-        self._refresh[pair.refresh_token] = _RefreshState()
-        return pair
-
-    def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate: a new pair for a live refresh token; raises InvalidGrant otherwise."""
-        with self._lock:
-            state = self._refresh.get(refresh_token)
-            if state is None:
-                raise InvalidGrant("unknown refresh token")
-            if state.successor is not None:
-                if self._clock() - state.used_at <= self.refresh_grace:
-                    return state.successor
-                raise InvalidGrant("refresh token already used")
-            state.successor, state.used_at = self._mint(), self._clock()
-            self.refreshes += 1
-            return state.successor
-
-    def authorize(self, redirect_uri: str | None = None) -> str:
-        """Mint a single-use authorization code (what the consent page would return)."""
-        code = f"{self._prefix}-code-{secrets.token_urlsafe(12)}"
-        with self._lock:
-            self._codes[code] = redirect_uri
-        return code
-
-    def authorize_redirect(self, request: Request, **extra: str) -> Response:
-        """The consent page, auto-approved: 302 to redirect_uri with code, state and `extra`.
-
-        `extra` carries vendor additions (QuickBooks appends `realmId`).
-        """
-        redirect_uri = request.param("redirect_uri")
-        if request.param("client_id") != self.client_id or not redirect_uri:
-            return Response.json({"error": "invalid_request"}, 400)
-        params = {"code": self.authorize(redirect_uri), **extra}
-        if request.param("state") is not None:
-            params["state"] = request.param("state") or ""
-        separator = "&" if "?" in redirect_uri else "?"
-        location = redirect_uri + separator + urlencode(params)
-        return Response(302, b"", "text/plain", {"Location": location})
-
-    def exchange_code(self, code: str, redirect_uri: str | None = None) -> TokenPair:
-        with self._lock:
-            if code not in self._codes:
-                raise InvalidGrant("unknown or used authorization code")
-            expected = self._codes.pop(code)
-            if expected is not None and redirect_uri != expected:
-                raise InvalidGrant("redirect_uri mismatch")
-            return self._mint()
-
-    def check(self, access_token: str | None) -> bool:
-        """True for a known access token that has not expired."""
-        with self._lock:
-            expires = self._access.get(access_token or "")
-            return expires is not None and self._clock() < expires
-
-    def expire(self, access_token: str | None = None) -> None:
-        """Expire one access token, or all of them (simulate the 1-hour/30-minute limit)."""
-        with self._lock:
-            for token in [access_token] if access_token else list(self._access):
-                if token in self._access:
-                    self._access[token] = float("-inf")
-
-    def revoke(self, refresh_token: str) -> None:
-        with self._lock:
-            self._refresh.pop(refresh_token, None)
-
-    def token_response(self, request: Request, extra: dict[str, Any] | None = None) -> Response:
-        """The OAuth token endpoint: refresh_token and authorization_code grants.
-
-        Client auth is HTTP Basic or client_id/client_secret form fields. Errors follow
-        RFC 6749: 400 invalid_grant / unsupported_grant_type, 401 invalid_client.
-        """
-        form = request.form()
-        client = request.basic_auth() or (form.get("client_id", ""), form.get("client_secret", ""))
-        if client != (self.client_id, self.client_secret):
-            return Response.json({"error": "invalid_client"}, 401)
-        grant = form.get("grant_type")
-        try:
-            if grant == "refresh_token":
-                pair = self.refresh(form.get("refresh_token", ""))
-            elif grant == "authorization_code":
-                pair = self.exchange_code(form.get("code", ""), form.get("redirect_uri"))
-            else:
-                return Response.json({"error": "unsupported_grant_type"}, 400)
-        except InvalidGrant:
-            return Response.json({"error": "invalid_grant"}, 400)
-        payload = {
-            "access_token": pair.access_token,
-            "refresh_token": pair.refresh_token,
-            "token_type": "bearer",
-            "expires_in": int(self.access_ttl),
-            **(extra or {}),
-        }
-        return Response.json(payload, headers={"Cache-Control": "no-store"})
-
-
 @contextmanager
 def held(gauge: ConcurrencyGauge, key: str, cap: int) -> Iterator[bool]:
     """Enter `gauge` for `key` if under `cap`; yields whether it entered, leaves on exit."""
@@ -511,3 +311,20 @@ def held(gauge: ConcurrencyGauge, key: str, cap: int) -> Iterator[bool]:
     finally:
         if entered:
             gauge.leave(key)
+
+
+__all__ = [
+    "Clock",
+    "ConcurrencyGauge",
+    "Counters",
+    "FAULT_KINDS",
+    "FaultPlan",
+    "InvalidGrant",
+    "Request",
+    "Response",
+    "SimServer",
+    "SlidingWindowLimiter",
+    "TokenAuthority",
+    "TokenPair",
+    "held",
+]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import random
 import unicodedata
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from typing import Literal
 
 from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
@@ -130,7 +130,7 @@ def _customer(
         supplier_roll = rng.random()
         customer.is_supplier = supplier_roll < 0.08
         customer.is_customer = supplier_roll >= 0.05  # 5% supplier-only, 3% both
-        customer.gdpr_request = rng.random() < 0.005
+        customer.gdpr_request = rng.random() < 0.01
     return customer
 
 
@@ -196,8 +196,8 @@ def _add_invoices(
     if not buyers and count:
         raise ValueError("cannot generate invoices for a company with no customers")
     # A few customers have many invoices, most have a handful (as in real ledgers).
-    buyer_weights = _cumulative([rng.paretovariate(1.2) for _ in buyers])
-    seller_weights = _cumulative([rng.paretovariate(1.2) for _ in sellers])
+    buyer_weights = list(accumulate(rng.paretovariate(1.2) for _ in buyers))
+    seller_weights = list(accumulate(rng.paretovariate(1.2) for _ in sellers))
     for number in range(1, count + 1):
         is_bill = company.kind == "xero" and sellers and rng.random() < 0.04
         pool, weights = (sellers, seller_weights) if is_bill else (buyers, buyer_weights)
@@ -207,14 +207,6 @@ def _add_invoices(
             invoice.type, invoice.doc_number = "ACCPAY", f"BILL-{number:06d}"
             invoice.email_sent = invoice.printed = False
         company.invoices[invoice.id] = invoice
-
-
-def _cumulative(weights: Sequence[float]) -> list[float]:
-    total, out = 0.0, []
-    for weight in weights:
-        total += weight
-        out.append(total)
-    return out
 
 
 def _invoice(

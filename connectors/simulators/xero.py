@@ -8,12 +8,14 @@ One server answers all three Xero hosts by path, so xero-python needs only three
   consent `https://login.xero.com/identity/connect/authorize` -> `sim.authorize_url`.
 
 Several tenants per server (`add_tenant`). Contacts and invoices are served from a
-pre-rendered index (see `xero_index`); mutate a company only inside `sim.mutate(tenant_id)`,
-which invalidates that index. Limits, tokens and faults behave as Xero's (see docs).
+pre-rendered index (see `xero_index`) rebuilt when the company's `revision` changes (the
+`mutations` helpers bump it); `with sim.mutate(tenant_id)` makes a change atomic for
+in-flight requests. Limits, tokens and faults behave as Xero's (docs/simulators.md, "Xero").
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -56,9 +58,7 @@ class XeroTokenAuthority(TokenAuthority):
         return expires if expires != float("-inf") else self._clock()
 
 
-def problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Response:
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
     """Xero's problem-details error body (401, 403, 404, 500, 503...)."""
     payload = {
         "Type": None,
@@ -106,8 +106,12 @@ class XeroSimulator(SimServer):
         super().__init__(latency=latency)
         self.clock = clock
         self.tokens = XeroTokenAuthority(
-            client_id=client_id, client_secret=client_secret, access_ttl=access_ttl,
-            refresh_grace=refresh_grace, clock=clock, prefix="xero",
+            client_id=client_id,
+            client_secret=client_secret,
+            access_ttl=access_ttl,
+            refresh_grace=refresh_grace,
+            clock=clock,
+            prefix="xero",
         )
         self.limits = RateLimits(limits, clock)
         self._tenants: dict[str, TenantIndex] = {}
@@ -120,6 +124,11 @@ class XeroSimulator(SimServer):
     def accounting_url(self) -> str:
         """AccountingApi(api_client, base_url=...)."""
         return f"{self.url}/api.xro/2.0"
+
+    @property
+    def api_url(self) -> str:
+        """The accounting URL under the QuickBooks simulator's name (the CLI prints it)."""
+        return self.accounting_url
 
     @property
     def identity_url(self) -> str:
@@ -136,17 +145,21 @@ class XeroSimulator(SimServer):
 
     # -- tenants -----------------------------------------------------------------------
     def add_tenant(self, company: SimCompany) -> str:
-        """Connect `company` as a tenant (its `id` is the tenantId); returns the tenant id."""
+        """Connect `company` as a tenant (its `id` is the tenantId, replacing one there)."""
         self._tenants[company.id] = TenantIndex(company)
         self._connected[company.id] = _iso(self.clock())
         return company.id
+
+    add_company = add_tenant  # the QuickBooks simulator's name, for code serving both
 
     def remove_tenant(self, tenant_id: str) -> None:
         """Disconnect a tenant: it leaves /Connections and its calls answer 403."""
         self._tenants.pop(tenant_id, None)
         self._connected.pop(tenant_id, None)
 
-    def tenant_ids(self) -> list[str]:
+    @property
+    def tenants(self) -> list[str]:
+        """The connected tenant ids, in connection order."""
         return list(self._tenants)
 
     def company(self, tenant_id: str) -> SimCompany:
@@ -154,7 +167,8 @@ class XeroSimulator(SimServer):
 
     @contextmanager
     def mutate(self, tenant_id: str) -> Iterator[SimCompany]:
-        """Change a company between syncs; requests wait, then see the whole change."""
+        """Edit a company between syncs (helpers or plain field changes); requests wait,
+        then see the whole change."""
         index = self._tenants[tenant_id]
         with index.lock:
             try:
@@ -162,8 +176,13 @@ class XeroSimulator(SimServer):
             finally:
                 index.invalidate()
 
-    def invalidate(self, tenant_id: str | None = None) -> None:
-        """Drop cached renderings after changing a company outside `mutate()`."""
+    def prerender(self) -> None:
+        """Render every tenant's index now, so the first request of a benchmark is not slow."""
+        for index in list(self._tenants.values()):
+            index.snapshot()
+
+    def touch(self, tenant_id: str | None = None) -> None:
+        """Re-render after editing a company by hand (no `mutate()`, no revision bump)."""
         for key in [tenant_id] if tenant_id else list(self._tenants):
             self._tenants[key].invalidate()
 
@@ -173,7 +192,8 @@ class XeroSimulator(SimServer):
         return self.token_dict(self.tokens.issue(), scope)
 
     def token_dict(self, pair: TokenPair, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
-        # expires_at is wall-clock: xero-python compares it with time.time().
+        """`pair` as xero-python's token dict; expires_at is wall-clock (the SDK compares it
+        with time.time(), whatever the simulator's clock says)."""
         return {
             "access_token": pair.access_token,
             "refresh_token": pair.refresh_token,
@@ -310,3 +330,9 @@ class XeroSimulator(SimServer):
 def _iso(seconds: float) -> str:
     """Xero's identity-API timestamp form, e.g. 2019-07-09T23:40:30.1833130 (UTC, naive)."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0"
+
+
+def cli_simulator(args: argparse.Namespace, company: SimCompany) -> XeroSimulator:
+    """The simulator `python -m connectors.simulators xero ...` serves (one tenant)."""
+    limits = XeroLimits(per_minute=args.per_minute or 60, concurrent=args.concurrency or 5)
+    return XeroSimulator([company], latency=args.latency, limits=limits)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
@@ -122,7 +122,7 @@ class TenantIndex:
         self.lock = threading.RLock()  # held by mutations and rebuilds
         self._snapshot: Snapshot | None = None
         self._revision = company.revision
-        self._rendered: dict[tuple[str, str], tuple[Hashable, Entry]] = {}
+        self._rendered: dict[tuple[str, str], tuple[tuple, Entry]] = {}  # (state, entry)
 
     def invalidate(self) -> None:
         """Forget the snapshot; the next request rebuilds it from the (mutated) company."""
@@ -139,11 +139,12 @@ class TenantIndex:
             return self._snapshot
 
     def _rebuild(self) -> Snapshot:
-        customers = self.company.customers
+        # Copies first: a helper mutating outside `mutate()` must not break the iteration.
+        customers = dict(self.company.customers)
         contacts = [self._contact(customer) for customer in customers.values()]
         invoices = [
             self._invoice(invoice, customers.get(invoice.customer_id))
-            for invoice in self.company.invoices.values()
+            for invoice in list(self.company.invoices.values())
         ]
         live = {("c", c.id) for c in contacts} | {("i", i.id) for i in invoices}
         for key in [key for key in self._rendered if key not in live]:
@@ -156,7 +157,9 @@ class TenantIndex:
         if cached is not None and cached[0] == state:
             return cached[1]
         entry = Entry(
-            to_ms(customer.updated_at), customer.id, render_contact(customer),
+            to_ms(customer.updated_at),
+            customer.id,
+            render_contact(customer),
             contact_fields(customer),
         )
         self._rendered[("c", customer.id)] = (state, entry)
@@ -169,7 +172,9 @@ class TenantIndex:
         if cached is not None and cached[0] == state:
             return cached[1]
         entry = Entry(
-            to_ms(invoice.updated_at), invoice.id, render_invoice(invoice, name),
+            to_ms(invoice.updated_at),
+            invoice.id,
+            render_invoice(invoice, name),
             invoice_fields(invoice),
         )
         self._rendered[("i", invoice.id)] = (state, entry)

@@ -112,8 +112,10 @@ def parse_where(text: str) -> tuple[Clause, ...]:
     for part in _AND.split(text.strip()):
         match = _CLAUSE.match(part)
         if match is None:
-            raise QueryError(f"unsupported where clause {part!r} (simulator supports == / != "
-                             'on "text", true/false and guid("...") joined by AND)')
+            raise QueryError(
+                f"unsupported where clause {part!r} (simulator supports == / != "
+                'on "text", true/false and guid("...") joined by AND)'
+            )
         if match["bool"] is not None:
             value: str | bool = match["bool"].lower() == "true"
         else:

@@ -13,6 +13,8 @@ import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 from connectors.simulators.model import SimCustomer, SimInvoice
 
@@ -64,7 +66,8 @@ def contact_status(customer: SimCustomer) -> str:
 
 
 def _s(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A JSON string literal (UTF-8 kept, quotes and controls escaped)."""
+    return encode_basestring(value)
 
 
 def _b(value: bool) -> str:
@@ -83,30 +86,34 @@ def _obj(pairs: list[tuple[str, str]]) -> str:
 def _person(email: str, include_in_emails: bool) -> str:
     # The model keeps only the address; names are derived from "first.last@..." local parts.
     first, _, last = email.partition("@")[0].replace("_", ".").partition(".")
-    return _obj([
-        ("FirstName", _s(first.capitalize())),
-        ("LastName", _s(last.replace(".", " ").title())),
-        ("EmailAddress", _s(email)),
-        ("IncludeInEmails", _b(include_in_emails)),
-    ])
+    return _obj(
+        [
+            ("FirstName", _s(first.capitalize())),
+            ("LastName", _s(last.replace(".", " ").title())),
+            ("EmailAddress", _s(email)),
+            ("IncludeInEmails", _b(include_in_emails)),
+        ]
+    )
 
 
 def render_contact(customer: SimCustomer) -> bytes:
     """One Contact as Xero returns it from GET /Contacts (fields arsync reads, and a few more)."""
     persons = ",".join(_person(email, include) for email, include in customer.contact_persons)
-    return _obj([
-        ("ContactID", _s(customer.id)),
-        ("ContactStatus", _s(contact_status(customer))),
-        ("Name", _s(customer.name)),
-        ("EmailAddress", _s(customer.emails[0] if customer.emails else "")),
-        ("ContactPersons", f"[{persons}]"),
-        ("IsSupplier", _b(customer.is_supplier)),
-        ("IsCustomer", _b(customer.is_customer)),
-        ("DefaultCurrency", _s(customer.currency)),
-        ("UpdatedDateUTC", _s(ms_date(to_ms(customer.updated_at)))),
-        ("HasAttachments", "false"),
-        ("HasValidationErrors", "false"),
-    ]).encode()
+    return _obj(
+        [
+            ("ContactID", _s(customer.id)),
+            ("ContactStatus", _s(contact_status(customer))),
+            ("Name", _s(customer.name)),
+            ("EmailAddress", _s(customer.emails[0] if customer.emails else "")),
+            ("ContactPersons", f"[{persons}]"),
+            ("IsSupplier", _b(customer.is_supplier)),
+            ("IsCustomer", _b(customer.is_customer)),
+            ("DefaultCurrency", _s(customer.currency)),
+            ("UpdatedDateUTC", _s(ms_date(to_ms(customer.updated_at)))),
+            ("HasAttachments", "false"),
+            ("HasValidationErrors", "false"),
+        ]
+    ).encode()
 
 
 def render_invoice(invoice: SimInvoice, contact_name: str) -> bytes:
@@ -115,34 +122,30 @@ def render_invoice(invoice: SimInvoice, contact_name: str) -> bytes:
     # Voided and deleted documents were never paid; a voided one owes nothing either.
     due = Decimal(0) if status == "VOIDED" else invoice.balance
     paid = Decimal(0) if status in ("VOIDED", "DELETED") else invoice.total - invoice.balance
-    pairs = [
-        ("Type", _s(invoice.type)),
-        ("InvoiceID", _s(invoice.id)),
-        ("InvoiceNumber", _s(invoice.doc_number)),
-        ("Reference", '""'),
-        ("Contact", _obj([("ContactID", _s(invoice.customer_id)), ("Name", _s(contact_name))])),
-        ("Date", _s(ms_date(day_ms(invoice.issue_date)))),
-        ("DateString", _s(f"{invoice.issue_date.isoformat()}T00:00:00")),
-        ("DueDate", _s(ms_date(day_ms(invoice.due_date)))),
-        ("DueDateString", _s(f"{invoice.due_date.isoformat()}T00:00:00")),
-        ("Status", _s(status)),
-        ("LineAmountTypes", '"Exclusive"'),
-        ("SubTotal", _money(invoice.total)),
-        ("TotalTax", "0.00"),
-        ("Total", _money(invoice.total)),
-        ("AmountDue", _money(due)),
-        ("AmountPaid", _money(paid)),
-        ("AmountCredited", "0.00"),
-        ("CurrencyCode", _s(invoice.currency)),
-        ("CurrencyRate", "1.0000000000"),
-        ("IsDiscounted", "false"),
-        ("HasAttachments", "false"),
-        ("HasErrors", "false"),
-    ]
-    if invoice.email_sent:  # Xero omits SentToContact rather than sending false
-        pairs.append(("SentToContact", "true"))
-    pairs.append(("UpdatedDateUTC", _s(ms_date(to_ms(invoice.updated_at)))))
-    return _obj(pairs).encode()
+    issued, issued_text = _day(invoice.issue_date)
+    due_on, due_text = _day(invoice.due_date)
+    total = _money(invoice.total)
+    sent = '"SentToContact":true,' if invoice.email_sent else ""  # Xero omits false
+    # One template rather than per-field encoding: 100,000 invoices render in about a second.
+    return (
+        f'{{"Type":{_s(invoice.type)},"InvoiceID":{_s(invoice.id)},'
+        f'"InvoiceNumber":{_s(invoice.doc_number)},"Reference":"",'
+        f'"Contact":{{"ContactID":{_s(invoice.customer_id)},"Name":{_s(contact_name)}}},'
+        f'"Date":"{issued}","DateString":"{issued_text}",'
+        f'"DueDate":"{due_on}","DueDateString":"{due_text}",'
+        f'"Status":"{status}","LineAmountTypes":"Exclusive",'
+        f'"SubTotal":{total},"TotalTax":0.00,"Total":{total},'
+        f'"AmountDue":{_money(due)},"AmountPaid":{_money(paid)},"AmountCredited":0.00,'
+        f'"CurrencyCode":{_s(invoice.currency)},"CurrencyRate":1.0000000000,'
+        f'"IsDiscounted":false,"HasAttachments":false,"HasErrors":false,{sent}'
+        f'"UpdatedDateUTC":"{ms_date(to_ms(invoice.updated_at))}"}}'
+    ).encode()
+
+
+@lru_cache(maxsize=4096)
+def _day(day: date) -> tuple[str, str]:
+    """(`/Date(ms+0000)/`, `YYYY-MM-DDT00:00:00`) of a calendar date; few distinct values."""
+    return ms_date(day_ms(day)), f"{day.isoformat()}T00:00:00"
 
 
 def contact_fields(customer: SimCustomer) -> dict[str, str | bool]:
@@ -170,9 +173,7 @@ def invoice_fields(invoice: SimInvoice) -> dict[str, str | bool]:
     }
 
 
-def envelope(
-    collection: str, items: list[bytes], now_ms: int, pagination: dict[str, int] | None
-) -> bytes:
+def envelope(collection: str, items: list[bytes], now_ms: int, pagination: dict[str, int] | None) -> bytes:
     """The response body around a list of pre-rendered records (Xero's list envelope)."""
     head = f'{{"Id":"{uuid.uuid4()}","Status":"OK","ProviderName":"arsync simulator",'
     head += f'"DateTimeUTC":"{ms_date(now_ms)}",'
