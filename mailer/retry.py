@@ -1,7 +1,7 @@
 """The retry policy for mail, in one place.
 
 Two clocks: `RetryPolicy` retries a message a few times within one delivery run
-(tenacity, exponential backoff with jitter); `Backoff` spaces out the dispatcher runs
+(tenacity, exponential backoff with full jitter); `Backoff` spaces out the dispatcher runs
 that pick a transiently failed message up again, and says when to give up.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from mailer.results import Outcome, SendResult
 
@@ -25,15 +25,19 @@ class RetryPolicy:
     initial_seconds: float = 0.5
     max_seconds: float = 5.0
 
-    async def run(self, attempt: Callable[[], Awaitable[SendResult]]) -> SendResult:
-        """Call `attempt` until it is not transient or the attempts are spent; the last result."""
+    async def run(self, attempt: Callable[..., Awaitable[SendResult]], *args: object) -> SendResult:
+        """Await `attempt(*args)` until it is not transient or the attempts are spent.
+
+        Returns the last result (never raises for a transient one). `attempt` must be an
+        `async def` function: tenacity decides how to call it from its type.
+        """
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=self.initial_seconds, max=self.max_seconds),
+            wait=wait_random_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
             retry=retry_if_result(lambda result: result.outcome is Outcome.TRANSIENT),
             retry_error_callback=lambda state: state.outcome.result(),
         )
-        return await retrying(attempt)
+        return await retrying(attempt, *args)
 
 
 @dataclass(frozen=True, slots=True)

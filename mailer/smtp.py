@@ -10,17 +10,15 @@ the batch is reported transient at once instead of waiting through every retry a
 from __future__ import annotations
 
 import asyncio
-import copy
-import email.policy
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
 from aiosmtplib import SMTPException, SMTPRecipientRefused, SMTPResponseException
 
+from mailer.outgoing import Outgoing
 from mailer.results import Outcome, SendResult, from_exception, from_refusals, from_reply
 from mailer.retry import RetryPolicy
 
@@ -28,38 +26,9 @@ Security = Literal["none", "starttls", "tls"]
 _NETWORK_ERRORS = (SMTPException, OSError, TimeoutError)
 
 
-@dataclass(frozen=True, slots=True)
-class _Envelope:
-    message_id: str
-    sender: str
-    recipients: tuple[str, ...]
-    data: bytes
-    utf8: bool
-
-
-def _envelope(message: EmailMessage) -> _Envelope:
-    """MAIL FROM is the From address; RCPT TO are the To/Cc/Bcc addresses (Bcc not sent)."""
-    sender = message["From"].addresses[0].addr_spec
-    recipients = tuple(
-        address.addr_spec
-        for name in ("To", "Cc", "Bcc")
-        for header in message.get_all(name, [])
-        for address in header.addresses
-    )
-    if not recipients:
-        raise ValueError("message has no recipients")
-    utf8 = not (sender + "".join(recipients)).isascii()
-    if message.get_all("Bcc"):
-        message = copy.copy(message)
-        del message["Bcc"]
-    policy = email.policy.SMTPUTF8 if utf8 else email.policy.SMTP
-    data = message.as_bytes(policy=policy)
-    return _Envelope(str(message["Message-ID"]), sender, recipients, data, utf8)
-
-
 @dataclass(slots=True)
 class _Batch:
-    queue: asyncio.Queue[tuple[int, EmailMessage]]
+    queue: asyncio.Queue[tuple[int, Outgoing]]
     results: list[SendResult | None]
     unreachable: SendResult | None = None  # set once the server could not be reached
 
@@ -147,7 +116,7 @@ class SmtpTransport:
             local_hostname=self._local_hostname,
         )
 
-    async def send_many(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+    async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
         """Deliver `messages` through at most `concurrency` connections; results in order."""
         batch = _Batch(asyncio.Queue(), [None] * len(messages))
         for item in enumerate(messages):
@@ -165,52 +134,45 @@ class SmtpTransport:
         finally:
             await connection.close()
 
-    async def _deliver(
-        self, connection: _Connection, message: EmailMessage, batch: _Batch
-    ) -> SendResult:
-        message_id = str(message.get("Message-ID", ""))
-        try:
-            envelope = _envelope(message)
-        except (ValueError, TypeError, AttributeError, IndexError) as exc:
-            return SendResult(message_id, Outcome.PERMANENT, None, f"unsendable message: {exc}")
+    async def _deliver(self, connection: _Connection, message: Outgoing, batch: _Batch) -> SendResult:
         if batch.unreachable is not None:
-            return SendResult(message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
-        result = await self.retry.run(lambda: self._attempt(connection, envelope))
+            return SendResult(message.message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
+        result = await self.retry.run(self._attempt, connection, message)
         if result.outcome is Outcome.TRANSIENT and connection.client is None:
             batch.unreachable = result
         return result
 
-    async def _attempt(self, connection: _Connection, envelope: _Envelope) -> SendResult:
+    async def _attempt(self, connection: _Connection, message: Outgoing) -> SendResult:
         try:
             client = await connection.ready()
         except _NETWORK_ERRORS as exc:
             # Includes refused logins and greetings: the message itself is not at fault.
             connection.discard()
             detail = f"cannot reach {self.host}:{self.port}: {type(exc).__name__}: {exc}"
-            return SendResult(envelope.message_id, Outcome.TRANSIENT, None, detail)
-        result = await _transaction(client, envelope)
+            return SendResult(message.message_id, Outcome.TRANSIENT, None, detail)
+        result = await _transaction(client, message)
         if result.outcome in (Outcome.TRANSIENT, Outcome.IN_DOUBT) and not client.is_connected:
             connection.discard()
         connection.sent += 1
         return result
 
 
-async def _transaction(client: aiosmtplib.SMTP, envelope: _Envelope) -> SendResult:
+async def _transaction(client: aiosmtplib.SMTP, message: Outgoing) -> SendResult:
     """MAIL, RCPT for each recipient, DATA; classified by where it stopped."""
-    message_id, body_sent = envelope.message_id, False
+    message_id, body_sent = message.message_id, False
     try:
-        options = []
-        if envelope.utf8:
+        options, encoding = [], "ascii"
+        if message.utf8:
             if not client.supports_extension("smtputf8"):
                 return SendResult(message_id, Outcome.PERMANENT, None, "server lacks SMTPUTF8")
-            options.append("SMTPUTF8")
-        await client.mail(envelope.sender, options=options)
-        refused = await _recipients(client, envelope.recipients)
-        if len(refused) == len(envelope.recipients):
+            options, encoding = ["SMTPUTF8"], "utf-8"
+        await client.mail(message.sender, options=options, encoding=encoding)
+        refused = await _recipients(client, message.recipients, encoding)
+        if len(refused) == len(message.recipients):
             await _reset(client)
             return from_refusals(message_id, refused)
         body_sent = True
-        response = await client.data(envelope.data)
+        response = await client.data(message.data)
     except SMTPResponseException as exc:
         await _reset(client)
         return from_reply(message_id, exc.code, exc.message)
@@ -224,12 +186,12 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: _Envelope) -> SendResu
 
 
 async def _recipients(
-    client: aiosmtplib.SMTP, recipients: tuple[str, ...]
+    client: aiosmtplib.SMTP, recipients: tuple[str, ...], encoding: str
 ) -> dict[str, tuple[int, str]]:
     refused: dict[str, tuple[int, str]] = {}
     for recipient in recipients:
         try:
-            await client.rcpt(recipient)
+            await client.rcpt(recipient, encoding=encoding)
         except SMTPRecipientRefused as exc:
             refused[recipient] = (exc.code, exc.message)
     return refused

@@ -7,20 +7,19 @@ transport from one place.
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Sequence
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
+from mailer.outgoing import Outgoing
 from mailer.results import Outcome, SendResult
 from mailer.smtp import SmtpTransport
 
-__all__ = ["FileTransport", "SmtpTransport", "Transport", "eml_name"]
+__all__ = ["FileTransport", "Outgoing", "SmtpTransport", "Transport", "eml_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -28,7 +27,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 class Transport(Protocol):
     """Delivers a batch of messages and reports one result per message, in order."""
 
-    async def send_many(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+    async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
         """Deliver `messages`; never raises for a per-message failure."""
         ...
 
@@ -52,18 +51,16 @@ class FileTransport:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
-    async def send_many(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
+    async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
         return await asyncio.to_thread(lambda: [self._write(m) for m in messages])
 
-    def _write(self, message: EmailMessage) -> SendResult:
-        message_id = str(message.get("Message-ID", ""))
+    def _write(self, message: Outgoing) -> SendResult:
+        message_id = message.message_id
         if not message_id:
             return SendResult("", Outcome.PERMANENT, None, "message has no Message-ID")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(
-                self.directory / eml_name(message_id), message.as_bytes(policy=email.policy.SMTP)
-            )
+            _atomic_write(self.directory / eml_name(message_id), message.data)
         except OSError as exc:
             return SendResult(message_id, Outcome.TRANSIENT, None, f"{type(exc).__name__}: {exc}")
         return SendResult(message_id, Outcome.DELIVERED)

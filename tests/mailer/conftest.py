@@ -1,17 +1,30 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
+from mailer.outbox import enqueue
+from mailer.outgoing import Outgoing
+from mailer.render import render_reminder
 from mailer.retry import RetryPolicy
 from mailer.smtp import SmtpTransport
+from portal_rules.windows import DeliveryWindow
+from store.tables import Outbox
 from tests.mailer.smtp_server import Deferring, LoopbackController, Recorder, Refusing
 
 NOW = datetime(2024, 5, 20, 14, 30, tzinfo=UTC)
+WEEKDAYS_9_TO_17 = DeliveryWindow(frozenset({"mon", "tue", "wed", "thu", "fri"}), 9, 17, "America/New_York")
 FAST_RETRY = RetryPolicy(attempts=3, initial_seconds=0.01, max_seconds=0.05)
+
+
+def outgoing(messages) -> list[Outgoing]:
+    return [Outgoing.from_message(m) for m in messages]
 
 
 def start(handler) -> LoopbackController:
@@ -80,3 +93,32 @@ def reminder() -> ReminderMail:
         ),
         today=date(2024, 5, 20),
     )
+
+
+def in_new_york(_company: str) -> DeliveryWindow:
+    return WEEKDAYS_9_TO_17
+
+
+def no_window(_company: str) -> None:
+    return None
+
+
+def reminders(sender, reminder, count, now):
+    for n in range(count):
+        mail = replace(reminder, customer_name=f"Customer {n}", recipients=(f"c{n}@example.com",))
+        yield render_reminder(sender, mail, key=f"reminder:c{n}:{now.date()}", now=now)
+
+
+def put(engine, messages, *, automatic, not_before, kind="reminder") -> list[int]:
+    with Session(engine) as session:
+        ids = [
+            enqueue(session, m, company_id="acme", kind=kind, automatic=automatic, not_before=not_before)
+            for m in messages
+        ]
+        session.commit()
+    return ids
+
+
+def rows(engine) -> dict[int, Outbox]:
+    with Session(engine) as session:
+        return {row.id: row for row in session.scalars(select(Outbox))}

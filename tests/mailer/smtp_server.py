@@ -26,16 +26,16 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        answer = self.answer()
+        parsed = message_from_bytes(envelope.original_content, policy=policy.default)
+        answer = self.answer(parsed)
         if answer.startswith("250"):
-            parsed = message_from_bytes(envelope.original_content, policy=policy.default)
             with self.lock:
                 self.received.append(
                     Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, session.peer)
                 )
         return answer
 
-    def answer(self) -> str:
+    def answer(self, message: EmailMessage) -> str:
         return "250 2.0.0 Ok: queued"
 
     @property
@@ -54,22 +54,35 @@ class Deferring(Recorder):
     """Answers 451 to the first `failures` DATA commands, then accepts."""
 
     failures: int = 1
-    deferred: int = 0
+    deferred_ids: list[str] = field(default_factory=list)
 
-    def answer(self) -> str:
+    @property
+    def deferred(self) -> int:
+        return len(self.deferred_ids)
+
+    def answer(self, message: EmailMessage) -> str:
         with self.lock:
             if self.deferred < self.failures:
-                self.deferred += 1
+                self.deferred_ids.append(message["Message-ID"])
                 return "451 4.3.0 Temporary local problem, try again"
-        return super().answer()
+        return super().answer(message)
 
 
 @dataclass
 class Refusing(Recorder):
     """Refuses every message for good."""
 
-    def answer(self) -> str:
+    def answer(self, message: EmailMessage) -> str:
         return "550 5.7.1 Message rejected as spam"
+
+
+class HangsUpAfterData(Recorder):
+    """Takes the message, then drops the connection instead of answering."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await super().handle_DATA(server, session, envelope)
+        server.transport.close()
+        return "250 never seen by the client"
 
 
 class LoopbackController(Controller):

@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 from mailer.render import render_invitation, render_reminder
 from mailer.results import Outcome
 from mailer.transports import FileTransport, eml_name
-from tests.mailer.conftest import NOW
+from tests.mailer.conftest import NOW, outgoing
 
 
 def test_writes_parseable_eml_files(tmp_path, sender, invitation, reminder):
@@ -15,7 +15,7 @@ def test_writes_parseable_eml_files(tmp_path, sender, invitation, reminder):
         render_reminder(sender, reminder, key="r1", now=NOW),
     ]
 
-    results = asyncio.run(FileTransport(tmp_path / "outbox").send_many(messages))
+    results = asyncio.run(FileTransport(tmp_path / "outbox").send_many(outgoing(messages)))
 
     assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED]
     files = sorted((tmp_path / "outbox").iterdir())
@@ -32,9 +32,9 @@ def test_writing_the_same_message_twice_keeps_one_file(tmp_path, sender, invitat
     message = render_invitation(sender, invitation, key="i1", now=NOW)
     transport = FileTransport(tmp_path)
 
-    asyncio.run(transport.send_many([message]))
+    asyncio.run(transport.send_many(outgoing([message])))
     first = (tmp_path / eml_name(message["Message-ID"])).read_bytes()
-    asyncio.run(transport.send_many([message]))
+    asyncio.run(transport.send_many(outgoing([message])))
 
     assert [p.name for p in tmp_path.iterdir()] == [eml_name(message["Message-ID"])]
     assert (tmp_path / eml_name(message["Message-ID"])).read_bytes() == first
@@ -52,7 +52,7 @@ def test_unwritable_directory_is_transient(tmp_path, sender, invitation):
     blocker.write_text("not a directory")
     message = render_invitation(sender, invitation, key="i1", now=NOW)
 
-    [result] = asyncio.run(FileTransport(blocker / "outbox").send_many([message]))
+    [result] = asyncio.run(FileTransport(blocker / "outbox").send_many(outgoing([message])))
 
     assert result.outcome is Outcome.TRANSIENT
     assert result.message_id == message["Message-ID"]

@@ -138,7 +138,9 @@ def test_company_template_dir_overrides_only_what_it_has(tmp_path, sender, invit
 
 def test_missing_template_dir_is_an_error(sender, invitation):
     with pytest.raises(ValueError, match="template_dir"):
-        render_invitation(replace(sender, template_dir="/nonexistent/templates"), invitation, key="k", now=NOW)
+        render_invitation(
+            replace(sender, template_dir="/nonexistent/templates"), invitation, key="k", now=NOW
+        )
 
 
 def test_template_typo_fails_loudly(tmp_path, sender, invitation):
@@ -170,3 +172,9 @@ def test_money_refuses_floats():
 def test_naive_now_is_refused(sender, invitation):
     with pytest.raises(ValueError, match="timezone-aware"):
         render_invitation(sender, invitation, key="k", now=NOW.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize("address", ["not an email", "x@@y.example", "a b@c.example"])
+def test_invalid_recipient_is_a_value_error(sender, invitation, address):
+    with pytest.raises(ValueError, match="invalid email address"):
+        render_invitation(sender, replace(invitation, email=address), key="k", now=NOW)

@@ -6,7 +6,7 @@ from dataclasses import replace
 from mailer.render import render_invitation, render_reminder
 from mailer.results import Outcome
 from mailer.smtp import SmtpTransport
-from tests.mailer.conftest import FAST_RETRY, NOW, transport_for
+from tests.mailer.conftest import FAST_RETRY, NOW, outgoing, transport_for
 
 
 def many_reminders(sender, reminder, count):
@@ -28,7 +28,7 @@ def test_delivers_invitation_and_reminder(smtp, sender, invitation, reminder):
         render_reminder(sender, reminder, key="r1", now=NOW),
     ]
 
-    results = asyncio.run(transport_for(controller).send_many(messages))
+    results = asyncio.run(transport_for(controller).send_many(outgoing(messages)))
 
     assert [r.outcome for r in results] == [Outcome.DELIVERED, Outcome.DELIVERED]
     assert [r.message_id for r in results] == [m["Message-ID"] for m in messages]
@@ -49,7 +49,7 @@ def test_one_connection_carries_many_messages(smtp, sender, reminder):
     controller, recorder = smtp
     transport = transport_for(controller, concurrency=1)
 
-    results = asyncio.run(transport.send_many(many_reminders(sender, reminder, 25)))
+    results = asyncio.run(transport.send_many(outgoing(many_reminders(sender, reminder, 25))))
 
     assert {r.outcome for r in results} == {Outcome.DELIVERED}
     assert len(recorder.received) == 25
@@ -61,7 +61,7 @@ def test_concurrency_bounds_the_connections(smtp, sender, reminder):
     controller, recorder = smtp
     transport = transport_for(controller, concurrency=3)
 
-    asyncio.run(transport.send_many(many_reminders(sender, reminder, 30)))
+    asyncio.run(transport.send_many(outgoing(many_reminders(sender, reminder, 30))))
 
     assert len(recorder.received) == 30
     assert 1 <= len(recorder.peers) <= 3
@@ -71,7 +71,7 @@ def test_connection_is_renewed_after_its_quota(smtp, sender, reminder):
     controller, recorder = smtp
     transport = transport_for(controller, concurrency=1, messages_per_connection=4)
 
-    asyncio.run(transport.send_many(many_reminders(sender, reminder, 10)))
+    asyncio.run(transport.send_many(outgoing(many_reminders(sender, reminder, 10))))
 
     assert len(recorder.received) == 10
     assert len(recorder.peers) == 3
@@ -81,7 +81,9 @@ def test_550_is_permanent_with_the_servers_answer(refusing_smtp, sender, invitat
     controller, recorder = refusing_smtp
 
     [result] = asyncio.run(
-        transport_for(controller).send_many([render_invitation(sender, invitation, key="i", now=NOW)])
+        transport_for(controller).send_many(
+            outgoing([render_invitation(sender, invitation, key="i", now=NOW)])
+        )
     )
 
     assert result.outcome is Outcome.PERMANENT
@@ -95,7 +97,7 @@ def test_451_is_retried_then_delivered_once(deferring_smtp, sender, invitation):
     controller, handler = deferring_smtp
     message = render_invitation(sender, invitation, key="i", now=NOW)
 
-    [result] = asyncio.run(transport_for(controller).send_many([message]))
+    [result] = asyncio.run(transport_for(controller).send_many(outgoing([message])))
 
     assert result.outcome is Outcome.DELIVERED
     assert handler.deferred == 1
@@ -103,14 +105,16 @@ def test_451_is_retried_then_delivered_once(deferring_smtp, sender, invitation):
 
 
 def test_451_without_recovery_is_transient(sender, invitation):
-    from tests.mailer.conftest import start
+    from tests.mailer.conftest import outgoing, start
     from tests.mailer.smtp_server import Deferring
 
     handler = Deferring(failures=100)
     controller = start(handler)
     try:
         [result] = asyncio.run(
-            transport_for(controller).send_many([render_invitation(sender, invitation, key="i", now=NOW)])
+            transport_for(controller).send_many(
+                outgoing([render_invitation(sender, invitation, key="i", now=NOW)])
+            )
         )
     finally:
         controller.stop()
@@ -128,7 +132,7 @@ def test_server_down_is_transient_for_the_whole_batch_quickly(sender, reminder):
         port = probe.getsockname()[1]
     transport = SmtpTransport("127.0.0.1", port, "none", concurrency=2, retry=FAST_RETRY, timeout=2)
 
-    results = asyncio.run(transport.send_many(many_reminders(sender, reminder, 20)))
+    results = asyncio.run(transport.send_many(outgoing(many_reminders(sender, reminder, 20))))
 
     assert len(results) == 20
     assert {r.outcome for r in results} == {Outcome.TRANSIENT}
@@ -136,7 +140,7 @@ def test_server_down_is_transient_for_the_whole_batch_quickly(sender, reminder):
 
 
 def test_one_refused_recipient_does_not_fail_the_others(sender, reminder):
-    from tests.mailer.conftest import start
+    from tests.mailer.conftest import outgoing, start
     from tests.mailer.smtp_server import Recorder
 
     class RefusesLinda(Recorder):
@@ -150,7 +154,9 @@ def test_one_refused_recipient_does_not_fail_the_others(sender, reminder):
     controller = start(handler)
     try:
         [result] = asyncio.run(
-            transport_for(controller).send_many([render_reminder(sender, reminder, key="r", now=NOW)])
+            transport_for(controller).send_many(
+                outgoing([render_reminder(sender, reminder, key="r", now=NOW)])
+            )
         )
     finally:
         controller.stop()
@@ -161,7 +167,7 @@ def test_one_refused_recipient_does_not_fail_the_others(sender, reminder):
 
 
 def test_empty_batch():
-    assert asyncio.run(SmtpTransport("127.0.0.1", 1, "none").send_many([])) == []
+    assert asyncio.run(SmtpTransport("127.0.0.1", 1, "none").send_many(outgoing([]))) == []
 
 
 def test_repr_hides_password():

@@ -1,0 +1,102 @@
+"""Claiming due outbox rows, so that no two dispatchers ever take the same message.
+
+PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` picks rows no other dispatcher holds,
+then they are marked `sending` in the same transaction. SQLite serializes writers, so a
+single `UPDATE ... WHERE status = 'queued' AND id IN (...)` is already exclusive. Either
+way the caller commits the claim before handing anything to the mail server.
+
+A row still `sending` after the lease belonged to a dispatcher that died before it
+recorded the server's answer: it becomes `in_doubt` and is never re-sent automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, and_, false, or_, select, update
+
+from mailer.outbox import OUTBOX
+from portal_rules.windows import DeliveryWindow, is_open
+
+WindowFor = Callable[[str], DeliveryWindow | None]
+"""A company's delivery window; None means automatic mail is not restricted."""
+
+IN_DOUBT_NOTE = (
+    "the dispatcher (claimed_by, claimed_at) stopped before recording the server's answer; "
+    "it may have been delivered: resend or drop it"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this dispatcher now owns, with what it needs to send and record it."""
+
+    id: int
+    company_id: str
+    message_id: str
+    recipient: str
+    payload: str
+    attempts: int
+
+
+def due(now: datetime) -> ColumnElement[bool]:
+    """Queued rows whose earliest send time and retry time have come."""
+    c = OUTBOX.c
+    return and_(
+        c.status == "queued",
+        c.not_before <= now,
+        or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
+    )
+
+
+def open_companies(connection: Connection, now: datetime, window_for: WindowFor) -> list[str]:
+    """Companies with due automatic mail whose delivery window is open at `now`."""
+    query = select(OUTBOX.c.company_id).where(due(now), OUTBOX.c.automatic).distinct()
+    companies = connection.execute(query).scalars().all()
+    return [c for c in companies if (w := window_for(c)) is None or is_open(w, now)]
+
+
+def claim(
+    connection: Connection,
+    *,
+    now: datetime,
+    worker_id: str,
+    open_companies: Collection[str],
+    limit: int,
+) -> list[Claimed]:
+    """Mark up to `limit` due rows `sending` for `worker_id`; the caller commits."""
+    c = OUTBOX.c
+    allowed = or_(c.automatic == false(), c.company_id.in_(list(open_companies)))
+    picked = select(c.id).where(due(now), allowed).order_by(c.not_before, c.id).limit(limit)
+    if connection.dialect.name == "postgresql":
+        ids = connection.execute(picked.with_for_update(skip_locked=True)).scalars().all()
+        if not ids:
+            return []
+        picked = ids
+    else:
+        picked = picked.scalar_subquery()
+    statement = (
+        update(OUTBOX)
+        .where(c.id.in_(picked), c.status == "queued")
+        .values(status="sending", claimed_by=worker_id, claimed_at=now)
+        .returning(c.id, c.company_id, c.message_id, c.recipient, c.payload, c.attempts)
+    )
+    rows = connection.execute(statement).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+def expire_leases(connection: Connection, *, now: datetime, lease: timedelta) -> list[int]:
+    """Turn `sending` rows claimed before `now - lease` into `in_doubt`; their ids.
+
+    `claimed_by` and `claimed_at` stay on the row to say which dispatcher held it.
+    """
+    c = OUTBOX.c
+    statement = (
+        update(OUTBOX)
+        .where(c.status == "sending", c.claimed_at < now - lease)
+        .values(status="in_doubt", last_error=IN_DOUBT_NOTE)
+        .returning(c.id)
+    )
+    return sorted(connection.execute(statement).scalars().all())

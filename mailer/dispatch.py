@@ -1,0 +1,178 @@
+"""The dispatcher: claim due outbox rows, hand them to a transport, record each answer.
+
+Order matters for "never mail a customer twice": rows are marked `sending` and that is
+committed before anything reaches the server; the answer is recorded afterwards. A
+crash in between leaves `sending` rows that a later run turns `in_doubt` (see
+`mailer.claim`), for an admin to resend or drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Connection, Engine, bindparam, or_, update
+
+from mailer.claim import Claimed, WindowFor, claim, expire_leases, open_companies
+from mailer.outbox import OUTBOX
+from mailer.outgoing import Outgoing
+from mailer.preview import Planned, preview
+from mailer.results import Outcome, SendResult
+from mailer.retry import Backoff
+from mailer.transports import Transport
+
+log = structlog.get_logger("arsync.mailer")
+
+LEASE = timedelta(minutes=10)
+
+
+@dataclass(slots=True)
+class DispatchReport:
+    """Row ids by what happened to them in this run (or, for a dry run, `planned`)."""
+
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)  # transient: queued again, later
+    failed: list[int] = field(default_factory=list)  # permanent, or retries exhausted
+    in_doubt: list[int] = field(default_factory=list)  # the connection broke during DATA
+    expired: list[int] = field(default_factory=list)  # leases run out: now in_doubt
+    errors: dict[int, str] = field(default_factory=dict)  # row id -> server answer
+    planned: list[Planned] = field(default_factory=list)  # dry run only
+    dry_run: bool = False
+
+    def summary(self) -> dict[str, int]:
+        """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned."""
+        names = ("sent", "retrying", "failed", "in_doubt", "expired", "planned")
+        return {name: len(getattr(self, name)) for name in names}
+
+
+def dispatch(
+    engine: Engine,
+    transport: Transport,
+    *,
+    now: datetime,
+    window_for: WindowFor,
+    worker_id: str,
+    batch_size: int = 200,
+    dry_run: bool = False,
+    lease: timedelta = LEASE,
+    backoff: Backoff = Backoff(),
+) -> DispatchReport:
+    """Deliver every outbox message whose time (and, if automatic, window) has come.
+
+    Synchronous; runs the transport with `asyncio.run`, so call it from a thread with no
+    running event loop. `worker_id` must be unique per running dispatcher. If the
+    transport raises, the claimed rows stay `sending` and later become `in_doubt`.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if dry_run:
+        planned, expiring = preview(engine, now=now, window_for=window_for, lease=lease)
+        return DispatchReport(planned=planned, expired=expiring, dry_run=True)
+    report = DispatchReport()
+    with engine.begin() as connection:
+        report.expired = expire_leases(connection, now=now, lease=lease)
+        companies = open_companies(connection, now, window_for)
+    if report.expired:
+        log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
+    while True:
+        with engine.begin() as connection:  # committed before anything is sent
+            batch = claim(
+                connection, now=now, worker_id=worker_id, open_companies=companies, limit=batch_size
+            )
+        if not batch:
+            return report
+        results = asyncio.run(_send(transport, batch))
+        with engine.begin() as connection:
+            _record(connection, batch, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
+        log.info("mail.batch", worker=worker_id, claimed=len(batch), **report.summary())
+
+
+async def _send(transport: Transport, batch: Sequence[Claimed]) -> dict[str, SendResult]:
+    messages: list[Outgoing] = []
+    results: dict[str, SendResult] = {}
+    for row in batch:
+        try:
+            messages.append(Outgoing.from_stored(row.message_id, row.recipient, row.payload))
+        except Exception as exc:  # a corrupt payload fails alone, not the batch
+            results[row.message_id] = SendResult(
+                row.message_id, Outcome.PERMANENT, None, f"unparseable payload: {exc}"
+            )
+    for result in await transport.send_many(messages):
+        results[result.message_id] = result
+    return results
+
+
+_RECORD = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id == bindparam("b_id"),
+        OUTBOX.c.claimed_by == bindparam("b_worker"),
+        # A late answer still counts; (no IN here: executemany cannot expand it).
+        or_(OUTBOX.c.status == "sending", OUTBOX.c.status == "in_doubt"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_retry_at", type_=OUTBOX.c.next_attempt_at.type),
+        last_error=bindparam("b_error"),
+        sent_at=bindparam("b_sent_at", type_=OUTBOX.c.sent_at.type),
+    )
+)
+
+
+def _record(
+    connection: Connection,
+    batch: Sequence[Claimed],
+    results: dict[str, SendResult],
+    *,
+    now: datetime,
+    worker_id: str,
+    backoff: Backoff,
+    report: DispatchReport,
+) -> None:
+    """Write every answer in one executemany; a row without an answer stays `sending`."""
+    params = []
+    for row in batch:
+        result = results.get(row.message_id)
+        if result is None:
+            log.error("mail.no_result", id=row.id, message_id=row.message_id)
+            continue
+        change = _transition(row, result, now=now, backoff=backoff)
+        params.append({"b_id": row.id, "b_worker": worker_id, **change})
+        getattr(report, _BUCKET[change["b_status"]]).append(row.id)
+        if change["b_error"]:
+            report.errors[row.id] = change["b_error"]
+        if change["b_status"] in ("failed", "in_doubt"):  # retries are summed up in mail.batch
+            log.warning("mail.not_delivered", id=row.id, status=change["b_status"], error=change["b_error"])
+    if params:
+        connection.execute(_RECORD, params)
+
+
+_BUCKET = {"sent": "sent", "queued": "retrying", "failed": "failed", "in_doubt": "in_doubt"}
+
+
+def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Backoff) -> dict:
+    """The row's new state for one transport answer."""
+    attempts = row.attempts + 1
+    change = {
+        "b_attempts": attempts,
+        "b_retry_at": None,
+        "b_error": result.describe() or None,
+        "b_sent_at": None,
+    }
+    if result.outcome is Outcome.DELIVERED:
+        return change | {"b_status": "sent", "b_sent_at": now, "b_error": None}
+    if result.outcome is Outcome.PERMANENT:
+        return change | {"b_status": "failed"}
+    if result.outcome is Outcome.IN_DOUBT:
+        return change | {"b_status": "in_doubt"}
+    retry_at = backoff.next_attempt(attempts, now)
+    if retry_at is None:
+        return change | {
+            "b_status": "failed",
+            "b_error": f"gave up after {attempts} attempts: {result.describe()}",
+        }
+    return change | {"b_status": "queued", "b_retry_at": retry_at}

@@ -1,0 +1,88 @@
+"""Putting a rendered message into the outbox, inside the caller's transaction.
+
+The caller commits the outbox row together with the decision that produced the mail
+(an invitation issued, a reminder recorded in the ledger): either both happen or neither.
+The whole RFC 5322 message is stored, so a retry sends exactly the same bytes with the
+same Message-ID.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from datetime import datetime
+from email import message_from_string
+from email.message import EmailMessage
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.tables import Outbox
+
+KINDS = ("invitation", "reminder")
+OUTBOX = Outbox.__table__
+
+
+def enqueue(
+    session: Session,
+    message: EmailMessage,
+    *,
+    company_id: str,
+    kind: str,
+    automatic: bool,
+    dedupe_key: str | None = None,
+    not_before: datetime,
+) -> int | None:
+    """Add `message` to the outbox; its id, or None when `dedupe_key` is already there.
+
+    `automatic` mail waits for the company's delivery window at dispatch time; manual
+    and transactional mail does not. `not_before` is the earliest send time (aware).
+    `created_at` is the message's Date header (the `now` it was rendered with).
+    Nothing is committed here.
+    """
+    _check(message, kind, not_before)
+    row = {
+        "company_id": company_id,
+        "kind": kind,
+        "automatic": automatic,
+        "recipient": ", ".join(recipients(message)),
+        "subject": str(message["Subject"] or ""),
+        "message_id": str(message["Message-ID"]),
+        "payload": message.as_string(policy=email.policy.default),
+        "dedupe_key": dedupe_key,
+        "not_before": not_before,
+        "status": "queued",
+        "attempts": 0,
+        "created_at": message["Date"].datetime,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # DO NOTHING (not an exception) keeps the caller's transaction usable on a duplicate.
+    statement = dialect.insert(OUTBOX).values(row).on_conflict_do_nothing().returning(OUTBOX.c.id)
+    return session.execute(statement).scalar_one_or_none()
+
+
+def _check(message: EmailMessage, kind: str, not_before: datetime) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
+    if not message["Message-ID"] or not message["Date"]:
+        raise ValueError("a message needs a Message-ID and a Date header (see mailer.render)")
+    if message["Bcc"] is not None:
+        raise ValueError("stored messages are sent byte for byte: no Bcc header")
+    if not recipients(message):
+        raise ValueError("a message needs at least one To or Cc address")
+
+
+def recipients(message: EmailMessage) -> list[str]:
+    """The To and Cc addresses of `message`."""
+    return [
+        address.addr_spec
+        for name in ("To", "Cc")
+        for header in message.get_all(name, [])
+        for address in header.addresses
+    ]
+
+
+def parse(payload: str) -> EmailMessage:
+    """A stored payload back as the `EmailMessage` it was enqueued as."""
+    return message_from_string(payload, policy=email.policy.default)

@@ -1,0 +1,62 @@
+"""A message as a transport takes it: envelope plus the exact bytes to hand over.
+
+Transports never re-parse or re-serialize a message: the outbox stores the rendered
+message once, and the dispatcher sends those bytes (parsing and re-flattening 10,000
+messages with `email` would cost more than the SMTP conversation itself).
+"""
+
+from __future__ import annotations
+
+import copy
+import email.policy
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import HeaderParser
+from email.utils import getaddresses
+
+_HEADERS_ONLY = HeaderParser(policy=email.policy.compat32)  # fast: no header objects
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """MAIL FROM, RCPT TO, and the RFC 5322 message with CRLF line endings."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+    @property
+    def utf8(self) -> bool:
+        """Whether an address needs SMTPUTF8."""
+        return not (self.sender + "".join(self.recipients)).isascii()
+
+    @classmethod
+    def from_message(cls, message: EmailMessage) -> Outgoing:
+        """From a rendered message: sender from From, recipients from To/Cc/Bcc (Bcc not sent)."""
+        recipients = tuple(
+            address.addr_spec
+            for name in ("To", "Cc", "Bcc")
+            for header in message.get_all(name, [])
+            for address in header.addresses
+        )
+        if message.get_all("Bcc"):
+            message = copy.copy(message)
+            del message["Bcc"]
+        if not recipients or message["From"] is None:
+            raise ValueError("a message needs a From address and at least one recipient")
+        sender = message["From"].addresses[0].addr_spec
+        utf8 = not (sender + "".join(recipients)).isascii()
+        data = message.as_bytes(policy=email.policy.SMTPUTF8 if utf8 else email.policy.SMTP)
+        return cls(str(message["Message-ID"]), sender, recipients, data)
+
+    @classmethod
+    def from_stored(cls, message_id: str, recipient: str, payload: str) -> Outgoing:
+        """From an outbox row: its `recipient` column and its payload, sent byte for byte."""
+        headers = _HEADERS_ONLY.parsestr(payload, headersonly=True)
+        sender = getaddresses([headers.get("From", "")])[0][1]
+        recipients = tuple(address.strip() for address in recipient.split(",") if address.strip())
+        if not sender or not recipients:
+            raise ValueError("stored message has no From address or no recipients")
+        data = payload.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+        return cls(message_id, sender, recipients, data)

@@ -1,0 +1,75 @@
+"""What a dispatch would do at `now`, without changing anything (`--dry-run`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select
+
+from mailer.claim import WindowFor
+from mailer.outbox import OUTBOX
+from portal_rules.windows import next_opening
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A queued message and when it would be handed to the mail server.
+
+    `reason` says what it waits for: "due now", "not before", "retry backoff" or
+    "delivery window" (then `send_at` is the window's next opening).
+    """
+
+    id: int
+    company_id: str
+    kind: str
+    automatic: bool
+    recipient: str
+    subject: str
+    send_at: datetime
+    reason: str
+
+
+def preview(
+    engine: Engine, *, now: datetime, window_for: WindowFor, lease: timedelta, limit: int = 1000
+) -> tuple[list[Planned], list[int]]:
+    """The queued messages (oldest first, at most `limit`) with their send times, and
+    the ids of `sending` rows whose lease has run out (a real run marks them in_doubt)."""
+    c = OUTBOX.c
+    columns = (
+        c.id,
+        c.company_id,
+        c.kind,
+        c.automatic,
+        c.recipient,
+        c.subject,
+        c.not_before,
+        c.next_attempt_at,
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(*columns).where(c.status == "queued").order_by(c.not_before, c.id).limit(limit)
+        ).all()
+        expiring = (
+            connection.execute(
+                select(c.id).where(c.status == "sending", c.claimed_at < now - lease).order_by(c.id)
+            )
+            .scalars()
+            .all()
+        )
+    planned = [_plan(row, now, window_for) for row in rows]
+    return sorted(planned, key=lambda p: (p.send_at, p.id)), list(expiring)
+
+
+def _plan(row, now: datetime, window_for: WindowFor) -> Planned:
+    send_at, reason = now, "due now"
+    if row.not_before > send_at:
+        send_at, reason = row.not_before, "not before"
+    if row.next_attempt_at is not None and row.next_attempt_at > send_at:
+        send_at, reason = row.next_attempt_at, "retry backoff"
+    window = window_for(row.company_id) if row.automatic else None
+    if window is not None and (opening := next_opening(window, send_at)) > send_at:
+        send_at, reason = opening, "delivery window"
+    return Planned(
+        row.id, row.company_id, row.kind, row.automatic, row.recipient, row.subject, send_at, reason
+    )
