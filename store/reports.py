@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.types import InvoiceFacts
 from portal_rules.visibility import hidden_reason
-from store.tables import Adjustment, Connection, Contact, Customer, Invoice, Outbox, SyncRun
+from store.tables import Adjustment, Connection, Contact, Customer, Invoice, SyncRun
 
 
 def sync_runs(engine: Engine, company_id: str | None = None, limit: int = 50) -> list[dict]:
@@ -52,20 +52,6 @@ def connection_health(engine: Engine, company_id: str) -> dict:
         "access_expires_at": row["access_expires_at"],
         "refreshed_at": row["refreshed_at"],
     }
-
-
-def outbox_counts(engine: Engine, company_id: str) -> dict[str, int]:
-    query = select(Outbox.status, func.count()).where(Outbox.company_id == company_id).group_by(Outbox.status)
-    with engine.connect() as connection:
-        return {status: count for status, count in connection.execute(query)}
-
-
-def in_doubt(engine: Engine, company_id: str) -> list[dict]:
-    query = select(Outbox.id, Outbox.recipient, Outbox.subject, Outbox.claimed_at).where(
-        Outbox.company_id == company_id, Outbox.status == "in_doubt"
-    )
-    with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def portal_overview(engine: Engine, company_id: str, today: date) -> dict:

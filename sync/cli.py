@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,4 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except Exception as exc:  # a bug: one clear line, the traceback only on request
+        if os.environ.get("ARSYNC_DEBUG"):
+            raise
+        click.echo(
+            f"arsync: unexpected error: {type(exc).__name__}: {exc} (set ARSYNC_DEBUG=1 for details)",
+            err=True,
+        )
+        return 1
     return 0

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from mailer import admin as outbox
 from store import reports
 from sync.cli import State, cli, pass_state
 
@@ -34,9 +35,14 @@ def company_status(state: State, company_id: str) -> dict:
         "next_sync": _iso(next_sync) if success else "at the next run",
         "connection": health["status"],
         "connection_detail": health["detail"],
-        "outbox": reports.outbox_counts(app.engine, company_id),
+        "outbox": outbox.counts(app.engine, company_id),
         "in_doubt": [
-            {**row, "claimed_at": _iso(row["claimed_at"])} for row in reports.in_doubt(app.engine, company_id)
+            {"id": e.id, "recipient": e.recipient, "subject": e.subject, "claimed_at": _iso(e.claimed_at)}
+            for e in outbox.entries(app.engine, company_id, statuses=("in_doubt",))
+        ],
+        "failed": [
+            {"id": e.id, "recipient": e.recipient, "subject": e.subject, "error": e.last_error}
+            for e in outbox.entries(app.engine, company_id, statuses=("failed",))
         ],
     }
 
@@ -66,8 +72,11 @@ def status(state: State, as_json: bool) -> None:
         for doubt in row["in_doubt"]:
             click.echo(
                 f"  IN DOUBT:    message {doubt['id']} to {doubt['recipient']} "
-                f"({doubt['subject']}): resend or drop it with `arsync mail resend|drop {doubt['id']}`"
+                f"({doubt['subject']}): check with the recipient, then "
+                f"`arsync mail resend|drop {row['company']} {doubt['id']}`"
             )
+        for failed in row["failed"]:
+            click.echo(f"  FAILED:      message {failed['id']} to {failed['recipient']}: {failed['error']}")
 
 
 @cli.command()
