@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sync.cli import WorkFailed, cli
+from sync.cli import WorkFailed, cli, now_option, parse_now
 from sync.demo import run_demo
 
 
@@ -19,7 +19,8 @@ from sync.demo import run_demo
     show_default=True,
     help="Where the demo writes its config, store and mail.",
 )
-def demo(directory: Path) -> None:
+@now_option
+def demo(directory: Path, now: str | None) -> None:
     """The whole job on a fresh machine: simulators -> sync -> rules -> invitations and reminders -> mail."""
-    if run_demo(directory, click.echo) != 0:
+    if run_demo(directory, click.echo, parse_now(now)) != 0:
         raise WorkFailed("the demo's syncs did not all succeed (see above)")

@@ -1,0 +1,157 @@
+"""`arsync run` as a real process: scheduled syncs, mail inside the window only, clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.db import make_engine
+from sync.cli import main
+from tests.endtoend.books import quickbooks_books
+from tests.mailer.smtp_server import LoopbackController, Recorder
+
+ZONE = "America/New_York"
+
+
+def config_text(store_url: str, sim: QuickBooksSimulator, smtp_port: int, window: tuple[int, int]) -> str:
+    return f"""
+[store]
+url = "{store_url}"
+[log]
+level = "info"
+[mail]
+transport = "smtp"
+from_address = "billing@acme.example"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+smtp_security = "none"
+[[companies]]
+id = "acme"
+name = "Acme"
+timezone = "{ZONE}"
+portal_url = "https://portal.acme.example"
+sync_interval_minutes = 1
+delivery_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+delivery_from_hour = {window[0]}
+delivery_to_hour = {window[1]}
+[companies.connection]
+kind = "quickbooks"
+realm_id = "{sim.realms[0]}"
+client_id = "{sim.tokens.client_id}"
+client_secret_env = "DAEMON_QBO_SECRET"
+api_base_url = "{sim.api_url}"
+token_url = "{sim.token_url}"
+"""
+
+
+def count(store_url: str, sql: str) -> int:
+    engine = make_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(text(sql))
+    finally:
+        engine.dispose()
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+@pytest.fixture
+def daemon_world(tmp_path: Path, store_url: str, monkeypatch):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    recorder = Recorder()
+    smtp = LoopbackController(recorder)
+    smtp.start()
+    with QuickBooksSimulator(quickbooks_books(datetime.now(UTC).date())) as sim:
+        monkeypatch.setenv("DAEMON_QBO_SECRET", sim.tokens.client_secret)
+
+        def start(window: tuple[int, int]) -> tuple[subprocess.Popen, Path]:
+            config = tmp_path / "arsync.toml"
+            config.write_text(config_text(store_url, sim, smtp.port, window))
+            assert main(["--config", str(config), "db", "upgrade"]) == 0
+            pair = sim.tokens.issue()
+            assert (
+                main(
+                    [
+                        "--config",
+                        str(config),
+                        "auth",
+                        "set-tokens",
+                        "acme",
+                        "--access-token",
+                        pair.access_token,
+                        "--refresh-token",
+                        pair.refresh_token,
+                    ]
+                )
+                == 0
+            )
+            env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sync", "--config", str(config), "run", "--time-scale", "60"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            return process, config
+
+        yield start, recorder, sim
+    smtp.stop()
+
+
+def stop(process: subprocess.Popen) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=15)
+    return process.returncode, err
+
+
+def test_daemon_syncs_on_schedule_sends_in_window_and_stops_on_sigterm(daemon_world, store_url):
+    start, recorder, _ = daemon_world
+    process, _ = start((0, 23))  # always open
+    try:
+        assert wait_for(lambda: count(store_url, "SELECT COUNT(*) FROM sync_runs WHERE status='ok'") >= 2, 40)
+        assert wait_for(lambda: len(recorder.received) >= 1, 30)
+    finally:
+        began = time.monotonic()
+        code, err = stop(process)
+    assert code == 0, err[-2000:]
+    assert time.monotonic() - began < 10
+    assert '"event": "daemon.stopped"' in err  # JSON logs when not on a terminal
+    [mail] = recorder.received
+    assert sorted(mail.rcpt_tos) == ["ap@cafe.example", "boss@cafe.example"]
+    assert "1001" in mail.message.get_body(("plain",)).get_content()
+    assert count(store_url, "SELECT COUNT(*) FROM outbox WHERE status='sent'") == 1
+
+
+def test_daemon_holds_automatic_mail_outside_the_window(daemon_world, store_url):
+    start, recorder, _ = daemon_world
+    hour = datetime.now(ZoneInfo(ZONE)).hour
+    closed = ((hour + 2) % 24, (hour + 3) % 24)  # a window that is not open now (nor in the next hour)
+    process, _ = start(closed)
+    try:
+        assert wait_for(
+            lambda: count(store_url, "SELECT COUNT(*) FROM outbox WHERE status='queued'") >= 1, 40
+        )
+        time.sleep(3)  # several dispatch ticks at this time scale
+    finally:
+        code, err = stop(process)
+    assert code == 0, err[-2000:]
+    assert recorder.received == []
+    assert count(store_url, "SELECT COUNT(*) FROM outbox WHERE status='queued'") == 1
