@@ -73,7 +73,13 @@ def portal_overview(engine: Engine, company_id: str, today: date) -> dict:
             select(func.count()).where(Contact.company_id == company_id, Contact.eligible.is_(True))
         )
         adjustments = connection.execute(
-            select(Adjustment.invoice_ref, Adjustment.amount).where(Adjustment.company_id == company_id)
+            select(func.coalesce(Invoice.doc_number, Adjustment.invoice_ref), Adjustment.amount)
+            .join(
+                Invoice,
+                (Invoice.company_id == Adjustment.company_id) & (Invoice.ref == Adjustment.invoice_ref),
+            )
+            .where(Adjustment.company_id == company_id)
+            .order_by(Adjustment.id)
         ).all()
     hidden: Counter[str] = Counter()
     facts_by_customer: dict[str, list] = {}

@@ -88,30 +88,28 @@ def write_customers(
     run_id: int | None = None,
 ) -> tuple[int, set[str]]:
     """Write a page of customers and their contacts; return (rows written, emails touched)."""
+    deleted = [c.ref for c in customers if c.deleted]
+    gone = mark_gone(connection, CUSTOMERS, company_id, deleted, now, run_id)
+    emails = _drop_contacts(connection, company_id, deleted)
+    customers = [c for c in customers if not c.deleted]
     refs = [c.ref for c in customers]
     stored = set(
         connection.scalars(
             select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(refs))
         )
     )
-    kept = [
-        c
-        for c in customers
-        if should_import(c.active and not c.deleted, import_inactive, stored=c.ref in stored)
-    ]
+    kept = [c for c in customers if should_import(c.active, import_inactive, stored=c.ref in stored)]
     rows = [
         {
             "company_id": company_id,
             "ref": c.ref,
             "display_name": c.display_name,
             "active": c.active,
-            "deleted": c.deleted,
+            "deleted": False,
             "source_updated_at": c.updated_at,
             "synced_at": now,
             "seen_run": run_id,
-            "portal_visible": portal_visible_customer(
-                CustomerFacts(c.ref, c.active, c.deleted), import_inactive
-            ),
+            "portal_visible": portal_visible_customer(CustomerFacts(c.ref, c.active), import_inactive),
         }
         for c in kept
     ]
@@ -122,7 +120,17 @@ def write_customers(
         ("company_id", "ref"),
         ("display_name", "active", "deleted", "source_updated_at", "synced_at", "portal_visible", "seen_run"),
     )
-    return len(rows), _write_contacts(connection, company_id, kept)
+    return len(rows) + gone, emails | _write_contacts(connection, company_id, kept)
+
+
+def _drop_contacts(connection: Connection, company_id: str, refs: Sequence[str]) -> set[str]:
+    """Contacts of customers deleted in the source leave it; their emails need re-assessing."""
+    if not refs:
+        return set()
+    where = (CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(refs))
+    emails = set(connection.scalars(select(CONTACTS.c.email).where(*where)))
+    connection.execute(update(CONTACTS).where(*where).values(in_source=False))
+    return emails
 
 
 def _write_contacts(connection: Connection, company_id: str, customers: Sequence[CustomerIn]) -> set[str]:
@@ -147,7 +155,7 @@ def _write_contacts(connection: Connection, company_id: str, customers: Sequence
             "email": entry.email,
             "position": entry.position,
             "valid": entry.valid,
-            "in_source": not c.deleted,
+            "in_source": True,
         }
         for c in customers
         for entry in customer_emails(c.emails)
@@ -170,7 +178,12 @@ def write_invoices(
     now: datetime,
     run_id: int | None = None,
 ) -> tuple[int, int]:
-    """Write a page of invoices; record adjustments for reopened ones. Returns (rows, adjustments)."""
+    """Write a page of invoices; record adjustments for reopened ones. Returns (rows, adjustments).
+
+    A deletion only hides the stored row: sources often send nothing but the id with it.
+    """
+    gone = mark_gone(connection, INVOICES, company_id, [i.ref for i in invoices if i.deleted], now, run_id)
+    invoices = [i for i in invoices if not i.deleted]
     refs = [i.ref for i in invoices]
     stored = {
         ref: (balance, override)
@@ -195,7 +208,7 @@ def write_invoices(
             draft=invoice.draft,
         )
         rows.append({**_invoice_row(company_id, invoice, is_sent_and_live(facts), now), "seen_run": run_id})
-        adjustment = None if invoice.deleted else detect_adjustment(previous_balance, invoice.balance)
+        adjustment = detect_adjustment(previous_balance, invoice.balance)
         if adjustment is not None:
             adjustments.append(
                 {
@@ -210,7 +223,26 @@ def write_invoices(
     upsert(connection, INVOICES, rows, ("company_id", "ref"), _INVOICE_SYNCED)
     if adjustments:
         connection.execute(ADJUSTMENTS.insert(), adjustments)
-    return len(rows), len(adjustments)
+    return len(rows) + gone, len(adjustments)
+
+
+def mark_gone(
+    connection: Connection,
+    table: Table,
+    company_id: str,
+    refs: Sequence[str],
+    now: datetime,
+    run_id: int | None,
+) -> int:
+    """Flag stored rows deleted in the source (and hidden); unknown refs need nothing."""
+    if not refs:
+        return 0
+    hidden = "visible" if table is INVOICES else "portal_visible"
+    return connection.execute(
+        update(table)
+        .where(table.c.company_id == company_id, table.c.ref.in_(refs))
+        .values({"deleted": True, hidden: False, "synced_at": now, "seen_run": run_id})
+    ).rowcount
 
 
 _INVOICE_SYNCED = (

@@ -7,6 +7,7 @@ so the CLI can print it and exit 2 without a traceback.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -16,10 +17,17 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
+BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+STORE_BACKENDS = ("sqlite", "postgresql")
 Hour = Annotated[int, Field(ge=0, le=23)]
+# Ten years either side of the due date: beyond that a reminder date is nonsense, and far
+# enough beyond it `due_date + offset` overflows the calendar.
+OffsetDays = Annotated[int, Field(ge=-3650, le=3650)]
 
 
 class ConfigError(Exception):
@@ -32,6 +40,22 @@ class _Strict(BaseModel):
 
 class StoreConfig(_Strict):
     url: str = "sqlite:///arsync.db"
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # The value is not echoed: a database URL may carry a password.
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (sqlite:///PATH or postgresql+psycopg://...)") from None
+        if url.get_backend_name() not in STORE_BACKENDS:
+            raise ValueError(f"unsupported database {url.get_backend_name()!r} (use sqlite or postgresql)")
+        try:
+            url.get_dialect().import_dbapi()
+        except (NoSuchModuleError, ImportError):
+            raise ValueError(f"database driver {url.drivername!r} is not installed") from None
+        return value
 
 
 class LogConfig(_Strict):
@@ -88,7 +112,7 @@ class CompanyConfig(_Strict):
     auto_invite: bool = False
     invitation_ttl_days: Annotated[int, Field(ge=1, le=365)] = 14
     sync_interval_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
-    reminder_offsets_days: list[int] = [-3, 0, 7, 14, 30]
+    reminder_offsets_days: list[OffsetDays] = [-3, 0, 7, 14, 30]
     delivery_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
@@ -114,6 +138,8 @@ class CompanyConfig(_Strict):
     @field_validator("delivery_days")
     @classmethod
     def _day_names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one delivery day is needed")
         bad = [d for d in value if d not in DAY_NAMES]
         if bad:
             raise ValueError(f"unknown day {bad[0]!r} (use {', '.join(DAY_NAMES)})")
@@ -187,6 +213,8 @@ def load_config(path: str | Path, *, require_secrets: bool = True) -> Config:
 
 def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:
     """Validate an already-parsed TOML document."""
+    if "path" in raw:  # `path` is where the file was read from, not a key of the file
+        raise ConfigError(f"{source}: path: unknown key")
     try:
         config = Config.model_validate({**raw, "path": source})
     except ValidationError as exc:
@@ -215,7 +243,10 @@ def _key_path(loc: tuple) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif not str(part).startswith(("function-", "literal[", "tuple[")):
-            out += f".{part}" if out else str(part)
+            # Quoted as TOML would when not a bare key: a key holding a line break or a
+            # control character must not break the one-line message.
+            name = str(part) if BARE_KEY.match(str(part)) else json.dumps(str(part))
+            out += f".{name}" if out else name
     return out
 
 

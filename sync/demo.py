@@ -30,6 +30,7 @@ from sync.app import App
 from sync.config import load_config
 from sync.credentials import DbCredentials, worker_id
 from sync.invites import invite
+from sync.logging import configure_logging
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import sync_one
@@ -98,7 +99,7 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None) -> int:
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     for stale in [directory / "arsync.db", *directory.glob("arsync.db-*"), *directory.glob("outbox/*.eml")]:
-        stale.unlink()
+        stale.unlink(missing_ok=True)
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")  # python-quickbooks over loopback http
     books = {
         "quickbooks": sample_company("quickbooks", today=now.date()),
@@ -112,7 +113,9 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None) -> int:
         config_path = write_config(directory, qbo, xero, books["quickbooks"].id, books["xero"].id)
         echo(f"arsync demo in {directory}")
         echo(f"  QuickBooks Online simulator at {qbo.url}, Xero simulator at {xero.url}")
-        app = App.open(load_config(config_path), migrated=False)
+        config = load_config(config_path)
+        configure_logging(config.log.level, config.log.format)
+        app = App.open(config, migrated=False)
         upgrade(app.engine)
         app = App.open(app.config)
         _connect(app, "acme", qbo.tokens.issue(), now)

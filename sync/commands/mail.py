@@ -16,8 +16,13 @@ from sync.reminders import plan_reminders
 from sync.settings import company_policy
 
 
-def deliver_now(state: State, now) -> None:
-    """Hand what is due to the mail server now (manual and transactional mail ignore windows)."""
+def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
+    """Hand what is due to the mail server now (manual and transactional mail ignore windows).
+
+    With `answer_only` (request access) stdout and the exit code stay the caller's answer,
+    identical whether or not the email matched: the counts go to stderr, and a refusal is
+    left in the outbox for `arsync status` instead of failing the command.
+    """
     report = dispatch(
         state.app().engine,
         transport(state.config, base_dir=state.config_path.parent),
@@ -25,8 +30,11 @@ def deliver_now(state: State, now) -> None:
         window_for=window_for(state.config),
         worker_id=worker_id(),
     )
-    click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
-    if report.failed:
+    click.echo(
+        f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry",
+        err=answer_only,
+    )
+    if report.failed and not answer_only:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
 
 
@@ -90,7 +98,7 @@ def portal_request_access(state: State, company: str, email: str, now: str | Non
         enqueue=invitation_enqueuer(state.config, config, now=at, automatic=False),
     )
     click.echo(answer)
-    deliver_now(state, at)
+    deliver_now(state, at, answer_only=True)
 
 
 @cli.group()

@@ -183,3 +183,21 @@ def test_a_second_sync_of_the_same_company_is_skipped(company):
     summary = run(company, ScriptedSource(customers(), invoices()))
     assert summary.status == "skipped"
     assert snapshot(company)["stored"] == []
+
+
+def test_a_deletion_carrying_only_the_id_hides_the_row_and_keeps_its_data(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    bare = InvoiceRecord("10", "", None, None, None, "", Decimal(0), Decimal(0), False, deleted=True)
+    gone_customer = CustomerRecord("3", "", True, (), deleted=True)
+    source.changes = [bare, gone_customer]
+    run(company, source)
+    with company.connect() as c:
+        row = c.execute(
+            text("SELECT customer_ref, doc_number, deleted, visible FROM invoices WHERE ref='10'")
+        ).one()
+        contact = c.execute(text("SELECT COUNT(*) FROM portal_accounts WHERE customer_ref='3'")).scalar()
+    assert (row[0], row[1], bool(row[2]), bool(row[3])) == ("1", "INV-10", True, False)
+    view = snapshot(company)
+    assert [r.customer_ref for r in view["customers"]] == ["1"]
+    assert contact == 0
