@@ -1,0 +1,25 @@
+"""Xero connector (xero-python): contacts and sales invoices of one tenant, page by page.
+
+Modules, in the order a request flows through them:
+- `options`: the test/bench knobs of `ConnectorSettings.options`, validated once;
+- `connector`: `XeroConnector`, what `create` returns;
+- `cursor`: the resumable position, per-entity If-Modified-Since watermarks, held suppliers;
+- `pull`: paging into `Page`s (contacts, then ACCREC invoices; suppliers held back);
+- `client`: the isolated xero-python client, tokens, pacing, the retry policy;
+- `errors`: the classification table;
+- `normalize`: the only code that knows Xero's field names.
+"""
+
+from __future__ import annotations
+
+from connectors.base import CredentialsStore
+from connectors.registry import ConnectorSettings
+from connectors.xero.connector import XeroConnector
+
+
+def create(settings: ConnectorSettings, credentials: CredentialsStore) -> XeroConnector:
+    """The registry's factory for kind "xero"."""
+    return XeroConnector(settings, credentials)
+
+
+__all__ = ["XeroConnector", "create"]

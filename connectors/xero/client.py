@@ -1,0 +1,195 @@
+"""One tenant's HTTP access to Xero through xero-python: isolated client, tokens, pacing, retries.
+
+xero-python pitfalls handled here, once:
+- `Configuration()` returns a copy of the first instance ever built in the process (its
+  metaclass caches it, with its `oauth2_token` shared by reference); we build ours without
+  touching that cache, so two tenants or base URLs in one process never share state;
+- urllib3's default retries re-send 429s after sleeping Retry-After, invisibly; they are
+  off, so every HTTP request is an attempt of `connectors.retry`'s policy;
+- the SDK refreshes tokens itself when it knows an expiry; it never learns one here (the
+  token it sees has no expiry and no client credentials): `TokenManager` owns refreshes,
+  so a rotated refresh token is committed before its access token is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from urllib3.util.retry import Retry
+from xero_python.accounting import AccountingApi
+from xero_python.api_client import ApiClient, Configuration
+from xero_python.api_client.oauth2 import OAuth2Token
+from xero_python.exceptions import ApiException
+
+from connectors import retry
+from connectors.base import ConnectorError, ReconnectNeeded, Tokens
+from connectors.oauth import TokenEndpoint, TokenManager
+from connectors.ratelimit import RateLimiter
+from connectors.records import Entity
+from connectors.xero.errors import classify
+from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_listing
+from connectors.xero.options import XeroOptions
+
+
+class Listing(NamedTuple):
+    items: list[Any]  # raw records, normalized by the caller
+    page_count: int | None  # pagination.pageCount when Xero sent it
+
+
+class CountingEndpoint:
+    """A token endpoint that counts its requests (they are API calls of the sync too)."""
+
+    def __init__(self, endpoint: TokenEndpoint) -> None:
+        self.endpoint = endpoint
+        self.requests = 0
+
+    def refresh(self, refresh_token: str, now: datetime) -> Tokens:
+        self.requests += 1
+        return self.endpoint.refresh(refresh_token, now)
+
+
+def isolated_api_client(token: Callable[[], dict]) -> ApiClient:
+    """An ApiClient of its own: fresh Configuration and OAuth2Token, urllib3 retries off."""
+    configuration = type.__call__(Configuration)  # bypass the process-wide instance cache
+    configuration.oauth2_token = OAuth2Token()  # no client id/secret: the SDK cannot refresh
+    client = ApiClient(configuration, oauth2_token_getter=token, oauth2_token_saver=_no_sdk_saves)
+    client.rest_client.pool_manager.connection_pool_kw["retries"] = Retry(total=0, redirect=0)
+    return client
+
+
+def _no_sdk_saves(token: dict) -> None:
+    raise ConnectorError("xero-python tried to store a token; TokenManager owns refreshes")
+
+
+class XeroClient:
+    """GET /Contacts and /Invoices for one tenant, paced, retried and counted."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        base_url: str,
+        tokens: TokenManager,
+        token_requests: CountingEndpoint,
+        options: XeroOptions,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.tokens = tokens
+        self.options = options
+        self.pacer = RateLimiter(
+            options.per_minute, 60.0, options.concurrent, clock=options.monotonic, sleep=options.sleep
+        )
+        self.day_remaining: int | None = None  # X-DayLimit-Remaining of the last answer
+        self._token_requests = token_requests
+        self._api_requests = 0
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._bearer = ""
+        self._rejected: str | None = None  # an access token Xero answered 401 to
+        self.api = AccountingApi(isolated_api_client(self._sdk_token), base_url=base_url or None)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests so far: API calls (every attempt) and token refreshes."""
+        return self._api_requests + self._token_requests.requests
+
+    def contacts(self, page: int, since: datetime | None) -> Listing:
+        """One page of contacts, archived ones included, changed since `since` if given."""
+        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        return self._list("customers", self.api.get_contacts, include_archived=True, **params)
+
+    def contacts_by_id(self, ids: list[str]) -> Listing:
+        """The contacts with these ids (at most `ids_per_request`), archived ones included."""
+        return self._list(
+            "customers", self.api.get_contacts, i_ds=ids, include_archived=True, page=1, page_size=len(ids)
+        )
+
+    def invoices(self, page: int, since: datetime | None) -> Listing:
+        """One page of sales invoices (ACCREC), changed since `since` if given."""
+        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        return self._list("invoices", self.api.get_invoices, where=SALES_INVOICES, **params)
+
+    def _list(self, entity: Entity, operation: Callable[..., Any], **params: Any) -> Listing:
+        def attempt() -> Listing:
+            self._authorize()
+            with self.pacer.slot():
+                self._api_requests += 1
+                body = self._send(operation, params)
+            items, page_count = parse_listing(body, entity)
+            return Listing(items, page_count)
+
+        return self._call(attempt)
+
+    def _send(self, operation: Callable[..., Any], params: dict[str, Any]) -> bytes:
+        timeout = (self.options.connect_timeout, self.options.read_timeout)
+        try:
+            response = operation(self.tenant_id, _preload_content=False, _request_timeout=timeout, **params)
+        except ApiException as error:
+            # Only the day count: after a 429 the policy waits Retry-After, and a zero
+            # minute hint would make the pacer wait a second time.
+            headers = error.headers if error.http_resp is not None else None
+            self._note_limits(headers, minute=False)
+            raise
+        try:
+            self._note_limits(response.headers)
+            return response.data
+        finally:
+            response.release_conn()
+
+    def _call(self, attempt: Callable[[], Listing]) -> Listing:
+        try:
+            return retry.call(
+                attempt,
+                classify,
+                refresh=self._reject_bearer,
+                attempts=self.options.retry_attempts,
+                base_wait=self.options.retry_base_wait,
+                sleep=self.options.sleep,
+                now=self._clock,
+            )
+        except ConnectorError as error:
+            cause = error.__cause__
+            if isinstance(cause, ReconnectNeeded):  # keep the type: the orchestrator marks the connection
+                raise cause from cause.__cause__
+            raise
+
+    def _authorize(self) -> None:
+        """Set the bearer for the next request; refresh first if Xero refused the last one."""
+        if self._rejected is not None:
+            self._bearer = self.tokens.refresh(stale=self._rejected)
+            self._rejected = None
+        else:
+            self._bearer = self.tokens.access_token()
+
+    def _reject_bearer(self) -> None:
+        # Called by the retry policy on a 401; the refresh itself happens in the next
+        # attempt, so a token endpoint hiccup is retried like any transient failure.
+        self._rejected = self._bearer
+        self.tokens.invalidate()
+
+    def _sdk_token(self) -> dict:
+        return {"access_token": self._bearer, "token_type": "Bearer", "scope": None, "expires_in": None}
+
+    def _note_limits(self, headers: Any, *, minute: bool = True) -> None:
+        """Pace from Xero's remaining counts (X-MinLimit-Remaining, X-DayLimit-Remaining)."""
+        if not headers:
+            return
+        left = _int(headers.get("X-MinLimit-Remaining")) if minute else None
+        if left is not None:
+            self.pacer.remaining_hint = left
+        day = _int(headers.get("X-DayLimit-Remaining"))
+        if day is not None:
+            self.day_remaining = day
+
+
+def _since(params: dict[str, Any], since: datetime | None) -> dict[str, Any]:
+    return params if since is None else {**params, "if_modified_since": since}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

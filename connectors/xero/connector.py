@@ -1,0 +1,48 @@
+"""The Xero connector: settings and credentials in, pages of normalized records out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from connectors.base import ConnectorError, CredentialsStore
+from connectors.oauth import TokenManager, token_endpoint
+from connectors.records import Page
+from connectors.registry import ConnectorSettings
+from connectors.xero import cursor as cursors
+from connectors.xero.client import CountingEndpoint, XeroClient
+from connectors.xero.options import XeroOptions
+from connectors.xero.pull import pages
+
+
+class XeroConnector:
+    """One Xero tenant (organisation). Builds no network connection until `pages()` runs."""
+
+    kind = "xero"
+
+    def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
+        if not settings.tenant_id:
+            raise ConnectorError(f"company {settings.company_id}: the Xero connection needs a tenant_id")
+        options = XeroOptions.parse(settings.options)
+        clock = settings.clock or (lambda: datetime.now(UTC))
+        endpoint = CountingEndpoint(
+            token_endpoint(
+                "xero",
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                token_url=settings.token_url,
+            )
+        )
+        self.tokens = TokenManager(credentials, endpoint, clock=clock)  # type: ignore[arg-type]
+        self.client = XeroClient(
+            tenant_id=settings.tenant_id,
+            base_url=settings.api_base_url.rstrip("/"),
+            tokens=self.tokens,
+            token_requests=endpoint,
+            options=options,
+            clock=clock,
+        )
+
+    def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
+        """Customers then sales invoices, page by page (see `connectors.xero.pull`)."""
+        return pages(self.client, cursors.start(cursor, full=full))

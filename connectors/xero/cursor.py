@@ -1,0 +1,128 @@
+"""The Xero cursor: where a pull stands, the per-entity watermarks, and which contacts are
+held back as suppliers. Plain functions over a frozen value, stored as a JSON-able dict.
+
+A pass reads contacts then sales invoices, page by page, with one fixed If-Modified-Since
+per entity (`since`). `seen` is the newest `UpdatedDateUTC` the listings returned (never the
+local clock); when a pass is done, `seen` becomes the next pass's `since`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from connectors.records import Entity
+
+VERSION = 1
+Phase = Literal["customers", "invoices", "done"]
+_PHASES: tuple[Phase, ...] = ("customers", "invoices", "done")
+OVERLAP = timedelta(seconds=1)  # If-Modified-Since is compared per second: re-read the edge
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """One timestamp per entity (aware UTC), or None when nothing was seen yet."""
+
+    customers: datetime | None = None
+    invoices: datetime | None = None
+
+    def get(self, entity: Entity) -> datetime | None:
+        return self.customers if entity == "customers" else self.invoices
+
+    def advanced(self, entity: Entity, moment: datetime | None) -> Marks:
+        """These marks with `entity` moved forward to `moment` (never backward)."""
+        current = self.get(entity)
+        if moment is None or (current is not None and current >= moment):
+            return self
+        return replace(self, **{entity: moment})
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    full: bool  # this pass re-reads everything; its last page completes a full sync
+    phase: Phase = "customers"
+    page: int = 1  # the next page of `phase` to fetch
+    since: Marks = field(default_factory=Marks)  # If-Modified-Since of this pass
+    seen: Marks = field(default_factory=Marks)  # newest UpdatedDateUTC returned so far
+    held: frozenset[str] = frozenset()  # contacts not imported: not IsCustomer, no sales invoice yet
+    promoted: frozenset[str] = frozenset()  # not IsCustomer but imported for their sales invoices
+
+    @property
+    def done(self) -> bool:
+        return self.phase == "done"
+
+    def if_modified_since(self, entity: Entity) -> datetime | None:
+        """The header value for `entity`: naive UTC, whole seconds, one second of overlap."""
+        mark = self.since.get(entity)
+        if mark is None:
+            return None
+        return (mark - OVERLAP).astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+    def after_page(self, last: bool) -> Cursor:
+        """The position after a page of the current phase (`last`: it ended the phase)."""
+        if not last:
+            return replace(self, page=self.page + 1)
+        return replace(self, phase=_PHASES[_PHASES.index(self.phase) + 1], page=1)
+
+
+def start(raw: dict | None, *, full: bool) -> Cursor:
+    """The cursor to pull from: a fresh full pass, the rest of an unfinished pass, or an
+    incremental pass after a finished one."""
+    if full or raw is None:
+        return Cursor(full=True)
+    cursor = from_dict(raw)
+    if cursor is None:
+        return Cursor(full=True)  # unreadable or from another version: start over, safely
+    if not cursor.done:
+        return cursor
+    return replace(cursor, full=False, phase="customers", page=1, since=cursor.seen)
+
+
+def to_dict(cursor: Cursor) -> dict:
+    """The JSON-able form committed with each page."""
+    return {
+        "v": VERSION,
+        "full": cursor.full,
+        "phase": cursor.phase,
+        "page": cursor.page,
+        "since": _marks_to_dict(cursor.since),
+        "seen": _marks_to_dict(cursor.seen),
+        "held": sorted(cursor.held),
+        "promoted": sorted(cursor.promoted),
+    }
+
+
+def from_dict(raw: dict) -> Cursor | None:
+    """The cursor `to_dict` wrote, or None if `raw` is not one."""
+    try:
+        if raw.get("v") != VERSION or raw["phase"] not in _PHASES:
+            return None
+        return Cursor(
+            full=bool(raw["full"]),
+            phase=raw["phase"],
+            page=max(1, int(raw["page"])),
+            since=_marks_from_dict(raw["since"]),
+            seen=_marks_from_dict(raw["seen"]),
+            held=frozenset(map(str, raw.get("held", ()))),
+            promoted=frozenset(map(str, raw.get("promoted", ()))),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _marks_to_dict(marks: Marks) -> dict[str, str | None]:
+    return {
+        "customers": marks.customers.isoformat() if marks.customers else None,
+        "invoices": marks.invoices.isoformat() if marks.invoices else None,
+    }
+
+
+def _marks_from_dict(raw: dict) -> Marks:
+    def parse(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    return Marks(customers=parse(raw.get("customers")), invoices=parse(raw.get("invoices")))

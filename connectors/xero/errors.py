@@ -1,0 +1,100 @@
+"""Every Xero failure classified once, as data: exception or HTTP status -> `Action`.
+
+The retry policy itself (attempts, backoff, honouring `retry_after`) is `connectors.retry`.
+Xero's 429 says which limit was hit in `X-Rate-Limit-Problem`: the minute, concurrency and
+app-minute limits are waited out (Retry-After); the day limit stops this company's sync
+until the reset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import urllib3
+from xero_python.exceptions import ApiException
+
+from connectors.base import ConnectorError, ReconnectNeeded
+from connectors.errors import Action, Classified
+
+# Checked in order: the first matching row wins (ReconnectNeeded is a ConnectorError).
+EXCEPTION_TABLE: tuple[tuple[type[BaseException], Action, str], ...] = (
+    (ReconnectNeeded, Action.FAIL, "the refresh token was refused"),
+    (ConnectorError, Action.RETRY, "token endpoint failed"),  # unreachable/5xx; invalid_grant is above
+    (urllib3.exceptions.HTTPError, Action.RETRY, "connection error"),
+    (OSError, Action.RETRY, "connection error"),
+    (ValueError, Action.RETRY, "malformed response body"),  # json.JSONDecodeError, MalformedBody
+)
+
+STATUS_TABLE: dict[int, Action] = {
+    401: Action.REFRESH_TOKEN_THEN_RETRY,  # TokenExpired before our expiry said so
+    408: Action.RETRY,
+}
+
+RATE_LIMIT_TABLE: dict[str, Action] = {
+    "minute": Action.RATE_LIMITED,
+    "concurrent": Action.RATE_LIMITED,
+    "appminute": Action.RATE_LIMITED,
+    "day": Action.DAILY_LIMIT,
+}
+
+
+def classify(error: BaseException) -> Classified:
+    """What to do about `error` raised while talking to Xero."""
+    if isinstance(error, ApiException) and error.status:
+        return _classify_status(error)
+    for kind, action, reason in EXCEPTION_TABLE:
+        if isinstance(error, kind):
+            return Classified(action, f"{reason}: {_describe(error)}")
+    return Classified(Action.FAIL, f"unexpected error: {_describe(error)}")
+
+
+def _classify_status(error: ApiException) -> Classified:
+    status = int(error.status)
+    headers = _headers(error)
+    retry_after = retry_after_seconds(headers.get("retry-after"))
+    detail = _detail(error)
+    if status == 429:
+        problem = (headers.get("x-rate-limit-problem") or "minute").lower()
+        action = RATE_LIMIT_TABLE.get(problem, Action.RATE_LIMITED)
+        what = "daily" if action is Action.DAILY_LIMIT else problem
+        return Classified(action, f"Xero {what} rate limit reached (HTTP 429)", retry_after)
+    if status in STATUS_TABLE:
+        return Classified(STATUS_TABLE[status], f"HTTP {status}: {detail}", retry_after)
+    if status >= 500:
+        return Classified(Action.RETRY, f"Xero answered HTTP {status}: {detail}", retry_after)
+    return Classified(Action.FAIL, f"Xero refused the request (HTTP {status}): {detail}")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (Xero sends whole seconds); None when absent or not a number."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _headers(error: ApiException) -> Mapping[str, str]:
+    try:
+        raw = error.headers or {}
+    except Exception:  # a response without headers (connection-level ApiException)
+        raw = {}
+    return {str(name).lower(): str(value) for name, value in dict(raw).items()}
+
+
+def _detail(error: ApiException) -> str:
+    """Xero's problem `Detail`/`Message` when the body has one, else the HTTP reason."""
+    try:
+        body = json.loads(error.body or b"{}")
+    except (ValueError, TypeError):
+        body = {}
+    if isinstance(body, dict):
+        for key in ("Detail", "Message", "Title"):
+            if isinstance(body.get(key), str) and body[key]:
+                return body[key]
+    return str(error.reason or "no detail")
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

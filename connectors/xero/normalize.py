@@ -1,0 +1,163 @@
+"""Xero JSON -> our records. The only module that knows Xero's field names.
+
+Bodies are parsed with `json.loads(..., parse_float=Decimal)` (never the SDK models), so
+money stays exact and one bad record is quarantined instead of failing its whole page.
+Dates arrive in Microsoft JSON form `/Date(1573755038314+0000)/`: milliseconds since the
+epoch in UTC (the offset only says which zone the author was in).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connectors.records import CustomerRecord, Entity, InvoiceRecord
+from portal_rules.customers import xero_contact_active
+from portal_rules.signals import xero_flags, xero_importable, xero_sent
+
+SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
+ORDER = "UpdatedDateUTC ASC"  # pages in watermark order: a record changed mid-pull moves to the end
+_ENVELOPE: dict[Entity, str] = {"customers": "Contacts", "invoices": "Invoices"}
+_REF: dict[Entity, str] = {"customers": "ContactID", "invoices": "InvoiceID"}
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MalformedRecord(ValueError):
+    """One record cannot be normalized; the message is the quarantine reason."""
+
+
+class MalformedBody(ValueError):
+    """The response is not a Xero list envelope (truncated, wrong shape): worth a retry."""
+
+
+def parse_listing(body: bytes, entity: Entity) -> tuple[list[Any], int | None]:
+    """The records of a list response and its `pagination.pageCount` (None when absent)."""
+    data = json.loads(body, parse_float=Decimal)
+    items = data.get(_ENVELOPE[entity]) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise MalformedBody(f"response has no {_ENVELOPE[entity]} list")
+    pagination = data.get("pagination")
+    count = pagination.get("pageCount") if isinstance(pagination, dict) else None
+    return items, count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def record_ref(raw: Any, entity: Entity) -> str | None:
+    """The record's Xero id when it has a usable one (for quarantine reports)."""
+    value = raw.get(_REF[entity]) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def is_customer_flag(raw: dict) -> bool:
+    """Xero's `IsCustomer` (set by Xero once a contact has a sales invoice)."""
+    return raw.get("IsCustomer") is True
+
+
+def to_customer(raw: Any) -> CustomerRecord:
+    """A Contact as a CustomerRecord; raises MalformedRecord with the reason."""
+    contact = _mapping(raw, "Contact")
+    persons = contact.get("ContactPersons") or []
+    if not isinstance(persons, list) or not all(isinstance(p, dict) for p in persons):
+        raise MalformedRecord("ContactPersons is not a list of objects")
+    emails = [contact.get("EmailAddress")]
+    emails += [p.get("EmailAddress") for p in persons if p.get("IncludeInEmails") is True]
+    return CustomerRecord(
+        ref=_text(contact, "ContactID"),
+        display_name=_text(contact, "Name"),
+        active=xero_contact_active(_optional_text(contact, "ContactStatus")),
+        emails=_unique_emails(emails),
+        updated_at=_optional(contact, "UpdatedDateUTC", parse_datetime),
+    )
+
+
+def to_invoice(raw: Any) -> InvoiceRecord | None:
+    """An Invoice as an InvoiceRecord, None for a bill (ACCPAY); raises MalformedRecord."""
+    invoice = _mapping(raw, "Invoice")
+    if not xero_importable(_optional_text(invoice, "Type")):
+        return None
+    flags = xero_flags(_optional_text(invoice, "Status"))
+    return InvoiceRecord(
+        ref=_text(invoice, "InvoiceID"),
+        customer_ref=_text(_mapping(invoice.get("Contact"), "Contact"), "ContactID", "Contact.ContactID"),
+        doc_number=_optional_text(invoice, "InvoiceNumber") or None,
+        issue_date=_optional(invoice, "Date", parse_date),
+        due_date=_optional(invoice, "DueDate", parse_date),
+        currency=_text(invoice, "CurrencyCode"),
+        total=_money(invoice, "Total"),
+        balance=_money(invoice, "AmountDue"),
+        sent=xero_sent(invoice.get("SentToContact")),
+        voided=flags.voided,
+        deleted=flags.deleted,
+        draft=flags.draft,
+        updated_at=_optional(invoice, "UpdatedDateUTC", parse_datetime),
+    )
+
+
+def parse_datetime(value: str) -> datetime:
+    """`/Date(ms+zzzz)/` or ISO 8601 (naive = UTC) as an aware UTC datetime."""
+    match = _MS_DATE.match(value.strip())
+    if match:
+        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_date(value: str) -> date:
+    """A Xero calendar date (sent as midnight UTC of that day)."""
+    return parse_datetime(value).date()
+
+
+def _mapping(raw: Any, what: str) -> dict:
+    if not isinstance(raw, dict):
+        raise MalformedRecord(f"{what} is not a JSON object")
+    return raw
+
+
+def _text(raw: dict, key: str, label: str | None = None) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedRecord(f"missing {label or key}")
+    return value
+
+
+def _optional_text(raw: dict, key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MalformedRecord(f"{key} is not text: {value!r}")
+    return value
+
+
+def _optional(raw: dict, key: str, parse: Callable[[str], Any]) -> Any:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return parse(value)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        raise MalformedRecord(f"{key} is not a Xero date: {value!r}") from None
+
+
+def _money(raw: dict, key: str) -> Decimal:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise MalformedRecord(f"{key} is not a number: {value!r}")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise MalformedRecord(f"{key} is not a number: {value!r}") from None
+    if not amount.is_finite():
+        raise MalformedRecord(f"{key} is not a number: {value!r}")
+    return amount
+
+
+def _unique_emails(candidates: list[Any]) -> tuple[str, ...]:
+    """Non-empty addresses, primary first, without case-insensitive repeats."""
+    kept: dict[str, str] = {}
+    for email in candidates:
+        if isinstance(email, str) and email.strip():
+            kept.setdefault(email.strip().lower(), email)
+    return tuple(kept.values())

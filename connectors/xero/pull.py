@@ -1,0 +1,188 @@
+"""Paging a Xero pull into `Page`s: contacts, then sales invoices, each page with its cursor.
+
+Suppliers are not customers. A contact is imported when Xero flags it `IsCustomer` (Xero
+sets that itself once a contact has a sales invoice) or when a sales invoice names it: such
+a contact is held back in the contacts phase (its id kept in the cursor) and, when an
+invoices page references it, fetched by id and yielded as an extra customers page just
+before that invoices page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import structlog
+
+from connectors.base import ConnectorError
+from connectors.records import CustomerRecord, InvoiceRecord, Page, Quarantined
+from connectors.xero.client import Listing, XeroClient
+from connectors.xero.cursor import Cursor, to_dict
+from connectors.xero.normalize import MalformedRecord, is_customer_flag, record_ref, to_customer, to_invoice
+from portal_rules.customers import xero_is_customer
+
+log = structlog.get_logger("arsync.connectors.xero")
+
+
+@dataclass(frozen=True, slots=True)
+class _Contacts:
+    customers: tuple[CustomerRecord, ...]
+    quarantined: tuple[Quarantined, ...]
+    held: frozenset[str]
+    newest: datetime | None
+
+
+def pages(client: XeroClient, cursor: Cursor) -> Iterator[Page]:
+    """Every page from `cursor` to the end of its pass; the last one of a full pass has
+    `full_sync_complete`."""
+    guard = _LoopGuard()
+    while not cursor.done:
+        step = _customers_step if cursor.phase == "customers" else _invoices_step
+        steps = step(client, cursor, guard)
+        for page, _ in steps:
+            yield page
+        cursor = steps[-1][1]
+
+
+def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
+    before = client.requests
+    listing = client.contacts(cursor.page, cursor.if_modified_since("customers"))
+    guard.check("customers", cursor.page, listing)
+    batch = sort_contacts(listing.items, held=cursor.held, promoted=cursor.promoted)
+    after = replace(
+        cursor.after_page(_is_last(listing, cursor.page, client.options.page_size)),
+        held=batch.held,
+        seen=cursor.seen.advanced("customers", batch.newest),
+    )
+    page = Page(
+        "customers",
+        customers=batch.customers,
+        quarantined=batch.quarantined,
+        cursor=to_dict(after),
+        api_calls=client.requests - before,
+    )
+    return [(page, after)]
+
+
+def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
+    before = client.requests
+    listing = client.invoices(cursor.page, cursor.if_modified_since("invoices"))
+    guard.check("invoices", cursor.page, listing)
+    invoices, quarantined, newest = sort_invoices(listing.items)
+    invoice_calls = client.requests - before
+    steps: list[tuple[Page, Cursor]] = []
+    wanted = sorted({invoice.customer_ref for invoice in invoices} & cursor.held)
+    if wanted:
+        promotion, cursor = _promote(client, cursor, wanted)
+        steps.append((promotion, cursor))
+    after = replace(
+        cursor.after_page(_is_last(listing, cursor.page, client.options.page_size)),
+        seen=cursor.seen.advanced("invoices", newest),
+    )
+    page = Page(
+        "invoices",
+        invoices=invoices,
+        quarantined=quarantined,
+        cursor=to_dict(after),
+        api_calls=invoice_calls,
+        full_sync_complete=after.done and cursor.full,
+    )
+    steps.append((page, after))
+    return steps
+
+
+def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, Cursor]:
+    """Fetch held-back contacts that a sales invoice names; they are customers now."""
+    before = client.requests
+    customers: list[CustomerRecord] = []
+    quarantined: list[Quarantined] = []
+    size = client.options.ids_per_request
+    for start in range(0, len(ids), size):
+        batch = sort_contacts(client.contacts_by_id(ids[start : start + size]).items, promote=True)
+        customers += batch.customers
+        quarantined += batch.quarantined
+    found = frozenset(customer.ref for customer in customers)
+    log.info("xero.contacts_promoted", tenant=client.tenant_id, contacts=len(found), asked=len(ids))
+    # Same position: the invoices page is re-read if the process stops between the two pages.
+    moved = replace(cursor, held=cursor.held - found, promoted=cursor.promoted | found)
+    page = Page(
+        "customers",
+        customers=tuple(customers),
+        quarantined=tuple(quarantined),
+        cursor=to_dict(moved),
+        api_calls=client.requests - before,
+    )
+    return page, moved
+
+
+def sort_contacts(
+    items: list,
+    *,
+    held: frozenset[str] = frozenset(),
+    promoted: frozenset[str] = frozenset(),
+    promote: bool = False,
+) -> _Contacts:
+    """Customers to yield, malformed contacts, the updated held-back set, newest UpdatedDateUTC."""
+    customers, quarantined, kept = [], [], set(held)
+    newest: datetime | None = None
+    for raw in items:
+        try:
+            record = to_customer(raw)
+        except MalformedRecord as error:
+            quarantined.append(Quarantined("customers", record_ref(raw, "customers"), str(error)))
+            continue
+        newest = _later(newest, record.updated_at)
+        if xero_is_customer(is_customer_flag(raw), promote or record.ref in promoted):
+            customers.append(record)
+            kept.discard(record.ref)
+        else:
+            kept.add(record.ref)
+    return _Contacts(tuple(customers), tuple(quarantined), frozenset(kept), newest)
+
+
+def sort_invoices(
+    items: list,
+) -> tuple[tuple[InvoiceRecord, ...], tuple[Quarantined, ...], datetime | None]:
+    """Sales invoices, malformed ones, and the newest UpdatedDateUTC among the good ones."""
+    invoices, quarantined = [], []
+    newest: datetime | None = None
+    for raw in items:
+        try:
+            record = to_invoice(raw)
+        except MalformedRecord as error:
+            quarantined.append(Quarantined("invoices", record_ref(raw, "invoices"), str(error)))
+            continue
+        if record is not None:  # None: a bill that slipped through the where filter
+            invoices.append(record)
+            newest = _later(newest, record.updated_at)
+    return tuple(invoices), tuple(quarantined), newest
+
+
+def _is_last(listing: Listing, page: int, page_size: int) -> bool:
+    """Xero's pageCount when sent (no extra empty request); else a short page ends it."""
+    if not listing.items:
+        return True
+    if listing.page_count is not None:
+        return page >= listing.page_count
+    return len(listing.items) < page_size
+
+
+def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
+    if candidate is None or (current is not None and current >= candidate):
+        return current
+    return candidate
+
+
+class _LoopGuard:
+    """Stops a pull whose pages repeat (a server ignoring `page` would loop forever)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, object]] = {}
+
+    def check(self, phase: str, page: int, listing: Listing) -> None:
+        first = listing.items[0] if listing.items else None
+        previous = self._last.get(phase)
+        if previous is not None and first is not None and previous == (page - 1, first):
+            raise ConnectorError(f"loop detected in Xero pagination ({phase} page {page} repeats)")
+        self._last[phase] = (page, first)

@@ -1,0 +1,319 @@
+"""Pure parts of the Xero connector as tables: normalization of raw Xero JSON, the cursor,
+the error classification and the options."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import urllib3
+
+from connectors.base import ConnectorError, ReconnectNeeded
+from connectors.errors import Action
+from connectors.xero.cursor import Cursor, Marks, from_dict, start, to_dict
+from connectors.xero.errors import classify, retry_after_seconds
+from connectors.xero.normalize import (
+    MalformedBody,
+    MalformedRecord,
+    parse_datetime,
+    parse_listing,
+    to_customer,
+    to_invoice,
+)
+from connectors.xero.options import XeroOptions
+from connectors.xero.pull import sort_contacts, sort_invoices
+
+
+def raw_invoice(**changes) -> dict:
+    invoice = {
+        "Type": "ACCREC",
+        "InvoiceID": "inv-1",
+        "InvoiceNumber": "INV-0001",
+        "Contact": {"ContactID": "c-1", "Name": "Café Müller"},
+        "Date": "/Date(1748736000000+0000)/",
+        "DueDate": "/Date(1751328000000+0000)/",
+        "Status": "AUTHORISED",
+        "Total": Decimal("120.10"),
+        "AmountDue": Decimal("20.10"),
+        "CurrencyCode": "EUR",
+        "SentToContact": True,
+        "UpdatedDateUTC": "/Date(1748771234567+0000)/",
+    }
+    invoice.update(changes)
+    return {key: value for key, value in invoice.items() if value is not ...}
+
+
+BODY = b"""{"Id": "d1", "Status": "OK", "DateTimeUTC": "/Date(1748772000000)/",
+ "pagination": {"page": 2, "pageSize": 1000, "pageCount": 3, "itemCount": 2100},
+ "Invoices": [{"Type": "ACCREC", "InvoiceID": "inv-1", "InvoiceNumber": "INV-0001",
+   "Contact": {"ContactID": "c-1", "Name": "Caf\\u00e9 M\\u00fcller"},
+   "Date": "/Date(1748736000000+0000)/", "DueDate": "/Date(1751328000000+0000)/",
+   "Status": "AUTHORISED", "Total": 120.10, "AmountDue": 20.1, "AmountPaid": 100.00,
+   "CurrencyCode": "EUR", "SentToContact": true, "UpdatedDateUTC": "/Date(1748771234567+0000)/"}]}"""
+
+
+def test_an_invoice_as_xero_sends_it():
+    (raw,), page_count = parse_listing(BODY, "invoices")
+    record = to_invoice(raw)
+    assert page_count == 3
+    assert (record.ref, record.customer_ref, record.doc_number) == ("inv-1", "c-1", "INV-0001")
+    assert (record.issue_date, record.due_date) == (date(2025, 6, 1), date(2025, 7, 1))
+    assert (record.total, record.balance, record.currency) == (Decimal("120.10"), Decimal("20.1"), "EUR")
+    assert isinstance(record.balance, Decimal) and str(record.total) == "120.10"  # never a float
+    assert record.sent and not (record.voided or record.deleted or record.draft)
+    assert record.updated_at == datetime(2025, 6, 1, 9, 47, 14, 567000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "flags"),
+    [
+        ("AUTHORISED", (False, False, False)),
+        ("PAID", (False, False, False)),
+        ("DRAFT", (False, False, True)),
+        ("SUBMITTED", (False, False, True)),
+        ("VOIDED", (True, False, False)),
+        ("DELETED", (False, True, False)),
+    ],
+    ids=["authorised", "paid", "draft", "submitted", "voided", "deleted"],
+)
+def test_invoice_status_flags(status, flags):
+    record = to_invoice(raw_invoice(Status=status))
+    assert (record.voided, record.deleted, record.draft) == flags
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"SentToContact": ...}, False),
+        ({"SentToContact": False}, False),
+        ({"SentToContact": True}, True),
+    ],
+    ids=["omitted", "false", "true"],
+)
+def test_sent_to_contact(changes, expected):
+    assert to_invoice(raw_invoice(**changes)).sent is expected
+
+
+def test_bills_are_not_invoices():
+    assert to_invoice(raw_invoice(Type="ACCPAY")) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (raw_invoice(Total="abc"), "Total is not a number: 'abc'"),
+        (raw_invoice(AmountDue=None), "AmountDue is not a number: None"),
+        (raw_invoice(AmountDue=True), "AmountDue is not a number: True"),
+        (raw_invoice(Total="NaN"), "Total is not a number: 'NaN'"),
+        (raw_invoice(DueDate="/Date(soon)/"), "DueDate is not a Xero date: '/Date(soon)/'"),
+        (raw_invoice(Contact=None), "Contact is not a JSON object"),
+        (raw_invoice(Contact={"Name": "x"}), "missing Contact.ContactID"),
+        (raw_invoice(InvoiceID=""), "missing InvoiceID"),
+        (raw_invoice(CurrencyCode=...), "missing CurrencyCode"),
+        (raw_invoice(Status=7), "Status is not text: 7"),
+        ("not an object", "Invoice is not a JSON object"),
+    ],
+    ids=[
+        "text-total",
+        "null-amount-due",
+        "bool-amount-due",
+        "nan",
+        "bad-date",
+        "no-contact",
+        "contact-without-id",
+        "no-id",
+        "no-currency",
+        "numeric-status",
+        "string",
+    ],
+)
+def test_malformed_invoices_say_why(raw, reason):
+    with pytest.raises(MalformedRecord) as raised:
+        to_invoice(raw)
+    assert str(raised.value) == reason
+
+
+def test_a_page_quarantines_bad_records_and_keeps_the_rest():
+    good, bad = raw_invoice(), raw_invoice(InvoiceID="inv-2", Total="abc")
+    invoices, quarantined, newest = sort_invoices([good, bad, raw_invoice(Type="ACCPAY", InvoiceID="b")])
+    assert [i.ref for i in invoices] == ["inv-1"]
+    assert [(q.entity, q.ref, q.reason) for q in quarantined] == [
+        ("invoices", "inv-2", "Total is not a number: 'abc'")
+    ]
+    assert newest == invoices[0].updated_at
+
+
+def raw_contact(**changes) -> dict:
+    contact = {
+        "ContactID": "c-1",
+        "ContactStatus": "ACTIVE",
+        "Name": "Łódź Sp. z o.o.",
+        "EmailAddress": "faktury@lodz.example.pl",
+        "ContactPersons": [
+            {"EmailAddress": "anna@lodz.example.pl", "IncludeInEmails": True},
+            {"EmailAddress": "piotr@lodz.example.pl", "IncludeInEmails": False},
+            {"EmailAddress": "FAKTURY@lodz.example.pl", "IncludeInEmails": True},
+            {"FirstName": "No", "LastName": "Email", "IncludeInEmails": True},
+        ],
+        "IsCustomer": True,
+        "UpdatedDateUTC": "/Date(1748771234000+0000)/",
+    }
+    contact.update(changes)
+    return contact
+
+
+def test_a_contact_as_xero_sends_it():
+    record = to_customer(raw_contact())
+    assert (record.ref, record.display_name, record.active) == ("c-1", "Łódź Sp. z o.o.", True)
+    assert record.emails == ("faktury@lodz.example.pl", "anna@lodz.example.pl")
+    assert record.updated_at == datetime(2025, 6, 1, 9, 47, 14, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "active"),
+    [("ACTIVE", True), ("ARCHIVED", False), ("GDPRREQUEST", False), (None, True)],
+    ids=["active", "archived", "gdpr", "missing"],
+)
+def test_contact_status(status, active):
+    assert to_customer(raw_contact(ContactStatus=status)).active is active
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"Name": ""}, "missing Name"),
+        ({"ContactID": None}, "missing ContactID"),
+        ({"ContactPersons": "anna"}, "ContactPersons is not a list of objects"),
+        ({"UpdatedDateUTC": "yesterday"}, "UpdatedDateUTC is not a Xero date: 'yesterday'"),
+    ],
+    ids=["no-name", "no-id", "persons-not-a-list", "bad-updated"],
+)
+def test_malformed_contacts_say_why(changes, reason):
+    with pytest.raises(MalformedRecord, match=reason):
+        to_customer(raw_contact(**changes))
+
+
+def test_contacts_split_into_customers_and_held_suppliers():
+    supplier = raw_contact(ContactID="s-1", IsCustomer=False)
+    promoted = raw_contact(ContactID="p-1", IsCustomer=False)
+    batch = sort_contacts(
+        [raw_contact(), supplier, promoted, raw_contact(ContactID="")],
+        held=frozenset({"c-1", "old"}),
+        promoted=frozenset({"p-1"}),
+    )
+    assert [c.ref for c in batch.customers] == ["c-1", "p-1"]
+    assert batch.held == {"s-1", "old"}
+    assert [(q.ref, q.reason) for q in batch.quarantined] == [(None, "missing ContactID")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/Date(0+0000)/", datetime(1970, 1, 1, tzinfo=UTC)),
+        ("/Date(1748771234567+1300)/", datetime(2025, 6, 1, 9, 47, 14, 567000, tzinfo=UTC)),
+        ("/Date(1748771234567)/", datetime(2025, 6, 1, 9, 47, 14, 567000, tzinfo=UTC)),
+        ("2025-06-01T09:47:14", datetime(2025, 6, 1, 9, 47, 14, tzinfo=UTC)),
+        ("2025-06-01T11:47:14+02:00", datetime(2025, 6, 1, 9, 47, 14, tzinfo=UTC)),
+    ],
+    ids=["epoch", "offset-is-informational", "no-offset", "iso-naive", "iso-offset"],
+)
+def test_xero_dates(text, expected):
+    assert parse_datetime(text) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"Invoices": [', b"[]", b'{"Contacts": []}', b'{"Invoices": {}}'],
+    ids=["truncated", "list", "other-collection", "not-a-list"],
+)
+def test_malformed_bodies_are_errors_worth_a_retry(body):
+    with pytest.raises(ValueError) as raised:
+        parse_listing(body, "invoices")
+    assert classify(raised.value).action is Action.RETRY
+    assert isinstance(raised.value, (MalformedBody, json.JSONDecodeError))
+
+
+# -- cursor ---------------------------------------------------------------------------------
+
+T1 = datetime(2025, 6, 1, 9, 0, 0, 250000, tzinfo=UTC)
+
+
+def test_a_finished_pass_starts_an_incremental_one_from_what_it_saw():
+    done = Cursor(full=True, phase="done", seen=Marks(T1, T1 + timedelta(hours=1)), held=frozenset({"s"}))
+    following = start(to_dict(done), full=False)
+    assert (following.full, following.phase, following.page) == (False, "customers", 1)
+    assert following.since == done.seen and following.held == {"s"}
+    assert following.if_modified_since("customers") == datetime(2025, 6, 1, 8, 59, 59)  # naive UTC
+    assert start(to_dict(done), full=True) == Cursor(full=True)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, {}, {"v": 99, "phase": "done"}, {"v": 1, "phase": "nowhere"}, {"v": 1, "phase": "done"}],
+    ids=["none", "empty", "future-version", "bad-phase", "incomplete"],
+)
+def test_unreadable_cursors_start_a_full_pull(raw):
+    assert start(raw, full=False) == Cursor(full=True)
+
+
+def test_a_cursor_round_trips_through_json():
+    cursor = Cursor(
+        full=True,
+        phase="invoices",
+        page=3,
+        since=Marks(None, T1),
+        seen=Marks(T1, T1),
+        held=frozenset({"b", "a"}),
+        promoted=frozenset({"p"}),
+    )
+    raw = json.loads(json.dumps(to_dict(cursor)))
+    assert from_dict(raw) == cursor and raw["held"] == ["a", "b"]
+    assert start(raw, full=False) == cursor  # mid-pass: continue it
+
+
+def test_watermarks_never_move_back():
+    marks = Marks(T1, None)
+    assert marks.advanced("customers", T1 - timedelta(days=1)) is marks
+    assert marks.advanced("invoices", T1).invoices == T1
+
+
+# -- errors and options -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "action"),
+    [
+        (ReconnectNeeded("refused"), Action.FAIL),
+        (ConnectorError("token endpoint unreachable: ConnectionError"), Action.RETRY),
+        (urllib3.exceptions.ProtocolError("Connection aborted."), Action.RETRY),
+        (ConnectionResetError(), Action.RETRY),
+        (MalformedBody("response has no Invoices list"), Action.RETRY),
+        (KeyError("surprise"), Action.FAIL),
+    ],
+    ids=["reconnect", "token-endpoint", "protocol", "reset", "malformed", "bug"],
+)
+def test_exception_table(error, action):
+    assert classify(error).action is action
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("1", 1.0), ("86400", 86400.0), (None, None), ("soon", None), ("-3", 0.0)]
+)
+def test_retry_after(value, seconds):
+    assert retry_after_seconds(value) == seconds
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pagesize": 10}, "unknown Xero connector option"),
+        ({"page_size": 5000}, "page_size must be between 1 and 1000"),
+        ({"per_minute": 0}, "must be >= 1"),
+    ],
+    ids=["typo", "page-too-big", "zero-limit"],
+)
+def test_options_are_validated(options, message):
+    with pytest.raises(ConnectorError, match=message):
+        XeroOptions.parse(options)
