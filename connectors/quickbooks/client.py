@@ -1,0 +1,165 @@
+"""python-quickbooks for one realm: bearer token from the TokenManager, pacing, one retry policy.
+
+The SDK is used as shipped and configured per instance (never a shared, mutated client):
+- no intuit-oauth `AuthClient`: it would fetch the OpenID discovery document on creation and
+  bring a second refresh path; tokens belong to `connectors.oauth.TokenManager`, so the SDK
+  gets a plain bearer session whose token is set before every request;
+- that session adds timeouts (the SDK sends none) and keeps the status and Retry-After the
+  SDK drops, for the error table;
+- `use_decimal=True`: amounts are `Decimal` from the JSON parser on, never floats;
+- `api_base_url` replaces the production/sandbox base URL (sandbox, proxies, the simulator).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from quickbooks import QuickBooks
+
+from connectors import retry
+from connectors.base import ConnectorError
+from connectors.oauth import TokenManager
+from connectors.quickbooks.errors import CallFailed, MalformedBody, classify, retry_after_seconds
+from connectors.quickbooks.options import QboOptions
+from connectors.ratelimit import RateLimiter
+from connectors.registry import ConnectorSettings
+
+MINOR_VERSION = 75
+
+
+class BearerSession(requests.Session):
+    """What python-quickbooks needs of its `session`: `.access_token` and `.request()`.
+
+    The token is per thread, so threads sharing one client never send each other's token.
+    """
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self._local = threading.local()
+
+    @property
+    def access_token(self) -> str:
+        return getattr(self._local, "token", "")
+
+    def use(self, token: str) -> None:
+        self._local.token = token
+        self._local.response = None
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
+        response = super().request(method, url, *args, **kwargs)
+        self._local.response = response
+        return response
+
+    def last_answer(self) -> tuple[int | None, float | None]:
+        """HTTP status and Retry-After of this thread's last response (None: no response)."""
+        response = getattr(self._local, "response", None)
+        if response is None:
+            return None, None
+        return response.status_code, retry_after_seconds(response.headers.get("Retry-After"))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    body: dict[str, Any]  # the parsed JSON envelope (QueryResponse or CDCResponse, and "time")
+    calls: int  # HTTP requests it took: attempts, plus token refreshes
+
+
+def api_base(url: str) -> str:
+    """`api_base_url` as python-quickbooks' `api_url_v3`: "/v3" is appended when missing.
+
+    Plain http:// is refused unless the host is loopback (the simulators): tokens travel here.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectorError(f"connection.api_base_url is not an http(s) URL: {url!r}")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ConnectorError("connection.api_base_url: plain http:// is accepted only for loopback hosts")
+    base = url.rstrip("/")
+    return base if base.endswith("/v3") else f"{base}/v3"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sdk_client(settings: ConnectorSettings, session: BearerSession) -> QuickBooks:
+    """A fresh python-quickbooks client for the settings' realm (no network I/O)."""
+    if not settings.realm_id:
+        raise ConnectorError("connection.realm_id is required for a QuickBooks connection")
+    qb = QuickBooks(company_id=settings.realm_id, minorversion=MINOR_VERSION, use_decimal=True)
+    qb.sandbox = settings.environment == "sandbox"
+    qb.session = session
+    if settings.api_base_url:
+        qb.api_url_v3 = qb.sandbox_api_url_v3 = api_base(settings.api_base_url)  # this instance only
+    return qb
+
+
+class QboClient:
+    """The two calls a sync needs, each paced, authorised and retried as one unit."""
+
+    def __init__(self, settings: ConnectorSettings, tokens: TokenManager, options: QboOptions) -> None:
+        self.tokens = tokens
+        self.options = options
+        self.session = BearerSession((options.connect_timeout, options.read_timeout))
+        self.sdk = sdk_client(settings, self.session)
+        self.limiter = RateLimiter(
+            options.per_minute,
+            60.0,
+            options.concurrent,
+            clock=options.monotonic,
+            sleep=options.sleep,
+        )
+
+    def query(self, statement: str) -> Reply:
+        """POST one SELECT statement to the query endpoint."""
+        return self._call(lambda qb: qb.query(statement))
+
+    def cdc(self, entities: str, changed_since: str) -> Reply:
+        """GET /cdc?entities=...&changedSince=... (changes since a time, oldest first)."""
+        return self._call(lambda qb: qb.change_data_capture(entities, changed_since))
+
+    def _call(self, send: Callable[[QuickBooks], Any]) -> Reply:
+        refreshes = self.tokens.refreshes
+        token = self.tokens.access_token()  # may refresh ahead of expiry, or raise ReconnectNeeded
+        attempts = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            with self.limiter.slot():
+                self.session.use(token)
+                try:
+                    body = send(self.sdk)
+                except Exception as exc:
+                    raise CallFailed(exc, *self.session.last_answer()) from exc
+            if not isinstance(body, dict):
+                raise CallFailed(MalformedBody("answer is not a JSON object"), 200, None)
+            return body
+
+        def refresh() -> None:  # after a 401: only if no other process refreshed meanwhile
+            nonlocal token
+            self.tokens.invalidate()
+            token = self.tokens.refresh(stale=token)
+
+        body = retry.call(
+            attempt,
+            classify,
+            refresh=refresh,
+            attempts=self.options.retry_attempts,
+            base_wait=self.options.retry_base_wait,
+            sleep=self.options.sleep,
+        )
+        return Reply(body, attempts + self.tokens.refreshes - refreshes)

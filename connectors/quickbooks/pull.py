@@ -1,0 +1,220 @@
+"""Paging a QuickBooks pull: full listings, CDC windows and LastUpdatedTime listings.
+
+A pull is a small state machine over `cursor.State`: each step makes one request, yields
+its page(s) carrying the state that resumes after them, and returns the next state.
+
+- Full: `SELECT * FROM Customer WHERE Active IN (true,false)` then `SELECT * FROM Invoice`,
+  ORDERBY Id, pages of 1000 until a short page: n records cost floor(n/1000) + 1 requests,
+  the minimum without knowing n (a COUNT(*) first would cost one more whenever n is not a
+  multiple of 1000). The last invoices page says `full_sync_complete`.
+- Incremental, cursor within 30 days: CDC `changedSince` = cursor - overlap. CDC answers the
+  oldest changes first, at most 1000; a full answer continues at its newest
+  LastUpdatedTime (inclusive: the boundary second is re-read, never skipped). Deletions
+  only ever arrive this way.
+- Incremental, older cursor: `MetaData.LastUpdatedTime >= cursor - overlap` listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from connectors.base import ConnectorError
+from connectors.quickbooks.client import QboClient
+from connectors.quickbooks.cursor import Cdc, Done, Listing, State, dump, moment, stamp
+from connectors.quickbooks.normalize import normalize_all
+from connectors.quickbooks.options import QboOptions
+from connectors.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
+
+log = structlog.get_logger("arsync.connectors.quickbooks")
+
+TABLES: dict[Entity, str] = {"customers": "Customer", "invoices": "Invoice"}
+CDC_ENTITIES = "Customer,Invoice"
+ONE_SECOND = timedelta(seconds=1)
+Step = Generator[Page, None, State]
+
+
+def statement(listing: Listing, page_size: int) -> str:
+    """The SELECT for one page of `listing`."""
+    table = TABLES[listing.entity]
+    # A plain SELECT returns active customers only: inactivity must be seen.
+    where = ["Active IN (true,false)"] if table == "Customer" else []
+    order = "Id"
+    if listing.mode == "changed":
+        where.append(f"MetaData.LastUpdatedTime >= '{listing.after}'")
+        order = "MetaData.LastUpdatedTime, Id"
+    elif listing.mode == "second":
+        where.append(f"MetaData.LastUpdatedTime = '{listing.since}'")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    paging = f"STARTPOSITION {listing.start} MAXRESULTS {page_size}"
+    return f"SELECT * FROM {table}{clause} ORDERBY {order} {paging}"
+
+
+@dataclass(frozen=True)
+class Puller:
+    client: QboClient
+    options: QboOptions
+    now: Callable[[], datetime]  # only to choose CDC or queries; never stored in a cursor
+
+    def pages(self, state: State) -> Iterator[Page]:
+        """Every page from `state` until the pull is done."""
+        if isinstance(state, Done):
+            state = self.incremental(state)
+        while not isinstance(state, Done):
+            if isinstance(state, Cdc):
+                state = yield from self.cdc_window(state)
+            else:
+                state = yield from self.listing_page(state)
+
+    def incremental(self, done: Done) -> State:
+        """CDC from the cursor minus the overlap, or LastUpdatedTime queries when too old for CDC."""
+        origin = moment(done.since) - timedelta(seconds=self.options.overlap_seconds)
+        oldest = self.now() - timedelta(days=self.options.cdc_max_days)
+        if origin >= oldest + timedelta(seconds=self.options.cdc_margin_seconds):
+            return Cdc(stamp(origin))
+        log.warning(
+            "quickbooks.cursor_older_than_cdc",
+            since=stamp(origin),
+            note="changed records are re-read by LastUpdatedTime; deletions since then need a full sync",
+        )
+        return Listing("changed", since=stamp(origin), after=stamp(origin))
+
+    def listing_page(self, listing: Listing) -> Step:
+        reply = self.client.query(statement(listing, self.options.page_size))
+        rows = _query_rows(reply.body, listing.entity)
+        began = None if listing.mode == "second" else listing.began or server_time(reply.body)
+        last = len(rows) < self.options.page_size
+        following = _advance(replace(listing, began=began), rows, last)
+        records, quarantined = normalize_all(listing.entity, rows, self.options.home_currency)
+        complete = listing.mode == "full" and listing.entity == "invoices" and last
+        yield _page(listing.entity, records, quarantined, dump(following), reply.calls, complete)
+        return following
+
+    def cdc_window(self, window: Cdc) -> Step:
+        reply = self.client.cdc(CDC_ENTITIES, window.since)
+        customers, invoices = _cdc_rows(reply.body)
+        following = self._after_window(window, [*customers, *invoices], reply.body)
+        calls = reply.calls
+        records, quarantined = normalize_all("customers", customers, self.options.home_currency)
+        if records or quarantined:
+            # Resuming after this page redoes the window: its invoices are not stored yet.
+            yield _page("customers", records, quarantined, dump(window), calls)
+            calls = 0
+        records, quarantined = normalize_all("invoices", invoices, self.options.home_currency)
+        yield _page("invoices", records, quarantined, dump(following), calls)
+        return following
+
+    def _after_window(self, window: Cdc, rows: Sequence[Any], body: dict[str, Any]) -> State:
+        if len(rows) < self.options.cdc_max_objects:
+            return Done(server_time(body))
+        times = [t for t in map(_row_time, rows) if t is not None]
+        latest, since = max(times, default=None), moment(window.since)
+        if latest is not None and latest > since and any(t != latest for t in times):
+            return Cdc(stamp(latest))  # everything older than `latest` was in this answer
+        # A full answer within one second: CDC cannot get past it. Read that second by
+        # query (deletions beyond the cap in that second are lost until a full sync).
+        second = latest if latest is not None and latest > since else since
+        log.warning("quickbooks.cdc_second_overflow", second=stamp(second), objects=len(rows))
+        return Listing("second", since=stamp(second))
+
+
+def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
+    """The state after a page of `listing` holding `rows`."""
+    if not last and listing.mode == "changed":
+        after, start = _keyset(listing, rows)
+        return replace(listing, after=after, start=start)
+    if not last:
+        return replace(listing, start=listing.start + len(rows))
+    if listing.entity == "customers":
+        return listing.next_entity()
+    if listing.mode == "second" and listing.since is not None:
+        return Cdc(stamp(moment(listing.since) + ONE_SECOND))
+    if listing.began is None:  # set from the first response before any page is advanced
+        raise ConnectorError("QuickBooks pull finished without a server time")
+    return Done(listing.began)
+
+
+def _keyset(listing: Listing, rows: Sequence[Any]) -> tuple[str | None, int]:
+    """Next (`after`, `start`): the page's newest second, skipping what was read of it."""
+    times = [_row_time(row) for row in rows]
+    newest = max((t for t in times if t is not None), default=None)
+    if newest is None:
+        return listing.after, listing.start + len(rows)
+    read = sum(1 for t in times if t == newest)
+    if listing.after is not None and newest == moment(listing.after):
+        read += listing.start - 1
+    return stamp(newest), read + 1
+
+
+def _row_time(raw: Any) -> datetime | None:
+    """A row's LastUpdatedTime in the offset QuickBooks wrote (None when unreadable)."""
+    meta = raw.get("MetaData") if isinstance(raw, dict) else None
+    value = meta.get("LastUpdatedTime") if isinstance(meta, dict) else None
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def server_time(body: dict[str, Any]) -> str:
+    """The response envelope's `time` (in QuickBooks' own offset): where the next pull may start."""
+    value = body.get("time")
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ConnectorError(f"QuickBooks answered without a usable 'time': {value!r}")
+    return stamp(when)
+
+
+def _query_rows(body: dict[str, Any], entity: Entity) -> list[Any]:
+    response = body.get("QueryResponse")
+    rows = response.get(TABLES[entity], []) if isinstance(response, dict) else None
+    if not isinstance(rows, list):
+        raise ConnectorError(f"unexpected QuickBooks query answer for {TABLES[entity]}")
+    return rows
+
+
+def _cdc_rows(body: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """(customers, invoices) of a CDC answer: CDCResponse[0].QueryResponse[*].{Customer,Invoice}."""
+    try:
+        parts = body["CDCResponse"][0]["QueryResponse"]
+        found: dict[str, list[Any]] = {"Customer": [], "Invoice": []}
+        for part in parts:
+            for name, rows in found.items():
+                rows.extend(part.get(name, []))
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ConnectorError(f"unexpected QuickBooks CDC answer ({type(exc).__name__})") from None
+    return found["Customer"], found["Invoice"]
+
+
+def _page(
+    entity: Entity,
+    records: Sequence[CustomerRecord | InvoiceRecord],
+    quarantined: Sequence[Quarantined],
+    cursor: dict[str, Any],
+    calls: int,
+    complete: bool = False,
+) -> Page:
+    if entity == "customers":
+        return Page(
+            "customers",
+            customers=tuple(r for r in records if isinstance(r, CustomerRecord)),
+            quarantined=tuple(quarantined),
+            cursor=cursor,
+            api_calls=calls,
+            full_sync_complete=complete,
+        )
+    return Page(
+        "invoices",
+        invoices=tuple(r for r in records if isinstance(r, InvoiceRecord)),
+        quarantined=tuple(quarantined),
+        cursor=cursor,
+        api_calls=calls,
+        full_sync_complete=complete,
+    )

@@ -1,0 +1,86 @@
+"""QuickBooks tokens in a real store (SQLite and PostgreSQL): refresh on expiry, rotation
+persisted before use, one refresh across processes, `invalid_grant` -> reconnect needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, select
+
+from connectors.base import ReconnectNeeded
+from connectors.simulators.base import InvalidGrant
+from store.crypto import SecretBox
+from store.tables import Connection
+from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
+    SECRET_KEY,
+    QboWorld,
+    make_company,
+    open_world,
+    pull,
+    run_in_threads,
+)
+
+CUSTOMERS, INVOICES = 30, 450
+
+
+@pytest.fixture
+def small(engine: Engine) -> Iterator[QboWorld]:
+    """A small company on each store backend (the `engine` fixture runs SQLite and PostgreSQL)."""
+    with open_world(make_company(seed=3, customers=CUSTOMERS, live_invoices=INVOICES), engine) as world:
+        yield world
+
+
+def stored_refresh_token(world: QboWorld) -> str:
+    """The refresh token as stored: encrypted at rest, opened with the key."""
+    with world.engine.connect() as connection:
+        sealed = connection.scalar(select(Connection.refresh_token))
+    assert sealed.startswith("enc:v1:")
+    return SecretBox(SECRET_KEY).open(sealed)
+
+
+def test_an_access_token_expiring_mid_run_is_refreshed_once_and_the_rotation_saved(small):
+    original = small.credentials().load()
+    pages = []
+    for page in small.connector(page_size=100).pages(None):
+        pages.append(page)
+        if len(pages) == 2:
+            small.sim.tokens.expire()  # QBO revoked or expired it before our clock said so
+    assert small.sim.tokens.refreshes == 1
+    assert sum(len(p.invoices) for p in pages) == INVOICES and pages[-1].full_sync_complete
+    assert [p.api_calls for p in pages][2] == 3  # the 401, the refresh, the retry
+    assert sum(p.api_calls for p in pages) == small.sim.counters.total()
+    current = stored_refresh_token(small)
+    assert current != original.refresh_token
+    with pytest.raises(InvalidGrant):
+        small.sim.tokens.refresh(original.refresh_token)  # rotated away
+    small.sim.tokens.refresh(current)  # the simulator's current one: accepted
+    assert small.connection_row()["status"] == "ok"
+
+
+@pytest.mark.parametrize("how", ["expired-at-the-server", "expired-in-the-store"])
+def test_two_processes_needing_a_refresh_at_once_refresh_once(small, how):
+    if how == "expired-in-the-store":
+        small.store_tokens(expires_in=-60)  # both refresh before their first request
+    else:
+        small.sim.tokens.expire()  # both get a 401 on their first request
+    connectors = iter([small.connector(small.credentials()) for _ in range(2)])  # own lock owners
+    results = run_in_threads(lambda: pull(next(connectors)), 2)
+    assert small.sim.tokens.refreshes == 1
+    assert all(len(r.invoices) == INVOICES for r in results)
+    assert small.sim.tokens.check(small.credentials().load().access_token)
+
+
+@pytest.mark.parametrize("when", ["before-the-first-request", "mid-run"])
+def test_a_refused_refresh_token_means_reconnect_needed(small, when):
+    tokens = small.store_tokens(expires_in=-60 if when == "before-the-first-request" else 3600)
+    small.sim.tokens.revoke(tokens.refresh_token)
+    pages = small.connector(page_size=100).pages(None)
+    if when == "mid-run":
+        next(pages)
+        small.sim.tokens.expire()
+    with pytest.raises(ReconnectNeeded):
+        list(pages)
+    row = small.connection_row()
+    assert row["status"] == "reconnect_needed" and "auth connect" in row["status_detail"]
+    assert small.sim.tokens.refreshes == 0

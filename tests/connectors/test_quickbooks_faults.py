@@ -1,0 +1,94 @@
+"""QuickBooks failures and limits: transient faults retried with the data complete, refusals
+stop at once, and client-side pacing keeps the simulator's real limits unviolated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from connectors.base import ConnectorError
+from connectors.quickbooks.cursor import Done, dump, stamp
+from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
+    NOW,
+    QboWorld,
+    VirtualTime,
+    api_requests,
+    make_company,
+    open_world,
+    pull,
+    qbo_engine_fixture,
+    run_in_threads,
+)
+
+CUSTOMERS, INVOICES = 30, 450
+
+
+@pytest.fixture
+def small(qbo_engine: Engine) -> Iterator[QboWorld]:
+    with open_world(make_company(seed=7, customers=CUSTOMERS, live_invoices=INVOICES), qbo_engine) as world:
+        yield world
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "drop", "lost", "malformed"])
+def test_transient_faults_are_retried_and_the_data_is_complete(small, kind):
+    small.sim.faults.add(f"/v3/company/{small.company.id}/query", kind, count=2)
+    result = pull(small.connector(page_size=100))
+    assert small.sim.faults.pending() == 0
+    assert len(result.invoices) == INVOICES and len(result.customers) == CUSTOMERS
+    assert result.pages[-1].full_sync_complete
+    assert api_requests(small.sim) == {"query:Customer": 3, "query:Invoice": 5}  # 1 + 5 pages, 2 retried
+    assert result.api_calls == small.sim.counters.total() == 8
+    assert result.pages[0].api_calls == 3  # the faults hit the first request and its first retry
+
+
+def test_cdc_faults_are_retried_too(small):
+    cursor = pull(small.connector()).cursor
+    small.clock.advance(hours=1)
+    small.store_tokens()  # fresh tokens: this test counts CDC requests only
+    small.sim.faults.add(f"/v3/company/{small.company.id}/cdc", "429")
+    small.sim.faults.add(f"/v3/company/{small.company.id}/cdc", "malformed")
+    small.sim.counters.reset()
+    result = pull(small.connector(), cursor)
+    assert api_requests(small.sim) == {"cdc": 3} and result.api_calls == 3
+    assert result.cursor["mode"] == "done"
+
+
+def test_a_validation_fault_stops_without_retrying(small):
+    # Told CDC reaches 60 days back, the connector asks for 40: QBO refuses with a 400.
+    cursor = dump(Done(stamp(NOW - timedelta(days=40))))
+    with pytest.raises(ConnectorError, match=r"QuickBooks refused the request \[HTTP 400\]") as refused:
+        pull(small.connector(cdc_max_days=60), cursor)
+    assert "30 days" in str(refused.value)
+    assert api_requests(small.sim) == {"cdc": 1}
+
+
+def test_giving_up_after_the_attempts_says_why(small):
+    small.sim.faults.add(f"/v3/company/{small.company.id}/query", "503", count=10)
+    gave_up = r"gave up after 3 attempts: QuickBooks server error \[HTTP 503\]"
+    with pytest.raises(ConnectorError, match=gave_up):
+        pull(small.connector(retry_attempts=3))
+    assert api_requests(small.sim) == {"query:Customer": 3}
+
+
+def test_pacing_keeps_under_the_minute_limit(qbo_engine):
+    time = VirtualTime()  # the simulator's minute window and the connector's pacer share it
+    company = make_company(seed=7, customers=CUSTOMERS, live_invoices=INVOICES)
+    with open_world(company, qbo_engine, per_minute=20, limit_clock=time.monotonic) as world:
+        connector = world.connector(page_size=20, per_minute=20, monotonic=time.monotonic, sleep=time.sleep)
+        result = pull(connector)
+        assert len(result.invoices) == INVOICES and result.api_calls == 2 + 23  # 30/20, 450/20
+        assert world.sim.counters.violations == {}
+        assert time.slept >= 60  # 25 requests at 20 a minute: the pacer waited a window
+
+
+def test_pacing_keeps_under_the_concurrency_cap(qbo_engine):
+    company = make_company(seed=7, customers=CUSTOMERS, live_invoices=INVOICES)
+    with open_world(company, qbo_engine, concurrency=2, latency=0.03) as world:
+        connector = world.connector(page_size=100, concurrent=2)  # one client, four threads
+        results = run_in_threads(lambda: pull(connector), 4)
+        assert all(len(r.invoices) == INVOICES for r in results) and len(results) == 4
+        assert world.sim.counters.violations == {}
+        assert world.sim.gauge.peak[world.company.id] == 2  # the cap was reached, never passed

@@ -1,0 +1,279 @@
+"""The QuickBooks connector through the real python-quickbooks SDK against the simulator:
+full pulls at the minimum request count, the normalized records, resuming, CDC incremental
+pulls (split windows included), LastUpdatedTime pulls for old cursors, quarantine."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from connectors.quickbooks.cursor import Done, dump, stamp
+from connectors.simulators import mutations
+from connectors.simulators.quickbooks_render import email_separator
+from portal_rules.types import CompanyPolicy
+from store.tables import Adjustment, Invoice
+from sync.orchestrator import sync_company
+from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
+    COMPANY,
+    LIVE_INVOICES,
+    NOW,
+    api_requests,
+    company_fixture,
+    dated,
+    first,
+    make_company,
+    open_world,
+    pull,
+    qbo_engine_fixture,
+    world_fixture,
+)
+
+LA = ZoneInfo("America/Los_Angeles")
+SIM_TZ_NOW = "2025-06-02T08:30:00-07:00"  # NOW as the simulator's (Los Angeles) responses say it
+
+
+# -- full pulls ----------------------------------------------------------------------------
+
+
+def test_full_pull_costs_the_minimum_requests(world):
+    world.sim.counters.reset()
+    result = pull(world.connector())
+    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3}  # 120 + 2500
+    assert result.api_calls == 4
+    assert [(p.entity, len(p.customers), len(p.invoices)) for p in result.pages] == [
+        ("customers", 120, 0), ("invoices", 0, 1000), ("invoices", 0, 1000), ("invoices", 0, 500),
+    ]  # fmt: skip
+    assert [p.full_sync_complete for p in result.pages] == [False, False, False, True]
+    assert set(result.invoices) == set(dated(world.company)) and len(result.invoices) == LIVE_INVOICES
+    assert set(result.customers) == set(world.company.customers)
+    assert result.cursor == {"v": 1, "mode": "done", "since": SIM_TZ_NOW}  # the server's time
+    assert not result.quarantined
+
+
+def test_a_multiple_of_1000_costs_one_more_request(qbo_engine):
+    # 1000 customers and 2000 invoices: the third invoice page is the empty one that says
+    # "no more" (floor(n/1000) + 1; a COUNT(*) would cost as much here, and one more elsewhere).
+    with open_world(make_company(seed=5, customers=1000, live_invoices=2000), qbo_engine) as world:
+        world.sim.counters.reset()
+        result = pull(world.connector())
+        assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3}
+        assert len(result.customers) == 1000 and len(result.invoices) == 2000
+        assert result.pages[-1].invoices == () and result.pages[-1].full_sync_complete
+
+
+def test_records_match_the_ledger(world):
+    result = pull(world.connector())
+    model = world.company
+    inactive = {c.id for c in model.customers.values() if not c.active}
+    assert inactive and {r.ref for r in result.customers.values() if not r.active} == inactive
+    two = [c for c in model.customers.values() if len(c.emails) == 2]
+    assert two
+    for customer in two:  # the raw field, separators and all: the store splits it
+        assert result.customers[customer.id].emails == (email_separator(customer.id).join(customer.emails),)
+    assert all(result.customers[c.id].display_name == c.name for c in model.customers.values())
+    live = dated(model)
+    voided = {i.id for i in live.values() if i.status == "voided"}
+    assert voided and {r.ref for r in result.invoices.values() if r.voided} == voided
+    for ref, record in result.invoices.items():
+        invoice = live[ref]
+        assert isinstance(record.total, Decimal) and isinstance(record.balance, Decimal)
+        assert (record.total, record.balance) == (invoice.total, invoice.balance)
+        assert record.sent == (invoice.email_sent or invoice.printed)
+        assert (record.customer_ref, record.issue_date, record.due_date) == (
+            invoice.customer_id, invoice.issue_date, invoice.due_date,
+        )  # fmt: skip
+        assert record.updated_at == invoice.updated_at
+
+
+def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
+    killed = pull(world.connector(), stop_after=2)  # customers + first invoice page stored
+    assert killed.cursor["mode"] == "full" and killed.cursor["start"] == 1001
+    world.clock.advance(minutes=20)
+    world.sim.counters.reset()
+    resumed = pull(world.connector(), killed.cursor)  # a new process, same store
+    assert api_requests(world.sim) == {"query:Invoice": 2}
+    assert not resumed.customers and not set(killed.invoices) & set(resumed.invoices)
+    assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
+    assert resumed.pages[-1].full_sync_complete
+    assert resumed.cursor == {"v": 1, "mode": "done", "since": SIM_TZ_NOW}  # when the pull began
+
+
+def test_full_true_starts_over_whatever_the_cursor(world):
+    done = pull(world.connector()).cursor
+    world.sim.counters.reset()
+    again = pull(world.connector(), done, full=True)
+    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3}
+    assert again.pages[-1].full_sync_complete and len(again.invoices) == LIVE_INVOICES
+
+
+def test_a_foreign_cursor_means_a_full_pull(world):
+    result = pull(world.connector(), {"phase": "done", "position": 12})
+    assert result.pages[-1].full_sync_complete and len(result.invoices) == LIVE_INVOICES
+
+
+# -- incremental pulls ---------------------------------------------------------------------
+
+
+def test_incremental_pull_returns_only_the_changes(world):
+    model, clock = world.company, world.clock
+    cursor = pull(world.connector()).cursor
+    live = dated(model).values()
+    unpaid = first(live, lambda i: i.status == "open" and i.balance == i.total and i.balance > 10)
+    paid = first(live, lambda i: i.status == "open" and i.balance == 0 and i.total > 0)
+    doomed = first(live, lambda i: i.status == "open" and i.id not in (unpaid.id, paid.id))
+    voided = first(live, lambda i: i.status == "open" and i.id not in (unpaid.id, paid.id, doomed.id))
+    unsent = first(live, lambda i: i.status == "open" and not i.email_sent and not i.printed)
+    leaving = first(model.customers.values(), lambda c: c.active)
+    gone = first(model.customers.values(), lambda c: c.active and c.id != leaving.id)
+    clock.advance(hours=1)
+    mutations.pay(model, unpaid.id, Decimal("10.00"), clock.advance(minutes=1))
+    mutations.refund(model, paid.id, Decimal("5.00"), clock.advance(minutes=1))
+    mutations.delete(model, doomed.id, clock.advance(minutes=1))
+    mutations.void(model, voided.id, clock.advance(minutes=1))
+    mutations.mark_sent(model, unsent.id, clock.advance(minutes=1))
+    mutations.deactivate_customer(model, leaving.id, clock.advance(minutes=1))
+    mutations.delete_customer(model, gone.id, clock.advance(minutes=1))
+    clock.advance(hours=1)
+    world.sim.counters.reset()
+    result = pull(world.connector(), cursor)
+    assert api_requests(world.sim) == {"cdc": 1}
+    assert set(result.invoices) == {unpaid.id, paid.id, doomed.id, voided.id, unsent.id}
+    assert result.invoices[unpaid.id].balance == unpaid.total - Decimal("10.00")
+    assert result.invoices[paid.id].balance == Decimal("5.00")
+    assert result.invoices[doomed.id].deleted and not result.invoices[unpaid.id].deleted
+    assert result.invoices[voided.id].voided and result.invoices[voided.id].total == 0
+    assert result.invoices[unsent.id].sent
+    assert set(result.customers) == {leaving.id, gone.id}
+    assert not result.customers[leaving.id].active and not result.customers[leaving.id].deleted
+    assert result.customers[gone.id].deleted
+    assert result.cursor == {"v": 1, "mode": "done", "since": _la(clock.now())}
+    world.sim.counters.reset()
+    quiet = pull(world.connector(), result.cursor)  # nothing changed since
+    assert api_requests(world.sim) == {"cdc": 1} and not quiet.invoices and not quiet.customers
+    assert quiet.api_calls == 1 and quiet.cursor["mode"] == "done"
+
+
+def test_a_cdc_window_with_more_than_1000_changes_is_split(world):
+    model, clock = world.company, world.clock
+    cursor = pull(world.connector()).cursor
+    start = clock.advance(hours=1)
+    changed = list(dated(model))[:1500]
+    for n, invoice_id in enumerate(changed):  # two changes per second: the split lands mid-second
+        mutations.mark_sent(model, invoice_id, start + timedelta(seconds=n // 2))
+    clock.advance(hours=2)
+    world.sim.counters.reset()
+    result = pull(world.connector(), cursor)
+    assert api_requests(world.sim) == {"cdc": 2}
+    assert set(result.invoices) == set(changed)
+    assert [len(p.invoices) for p in result.pages] == [1000, 502]  # the boundary second re-read
+    assert result.pages[0].cursor == {"v": 1, "mode": "cdc", "since": _la(start + timedelta(seconds=499))}
+    assert result.cursor["mode"] == "done"
+    world.sim.counters.reset()
+    resumed = pull(world.connector(), result.pages[0].cursor)  # killed after the first window
+    assert api_requests(world.sim) == {"cdc": 1} and set(resumed.invoices) == set(changed[998:])
+
+
+def test_more_than_1000_changes_in_one_second_are_read_by_query(world):
+    model, clock = world.company, world.clock
+    cursor = pull(world.connector()).cursor
+    moment = clock.advance(hours=1)
+    changed = list(dated(model))[:1200]
+    for invoice_id in changed:  # a bulk update: one second, more than a CDC answer holds
+        mutations.mark_sent(model, invoice_id, moment)
+    later = first(dated(model), lambda i: i not in changed)
+    mutations.mark_sent(model, later, moment + timedelta(seconds=5))
+    clock.advance(hours=1)
+    world.sim.counters.reset()
+    result = pull(world.connector(), cursor)
+    assert api_requests(world.sim) == {"cdc": 2, "query:Customer": 1, "query:Invoice": 2}
+    assert set(result.invoices) == {*changed, later}
+    assert result.cursor["mode"] == "done"
+
+
+def test_an_old_cursor_pulls_by_last_updated_time(world):
+    model, clock = world.company, world.clock
+    since = NOW - timedelta(days=40)  # CDC only reaches 30 days back
+    doomed = first(dated(model).values(), lambda i: i.updated_at >= since)
+    mutations.delete(model, doomed.id, clock.advance(minutes=30))
+    world.sim.counters.reset()
+    pages, touched = [], None
+    for page in world.connector(page_size=50).pages(dump(Done(stamp(since)))):
+        pages.append(page)
+        if touched is None and page.invoices:  # a record already read changes meanwhile
+            touched = page.invoices[0].ref
+            mutations.mark_sent(model, touched, clock.advance(minutes=1))
+    origin = since - timedelta(seconds=300)  # the overlap
+    expected = {i.id for i in dated(model).values() if i.updated_at >= origin}
+    reads = [i.ref for page in pages for i in page.invoices]
+    assert set(api_requests(world.sim)) == {"query:Customer", "query:Invoice"}  # no CDC
+    assert api_requests(world.sim)["query:Invoice"] == len(reads) // 50 + 1 > 5
+    assert set(reads) == expected and doomed.id not in expected  # deletions need CDC or a full sync
+    # Paged by a LastUpdatedTime keyset: the record changed mid-pull moves to the end and is
+    # read again, and shifts nothing (STARTPOSITION alone would skip a record here).
+    assert sorted(reads) == sorted([*expected, touched])
+    customers = {c.ref for page in pages for c in page.customers}
+    assert customers and customers == {c.id for c in model.customers.values() if c.updated_at >= origin}
+    assert pages[-1].cursor["mode"] == "done" and not pages[-1].full_sync_complete
+
+
+# -- quarantine ---------------------------------------------------------------------------
+
+
+class _BadDate(date):
+    """A date the simulator renders as an impossible day, as a corrupt ledger might."""
+
+    def isoformat(self) -> str:
+        return "2025-02-30"
+
+
+def test_malformed_records_are_quarantined_and_the_pull_goes_on(world):
+    model = world.company
+    ids = list(dated(model))
+    orphan, nan, bad_date = (model.invoices[i] for i in ids[:3])
+    orphan.customer_id = ""
+    nan.total = Decimal("Infinity")  # JSON `Infinity`: not an amount
+    bad_date.due_date = _BadDate(2025, 3, 1)
+    nameless = next(iter(model.customers.values()))
+    nameless.name = ""
+    world.sim.touch()
+    result = pull(world.connector())
+    assert {(q.entity, q.ref, q.reason) for q in result.quarantined} == {
+        ("customers", nameless.id, "missing DisplayName"),
+        ("invoices", bad_date.id, "bad DueDate '2025-02-30'"),
+        ("invoices", nan.id, "non-numeric TotalAmt inf"),
+        ("invoices", orphan.id, "missing CustomerRef"),
+    }
+    assert len(result.quarantined) == 4
+    assert len(result.invoices) == LIVE_INVOICES - 3 and result.pages[-1].full_sync_complete
+
+
+# -- through the orchestrator and the real store ---------------------------------------
+
+
+def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
+    policy = CompanyPolicy(plan="pro", timezone="America/Los_Angeles")
+    clock = world.clock
+    summary = sync_company(world.engine, COMPANY, policy, world.connector(), owner="t", clock=clock.now)
+    assert (summary.status, summary.invoices, summary.api_calls) == ("ok", LIVE_INVOICES, 4)
+    paid = first(dated(world.company).values(), lambda i: i.status == "open" and i.balance == 0 and i.total)
+    clock.advance(hours=1)
+    mutations.refund(world.company, paid.id, Decimal("7.50"), clock.advance(minutes=1))
+    clock.advance(hours=1)
+    summary = sync_company(world.engine, COMPANY, policy, world.connector(), owner="t", clock=clock.now)
+    assert (summary.status, summary.invoices, summary.adjustments) == ("ok", 1, 1)
+    assert summary.api_calls == 2  # one CDC request + one token refresh (two hours went by)
+    with world.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Invoice)) == LIVE_INVOICES
+        amount = connection.scalar(select(Adjustment.amount).where(Adjustment.invoice_ref == paid.id))
+    assert amount == Decimal("7.50")
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _la(moment: datetime) -> str:
+    """A time as the simulator (a Los Angeles company) writes it."""
+    return stamp(moment.astimezone(LA))
