@@ -2,16 +2,20 @@
 
 Acquisition is one INSERT, or one conditional UPDATE of an expired lease, so two workers
 can never both hold a name. Used for "one sync per company" and "one token refresher".
+Owners are "host:pid:tag": a lease whose owner was a process on this host that no longer
+exists (killed mid-sync) is taken over at once instead of blocking until it expires.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, or_, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.tables import Lease
@@ -35,7 +39,37 @@ def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta, now: date
             .where(Lease.name == name, or_(Lease.expires_at < now, Lease.owner == owner))
             .values(owner=owner, expires_at=expires)
         )
-        return result.rowcount == 1
+        if result.rowcount == 1:
+            return True
+        holder = connection.scalar(select(Lease.owner).where(Lease.name == name))
+        if holder is None or not owner_is_dead(holder):
+            return False
+        taken = connection.execute(
+            update(Lease)
+            .where(Lease.name == name, Lease.owner == holder)
+            .values(owner=owner, expires_at=expires)
+        )
+        return taken.rowcount == 1
+
+
+def holder(engine: Engine, name: str) -> str | None:
+    with engine.connect() as connection:
+        return connection.scalar(select(Lease.owner).where(Lease.name == name))
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when `owner` names a process of this host that has exited."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def release(engine: Engine, name: str, owner: str) -> None:

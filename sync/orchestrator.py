@@ -21,13 +21,13 @@ from connectors.base import Connector, ConnectorError, DailyLimitReached, Reconn
 from connectors.records import Page
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
-from store.leases import LeaseBusy, release, try_acquire
+from store.leases import LeaseBusy, holder, release, try_acquire
 from store.tables import Connection as ConnectionRow
 from store.tables import QuarantinedRecord, SyncCursor, SyncRun
 from store.upserts import CustomerIn, InvoiceIn, mark_missing_deleted, write_customers, write_invoices
 
 log = structlog.get_logger("arsync.sync")
-LEASE_TTL = timedelta(minutes=10)
+LEASE_TTL = timedelta(minutes=5)  # renewed after every page
 Clock = Callable[[], datetime]
 
 
@@ -95,7 +95,8 @@ def sync_company(
         )
         return summary
     if not try_acquire(engine, f"sync:{company_id}", owner, LEASE_TTL, clock()):
-        summary.status, summary.error = "skipped", "another sync of this company is running"
+        summary.status = "skipped"
+        summary.error = f"another sync of this company is running ({holder(engine, f'sync:{company_id}')})"
         return summary
     try:
         _run(engine, company_id, policy, connector, summary, owner, clock, on_page, stop)

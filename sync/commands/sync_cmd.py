@@ -43,10 +43,10 @@ def sync_command(
             click.echo(json.dumps(summary.as_json()))
         else:
             click.echo(summary.describe())
-        if summary.status == "failed":
-            failed.append(company_id)
+        if summary.status != "ok":
+            failed.append(f"{company_id} ({summary.status})")
     if failed:
-        raise WorkFailed(f"sync failed for {', '.join(failed)}; see `arsync status`")
+        raise WorkFailed(f"not synced: {', '.join(failed)}; see `arsync status`")
 
 
 def _progress(summary: SyncSummary) -> None:

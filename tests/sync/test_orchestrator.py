@@ -201,3 +201,16 @@ def test_a_deletion_carrying_only_the_id_hides_the_row_and_keeps_its_data(compan
     view = snapshot(company)
     assert [r.customer_ref for r in view["customers"]] == ["1"]
     assert contact == 0
+
+
+def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over(company):
+    import socket
+    import subprocess
+    import sys
+
+    script = [sys.executable, "-c", "import os; print(os.getpid())"]
+    dead = subprocess.run(script, capture_output=True, text=True)
+    owner = f"{socket.gethostname()}:{dead.stdout.strip()}:gone"
+    assert try_acquire(company, "sync:acme", owner, __import__("datetime").timedelta(minutes=5), NOW)
+    summary = run(company, ScriptedSource(customers(), invoices()))
+    assert summary.status == "ok"
