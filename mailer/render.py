@@ -27,6 +27,10 @@ from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
 # C0/C1 controls and the Unicode line/paragraph separators some clients render as breaks.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]+")
+# RFC 5322 specials. Python before the gh-80222 fix (3.11.7 here) drops the quotes of a long
+# quoted display name when it folds the header, so `Evil, victim@x.example` in a customer
+# name became a second To address. A name of atoms needs no quotes, folded or not.
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
@@ -44,6 +48,11 @@ POLICY = email.policy.default.clone(header_factory=_CachedHeaderRegistry())
 def one_line(text: str) -> str:
     """`text` with every control character (CR, LF, TAB, ...) turned into one space."""
     return " ".join(_CONTROLS.sub(" ", text).split())
+
+
+def recipient_name(text: str) -> str:
+    """A customer name fit for a To display name: one line, RFC 5322 specials as spaces."""
+    return " ".join(_SPECIALS.sub(" ", one_line(text)).split())
 
 
 def message_id(kind: str, company_id: str, key: str, from_address: str) -> str:
@@ -154,7 +163,7 @@ def _compose(
 ) -> EmailMessage:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    recipients = [_address(one_line(to_name), a) for a in to]
+    recipients = [_address(recipient_name(to_name), a) for a in to]
     if not recipients:
         raise ValueError("a message needs at least one recipient")
     env = environment(sender.template_dir)

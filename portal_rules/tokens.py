@@ -10,8 +10,14 @@ TOKEN_BYTES = 32  # 256 bits of randomness; token_urlsafe encodes them as 43 cha
 
 
 def new_token() -> str:
-    """A fresh URL-safe token carrying `TOKEN_BYTES` random bytes."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A fresh URL-safe token carrying `TOKEN_BYTES` random bytes.
+
+    Never starting with "-": `arsync portal accept COMPANY TOKEN` would take such a token
+    (one in 64) for an option and fail with a usage error.
+    """
+    while (token := secrets.token_urlsafe(TOKEN_BYTES)).startswith("-"):
+        pass
+    return token
 
 
 def hash_token(token: str) -> str:

@@ -22,11 +22,12 @@ from portal_rules.invitations import (
 )
 from portal_rules.tokens import hash_token
 from portal_rules.types import CompanyPolicy, PortalAccount, PortalStatus
-from store.tables import Contact, Customer, Invitation
+from store.tables import Contact, Customer, Invitation, Outbox
 
 CONTACTS = Contact.__table__
 CUSTOMERS = Customer.__table__
 INVITATIONS = Invitation.__table__
+OUTBOX = Outbox.__table__
 
 
 def load_accounts(
@@ -81,17 +82,16 @@ def issue_invitation(
     """A new invitation for `account`; earlier open ones of the contact are superseded."""
     issued = issue(account, portal_url=portal_url, now=now, ttl_days=policy.invitation_ttl_days)
     record = issued.record
-    connection.execute(
-        update(INVITATIONS)
-        .where(
-            INVITATIONS.c.company_id == company_id,
-            INVITATIONS.c.customer_ref == record.customer_ref,
-            INVITATIONS.c.email == record.email,
-            INVITATIONS.c.accepted_at.is_(None),
-            INVITATIONS.c.superseded_at.is_(None),
-        )
-        .values(superseded_at=now)
+    open_ = (
+        INVITATIONS.c.company_id == company_id,
+        INVITATIONS.c.customer_ref == record.customer_ref,
+        INVITATIONS.c.email == record.email,
+        INVITATIONS.c.accepted_at.is_(None),
+        INVITATIONS.c.superseded_at.is_(None),
     )
+    superseded = list(connection.scalars(select(INVITATIONS.c.token_hash).where(*open_)))
+    connection.execute(update(INVITATIONS).where(*open_).values(superseded_at=now))
+    _drop_unsent_mail(connection, company_id, superseded)
     connection.execute(
         INVITATIONS.insert().values(
             company_id=company_id,
@@ -104,6 +104,21 @@ def issue_invitation(
     )
     set_status(connection, company_id, record.key, issued.new_status)
     return issued
+
+
+def _drop_unsent_mail(connection: Connection, company_id: str, token_hashes: list[str]) -> None:
+    """A superseded invitation still waiting in the outbox (say, for its window) must not go out:
+    its link could only fail. The mail's dedupe key names the invitation it carries."""
+    if token_hashes:
+        connection.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.company_id == company_id,
+                OUTBOX.c.status == "queued",
+                OUTBOX.c.dedupe_key.in_([f"invitation:{h}" for h in token_hashes]),
+            )
+            .values(status="dropped", last_error="superseded by a newer invitation")
+        )
 
 
 def accept(

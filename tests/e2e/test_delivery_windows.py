@@ -1,0 +1,191 @@
+"""Delivery windows through `arsync reminders plan` + `arsync mail dispatch` and automatic
+invitations: automatic mail waits for the window's opening, then goes out once.
+
+Every opening below was computed by hand from the zone rules (US: DST from the second
+Sunday of March 02:00 to the first Sunday of November 02:00; New South Wales: from the
+first Sunday of October 02:00 AEST to the first Sunday of April 03:00 AEDT), never with
+the function under test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from sync.invites import invite
+from tests.e2e.conftest import COMPANY, INVITE_LINK, customer, invoice, iso
+
+EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text + "+00:00")
+
+
+@dataclass(frozen=True)
+class Case:
+    timezone: str
+    days: list[str]
+    hours: tuple[int, int]
+    planned_at: datetime  # outside the window
+    opening: datetime  # its next opening, by hand
+    store: str = "sqlite"
+    settings: dict = field(default_factory=dict)
+
+
+CASES = [
+    pytest.param(
+        Case("America/New_York", WEEKDAYS, (9, 17), utc("2026-11-20T23:00"), utc("2026-11-23T14:00")),
+        id="9-17-new-york-fri-18h-est-to-mon-9h-est",
+    ),
+    pytest.param(
+        Case("America/New_York", WEEKDAYS, (9, 17), utc("2026-06-12T22:00"), utc("2026-06-15T13:00")),
+        id="9-17-new-york-fri-18h-edt-to-mon-9h-edt",
+    ),
+    pytest.param(
+        Case("America/New_York", WEEKDAYS, (22, 5), utc("2026-11-23T17:00"), utc("2026-11-24T03:00")),
+        id="overnight-22-5-mon-noon-to-mon-22h",
+    ),
+    pytest.param(
+        Case("America/New_York", WEEKDAYS, (22, 5), utc("2026-11-21T11:00"), utc("2026-11-24T03:00")),
+        id="overnight-22-5-closed-sat-6h-to-mon-22h",
+    ),
+    pytest.param(
+        Case("America/New_York", EVERY_DAY, (9, 17), utc("2026-03-08T06:00"), utc("2026-03-08T13:00")),
+        id="new-york-spring-forward-opens-9h-edt",
+    ),
+    pytest.param(
+        Case("America/New_York", EVERY_DAY, (2, 17), utc("2026-03-08T05:30"), utc("2026-03-08T07:00")),
+        id="new-york-spring-forward-2h-skipped-opens-3h-edt",
+    ),
+    pytest.param(
+        Case("America/New_York", EVERY_DAY, (9, 17), utc("2026-11-01T04:30"), utc("2026-11-01T14:00")),
+        id="new-york-fall-back-opens-9h-est",
+    ),
+    pytest.param(
+        Case(
+            "America/New_York",
+            EVERY_DAY,
+            (9, 17),
+            utc("2026-11-01T04:30"),
+            utc("2026-11-01T14:00"),
+            "postgres",
+        ),
+        id="new-york-fall-back-opens-9h-est-postgres",
+    ),
+    pytest.param(
+        Case("America/New_York", EVERY_DAY, (1, 5), utc("2026-11-01T03:00"), utc("2026-11-01T05:00")),
+        id="new-york-fall-back-repeated-1h-opens-at-the-first",
+    ),
+    pytest.param(
+        Case("Australia/Sydney", EVERY_DAY, (9, 17), utc("2026-04-04T13:30"), utc("2026-04-04T23:00")),
+        id="sydney-fall-back-opens-9h-aest",
+    ),
+    pytest.param(
+        Case("Australia/Sydney", EVERY_DAY, (2, 5), utc("2026-04-04T12:00"), utc("2026-04-04T15:00")),
+        id="sydney-fall-back-repeated-2h-opens-at-the-first",
+    ),
+    pytest.param(
+        Case("Australia/Sydney", EVERY_DAY, (9, 17), utc("2026-10-03T14:30"), utc("2026-10-03T22:00")),
+        id="sydney-spring-forward-opens-9h-aedt",
+    ),
+    pytest.param(
+        Case("Australia/Sydney", EVERY_DAY, (2, 17), utc("2026-10-03T14:30"), utc("2026-10-03T16:00")),
+        id="sydney-spring-forward-2h-skipped-opens-3h-aedt",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_reminder_planned_outside_the_window_goes_out_once_at_the_opening(make_shop, request, smtp, case):
+    shop = make_shop(
+        request.getfixturevalue("pg_url" if case.store == "postgres" else "sqlite_url"),
+        timezone=case.timezone,
+        delivery_days=case.days,
+        delivery_from_hour=case.hours[0],
+        delivery_to_hour=case.hours[1],
+        reminder_offsets_days=[0],
+    )
+    shop.sync(
+        [customer("1", "Café Müller", "ap@cafe.example")], [invoice("10", "1", date(2026, 1, 1), "120.00")]
+    )
+
+    planned = shop.cli("reminders", "plan", "--now", iso(case.planned_at))
+    assert planned.code == 0, planned.err
+    assert f"  1 -> ap@cafe.example at {iso(case.opening)}: INV-10 (+0d)" in planned.out
+
+    assert shop.cli("mail", "dispatch", "--now", iso(case.planned_at)).out.startswith("mail: 0 sent")
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(case.planned_at)).out
+    assert f"to ap@cafe.example: {iso(case.opening)} [delivery window]" in preview
+    just_before = shop.cli("mail", "dispatch", "--now", iso(case.opening - timedelta(seconds=1)))
+    assert just_before.out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    assert smtp.received == []
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(case.opening))
+    assert opened.out == "mail: 1 sent, 0 failed, 0 to retry\n"
+    later = shop.cli("mail", "dispatch", "--now", iso(case.opening + timedelta(hours=1)))
+    assert later.out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    [received] = smtp.received
+    assert received.rcpt_tos == ["ap@cafe.example"]
+    assert "INV-10" in received.message.get_body(("plain",)).get_content()
+    assert shop.outbox("status", "sent_at") == [("sent", case.opening)]
+
+
+# --- automatic invitations (auto_invite = true) -----------------------------------------------
+
+SATURDAY_NIGHT = utc("2026-11-22T04:30")  # Sat 23:30 in New York (EST)
+MONDAY_9AM = utc("2026-11-23T14:00")  # Mon 09:00 EST: the window opens
+
+
+def recipients(smtp) -> list[str]:
+    return sorted(address for r in smtp.received for address in r.rcpt_tos)
+
+
+def test_automatic_invitations_wait_for_the_window_manual_ones_do_not(make_shop, store_url, smtp):
+    shop = make_shop(store_url, auto_invite=True)
+    shop.sync([customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in (1, 2, 3)], [])
+
+    manual = shop.cli("invite", COMPANY, "--customer", "3", "--now", iso(SATURDAY_NIGHT))
+    assert manual.code == 0, manual.err
+    assert recipients(smtp) == ["c3@example.com"]  # at once, on a Saturday night
+
+    # What the daemon does after each successful sync when auto_invite is on.
+    report = invite(
+        shop.engine, shop.config, shop.company, now=SATURDAY_NIGHT, all_eligible=True, automatic=True
+    )
+    assert report.invited == [("1", "c1@example.com"), ("2", "c2@example.com")]  # 3 is already pending
+    assert shop.rows("SELECT recipient, automatic, status FROM outbox ORDER BY recipient") == [
+        ("c1@example.com", True, "queued"),
+        ("c2@example.com", True, "queued"),
+        ("c3@example.com", False, "sent"),
+    ]
+    assert shop.cli("mail", "dispatch", "--now", iso(SATURDAY_NIGHT)).out.startswith("mail: 0 sent")
+    before = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM - timedelta(seconds=1)))
+    assert before.out.startswith("mail: 0 sent")
+    assert recipients(smtp) == ["c3@example.com"]
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
+    assert opened.out == "mail: 2 sent, 0 failed, 0 to retry\n"
+    assert recipients(smtp) == ["c1@example.com", "c2@example.com", "c3@example.com"]
+    for received in smtp.received:
+        token = INVITE_LINK.search(received.message.get_body(("plain",)).get_content()).group(1)
+        assert shop.cli("portal", "accept", COMPANY, token, "--now", iso(MONDAY_9AM)).code == 0
+    assert shop.rows("SELECT DISTINCT status FROM portal_accounts") == [("enabled",)]
+
+
+def test_a_superseded_automatic_invitation_is_not_delivered_later(make_shop, sqlite_url, smtp):
+    shop = make_shop(sqlite_url, auto_invite=True)
+    shop.sync([customer("1", "Customer 1", "c1@example.com")], [])
+    invite(shop.engine, shop.config, shop.company, now=SATURDAY_NIGHT, all_eligible=True, automatic=True)
+    manual = shop.cli(
+        "invite", COMPANY, "--customer", "1", "--now", iso(SATURDAY_NIGHT + timedelta(minutes=5))
+    )
+    assert manual.code == 0, manual.err
+    [first] = smtp.received
+
+    shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
+
+    assert [r.message["Message-ID"] for r in smtp.received] == [first.message["Message-ID"]]

@@ -1,0 +1,319 @@
+"""Invitations, request access, reminders and SMTP outages through the `arsync` CLI, with
+mail asserted as a real SMTP server on loopback received it (issue 6 acceptance)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from portal_rules.request_access import PUBLIC_ANSWER
+from tests.e2e.conftest import COMPANY, INVITE_LINK, PORTAL, customer, invoice, iso
+from tests.mailer.smtp_server import Refusing
+
+SATURDAY_NIGHT = datetime.fromisoformat("2026-11-22T04:30:00+00:00")  # Sat 23:30 in New York (EST)
+FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
+
+
+def plain(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def html(message) -> str:
+    return message.get_body(("html",)).get_content()
+
+
+def html_rows(message) -> list[tuple[str, ...]]:
+    """The invoice table of a reminder's HTML part, cell texts per row."""
+    rows = re.findall(r'<tr class="invoice".*?</tr>', html(message), re.S)
+    return [
+        tuple(re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S))
+        for row in rows
+    ]
+
+
+def accounts(shop) -> list[tuple[str, str, str]]:
+    return shop.rows(
+        "SELECT customer_ref, email, status FROM portal_accounts WHERE company_id = :c "
+        "ORDER BY customer_ref, email",
+        c=COMPANY,
+    )
+
+
+# --- 1. manual invitations ------------------------------------------------------------------
+
+
+def test_manual_invite_on_saturday_night_is_delivered_at_once_and_accepted_once(make_shop, store_url, smtp):
+    shop = make_shop(store_url)
+    shop.sync(
+        [
+            customer("1", "Café Müller", " AP@Cafe.example ", "owner@cafe.example"),
+            customer("2", "Globex", "ap@globex.example"),
+        ],
+        [],
+    )
+
+    invited = shop.cli("invite", COMPANY, "--customer", "1", "--now", iso(SATURDAY_NIGHT))
+
+    assert invited.code == 0, invited.err
+    assert "acme: 1 invitation(s) queued" in invited.out
+    assert "mail: 1 sent, 0 failed, 0 to retry" in invited.out
+    [received] = smtp.received
+    message = received.message
+    assert received.rcpt_tos == ["ap@cafe.example"]  # the primary contact only
+    assert [a.addr_spec for a in message["To"].addresses] == ["ap@cafe.example"]
+    assert message["Subject"] == "Welcome to the Acme Landscaping customer portal"
+    token = INVITE_LINK.search(plain(message)).group(1)
+    assert f'href="{PORTAL}/invite/{token}"' in html(message)
+    assert shop.rows("SELECT kind, automatic, status, message_id FROM outbox") == [
+        ("invitation", False, "sent", message["Message-ID"])
+    ]
+    assert accounts(shop) == [
+        ("1", "ap@cafe.example", "pending"),
+        ("1", "owner@cafe.example", "not_invited"),
+        ("2", "ap@globex.example", "not_invited"),
+    ]
+
+    later = iso(SATURDAY_NIGHT + timedelta(minutes=10))
+    accepted = shop.cli("portal", "accept", COMPANY, token, "--now", later)
+    assert (accepted.code, accepted.out) == (0, "invitation accepted: portal access enabled\n")
+    assert accounts(shop)[0] == ("1", "ap@cafe.example", "enabled")
+
+    again = shop.cli("portal", "accept", COMPANY, token, "--now", later)
+    assert again.code == 1
+    assert "invalid invitation token" in again.err
+    assert accounts(shop)[0] == ("1", "ap@cafe.example", "enabled")
+    assert len(smtp.received) == 1
+
+
+def test_invite_all_eligible_covers_more_than_one_page(make_shop, sqlite_url, smtp):
+    shop = make_shop(sqlite_url)
+    eligible = [
+        customer(f"{n:04d}", f"Customer {n}", f"c{n}@example.com", f"x{n}@example.com") for n in range(1001)
+    ]
+    not_eligible = [
+        customer("9001", "Bad Address", "not-an-email"),
+        customer("9002", "Gone Away", "gone@example.com", active=False),
+    ]
+    shop.sync(eligible + not_eligible, [])
+
+    result = shop.cli("invite", COMPANY, "--all-eligible", "--now", iso(SATURDAY_NIGHT))
+
+    assert result.code == 0, result.err
+    assert "acme: 1001 invitation(s) queued" in result.out
+    assert "mail: 1001 sent, 0 failed, 0 to retry" in result.out
+    received = smtp.received
+    assert sorted(r.rcpt_tos[0] for r in received) == sorted(f"c{n}@example.com" for n in range(1001))
+    assert all(len(r.rcpt_tos) == 1 for r in received)
+    tokens = {INVITE_LINK.search(plain(r.message)).group(1) for r in received}
+    assert len(tokens) == 1001
+    assert not [t for t in tokens if t.startswith("-")]  # `portal accept COMPANY TOKEN` would see an option
+    assert shop.rows("SELECT status, COUNT(*) FROM outbox GROUP BY status") == [("sent", 1001)]
+    assert shop.rows("SELECT status, COUNT(*) FROM portal_accounts GROUP BY status ORDER BY status") == [
+        ("not_invited", 1002),  # the secondary contacts and the invalid address
+        ("pending", 1001),
+    ]
+
+
+# --- 2. request access ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["accepts", "refuses"])
+def test_request_access_answers_alike_and_mails_only_a_known_contact_at_once(
+    make_shop, store_url, smtp, server
+):
+    shop = make_shop(store_url)
+    shop.sync([customer("1", "Café Müller", "ap@cafe.example")], [])
+    if server == "refuses":  # a refusal must not give the answer away either
+        smtp.stop()
+        smtp.recorder = Refusing()
+        smtp.start()
+    now = iso(SATURDAY_NIGHT)  # outside the window: transactional mail ignores it
+
+    unknown = shop.cli("portal", "request-access", COMPANY, "nobody@nowhere.example", "--now", now)
+    assert shop.scalar("SELECT COUNT(*) FROM outbox") == 0
+    known = shop.cli("portal", "request-access", COMPANY, "AP@cafe.example", "--now", now)
+
+    assert (unknown.code, known.code) == (0, 0)
+    assert known.out == unknown.out == PUBLIC_ANSWER + "\n"
+    assert accounts(shop) == [("1", "ap@cafe.example", "pending")]
+    [(status, recipient)] = shop.rows("SELECT status, recipient FROM outbox")
+    assert recipient == "ap@cafe.example"
+    if server == "accepts":
+        [received] = smtp.received  # delivered while the command ran, on a Saturday night
+        assert received.rcpt_tos == ["ap@cafe.example"]
+        assert INVITE_LINK.search(plain(received.message))
+        assert status == "sent"
+    else:
+        assert status == "failed"  # kept for `arsync status`, not lost
+
+
+# --- 3. reminders -----------------------------------------------------------------------------
+
+
+def reminder_world(shop) -> None:
+    shop.sync(
+        [
+            customer("1", "Café Müller", "ap@cafe.example", "Billing@Cafe.example", "not-an-email"),
+            customer("2", "Globex", "ap@globex.example"),
+            customer("3", "Initech", "ar@initech.example"),
+        ],
+        [
+            invoice("10", "1", date(2026, 10, 31), "120.00"),  # overdue: offset +14
+            invoice("11", "1", date(2026, 11, 20), "80.50"),  # due today: offset 0
+            invoice("12", "1", date(2026, 12, 30), "9.99"),  # nothing due yet
+            invoice("13", "1", date(2026, 11, 1), "55.00", sent=False),  # never sent
+            invoice("14", "1", date(2026, 11, 1), "66.00", voided=True),  # voided
+            invoice("20", "2", date(2026, 11, 1), "40.00"),  # customer paused below
+            invoice("30", "3", date(2026, 11, 17), "1234.5", currency="EUR"),
+            invoice("31", "3", date(2026, 11, 16), "10.00", currency="EUR"),  # marked unsent below
+        ],
+    )
+
+
+def test_reminders_plan_and_dispatch_one_email_per_customer(make_shop, store_url, smtp):
+    shop = make_shop(store_url)
+    reminder_world(shop)
+    now = iso(FRIDAY_10AM)
+    assert shop.cli("customer", "pause-reminders", COMPANY, "2").code == 0
+    assert shop.cli("invoice", "mark-unsent", COMPANY, "31").code == 0
+
+    before = shop.snapshot()
+    dry_plan = shop.cli("reminders", "plan", "--dry-run", "--now", now)
+    assert dry_plan.code == 0, dry_plan.err
+    assert "acme: would enqueue 2 reminder email(s)" in dry_plan.out
+    assert (
+        f"  1 -> ap@cafe.example, billing@cafe.example at {now}: INV-10 (+14d), INV-11 (+0d)" in dry_plan.out
+    )
+    assert f"  3 -> ar@initech.example at {now}: INV-30 (+0d)" in dry_plan.out
+    assert shop.snapshot() == before
+
+    planned = shop.cli("reminders", "plan", "--now", now)
+    assert planned.code == 0, planned.err
+    assert "acme: enqueued 2 reminder email(s)" in planned.out
+
+    queued = shop.snapshot()
+    dry_dispatch = shop.cli("mail", "dispatch", "--dry-run", "--now", now)
+    assert dry_dispatch.code == 0, dry_dispatch.err
+    assert "2 message(s) queued" in dry_dispatch.out
+    assert f"acme reminder (automatic) to ap@cafe.example, billing@cafe.example: {now} [due now]" in (
+        dry_dispatch.out
+    )
+    assert shop.snapshot() == queued
+    assert smtp.received == []
+
+    sent = shop.cli("mail", "dispatch", "--now", now)
+    assert (sent.code, sent.out) == (0, "mail: 2 sent, 0 failed, 0 to retry\n")
+
+    by_recipients = {tuple(r.rcpt_tos): r.message for r in smtp.received}
+    assert set(by_recipients) == {("ap@cafe.example", "billing@cafe.example"), ("ar@initech.example",)}
+    cafe = by_recipients["ap@cafe.example", "billing@cafe.example"]
+    assert cafe["Subject"] == "Past due: 2 open invoices from Acme Landscaping"
+    assert html_rows(cafe) == [
+        ("INV-10", "Oct 31, 2026", "120.00 USD", "Past Due"),
+        ("INV-11", "Nov 20, 2026", "80.50 USD", ""),
+    ]
+    text = plain(cafe)
+    lines = [line.strip() for line in text.splitlines()]
+    assert "Invoice INV-10  due Oct 31, 2026  balance 120.00 USD  PAST DUE" in lines
+    assert "Invoice INV-11  due Nov 20, 2026  balance 80.50 USD" in lines
+    for never in ("INV-12", "INV-13", "INV-14", "INV-20"):
+        assert never not in text and never not in html(cafe)
+    assert PORTAL in text and f'href="{PORTAL}"' in html(cafe)
+    initech = by_recipients["ar@initech.example",]
+    assert initech["Subject"] == "Past due: 1 open invoice from Acme Landscaping"
+    assert html_rows(initech) == [("INV-30", "Nov 17, 2026", "1,234.50 EUR", "Past Due")]
+    assert "INV-31" not in plain(initech)
+
+    later = iso(FRIDAY_10AM + timedelta(hours=1))
+    assert "acme: enqueued 0 reminder email(s)" in shop.cli("reminders", "plan", "--now", later).out
+    assert shop.cli("mail", "dispatch", "--now", later).out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    assert len(smtp.received) == 2
+
+
+# --- 6. SMTP down, then up --------------------------------------------------------------------
+
+
+def test_smtp_down_then_up_delivers_every_message_exactly_once(make_shop, store_url, smtp):
+    shop = make_shop(store_url)
+    shop.sync(
+        [customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in range(1, 4)],
+        [invoice(f"{n}0", str(n), date(2026, 11, 20), "10.00") for n in range(1, 4)],
+    )
+    now = FRIDAY_10AM
+    smtp.stop()
+
+    invited = shop.cli("invite", COMPANY, "--all-eligible", "--now", iso(now))
+    assert invited.code == 0, invited.err
+    assert "mail: 0 sent, 0 failed, 3 to retry" in invited.out
+    assert "acme: enqueued 3 reminder email(s)" in shop.cli("reminders", "plan", "--now", iso(now)).out
+    down = shop.process("mail", "dispatch", "--now", iso(now))
+    assert (down.code, down.out) == (0, "mail: 0 sent, 0 failed, 3 to retry\n"), down.err
+
+    outbox = shop.rows("SELECT status, attempts, last_error FROM outbox")
+    assert len(outbox) == 6
+    assert {(status, attempts) for status, attempts, _ in outbox} == {("queued", 1)}
+    assert all("cannot reach 127.0.0.1" in error for _, _, error in outbox)
+    [status] = json.loads(shop.cli("status", "--json").out)
+    assert status["outbox"] == {"queued": 6}
+
+    smtp.start()  # back up, same port
+    in_backoff = shop.cli("mail", "dispatch", "--now", iso(now + timedelta(seconds=1)))
+    assert in_backoff.out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    assert smtp.received == []
+
+    up = shop.process("mail", "dispatch", "--now", iso(now + timedelta(seconds=61)))
+    assert (up.code, up.out) == (0, "mail: 6 sent, 0 failed, 0 to retry\n"), up.err
+    again = shop.cli("mail", "dispatch", "--now", iso(now + timedelta(hours=2)))
+    assert again.out == "mail: 0 sent, 0 failed, 0 to retry\n"
+
+    stored_ids = {message_id for (message_id,) in shop.rows("SELECT message_id FROM outbox")}
+    assert smtp.recorder.by_message_id() == dict.fromkeys(stored_ids, 1)
+    [status] = json.loads(shop.cli("status", "--json").out)
+    assert status["outbox"] == {"sent": 6}
+
+
+# --- 7. header injection ----------------------------------------------------------------------
+
+EVIL_NAME = "Evil Corp\r\nBcc: victim@evil.example\r\nX-Injected: yes <script>alert('x')</script>"
+HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type"}
+
+
+def send_invitation(shop) -> None:
+    result = shop.cli("invite", COMPANY, "--customer", "666", "--now", iso(FRIDAY_10AM))
+    assert result.code == 0, result.err
+
+
+def send_reminder(shop) -> None:
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).out.startswith("mail: 1 sent")
+
+
+@pytest.mark.parametrize(
+    ("send", "store"),
+    [(send_reminder, "sqlite"), (send_invitation, "sqlite"), (send_reminder, "postgres")],
+    ids=["reminder-sqlite", "invitation-sqlite", "reminder-postgres"],
+)
+def test_a_hostile_customer_name_injects_no_header_and_is_escaped_in_html(
+    make_shop, request, smtp, send, store
+):
+    shop = make_shop(request.getfixturevalue(f"{'pg' if store == 'postgres' else 'sqlite'}_url"))
+    shop.sync(
+        [customer("666", EVIL_NAME, "ap@evil.example")], [invoice("1", "666", date(2026, 11, 20), "5.00")]
+    )
+
+    send(shop)
+
+    [received] = smtp.received
+    message = received.message
+    assert received.rcpt_tos == ["ap@evil.example"]
+    assert set(message.keys()) <= HEADERS
+    assert not message.defects and not message["To"].defects
+    [to] = message["To"].addresses  # one address: no part of the name became a recipient
+    assert to.addr_spec == "ap@evil.example"
+    assert "\r" not in to.display_name and "\n" not in to.display_name
+    body = html(message)
+    assert "<script>" not in body
+    assert "Evil Corp Bcc: victim@evil.example X-Injected: yes &lt;script&gt;alert(" in body
