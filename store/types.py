@@ -33,9 +33,7 @@ class Money(TypeDecorator):
     def process_bind_param(self, value: Decimal | int | None, dialect: Dialect):
         if value is None:
             return None
-        if isinstance(value, float):
-            raise TypeError("money must be Decimal, not float")
-        exact = Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        exact = to_money(value)
         return int(exact * _FACTOR) if dialect.name == "sqlite" else exact
 
     def process_result_value(self, value, dialect: Dialect) -> Decimal | None:
@@ -44,6 +42,17 @@ class Money(TypeDecorator):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-MONEY_SCALE)
         return Decimal(value).quantize(_QUANTUM)
+
+
+def to_money(value: Decimal | int) -> Decimal:
+    """`value` as the store keeps it: four places, rounded half-even; a float is refused.
+
+    Compare against stored amounts only after this, or an amount the column rounds away
+    (0.00001 is stored as 0) looks like a change on every sync.
+    """
+    if isinstance(value, float):
+        raise TypeError("money must be Decimal, not float")
+    return Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 class UTCDateTime(TypeDecorator):

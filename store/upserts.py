@@ -23,6 +23,7 @@ from portal_rules.customers import portal_visible_customer, should_import
 from portal_rules.types import CustomerFacts, InvoiceFacts
 from portal_rules.visibility import is_sent_and_live
 from store.tables import Adjustment, Contact, Customer, Invoice
+from store.types import to_money
 
 CUSTOMERS: Table = Customer.__table__
 CONTACTS: Table = Contact.__table__
@@ -196,11 +197,12 @@ def write_invoices(
     rows, adjustments = [], []
     for invoice in invoices:
         previous_balance, override = stored.get(invoice.ref, (None, None))
+        balance = to_money(invoice.balance)  # as stored, so a rounded-away change is no change
         facts = InvoiceFacts(
             ref=invoice.ref,
             customer_ref=invoice.customer_ref,
-            balance=invoice.balance,
-            total=invoice.total,
+            balance=balance,
+            total=to_money(invoice.total),
             source_sent=invoice.sent,
             sent_override=override,
             voided=invoice.voided,
@@ -208,7 +210,7 @@ def write_invoices(
             draft=invoice.draft,
         )
         rows.append({**_invoice_row(company_id, invoice, is_sent_and_live(facts), now), "seen_run": run_id})
-        adjustment = detect_adjustment(previous_balance, invoice.balance)
+        adjustment = detect_adjustment(previous_balance, balance)
         if adjustment is not None:
             adjustments.append(
                 {

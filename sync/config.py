@@ -7,7 +7,6 @@ so the CLI can print it and exit 2 without a traceback.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import tomllib
@@ -131,7 +130,7 @@ class CompanyConfig(_Strict):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
@@ -243,9 +242,9 @@ def _key_path(loc: tuple) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif not str(part).startswith(("function-", "literal[", "tuple[")):
-            # Quoted as TOML would when not a bare key: a key holding a line break or a
-            # control character must not break the one-line message.
-            name = str(part) if BARE_KEY.match(str(part)) else json.dumps(str(part))
+            # Quoted when not a bare key: repr() escapes line breaks and other unprintable
+            # characters, so a key holding one cannot break the one-line message.
+            name = str(part) if BARE_KEY.match(str(part)) else repr(str(part))
             out += f".{name}" if out else name
     return out
 

@@ -15,6 +15,7 @@ from connectors.base import Tokens
 from store.crypto import SecretBox
 from store.leases import lease
 from store.tables import Connection
+from sync.logging import REDACTOR
 
 
 def worker_id() -> str:
@@ -40,14 +41,17 @@ class DbCredentials:
             )
         if row is None or not row["access_token"] or not row["refresh_token"]:
             return None
-        return Tokens(
+        tokens = Tokens(
             access_token=self.box.open(row["access_token"]),
             refresh_token=self.box.open(row["refresh_token"]),
             access_expires_at=row["access_expires_at"],
             refresh_expires_at=row["refresh_expires_at"],
         )
+        REDACTOR.remember(tokens.access_token, tokens.refresh_token)  # masked wherever they appear in logs
+        return tokens
 
     def save(self, tokens: Tokens) -> None:
+        REDACTOR.remember(tokens.access_token, tokens.refresh_token)
         values = {
             "access_token": self.box.seal(tokens.access_token),
             "refresh_token": self.box.seal(tokens.refresh_token),

@@ -17,6 +17,10 @@ import structlog
 
 SENSITIVE_KEY = re.compile(r"token|secret|password|authorization|api_key|client_secret", re.I)
 BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
+# Secrets inside free text: `refresh_token=...` (query strings, form bodies) and
+# `"access_token": "..."` (JSON bodies), as SDKs and exceptions print them.
+ASSIGNED = re.compile(r"\b(\w*(?:token|secret|password)\w*)=[^\s&\"',;]+", re.I)
+JSON_ASSIGNED = re.compile(r'("\w*(?:token|secret|password)\w*"\s*:\s*)"[^"]*"', re.I)
 MASK = "***"
 
 
@@ -41,10 +45,18 @@ class Redactor:
             return self.scrub(value)
         if isinstance(value, dict):
             return {k: self._clean(str(k), v) for k, v in value.items()}
+        if type(value) in (list, tuple):
+            return type(value)(self._clean(key, v) for v in value)
         return value
+
+    def rendered(self, _logger: Any, _name: str, line: Any) -> Any:
+        """The last processor: scrub the rendered line, tracebacks included."""
+        return self.scrub(line) if isinstance(line, str) else line
 
     def scrub(self, text: str) -> str:
         text = BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+        text = ASSIGNED.sub(lambda m: f"{m.group(1)}={MASK}", text)
+        text = JSON_ASSIGNED.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
         for secret in self._values:
             if secret in text:
                 text = text.replace(secret, MASK)
@@ -57,20 +69,22 @@ REDACTOR = Redactor()
 def configure_logging(level: str = "info", fmt: str = "console", stream=None) -> Redactor:
     """Configure structlog and the stdlib root logger once, for the CLI or the daemon."""
     stream = stream or sys.stderr
-    shared = [
+    head = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        REDACTOR,
     ]
+    shared = [*head, REDACTOR]
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        # `extra=` keys are added before the redactor sees the event, so they are masked too.
+        foreign_pre_chain=[*head, structlog.stdlib.ExtraAdder(), REDACTOR],
+        # Exceptions are rendered after the redactor ran on the event: scrub the final line.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, REDACTOR.rendered],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)

@@ -8,6 +8,7 @@ from datetime import datetime
 from connectors.registry import ConnectorSettings
 from portal_rules.types import CompanyPolicy, Plan
 from sync.config import CompanyConfig
+from sync.logging import REDACTOR
 
 
 def company_policy(company: CompanyConfig) -> CompanyPolicy:
@@ -29,6 +30,7 @@ def connector_settings(
     company: CompanyConfig, *, clock: Callable[[], datetime] | None = None, options: dict | None = None
 ) -> ConnectorSettings:
     connection = company.connection
+    REDACTOR.remember(connection.client_secret())  # masked wherever it appears in logs
     return ConnectorSettings(
         company_id=company.id,
         kind=connection.kind,
