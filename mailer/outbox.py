@@ -9,6 +9,7 @@ same Message-ID.
 from __future__ import annotations
 
 import email.policy
+from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_string
 from email.message import EmailMessage
@@ -40,19 +41,74 @@ def enqueue(
     Nothing is committed here.
     """
     _check(message, kind, not_before)
+    return enqueue_rendered(
+        session,
+        rendered(message),
+        company_id=company_id,
+        kind=kind,
+        automatic=automatic,
+        dedupe_key=dedupe_key,
+        not_before=not_before,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A message already serialized: what the outbox stores, without the `EmailMessage`.
+
+    Rendering and serializing cost milliseconds per message (the stdlib parses every
+    structured header); a caller with thousands of messages can do it in worker processes
+    and hand these over.
+    """
+
+    message_id: str
+    recipients: tuple[str, ...]
+    subject: str
+    created_at: datetime
+    payload: str
+
+
+def rendered(message: EmailMessage) -> Rendered:
+    """The outbox form of a checked, rendered message."""
+    return Rendered(
+        str(message["Message-ID"]),
+        tuple(recipients(message)),
+        str(message["Subject"] or ""),
+        message["Date"].datetime,
+        message.as_string(policy=email.policy.default),
+    )
+
+
+def enqueue_rendered(
+    session: Session,
+    message: Rendered,
+    *,
+    company_id: str,
+    kind: str,
+    automatic: bool,
+    dedupe_key: str | None = None,
+    not_before: datetime,
+) -> int | None:
+    """`enqueue` for a message serialized by `rendered` (possibly in another process)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
+    if not message.recipients:
+        raise ValueError("a message needs at least one To or Cc address")
     row = {
         "company_id": company_id,
         "kind": kind,
         "automatic": automatic,
-        "recipient": ", ".join(recipients(message)),
-        "subject": str(message["Subject"] or ""),
-        "message_id": str(message["Message-ID"]),
-        "payload": message.as_string(policy=email.policy.default),
+        "recipient": ", ".join(message.recipients),
+        "subject": message.subject,
+        "message_id": message.message_id,
+        "payload": message.payload,
         "dedupe_key": dedupe_key,
         "not_before": not_before,
         "status": "queued",
         "attempts": 0,
-        "created_at": message["Date"].datetime,
+        "created_at": message.created_at,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # DO NOTHING (not an exception) keeps the caller's transaction usable on a duplicate.

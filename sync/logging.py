@@ -27,13 +27,22 @@ MASK = "***"
 class Redactor:
     """A structlog processor that hides secrets; `remember()` registers a secret value."""
 
+    # Every token refresh registers new values and rotated ones are dead: keep the most recent
+    # ones only, so a long-running daemon neither grows nor slows down.
+    MAX_VALUES = 2048
+
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._values: dict[str, None] = {}  # insertion-ordered: the oldest go first
         self._lock = threading.Lock()
 
     def remember(self, *values: str | None) -> None:
         with self._lock:
-            self._values.update(v for v in values if v and len(v) >= 6)
+            for value in values:
+                if value and len(value) >= 6:
+                    self._values.pop(value, None)
+                    self._values[value] = None
+            while len(self._values) > self.MAX_VALUES:
+                del self._values[next(iter(self._values))]
 
     def __call__(self, _logger: Any, _name: str, event: dict) -> dict:
         return {key: self._clean(key, value) for key, value in event.items()}
@@ -57,7 +66,9 @@ class Redactor:
         text = BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
         text = ASSIGNED.sub(lambda m: f"{m.group(1)}={MASK}", text)
         text = JSON_ASSIGNED.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
-        for secret in self._values:
+        with self._lock:
+            known = tuple(self._values)
+        for secret in known:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text

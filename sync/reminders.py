@@ -17,9 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailer.bulk import render_reminders
 from mailer.mails import ReminderLine, ReminderMail
-from mailer.outbox import enqueue
-from mailer.render import render_reminder
+from mailer.outbox import enqueue_rendered
 from portal_rules.balances import company_today
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
 from portal_rules.types import CustomerFacts, InvoiceFacts
@@ -83,13 +83,21 @@ def plan_reminders(
         return report
     _record_skipped(engine, company.id, plan, now)
     from_ = sender(config, company)
-    mails = []
-    for reminder in plan.reminders:
-        to = recipients.get(reminder.customer_ref, ())
-        if to:
-            lines = tuple(_line(item.invoice) for item in reminder.items)
-            mail = ReminderMail(names.get(reminder.customer_ref, ""), to, company.portal_url, lines, today)
-            mails.append((reminder, render_reminder(from_, mail, key=_key(reminder), now=now)))
+    due = [r for r in plan.reminders if recipients.get(r.customer_ref)]
+    mails = [
+        (
+            ReminderMail(
+                names.get(r.customer_ref, ""),
+                recipients[r.customer_ref],
+                company.portal_url,
+                tuple(_line(item.invoice) for item in r.items),
+                today,
+            ),
+            _key(r),
+        )
+        for r in due
+    ]
+    mails = list(zip(due, render_reminders(from_, mails, now=now), strict=True))
     for start in range(0, len(mails), BATCH):
         _enqueue_batch(engine, company.id, mails[start : start + BATCH], now)
     return report
@@ -234,7 +242,7 @@ def _enqueue(
             for item in reminder.items
         ],
     )
-    enqueue(
+    enqueue_rendered(
         Session(bind=connection),
         message,
         company_id=company_id,

@@ -1,0 +1,103 @@
+"""`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
+
+Sections: full, local, incremental, latency, mail (all by default). Results are printed as
+a table and written to bench/results/latest.json with the machine they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sync.logging import configure_logging
+
+SECTIONS = ("full", "local", "incremental", "latency", "mail")
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def full(sizes) -> list[dict]:
+    from bench import sync
+
+    return [sync.full_sync(kind, n) for n in sizes for kind in ("quickbooks", "xero")]
+
+
+def local(sizes) -> list[dict]:
+    from bench import local as bench_local
+
+    pages = bench_local.fetch_pages(sizes[-1])
+    out = [bench_local.run(pages)]
+    pg = os.environ.get("ARSYNC_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        out.append(bench_local.run(pages, _fresh_schema(pg)))
+    except Exception as exc:  # PostgreSQL is optional for the bench
+        out.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
+    return out
+
+
+def _fresh_schema(url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{os.getpid()}"
+    with create_engine(url, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def incremental(sizes) -> list[dict]:
+    from bench import sync
+
+    return [sync.incremental_sync(kind, n) for n in sizes for kind in ("quickbooks", "xero")]
+
+
+def latency(sizes) -> list[dict]:
+    from bench import sync
+
+    return [sync.latency_sync(kind, sizes[0]) for kind in ("quickbooks", "xero")]
+
+
+def mail(_sizes) -> list[dict]:
+    from bench import mail as bench_mail
+
+    return [bench_mail.run(10_000)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__)
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"any of {', '.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="1k/10k companies instead of 10k/100k")
+    args = parser.parse_args()
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r} (choose from {', '.join(SECTIONS)})")
+    configure_logging("warning")
+    os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    sizes = (1_000, 10_000) if args.quick else (10_000, 100_000)
+    results = {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"), "sizes": sizes}
+    for section in args.sections or SECTIONS:
+        rows = globals()[section](sizes)
+        results[section] = rows
+        print(f"\n== {section}")
+        for row in rows:
+            print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "requests_by_endpoint"))
+    target = Path(__file__).parent / "results" / ("quick.json" if args.quick else "latest.json")
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwritten to {target}")
+
+
+if __name__ == "__main__":
+    main()
