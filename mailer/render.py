@@ -51,7 +51,7 @@ def one_line(text: str) -> str:
 
 
 def recipient_name(text: str) -> str:
-    """A customer name fit for a To display name: one line, RFC 5322 specials as spaces."""
+    """A name fit for a From or To display name: one line, RFC 5322 specials as spaces."""
     return " ".join(_SPECIALS.sub(" ", one_line(text)).split())
 
 
@@ -168,7 +168,7 @@ def _compose(
         raise ValueError("a message needs at least one recipient")
     env = environment(sender.template_dir)
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = Address(display_name=one_line(sender.company_name), addr_spec=sender.from_address)
+    msg["From"] = Address(display_name=recipient_name(sender.company_name), addr_spec=sender.from_address)
     msg["To"] = recipients
     msg["Subject"] = one_line(env.get_template(f"{template}.subject.txt").render(context))
     msg["Date"] = now.astimezone(UTC)

@@ -17,6 +17,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 MONEY_SCALE = 4
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _FACTOR = 10**MONEY_SCALE
+# The largest amount both backends hold: SQLite keeps ten-thousandths in a signed 64-bit
+# integer (PostgreSQL's NUMERIC(20,4) would go to 10^16). One limit, the same everywhere.
+MONEY_LIMIT = Decimal(2**63 - 1).scaleb(-MONEY_SCALE)
 
 
 class Money(TypeDecorator):
@@ -53,6 +56,11 @@ def to_money(value: Decimal | int) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must be Decimal, not float")
     return Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def fits_money(value: Decimal) -> bool:
+    """Whether the store can hold `value` (after rounding to four places)."""
+    return abs(to_money(value)) <= MONEY_LIMIT
 
 
 class UTCDateTime(TypeDecorator):

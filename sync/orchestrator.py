@@ -11,19 +11,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from connectors.base import Connector, ConnectorError, DailyLimitReached, ReconnectNeeded
-from connectors.records import Page
+from connectors.records import Page, Quarantined
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.tables import Connection as ConnectionRow
 from store.tables import QuarantinedRecord, SyncCursor, SyncRun
+from store.types import fits_money
 from store.upserts import CustomerIn, InvoiceIn, mark_missing_deleted, write_customers, write_invoices
 
 log = structlog.get_logger("arsync.sync")
@@ -138,7 +139,21 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
         _fail(engine, company_id, summary, exc, clock)
 
 
+def _screen(page: Page) -> Page:
+    """Move invoices whose amounts the store cannot hold to the page's quarantine."""
+    unfit = [i for i in page.invoices if not (fits_money(i.total) and fits_money(i.balance))]
+    if not unfit:
+        return page
+    reasons = tuple(
+        Quarantined("invoices", i.ref, f"amount out of range (total {i.total}, balance {i.balance})")
+        for i in unfit
+    )
+    kept = tuple(i for i in page.invoices if i not in unfit)
+    return replace(page, invoices=kept, quarantined=page.quarantined + reasons)
+
+
 def _store_page(engine, company_id, policy, page: Page, state: _State, summary: SyncSummary, clock) -> None:
+    page = _screen(page)
     now = clock()
     with engine.begin() as connection:
         written, adjustments = _write_records(connection, company_id, policy, page, now, summary.run_id)

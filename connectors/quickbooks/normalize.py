@@ -115,7 +115,10 @@ def parse_time(value: Any, field: str) -> datetime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise Malformed(f"bad {field} {value!r}")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past the calendar in UTC
+        raise Malformed(f"bad {field} {value!r}") from None
 
 
 def _mapping(raw: Any) -> Mapping[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from mailer.environment import money
 from mailer.mails import Sender
-from mailer.render import message_id, one_line, render_invitation, render_reminder
+from mailer.render import message_id, recipient_name, render_invitation, render_reminder
 from tests.mailer.conftest import NOW
 
 
@@ -100,7 +100,7 @@ def test_names_cannot_inject_headers(sender, invitation, reminder):
         assert received["Bcc"] is None
         assert "victim@example.com" not in [a.addr_spec for a in received["To"].addresses]
         assert received["From"].addresses[0].addr_spec == "billing@acme.example"
-        assert received["From"].addresses[0].display_name == one_line(HOSTILE)
+        assert received["From"].addresses[0].display_name == recipient_name(HOSTILE)
         assert "\n" not in received["Subject"] and "\r" not in received["Subject"]
 
 

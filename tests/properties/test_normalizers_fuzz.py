@@ -304,13 +304,6 @@ def test_xero_dates_outside_the_calendar_are_malformed(field, value):
         xero.to_invoice(with_field(XERO_VALID, field, value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="connectors/quickbooks/normalize.py parse_time: moment.astimezone(UTC) raises OverflowError "
-    "for a LastUpdatedTime whose UTC form is outside year 1-9999; normalize_all catches only Malformed, "
-    "so the page (and the sync) fails instead of quarantining the record",
-)
 @pytest.mark.parametrize("value", EXTREME_TIMES, ids=["year-10000-in-utc", "year-0-in-utc"])
 def test_quickbooks_times_outside_the_calendar_are_quarantined(value):
     row = with_field(QBO_VALID, "MetaData", {"LastUpdatedTime": value})

@@ -259,11 +259,6 @@ def test_an_amount_past_the_limit_is_refused_and_nothing_is_written(store, magni
     assert count == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an invoice amount past the store's range fails the whole page and the sync stays stuck "
-    "on it (no quarantine); SPEC 8: a record that cannot be stored should be quarantined",
-)
 def test_a_sync_quarantines_an_amount_the_store_cannot_hold(store):
     from connectors.records import CustomerRecord, InvoiceRecord
     from portal_rules.types import CompanyPolicy
