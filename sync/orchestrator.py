@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from connectors.base import Connector, ConnectorError, DailyLimitReached, ReconnectNeeded
 from connectors.records import Page, Quarantined
@@ -28,6 +29,12 @@ from store.types import fits_money
 from store.upserts import CustomerIn, InvoiceIn, mark_missing_deleted, write_customers, write_invoices
 
 log = structlog.get_logger("arsync.sync")
+
+
+class StoreUnavailable(Exception):
+    """The database connection failed under a page; the next run resumes from the last commit."""
+
+
 LEASE_TTL = timedelta(minutes=5)  # renewed after every page
 Clock = Callable[[], datetime]
 
@@ -134,6 +141,9 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
         _finish(engine, summary, "ok", None, clock)
     except (ReconnectNeeded, DailyLimitReached, ConnectorError, LeaseBusy) as exc:
         _fail(engine, company_id, summary, exc, clock)
+    except DBAPIError as exc:  # the store went away (restart, network): operational, not a bug
+        log.error("sync.store_unavailable", company=company_id, error=str(exc.orig or exc).splitlines()[0])
+        _fail(engine, company_id, summary, StoreUnavailable(f"store unavailable: {exc.orig or exc}"), clock)
     except Exception as exc:  # a bug or an unexpected payload: record it, never lose the run row
         log.exception("sync.crashed", company=company_id)
         _fail(engine, company_id, summary, exc, clock)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from store.db import make_engine, upgrade
 
@@ -41,7 +42,7 @@ def pg_url(pg_available: bool) -> Iterator[str]:
             pytest.fail("PostgreSQL is required in CI but 127.0.0.1:5432/test is unreachable")
         pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # survives a restart
     with admin.connect() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     try:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,22 +21,34 @@ from connectors.simulators.quickbooks import QuickBooksSimulator
 from store.db import make_engine
 from sync.cli import main
 
-TABLES = {
+TABLES = {  # money through the views, where both backends present it as a number
     "customers": "SELECT ref, display_name, active, deleted, portal_visible FROM customers ORDER BY ref",
     "contacts": "SELECT customer_ref, email, position, valid, in_source, portal_status, eligible "
     "FROM contacts ORDER BY customer_ref, email",
-    "invoices": "SELECT ref, customer_ref, doc_number, total, balance, source_sent, voided, deleted, visible "
+    "invoices": "SELECT ref, customer_ref, doc_number, source_sent, voided, deleted, visible "
     "FROM invoices ORDER BY ref",
+    "portal_invoices": "SELECT invoice_ref, total, balance FROM portal_invoices ORDER BY invoice_ref",
     "adjustments": "SELECT invoice_ref, amount FROM adjustments ORDER BY invoice_ref",
     "portal_customers": "SELECT customer_ref, balance_due FROM portal_customers ORDER BY customer_ref",
 }
+CENTS = Decimal("0.0001")
+
+
+def _plain(value):
+    """Backend-neutral values: numbers as 4-place Decimals (SQLite views give floats), flags as bools."""
+    if isinstance(value, float | Decimal):
+        return Decimal(str(value)).quantize(CENTS)
+    return value
 
 
 def snapshot(url: str) -> dict[str, list[tuple]]:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            return {name: [tuple(r) for r in connection.execute(text(sql))] for name, sql in TABLES.items()}
+            return {
+                name: [tuple(map(_plain, r)) for r in connection.execute(text(sql))]
+                for name, sql in TABLES.items()
+            }
     finally:
         engine.dispose()
 
@@ -78,13 +91,15 @@ token_url = "{sim.token_url}"
     return config
 
 
-def arsync_sync(config: Path) -> subprocess.Popen:
+def arsync_sync(config: Path, *, capture: bool = False) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "sync", "--config", str(config), "sync"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
+        text=True,
     )
 
 
