@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import sys
 import time
 
@@ -16,6 +15,16 @@ from sync.app import App
 from sync.config import load_config
 from sync.credentials import worker_id
 from sync.runner import sync_one
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not getrusage's ru_maxrss: Linux carries that across fork+exec,
+    so it would include the parent (which holds the simulator's whole company)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -27,7 +36,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     result = summary.as_json() | {
         "wall_seconds": round(wall, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
     print(json.dumps(result))
 

@@ -93,7 +93,7 @@ token_url = "{xero.token_url}"
     return path
 
 
-def run_demo(directory: Path, echo: Echo, now: datetime | None = None) -> int:
+def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level: str | None = None) -> int:
     """Run the demo in `directory` (created, reset); returns an exit code."""
     now = now or datetime.now(UTC)
     directory = directory.resolve()
@@ -114,7 +114,7 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None) -> int:
         echo(f"arsync demo in {directory}")
         echo(f"  QuickBooks Online simulator at {qbo.url}, Xero simulator at {xero.url}")
         config = load_config(config_path)
-        configure_logging(config.log.level, config.log.format)
+        configure_logging(log_level or config.log.level, "json" if log_level else config.log.format)
         app = App.open(config, migrated=False)
         upgrade(app.engine)
         app = App.open(app.config)

@@ -19,8 +19,9 @@ from sync.demo import run_demo
     show_default=True,
     help="Where the demo writes its config, store and mail.",
 )
+@click.option("--verbose", is_flag=True, help="Log every step (debug level, JSON) on stderr.")
 @now_option
-def demo(directory: Path, now: str | None) -> None:
+def demo(directory: Path, verbose: bool, now: str | None) -> None:
     """The whole job on a fresh machine: simulators -> sync -> rules -> invitations and reminders -> mail."""
-    if run_demo(directory, click.echo, parse_now(now)) != 0:
+    if run_demo(directory, click.echo, parse_now(now), log_level="debug" if verbose else None) != 0:
         raise WorkFailed("the demo's syncs did not all succeed (see above)")
