@@ -86,14 +86,15 @@ def main() -> None:
     configure_logging("warning")
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
     sizes = (1_000, 10_000) if args.quick else (10_000, 100_000)
-    results = {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"), "sizes": sizes}
+    target = Path(__file__).parent / "results" / ("quick.json" if args.quick else "latest.json")
+    results = json.loads(target.read_text()) if target.exists() else {}  # re-run sections replace theirs
+    results |= {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"), "sizes": sizes}
     for section in args.sections or SECTIONS:
         rows = globals()[section](sizes)
         results[section] = rows
         print(f"\n== {section}")
         for row in rows:
             print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "requests_by_endpoint"))
-    target = Path(__file__).parent / "results" / ("quick.json" if args.quick else "latest.json")
     target.parent.mkdir(exist_ok=True)
     target.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nwritten to {target}")

@@ -166,7 +166,12 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
     page = _screen(page)
     now = clock()
     with engine.begin() as connection:
-        written, adjustments = _write_records(connection, company_id, policy, page, now, summary.run_id)
+        # During a full pull, portal accounts are assessed once for the whole company on its
+        # last page instead of per page (new contacts stay ineligible until then).
+        full_pull = state.full_since_run is not None
+        written, adjustments = _write_records(
+            connection, company_id, policy, page, now, summary.run_id, assess=not full_pull
+        )
         _quarantine(connection, company_id, summary.run_id, page, now)
         if page.full_sync_complete and state.full_since_run is not None:
             gone = mark_missing_deleted(connection, company_id, state.full_since_run)
@@ -207,7 +212,9 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
     )
 
 
-def _write_records(connection, company_id, policy, page: Page, now, run_id) -> tuple[int, int]:
+def _write_records(
+    connection, company_id, policy, page: Page, now, run_id, *, assess: bool
+) -> tuple[int, int]:
     if page.customers:
         customers = [
             CustomerIn(c.ref, c.display_name, c.active, c.emails, c.deleted, c.updated_at)
@@ -221,7 +228,8 @@ def _write_records(connection, company_id, policy, page: Page, now, run_id) -> t
             now=now,
             run_id=run_id,
         )
-        recompute_accounts(connection, company_id, policy, emails)
+        if assess:
+            recompute_accounts(connection, company_id, policy, emails)
         return written, 0
     if page.invoices:
         invoices = [
