@@ -6,13 +6,15 @@ Each re-derives what depends on it through `portal_rules` in the same transactio
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from sqlalchemy import Engine, select, update
 
 from portal_rules.status import PortalEvent, next_status
-from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
+from portal_rules.types import CompanyPolicy, PortalStatus
 from portal_rules.visibility import is_sent_and_live
 from store.accounts import recompute_accounts
+from store.facts import invoice_facts
 from store.tables import Contact, Customer, Invoice
 
 CONTACTS = Contact.__table__
@@ -74,17 +76,7 @@ def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: b
         row = connection.execute(select(INVOICES).where(*where)).mappings().first()
         if row is None:
             raise NotFound(f"company {company_id!r} has no invoice {invoice_ref!r}")
-        facts = InvoiceFacts(
-            ref=row["ref"],
-            customer_ref=row["customer_ref"],
-            balance=row["balance"],
-            total=row["total"],
-            source_sent=row["source_sent"],
-            sent_override=sent,
-            voided=row["voided"],
-            deleted=row["deleted"],
-            draft=row["draft"],
-        )
+        facts = replace(invoice_facts(row), sent_override=sent)
         visible = is_sent_and_live(facts)
         connection.execute(update(INVOICES).where(*where).values(sent_override=sent, visible=visible))
     return visible

@@ -21,6 +21,7 @@ from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
 from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
 from portal_rules.visibility import is_visible
 from store import invitations
+from store.facts import invoice_facts
 from store.tables import AccessRequest, Customer, Invoice
 
 INVOICES = Invoice.__table__
@@ -157,24 +158,7 @@ def _invoice_facts(engine: Engine, company_id: str, customer_ref: str) -> tuple[
             .mappings()
             .all()
         )
-    facts = [
-        InvoiceFacts(
-            ref=r["ref"],
-            customer_ref=r["customer_ref"],
-            balance=r["balance"],
-            total=r["total"],
-            due_date=r["due_date"],
-            doc_number=r["doc_number"],
-            issue_date=r["issue_date"],
-            currency=r["currency"],
-            source_sent=r["source_sent"],
-            sent_override=r["sent_override"],
-            voided=r["voided"],
-            deleted=r["deleted"],
-            draft=r["draft"],
-        )
-        for r in rows
-    ]
+    facts = [invoice_facts(r) for r in rows]
     return facts, customer_visible
 
 

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import Engine, func, select
 
 from portal_rules.balances import balance_due, past_due_amount
-from portal_rules.types import InvoiceFacts
 from portal_rules.visibility import hidden_reason
+from store.facts import invoice_facts
 from store.tables import Adjustment, Connection, Contact, Customer, Invoice, SyncRun
 
 
@@ -84,18 +84,7 @@ def portal_overview(engine: Engine, company_id: str, today: date) -> dict:
     hidden: Counter[str] = Counter()
     facts_by_customer: dict[str, list] = {}
     for row in invoices:
-        facts = InvoiceFacts(
-            ref=row.ref,
-            customer_ref=row.customer_ref,
-            balance=row.balance,
-            total=row.total,
-            due_date=row.due_date,
-            source_sent=row.source_sent,
-            sent_override=row.sent_override,
-            voided=row.voided,
-            deleted=row.deleted,
-            draft=row.draft,
-        )
+        facts = invoice_facts(row._mapping)
         customer = customers.get(row.customer_ref)
         reason = hidden_reason(facts, bool(customer and customer.portal_visible))
         if reason:

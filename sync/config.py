@@ -6,18 +6,18 @@ so the CLI can print it and exit 2 without a traceback.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from connectors.urls import url_problem
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
@@ -177,23 +177,9 @@ class Config(_Strict):
 
 def check_url(value: str) -> None:
     """Accept https:// anywhere and plain http:// only for loopback hosts."""
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return
-    if parts.scheme == "http":
-        raise ValueError(f"plain http:// is accepted only for loopback hosts, not {value!r}")
-    raise ValueError(f"not an http(s) URL: {value!r}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(problem)
 
 
 def load_config(path: str | Path, *, require_secrets: bool = True) -> Config:
@@ -244,7 +230,7 @@ def _key_path(loc: tuple) -> str:
         elif not str(part).startswith(("function-", "literal[", "tuple[")):
             # Quoted when not a bare key: repr() escapes line breaks and other unprintable
             # characters, so a key holding one cannot break the one-line message.
-            name = str(part) if BARE_KEY.match(str(part)) else repr(str(part))
+            name = str(part) if BARE_KEY.fullmatch(str(part)) else repr(str(part))
             out += f".{name}" if out else name
     return out
 

@@ -24,6 +24,7 @@ from portal_rules.balances import company_today
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
 from portal_rules.types import CustomerFacts, InvoiceFacts
 from portal_rules.windows import next_opening
+from store.facts import invoice_facts
 from store.portal import customer_names
 from store.tables import Contact, Customer, Invoice, ReminderLedger
 from sync.config import CompanyConfig, Config
@@ -117,24 +118,7 @@ def _plan(connection: Connection, company_id: str, offsets, today, import_inacti
         .mappings()
         .all()
     )
-    invoices = [
-        InvoiceFacts(
-            ref=r["ref"],
-            customer_ref=r["customer_ref"],
-            balance=r["balance"],
-            total=r["total"],
-            due_date=r["due_date"],
-            doc_number=r["doc_number"],
-            issue_date=r["issue_date"],
-            currency=r["currency"],
-            source_sent=r["source_sent"],
-            sent_override=r["sent_override"],
-            voided=r["voided"],
-            deleted=r["deleted"],
-            draft=r["draft"],
-        )
-        for r in rows
-    ]
+    invoices = [invoice_facts(r) for r in rows]
     refs = sorted({i.customer_ref for i in invoices})
     customers = (
         {

@@ -12,12 +12,10 @@ The SDK is used as shipped and configured per instance (never a shared, mutated 
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from quickbooks import QuickBooks
@@ -29,6 +27,7 @@ from connectors.quickbooks.errors import CallFailed, MalformedBody, classify, re
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import RateLimiter
 from connectors.registry import ConnectorSettings
+from connectors.urls import url_problem
 
 MINOR_VERSION = 75
 
@@ -77,22 +76,11 @@ def api_base(url: str) -> str:
 
     Plain http:// is refused unless the host is loopback (the simulators): tokens travel here.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConnectorError(f"connection.api_base_url is not an http(s) URL: {url!r}")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise ConnectorError("connection.api_base_url: plain http:// is accepted only for loopback hosts")
+    problem = url_problem(url)
+    if problem:
+        raise ConnectorError(f"connection.api_base_url: {problem}")
     base = url.rstrip("/")
     return base if base.endswith("/v3") else f"{base}/v3"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def sdk_client(settings: ConnectorSettings, session: BearerSession) -> QuickBooks:

@@ -83,6 +83,7 @@ CASES = [
     ),
     ("bad-log-level", '[log]\nlevel = "loud"\n', "log.level: Input should be"),
     ("not-toml", "[store\nurl=", "not valid TOML"),
+    ("key-with-newline", '"stor\\n" = 1\n', "'stor\\n': unknown key"),
 ]
 
 

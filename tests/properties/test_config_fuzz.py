@@ -43,7 +43,7 @@ def toml_string(text: str) -> str:
 
 
 def toml_key(key: str) -> str:
-    return key if BARE_KEY.match(key) else toml_string(key)
+    return key if BARE_KEY.fullmatch(key) else toml_string(key)
 
 
 def toml_value(value) -> str:
