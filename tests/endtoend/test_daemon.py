@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -155,3 +156,66 @@ def test_daemon_holds_automatic_mail_outside_the_window(daemon_world, store_url)
     assert code == 0, err[-2000:]
     assert recorder.received == []
     assert count(store_url, "SELECT COUNT(*) FROM outbox WHERE status='queued'") == 1
+
+
+def test_one_company_failing_never_stops_the_others(daemon_world, store_url, tmp_path):
+    """A second company whose API is unreachable fails its runs; the first one keeps syncing."""
+    start, _, sim = daemon_world
+    process, config = start((0, 23))
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=15)
+    dead_port = free_port()
+    config.write_text(
+        config.read_text()
+        + f"""
+[[companies]]
+id = "broken"
+name = "Broken"
+[companies.connection]
+kind = "quickbooks"
+realm_id = "1"
+client_id = "x"
+client_secret_env = "DAEMON_QBO_SECRET"
+api_base_url = "http://127.0.0.1:{dead_port}/v3"
+token_url = "http://127.0.0.1:{dead_port}/token"
+"""
+    )
+    pair = sim.tokens.issue()
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "auth",
+                "set-tokens",
+                "broken",
+                "--access-token",
+                pair.access_token,
+                "--refresh-token",
+                pair.refresh_token,
+            ]
+        )
+        == 0
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sync", "--config", str(config), "run", "--time-scale", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ok = "SELECT COUNT(*) FROM sync_runs WHERE company_id='acme' AND status='ok'"
+        failed = "SELECT COUNT(*) FROM sync_runs WHERE company_id='broken' AND status='failed'"
+        before = count(store_url, ok)
+        assert wait_for(lambda: count(store_url, failed) >= 1 and count(store_url, ok) >= before + 2, 60)
+    finally:
+        code, err = stop(process)
+    assert code == 0, err[-2000:]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
