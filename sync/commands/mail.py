@@ -19,9 +19,9 @@ from sync.settings import company_policy
 def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
     """Hand what is due to the mail server now (manual and transactional mail ignore windows).
 
-    With `answer_only` (request access) stdout and the exit code stay the caller's answer,
-    identical whether or not the email matched: the counts go to stderr, and a refusal is
-    left in the outbox for `arsync status` instead of failing the command.
+    With `answer_only` (request access) nothing but the caller's answer is printed and the
+    exit code does not depend on the mail: both must be identical whether or not the email
+    matched (no account enumeration). A refusal stays in the outbox for `arsync status`.
     """
     report = dispatch(
         state.app().engine,
@@ -30,11 +30,10 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
         window_for=window_for(state.config),
         worker_id=worker_id(),
     )
-    click.echo(
-        f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry",
-        err=answer_only,
-    )
-    if report.failed and not answer_only:
+    if answer_only:
+        return
+    click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
+    if report.failed:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
 
 
