@@ -10,6 +10,7 @@ the mail as .eml files, and prints what the portal now shows.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -126,7 +127,8 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level
         ok &= _sync_all(app, echo, now + timedelta(minutes=15), "second sync (incremental)")
         _communicate(app, echo, now + timedelta(minutes=16))
         _summary(app, echo, now)
-        echo(f"\nThe store is {directory / 'arsync.db'}; try: arsync --config {config_path} status")
+        arsync = Path(sys.executable).parent / "arsync"
+        echo(f"\nThe store is {directory / 'arsync.db'}; try: {arsync} --config {config_path} status")
         app.close()
         return 0 if ok else 1
 
