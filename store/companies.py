@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from store.tables import Company, Connection
@@ -32,8 +32,3 @@ def register_companies(engine: Engine, companies: Iterable[CompanyRow]) -> None:
             if session.get(Connection, row.company_id) is None:
                 session.add(Connection(company_id=row.company_id, kind=row.kind))
         session.flush()
-
-
-def known_company_ids(engine: Engine) -> list[str]:
-    with engine.connect() as connection:
-        return list(connection.scalars(select(Company.company_id).order_by(Company.company_id)))

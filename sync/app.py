@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from store.companies import CompanyRow, register_companies
 from store.crypto import SecretBox
 from store.db import make_engine, require_migrated
-from sync.config import Config, load_config
+from sync.config import Config
 
 SECRET_KEY_ENV = "ARSYNC_SECRET_KEY"
 CONFIG_ENV = "ARSYNC_CONFIG"
@@ -36,10 +36,6 @@ class App:
             require_migrated(engine)
             register_companies(engine, app.company_rows())
         return app
-
-    @classmethod
-    def from_path(cls, path: str | Path, *, migrated: bool = True) -> App:
-        return cls.open(load_config(path), migrated=migrated)
 
     def company_rows(self) -> list[CompanyRow]:
         return [CompanyRow(c.id, c.name, c.timezone, c.connection.kind) for c in self.config.companies]
