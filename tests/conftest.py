@@ -12,12 +12,19 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from store.db import make_engine, upgrade
 
 PG_BASE = os.environ.get("ARSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# CI must not turn red on a counterexample drawn by chance for an unrelated change: there the
+# property tests replay a fixed sequence; local runs keep exploring new examples.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 def _pg_available() -> bool:
