@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import ConnectorError
+from connectors.options import parse_known
 
 MAX_PAGE_SIZE = 1000  # QBO caps MAXRESULTS at 1000
 
@@ -38,11 +39,7 @@ class QboOptions:
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> QboOptions:
         """Validate `options`: unknown keys and out-of-range values are configuration errors."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConnectorError(f"unknown QuickBooks connector option(s): {', '.join(unknown)}")
-        parsed = cls(**options)
+        parsed = parse_known(cls, options, "QuickBooks")
         if not 1 <= parsed.page_size <= MAX_PAGE_SIZE:
             raise ConnectorError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         if min(parsed.per_minute, parsed.concurrent, parsed.retry_attempts, parsed.cdc_max_objects) < 1:
