@@ -60,7 +60,9 @@ def to_money(value: Decimal | int) -> Decimal:
 
 def fits_money(value: Decimal) -> bool:
     """Whether the store can hold `value` (after rounding to four places)."""
-    return abs(to_money(value)) <= MONEY_LIMIT
+    # The limit has four places and rounding is monotone: anything within it still fits
+    # once rounded, so only values beyond it need the exact (rounding) check.
+    return abs(value) <= MONEY_LIMIT or abs(to_money(value)) <= MONEY_LIMIT
 
 
 class UTCDateTime(TypeDecorator):

@@ -20,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connectors.base import ConnectorError
-from connectors.oauth import TokenManager, token_endpoint
+from connectors.oauth import TokenManager
 from mailer.dispatch import dispatch
 from sync.app import App
 from sync.credentials import DbCredentials, worker_id
@@ -28,6 +28,7 @@ from sync.invites import invite
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import sync_one
+from sync.settings import token_endpoint_for
 
 log = structlog.get_logger("arsync.daemon")
 KEEP_ALIVE_WITHIN = timedelta(days=14)
@@ -137,17 +138,11 @@ class Daemon:
     def keep_alive(self) -> None:
         """Refresh tokens whose refresh token would otherwise expire unused (Xero: 60 days)."""
         for company in self.app.config.companies:
-            connection = company.connection
             credentials = DbCredentials(self.app.engine, company.id, self.app.box)
             if credentials.load() is None:
                 continue
             try:
-                endpoint = token_endpoint(
-                    connection.kind,
-                    client_id=connection.client_id,
-                    client_secret=connection.client_secret(),
-                    token_url=connection.token_url,
-                )
+                endpoint = token_endpoint_for(company)
                 if TokenManager(credentials, endpoint, clock=self.clock).keep_alive(KEEP_ALIVE_WITHIN):
                     log.info("daemon.token_kept_alive", company=company.id)
             except ConnectorError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from connectors.oauth import TokenEndpoint, token_endpoint
 from connectors.registry import ConnectorSettings
 from portal_rules.types import CompanyPolicy, Plan
 from sync.config import CompanyConfig
@@ -44,4 +45,15 @@ def connector_settings(
         import_inactive_customers=company.import_inactive_customers,
         options=options or {},
         clock=clock,
+    )
+
+
+def token_endpoint_for(company: CompanyConfig) -> TokenEndpoint:
+    """The OAuth token endpoint of the company's connection (its `token_url` override applied)."""
+    connection = company.connection
+    return token_endpoint(
+        connection.kind,
+        client_id=connection.client_id,
+        client_secret=connection.client_secret(),
+        token_url=connection.token_url,
     )

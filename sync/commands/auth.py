@@ -7,11 +7,12 @@ from datetime import timedelta
 import click
 
 from connectors.base import ConnectorError, Tokens
-from connectors.oauth import PROVIDERS, token_endpoint
+from connectors.oauth import PROVIDERS
 from sync.auth_flow import AuthFlowError, authorize
 from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
 from sync.credentials import DbCredentials
 from sync.logging import REDACTOR
+from sync.settings import token_endpoint_for
 
 
 @cli.group()
@@ -50,12 +51,7 @@ def auth_connect(
             webbrowser.open(url)
 
     try:
-        endpoint = token_endpoint(
-            connection.kind,
-            client_id=connection.client_id,
-            client_secret=connection.client_secret(),
-            token_url=connection.token_url,
-        )
+        endpoint = token_endpoint_for(config)
         tokens, extra = authorize(
             authorize_url=authorize_url or provider.authorize_url,
             client_id=connection.client_id,
