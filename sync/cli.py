@@ -40,11 +40,15 @@ class State:
         return self._config
 
     def app(self, *, migrated: bool = True) -> App:
+        """The opened store; on a migrated one, `config.companies` then also holds the stored companies."""
         if self._app is None:
             self._app = App.open(self.config, migrated=migrated)
+            if migrated:
+                self._config = self.config.model_copy(update={"companies": self._app.companies()})
         return self._app
 
     def company_ids(self, given: tuple[str, ...]) -> list[str]:
+        self.app()
         known = [c.id for c in self.config.companies]
         for company_id in given:
             if company_id not in known:

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import store.fleet_tables  # noqa: F401  (registers the fleet tables on the metadata)
 from store.tables import metadata
 
 connection = context.config.attributes.get("connection")
