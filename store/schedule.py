@@ -29,12 +29,21 @@ class UnknownCompany(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A company this worker now runs: when it was due (or requested) and why."""
+    """A company this worker now runs: its due time, and the request it serves if any."""
 
     company_id: str
-    due_at: datetime
-    requested: bool
+    next_due_at: datetime
+    requested_at: datetime | None
     reason: str | None
+
+    @property
+    def requested(self) -> bool:
+        return self.requested_at is not None
+
+    @property
+    def due_at(self) -> datetime:
+        """Since when the sync was wanted: its request or its due time, whichever came first."""
+        return min(self.requested_at, self.next_due_at) if self.requested_at else self.next_due_at
 
 
 def insert_ignoring(connection: Connection, table, rows: list[dict]) -> None:
@@ -119,8 +128,7 @@ def claim_due(
                 )
             ).rowcount
             if taken:
-                when = min(requested_at, due_at) if requested_at else due_at
-                claims.append(Claim(company_id, when, requested_at is not None, reason))
+                claims.append(Claim(company_id, due_at, requested_at, reason))
     return claims
 
 
@@ -155,31 +163,34 @@ def next_due(previous_due: datetime, started: datetime, finished: datetime, inte
 
 
 def release(
-    engine: Engine,
-    worker: str,
-    claim: Claim,
-    *,
-    started: datetime,
-    finished: datetime,
-    interval: timedelta,
-    status: str,
-) -> None:
-    """Let go of a finished claim and set the company's next due time."""
+    engine: Engine, worker: str, company_id: str, *, next_at: datetime, finished: datetime, status: str
+) -> bool:
+    """Let go of this worker's claim on `company_id`, due again at `next_at`; False if not ours."""
     with engine.begin() as connection:
-        due_at = connection.scalar(select(S.next_due_at).where(S.company_id == claim.company_id))
-        if due_at is None:  # removed while it ran
-            return
-        connection.execute(
-            update(SyncSchedule)
-            .where(S.company_id == claim.company_id, S.claimed_by == worker)
-            .values(
-                claimed_by=None,
-                claimed_until=None,
-                next_due_at=next_due(due_at, started, finished, interval),
-                last_finished_at=finished,
-                last_status=status,
-            )
+        return bool(
+            connection.execute(
+                update(SyncSchedule)
+                .where(S.company_id == company_id, S.claimed_by == worker)
+                .values(
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_due_at=next_at,
+                    last_finished_at=finished,
+                    last_status=status,
+                )
+            ).rowcount
         )
+
+
+def schedule_row(engine: Engine, company_id: str) -> dict | None:
+    """One company's schedule row, or None if it has none."""
+    with engine.connect() as connection:
+        row = (
+            connection.execute(select(SyncSchedule.__table__).where(S.company_id == company_id))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
 
 
 def schedule_rows(engine: Engine) -> dict[str, dict]:

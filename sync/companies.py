@@ -45,8 +45,11 @@ def check_no_overlap(config: Config, stored_ids: list[str]) -> None:
             )
 
 
-def load_company_file(path: Path) -> list[CompanyConfig]:
-    """Read a file of `[[companies]]` tables, validated exactly like the main configuration."""
+def load_company_file(path: Path) -> dict[str, tuple[dict, CompanyConfig]]:
+    """A file of `[[companies]]` tables, validated exactly like the main configuration.
+
+    By id: the table as written (what the store keeps) and the validated company.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -61,4 +64,4 @@ def load_company_file(path: Path) -> list[CompanyConfig]:
     companies = parse_config(raw, source=str(path)).companies
     if not companies:
         raise ConfigError(f"{path}: companies: no [[companies]] table in the file")
-    return companies
+    return {company.id: (table, company) for table, company in zip(raw["companies"], companies, strict=True)}

@@ -79,6 +79,12 @@ class MailConfig(_Strict):
         return os.environ.get(self.smtp_password_env, "")
 
 
+class DaemonConfig(_Strict):
+    """`[daemon]`: how much one `arsync run` worker does at once (SPEC §11)."""
+
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 4  # syncs running at once per worker
+
+
 class ConnectionConfig(_Strict):
     kind: str
     environment: Literal["production", "sandbox"] = "production"
@@ -156,6 +162,7 @@ class Config(_Strict):
     store: StoreConfig = StoreConfig()
     log: LogConfig = LogConfig()
     mail: MailConfig = MailConfig()
+    daemon: DaemonConfig = DaemonConfig()
     companies: list[CompanyConfig] = []
     path: str = Field(default="", exclude=True)
 

@@ -122,7 +122,7 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
             state = _State(connector=None, full_since_run=None)
         summary.run_id = connection.execute(
             insert(SyncRun).values(
-                company_id=company_id, started_at=clock(), status="running", full=summary.full
+                company_id=company_id, started_at=clock(), status="running", full=summary.full, worker=owner
             )
         ).inserted_primary_key[0]
         if state.full_since_run is None and (summary.full or state.connector is None):

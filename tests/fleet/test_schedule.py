@@ -36,6 +36,7 @@ def test_requests_before_the_sync_starts_coalesce_into_one(scheduled):
     assert request_sync(scheduled, "b", now=later + timedelta(seconds=1), reason="webhook") is False
     [claim] = claim_due(scheduled, "w1", now=later + timedelta(seconds=2), company_ids=IDS, limit=4, ttl=TTL)
     assert (claim.company_id, claim.requested, claim.reason, claim.due_at) == ("b", True, "webhook", later)
+    assert claim.next_due_at == T0
     # a request made while it runs asks for one more sync after it
     assert request_sync(scheduled, "b", now=later + timedelta(seconds=3)) is True
 
@@ -58,7 +59,7 @@ def test_requested_go_first_then_oldest_due_and_no_one_claims_twice(scheduled):
 
 
 def test_a_claim_not_renewed_expires_and_another_worker_takes_it(scheduled):
-    [claim] = claim_due(scheduled, "dead", now=T0, company_ids=["a"], limit=1, ttl=TTL)
+    claim_due(scheduled, "dead", now=T0, company_ids=["a"], limit=1, ttl=TTL)
     renew(scheduled, "dead", ["a"], now=T0 + timedelta(minutes=1), ttl=TTL)
     assert (
         claim_due(
@@ -71,26 +72,19 @@ def test_a_claim_not_renewed_expires_and_another_worker_takes_it(scheduled):
     )
     assert [c.company_id for c in taken] == ["a"]
     # the dead worker's late release changes nothing: the claim is no longer its own
-    release(
-        scheduled, "dead", claim, started=T0, finished=T0 + timedelta(minutes=4), interval=TTL, status="ok"
-    )
+    assert not release(scheduled, "dead", "a", next_at=T0 + TTL, finished=T0, status="ok")
     assert schedule_rows(scheduled)["a"]["claimed_by"] == "w2"
 
 
 def test_release_sets_the_next_due_time_and_frees_the_row(scheduled):
-    [claim] = claim_due(scheduled, "w1", now=T0 + timedelta(seconds=3), company_ids=["a"], limit=1, ttl=TTL)
-    interval = timedelta(minutes=15)
-    release(
-        scheduled,
-        "w1",
-        claim,
-        started=T0 + timedelta(seconds=3),
-        finished=T0 + timedelta(seconds=40),
-        interval=interval,
-        status="ok",
-    )
+    claim_due(scheduled, "w1", now=T0 + timedelta(seconds=3), company_ids=["a"], limit=1, ttl=TTL)
+    next_at = T0 + timedelta(minutes=15)
+    assert release(scheduled, "w1", "a", next_at=next_at, finished=T0 + timedelta(seconds=40), status="ok")
     row = schedule_rows(scheduled)["a"]
-    assert (row["claimed_by"], row["next_due_at"], row["last_status"]) == (None, T0 + interval, "ok")
+    assert (row["claimed_by"], row["next_due_at"], row["last_status"]) == (None, next_at, "ok")
+    assert (
+        claim_due(scheduled, "w1", now=T0 + timedelta(minutes=14), company_ids=["a"], limit=1, ttl=TTL) == []
+    )
 
 
 @pytest.mark.parametrize(
