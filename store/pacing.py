@@ -40,6 +40,7 @@ class StorePacer:
         concurrent: int = 1,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        margin: float = MARGIN,
     ) -> None:
         self.engine = engine
         self.company_id = company_id
@@ -47,6 +48,7 @@ class StorePacer:
         self.window = window
         self.concurrent = concurrent
         self._sleep = sleep
+        self.margin = margin
         self.remaining_hint: int | None = None  # X-MinLimit-Remaining style headers
 
     @contextmanager
@@ -66,11 +68,11 @@ class StorePacer:
             sent, in_flight, now = self._lock_row(connection)
             hint, self.remaining_hint = self.remaining_hint, None
             if hint is not None and hint <= 0 and sent:
-                return max(self.window + MARGIN - (now - sent[0]), POLL)
+                return max(self.window + self.margin - (now - sent[0]), POLL)
             if len(in_flight) >= self.concurrent:
                 return POLL
             if len(sent) >= self.per_window:
-                return max(self.window + MARGIN - (now - sent[-self.per_window]), POLL)
+                return max(self.window + self.margin - (now - sent[-self.per_window]), POLL)
             sent.append(now)
             in_flight[token] = now + IN_FLIGHT_TTL
             self._save(connection, sent, in_flight)
@@ -96,7 +98,7 @@ class StorePacer:
             )
             row = connection.execute(query.with_for_update()).one()
         now = float(row[2])
-        sent = [t for t in json.loads(row[0]) if now - t < self.window + MARGIN]
+        sent = [t for t in json.loads(row[0]) if now - t < self.window + self.margin]
         in_flight = {k: until for k, until in json.loads(row[1]).items() if until > now}
         return sent, in_flight, now
 

@@ -111,10 +111,15 @@ def claim_due(
         .limit(limit)
     )
     claims = []
+    if engine.dialect.name != "postgresql":
+        # SQLite: read first, outside the write: a read transaction turned writer fails at
+        # once if another connection wrote meanwhile. The conditional UPDATE below re-checks.
+        with engine.connect() as connection:
+            candidates = connection.execute(picked).all()
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            picked = picked.with_for_update(skip_locked=True)
-        for company_id, due_at, requested_at, reason in connection.execute(picked).all():
+        if engine.dialect.name == "postgresql":
+            candidates = connection.execute(picked.with_for_update(skip_locked=True)).all()
+        for company_id, due_at, requested_at, reason in candidates:
             taken = connection.execute(
                 update(SyncSchedule)
                 .where(S.company_id == company_id, _claimable(now, [company_id]))
