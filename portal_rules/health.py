@@ -16,7 +16,6 @@ data) counts as paid on time: a customer is never marked down for data arsync la
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -102,58 +101,123 @@ def days_late(invoice: HealthInvoice, today: date) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _View:
-    name: str
-    average_days: Decimal
-    late_share: Decimal
+class Tally:
+    """What the score reads from a customer's invoices in the window: counts and sums only.
 
-    @property
-    def penalty(self) -> Decimal:
-        return self.average_days + LATE_SHARE_POINTS * self.late_share
+    `tally` builds it from invoices; the store builds the same in one SQL pass per company
+    (set-based, no row per invoice in Python). Weights are invoice totals (negative as 0).
+    """
+
+    invoices: int = 0
+    late: int = 0  # invoices with days late > 0
+    days: int = 0  # sum of days late
+    weight: Decimal = ZERO  # sum of totals
+    weighted_days: Decimal = ZERO  # sum of total × days late
+    late_weight: Decimal = ZERO  # sum of totals of the late invoices
+    paid: int = 0
+    paid_late: int = 0
+    paid_late_days: int = 0
+    undated: int = 0  # paid, clearing date unknown (counted as on time)
+    overdue: int = 0  # open and past due
+    overdue_min_days: int | None = None
+    overdue_max_days: int | None = None
+    due_today: int = 0  # open, due today
+
+
+def tally(invoices: Iterable[HealthInvoice], today: date) -> Tally:
+    """The tally of the invoices due in the window on `today` (others are ignored)."""
+    counted = [(invoice, days_late(invoice, today)) for invoice in invoices if in_window(invoice, today)]
+    weights = [(max(invoice.total, ZERO), days) for invoice, days in counted]
+    paid_days = [days for invoice, days in counted if invoice.paid]
+    overdue = [days for invoice, days in counted if not invoice.paid and days > 0]
+    return Tally(
+        invoices=len(counted),
+        late=sum(1 for _, days in counted if days > 0),
+        days=sum(days for _, days in counted),
+        weight=sum((weight for weight, _ in weights), ZERO),
+        weighted_days=sum((weight * days for weight, days in weights), ZERO),
+        late_weight=sum((weight for weight, days in weights if days > 0), ZERO),
+        paid=len(paid_days),
+        paid_late=sum(1 for days in paid_days if days > 0),
+        paid_late_days=sum(paid_days),
+        undated=sum(1 for invoice, _ in counted if invoice.paid and invoice.cleared_on is None),
+        overdue=len(overdue),
+        overdue_min_days=min(overdue, default=None),
+        overdue_max_days=max(overdue, default=None),
+        due_today=sum(1 for invoice, days in counted if not invoice.paid and days == 0),
+    )
 
 
 def assess(invoices: Iterable[HealthInvoice], today: date) -> Health:
     """The customer's health on `today` from its visible invoices (others in the list are ignored)."""
-    counted = [(invoice, days_late(invoice, today)) for invoice in invoices if in_window(invoice, today)]
-    if not counted:
+    return score(tally(invoices, today))
+
+
+def score(counts: Tally) -> Health:
+    """The score, band and reasons of one customer's tally (see the module docstring)."""
+    if counts.invoices == 0:
         return Health(None, Band.UNKNOWN, f"no visible invoice due in the last {WINDOW_DAYS} days")
-    views = [_weighted("by invoice", [(Decimal(1), days) for _, days in counted])]
-    by_amount = [(max(invoice.total, ZERO), days) for invoice, days in counted]
-    if sum(weight for weight, _ in by_amount) > ZERO:
-        views.append(_weighted("by amount", by_amount))
-    worst = max(views, key=lambda view: view.penalty)
-    score = max(0, min(100, math.floor(100 - worst.penalty)))
-    return Health(score, band_of(score), _reasons(counted, worst))
+    views = [_View("by invoice", counts.days, counts.late, counts.invoices)]
+    weight = _units(counts.weight)
+    if weight > 0:
+        views.append(_View("by amount", _units(counts.weighted_days), _units(counts.late_weight), weight))
+    worst = views[0] if len(views) == 1 or views[0] >= views[1] else views[1]
+    value = max(0, min(100, worst.floor_score()))
+    return Health(value, band_of(value), _reasons(counts, worst))
 
 
-def _weighted(name: str, weighted_days: list[tuple[Decimal, int]]) -> _View:
-    total = sum((weight for weight, _ in weighted_days), ZERO)
-    days = sum((weight * days for weight, days in weighted_days), ZERO) / total
-    late = sum((weight for weight, days in weighted_days if days > 0), ZERO) / total
-    return _View(name, days, late)
+def _units(amount: Decimal) -> int:
+    """An amount in exact integer units of 1/10000 (the store's precision), for integer maths."""
+    return int(amount.scaleb(4).to_integral_value())
 
 
-def _reasons(counted: list[tuple[HealthInvoice, int]], worst: _View) -> str:
-    paid = [days for invoice, days in counted if invoice.paid]
-    late_paid = [days for days in paid if days > 0]
-    open_days = [days for invoice, days in counted if not invoice.paid]
-    undated = sum(1 for invoice, _ in counted if invoice.paid and invoice.cleared_on is None)
+@dataclass(frozen=True, slots=True)
+class _View:
+    """One way of averaging: penalty = (days + 20 × late) / weight, kept as exact integers."""
+
+    name: str
+    days: int  # weighted sum of days late
+    late: int  # weight of the late invoices
+    weight: int
+
+    def __ge__(self, other: _View) -> bool:
+        return self._penalty_numerator() * other.weight >= other._penalty_numerator() * self.weight
+
+    def _penalty_numerator(self) -> int:
+        return self.days + LATE_SHARE_POINTS * self.late
+
+    def floor_score(self) -> int:
+        return (100 * self.weight - self._penalty_numerator()) // self.weight
+
+    @property
+    def average_days(self) -> Decimal:
+        return Decimal(self.days) / self.weight
+
+    @property
+    def late_share(self) -> Decimal:
+        return Decimal(self.late) / self.weight
+
+
+def _reasons(counts: Tally, worst: _View) -> str:
     parts = []
-    if paid:
-        parts.append(f"paid {len(paid) - len(late_paid)} of {_n(len(paid), 'invoice')} on time")
-    if len(late_paid) == 1:
-        parts.append(f"1 paid {_n(late_paid[0], 'day')} late")
-    elif late_paid:
-        parts.append(f"{len(late_paid)} paid late by {_avg(late_paid)} days on average")
-    overdue = [days for days in open_days if days > 0]
-    if overdue:
-        span = f"{min(overdue)} to {max(overdue)}" if min(overdue) != max(overdue) else str(overdue[0])
-        parts.append(f"{_n(len(overdue), 'open invoice')} {span} {'day' if span == '1' else 'days'} past due")
-    if len(open_days) > len(overdue):
-        parts.append(f"{_n(len(open_days) - len(overdue), 'open invoice')} due today")
-    if undated:
-        parts.append(f"{_n(undated, 'paid invoice')} without a payment date counted as on time")
-    if worst.penalty > ZERO:
+    if counts.paid:
+        parts.append(f"paid {counts.paid - counts.paid_late} of {_n(counts.paid, 'invoice')} on time")
+    if counts.paid_late == 1:
+        parts.append(f"1 paid {_n(counts.paid_late_days, 'day')} late")
+    elif counts.paid_late:
+        average = _one_place(Decimal(counts.paid_late_days) / counts.paid_late)
+        parts.append(f"{counts.paid_late} paid late by {average} days on average")
+    if counts.overdue:
+        low, high = counts.overdue_min_days, counts.overdue_max_days
+        span = f"{low} to {high}" if low != high else str(low)
+        parts.append(
+            f"{_n(counts.overdue, 'open invoice')} {span} {'day' if span == '1' else 'days'} past due"
+        )
+    if counts.due_today:
+        parts.append(f"{_n(counts.due_today, 'open invoice')} due today")
+    if counts.undated:
+        parts.append(f"{_n(counts.undated, 'paid invoice')} without a payment date counted as on time")
+    if worst.days or worst.late:
         parts.append(
             f"{worst.name}: {_one_place(worst.average_days)} days late on average, "
             f"{_one_place(100 * worst.late_share)}% late"
@@ -165,10 +229,6 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _avg(days: list[int]) -> str:
-    return _one_place(Decimal(sum(days)) / len(days))
-
-
 def _one_place(value: Decimal) -> str:
-    text = f"{value.quantize(Decimal('0.1'))}"
+    text = f"{value:.1f}"
     return text[:-2] if text.endswith(".0") else text
