@@ -1,6 +1,6 @@
 """`arsync serve` as a real process on loopback, over the end-to-end books synced into a store.
 
-One server per backend (SQLite, PostgreSQL) for the whole session: starting a Python process
+One server per backend (SQLite, PostgreSQL) for the tests of this package: starting a Python process
 costs seconds on a busy 2-core machine, so the tests share it and each one asserts its own
 outcome. The simulators' books give four companies: three read the same QuickBooks realm
 (`qbo`, `qbo_single`, `qbo_all`), one a Xero tenant (`xero`).
@@ -80,9 +80,9 @@ def run_cli(config: Path, *args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+@pytest.fixture(scope="package", params=["sqlite", "postgres"])
 def served_store_url(request, tmp_path_factory) -> Iterator[str]:
-    """A store URL for the session: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    """A store URL for this package: a SQLite file, or a PostgreSQL schema dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'arsync.db'}"
         return
@@ -152,7 +152,7 @@ def stop_server(process: subprocess.Popen, config: Path) -> tuple[int, str, floa
     return process.returncode, config.with_name("serve.log").read_text(), time.monotonic() - began
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(served_store_url: str, tmp_path_factory) -> Iterator[Served]:
     today = datetime.now(UTC).date()
     qbo_books, x_books = quickbooks_books(today), xero_books(today)
