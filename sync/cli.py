@@ -34,12 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "invoice": ("sync.commands.admin:invoice", "Local invoice overrides."),
     "mail": ("sync.commands.mail:mail", "The outbox."),
     "portal": ("sync.commands.admin:portal", "Portal access: contact switches, conflicts, portal calls."),
+    "portal api-key": ("sync.commands.api_keys:api_key", "Keys for the portal API (`arsync serve`)."),
     "portal request-access": (
         "sync.commands.mail:portal_request_access",
         "The portal's request-access call: invites a matching eligible contact at once.",
     ),
     "reminders": ("sync.commands.mail:reminders", "Invoice reminders."),
     "run": ("sync.commands.run:run", "The daemon: scheduled syncs, reminders, mail, token keep-alive."),
+    "serve": ("sync.commands.serve:serve", "The HTTP server: portal API, webhooks, health, metrics."),
     "status": ("sync.commands.status:status", "Per company: last and next sync, connection, outbox."),
     "sync": ("sync.commands.sync_cmd:sync_command", "Sync now: all configured companies, or the ones named."),
 }
