@@ -1,7 +1,7 @@
 """`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
 
-Sections: full, local, incremental, latency, mail, health (all by default). Results are printed as
-a table and written to bench/results/latest.json with the machine they came from.
+Sections: full, local, incremental, latency, mail, startup, health (all by default). Results are
+printed as a table and written to bench/results/latest.json with the machine they came from.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync.logging import configure_logging
 
-SECTIONS = ("full", "local", "incremental", "latency", "mail", "health")
+SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health")
 
 
 def machine() -> dict:
@@ -73,6 +73,12 @@ def mail(_sizes) -> list[dict]:
     from bench import mail as bench_mail
 
     return [bench_mail.run(10_000)]
+
+
+def startup(_sizes) -> list[dict]:
+    from bench import startup as bench_startup
+
+    return bench_startup.run()
 
 
 def health(_sizes) -> list[dict]:

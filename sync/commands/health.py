@@ -1,4 +1,6 @@
-"""`arsync customer health|set-health|clear-health`: customer health scores (SPEC section 10)."""
+"""`arsync customer health|set-health|clear-health`: customer health scores (SPEC section 10).
+
+Registered under the `customer` group by path in `sync.cli.COMMANDS`."""
 
 from __future__ import annotations
 
@@ -10,12 +12,11 @@ import click
 from store import health
 from store.admin import NotFound
 from sync.cli import State, now_option, parse_now, pass_state
-from sync.commands.admin import customer
 
 COLUMNS = ("score", "band", "source", "customer", "name", "reasons")
 
 
-@customer.command("health")
+@click.command("health")
 @click.argument("company")
 @click.argument("ref", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per customer on stdout.")
@@ -51,7 +52,7 @@ def customer_health(state: State, company: str, ref: str | None, as_json: bool) 
         click.echo("  ".join([*cells, row[-1]]))
 
 
-@customer.command("set-health")
+@click.command("set-health")
 @click.argument("company")
 @click.argument("ref")
 @click.argument("score", type=click.IntRange(0, 100))
@@ -68,7 +69,7 @@ def customer_set_health(
     click.echo(f"{company} customer {ref}: health {score} (override)")
 
 
-@customer.command("clear-health")
+@click.command("clear-health")
 @click.argument("company")
 @click.argument("ref")
 @pass_state

@@ -1,15 +1,15 @@
 """customer health: computed scores, admin overrides, the customer_health view
 
-Revision ID: 0004
-Revises: 0001
+Revision ID: 0004_customer_health
+Revises: 0006_http_api_keys
 """
 
 from alembic import op
 import sqlalchemy as sa
 import store.types
 
-revision = "0004"
-down_revision = "0001"
+revision = "0004_customer_health"
+down_revision = "0006_http_api_keys"
 branch_labels = None
 depends_on = None
 
