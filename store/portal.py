@@ -31,6 +31,7 @@ from store.history.reads import (
     StatementLine,
     credits,
     payments,
+    portal_customer_name,
     statement,
 )
 from store.tables import AccessRequest, Customer, Invoice
@@ -205,6 +206,7 @@ __all__ = [
     "balances",
     "credits",
     "payments",
+    "portal_customer_name",
     "reachable_accounts",
     "request_access",
     "statement",

@@ -131,3 +131,11 @@ def history(engine: Engine, company_id: str, customer_ref: str) -> list[Statemen
             StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance)
             for r in rows
         ]
+
+
+def portal_customer_name(engine: Engine, company_id: str, customer_ref: str) -> str | None:
+    """The display name of a customer in `portal_customers`; None when the portal has no such customer."""
+    with engine.connect() as connection:
+        return connection.scalar(
+            select(CUSTOMERS.c.display_name).where(_portal_customer(company_id, customer_ref))
+        )

@@ -24,9 +24,11 @@ def company(engine: Engine, company_id: str = "acme", name: str = "Acme Landscap
         session.commit()
 
 
-def customers(engine: Engine, company_id: str, refs: Iterable[str], *, active: bool = True) -> None:
+def customers(
+    engine: Engine, company_id: str, refs: Iterable[str], *, active: bool = True, name: str = "Customer"
+) -> None:
     records = [
-        CustomerIn(ref=r, display_name=f"Customer {r}", active=active, emails=(f"{r}@example.com",))
+        CustomerIn(ref=r, display_name=f"{name} {r}", active=active, emails=(f"{r}@example.com",))
         for r in refs
     ]
     with engine.begin() as connection:
