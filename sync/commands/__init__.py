@@ -1,3 +1,15 @@
 """The CLI's command groups; importing this package registers them on `sync.cli.cli`."""
 
-from sync.commands import admin, auth, db, demo, mail, run, statement, status, sync_cmd  # noqa: F401
+from sync.commands import (  # noqa: F401
+    admin,
+    api_keys,
+    auth,
+    db,
+    demo,
+    mail,
+    run,
+    serve,
+    statement,
+    status,
+    sync_cmd,
+)

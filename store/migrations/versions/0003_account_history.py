@@ -1,7 +1,7 @@
 """account history: payments, credits, allocations and their portal views
 
-Revision ID: 0003
-Revises: 0001
+Revision ID: 0003_account_history
+Revises: 0006_http_api_keys
 Create Date: 2026-12-02 03:00:00
 """
 
@@ -11,8 +11,8 @@ import store.types
 from store.history.views import create_views, drop_views
 
 
-revision = "0003"
-down_revision = "0001"
+revision = "0003_account_history"
+down_revision = "0006_http_api_keys"
 branch_labels = None
 depends_on = None
 
