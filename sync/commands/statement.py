@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -20,7 +20,7 @@ def _day(value: str | None, option: str) -> date | None:
         raise click.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint=option) from None
 
 
-@cli.command()
+@click.command()
 @click.argument("company")
 @click.argument("customer_ref")
 @click.option("--from", "start", metavar="DATE", help="First day of the period (YYYY-MM-DD).")
