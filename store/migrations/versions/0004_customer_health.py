@@ -1,7 +1,7 @@
 """customer health: computed scores, admin overrides, the customer_health view
 
 Revision ID: 0004_customer_health
-Revises: 0006_http_api_keys
+Revises: 0003_account_history
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import store.types
 
 revision = "0004_customer_health"
-down_revision = "0006_http_api_keys"
+down_revision = "0003_account_history"
 branch_labels = None
 depends_on = None
 
