@@ -7,11 +7,11 @@ import socket
 
 import click
 
-from sync.cli import State, WorkFailed, cli, pass_state
+from sync.cli import State, WorkFailed, pass_state
 from sync.config import check_http_secrets
 
 
-@cli.command()
+@click.command()
 @click.option("--host", help="Listen on this address (default: [http] host).")
 @click.option(
     "--port",

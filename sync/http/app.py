@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from store.db import make_engine
-from sync.app import default_config_path
+from sync.cli import default_config_path
 from sync.config import Config, check_http_secrets, load_config
 from sync.http import ops, portal
 from sync.http.context import ServerContext, WebhookSecrets
