@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -17,11 +16,6 @@ from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config, ConfigError
 
 SECRET_KEY_ENV = "ARSYNC_SECRET_KEY"
-CONFIG_ENV = "ARSYNC_CONFIG"
-
-
-def default_config_path() -> Path:
-    return Path(os.environ.get(CONFIG_ENV) or "arsync.toml")
 
 
 @dataclass

@@ -85,6 +85,25 @@ class DaemonConfig(_Strict):
     concurrency: Annotated[int, Field(ge=1, le=256)] = 4  # syncs running at once per worker
 
 
+class HttpConfig(_Strict):
+    """`arsync serve`: where to listen, and the environment variables holding webhook secrets."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    quickbooks_verifier_token_env: str = ""  # empty: /webhooks/quickbooks is off
+    xero_webhook_key_env: str = ""  # empty: /webhooks/xero is off
+
+    def quickbooks_verifier_token(self) -> str:
+        return (
+            os.environ.get(self.quickbooks_verifier_token_env, "")
+            if self.quickbooks_verifier_token_env
+            else ""
+        )
+
+    def xero_webhook_key(self) -> str:
+        return os.environ.get(self.xero_webhook_key_env, "") if self.xero_webhook_key_env else ""
+
+
 class ConnectionConfig(_Strict):
     kind: str
     environment: Literal["production", "sandbox"] = "production"
@@ -122,6 +141,7 @@ class CompanyConfig(_Strict):
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
     template_dir: str = ""
+    attach_statement: bool = False  # reminders carry the customer's PDF statement
     connection: ConnectionConfig
 
     @field_validator("id")
@@ -163,6 +183,7 @@ class Config(_Strict):
     log: LogConfig = LogConfig()
     mail: MailConfig = MailConfig()
     daemon: DaemonConfig = DaemonConfig()
+    http: HttpConfig = HttpConfig()
     companies: list[CompanyConfig] = []
     path: str = Field(default="", exclude=True)
 
@@ -240,6 +261,14 @@ def _key_path(loc: tuple) -> str:
             name = str(part) if BARE_KEY.fullmatch(str(part)) else repr(str(part))
             out += f".{name}" if out else name
     return out
+
+
+def check_http_secrets(config: Config) -> None:
+    """`arsync serve` only: the webhook secrets the file names must be set (exit 2 otherwise)."""
+    for key in ("quickbooks_verifier_token_env", "xero_webhook_key_env"):
+        env = getattr(config.http, key)
+        if env and not os.environ.get(env):
+            raise ConfigError(f"{config.path}: http.{key}: environment variable {env} is not set")
 
 
 def _check_secrets(config: Config, source: str) -> None:

@@ -17,12 +17,12 @@ from store.companies import register_companies
 from store.definitions import CompanyExists, add_definitions, remove_definition
 from store.schedule import ensure_scheduled
 from sync.app import company_rows
-from sync.cli import State, cli, pass_state
+from sync.cli import LazyGroup, State, pass_state
 from sync.companies import load_company_file
 from sync.config import ConfigError
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def company() -> None:
     """Companies kept in the store (in addition to the configuration file's)."""
 

@@ -11,7 +11,7 @@ from mailer import admin as outbox
 from store import reports
 from store.schedule import schedule_row
 from store.workers import live_workers
-from sync.cli import State, cli, pass_state
+from sync.cli import State, pass_state
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -89,7 +89,7 @@ def _workers(state: State, as_json: bool) -> None:
         click.echo(f"{row['worker']}  since {row['started_at']}  running {load}: {running}")
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per company (or worker).")
 @click.option(
     "--workers", "workers", is_flag=True, help="The live `arsync run` workers instead of companies."
@@ -129,7 +129,7 @@ def status(state: State, as_json: bool, workers: bool) -> None:
             click.echo(f"  FAILED:      message {failed['id']} to {failed['recipient']}: {failed['error']}")
 
 
-@cli.command()
+@click.command()
 @click.argument("company", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))

@@ -1,7 +1,7 @@
 """fleet: sync schedule, periodic jobs, workers, stored companies, shared pacing, sync_runs.worker
 
 Revision ID: 0005_fleet
-Revises: 0001
+Revises: 0004_customer_health
 Create Date: 2026-12-02 03:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import store.types
 
 revision = "0005_fleet"
-down_revision = "0001"
+down_revision = "0004_customer_health"
 branch_labels = None
 depends_on = None
 
