@@ -114,6 +114,7 @@ class QboClient:
             clock=options.monotonic,
             sleep=options.sleep,
         )
+        self._token_lock = threading.Lock()
 
     def query(self, statement: str) -> Reply:
         """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does)."""
@@ -127,8 +128,17 @@ class QboClient:
         return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json"))
 
     def _call(self, send: Callable[[QuickBooks], Any]) -> Reply:
-        refreshes = self.tokens.refreshes
-        token = self.tokens.access_token()  # may refresh ahead of expiry, or raise ReconnectNeeded
+        refreshed = 0  # token refreshes this call made (other threads' are theirs)
+
+        def tokens(use: Callable[[], str]) -> str:
+            nonlocal refreshed
+            with self._token_lock:  # pages fetched ahead share one TokenManager
+                before = self.tokens.refreshes
+                token = use()
+                refreshed += self.tokens.refreshes - before
+            return token
+
+        token = tokens(self.tokens.access_token)  # may refresh ahead of expiry, or raise ReconnectNeeded
         attempts = 0
 
         def attempt() -> dict[str, Any]:
@@ -146,8 +156,9 @@ class QboClient:
 
         def refresh() -> None:  # after a 401: only if no other process refreshed meanwhile
             nonlocal token
+            stale = token
             self.tokens.invalidate()
-            token = self.tokens.refresh(stale=token)
+            token = tokens(lambda: self.tokens.refresh(stale=stale))
 
         body = retry.call(
             attempt,
@@ -157,7 +168,7 @@ class QboClient:
             base_wait=self.options.retry_base_wait,
             sleep=self.options.sleep,
         )
-        return Reply(body, attempts + self.tokens.refreshes - refreshes)
+        return Reply(body, attempts + refreshed)
 
 
 def _send(qb: QuickBooks, method: str, url: str, params: dict[str, str], data: Any, content_type: str) -> Any:

@@ -57,6 +57,7 @@ class _Row(Struct):
 class _Rows(Struct):
     Customer: list[_Row] | UnsetType = UNSET
     Invoice: list[_Row] | UnsetType = UNSET
+    totalCount: Any = UNSET  # the answer to SELECT COUNT(*)
 
 
 class _CdcPart(Struct):
@@ -95,8 +96,10 @@ def decode(body: bytes) -> dict[str, Any] | None:
     return out
 
 
-def _rows(rows: _Rows) -> dict[str, list[dict[str, Any]]]:
-    out = {}
+def _rows(rows: _Rows) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if rows.totalCount is not UNSET:
+        out["totalCount"] = rows.totalCount
     if rows.Customer is not UNSET:
         out["Customer"] = [_slim(row, _CUSTOMER_FIELDS) for row in rows.Customer]
     if rows.Invoice is not UNSET:
