@@ -1,3 +1,3 @@
 """The CLI's command groups; importing this package registers them on `sync.cli.cli`."""
 
-from sync.commands import admin, auth, db, demo, mail, run, status, sync_cmd  # noqa: F401
+from sync.commands import admin, api_keys, auth, db, demo, mail, run, serve, status, sync_cmd  # noqa: F401
