@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import store.health_tables  # noqa: F401  (registers the health tables on the metadata)
+import store.history.tables  # noqa: F401  (registers the account-history tables)
 from store.tables import metadata
 
 connection = context.config.attributes.get("connection")

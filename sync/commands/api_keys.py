@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 import click
 
 from store import api_keys
-from sync.cli import State, WorkFailed, pass_state
-from sync.commands.admin import portal
+from sync.cli import LazyGroup, State, WorkFailed, pass_state
 
 
-@portal.group("api-key")
+@click.group("api-key", cls=LazyGroup)
 def api_key() -> None:
     """Keys for the portal API (`arsync serve`): each reaches one company only."""
 
