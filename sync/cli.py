@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reminders": ("sync.commands.mail:reminders", "Invoice reminders."),
     "run": ("sync.commands.run:run", "The daemon: scheduled syncs, reminders, mail, token keep-alive."),
     "serve": ("sync.commands.serve:serve", "The HTTP server: portal API, webhooks, health, metrics."),
+    "statement": ("sync.commands.statement:statement", "A customer's statement, with aging; as JSON or PDF."),
     "status": ("sync.commands.status:status", "Per company: last and next sync, connection, outbox."),
     "sync": ("sync.commands.sync_cmd:sync_command", "Sync now: all configured companies, or the ones named."),
 }
