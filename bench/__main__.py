@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync.logging import configure_logging
 
-SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup")
+SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "http")
 
 
 def machine() -> dict:
@@ -79,6 +79,12 @@ def startup(_sizes) -> list[dict]:
     from bench import startup as bench_startup
 
     return bench_startup.run()
+
+
+def http(sizes) -> list[dict]:
+    from bench import http as bench_http
+
+    return bench_http.run(customers=sizes[0])
 
 
 def main() -> None:
