@@ -30,6 +30,7 @@ from store.db import upgrade
 from sync.app import App
 from sync.config import load_config
 from sync.credentials import DbCredentials, worker_id
+from sync.demo_history import show_account_history
 from sync.invites import invite
 from sync.logging import configure_logging
 from sync.mail import transport, window_for
@@ -127,6 +128,7 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level
         ok &= _sync_all(app, echo, now + timedelta(minutes=15), "second sync (incremental)")
         _communicate(app, echo, now + timedelta(minutes=16))
         _summary(app, echo, now)
+        show_account_history(app, echo, now, directory)
         arsync = Path(sys.executable).parent / "arsync"
         echo(f"\nThe store is {directory / 'arsync.db'}; try: {arsync} --config {config_path} status")
         app.close()
