@@ -31,6 +31,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sync.commands.customer_invoices:customer_invoices",
         "The customer's invoices the portal shows, with its balances.",
     ),
+    "customer clear-health": (
+        "sync.commands.health:customer_clear_health",
+        "Back to the computed health score.",
+    ),
+    "customer health": ("sync.commands.health:customer_health", "Customer health scores, worst first."),
+    "customer set-health": (
+        "sync.commands.health:customer_set_health",
+        "Set a customer's health score by hand.",
+    ),
     "db": ("sync.commands.db:db", "The store's schema."),
     "demo": ("sync.commands.demo:demo", "The whole job on a fresh machine, with simulators."),
     "history": ("sync.commands.status:history", "Sync history, newest first."),

@@ -136,6 +136,7 @@ class CompanyConfig(_Strict):
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
     template_dir: str = ""
+    attach_statement: bool = False  # reminders carry the customer's PDF statement
     connection: ConnectionConfig
 
     @field_validator("id")

@@ -34,6 +34,7 @@ from store.tables import Customer, Invoice
 from sync.app import App
 from sync.config import load_config
 from sync.credentials import DbCredentials, worker_id
+from sync.demo_history import show_account_history
 from sync.invites import invite
 from sync.logging import configure_logging
 from sync.mail import transport, window_for
@@ -131,6 +132,7 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level
         ok &= _sync_all(app, echo, now + timedelta(minutes=15), "second sync (incremental)")
         _communicate(app, echo, now + timedelta(minutes=16))
         _summary(app, echo, now)
+        show_account_history(app, echo, now, directory)
         _next_steps(app, echo, config_path)
         app.close()
         return 0 if ok else 1
@@ -218,6 +220,7 @@ def _next_steps(app: App, echo: Echo, config_path: Path) -> None:
     customer = _customer_with_most_invoices(app, "acme")
     if customer:
         commands.append(f"customer invoices acme {shlex.quote(customer)}")
+        commands.append(f"statement acme {shlex.quote(customer)}")
     for command in commands:
         echo(f"  {arsync} {command}")
 

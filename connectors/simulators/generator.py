@@ -18,6 +18,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Literal
 
+from connectors.simulators.ledger_generator import add_ledger
 from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
 
 Kind = Literal["quickbooks", "xero"]
@@ -82,6 +83,7 @@ def generate_company(
         customer = _customer(kind, rng, ids.next("customer"), name, home, start, today)
         company.customers[customer.id] = customer
     _add_invoices(company, rng, ids, invoices, start, today)
+    add_ledger(company, seed=seed, today=today)
     return company
 
 
@@ -367,6 +369,7 @@ def sample_company(kind: Kind, *, today: date, company_id: str | None = None) ->
     for number, row in enumerate(_SAMPLE_INVOICES, start=1):
         invoice = _sample_invoice(ids, customer_ids, company, number, row, today, xero)
         company.invoices[invoice.id] = invoice
+    add_ledger(company, seed=0, today=today, credit_rate=0.25)
     return company
 
 

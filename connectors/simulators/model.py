@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from connectors.simulators.ledger import SimAllocation, SimCredit, SimPayment
+
+__all__ = ["SimAllocation", "SimCompany", "SimCredit", "SimCustomer", "SimInvoice", "SimPayment"]
+
 
 @dataclass
 class SimCustomer:
@@ -58,3 +62,5 @@ class SimCompany:
     # Bumped by every mutation helper (and `sim.touch()`): simulators rebuild their
     # pre-rendered pages when it changes instead of re-checking every record per request.
     revision: int = 0
+    payments: dict[str, SimPayment] = field(default_factory=dict)  # see `ledger`
+    credits: dict[str, SimCredit] = field(default_factory=dict)

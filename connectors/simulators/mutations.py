@@ -13,6 +13,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from connectors.simulators import ledger_mutations
 from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
 
 ZERO = Decimal("0.00")
@@ -41,26 +42,30 @@ def _customer(company: SimCompany, customer_id: str) -> SimCustomer:
 
 
 def pay(company: SimCompany, invoice_id: str, amount: Decimal, at: datetime) -> SimInvoice:
-    """Apply a payment of `amount` (at most the balance)."""
+    """Receive a payment of `amount` (at most the balance) for one invoice: a new payment."""
     invoice = _invoice(company, invoice_id)
-    amount = Decimal(amount).quantize(CENT)
-    if amount <= 0 or amount > invoice.balance:
-        raise ValueError(f"payment {amount} outside (0, balance {invoice.balance}]")
-    invoice.balance -= amount
-    _touch(company, invoice, at)
+    ledger_mutations.receive_payment(company, invoice.customer_id, {invoice_id: amount}, at)
     return invoice
 
 
 def refund(company: SimCompany, invoice_id: str, amount: Decimal, at: datetime) -> SimInvoice:
-    """Refund part of what was paid: the balance grows again (a paid invoice reopens)."""
+    """Refund part of what was paid: the payments (then credits) that paid it give it back,
+    newest first, and the balance grows again (a paid invoice reopens)."""
     invoice = _invoice(company, invoice_id)
     amount = Decimal(amount).quantize(CENT)
     paid = invoice.total - invoice.balance
     if amount <= 0 or amount > paid:
         raise ValueError(f"refund {amount} outside (0, paid {paid}]")
-    invoice.balance += amount
-    _touch(company, invoice, at)
-    return invoice
+    return ledger_mutations.unapply(company, invoice_id, amount, at)
+
+
+# Payments and credit notes: see `ledger_mutations` (re-exported here, one import for tests).
+receive_payment = ledger_mutations.receive_payment
+add_credit = ledger_mutations.add_credit
+apply_credit = ledger_mutations.apply_credit
+void_payment = ledger_mutations.void_payment
+delete_payment = ledger_mutations.delete_payment
+void_credit = ledger_mutations.void_credit
 
 
 def void(company: SimCompany, invoice_id: str, at: datetime) -> SimInvoice:

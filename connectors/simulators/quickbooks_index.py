@@ -17,7 +17,9 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from connectors.simulators import quickbooks_ledger as ledger
 from connectors.simulators import quickbooks_render as render
+from connectors.simulators.ledger import credit_lines
 from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
 from connectors.simulators.quickbooks_query import Condition, Query, compile_conditions, id_key
 
@@ -31,8 +33,8 @@ class Row(NamedTuple):
     id_key: tuple[int, int | str]
     updated_s: int  # epoch seconds: QBO timestamps have whole seconds
     created_s: int  # CreateTime, epoch seconds
-    entity: str  # "Customer" or "Invoice"
-    record: Any  # SimCustomer | SimInvoice
+    entity: str  # "Customer", "Invoice", "Payment" or "CreditMemo"
+    record: Any  # SimCustomer | SimInvoice | SimPayment | SimCredit
     deleted: bool
 
 
@@ -81,14 +83,25 @@ class Snapshot:
             _row("Customer", c, first_created.get(c.id, _MAX_S), c.deleted)
             for c in list(company.customers.values())
         ]
+        payments, credits = _ledger_rows(company, tz, issued_at)
+        self.carried = credit_lines(list(company.credits.values()))
         self.live = {
             "Customer": sorted((r for r in customers if not r.deleted), key=lambda r: r.id_key),
             "Invoice": sorted((r for r in invoices if not r.deleted), key=lambda r: r.id_key),
+            "Payment": sorted((r for r in payments if not r.deleted), key=lambda r: r.id_key),
+            "CreditMemo": sorted((r for r in credits if not r.deleted), key=lambda r: r.id_key),
         }
         # Every record, deleted ones too, oldest change first: the CDC feed.
-        self.changes = sorted(customers + invoices, key=lambda r: (r.updated_s, r.id_key))
+        everything = customers + invoices + payments + credits
+        self.changes = sorted(everything, key=lambda r: (r.updated_s, r.id_key))
         self.change_times = [r.updated_s for r in self.changes]
-        self.getters = _getters(self)
+        common = _getters(self)
+        self.getters = {
+            "Customer": common,
+            "Invoice": common,
+            "Payment": {**common, **ledger.getters("Payment")},
+            "CreditMemo": {**common, **ledger.getters("CreditMemo")},
+        }
         self._views: OrderedDict[tuple, list[Row]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -113,11 +126,12 @@ class Snapshot:
     def _compute(self, query: Query, conditions: tuple[Condition, ...]) -> list[Row]:
         rows = self.live[query.entity]
         if conditions:
-            keep = compile_conditions(Query(query.entity, False, conditions), self.getters, self.tz)
+            getters = self.getters[query.entity]
+            keep = compile_conditions(Query(query.entity, False, conditions), getters, self.tz)
             rows = [row for row in rows if keep(row)]
         for field, descending in reversed(query.order):  # stable sorts, last key first
             if field != "Id" or descending or len(query.order) > 1:
-                rows = sorted(rows, key=self.getters[field], reverse=descending)
+                rows = sorted(rows, key=self.getters[query.entity][field], reverse=descending)
         return rows
 
     def changed_since(self, since_s: int, entities: set[str], limit: int) -> list[Row]:
@@ -129,6 +143,27 @@ class Snapshot:
                 if len(out) >= limit:
                     break
         return out
+
+
+def _ledger_rows(company: SimCompany, tz: tzinfo, issued_at: dict[date, int]) -> tuple[list[Row], list[Row]]:
+    """Payment and CreditMemo rows (Xero's supplier payments and credits are not QuickBooks')."""
+
+    def created(day: date) -> int:
+        if day not in issued_at:
+            issued_at[day] = int(render.created_at(day, _FAR_FUTURE, tz).timestamp())
+        return issued_at[day]
+
+    payments = [
+        _row("Payment", p, created(p.paid_on), p.status == "deleted")
+        for p in list(company.payments.values())
+        if p.type == "ACCRECPAYMENT"
+    ]
+    credits = [
+        _row("CreditMemo", c, created(c.issue_date), c.status == "deleted")
+        for c in list(company.credits.values())
+        if c.type == "ACCRECCREDIT" and c.status != "draft"
+    ]
+    return payments, credits
 
 
 def _row(entity: str, record: Any, created_s: int, deleted: bool) -> Row:
@@ -171,7 +206,7 @@ class RealmIndex:
     def prerender(self) -> int:
         """Render every live record now (a benchmark's first pull then only slices)."""
         snap = self.snapshot()
-        rows = snap.live["Customer"] + snap.live["Invoice"]
+        rows = [row for rows in snap.live.values() for row in rows]
         for row in rows:
             self.body(snap, row)
         return len(rows)
@@ -197,6 +232,12 @@ class RealmIndex:
         return snap.company.customers.get(row.record.customer_id)
 
     def _fingerprint(self, snap: Snapshot, row: Row, customer: SimCustomer | None) -> tuple:
+        name = customer.name if customer else ""
+        if row.entity == "Payment":
+            carried = snap.carried.get(row.record.id, [])
+            return ledger.payment_fingerprint(row.record, carried, snap.company.invoices, name)
+        if row.entity == "CreditMemo":
+            return ledger.credit_fingerprint(row.record, customer)
         if row.entity == "Customer":
             c: SimCustomer = row.record
             balance = snap.balances.get(c.id, ZERO)
@@ -210,6 +251,12 @@ class RealmIndex:
 
     def _render(self, snap: Snapshot, row: Row, customer: SimCustomer | None, token: int) -> dict:
         created = datetime.fromtimestamp(row.created_s, UTC)
+        meta = (created, token, self.tz, self.home_currency)
+        if row.entity == "Payment":
+            carried = snap.carried.get(row.record.id, [])
+            return ledger.payment_dict(row.record, customer, carried, snap.company.invoices, meta)
+        if row.entity == "CreditMemo":
+            return ledger.credit_memo_dict(row.record, customer, meta)
         if row.entity == "Customer":
             balance = snap.balances.get(row.record.id, ZERO)
             return render.customer_dict(row.record, balance, created, token, self.tz)

@@ -1,6 +1,6 @@
 """The subset of the QuickBooks Online query language a sync needs, parsed into a `Query`.
 
-    SELECT * | COUNT(*) FROM Customer|Invoice
+    SELECT * | COUNT(*) FROM Customer|Invoice|Payment|CreditMemo
       [WHERE cond AND cond ...]          cond: field op literal | field IN (...) | field LIKE '%x%'
       [ORDERBY|ORDER BY field [ASC|DESC], ...] [STARTPOSITION n] [MAXRESULTS n]
 
@@ -19,7 +19,7 @@ from typing import Any
 
 DEFAULT_MAX_RESULTS = 100
 MAX_RESULTS_CAP = 1000
-ENTITIES = ("Customer", "Invoice")
+ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo")
 
 # field name -> value type; the index supplies a getter per canonical name.
 _COMMON = {"Id": "id", "MetaData.CreateTime": "ts", "MetaData.LastUpdatedTime": "ts"}
@@ -37,6 +37,15 @@ FIELDS: dict[str, dict[str, str]] = {
         "DocNumber": "str",
         "TxnDate": "date",
         "DueDate": "date",
+        "CustomerRef": "id",
+        "TotalAmt": "dec",
+        "Balance": "dec",
+    },
+    "Payment": {**_COMMON, "TxnDate": "date", "CustomerRef": "id", "TotalAmt": "dec", "PaymentRefNum": "str"},
+    "CreditMemo": {
+        **_COMMON,
+        "DocNumber": "str",
+        "TxnDate": "date",
         "CustomerRef": "id",
         "TotalAmt": "dec",
         "Balance": "dec",

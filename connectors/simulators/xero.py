@@ -41,7 +41,12 @@ ACCESS_TTL = 1800.0  # Xero access tokens live 30 minutes
 REFRESH_GRACE = 1800.0  # a rotated refresh token still answers for 30 minutes
 DEFAULT_SCOPE = "offline_access accounting.transactions.read accounting.contacts.read"
 API_PREFIX = "/api.xro/2.0/"
-_LISTS = {"contacts": "Contacts", "invoices": "Invoices"}
+_LISTS = {
+    "contacts": "Contacts",
+    "invoices": "Invoices",
+    "payments": "Payments",
+    "creditnotes": "CreditNotes",
+}
 _JSON = "application/json; charset=utf-8"
 
 

@@ -1,4 +1,4 @@
-"""Pre-rendered, ordered indexes of one tenant's contacts and invoices.
+"""Pre-rendered, ordered indexes of one tenant's contacts, invoices, payments and credit notes.
 
 A `Collection` is an immutable snapshot: records ordered by UpdatedDateUTC then id, each with
 its JSON already rendered. A list request selects a filtered view (memoised, so the pages of
@@ -15,7 +15,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from connectors.simulators.ledger import SimCredit, SimPayment
 from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
+from connectors.simulators.xero_ledger import (
+    credit_fields,
+    payment_fields,
+    render_credit_note,
+    render_payment,
+)
 from connectors.simulators.xero_query import ListQuery
 from connectors.simulators.xero_render import (
     contact_fields,
@@ -112,6 +119,8 @@ def _predicate(query: ListQuery, active_only_field: str | None) -> Callable[[Ent
 class Snapshot(NamedTuple):
     contacts: Collection
     invoices: Collection
+    payments: Collection
+    creditnotes: Collection
 
 
 class TenantIndex:
@@ -146,10 +155,59 @@ class TenantIndex:
             self._invoice(invoice, customers.get(invoice.customer_id))
             for invoice in list(self.company.invoices.values())
         ]
+        payments = [self._payment(payment, customers) for payment in list(self.company.payments.values())]
+        credits = [self._credit(credit, customers) for credit in list(self.company.credits.values())]
         live = {("c", c.id) for c in contacts} | {("i", i.id) for i in invoices}
+        live |= {("p", p.id) for p in payments} | {("n", n.id) for n in credits}
         for key in [key for key in self._rendered if key not in live]:
             del self._rendered[key]
-        return Snapshot(Collection(contacts, archived_field="contactstatus"), Collection(invoices))
+        return Snapshot(
+            Collection(contacts, archived_field="contactstatus"),
+            Collection(invoices),
+            Collection(payments),
+            Collection(credits),
+        )
+
+    def _payment(self, payment: SimPayment, customers: dict[str, SimCustomer]) -> Entry:
+        allocation = payment.allocations[0] if payment.allocations else None
+        invoice = self.company.invoices.get(allocation.invoice_id) if allocation else None
+        name = customers[payment.customer_id].name if payment.customer_id in customers else ""
+        number = invoice.doc_number if invoice else ""
+        lines = tuple((a.invoice_id, a.amount, a.on) for a in payment.allocations)
+        state = (payment.amount, payment.status, payment.reference, payment.updated_at, payment.paid_on,
+                 payment.type, lines, name, number)  # fmt: skip
+
+        def build() -> Entry:
+            body = render_payment(payment, invoice, name)
+            return Entry(to_ms(payment.updated_at), payment.id, body, payment_fields(payment))
+
+        return self._cached(("p", payment.id), state, build)
+
+    def _credit(self, credit: SimCredit, customers: dict[str, SimCustomer]) -> Entry:
+        name = customers[credit.customer_id].name if credit.customer_id in customers else ""
+        invoices = self.company.invoices
+        numbers = {
+            a.invoice_id: invoices[a.invoice_id].doc_number
+            for a in credit.allocations
+            if a.invoice_id in invoices
+        }
+        lines = tuple((a.invoice_id, a.amount, a.on, numbers.get(a.invoice_id)) for a in credit.allocations)
+        state = (credit.doc_number, credit.total, credit.status, credit.updated_at, credit.issue_date,
+                 credit.type, credit.currency, lines, name)  # fmt: skip
+
+        def build() -> Entry:
+            body = render_credit_note(credit, invoices, name)
+            return Entry(to_ms(credit.updated_at), credit.id, body, credit_fields(credit))
+
+        return self._cached(("n", credit.id), state, build)
+
+    def _cached(self, key: tuple[str, str], state: tuple, build: Callable[[], Entry]) -> Entry:
+        cached = self._rendered.get(key)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        entry = build()
+        self._rendered[key] = (state, entry)
+        return entry
 
     def _contact(self, customer: SimCustomer) -> Entry:
         state = (*vars(customer).values(), tuple(customer.emails), tuple(customer.contact_persons))

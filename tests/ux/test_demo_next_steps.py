@@ -26,6 +26,7 @@ def test_printed_next_commands_all_exit_0(tmp_path):
         ["history"],
         ["portal", "conflicts"],
         ["customer", "invoices"],
+        ["statement", "acme"],
     ]
     outputs = []
     for argv in commands:
@@ -33,8 +34,9 @@ def test_printed_next_commands_all_exit_0(tmp_path):
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert (done.returncode, done.stderr) == (0, ""), argv
         outputs.append(done.stdout)
-    status, history, conflicts, invoices = outputs
+    status, history, conflicts, invoices, statement = outputs
     assert "acme (quickbooks)" in status and "globex (xero)" in status
     assert history.count(" full ") == 2 and history.count(" incr ") == 2  # first syncs pulled everything
     assert "customer " in conflicts
     assert "balance due" in invoices and "Past Due" in invoices
+    assert statement.strip()
