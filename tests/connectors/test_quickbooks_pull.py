@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from connectors.quickbooks.cursor import Done, dump, stamp
@@ -38,11 +39,12 @@ SIM_TZ_NOW = "2025-06-02T08:30:00-07:00"  # NOW as the simulator's (Los Angeles)
 # -- full pulls ----------------------------------------------------------------------------
 
 
-def test_full_pull_costs_the_minimum_requests(world):
+def test_full_pull_costs_the_pages_and_one_count(world):
     world.sim.counters.reset()
     result = pull(world.connector())
-    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3}  # 120 + 2500
-    assert result.api_calls == 4
+    # 120 customers + 2500 invoices: 1 + 3 pages, and a COUNT(*) for the entity of several pages
+    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3, "count:Invoice": 1}
+    assert result.api_calls == 5
     assert [(p.entity, len(p.customers), len(p.invoices)) for p in result.pages] == [
         ("customers", 120, 0), ("invoices", 0, 1000), ("invoices", 0, 1000), ("invoices", 0, 500),
     ]  # fmt: skip
@@ -53,15 +55,38 @@ def test_full_pull_costs_the_minimum_requests(world):
     assert not result.quarantined
 
 
-def test_a_multiple_of_1000_costs_one_more_request(qbo_engine):
-    # 1000 customers and 2000 invoices: the third invoice page is the empty one that says
-    # "no more" (floor(n/1000) + 1; a COUNT(*) would cost as much here, and one more elsewhere).
+@pytest.mark.parametrize("concurrent", [1, 10], ids=["one-at-a-time", "pages-ahead"])
+def test_a_multiple_of_1000_costs_the_same_either_way(qbo_engine, concurrent):
+    # 1000 customers and 2000 invoices. One page at a time, the last page of each entity is
+    # the empty one that says "no more" (floor(n/1000) + 1); fetching ahead, a COUNT(*) says it.
     with open_world(make_company(seed=5, customers=1000, live_invoices=2000), qbo_engine) as world:
         world.sim.counters.reset()
-        result = pull(world.connector())
-        assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3}
+        result = pull(world.connector(concurrent=concurrent))
+        if concurrent == 1:
+            assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3}
+            assert result.pages[-1].invoices == ()
+        else:
+            counts = {"count:Customer": 1, "count:Invoice": 1}
+            assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 2, **counts}
+            assert [len(p.customers) + len(p.invoices) for p in result.pages] == [1000, 1000, 1000]
         assert len(result.customers) == 1000 and len(result.invoices) == 2000
-        assert result.pages[-1].invoices == () and result.pages[-1].full_sync_complete
+        assert result.pages[-1].full_sync_complete and result.cursor["mode"] == "done"
+
+
+def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
+    """Same pages, same order, same cursors; only the requests overlap (within the cap)."""
+    one = pull(world.connector(page_size=300, concurrent=1))
+    world.sim.gauge.peak.clear()
+    world.sim.latency = 0.05  # long enough for requests to overlap
+    ahead = pull(world.connector(page_size=300, concurrent=4))
+    assert 1 < world.sim.gauge.peak[world.company.id] <= 4
+    assert len(ahead.pages) == 1 + 9  # 120 customers, 2500 invoices
+
+    def shape(result):
+        return [(p.entity, p.customers, p.invoices, p.cursor, p.full_sync_complete) for p in result.pages]
+
+    assert shape(ahead) == shape(one)
+    assert ahead.api_calls == one.api_calls + 1  # the invoices' COUNT(*)
 
 
 def test_records_match_the_ledger(world):
@@ -94,7 +119,7 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     world.clock.advance(minutes=20)
     world.sim.counters.reset()
     resumed = pull(world.connector(), killed.cursor)  # a new process, same store
-    assert api_requests(world.sim) == {"query:Invoice": 2}
+    assert api_requests(world.sim) == {"query:Invoice": 2, "count:Invoice": 1}
     assert not resumed.customers and not set(killed.invoices) & set(resumed.invoices)
     assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
     assert resumed.pages[-1].full_sync_complete
@@ -105,7 +130,7 @@ def test_full_true_starts_over_whatever_the_cursor(world):
     done = pull(world.connector()).cursor
     world.sim.counters.reset()
     again = pull(world.connector(), done, full=True)
-    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3}
+    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3, "count:Invoice": 1}
     assert again.pages[-1].full_sync_complete and len(again.invoices) == LIVE_INVOICES
 
 
@@ -257,7 +282,7 @@ def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
     policy = CompanyPolicy(plan="pro", timezone="America/Los_Angeles")
     clock = world.clock
     summary = sync_company(world.engine, COMPANY, policy, world.connector(), owner="t", clock=clock.now)
-    assert (summary.status, summary.invoices, summary.api_calls) == ("ok", LIVE_INVOICES, 4)
+    assert (summary.status, summary.invoices, summary.api_calls) == ("ok", LIVE_INVOICES, 5)  # + COUNT(*)
     paid = first(dated(world.company).values(), lambda i: i.status == "open" and i.balance == 0 and i.total)
     clock.advance(hours=1)
     mutations.refund(world.company, paid.id, Decimal("7.50"), clock.advance(minutes=1))
