@@ -1,6 +1,6 @@
 """`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
 
-Sections: full, local, incremental, latency, mail, startup, health (all by default). Results are
+Sections: full, local, incremental, latency, mail, startup, health, http (all by default). Results are
 printed as a table and written to bench/results/latest.json with the machine they came from.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync.logging import configure_logging
 
-SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health")
+SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health", "http")
 
 
 def machine() -> dict:
@@ -98,6 +98,12 @@ def health(_sizes) -> list[dict]:
     except Exception as exc:  # PostgreSQL is optional for the bench
         out.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
     return out
+
+
+def http(sizes) -> list[dict]:
+    from bench import http as bench_http
+
+    return bench_http.run(customers=sizes[0])
 
 
 def main() -> None:
