@@ -21,6 +21,7 @@ from connectors.registry import ConnectorSettings, create_connector
 from connectors.simulators.generator import generate_company
 from connectors.simulators.model import SimCompany
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from portal_rules.records import CreditRecord, PaymentRecord
 from store.companies import CompanyRow, register_companies
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
@@ -89,6 +90,8 @@ class Pulled:
     pages: list[Page] = field(default_factory=list)
     customers: dict[str, CustomerRecord] = field(default_factory=dict)
     invoices: dict[str, InvoiceRecord] = field(default_factory=dict)
+    payments: dict[str, PaymentRecord] = field(default_factory=dict)
+    credits: dict[str, CreditRecord] = field(default_factory=dict)
     quarantined: list[Quarantined] = field(default_factory=list)
 
     @property
@@ -103,6 +106,8 @@ class Pulled:
         self.pages.append(page)
         self.customers.update((c.ref, c) for c in page.customers)
         self.invoices.update((i.ref, i) for i in page.invoices)
+        self.payments.update((p.ref, p) for p in page.payments)
+        self.credits.update((c.ref, c) for c in page.credits)
         self.quarantined.extend(page.quarantined)
 
 
