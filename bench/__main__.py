@@ -1,6 +1,6 @@
 """`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
 
-Sections: full, local, incremental, latency, mail (all by default). Results are printed as
+Sections: full, local, incremental, latency, mail, startup (all by default). Results are printed as
 a table and written to bench/results/latest.json with the machine they came from.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync.logging import configure_logging
 
-SECTIONS = ("full", "local", "incremental", "latency", "mail")
+SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup")
 
 
 def machine() -> dict:
@@ -73,6 +73,12 @@ def mail(_sizes) -> list[dict]:
     from bench import mail as bench_mail
 
     return [bench_mail.run(10_000)]
+
+
+def startup(_sizes) -> list[dict]:
+    from bench import startup as bench_startup
+
+    return bench_startup.run()
 
 
 def main() -> None:

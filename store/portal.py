@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, insert, select
 
+from portal_rules.aging import Aging
+from portal_rules.aging import aging as aging_of
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.invitations import IssuedInvitation, Rejected
 from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
@@ -22,6 +24,16 @@ from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
 from portal_rules.visibility import is_visible
 from store import invitations
 from store.facts import invoice_facts
+from store.history.reads import (
+    PortalCredit,
+    PortalPayment,
+    Statement,
+    StatementLine,
+    credits,
+    payments,
+    portal_customer_name,
+    statement,
+)
 from store.tables import AccessRequest, Customer, Invoice
 
 INVOICES = Invoice.__table__
@@ -89,6 +101,12 @@ def balances(engine: Engine, company_id: str, customer_ref: str, day: date) -> B
     """Balance due and past-due amount of the customer on `day` (the company's local date)."""
     facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
     return Balances(balance_due(facts, customer_visible), past_due_amount(facts, day, customer_visible))
+
+
+def aging(engine: Engine, company_id: str, customer_ref: str, day: date) -> Aging:
+    """The customer's open balance on `day` by days past due (current, 1–30, 31–60, 61–90, over 90)."""
+    facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
+    return aging_of(facts, day, customer_visible)
 
 
 def request_access(
@@ -175,12 +193,22 @@ def customer_names(connection, company_id: str, refs: list[str]) -> dict[str, st
 
 __all__ = [
     "Account",
+    "Aging",
     "Balances",
     "IssuedInvitation",
+    "PortalCredit",
     "PortalInvoice",
+    "PortalPayment",
+    "Statement",
+    "StatementLine",
     "accept_invitation",
+    "aging",
     "balances",
+    "credits",
+    "payments",
+    "portal_customer_name",
     "reachable_accounts",
     "request_access",
+    "statement",
     "visible_invoices",
 ]

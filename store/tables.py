@@ -228,4 +228,16 @@ class ReminderLedger(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=_when(nullable=False))
 
 
+class ApiKey(SQLModel, table=True):
+    """A portal-API key of one company: only its SHA-256 is kept, the key is shown once."""
+
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(max_length=64, index=True)
+    key_id: str = Field(unique=True, max_length=32)  # public part, named by list and revoke
+    key_hash: str = Field(max_length=64)  # sha256 hex of the whole key
+    created_at: datetime = Field(sa_column=_when(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_when())
+
+
 metadata = SQLModel.metadata

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -14,11 +13,6 @@ from store.db import make_engine, require_migrated
 from sync.config import Config
 
 SECRET_KEY_ENV = "ARSYNC_SECRET_KEY"
-CONFIG_ENV = "ARSYNC_CONFIG"
-
-
-def default_config_path() -> Path:
-    return Path(os.environ.get(CONFIG_ENV) or "arsync.toml")
 
 
 @dataclass

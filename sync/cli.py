@@ -5,17 +5,129 @@ Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration.
 
 from __future__ import annotations
 
+import importlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from store.crypto import SecretKeyError
-from store.db import StoreNotMigrated
-from sync.app import App, default_config_path
-from sync.config import Config, ConfigError, load_config
-from sync.logging import configure_logging
+if TYPE_CHECKING:
+    from sync.app import App
+    from sync.config import Config
+
+CONFIG_ENV = "ARSYNC_CONFIG"
+
+# Every command, by its path under `arsync`: (where it lives, the one line `--help` lists).
+# A module is imported only when its command runs or shows its own help, so the SDKs,
+# SQLModel tables, jinja2, fastapi... load only in the commands that use them. A new
+# command is one module under sync/commands/ and one line here; a sub-command of a group
+# (`"customer health"`) is listed under the group's path. See `LazyGroup`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "auth": ("sync.commands.auth:auth", "OAuth connections to QuickBooks Online and Xero."),
+    "customer": ("sync.commands.admin:customer", "Per-customer switches."),
+    "db": ("sync.commands.db:db", "The store's schema."),
+    "demo": ("sync.commands.demo:demo", "The whole job on a fresh machine, with simulators."),
+    "history": ("sync.commands.status:history", "Sync history, newest first."),
+    "invite": ("sync.commands.mail:invite", "Manual portal invitations, sent at once."),
+    "invoice": ("sync.commands.admin:invoice", "Local invoice overrides."),
+    "mail": ("sync.commands.mail:mail", "The outbox."),
+    "portal": ("sync.commands.admin:portal", "Portal access: contact switches, conflicts, portal calls."),
+    "portal api-key": ("sync.commands.api_keys:api_key", "Keys for the portal API (`arsync serve`)."),
+    "portal request-access": (
+        "sync.commands.mail:portal_request_access",
+        "The portal's request-access call: invites a matching eligible contact at once.",
+    ),
+    "reminders": ("sync.commands.mail:reminders", "Invoice reminders."),
+    "run": ("sync.commands.run:run", "The daemon: scheduled syncs, reminders, mail, token keep-alive."),
+    "serve": ("sync.commands.serve:serve", "The HTTP server: portal API, webhooks, health, metrics."),
+    "statement": ("sync.commands.statement:statement", "A customer's statement, with aging; as JSON or PDF."),
+    "status": ("sync.commands.status:status", "Per company: last and next sync, connection, outbox."),
+    "sync": ("sync.commands.sync_cmd:sync_command", "Sync now: all configured companies, or the ones named."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands come from `COMMANDS` and are imported on first use.
+
+    Listing them (`arsync --help`, `arsync portal --help`) reads the summaries from the
+    table and imports nothing; running one, or asking for its own help, imports its module.
+    Define a group as `@click.group(cls=LazyGroup)` in its module and register it in
+    `COMMANDS`; its sub-commands are the entries whose path starts with the group's path,
+    plus any added with `@group.command()` in the same module. A new command, e.g.
+    `arsync statement COMPANY CUSTOMER`, is a module `sync/commands/statement.py`::
+
+        @click.command()
+        @click.argument("company")
+        @click.argument("customer")
+        @pass_state
+        def statement(state: State, company: str, customer: str) -> None:
+            ...
+
+    and one line in `COMMANDS`::
+
+        "statement": ("sync.commands.statement:statement", "A customer's statement."),
+
+    A sub-command of an existing group (`arsync customer health`) is the same with the
+    path `"customer health"`. Command modules import `sync.cli` for `State`, `pass_state`,
+    `WorkFailed`..., never the other way round.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_children(_path(ctx))})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        entry = COMMANDS.get(" ".join((*_path(ctx), cmd_name)))
+        if entry is None:
+            return None
+        if _listing(ctx):
+            return _Listed(cmd_name, entry[1])
+        return load_command(entry[0])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx.meta["arsync.listing"] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            ctx.meta.pop("arsync.listing", None)
+
+
+class _Listed(click.Command):
+    """A stand-in carrying a command's summary, so listing it needs no import."""
+
+    def __init__(self, name: str, summary: str) -> None:
+        super().__init__(name, short_help=summary)
+
+
+def load_command(target: str) -> click.Command:
+    """Import `module:attr` and return the click command it names."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _path(ctx: click.Context) -> tuple[str, ...]:
+    names = []
+    while ctx.parent is not None:  # the root context's name is the program's
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return tuple(reversed(names))
+
+
+def _children(path: tuple[str, ...]) -> list[str]:
+    depth = len(path)
+    return [
+        key.split(" ")[depth]
+        for key in COMMANDS
+        if len(key.split(" ")) == depth + 1 and tuple(key.split(" ")[:depth]) == path
+    ]
+
+
+def _listing(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get("arsync.listing"))
 
 
 class WorkFailed(click.ClickException):
@@ -35,12 +147,17 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from sync.config import load_config
+            from sync.logging import configure_logging
+
             self._config = load_config(self.config_path)
             configure_logging(self._config.log.level, self._config.log.format)
         return self._config
 
     def app(self, *, migrated: bool = True) -> App:
         if self._app is None:
+            from sync.app import App
+
             self._app = App.open(self.config, migrated=migrated)
         return self._app
 
@@ -72,7 +189,12 @@ def parse_now(value: str | None) -> datetime:
 now_option = click.option("--now", "now", metavar="ISO-8601", help="Act as if it were this instant.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def default_config_path() -> Path:
+    """`$ARSYNC_CONFIG`, else ./arsync.toml."""
+    return Path(os.environ.get(CONFIG_ENV) or "arsync.toml")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -90,8 +212,6 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: map every known failure to a message and an exit code."""
-    from sync import commands  # noqa: F401  (registers the command groups)
-
     try:
         cli.main(args=argv, prog_name="arsync", standalone_mode=False)
     except click.exceptions.Abort:
@@ -100,16 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except ConfigError as exc:
-        click.echo(f"arsync: configuration error: {exc}", err=True)
-        return 2
-    except (StoreNotMigrated, SecretKeyError) as exc:
-        click.echo(f"arsync: {exc}", err=True)
-        return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except Exception as exc:  # a bug: one clear line, the traceback only on request
-        if os.environ.get("ARSYNC_DEBUG"):
+    except Exception as exc:
+        known = _known_failure(exc)
+        if known is not None:
+            click.echo(known[1], err=True)
+            return known[0]
+        if os.environ.get("ARSYNC_DEBUG"):  # a bug: one clear line, the traceback only on request
             raise
         click.echo(
             f"arsync: unexpected error: {type(exc).__name__}: {exc} (set ARSYNC_DEBUG=1 for details)",
@@ -117,3 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def _known_failure(exc: Exception) -> tuple[int, str] | None:
+    """(exit code, message) for the failures users cause; None for a bug.
+
+    Imported here, not at the top: their modules load SQLAlchemy and pydantic, which
+    `arsync --help` must not wait for (they are loaded anyway when they raised).
+    """
+    from store.crypto import SecretKeyError
+    from store.db import StoreNotMigrated
+    from sync.config import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return 2, f"arsync: configuration error: {exc}"
+    if isinstance(exc, StoreNotMigrated | SecretKeyError):
+        return 1, f"arsync: {exc}"
+    return None

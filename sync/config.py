@@ -79,6 +79,25 @@ class MailConfig(_Strict):
         return os.environ.get(self.smtp_password_env, "")
 
 
+class HttpConfig(_Strict):
+    """`arsync serve`: where to listen, and the environment variables holding webhook secrets."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    quickbooks_verifier_token_env: str = ""  # empty: /webhooks/quickbooks is off
+    xero_webhook_key_env: str = ""  # empty: /webhooks/xero is off
+
+    def quickbooks_verifier_token(self) -> str:
+        return (
+            os.environ.get(self.quickbooks_verifier_token_env, "")
+            if self.quickbooks_verifier_token_env
+            else ""
+        )
+
+    def xero_webhook_key(self) -> str:
+        return os.environ.get(self.xero_webhook_key_env, "") if self.xero_webhook_key_env else ""
+
+
 class ConnectionConfig(_Strict):
     kind: str
     environment: Literal["production", "sandbox"] = "production"
@@ -156,6 +175,7 @@ class Config(_Strict):
     store: StoreConfig = StoreConfig()
     log: LogConfig = LogConfig()
     mail: MailConfig = MailConfig()
+    http: HttpConfig = HttpConfig()
     companies: list[CompanyConfig] = []
     path: str = Field(default="", exclude=True)
 
@@ -233,6 +253,14 @@ def _key_path(loc: tuple) -> str:
             name = str(part) if BARE_KEY.fullmatch(str(part)) else repr(str(part))
             out += f".{name}" if out else name
     return out
+
+
+def check_http_secrets(config: Config) -> None:
+    """`arsync serve` only: the webhook secrets the file names must be set (exit 2 otherwise)."""
+    for key in ("quickbooks_verifier_token_env", "xero_webhook_key_env"):
+        env = getattr(config.http, key)
+        if env and not os.environ.get(env):
+            raise ConfigError(f"{config.path}: http.{key}: environment variable {env} is not set")
 
 
 def _check_secrets(config: Config, source: str) -> None:

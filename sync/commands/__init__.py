@@ -1,3 +1,4 @@
-"""The CLI's command groups; importing this package registers them on `sync.cli.cli`."""
+"""The CLI's commands, one module per area, each imported only when its command runs.
 
-from sync.commands import admin, auth, db, demo, mail, run, status, sync_cmd  # noqa: F401
+They are registered by path in `sync.cli.COMMANDS` (see `sync.cli.LazyGroup`).
+"""

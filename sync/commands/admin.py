@@ -7,7 +7,7 @@ import click
 from store import admin
 from store import portal as portal_api
 from store.admin import NotFound
-from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
 from sync.settings import company_policy
 
 
@@ -16,7 +16,7 @@ def _company(state: State, company_id: str):
     return state.config.company(company_id)
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def portal() -> None:
     """Portal access: contact switches, conflicts, and the portal's own calls."""
 
@@ -85,7 +85,7 @@ def portal_accept(state: State, company: str, token: str, now: str | None) -> No
     click.echo("invitation accepted: portal access enabled")
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def invoice() -> None:
     """Local invoice overrides."""
 
@@ -120,7 +120,7 @@ def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
     )
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def customer() -> None:
     """Per-customer switches."""
 

@@ -9,13 +9,13 @@ import click
 from connectors.base import ConnectorError, Tokens
 from connectors.oauth import PROVIDERS
 from sync.auth_flow import AuthFlowError, authorize
-from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
 from sync.credentials import DbCredentials
 from sync.logging import REDACTOR
 from sync.settings import token_endpoint_for
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def auth() -> None:
     """OAuth connections to QuickBooks Online and Xero."""
 

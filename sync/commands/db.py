@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from store.db import upgrade
-from sync.cli import State, cli, pass_state
+from sync.cli import LazyGroup, State, pass_state
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def db() -> None:
     """The store's schema."""
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from sync.cli import WorkFailed, cli, now_option, parse_now
+from sync.cli import WorkFailed, now_option, parse_now
 from sync.demo import run_demo
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--dir",
     "directory",

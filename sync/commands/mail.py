@@ -7,8 +7,7 @@ import click
 from mailer import admin as outbox_admin
 from mailer.dispatch import dispatch
 from store import portal as portal_api
-from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
-from sync.commands.admin import portal
+from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
 from sync.credentials import worker_id
 from sync.invites import invite as invite_contacts
 from sync.mail import invitation_enqueuer, transport, window_for
@@ -37,7 +36,7 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
 
 
-@cli.command()
+@click.command()
 @click.argument("company")
 @click.option("--customer", "customer_ref", help="The customer's ref in the accounting system.")
 @click.option("--email", help="Only this contact of the customer.")
@@ -77,7 +76,7 @@ def invite(
         raise WorkFailed("nobody to invite")
 
 
-@portal.command("request-access")
+@click.command("request-access")
 @click.argument("company")
 @click.argument("email")
 @now_option
@@ -100,7 +99,7 @@ def portal_request_access(state: State, company: str, email: str, now: str | Non
     deliver_now(state, at, answer_only=True)
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def reminders() -> None:
     """Invoice reminders."""
 
@@ -132,7 +131,7 @@ def reminders_plan(state: State, companies: tuple[str, ...], dry_run: bool, now:
             click.echo(f"  {ref}: no valid email address, nothing sent")
 
 
-@cli.group()
+@click.group(cls=LazyGroup)
 def mail() -> None:
     """The outbox."""
 

@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from sync.cli import State, cli, pass_state
+from sync.cli import State, pass_state
 from sync.daemon import Daemon
 from sync.logging import configure_logging
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--time-scale",
     type=click.FloatRange(1, 100000),

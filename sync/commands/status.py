@@ -9,7 +9,7 @@ import click
 
 from mailer import admin as outbox
 from store import reports
-from sync.cli import State, cli, pass_state
+from sync.cli import State, pass_state
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -47,7 +47,7 @@ def company_status(state: State, company_id: str) -> dict:
     }
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per company.")
 @pass_state
 def status(state: State, as_json: bool) -> None:
@@ -79,7 +79,7 @@ def status(state: State, as_json: bool) -> None:
             click.echo(f"  FAILED:      message {failed['id']} to {failed['recipient']}: {failed['error']}")
 
 
-@cli.command()
+@click.command()
 @click.argument("company", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))

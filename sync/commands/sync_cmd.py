@@ -7,13 +7,13 @@ import sys
 
 import click
 
-from sync.cli import State, WorkFailed, cli, now_option, parse_now, pass_state
+from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
 from sync.credentials import worker_id
 from sync.orchestrator import SyncSummary
 from sync.runner import sync_one
 
 
-@cli.command("sync")
+@click.command("sync")
 @click.argument("companies", nargs=-1)
 @click.option("--full", is_flag=True, help="Re-read everything and reconcile deletions.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per company on stdout.")

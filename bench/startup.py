@@ -1,0 +1,91 @@
+"""Start-up time of the CLI: `arsync --help` and `arsync status` (SPEC section 13: under 0.5 s).
+
+Each command runs as a fresh process, as a user types it: `hyperfine` measures it when
+installed (warm-up runs first, so the page cache and .pyc files are warm), otherwise a
+plain loop of subprocesses does. `status` reads a migrated SQLite store with one company.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BAR_SECONDS = 0.5
+RUNS = 10
+
+CONFIG = """\
+[store]
+url = "sqlite:///{db}"
+
+[[companies]]
+id = "acme"
+name = "Acme"
+[companies.connection]
+kind = "quickbooks"
+realm_id = "1"
+"""
+
+
+def run() -> list[dict]:
+    workdir = Path(tempfile.mkdtemp(prefix="arsync-bench-startup-"))
+    config = workdir / "arsync.toml"
+    config.write_text(CONFIG.format(db=workdir / "arsync.db"))
+    arsync = [sys.executable, "-m", "sync", "--config", str(config)]
+    subprocess.run([*arsync, "db", "upgrade"], check=True, capture_output=True)
+    return [
+        _measure(name, [*arsync, *args]) for name, args in (("--help", ["--help"]), ("status", ["status"]))
+    ]
+
+
+def _measure(name: str, argv: list[str]) -> dict:
+    check = subprocess.run(argv, capture_output=True, text=True)
+    if check.returncode != 0:
+        return {"command": f"arsync {name}", "error": check.stderr.strip()[-200:]}
+    seconds = _hyperfine(argv) if shutil.which("hyperfine") else _loop(argv)
+    median = statistics.median(seconds)
+    return {
+        "command": f"arsync {name}",
+        "tool": "hyperfine" if shutil.which("hyperfine") else "loop",
+        "runs": len(seconds),
+        "median_seconds": round(median, 3),
+        "min_seconds": round(min(seconds), 3),
+        "bar_seconds": BAR_SECONDS,
+        "ok": median < BAR_SECONDS,
+    }
+
+
+def _hyperfine(argv: list[str]) -> list[float]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [
+                "hyperfine",
+                "--warmup",
+                "2",
+                "--runs",
+                str(RUNS),
+                "--style",
+                "none",
+                "-N",
+                "--export-json",
+                out.name,
+                subprocess.list2cmdline(argv),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return json.loads(Path(out.name).read_text())["results"][0]["times"]
+
+
+def _loop(argv: list[str]) -> list[float]:
+    seconds = []
+    for _ in range(RUNS + 2):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        seconds.append(time.perf_counter() - start)
+    return seconds[2:]  # the first two warm the caches, as hyperfine's warm-up does

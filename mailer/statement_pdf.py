@@ -1,0 +1,178 @@
+"""A customer's statement as a PDF (fpdf2): company, customer, period, lines, closing balance, aging.
+
+fpdf2's core fonts are Latin-1 only, so the text is set in Noto Sans (Latin, Greek,
+Cyrillic, Vietnamese), shipped as a Python package (`fontpkg-noto-sans`). Its file is a
+variable font: fpdf2 embeds its default instance (regular) quickly, while instancing a
+bold weight costs tens of seconds, so emphasis is by size and colour instead. Long
+statements run over several pages; each repeats the header and the column headings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+from sqlalchemy import Engine
+
+from portal_rules.aging import Aging
+from store import portal
+from store.history.reads import Statement
+
+FONT = "NotoSans"
+GREY = (110, 110, 110)
+INK = (20, 20, 20)
+COLUMNS = (("Date", 24, "L"), ("Type", 22, "L"), ("Reference", 36, "L"), ("Document", 38, "L"),
+           ("Amount", 30, "R"), ("Balance", 30, "R"))  # fmt: skip
+AGING_LABELS = {"current": "Current", "1_30": "1–30 days", "31_60": "31–60 days",
+                "61_90": "61–90 days", "over_90": "Over 90 days"}  # fmt: skip
+KIND_LABELS = {"invoice": "Invoice", "credit": "Credit", "payment": "Payment"}
+
+
+@dataclass(frozen=True, slots=True)
+class StatementDocument:
+    """Everything one printed statement shows."""
+
+    company_name: str
+    customer_ref: str
+    customer_name: str
+    statement: Statement
+    aging: Aging
+    day: date  # the day it is made: aging is on this day
+
+
+def load_document(
+    engine: Engine,
+    company_id: str,
+    company_name: str,
+    customer_ref: str,
+    *,
+    day: date,
+    start: date | None = None,
+    end: date | None = None,
+) -> StatementDocument | None:
+    """The statement of a customer in `portal_customers`; None when the portal has no such customer."""
+    name = portal.portal_customer_name(engine, company_id, customer_ref)
+    if name is None:
+        return None
+    statement = portal.statement(engine, company_id, customer_ref, start=start, end=end)
+    aging = portal.aging(engine, company_id, customer_ref, day)
+    return StatementDocument(company_name, customer_ref, name, statement, aging, day)
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def period(statement: Statement, day: date) -> str:
+    """The period a statement covers, in words."""
+    if statement.start and statement.end:
+        return f"{statement.start.isoformat()} to {statement.end.isoformat()}"
+    if statement.start:
+        return f"from {statement.start.isoformat()} to {day.isoformat()}"
+    if statement.end:
+        return f"all activity to {statement.end.isoformat()}"
+    return f"all activity to {day.isoformat()}"
+
+
+class _Pdf(FPDF):
+    def __init__(self, document: StatementDocument, font_path: str) -> None:
+        super().__init__(format="A4")
+        self.document = document
+        self.add_font(FONT, "", font_path)
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(True, margin=18)
+        self.table_open = False  # column headings follow the page header while lines are printed
+        self.alias_nb_pages()
+
+    def header(self) -> None:
+        doc = self.document
+        self._text(doc.company_name, 17, INK, height=9)
+        self._text(f"Statement for {doc.customer_name} (account {doc.customer_ref})", 11, INK, height=6)
+        self._text(f"Period: {period(doc.statement, doc.day)}  ·  issued {doc.day.isoformat()}", 9, GREY)
+        self.ln(3)
+        if self.table_open:
+            self.headings()
+
+    def footer(self) -> None:
+        self.set_y(-13)
+        self.set_font(FONT, "", 8)
+        self.set_text_color(*GREY)
+        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="C")
+
+    def headings(self) -> None:
+        self.set_font(FONT, "", 9)
+        self.set_text_color(*GREY)
+        for title, width, align in COLUMNS:
+            self.cell(width, 6, title, border="B", align=align)
+        self.ln(7)
+
+    def row(self, cells: tuple[str, ...], *, size: float = 9, color=INK) -> None:
+        self.set_font(FONT, "", size)
+        self.set_text_color(*color)
+        for text, (_, width, align) in zip(cells, COLUMNS, strict=True):
+            self.cell(width, 5.5, _fit(self, text, width), align=align)
+        self.ln(5.5)
+
+    def _text(self, text: str, size: float, color, *, height: float = 5) -> None:
+        self.set_font(FONT, "", size)
+        self.set_text_color(*color)
+        self.cell(0, height, _fit(self, text, self.epw), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _fit(pdf: FPDF, text: str, width: float) -> str:
+    """`text` shortened with an ellipsis so it stays inside its column."""
+    if pdf.get_string_width(text) <= width - 2:
+        return text
+    while text and pdf.get_string_width(text + "…") > width - 2:
+        text = text[:-1]
+    return text + "…"
+
+
+def render_pdf(document: StatementDocument, font_path: str | None = None) -> bytes:
+    """The statement as PDF bytes."""
+    pdf = _Pdf(document, font_path or statement_font())
+    statement = document.statement
+    pdf.table_open = True
+    pdf.add_page()
+    if statement.start is not None:
+        pdf.row(("", "", "Opening balance", "", "", money(statement.opening_balance)), color=GREY)
+    for line in statement.lines:
+        date_text = line.entry_date.isoformat() if line.entry_date else "—"
+        kind = KIND_LABELS.get(line.kind, line.kind)
+        pdf.row((date_text, kind, line.ref, line.doc_number or "", money(line.amount),
+                 money(line.running_balance)))  # fmt: skip
+    if not statement.lines:
+        pdf.row(("", "", "No activity in this period", "", "", ""), color=GREY)
+    pdf.table_open = False
+    pdf.ln(2)
+    pdf.row(("", "", "Closing balance", "", "", money(statement.closing_balance)), size=11)
+    _aging(pdf, document)
+    return bytes(pdf.output())
+
+
+def _aging(pdf: _Pdf, document: StatementDocument) -> None:
+    buckets = document.aging.buckets()
+    width = pdf.epw / (len(buckets) + 1)
+    if pdf.will_page_break(24):
+        pdf.add_page()
+    pdf.ln(6)
+    pdf._text(f"Aging on {document.day.isoformat()} (days past due)", 10, INK, height=7)
+    pdf.set_font(FONT, "", 9)
+    pdf.set_text_color(*GREY)
+    for label in [*(AGING_LABELS[k] for k in buckets), "Total due"]:
+        pdf.cell(width, 6, label, border="B", align="R")
+    pdf.ln(7)
+    pdf.set_text_color(*INK)
+    for amount in [*buckets.values(), document.aging.total]:
+        pdf.cell(width, 6, money(amount), align="R")
+    pdf.ln(6)
+
+
+def statement_font() -> str:
+    """The Unicode TrueType font the statement is set in."""
+    import fontpkg
+
+    return str(fontpkg.path("Noto Sans"))

@@ -1,0 +1,141 @@
+"""A customer's payments, credits and statement, read with exact money (for `store.portal`).
+
+The same rows as the public views `portal_payments`, `portal_credits` and
+`portal_statement`, scoped to one company and customer, with amounts as `Decimal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Date, Engine, String, and_, select, text
+
+from store.history.tables import CREDITS, PAYMENTS
+from store.history.views import order_sql, statement_sql
+from store.tables import Customer
+from store.types import Money
+
+CUSTOMERS = Customer.__table__
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PortalPayment:
+    payment_ref: str
+    paid_on: date | None
+    currency: str
+    amount: Decimal
+    unapplied: Decimal
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PortalCredit:
+    credit_ref: str
+    doc_number: str | None
+    issue_date: date | None
+    currency: str
+    total: Decimal
+    remaining: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    entry_date: date | None
+    kind: str  # invoice | credit | payment
+    ref: str
+    doc_number: str | None
+    amount: Decimal  # invoices add, credits and payments (negative) settle
+    running_balance: Decimal  # over the whole history, so the first line carries the opening balance
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """The lines between `start` and `end` (inclusive; None: unbounded) and the balances around them."""
+
+    start: date | None
+    end: date | None
+    opening_balance: Decimal  # the sum of every amount before `start` (undated entries included)
+    lines: tuple[StatementLine, ...]
+    closing_balance: Decimal  # opening balance plus the lines
+
+
+def _portal_customer(company_id: str, alias_ref):
+    return and_(
+        CUSTOMERS.c.company_id == company_id,
+        CUSTOMERS.c.ref == alias_ref,
+        CUSTOMERS.c.portal_visible.is_(True),
+    )
+
+
+def payments(engine: Engine, company_id: str, customer_ref: str) -> list[PortalPayment]:
+    """The customer's live payments (as `portal_payments`), oldest first."""
+    p = PAYMENTS.c
+    query = (
+        select(p.ref, p.paid_on, p.currency, p.amount, p.unapplied, p.reference)
+        .join(CUSTOMERS, _portal_customer(company_id, p.customer_ref))
+        .where(p.company_id == company_id, p.customer_ref == customer_ref)
+        .where(p.voided.is_(False), p.deleted.is_(False), p.credit_only.is_(False))
+        .order_by(p.paid_on.is_(None).desc(), p.paid_on, p.ref)
+    )
+    with engine.connect() as connection:
+        return [PortalPayment(*row) for row in connection.execute(query)]
+
+
+def credits(engine: Engine, company_id: str, customer_ref: str) -> list[PortalCredit]:
+    """The customer's live credit notes/memos (as `portal_credits`), oldest first."""
+    r = CREDITS.c
+    query = (
+        select(r.ref, r.doc_number, r.issue_date, r.currency, r.total, r.remaining)
+        .join(CUSTOMERS, _portal_customer(company_id, r.customer_ref))
+        .where(r.company_id == company_id, r.customer_ref == customer_ref)
+        .where(r.voided.is_(False), r.deleted.is_(False), r.draft.is_(False))
+        .order_by(r.issue_date.is_(None).desc(), r.issue_date, r.ref)
+    )
+    with engine.connect() as connection:
+        return [PortalCredit(*row) for row in connection.execute(query)]
+
+
+def statement(
+    engine: Engine,
+    company_id: str,
+    customer_ref: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> Statement:
+    """The customer's statement (as `portal_statement`), optionally between two dates."""
+    opening, shown = ZERO, []
+    for line in history(engine, company_id, customer_ref):
+        if start is not None and (line.entry_date is None or line.entry_date < start):
+            opening += line.amount
+        elif end is None or line.entry_date is None or line.entry_date <= end:
+            shown.append(line)
+    closing = opening + sum((line.amount for line in shown), ZERO)
+    return Statement(start, end, opening, tuple(shown), closing)
+
+
+def history(engine: Engine, company_id: str, customer_ref: str) -> list[StatementLine]:
+    """Every statement line of the customer, in the statement's order."""
+    dialect = engine.dialect.name
+    body = statement_sql(dialect, lambda column: column, scoped=True)
+    query = text(f"SELECT * FROM ({body}) s ORDER BY {order_sql(dialect, 's.')}").columns(
+        entry_date=Date(), kind=String(), ref=String(), doc_number=String(),
+        amount=Money(), running_balance=Money(),
+    )  # fmt: skip
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"company_id": company_id, "customer_ref": customer_ref})
+        return [
+            StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance)
+            for r in rows
+        ]
+
+
+def portal_customer_name(engine: Engine, company_id: str, customer_ref: str) -> str | None:
+    """The display name of a customer in `portal_customers`; None when the portal has no such customer."""
+    with engine.connect() as connection:
+        return connection.scalar(
+            select(CUSTOMERS.c.display_name).where(_portal_customer(company_id, customer_ref))
+        )

@@ -1,0 +1,130 @@
+"""The account-history views: `portal_payments`, `portal_credits`, `portal_statement` (SPEC §9).
+
+Column names and the statement's ordering are a public contract. The SQL reads tables
+only (never another view), so a later migration may recreate the first release's views
+without touching these. `statement_sql` is shared with `store.portal`, which runs it scoped
+to one customer with exact (unpresented) money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, text
+
+from store.types import money_sql
+
+# Kind order inside one day: what was billed, then credit given, then money received.
+KIND_ORDER = {"invoice": 0, "credit": 1, "payment": 2}
+
+
+def _true(dialect: str) -> str:
+    return "1" if dialect == "sqlite" else "TRUE"
+
+
+def _false(dialect: str) -> str:
+    return "0" if dialect == "sqlite" else "FALSE"
+
+
+def _live(alias: str, dialect: str, *, draft: bool) -> str:
+    false = _false(dialect)
+    condition = f"{alias}.voided = {false} AND {alias}.deleted = {false}"
+    return condition + (f" AND {alias}.draft = {false}" if draft else "")
+
+
+def order_sql(dialect: str, prefix: str = "") -> str:
+    """The statement's order: entry_date (undated first), kind, then ref compared as text."""
+    collate = ' COLLATE "C"' if dialect == "postgresql" else ""
+    kind = " ".join(f"WHEN '{k}' THEN {n}" for k, n in KIND_ORDER.items())
+    return (
+        f"{prefix}entry_date IS NULL DESC, {prefix}entry_date, "
+        f"CASE {prefix}kind {kind} END, {prefix}ref{collate}"
+    )
+
+
+def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = False) -> str:
+    """The statement's SELECT; `scoped` adds `:company_id`/`:customer_ref` parameters.
+
+    An allocation counts while its owner and its source are live and its invoice is
+    visible; payments that only apply credit are no statement line of their own.
+    """
+    true = _true(dialect)
+    scope = "AND i.company_id = :company_id AND i.customer_ref = :customer_ref" if scoped else ""
+    owner_live = f"""(
+        (a.owner_kind = 'payment' AND EXISTS (SELECT 1 FROM payments o
+            WHERE o.company_id = a.company_id AND o.ref = a.owner_ref
+                  AND {_live("o", dialect, draft=False)}))
+        OR (a.owner_kind = 'credit' AND EXISTS (SELECT 1 FROM credits o
+            WHERE o.company_id = a.company_id AND o.ref = a.owner_ref
+                  AND {_live("o", dialect, draft=True)})))"""
+    return f"""
+        WITH counted AS (
+            SELECT a.company_id, i.customer_ref, a.source_kind, a.source_ref, a.amount
+            FROM allocations a
+            JOIN invoices i ON i.company_id = a.company_id AND i.ref = a.invoice_ref
+            JOIN customers c ON c.company_id = i.company_id AND c.ref = i.customer_ref
+            WHERE i.visible = {true} AND c.portal_visible = {true} {scope} AND {owner_live}
+        ), entries AS (
+            SELECT i.company_id, i.customer_ref, i.issue_date AS entry_date, 'invoice' AS kind,
+                   i.ref, i.doc_number, i.total AS amount
+            FROM invoices i
+            JOIN customers c ON c.company_id = i.company_id AND c.ref = i.customer_ref
+            WHERE i.visible = {true} AND c.portal_visible = {true} {scope}
+            UNION ALL
+            SELECT s.company_id, k.customer_ref, s.issue_date, 'credit', s.ref, s.doc_number,
+                   -SUM(k.amount)
+            FROM counted k
+            JOIN credits s ON s.company_id = k.company_id AND s.ref = k.source_ref
+            WHERE k.source_kind = 'credit' AND {_live("s", dialect, draft=True)}
+            GROUP BY s.company_id, k.customer_ref, s.issue_date, s.ref, s.doc_number
+            UNION ALL
+            SELECT s.company_id, k.customer_ref, s.paid_on, 'payment', s.ref, s.reference,
+                   -SUM(k.amount)
+            FROM counted k
+            JOIN payments s ON s.company_id = k.company_id AND s.ref = k.source_ref
+            WHERE k.source_kind = 'payment' AND {_live("s", dialect, draft=False)}
+                  AND s.credit_only = {_false(dialect)}
+            GROUP BY s.company_id, k.customer_ref, s.paid_on, s.ref, s.reference
+        )
+        SELECT e.company_id, e.customer_ref, e.entry_date, e.kind, e.ref, e.doc_number,
+               {money("e.amount")} AS amount,
+               {money(f"SUM(e.amount) OVER (PARTITION BY e.company_id, e.customer_ref ORDER BY {order_sql(dialect, 'e.')} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")}
+                   AS running_balance
+        FROM entries e"""  # noqa: E501
+
+
+def _views_v1(dialect: str) -> dict[str, str]:
+    def money(column: str) -> str:
+        return money_sql(column, dialect)
+
+    true = _true(dialect)
+    return {
+        "portal_payments": f"""
+            SELECT p.company_id, p.customer_ref, p.ref AS payment_ref, p.paid_on, p.currency,
+                   {money("p.amount")} AS amount, {money("p.unapplied")} AS unapplied, p.reference
+            FROM payments p
+            JOIN customers c ON c.company_id = p.company_id AND c.ref = p.customer_ref
+            WHERE c.portal_visible = {true} AND {_live("p", dialect, draft=False)}
+                  AND p.credit_only = {_false(dialect)}""",
+        "portal_credits": f"""
+            SELECT r.company_id, r.customer_ref, r.ref AS credit_ref, r.doc_number, r.issue_date,
+                   r.currency, {money("r.total")} AS total, {money("r.remaining")} AS remaining
+            FROM credits r
+            JOIN customers c ON c.company_id = r.company_id AND c.ref = r.customer_ref
+            WHERE c.portal_visible = {true} AND {_live("r", dialect, draft=True)}""",
+        "portal_statement": statement_sql(dialect, money),
+    }
+
+
+VERSIONS = {1: _views_v1}
+
+
+def create_views(connection: Connection, version: int) -> None:
+    for name, body in VERSIONS[version](connection.dialect.name).items():
+        connection.execute(text(f"DROP VIEW IF EXISTS {name}"))
+        connection.execute(text(f"CREATE VIEW {name} AS {body}"))
+
+
+def drop_views(connection: Connection, version: int) -> None:
+    for name in VERSIONS[version](connection.dialect.name):
+        connection.execute(text(f"DROP VIEW IF EXISTS {name}"))

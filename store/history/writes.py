@@ -1,0 +1,139 @@
+"""The sync's writers for payments and credits: one set-based upsert per page and table.
+
+Rows are keyed by (company_id, ref); writing a payment or credit replaces the allocations
+it owns (its own list is the whole truth about them). A deletion only flags the stored
+row: sources often send nothing but the id with it, and its allocations stop counting
+because their owner is no longer live. Full pulls reconcile through `seen_run`, as for
+invoices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, delete, update
+
+from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
+from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
+from store.upserts import upsert
+
+_PAYMENT_SYNCED = (
+    "customer_ref", "paid_on", "currency", "amount", "unapplied", "reference", "credit_only",
+    "voided", "deleted", "source_updated_at", "synced_at", "seen_run",
+)  # fmt: skip
+_CREDIT_SYNCED = (
+    "customer_ref", "doc_number", "issue_date", "currency", "total", "remaining",
+    "voided", "deleted", "draft", "source_updated_at", "synced_at", "seen_run",
+)  # fmt: skip
+_ALLOCATION_SYNCED = ("source_kind", "source_ref", "invoice_ref", "amount", "allocated_on")
+
+
+def write_payments(
+    connection: Connection,
+    company_id: str,
+    records: Sequence[PaymentRecord],
+    *,
+    now: datetime,
+    run_id: int | None = None,
+) -> int:
+    """Write a page of payments and the allocations they own; returns the rows written."""
+    gone = _mark_gone(connection, PAYMENTS, company_id, [r.ref for r in records if r.deleted], now, run_id)
+    kept = [r for r in records if not r.deleted]
+    rows = [
+        {
+            "company_id": company_id, "ref": r.ref, "customer_ref": r.customer_ref,
+            "paid_on": r.paid_on, "currency": r.currency, "amount": r.amount,
+            "unapplied": r.unapplied, "reference": r.reference, "credit_only": r.credit_only,
+            "voided": r.voided, "deleted": False, "source_updated_at": r.updated_at,
+            "synced_at": now, "seen_run": run_id,
+        }
+        for r in kept
+    ]  # fmt: skip
+    upsert(connection, PAYMENTS, rows, ("company_id", "ref"), _PAYMENT_SYNCED)
+    _replace_allocations(connection, company_id, "payment", [(r.ref, r.allocations) for r in kept])
+    return len(rows) + gone
+
+
+def write_credits(
+    connection: Connection,
+    company_id: str,
+    records: Sequence[CreditRecord],
+    *,
+    now: datetime,
+    run_id: int | None = None,
+) -> int:
+    """Write a page of credit notes/memos and the allocations they own; returns the rows written."""
+    gone = _mark_gone(connection, CREDITS, company_id, [r.ref for r in records if r.deleted], now, run_id)
+    kept = [r for r in records if not r.deleted]
+    rows = [
+        {
+            "company_id": company_id, "ref": r.ref, "customer_ref": r.customer_ref,
+            "doc_number": r.doc_number, "issue_date": r.issue_date, "currency": r.currency,
+            "total": r.total, "remaining": r.remaining, "voided": r.voided, "deleted": False,
+            "draft": r.draft, "source_updated_at": r.updated_at, "synced_at": now, "seen_run": run_id,
+        }
+        for r in kept
+    ]  # fmt: skip
+    upsert(connection, CREDITS, rows, ("company_id", "ref"), _CREDIT_SYNCED)
+    _replace_allocations(connection, company_id, "credit", [(r.ref, r.allocations) for r in kept])
+    return len(rows) + gone
+
+
+def _replace_allocations(
+    connection: Connection,
+    company_id: str,
+    owner_kind: str,
+    owners: Sequence[tuple[str, tuple[AllocationRecord, ...]]],
+) -> None:
+    if not owners:
+        return
+    connection.execute(
+        delete(ALLOCATIONS).where(
+            ALLOCATIONS.c.company_id == company_id,
+            ALLOCATIONS.c.owner_kind == owner_kind,
+            ALLOCATIONS.c.owner_ref.in_([ref for ref, _ in owners]),
+        )
+    )
+    rows = [
+        {
+            "company_id": company_id, "owner_kind": owner_kind, "owner_ref": ref, "line": line,
+            "source_kind": a.source_kind, "source_ref": a.source_ref, "invoice_ref": a.invoice_ref,
+            "amount": a.amount, "allocated_on": a.allocated_on,
+        }
+        for ref, allocations in owners
+        for line, a in enumerate(allocations)
+    ]  # fmt: skip
+    keys = ("company_id", "owner_kind", "owner_ref", "line")
+    upsert(connection, ALLOCATIONS, rows, keys, _ALLOCATION_SYNCED)
+
+
+def _mark_gone(
+    connection: Connection,
+    table: Table,
+    company_id: str,
+    refs: Sequence[str],
+    now: datetime,
+    run_id: int | None,
+) -> int:
+    if not refs:
+        return 0
+    return connection.execute(
+        update(table)
+        .where(table.c.company_id == company_id, table.c.ref.in_(refs))
+        .values(deleted=True, synced_at=now, seen_run=run_id)
+    ).rowcount
+
+
+def mark_missing_deleted(connection: Connection, company_id: str, since_run: int) -> tuple[int, int]:
+    """After a full pull that began with run `since_run`: payments and credits it did not re-read
+    are gone. Returns (payments, credits) newly marked deleted."""
+    counts = []
+    for table in (PAYMENTS, CREDITS):
+        unseen = (
+            (table.c.company_id == company_id)
+            & table.c.deleted.is_(False)
+            & (table.c.seen_run.is_(None) | (table.c.seen_run < since_run))
+        )
+        counts.append(connection.execute(update(table).where(unseen).values(deleted=True)).rowcount)
+    return counts[0], counts[1]

@@ -1,0 +1,45 @@
+"""Per-company counts for `/metrics`, read from the store at scrape time (one query per family).
+
+Whatever process did the work (any worker, any CLI run), the store holds it, so the figures
+are the fleet's, not one process's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select
+
+from store.tables import Outbox, QuarantinedRecord, SyncRun
+
+RUNS = SyncRun.__table__
+QUARANTINE = QuarantinedRecord.__table__
+OUTBOX = Outbox.__table__
+
+
+@dataclass
+class StoreCounts:
+    syncs: dict[tuple[str, str], int] = field(default_factory=dict)  # (company, status) -> runs
+    api_calls: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (company, state) -> messages
+
+
+def store_counts(engine: Engine) -> StoreCounts:
+    """Sync runs by status, API calls, quarantined records and outbox messages by state."""
+    counts = StoreCounts()
+    with engine.connect() as connection:
+        runs = select(
+            RUNS.c.company_id, RUNS.c.status, func.count(), func.coalesce(func.sum(RUNS.c.api_calls), 0)
+        )
+        for company, status, n, calls in connection.execute(runs.group_by(RUNS.c.company_id, RUNS.c.status)):
+            counts.syncs[(company, status)] = n
+            counts.api_calls[company] = counts.api_calls.get(company, 0) + int(Decimal(calls))
+        quarantined = select(QUARANTINE.c.company_id, func.count()).group_by(QUARANTINE.c.company_id)
+        counts.quarantined = {company: n for company, n in connection.execute(quarantined)}
+        outbox = select(OUTBOX.c.company_id, OUTBOX.c.status, func.count()).group_by(
+            OUTBOX.c.company_id, OUTBOX.c.status
+        )
+        counts.outbox = {(company, state): n for company, state, n in connection.execute(outbox)}
+    return counts

@@ -1,0 +1,64 @@
+"""`arsync serve`: the HTTP face (portal API, webhooks, health, metrics) under uvicorn."""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import click
+
+from sync.cli import State, WorkFailed, pass_state
+from sync.config import check_http_secrets
+
+
+@click.command()
+@click.option("--host", help="Listen on this address (default: [http] host).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Listen on this port (default: [http] port; 0: any free one).",
+)
+@pass_state
+def serve(state: State, host: str | None, port: int | None) -> None:
+    """The HTTP server: portal API, accounting webhooks, /healthz, /readyz, /metrics. Stops on SIGTERM."""
+    import uvicorn
+
+    from sync.http.app import create_app
+
+    config = state.config
+    check_http_secrets(config)
+    host = host or config.http.host
+    port = config.http.port if port is None else port
+    listener = _listen(host, port)
+    app = create_app(config=config)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    )
+    click.echo(f"arsync serve: listening on http://{host}:{listener.getsockname()[1]}", err=True)
+    # uvicorn catches SIGTERM/SIGINT (stop accepting, finish the requests in hand), then raises
+    # the signal again for the handler that was there before: a quiet one makes the exit 0.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=[listener])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("arsync serve: stopped", err=True)
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    """The signal uvicorn re-raises after its graceful shutdown: nothing left to do."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind here, so a taken port or a bad address is one clear line (exit 1), not uvicorn's exit."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        raise WorkFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listener.set_inheritable(True)
+    return listener

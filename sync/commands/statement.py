@@ -1,0 +1,113 @@
+"""`arsync statement COMPANY CUSTOMER_REF [--from DATE] [--to DATE] [--json] [--pdf FILE]`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import click
+
+from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint=option) from None
+
+
+@click.command()
+@click.argument("company")
+@click.argument("customer_ref")
+@click.option("--from", "start", metavar="DATE", help="First day of the period (YYYY-MM-DD).")
+@click.option("--to", "end", metavar="DATE", help="Last day of the period (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object; money as decimal strings.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PDF.")
+@now_option
+@pass_state
+def statement(
+    state: State,
+    company: str,
+    customer_ref: str,
+    start: str | None,
+    end: str | None,
+    as_json: bool,
+    pdf_path: Path | None,
+    now: str | None,
+) -> None:
+    """A customer's statement: opening balance, lines with running balance, closing balance, aging."""
+    from mailer.statement_pdf import load_document, render_pdf
+    from portal_rules.balances import company_today
+
+    first, last = _day(start, "--from"), _day(end, "--to")
+    if first and last and first > last:
+        raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
+    state.company_ids((company,))
+    config = state.config.company(company)
+    day = company_today(parse_now(now), config.timezone)
+    document = load_document(
+        state.app().engine, company, config.name, customer_ref, day=day, start=first, end=last
+    )
+    if document is None:
+        raise click.BadParameter(
+            f"no customer {customer_ref!r} in the portal of company {company!r}", param_hint="CUSTOMER_REF"
+        )
+    if pdf_path is not None:
+        try:
+            pdf_path.write_bytes(render_pdf(document))
+        except OSError as exc:
+            raise WorkFailed(f"cannot write {pdf_path}: {exc.strerror or exc}") from None
+    if as_json:
+        click.echo(json.dumps(as_dict(company, document), indent=2))
+    else:
+        _print(document)
+    if pdf_path is not None and not as_json:
+        click.echo(f"PDF statement written to {pdf_path}")
+
+
+def as_dict(company: str, document) -> dict:
+    """The statement as JSON-able data: money as decimal strings, dates ISO 8601."""
+    statement = document.statement
+    return {
+        "company": company,
+        "customer_ref": document.customer_ref,
+        "customer_name": document.customer_name,
+        "from": statement.start.isoformat() if statement.start else None,
+        "to": statement.end.isoformat() if statement.end else None,
+        "opening_balance": str(statement.opening_balance),
+        "lines": [
+            {
+                "entry_date": line.entry_date.isoformat() if line.entry_date else None,
+                "kind": line.kind,
+                "ref": line.ref,
+                "doc_number": line.doc_number,
+                "amount": str(line.amount),
+                "running_balance": str(line.running_balance),
+            }
+            for line in statement.lines
+        ],
+        "closing_balance": str(statement.closing_balance),
+        "aging_on": document.day.isoformat(),
+        "aging": {name: str(amount) for name, amount in document.aging.buckets().items()},
+    }
+
+
+def _print(document) -> None:
+    from mailer.statement_pdf import AGING_LABELS, money, period
+
+    statement = document.statement
+    click.echo(f"{document.customer_name} ({document.customer_ref}): {period(statement, document.day)}")
+    if statement.start is not None:
+        click.echo(f"{'':<10}  {'opening balance':<40} {'':>14} {money(statement.opening_balance):>14}")
+    for line in statement.lines:
+        when = line.entry_date.isoformat() if line.entry_date else "-"
+        what = f"{line.kind} {line.ref}" + (f" ({line.doc_number})" if line.doc_number else "")
+        click.echo(f"{when:<10}  {what:<40} {money(line.amount):>14} {money(line.running_balance):>14}")
+    click.echo(f"{'':<10}  {'closing balance':<40} {'':>14} {money(statement.closing_balance):>14}")
+    buckets = document.aging.buckets()
+    aging = ", ".join(f"{AGING_LABELS[k]} {money(v)}" for k, v in buckets.items())
+    click.echo(f"aging on {document.day.isoformat()}: {aging}")

@@ -1,0 +1,66 @@
+"""The ASGI application factory: `uvicorn --factory sync.http.app:create_app` works as is.
+
+`create_app()` reads the configuration as the CLI does (`$ARSYNC_CONFIG`, else
+./arsync.toml); `arsync serve` passes the configuration it already loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from store.db import make_engine
+from sync.cli import default_config_path
+from sync.config import Config, check_http_secrets, load_config
+from sync.http import ops, portal
+from sync.http.context import ServerContext, WebhookSecrets
+from sync.http.errors import install_error_handlers
+from sync.http.metrics import registry_for
+
+
+def create_app(
+    config_path: str | Path | None = None,
+    *,
+    config: Config | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The arsync HTTP application over the configured store.
+
+    It starts even when the store is not migrated yet (`/readyz` says so), so a service
+    manager can start it before the migration job has run.
+    """
+    if config is None:
+        config = load_config(config_path or default_config_path())
+    check_http_secrets(config)
+    engine = make_engine(config.store.url)
+    context = ServerContext(
+        config=config,
+        engine=engine,
+        clock=clock or (lambda: datetime.now(UTC)),
+        registry=registry_for(engine, lambda: [c.id for c in context.companies()]),
+        secrets=WebhookSecrets(config.http.quickbooks_verifier_token(), config.http.xero_webhook_key()),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="arsync",
+        summary="Portal API, accounting webhooks, health and metrics of an arsync store.",
+        version=package_version("arsync"),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    for area in (portal, ops):
+        app.include_router(area.router)
+    return app

@@ -1,0 +1,45 @@
+"""The portal API's key check: a FastAPI dependency giving the one company the key may reach.
+
+Order matters for enumeration: the key is checked first (401 without a valid one, whatever
+the path), then the company; a company the key does not belong to answers 404 exactly as
+an unknown one does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from store.api_keys import company_for_key
+from sync.config import CompanyConfig
+from sync.http.context import ServerContext, server_context
+from sync.http.errors import Problem
+
+bearer = HTTPBearer(auto_error=False, description="A key from `arsync portal api-key create COMPANY`.")
+
+
+def unauthorized() -> Problem:
+    return Problem(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def company_access(
+    company: Annotated[str, Path(description="The company id from the arsync configuration.")],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    context: Annotated[ServerContext, Depends(server_context)],
+) -> CompanyConfig:
+    """The company of the path, if the presented key belongs to it."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized()
+    owner = company_for_key(context.engine, credentials.credentials)
+    if owner is None:
+        raise unauthorized()
+    config = context.company(company)
+    if owner != company or config is None:
+        raise Problem(404, "no such company")
+    return config
+
+
+Company = Annotated[CompanyConfig, Depends(company_access)]
+Context = Annotated[ServerContext, Depends(server_context)]

@@ -1,0 +1,64 @@
+"""Every error answer is JSON `{"error": "..."}` in one line: never HTML, never a traceback."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+log = structlog.get_logger("arsync.http")
+
+
+BODY_PROBLEMS = {
+    "json_invalid": "not valid JSON",
+    "model_attributes_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+    "missing": "missing (a JSON object is expected)",
+}
+
+
+class Problem(HTTPException):
+    """An error answer with its status and message (and optional headers)."""
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "not found"
+    elif exc.status_code == 405:
+        detail = "method not allowed"
+    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": validation_message(exc)}, status_code=422)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("http.unexpected_error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """The first problem, naming where it is: `query parameter 'on': not a valid date`."""
+    error = exc.errors()[0]
+    where, *path = error.get("loc", ("request",))
+    if (
+        where == "body"
+        and error.get("type") in BODY_PROBLEMS
+        and (not path or error["type"] == "json_invalid")
+    ):
+        return f"request body: {BODY_PROBLEMS[error['type']]}"
+    name = ".".join(str(p) for p in path)
+    place = {"query": "query parameter", "path": "path parameter", "body": "body field", "header": "header"}
+    label = f"{place.get(where, where)} {name!r}" if name else "request body"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{label}: {message[:200]}"

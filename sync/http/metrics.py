@@ -1,0 +1,65 @@
+"""`/metrics`: a Prometheus collector that reads the store at scrape time.
+
+One registry per application (never the process-global default), so two apps in one
+process, as in tests, never share or double-register metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from mailer.admin import STATUSES
+from store.metrics import store_counts
+
+SYNC_STATUSES = ("ok", "failed", "interrupted", "running")
+
+
+class StoreCollector(Collector):
+    """Per-company counters and gauges, every configured company present even at zero."""
+
+    def __init__(self, engine: Engine, company_ids: Callable[[], Iterable[str]]) -> None:
+        self.engine = engine
+        self.company_ids = company_ids
+
+    def collect(self) -> Iterator[Metric]:
+        counts = store_counts(self.engine)
+        companies = sorted(
+            set(self.company_ids()) | {c for c, _ in counts.syncs} | {c for c, _ in counts.outbox}
+        )
+        syncs = CounterMetricFamily("arsync_syncs", "Sync runs by status", labels=["company", "status"])
+        calls = CounterMetricFamily(
+            "arsync_api_calls", "Accounting API requests made by syncs", labels=["company"]
+        )
+        quarantined = CounterMetricFamily(
+            "arsync_quarantined_records", "Records the rules could not parse", labels=["company"]
+        )
+        outbox = GaugeMetricFamily(
+            "arsync_outbox_messages_total", "Outbox messages by state", labels=["company", "state"]
+        )
+        in_doubt = GaugeMetricFamily(
+            "arsync_mail_in_doubt_total", "Messages in doubt, waiting for an admin", labels=["company"]
+        )
+        for company in companies:
+            statuses = sorted(set(SYNC_STATUSES) | {s for c, s in counts.syncs if c == company})
+            for status in statuses:
+                syncs.add_metric([company, status], counts.syncs.get((company, status), 0))
+            calls.add_metric([company], counts.api_calls.get(company, 0))
+            quarantined.add_metric([company], counts.quarantined.get(company, 0))
+            for state in STATUSES:
+                outbox.add_metric([company, state], counts.outbox.get((company, state), 0))
+            in_doubt.add_metric([company], counts.outbox.get((company, "in_doubt"), 0))
+        yield from (syncs, calls, quarantined, outbox, in_doubt)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # no store query at registration time
+
+
+def registry_for(engine: Engine, company_ids: Callable[[], Iterable[str]]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(engine, company_ids))
+    return registry

@@ -1,0 +1,140 @@
+"""The portal API: what a portal service in any language needs, scoped to its key's company."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import Engine
+
+from portal_rules.invitations import Rejected
+from store import invitations
+from store import portal as portal_store
+from store.portal_customers import in_portal
+from sync.config import CompanyConfig
+from sync.http.auth import Company, Context
+from sync.http.errors import Problem
+from sync.http.schemas import (
+    AcceptIn,
+    AcceptOut,
+    AccountOut,
+    AccountsOut,
+    BalanceOut,
+    ErrorOut,
+    InvoiceOut,
+    InvoicesOut,
+    RequestAccessIn,
+    RequestAccessOut,
+    money,
+)
+from sync.mail import invitation_enqueuer
+from sync.settings import company_policy
+
+ERRORS = {
+    401: {"model": ErrorOut, "description": "Missing or invalid API key"},
+    404: {"model": ErrorOut, "description": "Unknown company (or not the key's), or unknown customer"},
+}
+router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=ERRORS)
+CustomerRef = Annotated[str, Path(max_length=64, description="The accounting system's customer id.")]
+
+
+def _customer(engine: Engine, company: CompanyConfig, ref: str) -> str:
+    if not in_portal(engine, company.id, ref):
+        raise Problem(404, "no such customer")
+    return ref
+
+
+@router.get("/accounts", response_model=AccountsOut)
+def accounts(
+    company: Company, context: Context, email: Annotated[str, Query(min_length=3, max_length=320)]
+) -> AccountsOut:
+    """The accounts this email can sign in to (eligible and enabled contacts)."""
+    found = portal_store.reachable_accounts(context.engine, company.id, email)
+    return AccountsOut(
+        accounts=[
+            AccountOut(customer_ref=a.customer_ref, display_name=a.display_name, status=a.status)
+            for a in found
+        ]
+    )
+
+
+@router.get("/customers/{ref}/invoices", response_model=InvoicesOut)
+def invoices(company: Company, context: Context, ref: CustomerRef) -> InvoicesOut:
+    """The customer's visible invoices (the columns of `portal_invoices`), by due date."""
+    _customer(context.engine, company, ref)
+    rows = portal_store.visible_invoices(context.engine, company.id, ref)
+    return InvoicesOut(
+        invoices=[
+            InvoiceOut(
+                company_id=company.id,
+                customer_ref=ref,
+                invoice_ref=i.invoice_ref,
+                doc_number=i.doc_number,
+                issue_date=i.issue_date,
+                due_date=i.due_date,
+                currency=i.currency,
+                total=money(i.total),
+                balance=money(i.balance),
+            )
+            for i in rows
+        ]
+    )
+
+
+@router.get("/customers/{ref}/balance", response_model=BalanceOut)
+def balance(
+    company: Company,
+    context: Context,
+    ref: CustomerRef,
+    on: Annotated[
+        date | None, Query(description="The day (default: today in the company's time zone).")
+    ] = None,
+) -> BalanceOut:
+    """Balance due, past-due amount and aging of the customer on a day."""
+    _customer(context.engine, company, ref)
+    day = on or context.today(company)
+    found = portal_store.balances(context.engine, company.id, ref, day)
+    return BalanceOut(
+        on=day,
+        balance_due=money(found.balance_due),
+        past_due_amount=money(found.past_due_amount),
+        past_due=found.past_due,
+    )
+
+
+@router.post("/request-access", status_code=202, response_model=RequestAccessOut)
+def request_access(company: Company, context: Context, body: RequestAccessIn) -> RequestAccessOut:
+    """Invite the email's eligible contact; the answer is the same whatever the email.
+
+    Requests are limited per email; the invitation mail goes into the outbox and out with
+    the next dispatch of `arsync run` (manual mail: no delivery window).
+    """
+    now = context.clock()
+    answer = portal_store.request_access(
+        context.engine,
+        company.id,
+        body.email,
+        policy=company_policy(company),
+        portal_url=company.portal_url,
+        now=now,
+        enqueue=invitation_enqueuer(context.config, company, now=now, automatic=False),
+    )
+    return RequestAccessOut(message=answer)
+
+
+@router.post(
+    "/invitations/accept",
+    response_model=AcceptOut,
+    responses={400: {"model": ErrorOut, "description": "invalid invitation token"}},
+)
+def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
+    """Accept an invitation: unknown, superseded, expired and used tokens all answer 400."""
+    with context.engine.begin() as connection:
+        outcome = invitations.accept(
+            connection, company.id, body.token, policy=company_policy(company), now=context.clock()
+        )
+    if isinstance(outcome, Rejected):
+        raise Problem(400, outcome.reason)
+    customer_ref, email = outcome.key
+    return AcceptOut(customer_ref=customer_ref, email=email, status=str(outcome.new_status))

@@ -1,0 +1,86 @@
+"""The portal API's JSON shapes (they are the OpenAPI document's schemas too).
+
+Money travels as decimal strings ("123.40", never a float); dates as ISO 8601.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel, Field, field_validator
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+Money = str  # a decimal string: at least two places, more only when the store holds them
+
+
+def money(value: Decimal) -> Money:
+    """`Decimal("123.4000")` as "123.40"; "0.1250" keeps its third and fourth places."""
+    cents = value.quantize(Decimal("0.01"))
+    return str(cents) if cents == value else str(value.normalize())
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+class AccountOut(BaseModel):
+    customer_ref: str
+    display_name: str
+    status: str
+
+
+class AccountsOut(BaseModel):
+    accounts: list[AccountOut]
+
+
+class InvoiceOut(BaseModel):
+    company_id: str
+    customer_ref: str
+    invoice_ref: str
+    doc_number: str | None
+    issue_date: date | None
+    due_date: date | None
+    currency: str
+    total: Money
+    balance: Money
+
+
+class InvoicesOut(BaseModel):
+    invoices: list[InvoiceOut]
+
+
+class BalanceOut(BaseModel):
+    on: date
+    balance_due: Money
+    past_due_amount: Money
+    past_due: bool
+    aging: dict[str, Money] = Field(
+        default_factory=dict, description="current, 1-30, 31-60, 61-90, over_90 days past due"
+    )
+
+
+class RequestAccessIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320, description="What the customer typed")
+
+    @field_validator("email")
+    @classmethod
+    def _looks_like_email(cls, value: str) -> str:
+        if not EMAIL.fullmatch(value.strip()):
+            raise ValueError("not an email address")
+        return value
+
+
+class RequestAccessOut(BaseModel):
+    message: str
+
+
+class AcceptIn(BaseModel):
+    token: str = Field(min_length=1, max_length=512)
+
+
+class AcceptOut(BaseModel):
+    customer_ref: str
+    email: str
+    status: str

@@ -1,0 +1,102 @@
+"""`arsync statement`: text, JSON and a PDF of several pages; bad input exits 2 naming the argument."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pytest
+
+from mailer.statement_pdf import StatementDocument, render_pdf
+from portal_rules.aging import Aging
+from store.db import make_engine, upgrade
+from store.history.reads import Statement, StatementLine
+from sync.cli import main
+from tests.history import books
+from tests.history.books import D, invoice, pay, payment
+
+
+@pytest.fixture
+def config(tmp_path, sqlite_url):
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    books.company(engine, "acme", "Ærø Landscaping")
+    books.customers(engine, "acme", ["C1"], name="Zoë Ångström")
+    books.invoices(engine, "acme", [invoice("I1", "C1", "100", "40", issued=date(2026, 10, 1))])
+    books.payments(engine, "acme", [payment("P1", "C1", "60", pay("payment", "P1", "I1", "60"))])
+    engine.dispose()
+    path = tmp_path / "arsync.toml"
+    path.write_text(
+        f'[store]\nurl = "{sqlite_url}"\n\n'
+        '[[companies]]\nid = "acme"\nname = "Ærø Landscaping"\ntimezone = "UTC"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "1"\n'
+    )
+    return path
+
+
+def test_statement_prints_json_and_writes_a_pdf(config, tmp_path):
+    pdf = tmp_path / "statement.pdf"
+    args = ["--config", str(config), "statement", "acme", "C1", "--json", "--pdf", str(pdf)]
+    done = subprocess.run(
+        [sys.executable, "-m", "sync", *args, "--now", "2026-12-01T12:00:00"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["customer_name"] == "Zoë Ångström C1"
+    assert [(x["kind"], x["ref"], x["amount"], x["running_balance"]) for x in data["lines"]] == [
+        ("invoice", "I1", "100.0000", "100.0000"),
+        ("payment", "P1", "-60.0000", "40.0000"),
+    ]
+    assert (data["opening_balance"], data["closing_balance"]) == ("0", "40.0000")
+    assert data["aging"] == {"current": "0", "1_30": "0", "31_60": "40.0000", "61_90": "0", "over_90": "0"}
+    assert pdf.read_bytes().startswith(b"%PDF-")
+
+
+def test_statement_text_between_dates(config, capsys):
+    code = main(
+        ["--config", str(config), "statement", "acme", "C1", "--from", "2026-10-02", "--to", "2026-12-31"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "opening balance" in out and "100.00" in out
+    assert "payment P1 (CHK-P1)" in out
+    assert re.search(r"closing balance\s+40\.00", out)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["nosuchco", "C1"], "COMPANY"),
+        (["acme", "nobody"], "CUSTOMER_REF"),
+        (["acme", "C1", "--from", "2026-13-01"], "--from"),
+        (["acme", "C1", "--to", "yesterday"], "--to"),
+        (["acme", "C1", "--from", "2026-12-01", "--to", "2026-11-01"], "--to"),
+    ],
+    ids=["unknown-company", "unknown-customer", "bad-from", "bad-to", "to-before-from"],
+)
+def test_bad_input_exits_2_naming_the_argument(config, capsys, args, named):
+    code = main(["--config", str(config), "statement", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert named in err
+    assert "Traceback" not in err
+
+
+def test_long_statement_runs_over_pages_with_non_ascii_names():
+    day = date(2026, 1, 1)
+    lines = tuple(
+        StatementLine(day + timedelta(days=i), "invoice", f"Ø-{i}", f"№ {i}", D(10), D(10 * (i + 1)))
+        for i in range(150)
+    )
+    document = StatementDocument(
+        "Société Générale — Łódź", "K1", "Δήμητρα Привет Nguyễn",
+        Statement(None, None, D(0), lines, D(1500)), Aging(current=D(1500)), date(2026, 6, 1),
+    )  # fmt: skip
+    pdf = render_pdf(document)
+    pages = int(re.search(rb"/Count (\d+)", pdf).group(1))
+    assert pages >= 4
+    assert b"/FontFile2" in pdf  # the embedded Unicode TrueType font

@@ -1,0 +1,109 @@
+"""Health, readiness, metrics and the OpenAPI document: no key needed."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import httpx
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from sync.config import load_config
+from sync.http.app import create_app
+from tests.http.conftest import Served, run_cli
+
+ROUTES = {
+    "/v1/companies/{company}/accounts",
+    "/v1/companies/{company}/customers/{ref}/invoices",
+    "/v1/companies/{company}/customers/{ref}/balance",
+    "/v1/companies/{company}/request-access",
+    "/v1/companies/{company}/invitations/accept",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+}
+
+
+def test_health_readiness_and_openapi_need_no_key(served: Served):
+    with served.client() as client:
+        health = client.get("/healthz")
+        ready = client.get("/readyz")
+        document = client.get("/openapi.json")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert document.status_code == 200
+    assert set(document.json()["paths"]) >= ROUTES
+    assert "HTTPBearer" in document.json()["components"]["securitySchemes"]
+
+
+def test_metrics_count_per_company_from_the_store(served: Served):
+    with served.client() as client:
+        answer = client.get("/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+    for company in ("qbo", "qbo_single", "qbo_all", "xero"):
+        assert samples[("arsync_syncs_total", (("company", company), ("status", "ok")))] >= 1
+        assert samples[("arsync_api_calls_total", (("company", company),))] >= 1
+        assert ("arsync_quarantined_records_total", (("company", company),)) in samples
+        assert samples[("arsync_mail_in_doubt_total", (("company", company),))] == 0
+        assert ("arsync_outbox_messages_total", (("company", company), ("state", "queued"))) in samples
+    assert samples[("arsync_syncs_total", (("company", "qbo"), ("status", "failed")))] == 0
+
+
+def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
+    """Served in this process by uvicorn on loopback: the store file exists but has no schema."""
+    config = tmp_path / "arsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n')
+    app = create_app(config=load_config(config))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        while not server.started:
+            thread.join(0.05)
+        ready = httpx.get(f"{base}/readyz")
+        health = httpx.get(f"{base}/healthz")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert health.status_code == 200
+    assert ready.status_code == 503
+    assert "arsync db upgrade" in ready.json()["error"]
+
+
+def test_serve_configuration_errors_exit_2_naming_the_key(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_WEBHOOK_KEY", raising=False)
+    config = tmp_path / "arsync.toml"
+    config.write_text('[http]\nxero_webhook_key_env = "NO_SUCH_WEBHOOK_KEY"\n')
+    code, _, err = run_cli(config, "serve")
+    assert code == 2
+    assert "http.xero_webhook_key_env" in err and "NO_SUCH_WEBHOOK_KEY" in err
+    config.write_text("[http]\nport = 70000\n")
+    code, _, err = run_cli(config, "serve")
+    assert code == 2 and "http.port" in err
+    config.write_text('[http]\nlisten = "0.0.0.0"\n')
+    code, _, err = run_cli(config, "serve")
+    assert code == 2 and "http.listen: unknown key" in err
+
+
+def test_serve_on_a_taken_port_is_one_line_and_exit_1(tmp_path: Path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    config = tmp_path / "arsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "a.db"}"\n')
+    try:
+        code, _, err = run_cli(config, "serve", "--port", str(taken.getsockname()[1]))
+    finally:
+        taken.close()
+    assert code == 1
+    assert "cannot listen on 127.0.0.1:" in err and "Traceback" not in err

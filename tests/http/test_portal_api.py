@@ -1,0 +1,163 @@
+"""The portal API through real HTTP: keys, isolation, each route's answers and status codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from store import portal
+from store.invitations import issue_invitation, load_accounts
+from sync.settings import company_policy
+from tests.http.conftest import Served
+
+
+def test_a_missing_or_bad_key_is_401_whatever_the_company(served: Served):
+    well_formed_unknown = "ak_000000000000_" + "x" * 43
+    for key in (None, "nonsense", well_formed_unknown, served.keys["qbo"] + "x"):
+        with served.client(key=key) as client:
+            for company in ("qbo", "nope"):
+                answer = client.get(f"/v1/companies/{company}/customers/1/invoices")
+                assert answer.status_code == 401, (key, company)
+                assert answer.json() == {"error": "missing or invalid API key"}
+                assert answer.headers["www-authenticate"] == "Bearer"
+    with served.client() as client:
+        basic = client.get("/v1/companies/qbo/customers/1/invoices", headers={"Authorization": "Basic eDp5"})
+    assert basic.status_code == 401
+
+
+def test_a_key_reaches_its_own_company_only_and_others_look_unknown(served: Served):
+    with served.client("qbo") as client:
+        own = client.get("/v1/companies/qbo/customers/1/invoices")
+        other = client.get("/v1/companies/xero/customers/1/invoices")
+        unknown = client.get("/v1/companies/nope/customers/1/invoices")
+        other_post = client.post("/v1/companies/xero/request-access", json={"email": "a@b.example"})
+    assert own.status_code == 200
+    assert (other.status_code, other.json(), other.headers["content-length"]) == (
+        unknown.status_code,
+        unknown.json(),
+        unknown.headers["content-length"],
+    )
+    assert other.status_code == 404 and other.json() == {"error": "no such company"}
+    assert other_post.status_code == 404
+    with served.client("xero") as client:
+        assert client.get("/v1/companies/qbo/customers/1/invoices").status_code == 404
+
+
+def test_invoices_are_the_visible_ones_with_money_as_strings_and_iso_dates(served: Served):
+    with served.client("qbo") as client:
+        answer = client.get("/v1/companies/qbo/customers/1/invoices")
+        missing = client.get("/v1/companies/qbo/customers/999/invoices")
+        inactive = client.get("/v1/companies/qbo/customers/2/invoices")  # not imported by `qbo`
+    assert answer.status_code == 200
+    invoices = answer.json()["invoices"]
+    expected = portal.visible_invoices(served.engine(), "qbo", "1")
+    assert [i["invoice_ref"] for i in invoices] == [e.invoice_ref for e in expected]
+    assert {i["invoice_ref"] for i in invoices} == {"101", "102", "104", "105"}  # not unsent 103, voided 109
+    first = next(i for i in invoices if i["invoice_ref"] == "101")
+    assert first["total"] == "100.00" and first["balance"] == "100.00"
+    assert first["company_id"] == "qbo" and first["customer_ref"] == "1" and first["doc_number"] == "1001"
+    assert date.fromisoformat(first["due_date"]) < datetime.now(UTC).date()
+    assert set(first) == {
+        "company_id", "customer_ref", "invoice_ref", "doc_number", "issue_date", "due_date",
+        "currency", "total", "balance",
+    }  # fmt: skip
+    assert (missing.status_code, missing.json()) == (404, {"error": "no such customer"})
+    assert inactive.status_code == 404
+
+
+def test_balance_on_a_day_and_bad_dates(served: Served):
+    today = datetime.now(UTC).date()
+    with served.client("qbo") as client:
+        now = client.get("/v1/companies/qbo/customers/1/balance", params={"on": today.isoformat()})
+        early = client.get(
+            "/v1/companies/qbo/customers/1/balance", params={"on": (today - timedelta(days=30)).isoformat()}
+        )
+        bad = client.get("/v1/companies/qbo/customers/1/balance", params={"on": "tomorrow"})
+        default = client.get("/v1/companies/qbo/customers/1/balance")
+    assert now.status_code == 200
+    body = now.json()
+    # 101 (100.00, past due) + 102 (50.00) + 105 (30.00); 104 is paid.
+    assert body["balance_due"] == "180.00"
+    assert body["past_due_amount"] == "100.00" and body["past_due"] is True
+    assert body["on"] == today.isoformat()
+    assert early.json()["past_due"] is False and early.json()["past_due_amount"] == "0.00"
+    assert bad.status_code == 422 and bad.json()["error"].startswith("query parameter 'on':")
+    assert default.status_code == 200 and default.json()["balance_due"] == "180.00"
+
+
+def test_accept_an_invitation_then_the_email_reaches_its_accounts(served: Served):
+    engine = served.engine()
+    now = datetime.now(UTC)
+    company = _config(served, "qbo")
+    with engine.begin() as connection:
+        [account] = load_accounts(connection, "qbo", email="ap@cafe.example")
+        issued = issue_invitation(
+            connection, "qbo", account, policy=company_policy(company), portal_url=company.portal_url, now=now
+        )
+    engine.dispose()
+    with served.client("qbo") as client:
+        before = client.get("/v1/companies/qbo/accounts", params={"email": "AP@cafe.example"})
+        accepted = client.post("/v1/companies/qbo/invitations/accept", json={"token": issued.token})
+        again = client.post("/v1/companies/qbo/invitations/accept", json={"token": issued.token})
+        unknown = client.post("/v1/companies/qbo/invitations/accept", json={"token": "not-a-token"})
+        after = client.get("/v1/companies/qbo/accounts", params={"email": "AP@cafe.example"})
+        no_email = client.get("/v1/companies/qbo/accounts")
+    with served.client("qbo_all") as client:  # same books, another company: its own invitations
+        elsewhere = client.post("/v1/companies/qbo_all/invitations/accept", json={"token": issued.token})
+    assert before.json() == {"accounts": []}
+    assert accepted.status_code == 200
+    assert accepted.json() == {"customer_ref": "1", "email": "ap@cafe.example", "status": "enabled"}
+    for rejected in (again, unknown, elsewhere):
+        assert (rejected.status_code, rejected.json()) == (400, {"error": "invalid invitation token"})
+    assert after.json() == {
+        "accounts": [{"customer_ref": "1", "display_name": "Café Müller", "status": "enabled"}]
+    }
+    assert no_email.status_code == 422 and "'email'" in no_email.json()["error"]
+
+
+def test_request_access_answers_the_same_for_every_email_and_invites_the_eligible_one(served: Served):
+    def outbox(email: str) -> int:
+        return served.scalar(
+            "SELECT COUNT(*) FROM outbox WHERE company_id = 'qbo_single' AND recipient LIKE :e",
+            e=f"%{email}%",
+        )
+
+    with served.client("qbo_single") as client:
+        known = client.post(
+            "/v1/companies/qbo_single/request-access", json={"email": "Soon@Inactive.example"}
+        )
+        unknown = client.post("/v1/companies/qbo_single/request-access", json={"email": "who@nobody.example"})
+        for _ in range(5):  # beyond the per-email limit: the same answer, no more invitations
+            limited = client.post(
+                "/v1/companies/qbo_single/request-access", json={"email": "soon@inactive.example"}
+            )
+        malformed = client.post("/v1/companies/qbo_single/request-access", json={"email": "nope"})
+        not_json = client.post(
+            "/v1/companies/qbo_single/request-access",
+            content=b"{email",
+            headers={"Content-Type": "application/json"},
+        )
+    assert known.status_code == unknown.status_code == limited.status_code == 202
+    assert known.content == unknown.content == limited.content
+    assert "invitation" in known.json()["message"]
+    assert outbox("soon@inactive.example") >= 1
+    assert outbox("soon@inactive.example") <= 3  # the rate limit of SPEC section 2
+    assert outbox("who@nobody.example") == 0
+    assert (malformed.status_code, malformed.json()) == (
+        422,
+        {"error": "body field 'email': not an email address"},
+    )
+    assert (not_json.status_code, not_json.json()) == (422, {"error": "request body: not valid JSON"})
+
+
+def test_unknown_routes_and_methods_answer_json(served: Served):
+    with served.client("qbo") as client:
+        route = client.get("/v2/nothing")
+        method = client.delete("/v1/companies/qbo/customers/1/invoices")
+    assert (route.status_code, route.json()) == (404, {"error": "not found"})
+    assert (method.status_code, method.json()) == (405, {"error": "method not allowed"})
+
+
+def _config(served: Served, company_id: str):
+    from sync.config import load_config
+
+    return load_config(served.config).company(company_id)
