@@ -73,10 +73,13 @@ class VirtualTime:
         self.slept += seconds
 
 
-def make_company(seed: int = 11, customers: int = 120, live_invoices: int = LIVE_INVOICES) -> SimCompany:
-    """A generated company with exactly `live_invoices` invoices a query returns (+ deleted ones)."""
+def make_company(
+    seed: int = 11, customers: int = 120, live_invoices: int = LIVE_INVOICES, *, ledger: bool = True
+) -> SimCompany:
+    """A generated company with exactly `live_invoices` invoices a query returns (+ deleted ones);
+    `ledger=False`: no payments nor credit memos (each is then one empty page of a full pull)."""
     company = generate_company("quickbooks", seed=seed, customers=customers, invoices=live_invoices + 200,
-                               today=TODAY)  # fmt: skip
+                               today=TODAY, ledger=ledger)  # fmt: skip
     live = [i for i in company.invoices.values() if i.status != "deleted"][:live_invoices]
     deleted = [i for i in company.invoices.values() if i.status == "deleted"][:20]
     company.invoices = {i.id: i for i in sorted(live + deleted, key=lambda i: int(i.id))}
