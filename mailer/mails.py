@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailer.statement_doc import StatementDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +63,4 @@ class ReminderMail:
     portal_url: str
     items: tuple[ReminderLine, ...]
     today: date
+    statement: StatementDocument | None = None  # attached as a PDF (company setting attach_statement)

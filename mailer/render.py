@@ -130,7 +130,7 @@ def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: dateti
         "past_due": any(line.past_due for line in lines),
         "today": mail.today,
     }
-    return _compose(
+    message = _compose(
         sender,
         "reminder",
         context,
@@ -140,6 +140,16 @@ def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: dateti
         now=now,
         extra_headers={"Auto-Submitted": "auto-generated"},
     )
+    if mail.statement is not None:
+        from mailer.statement_pdf import render_pdf
+
+        message.add_attachment(
+            render_pdf(mail.statement),
+            maintype="application",
+            subtype="pdf",
+            filename=f"statement-{_UNSAFE_ID.sub('-', mail.statement.customer_ref)}.pdf",
+        )
+    return message
 
 
 def _address(display_name: str, addr_spec: str) -> Address:

@@ -9,16 +9,13 @@ statements run over several pages; each repeats the header and the column headin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from sqlalchemy import Engine
 
-from portal_rules.aging import Aging
-from store import portal
+from mailer.statement_doc import StatementDocument
 from store.history.reads import Statement
 
 FONT = "NotoSans"
@@ -29,37 +26,6 @@ COLUMNS = (("Date", 24, "L"), ("Type", 22, "L"), ("Reference", 36, "L"), ("Docum
 AGING_LABELS = {"current": "Current", "1_30": "1–30 days", "31_60": "31–60 days",
                 "61_90": "61–90 days", "over_90": "Over 90 days"}  # fmt: skip
 KIND_LABELS = {"invoice": "Invoice", "credit": "Credit", "payment": "Payment"}
-
-
-@dataclass(frozen=True, slots=True)
-class StatementDocument:
-    """Everything one printed statement shows."""
-
-    company_name: str
-    customer_ref: str
-    customer_name: str
-    statement: Statement
-    aging: Aging
-    day: date  # the day it is made: aging is on this day
-
-
-def load_document(
-    engine: Engine,
-    company_id: str,
-    company_name: str,
-    customer_ref: str,
-    *,
-    day: date,
-    start: date | None = None,
-    end: date | None = None,
-) -> StatementDocument | None:
-    """The statement of a customer in `portal_customers`; None when the portal has no such customer."""
-    name = portal.portal_customer_name(engine, company_id, customer_ref)
-    if name is None:
-        return None
-    statement = portal.statement(engine, company_id, customer_ref, start=start, end=end)
-    aging = portal.aging(engine, company_id, customer_ref, day)
-    return StatementDocument(company_name, customer_ref, name, statement, aging, day)
 
 
 def money(amount: Decimal) -> str:

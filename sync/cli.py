@@ -26,7 +26,20 @@ CONFIG_ENV = "ARSYNC_CONFIG"
 # (`"customer health"`) is listed under the group's path. See `LazyGroup`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("sync.commands.auth:auth", "OAuth connections to QuickBooks Online and Xero."),
-    "customer": ("sync.commands.admin:customer", "Per-customer switches."),
+    "customer": ("sync.commands.admin:customer", "Per-customer switches and views."),
+    "customer invoices": (
+        "sync.commands.customer_invoices:customer_invoices",
+        "The customer's invoices the portal shows, with its balances.",
+    ),
+    "customer clear-health": (
+        "sync.commands.health:customer_clear_health",
+        "Back to the computed health score.",
+    ),
+    "customer health": ("sync.commands.health:customer_health", "Customer health scores, worst first."),
+    "customer set-health": (
+        "sync.commands.health:customer_set_health",
+        "Set a customer's health score by hand.",
+    ),
     "db": ("sync.commands.db:db", "The store's schema."),
     "demo": ("sync.commands.demo:demo", "The whole job on a fresh machine, with simulators."),
     "history": ("sync.commands.status:history", "Sync history, newest first."),
@@ -150,9 +163,17 @@ class State:
             from sync.config import load_config
             from sync.logging import configure_logging
 
-            self._config = load_config(self.config_path)
+            self._config = load_config(self.config_path, require_secrets=False)
             configure_logging(self._config.log.level, self._config.log.format)
         return self._config
+
+    def require_secrets(
+        self, company_ids: list[str] | tuple[str, ...] | None = None, *, smtp: bool = False
+    ) -> None:
+        """Exit 2 naming the key if a secret this command uses is unset (see `check_secrets`)."""
+        from sync.config import check_secrets
+
+        check_secrets(self.config, company_ids, smtp=smtp)
 
     def app(self, *, migrated: bool = True) -> App:
         if self._app is None:

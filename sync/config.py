@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,6 +136,7 @@ class CompanyConfig(_Strict):
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
     template_dir: str = ""
+    attach_statement: bool = False  # reminders carry the customer's PDF statement
     connection: ConnectionConfig
 
     @field_validator("id")
@@ -225,7 +227,7 @@ def parse_config(raw: dict, *, source: str = "configuration", require_secrets: b
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_first_error(exc)}") from None
     if require_secrets:
-        _check_secrets(config, source)
+        check_secrets(config, smtp=True)
     return config
 
 
@@ -263,14 +265,22 @@ def check_http_secrets(config: Config) -> None:
             raise ConfigError(f"{config.path}: http.{key}: environment variable {env} is not set")
 
 
-def _check_secrets(config: Config, source: str) -> None:
+def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, smtp: bool = False) -> None:
+    """Refuse, naming the key, when a secret about to be used is not in the environment.
+
+    Loading validates the whole file without needing the secrets: only the commands that
+    call an accounting API (`company_ids`: those companies; None: all) or log in to the
+    SMTP server (`smtp`) ask for them, so `status` or `history` work on any shell.
+    """
+    source = config.path or "configuration"
+    wanted = None if company_ids is None else set(company_ids)
     for index, company in enumerate(config.companies):
         env = company.connection.client_secret_env
-        if env and env not in os.environ:
+        if (wanted is None or company.id in wanted) and env and env not in os.environ:
             key = f"companies[{index}].connection.client_secret_env"
             raise ConfigError(f"{source}: {key}: environment variable {env} is not set")
     mail = config.mail
-    if mail.transport == "smtp" and mail.smtp_username and mail.smtp_password_env not in os.environ:
+    if smtp and mail.transport == "smtp" and mail.smtp_username and mail.smtp_password_env not in os.environ:
         raise ConfigError(
             f"{source}: mail.smtp_password_env: environment variable {mail.smtp_password_env} is not set"
         )

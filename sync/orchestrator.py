@@ -120,16 +120,17 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
         state = _load_state(connection, company_id)
         if summary.full or state.connector is None:
             state = _State(connector=None, full_since_run=None)
-        summary.run_id = connection.execute(
-            insert(SyncRun).values(
-                company_id=company_id, started_at=clock(), status="running", full=summary.full
-            )
-        ).inserted_primary_key[0]
-        if state.full_since_run is None and (summary.full or state.connector is None):
+        # A first sync (no cursor yet) pulls everything, like --full; so does a run resuming
+        # an interrupted full pull: history shows them as full pulls.
+        requested_full = summary.full
+        summary.full = summary.full or state.connector is None or state.full_since_run is not None
+        row = {"company_id": company_id, "started_at": clock(), "status": "running", "full": summary.full}
+        summary.run_id = connection.execute(insert(SyncRun).values(**row)).inserted_primary_key[0]
+        if state.full_since_run is None and summary.full:
             state.full_since_run = summary.run_id
     log.info("sync.started", company=company_id, run=summary.run_id, full=summary.full)
     try:
-        for page in connector.pages(state.connector, full=summary.full):
+        for page in connector.pages(state.connector, full=requested_full):
             _store_page(engine, company_id, policy, page, state, summary, clock)
             if not try_acquire(engine, f"sync:{company_id}", owner, LEASE_TTL, clock()):
                 raise LeaseBusy("lost the sync lease")

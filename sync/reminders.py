@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mailer.bulk import render_reminders
 from mailer.mails import ReminderLine, ReminderMail
 from mailer.outbox import enqueue_rendered
+from mailer.statement_doc import load_document
 from portal_rules.balances import company_today
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
 from portal_rules.types import CustomerFacts, InvoiceFacts
@@ -93,6 +94,7 @@ def plan_reminders(
                 company.portal_url,
                 tuple(_line(item.invoice) for item in r.items),
                 today,
+                _statement(engine, company, r.customer_ref, today),
             ),
             _key(r),
         )
@@ -102,6 +104,13 @@ def plan_reminders(
     for start in range(0, len(mails), BATCH):
         _enqueue_batch(engine, company.id, mails[start : start + BATCH], now)
     return report
+
+
+def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today: date):
+    """The customer's statement to attach, when the company asks for it."""
+    if not company.attach_statement:
+        return None
+    return load_document(engine, company.id, company.name, customer_ref, day=today)
 
 
 def _plan(connection: Connection, company_id: str, offsets, today, import_inactive: bool) -> ReminderPlan:

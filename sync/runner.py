@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy import Engine
 
 from connectors.registry import UnknownConnector, create_connector
+from store import health
 from store.crypto import SecretBox
 from sync.config import CompanyConfig
 from sync.credentials import DbCredentials
@@ -15,6 +17,7 @@ from sync.orchestrator import SyncSummary, sync_company
 from sync.settings import company_policy, connector_settings
 
 Clock = Callable[[], datetime]
+log = structlog.get_logger("arsync.sync")
 
 
 def sync_one(
@@ -35,7 +38,7 @@ def sync_one(
         connector = create_connector(connector_settings(company, clock=clock, options=options), credentials)
     except UnknownConnector as exc:
         return SyncSummary(company=company.id, status="failed", full=full, error=str(exc))
-    return sync_company(
+    summary = sync_company(
         engine,
         company.id,
         company_policy(company),
@@ -46,3 +49,19 @@ def sync_one(
         on_page=on_page,
         stop=stop,
     )
+    if summary.status == "ok":
+        recompute_health(engine, company.id, clock())
+    return summary
+
+
+def recompute_health(engine: Engine, company_id: str, now: datetime) -> None:
+    """Customer health after a successful sync (and daily): a failure here is logged, never fatal.
+
+    The sync itself succeeded and is committed; the next sync or daily run recomputes.
+    """
+    try:
+        count = health.recompute(engine, company_id, now)
+    except Exception as exc:  # noqa: BLE001  (any failure: the sync's result stands)
+        log.error("health.recompute_failed", company=company_id, error=f"{type(exc).__name__}: {exc}")
+    else:
+        log.info("health.recomputed", company=company_id, customers=count)

@@ -28,6 +28,7 @@ from connectors.base import ConnectorError, ReconnectNeeded, Tokens
 from connectors.oauth import TokenEndpoint, TokenManager
 from connectors.ratelimit import RateLimiter
 from connectors.records import Entity
+from connectors.xero import decode
 from connectors.xero.errors import classify
 from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_listing
 from connectors.xero.normalize_ledger import SALES_CREDITS, SALES_PAYMENTS
@@ -128,7 +129,7 @@ class XeroClient:
             with self.pacer.slot():
                 self._api_requests += 1
                 body = self._send(operation, params)
-            items, page_count = parse_listing(body, entity)
+            items, page_count = decode.listing(body, entity) or parse_listing(body, entity)
             return Listing(items, page_count)
 
         return self._call(attempt)

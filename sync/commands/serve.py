@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
+import sys
 
 import click
 
 from sync.cli import State, WorkFailed, pass_state
 from sync.config import check_http_secrets
+from sync.logging import configure_logging
 
 
 @click.command()
@@ -27,6 +30,9 @@ def serve(state: State, host: str | None, port: int | None) -> None:
 
     config = state.config
     check_http_secrets(config)
+    if not sys.stderr.isatty():
+        configure_logging(config.log.level, "json")  # services log JSON under systemd and containers
+    logging.getLogger("uvicorn.error").addFilter(_drop_color_message)
     host = host or config.http.host
     port = config.http.port if port is None else port
     listener = _listen(host, port)
@@ -44,6 +50,12 @@ def serve(state: State, host: str | None, port: int | None) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("arsync serve: stopped", err=True)
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    """uvicorn adds an ANSI-coloured copy of each message as an extra; logs keep the plain one."""
+    record.__dict__.pop("color_message", None)
+    return True
 
 
 def _stopped(_signum: int, _frame: object) -> None:

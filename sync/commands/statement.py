@@ -40,7 +40,8 @@ def statement(
     now: str | None,
 ) -> None:
     """A customer's statement: opening balance, lines with running balance, closing balance, aging."""
-    from mailer.statement_pdf import load_document, render_pdf
+    from mailer.statement_doc import load_document
+    from mailer.statement_pdf import render_pdf
     from portal_rules.balances import company_today
 
     first, last = _day(start, "--from"), _day(end, "--to")

@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=
 CustomerRef = Annotated[str, Path(max_length=64, description="The accounting system's customer id.")]
 
 
-def _customer(engine: Engine, company: CompanyConfig, ref: str) -> str:
+def customer_in_portal(engine: Engine, company: CompanyConfig, ref: str) -> str:
     if not in_portal(engine, company.id, ref):
         raise Problem(404, "no such customer")
     return ref
@@ -62,7 +62,7 @@ def accounts(
 @router.get("/customers/{ref}/invoices", response_model=InvoicesOut)
 def invoices(company: Company, context: Context, ref: CustomerRef) -> InvoicesOut:
     """The customer's visible invoices (the columns of `portal_invoices`), by due date."""
-    _customer(context.engine, company, ref)
+    customer_in_portal(context.engine, company, ref)
     rows = portal_store.visible_invoices(context.engine, company.id, ref)
     return InvoicesOut(
         invoices=[
@@ -92,14 +92,16 @@ def balance(
     ] = None,
 ) -> BalanceOut:
     """Balance due, past-due amount and aging of the customer on a day."""
-    _customer(context.engine, company, ref)
+    customer_in_portal(context.engine, company, ref)
     day = on or context.today(company)
     found = portal_store.balances(context.engine, company.id, ref, day)
+    aging = portal_store.aging(context.engine, company.id, ref, day)
     return BalanceOut(
         on=day,
         balance_due=money(found.balance_due),
         past_due_amount=money(found.past_due_amount),
         past_due=found.past_due,
+        aging={bucket: money(amount) for bucket, amount in aging.buckets().items()},
     )
 
 

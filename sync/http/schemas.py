@@ -57,7 +57,7 @@ class BalanceOut(BaseModel):
     past_due_amount: Money
     past_due: bool
     aging: dict[str, Money] = Field(
-        default_factory=dict, description="current, 1-30, 31-60, 61-90, over_90 days past due"
+        description="Open balance by days past due: current, 1_30, 31_60, 61_90, over_90"
     )
 
 
@@ -84,3 +84,52 @@ class AcceptOut(BaseModel):
     customer_ref: str
     email: str
     status: str
+
+
+class PaymentOut(BaseModel):
+    company_id: str
+    customer_ref: str
+    payment_ref: str
+    paid_on: date | None
+    currency: str
+    amount: Money
+    unapplied: Money
+    reference: str | None
+
+
+class PaymentsOut(BaseModel):
+    payments: list[PaymentOut]
+
+
+class CreditOut(BaseModel):
+    company_id: str
+    customer_ref: str
+    credit_ref: str
+    doc_number: str | None
+    issue_date: date | None
+    currency: str
+    total: Money
+    remaining: Money
+
+
+class CreditsOut(BaseModel):
+    credits: list[CreditOut]
+
+
+class StatementLineOut(BaseModel):
+    entry_date: date | None
+    kind: str = Field(description="invoice, credit or payment")
+    ref: str
+    doc_number: str | None
+    amount: Money
+    running_balance: Money
+
+
+class StatementOut(BaseModel):
+    company_id: str
+    customer_ref: str
+    start: date | None = Field(serialization_alias="from")
+    end: date | None = Field(serialization_alias="to")
+    opening_balance: Money
+    closing_balance: Money
+    lines: list[StatementLineOut]

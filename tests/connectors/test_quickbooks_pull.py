@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from connectors.quickbooks.cursor import Done, dump, stamp
@@ -38,15 +39,16 @@ SIM_TZ_NOW = "2025-06-02T08:30:00-07:00"  # NOW as the simulator's (Los Angeles)
 # -- full pulls ----------------------------------------------------------------------------
 
 
-def test_full_pull_costs_the_minimum_requests(world):
+def test_full_pull_costs_the_pages_and_one_count(world):
     world.sim.counters.reset()
     result = pull(world.connector())
     payments, credits = ledger_sizes(world.company)  # about one payment per paid invoice
     assert 1000 < payments < 3000 and 0 < credits < 1000
-    assert api_requests(world.sim) == {  # 120 customers, 2500 invoices, then payments and credits
-        "query:Customer": 1, "query:Invoice": 3, "query:Payment": payments // 1000 + 1, "query:CreditMemo": 1,
-    }  # fmt: skip
-    assert result.api_calls == 4 + payments // 1000 + 2
+    # 120 customers, 2500 invoices, then payments and credit memos: the pages, and a COUNT(*)
+    # for each entity of several pages
+    sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
+    assert api_requests(world.sim) == expected_requests(sizes)
+    assert result.api_calls == sum(expected_requests(sizes).values())
     assert [(p.entity, len(p.customers), len(p.invoices)) for p in result.pages[:4]] == [
         ("customers", 120, 0), ("invoices", 0, 1000), ("invoices", 0, 1000), ("invoices", 0, 500),
     ]  # fmt: skip
@@ -59,22 +61,46 @@ def test_full_pull_costs_the_minimum_requests(world):
     assert not result.quarantined
 
 
-def test_a_multiple_of_1000_costs_one_more_request(qbo_engine):
-    # 1000 customers and 2000 invoices: the third invoice page is the empty one that says
-    # "no more" (floor(n/1000) + 1; a COUNT(*) would cost as much here, and one more elsewhere).
-    with open_world(make_company(seed=5, customers=1000, live_invoices=2000), qbo_engine) as world:
+@pytest.mark.parametrize("concurrent", [1, 10], ids=["one-at-a-time", "pages-ahead"])
+def test_a_multiple_of_1000_costs_the_same_either_way(qbo_engine, concurrent):
+    # 1000 customers and 2000 invoices. One page at a time, the last page of each entity is
+    # the empty one that says "no more" (floor(n/1000) + 1); fetching ahead, a COUNT(*) says it.
+    books = make_company(seed=5, customers=1000, live_invoices=2000, ledger=False)
+    with open_world(books, qbo_engine) as world:
         world.sim.counters.reset()
-        result = pull(world.connector())
-        payments, _ = ledger_sizes(world.company)
-        requests = {"query:Customer": 2, "query:Invoice": 3}  # the empty third page says "no more"
-        assert api_requests(world.sim) == {
-            **requests,
-            "query:Payment": payments // 1000 + 1,
-            "query:CreditMemo": 1,
-        }
+        result = pull(world.connector(concurrent=concurrent))
+        ledger = {"query:Payment": 1, "query:CreditMemo": 1}  # none in these books: one empty page each
+        if concurrent == 1:
+            assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3, **ledger}
+            assert [p for p in result.pages if p.entity == "invoices"][-1].invoices == ()
+        else:
+            counts = {"count:Customer": 1, "count:Invoice": 1}
+            assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 2, **counts, **ledger}
+            assert [len(p.customers) + len(p.invoices) for p in result.pages] == [1000, 1000, 1000, 0, 0]
         assert len(result.customers) == 1000 and len(result.invoices) == 2000
-        ends = [page for page in result.pages if page.entity == "invoices"][-1]
-        assert ends.invoices == () and result.pages[-1].full_sync_complete
+        assert result.pages[-1].full_sync_complete and result.cursor["mode"] == "done"
+
+
+def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
+    """Same pages, same order, same cursors; only the requests overlap (within the cap)."""
+    one = pull(world.connector(page_size=300, concurrent=1))
+    world.sim.gauge.peak.clear()
+    world.sim.latency = 0.05  # long enough for requests to overlap
+    ahead = pull(world.connector(page_size=300, concurrent=4))
+    assert 1 < world.sim.gauge.peak[world.company.id] <= 4
+    payments, credits = ledger_sizes(world.company)
+    sizes = [LIVE_INVOICES, payments, credits]  # (120 customers: one page)
+    assert len(ahead.pages) == 1 + sum(max(1, -(-n // 300)) for n in sizes)
+
+    def shape(result):
+        return [
+            (p.entity, p.customers, p.invoices, p.payments, p.credits, p.cursor, p.full_sync_complete)
+            for p in result.pages
+        ]
+
+    assert shape(ahead) == shape(one)
+    # a COUNT(*) for each entity of several pages, less the empty last page when n % 300 == 0
+    assert ahead.api_calls == one.api_calls + sum(1 for n in sizes if n >= 300 and n % 300)
 
 
 def test_records_match_the_ledger(world):
@@ -107,12 +133,9 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     world.clock.advance(minutes=20)
     world.sim.counters.reset()
     resumed = pull(world.connector(), killed.cursor)  # a new process, same store
-    payments, _ = ledger_sizes(world.company)
-    assert api_requests(world.sim) == {
-        "query:Invoice": 2,
-        "query:Payment": payments // 1000 + 1,
-        "query:CreditMemo": 1,
-    }
+    payments, credits = ledger_sizes(world.company)
+    ledger = expected_requests({"Payment": payments, "CreditMemo": credits})
+    assert api_requests(world.sim) == {"query:Invoice": 2, "count:Invoice": 1, **ledger}
     assert not resumed.customers and not set(killed.invoices) & set(resumed.invoices)
     assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
     assert resumed.pages[-1].full_sync_complete
@@ -123,7 +146,9 @@ def test_full_true_starts_over_whatever_the_cursor(world):
     done = pull(world.connector()).cursor
     world.sim.counters.reset()
     again = pull(world.connector(), done, full=True)
-    assert api_requests(world.sim)["query:Invoice"] == 3 and api_requests(world.sim)["query:CreditMemo"] == 1
+    payments, credits = ledger_sizes(world.company)
+    sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
+    assert api_requests(world.sim) == expected_requests(sizes)
     assert again.pages[-1].full_sync_complete and len(again.invoices) == LIVE_INVOICES
 
 
@@ -286,12 +311,10 @@ def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
     policy = CompanyPolicy(plan="pro", timezone="America/Los_Angeles")
     clock = world.clock
     summary = sync_company(world.engine, COMPANY, policy, world.connector(), owner="t", clock=clock.now)
-    payments, _ = ledger_sizes(world.company)
-    assert (summary.status, summary.invoices, summary.api_calls) == (
-        "ok",
-        LIVE_INVOICES,
-        6 + payments // 1000,
-    )
+    payments, credits = ledger_sizes(world.company)
+    sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
+    calls = sum(expected_requests(sizes).values())
+    assert (summary.status, summary.invoices, summary.api_calls) == ("ok", LIVE_INVOICES, calls)
     paid = first(dated(world.company).values(), lambda i: i.status == "open" and i.balance == 0 and i.total)
     clock.advance(hours=1)
     mutations.refund(world.company, paid.id, Decimal("7.50"), clock.advance(minutes=1))
@@ -306,6 +329,13 @@ def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def expected_requests(sizes: dict[str, int]) -> dict[str, int]:
+    """A full pull fetching ahead: ceil(n/1000) pages per table (one at least), and a COUNT(*)
+    for each whose first page is full."""
+    requests = {f"query:{table}": max(1, -(-n // 1000)) for table, n in sizes.items()}
+    return requests | {f"count:{table}": 1 for table, n in sizes.items() if n >= 1000}
 
 
 def ledger_sizes(company) -> tuple[int, int]:

@@ -10,7 +10,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from mailer.statement_pdf import StatementDocument, render_pdf
+from mailer.statement_doc import StatementDocument
+from mailer.statement_pdf import render_pdf
 from portal_rules.aging import Aging
 from store.db import make_engine, upgrade
 from store.history.reads import Statement, StatementLine

@@ -50,6 +50,7 @@ class Served:
     xero: XeroSimulator
     process: subprocess.Popen
     keys: dict[str, str] = field(default_factory=dict)
+    xero_tenant: str = ""
 
     def client(self, company: str | None = None, *, key: str | None = None) -> httpx.Client:
         """A client carrying `company`'s key (or `key`, or none)."""
@@ -172,9 +173,8 @@ def served(served_store_url: str, tmp_path_factory) -> Iterator[Served]:
         process = start_server(config, dict(os.environ))  # its start-up overlaps the set-up below
         try:
             keys = prepare_store(config, qbo, xero)
-            yield Served(
-                wait_until_serving(process, config), config, served_store_url, qbo, xero, process, keys
-            )
+            base = wait_until_serving(process, config)
+            yield Served(base, config, served_store_url, qbo, xero, process, keys, x_books.id)
         finally:
             code, err, seconds = stop_server(process, config)
         assert code == 0, err[-2000:]

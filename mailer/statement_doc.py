@@ -1,0 +1,46 @@
+"""What one printed statement shows, read from the store (the PDF is `mailer.statement_pdf`).
+
+Plain data, so reminders can carry it to the worker processes that render mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Engine
+
+from portal_rules.aging import Aging
+from store import portal
+from store.history.reads import Statement
+
+
+@dataclass(frozen=True, slots=True)
+class StatementDocument:
+    """Everything one printed statement shows."""
+
+    company_name: str
+    customer_ref: str
+    customer_name: str
+    statement: Statement
+    aging: Aging
+    day: date  # the day it is made: aging is on this day
+
+
+def load_document(
+    engine: Engine,
+    company_id: str,
+    company_name: str,
+    customer_ref: str,
+    *,
+    day: date,
+    start: date | None = None,
+    end: date | None = None,
+) -> StatementDocument | None:
+    """The statement of a customer in `portal_customers`; None when the portal has no such customer."""
+    name = portal.portal_customer_name(engine, company_id, customer_ref)
+    if name is None:
+        return None
+    statement = portal.statement(engine, company_id, customer_ref, start=start, end=end)
+    aging = portal.aging(engine, company_id, customer_ref, day)
+    return StatementDocument(company_name, customer_ref, name, statement, aging, day)

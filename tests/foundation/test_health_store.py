@@ -1,0 +1,179 @@
+"""Customer health in the store (SPEC section 10): which customers and invoices count, overrides
+kept by recomputation, and a first-release database upgraded with its data, on both backends."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, insert, text
+
+from portal_rules.health import HealthInvoice, tally
+from store import health
+from store.admin import NotFound
+from store.db import MIGRATIONS, make_engine, upgrade
+from store.health_tally import company_tallies
+from store.tables import Company, Customer, Invoice
+
+NOW = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)
+TODAY = date(2026, 6, 30)  # in America/New_York at NOW
+
+
+def books(engine: Engine) -> None:
+    """C1 pays on time, C2 is 90 days past due, C3 is hidden from the portal, C4 has no invoice."""
+    invoice = {"company_id": "co", "currency": "USD", "source_sent": True, "total": Decimal("100")}
+
+    def due(days_ago: int) -> date:
+        return TODAY - timedelta(days=days_ago)
+
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Company.__table__),
+            [{"company_id": "co", "name": "Co", "timezone": "America/New_York", "kind": "x"}],
+        )
+        connection.execute(
+            insert(Customer.__table__),
+            [
+                {
+                    "company_id": "co",
+                    "ref": ref,
+                    "display_name": f"Customer {ref}",
+                    "portal_visible": ref != "C3",
+                }
+                for ref in ("C1", "C2", "C3", "C4")
+            ],
+        )
+        connection.execute(
+            insert(Invoice.__table__),
+            [
+                {
+                    **invoice,
+                    "ref": "1",
+                    "customer_ref": "C1",
+                    "due_date": due(30),
+                    "balance": 0,
+                    "visible": True,
+                },
+                {
+                    **invoice,
+                    "ref": "2",
+                    "customer_ref": "C2",
+                    "due_date": due(90),
+                    "balance": 100,
+                    "visible": True,
+                },
+                {
+                    **invoice,
+                    "ref": "3",
+                    "customer_ref": "C2",
+                    "due_date": due(10),
+                    "balance": 0,
+                    "visible": False,
+                },
+                {
+                    **invoice,
+                    "ref": "4",
+                    "customer_ref": "C2",
+                    "due_date": due(400),
+                    "balance": 100,
+                    "visible": True,
+                },
+                {
+                    **invoice,
+                    "ref": "5",
+                    "customer_ref": "C3",
+                    "due_date": due(90),
+                    "balance": 100,
+                    "visible": True,
+                },
+            ],
+        )
+
+
+def view(engine: Engine) -> dict[str, tuple]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT customer_ref, score, band, source FROM customer_health WHERE company_id = 'co'")
+        )
+        return {ref: rest for ref, *rest in rows}
+
+
+def test_recompute_scores_customers_in_the_portal_and_keeps_overrides(engine):
+    books(engine)
+    # An override set before any recomputation (no sync since the upgrade) shows at once.
+    health.set_override(engine, "co", "C1", 10, note=None, by="ana", now=NOW)
+    assert view(engine) == {"C1": [10, "poor", "override"]}
+    assert health.read(engine, "co", "C1")[0].reasons == (
+        "set by ana (computed 100: paid 1 of 1 invoice on time; "
+        "1 paid invoice without a payment date counted as on time)"
+    )
+    assert health.clear_override(engine, "co", "C1") is True
+
+    assert health.recompute(engine, "co", NOW) == 3
+    # C2: only invoice 2 counts (3 is not visible, 4 is due over a year ago): 90 days late -> 0
+    assert view(engine) == {
+        "C1": [100, "good", "computed"],
+        "C2": [0, "poor", "computed"],
+        "C4": [None, "unknown", "computed"],
+    }
+    health.set_override(engine, "co", "C2", 75, note="payment plan agreed", by="ana", now=NOW)
+    assert health.recompute(engine, "co", NOW + timedelta(days=1)) == 3
+    assert view(engine)["C2"] == [75, "good", "override"]
+    worst_first = health.read(engine, "co")
+    assert [(h.customer_ref, h.score) for h in worst_first] == [("C2", 75), ("C1", 100), ("C4", None)]
+    assert worst_first[0].reasons.startswith("set by ana: payment plan agreed (computed 0: ")
+    assert worst_first[0].computed_at == NOW
+    assert health.clear_override(engine, "co", "C2") is True
+    assert view(engine)["C2"] == [0, "poor", "computed"]
+    with pytest.raises(NotFound, match="no customer 'C9'"):
+        health.set_override(engine, "co", "C9", 50, note=None, by="ana", now=NOW)
+    with pytest.raises(ValueError, match="0..100"):
+        health.set_override(engine, "co", "C1", 101, note=None, by="ana", now=NOW)
+
+
+def test_first_release_database_upgrades_with_its_data(store_url):
+    engine = make_engine(store_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    books(engine)
+    upgrade(engine)
+    assert health.recompute(engine, "co", NOW) == 3
+    assert view(engine)["C2"] == [0, "poor", "computed"]
+    engine.dispose()
+
+
+def test_the_sql_tally_equals_the_rules_tally(engine):
+    """The set-based tally in SQL and `portal_rules.health.tally` agree on the same invoices."""
+    rng = random.Random(5)
+    rows, invoices = [], defaultdict(list)
+    for n in range(300):
+        customer, due = f"C{n % 7}", TODAY - timedelta(days=rng.randint(-20, 380))
+        total = Decimal(rng.choice([0, 1, 250, 99999])) / rng.choice([1, 100])
+        balance = rng.choice([Decimal(0), total, total / 2])
+        visible = rng.random() < 0.9
+        rows.append(
+            {
+                "company_id": "co",
+                "ref": str(n),
+                "customer_ref": customer,
+                "due_date": due,
+                "currency": "USD",
+                "total": total,
+                "balance": balance,
+                "visible": visible,
+            }
+        )
+        if visible:
+            invoices[customer].append(HealthInvoice(due, total, balance))
+    with engine.begin() as connection:
+        connection.execute(insert(Invoice.__table__), rows)
+        assert company_tallies(connection, "co", TODAY) == {c: tally(i, TODAY) for c, i in invoices.items()}
+        assert company_tallies(connection, "co", TODAY, "C3") == {"C3": tally(invoices["C3"], TODAY)}

@@ -1,0 +1,113 @@
+"""Payments, credits, the statement and aging through the portal API (`store.portal` is the truth)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from store import portal
+from tests.history import books
+from tests.http.conftest import Served
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture(scope="package")
+def history(served: Served) -> Served:
+    """Customer 1 of `qbo` paid invoice 104 and holds a credit note, part of it applied to 105."""
+    engine = served.engine()
+    try:
+        paid = TODAY - timedelta(days=8)
+        books.payments(
+            engine,
+            "qbo",
+            [books.payment("P1", "1", "80.00", books.pay("payment", "P1", "104", "80.00"), on=paid)],
+        )
+        credited = TODAY - timedelta(days=5)
+        books.credits(
+            engine,
+            "qbo",
+            [
+                books.credit(
+                    "C1", "1", "12.50", "2.50", books.pay("credit", "C1", "105", "10.00"), on=credited
+                )
+            ],
+        )
+    finally:
+        engine.dispose()
+    return served
+
+
+def test_payments_and_credits_with_money_as_strings(history: Served):
+    with history.client("qbo") as client:
+        payments = client.get("/v1/companies/qbo/customers/1/payments")
+        credits = client.get("/v1/companies/qbo/customers/1/credits")
+        none = client.get("/v1/companies/qbo/customers/3/payments")
+        unknown = client.get("/v1/companies/qbo/customers/999/credits")
+    assert payments.status_code == credits.status_code == 200
+    assert payments.json() == {
+        "payments": [
+            {
+                "company_id": "qbo", "customer_ref": "1", "payment_ref": "P1",
+                "paid_on": (TODAY - timedelta(days=8)).isoformat(), "currency": "USD",
+                "amount": "80.00", "unapplied": "0.00", "reference": "CHK-P1",
+            }
+        ]
+    }  # fmt: skip
+    [credit] = credits.json()["credits"]
+    assert (credit["credit_ref"], credit["doc_number"], credit["total"], credit["remaining"]) == (
+        "C1", "CN-C1", "12.50", "2.50",
+    )  # fmt: skip
+    assert none.json() == {"payments": []}
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "no such customer"})
+
+
+def test_statement_whole_and_between_two_days(history: Served):
+    engine = history.engine()
+    whole_truth = portal.statement(engine, "qbo", "1")
+    start = TODAY - timedelta(days=6)
+    part_truth = portal.statement(engine, "qbo", "1", start=start, end=TODAY)
+    engine.dispose()
+    with history.client("qbo") as client:
+        whole = client.get("/v1/companies/qbo/customers/1/statement").json()
+        part = client.get(
+            "/v1/companies/qbo/customers/1/statement",
+            params={"from": start.isoformat(), "to": TODAY.isoformat()},
+        ).json()
+        backwards = client.get(
+            "/v1/companies/qbo/customers/1/statement",
+            params={"from": TODAY.isoformat(), "to": start.isoformat()},
+        )
+        bad = client.get("/v1/companies/qbo/customers/1/statement", params={"from": "last week"})
+    assert [(line["kind"], line["ref"]) for line in whole["lines"]] == [
+        (x.kind, x.ref) for x in whole_truth.lines
+    ]
+    assert {"payment", "credit", "invoice"} <= {line["kind"] for line in whole["lines"]}
+    payment = next(line for line in whole["lines"] if line["kind"] == "payment")
+    assert payment["amount"] == "-80.00"
+    assert whole["closing_balance"] == whole["lines"][-1]["running_balance"]
+    assert whole["from"] is None and whole["to"] is None and whole["opening_balance"] == "0.00"
+    assert part["from"] == start.isoformat() and part["to"] == TODAY.isoformat()
+    assert part["opening_balance"] == f"{part_truth.opening_balance:.2f}"
+    assert [line["ref"] for line in part["lines"]] == [x.ref for x in part_truth.lines]
+    assert all(start <= date.fromisoformat(line["entry_date"]) <= TODAY for line in part["lines"])
+    assert (backwards.status_code, backwards.json()) == (422, {"error": "query parameter 'from': after 'to'"})
+    assert bad.status_code == 422 and bad.json()["error"].startswith("query parameter 'from':")
+
+
+def test_balance_carries_the_aging_buckets(history: Served):
+    with history.client("qbo") as client:
+        body = client.get("/v1/companies/qbo/customers/1/balance", params={"on": TODAY.isoformat()}).json()
+        later = client.get(
+            "/v1/companies/qbo/customers/1/balance", params={"on": (TODAY + timedelta(days=45)).isoformat()}
+        ).json()
+    # 101 (100.00) is 10 days past due; 102 (50.00) and 105 (30.00) are not due yet.
+    assert body["aging"] == {
+        "current": "80.00",
+        "1_30": "100.00",
+        "31_60": "0.00",
+        "61_90": "0.00",
+        "over_90": "0.00",
+    }
+    assert later["aging"]["31_60"] == "100.00" and later["aging"]["1_30"] == "80.00"
