@@ -45,6 +45,12 @@ class Ahead:
     def invoices(self, page: int, since: datetime | None) -> Listing:
         return self._page(("invoices", page, since), self.client.invoices)
 
+    def payments(self, page: int, since: datetime | None) -> Listing:
+        return self._page(("payments", page, since), self.client.payments)
+
+    def credit_notes(self, page: int, since: datetime | None) -> Listing:
+        return self._page(("credits", page, since), self.client.credit_notes)
+
     def contacts_by_id(self, ids: list[str]) -> Listing:
         return self.client.contacts_by_id(ids)
 
