@@ -2,7 +2,8 @@
 
 Each command runs as a fresh process, as a user types it: `hyperfine` measures it when
 installed (warm-up runs first, so the page cache and .pyc files are warm), otherwise a
-plain loop of subprocesses does. `status` reads a migrated SQLite store with one company.
+plain loop of subprocesses does. `status` reads a migrated SQLite store with one company
+whose client secret is deliberately unset: status never needs it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ name = "Acme"
 [companies.connection]
 kind = "quickbooks"
 realm_id = "1"
+client_secret_env = "ARSYNC_BENCH_UNSET_SECRET"
 """
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connectors.urls import url_problem
+from mailer.brand import color_problem, logo_problem
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
@@ -136,6 +137,8 @@ class CompanyConfig(_Strict):
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
     template_dir: str = ""
+    brand_color: str = ""
+    logo_url: str = ""
     attach_statement: bool = False  # reminders carry the customer's PDF statement
     connection: ConnectionConfig
 
@@ -163,6 +166,22 @@ class CompanyConfig(_Strict):
         bad = [d for d in value if d not in DAY_NAMES]
         if bad:
             raise ValueError(f"unknown day {bad[0]!r} (use {', '.join(DAY_NAMES)})")
+        return value
+
+    @field_validator("brand_color")
+    @classmethod
+    def _brand_color(cls, value: str) -> str:
+        problem = color_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_url(cls, value: str) -> str:
+        problem = logo_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("portal_url")

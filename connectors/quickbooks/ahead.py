@@ -7,7 +7,8 @@ each with the cursor that resumes after it: the orchestrator commits them one by
 before, and a sync killed at any point resumes from its last committed page.
 
 Which pages exist is learnt without requests a sequential pull would not make, but one:
-- the first page of every entity left is asked for at once (customers and invoices);
+- the first page of every entity left is asked for at once (customers, invoices, payments,
+  credit memos);
 - an entity whose first page is full is counted (`SELECT COUNT(*)`, one request), then
   its remaining pages are asked for ahead, at most `concurrent` pages outstanding (in
   flight or waiting to be stored), so memory stays bounded;
@@ -28,7 +29,7 @@ from typing import Any
 
 from connectors.base import ConnectorError
 from connectors.quickbooks.client import QboClient, Reply
-from connectors.quickbooks.cursor import Listing, State, dump
+from connectors.quickbooks.cursor import ENTITIES, Listing, State, dump
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
@@ -58,7 +59,9 @@ class Ahead:
         """Every page of the full listing from `listing` on, in order; returns the state after."""
         self.began = listing.began
         try:
-            starts = [listing, listing.next_entity()] if listing.entity == "customers" else [listing]
+            starts = [listing]
+            while starts[-1].entity != ENTITIES[-1]:
+                starts.append(starts[-1].next_entity())
             entities = [self._entity(start) for start in starts]  # every first page asked at once
             state: State = listing
             for entity in entities:
@@ -93,7 +96,7 @@ class Ahead:
         last = not full or (entity.total is not None and state.start - 1 + len(rows) >= entity.total)
         following = _advance(replace(state, began=self.began), rows, last)
         records, quarantined = normalize_all(state.entity, rows, self.home_currency)
-        complete = state.entity == "invoices" and last
+        complete = state.entity == ENTITIES[-1] and last
         return following, _page(state.entity, records, quarantined, dump(following), calls, complete)
 
     def _top_up(self, entity: _Entity) -> None:

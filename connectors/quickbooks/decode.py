@@ -57,6 +57,10 @@ class _Row(Struct):
 class _Rows(Struct):
     Customer: list[_Row] | UnsetType = UNSET
     Invoice: list[_Row] | UnsetType = UNSET
+    # Payments and credit memos are small and read almost whole (lines, linked transactions):
+    # decoded generically, with the same values the standard parser gives.
+    Payment: list[Any] | UnsetType = UNSET
+    CreditMemo: list[Any] | UnsetType = UNSET
     totalCount: Any = UNSET  # the answer to SELECT COUNT(*)
 
 
@@ -104,6 +108,10 @@ def _rows(rows: _Rows) -> dict[str, Any]:
         out["Customer"] = [_slim(row, _CUSTOMER_FIELDS) for row in rows.Customer]
     if rows.Invoice is not UNSET:
         out["Invoice"] = [_slim(row, _INVOICE_FIELDS) for row in rows.Invoice]
+    if rows.Payment is not UNSET:
+        out["Payment"] = rows.Payment
+    if rows.CreditMemo is not UNSET:
+        out["CreditMemo"] = rows.CreditMemo
     return out
 
 

@@ -31,6 +31,7 @@ from connectors.records import Entity
 from connectors.xero import decode
 from connectors.xero.errors import classify
 from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_listing
+from connectors.xero.normalize_ledger import SALES_CREDITS, SALES_PAYMENTS
 from connectors.xero.options import XeroOptions
 
 
@@ -65,7 +66,7 @@ def _no_sdk_saves(token: dict) -> None:
 
 
 class XeroClient:
-    """GET /Contacts and /Invoices for one tenant, paced, retried and counted."""
+    """GET /Contacts, /Invoices, /Payments and /CreditNotes for one tenant, paced, retried and counted."""
 
     def __init__(
         self,
@@ -111,6 +112,16 @@ class XeroClient:
         """One page of sales invoices (ACCREC), changed since `since` if given."""
         params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
         return self._list("invoices", self.api.get_invoices, where=SALES_INVOICES, **params)
+
+    def payments(self, page: int, since: datetime | None) -> Listing:
+        """One page of customer payments (ACCRECPAYMENT), changed since `since` if given."""
+        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        return self._list("payments", self.api.get_payments, where=SALES_PAYMENTS, **params)
+
+    def credit_notes(self, page: int, since: datetime | None) -> Listing:
+        """One page of customer credit notes (ACCRECCREDIT) with their allocations."""
+        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        return self._list("credits", self.api.get_credit_notes, where=SALES_CREDITS, **params)
 
     def _list(self, entity: Entity, operation: Callable[..., Any], **params: Any) -> Listing:
         def attempt() -> Listing:
