@@ -1,6 +1,6 @@
 """`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
 
-Sections: full, local, incremental, latency, mail, startup, health (all by default). Results are
+Sections: full, local, incremental, latency, mail, startup, health, http (all by default). Results are
 printed as a table and written to bench/results/latest.json with the machine they came from.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync.logging import configure_logging
 
-SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health")
+SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health", "http")
 
 
 def machine() -> dict:
@@ -31,7 +31,13 @@ def machine() -> dict:
 def full(sizes) -> list[dict]:
     from bench import sync
 
-    return [sync.full_sync(kind, n) for n in sizes for kind in ("quickbooks", "xero")]
+    rows = [sync.full_sync(kind, n) for n in sizes for kind in ("quickbooks", "xero")]
+    pg = os.environ.get("ARSYNC_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        rows.append(sync.full_sync("quickbooks", sizes[-1], _fresh_schema(pg)))
+    except Exception as exc:  # PostgreSQL is optional for the bench
+        rows.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
+    return rows
 
 
 def local(sizes) -> list[dict]:
@@ -66,7 +72,8 @@ def incremental(sizes) -> list[dict]:
 def latency(sizes) -> list[dict]:
     from bench import sync
 
-    return [sync.latency_sync(kind, sizes[0]) for kind in ("quickbooks", "xero")]
+    kinds = ("quickbooks", "xero")
+    return [sync.latency_sync(kind, sizes[0], seconds) for seconds in (0.15, 1.0) for kind in kinds]
 
 
 def mail(_sizes) -> list[dict]:
@@ -91,6 +98,12 @@ def health(_sizes) -> list[dict]:
     except Exception as exc:  # PostgreSQL is optional for the bench
         out.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
     return out
+
+
+def http(sizes) -> list[dict]:
+    from bench import http as bench_http
+
+    return bench_http.run(customers=sizes[0])
 
 
 def main() -> None:

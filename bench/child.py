@@ -1,7 +1,8 @@
 """Run one sync in this process and print its summary with this process's peak RSS (JSON).
 
 The benchmarks start it as a subprocess so the simulator (in the parent) does not count
-towards the sync's memory.
+towards the sync's memory. Mode "floor" only pulls: every page fetched, decoded and
+normalized, nothing stored (what a sync cannot go below).
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import json
 import logging
 import sys
 import time
+from datetime import UTC, datetime
 
+from connectors.registry import create_connector
 from sync.app import App
 from sync.config import load_config
-from sync.credentials import worker_id
+from sync.credentials import DbCredentials, worker_id
 from sync.runner import sync_one
+from sync.settings import connector_settings
 
 
 def peak_rss_mb() -> float:
@@ -27,18 +31,32 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def floor(app: App, company_id: str) -> dict:
+    """The decode-only floor: a full pull's pages fetched, decoded and normalized, nothing stored."""
+    company = app.config.company(company_id)
+    credentials = DbCredentials(app.engine, company.id, app.box)
+    connector = create_connector(connector_settings(company, clock=lambda: datetime.now(UTC)), credentials)
+    invoices = customers = 0
+    for page in connector.pages(None, full=True):
+        invoices += len(page.invoices)
+        customers += len(page.customers)
+    return {"status": "ok", "invoices": invoices, "customers": customers}
+
+
 def main() -> None:
-    config_path, company_id, full = sys.argv[1], sys.argv[2], sys.argv[3] == "full"
+    config_path, company_id, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     logging.disable(logging.WARNING)
     app = App.open(load_config(config_path))
     started = time.perf_counter()
-    summary = sync_one(app.engine, app.box, app.config.company(company_id), owner=worker_id(), full=full)
+    if mode == "floor":
+        result = floor(app, company_id)
+    else:
+        summary = sync_one(
+            app.engine, app.box, app.config.company(company_id), owner=worker_id(), full=mode == "full"
+        )
+        result = summary.as_json()
     wall = time.perf_counter() - started
-    result = summary.as_json() | {
-        "wall_seconds": round(wall, 3),
-        "peak_rss_mb": peak_rss_mb(),
-    }
-    print(json.dumps(result))
+    print(json.dumps(result | {"wall_seconds": round(wall, 3), "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-Entity = Literal["customers", "invoices"]
+from portal_rules.records import CreditRecord, PaymentRecord
+
+Entity = Literal["customers", "invoices", "payments", "credits"]  # a pull's order
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Page:
     entity: Entity
     customers: tuple[CustomerRecord, ...] = ()
     invoices: tuple[InvoiceRecord, ...] = ()
+    payments: tuple[PaymentRecord, ...] = ()
+    credits: tuple[CreditRecord, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
     cursor: dict = field(default_factory=dict)
     api_calls: int = 0  # HTTP requests this page cost (for sync_runs and benchmarks)

@@ -22,6 +22,10 @@ class OutboxError(Exception):
     """An admin action that does not apply (unknown message, wrong status)."""
 
 
+class UnknownMessage(OutboxError):
+    """The company has no outbox message with that id (bad usage, not a failed action)."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One outbox message as `arsync status` lists it."""
@@ -101,7 +105,7 @@ def _change(
             select(c.status).where(c.id == outbox_id, c.company_id == company_id)
         ).scalar_one_or_none()
     if status is None:
-        raise OutboxError(f"no outbox message {outbox_id} for company {company_id!r}")
+        raise UnknownMessage(f"no outbox message {outbox_id} for company {company_id!r}")
     raise OutboxError(
         f"outbox message {outbox_id} is {status}; only {' or '.join(allowed)} messages can be {verb}"
     )

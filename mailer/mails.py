@@ -20,13 +20,15 @@ class Sender:
 
     `company_name` becomes the From display name; `from_address` is the configured
     `[mail] from_address`. `template_dir` ("" = none) is searched before the packaged
-    templates.
+    templates. `brand_color` and `logo_url` ("" = none) style the default HTML templates.
     """
 
     company_id: str
     company_name: str
     from_address: str
     template_dir: str = ""
+    brand_color: str = ""
+    logo_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

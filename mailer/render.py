@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
 
+from mailer.brand import brand_context
 from mailer.environment import environment
 from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
 
@@ -76,6 +77,7 @@ def invite_url(portal_url: str, token: str) -> str:
 def render_invitation(sender: Sender, mail: InvitationMail, *, key: str, now: datetime) -> EmailMessage:
     """The portal invitation for one contact; `key` makes the Message-ID (see `message_id`)."""
     context = {
+        **brand_context(sender.brand_color, sender.logo_url),
         "company_name": one_line(sender.company_name),
         "customer_name": one_line(mail.customer_name),
         "portal_url": mail.portal_url,
@@ -122,6 +124,7 @@ def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: dateti
     for line in lines:
         totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.balance
     context = {
+        **brand_context(sender.brand_color, sender.logo_url),
         "company_name": one_line(sender.company_name),
         "customer_name": one_line(mail.customer_name),
         "portal_url": mail.portal_url,

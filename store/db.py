@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# `revision = "0001"` / `down_revision: str | None = None` at the top of a migration file
+_ASSIGNED_REVISION = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(None|\"[^\"\n]*\"|'[^'\n]*')\s*$", re.MULTILINE
+)
 
 
 class StoreNotMigrated(Exception):
@@ -37,18 +42,39 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 def head_revision() -> str:
+    """The newest migration's revision id.
+
+    Read from the `revision = ...` and `down_revision = ...` lines of the migration files:
+    enough for our single line of migrations, and it spares every command importing Alembic
+    and every migration module just to compare two ids. Anything unusual (a merge, several
+    heads) is left to Alembic's own answer; a test keeps both answers equal.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(match.groups() for match in _ASSIGNED_REVISION.finditer(path.read_text("utf-8")))
+        if "revision" not in found:
+            continue
+        if "down_revision" not in found:
+            return _alembic_head()
+        revisions.add(found["revision"].strip("\"'"))
+        parents.add(found["down_revision"].strip("\"'"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+    """The revision the database is at (None: no arsync schema), read without Alembic."""
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None
-        return MigrationContext.configure(connection).get_current_revision()
+        return connection.scalar(text("SELECT version_num FROM alembic_version"))
 
 
 def require_migrated(engine: Engine) -> None:

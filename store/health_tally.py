@@ -16,7 +16,12 @@ from portal_rules.health import Tally, window_start
 from store.types import Money
 
 _TALLY = """
-WITH counted AS (
+WITH cleared AS (
+    SELECT a.invoice_ref, MAX(a.allocated_on) AS cleared_on
+    FROM allocations a
+    WHERE a.company_id = :company AND {owner_live} AND {source_live}
+    GROUP BY a.invoice_ref
+), counted AS (
     SELECT i.customer_ref,
            CASE WHEN i.total > 0 THEN i.total ELSE 0 END AS weight,
            CASE WHEN i.balance > 0 THEN 1 ELSE 0 END AS is_open,
@@ -25,6 +30,7 @@ WITH counted AS (
                 WHEN {cleared} IS NULL THEN 0
                 ELSE {days_paid} END AS late_days
     FROM invoices i
+    LEFT JOIN cleared k ON k.invoice_ref = i.ref
     WHERE i.company_id = :company AND i.visible = {true}
       AND i.due_date BETWEEN :start AND :today {only}
 )
@@ -48,8 +54,19 @@ GROUP BY customer_ref"""
 
 _COLUMNS = ("customer_ref", *(f.name for f in fields(Tally)))
 
-# The date each paid invoice was cleared: none known until allocations are stored (see README).
-_CLEARED = "NULL"
+# The date a paid invoice was cleared: the latest of its live allocations (owner and source live).
+_CLEARED = "k.cleared_on"
+
+
+def _live(kind_column: str, ref_column: str, false: str) -> str:
+    """An allocation's owner or source (named by these columns) is a live payment or credit."""
+    return f"""(
+        ({kind_column} = 'payment' AND EXISTS (SELECT 1 FROM payments p
+            WHERE p.company_id = a.company_id AND p.ref = {ref_column}
+              AND p.voided = {false} AND p.deleted = {false}))
+        OR ({kind_column} = 'credit' AND EXISTS (SELECT 1 FROM credits r
+            WHERE r.company_id = a.company_id AND r.ref = {ref_column}
+              AND r.voided = {false} AND r.deleted = {false} AND r.draft = {false})))"""
 
 
 def _sql(dialect: str, one_customer: bool) -> str:
@@ -58,16 +75,18 @@ def _sql(dialect: str, one_customer: bool) -> str:
         def days(later: str, earlier: str) -> str:
             return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
-        least, greatest, true = "min", "max", "1"
+        least, greatest, true, false = "min", "max", "1", "0"
     else:
 
         def days(later: str, earlier: str) -> str:
             return f"({later} - {earlier})"
 
-        least, greatest, true = "LEAST", "GREATEST", "TRUE"
+        least, greatest, true, false = "LEAST", "GREATEST", "TRUE", "FALSE"
     today = "CAST(:today AS DATE)" if dialect != "sqlite" else ":today"
     return _TALLY.format(
         cleared=_CLEARED,
+        owner_live=_live("a.owner_kind", "a.owner_ref", false),
+        source_live=_live("a.source_kind", "a.source_ref", false),
         days_open=days(today, "i.due_date"),
         days_paid=f"{greatest}(0, {days(f'{least}({_CLEARED}, {today})', 'i.due_date')})",
         true=true,

@@ -27,7 +27,11 @@ CONFIG_ENV = "ARSYNC_CONFIG"
 COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("sync.commands.auth:auth", "OAuth connections to QuickBooks Online and Xero."),
     "company": ("sync.commands.company:company", "Companies kept in the store (add, remove, list)."),
-    "customer": ("sync.commands.admin:customer", "Per-customer switches."),
+    "customer": ("sync.commands.admin:customer", "Per-customer switches and views."),
+    "customer invoices": (
+        "sync.commands.customer_invoices:customer_invoices",
+        "The customer's invoices the portal shows, with its balances.",
+    ),
     "customer clear-health": (
         "sync.commands.health:customer_clear_health",
         "Back to the computed health score.",
@@ -160,9 +164,17 @@ class State:
             from sync.config import load_config
             from sync.logging import configure_logging
 
-            self._config = load_config(self.config_path)
+            self._config = load_config(self.config_path, require_secrets=False)
             configure_logging(self._config.log.level, self._config.log.format)
         return self._config
+
+    def require_secrets(
+        self, company_ids: list[str] | tuple[str, ...] | None = None, *, smtp: bool = False
+    ) -> None:
+        """Exit 2 naming the key if a secret this command uses is unset (see `check_secrets`)."""
+        from sync.config import check_secrets
+
+        check_secrets(self.config, company_ids, smtp=smtp)
 
     def app(self, *, migrated: bool = True) -> App:
         """The opened store; on a migrated one, `config.companies` then also holds the stored companies."""

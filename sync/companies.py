@@ -61,7 +61,7 @@ def load_company_file(path: Path) -> dict[str, tuple[dict, CompanyConfig]]:
     for key in raw:
         if key != "companies":
             raise ConfigError(f"{path}: {key}: unknown key (a company file holds only [[companies]] tables)")
-    companies = parse_config(raw, source=str(path)).companies
+    companies = parse_config(raw, source=str(path), require_secrets=False).companies
     if not companies:
         raise ConfigError(f"{path}: companies: no [[companies]] table in the file")
     return {company.id: (table, company) for table, company in zip(raw["companies"], companies, strict=True)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connectors.urls import url_problem
+from mailer.brand import color_problem, logo_problem
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
@@ -141,6 +143,8 @@ class CompanyConfig(_Strict):
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
     template_dir: str = ""
+    brand_color: str = ""
+    logo_url: str = ""
     attach_statement: bool = False  # reminders carry the customer's PDF statement
     connection: ConnectionConfig
 
@@ -168,6 +172,22 @@ class CompanyConfig(_Strict):
         bad = [d for d in value if d not in DAY_NAMES]
         if bad:
             raise ValueError(f"unknown day {bad[0]!r} (use {', '.join(DAY_NAMES)})")
+        return value
+
+    @field_validator("brand_color")
+    @classmethod
+    def _brand_color(cls, value: str) -> str:
+        problem = color_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_url(cls, value: str) -> str:
+        problem = logo_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("portal_url")
@@ -233,7 +253,7 @@ def parse_config(raw: dict, *, source: str = "configuration", require_secrets: b
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_first_error(exc)}") from None
     if require_secrets:
-        _check_secrets(config, source)
+        check_secrets(config, smtp=True)
     return config
 
 
@@ -271,14 +291,22 @@ def check_http_secrets(config: Config) -> None:
             raise ConfigError(f"{config.path}: http.{key}: environment variable {env} is not set")
 
 
-def _check_secrets(config: Config, source: str) -> None:
+def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, smtp: bool = False) -> None:
+    """Refuse, naming the key, when a secret about to be used is not in the environment.
+
+    Loading validates the whole file without needing the secrets: only the commands that
+    call an accounting API (`company_ids`: those companies; None: all) or log in to the
+    SMTP server (`smtp`) ask for them, so `status` or `history` work on any shell.
+    """
+    source = config.path or "configuration"
+    wanted = None if company_ids is None else set(company_ids)
     for index, company in enumerate(config.companies):
         env = company.connection.client_secret_env
-        if env and env not in os.environ:
+        if (wanted is None or company.id in wanted) and env and env not in os.environ:
             key = f"companies[{index}].connection.client_secret_env"
             raise ConfigError(f"{source}: {key}: environment variable {env} is not set")
     mail = config.mail
-    if mail.transport == "smtp" and mail.smtp_username and mail.smtp_password_env not in os.environ:
+    if smtp and mail.transport == "smtp" and mail.smtp_username and mail.smtp_password_env not in os.environ:
         raise ConfigError(
             f"{source}: mail.smtp_password_env: environment variable {mail.smtp_password_env} is not set"
         )

@@ -10,12 +10,15 @@ the mail as .eml files, and prints what the portal now shows.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+from sqlalchemy import func, select
 
 from connectors.base import Tokens
 from connectors.simulators import mutations
@@ -27,9 +30,11 @@ from mailer.dispatch import dispatch
 from portal_rules.balances import company_today
 from store import reports
 from store.db import upgrade
+from store.tables import Customer, Invoice
 from sync.app import App
 from sync.config import load_config
 from sync.credentials import DbCredentials, worker_id
+from sync.demo_history import show_account_history
 from sync.invites import invite
 from sync.logging import configure_logging
 from sync.mail import transport, window_for
@@ -127,8 +132,8 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level
         ok &= _sync_all(app, echo, now + timedelta(minutes=15), "second sync (incremental)")
         _communicate(app, echo, now + timedelta(minutes=16))
         _summary(app, echo, now)
-        arsync = Path(sys.executable).parent / "arsync"
-        echo(f"\nThe store is {directory / 'arsync.db'}; try: {arsync} --config {config_path} status")
+        show_account_history(app, echo, now, directory)
+        _next_steps(app, echo, config_path)
         app.close()
         return 0 if ok else 1
 
@@ -204,3 +209,31 @@ def _summary(app: App, echo: Echo, now: datetime) -> None:
         echo(f"    adjustments: {adjustments}")
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(view["portal_statuses"].items()))
         echo(f"    portal contacts: {statuses}; {view['eligible_contacts']} eligible")
+
+
+def _next_steps(app: App, echo: Echo, config_path: Path) -> None:
+    """Commands to paste next: they read the store, so they work once the simulators are gone."""
+    executable = Path(sys.executable).parent / "arsync"
+    arsync = f"{shlex.quote(str(executable))} --config {shlex.quote(str(config_path))}"
+    echo(f"\nThe store is {app.config.store.url.removeprefix('sqlite:///')}; next, try:")
+    commands = ["status", "history", "portal conflicts globex"]
+    customer = _customer_with_most_invoices(app, "acme")
+    if customer:
+        commands.append(f"customer invoices acme {shlex.quote(customer)}")
+        commands.append(f"statement acme {shlex.quote(customer)}")
+    for command in commands:
+        echo(f"  {arsync} {command}")
+
+
+def _customer_with_most_invoices(app: App, company_id: str) -> str | None:
+    """The portal customer with the most visible invoices: the most telling one to show."""
+    query = (
+        select(Invoice.customer_ref)
+        .join(Customer, (Customer.company_id == Invoice.company_id) & (Customer.ref == Invoice.customer_ref))
+        .where(Invoice.company_id == company_id, Invoice.visible.is_(True), Customer.portal_visible.is_(True))
+        .group_by(Invoice.customer_ref)
+        .order_by(func.count().desc(), Invoice.customer_ref)
+        .limit(1)
+    )
+    with app.engine.connect() as connection:
+        return connection.scalar(query)

@@ -21,7 +21,14 @@ from sync.settings import company_policy
 
 
 def sender(config: Config, company: CompanyConfig) -> Sender:
-    return Sender(company.id, company.name, config.mail.from_address, company.template_dir)
+    return Sender(
+        company.id,
+        company.name,
+        config.mail.from_address,
+        company.template_dir,
+        brand_color=company.brand_color,
+        logo_url=company.logo_url,
+    )
 
 
 def transport(config: Config, *, base_dir: Path | None = None) -> Transport:

@@ -22,6 +22,8 @@ from connectors.base import Connector, ConnectorError, DailyLimitReached, Reconn
 from connectors.records import Page, Quarantined
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
+from store.history.writes import mark_missing_deleted as mark_missing_history_deleted
+from store.history.writes import out_of_range, write_credits, write_payments
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.tables import Connection as ConnectionRow
 from store.tables import QuarantinedRecord, SyncCursor, SyncRun
@@ -46,6 +48,8 @@ class SyncSummary:
     full: bool = False
     customers: int = 0
     invoices: int = 0
+    payments: int = 0
+    credits: int = 0
     adjustments: int = 0
     quarantined: int = 0
     api_calls: int = 0
@@ -58,7 +62,8 @@ class SyncSummary:
         """One human line: what the run did."""
         text = (
             f"{self.company}: {self.status}: {self.customers} customers, {self.invoices} invoices, "
-            f"{self.adjustments} adjustments, {self.quarantined} quarantined, "
+            + (f"{self.payments} payments, {self.credits} credits, " if self.payments or self.credits else "")
+            + f"{self.adjustments} adjustments, {self.quarantined} quarantined, "
             f"{self.api_calls} API calls, {self.seconds:.1f}s"
         )
         return text + (f" ({self.error})" if self.error else "")
@@ -120,16 +125,18 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
         state = _load_state(connection, company_id)
         if summary.full or state.connector is None:
             state = _State(connector=None, full_since_run=None)
-        summary.run_id = connection.execute(
-            insert(SyncRun).values(
-                company_id=company_id, started_at=clock(), status="running", full=summary.full, worker=owner
-            )
-        ).inserted_primary_key[0]
-        if state.full_since_run is None and (summary.full or state.connector is None):
+        # A first sync (no cursor yet) pulls everything, like --full; so does a run resuming
+        # an interrupted full pull: history shows them as full pulls.
+        requested_full = summary.full
+        summary.full = summary.full or state.connector is None or state.full_since_run is not None
+        row = {"company_id": company_id, "started_at": clock(), "status": "running", "full": summary.full}
+        row["worker"] = owner  # SPEC §11: the worker that ran it
+        summary.run_id = connection.execute(insert(SyncRun).values(**row)).inserted_primary_key[0]
+        if state.full_since_run is None and summary.full:
             state.full_since_run = summary.run_id
     log.info("sync.started", company=company_id, run=summary.run_id, full=summary.full)
     try:
-        for page in connector.pages(state.connector, full=summary.full):
+        for page in connector.pages(state.connector, full=requested_full):
             _store_page(engine, company_id, policy, page, state, summary, clock)
             if not try_acquire(engine, f"sync:{company_id}", owner, LEASE_TTL, clock()):
                 raise LeaseBusy("lost the sync lease")
@@ -150,7 +157,8 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
 
 
 def _screen(page: Page) -> Page:
-    """Move invoices whose amounts the store cannot hold to the page's quarantine."""
+    """Move records whose amounts the store cannot hold to the page's quarantine."""
+    page = _screen_history(page)
     unfit = [i for i in page.invoices if not (fits_money(i.total) and fits_money(i.balance))]
     if not unfit:
         return page
@@ -160,6 +168,20 @@ def _screen(page: Page) -> Page:
     )
     kept = tuple(i for i in page.invoices if i not in unfit)
     return replace(page, invoices=kept, quarantined=page.quarantined + reasons)
+
+
+def _screen_history(page: Page) -> Page:
+    reasons = [(r, out_of_range(r)) for r in (*page.payments, *page.credits)]
+    unfit = tuple(Quarantined(page.entity, r.ref, why) for r, why in reasons if why)
+    if not unfit:
+        return page
+    keep = {id(r) for r, why in reasons if not why}
+    return replace(
+        page,
+        payments=tuple(p for p in page.payments if id(p) in keep),
+        credits=tuple(c for c in page.credits if id(c) in keep),
+        quarantined=page.quarantined + unfit,
+    )
 
 
 def _store_page(engine, company_id, policy, page: Page, state: _State, summary: SyncSummary, clock) -> None:
@@ -175,10 +197,10 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
         _quarantine(connection, company_id, summary.run_id, page, now)
         if page.full_sync_complete and state.full_since_run is not None:
             gone = mark_missing_deleted(connection, company_id, state.full_since_run)
+            gone += mark_missing_history_deleted(connection, company_id, state.full_since_run)
             recompute_accounts(connection, company_id, policy)
-            log.info(
-                "sync.full_reconciled", company=company_id, customers_gone=gone[0], invoices_gone=gone[1]
-            )
+            names = ("customers_gone", "invoices_gone", "payments_gone", "credits_gone")
+            log.info("sync.full_reconciled", company=company_id, **dict(zip(names, gone, strict=True)))
             state.full_since_run = None
         state.connector = page.cursor
         _save_state(connection, company_id, state, now)
@@ -186,10 +208,7 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
         summary.api_calls += page.api_calls
         summary.quarantined += len(page.quarantined)
         summary.adjustments += adjustments
-        if page.entity == "customers":
-            summary.customers += written
-        else:
-            summary.invoices += written
+        setattr(summary, page.entity, getattr(summary, page.entity) + written)
         connection.execute(
             update(SyncRun)
             .where(SyncRun.id == summary.run_id)
@@ -251,6 +270,10 @@ def _write_records(
             for i in page.invoices
         ]
         return write_invoices(connection, company_id, invoices, now=now, run_id=run_id)
+    if page.payments:
+        return write_payments(connection, company_id, page.payments, now=now, run_id=run_id), 0
+    if page.credits:
+        return write_credits(connection, company_id, page.credits, now=now, run_id=run_id), 0
     return 0, 0
 
 

@@ -7,7 +7,10 @@ The SDK is used as shipped and configured per instance (never a shared, mutated 
 - that session adds timeouts (the SDK sends none) and keeps the status and Retry-After the
   SDK drops, for the error table;
 - `use_decimal=True`: amounts are `Decimal` from the JSON parser on, never floats;
-- `api_base_url` replaces the production/sandbox base URL (sandbox, proxies, the simulator).
+- `api_base_url` replaces the production/sandbox base URL (sandbox, proxies, the simulator);
+- the two sync calls are sent through the SDK's `process_request` (its URLs, headers and
+  bearer), but a plain 200 answer is read by `decode` (msgspec, unused fields skipped)
+  rather than parsed whole; any other answer meets the SDK's own checks (`sdk_result`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from quickbooks import QuickBooks
 from connectors import retry
 from connectors.base import ConnectorError
 from connectors.oauth import TokenManager
+from connectors.quickbooks.decode import decode, sdk_result
 from connectors.quickbooks.errors import CallFailed, MalformedBody, classify, retry_after_seconds
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import make_pacer
@@ -111,18 +115,31 @@ class QboClient:
             clock=options.monotonic,
             sleep=options.sleep,
         )
+        self._token_lock = threading.Lock()
 
     def query(self, statement: str) -> Reply:
-        """POST one SELECT statement to the query endpoint."""
-        return self._call(lambda qb: qb.query(statement))
+        """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does)."""
+        url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/query"
+        return self._call(lambda qb: _send(qb, "POST", url, {}, statement, "application/text"))
 
     def cdc(self, entities: str, changed_since: str) -> Reply:
         """GET /cdc?entities=...&changedSince=... (changes since a time, oldest first)."""
-        return self._call(lambda qb: qb.change_data_capture(entities, changed_since))
+        url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/cdc"
+        params = {"entities": entities, "changedSince": changed_since}
+        return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json"))
 
     def _call(self, send: Callable[[QuickBooks], Any]) -> Reply:
-        refreshes = self.tokens.refreshes
-        token = self.tokens.access_token()  # may refresh ahead of expiry, or raise ReconnectNeeded
+        refreshed = 0  # token refreshes this call made (other threads' are theirs)
+
+        def tokens(use: Callable[[], str]) -> str:
+            nonlocal refreshed
+            with self._token_lock:  # pages fetched ahead share one TokenManager
+                before = self.tokens.refreshes
+                token = use()
+                refreshed += self.tokens.refreshes - before
+            return token
+
+        token = tokens(self.tokens.access_token)  # may refresh ahead of expiry, or raise ReconnectNeeded
         attempts = 0
 
         def attempt() -> dict[str, Any]:
@@ -140,8 +157,9 @@ class QboClient:
 
         def refresh() -> None:  # after a 401: only if no other process refreshed meanwhile
             nonlocal token
+            stale = token
             self.tokens.invalidate()
-            token = self.tokens.refresh(stale=token)
+            token = tokens(lambda: self.tokens.refresh(stale=stale))
 
         body = retry.call(
             attempt,
@@ -151,4 +169,21 @@ class QboClient:
             base_wait=self.options.retry_base_wait,
             sleep=self.options.sleep,
         )
-        return Reply(body, attempts + self.tokens.refreshes - refreshes)
+        return Reply(body, attempts + refreshed)
+
+
+def _send(qb: QuickBooks, method: str, url: str, params: dict[str, str], data: Any, content_type: str) -> Any:
+    """One request as `QuickBooks.make_request` sends it; a 200 answer decoded fast when it can be."""
+    headers = {
+        "Content-Type": content_type,
+        "Accept": "application/json",
+        "User-Agent": "python-quickbooks V3 library",
+    }
+    response = qb.process_request(
+        method, url, headers=headers, params={**params, "minorversion": qb.minorversion}, data=data
+    )
+    if response.status_code == 200:
+        body = decode(response.content)
+        if body is not None:
+            return body
+    return sdk_result(response)

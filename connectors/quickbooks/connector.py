@@ -10,6 +10,7 @@ import structlog
 
 from connectors.base import CredentialsStore
 from connectors.oauth import TokenManager, token_endpoint
+from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
 from connectors.quickbooks.cursor import CursorError, Listing, State, load
 from connectors.quickbooks.options import QboOptions
@@ -48,8 +49,11 @@ class QuickBooksConnector:
         `cursor=None` or `full=True`: a full pull; a cursor from the middle of a pull
         continues it; a finished pull's cursor gives an incremental pull.
         """
-        puller = Puller(self.client, self.options, self.clock)
-        yield from puller.pages(self._start(None if full else cursor))
+        state = self._start(None if full else cursor)
+        if isinstance(state, Listing) and state.mode == "full" and self.options.concurrent > 1:
+            yield from Ahead(self.client, self.options).pages(state)  # ends in Done: no incremental after
+            return
+        yield from Puller(self.client, self.options, self.clock).pages(state)
 
     def _start(self, cursor: dict[str, Any] | None) -> State:
         if cursor is None:

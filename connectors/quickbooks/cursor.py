@@ -4,11 +4,11 @@ Every page carries the state that resumes *after* it. Times in a cursor come fro
 QuickBooks itself (a response's `time` or a record's `MetaData.LastUpdatedTime`), never
 from our clock, and keep the offset QuickBooks wrote them with.
 
-    {"v": 1, "mode": "full", "entity": "invoices", "start": 2001, "began": T}
-    {"v": 1, "mode": "changed", "entity": "customers", "start": 3, "since": S, "after": A, "began": T}
-    {"v": 1, "mode": "second", "entity": "invoices", "start": 1001, "since": X}
-    {"v": 1, "mode": "cdc", "since": X}
-    {"v": 1, "mode": "done", "since": T}
+    {"v": 2, "mode": "full", "entity": "invoices", "start": 2001, "began": T}
+    {"v": 2, "mode": "changed", "entity": "customers", "start": 3, "since": S, "after": A, "began": T}
+    {"v": 2, "mode": "second", "entity": "invoices", "start": 1001, "since": X}
+    {"v": 2, "mode": "cdc", "since": X}
+    {"v": 2, "mode": "done", "since": T}
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from typing import Any, Literal
 
 from connectors.records import Entity
 
-VERSION = 1
+# 2: payments and credit memos follow invoices. A version-1 cursor never pulled them, so it
+# is refused and the connector starts one full pull (which also fetches their history).
+VERSION = 2
 ListingMode = Literal["full", "changed", "second"]
-_ENTITIES = ("customers", "invoices")
+ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")  # a pull's order
 
 
 class CursorError(ValueError):
@@ -30,7 +32,7 @@ class CursorError(ValueError):
 
 @dataclass(frozen=True)
 class Listing:
-    """A pull through the query endpoint: customers, then invoices, one page per request.
+    """A pull through the query endpoint: each of `ENTITIES` in turn, one page per request.
 
     - "full": every record, ORDERBY Id, from STARTPOSITION `start`.
     - "changed": `MetaData.LastUpdatedTime >= after` ORDERBY that time, Id; `start - 1`
@@ -50,7 +52,8 @@ class Listing:
     began: str | None = None
 
     def next_entity(self) -> Listing:
-        return replace(self, entity="invoices", start=1, after=self.since)
+        following = ENTITIES[ENTITIES.index(self.entity) + 1]
+        return replace(self, entity=following, start=1, after=self.since)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def load(cursor: dict[str, Any]) -> State:
     if mode not in ("full", "changed", "second"):
         raise CursorError(f"unknown cursor mode {mode!r}")
     entity, start = cursor.get("entity"), cursor.get("start")
-    if entity not in _ENTITIES or not isinstance(start, int) or isinstance(start, bool) or start < 1:
+    if entity not in ENTITIES or not isinstance(start, int) or isinstance(start, bool) or start < 1:
         raise CursorError("cursor entity/start out of range")
     listing = Listing(
         mode,

@@ -75,16 +75,21 @@ def to_invoice(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Invoice
 
 def normalize_all(
     entity: Entity, rows: Iterable[Any], home_currency: str
-) -> tuple[list[CustomerRecord | InvoiceRecord], list[Quarantined]]:
+) -> tuple[list[Any], list[Quarantined]]:
     """Normalize a page's rows; the unreadable ones are quarantined with their id and reason."""
-    records: list[CustomerRecord | InvoiceRecord] = []
+    from connectors.quickbooks.normalize_ledger import to_credit, to_payment  # it builds on this module
+
+    convert: dict[str, Any] = {
+        "customers": lambda raw: to_customer(raw),
+        "invoices": lambda raw: to_invoice(raw, home_currency=home_currency),
+        "payments": lambda raw: to_payment(raw, home_currency=home_currency),
+        "credits": lambda raw: to_credit(raw, home_currency=home_currency),
+    }
+    records: list[Any] = []
     quarantined: list[Quarantined] = []
     for raw in rows:
         try:
-            if entity == "customers":
-                records.append(to_customer(raw))
-            else:
-                records.append(to_invoice(raw, home_currency=home_currency))
+            records.append(convert[entity](raw))
         except Malformed as exc:
             quarantined.append(Quarantined(entity, ref_of(raw), str(exc)))
     return records, quarantined

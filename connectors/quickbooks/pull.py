@@ -3,10 +3,11 @@
 A pull is a small state machine over `cursor.State`: each step makes one request, yields
 its page(s) carrying the state that resumes after them, and returns the next state.
 
-- Full: `SELECT * FROM Customer WHERE Active IN (true,false)` then `SELECT * FROM Invoice`,
-  ORDERBY Id, pages of 1000 until a short page: n records cost floor(n/1000) + 1 requests,
-  the minimum without knowing n (a COUNT(*) first would cost one more whenever n is not a
-  multiple of 1000). The last invoices page says `full_sync_complete`.
+- Full: `SELECT * FROM Customer WHERE Active IN (true,false)`, then `Invoice`, `Payment`
+  and `CreditMemo`, ORDERBY Id, pages of 1000 until a short page: n records cost
+  floor(n/1000) + 1 requests, the minimum without knowing n (a COUNT(*) first would cost one
+  more whenever n is not a multiple of 1000). The last credit memos page says
+  `full_sync_complete`.
 - Incremental, cursor within 30 days: CDC `changedSince` = cursor - overlap. CDC answers the
   oldest changes first, at most 1000; a full answer continues at its newest
   LastUpdatedTime (inclusive: the boundary second is re-read, never skipped). Deletions
@@ -25,15 +26,20 @@ import structlog
 
 from connectors.base import ConnectorError
 from connectors.quickbooks.client import QboClient
-from connectors.quickbooks.cursor import Cdc, Done, Listing, State, dump, moment, stamp
+from connectors.quickbooks.cursor import ENTITIES, Cdc, Done, Listing, State, dump, moment, stamp
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
-from connectors.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
+from connectors.records import Entity, Page, Quarantined
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
 
-TABLES: dict[Entity, str] = {"customers": "Customer", "invoices": "Invoice"}
-CDC_ENTITIES = "Customer,Invoice"
+TABLES: dict[Entity, str] = {
+    "customers": "Customer",
+    "invoices": "Invoice",
+    "payments": "Payment",
+    "credits": "CreditMemo",
+}
+CDC_ENTITIES = ",".join(TABLES.values())  # one request for the changes of every entity
 ONE_SECOND = timedelta(seconds=1)
 Step = Generator[Page, None, State]
 
@@ -90,22 +96,22 @@ class Puller:
         last = len(rows) < self.options.page_size
         following = _advance(replace(listing, began=began), rows, last)
         records, quarantined = normalize_all(listing.entity, rows, self.options.home_currency)
-        complete = listing.mode == "full" and listing.entity == "invoices" and last
+        complete = listing.mode == "full" and listing.entity == ENTITIES[-1] and last
         yield _page(listing.entity, records, quarantined, dump(following), reply.calls, complete)
         return following
 
     def cdc_window(self, window: Cdc) -> Step:
         reply = self.client.cdc(CDC_ENTITIES, window.since)
-        customers, invoices = _cdc_rows(reply.body)
-        following = self._after_window(window, [*customers, *invoices], reply.body)
+        rows = _cdc_rows(reply.body)
+        following = self._after_window(window, [row for part in rows.values() for row in part], reply.body)
         calls = reply.calls
-        records, quarantined = normalize_all("customers", customers, self.options.home_currency)
-        if records or quarantined:
-            # Resuming after this page redoes the window: its invoices are not stored yet.
-            yield _page("customers", records, quarantined, dump(window), calls)
+        home = self.options.home_currency
+        parts = [(entity, *normalize_all(entity, rows[entity], home)) for entity in ENTITIES if rows[entity]]
+        for number, (entity, records, quarantined) in enumerate(parts or [("invoices", [], [])], start=1):
+            # Resuming after any but the last page redoes the window: the rest is not stored yet.
+            cursor = dump(following) if number >= len(parts) else dump(window)
+            yield _page(entity, records, quarantined, cursor, calls)
             calls = 0
-        records, quarantined = normalize_all("invoices", invoices, self.options.home_currency)
-        yield _page("invoices", records, quarantined, dump(following), calls)
         return following
 
     def _after_window(self, window: Cdc, rows: Sequence[Any], body: dict[str, Any]) -> State:
@@ -129,7 +135,7 @@ def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
         return replace(listing, after=after, start=start)
     if not last:
         return replace(listing, start=listing.start + len(rows))
-    if listing.entity == "customers":
+    if listing.entity != ENTITIES[-1]:
         return listing.next_entity()
     if listing.mode == "second" and listing.since is not None:
         return Cdc(stamp(moment(listing.since) + ONE_SECOND))
@@ -180,39 +186,31 @@ def _query_rows(body: dict[str, Any], entity: Entity) -> list[Any]:
     return rows
 
 
-def _cdc_rows(body: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """(customers, invoices) of a CDC answer: CDCResponse[0].QueryResponse[*].{Customer,Invoice}."""
+def _cdc_rows(body: dict[str, Any]) -> dict[Entity, list[Any]]:
+    """Each entity's rows of a CDC answer: CDCResponse[0].QueryResponse[*].{Customer,Invoice,...}."""
     try:
         parts = body["CDCResponse"][0]["QueryResponse"]
-        found: dict[str, list[Any]] = {"Customer": [], "Invoice": []}
+        found: dict[Entity, list[Any]] = {entity: [] for entity in ENTITIES}
         for part in parts:
-            for name, rows in found.items():
-                rows.extend(part.get(name, []))
+            for entity, rows in found.items():
+                rows.extend(part.get(TABLES[entity], []))
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise ConnectorError(f"unexpected QuickBooks CDC answer ({type(exc).__name__})") from None
-    return found["Customer"], found["Invoice"]
+    return found
 
 
 def _page(
     entity: Entity,
-    records: Sequence[CustomerRecord | InvoiceRecord],
+    records: Sequence[Any],
     quarantined: Sequence[Quarantined],
     cursor: dict[str, Any],
     calls: int,
     complete: bool = False,
 ) -> Page:
-    if entity == "customers":
-        return Page(
-            "customers",
-            customers=tuple(r for r in records if isinstance(r, CustomerRecord)),
-            quarantined=tuple(quarantined),
-            cursor=cursor,
-            api_calls=calls,
-            full_sync_complete=complete,
-        )
+    fields = {entity: tuple(records)}
     return Page(
-        "invoices",
-        invoices=tuple(r for r in records if isinstance(r, InvoiceRecord)),
+        entity,
+        **fields,
         quarantined=tuple(quarantined),
         cursor=cursor,
         api_calls=calls,

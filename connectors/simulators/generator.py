@@ -65,9 +65,14 @@ def generate_company(
     home_currency: str | None = None,
     company_id: str | None = None,
     name: str | None = None,
+    ledger: bool = True,
 ) -> SimCompany:
     """A realistic company of `customers` contacts and `invoices` documents, all dated before
-    `today`. QuickBooks ids are increasing integers as strings, Xero ids seeded UUIDs."""
+    `today`. QuickBooks ids are increasing integers as strings, Xero ids seeded UUIDs.
+
+    `ledger` adds what paid the invoices (`ledger_generator`: about one payment per paid or
+    part-paid invoice, and credit notes); without it the company has invoices only.
+    """
     rng = random.Random(seed)
     home = home_currency or ("USD" if kind == "quickbooks" else "GBP")
     company = SimCompany(
@@ -83,7 +88,8 @@ def generate_company(
         customer = _customer(kind, rng, ids.next("customer"), name, home, start, today)
         company.customers[customer.id] = customer
     _add_invoices(company, rng, ids, invoices, start, today)
-    add_ledger(company, seed=seed, today=today)
+    if ledger:
+        add_ledger(company, seed=seed, today=today)
     return company
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import uuid
+import zlib
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
+from connectors.simulators.lines import Detail, decimal_text, detail
 from connectors.simulators.model import SimCustomer, SimInvoice
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -109,6 +111,10 @@ def render_contact(customer: SimCustomer) -> bytes:
             ("IsSupplier", _b(customer.is_supplier)),
             ("IsCustomer", _b(customer.is_customer)),
             ("DefaultCurrency", _s(customer.currency)),
+            ("Addresses", _addresses(customer)),
+            ("Phones", _PHONES),
+            ("ContactGroups", "[]"),
+            ("PaymentTerms", '{"Sales":{"Day":30,"Type":"DAYSAFTERBILLDATE"}}'),
             ("UpdatedDateUTC", _s(ms_date(to_ms(customer.updated_at)))),
             ("HasAttachments", "false"),
             ("HasValidationErrors", "false"),
@@ -116,30 +122,79 @@ def render_contact(customer: SimCustomer) -> bytes:
     ).encode()
 
 
+_PHONES = (
+    '[{"PhoneType":"DEFAULT","PhoneNumber":"","PhoneAreaCode":"","PhoneCountryCode":""},'
+    '{"PhoneType":"MOBILE","PhoneNumber":"","PhoneAreaCode":"","PhoneCountryCode":""}]'
+)
+
+
+def _addresses(customer: SimCustomer) -> str:
+    place = detail(customer.id, Decimal(0))
+    city, region, postal = place.city
+    return (
+        f'[{{"AddressType":"POBOX","AddressLine1":"{place.street}","City":"{city}",'
+        f'"Region":"{region}","PostalCode":"{postal}","Country":"","AttentionTo":""}},'
+        '{"AddressType":"STREET","City":"","Region":"","PostalCode":"","Country":""}]'
+    )
+
+
 def render_invoice(invoice: SimInvoice, contact_name: str) -> bytes:
-    """One Invoice as Xero returns it from GET /Invoices; SentToContact only when true."""
+    """One Invoice as Xero returns it from a paged GET /Invoices (line items included);
+    SentToContact only when true."""
     status = invoice_status(invoice)
     # Voided and deleted documents were never paid; a voided one owes nothing either.
     due = Decimal(0) if status == "VOIDED" else invoice.balance
     paid = Decimal(0) if status in ("VOIDED", "DELETED") else invoice.total - invoice.balance
     issued, issued_text = _day(invoice.issue_date)
     due_on, due_text = _day(invoice.due_date)
+    lines = detail(invoice.id, invoice.total)
     total = _money(invoice.total)
     sent = '"SentToContact":true,' if invoice.email_sent else ""  # Xero omits false
-    # One template rather than per-field encoding: 100,000 invoices render in about a second.
+    # One template rather than per-field encoding: 100,000 invoices render in seconds.
     return (
         f'{{"Type":{_s(invoice.type)},"InvoiceID":{_s(invoice.id)},'
-        f'"InvoiceNumber":{_s(invoice.doc_number)},"Reference":"",'
-        f'"Contact":{{"ContactID":{_s(invoice.customer_id)},"Name":{_s(contact_name)}}},'
+        f'"InvoiceNumber":{_s(invoice.doc_number)},"Reference":{_s(_reference(lines))},'
+        f'"Payments":{_payments(invoice, paid, issued)},"CreditNotes":[],"Prepayments":[],"Overpayments":[],'
+        f'"Contact":{{"ContactID":{_s(invoice.customer_id)},"Name":{_s(contact_name)},'
+        f'"Addresses":[],"Phones":[],"ContactGroups":[],"ContactPersons":[],"HasValidationErrors":false}},'
         f'"Date":"{issued}","DateString":"{issued_text}",'
         f'"DueDate":"{due_on}","DueDateString":"{due_text}",'
-        f'"Status":"{status}","LineAmountTypes":"Exclusive",'
-        f'"SubTotal":{total},"TotalTax":0.00,"Total":{total},'
+        f'"BrandingThemeID":"5d4dd402-c851-497e-aae1-9ff265c0d15a",'
+        f'"Status":"{status}","LineAmountTypes":"Inclusive","LineItems":[{_line_items(lines)}],'
+        f'"SubTotal":{decimal_text(lines.subtotal_cents)},"TotalTax":{decimal_text(lines.tax_cents)},'
+        f'"Total":{total},"TotalDiscount":0.00,'
         f'"AmountDue":{_money(due)},"AmountPaid":{_money(paid)},"AmountCredited":0.00,'
         f'"CurrencyCode":{_s(invoice.currency)},"CurrencyRate":1.0000000000,'
         f'"IsDiscounted":false,"HasAttachments":false,"HasErrors":false,{sent}'
         f'"UpdatedDateUTC":"{ms_date(to_ms(invoice.updated_at))}"}}'
     ).encode()
+
+
+def _reference(lines: Detail) -> str:
+    return f"PO-{lines.seed % 99991}" if lines.seed % 3 else ""
+
+
+def _line_items(lines: Detail) -> str:
+    tax_type = "OUTPUT2" if lines.tax_cents else "NONE"
+    return ",".join(
+        f'{{"LineItemID":"{uuid.UUID(int=(lines.seed << 8) + line.number, version=4)}",'
+        f'"ItemCode":"{line.item[0]}","Description":{_s(line.item[2])},'
+        f'"UnitAmount":{decimal_text(line.unit_cents)},"TaxType":"{tax_type}",'
+        f'"TaxAmount":0.00,"LineAmount":{decimal_text(line.cents)},"AccountCode":"200",'
+        f'"Tracking":[],"Quantity":{line.quantity}.0000,"ValidationErrors":[]}}'
+        for line in lines.lines
+    )
+
+
+def _payments(invoice: SimInvoice, paid: Decimal, issued: str) -> str:
+    """A stub of the payment that settled what is paid (Xero lists payments on the invoice)."""
+    if paid <= 0:
+        return "[]"
+    payment_id = uuid.UUID(int=zlib.crc32(invoice.id.encode()) << 32, version=4)
+    return (
+        f'[{{"PaymentID":"{payment_id}","Date":"{issued}","Amount":{_money(paid)},'
+        f'"Reference":"","CurrencyRate":1.0000000000,"HasAccount":false,"HasValidationErrors":false}}]'
+    )
 
 
 @lru_cache(maxsize=4096)

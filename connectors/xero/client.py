@@ -13,6 +13,7 @@ xero-python pitfalls handled here, once:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -28,14 +29,17 @@ from connectors.base import ConnectorError, ReconnectNeeded, Tokens
 from connectors.oauth import TokenEndpoint, TokenManager
 from connectors.ratelimit import PacingFactory, make_pacer
 from connectors.records import Entity
+from connectors.xero import decode
 from connectors.xero.errors import classify
 from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_listing
+from connectors.xero.normalize_ledger import SALES_CREDITS, SALES_PAYMENTS
 from connectors.xero.options import XeroOptions
 
 
 class Listing(NamedTuple):
     items: list[Any]  # raw records, normalized by the caller
     page_count: int | None  # pagination.pageCount when Xero sent it
+    calls: int = 0  # HTTP requests it took: attempts, and token refreshes made for it
 
 
 class CountingEndpoint:
@@ -64,7 +68,7 @@ def _no_sdk_saves(token: dict) -> None:
 
 
 class XeroClient:
-    """GET /Contacts and /Invoices for one tenant, paced, retried and counted."""
+    """GET /Contacts, /Invoices, /Payments and /CreditNotes for one tenant, paced, retried and counted."""
 
     def __init__(
         self,
@@ -89,6 +93,7 @@ class XeroClient:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._bearer = ""
         self._rejected: str | None = None  # an access token Xero answered 401 to
+        self._token_lock = threading.Lock()
         self.api = AccountingApi(isolated_api_client(self._sdk_token), base_url=base_url or None)
 
     @property
@@ -112,16 +117,36 @@ class XeroClient:
         params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
         return self._list("invoices", self.api.get_invoices, where=SALES_INVOICES, **params)
 
+    def payments(self, page: int, since: datetime | None) -> Listing:
+        """One page of customer payments (ACCRECPAYMENT), changed since `since` if given."""
+        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        return self._list("payments", self.api.get_payments, where=SALES_PAYMENTS, **params)
+
+    def credit_notes(self, page: int, since: datetime | None) -> Listing:
+        """One page of customer credit notes (ACCRECCREDIT) with their allocations."""
+        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        return self._list("credits", self.api.get_credit_notes, where=SALES_CREDITS, **params)
+
     def _list(self, entity: Entity, operation: Callable[..., Any], **params: Any) -> Listing:
+        calls = 0  # this listing's own requests: pages fetched ahead run on other threads
+
         def attempt() -> Listing:
-            self._authorize()
+            nonlocal calls
+            with self._token_lock:  # one thread at a time decides the bearer (and refreshes)
+                before = self._token_requests.requests
+                try:
+                    self._authorize()
+                finally:
+                    calls += self._token_requests.requests - before
             with self.pacer.slot():
+                calls += 1
                 self._api_requests += 1
                 body = self._send(operation, params)
-            items, page_count = parse_listing(body, entity)
+            items, page_count = decode.listing(body, entity) or parse_listing(body, entity)
             return Listing(items, page_count)
 
-        return self._call(attempt)
+        listing = self._call(attempt)
+        return listing._replace(calls=calls)
 
     def _send(self, operation: Callable[..., Any], params: dict[str, Any]) -> bytes:
         timeout = (self.options.connect_timeout, self.options.read_timeout)

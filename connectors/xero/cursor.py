@@ -1,9 +1,10 @@
 """The Xero cursor: where a pull stands, the per-entity watermarks, and which contacts are
 held back as suppliers. Plain functions over a frozen value, stored as a JSON-able dict.
 
-A pass reads contacts then sales invoices, page by page, with one fixed If-Modified-Since
-per entity (`since`). `seen` is the newest `UpdatedDateUTC` the listings returned (never the
-local clock); when a pass is done, `seen` becomes the next pass's `since`.
+A pass reads contacts, sales invoices, customer payments and customer credit notes, page by
+page, with one fixed If-Modified-Since per entity (`since`). `seen` is the newest
+`UpdatedDateUTC` the listings returned (never the local clock); when a pass is done, `seen`
+becomes the next pass's `since`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Literal
 
 from connectors.records import Entity
 
-VERSION = 1
-Phase = Literal["customers", "invoices", "done"]
-_PHASES: tuple[Phase, ...] = ("customers", "invoices", "done")
+# 2: payments and credit notes follow invoices. A version-1 cursor never pulled them, so it
+# is not read back and the next pass is a full one (which also fetches their history).
+VERSION = 2
+Phase = Literal["customers", "invoices", "payments", "credits", "done"]
+_PHASES: tuple[Phase, ...] = ("customers", "invoices", "payments", "credits", "done")
+_ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")
 OVERLAP = timedelta(seconds=1)  # If-Modified-Since is compared per second: re-read the edge
 
 
@@ -26,9 +30,11 @@ class Marks:
 
     customers: datetime | None = None
     invoices: datetime | None = None
+    payments: datetime | None = None
+    credits: datetime | None = None
 
     def get(self, entity: Entity) -> datetime | None:
-        return self.customers if entity == "customers" else self.invoices
+        return getattr(self, entity)
 
     def advanced(self, entity: Entity, moment: datetime | None) -> Marks:
         """These marks with `entity` moved forward to `moment` (never backward)."""
@@ -112,10 +118,7 @@ def from_dict(raw: dict) -> Cursor | None:
 
 
 def _marks_to_dict(marks: Marks) -> dict[str, str | None]:
-    return {
-        "customers": marks.customers.isoformat() if marks.customers else None,
-        "invoices": marks.invoices.isoformat() if marks.invoices else None,
-    }
+    return {entity: mark.isoformat() if (mark := marks.get(entity)) else None for entity in _ENTITIES}
 
 
 def _marks_from_dict(raw: dict) -> Marks:
@@ -125,4 +128,4 @@ def _marks_from_dict(raw: dict) -> Marks:
         moment = datetime.fromisoformat(value)
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
-    return Marks(customers=parse(raw.get("customers")), invoices=parse(raw.get("invoices")))
+    return Marks(**{entity: parse(raw.get(entity)) for entity in _ENTITIES})

@@ -21,8 +21,18 @@ from portal_rules.signals import xero_flags, xero_importable, xero_sent
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
 ORDER = "UpdatedDateUTC ASC"  # pages in watermark order: a record changed mid-pull moves to the end
-_ENVELOPE: dict[Entity, str] = {"customers": "Contacts", "invoices": "Invoices"}
-_REF: dict[Entity, str] = {"customers": "ContactID", "invoices": "InvoiceID"}
+_ENVELOPE: dict[Entity, str] = {
+    "customers": "Contacts",
+    "invoices": "Invoices",
+    "payments": "Payments",
+    "credits": "CreditNotes",
+}
+_REF: dict[Entity, str] = {
+    "customers": "ContactID",
+    "invoices": "InvoiceID",
+    "payments": "PaymentID",
+    "credits": "CreditNoteID",
+}
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -1,4 +1,5 @@
-"""Paging a Xero pull into `Page`s: contacts, then sales invoices, each page with its cursor.
+"""Paging a Xero pull into `Page`s: contacts, sales invoices, customer payments, customer
+credit notes, each page with its cursor.
 
 Suppliers are not customers. A contact is imported when Xero flags it `IsCustomer` (Xero
 sets that itself once a contact has a sales invoice) or when a sales invoice names it: such
@@ -9,17 +10,20 @@ before that invoices page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import structlog
 
 from connectors.base import ConnectorError
-from connectors.records import CustomerRecord, InvoiceRecord, Page, Quarantined
+from connectors.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
+from connectors.xero.ahead import Ahead
 from connectors.xero.client import Listing, XeroClient
 from connectors.xero.cursor import Cursor, to_dict
 from connectors.xero.normalize import MalformedRecord, is_customer_flag, record_ref, to_customer, to_invoice
+from connectors.xero.normalize_ledger import to_credit, to_payment
 from portal_rules.customers import xero_is_customer
 
 log = structlog.get_logger("arsync.connectors.xero")
@@ -35,18 +39,22 @@ class _Contacts:
 
 def pages(client: XeroClient, cursor: Cursor) -> Iterator[Page]:
     """Every page from `cursor` to the end of its pass; the last one of a full pass has
-    `full_sync_complete`."""
+    `full_sync_complete`. With more than one request allowed in flight, listing pages are
+    fetched ahead (`connectors.xero.ahead`) and still yielded one by one, in order."""
     guard = _LoopGuard()
-    while not cursor.done:
-        step = _customers_step if cursor.phase == "customers" else _invoices_step
-        steps = step(client, cursor, guard)
-        for page, _ in steps:
-            yield page
-        cursor = steps[-1][1]
+    source = Ahead(client) if client.options.concurrent > 1 else client
+    try:
+        while not cursor.done:
+            steps = _STEPS[cursor.phase](source, cursor, guard)  # type: ignore[arg-type]  # lists like a client
+            for page, _ in steps:
+                yield page
+            cursor = steps[-1][1]
+    finally:
+        if isinstance(source, Ahead):
+            source.close()
 
 
 def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
-    before = client.requests
     listing = client.contacts(cursor.page, cursor.if_modified_since("customers"))
     guard.check("customers", cursor.page, listing)
     batch = sort_contacts(listing.items, held=cursor.held, promoted=cursor.promoted)
@@ -60,17 +68,15 @@ def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> li
         customers=batch.customers,
         quarantined=batch.quarantined,
         cursor=to_dict(after),
-        api_calls=client.requests - before,
+        api_calls=listing.calls,
     )
     return [(page, after)]
 
 
 def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
-    before = client.requests
     listing = client.invoices(cursor.page, cursor.if_modified_since("invoices"))
     guard.check("invoices", cursor.page, listing)
     invoices, quarantined, newest = sort_invoices(listing.items)
-    invoice_calls = client.requests - before
     steps: list[tuple[Page, Cursor]] = []
     wanted = sorted({invoice.customer_ref for invoice in invoices} & cursor.held)
     if wanted:
@@ -85,21 +91,67 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
         invoices=invoices,
         quarantined=quarantined,
         cursor=to_dict(after),
-        api_calls=invoice_calls,
+        api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
     )
     steps.append((page, after))
     return steps
 
 
+def _payments_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
+    return _ledger_step("payments", client.payments, to_payment, client, cursor, guard)
+
+
+def _credits_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
+    return _ledger_step("credits", client.credit_notes, to_credit, client, cursor, guard)
+
+
+def _ledger_step(
+    entity: Entity,
+    fetch: Callable[[int, datetime | None], Listing],
+    normalize: Callable[[Any], Any],
+    client: XeroClient,
+    cursor: Cursor,
+    guard: _LoopGuard,
+) -> list[tuple[Page, Cursor]]:
+    """One page of payments or credit notes; supplier documents (None) are left out."""
+    listing = fetch(cursor.page, cursor.if_modified_since(entity))
+    guard.check(entity, cursor.page, listing)
+    records, quarantined = [], []
+    newest: datetime | None = None
+    for raw in listing.items:
+        try:
+            record = normalize(raw)
+        except MalformedRecord as error:
+            quarantined.append(Quarantined(entity, record_ref(raw, entity), str(error)))
+            continue
+        if record is not None:
+            records.append(record)
+            newest = _later(newest, record.updated_at)
+    after = replace(
+        cursor.after_page(_is_last(listing, cursor.page, client.options.page_size)),
+        seen=cursor.seen.advanced(entity, newest),
+    )
+    page = Page(
+        entity,
+        **{entity: tuple(records)},
+        quarantined=tuple(quarantined),
+        cursor=to_dict(after),
+        api_calls=listing.calls,
+        full_sync_complete=after.done and cursor.full,
+    )
+    return [(page, after)]
+
+
 def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, Cursor]:
     """Fetch held-back contacts that a sales invoice names; they are customers now."""
-    before = client.requests
     customers: list[CustomerRecord] = []
     quarantined: list[Quarantined] = []
-    size = client.options.ids_per_request
+    size, calls = client.options.ids_per_request, 0
     for start in range(0, len(ids), size):
-        batch = sort_contacts(client.contacts_by_id(ids[start : start + size]).items, promote=True)
+        listing = client.contacts_by_id(ids[start : start + size])
+        calls += listing.calls
+        batch = sort_contacts(listing.items, promote=True)
         customers += batch.customers
         quarantined += batch.quarantined
     found = frozenset(customer.ref for customer in customers)
@@ -111,7 +163,7 @@ def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, 
         customers=tuple(customers),
         quarantined=tuple(quarantined),
         cursor=to_dict(moved),
-        api_calls=client.requests - before,
+        api_calls=calls,
     )
     return page, moved
 
@@ -172,6 +224,14 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     if candidate is None or (current is not None and current >= candidate):
         return current
     return candidate
+
+
+_STEPS = {
+    "customers": _customers_step,
+    "invoices": _invoices_step,
+    "payments": _payments_step,
+    "credits": _credits_step,
+}
 
 
 class _LoopGuard:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Date, Engine, String, and_, select, text
+from sqlalchemy import Date, Engine, String, and_, func, select, text
 
 from store.history.tables import CREDITS, PAYMENTS
 from store.history.views import order_sql, statement_sql
@@ -139,3 +139,36 @@ def portal_customer_name(engine: Engine, company_id: str, customer_ref: str) -> 
         return connection.scalar(
             select(CUSTOMERS.c.display_name).where(_portal_customer(company_id, customer_ref))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOverview:
+    """A company's account history in numbers, for the demo and admins."""
+
+    payments: int
+    credits: int
+    unapplied_credit: Decimal
+    busiest_customer: str | None  # the customer with the most statement lines settling invoices
+
+
+def overview(engine: Engine, company_id: str) -> HistoryOverview:
+    """How many live payments and credits the portal shows, and whose statement says the most."""
+    busiest = text(
+        "SELECT customer_ref FROM portal_statement WHERE company_id = :c AND kind <> 'invoice' "
+        "GROUP BY customer_ref ORDER BY COUNT(*) DESC, customer_ref LIMIT 1"
+    )
+    p, r = PAYMENTS.c, CREDITS.c
+    with engine.connect() as connection:
+        paid = connection.scalar(
+            select(func.count())
+            .select_from(PAYMENTS.join(CUSTOMERS, _portal_customer(company_id, p.customer_ref)))
+            .where(p.company_id == company_id, p.voided.is_(False), p.deleted.is_(False))
+            .where(p.credit_only.is_(False))
+        )
+        credited = connection.execute(
+            select(func.count(), func.coalesce(func.sum(r.remaining), 0))
+            .select_from(CREDITS.join(CUSTOMERS, _portal_customer(company_id, r.customer_ref)))
+            .where(r.company_id == company_id, r.voided.is_(False), r.deleted.is_(False), r.draft.is_(False))
+        ).one()
+        customer = connection.scalar(busiest, {"c": company_id})
+    return HistoryOverview(paid or 0, credited[0], credited[1], customer)

@@ -48,7 +48,7 @@ def _switch(state: State, company: str, customer_ref: str, email: str, *, enable
             state.app().engine, company, customer_ref, email, enable=enable, policy=company_policy(config)
         )
     except NotFound as exc:
-        raise WorkFailed(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="'--customer' / '--email'") from None
     except ValueError as exc:  # InvalidTransition
         raise WorkFailed(f"cannot {'enable' if enable else 'disable'}: {exc}") from None
     click.echo(f"{company} customer {customer_ref} {email.strip().lower()}: {status}")
@@ -113,7 +113,7 @@ def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
     try:
         visible = admin.set_sent_override(state.app().engine, company, invoice_ref, sent)
     except NotFound as exc:
-        raise WorkFailed(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="INVOICE_REF") from None
     click.echo(
         f"{company} invoice {invoice_ref}: marked {'sent' if sent else 'unsent'}; "
         f"{'visible' if visible else 'hidden'} in the portal"
@@ -122,7 +122,7 @@ def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
 
 @click.group(cls=LazyGroup)
 def customer() -> None:
-    """Per-customer switches."""
+    """Per-customer switches and views."""
 
 
 @customer.command("pause-reminders")
@@ -148,5 +148,5 @@ def _pause(state: State, company: str, ref: str, paused: bool) -> None:
     try:
         admin.set_reminders_paused(state.app().engine, company, ref, paused)
     except NotFound as exc:
-        raise WorkFailed(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="REF") from None
     click.echo(f"{company} customer {ref}: reminders {'paused' if paused else 'resumed'}")

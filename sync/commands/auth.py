@@ -34,6 +34,7 @@ def auth_connect(
 ) -> None:
     """Authorization-code flow: open the consent page, receive the redirect on 127.0.0.1."""
     state.company_ids((company,))
+    state.require_secrets([company])
     config = state.config.company(company)
     connection = config.connection
     provider = PROVIDERS.get(connection.kind)

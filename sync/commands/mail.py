@@ -57,6 +57,7 @@ def invite(
     if email and not customer_ref:
         raise click.UsageError("--email goes with --customer")
     state.company_ids((company,))
+    state.require_secrets([], smtp=True)
     at = parse_now(now)
     report = invite_contacts(
         state.app().engine,
@@ -67,6 +68,12 @@ def invite(
         email=email,
         all_eligible=all_eligible,
     )
+    if customer_ref and not report.invited and not report.not_invitable:
+        contact = f"contact {email.strip().lower()!r}" if email else "contacts"
+        raise click.BadParameter(
+            f"company {company!r} has no {contact} for customer {customer_ref!r}",
+            param_hint="'--email'" if email else "'--customer'",
+        )
     for ref, address, why in report.not_invitable:
         click.echo(f"not invited: customer {ref} {address}: {why}")
     click.echo(f"{company}: {len(report.invited)} invitation(s) queued")
@@ -84,6 +91,7 @@ def invite(
 def portal_request_access(state: State, company: str, email: str, now: str | None) -> None:
     """The portal's request-access call: invites a matching eligible contact at once."""
     state.company_ids((company,))
+    state.require_secrets([], smtp=True)
     config = state.config.company(company)
     at = parse_now(now)
     answer = portal_api.request_access(
@@ -144,6 +152,7 @@ def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
     """Deliver the outbox messages whose time (and window) has come."""
     at = parse_now(now)
     if not dry_run:
+        state.require_secrets([], smtp=True)
         deliver_now(state, at)
         return
     report = dispatch(
@@ -171,6 +180,8 @@ def mail_resend(state: State, company: str, outbox_id: int) -> None:
     state.company_ids((company,))
     try:
         outbox_admin.resend(state.app().engine, company, outbox_id)
+    except outbox_admin.UnknownMessage as exc:
+        raise click.BadParameter(str(exc), param_hint="OUTBOX_ID") from None
     except outbox_admin.OutboxError as exc:
         raise WorkFailed(str(exc)) from None
     click.echo(f"message {outbox_id} queued again")
@@ -185,6 +196,8 @@ def mail_drop(state: State, company: str, outbox_id: int) -> None:
     state.company_ids((company,))
     try:
         outbox_admin.drop(state.app().engine, company, outbox_id)
+    except outbox_admin.UnknownMessage as exc:
+        raise click.BadParameter(str(exc), param_hint="OUTBOX_ID") from None
     except outbox_admin.OutboxError as exc:
         raise WorkFailed(str(exc)) from None
     click.echo(f"message {outbox_id} dropped")

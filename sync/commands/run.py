@@ -23,6 +23,7 @@ from sync.logging import configure_logging
 def run(state: State, time_scale: float) -> None:
     """The daemon: scheduled syncs, reminders, mail dispatch, token keep-alive. Stops on SIGTERM/SIGINT."""
     config = state.config
+    state.require_secrets(smtp=True)
     if not sys.stderr.isatty():
         configure_logging(config.log.level, "json")  # daemons log JSON under systemd and containers
     Daemon(state.app(), time_scale=time_scale).run_until_stopped()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from datetime import datetime
 
 import click
@@ -11,7 +12,6 @@ import click
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
 from sync.credentials import worker_id
-from sync.orchestrator import SyncSummary
 from sync.runner import sync_one
 
 
@@ -30,34 +30,41 @@ from sync.runner import sync_one
 def sync_command(
     state: State, companies: tuple[str, ...], full: bool, as_json: bool, request: bool, now: str | None
 ) -> None:
-    """Sync now: all configured companies, or the ones named."""
+    """Sync now: all configured companies, or the ones named (live progress on a terminal)."""
     if request:
         if full:
             raise click.UsageError("--full cannot be combined with --request")
         _request(state, companies, as_json, parse_now(now))
         return
+    wanted = state.company_ids(companies)
+    state.require_secrets(wanted)
     app = state.app()
     clock = (lambda: parse_now(now)) if now else (lambda: parse_now(None))
-    progress = sys.stderr.isatty() and not as_json
+    display = _display(as_json)
     failed = []
-    for company_id in state.company_ids(companies):
-        summary = sync_one(
-            app.engine,
-            app.box,
-            state.config.company(company_id),
-            owner=worker_id(),
-            full=full,
-            clock=clock,
-            on_page=_progress if progress else None,
-        )
-        if progress:
-            click.echo("", err=True)
-        if as_json:
-            click.echo(json.dumps(summary.as_json()))
-        else:
-            click.echo(summary.describe())
-        if summary.status != "ok":
-            failed.append(f"{company_id} ({summary.status})")
+    with display or nullcontext():
+        for company_id in wanted:
+            if display:
+                display.start(company_id)
+            summary = sync_one(
+                app.engine,
+                app.box,
+                state.config.company(company_id),
+                owner=worker_id(),
+                full=full,
+                clock=clock,
+                on_page=display.on_page if display else None,
+            )
+            if display:
+                display.finish(summary)
+            if as_json:
+                click.echo(json.dumps(summary.as_json()))
+            elif display and sys.stdout.isatty():
+                display.echo(summary.describe())
+            else:
+                click.echo(summary.describe())
+            if summary.status != "ok":
+                failed.append(f"{company_id} ({summary.status})")
     if failed:
         raise WorkFailed(f"not synced: {', '.join(failed)}; see `arsync status`")
 
@@ -73,10 +80,10 @@ def _request(state: State, companies: tuple[str, ...], as_json: bool, now: datet
             click.echo(f"{company_id}: sync requested" + ("" if recorded else " (joins the pending request)"))
 
 
-def _progress(summary: SyncSummary) -> None:
-    click.echo(
-        f"\r{summary.company}: {summary.customers} customers, {summary.invoices} invoices, "
-        f"{summary.api_calls} API calls",
-        nl=False,
-        err=True,
-    )
+def _display(as_json: bool):
+    """The live display when stderr is a terminal and the output is for people (not --json)."""
+    if as_json or not sys.stderr.isatty():
+        return None
+    from sync.progress import SyncProgress  # rich loads only for a terminal
+
+    return SyncProgress(sys.stderr)

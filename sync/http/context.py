@@ -44,6 +44,6 @@ class ServerContext:
         return self.clock().astimezone(ZoneInfo(company.timezone)).date()
 
 
-def server_context(request: Request) -> ServerContext:
-    """FastAPI dependency: the application's context."""
+async def server_context(request: Request) -> ServerContext:
+    """FastAPI dependency: the application's context (async: no thread hop for a lookup)."""
     return request.app.state.context

@@ -21,6 +21,7 @@ from connectors.registry import ConnectorSettings, create_connector
 from connectors.simulators.generator import generate_company
 from connectors.simulators.model import SimCompany
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from portal_rules.records import CreditRecord, PaymentRecord
 from store.companies import CompanyRow, register_companies
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
@@ -72,10 +73,13 @@ class VirtualTime:
         self.slept += seconds
 
 
-def make_company(seed: int = 11, customers: int = 120, live_invoices: int = LIVE_INVOICES) -> SimCompany:
-    """A generated company with exactly `live_invoices` invoices a query returns (+ deleted ones)."""
+def make_company(
+    seed: int = 11, customers: int = 120, live_invoices: int = LIVE_INVOICES, *, ledger: bool = True
+) -> SimCompany:
+    """A generated company with exactly `live_invoices` invoices a query returns (+ deleted ones);
+    `ledger=False`: no payments nor credit memos (each is then one empty page of a full pull)."""
     company = generate_company("quickbooks", seed=seed, customers=customers, invoices=live_invoices + 200,
-                               today=TODAY)  # fmt: skip
+                               today=TODAY, ledger=ledger)  # fmt: skip
     live = [i for i in company.invoices.values() if i.status != "deleted"][:live_invoices]
     deleted = [i for i in company.invoices.values() if i.status == "deleted"][:20]
     company.invoices = {i.id: i for i in sorted(live + deleted, key=lambda i: int(i.id))}
@@ -89,6 +93,8 @@ class Pulled:
     pages: list[Page] = field(default_factory=list)
     customers: dict[str, CustomerRecord] = field(default_factory=dict)
     invoices: dict[str, InvoiceRecord] = field(default_factory=dict)
+    payments: dict[str, PaymentRecord] = field(default_factory=dict)
+    credits: dict[str, CreditRecord] = field(default_factory=dict)
     quarantined: list[Quarantined] = field(default_factory=list)
 
     @property
@@ -103,6 +109,8 @@ class Pulled:
         self.pages.append(page)
         self.customers.update((c.ref, c) for c in page.customers)
         self.invoices.update((i.ref, i) for i in page.invoices)
+        self.payments.update((p.ref, p) for p in page.payments)
+        self.credits.update((c.ref, c) for c in page.credits)
         self.quarantined.extend(page.quarantined)
 
 

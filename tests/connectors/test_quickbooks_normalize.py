@@ -156,14 +156,24 @@ def test_cursor_round_trips_through_json(state):
     "cursor",
     [
         {"phase": "done", "position": 0},
-        {"v": 2, "mode": "done", "since": "2025-06-02T08:30:00-07:00"},
-        {"v": 1, "mode": "done", "since": "2025-06-02T08:30:00"},
-        {"v": 1, "mode": "cdc", "since": "2025-06-02'; DROP"},
-        {"v": 1, "mode": "full", "entity": "payments", "start": 1},
-        {"v": 1, "mode": "full", "entity": "invoices", "start": 0},
-        {"v": 1, "mode": "changed", "entity": "invoices", "start": 1, "since": "2025-06-02T08:30:00Z"},
+        {"v": 3, "mode": "done", "since": "2025-06-02T08:30:00-07:00"},
+        {"v": 2, "mode": "done", "since": "2025-06-02T08:30:00"},
+        {"v": 2, "mode": "cdc", "since": "2025-06-02'; DROP"},
+        {"v": 2, "mode": "full", "entity": "refunds", "start": 1},
+        {"v": 2, "mode": "full", "entity": "invoices", "start": 0},
+        {"v": 2, "mode": "changed", "entity": "invoices", "start": 1, "since": "2025-06-02T08:30:00Z"},
+        {"v": 1, "mode": "done", "since": "2025-06-02T08:30:00-07:00"},
     ],
-    ids=["foreign", "newer-version", "naive-time", "injection", "entity", "start", "changed-without-after"],
+    ids=[
+        "foreign",
+        "newer-version",
+        "naive-time",
+        "injection",
+        "entity",
+        "start",
+        "changed-without-after",
+        "before-payments",
+    ],
 )
 def test_foreign_or_broken_cursors_are_refused(cursor):
     with pytest.raises(CursorError):

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from connectors.quickbooks.cursor import Done, dump, stamp
@@ -38,30 +39,68 @@ SIM_TZ_NOW = "2025-06-02T08:30:00-07:00"  # NOW as the simulator's (Los Angeles)
 # -- full pulls ----------------------------------------------------------------------------
 
 
-def test_full_pull_costs_the_minimum_requests(world):
+def test_full_pull_costs_the_pages_and_one_count(world):
     world.sim.counters.reset()
     result = pull(world.connector())
-    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3}  # 120 + 2500
-    assert result.api_calls == 4
-    assert [(p.entity, len(p.customers), len(p.invoices)) for p in result.pages] == [
+    payments, credits = ledger_sizes(world.company)  # about one payment per paid invoice
+    assert 1000 < payments < 3000 and 0 < credits < 1000
+    # 120 customers, 2500 invoices, then payments and credit memos: the pages, and a COUNT(*)
+    # for each entity of several pages
+    sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
+    assert api_requests(world.sim) == expected_requests(sizes)
+    assert result.api_calls == sum(expected_requests(sizes).values())
+    assert [(p.entity, len(p.customers), len(p.invoices)) for p in result.pages[:4]] == [
         ("customers", 120, 0), ("invoices", 0, 1000), ("invoices", 0, 1000), ("invoices", 0, 500),
     ]  # fmt: skip
-    assert [p.full_sync_complete for p in result.pages] == [False, False, False, True]
+    assert [p.entity for p in result.pages[4:]] == ["payments"] * (payments // 1000 + 1) + ["credits"]
+    assert [p.full_sync_complete for p in result.pages] == [False] * (len(result.pages) - 1) + [True]
     assert set(result.invoices) == set(dated(world.company)) and len(result.invoices) == LIVE_INVOICES
     assert set(result.customers) == set(world.company.customers)
-    assert result.cursor == {"v": 1, "mode": "done", "since": SIM_TZ_NOW}  # the server's time
+    assert (len(result.payments), len(result.credits)) == (payments, credits)
+    assert result.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # the server's time
     assert not result.quarantined
 
 
-def test_a_multiple_of_1000_costs_one_more_request(qbo_engine):
-    # 1000 customers and 2000 invoices: the third invoice page is the empty one that says
-    # "no more" (floor(n/1000) + 1; a COUNT(*) would cost as much here, and one more elsewhere).
-    with open_world(make_company(seed=5, customers=1000, live_invoices=2000), qbo_engine) as world:
+@pytest.mark.parametrize("concurrent", [1, 10], ids=["one-at-a-time", "pages-ahead"])
+def test_a_multiple_of_1000_costs_the_same_either_way(qbo_engine, concurrent):
+    # 1000 customers and 2000 invoices. One page at a time, the last page of each entity is
+    # the empty one that says "no more" (floor(n/1000) + 1); fetching ahead, a COUNT(*) says it.
+    books = make_company(seed=5, customers=1000, live_invoices=2000, ledger=False)
+    with open_world(books, qbo_engine) as world:
         world.sim.counters.reset()
-        result = pull(world.connector())
-        assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3}
+        result = pull(world.connector(concurrent=concurrent))
+        ledger = {"query:Payment": 1, "query:CreditMemo": 1}  # none in these books: one empty page each
+        if concurrent == 1:
+            assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3, **ledger}
+            assert [p for p in result.pages if p.entity == "invoices"][-1].invoices == ()
+        else:
+            counts = {"count:Customer": 1, "count:Invoice": 1}
+            assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 2, **counts, **ledger}
+            assert [len(p.customers) + len(p.invoices) for p in result.pages] == [1000, 1000, 1000, 0, 0]
         assert len(result.customers) == 1000 and len(result.invoices) == 2000
-        assert result.pages[-1].invoices == () and result.pages[-1].full_sync_complete
+        assert result.pages[-1].full_sync_complete and result.cursor["mode"] == "done"
+
+
+def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
+    """Same pages, same order, same cursors; only the requests overlap (within the cap)."""
+    one = pull(world.connector(page_size=300, concurrent=1))
+    world.sim.gauge.peak.clear()
+    world.sim.latency = 0.05  # long enough for requests to overlap
+    ahead = pull(world.connector(page_size=300, concurrent=4))
+    assert 1 < world.sim.gauge.peak[world.company.id] <= 4
+    payments, credits = ledger_sizes(world.company)
+    sizes = [LIVE_INVOICES, payments, credits]  # (120 customers: one page)
+    assert len(ahead.pages) == 1 + sum(max(1, -(-n // 300)) for n in sizes)
+
+    def shape(result):
+        return [
+            (p.entity, p.customers, p.invoices, p.payments, p.credits, p.cursor, p.full_sync_complete)
+            for p in result.pages
+        ]
+
+    assert shape(ahead) == shape(one)
+    # a COUNT(*) for each entity of several pages, less the empty last page when n % 300 == 0
+    assert ahead.api_calls == one.api_calls + sum(1 for n in sizes if n >= 300 and n % 300)
 
 
 def test_records_match_the_ledger(world):
@@ -94,18 +133,22 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     world.clock.advance(minutes=20)
     world.sim.counters.reset()
     resumed = pull(world.connector(), killed.cursor)  # a new process, same store
-    assert api_requests(world.sim) == {"query:Invoice": 2}
+    payments, credits = ledger_sizes(world.company)
+    ledger = expected_requests({"Payment": payments, "CreditMemo": credits})
+    assert api_requests(world.sim) == {"query:Invoice": 2, "count:Invoice": 1, **ledger}
     assert not resumed.customers and not set(killed.invoices) & set(resumed.invoices)
     assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
     assert resumed.pages[-1].full_sync_complete
-    assert resumed.cursor == {"v": 1, "mode": "done", "since": SIM_TZ_NOW}  # when the pull began
+    assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # when the pull began
 
 
 def test_full_true_starts_over_whatever_the_cursor(world):
     done = pull(world.connector()).cursor
     world.sim.counters.reset()
     again = pull(world.connector(), done, full=True)
-    assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 3}
+    payments, credits = ledger_sizes(world.company)
+    sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
+    assert api_requests(world.sim) == expected_requests(sizes)
     assert again.pages[-1].full_sync_complete and len(again.invoices) == LIVE_INVOICES
 
 
@@ -149,7 +192,11 @@ def test_incremental_pull_returns_only_the_changes(world):
     assert set(result.customers) == {leaving.id, gone.id}
     assert not result.customers[leaving.id].active and not result.customers[leaving.id].deleted
     assert result.customers[gone.id].deleted
-    assert result.cursor == {"v": 1, "mode": "done", "since": _la(clock.now())}
+    new = [p for p in result.payments.values() if p.allocations and p.allocations[0].invoice_ref == unpaid.id]
+    assert [(a.source_kind, a.amount) for p in new for a in p.allocations] == [("payment", Decimal("10.00"))]
+    refunded = [p for p in result.payments.values() if paid.id in {a.invoice_ref for a in p.allocations}]
+    assert refunded or any(p.deleted for p in result.payments.values())  # the payment gave 5.00 back
+    assert result.cursor == {"v": 2, "mode": "done", "since": _la(clock.now())}
     world.sim.counters.reset()
     quiet = pull(world.connector(), result.cursor)  # nothing changed since
     assert api_requests(world.sim) == {"cdc": 1} and not quiet.invoices and not quiet.customers
@@ -169,7 +216,7 @@ def test_a_cdc_window_with_more_than_1000_changes_is_split(world):
     assert api_requests(world.sim) == {"cdc": 2}
     assert set(result.invoices) == set(changed)
     assert [len(p.invoices) for p in result.pages] == [1000, 502]  # the boundary second re-read
-    assert result.pages[0].cursor == {"v": 1, "mode": "cdc", "since": _la(start + timedelta(seconds=499))}
+    assert result.pages[0].cursor == {"v": 2, "mode": "cdc", "since": _la(start + timedelta(seconds=499))}
     assert result.cursor["mode"] == "done"
     world.sim.counters.reset()
     resumed = pull(world.connector(), result.pages[0].cursor)  # killed after the first window
@@ -188,7 +235,9 @@ def test_more_than_1000_changes_in_one_second_are_read_by_query(world):
     clock.advance(hours=1)
     world.sim.counters.reset()
     result = pull(world.connector(), cursor)
-    assert api_requests(world.sim) == {"cdc": 2, "query:Customer": 1, "query:Invoice": 2}
+    assert api_requests(world.sim) == {  # the second is read by query, entity by entity
+        "cdc": 2, "query:Customer": 1, "query:Invoice": 2, "query:Payment": 1, "query:CreditMemo": 1,
+    }  # fmt: skip
     assert set(result.invoices) == {*changed, later}
     assert result.cursor["mode"] == "done"
 
@@ -208,7 +257,12 @@ def test_an_old_cursor_pulls_by_last_updated_time(world):
     origin = since - timedelta(seconds=300)  # the overlap
     expected = {i.id for i in dated(model).values() if i.updated_at >= origin}
     reads = [i.ref for page in pages for i in page.invoices]
-    assert set(api_requests(world.sim)) == {"query:Customer", "query:Invoice"}  # no CDC
+    assert set(api_requests(world.sim)) == {
+        "query:Customer",
+        "query:Invoice",
+        "query:Payment",
+        "query:CreditMemo",
+    }
     assert api_requests(world.sim)["query:Invoice"] == len(reads) // 50 + 1 > 5
     assert set(reads) == expected and doomed.id not in expected  # deletions need CDC or a full sync
     # Paged by a LastUpdatedTime keyset: the record changed mid-pull moves to the end and is
@@ -257,7 +311,10 @@ def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
     policy = CompanyPolicy(plan="pro", timezone="America/Los_Angeles")
     clock = world.clock
     summary = sync_company(world.engine, COMPANY, policy, world.connector(), owner="t", clock=clock.now)
-    assert (summary.status, summary.invoices, summary.api_calls) == ("ok", LIVE_INVOICES, 4)
+    payments, credits = ledger_sizes(world.company)
+    sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
+    calls = sum(expected_requests(sizes).values())
+    assert (summary.status, summary.invoices, summary.api_calls) == ("ok", LIVE_INVOICES, calls)
     paid = first(dated(world.company).values(), lambda i: i.status == "open" and i.balance == 0 and i.total)
     clock.advance(hours=1)
     mutations.refund(world.company, paid.id, Decimal("7.50"), clock.advance(minutes=1))
@@ -272,6 +329,19 @@ def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def expected_requests(sizes: dict[str, int]) -> dict[str, int]:
+    """A full pull fetching ahead: ceil(n/1000) pages per table (one at least), and a COUNT(*)
+    for each whose first page is full."""
+    requests = {f"query:{table}": max(1, -(-n // 1000)) for table, n in sizes.items()}
+    return requests | {f"count:{table}": 1 for table, n in sizes.items() if n >= 1000}
+
+
+def ledger_sizes(company) -> tuple[int, int]:
+    """(payments, credit memos) a full pull returns: every one but the deleted."""
+    payments = sum(1 for p in company.payments.values() if p.status != "deleted")
+    return payments, sum(1 for c in company.credits.values() if c.status != "deleted")
 
 
 def _la(moment: datetime) -> str:

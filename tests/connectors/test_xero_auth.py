@@ -12,6 +12,7 @@ from connectors.base import ReconnectNeeded
 from store.tables import Connection
 from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     clock_fixture,
+    ledger_requests,
     pull,
     sample_fixture,
     store_fixture,
@@ -47,7 +48,8 @@ def test_token_expiry_mid_run_refreshes_once_and_persists_the_rotation(world, vo
     invoices = {i.ref for page in rest for i in page.invoices}
     assert invoices == sales_ids(volume) and rest[-1].full_sync_complete
     assert world.sim.tokens.refreshes == 1
-    assert world.sim.counters.requests == {"contacts": 1, "invoices": 3 + unauthorized, "token": 1}
+    ledger = ledger_requests(volume)
+    assert world.sim.counters.requests == {"contacts": 1, "invoices": 3 + unauthorized, "token": 1, **ledger}
     assert first.api_calls + sum(p.api_calls for p in rest) == world.sim.counters.total()
 
     stored = world.credentials(volume.id).load()  # read back through the real store

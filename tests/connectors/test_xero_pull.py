@@ -21,6 +21,7 @@ from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     TODAY,
     XeroWorld,
     clock_fixture,
+    ledger_requests,
     pull,
     sample_fixture,
     store_fixture,
@@ -38,9 +39,16 @@ def test_full_pull_reads_pages_of_1000(world, volume):
     expected = sales(volume)
     assert len(expected) > 2000
     assert set(result.invoices) == set(expected)
-    assert world.sim.counters.requests == {"contacts": 1, "invoices": math.ceil(len(expected) / 1000)}
-    assert [p.entity for p in result.pages] == ["customers", "invoices", "invoices", "invoices"]
-    assert [p.full_sync_complete for p in result.pages] == [False, False, False, True]
+    ledger = ledger_requests(volume)
+    assert world.sim.counters.requests == {
+        "contacts": 1,
+        "invoices": math.ceil(len(expected) / 1000),
+        **ledger,
+    }
+    assert [p.entity for p in result.pages] == ["customers", *["invoices"] * 3, *["payments"] * ledger[
+        "payments"
+    ], *["credits"] * ledger["creditnotes"]]  # fmt: skip
+    assert [p.full_sync_complete for p in result.pages] == [False] * (len(result.pages) - 1) + [True]
     assert result.api_calls == world.sim.counters.total()
     for ref, record in result.invoices.items():
         source = expected[ref]
@@ -106,11 +114,11 @@ def test_a_full_pull_promotes_in_the_same_pass(world, sample):
     supplier = next(c for c in sample.customers.values() if c.name == "Northwind Supplies")
     assert not supplier.is_customer
     result = pull(world.connector(sample.id))
-    assert [p.entity for p in result.pages] == ["customers", "customers", "invoices"]
+    assert [p.entity for p in result.pages] == ["customers", "customers", "invoices", "payments", "credits"]
     assert supplier.id not in {c.ref for c in result.pages[0].customers}
     assert [c.ref for c in result.pages[1].customers] == [supplier.id]
     assert result.pages[1].api_calls == 1 and result.pages[-1].full_sync_complete
-    assert world.sim.counters.requests == {"contacts": 2, "invoices": 1}
+    assert world.sim.counters.requests == {"contacts": 2, "invoices": 1, "payments": 1, "creditnotes": 1}
 
 
 def test_incremental_returns_only_changes(world, volume):
@@ -143,24 +151,44 @@ def test_incremental_returns_only_changes(world, volume):
     changed = {c.id for c in volume.customers.values() if c.is_customer and c.updated_at > edge}
     assert customer.id in changed and set(again.customers) == changed and len(changed) < 5
     assert not again.customers[customer.id].active
-    assert world.sim.counters.requests == {"contacts": 1, "invoices": 1}
+    assert world.sim.counters.requests == {"contacts": 1, "invoices": 1, "payments": 1, "creditnotes": 1}
     assert not any(p.full_sync_complete for p in again.pages)
+    new = [p for p in again.payments.values() if p.allocations[0].invoice_ref == paid.id and not p.deleted]
+    assert len(new) == 1 and new[0].allocations[0].source_kind == "payment"  # paid in full, just now
+    gone = [p for p in again.payments.values() if p.allocations[0].invoice_ref == reopened.id and p.deleted]
+    assert gone  # a Xero payment is never edited: the refund deleted it (and recorded the rest anew)
     assert from_dict(again.cursor).seen.invoices == at
 
 
+def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
+    """Same pages, cursors and call counts; only the listing requests overlap (within the cap)."""
+    one = pull(world.connector(volume.id, page_size=300, concurrent=1))
+    world.sim.limits.gauge.peak.clear()
+    world.sim.latency = 0.05  # long enough for requests to overlap
+    ahead = pull(world.connector(volume.id, page_size=300, concurrent=3))
+    assert 1 < world.sim.limits.gauge.peak[volume.id] <= 3
+
+    def shape(result):
+        return [(p.entity, p.customers, p.invoices, p.cursor, p.api_calls, p.full_sync_complete)
+                for p in result.pages]  # fmt: skip
+
+    assert shape(ahead) == shape(one) and set(ahead.invoices) == set(sales(volume))
+
+
 def test_resume_mid_full_pull(world, volume):
-    head = pull(world.connector(volume.id), limit=2)  # contacts and the first 1000 invoices
+    # contacts and the first 1000 invoices (one at a time: fetched-ahead pages would be dropped)
+    head = pull(world.connector(volume.id, concurrent=1), limit=2)
     assert [p.entity for p in head.pages] == ["customers", "invoices"]
     rest = pull(world.connector(volume.id), head.cursor)  # a new process, the committed cursor
     assert set(head.invoices) | set(rest.invoices) == set(sales(volume))
     assert not set(head.invoices) & set(rest.invoices)
-    assert world.sim.counters.requests == {"contacts": 1, "invoices": 3}
+    assert world.sim.counters.requests == {"contacts": 1, "invoices": 3, **ledger_requests(volume)}
     assert rest.pages[-1].full_sync_complete
 
     world.sim.counters.reset()
     again = pull(world.connector(volume.id), head.cursor, full=True)  # full: from scratch
     assert set(again.invoices) == set(sales(volume)) and again.pages[-1].full_sync_complete
-    assert world.sim.counters.requests == {"contacts": 1, "invoices": 3}
+    assert world.sim.counters.requests == {"contacts": 1, "invoices": 3, **ledger_requests(volume)}
 
 
 def test_a_supplier_becomes_a_customer_with_its_first_sales_invoice(world, volume):
@@ -172,13 +200,13 @@ def test_a_supplier_becomes_a_customer_with_its_first_sales_invoice(world, volum
     world.sim.counters.reset()
 
     again = pull(world.connector(volume.id), first.cursor)
-    assert [p.entity for p in again.pages] == ["customers", "customers", "invoices"]
+    assert [p.entity for p in again.pages] == ["customers", "customers", "invoices", "payments", "credits"]
     promotion = again.pages[1]
     assert [c.ref for c in promotion.customers] == [supplier] and promotion.api_calls == 1
     assert invoice.id in again.invoices
     cursor = from_dict(again.cursor)
     assert supplier not in cursor.held and supplier in cursor.promoted
-    assert world.sim.counters.requests == {"contacts": 2, "invoices": 1}
+    assert world.sim.counters.requests == {"contacts": 2, "invoices": 1, "payments": 1, "creditnotes": 1}
 
     with world.sim.mutate(volume.id) as books:  # still not IsCustomer, but imported now
         mutations.rename_customer(books, supplier, "Northwind Trading", START + timedelta(hours=1))
@@ -217,7 +245,7 @@ def test_clients_are_isolated_from_the_sdk_configuration_cache(world, volume, cl
             one, two = world.connector(volume.id), elsewhere.connector(other.id)
             first, second_pull = pull(one), pull(two)
             assert set(second_pull.invoices) == set(sales(other))
-            assert second.counters.requests == {"contacts": 1, "invoices": 1}
+            assert second.counters.requests == {"contacts": 1, "invoices": 1, **ledger_requests(other)}
         assert set(first.invoices) == set(sales(volume))
         configs = [c.client.api.api_client.configuration for c in (one, two)]
         assert configs[0] is not configs[1] and configs[0].oauth2_token is not configs[1].oauth2_token
@@ -233,6 +261,7 @@ def test_pages_follow_page_size(world, sample, size):
     assert len(result.customers) == len(sample.customers)
     contact_pages = math.ceil(len(sample.customers) / size)
     invoice_pages = math.ceil(len(sales(sample)) / size)
-    assert world.sim.counters.requests == {"contacts": contact_pages + 1, "invoices": invoice_pages}
+    ledger = ledger_requests(sample, size)
+    assert world.sim.counters.requests == {"contacts": contact_pages + 1, "invoices": invoice_pages, **ledger}
     assert [p.full_sync_complete for p in result.pages].count(True) == 1
     assert result.pages[-1].full_sync_complete

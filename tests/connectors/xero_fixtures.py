@@ -18,6 +18,7 @@ from connectors.simulators.generator import generate_company, sample_company
 from connectors.simulators.model import SimCompany
 from connectors.simulators.xero import XeroSimulator
 from connectors.simulators.xero_limits import XeroLimits
+from portal_rules.records import CreditRecord, PaymentRecord
 from store.companies import CompanyRow, register_companies
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
@@ -121,6 +122,14 @@ class Pull:
         return {i.ref: i for page in self.pages for i in page.invoices}
 
     @property
+    def payments(self) -> dict[str, PaymentRecord]:
+        return {p.ref: p for page in self.pages for p in page.payments}
+
+    @property
+    def credits(self) -> dict[str, CreditRecord]:
+        return {c.ref: c for page in self.pages for c in page.credits}
+
+    @property
     def quarantined(self) -> list:
         return [q for page in self.pages for q in page.quarantined]
 
@@ -131,6 +140,13 @@ class Pull:
     @property
     def api_calls(self) -> int:
         return sum(page.api_calls for page in self.pages)
+
+
+def ledger_requests(company: SimCompany, page_size: int = 1000) -> dict[str, int]:
+    """The requests a full pass makes for customer payments and credit notes (one at least)."""
+    payments = sum(1 for p in company.payments.values() if p.type == "ACCRECPAYMENT")
+    credits = sum(1 for c in company.credits.values() if c.type == "ACCRECCREDIT")
+    return {"payments": max(1, -(-payments // page_size)), "creditnotes": max(1, -(-credits // page_size))}
 
 
 def pull(connector, cursor: dict | None = None, *, full: bool = False, limit: int | None = None) -> Pull:

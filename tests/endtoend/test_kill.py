@@ -1,5 +1,6 @@
 """A sync process killed with SIGKILL at random points, then re-run, ends with exactly the store
-an uninterrupted sync produces: nothing lost, nothing duplicated (SPEC section 8)."""
+an uninterrupted sync produces: nothing lost, nothing duplicated (SPEC section 8), also while
+pages are fetched ahead (SPEC section 13)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,7 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
     assert len(expected["invoices"]) > 3000
 
     config = setup_store(tmp_path / "killed", sqlite_url, books_sim)
+    books_sim.gauge.peak.clear()
     rng = random.Random(seed)
     kills = 0
     for attempt in range(2):  # kill twice, each time at a random moment after some progress
@@ -152,6 +154,7 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
             kills += 1
         process.wait(timeout=60)
     assert kills >= 1
+    assert books_sim.gauge.peak[books_sim.realms[0]] > 1  # killed while pages were fetched ahead
     assert snapshot(sqlite_url) != expected
     final = arsync_sync(config)
     assert final.wait(timeout=120) == 0

@@ -132,4 +132,4 @@ def test_local_state_survives_a_full_sync(world):
         True,
     )
     code, _, err = world.cli("invoice", "mark-sent", "qbo", "nope")
-    assert code == 1 and "no invoice 'nope'" in err
+    assert code == 2 and "INVOICE_REF" in err and "no invoice 'nope'" in err

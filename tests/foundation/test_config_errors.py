@@ -47,11 +47,6 @@ CASES = [
         "companies[0].id: company id 'Acme Inc' must match [a-z0-9_-]+",
     ),
     (
-        "missing-secret-env",
-        GOOD_COMPANY + 'client_secret_env = "ARSYNC_TEST_NOT_SET_XYZ"\n',
-        "companies[0].connection.client_secret_env: environment variable ARSYNC_TEST_NOT_SET_XYZ is not set",
-    ),
-    (
         "http-not-loopback",
         GOOD_COMPANY + 'api_base_url = "http://api.example.com/v3"\n',
         "companies[0].connection.api_base_url: plain http:// is accepted only for loopback hosts",

@@ -18,6 +18,7 @@ from store import health
 from store.admin import NotFound
 from store.db import MIGRATIONS, make_engine, upgrade
 from store.health_tally import company_tallies
+from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.tables import Company, Customer, Invoice
 
 NOW = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)
@@ -150,10 +151,72 @@ def test_first_release_database_upgrades_with_its_data(store_url):
     engine.dispose()
 
 
+def allocation(owner: str, source: str, invoice: str, on: date, line: int = 0) -> dict:
+    """An allocation row: owner and source as "payment:REF" / "credit:REF"."""
+    (owner_kind, owner_ref), (source_kind, source_ref) = owner.split(":"), source.split(":")
+    return {
+        "company_id": "co",
+        "owner_kind": owner_kind,
+        "owner_ref": owner_ref,
+        "line": line,
+        "source_kind": source_kind,
+        "source_ref": source_ref,
+        "invoice_ref": invoice,
+        "amount": Decimal("50"),
+        "allocated_on": on,
+    }
+
+
+def ledger(connection, payments: dict[str, dict], credits: dict[str, dict], allocations: list[dict]) -> None:
+    """Payments and credits by ref (with their liveness flags), and the allocations."""
+    # executemany takes its columns from the first row: every row states every flag
+    base = {"company_id": "co", "customer_ref": "C1", "currency": "USD", "voided": False, "deleted": False}
+    if payments:
+        connection.execute(
+            insert(PAYMENTS),
+            [{**base, "ref": r, "amount": 50, "unapplied": 0, **flags} for r, flags in payments.items()],
+        )
+    if credits:
+        connection.execute(
+            insert(CREDITS),
+            [
+                {**base, "ref": r, "total": 50, "remaining": 0, "draft": False, **flags}
+                for r, flags in credits.items()
+            ],
+        )
+    if allocations:
+        connection.execute(insert(ALLOCATIONS), allocations)
+
+
+def test_days_late_come_from_the_latest_live_allocation(engine):
+    books(engine)  # invoice 1 of C1: 100.00 due 30 days ago, paid
+    due = TODAY - timedelta(days=30)
+    with engine.begin() as connection:
+        ledger(
+            connection,
+            {"P1": {}, "P2": {"voided": True}, "P3": {}},
+            {"R1": {}, "R2": {"draft": True}},
+            [
+                allocation("payment:P1", "payment:P1", "1", due + timedelta(days=5)),
+                allocation("credit:R1", "credit:R1", "1", due + timedelta(days=12)),  # the latest live one
+                allocation("payment:P2", "payment:P2", "1", due + timedelta(days=20)),  # voided payment
+                allocation("payment:P3", "credit:R2", "1", due + timedelta(days=25)),  # draft credit applied
+                allocation("credit:R9", "credit:R9", "1", due + timedelta(days=26)),  # credit not stored
+            ],
+        )
+    health.recompute(engine, "co", NOW)
+    (c1,) = health.read(engine, "co", "C1")
+    assert c1.reasons == (
+        "paid 0 of 1 invoice on time; 1 paid 12 days late; by invoice: 12 days late on average, 100% late"
+    )
+    assert c1.score == 68  # 100 - 12 - 20
+
+
 def test_the_sql_tally_equals_the_rules_tally(engine):
-    """The set-based tally in SQL and `portal_rules.health.tally` agree on the same invoices."""
+    """The set-based tally in SQL and `portal_rules.health.tally` agree on the same invoices,
+    clearing dates from live allocations included."""
     rng = random.Random(5)
-    rows, invoices = [], defaultdict(list)
+    rows, invoices, payments, credits, allocations = [], defaultdict(list), {}, {}, []
     for n in range(300):
         customer, due = f"C{n % 7}", TODAY - timedelta(days=rng.randint(-20, 380))
         total = Decimal(rng.choice([0, 1, 250, 99999])) / rng.choice([1, 100])
@@ -171,9 +234,18 @@ def test_the_sql_tally_equals_the_rules_tally(engine):
                 "visible": visible,
             }
         )
+        dates = []
+        for line in range(rng.randint(0, 3)):
+            on, live = due + timedelta(days=rng.randint(-10, 90)), rng.random() < 0.7
+            kind = rng.choice(["payment", "credit"])
+            ref = f"{kind[0]}{n}-{line}"
+            (payments if kind == "payment" else credits)[ref] = {} if live else {"deleted": True}
+            allocations.append(allocation(f"{kind}:{ref}", f"{kind}:{ref}", str(n), on, line))
+            dates += [on] if live else []
         if visible:
-            invoices[customer].append(HealthInvoice(due, total, balance))
+            invoices[customer].append(HealthInvoice(due, total, balance, max(dates, default=None)))
     with engine.begin() as connection:
         connection.execute(insert(Invoice.__table__), rows)
+        ledger(connection, payments, credits, allocations)
         assert company_tallies(connection, "co", TODAY) == {c: tally(i, TODAY) for c, i in invoices.items()}
         assert company_tallies(connection, "co", TODAY, "C3") == {"C3": tally(invoices["C3"], TODAY)}

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, text
 
 from store import portal
+from store.history.reads import HistoryOverview, overview
 from store.history.views import order_sql
 from tests.history import books
 from tests.history.books import D, credit, invoice, pay, payment
@@ -114,6 +115,7 @@ def test_views_show_payments_credits_and_the_statement(shared_engine, cid):
         ("2026-11-02", "credit", "CN2", "CN-CN2", D("-20.00"), D("200.00")),
     ]
     assert balance_due(engine, cid, "C1") == D("200.00")
+    assert overview(engine, cid) == HistoryOverview(3, 2, D("10"), "C1")
 
 
 def test_store_portal_reads_exact_money_scoped_by_company(shared_engine, cid):

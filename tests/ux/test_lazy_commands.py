@@ -51,3 +51,32 @@ def test_sub_command_registered_from_another_module_is_listed_and_loads():
     loaded = arsync("portal", "request-access", "--help")
     assert loaded.returncode == 0
     assert "Usage: arsync portal request-access [OPTIONS] COMPANY EMAIL" in loaded.stdout
+
+
+def test_head_revision_read_from_the_files_is_alembics():
+    from alembic.script import ScriptDirectory
+
+    from store.db import MIGRATIONS, head_revision
+
+    assert head_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def test_status_loads_neither_alembic_nor_the_sdks(tmp_path, sqlite_url):
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{sqlite_url}"\n[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\n'
+    )
+    probe = (
+        "import json, sys\n"
+        "from sync.cli import main\n"
+        f"assert main(['--config', {str(config)!r}, 'db', 'upgrade']) == 0\n"
+        "for name in [m for m in sys.modules if m.startswith('alembic')]:\n"
+        "    del sys.modules[name]\n"
+        f"code = main(['--config', {str(config)!r}, 'status'])\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = sorted(loaded & {'alembic', 'quickbooks', 'xero_python', 'jinja2', 'fastapi', 'fpdf'})\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == {"code": 0, "heavy": []}

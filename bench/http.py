@@ -1,0 +1,167 @@
+"""`./dev bench http`: requests per second of the portal API's read routes.
+
+A generated QuickBooks company of 10,000 customers is synced into SQLite; `arsync serve`
+runs as its own process and is driven over loopback by client threads (keep-alive
+connections), each asking for a random customer's invoices, balance, statement or accounts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from connectors.simulators.generator import generate_company
+from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.api_keys import create_key
+from store.db import make_engine
+from sync.cli import main as arsync
+
+UNLIMITED = 10**9
+VERIFIER = "bench-verifier-token"
+
+
+def run(
+    customers: int = 10_000,
+    invoices: int = 30_000,
+    seconds: float = 5.0,
+    clients: int = 8,
+) -> list[dict]:
+    company = generate_company(
+        "quickbooks", seed=11, customers=customers, invoices=invoices, today=datetime.now(UTC).date()
+    )
+    with QuickBooksSimulator(company, per_minute=UNLIMITED, concurrency=UNLIMITED) as sim:
+        directory = Path(tempfile.mkdtemp(prefix="arsync-bench-http-"))
+        config = _prepare(directory, sim, company.id)
+        engine = make_engine(f"sqlite:///{directory / 'bench.db'}")
+        _, key = create_key(engine, "bench", now=datetime.now(UTC))
+        with engine.connect() as connection:
+            refs = list(connection.scalars(text("SELECT customer_ref FROM portal_customers")))
+            emails = list(connection.scalars(text("SELECT email FROM portal_accounts LIMIT 2000")))
+        rows = []
+        with _process(config, "serve", "--port", "0") as (_, log):
+            base = _base_url(log)
+            routes = {
+                "invoices": lambda r: f"/v1/companies/bench/customers/{r.choice(refs)}/invoices",
+                "balance": lambda r: f"/v1/companies/bench/customers/{r.choice(refs)}/balance",
+                "statement": lambda r: f"/v1/companies/bench/customers/{r.choice(refs)}/statement",
+                "accounts": lambda r: f"/v1/companies/bench/accounts?email={r.choice(emails)}",
+            }
+            for name, path in routes.items():
+                rows.append(_load(base, key, name, path, seconds, clients) | {"customers": len(refs)})
+        engine.dispose()
+    return rows
+
+
+def _prepare(directory: Path, sim: QuickBooksSimulator, realm: str) -> Path:
+    config = directory / "arsync.toml"
+    config.write_text(f"""[store]
+url = "sqlite:///{directory / "bench.db"}"
+[log]
+level = "warning"
+[http]
+quickbooks_verifier_token_env = "BENCH_QBO_VERIFIER"
+[[companies]]
+id = "bench"
+name = "Bench"
+sync_interval_minutes = 1440
+[companies.connection]
+kind = "quickbooks"
+realm_id = "{realm}"
+client_id = "{sim.tokens.client_id}"
+client_secret_env = "BENCH_SECRET"
+api_base_url = "{sim.api_url}"
+token_url = "{sim.token_url}"
+""")
+    os.environ["BENCH_SECRET"] = sim.tokens.client_secret
+    os.environ["BENCH_QBO_VERIFIER"] = VERIFIER
+    os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    pair = sim.tokens.issue()
+    for args in (
+        ["db", "upgrade"],
+        ["auth", "set-tokens", "bench", "--access-token", pair.access_token,
+         "--refresh-token", pair.refresh_token, "--expires-in", "86400"],
+        ["sync"],
+    ):  # fmt: skip
+        if arsync(["--config", str(config), *args]) != 0:
+            raise RuntimeError(f"bench setup failed: arsync {' '.join(args[:2])}")
+    return config
+
+
+@contextmanager
+def _process(config: Path, *args: str):
+    """`arsync --config CONFIG ARGS` as a process, stopped with SIGTERM afterwards."""
+    log = config.with_name(f"{args[0]}.log")
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sync", "--config", str(config), *args], stderr=out, stdout=out
+        )
+    try:
+        yield process, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _base_url(log: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on (http://\S+)", log.read_text())
+        if found:
+            try:
+                if httpx.get(f"{found.group(1)}/healthz").status_code == 200:
+                    return found.group(1)
+            except httpx.TransportError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError(f"arsync serve did not start: {log.read_text()[-2000:]}")
+
+
+def _load(base: str, key: str, name: str, path, seconds: float, clients: int) -> dict:
+    """`clients` threads asking `path(rng)` for `seconds`; requests/s and latency percentiles."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        mine, bad = [], 0
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+            while time.monotonic() < stop:
+                began = time.perf_counter()
+                status = client.get(path(rng)).status_code
+                mine.append(time.perf_counter() - began)
+                bad += status != 200
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    latencies.sort()
+    return {
+        "route": name,
+        "requests_per_second": round(len(latencies) / wall, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+        "errors": errors,
+        "clients": clients,
+    }

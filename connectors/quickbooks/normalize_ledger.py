@@ -1,0 +1,140 @@
+"""QuickBooks `Payment` and `CreditMemo` JSON -> our payment and credit records.
+
+A QuickBooks payment has one line per linked transaction: lines linking an `Invoice`
+receive money, lines linking a `CreditMemo` supply credit (how QuickBooks records a credit
+memo applied to an invoice, `TotalAmt` 0 when no money moves). The invoice lines are funded
+first by the payment's credit lines, in line order, as allocations from those credit memos,
+and the rest from the payment's own money (SPEC section 9). A credit memo's `Balance` is
+the credit not yet applied. Voids keep the record with zero amounts and a `PrivateNote`
+beginning "Voided"; deletions arrive only through CDC as `status="Deleted"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from connectors.quickbooks.normalize import (
+    ZERO,
+    Malformed,
+    _date,
+    _id,
+    _mapping,
+    _money,
+    _ref_value,
+    _text,
+    updated_at,
+)
+from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
+from portal_rules.signals import quickbooks_deleted, quickbooks_voided
+
+
+def to_payment(raw: Mapping[str, Any], *, home_currency: str = "USD") -> PaymentRecord:
+    """A QBO Payment (from a query or CDC) as a `PaymentRecord` with its allocations."""
+    raw = _mapping(raw)
+    ref, updated = _id(raw), updated_at(raw)
+    if quickbooks_deleted(raw.get("status")):
+        customer = _ref_value(raw.get("CustomerRef")) or ""
+        return PaymentRecord(
+            ref, customer, None, home_currency, ZERO, ZERO, None, deleted=True, updated_at=updated
+        )
+    customer_ref = _ref_value(raw.get("CustomerRef"))
+    if not customer_ref:
+        raise Malformed("missing CustomerRef")
+    amount = _money(raw, "TotalAmt")
+    unapplied = _money(raw, "UnappliedAmt") if raw.get("UnappliedAmt") is not None else ZERO
+    paid_on = _date(raw, "TxnDate")
+    invoice_lines, credit_lines = _lines(raw.get("Line"))
+    voided = quickbooks_voided(_text(raw.get("PrivateNote")), amount, unapplied)
+    allocations = () if voided else _allocations(ref, paid_on, invoice_lines, credit_lines)
+    return PaymentRecord(
+        ref=ref,
+        customer_ref=customer_ref,
+        paid_on=paid_on,
+        currency=_ref_value(raw.get("CurrencyRef")) or home_currency,
+        amount=amount,
+        unapplied=unapplied,
+        reference=_text(raw.get("PaymentRefNum")) or None,
+        credit_only=not voided and amount == 0,
+        voided=voided,
+        updated_at=updated,
+        allocations=allocations,
+    )
+
+
+def to_credit(raw: Mapping[str, Any], *, home_currency: str = "USD") -> CreditRecord:
+    """A QBO CreditMemo as a `CreditRecord`; `Balance` is the credit not yet applied."""
+    raw = _mapping(raw)
+    ref, updated = _id(raw), updated_at(raw)
+    if quickbooks_deleted(raw.get("status")):
+        customer = _ref_value(raw.get("CustomerRef")) or ""
+        return CreditRecord(
+            ref, customer, None, None, home_currency, ZERO, ZERO, deleted=True, updated_at=updated
+        )
+    customer_ref = _ref_value(raw.get("CustomerRef"))
+    if not customer_ref:
+        raise Malformed("missing CustomerRef")
+    total = _money(raw, "TotalAmt")
+    remaining = _money(raw, "Balance" if raw.get("Balance") is not None else "RemainingCredit")
+    return CreditRecord(
+        ref=ref,
+        customer_ref=customer_ref,
+        doc_number=_text(raw.get("DocNumber")),
+        issue_date=_date(raw, "TxnDate"),
+        currency=_ref_value(raw.get("CurrencyRef")) or home_currency,
+        total=total,
+        remaining=remaining,
+        voided=quickbooks_voided(_text(raw.get("PrivateNote")), total, remaining),
+        updated_at=updated,
+    )
+
+
+Line = tuple[str, Decimal]  # (linked transaction id, amount)
+
+
+def _lines(lines: Any) -> tuple[list[Line], list[Line]]:
+    """(invoice lines, credit memo lines) in line order; other linked types are ignored."""
+    if lines is None:
+        return [], []
+    if not isinstance(lines, list):
+        raise Malformed("Line is not a list")
+    invoices: list[Line] = []
+    credits: list[Line] = []
+    for line in lines:
+        line = _mapping(line)
+        linked = line.get("LinkedTxn") or []
+        if not isinstance(linked, list):
+            raise Malformed("Line.LinkedTxn is not a list")
+        for link in linked:
+            kind = link.get("TxnType") if isinstance(link, Mapping) else None
+            if kind not in ("Invoice", "CreditMemo"):
+                continue
+            txn_id = _text(link.get("TxnId"))
+            if not txn_id or not txn_id.strip():
+                raise Malformed(f"a payment line links an {kind} without TxnId")
+            target = invoices if kind == "Invoice" else credits
+            target.append((txn_id.strip(), _money(line, "Amount")))
+    return invoices, credits
+
+
+def _allocations(
+    ref: str, paid_on: date | None, invoice_lines: list[Line], credit_lines: list[Line]
+) -> tuple[AllocationRecord, ...]:
+    """Fund each invoice line from the credit lines first (in order), then from the money."""
+    pool = [[credit_ref, amount] for credit_ref, amount in credit_lines if amount > 0]
+    allocations: list[AllocationRecord] = []
+    for invoice_ref, amount in invoice_lines:
+        need = amount
+        while need > 0 and pool:
+            credit_ref, available = pool[0]
+            take = min(need, available)
+            allocations.append(AllocationRecord("credit", credit_ref, invoice_ref, take, paid_on))
+            need -= take
+            pool[0][1] = available - take
+            if pool[0][1] <= 0:
+                pool.pop(0)
+        if need > 0:
+            allocations.append(AllocationRecord("payment", ref, invoice_ref, need, paid_on))
+    return tuple(allocations)

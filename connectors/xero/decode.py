@@ -1,0 +1,101 @@
+"""Fast decoding of Xero list answers: msgspec straight from the body, unused fields skipped.
+
+A paged GET /Invoices carries line items, payments, credit notes and the contact's details:
+about 2 KB per invoice, of which arsync reads a dozen fields. The structs below name only
+those; msgspec skips the rest without building it and turns every JSON float into a
+`Decimal` from its exact text (`float_hook`), as `json.loads(..., parse_float=Decimal)`
+does. The records come out as slim dicts holding the same values the standard parser
+would give, so `normalize.py` and `pull.py` stay the one code path.
+
+An answer the structs do not describe (no list, a record that is not an object, a NaN
+literal) is not decided here: `listing` returns None and the caller parses the body the
+standard way (`normalize.parse_listing`), so odd answers behave exactly as before.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+from connectors.records import Entity
+
+_CONTACT_FIELDS = (
+    "ContactID", "Name", "ContactStatus", "EmailAddress", "ContactPersons", "IsCustomer", "UpdatedDateUTC",
+)  # fmt: skip
+_INVOICE_FIELDS = (
+    "InvoiceID", "Type", "Status", "Contact", "InvoiceNumber", "Date", "DueDate", "CurrencyCode", "Total",
+    "AmountDue", "SentToContact", "UpdatedDateUTC",
+)  # fmt: skip
+
+
+class _ContactRef(Struct):
+    """An invoice's contact: only its id is read (Xero sends addresses, phones, groups...)."""
+
+    ContactID: Any = UNSET
+
+
+class _Record(Struct):
+    """A contact or an invoice, only the fields `normalize.py` reads. `Any`: values are
+    exactly what the standard parser gives (int, Decimal, str, bool...); normalize judges."""
+
+    ContactID: Any = UNSET
+    Name: Any = UNSET
+    ContactStatus: Any = UNSET
+    EmailAddress: Any = UNSET
+    ContactPersons: Any = UNSET
+    IsCustomer: Any = UNSET
+    InvoiceID: Any = UNSET
+    Type: Any = UNSET
+    Status: Any = UNSET
+    Contact: _ContactRef | UnsetType = UNSET
+    InvoiceNumber: Any = UNSET
+    Date: Any = UNSET
+    DueDate: Any = UNSET
+    CurrencyCode: Any = UNSET
+    Total: Any = UNSET
+    AmountDue: Any = UNSET
+    SentToContact: Any = UNSET
+    UpdatedDateUTC: Any = UNSET
+
+
+class _Pagination(Struct):
+    pageCount: Any = UNSET
+
+
+class _Envelope(Struct):
+    Contacts: list[_Record] | UnsetType = UNSET
+    Invoices: list[_Record] | UnsetType = UNSET
+    pagination: _Pagination | UnsetType = UNSET
+
+
+_DECODER = msgspec.json.Decoder(_Envelope, float_hook=Decimal)
+
+
+def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], int | None] | None:
+    """(records as slim dicts, pagination.pageCount) as `parse_listing` gives them, or None
+    when only the standard parser can say what the answer is."""
+    try:
+        envelope = _DECODER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if entity == "customers":
+        rows, fields = envelope.Contacts, _CONTACT_FIELDS
+    else:
+        rows, fields = envelope.Invoices, _INVOICE_FIELDS
+    if rows is UNSET:
+        return None
+    count = envelope.pagination.pageCount if envelope.pagination is not UNSET else None
+    page_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+    return [_slim(row, fields) for row in rows], page_count
+
+
+def _slim(row: _Record, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The fields the record had (absent ones stay absent: `raw.get` must see None for them)."""
+    out = {name: value for name in fields if (value := getattr(row, name)) is not UNSET}
+    contact = out.get("Contact")
+    if contact is not None:
+        out["Contact"] = {} if contact.ContactID is UNSET else {"ContactID": contact.ContactID}
+    return out

@@ -1,0 +1,103 @@
+"""Xero `Payments` and `CreditNotes` JSON -> our payment and credit records.
+
+Only customer documents are imported: payments of `PaymentType` ACCRECPAYMENT and credit
+notes of `Type` ACCRECCREDIT (supplier ones give None). A Xero payment pays one invoice,
+always fully allocated (`unapplied` 0); its customer is the invoice's contact; `Status`
+DELETED (also how a voided payment is listed) is not live. Credit notes are live in
+AUTHORISED or PAID and carry their `Allocations`; deleted allocations are skipped.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from connectors.xero.normalize import (
+    MalformedRecord,
+    _mapping,
+    _money,
+    _optional,
+    _optional_text,
+    _text,
+    parse_date,
+    parse_datetime,
+)
+from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
+from portal_rules.signals import xero_flags
+
+SALES_PAYMENTS = 'PaymentType=="ACCRECPAYMENT"'  # the `where` filters: supplier documents never
+SALES_CREDITS = 'Type=="ACCRECCREDIT"'
+_ZERO = Decimal("0.00")
+
+
+def to_payment(raw: Any) -> PaymentRecord | None:
+    """A Payment as a PaymentRecord, None for a supplier payment; raises MalformedRecord."""
+    payment = _mapping(raw, "Payment")
+    if _optional_text(payment, "PaymentType") != "ACCRECPAYMENT":
+        return None
+    ref = _text(payment, "PaymentID")
+    invoice = _mapping(payment.get("Invoice"), "Invoice")
+    invoice_ref = _text(invoice, "InvoiceID", "Invoice.InvoiceID")
+    contact = _mapping(invoice.get("Contact"), "Invoice.Contact")
+    amount = _money(payment, "Amount")
+    paid_on = _optional(payment, "Date", parse_date)
+    return PaymentRecord(
+        ref=ref,
+        customer_ref=_text(contact, "ContactID", "Invoice.Contact.ContactID"),
+        paid_on=paid_on,
+        currency=_text(invoice, "CurrencyCode", "Invoice.CurrencyCode"),
+        amount=amount,
+        unapplied=_ZERO,
+        reference=_optional_text(payment, "Reference") or None,
+        deleted=(_optional_text(payment, "Status") or "").upper() == "DELETED",
+        updated_at=_optional(payment, "UpdatedDateUTC", parse_datetime),
+        allocations=(AllocationRecord("payment", ref, invoice_ref, amount, paid_on),),
+    )
+
+
+def to_credit(raw: Any) -> CreditRecord | None:
+    """A CreditNote as a CreditRecord with its allocations, None for a supplier credit."""
+    credit = _mapping(raw, "CreditNote")
+    if _optional_text(credit, "Type") != "ACCRECCREDIT":
+        return None
+    ref = _text(credit, "CreditNoteID")
+    flags = xero_flags(_optional_text(credit, "Status"))
+    live = not (flags.voided or flags.deleted or flags.draft)
+    total = _money(credit, "Total")
+    # Xero may leave RemainingCredit out of a draft or voided note: nothing is available then.
+    remaining = (
+        _money(credit, "RemainingCredit") if live or credit.get("RemainingCredit") is not None else _ZERO
+    )
+    return CreditRecord(
+        ref=ref,
+        customer_ref=_text(_mapping(credit.get("Contact"), "Contact"), "ContactID", "Contact.ContactID"),
+        doc_number=_optional_text(credit, "CreditNoteNumber") or None,
+        issue_date=_optional(credit, "Date", parse_date),
+        currency=_text(credit, "CurrencyCode"),
+        total=total,
+        remaining=remaining,
+        voided=flags.voided,
+        deleted=flags.deleted,
+        draft=flags.draft,
+        updated_at=_optional(credit, "UpdatedDateUTC", parse_datetime),
+        allocations=_allocations(ref, credit.get("Allocations")),
+    )
+
+
+def _allocations(ref: str, raw: Any) -> tuple[AllocationRecord, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise MalformedRecord("Allocations is not a list")
+    allocations = []
+    for item in raw:
+        allocation = _mapping(item, "Allocation")
+        if allocation.get("IsDeleted") is True:
+            continue
+        invoice = _mapping(allocation.get("Invoice"), "Allocation.Invoice")
+        invoice_ref = _text(invoice, "InvoiceID", "Allocation.Invoice.InvoiceID")
+        amount = _money(allocation, "Amount")
+        allocations.append(
+            AllocationRecord("credit", ref, invoice_ref, amount, _optional(allocation, "Date", parse_date))
+        )
+    return tuple(allocations)

@@ -1,0 +1,115 @@
+"""`arsync sync` on a terminal: a live display per company and entity, logs printed above it.
+
+Per company: pages, API calls and elapsed time; per entity (customers, invoices, and any
+other count the sync summary carries): records so far and records per second. The APIs'
+page responses carry no totals for free in every case, so no bar pretends to know the end.
+
+While the display runs, the root logger's handlers that wrote to the terminal write
+through rich's console instead, which prints each log line above the live lines: a log
+line never lands inside the progress line. Without a terminal this module is not used.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractContextManager
+from typing import IO, Any
+
+from rich.console import Console
+from rich.file_proxy import FileProxy
+from rich.progress import Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+# The counts of a sync summary shown as entities, in the order they are pulled.
+ENTITIES = ("customers", "invoices", "payments", "credits")
+
+
+class RateColumn(ProgressColumn):
+    """Records per second: recent pages' rate, else the average (blank on a company's line)."""
+
+    def render(self, task: Task) -> Text:
+        if not task.fields.get("entity"):
+            return Text("")
+        rate = task.speed
+        if rate is None and task.elapsed and task.elapsed >= 0.5:
+            rate = task.completed / task.elapsed
+        return Text(f"{rate:>9,.0f} rec/s" if rate is not None else "", style="progress.data.speed")
+
+
+class SyncProgress(AbstractContextManager):
+    """The live display of one `arsync sync` run; `on_page` is the orchestrator's callback."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.console = Console(file=stream)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[count]}", justify="right"),
+            RateColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            redirect_stdout=False,  # stdout may be a pipe while stderr is the terminal
+            redirect_stderr=True,
+            refresh_per_second=4,
+        )
+        self._companies: dict[str, TaskID] = {}
+        self._entities: dict[tuple[str, str], TaskID] = {}
+        self._stopped: set[TaskID] = set()
+        self._swapped: list[tuple[logging.StreamHandler, Any]] = []
+        self._stream = stream
+
+    def __enter__(self) -> SyncProgress:
+        self.progress.start()
+        proxy = FileProxy(self.console, self._stream)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is self._stream:
+                self._swapped.append((handler, handler.setStream(proxy)))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for handler, stream in self._swapped:
+            handler.flush()
+            handler.setStream(stream)
+        self._swapped.clear()
+        self.progress.stop()
+
+    def start(self, company_id: str) -> None:
+        """A company's sync begins: its line appears, its clock starts."""
+        self._companies[company_id] = self.progress.add_task(
+            company_id, total=None, count="connecting", entity=False
+        )
+
+    def on_page(self, summary: Any) -> None:
+        """After each committed page: update the company's and its entities' lines."""
+        company = summary.company
+        self.progress.update(
+            self._companies[company], count=f"{summary.pages} pages, {summary.api_calls} API calls"
+        )
+        for entity in ENTITIES:
+            count = getattr(summary, entity, None)
+            if not count:
+                continue
+            key = (company, entity)
+            if key not in self._entities:
+                self._stop_entities(company)  # pulls are sequential: the previous one is done
+                self._entities[key] = self.progress.add_task(f"  {entity}", total=None, count="", entity=True)
+            self.progress.update(self._entities[key], completed=count, count=f"{count:,}")
+
+    def finish(self, summary: Any) -> None:
+        """The company's sync ended: freeze its lines and show how it ended."""
+        task = self._companies.get(summary.company)
+        if task is None:
+            return
+        self.on_page(summary)
+        self.progress.update(task, description=f"{summary.company} {summary.status}")
+        self._stop_entities(summary.company)
+        self.progress.stop_task(task)
+
+    def _stop_entities(self, company_id: str) -> None:
+        for (company, _), task in self._entities.items():
+            if company == company_id and task not in self._stopped:
+                self.progress.stop_task(task)
+                self._stopped.add(task)
+
+    def echo(self, line: str) -> None:
+        """A result line for the terminal, printed above the live display."""
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)

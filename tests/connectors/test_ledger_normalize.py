@@ -1,0 +1,247 @@
+"""Payments and credits, QuickBooks and Xero JSON -> records, as tables (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from connectors.quickbooks.cursor import Listing
+from connectors.quickbooks.normalize import Malformed
+from connectors.quickbooks.normalize_ledger import to_credit as qbo_credit
+from connectors.quickbooks.normalize_ledger import to_payment as qbo_payment
+from connectors.quickbooks.pull import CDC_ENTITIES, statement
+from connectors.xero.normalize import MalformedRecord
+from connectors.xero.normalize_ledger import to_credit as xero_credit
+from connectors.xero.normalize_ledger import to_payment as xero_payment
+from portal_rules.records import AllocationRecord
+
+D = Decimal
+QBO_PAYMENT = """{
+  "Id": "901", "TxnDate": "2025-05-03", "TotalAmt": 70.0, "UnappliedAmt": 10.0, "PaymentRefNum": "4711",
+  "CustomerRef": {"value": "7", "name": "Café Müller"}, "CurrencyRef": {"value": "EUR"},
+  "Line": [
+    {"Amount": 50.0, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}], "LineEx": {"any": []}},
+    {"Amount": 30.0, "LinkedTxn": [{"TxnId": "131", "TxnType": "Invoice"}]},
+    {"Amount": 20.0, "LinkedTxn": [{"TxnId": "C5", "TxnType": "CreditMemo"}]},
+    {"Amount": 15.0, "LinkedTxn": [{"TxnId": "C6", "TxnType": "CreditMemo"}]},
+    {"Amount": 3.0, "LinkedTxn": [{"TxnId": "77", "TxnType": "Expense"}]}
+  ],
+  "MetaData": {"CreateTime": "2025-05-03T09:00:00-07:00", "LastUpdatedTime": "2025-05-03T10:11:12-07:00"}
+}"""
+QBO_CREDIT = """{
+  "Id": "C5", "DocNumber": "C1001", "TxnDate": "2025-04-30", "TotalAmt": 40.0, "Balance": 5.0,
+  "RemainingCredit": 5.0, "CustomerRef": {"value": "7"}, "CurrencyRef": {"value": "EUR"},
+  "MetaData": {"LastUpdatedTime": "2025-05-03T10:11:12-07:00"}
+}"""
+XERO_PAYMENT = """{
+  "PaymentID": "p-1", "Date": "/Date(1746230400000+0000)/", "Amount": 12.50, "Reference": "Transfer 12",
+  "PaymentType": "ACCRECPAYMENT", "Status": "AUTHORISED", "UpdatedDateUTC": "/Date(1746267072000+0000)/",
+  "Invoice": {"InvoiceID": "i-1", "InvoiceNumber": "INV-1", "CurrencyCode": "GBP",
+              "Contact": {"ContactID": "c-1", "Name": "Ørsted"}}
+}"""
+XERO_CREDIT = """{
+  "Type": "ACCRECCREDIT", "CreditNoteID": "n-1", "CreditNoteNumber": "CN-0001", "Status": "AUTHORISED",
+  "Contact": {"ContactID": "c-1"}, "Date": "/Date(1746144000000+0000)/", "Total": 30.00,
+  "RemainingCredit": 5.00, "CurrencyCode": "GBP", "UpdatedDateUTC": "/Date(1746267072000+0000)/",
+  "Allocations": [
+    {"Amount": 20.00, "Date": "/Date(1746230400000+0000)/", "Invoice": {"InvoiceID": "i-1"}},
+    {"Amount": 5.00, "Date": "/Date(1746230400000+0000)/", "Invoice": {"InvoiceID": "i-2"}},
+    {"Amount": 9.00, "Date": "/Date(1746230400000+0000)/", "Invoice": {"InvoiceID": "i-3"}, "IsDeleted": true}
+  ]
+}"""
+
+
+LINK = {"TxnId": "1", "TxnType": "Invoice"}
+UNKNOWN = {"TxnType": "Invoice"}  # a line linking no invoice id
+
+
+def raw(text: str, **changes) -> dict:
+    data = json.loads(text, parse_float=Decimal)
+    for key, value in changes.items():
+        if value is ...:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def test_quickbooks_payment_funds_invoice_lines_from_its_credit_lines_first():
+    payment = qbo_payment(raw(QBO_PAYMENT))
+    on = date(2025, 5, 3)
+    assert (payment.ref, payment.customer_ref, payment.paid_on, payment.currency) == ("901", "7", on, "EUR")
+    assert (payment.amount, payment.unapplied, payment.reference) == (D("70.0"), D("10.0"), "4711")
+    assert not (payment.credit_only or payment.voided or payment.deleted)
+    assert payment.updated_at == datetime(2025, 5, 3, 17, 11, 12, tzinfo=UTC)
+    assert payment.allocations == (
+        AllocationRecord("credit", "C5", "130", D("20.0"), on),
+        AllocationRecord("credit", "C6", "130", D("15.0"), on),
+        AllocationRecord("payment", "901", "130", D("15.0"), on),
+        AllocationRecord("payment", "901", "131", D("30.0"), on),
+    )
+
+
+def test_quickbooks_credit_only_payment():
+    lines = [
+        {"Amount": 25, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]},
+        {"Amount": 25, "LinkedTxn": [{"TxnId": "C5", "TxnType": "CreditMemo"}]},
+    ]
+    payment = qbo_payment(raw(QBO_PAYMENT, TotalAmt=0, UnappliedAmt=0, Line=lines))
+    assert payment.credit_only and payment.amount == 0
+    assert payment.allocations == (AllocationRecord("credit", "C5", "130", D("25"), date(2025, 5, 3)),)
+
+
+@pytest.mark.parametrize(
+    ("changes", "voided", "deleted", "allocated"),
+    [
+        ({"PrivateNote": "Voided", "TotalAmt": 0, "UnappliedAmt": 0, "Line": []}, True, False, 0),
+        ({"PrivateNote": "Voided", "TotalAmt": 0, "UnappliedAmt": 0}, True, False, 0),  # lines kept
+        ({"status": "Deleted"}, False, True, 0),
+        ({"Line": ...}, False, False, 0),
+    ],
+    ids=["voided", "voided-lines-kept", "deleted-in-cdc", "no-lines"],
+)
+def test_quickbooks_payment_liveness(changes, voided, deleted, allocated):
+    payment = qbo_payment(raw(QBO_PAYMENT, **changes))
+    assert (payment.voided, payment.deleted, len(payment.allocations)) == (voided, deleted, allocated)
+
+
+def test_quickbooks_deleted_payment_needs_only_its_id():
+    payment = qbo_payment(
+        {"Id": "9", "status": "Deleted", "MetaData": {"LastUpdatedTime": "2025-05-03T10:11:12Z"}}
+    )
+    assert payment.deleted and payment.ref == "9" and payment.allocations == ()
+
+
+def test_quickbooks_credit_memo():
+    credit = qbo_credit(raw(QBO_CREDIT))
+    assert (credit.ref, credit.customer_ref, credit.doc_number, credit.issue_date) == (
+        "C5",
+        "7",
+        "C1001",
+        date(2025, 4, 30),
+    )
+    assert (credit.total, credit.remaining, credit.currency) == (D("40.0"), D("5.0"), "EUR")
+    assert not credit.voided and credit.allocations == ()
+    voided = qbo_credit(raw(QBO_CREDIT, TotalAmt=0, Balance=0, PrivateNote="Voided"))
+    assert voided.voided
+    assert qbo_credit(raw(QBO_CREDIT, Balance=..., RemainingCredit=7)).remaining == 7
+
+
+@pytest.mark.parametrize(
+    ("parse", "payload", "reason"),
+    [
+        (qbo_payment, raw(QBO_PAYMENT, Id=...), "missing Id"),
+        (qbo_payment, raw(QBO_PAYMENT, CustomerRef=...), "missing CustomerRef"),
+        (qbo_payment, raw(QBO_PAYMENT, TotalAmt="lots"), "non-numeric TotalAmt"),
+        (qbo_payment, raw(QBO_PAYMENT, Line=[{"Amount": 1, "LinkedTxn": [UNKNOWN]}]), "without TxnId"),
+        (qbo_payment, raw(QBO_PAYMENT, Line=[{"Amount": "x", "LinkedTxn": [LINK]}]), "non-numeric Amount"),
+        (qbo_payment, raw(QBO_PAYMENT, Line="nope"), "Line is not a list"),
+        (qbo_credit, raw(QBO_CREDIT, Balance=None, RemainingCredit=None), "missing RemainingCredit"),
+        (qbo_credit, raw(QBO_CREDIT, TotalAmt=float("nan")), "non-numeric TotalAmt"),
+    ],
+    ids=[
+        "no-id",
+        "no-customer",
+        "amount-text",
+        "unknown-invoice",
+        "line-amount",
+        "lines",
+        "no-balance",
+        "nan",
+    ],
+)
+def test_quickbooks_malformed(parse, payload, reason):
+    with pytest.raises(Malformed, match=reason):
+        parse(payload)
+
+
+def test_xero_payment():
+    payment = xero_payment(raw(XERO_PAYMENT))
+    on = date(2025, 5, 3)
+    assert (payment.ref, payment.customer_ref, payment.paid_on, payment.currency) == ("p-1", "c-1", on, "GBP")
+    assert (payment.amount, payment.unapplied, payment.reference) == (D("12.50"), 0, "Transfer 12")
+    assert payment.allocations == (AllocationRecord("payment", "p-1", "i-1", D("12.50"), on),)
+    assert payment.updated_at == datetime(2025, 5, 3, 10, 11, 12, tzinfo=UTC)
+    assert xero_payment(raw(XERO_PAYMENT, Status="DELETED")).deleted
+    assert xero_payment(raw(XERO_PAYMENT, PaymentType="ACCPAYPAYMENT")) is None
+    assert xero_payment(raw(XERO_PAYMENT, PaymentType="ARCREDITPAYMENT")) is None
+
+
+def test_xero_credit_note_skips_deleted_allocations():
+    credit = xero_credit(raw(XERO_CREDIT))
+    on = date(2025, 5, 3)
+    assert (credit.ref, credit.customer_ref, credit.doc_number, credit.issue_date) == (
+        "n-1",
+        "c-1",
+        "CN-0001",
+        date(2025, 5, 2),
+    )
+    assert (credit.total, credit.remaining, credit.currency) == (D("30.00"), D("5.00"), "GBP")
+    assert credit.allocations == (
+        AllocationRecord("credit", "n-1", "i-1", D("20.00"), on),
+        AllocationRecord("credit", "n-1", "i-2", D("5.00"), on),
+    )
+    assert xero_credit(raw(XERO_CREDIT, Type="ACCPAYCREDIT")) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "flags"),
+    [
+        ("AUTHORISED", (False, False, False)),
+        ("PAID", (False, False, False)),
+        ("DRAFT", (False, False, True)),
+        ("SUBMITTED", (False, False, True)),
+        ("VOIDED", (True, False, False)),
+        ("DELETED", (False, True, False)),
+    ],
+    ids=["authorised", "paid", "draft", "submitted", "voided", "deleted"],
+)
+def test_xero_credit_note_status(status, flags):
+    credit = xero_credit(raw(XERO_CREDIT, Status=status, RemainingCredit=... if flags != (False,) * 3 else 5))
+    assert (credit.voided, credit.deleted, credit.draft) == flags
+
+
+@pytest.mark.parametrize(
+    ("parse", "payload", "reason"),
+    [
+        (xero_payment, raw(XERO_PAYMENT, PaymentID=...), "missing PaymentID"),
+        (xero_payment, raw(XERO_PAYMENT, Invoice={"Contact": {"ContactID": "c"}}), "Invoice.InvoiceID"),
+        (xero_payment, raw(XERO_PAYMENT, Invoice=None), "Invoice is not a JSON object"),
+        (xero_payment, raw(XERO_PAYMENT, Amount="NaN"), "Amount is not a number"),
+        (xero_credit, raw(XERO_CREDIT, CreditNoteID=""), "missing CreditNoteID"),
+        (xero_credit, raw(XERO_CREDIT, Allocations=[{"Amount": 1}]), "Allocation.Invoice is not"),
+        (xero_credit, raw(XERO_CREDIT, Allocations=[{"Amount": 1, "Invoice": {}}]), "Invoice.InvoiceID"),
+        (xero_credit, raw(XERO_CREDIT, Total=True), "Total is not a number"),
+        (xero_credit, raw(XERO_CREDIT, Allocations={}), "Allocations is not a list"),
+    ],
+    ids=[
+        "no-id",
+        "no-invoice-id",
+        "no-invoice",
+        "nan",
+        "credit-no-id",
+        "alloc-no-invoice",
+        "alloc-no-id",
+        "bool-total",
+        "allocations-shape",
+    ],
+)
+def test_xero_malformed(parse, payload, reason):
+    with pytest.raises(MalformedRecord, match=reason):
+        parse(payload)
+
+
+def test_quickbooks_pulls_payments_and_credit_memos_like_invoices():
+    assert statement(Listing("full", "payments"), 1000) == (
+        "SELECT * FROM Payment ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000"
+    )
+    changed = Listing("changed", "credits", 3, since="2025-06-01T00:00:00Z", after="2025-06-02T00:00:00Z")
+    assert statement(changed, 1000) == (
+        "SELECT * FROM CreditMemo WHERE MetaData.LastUpdatedTime >= '2025-06-02T00:00:00Z' "
+        "ORDERBY MetaData.LastUpdatedTime, Id STARTPOSITION 3 MAXRESULTS 1000"
+    )
+    assert CDC_ENTITIES == "Customer,Invoice,Payment,CreditMemo"
+    assert Listing("full", "invoices").next_entity().entity == "payments"

@@ -1,0 +1,93 @@
+"""Secrets are required only by the commands that use them, with the same one-line message."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.cli import main
+
+CONFIG = """
+[store]
+url = "{url}"
+
+[mail]
+transport = "smtp"
+smtp_username = "billing"
+smtp_password_env = "UX_TEST_SMTP_PASSWORD_UNSET"
+
+[[companies]]
+id = "acme"
+name = "Acme"
+[companies.connection]
+kind = "quickbooks"
+realm_id = "1"
+client_secret_env = "UX_TEST_ACME_SECRET"
+
+[[companies]]
+id = "globex"
+name = "Globex"
+[companies.connection]
+kind = "xero"
+tenant_id = "t"
+client_secret_env = "UX_TEST_GLOBEX_SECRET_UNSET"
+"""
+CLIENT_SECRET = "companies[1].connection.client_secret_env: environment variable UX_TEST_GLOBEX_SECRET_UNSET"
+SMTP = "mail.smtp_password_env: environment variable UX_TEST_SMTP_PASSWORD_UNSET is not set"
+
+
+@pytest.fixture
+def cli(tmp_path, sqlite_url, capsys, monkeypatch):
+    monkeypatch.setenv("UX_TEST_ACME_SECRET", "acme-secret")
+    for unset in ("UX_TEST_GLOBEX_SECRET_UNSET", "UX_TEST_SMTP_PASSWORD_UNSET"):
+        monkeypatch.delenv(unset, raising=False)
+    path = tmp_path / "arsync.toml"
+    path.write_text(CONFIG.format(url=sqlite_url))
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["--config", str(path), *args])
+        return code, capsys.readouterr().err
+
+    assert run("db", "upgrade")[0] == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("history",),
+        ("portal", "conflicts", "globex"),
+        ("reminders", "plan", "--dry-run"),
+        ("mail", "dispatch", "--dry-run"),
+    ],
+    ids=" ".join,
+)
+def test_commands_without_secrets_work_with_them_unset(cli, args):
+    code, err = cli(*args)
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("sync",), CLIENT_SECRET),
+        (("sync", "globex"), CLIENT_SECRET),
+        (("run",), CLIENT_SECRET),
+        (("auth", "connect", "globex", "--no-browser"), CLIENT_SECRET),
+        (("mail", "dispatch"), SMTP),
+        (("invite", "acme", "--all-eligible"), SMTP),
+        (("portal", "request-access", "acme", "ap@example.com"), SMTP),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+def test_commands_using_a_secret_name_its_key(cli, args, message):
+    code, err = cli(*args)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "arsync.toml" in err
+
+
+def test_a_company_whose_secret_is_set_syncs_without_the_others(cli):
+    code, err = cli("sync", "acme")
+    assert code == 1  # not connected yet: the work failed, the configuration is fine
+    assert "is not set" not in err and "not synced: acme" in err

@@ -1,0 +1,56 @@
+"""Unknown references on the command line are bad usage: exit 2 naming the argument (SPEC 6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path, sqlite_url, capsys):
+    path = tmp_path / "arsync.toml"
+    path.write_text(
+        f'[store]\nurl = "{sqlite_url}"\n[mail]\nfile_directory = "{tmp_path / "outbox"}"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n[companies.connection]\nkind = "quickbooks"\n'
+    )
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["--config", str(path), *args])
+        return code, capsys.readouterr().err
+
+    assert run("db", "upgrade")[0] == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    "args, argument, named",
+    [
+        (("invoice", "mark-sent", "acme", "99999"), "INVOICE_REF", "no invoice '99999'"),
+        (("invoice", "mark-unsent", "acme", "99999"), "INVOICE_REF", "no invoice '99999'"),
+        (("customer", "pause-reminders", "acme", "c9"), "REF", "no customer 'c9'"),
+        (("customer", "resume-reminders", "acme", "c9"), "REF", "no customer 'c9'"),
+        (
+            ("portal", "enable", "acme", "--customer", "c9", "--email", "Ap@X.example"),
+            "'--customer' / '--email'",
+            "no contact 'ap@x.example' for customer 'c9'",
+        ),
+        (("invite", "acme", "--customer", "c9"), "'--customer'", "no contacts for customer 'c9'"),
+        (
+            ("invite", "acme", "--customer", "c9", "--email", "ap@x.example"),
+            "'--email'",
+            "no contact 'ap@x.example' for customer 'c9'",
+        ),
+        (("mail", "resend", "acme", "4242"), "OUTBOX_ID", "no outbox message 4242"),
+        (("mail", "drop", "acme", "4242"), "OUTBOX_ID", "no outbox message 4242"),
+        (("status", "--json", "extra"), "", "unexpected extra argument"),
+        (("history", "nosuch"), "COMPANY", "no company 'nosuch'"),
+    ],
+    ids=lambda value: " ".join(value[:3]) if isinstance(value, tuple) else "",
+)
+def test_unknown_reference_exits_2_naming_the_argument(cli, args, argument, named):
+    code, err = cli(*args)
+    assert code == 2
+    assert f"Invalid value for {argument}:" in err or not argument
+    assert named in err and "Traceback" not in err
