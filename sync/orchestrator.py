@@ -22,6 +22,7 @@ from connectors.base import Connector, ConnectorError, DailyLimitReached, Reconn
 from connectors.records import Page, Quarantined
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
+from store.history import writes as history
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.tables import Connection as ConnectionRow
 from store.tables import QuarantinedRecord, SyncCursor, SyncRun
@@ -151,7 +152,9 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
 
 
 def _screen(page: Page) -> Page:
-    """Move invoices whose amounts the store cannot hold to the page's quarantine."""
+    """Move records whose amounts the store cannot hold to the page's quarantine."""
+    if page.payments or page.credits:
+        return _screen_history(page)
     unfit = [i for i in page.invoices if not (fits_money(i.total) and fits_money(i.balance))]
     if not unfit:
         return page
@@ -161,6 +164,20 @@ def _screen(page: Page) -> Page:
     )
     kept = tuple(i for i in page.invoices if i not in unfit)
     return replace(page, invoices=kept, quarantined=page.quarantined + reasons)
+
+
+def _screen_history(page: Page) -> Page:
+    def fits(record) -> bool:
+        amounts = [a.amount for a in record.allocations]
+        amounts += [record.amount, record.unapplied] if page.payments else [record.total, record.remaining]
+        return all(fits_money(amount) for amount in amounts)
+
+    records = page.payments or page.credits
+    kept = tuple(r for r in records if fits(r))
+    if len(kept) == len(records):
+        return page
+    reasons = tuple(Quarantined(page.entity, r.ref, "amount out of range") for r in records if not fits(r))
+    return replace(page, **{page.entity: kept}, quarantined=page.quarantined + reasons)
 
 
 def _store_page(engine, company_id, policy, page: Page, state: _State, summary: SyncSummary, clock) -> None:
@@ -176,6 +193,7 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
         _quarantine(connection, company_id, summary.run_id, page, now)
         if page.full_sync_complete and state.full_since_run is not None:
             gone = mark_missing_deleted(connection, company_id, state.full_since_run)
+            history.mark_missing_deleted(connection, company_id, state.full_since_run)
             recompute_accounts(connection, company_id, policy)
             log.info(
                 "sync.full_reconciled", company=company_id, customers_gone=gone[0], invoices_gone=gone[1]
@@ -189,7 +207,7 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
         summary.adjustments += adjustments
         if page.entity == "customers":
             summary.customers += written
-        else:
+        elif page.entity == "invoices":
             summary.invoices += written
         connection.execute(
             update(SyncRun)
@@ -216,6 +234,10 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
 def _write_records(
     connection, company_id, policy, page: Page, now, run_id, *, assess: bool
 ) -> tuple[int, int]:
+    if page.payments:
+        return history.write_payments(connection, company_id, page.payments, now=now, run_id=run_id), 0
+    if page.credits:
+        return history.write_credits(connection, company_id, page.credits, now=now, run_id=run_id), 0
     if page.customers:
         customers = [
             CustomerIn(c.ref, c.display_name, c.active, c.emails, c.deleted, c.updated_at)
