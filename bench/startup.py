@@ -9,6 +9,7 @@ whose client secret is deliberately unset: status never needs it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -49,20 +50,24 @@ def _measure(name: str, argv: list[str]) -> dict:
     check = subprocess.run(argv, capture_output=True, text=True)
     if check.returncode != 0:
         return {"command": f"arsync {name}", "error": check.stderr.strip()[-200:]}
-    seconds = _hyperfine(argv) if shutil.which("hyperfine") else _loop(argv)
+    tool = "hyperfine" if shutil.which("hyperfine") else "loop"
+    seconds, cpu = _hyperfine(argv) if tool == "hyperfine" else _loop(argv)
     median = statistics.median(seconds)
     return {
         "command": f"arsync {name}",
-        "tool": "hyperfine" if shutil.which("hyperfine") else "loop",
+        "tool": tool,
         "runs": len(seconds),
         "median_seconds": round(median, 3),
         "min_seconds": round(min(seconds), 3),
+        # CPU (user + system) per run: on a busy shared machine a steadier figure than wall time
+        "cpu_seconds": round(cpu, 3),
+        "load_average": round(os.getloadavg()[0], 1),
         "bar_seconds": BAR_SECONDS,
         "ok": median < BAR_SECONDS,
     }
 
 
-def _hyperfine(argv: list[str]) -> list[float]:
+def _hyperfine(argv: list[str]) -> tuple[list[float], float]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
             [
@@ -81,13 +86,17 @@ def _hyperfine(argv: list[str]) -> list[float]:
             check=True,
             capture_output=True,
         )
-        return json.loads(Path(out.name).read_text())["results"][0]["times"]
+        result = json.loads(Path(out.name).read_text())["results"][0]
+        return result["times"], result["user"] + result["system"]
 
 
-def _loop(argv: list[str]) -> list[float]:
-    seconds = []
+def _loop(argv: list[str]) -> tuple[list[float], float]:
+    seconds, cpu = [], []
     for _ in range(RUNS + 2):
+        before = os.times()
         start = time.perf_counter()
         subprocess.run(argv, check=True, capture_output=True)
         seconds.append(time.perf_counter() - start)
-    return seconds[2:]  # the first two warm the caches, as hyperfine's warm-up does
+        after = os.times()
+        cpu.append(sum(after[2:4]) - sum(before[2:4]))  # children's user + system
+    return seconds[2:], statistics.mean(cpu[2:])  # the first two warm the caches, like hyperfine's warm-up

@@ -61,8 +61,11 @@ def to_money(value: Decimal | int) -> Decimal:
 def fits_money(value: Decimal) -> bool:
     """Whether the store can hold `value` (after rounding to four places)."""
     # The limit has four places and rounding is monotone: anything within it still fits
-    # once rounded, so only values beyond it need the exact (rounding) check.
-    return abs(value) <= MONEY_LIMIT or abs(to_money(value)) <= MONEY_LIMIT
+    # once rounded, so only values just beyond it need the exact (rounding) check; values a
+    # unit or more beyond cannot round back in (and would overflow `quantize`'s precision).
+    if abs(value) <= MONEY_LIMIT:
+        return True
+    return abs(value) < MONEY_LIMIT + 1 and abs(to_money(value)) <= MONEY_LIMIT
 
 
 class UTCDateTime(TypeDecorator):

@@ -22,7 +22,8 @@ from connectors.base import Connector, ConnectorError, DailyLimitReached, Reconn
 from connectors.records import Page, Quarantined
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
-from store.history import writes as history
+from store.history.writes import mark_missing_deleted as mark_missing_history_deleted
+from store.history.writes import out_of_range, write_credits, write_payments
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.tables import Connection as ConnectionRow
 from store.tables import QuarantinedRecord, SyncCursor, SyncRun
@@ -47,6 +48,8 @@ class SyncSummary:
     full: bool = False
     customers: int = 0
     invoices: int = 0
+    payments: int = 0
+    credits: int = 0
     adjustments: int = 0
     quarantined: int = 0
     api_calls: int = 0
@@ -59,7 +62,8 @@ class SyncSummary:
         """One human line: what the run did."""
         text = (
             f"{self.company}: {self.status}: {self.customers} customers, {self.invoices} invoices, "
-            f"{self.adjustments} adjustments, {self.quarantined} quarantined, "
+            + (f"{self.payments} payments, {self.credits} credits, " if self.payments or self.credits else "")
+            + f"{self.adjustments} adjustments, {self.quarantined} quarantined, "
             f"{self.api_calls} API calls, {self.seconds:.1f}s"
         )
         return text + (f" ({self.error})" if self.error else "")
@@ -153,8 +157,7 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
 
 def _screen(page: Page) -> Page:
     """Move records whose amounts the store cannot hold to the page's quarantine."""
-    if page.payments or page.credits:
-        return _screen_history(page)
+    page = _screen_history(page)
     unfit = [i for i in page.invoices if not (fits_money(i.total) and fits_money(i.balance))]
     if not unfit:
         return page
@@ -167,17 +170,17 @@ def _screen(page: Page) -> Page:
 
 
 def _screen_history(page: Page) -> Page:
-    def fits(record) -> bool:
-        amounts = [a.amount for a in record.allocations]
-        amounts += [record.amount, record.unapplied] if page.payments else [record.total, record.remaining]
-        return all(fits_money(amount) for amount in amounts)
-
-    records = page.payments or page.credits
-    kept = tuple(r for r in records if fits(r))
-    if len(kept) == len(records):
+    reasons = [(r, out_of_range(r)) for r in (*page.payments, *page.credits)]
+    unfit = tuple(Quarantined(page.entity, r.ref, why) for r, why in reasons if why)
+    if not unfit:
         return page
-    reasons = tuple(Quarantined(page.entity, r.ref, "amount out of range") for r in records if not fits(r))
-    return replace(page, **{page.entity: kept}, quarantined=page.quarantined + reasons)
+    keep = {id(r) for r, why in reasons if not why}
+    return replace(
+        page,
+        payments=tuple(p for p in page.payments if id(p) in keep),
+        credits=tuple(c for c in page.credits if id(c) in keep),
+        quarantined=page.quarantined + unfit,
+    )
 
 
 def _store_page(engine, company_id, policy, page: Page, state: _State, summary: SyncSummary, clock) -> None:
@@ -193,11 +196,10 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
         _quarantine(connection, company_id, summary.run_id, page, now)
         if page.full_sync_complete and state.full_since_run is not None:
             gone = mark_missing_deleted(connection, company_id, state.full_since_run)
-            history.mark_missing_deleted(connection, company_id, state.full_since_run)
+            gone += mark_missing_history_deleted(connection, company_id, state.full_since_run)
             recompute_accounts(connection, company_id, policy)
-            log.info(
-                "sync.full_reconciled", company=company_id, customers_gone=gone[0], invoices_gone=gone[1]
-            )
+            names = ("customers_gone", "invoices_gone", "payments_gone", "credits_gone")
+            log.info("sync.full_reconciled", company=company_id, **dict(zip(names, gone, strict=True)))
             state.full_since_run = None
         state.connector = page.cursor
         _save_state(connection, company_id, state, now)
@@ -205,10 +207,7 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
         summary.api_calls += page.api_calls
         summary.quarantined += len(page.quarantined)
         summary.adjustments += adjustments
-        if page.entity == "customers":
-            summary.customers += written
-        elif page.entity == "invoices":
-            summary.invoices += written
+        setattr(summary, page.entity, getattr(summary, page.entity) + written)
         connection.execute(
             update(SyncRun)
             .where(SyncRun.id == summary.run_id)
@@ -234,10 +233,6 @@ def _store_page(engine, company_id, policy, page: Page, state: _State, summary: 
 def _write_records(
     connection, company_id, policy, page: Page, now, run_id, *, assess: bool
 ) -> tuple[int, int]:
-    if page.payments:
-        return history.write_payments(connection, company_id, page.payments, now=now, run_id=run_id), 0
-    if page.credits:
-        return history.write_credits(connection, company_id, page.credits, now=now, run_id=run_id), 0
     if page.customers:
         customers = [
             CustomerIn(c.ref, c.display_name, c.active, c.emails, c.deleted, c.updated_at)
@@ -274,6 +269,10 @@ def _write_records(
             for i in page.invoices
         ]
         return write_invoices(connection, company_id, invoices, now=now, run_id=run_id)
+    if page.payments:
+        return write_payments(connection, company_id, page.payments, now=now, run_id=run_id), 0
+    if page.credits:
+        return write_credits(connection, company_id, page.credits, now=now, run_id=run_id), 0
     return 0, 0
 
 

@@ -30,8 +30,12 @@ def customer_health(state: State, company: str, ref: str | None, as_json: bool) 
             click.echo(json.dumps(row.as_json(company)))
         return
     if not rows:
-        what = f"customer {ref}" if ref else "any customer"
-        click.echo(f"{company}: no health score for {what} yet (computed at the end of each sync)")
+        if ref:
+            click.echo(
+                f"{company}: no health score for customer {ref} (not in the portal, or not synced yet)"
+            )
+        else:
+            click.echo(f"{company}: no health scores yet (computed at the end of each sync)")
         return
     table = [
         (

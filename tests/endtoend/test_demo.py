@@ -35,6 +35,10 @@ def test_demo_runs_end_to_end_and_never_logs_a_secret(tmp_path):
     ):
         assert expected in out
     assert "acme: ok:" in out and "globex: ok:" in out
+    assert "account history" in out and "closing balance" in out
+    [statement] = (tmp_path / "demo").glob("statement-*.pdf")
+    assert f"PDF statement written to {statement}" in out
+    assert statement.read_bytes().startswith(b"%PDF-")
     mails = sorted((tmp_path / "demo" / "outbox").glob("*.eml"))
     assert mails, "the demo wrote no mail"
     parsed = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in mails]

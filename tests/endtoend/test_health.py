@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+from connectors.simulators.ledger_mutations import receive_payment
 from store import health
 from store.db import make_engine
 
@@ -40,8 +42,14 @@ def test_sync_computes_health_an_override_survives_syncs_and_bad_input_is_exit_2
 
     code, out, err = world.cli("customer", "set-health", "qbo", "3", "25", "--note", "disputes every invoice")
     assert code == 0, err
+    # Customer 1 pays invoice 101 six days after its due date: the next sync brings the payment.
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    paid_on = world.qbo_books.invoices["101"].due_date + timedelta(days=6)
+    receive_payment(world.qbo_books, "1", {"101": Decimal("100.00")}, at, paid_on=paid_on)
     world.sync("qbo")  # a later sync recomputes, and the override still wins
     rows = health_rows(world)
+    assert (rows[1]["customer_ref"], rows[1]["score"]) == ("1", 85)  # 100 - (600/180 + 20 x 100/180)
+    assert rows[1]["reasons"].startswith("paid 1 of 2 invoices on time; 1 paid 6 days late; ")
     assert (rows[0]["customer_ref"], rows[0]["score"], rows[0]["band"], rows[0]["source"]) == (
         "3",
         25,

@@ -1,0 +1,69 @@
+"""Payments and credits through `sync_company`: written per page, counted, screened for
+out-of-range amounts, and reconciled by a full pull (a payment it no longer reads is gone)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from connectors.records import CustomerRecord, Page
+from portal_rules.types import CompanyPolicy
+from store import portal
+from sync.orchestrator import sync_company
+from tests.history import books
+from tests.history.books import NOW, credit, invoice, pay, payment
+
+
+@dataclass
+class Source:
+    """A full pull of fixed books, one page per entity (a stand-in for a connector)."""
+
+    payments: list
+    credits: list
+    kind: str = "scripted"
+
+    def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
+        customers = (CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),)
+        invoices = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"))
+        yield Page("customers", customers=customers, cursor={"at": 1}, api_calls=1)
+        yield Page("invoices", invoices=invoices, cursor={"at": 2}, api_calls=1)
+        yield Page("payments", payments=tuple(self.payments), cursor={"at": 3}, api_calls=1)
+        yield Page(
+            "credits", credits=tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True
+        )
+
+
+def test_a_full_pull_writes_counts_screens_and_reconciles_the_account_history(shared_engine, cid):
+    engine = shared_engine
+    books.company(engine, cid)
+    policy = CompanyPolicy(plan="pro", timezone="UTC")
+    huge = payment("P9", "C1", "1e30", pay("payment", "P9", "I2", "1"))
+    source = Source(
+        payments=[payment("P1", "C1", "50", pay("payment", "P1", "I1", "50")), huge],
+        credits=[credit("CN1", "C1", "20", "0", pay("credit", "CN1", "I1", "20"))],
+    )
+    summary = sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW)
+    assert summary.status == "ok", summary.error
+    assert (summary.payments, summary.credits, summary.quarantined) == (1, 1, 1)
+    assert "1 payments, 1 credits" in summary.describe()
+    assert summary.as_json()["payments"] == 1
+    with engine.connect() as connection:
+        reason = connection.scalar(
+            text("SELECT reason FROM quarantine WHERE company_id = :c AND ref = 'P9'"), {"c": cid}
+        )
+    assert reason.startswith("amount out of range")
+    statement = portal.statement(engine, cid, "C1")
+    assert [(x.kind, x.ref, x.amount) for x in statement.lines] == [
+        ("invoice", "I1", Decimal(100)), ("invoice", "I2", Decimal(50)),
+        ("credit", "CN1", Decimal(-20)), ("payment", "P1", Decimal(-50)),
+    ]  # fmt: skip
+    assert statement.closing_balance == portal.balances(engine, cid, "C1", date(2026, 12, 1)).balance_due
+
+    source.payments = []  # P1 gone from the books: the next full pull no longer reads it
+    assert sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW).status == "ok"
+    assert portal.payments(engine, cid, "C1") == []
+    assert [x.ref for x in portal.statement(engine, cid, "C1").lines] == ["I1", "I2", "CN1"]
