@@ -13,6 +13,7 @@ xero-python pitfalls handled here, once:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -38,6 +39,7 @@ from connectors.xero.options import XeroOptions
 class Listing(NamedTuple):
     items: list[Any]  # raw records, normalized by the caller
     page_count: int | None  # pagination.pageCount when Xero sent it
+    calls: int = 0  # HTTP requests it took: attempts, and token refreshes made for it
 
 
 class CountingEndpoint:
@@ -90,6 +92,7 @@ class XeroClient:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._bearer = ""
         self._rejected: str | None = None  # an access token Xero answered 401 to
+        self._token_lock = threading.Lock()
         self.api = AccountingApi(isolated_api_client(self._sdk_token), base_url=base_url or None)
 
     @property
@@ -124,15 +127,25 @@ class XeroClient:
         return self._list("credits", self.api.get_credit_notes, where=SALES_CREDITS, **params)
 
     def _list(self, entity: Entity, operation: Callable[..., Any], **params: Any) -> Listing:
+        calls = 0  # this listing's own requests: pages fetched ahead run on other threads
+
         def attempt() -> Listing:
-            self._authorize()
+            nonlocal calls
+            with self._token_lock:  # one thread at a time decides the bearer (and refreshes)
+                before = self._token_requests.requests
+                try:
+                    self._authorize()
+                finally:
+                    calls += self._token_requests.requests - before
             with self.pacer.slot():
+                calls += 1
                 self._api_requests += 1
                 body = self._send(operation, params)
             items, page_count = decode.listing(body, entity) or parse_listing(body, entity)
             return Listing(items, page_count)
 
-        return self._call(attempt)
+        listing = self._call(attempt)
+        return listing._replace(calls=calls)
 
     def _send(self, operation: Callable[..., Any], params: dict[str, Any]) -> bytes:
         timeout = (self.options.connect_timeout, self.options.read_timeout)

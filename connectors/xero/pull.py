@@ -19,6 +19,7 @@ import structlog
 
 from connectors.base import ConnectorError
 from connectors.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
+from connectors.xero.ahead import Ahead
 from connectors.xero.client import Listing, XeroClient
 from connectors.xero.cursor import Cursor, to_dict
 from connectors.xero.normalize import MalformedRecord, is_customer_flag, record_ref, to_customer, to_invoice
@@ -38,17 +39,22 @@ class _Contacts:
 
 def pages(client: XeroClient, cursor: Cursor) -> Iterator[Page]:
     """Every page from `cursor` to the end of its pass; the last one of a full pass has
-    `full_sync_complete`."""
+    `full_sync_complete`. With more than one request allowed in flight, listing pages are
+    fetched ahead (`connectors.xero.ahead`) and still yielded one by one, in order."""
     guard = _LoopGuard()
-    while not cursor.done:
-        steps = _STEPS[cursor.phase](client, cursor, guard)
-        for page, _ in steps:
-            yield page
-        cursor = steps[-1][1]
+    source = Ahead(client) if client.options.concurrent > 1 else client
+    try:
+        while not cursor.done:
+            steps = _STEPS[cursor.phase](source, cursor, guard)  # type: ignore[arg-type]  # lists like a client
+            for page, _ in steps:
+                yield page
+            cursor = steps[-1][1]
+    finally:
+        if isinstance(source, Ahead):
+            source.close()
 
 
 def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
-    before = client.requests
     listing = client.contacts(cursor.page, cursor.if_modified_since("customers"))
     guard.check("customers", cursor.page, listing)
     batch = sort_contacts(listing.items, held=cursor.held, promoted=cursor.promoted)
@@ -62,17 +68,15 @@ def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> li
         customers=batch.customers,
         quarantined=batch.quarantined,
         cursor=to_dict(after),
-        api_calls=client.requests - before,
+        api_calls=listing.calls,
     )
     return [(page, after)]
 
 
 def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
-    before = client.requests
     listing = client.invoices(cursor.page, cursor.if_modified_since("invoices"))
     guard.check("invoices", cursor.page, listing)
     invoices, quarantined, newest = sort_invoices(listing.items)
-    invoice_calls = client.requests - before
     steps: list[tuple[Page, Cursor]] = []
     wanted = sorted({invoice.customer_ref for invoice in invoices} & cursor.held)
     if wanted:
@@ -87,7 +91,7 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
         invoices=invoices,
         quarantined=quarantined,
         cursor=to_dict(after),
-        api_calls=invoice_calls,
+        api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
     )
     steps.append((page, after))
@@ -111,7 +115,6 @@ def _ledger_step(
     guard: _LoopGuard,
 ) -> list[tuple[Page, Cursor]]:
     """One page of payments or credit notes; supplier documents (None) are left out."""
-    before = client.requests
     listing = fetch(cursor.page, cursor.if_modified_since(entity))
     guard.check(entity, cursor.page, listing)
     records, quarantined = [], []
@@ -134,7 +137,7 @@ def _ledger_step(
         **{entity: tuple(records)},
         quarantined=tuple(quarantined),
         cursor=to_dict(after),
-        api_calls=client.requests - before,
+        api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
     )
     return [(page, after)]
@@ -142,12 +145,13 @@ def _ledger_step(
 
 def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, Cursor]:
     """Fetch held-back contacts that a sales invoice names; they are customers now."""
-    before = client.requests
     customers: list[CustomerRecord] = []
     quarantined: list[Quarantined] = []
-    size = client.options.ids_per_request
+    size, calls = client.options.ids_per_request, 0
     for start in range(0, len(ids), size):
-        batch = sort_contacts(client.contacts_by_id(ids[start : start + size]).items, promote=True)
+        listing = client.contacts_by_id(ids[start : start + size])
+        calls += listing.calls
+        batch = sort_contacts(listing.items, promote=True)
         customers += batch.customers
         quarantined += batch.quarantined
     found = frozenset(customer.ref for customer in customers)
@@ -159,7 +163,7 @@ def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, 
         customers=tuple(customers),
         quarantined=tuple(quarantined),
         cursor=to_dict(moved),
-        api_calls=client.requests - before,
+        api_calls=calls,
     )
     return page, moved
 

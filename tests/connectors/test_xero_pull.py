@@ -160,8 +160,24 @@ def test_incremental_returns_only_changes(world, volume):
     assert from_dict(again.cursor).seen.invoices == at
 
 
+def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
+    """Same pages, cursors and call counts; only the listing requests overlap (within the cap)."""
+    one = pull(world.connector(volume.id, page_size=300, concurrent=1))
+    world.sim.limits.gauge.peak.clear()
+    world.sim.latency = 0.05  # long enough for requests to overlap
+    ahead = pull(world.connector(volume.id, page_size=300, concurrent=3))
+    assert 1 < world.sim.limits.gauge.peak[volume.id] <= 3
+
+    def shape(result):
+        return [(p.entity, p.customers, p.invoices, p.cursor, p.api_calls, p.full_sync_complete)
+                for p in result.pages]  # fmt: skip
+
+    assert shape(ahead) == shape(one) and set(ahead.invoices) == set(sales(volume))
+
+
 def test_resume_mid_full_pull(world, volume):
-    head = pull(world.connector(volume.id), limit=2)  # contacts and the first 1000 invoices
+    # contacts and the first 1000 invoices (one at a time: fetched-ahead pages would be dropped)
+    head = pull(world.connector(volume.id, concurrent=1), limit=2)
     assert [p.entity for p in head.pages] == ["customers", "invoices"]
     rest = pull(world.connector(volume.id), head.cursor)  # a new process, the committed cursor
     assert set(head.invoices) | set(rest.invoices) == set(sales(volume))
