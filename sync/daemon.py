@@ -27,7 +27,7 @@ from sync.credentials import DbCredentials, worker_id
 from sync.invites import invite
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
-from sync.runner import sync_one
+from sync.runner import recompute_health, sync_one
 from sync.settings import token_endpoint_for
 
 log = structlog.get_logger("arsync.daemon")
@@ -83,6 +83,12 @@ class Daemon:
             id="keepalive",
             trigger=IntervalTrigger(seconds=self._seconds(86400)),
             next_run_time=now,
+        )
+        self.scheduler.add_job(  # each sync recomputes too; this advances days past due without one
+            self._guard("health", self.health),
+            id="health",
+            trigger=IntervalTrigger(seconds=self._seconds(3600)),
+            next_run_time=now + timedelta(seconds=self._seconds(3600)),
         )
 
     def _guard(self, name: str, job: Callable[..., None]) -> Callable[..., None]:
@@ -147,6 +153,13 @@ class Daemon:
                     log.info("daemon.token_kept_alive", company=company.id)
             except ConnectorError as exc:
                 log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
+
+    def health(self) -> None:
+        """Recompute every company's customer health (hourly: a company's new day comes soon after)."""
+        for company in self.app.config.companies:
+            if self.stopping.is_set():
+                return
+            recompute_health(self.app.engine, company.id, self.clock())
 
     def run_until_stopped(self) -> None:
         """Start, then block until SIGTERM/SIGINT; finish the work in hand and return."""
