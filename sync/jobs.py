@@ -1,6 +1,7 @@
 """The daemon's periodic jobs, each run by one worker of the fleet per interval.
 
-Reminder planning and mail dispatch every minute, token keep-alive daily; each is a
+Reminder planning and mail dispatch every minute, customer health hourly, token keep-alive
+daily; each is a
 function of the effective configuration, the store and a time, so the daemon only decides
 when (and, through `store.jobs`, on which worker) they run.
 """
@@ -23,6 +24,7 @@ from sync.config import Config
 from sync.credentials import DbCredentials
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
+from sync.runner import recompute_health
 from sync.settings import token_endpoint_for
 
 log = structlog.get_logger("arsync.daemon")
@@ -101,8 +103,17 @@ def keep_alive(ctx: JobContext) -> None:
             log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
 
 
+def health(ctx: JobContext) -> None:
+    """Recompute every company's customer health: days past due advance without a sync."""
+    for company in ctx.config.companies:
+        if ctx.stopping():
+            return
+        recompute_health(ctx.app.engine, company.id, ctx.clock())
+
+
 JOBS = (
     Job("reminders", timedelta(minutes=1), plan),
     Job("dispatch", timedelta(minutes=1), send),
     Job("keepalive", timedelta(days=1), keep_alive),
+    Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
 )

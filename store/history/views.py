@@ -3,7 +3,8 @@
 Column names and the statement's ordering are a public contract. The SQL reads tables
 only (never another view), so a later migration may recreate the first release's views
 without touching these. `statement_sql` is shared with `store.portal`, which runs it scoped
-to one customer with exact (unpresented) money.
+to one customer with exact (unpresented) money; changing it changes what migration 0003
+creates, so copy the current SQL into a pinned version first and add a migration.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from connectors.simulators.ledger_mutations import receive_payment
-from store import health
-from store.db import make_engine
+from sync.app import App
+from sync.config import load_config
+from sync.jobs import JobContext, health
 
 VIEW = "SELECT customer_ref, score, band, source, reasons FROM customer_health WHERE company_id = :c"
 
@@ -80,12 +81,14 @@ def test_sync_computes_health_an_override_survives_syncs_and_bad_input_is_exit_2
 
 
 def test_days_past_due_advance_without_a_sync(world):
+    """The daemon's hourly job recomputes every company: 60 days later, with no sync between."""
     world.sync("qbo")
-    engine = make_engine(world.store_url)
+    app = App.open(load_config(world.config))
     try:
-        assert health.recompute(engine, "qbo", datetime.now(UTC) + timedelta(days=60)) == 4
+        later = datetime.now(UTC) + timedelta(days=60)
+        health(JobContext(app, app.config, lambda: later, lambda: False, "test"))
     finally:
-        engine.dispose()
+        app.close()
     rows = {r["customer_ref"]: r for r in health_rows(world)}
     assert (rows["1"]["score"], rows["1"]["band"]) == (47, "fair")  # was 83 on the day of the sync
     assert "3 open invoices 40 to 70 days past due" in rows["1"]["reasons"].replace("69", "70").replace(
