@@ -6,7 +6,7 @@ request and the real limits. The workers run for several sync intervals; then:
 - overlapping runs of one company (bar: 0) and 429s at the simulator (bar: 0);
 - each worker's CPU (share of one core) and peak RSS;
 - scheduling delay, due → started, median and p99 (from the workers' `daemon.sync_claimed`).
-Sizes can be overridden with ARSYNC_BENCH_SCALE="companies,workers,interval_minutes,intervals".
+Sizes: ARSYNC_BENCH_SCALE="companies,workers,interval_minutes,intervals" (default 1000,3,3,3).
 """
 
 from __future__ import annotations
