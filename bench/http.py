@@ -1,12 +1,15 @@
-"""`./dev bench http`: requests per second of the portal API's read routes.
+"""`./dev bench http`: requests per second of the portal API's read routes; webhook to visible.
 
 A generated QuickBooks company of 10,000 customers is synced into SQLite; `arsync serve`
 runs as its own process and is driven over loopback by client threads (keep-alive
 connections), each asking for a random customer's invoices, balance, statement or accounts.
+Then an `arsync run` worker is started; an invoice is paid in the simulator, a signed
+webhook is posted, and the time until the store shows the new balance is measured.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -17,16 +20,20 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from store.api_keys import create_key
 from store.db import make_engine
+from store.tables import Invoice
 from sync.cli import main as arsync
+from sync.http.webhook_events import signature
 
 UNLIMITED = 10**9
 VERIFIER = "bench-verifier-token"
@@ -60,6 +67,8 @@ def run(
             }
             for name, path in routes.items():
                 rows.append(_load(base, key, name, path, seconds, clients) | {"customers": len(refs)})
+            with _process(config, "run"):
+                rows.append(_webhook_latency(base, sim, company, engine, trials=5))
         engine.dispose()
     return rows
 
@@ -165,3 +174,42 @@ def _load(base: str, key: str, name: str, path, seconds: float, clients: int) ->
         "errors": errors,
         "clients": clients,
     }
+
+
+def _webhook_latency(base: str, sim: QuickBooksSimulator, company, engine, trials: int) -> dict:
+    """Seconds from a signed webhook (after a payment in the books) to the new balance in the view."""
+    open_invoices = [
+        i for i in company.invoices.values() if i.balance > Decimal("1.00") and i.status == "open"
+    ]
+    seconds = []
+    for invoice in random.Random(5).sample(open_invoices, trials):
+        mutations.pay(company, invoice.id, Decimal("1.00"), datetime.now(UTC))
+        entity = {"name": "Invoice", "id": invoice.id, "operation": "Update"}
+        body = json.dumps(
+            {"eventNotifications": [{"realmId": company.id, "dataChangeEvent": {"entities": [entity]}}]}
+        ).encode()
+        began = time.monotonic()
+        signed = {"intuit-signature": signature(VERIFIER, body)}
+        answer = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed)
+        if answer.status_code != 200:
+            raise RuntimeError(f"webhook answered {answer.status_code}")
+        while _balance(engine, invoice.id) != invoice.balance:
+            if time.monotonic() - began > 60:
+                raise RuntimeError("the change never became visible")
+            time.sleep(0.05)
+        seconds.append(time.monotonic() - began)
+    seconds.sort()
+    return {
+        "route": "webhook_to_visible",
+        "median_seconds": round(seconds[len(seconds) // 2], 2),
+        "max_seconds": round(seconds[-1], 2),
+        "trials": trials,
+        "bar_seconds": 15,
+    }
+
+
+def _balance(engine, invoice_ref: str) -> Decimal | None:
+    invoices = Invoice.__table__
+    query = select(invoices.c.balance).where(invoices.c.company_id == "bench", invoices.c.ref == invoice_ref)
+    with engine.connect() as connection:
+        return connection.scalar(query)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import structlog
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from store.schedule import UnknownCompany, request_sync
 from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config
+
+log = structlog.get_logger("arsync.http")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,35 @@ class ServerContext:
     def today(self, company: CompanyConfig) -> date:
         """The company's local date now: "past due" and aging are decided in its time zone."""
         return self.clock().astimezone(ZoneInfo(company.timezone)).date()
+
+    def companies_connected_to(self, kind: str, sources: Iterable[str]) -> list[str]:
+        """Ids of the companies whose connection is one of `sources` (realm ids or tenant ids).
+
+        Several companies may read one realm (other settings, same books): each is named.
+        """
+        wanted = {s.lower() for s in sources}
+        if not wanted:
+            return []
+        found = []
+        for company in self.companies():
+            connection = company.connection
+            source = connection.realm_id if kind == "quickbooks" else connection.tenant_id
+            if connection.kind == kind and source and source.lower() in wanted:
+                found.append(company.id)
+        return found
+
+    def request_syncs_for(self, kind: str, sources: Iterable[str]) -> list[str]:
+        """Ask the running workers for an incremental sync of each company connected to
+        `sources` (coalesced with any request not yet started); the companies named."""
+        companies = self.companies_connected_to(kind, sources)
+        now = self.clock()
+        for company_id in companies:
+            try:
+                request_sync(self.engine, company_id, now=now, reason=f"{kind} webhook")
+            except UnknownCompany:  # not registered by any arsync process yet: nothing to coalesce into
+                log.warning("webhook.company_not_scheduled", company=company_id)
+        log.info("webhook.syncs_requested", kind=kind, companies=companies)
+        return companies
 
 
 async def server_context(request: Request) -> ServerContext:

@@ -23,6 +23,8 @@ ROUTES = {
     "/v1/companies/{company}/customers/{ref}/statement",
     "/v1/companies/{company}/request-access",
     "/v1/companies/{company}/invitations/accept",
+    "/webhooks/quickbooks",
+    "/webhooks/xero",
     "/healthz",
     "/readyz",
     "/metrics",

@@ -1,0 +1,193 @@
+"""Webhooks through real HTTP: signatures over the raw body, both Intuit formats, Xero's intent
+to receive, the size limit, and the coalesced sync requests they leave for the workers."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from store.schedule import claim_due, release
+from sync.http.webhook_events import signature
+from tests.http.conftest import COMPANIES, QBO_VERIFIER, XERO_KEY, Served
+
+QBO_COMPANIES = ("qbo", "qbo_all", "qbo_single")
+
+
+def legacy(realm: str) -> bytes:
+    entity = {
+        "name": "Invoice",
+        "id": "101",
+        "operation": "Update",
+        "lastUpdated": "2026-12-01T10:00:00.000Z",
+    }
+    return json.dumps(
+        {"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [entity]}}]}
+    ).encode()
+
+
+def cloud_events(realm: str) -> bytes:
+    return json.dumps(
+        [
+            {
+                "specversion": "1.0",
+                "id": "88cd52b0-6d5e-4d8c-b1ab-1a2b3c4d5e6f",
+                "source": "intuit.dsnBgbseACLLRZNxo2dfc4evmEJdxde58xeeYcZliOU=",
+                "type": "qbo.invoice.updated.v1",
+                "datacontenttype": "application/json",
+                "time": "2026-12-01T10:00:00.000Z",
+                "intuitentityid": "101",
+                "intuitaccountid": realm,
+                "data": {},
+            }
+        ]
+    ).encode()
+
+
+def xero_events(tenant: str) -> bytes:
+    event = {
+        "resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/10000000-0000-4000-8000-000000000001",
+        "resourceId": "10000000-0000-4000-8000-000000000001",
+        "eventDateUtc": "2026-12-01T10:00:00.000",
+        "eventType": "UPDATE",
+        "eventCategory": "INVOICE",
+        "tenantId": tenant,
+        "tenantType": "ORGANISATION",
+    }
+    return json.dumps(
+        {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "X"}
+    ).encode()
+
+
+INTENT_TO_RECEIVE = b'{"events":[],"lastEventSequence":0,"firstEventSequence":0,"entropy":"S0m3r4Nd0mt3xt"}'
+
+
+def post(served: Served, kind: str, body: bytes, sig: str | None, **headers):
+    name = "intuit-signature" if kind == "quickbooks" else "x-xero-signature"
+    if sig is not None:
+        headers[name] = sig
+    with served.client() as client:
+        return client.post(
+            f"/webhooks/{kind}", content=body, headers={"content-type": "application/json", **headers}
+        )
+
+
+def requested(served: Served) -> set[str]:
+    engine = served.engine()
+    try:
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT company_id FROM sync_schedule WHERE requested_at IS NOT NULL"
+            ).all()
+    finally:
+        engine.dispose()
+    return {r[0] for r in rows}
+
+
+def eventually(predicate, timeout: float = 5.0) -> bool:
+    """The server answers after at most 0.8 s even if the requests are not recorded yet
+    (a long SQLite write ahead of them); here they normally are, at once."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def clear_requests(served: Served) -> None:
+    engine = served.engine()
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE sync_schedule SET requested_at = NULL")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("payload", [legacy, cloud_events], ids=["legacy", "cloudevents"])
+def test_quickbooks_signed_notification_requests_a_sync_of_each_company_of_the_realm(served: Served, payload):
+    clear_requests(served)
+    realm = served.qbo.realms[0]
+    body = payload(realm)
+    missing = post(served, "quickbooks", body, None)
+    bad = post(served, "quickbooks", body, signature("not the token", body))
+    assert (missing.status_code, missing.content, bad.status_code, bad.content) == (401, b"", 401, b"")
+    assert requested(served) == set()
+    good = post(served, "quickbooks", body, signature(QBO_VERIFIER, body))
+    assert (good.status_code, good.content) == (200, b"")
+    assert eventually(lambda: requested(served) == set(QBO_COMPANIES))
+    replay = post(
+        served, "quickbooks", body, signature(QBO_VERIFIER, body)
+    )  # harmless: still one request each
+    assert replay.status_code == 200 and requested(served) == set(QBO_COMPANIES)
+
+
+def test_quickbooks_unknown_realm_and_unreadable_bodies_are_ignored(served: Served):
+    clear_requests(served)
+    for body in (legacy("4620816365999999999"), b"not json", b'{"eventNotifications": "x"}', b"[1, {}]"):
+        answer = post(served, "quickbooks", body, signature(QBO_VERIFIER, body))
+        assert (answer.status_code, answer.content) == (200, b"")
+    assert requested(served) == set()
+
+
+def test_xero_intent_to_receive_and_events(served: Served):
+    clear_requests(served)
+    good = post(served, "xero", INTENT_TO_RECEIVE, signature(XERO_KEY, INTENT_TO_RECEIVE))
+    bad = post(served, "xero", INTENT_TO_RECEIVE, signature(XERO_KEY, INTENT_TO_RECEIVE + b" "))
+    assert (good.status_code, good.content) == (200, b"")
+    assert (bad.status_code, bad.content) == (401, b"")
+    assert requested(served) == set()
+    tenant = served.xero_tenant.upper()  # tenant ids are GUIDs: compared without case
+    body = xero_events(tenant)
+    assert post(served, "xero", body, signature(QBO_VERIFIER, body)).status_code == 401
+    assert requested(served) == set()
+    answer = post(served, "xero", body, signature(XERO_KEY, body))
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert eventually(lambda: requested(served) == {"xero"})
+
+
+def test_bodies_over_one_mebibyte_are_refused_while_read(served: Served):
+    big = b"[" + b" " * (1_048_576) + b"]"
+    declared = post(served, "quickbooks", big, signature(QBO_VERIFIER, big))
+    assert declared.status_code == 413
+
+    def chunks():  # no Content-Length: the limit holds while streaming
+        for _ in range(17):
+            yield b" " * 65_536
+
+    with served.client() as client:
+        streamed = client.post("/webhooks/xero", content=chunks(), headers={"x-xero-signature": "x"})
+    assert streamed.status_code == 413
+    exactly = b" " * 1_048_576
+    assert post(served, "xero", exactly, signature(XERO_KEY, exactly)).status_code == 200
+
+
+def test_a_burst_of_100_notifications_is_one_sync_per_company(served: Served):
+    """All arrive before any worker starts the sync: one claim serves them, and nothing is left."""
+    clear_requests(served)
+    realm = served.qbo.realms[0]
+    with served.client() as client:
+        for n in range(100):
+            body = legacy(realm).replace(b'"101"', f'"{100 + n}"'.encode())
+            answer = client.post(
+                "/webhooks/quickbooks",
+                content=body,
+                headers={"intuit-signature": signature(QBO_VERIFIER, body)},
+            )
+            assert answer.status_code == 200
+    assert eventually(lambda: requested(served) == set(QBO_COMPANIES))
+    engine = served.engine()
+    try:
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        claims = claim_due(engine, "w1", now=now, company_ids=COMPANIES, limit=10, ttl=timedelta(minutes=2))
+        again = claim_due(engine, "w2", now=now, company_ids=COMPANIES, limit=10, ttl=timedelta(minutes=2))
+        for claim in claims:
+            release(
+                engine, "w1", claim.company_id, next_at=now + timedelta(minutes=15), finished=now, status="ok"
+            )
+    finally:
+        engine.dispose()
+    assert sorted(c.company_id for c in claims if c.requested) == sorted(QBO_COMPANIES)
+    assert [c for c in again if c.requested] == []
