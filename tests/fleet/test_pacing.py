@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -40,3 +41,17 @@ def test_pacers_in_separate_processes_share_one_window_and_one_concurrency_cap(p
     # 4 sends per 1.2 s (window and margin) shared by all: the last 4 wait two windows. Each
     # client alone would have sent its 4 at once.
     assert max(entered) - began >= 2 * 1.2 - 0.05
+
+
+def test_a_slot_of_a_killed_process_comes_back(pg_engine):
+    """A request in flight of a process that died (its slot expired) does not block the cap."""
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=1)
+    with pg_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO pacing (company_id, sent, in_flight) VALUES ('acme', '[]', '{\"dead\": 0}')"
+        )
+    with pacer.slot():
+        pass
+    with pg_engine.connect() as connection:
+        sent, in_flight = connection.exec_driver_sql("SELECT sent, in_flight FROM pacing").one()
+    assert (len(json.loads(sent)), json.loads(in_flight)) == (1, {})
