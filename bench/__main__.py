@@ -1,7 +1,7 @@
 """`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
 
-Sections: full, local, incremental, latency, mail, startup, health, http (all by default). Results are
-printed as a table and written to bench/results/latest.json with the machine they came from.
+Sections: full, local, incremental, latency, mail, startup, health, http, scale (all by default).
+Results are printed as a table and written to bench/results/latest.json with the machine they came from.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync.logging import configure_logging
 
-SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health", "http")
+SECTIONS = ("full", "local", "incremental", "latency", "mail", "startup", "health", "http", "scale")
 
 
 def machine() -> dict:
@@ -98,6 +98,16 @@ def health(_sizes) -> list[dict]:
     except Exception as exc:  # PostgreSQL is optional for the bench
         out.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
     return out
+
+
+def scale(_sizes) -> list[dict]:
+    """1,000 companies, 3 workers on PostgreSQL, several intervals (SPEC section 11)."""
+    from bench import scale as bench_scale
+
+    pg = os.environ.get("ARSYNC_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    sizes = os.environ.get("ARSYNC_BENCH_SCALE", "1000,3,3,3").split(",")
+    companies, workers, interval, intervals = (int(x) for x in sizes)
+    return [bench_scale.run(_fresh_schema(pg), companies, workers, interval, intervals)]
 
 
 def http(sizes) -> list[dict]:

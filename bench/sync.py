@@ -44,14 +44,19 @@ class Setup:
 
 
 def minimum_requests(kind: str, company: SimCompany) -> int:
-    """What the page limits allow at best: one request per 1000 records of each entity."""
+    """What the page limits allow at best: one request per 1000 records of each entity
+    (customers, invoices, and the payments and credit notes that came with them)."""
     if kind == "quickbooks":
         customers = sum(1 for c in company.customers.values() if not c.deleted)
         invoices = sum(1 for i in company.invoices.values() if i.status != "deleted")
+        payments = sum(1 for p in company.payments.values() if p.status != "deleted")
+        credits = sum(1 for c in company.credits.values() if c.status not in ("deleted", "draft"))
     else:
         customers = len(company.customers)
         invoices = sum(1 for i in company.invoices.values() if i.type == "ACCREC")
-    return math.ceil(customers / PAGE) + math.ceil(invoices / PAGE)
+        payments = sum(1 for p in company.payments.values() if p.type == "ACCRECPAYMENT")
+        credits = sum(1 for c in company.credits.values() if c.type == "ACCRECCREDIT")
+    return sum(math.ceil(n / PAGE) for n in (customers, invoices, payments, credits))
 
 
 def _simulator(kind: str, company: SimCompany, *, latency: float, real_limits: bool):

@@ -1,7 +1,9 @@
 """Client-side pacing: at most N requests per window and M in flight, per company.
 
 Used so arsync stays under a provider's limits instead of discovering them through 429s.
-Clock and sleep are injectable for tests.
+A client takes its pacer from `ConnectorSettings.pacing` when the caller injects one (a
+budget shared by every process, e.g. `store.pacing.StorePacer`), else this module's
+per-process `RateLimiter`. Clock and sleep are injectable for tests.
 """
 
 from __future__ import annotations
@@ -10,7 +12,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+
+class Pacer(Protocol):
+    """What a client paces its requests with: hold `slot()` around each request."""
+
+    remaining_hint: int | None  # the provider's own count of requests left in this window
+
+    def slot(self) -> AbstractContextManager[None]: ...
+
+
+PacingFactory = Callable[[int, float, int], Pacer]
+"""Given (requests per window, window in seconds, requests in flight), the pacer to use."""
 
 
 class RateLimiter:
@@ -54,3 +69,18 @@ class RateLimiter:
             while (wait := self._reserve()) > 0:
                 self._sleep(wait)
             yield
+
+
+def make_pacer(
+    factory: PacingFactory | None,
+    per_window: int,
+    window_seconds: float,
+    concurrent: int,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Pacer:
+    """The injected pacer for these limits, or a per-process `RateLimiter` when none is."""
+    if factory is not None:
+        return factory(per_window, window_seconds, concurrent)
+    return RateLimiter(per_window, window_seconds, concurrent, clock=clock, sleep=sleep)

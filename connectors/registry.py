@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from connectors.base import Connector, CredentialsStore
+from connectors.ratelimit import PacingFactory
 
 ENTRY_POINT_GROUP = "arsync.connectors"
 BUILTIN = {
@@ -39,6 +40,7 @@ class ConnectorSettings:
     import_inactive_customers: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # test/bench knobs (page size, limits)
     clock: Callable[[], datetime] | None = None
+    pacing: PacingFactory | None = None  # a budget shared across processes; None: per client
 
 
 Factory = Callable[[ConnectorSettings, CredentialsStore], Connector]

@@ -87,6 +87,23 @@ def claim(
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
+def expire_claims_of(connection: Connection, workers: Collection[str]) -> list[int]:
+    """`sending` rows of workers known to be dead become `in_doubt` now, not after the lease.
+
+    The batch may have reached the server in part, so none of it is sent again.
+    """
+    if not workers:
+        return []
+    c = OUTBOX.c
+    statement = (
+        update(OUTBOX)
+        .where(c.status == "sending", c.claimed_by.in_(list(workers)))
+        .values(status="in_doubt", last_error=IN_DOUBT_NOTE)
+        .returning(c.id)
+    )
+    return sorted(connection.execute(statement).scalars().all())
+
+
 def expire_leases(connection: Connection, *, now: datetime, lease: timedelta) -> list[int]:
     """Turn `sending` rows claimed before `now - lease` into `in_doubt`; their ids.
 

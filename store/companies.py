@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from store.tables import Company, Connection
 
@@ -20,15 +21,32 @@ class CompanyRow:
 
 
 def register_companies(engine: Engine, companies: Iterable[CompanyRow]) -> None:
-    """Insert or update one row per configured company, and its connection row."""
+    """Insert or update one row per configured company, and insert its connection row.
+
+    Upserts (`ON CONFLICT`), so any number of processes starting at once on a fresh store
+    register the same companies without a unique-key race.
+    """
+    rows = [
+        {"company_id": r.company_id, "name": r.name, "timezone": r.timezone, "kind": r.kind}
+        for r in companies
+    ]
+    if not rows:
+        return
     with engine.begin() as connection:
-        session = Session(bind=connection)
-        for row in companies:
-            company = session.get(Company, row.company_id) or Company(
-                company_id=row.company_id, kind=row.kind, name=row.name
-            )
-            company.name, company.timezone, company.kind = row.name, row.timezone, row.kind
-            session.add(company)
-            if session.get(Connection, row.company_id) is None:
-                session.add(Connection(company_id=row.company_id, kind=row.kind))
-        session.flush()
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        upsert = insert(Company.__table__)
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["company_id"],
+                set_={
+                    "name": upsert.excluded.name,
+                    "timezone": upsert.excluded.timezone,
+                    "kind": upsert.excluded.kind,
+                },
+            ),
+            rows,
+        )
+        connection.execute(
+            insert(Connection.__table__).on_conflict_do_nothing(),
+            [{"company_id": r["company_id"], "kind": r["kind"], "status": "not_connected"} for r in rows],
+        )

@@ -146,6 +146,7 @@ class SyncRun(SQLModel, table=True):
     quarantined: int = 0
     api_calls: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
+    worker: str | None = None  # the worker id that ran it (SPEC §11)
 
 
 class SyncCursor(SQLModel, table=True):

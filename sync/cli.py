@@ -26,6 +26,7 @@ CONFIG_ENV = "ARSYNC_CONFIG"
 # (`"customer health"`) is listed under the group's path. See `LazyGroup`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("sync.commands.auth:auth", "OAuth connections to QuickBooks Online and Xero."),
+    "company": ("sync.commands.company:company", "Companies kept in the store (add, remove, list)."),
     "customer": ("sync.commands.admin:customer", "Per-customer switches and views."),
     "customer invoices": (
         "sync.commands.customer_invoices:customer_invoices",
@@ -176,13 +177,17 @@ class State:
         check_secrets(self.config, company_ids, smtp=smtp)
 
     def app(self, *, migrated: bool = True) -> App:
+        """The opened store; on a migrated one, `config.companies` then also holds the stored companies."""
         if self._app is None:
             from sync.app import App
 
             self._app = App.open(self.config, migrated=migrated)
+            if migrated:
+                self._config = self.config.model_copy(update={"companies": self._app.companies()})
         return self._app
 
     def company_ids(self, given: tuple[str, ...]) -> list[str]:
+        self.app()
         known = [c.id for c in self.config.companies]
         for company_id in given:
             if company_id not in known:

@@ -81,6 +81,12 @@ class MailConfig(_Strict):
         return os.environ.get(self.smtp_password_env, "")
 
 
+class DaemonConfig(_Strict):
+    """`[daemon]`: how much one `arsync run` worker does at once (SPEC §11)."""
+
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 4  # syncs running at once per worker
+
+
 class HttpConfig(_Strict):
     """`arsync serve`: where to listen, and the environment variables holding webhook secrets."""
 
@@ -196,6 +202,7 @@ class Config(_Strict):
     store: StoreConfig = StoreConfig()
     log: LogConfig = LogConfig()
     mail: MailConfig = MailConfig()
+    daemon: DaemonConfig = DaemonConfig()
     http: HttpConfig = HttpConfig()
     companies: list[CompanyConfig] = []
     path: str = Field(default="", exclude=True)

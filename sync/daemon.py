@@ -1,10 +1,14 @@
-"""`arsync run`: the scheduled worker.
+"""`arsync run`: one worker of a fleet sharing one store (SPEC §11).
 
-Jobs: each company's sync every `sync_interval_minutes` (with jitter; never two runs of one
-company at once, also across workers, thanks to the store's sync lease), then its automatic
-invitations; reminder planning and mail dispatch every minute; a daily token keep-alive.
-SIGTERM/SIGINT set a stop flag: a sync ends after the page in hand, dispatch after the batch
-in hand, and the process exits 0. A job that crashes is logged and never stops the others.
+Every company has a row in the store's sync schedule. Each tick the worker claims due
+companies (requested first, then oldest-due; `store.schedule`) up to `[daemon]
+concurrency` syncs at once, runs them on a fixed thread pool, renews its claims while
+they run and, on finish, releases each with its next due time. The periodic jobs
+(`sync.jobs`) are claimed the same way, once per interval across the fleet. Companies
+added to or removed from the store are picked up every half minute.
+SIGTERM/SIGINT set a stop flag: a sync ends after the page in hand, dispatch after the
+batch in hand, and the process exits 0. A job that crashes is logged and never stops the
+others.
 """
 
 from __future__ import annotations
@@ -12,154 +16,185 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.base import ConnectorError
-from connectors.oauth import TokenManager
-from mailer.dispatch import dispatch
+from store import jobs as fleet_jobs
+from store import schedule
+from store import workers as fleet_workers
 from sync.app import App
-from sync.credentials import DbCredentials, worker_id
+from sync.config import CompanyConfig, ConfigError
+from sync.credentials import worker_id
 from sync.invites import invite
-from sync.mail import transport, window_for
-from sync.reminders import plan_reminders
-from sync.runner import recompute_health, sync_one
-from sync.settings import token_endpoint_for
+from sync.jobs import JOBS, Job, JobContext
+from sync.runner import sync_one
 
 log = structlog.get_logger("arsync.daemon")
-KEEP_ALIVE_WITHIN = timedelta(days=14)
+CLAIM_TTL = timedelta(minutes=2)  # a dead worker's companies go to the others after this
+MIN_CLAIM_TTL = timedelta(seconds=3)  # even at a large test time scale
+REFRESH_EVERY = timedelta(seconds=30)  # stored companies added or removed show up within this
+RETRY_SKIPPED = timedelta(minutes=1)  # another process held the company's sync lease
 
 
 class Daemon:
     def __init__(
-        self, app: App, *, time_scale: float = 1.0, clock: Callable[[], datetime] | None = None
+        self,
+        app: App,
+        *,
+        time_scale: float = 1.0,
+        clock: Callable[[], datetime] | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self.app = app
-        self.scale = time_scale  # >1 shortens every interval (tests, demos)
+        self.scale = time_scale  # >1 shortens every interval (tests, demos, benchmarks)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.owner = worker_id()
+        self.concurrency = concurrency or app.config.daemon.concurrency
+        self.config = app.config
+        self.companies: dict[str, CompanyConfig] = {}
         self.stopping = threading.Event()
-        self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(4, len(app.config.companies) + 2))},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-            timezone=UTC,
-        )
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+        self.running: set[str] = set()
+        self.jobs_running: set[str] = set()
+        self.claim_ttl = max(CLAIM_TTL / time_scale, MIN_CLAIM_TTL)
+        self.tick = max(min(1.0, 2.0 / time_scale), 0.05)
+        self._next_refresh = self._next_beat = datetime.min.replace(tzinfo=UTC)
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync")
+        self.job_pool = ThreadPoolExecutor(len(JOBS), thread_name_prefix="job")
 
-    def _seconds(self, seconds: float) -> float:
-        return max(seconds / self.scale, 0.2)
+    def scaled(self, delta: timedelta) -> timedelta:
+        return delta / self.scale
 
-    def schedule(self) -> None:
-        now = datetime.now(UTC)
-        for company in self.app.config.companies:
-            self.scheduler.add_job(
-                self._guard(f"sync:{company.id}", self.sync_company),
-                args=[company.id],
-                id=f"sync:{company.id}",
-                trigger=IntervalTrigger(
-                    seconds=self._seconds(company.sync_interval_minutes * 60),
-                    jitter=min(30, self._seconds(30)),
-                ),
-                next_run_time=now,
-            )
-        every_minute = IntervalTrigger(seconds=self._seconds(60))
-        self.scheduler.add_job(
-            self._guard("reminders", self.plan),
-            trigger=every_minute,
-            id="reminders",
-            next_run_time=now + timedelta(seconds=self._seconds(5)),
-        )
-        self.scheduler.add_job(
-            self._guard("dispatch", self.dispatch),
-            trigger=every_minute,
-            id="dispatch",
-            next_run_time=now + timedelta(seconds=self._seconds(10)),
-        )
-        self.scheduler.add_job(
-            self._guard("keepalive", self.keep_alive),
-            id="keepalive",
-            trigger=IntervalTrigger(seconds=self._seconds(86400)),
-            next_run_time=now,
-        )
-        self.scheduler.add_job(  # each sync recomputes too; this advances days past due without one
-            self._guard("health", self.health),
-            id="health",
-            trigger=IntervalTrigger(seconds=self._seconds(3600)),
-            next_run_time=now + timedelta(seconds=self._seconds(3600)),
-        )
+    def refresh(self, now: datetime) -> None:
+        """Re-read the effective companies; schedule new ones."""
+        try:
+            companies = self.app.companies()
+        except ConfigError as exc:  # e.g. an id added to the store that the file also has
+            log.error("daemon.companies_unreadable", error=str(exc))
+            return
+        if {c.id for c in companies} != set(self.companies):
+            log.info("daemon.companies", companies=len(companies))
+        schedule.ensure_scheduled(self.app.engine, [c.id for c in companies], now=now)
+        fleet_jobs.ensure_jobs(self.app.engine, [job.name for job in JOBS], now=now)
+        fleet_workers.forget_dead(self.app.engine, now=now)
+        self.companies = {c.id: c for c in companies}
+        self.config = self.app.config.model_copy(update={"companies": companies})
+        self._next_refresh = now + self.scaled(REFRESH_EVERY)
 
-    def _guard(self, name: str, job: Callable[..., None]) -> Callable[..., None]:
-        def run(*args: object) -> None:
-            if self.stopping.is_set():
-                return
-            try:
-                job(*args)
-            except Exception:  # one job's crash never stops the others
-                log.exception("daemon.job_failed", job=name)
+    def beat(self, now: datetime) -> None:
+        """Renew this worker's claims and heartbeat before they can expire."""
+        with self.lock:
+            running, jobs = set(self.running), set(self.jobs_running)
+        engine = self.app.engine
+        schedule.renew(engine, self.owner, running, now=now, ttl=self.claim_ttl)
+        fleet_jobs.renew_jobs(engine, self.owner, jobs, now=now, ttl=self.claim_ttl)
+        fleet_workers.heartbeat(engine, self.owner, running, now=now, ttl=self.claim_ttl)
+        self._next_beat = now + self.claim_ttl / 4
 
-        return run
+    def step(self) -> None:
+        """One tick: refresh, heartbeat, then claim what is due while there is room."""
+        now = self.clock()
+        if now >= self._next_refresh:
+            self.refresh(now)
+        if now >= self._next_beat:
+            self.beat(now)
+        with self.lock:
+            room = self.concurrency - len(self.running)
+        claims = schedule.claim_due(
+            self.app.engine, self.owner, now=now, company_ids=self.companies, limit=room, ttl=self.claim_ttl
+        )
+        for claim in claims:
+            with self.lock:
+                self.running.add(claim.company_id)
+            self.pool.submit(self.run_claim, claim, self.companies[claim.company_id])
+        for job in JOBS:
+            if job.name not in self.jobs_running and self._claim_job(job, now):
+                self.job_pool.submit(self.run_job, job)
 
-    def sync_company(self, company_id: str) -> None:
-        company = self.app.config.company(company_id)
-        summary = sync_one(
+    def _claim_job(self, job: Job, now: datetime) -> bool:
+        taken = fleet_jobs.claim_job(
             self.app.engine,
-            self.app.box,
-            company,
-            owner=self.owner,
-            clock=self.clock,
-            stop=self.stopping.is_set,
+            job.name,
+            self.owner,
+            now=now,
+            interval=self.scaled(job.every),
+            ttl=self.claim_ttl,
         )
-        if summary.status == "ok" and company.auto_invite:
-            report = invite(
-                self.app.engine, self.app.config, company, now=self.clock(), all_eligible=True, automatic=True
-            )
-            if report.invited:
-                log.info("daemon.auto_invited", company=company_id, contacts=len(report.invited))
+        if taken:
+            with self.lock:
+                self.jobs_running.add(job.name)
+        return taken
 
-    def plan(self) -> None:
-        for company in self.app.config.companies:
-            if self.stopping.is_set():
-                return
-            report = plan_reminders(self.app.engine, self.app.config, company, now=self.clock())
-            if report.planned:
-                log.info("daemon.reminders_planned", company=company.id, emails=len(report.planned))
-
-    def dispatch(self) -> None:
-        report = dispatch(
-            self.app.engine,
-            transport(self.app.config),
-            now=self.clock(),
-            window_for=window_for(self.app.config),
-            worker_id=self.owner,
-            batch_size=100,
+    def run_claim(self, claim: schedule.Claim, company: CompanyConfig) -> None:
+        """Run one claimed sync (and its automatic invitations), then release the claim."""
+        started = self.clock()
+        status = "failed"
+        log.info(
+            "daemon.sync_claimed",
+            company=company.id,
+            requested=claim.requested,
+            due_at=claim.due_at.isoformat(),
+            delay=round((started - claim.due_at).total_seconds(), 3),
         )
-        if report.sent or report.failed:
-            log.info(
-                "daemon.mail", sent=len(report.sent), failed=len(report.failed), retrying=len(report.retrying)
+        try:
+            summary = sync_one(
+                self.app.engine,
+                self.app.box,
+                company,
+                owner=self.owner,
+                clock=self.clock,
+                stop=self.stopping.is_set,
             )
+            status = summary.status
+            if summary.status == "ok" and company.auto_invite:
+                self._auto_invite(company)
+        except Exception:  # one company's crash never stops the others
+            log.exception("daemon.job_failed", job=f"sync:{company.id}")
+        finally:
+            self._release(claim, company, started, status)
 
-    def keep_alive(self) -> None:
-        """Refresh tokens whose refresh token would otherwise expire unused (Xero: 60 days)."""
-        for company in self.app.config.companies:
-            credentials = DbCredentials(self.app.engine, company.id, self.app.box)
-            if credentials.load() is None:
-                continue
+    def _release(self, claim: schedule.Claim, company: CompanyConfig, started: datetime, status: str) -> None:
+        finished = self.clock()
+        interval = self.scaled(timedelta(minutes=company.sync_interval_minutes))
+        next_at = schedule.next_due(claim.next_due_at, started, finished, interval)
+        if status == "interrupted":  # stopped by a signal: another worker resumes it now
+            next_at = finished
+        elif status == "skipped":
+            next_at = finished + self.scaled(RETRY_SKIPPED)
+        try:
+            schedule.release(
+                self.app.engine, self.owner, company.id, next_at=next_at, finished=finished, status=status
+            )
+        except Exception:  # the claim then expires and another worker takes the company
+            log.exception("daemon.release_failed", company=company.id)
+        finally:
+            with self.lock:
+                self.running.discard(company.id)
+            self.wake.set()
+
+    def _auto_invite(self, company: CompanyConfig) -> None:
+        report = invite(
+            self.app.engine, self.config, company, now=self.clock(), all_eligible=True, automatic=True
+        )
+        if report.invited:
+            log.info("daemon.auto_invited", company=company.id, contacts=len(report.invited))
+
+    def run_job(self, job: Job) -> None:
+        try:
+            if not self.stopping.is_set():
+                job.run(JobContext(self.app, self.config, self.clock, self.stopping.is_set, self.owner))
+        except Exception:  # one job's crash never stops the others
+            log.exception("daemon.job_failed", job=job.name)
+        finally:
             try:
-                endpoint = token_endpoint_for(company)
-                if TokenManager(credentials, endpoint, clock=self.clock).keep_alive(KEEP_ALIVE_WITHIN):
-                    log.info("daemon.token_kept_alive", company=company.id)
-            except ConnectorError as exc:
-                log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
-
-    def health(self) -> None:
-        """Recompute every company's customer health (hourly: a company's new day comes soon after)."""
-        for company in self.app.config.companies:
-            if self.stopping.is_set():
-                return
-            recompute_health(self.app.engine, company.id, self.clock())
+                fleet_jobs.finish_job(self.app.engine, job.name, self.owner)
+            except Exception:
+                log.exception("daemon.release_failed", job=job.name)
+            with self.lock:
+                self.jobs_running.discard(job.name)
 
     def run_until_stopped(self) -> None:
         """Start, then block until SIGTERM/SIGINT; finish the work in hand and return."""
@@ -167,13 +202,22 @@ class Daemon:
         def on_signal(signum: int, _frame: object) -> None:
             log.info("daemon.stopping", signal=signal.Signals(signum).name)
             self.stopping.set()
+            self.wake.set()
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        self.schedule()
-        self.scheduler.start()
-        log.info("daemon.started", worker=self.owner, companies=[c.id for c in self.app.config.companies])
-        while not self.stopping.wait(0.5):
-            pass
-        self.scheduler.shutdown(wait=True)
+        fleet_workers.register_worker(
+            self.app.engine, self.owner, concurrency=self.concurrency, now=self.clock(), ttl=self.claim_ttl
+        )
+        log.info("daemon.started", worker=self.owner, concurrency=self.concurrency)
+        while not self.stopping.is_set():
+            try:
+                self.step()
+            except Exception:  # the store went away for a moment: try again next tick
+                log.exception("daemon.tick_failed")
+            self.wake.wait(self.tick)
+            self.wake.clear()
+        self.pool.shutdown(wait=True)
+        self.job_pool.shutdown(wait=True)
+        fleet_workers.unregister_worker(self.app.engine, self.owner)
         log.info("daemon.stopped", worker=self.owner)

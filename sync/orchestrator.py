@@ -130,6 +130,7 @@ def _run(engine, company_id, policy, connector, summary, owner, clock, on_page, 
         requested_full = summary.full
         summary.full = summary.full or state.connector is None or state.full_since_run is not None
         row = {"company_id": company_id, "started_at": clock(), "status": "running", "full": summary.full}
+        row["worker"] = owner  # SPEC §11: the worker that ran it
         summary.run_id = connection.execute(insert(SyncRun).values(**row)).inserted_primary_key[0]
         if state.full_since_run is None and summary.full:
             state.full_since_run = summary.run_id

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine
 
+from connectors.ratelimit import PacingFactory
 from connectors.registry import UnknownConnector, create_connector
 from store import health
 from store.crypto import SecretBox
+from store.pacing import StorePacer
 from sync.config import CompanyConfig
 from sync.credentials import DbCredentials
 from sync.orchestrator import SyncSummary, sync_company
@@ -18,6 +20,20 @@ from sync.settings import company_policy, connector_settings
 
 Clock = Callable[[], datetime]
 log = structlog.get_logger("arsync.sync")
+
+
+def pacing_for(engine: Engine, company_id: str) -> PacingFactory | None:
+    """The company's API budget shared by every process on PostgreSQL (SPEC §11).
+
+    On SQLite (one worker) each client paces itself with a per-process limiter.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+
+    def pacer(per_window: int, window: float, concurrent: int) -> StorePacer:
+        return StorePacer(engine, company_id, per_window, window, concurrent)
+
+    return pacer
 
 
 def sync_one(
@@ -35,7 +51,10 @@ def sync_one(
     """One sync of `company`: a failure of any kind ends up in the returned summary."""
     credentials = DbCredentials(engine, company.id, box)
     try:
-        connector = create_connector(connector_settings(company, clock=clock, options=options), credentials)
+        settings = connector_settings(
+            company, clock=clock, options=options, pacing=pacing_for(engine, company.id)
+        )
+        connector = create_connector(settings, credentials)
     except UnknownConnector as exc:
         return SyncSummary(company=company.id, status="failed", full=full, error=str(exc))
     summary = sync_company(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from connectors.oauth import TokenEndpoint, token_endpoint
+from connectors.ratelimit import PacingFactory
 from connectors.registry import ConnectorSettings
 from portal_rules.types import CompanyPolicy, Plan
 from sync.config import CompanyConfig
@@ -28,7 +29,11 @@ def company_policy(company: CompanyConfig) -> CompanyPolicy:
 
 
 def connector_settings(
-    company: CompanyConfig, *, clock: Callable[[], datetime] | None = None, options: dict | None = None
+    company: CompanyConfig,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    options: dict | None = None,
+    pacing: PacingFactory | None = None,
 ) -> ConnectorSettings:
     connection = company.connection
     REDACTOR.remember(connection.client_secret())  # masked wherever it appears in logs
@@ -45,6 +50,7 @@ def connector_settings(
         import_inactive_customers=company.import_inactive_customers,
         options=options or {},
         clock=clock,
+        pacing=pacing,
     )
 
 

@@ -29,7 +29,7 @@ from connectors.oauth import TokenManager
 from connectors.quickbooks.decode import decode, sdk_result
 from connectors.quickbooks.errors import CallFailed, MalformedBody, classify, retry_after_seconds
 from connectors.quickbooks.options import QboOptions
-from connectors.ratelimit import RateLimiter
+from connectors.ratelimit import make_pacer
 from connectors.registry import ConnectorSettings
 from connectors.urls import url_problem
 
@@ -107,7 +107,8 @@ class QboClient:
         self.options = options
         self.session = BearerSession((options.connect_timeout, options.read_timeout))
         self.sdk = sdk_client(settings, self.session)
-        self.limiter = RateLimiter(
+        self.limiter = make_pacer(
+            settings.pacing,
             options.per_minute,
             60.0,
             options.concurrent,

@@ -27,7 +27,7 @@ from xero_python.exceptions import ApiException
 from connectors import retry
 from connectors.base import ConnectorError, ReconnectNeeded, Tokens
 from connectors.oauth import TokenEndpoint, TokenManager
-from connectors.ratelimit import RateLimiter
+from connectors.ratelimit import PacingFactory, make_pacer
 from connectors.records import Entity
 from connectors.xero import decode
 from connectors.xero.errors import classify
@@ -79,12 +79,13 @@ class XeroClient:
         token_requests: CountingEndpoint,
         options: XeroOptions,
         clock: Callable[[], datetime] | None = None,
+        pacing: PacingFactory | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.tokens = tokens
         self.options = options
-        self.pacer = RateLimiter(
-            options.per_minute, 60.0, options.concurrent, clock=options.monotonic, sleep=options.sleep
+        self.pacer = make_pacer(
+            pacing, options.per_minute, 60.0, options.concurrent, clock=options.monotonic, sleep=options.sleep
         )
         self.day_remaining: int | None = None  # X-DayLimit-Remaining of the last answer
         self._token_requests = token_requests

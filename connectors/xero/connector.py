@@ -41,6 +41,7 @@ class XeroConnector:
             token_requests=endpoint,
             options=options,
             clock=clock,
+            pacing=settings.pacing,
         )
 
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import store.fleet_tables  # noqa: F401  (registers the fleet tables on the metadata)
 import store.health_tables  # noqa: F401  (registers the health tables on the metadata)
 import store.history.tables  # noqa: F401  (registers the account-history tables)
 from store.tables import metadata

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 
 from mailer import admin as outbox
 from store import reports
+from store.schedule import schedule_row
+from store.workers import live_workers
 from sync.cli import State, pass_state
 
 
@@ -22,7 +24,10 @@ def company_status(state: State, company_id: str) -> dict:
     run = reports.last_run(app.engine, company_id)
     success = reports.last_success(app.engine, company_id)
     health = reports.connection_health(app.engine, company_id)
-    next_sync = success + timedelta(minutes=company.sync_interval_minutes) if success else None
+    plan = schedule_row(app.engine, company_id) or {}
+    next_sync = plan.get("next_due_at") or (
+        success + timedelta(minutes=company.sync_interval_minutes) if success else None
+    )
     if health.get("blocked_until") and (next_sync is None or health["blocked_until"] > next_sync):
         next_sync = health["blocked_until"]
     return {
@@ -32,7 +37,8 @@ def company_status(state: State, company_id: str) -> dict:
         "last_sync_status": run["status"] if run else None,
         "last_sync_error": run["error"] if run else None,
         "last_success": _iso(success),
-        "next_sync": _iso(next_sync) if success else "at the next run",
+        "next_sync": _next_sync(plan, next_sync, success),
+        "last_worker": plan.get("last_worker"),
         "connection": health["status"],
         "connection_detail": health["detail"],
         "outbox": outbox.counts(app.engine, company_id),
@@ -47,11 +53,53 @@ def company_status(state: State, company_id: str) -> dict:
     }
 
 
+def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None) -> str | None:
+    """When the workers sync the company next: running, requested, or its due time."""
+    if plan.get("claimed_by"):
+        return f"running now on {plan['claimed_by']}"
+    if plan.get("requested_at"):
+        return "requested (a worker starts it within seconds)"
+    if plan or success:
+        return _iso(next_sync)
+    return "at the next run"
+
+
+def _workers(state: State, as_json: bool) -> None:
+    """`status --workers`: the live workers, what each runs now."""
+    rows = [
+        {
+            "worker": w["worker"],
+            "host": w["host"],
+            "pid": w["pid"],
+            "started_at": _iso(w["started_at"]),
+            "heartbeat_at": _iso(w["heartbeat_at"]),
+            "concurrency": w["concurrency"],
+            "running": w["running"],
+        }
+        for w in live_workers(state.app().engine, now=datetime.now(UTC))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no live workers")
+    for row in rows:
+        running = ", ".join(row["running"]) or "idle"
+        load = f"{len(row['running'])}/{row['concurrency']}"
+        click.echo(f"{row['worker']}  since {row['started_at']}  running {load}: {running}")
+
+
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per company.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per company (or worker).")
+@click.option(
+    "--workers", "workers", is_flag=True, help="The live `arsync run` workers instead of companies."
+)
 @pass_state
-def status(state: State, as_json: bool) -> None:
-    """Per company: last and next sync, connection health, outbox counts."""
+def status(state: State, as_json: bool, workers: bool) -> None:
+    """Per company: last and next sync, connection health, outbox counts (or: the live workers)."""
+    if workers:
+        _workers(state, as_json)
+        return
     rows = [company_status(state, company_id) for company_id in state.company_ids(())]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -65,6 +113,8 @@ def status(state: State, as_json: bool) -> None:
         if row["last_sync_error"]:
             click.echo(f"  last error:  {row['last_sync_error']}")
         click.echo(f"  next sync:   {row['next_sync']}")
+        if row["last_worker"]:
+            click.echo(f"  last worker: {row['last_worker']}")
         detail = f" ({row['connection_detail']})" if row["connection_detail"] else ""
         click.echo(f"  connection:  {row['connection']}{detail}")
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["outbox"].items())) or "empty"

@@ -1,13 +1,15 @@
-"""`arsync sync [COMPANY ...] [--full] [--json]`."""
+"""`arsync sync [COMPANY ...] [--full] [--json]` and `arsync sync --request COMPANY ...`."""
 
 from __future__ import annotations
 
 import json
 import sys
 from contextlib import nullcontext
+from datetime import datetime
 
 import click
 
+from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
 from sync.credentials import worker_id
 from sync.runner import sync_one
@@ -17,12 +19,23 @@ from sync.runner import sync_one
 @click.argument("companies", nargs=-1)
 @click.option("--full", is_flag=True, help="Re-read everything and reconcile deletions.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per company on stdout.")
+@click.option(
+    "--request",
+    "request",
+    is_flag=True,
+    help="Ask the running workers for the sync instead of running it here.",
+)
 @now_option
 @pass_state
 def sync_command(
-    state: State, companies: tuple[str, ...], full: bool, as_json: bool, now: str | None
+    state: State, companies: tuple[str, ...], full: bool, as_json: bool, request: bool, now: str | None
 ) -> None:
     """Sync now: all configured companies, or the ones named (live progress on a terminal)."""
+    if request:
+        if full:
+            raise click.UsageError("--full cannot be combined with --request")
+        _request(state, companies, as_json, parse_now(now))
+        return
     wanted = state.company_ids(companies)
     state.require_secrets(wanted)
     app = state.app()
@@ -54,6 +67,17 @@ def sync_command(
                 failed.append(f"{company_id} ({summary.status})")
     if failed:
         raise WorkFailed(f"not synced: {', '.join(failed)}; see `arsync status`")
+
+
+def _request(state: State, companies: tuple[str, ...], as_json: bool, now: datetime) -> None:
+    """Record a sync request per company; a worker starts it within seconds (SPEC §11)."""
+    engine = state.app().engine
+    for company_id in state.company_ids(companies):
+        recorded = request_sync(engine, company_id, now=now, reason="arsync sync --request")
+        if as_json:
+            click.echo(json.dumps({"company": company_id, "requested": True, "coalesced": not recorded}))
+        else:
+            click.echo(f"{company_id}: sync requested" + ("" if recorded else " (joins the pending request)"))
 
 
 def _display(as_json: bool):

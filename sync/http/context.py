@@ -11,6 +11,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config
 
 
@@ -31,7 +32,8 @@ class ServerContext:
     secrets: WebhookSecrets
 
     def companies(self) -> list[CompanyConfig]:
-        return list(self.config.companies)
+        """The file's companies and those added with `arsync company add` (read afresh)."""
+        return effective_companies(self.config, self.engine)
 
     def company(self, company_id: str) -> CompanyConfig | None:
         """The company with this id, or None."""

@@ -10,7 +10,7 @@ from decimal import Decimal
 from connectors.simulators.ledger_mutations import receive_payment
 from sync.app import App
 from sync.config import load_config
-from sync.daemon import Daemon
+from sync.jobs import JobContext, health
 
 VIEW = "SELECT customer_ref, score, band, source, reasons FROM customer_health WHERE company_id = :c"
 
@@ -85,7 +85,8 @@ def test_days_past_due_advance_without_a_sync(world):
     world.sync("qbo")
     app = App.open(load_config(world.config))
     try:
-        Daemon(app, clock=lambda: datetime.now(UTC) + timedelta(days=60)).health()
+        later = datetime.now(UTC) + timedelta(days=60)
+        health(JobContext(app, app.config, lambda: later, lambda: False, "test"))
     finally:
         app.close()
     rows = {r["customer_ref"]: r for r in health_rows(world)}

@@ -31,6 +31,14 @@ TABLES = {  # money through the views, where both backends present it as a numbe
     "portal_invoices": "SELECT invoice_ref, total, balance FROM portal_invoices ORDER BY invoice_ref",
     "adjustments": "SELECT invoice_ref, amount FROM adjustments ORDER BY invoice_ref",
     "portal_customers": "SELECT customer_ref, balance_due FROM portal_customers ORDER BY customer_ref",
+    # the account history: payments and credit memos pulled after the invoices, and what they pay
+    "payments": "SELECT ref, customer_ref, amount, unapplied, credit_only, voided, deleted "
+    "FROM payments ORDER BY ref",
+    "credits": "SELECT ref, customer_ref, total, remaining, voided, deleted FROM credits ORDER BY ref",
+    "allocations": "SELECT owner_kind, owner_ref, line, source_kind, source_ref, invoice_ref, amount "
+    "FROM allocations ORDER BY owner_kind, owner_ref, line",
+    "portal_statement": "SELECT customer_ref, kind, ref, amount, running_balance FROM portal_statement "
+    "ORDER BY customer_ref, kind, ref",
 }
 CENTS = Decimal("0.0001")
 
@@ -139,7 +147,8 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     assert main(["--config", str(setup_store(tmp_path / "ref", reference, books_sim)), "sync"]) == 0
     expected = snapshot(reference)
-    assert len(expected["invoices"]) > 3000
+    assert len(expected["invoices"]) > 3000 and len(expected["payments"]) > 2000  # two pages and more
+    assert {row[1] for row in expected["portal_statement"]} == {"invoice", "credit", "payment"}
 
     config = setup_store(tmp_path / "killed", sqlite_url, books_sim)
     books_sim.gauge.peak.clear()

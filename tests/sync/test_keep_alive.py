@@ -11,7 +11,7 @@ from store.db import upgrade
 from sync.app import App
 from sync.config import parse_config
 from sync.credentials import DbCredentials
-from sync.daemon import Daemon
+from sync.jobs import JobContext, keep_alive
 
 NOW = datetime.now(UTC)
 
@@ -54,7 +54,7 @@ def test_keep_alive_rotates_only_tokens_close_to_expiry(store_url, monkeypatch):
                     NOW + timedelta(days=days_left),
                 )
             )
-        Daemon(app).keep_alive()
+        keep_alive(JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test"))
         soon = DbCredentials(app.engine, "soon", app.box).load()
         later = DbCredentials(app.engine, "later", app.box).load()
         assert soon.refresh_token != old["soon"]  # rotated, and the new one is what the provider knows

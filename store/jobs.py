@@ -1,0 +1,69 @@
+"""Periodic fleet jobs (reminder planning, mail dispatch, token keep-alive): once per interval.
+
+A job row holds its next due time. Claiming it is one conditional UPDATE that also moves
+the due time on by the interval, so of any number of workers exactly one runs each
+occurrence (on PostgreSQL the row lock makes the others re-check and miss; SQLite has one
+writer). A claim expires like a sync's: a killed worker's job runs again at the next due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, update
+
+from store.fleet_tables import FleetJob
+from store.schedule import insert_ignoring
+
+J = FleetJob.__table__.c
+
+
+def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
+    """Create the job rows (due now) that do not exist yet."""
+    with engine.begin() as connection:
+        insert_ignoring(
+            connection, FleetJob.__table__, [{"name": name, "next_due_at": now} for name in names]
+        )
+
+
+def claim_job(
+    engine: Engine, name: str, worker: str, *, now: datetime, interval: timedelta, ttl: timedelta
+) -> bool:
+    """Take this occurrence of job `name` if it is due and nobody holds it; True if taken."""
+    with engine.begin() as connection:
+        return bool(
+            connection.execute(
+                update(FleetJob)
+                .where(
+                    J.name == name, J.next_due_at <= now, or_(J.claimed_by.is_(None), J.claimed_until < now)
+                )
+                .values(
+                    claimed_by=worker,
+                    claimed_until=now + ttl,
+                    next_due_at=now + interval,
+                    last_worker=worker,
+                    last_run_at=now,
+                )
+            ).rowcount
+        )
+
+
+def renew_jobs(engine: Engine, worker: str, names: Collection[str], *, now: datetime, ttl: timedelta) -> None:
+    if not names:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            update(FleetJob)
+            .where(J.claimed_by == worker, J.name.in_(list(names)))
+            .values(claimed_until=now + ttl)
+        )
+
+
+def finish_job(engine: Engine, name: str, worker: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(FleetJob)
+            .where(J.name == name, J.claimed_by == worker)
+            .values(claimed_by=None, claimed_until=None)
+        )

@@ -1,0 +1,205 @@
+"""The fleet's sync schedule: one row per company, claimed by the worker that runs it.
+
+A worker claims due rows (requested first, then oldest-due) with `FOR UPDATE SKIP LOCKED`
+on PostgreSQL, so several workers never pick the same company; on SQLite, the one writer,
+the conditional UPDATE of the claim is exclusive on its own. A claim carries an expiry the
+worker renews while it runs: a worker killed mid-sync leaves its companies to the others
+once the claim expires. Requests (`request_sync`) coalesce: however many arrive before the
+sync starts, one sync serves them; one arriving while it runs asks for another after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, case, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from store.fleet_tables import SyncSchedule
+
+S = SyncSchedule.__table__.c
+
+
+class UnknownCompany(LookupError):
+    """No schedule for this company: it is neither in the configuration nor in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A company this worker now runs: its due time, and the request it serves if any."""
+
+    company_id: str
+    next_due_at: datetime
+    requested_at: datetime | None
+    reason: str | None
+
+    @property
+    def requested(self) -> bool:
+        return self.requested_at is not None
+
+    @property
+    def due_at(self) -> datetime:
+        """Since when the sync was wanted: its request or its due time, whichever came first."""
+        return min(self.requested_at, self.next_due_at) if self.requested_at else self.next_due_at
+
+
+def insert_ignoring(connection: Connection, table, rows: list[dict]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: many processes may register the same rows at once."""
+    if not rows:
+        return
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def ensure_scheduled(engine: Engine, company_ids: Iterable[str], *, now: datetime) -> None:
+    """Give each company a schedule row (due now) unless it already has one."""
+    rows = [{"company_id": company_id, "next_due_at": now} for company_id in company_ids]
+    with engine.begin() as connection:
+        insert_ignoring(connection, SyncSchedule.__table__, rows)
+
+
+def unschedule(connection: Connection, company_id: str) -> None:
+    """Drop a company's schedule (it was removed); a run in progress still finishes."""
+    connection.execute(delete(SyncSchedule).where(S.company_id == company_id))
+
+
+def request_sync(engine: Engine, company_id: str, *, now: datetime, reason: str = "") -> bool:
+    """Ask the workers for a sync of `company_id` as soon as possible.
+
+    True when this recorded a new request, False when it joined one not yet started
+    (coalesced). Raises UnknownCompany when the company has no schedule.
+    """
+    with engine.begin() as connection:
+        recorded = connection.execute(
+            update(SyncSchedule)
+            .where(S.company_id == company_id, S.requested_at.is_(None))
+            .values(requested_at=now, request_reason=reason or None)
+        ).rowcount
+        if recorded:
+            return True
+        if connection.scalar(select(S.company_id).where(S.company_id == company_id)) is None:
+            raise UnknownCompany(f"no company {company_id!r}")
+        return False
+
+
+def _claimable(now: datetime, company_ids: Collection[str]):
+    free = or_(S.claimed_by.is_(None), S.claimed_until < now)
+    wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now)
+    return and_(S.company_id.in_(list(company_ids)), free, wanted)
+
+
+def claim_due(
+    engine: Engine,
+    worker: str,
+    *,
+    now: datetime,
+    company_ids: Collection[str],
+    limit: int,
+    ttl: timedelta,
+) -> list[Claim]:
+    """Claim up to `limit` due companies among `company_ids`: requested first, then oldest-due."""
+    if limit <= 0 or not company_ids:
+        return []
+    order = (case((S.requested_at.is_not(None), 0), else_=1), _wanted_since(), S.company_id)
+    picked = (
+        select(S.company_id, S.next_due_at, S.requested_at, S.request_reason)
+        .where(_claimable(now, company_ids))
+        .order_by(*order)
+        .limit(limit)
+    )
+    claims = []
+    if engine.dialect.name != "postgresql":
+        # SQLite: read first, outside the write: a read transaction turned writer fails at
+        # once if another connection wrote meanwhile. The conditional UPDATE below re-checks.
+        with engine.connect() as connection:
+            candidates = connection.execute(picked).all()
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            candidates = connection.execute(picked.with_for_update(skip_locked=True)).all()
+        for company_id, due_at, requested_at, reason in candidates:
+            taken = connection.execute(
+                update(SyncSchedule)
+                .where(S.company_id == company_id, _claimable(now, [company_id]))
+                .values(
+                    claimed_by=worker,
+                    claimed_until=now + ttl,
+                    requested_at=None,
+                    request_reason=None,
+                    last_worker=worker,
+                    last_started_at=now,
+                )
+            ).rowcount
+            if taken:
+                claims.append(Claim(company_id, due_at, requested_at, reason))
+    return claims
+
+
+def _wanted_since():
+    """Order key: when the row became wanted (its request, else its due time)."""
+    return case((S.requested_at.is_not(None), S.requested_at), else_=S.next_due_at)
+
+
+def renew(
+    engine: Engine, worker: str, company_ids: Collection[str], *, now: datetime, ttl: timedelta
+) -> None:
+    """Push back the expiry of this worker's claims on `company_ids` (a heartbeat)."""
+    if not company_ids:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            update(SyncSchedule)
+            .where(S.claimed_by == worker, S.company_id.in_(list(company_ids)))
+            .values(claimed_until=now + ttl)
+        )
+
+
+def next_due(previous_due: datetime, started: datetime, finished: datetime, interval: timedelta) -> datetime:
+    """The next due time: the cadence of the previous due time, never in the past.
+
+    A sync that was due keeps its rhythm (due + interval), so scheduling delays do not
+    drift the schedule; an early (requested) sync, or one far behind (no worker ran for a
+    while), counts from when it started.
+    """
+    base = previous_due if started - interval < previous_due <= started else started
+    return max(base + interval, finished)
+
+
+def release(
+    engine: Engine, worker: str, company_id: str, *, next_at: datetime, finished: datetime, status: str
+) -> bool:
+    """Let go of this worker's claim on `company_id`, due again at `next_at`; False if not ours."""
+    with engine.begin() as connection:
+        return bool(
+            connection.execute(
+                update(SyncSchedule)
+                .where(S.company_id == company_id, S.claimed_by == worker)
+                .values(
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_due_at=next_at,
+                    last_finished_at=finished,
+                    last_status=status,
+                )
+            ).rowcount
+        )
+
+
+def schedule_row(engine: Engine, company_id: str) -> dict | None:
+    """One company's schedule row, or None if it has none."""
+    with engine.connect() as connection:
+        row = (
+            connection.execute(select(SyncSchedule.__table__).where(S.company_id == company_id))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def schedule_rows(engine: Engine) -> dict[str, dict]:
+    """Every schedule row by company id (for `arsync status`)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(SyncSchedule.__table__)).mappings().all()
+    return {row["company_id"]: dict(row) for row in rows}

@@ -1,0 +1,93 @@
+"""`arsync company add FILE`, `remove ID [--purge]`, `list [--json]`: companies kept in the store.
+
+A SaaS operator onboards a tenant without redeploying the workers: they read the stored
+companies every half minute (SPEC §11). A stored company is validated exactly like one in
+the configuration file, and an id may be in only one of the two places.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from store.companies import register_companies
+from store.definitions import CompanyExists, add_definitions, remove_definition
+from store.schedule import ensure_scheduled
+from sync.app import company_rows
+from sync.cli import LazyGroup, State, pass_state
+from sync.companies import load_company_file
+from sync.config import ConfigError
+
+
+@click.group(cls=LazyGroup)
+def company() -> None:
+    """Companies kept in the store (in addition to the configuration file's)."""
+
+
+@company.command("add")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_state
+def company_add(state: State, file: Path) -> None:
+    """Add the `[[companies]]` tables of FILE to the store; running workers pick them up."""
+    tables = load_company_file(file)
+    app = state.app()
+    in_file = {c.id for c in app.config.companies}
+    for index, (company_id, _) in enumerate(tables.items()):
+        if company_id in in_file:
+            raise ConfigError(
+                f"{file}: companies[{index}].id: company {company_id!r} is already in {state.config_path}"
+            )
+    now = datetime.now(UTC)
+    try:
+        add_definitions(app.engine, {cid: raw for cid, (raw, _) in tables.items()}, now=now)
+    except CompanyExists as exc:
+        raise ConfigError(f"{file}: {exc} (`arsync company remove` it first)") from None
+    register_companies(app.engine, company_rows([parsed for _, parsed in tables.values()]))
+    ensure_scheduled(app.engine, list(tables), now=now)
+    click.echo(f"added {', '.join(tables)}; running workers start syncing within a minute")
+
+
+@company.command("remove")
+@click.argument("company_id", metavar="ID")
+@click.option("--purge", is_flag=True, help="Also delete every stored row of the company.")
+@pass_state
+def company_remove(state: State, company_id: str, purge: bool) -> None:
+    """Remove a stored company: no further syncs; its rows stay unless --purge."""
+    app = state.app()
+    if any(c.id == company_id for c in app.config.companies):
+        raise click.BadParameter(
+            f"company {company_id!r} is in {state.config_path}, not in the store: remove it from the file",
+            param_hint="ID",
+        )
+    if not remove_definition(app.engine, company_id, purge=purge):
+        raise click.BadParameter(f"no company {company_id!r} in the store", param_hint="ID")
+    click.echo(f"removed {company_id}" + (" and purged its rows" if purge else "; its stored rows stay"))
+
+
+@company.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of companies.")
+@pass_state
+def company_list(state: State, as_json: bool) -> None:
+    """Every company: the configuration file's and the store's."""
+    app = state.app()
+    in_file = {c.id for c in app.config.companies}
+    rows = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "kind": c.connection.kind,
+            "source": "file" if c.id in in_file else "store",
+            "sync_interval_minutes": c.sync_interval_minutes,
+        }
+        for c in app.companies()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no companies")
+    for row in rows:
+        click.echo(f"{row['id']:<20} {row['kind']:<11} {row['source']:<6} {row['name']}")

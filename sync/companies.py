@@ -1,0 +1,67 @@
+"""The effective companies: the configuration file's, then those stored with `arsync company add`.
+
+Everything that acts on "every company" (the daemon, `status`, `sync`, mail planning) goes
+through `effective_companies`, so a tenant onboarded into the store is treated exactly
+like one written in the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from store import definitions
+from sync.config import CompanyConfig, Config, ConfigError, parse_config
+
+
+def stored_companies(engine: Engine) -> list[CompanyConfig]:
+    """The companies in the store; a definition that no longer validates is an error naming it."""
+    out = []
+    for company_id, definition in definitions.definitions(engine).items():
+        try:
+            out.append(CompanyConfig.model_validate(definition))
+        except ValidationError as exc:
+            raise ConfigError(f"stored company {company_id!r}: {exc.errors()[0]['msg']}") from None
+    return out
+
+
+def effective_companies(config: Config, engine: Engine) -> list[CompanyConfig]:
+    """The file's companies followed by the stored ones; an id in both is a ConfigError."""
+    stored = stored_companies(engine)
+    check_no_overlap(config, [c.id for c in stored])
+    return [*config.companies, *stored]
+
+
+def check_no_overlap(config: Config, stored_ids: list[str]) -> None:
+    in_file = {c.id for c in config.companies}
+    for company_id in stored_ids:
+        if company_id in in_file:
+            raise ConfigError(
+                f"company {company_id!r} is both in {config.path or 'the configuration'} and in the store; "
+                f"remove it from one (`arsync company remove {company_id}`)"
+            )
+
+
+def load_company_file(path: Path) -> dict[str, tuple[dict, CompanyConfig]]:
+    """A file of `[[companies]]` tables, validated exactly like the main configuration.
+
+    By id: the table as written (what the store keeps) and the validated company.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for key in raw:
+        if key != "companies":
+            raise ConfigError(f"{path}: {key}: unknown key (a company file holds only [[companies]] tables)")
+    companies = parse_config(raw, source=str(path), require_secrets=False).companies
+    if not companies:
+        raise ConfigError(f"{path}: companies: no [[companies]] table in the file")
+    return {company.id: (table, company) for table, company in zip(raw["companies"], companies, strict=True)}

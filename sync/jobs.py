@@ -1,0 +1,119 @@
+"""The daemon's periodic jobs, each run by one worker of the fleet per interval.
+
+Reminder planning and mail dispatch every minute, customer health hourly, token keep-alive
+daily; each is a
+function of the effective configuration, the store and a time, so the daemon only decides
+when (and, through `store.jobs`, on which worker) they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from connectors.base import ConnectorError
+from connectors.oauth import TokenManager
+from mailer.claim import expire_claims_of
+from mailer.dispatch import dispatch
+from store.workers import dead_workers
+from sync.app import App
+from sync.config import Config
+from sync.credentials import DbCredentials
+from sync.mail import transport, window_for
+from sync.reminders import plan_reminders
+from sync.runner import recompute_health
+from sync.settings import token_endpoint_for
+
+log = structlog.get_logger("arsync.daemon")
+KEEP_ALIVE_WITHIN = timedelta(days=14)
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a job runs with: the store, the effective configuration, time, stop flag, worker id."""
+
+    app: App
+    config: Config
+    clock: Callable[[], datetime]
+    stopping: Callable[[], bool]
+    worker: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A periodic job: its name in `fleet_jobs`, its interval (before time scaling), what it does."""
+
+    name: str
+    every: timedelta
+    run: Callable[[JobContext], None]
+
+
+def plan(ctx: JobContext) -> None:
+    """Plan due reminders of every company into the outbox."""
+    for company in ctx.config.companies:
+        if ctx.stopping():
+            return
+        report = plan_reminders(ctx.app.engine, ctx.config, company, now=ctx.clock())
+        if report.planned:
+            log.info("daemon.reminders_planned", company=company.id, emails=len(report.planned))
+
+
+def send(ctx: JobContext) -> None:
+    """Dispatch the due outbox (rows are claimed one batch at a time, see `mailer.claim`).
+
+    First, the batch a killed worker had claimed turns `in_doubt` (never re-sent).
+    """
+    config = ctx.config
+    dead = dead_workers(ctx.app.engine, now=ctx.clock())
+    if dead:
+        with ctx.app.engine.begin() as connection:
+            doubtful = expire_claims_of(connection, dead)
+        if doubtful:
+            log.warning("mail.in_doubt", ids=doubtful, reason="the worker that claimed them died")
+    report = dispatch(
+        ctx.app.engine,
+        transport(config),
+        now=ctx.clock(),
+        window_for=window_for(config),
+        worker_id=ctx.worker,
+        batch_size=100,
+    )
+    if report.sent or report.failed:
+        log.info(
+            "daemon.mail", sent=len(report.sent), failed=len(report.failed), retrying=len(report.retrying)
+        )
+
+
+def keep_alive(ctx: JobContext) -> None:
+    """Refresh tokens whose refresh token would otherwise expire unused (Xero: 60 days)."""
+    for company in ctx.config.companies:
+        if ctx.stopping():
+            return
+        credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box)
+        if credentials.load() is None:
+            continue
+        try:
+            endpoint = token_endpoint_for(company)
+            if TokenManager(credentials, endpoint, clock=ctx.clock).keep_alive(KEEP_ALIVE_WITHIN):
+                log.info("daemon.token_kept_alive", company=company.id)
+        except ConnectorError as exc:
+            log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
+
+
+def health(ctx: JobContext) -> None:
+    """Recompute every company's customer health: days past due advance without a sync."""
+    for company in ctx.config.companies:
+        if ctx.stopping():
+            return
+        recompute_health(ctx.app.engine, company.id, ctx.clock())
+
+
+JOBS = (
+    Job("reminders", timedelta(minutes=1), plan),
+    Job("dispatch", timedelta(minutes=1), send),
+    Job("keepalive", timedelta(days=1), keep_alive),
+    Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
+)

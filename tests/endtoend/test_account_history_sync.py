@@ -1,0 +1,167 @@
+"""Account history end to end: a generated company with payments and credit notes, synced
+through the official SDKs into the store, then every kind of change in the books and an
+incremental sync: each customer's statement closes at its balance due (SPEC section 9), on
+SQLite and PostgreSQL, for QuickBooks and Xero."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, text
+
+from connectors.simulators import mutations
+from connectors.simulators.generator import generate_company
+from connectors.simulators.ledger import inconsistencies
+from connectors.simulators.model import SimCompany
+from connectors.simulators.xero import XeroSimulator
+from portal_rules.types import CompanyPolicy
+from store.db import make_engine, upgrade
+from sync.orchestrator import sync_company
+from tests.connectors import qbo_fixtures
+from tests.connectors.xero_fixtures import ROOMY, FakeClock, XeroWorld
+
+CENT = Decimal("0.01")
+CLOSING = """
+    SELECT c.customer_ref, c.balance_due, s.amount
+    FROM portal_customers c LEFT JOIN portal_statement s
+      ON s.company_id = c.company_id AND s.customer_ref = c.customer_ref
+    WHERE c.company_id = :company"""
+
+
+@dataclass
+class Books:
+    """One company served by its simulator, synced into the store by the real connector."""
+
+    company_id: str
+    company: SimCompany
+    engine: Engine
+    connector: Callable[[], object]
+    later: Callable[[], datetime]  # a mutation time after the last sync, moving the clock on
+    now: Callable[[], datetime]
+
+    def sync(self) -> None:
+        policy = CompanyPolicy(plan="pro", timezone="UTC")
+        summary = sync_company(
+            self.engine, self.company_id, policy, self.connector(), owner="t", clock=self.now
+        )
+        assert summary.status == "ok", summary.error
+
+    def assert_statements_close(self) -> None:
+        """Each customer's statement amounts add up to its balance due, and its last line says so."""
+        assert inconsistencies(self.company) == []
+        with self.engine.connect() as connection:
+            rows = connection.execute(text(CLOSING), {"company": self.company_id}).all()
+            last = dict(connection.execute(text(LAST_ROWS), {"company": self.company_id}).all())
+        due: dict[str, Decimal] = {}
+        total: dict[str, Decimal] = {}
+        for ref, balance_due, amount in rows:
+            due[ref] = _money(balance_due)
+            total[ref] = total.get(ref, Decimal("0.00")) + _money(amount or 0)
+        assert due and total == due
+        assert {ref: _money(last.get(ref, 0)) for ref in due} == due
+
+
+def _money(value) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+LAST_ROWS = """
+    SELECT customer_ref, running_balance FROM (
+        SELECT customer_ref, running_balance, ROW_NUMBER() OVER (
+            PARTITION BY customer_ref ORDER BY entry_date IS NULL, entry_date DESC,
+            CASE kind WHEN 'payment' THEN 0 WHEN 'credit' THEN 1 ELSE 2 END, ref DESC) AS n
+        FROM portal_statement WHERE company_id = :company) ranked
+    WHERE n = 1"""
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    engine = make_engine(store_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def quickbooks(engine: Engine, seed: int) -> Iterator[Books]:
+    company = generate_company("quickbooks", seed=seed, customers=25, invoices=300, today=date(2025, 6, 1))
+    with qbo_fixtures.open_world(company, engine) as world:
+        clock = world.clock
+        yield Books(qbo_fixtures.COMPANY, company, engine, world.connector, lambda: clock.advance(minutes=1),
+                    lambda: clock.advance(minutes=30))  # fmt: skip
+
+
+@contextmanager
+def xero(engine: Engine, seed: int) -> Iterator[Books]:
+    company = generate_company("xero", seed=seed, customers=25, invoices=300, today=date(2025, 6, 1))
+    clock = FakeClock()
+    with XeroSimulator([company], clock=clock, limits=ROOMY) as sim:
+        world = XeroWorld(sim, clock, engine)
+        world.connect(company.id)
+
+        def later() -> datetime:
+            clock.advance(60)
+            return world.now()
+
+        yield Books(company.id, company, engine, lambda: world.connector(company.id), later, world.now)
+
+
+def _visible_open(books: Books, *, paid: bool | None = None) -> list:
+    with books.engine.connect() as connection:
+        refs = {r for (r,) in connection.execute(
+            text("SELECT invoice_ref FROM portal_invoices WHERE company_id = :c"), {"c": books.company_id}
+        )}  # fmt: skip
+    return [
+        i for i in books.company.invoices.values()
+        if i.id in refs and i.status == "open"
+        and (paid is None or (i.balance < i.total) == paid) and i.balance > 0
+    ]  # fmt: skip
+
+
+def _mutations(books: Books, rng: random.Random) -> Iterator[str]:
+    """Each kind of change once (on visible invoices, where the statement must follow)."""
+    company = books.company
+    unpaid = rng.choice(_visible_open(books, paid=False))
+    mutations.pay(company, unpaid.id, (unpaid.balance / 2).quantize(CENT), books.later())
+    yield "partial pay"
+    mutations.pay(company, unpaid.id, unpaid.balance, books.later())
+    yield "pay in full"
+    mutations.refund(company, unpaid.id, Decimal("1.00"), books.later())
+    yield "refund"
+    other = rng.choice([i for i in _visible_open(books) if i.id != unpaid.id])
+    credit = mutations.add_credit(
+        company, other.customer_id, other.balance + 5, books.later(), apply_to={other.id: other.balance}
+    )
+    yield "credit note applied"
+    payment = next(p for p in reversed(company.payments.values()) if p.live and p.amount > 0)
+    mutations.void_payment(company, payment.id, books.later())
+    yield "void a payment"
+    payment = next(p for p in company.payments.values() if p.live and p.amount > 0 and p.allocations)
+    mutations.delete_payment(company, payment.id, books.later())
+    yield "delete a payment"
+    mutations.void_credit(company, credit.id, books.later())
+    yield "void the credit note"
+
+
+@pytest.mark.parametrize("system", [quickbooks, xero], ids=["quickbooks", "xero"])
+def test_statements_close_at_the_balance_due_after_every_change(engine, system):
+    with system(engine, seed=31) as books:
+        books.sync()
+        books.assert_statements_close()
+        with engine.connect() as connection:
+            payments = connection.scalar(text("SELECT COUNT(*) FROM portal_payments"))
+            credits = connection.scalar(text("SELECT COUNT(*) FROM portal_credits"))
+            kinds = {k for (k,) in connection.execute(text("SELECT DISTINCT kind FROM portal_statement"))}
+        assert payments > 50 and credits > 0 and kinds == {"invoice", "payment", "credit"}
+        for change in _mutations(books, random.Random(31)):
+            books.sync()
+            try:
+                books.assert_statements_close()
+            except AssertionError as error:
+                raise AssertionError(f"after {change}: {error}") from error

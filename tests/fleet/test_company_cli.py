@@ -1,0 +1,85 @@
+"""`arsync company add|remove|list`: stored companies, validated like the main file."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from store.db import make_engine
+from tests.fleet.conftest import company_toml
+
+
+def count(store_url: str, sql: str) -> int:
+    engine = make_engine(store_url)
+    with engine.connect() as connection:
+        value = connection.scalar(text(sql))
+    engine.dispose()
+    return value
+
+
+def test_add_list_request_and_remove_a_stored_company(cli, tmp_path):
+    extra = tmp_path / "tenants.toml"
+    extra.write_text(company_toml("initech", timezone="Europe/Paris") + company_toml("hooli"))
+    code, out, err = cli("company", "add", str(extra))
+    assert (code, out) == (0, "added initech, hooli; running workers start syncing within a minute\n"), err
+    code, out, _ = cli("company", "list", "--json")
+    listed = {row["id"]: row["source"] for row in json.loads(out)}
+    assert listed == {"acme": "file", "globex": "file", "initech": "store", "hooli": "store"}
+    assert cli("sync", "--request", "initech")[0] == 0  # a stored company is a company like any other
+    assert count(cli.store_url, "SELECT COUNT(*) FROM companies WHERE company_id = 'initech'") == 1
+
+    code, out, _ = cli("company", "remove", "initech")
+    assert (code, out) == (0, "removed initech; its stored rows stay\n")
+    assert [row["id"] for row in json.loads(cli("company", "list", "--json")[1])] == [
+        "acme",
+        "globex",
+        "hooli",
+    ]
+    assert count(cli.store_url, "SELECT COUNT(*) FROM companies WHERE company_id = 'initech'") == 1
+    assert count(cli.store_url, "SELECT COUNT(*) FROM sync_schedule WHERE company_id = 'initech'") == 0
+    assert cli("sync", "--request", "initech")[0] == 2
+
+    code, out, _ = cli("company", "remove", "hooli", "--purge")
+    assert (code, out) == (0, "removed hooli and purged its rows\n")
+    assert count(cli.store_url, "SELECT COUNT(*) FROM companies WHERE company_id = 'hooli'") == 0
+
+
+def test_a_company_file_is_validated_like_the_main_file(cli, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(company_toml("ok1") + company_toml("bad", timezone="Mars/Olympus"))
+    code, out, err = cli("company", "add", str(bad))
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == f"arsync: configuration error: {bad}: companies[1].timezone: unknown time zone 'Mars/Olympus'\n"
+    )
+    bad.write_text('[store]\nurl = "sqlite://"\n' + company_toml("ok1"))
+    assert cli("company", "add", str(bad))[2].endswith(
+        "store: unknown key (a company file holds only [[companies]] tables)\n"
+    )
+    assert cli("company", "add", str(tmp_path / "missing.toml"))[0] == 2
+    assert json.loads(cli("company", "list", "--json")[1])[-1]["id"] == "globex"  # nothing was stored
+
+
+def test_an_id_in_the_file_and_the_store_is_exit_2_naming_it(cli, tmp_path):
+    clash = tmp_path / "clash.toml"
+    clash.write_text(company_toml("globex"))
+    code, _, err = cli("company", "add", str(clash))
+    assert code == 2 and "companies[0].id: company 'globex' is already in" in err
+    again = tmp_path / "again.toml"
+    again.write_text(company_toml("initech"))
+    assert cli("company", "add", str(again))[0] == 0
+    code, _, err = cli("company", "add", str(again))
+    assert code == 2 and "company 'initech' is already in the store" in err
+    # the operator then writes it into the file as well: every command refuses, naming it
+    cli.config.write_text(cli.config.read_text() + company_toml("initech"))
+    code, _, err = cli("company", "list")
+    assert code == 2 and "company 'initech' is both in" in err
+
+
+def test_remove_refuses_file_companies_and_unknown_ids(cli):
+    code, _, err = cli("company", "remove", "acme")
+    assert code == 2 and "is in" in err and "not in the store" in err
+    code, _, err = cli("company", "remove", "nope")
+    assert code == 2 and "no company 'nope' in the store" in err

@@ -1,0 +1,68 @@
+"""Two workers dispatching one outbox deliver each message once (a real SMTP server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from mailer.mails import ReminderMail, Sender
+from store.db import make_engine, upgrade
+from tests.fleet.test_fleet import wait_for
+from tests.mailer.conftest import put, reminders
+from tests.mailer.smtp_server import LoopbackController, Recorder
+
+
+def test_two_workers_send_each_message_once(pg_url: str, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("ARSYNC_CONFIG", raising=False)
+    recorder = Recorder()
+    smtp = LoopbackController(recorder)
+    smtp.start()
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    mail = ReminderMail("Someone", ("x@example.com",), "https://portal.acme.example", (), now.date())
+    put(
+        engine,
+        list(reminders(Sender("acme", "Acme", "billing@acme.example"), mail, 40, now)),
+        automatic=False,
+        not_before=now - timedelta(minutes=1),
+    )
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{pg_url}"\n[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\n'
+        f'smtp_port = {smtp.port}\nsmtp_security = "none"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
+    command = [sys.executable, "-m", "sync", "--config", str(config), "run", "--time-scale", "60"]
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    try:
+        assert wait_for(lambda: len(recorder.received) >= 40, 90)
+        delivered = datetime.now(UTC)
+        # two more dispatch intervals pass (on either worker): nothing is sent again
+        assert wait_for(lambda: _last_dispatch(engine) > delivered + timedelta(seconds=2), 30)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        codes = [worker.wait(timeout=30) for worker in workers]
+        smtp.stop()
+    assert codes == [0, 0]
+    assert sorted(recorder.by_message_id().values()) == [1] * 40
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT status, COUNT(*) FROM outbox GROUP BY status")).all() == [
+            ("sent", 40)
+        ]
+    engine.dispose()
+
+
+def _last_dispatch(engine) -> datetime:
+    with engine.connect() as connection:
+        return connection.scalar(text("SELECT last_run_at FROM fleet_jobs WHERE name = 'dispatch'"))

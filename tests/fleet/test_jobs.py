@@ -1,0 +1,46 @@
+"""Periodic fleet jobs: one claim per occurrence across workers; the daily health job."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from store.crypto import SecretBox
+from store.health import SCORES
+from store.jobs import claim_job, ensure_jobs, finish_job
+from sync.app import App
+from sync.config import parse_config
+from sync.jobs import JobContext, health
+from tests.foundation.test_health_store import NOW, books
+
+TTL = timedelta(minutes=2)
+
+
+def test_one_worker_runs_each_occurrence(engine):
+    ensure_jobs(engine, ["dispatch"], now=NOW)
+    ensure_jobs(engine, ["dispatch"], now=NOW + timedelta(hours=1))  # kept as it was
+    every = timedelta(minutes=1)
+    assert claim_job(engine, "dispatch", "w1", now=NOW, interval=every, ttl=TTL)
+    assert not claim_job(engine, "dispatch", "w2", now=NOW, interval=every, ttl=TTL)
+    finish_job(engine, "dispatch", "w1")
+    assert not claim_job(engine, "dispatch", "w2", now=NOW + timedelta(seconds=30), interval=every, ttl=TTL)
+    assert claim_job(engine, "dispatch", "w2", now=NOW + every, interval=every, ttl=TTL)
+    # w2 dies holding it: the next occurrence goes to another worker once the claim expires
+    later = NOW + every * 2
+    assert not claim_job(engine, "dispatch", "w3", now=later, interval=every, ttl=TTL)
+    assert claim_job(
+        engine, "dispatch", "w3", now=NOW + every + TTL + timedelta(seconds=1), interval=every, ttl=TTL
+    )
+
+
+def test_the_hourly_health_job_recomputes_every_company(engine):
+    books(engine)
+    config = parse_config({"companies": [{"id": "co", "name": "Co", "connection": {"kind": "quickbooks"}}]})
+    app = App(config=config, engine=engine, box=SecretBox(None))
+    health(JobContext(app, config, lambda: NOW, lambda: False, "w1"))
+    with engine.connect() as connection:
+        assert (
+            connection.scalar(select(func.count()).select_from(SCORES).where(SCORES.c.company_id == "co"))
+            >= 2
+        )

@@ -1,0 +1,101 @@
+"""The sync schedule on both backends: requests coalesce, claims are exclusive and expire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from store.companies import CompanyRow, register_companies
+from store.schedule import (
+    UnknownCompany,
+    claim_due,
+    ensure_scheduled,
+    next_due,
+    release,
+    renew,
+    request_sync,
+    schedule_rows,
+)
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+TTL = timedelta(minutes=2)
+IDS = ["a", "b", "c"]
+
+
+@pytest.fixture
+def scheduled(engine):
+    register_companies(engine, [CompanyRow(cid, cid.upper(), "UTC", "scripted") for cid in IDS])
+    ensure_scheduled(engine, IDS, now=T0)
+    return engine
+
+
+def test_requests_before_the_sync_starts_coalesce_into_one(scheduled):
+    later = T0 - timedelta(minutes=30)  # nothing due yet at `later`: only requests are wanted
+    assert request_sync(scheduled, "b", now=later, reason="webhook") is True
+    assert request_sync(scheduled, "b", now=later + timedelta(seconds=1), reason="webhook") is False
+    [claim] = claim_due(scheduled, "w1", now=later + timedelta(seconds=2), company_ids=IDS, limit=4, ttl=TTL)
+    assert (claim.company_id, claim.requested, claim.reason, claim.due_at) == ("b", True, "webhook", later)
+    assert claim.next_due_at == T0
+    # a request made while it runs asks for one more sync after it
+    assert request_sync(scheduled, "b", now=later + timedelta(seconds=3)) is True
+
+
+def test_an_unknown_company_cannot_be_requested(scheduled):
+    with pytest.raises(UnknownCompany, match="'nope'"):
+        request_sync(scheduled, "nope", now=T0)
+
+
+def test_requested_go_first_then_oldest_due_and_no_one_claims_twice(scheduled):
+    ensure_scheduled(scheduled, IDS, now=T0 + timedelta(hours=1))  # existing rows are kept
+    request_sync(scheduled, "c", now=T0 + timedelta(seconds=5))
+    now = T0 + timedelta(minutes=1)
+    first = claim_due(scheduled, "w1", now=now, company_ids=IDS, limit=2, ttl=TTL)
+    assert [c.company_id for c in first] == ["c", "a"]
+    second = claim_due(scheduled, "w2", now=now, company_ids=IDS, limit=4, ttl=TTL)
+    assert [c.company_id for c in second] == ["b"]
+    assert claim_due(scheduled, "w3", now=now, company_ids=IDS, limit=4, ttl=TTL) == []
+    assert schedule_rows(scheduled)["c"]["last_worker"] == "w1"
+
+
+def test_a_claim_not_renewed_expires_and_another_worker_takes_it(scheduled):
+    claim_due(scheduled, "dead", now=T0, company_ids=["a"], limit=1, ttl=TTL)
+    renew(scheduled, "dead", ["a"], now=T0 + timedelta(minutes=1), ttl=TTL)
+    assert (
+        claim_due(
+            scheduled, "w2", now=T0 + timedelta(minutes=2, seconds=30), company_ids=["a"], limit=1, ttl=TTL
+        )
+        == []
+    )
+    taken = claim_due(
+        scheduled, "w2", now=T0 + timedelta(minutes=3, seconds=1), company_ids=["a"], limit=1, ttl=TTL
+    )
+    assert [c.company_id for c in taken] == ["a"]
+    # the dead worker's late release changes nothing: the claim is no longer its own
+    assert not release(scheduled, "dead", "a", next_at=T0 + TTL, finished=T0, status="ok")
+    assert schedule_rows(scheduled)["a"]["claimed_by"] == "w2"
+
+
+def test_release_sets_the_next_due_time_and_frees_the_row(scheduled):
+    claim_due(scheduled, "w1", now=T0 + timedelta(seconds=3), company_ids=["a"], limit=1, ttl=TTL)
+    next_at = T0 + timedelta(minutes=15)
+    assert release(scheduled, "w1", "a", next_at=next_at, finished=T0 + timedelta(seconds=40), status="ok")
+    row = schedule_rows(scheduled)["a"]
+    assert (row["claimed_by"], row["next_due_at"], row["last_status"]) == (None, next_at, "ok")
+    assert (
+        claim_due(scheduled, "w1", now=T0 + timedelta(minutes=14), company_ids=["a"], limit=1, ttl=TTL) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("due", "started", "finished", "expected"),
+    [
+        (T0, T0 + timedelta(seconds=2), T0 + timedelta(seconds=9), T0 + timedelta(minutes=15)),
+        (T0 + timedelta(minutes=5), T0, T0 + timedelta(seconds=9), T0 + timedelta(minutes=15)),
+        (T0 - timedelta(hours=3), T0, T0 + timedelta(seconds=9), T0 + timedelta(minutes=15)),
+        (T0, T0, T0 + timedelta(minutes=20), T0 + timedelta(minutes=20)),
+    ],
+    ids=["keeps-the-cadence", "requested-early-counts-from-start", "far-behind-restarts", "overran"],
+)
+def test_next_due(due, started, finished, expected):
+    assert next_due(due, started, finished, timedelta(minutes=15)) == expected

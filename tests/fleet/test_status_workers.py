@@ -1,0 +1,50 @@
+"""`arsync status` names the worker that last ran a company and its next due time;
+`arsync status --workers` lists the live workers (heartbeats in the `workers` table)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from store.db import make_engine
+from store.schedule import claim_due, release
+from store.workers import heartbeat, live_workers, register_worker
+
+
+def test_status_shows_last_worker_and_next_due(cli):
+    assert cli("status")[0] == 0  # the first command on a store schedules the file's companies
+    engine = make_engine(cli.store_url)
+    now = datetime.now(UTC)
+    [claim] = claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
+    assert cli("status", "--json")[1].count("running now on host:1:w1") == 1
+    due = now + timedelta(minutes=15)
+    release(engine, "host:1:w1", "acme", next_at=due, finished=now, status="ok")
+    engine.dispose()
+    code, out, _ = cli("status", "--json")
+    acme = next(row for row in json.loads(out) if row["company"] == "acme")
+    assert code == 0 and (acme["last_worker"], acme["next_sync"]) == ("host:1:w1", due.isoformat())
+    assert "  last worker: host:1:w1\n" in cli("status")[1]
+
+
+def test_status_workers_lists_the_live_ones(cli):
+    engine = make_engine(cli.store_url)
+    now = datetime.now(UTC)
+    ttl = timedelta(minutes=2)
+    register_worker(engine, "host:1:alive", concurrency=4, now=now, ttl=ttl)
+    heartbeat(engine, "host:1:alive", ["globex", "acme"], now=now, ttl=ttl)
+    register_worker(engine, "host:2:dead", concurrency=4, now=now - timedelta(hours=1), ttl=ttl)
+    assert [w["worker"] for w in live_workers(engine, now=now)] == ["host:1:alive"]
+    engine.dispose()
+    code, out, _ = cli("status", "--workers", "--json")
+    [worker] = json.loads(out)
+    assert code == 0 and worker["worker"] == "host:1:alive" and worker["running"] == ["acme", "globex"]
+    assert worker["started_at"] == now.isoformat()
+    code, out, _ = cli("status", "--workers")
+    assert out.startswith("host:1:alive  since ") and out.endswith("running 2/4: acme, globex\n")
+
+
+def test_daemon_concurrency_is_validated_like_every_setting(cli):
+    cli.config.write_text(cli.config.read_text() + "\n[daemon]\nconcurrency = 0\n")
+    code, _, err = cli("status")
+    assert code == 2
+    assert err.endswith("daemon.concurrency: Input should be greater than or equal to 1\n")
