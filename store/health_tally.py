@@ -16,23 +16,34 @@ from portal_rules.health import Tally, window_start
 from store.types import Money
 
 _TALLY = """
-WITH cleared AS (
-    SELECT a.invoice_ref, MAX(a.allocated_on) AS cleared_on
-    FROM allocations a
-    WHERE a.company_id = :company AND {owner_live} AND {source_live}
-    GROUP BY a.invoice_ref
-), counted AS (
-    SELECT i.customer_ref,
-           CASE WHEN i.total > 0 THEN i.total ELSE 0 END AS weight,
-           CASE WHEN i.balance > 0 THEN 1 ELSE 0 END AS is_open,
-           CASE WHEN i.balance <= 0 AND {cleared} IS NULL THEN 1 ELSE 0 END AS undated,
-           CASE WHEN i.balance > 0 THEN {days_open}
-                WHEN {cleared} IS NULL THEN 0
-                ELSE {days_paid} END AS late_days
+WITH dated AS MATERIALIZED (
+    SELECT i.customer_ref, i.due_date, i.total, i.balance,
+           CASE WHEN i.balance <= 0 THEN (
+               SELECT MAX(a.allocated_on)
+               FROM allocations a
+               LEFT JOIN payments op
+                   ON a.owner_kind = 'payment' AND op.company_id = a.company_id AND op.ref = a.owner_ref
+               LEFT JOIN credits oc
+                   ON a.owner_kind = 'credit' AND oc.company_id = a.company_id AND oc.ref = a.owner_ref
+               LEFT JOIN payments sp
+                   ON a.source_kind = 'payment' AND sp.company_id = a.company_id AND sp.ref = a.source_ref
+               LEFT JOIN credits sc
+                   ON a.source_kind = 'credit' AND sc.company_id = a.company_id AND sc.ref = a.source_ref
+               WHERE a.company_id = i.company_id AND a.invoice_ref = i.ref
+                 AND {owner_live} AND {source_live}
+           ) END AS cleared_on
     FROM invoices i
-    LEFT JOIN cleared k ON k.invoice_ref = i.ref
     WHERE i.company_id = :company AND i.visible = {true}
       AND i.due_date BETWEEN :start AND :today {only}
+), counted AS (
+    SELECT d.customer_ref,
+           CASE WHEN d.total > 0 THEN d.total ELSE 0 END AS weight,
+           CASE WHEN d.balance > 0 THEN 1 ELSE 0 END AS is_open,
+           CASE WHEN d.balance <= 0 AND {cleared} IS NULL THEN 1 ELSE 0 END AS undated,
+           CASE WHEN d.balance > 0 THEN {days_open}
+                WHEN {cleared} IS NULL THEN 0
+                ELSE {days_paid} END AS late_days
+    FROM dated d
 )
 SELECT customer_ref,
        COUNT(*) AS invoices,
@@ -55,18 +66,15 @@ GROUP BY customer_ref"""
 _COLUMNS = ("customer_ref", *(f.name for f in fields(Tally)))
 
 # The date a paid invoice was cleared: the latest of its live allocations (owner and source live).
-_CLEARED = "k.cleared_on"
+_CLEARED = "d.cleared_on"
 
 
-def _live(kind_column: str, ref_column: str, false: str) -> str:
-    """An allocation's owner or source (named by these columns) is a live payment or credit."""
-    return f"""(
-        ({kind_column} = 'payment' AND EXISTS (SELECT 1 FROM payments p
-            WHERE p.company_id = a.company_id AND p.ref = {ref_column}
-              AND p.voided = {false} AND p.deleted = {false}))
-        OR ({kind_column} = 'credit' AND EXISTS (SELECT 1 FROM credits r
-            WHERE r.company_id = a.company_id AND r.ref = {ref_column}
-              AND r.voided = {false} AND r.deleted = {false} AND r.draft = {false})))"""
+def _live(payment: str, credit: str, false: str) -> str:
+    """The allocation's owner or source, joined as `payment` or `credit`, is live."""
+    return (
+        f"(({payment}.voided = {false} AND {payment}.deleted = {false})"
+        f" OR ({credit}.voided = {false} AND {credit}.deleted = {false} AND {credit}.draft = {false}))"
+    )
 
 
 def _sql(dialect: str, one_customer: bool) -> str:
@@ -85,10 +93,10 @@ def _sql(dialect: str, one_customer: bool) -> str:
     today = "CAST(:today AS DATE)" if dialect != "sqlite" else ":today"
     return _TALLY.format(
         cleared=_CLEARED,
-        owner_live=_live("a.owner_kind", "a.owner_ref", false),
-        source_live=_live("a.source_kind", "a.source_ref", false),
-        days_open=days(today, "i.due_date"),
-        days_paid=f"{greatest}(0, {days(f'{least}({_CLEARED}, {today})', 'i.due_date')})",
+        owner_live=_live("op", "oc", false),
+        source_live=_live("sp", "sc", false),
+        days_open=days(today, "d.due_date"),
+        days_paid=f"{greatest}(0, {days(f'{least}({_CLEARED}, {today})', 'd.due_date')})",
         true=true,
         only="AND i.customer_ref = :customer" if one_customer else "",
     )
