@@ -32,10 +32,12 @@ TABLES = {  # money through the views, where both backends present it as a numbe
     "adjustments": "SELECT invoice_ref, amount FROM adjustments ORDER BY invoice_ref",
     "portal_customers": "SELECT customer_ref, balance_due FROM portal_customers ORDER BY customer_ref",
     # the account history: payments and credit memos pulled after the invoices, and what they pay
-    "payments": "SELECT ref, customer_ref, amount, unapplied, credit_only, voided, deleted "
-    "FROM payments ORDER BY ref",
-    "credits": "SELECT ref, customer_ref, total, remaining, voided, deleted FROM credits ORDER BY ref",
-    "allocations": "SELECT owner_kind, owner_ref, line, source_kind, source_ref, invoice_ref, amount "
+    # (their money through the views too: SQLite stores it as integer ten-thousandths)
+    "payments": "SELECT ref, customer_ref, credit_only, voided, deleted FROM payments ORDER BY ref",
+    "portal_payments": "SELECT payment_ref, amount, unapplied FROM portal_payments ORDER BY payment_ref",
+    "credits": "SELECT ref, customer_ref, voided, deleted FROM credits ORDER BY ref",
+    "portal_credits": "SELECT credit_ref, total, remaining FROM portal_credits ORDER BY credit_ref",
+    "allocations": "SELECT owner_kind, owner_ref, line, source_kind, source_ref, invoice_ref "
     "FROM allocations ORDER BY owner_kind, owner_ref, line",
     "portal_statement": "SELECT customer_ref, kind, ref, amount, running_balance FROM portal_statement "
     "ORDER BY customer_ref, kind, ref",
