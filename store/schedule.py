@@ -159,11 +159,12 @@ def renew(
 def next_due(previous_due: datetime, started: datetime, finished: datetime, interval: timedelta) -> datetime:
     """The next due time: the cadence of the previous due time, never in the past.
 
-    A sync that was due keeps its rhythm (due + interval), so scheduling delays do not
-    drift the schedule; an early (requested) sync, or one far behind (no worker ran for a
-    while), counts from when it started.
+    A sync that started less than half an interval late keeps its rhythm (due + interval),
+    so small scheduling delays do not drift the schedule; an early (requested) sync, or one
+    later than that, counts from when it started, so two runs never start within half an
+    interval of each other.
     """
-    base = previous_due if started - interval < previous_due <= started else started
+    base = previous_due if started - interval / 2 < previous_due <= started else started
     return max(base + interval, finished)
 
 

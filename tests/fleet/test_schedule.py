@@ -94,8 +94,9 @@ def test_release_sets_the_next_due_time_and_frees_the_row(scheduled):
         (T0 + timedelta(minutes=5), T0, T0 + timedelta(seconds=9), T0 + timedelta(minutes=15)),
         (T0 - timedelta(hours=3), T0, T0 + timedelta(seconds=9), T0 + timedelta(minutes=15)),
         (T0, T0, T0 + timedelta(minutes=20), T0 + timedelta(minutes=20)),
+        (T0, T0 + timedelta(minutes=10), T0 + timedelta(minutes=11), T0 + timedelta(minutes=25)),
     ],
-    ids=["keeps-the-cadence", "requested-early-counts-from-start", "far-behind-restarts", "overran"],
+    ids=["keeps-the-cadence", "requested-early-counts-from-start", "far-behind-restarts", "overran", "late"],
 )
 def test_next_due(due, started, finished, expected):
     assert next_due(due, started, finished, timedelta(minutes=15)) == expected
