@@ -14,9 +14,10 @@ import time
 from datetime import UTC, datetime
 
 from connectors.registry import create_connector
+from store.credentials import DbCredentials
+from store.leases import worker_id
 from sync.app import App
 from sync.config import load_config
-from sync.credentials import DbCredentials, worker_id
 from sync.runner import sync_one
 from sync.settings import connector_settings
 
@@ -38,8 +39,8 @@ def floor(app: App, company_id: str) -> dict:
     connector = create_connector(connector_settings(company, clock=lambda: datetime.now(UTC)), credentials)
     invoices = customers = 0
     for page in connector.pages(None, full=True):
-        invoices += len(page.invoices)
-        customers += len(page.customers)
+        invoices += len(page.records) if page.entity == "invoices" else 0
+        customers += len(page.records) if page.entity == "customers" else 0
     return {"status": "ok", "invoices": invoices, "customers": customers}
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from connectors.records import CustomerRecord, InvoiceRecord, Page
+from portal_rules.records import CustomerRecord, InvoiceRecord, Page
 
 
 def customers(n: int, seed: int = 1) -> list[CustomerRecord]:
@@ -36,7 +36,7 @@ def invoices(n: int, n_customers: int, today: date, seed: int = 2) -> list[Invoi
                 "USD",
                 total,
                 balance,
-                sent=rng.random() > 0.1,
+                source_sent=rng.random() > 0.1,
                 voided=rng.random() < 0.01,
                 updated_at=datetime.combine(issued, datetime.min.time(), UTC),
             )
@@ -58,7 +58,7 @@ class MemorySource:
         for start in range(0, len(self.customer_records), size):
             yield Page(
                 "customers",
-                customers=tuple(self.customer_records[start : start + size]),
+                tuple(self.customer_records[start : start + size]),
                 cursor={"c": start + size},
                 api_calls=1,
             )
@@ -66,7 +66,7 @@ class MemorySource:
         for start in range(0, max(len(self.invoice_records), 1), size):
             yield Page(
                 "invoices",
-                invoices=tuple(self.invoice_records[start : start + size]),
+                tuple(self.invoice_records[start : start + size]),
                 cursor={"i": start + size},
                 api_calls=1,
                 full_sync_complete=start == last,

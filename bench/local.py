@@ -23,9 +23,9 @@ import requests
 
 from connectors.quickbooks.decode import decode
 from connectors.quickbooks.normalize import normalize_all
-from connectors.records import Page
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store.companies import CompanyRow, register_companies
 from store.db import make_engine, upgrade
@@ -74,8 +74,7 @@ class ReplaySource:
             records, quarantined = normalize_all(entity, rows, "USD")
             yield Page(
                 entity,
-                customers=tuple(records) if entity == "customers" else (),
-                invoices=tuple(records) if entity == "invoices" else (),
+                tuple(records),
                 quarantined=tuple(quarantined),
                 cursor={"page": index + 1},
                 api_calls=1,

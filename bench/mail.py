@@ -17,9 +17,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from bench.feed import MemorySource, customers
-from connectors.records import InvoiceRecord
 from mailer.dispatch import dispatch
 from mailer.smtp import SmtpTransport
+from portal_rules.records import InvoiceRecord
 from store.companies import CompanyRow, register_companies
 from store.db import make_engine, upgrade
 from store.tables import Outbox

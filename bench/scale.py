@@ -28,9 +28,9 @@ from connectors.base import Tokens
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from store.companies import CompanyRow, register_companies
+from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
-from sync.credentials import DbCredentials
 
 LATENCY = 0.02  # seconds per simulated API request
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from connectors.records import Page
+from portal_rules.records import Page
 
 
 @dataclass(frozen=True, slots=True)

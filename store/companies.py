@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from store.tables import Company, Connection
+from store.bulk import dialect_insert, insert_ignoring
+from store.connections import ConnectionStatus
+from store.tables import Company, CompanyConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +33,7 @@ def register_companies(engine: Engine, companies: Iterable[CompanyRow]) -> None:
     if not rows:
         return
     with engine.begin() as connection:
-        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        upsert = insert(Company.__table__)
+        upsert = dialect_insert(connection, Company.__table__)
         connection.execute(
             upsert.on_conflict_do_update(
                 index_elements=["company_id"],
@@ -46,7 +45,11 @@ def register_companies(engine: Engine, companies: Iterable[CompanyRow]) -> None:
             ),
             rows,
         )
-        connection.execute(
-            insert(Connection.__table__).on_conflict_do_nothing(),
-            [{"company_id": r["company_id"], "kind": r["kind"], "status": "not_connected"} for r in rows],
+        insert_ignoring(
+            connection,
+            CompanyConnection.__table__,
+            [
+                {"company_id": r["company_id"], "kind": r["kind"], "status": ConnectionStatus.NOT_CONNECTED}
+                for r in rows
+            ],
         )

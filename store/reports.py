@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.visibility import hidden_reason
 from store.facts import invoice_facts
-from store.tables import Adjustment, Connection, Contact, Customer, Invoice, SyncRun
+from store.tables import Adjustment, CompanyConnection, Contact, Customer, Invoice, SyncRun
 
 
 def sync_runs(engine: Engine, company_id: str | None = None, limit: int = 50) -> list[dict]:
@@ -39,7 +39,7 @@ def last_success(engine: Engine, company_id: str) -> datetime | None:
 def connection_health(engine: Engine, company_id: str) -> dict:
     with engine.connect() as connection:
         row = (
-            connection.execute(select(Connection).where(Connection.company_id == company_id))
+            connection.execute(select(CompanyConnection).where(CompanyConnection.company_id == company_id))
             .mappings()
             .first()
         )

@@ -31,7 +31,7 @@ class Company(SQLModel, table=True):
     kind: str  # connector kind
 
 
-class Connection(SQLModel, table=True):
+class CompanyConnection(SQLModel, table=True):
     """One company's link to its accounting system, with its encrypted OAuth tokens."""
 
     __tablename__ = "connections"

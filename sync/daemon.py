@@ -24,9 +24,9 @@ import structlog
 from store import jobs as fleet_jobs
 from store import schedule
 from store import workers as fleet_workers
+from store.leases import worker_id
 from sync.app import App
 from sync.config import CompanyConfig, ConfigError
-from sync.credentials import worker_id
 from sync.invites import invite
 from sync.jobs import JOBS, Job, JobContext
 from sync.runner import sync_one

@@ -29,11 +29,12 @@ from connectors.simulators.xero import XeroSimulator
 from mailer.dispatch import dispatch
 from portal_rules.balances import company_today
 from store import reports
+from store.credentials import DbCredentials
 from store.db import upgrade
+from store.leases import worker_id
 from store.tables import Customer, Invoice
 from sync.app import App
 from sync.config import load_config
-from sync.credentials import DbCredentials, worker_id
 from sync.demo_history import show_account_history
 from sync.invites import invite
 from sync.logging import configure_logging

@@ -18,10 +18,11 @@ from connectors.base import ConnectorError
 from connectors.oauth import TokenManager
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
+from store.credentials import DbCredentials
 from store.workers import dead_workers
 from sync.app import App
 from sync.config import Config
-from sync.credentials import DbCredentials
+from sync.logging import REDACTOR
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import recompute_health
@@ -92,10 +93,11 @@ def keep_alive(ctx: JobContext) -> None:
     for company in ctx.config.companies:
         if ctx.stopping():
             return
-        credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box)
+        credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
         if credentials.load() is None:
             continue
         try:
+            REDACTOR.remember(company.connection.client_secret())
             endpoint = token_endpoint_for(company)
             if TokenManager(credentials, endpoint, clock=ctx.clock).keep_alive(KEEP_ALIVE_WITHIN):
                 log.info("daemon.token_kept_alive", company=company.id)

@@ -11,10 +11,12 @@ from sqlalchemy import Engine
 from connectors.ratelimit import PacingFactory
 from connectors.registry import UnknownConnector, create_connector
 from store import health
+from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.pacing import StorePacer
+from store.runs import RunStatus
 from sync.config import CompanyConfig
-from sync.credentials import DbCredentials
+from sync.logging import REDACTOR
 from sync.orchestrator import SyncSummary, sync_company
 from sync.settings import company_policy, connector_settings
 
@@ -49,14 +51,16 @@ def sync_one(
     stop: Callable[[], bool] | None = None,
 ) -> SyncSummary:
     """One sync of `company`: a failure of any kind ends up in the returned summary."""
-    credentials = DbCredentials(engine, company.id, box)
+    # The secrets this sync uses are masked wherever they would appear in a log line.
+    REDACTOR.remember(company.connection.client_secret())
+    credentials = DbCredentials(engine, company.id, box, remember=REDACTOR.remember)
     try:
         settings = connector_settings(
             company, clock=clock, options=options, pacing=pacing_for(engine, company.id)
         )
         connector = create_connector(settings, credentials)
     except UnknownConnector as exc:
-        return SyncSummary(company=company.id, status="failed", full=full, error=str(exc))
+        return SyncSummary(company=company.id, status=RunStatus.FAILED, full=full, error=str(exc))
     summary = sync_company(
         engine,
         company.id,

@@ -10,7 +10,6 @@ from connectors.ratelimit import PacingFactory
 from connectors.registry import ConnectorSettings
 from portal_rules.types import CompanyPolicy, Plan
 from sync.config import CompanyConfig
-from sync.logging import REDACTOR
 
 
 def company_policy(company: CompanyConfig) -> CompanyPolicy:
@@ -36,7 +35,6 @@ def connector_settings(
     pacing: PacingFactory | None = None,
 ) -> ConnectorSettings:
     connection = company.connection
-    REDACTOR.remember(connection.client_secret())  # masked wherever it appears in logs
     return ConnectorSettings(
         company_id=company.id,
         kind=connection.kind,

@@ -33,7 +33,7 @@ from connectors.quickbooks.cursor import ENTITIES, Listing, State, dump
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
-from connectors.records import Page
+from portal_rules.records import Page
 
 
 @dataclass

@@ -15,8 +15,8 @@ from connectors.quickbooks.client import QboClient
 from connectors.quickbooks.cursor import CursorError, Listing, State, load
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import Puller
-from connectors.records import Page
 from connectors.registry import ConnectorSettings
+from portal_rules.records import Page
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
 

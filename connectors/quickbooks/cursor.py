@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.records import Entity
+from portal_rules.records import Entity
 
 # 2: payments and credit memos follow invoices. A version-1 cursor never pulled them, so it
 # is refused and the connector starts one full pull (which also fetches their history).

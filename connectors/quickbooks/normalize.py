@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.records import CustomerRecord, Entity, InvoiceRecord, Quarantined
+from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Quarantined
 from portal_rules.signals import quickbooks_deleted, quickbooks_sent, quickbooks_voided
 
 ZERO = Decimal("0.00")
@@ -51,7 +51,7 @@ def to_invoice(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Invoice
     if quickbooks_deleted(raw.get("status")):
         customer = _ref_value(raw.get("CustomerRef")) or ""
         return InvoiceRecord(
-            ref, customer, None, None, None, home_currency, ZERO, ZERO, sent=False, deleted=True,
+            ref, customer, None, None, None, home_currency, ZERO, ZERO, source_sent=False, deleted=True,
             updated_at=updated,
         )  # fmt: skip
     customer_ref = _ref_value(raw.get("CustomerRef"))
@@ -67,7 +67,7 @@ def to_invoice(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Invoice
         currency=_ref_value(raw.get("CurrencyRef")) or home_currency,
         total=total,
         balance=balance,
-        sent=quickbooks_sent(raw.get("EmailStatus"), raw.get("PrintStatus")),
+        source_sent=quickbooks_sent(raw.get("EmailStatus"), raw.get("PrintStatus")),
         voided=quickbooks_voided(_text(raw.get("PrivateNote")), total, balance),
         updated_at=updated,
     )

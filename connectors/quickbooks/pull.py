@@ -29,7 +29,7 @@ from connectors.quickbooks.client import QboClient
 from connectors.quickbooks.cursor import ENTITIES, Cdc, Done, Listing, State, dump, moment, stamp
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
-from connectors.records import Entity, Page, Quarantined
+from portal_rules.records import Entity, Page, Quarantined
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
 
@@ -207,10 +207,9 @@ def _page(
     calls: int,
     complete: bool = False,
 ) -> Page:
-    fields = {entity: tuple(records)}
     return Page(
         entity,
-        **fields,
+        tuple(records),
         quarantined=tuple(quarantined),
         cursor=cursor,
         api_calls=calls,

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from connectors.records import Entity
 from connectors.xero.client import Listing, XeroClient
 from connectors.xero.options import XeroOptions
+from portal_rules.records import Entity
 
 Key = tuple[Entity, int, datetime | None]
 

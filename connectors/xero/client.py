@@ -28,12 +28,12 @@ from connectors import retry
 from connectors.base import ConnectorError, ReconnectNeeded, Tokens
 from connectors.oauth import TokenEndpoint, TokenManager
 from connectors.ratelimit import PacingFactory, make_pacer
-from connectors.records import Entity
 from connectors.xero import decode
 from connectors.xero.errors import classify
 from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_listing
 from connectors.xero.normalize_ledger import SALES_CREDITS, SALES_PAYMENTS
 from connectors.xero.options import XeroOptions
+from portal_rules.records import Entity
 
 
 class Listing(NamedTuple):

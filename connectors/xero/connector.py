@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 from connectors.base import ConnectorError, CredentialsStore
 from connectors.oauth import TokenManager, token_endpoint
-from connectors.records import Page
 from connectors.registry import ConnectorSettings
 from connectors.xero import cursor as cursors
 from connectors.xero.client import CountingEndpoint, XeroClient
 from connectors.xero.options import XeroOptions
 from connectors.xero.pull import pages
+from portal_rules.records import Page
 
 
 class XeroConnector:

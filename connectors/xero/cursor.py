@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from connectors.records import Entity
+from portal_rules.records import Entity
 
 # 2: payments and credit notes follow invoices. A version-1 cursor never pulled them, so it
 # is not read back and the next pass is a full one (which also fetches their history).

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
-from connectors.records import Entity
+from portal_rules.records import Entity
 
 _CONTACT_FIELDS = (
     "ContactID", "Name", "ContactStatus", "EmailAddress", "ContactPersons", "IsCustomer", "UpdatedDateUTC",

@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.records import CustomerRecord, Entity, InvoiceRecord
 from portal_rules.customers import xero_contact_active
+from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
 from portal_rules.signals import xero_flags, xero_importable, xero_sent
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
@@ -99,7 +99,7 @@ def to_invoice(raw: Any) -> InvoiceRecord | None:
         currency=_text(invoice, "CurrencyCode"),
         total=_money(invoice, "Total"),
         balance=_money(invoice, "AmountDue"),
-        sent=xero_sent(invoice.get("SentToContact")),
+        source_sent=xero_sent(invoice.get("SentToContact")),
         voided=flags.voided,
         deleted=flags.deleted,
         draft=flags.draft,

@@ -18,13 +18,13 @@ from typing import Any
 import structlog
 
 from connectors.base import ConnectorError
-from connectors.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
 from connectors.xero.ahead import Ahead
 from connectors.xero.client import Listing, XeroClient
 from connectors.xero.cursor import Cursor, to_dict
 from connectors.xero.normalize import MalformedRecord, is_customer_flag, record_ref, to_customer, to_invoice
 from connectors.xero.normalize_ledger import to_credit, to_payment
 from portal_rules.customers import xero_is_customer
+from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
 
 log = structlog.get_logger("arsync.connectors.xero")
 
@@ -65,7 +65,7 @@ def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> li
     )
     page = Page(
         "customers",
-        customers=batch.customers,
+        batch.customers,
         quarantined=batch.quarantined,
         cursor=to_dict(after),
         api_calls=listing.calls,
@@ -88,7 +88,7 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
     )
     page = Page(
         "invoices",
-        invoices=invoices,
+        invoices,
         quarantined=quarantined,
         cursor=to_dict(after),
         api_calls=listing.calls,
@@ -134,7 +134,7 @@ def _ledger_step(
     )
     page = Page(
         entity,
-        **{entity: tuple(records)},
+        tuple(records),
         quarantined=tuple(quarantined),
         cursor=to_dict(after),
         api_calls=listing.calls,
@@ -160,7 +160,7 @@ def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, 
     moved = replace(cursor, held=cursor.held - found, promoted=cursor.promoted | found)
     page = Page(
         "customers",
-        customers=tuple(customers),
+        tuple(customers),
         quarantined=tuple(quarantined),
         cursor=to_dict(moved),
         api_calls=calls,

@@ -15,9 +15,8 @@ from datetime import datetime
 from sqlalchemy import Connection, Table, delete, update
 
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
+from store.bulk import upsert
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
-from store.types import fits_money
-from store.upserts import upsert
 
 _PAYMENT_SYNCED = (
     "customer_ref", "paid_on", "currency", "amount", "unapplied", "reference", "credit_only",
@@ -138,15 +137,3 @@ def mark_missing_deleted(connection: Connection, company_id: str, since_run: int
         )
         counts.append(connection.execute(update(table).where(unseen).values(deleted=True)).rowcount)
     return counts[0], counts[1]
-
-
-def out_of_range(record: PaymentRecord | CreditRecord) -> str | None:
-    """Why the store cannot hold `record`'s amounts (None: it can), for the sync's quarantine."""
-    amounts = (
-        (record.amount, record.unapplied)
-        if isinstance(record, PaymentRecord)
-        else (record.total, record.remaining)
-    )
-    amounts += tuple(a.amount for a in record.allocations)
-    unfit = [str(amount) for amount in amounts if not fits_money(amount)]
-    return f"amount out of range ({', '.join(unfit)})" if unfit else None

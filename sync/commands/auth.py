@@ -8,9 +8,9 @@ import click
 
 from connectors.base import ConnectorError, Tokens
 from connectors.oauth import PROVIDERS
+from store.credentials import DbCredentials
 from sync.auth_flow import AuthFlowError, authorize
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
-from sync.credentials import DbCredentials
 from sync.logging import REDACTOR
 from sync.settings import token_endpoint_for
 

@@ -7,8 +7,8 @@ import click
 from mailer import admin as outbox_admin
 from mailer.dispatch import dispatch
 from store import portal as portal_api
+from store.leases import worker_id
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
-from sync.credentials import worker_id
 from sync.invites import invite as invite_contacts
 from sync.mail import invitation_enqueuer, transport, window_for
 from sync.reminders import plan_reminders

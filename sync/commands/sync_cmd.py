@@ -9,9 +9,9 @@ from datetime import datetime
 
 import click
 
+from store.leases import worker_id
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
-from sync.credentials import worker_id
 from sync.runner import sync_one
 
 

@@ -16,17 +16,16 @@ import pytest
 from sqlalchemy import Engine, select
 
 from connectors.base import Connector, Tokens
-from connectors.records import CustomerRecord, InvoiceRecord, Page, Quarantined
 from connectors.registry import ConnectorSettings, create_connector
 from connectors.simulators.generator import generate_company
 from connectors.simulators.model import SimCompany
 from connectors.simulators.quickbooks import QuickBooksSimulator
-from portal_rules.records import CreditRecord, PaymentRecord
+from portal_rules.records import CreditRecord, CustomerRecord, InvoiceRecord, Page, PaymentRecord, Quarantined
 from store.companies import CompanyRow, register_companies
+from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
-from store.tables import Connection
-from sync.credentials import DbCredentials
+from store.tables import CompanyConnection
 
 NOW = datetime(2025, 6, 2, 15, 30, tzinfo=UTC)  # generated histories end the day before
 TODAY = NOW.date()
@@ -107,10 +106,10 @@ class Pulled:
 
     def add(self, page: Page) -> None:
         self.pages.append(page)
-        self.customers.update((c.ref, c) for c in page.customers)
-        self.invoices.update((i.ref, i) for i in page.invoices)
-        self.payments.update((p.ref, p) for p in page.payments)
-        self.credits.update((c.ref, c) for c in page.credits)
+        self.customers.update((c.ref, c) for c in page.of("customers"))
+        self.invoices.update((i.ref, i) for i in page.of("invoices"))
+        self.payments.update((p.ref, p) for p in page.of("payments"))
+        self.credits.update((c.ref, c) for c in page.of("credits"))
         self.quarantined.extend(page.quarantined)
 
 
@@ -166,7 +165,7 @@ class QboWorld:
 
     def connection_row(self) -> dict[str, Any]:
         with self.engine.connect() as connection:
-            return dict(connection.execute(select(Connection)).mappings().one())
+            return dict(connection.execute(select(CompanyConnection)).mappings().one())
 
 
 @contextmanager

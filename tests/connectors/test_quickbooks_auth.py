@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from connectors.base import ReconnectNeeded
 from connectors.simulators.base import InvalidGrant
 from store.crypto import SecretBox
-from store.tables import Connection
+from store.tables import CompanyConnection
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     SECRET_KEY,
     QboWorld,
@@ -34,7 +34,7 @@ def small(engine: Engine) -> Iterator[QboWorld]:
 def stored_refresh_token(world: QboWorld) -> str:
     """The refresh token as stored: encrypted at rest, opened with the key."""
     with world.engine.connect() as connection:
-        sealed = connection.scalar(select(Connection.refresh_token))
+        sealed = connection.scalar(select(CompanyConnection.refresh_token))
     assert sealed.startswith("enc:v1:")
     return SecretBox(SECRET_KEY).open(sealed)
 
@@ -48,7 +48,7 @@ def test_an_access_token_expiring_mid_run_is_refreshed_once_and_the_rotation_sav
         if len(pages) == 2:
             small.sim.tokens.expire()  # QBO revoked or expired it before our clock said so
     assert small.sim.tokens.refreshes == 1
-    assert sum(len(p.invoices) for p in pages) == INVOICES and pages[-1].full_sync_complete
+    assert sum(len(p.of("invoices")) for p in pages) == INVOICES and pages[-1].full_sync_complete
     if concurrent == 1:
         assert [p.api_calls for p in pages][2] == 3  # the 401, the refresh, the retry
     # Fetching ahead, several requests may meet the 401; one refreshes, the others reuse its token.

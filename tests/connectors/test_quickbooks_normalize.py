@@ -14,8 +14,8 @@ from connectors.quickbooks.client import api_base
 from connectors.quickbooks.cursor import Cdc, CursorError, Done, Listing, dump, load
 from connectors.quickbooks.normalize import Malformed, normalize_all, to_customer, to_invoice
 from connectors.quickbooks.pull import statement
-from connectors.records import Quarantined
 from connectors.registry import ConnectorSettings
+from portal_rules.records import Quarantined
 
 INVOICE = """{
   "Id": "130", "SyncToken": "2", "DocNumber": "1030", "TxnDate": "2025-05-01", "DueDate": "2025-05-31",
@@ -47,7 +47,7 @@ def test_invoice_fields():
     assert invoice.currency == "EUR"
     assert (invoice.total, invoice.balance) == (Decimal("1234.56"), Decimal("0.1"))
     assert isinstance(invoice.total, Decimal) and str(invoice.balance) == "0.1"
-    assert invoice.sent and not invoice.voided and not invoice.deleted
+    assert invoice.source_sent and not invoice.voided and not invoice.deleted
     assert invoice.updated_at == datetime(2025, 5, 2, 17, 11, 12, tzinfo=UTC)
 
 
@@ -73,7 +73,7 @@ def test_customer_fields_keep_the_email_field_as_spelled():
 )
 def test_sent_and_voided_signals(changes, sent, voided):
     invoice = to_invoice(raw(INVOICE, **changes))
-    assert (invoice.sent, invoice.voided) == (sent, voided)
+    assert (invoice.source_sent, invoice.voided) == (sent, voided)
 
 
 def test_currency_defaults_to_the_home_currency():
@@ -84,7 +84,7 @@ def test_cdc_deletions():
     gone = {"domain": "QBO", "status": "Deleted", "Id": "130",
             "MetaData": {"LastUpdatedTime": "2025-06-01T10:00:00-07:00"}}  # fmt: skip
     invoice = to_invoice(gone)
-    assert invoice.deleted and invoice.ref == "130" and invoice.total == 0 and not invoice.sent
+    assert invoice.deleted and invoice.ref == "130" and invoice.total == 0 and not invoice.source_sent
     assert invoice.updated_at == datetime(2025, 6, 1, 17, tzinfo=UTC)
     customer = to_customer({**gone, "Id": "7"})
     assert customer.deleted and customer.ref == "7" and not customer.active

@@ -49,7 +49,7 @@ def test_full_pull_costs_the_pages_and_one_count(world):
     sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
     assert api_requests(world.sim) == expected_requests(sizes)
     assert result.api_calls == sum(expected_requests(sizes).values())
-    assert [(p.entity, len(p.customers), len(p.invoices)) for p in result.pages[:4]] == [
+    assert [(p.entity, len(p.of("customers")), len(p.of("invoices"))) for p in result.pages[:4]] == [
         ("customers", 120, 0), ("invoices", 0, 1000), ("invoices", 0, 1000), ("invoices", 0, 500),
     ]  # fmt: skip
     assert [p.entity for p in result.pages[4:]] == ["payments"] * (payments // 1000 + 1) + ["credits"]
@@ -72,11 +72,17 @@ def test_a_multiple_of_1000_costs_the_same_either_way(qbo_engine, concurrent):
         ledger = {"query:Payment": 1, "query:CreditMemo": 1}  # none in these books: one empty page each
         if concurrent == 1:
             assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3, **ledger}
-            assert [p for p in result.pages if p.entity == "invoices"][-1].invoices == ()
+            assert [p for p in result.pages if p.entity == "invoices"][-1].of("invoices") == ()
         else:
             counts = {"count:Customer": 1, "count:Invoice": 1}
             assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 2, **counts, **ledger}
-            assert [len(p.customers) + len(p.invoices) for p in result.pages] == [1000, 1000, 1000, 0, 0]
+            assert [len(p.of("customers")) + len(p.of("invoices")) for p in result.pages] == [
+                1000,
+                1000,
+                1000,
+                0,
+                0,
+            ]
         assert len(result.customers) == 1000 and len(result.invoices) == 2000
         assert result.pages[-1].full_sync_complete and result.cursor["mode"] == "done"
 
@@ -94,7 +100,15 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
 
     def shape(result):
         return [
-            (p.entity, p.customers, p.invoices, p.payments, p.credits, p.cursor, p.full_sync_complete)
+            (
+                p.entity,
+                p.of("customers"),
+                p.of("invoices"),
+                p.of("payments"),
+                p.of("credits"),
+                p.cursor,
+                p.full_sync_complete,
+            )
             for p in result.pages
         ]
 
@@ -120,7 +134,7 @@ def test_records_match_the_ledger(world):
         invoice = live[ref]
         assert isinstance(record.total, Decimal) and isinstance(record.balance, Decimal)
         assert (record.total, record.balance) == (invoice.total, invoice.balance)
-        assert record.sent == (invoice.email_sent or invoice.printed)
+        assert record.source_sent == (invoice.email_sent or invoice.printed)
         assert (record.customer_ref, record.issue_date, record.due_date) == (
             invoice.customer_id, invoice.issue_date, invoice.due_date,
         )  # fmt: skip
@@ -188,7 +202,7 @@ def test_incremental_pull_returns_only_the_changes(world):
     assert result.invoices[paid.id].balance == Decimal("5.00")
     assert result.invoices[doomed.id].deleted and not result.invoices[unpaid.id].deleted
     assert result.invoices[voided.id].voided and result.invoices[voided.id].total == 0
-    assert result.invoices[unsent.id].sent
+    assert result.invoices[unsent.id].source_sent
     assert set(result.customers) == {leaving.id, gone.id}
     assert not result.customers[leaving.id].active and not result.customers[leaving.id].deleted
     assert result.customers[gone.id].deleted
@@ -215,7 +229,7 @@ def test_a_cdc_window_with_more_than_1000_changes_is_split(world):
     result = pull(world.connector(), cursor)
     assert api_requests(world.sim) == {"cdc": 2}
     assert set(result.invoices) == set(changed)
-    assert [len(p.invoices) for p in result.pages] == [1000, 502]  # the boundary second re-read
+    assert [len(p.of("invoices")) for p in result.pages] == [1000, 502]  # the boundary second re-read
     assert result.pages[0].cursor == {"v": 2, "mode": "cdc", "since": _la(start + timedelta(seconds=499))}
     assert result.cursor["mode"] == "done"
     world.sim.counters.reset()
@@ -251,12 +265,12 @@ def test_an_old_cursor_pulls_by_last_updated_time(world):
     pages, touched = [], None
     for page in world.connector(page_size=50).pages(dump(Done(stamp(since)))):
         pages.append(page)
-        if touched is None and page.invoices:  # a record already read changes meanwhile
-            touched = page.invoices[0].ref
+        if touched is None and page.of("invoices"):  # a record already read changes meanwhile
+            touched = page.of("invoices")[0].ref
             mutations.mark_sent(model, touched, clock.advance(minutes=1))
     origin = since - timedelta(seconds=300)  # the overlap
     expected = {i.id for i in dated(model).values() if i.updated_at >= origin}
-    reads = [i.ref for page in pages for i in page.invoices]
+    reads = [i.ref for page in pages for i in page.of("invoices")]
     assert set(api_requests(world.sim)) == {
         "query:Customer",
         "query:Invoice",
@@ -268,7 +282,7 @@ def test_an_old_cursor_pulls_by_last_updated_time(world):
     # Paged by a LastUpdatedTime keyset: the record changed mid-pull moves to the end and is
     # read again, and shifts nothing (STARTPOSITION alone would skip a record here).
     assert sorted(reads) == sorted([*expected, touched])
-    customers = {c.ref for page in pages for c in page.customers}
+    customers = {c.ref for page in pages for c in page.of("customers")}
     assert customers and customers == {c.id for c in model.customers.values() if c.updated_at >= origin}
     assert pages[-1].cursor["mode"] == "done" and not pages[-1].full_sync_complete
 

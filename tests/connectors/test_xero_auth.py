@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.base import ReconnectNeeded
-from store.tables import Connection
+from store.tables import CompanyConnection
 from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     clock_fixture,
     ledger_requests,
@@ -45,7 +45,7 @@ def test_token_expiry_mid_run_refreshes_once_and_persists_the_rotation(world, vo
     expire(world)
     rest = list(pages)
 
-    invoices = {i.ref for page in rest for i in page.invoices}
+    invoices = {i.ref for page in rest for i in page.of("invoices")}
     assert invoices == sales_ids(volume) and rest[-1].full_sync_complete
     assert world.sim.tokens.refreshes == 1
     ledger = ledger_requests(volume)
@@ -56,7 +56,9 @@ def test_token_expiry_mid_run_refreshes_once_and_persists_the_rotation(world, vo
     assert stored.refresh_token != before.refresh_token
     assert world.sim.tokens.check(stored.access_token)
     with world.engine.connect() as connection:
-        sealed = connection.scalar(select(Connection.refresh_token).where(Connection.company_id == volume.id))
+        sealed = connection.scalar(
+            select(CompanyConnection.refresh_token).where(CompanyConnection.company_id == volume.id)
+        )
     assert sealed.startswith("enc:v1:") and stored.refresh_token not in sealed
     assert world.sim.tokens.refresh(stored.refresh_token)  # the persisted token is the live one
 

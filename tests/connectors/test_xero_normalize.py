@@ -62,7 +62,7 @@ def test_an_invoice_as_xero_sends_it():
     assert (record.issue_date, record.due_date) == (date(2025, 6, 1), date(2025, 7, 1))
     assert (record.total, record.balance, record.currency) == (Decimal("120.10"), Decimal("20.1"), "EUR")
     assert isinstance(record.balance, Decimal) and str(record.total) == "120.10"  # never a float
-    assert record.sent and not (record.voided or record.deleted or record.draft)
+    assert record.source_sent and not (record.voided or record.deleted or record.draft)
     assert record.updated_at == datetime(2025, 6, 1, 9, 47, 14, 567000, tzinfo=UTC)
 
 
@@ -93,7 +93,7 @@ def test_invoice_status_flags(status, flags):
     ids=["omitted", "false", "true"],
 )
 def test_sent_to_contact(changes, expected):
-    assert to_invoice(raw_invoice(**changes)).sent is expected
+    assert to_invoice(raw_invoice(**changes)).source_sent is expected
 
 
 def test_bills_are_not_invoices():

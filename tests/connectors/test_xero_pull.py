@@ -72,7 +72,7 @@ def test_invoices_are_normalized(world, sample):
     for ref, record in result.invoices.items():
         source = sample.invoices[ref]
         assert (record.voided, record.deleted, record.draft) == STATUS_FLAGS[source.status], source.status
-        assert record.sent is source.email_sent  # SentToContact, omitted when false
+        assert record.source_sent is source.email_sent  # SentToContact, omitted when false
         assert (record.customer_ref, record.doc_number, record.currency) == (
             source.customer_id,
             source.doc_number,
@@ -115,8 +115,8 @@ def test_a_full_pull_promotes_in_the_same_pass(world, sample):
     assert not supplier.is_customer
     result = pull(world.connector(sample.id))
     assert [p.entity for p in result.pages] == ["customers", "customers", "invoices", "payments", "credits"]
-    assert supplier.id not in {c.ref for c in result.pages[0].customers}
-    assert [c.ref for c in result.pages[1].customers] == [supplier.id]
+    assert supplier.id not in {c.ref for c in result.pages[0].of("customers")}
+    assert [c.ref for c in result.pages[1].of("customers")] == [supplier.id]
     assert result.pages[1].api_calls == 1 and result.pages[-1].full_sync_complete
     assert world.sim.counters.requests == {"contacts": 2, "invoices": 1, "payments": 1, "creditnotes": 1}
 
@@ -146,7 +146,7 @@ def test_incremental_returns_only_changes(world, volume):
     assert len(again.invoices) < 20
     got = again.invoices
     assert got[paid.id].balance == 0 and got[reopened.id].balance == Decimal("10.00")
-    assert got[voided.id].voided and got[deleted.id].deleted and got[sent.id].sent
+    assert got[voided.id].voided and got[deleted.id].deleted and got[sent.id].source_sent
     edge = (seen.customers - timedelta(seconds=1)).replace(microsecond=0)
     changed = {c.id for c in volume.customers.values() if c.is_customer and c.updated_at > edge}
     assert customer.id in changed and set(again.customers) == changed and len(changed) < 5
@@ -169,7 +169,7 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
     assert 1 < world.sim.limits.gauge.peak[volume.id] <= 3
 
     def shape(result):
-        return [(p.entity, p.customers, p.invoices, p.cursor, p.api_calls, p.full_sync_complete)
+        return [(p.entity, p.of("customers"), p.of("invoices"), p.cursor, p.api_calls, p.full_sync_complete)
                 for p in result.pages]  # fmt: skip
 
     assert shape(ahead) == shape(one) and set(ahead.invoices) == set(sales(volume))
@@ -202,7 +202,7 @@ def test_a_supplier_becomes_a_customer_with_its_first_sales_invoice(world, volum
     again = pull(world.connector(volume.id), first.cursor)
     assert [p.entity for p in again.pages] == ["customers", "customers", "invoices", "payments", "credits"]
     promotion = again.pages[1]
-    assert [c.ref for c in promotion.customers] == [supplier] and promotion.api_calls == 1
+    assert [c.ref for c in promotion.of("customers")] == [supplier] and promotion.api_calls == 1
     assert invoice.id in again.invoices
     cursor = from_dict(again.cursor)
     assert supplier not in cursor.held and supplier in cursor.promoted

@@ -12,18 +12,17 @@ import pytest
 from sqlalchemy import Engine, select
 
 from connectors.base import Tokens
-from connectors.records import CustomerRecord, InvoiceRecord, Page
 from connectors.registry import ConnectorSettings, create_connector
 from connectors.simulators.generator import generate_company, sample_company
 from connectors.simulators.model import SimCompany
 from connectors.simulators.xero import XeroSimulator
 from connectors.simulators.xero_limits import XeroLimits
-from portal_rules.records import CreditRecord, PaymentRecord
+from portal_rules.records import CreditRecord, CustomerRecord, InvoiceRecord, Page, PaymentRecord
 from store.companies import CompanyRow, register_companies
+from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
-from store.tables import Connection
-from sync.credentials import DbCredentials
+from store.tables import CompanyConnection
 
 TODAY = date(2025, 6, 1)  # generated histories end the day before
 START = datetime(2025, 6, 2, 9, tzinfo=UTC)
@@ -103,7 +102,9 @@ class XeroWorld:
 
     def connection_row(self, company_id: str) -> dict:
         with self.engine.connect() as connection:
-            row = connection.execute(select(Connection).where(Connection.company_id == company_id))
+            row = connection.execute(
+                select(CompanyConnection).where(CompanyConnection.company_id == company_id)
+            )
             return dict(row.mappings().one())
 
 
@@ -115,19 +116,19 @@ class Pull:
 
     @property
     def customers(self) -> dict[str, CustomerRecord]:
-        return {c.ref: c for page in self.pages for c in page.customers}
+        return {c.ref: c for page in self.pages for c in page.of("customers")}
 
     @property
     def invoices(self) -> dict[str, InvoiceRecord]:
-        return {i.ref: i for page in self.pages for i in page.invoices}
+        return {i.ref: i for page in self.pages for i in page.of("invoices")}
 
     @property
     def payments(self) -> dict[str, PaymentRecord]:
-        return {p.ref: p for page in self.pages for p in page.payments}
+        return {p.ref: p for page in self.pages for p in page.of("payments")}
 
     @property
     def credits(self) -> dict[str, CreditRecord]:
-        return {c.ref: c for page in self.pages for c in page.credits}
+        return {c.ref: c for page in self.pages for c in page.of("credits")}
 
     @property
     def quarantined(self) -> list:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 
-from connectors.records import CustomerRecord, InvoiceRecord
 from mailer.outbox import OUTBOX
+from portal_rules.records import CustomerRecord, InvoiceRecord
 from store.db import make_engine, upgrade
 from sync.cli import main
 from sync.config import Config, load_config

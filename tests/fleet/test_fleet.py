@@ -21,10 +21,10 @@ from sqlalchemy import text
 from connectors.base import Tokens
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
 from sync.cli import main
-from sync.credentials import DbCredentials
 
 SCALE = 20
 INTERVAL = 60 / SCALE  # seconds: sync_interval_minutes = 1

@@ -9,10 +9,10 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
+from portal_rules.records import AllocationRecord, CreditRecord, CustomerRecord, InvoiceRecord, PaymentRecord
 from store.history.writes import write_credits, write_payments
 from store.tables import Company
-from store.upserts import CustomerIn, InvoiceIn, write_customers, write_invoices
+from store.writes import write_customers, write_invoices
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 D = Decimal
@@ -28,7 +28,7 @@ def customers(
     engine: Engine, company_id: str, refs: Iterable[str], *, active: bool = True, name: str = "Customer"
 ) -> None:
     records = [
-        CustomerIn(ref=r, display_name=f"{name} {r}", active=active, emails=(f"{r}@example.com",))
+        CustomerRecord(ref=r, display_name=f"{name} {r}", active=active, emails=(f"{r}@example.com",))
         for r in refs
     ]
     with engine.begin() as connection:
@@ -45,15 +45,15 @@ def invoice(
     due: date | None = date(2026, 10, 31),
     sent: bool = True,
     voided: bool = False,
-) -> InvoiceIn:
-    return InvoiceIn(
+) -> InvoiceRecord:
+    return InvoiceRecord(
         ref=ref, customer_ref=customer_ref, doc_number=f"INV-{ref}", issue_date=issued, due_date=due,
-        currency="USD", total=D(total), balance=D(total if balance is None else balance), sent=sent,
+        currency="USD", total=D(total), balance=D(total if balance is None else balance), source_sent=sent,
         voided=voided,
     )  # fmt: skip
 
 
-def invoices(engine: Engine, company_id: str, records: Sequence[InvoiceIn]) -> None:
+def invoices(engine: Engine, company_id: str, records: Sequence[InvoiceRecord]) -> None:
     with engine.begin() as connection:
         write_invoices(connection, company_id, records, now=NOW)
 

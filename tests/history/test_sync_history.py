@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from connectors.records import CustomerRecord, Page
+from portal_rules.records import CustomerRecord, Page
 from portal_rules.types import CompanyPolicy
 from store import portal
 from sync.orchestrator import sync_company
@@ -29,11 +29,11 @@ class Source:
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
         customers = (CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),)
         invoices = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"))
-        yield Page("customers", customers=customers, cursor={"at": 1}, api_calls=1)
-        yield Page("invoices", invoices=invoices, cursor={"at": 2}, api_calls=1)
-        yield Page("payments", payments=tuple(self.payments), cursor={"at": 3}, api_calls=1)
+        yield Page("customers", customers, cursor={"at": 1}, api_calls=1)
+        yield Page("invoices", invoices, cursor={"at": 2}, api_calls=1)
+        yield Page("payments", tuple(self.payments), cursor={"at": 3}, api_calls=1)
         yield Page(
-            "credits", credits=tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True
+            "credits", tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True
         )
 
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.quickbooks import normalize as qbo
-from connectors.records import CustomerRecord, InvoiceRecord
 from connectors.xero import normalize as xero
+from portal_rules.records import CustomerRecord, InvoiceRecord
 
 FUZZ = settings(max_examples=200, deadline=None)
 
@@ -160,7 +160,9 @@ def assert_invoice(record) -> None:
         assert day is None or type(day) is date
     assert record.updated_at is None or record.updated_at.utcoffset() is not None
     assert isinstance(record.currency, str) and record.currency
-    assert all(type(flag) is bool for flag in (record.sent, record.voided, record.deleted, record.draft))
+    assert all(
+        type(flag) is bool for flag in (record.source_sent, record.voided, record.deleted, record.draft)
+    )
 
 
 def outcome(call, error: type[Exception]):

@@ -1,6 +1,6 @@
 """Money through the store is exact: Decimal in, the same Decimal out, on SQLite and PostgreSQL.
 
-Amounts go in through `store.upserts.write_invoices` and come back through `store.portal`
+Amounts go in through `store.writes.write_invoices` and come back through `store.portal`
 (`visible_invoices`, `balances`) and the public views. The store keeps four places:
 PostgreSQL as NUMERIC(20,4), SQLite as a 64-bit integer of ten-thousandths. Each backend's
 range is tested up to its own limit (SQLite's is lower: 922,337,203,685,477.5807).
@@ -20,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 
+from portal_rules.records import CustomerRecord, InvoiceRecord
 from store import portal
 from store.companies import CompanyRow, register_companies
 from store.db import make_engine, upgrade
-from store.upserts import CustomerIn, InvoiceIn, write_customers, write_invoices
+from store.writes import write_customers, write_invoices
 from tests.conftest import PG_BASE, _pg_available
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -95,11 +96,11 @@ def invoice_pages(draw, limit: Decimal, places: int = 4) -> list[tuple[Decimal, 
     )
 
 
-def write_page(engine: Engine, page) -> tuple[str, list[InvoiceIn]]:
+def write_page(engine: Engine, page) -> tuple[str, list[InvoiceRecord]]:
     """A new customer with `page` as its invoices; returns its ref and what was written."""
     customer = f"c{next(_refs)}"
     invoices = [
-        InvoiceIn(
+        InvoiceRecord(
             ref=f"{customer}-{index}",
             customer_ref=customer,
             doc_number=f"INV-{index}",
@@ -108,7 +109,7 @@ def write_page(engine: Engine, page) -> tuple[str, list[InvoiceIn]]:
             currency="USD",
             total=total,
             balance=balance,
-            sent=sent,
+            source_sent=sent,
         )
         for index, (balance, total, sent, due_in) in enumerate(page)
     ]
@@ -116,7 +117,7 @@ def write_page(engine: Engine, page) -> tuple[str, list[InvoiceIn]]:
         write_customers(
             connection,
             COMPANY,
-            [CustomerIn(customer, "Customer", True, (f"{customer}@x.example",))],
+            [CustomerRecord(customer, "Customer", True, (f"{customer}@x.example",))],
             import_inactive=False,
             now=NOW,
         )
@@ -148,7 +149,7 @@ def test_amounts_come_back_exactly(store, data):
     customer, written = write_page(store, page)
 
     shown = portal.visible_invoices(store, COMPANY, customer)
-    sent = [i for i in written if i.sent]
+    sent = [i for i in written if i.source_sent]
     assert [i.invoice_ref for i in shown] == [i.ref for i in sorted(sent, key=lambda i: (i.due_date, i.ref))]
     by_ref = {i.ref: i for i in written}
     for invoice in shown:
@@ -163,7 +164,7 @@ def test_amounts_come_back_exactly(store, data):
 def test_balances_are_exact_sums(store, data):
     page = data.draw(invoice_pages(PER_INVOICE[backend(store)]))
     customer, written = write_page(store, page)
-    sent = [i for i in written if i.sent]
+    sent = [i for i in written if i.source_sent]
     expected_due = sum((i.balance for i in sent), Decimal(0))
     expected_past = sum((i.balance for i in sent if i.balance > 0 and i.due_date < TODAY), Decimal(0))
 
@@ -225,7 +226,7 @@ def test_a_balance_rounded_away_is_not_a_reopening(store):
     """0.00001 is stored as 0: seeing it again on the next sync must not record an adjustment
     each time (it did, before amounts were rounded before being compared)."""
     customer, _ = write_page(store, [(Decimal("0"), Decimal("10"), True, 0)])
-    invoice = InvoiceIn(
+    invoice = InvoiceRecord(
         f"{customer}-0", customer, "INV-0", None, None, "USD", Decimal("10"), Decimal("0.00001"), True
     )
     for _ in range(3):
@@ -240,7 +241,7 @@ def test_a_balance_rounded_away_is_not_a_reopening(store):
 
 def test_floats_are_refused(store):
     customer = f"c{next(_refs)}"
-    invoice = InvoiceIn(f"{customer}-0", customer, None, None, None, "USD", 1.5, 1.5, True)  # type: ignore[arg-type]
+    invoice = InvoiceRecord(f"{customer}-0", customer, None, None, None, "USD", 1.5, 1.5, True)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Decimal, not float"), store.begin() as connection:
         write_invoices(connection, COMPANY, [invoice], now=NOW)
 
@@ -251,7 +252,9 @@ def test_an_amount_past_the_limit_is_refused_and_nothing_is_written(store, magni
     (and its transaction). The sync does not quarantine such a record yet: see the report."""
     customer = f"c{next(_refs)}"
     amount = Decimal(magnitude)
-    invoice = InvoiceIn(f"{customer}-0", customer, None, None, date(2026, 1, 1), "USD", amount, amount, True)
+    invoice = InvoiceRecord(
+        f"{customer}-0", customer, None, None, date(2026, 1, 1), "USD", amount, amount, True
+    )
     with pytest.raises(Exception), store.begin() as connection:  # noqa: B017 - driver-specific errors
         write_invoices(connection, COMPANY, [invoice], now=NOW)
     with store.connect() as connection:
@@ -260,7 +263,7 @@ def test_an_amount_past_the_limit_is_refused_and_nothing_is_written(store, magni
 
 
 def test_a_sync_quarantines_an_amount_the_store_cannot_hold(store):
-    from connectors.records import CustomerRecord, InvoiceRecord
+    from portal_rules.records import CustomerRecord, InvoiceRecord
     from portal_rules.types import CompanyPolicy
     from sync.orchestrator import sync_company
     from tests.sync.scripted import ScriptedSource

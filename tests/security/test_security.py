@@ -24,21 +24,21 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 
 from connectors.base import Tokens
-from connectors.records import CustomerRecord, InvoiceRecord
 from connectors.registry import create_connector
 from mailer.mails import InvitationMail, ReminderLine, ReminderMail, Sender
 from mailer.outbox import parse
 from mailer.render import render_invitation, render_reminder
+from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.request_access import PUBLIC_ANSWER
 from portal_rules.tokens import hash_token
 from store import portal
 from store.companies import CompanyRow, register_companies
+from store.credentials import DbCredentials
 from store.crypto import SecretBox, SecretKeyError
 from store.db import make_engine, upgrade
 from sync.app import App
 from sync.cli import main
 from sync.config import parse_config
-from sync.credentials import DbCredentials
 from sync.invites import invite
 from sync.logging import Redactor, configure_logging
 from sync.mail import invitation_enqueuer
@@ -384,12 +384,13 @@ def json_lines(stream: io.StringIO) -> list[dict]:
 
 def test_log_events_never_carry_secret_values(sqlite_url):
     stream = io.StringIO()
-    configure_logging("debug", "json", stream=stream)
+    redactor = configure_logging("debug", "json", stream=stream)
     engine = make_engine(sqlite_url)
     upgrade(engine)
     register_companies(engine, [CompanyRow("acme", "Acme", "UTC", "scripted")])
     tokens = Tokens("at-" + secrets.token_urlsafe(24), "rt-" + secrets.token_urlsafe(24), NOW)
-    DbCredentials(engine, "acme", SecretBox(KEY)).save(tokens)  # whoever holds a token registers it
+    # whoever holds a token registers it with the redactor
+    DbCredentials(engine, "acme", SecretBox(KEY), remember=redactor.remember).save(tokens)
     unregistered = "pw-" + secrets.token_urlsafe(16)
     log = structlog.get_logger("arsync.test")
     stdlib = logging.getLogger("some.sdk")
@@ -455,12 +456,15 @@ def test_a_real_sync_with_a_token_refresh_logs_no_secret(sqlite_url, monkeypatch
             }
         )
         stream = io.StringIO()
-        configure_logging(config.log.level, config.log.format, stream=stream)
+        redactor = configure_logging(config.log.level, config.log.format, stream=stream)
         company = config.company("globex")
         engine = make_engine(sqlite_url)
         upgrade(engine)
         register_companies(engine, [CompanyRow("globex", company.name, company.timezone, "xero")])
-        credentials = DbCredentials(engine, "globex", SecretBox(KEY), lock_wait=10)
+        redactor.remember(company.connection.client_secret())  # as sync.runner does before a sync
+        credentials = DbCredentials(
+            engine, "globex", SecretBox(KEY), remember=redactor.remember, lock_wait=10
+        )
         first = sim.tokens.issue()
         expired = datetime.now(UTC) - timedelta(minutes=5)  # forces a refresh before the first call
         credentials.save(Tokens(first.access_token, first.refresh_token, expired))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from connectors.records import CustomerRecord, InvoiceRecord, Page
+from portal_rules.records import CustomerRecord, InvoiceRecord, Page
 
 
 class Killed(BaseException):
@@ -43,11 +43,11 @@ class ScriptedSource:
             cursor = {"phase": "done" if last else "full", "position": position}
             if entity == "customers":
                 yield Page(
-                    "customers", customers=tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last
+                    "customers", tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last
                 )
             else:
                 yield Page(
-                    "invoices", invoices=tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last
+                    "invoices", tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last
                 )
             emitted += 1
             if self.kill_after_pages is not None and emitted >= self.kill_after_pages:
@@ -57,5 +57,5 @@ class ScriptedSource:
         customers = tuple(r for r in self.changes if isinstance(r, CustomerRecord))
         invoices = tuple(r for r in self.changes if isinstance(r, InvoiceRecord))
         done = {"phase": "done", "position": 0}
-        yield Page("customers", customers=customers, cursor=done, api_calls=1)
-        yield Page("invoices", invoices=invoices, cursor=done, api_calls=1)
+        yield Page("customers", customers, cursor=done, api_calls=1)
+        yield Page("invoices", invoices, cursor=done, api_calls=1)

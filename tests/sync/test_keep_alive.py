@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from connectors.base import Tokens
 from connectors.simulators.generator import sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.credentials import DbCredentials
 from store.db import upgrade
 from sync.app import App
 from sync.config import parse_config
-from sync.credentials import DbCredentials
 from sync.jobs import JobContext, keep_alive
 
 NOW = datetime.now(UTC)

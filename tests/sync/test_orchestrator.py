@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text, update
 
-from connectors.records import CustomerRecord, InvoiceRecord
+from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CompanyPolicy, Plan
 from store.companies import CompanyRow, register_companies
 from store.leases import try_acquire

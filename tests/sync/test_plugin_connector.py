@@ -15,7 +15,7 @@ from sync.config import parse_config
 from sync.runner import sync_one
 
 PLUGIN = """
-from connectors.records import CustomerRecord, InvoiceRecord, Page
+from portal_rules.records import CustomerRecord, InvoiceRecord, Page
 from decimal import Decimal
 
 
@@ -27,8 +27,8 @@ class TinyConnector:
 
     def pages(self, cursor, *, full=False):
         customer = CustomerRecord("c1", "Plug-in Customer", True, ("a@plugin.example",))
-        yield Page("customers", customers=(customer,), cursor={"step": 1}, api_calls=1)
-        yield Page("invoices", invoices=(InvoiceRecord("i1", "c1", "P-1", None, None, "EUR", Decimal("7.25"),
+        yield Page("customers", (customer,), cursor={"step": 1}, api_calls=1)
+        yield Page("invoices", (InvoiceRecord("i1", "c1", "P-1", None, None, "EUR", Decimal("7.25"),
                                                        Decimal("7.25"), True),),
                    cursor={"step": 2}, api_calls=1, full_sync_complete=True)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from connectors.records import CustomerRecord, InvoiceRecord
 from mailer.dispatch import dispatch
 from mailer.transports import FileTransport
+from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.request_access import PUBLIC_ANSWER
 from store import admin, portal
 from store.companies import CompanyRow, register_companies

@@ -1,4 +1,4 @@
-"""Set-based writes of one page of synced records (one statement per table per page).
+"""Set-based writes of a page of synced customers (with their contacts) and invoices.
 
 Synced columns are overwritten; local columns (portal status, admin switches, reminder
 pauses, sent overrides) are never in an UPDATE's SET list. Derived flags (`visible`,
@@ -8,21 +8,18 @@ state read for it.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Table, select, update
 
 from portal_rules.adjustments import detect_adjustment
 from portal_rules.contacts import customer_emails
 from portal_rules.customers import portal_visible_customer, should_import
+from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CustomerFacts, InvoiceFacts
 from portal_rules.visibility import is_sent_and_live
+from store.bulk import upsert
 from store.tables import Adjustment, Contact, Customer, Invoice
 from store.types import to_money
 
@@ -32,101 +29,10 @@ INVOICES: Table = Invoice.__table__
 ADJUSTMENTS: Table = Adjustment.__table__
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerIn:
-    """A customer as the sync hands it to the store (vendor-neutral)."""
-
-    ref: str
-    display_name: str
-    active: bool
-    emails: tuple[str, ...]
-    deleted: bool = False
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceIn:
-    ref: str
-    customer_ref: str
-    doc_number: str | None
-    issue_date: date | None
-    due_date: date | None
-    currency: str
-    total: Decimal
-    balance: Decimal
-    sent: bool
-    voided: bool = False
-    deleted: bool = False
-    draft: bool = False
-    updated_at: datetime | None = None
-
-
-def upsert(
-    connection: Connection,
-    table: Table,
-    rows: Sequence[dict],
-    keys: Sequence[str],
-    update_columns: Iterable[str],
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update_columns, on SQLite or PostgreSQL.
-
-    One statement per page, compiled once and run as a driver executemany: building
-    parameters row by row through SQLAlchemy cost more than the database work itself.
-    Values still go through each column type's own bind processor (exact money, UTC times),
-    and columns the rows leave out get their scalar defaults, as an ORM insert would.
-    """
-    if not rows:
-        return
-    given = tuple(rows[0])
-    defaults = _scalar_defaults(table, given)
-    sql, order, processors = _compiled_upsert(
-        connection.dialect, table, given + tuple(defaults), tuple(keys), tuple(update_columns)
-    )
-    pairs = tuple(zip(order, processors, strict=True))
-    values = [
-        tuple(p(v) if p else v for v, p in ((row[c] if c in row else defaults[c], p) for c, p in pairs))
-        for row in rows
-    ]
-    connection.exec_driver_sql(sql, values)
-
-
-def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, object]:
-    return {
-        column.name: column.default.arg
-        for column in table.columns
-        if column.name not in given and column.default is not None and column.default.is_scalar
-    }
-
-
-@functools.cache
-def _compiled_upsert(
-    dialect: Dialect,
-    table: Table,
-    columns: tuple[str, ...],
-    keys: tuple[str, ...],
-    update_columns: tuple[str, ...],
-) -> tuple[str, tuple[str, ...], tuple]:
-    """The upsert's SQL for the driver, the column order it binds, and each column's bind processor."""
-    insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
-    statement = insert(table).values({c: bindparam(c) for c in columns})
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns}
-    )
-    compiled = statement.compile(dialect=dialect)
-    sql = compiled.string
-    if compiled.positional:
-        order = tuple(compiled.positiontup)
-    else:  # pyformat: %(name)s -> %s, in the order the names appear, so rows can be tuples
-        order = tuple(sorted(columns, key=lambda c: sql.index(f"%({c})s")))
-        for column in columns:
-            sql = sql.replace(f"%({column})s", "%s")
-    return sql, order, tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order)
-
-
 def write_customers(
     connection: Connection,
     company_id: str,
-    customers: Sequence[CustomerIn],
+    customers: Sequence[CustomerRecord],
     *,
     import_inactive: bool,
     now: datetime,
@@ -178,7 +84,7 @@ def _drop_contacts(connection: Connection, company_id: str, refs: Sequence[str])
     return emails
 
 
-def _write_contacts(connection: Connection, company_id: str, customers: Sequence[CustomerIn]) -> set[str]:
+def _write_contacts(connection: Connection, company_id: str, customers: Sequence[CustomerRecord]) -> set[str]:
     refs = [c.ref for c in customers]
     previous = set(
         connection.scalars(
@@ -218,7 +124,7 @@ def _write_contacts(connection: Connection, company_id: str, customers: Sequence
 def write_invoices(
     connection: Connection,
     company_id: str,
-    invoices: Sequence[InvoiceIn],
+    invoices: Sequence[InvoiceRecord],
     *,
     now: datetime,
     run_id: int | None = None,
@@ -247,7 +153,7 @@ def write_invoices(
             customer_ref=invoice.customer_ref,
             balance=balance,
             total=to_money(invoice.total),
-            source_sent=invoice.sent,
+            source_sent=invoice.source_sent,
             sent_override=override,
             voided=invoice.voided,
             deleted=invoice.deleted,
@@ -310,7 +216,7 @@ _INVOICE_SYNCED = (
 )
 
 
-def _invoice_row(company_id: str, invoice: InvoiceIn, visible: bool, now: datetime) -> dict:
+def _invoice_row(company_id: str, invoice: InvoiceRecord, visible: bool, now: datetime) -> dict:
     return {
         "company_id": company_id,
         "ref": invoice.ref,
@@ -321,7 +227,7 @@ def _invoice_row(company_id: str, invoice: InvoiceIn, visible: bool, now: dateti
         "currency": invoice.currency,
         "total": invoice.total,
         "balance": invoice.balance,
-        "source_sent": invoice.sent,
+        "source_sent": invoice.source_sent,
         "voided": invoice.voided,
         "deleted": invoice.deleted,
         "draft": invoice.draft,

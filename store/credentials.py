@@ -1,32 +1,41 @@
-"""The `CredentialsStore` connectors receive: encrypted tokens in `connections`, a DB lease as lock."""
+"""The `CredentialsStore` connectors receive: encrypted tokens in `connections`, a DB lease as lock.
+
+`remember` is told every token read or written, so the caller's log redactor can mask it;
+the store itself knows nothing of logging.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from connectors.base import Tokens
+from store.connections import CONNECTIONS, mark_reconnect_needed, store_tokens
 from store.crypto import SecretBox
-from store.leases import lease
-from store.tables import Connection
-from sync.logging import REDACTOR
+from store.leases import lease, worker_id
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+def _forget(*_values: str) -> None:
+    pass
 
 
 class DbCredentials:
     """Tokens of one company's connection, sealed with `box`, committed on every save."""
 
-    def __init__(self, engine: Engine, company_id: str, box: SecretBox, *, lock_wait: float = 60.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        company_id: str,
+        box: SecretBox,
+        *,
+        remember: Callable[..., None] = _forget,
+        lock_wait: float = 60.0,
+    ) -> None:
         self.engine = engine
+        self.remember = remember
         self.company_id = company_id
         self.box = box
         self.owner = worker_id()
@@ -35,7 +44,7 @@ class DbCredentials:
     def load(self) -> Tokens | None:
         with self.engine.connect() as connection:
             row = (
-                connection.execute(select(Connection).where(Connection.company_id == self.company_id))
+                connection.execute(select(CONNECTIONS).where(CONNECTIONS.c.company_id == self.company_id))
                 .mappings()
                 .first()
             )
@@ -47,24 +56,20 @@ class DbCredentials:
             access_expires_at=row["access_expires_at"],
             refresh_expires_at=row["refresh_expires_at"],
         )
-        REDACTOR.remember(tokens.access_token, tokens.refresh_token)  # masked wherever they appear in logs
+        self.remember(tokens.access_token, tokens.refresh_token)
         return tokens
 
     def save(self, tokens: Tokens) -> None:
-        REDACTOR.remember(tokens.access_token, tokens.refresh_token)
-        values = {
+        self.remember(tokens.access_token, tokens.refresh_token)
+        sealed = {
             "access_token": self.box.seal(tokens.access_token),
             "refresh_token": self.box.seal(tokens.refresh_token),
             "access_expires_at": tokens.access_expires_at,
             "refresh_expires_at": tokens.refresh_expires_at,
             "refreshed_at": datetime.now(UTC),
-            "status": "ok",
-            "status_detail": None,
         }
         with self.engine.begin() as connection:
-            connection.execute(
-                update(Connection).where(Connection.company_id == self.company_id).values(**values)
-            )
+            store_tokens(connection, self.company_id, sealed)
 
     @contextmanager
     def refresh_lock(self) -> Iterator[None]:
@@ -78,12 +83,5 @@ class DbCredentials:
             yield
 
     def mark_reconnect_needed(self, reason: str) -> None:
-        self.set_status("reconnect_needed", reason)
-
-    def set_status(self, status: str, detail: str | None, blocked_until: datetime | None = None) -> None:
         with self.engine.begin() as connection:
-            connection.execute(
-                update(Connection)
-                .where(Connection.company_id == self.company_id)
-                .values(status=status, status_detail=detail, blocked_until=blocked_until)
-            )
+            mark_reconnect_needed(connection, self.company_id, reason)

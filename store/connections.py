@@ -1,0 +1,69 @@
+"""A company's connection to its accounting system: the one place its status is written.
+
+The status an admin sees in `arsync status` comes from here, whether a token refresh was
+refused, a daily call limit was reached, or new tokens were stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, Engine, select, update
+
+from store.tables import CompanyConnection
+
+CONNECTIONS = CompanyConnection.__table__
+
+
+class ConnectionStatus(StrEnum):
+    NOT_CONNECTED = "not_connected"
+    OK = "ok"
+    RECONNECT_NEEDED = "reconnect_needed"  # the refresh token was refused: an admin reconnects
+    RATE_LIMITED = "rate_limited"  # the daily call limit is spent until `blocked_until`
+
+
+def _set(connection: Connection, company_id: str, **values: object) -> None:
+    connection.execute(update(CONNECTIONS).where(CONNECTIONS.c.company_id == company_id).values(**values))
+
+
+def store_tokens(connection: Connection, company_id: str, sealed: dict[str, object]) -> None:
+    """New (sealed) tokens make the connection healthy again."""
+    _set(connection, company_id, **sealed, status=ConnectionStatus.OK, status_detail=None)
+
+
+def mark_reconnect_needed(connection: Connection, company_id: str, reason: str) -> None:
+    _set(
+        connection,
+        company_id,
+        status=ConnectionStatus.RECONNECT_NEEDED,
+        status_detail=reason,
+        blocked_until=None,
+    )
+
+
+def mark_rate_limited(connection: Connection, company_id: str, reason: str, until: datetime) -> None:
+    _set(
+        connection,
+        company_id,
+        status=ConnectionStatus.RATE_LIMITED,
+        status_detail=reason,
+        blocked_until=until,
+    )
+
+
+def clear_rate_limit(connection: Connection, company_id: str) -> None:
+    """A sync that succeeded shows the daily-limit block is over."""
+    connection.execute(
+        update(CONNECTIONS)
+        .where(CONNECTIONS.c.company_id == company_id, CONNECTIONS.c.status == ConnectionStatus.RATE_LIMITED)
+        .values(status=ConnectionStatus.OK, status_detail=None, blocked_until=None)
+    )
+
+
+def blocked_until(engine: Engine, company_id: str) -> datetime | None:
+    """Until when the company's daily API limit blocks syncs (None: not blocked)."""
+    with engine.connect() as connection:
+        return connection.scalar(
+            select(CONNECTIONS.c.blocked_until).where(CONNECTIONS.c.company_id == company_id)
+        )

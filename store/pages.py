@@ -1,0 +1,149 @@
+"""Writing one page of synced records, whatever its entity: the sync's single entry to the store.
+
+A page is screened (amounts the store cannot hold go to the quarantine), handed to its
+entity's writer, and its quarantined records are stored for `arsync status`. A new record
+type needs one writer in `WRITERS` and one screen in `_AMOUNTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, insert
+
+from portal_rules.records import (
+    CreditRecord,
+    CustomerRecord,
+    Entity,
+    InvoiceRecord,
+    Page,
+    PaymentRecord,
+    Quarantined,
+    Record,
+)
+from portal_rules.types import CompanyPolicy
+from store.accounts import recompute_accounts
+from store.history.writes import mark_missing_deleted as mark_missing_history_deleted
+from store.history.writes import write_credits, write_payments
+from store.tables import QuarantinedRecord
+from store.types import fits_money
+from store.writes import mark_missing_deleted, write_customers, write_invoices
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    company_id: str
+    policy: CompanyPolicy
+    now: datetime
+    run_id: int
+    assess: bool  # re-assess portal accounts for the contacts a customers page touched
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    rows: int  # records written (including ones marked deleted)
+    adjustments: int  # reopened invoices recorded
+    quarantined: tuple[Quarantined, ...]  # the connector's and the screen's, all stored
+    gone: dict[str, int] | None = None  # per entity, rows the end of a full pull marked deleted
+
+
+Writer = Callable[[Connection, PageContext, Sequence[Record]], tuple[int, int]]
+
+
+def _customers(
+    connection: Connection, ctx: PageContext, records: Sequence[CustomerRecord]
+) -> tuple[int, int]:
+    written, emails = write_customers(
+        connection,
+        ctx.company_id,
+        records,
+        import_inactive=ctx.policy.import_inactive_customers,
+        now=ctx.now,
+        run_id=ctx.run_id,
+    )
+    if ctx.assess:
+        recompute_accounts(connection, ctx.company_id, ctx.policy, emails)
+    return written, 0
+
+
+def _invoices(connection: Connection, ctx: PageContext, records: Sequence[InvoiceRecord]) -> tuple[int, int]:
+    return write_invoices(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id)
+
+
+def _payments(connection: Connection, ctx: PageContext, records: Sequence[PaymentRecord]) -> tuple[int, int]:
+    return write_payments(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id), 0
+
+
+def _credits(connection: Connection, ctx: PageContext, records: Sequence[CreditRecord]) -> tuple[int, int]:
+    return write_credits(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id), 0
+
+
+WRITERS: dict[Entity, Writer] = {
+    "customers": _customers,
+    "invoices": _invoices,
+    "payments": _payments,
+    "credits": _credits,
+}
+
+
+def _amounts(record: Record) -> tuple[Decimal, ...]:
+    """The money a record carries, each of which the store must be able to hold exactly."""
+    if isinstance(record, InvoiceRecord):
+        return (record.total, record.balance)
+    if isinstance(record, PaymentRecord):
+        return (record.amount, record.unapplied, *(a.amount for a in record.allocations))
+    if isinstance(record, CreditRecord):
+        return (record.total, record.remaining, *(a.amount for a in record.allocations))
+    return ()
+
+
+def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
+    """The page's records the store can hold, and quarantine entries for the others."""
+    kept: list[Record] = []
+    unfit: list[Quarantined] = []
+    for record in page.records:
+        too_big = [str(amount) for amount in _amounts(record) if not fits_money(amount)]
+        if too_big:
+            unfit.append(Quarantined(page.entity, record.ref, f"amount out of range ({', '.join(too_big)})"))
+        else:
+            kept.append(record)
+    return tuple(kept), page.quarantined + tuple(unfit)
+
+
+def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
+    """Write `page` in the caller's transaction."""
+    records, quarantined = screen(page)
+    rows, adjustments = WRITERS[page.entity](connection, ctx, records) if records else (0, 0)
+    if quarantined:
+        connection.execute(
+            insert(QuarantinedRecord),
+            [
+                {
+                    "company_id": ctx.company_id,
+                    "run_id": ctx.run_id,
+                    "entity": q.entity,
+                    "ref": q.ref,
+                    "reason": q.reason,
+                    "seen_at": ctx.now,
+                }
+                for q in quarantined
+            ],
+        )
+    return Written(rows, adjustments, quarantined)
+
+
+def reconcile_full_pull(
+    connection: Connection, company_id: str, policy: CompanyPolicy, since_run: int
+) -> dict[str, int]:
+    """After the last page of a full pull begun by run `since_run`: what it did not re-read is gone.
+
+    Portal accounts, assessed per page during incremental syncs, are assessed once for the
+    whole company here. Returns how many rows of each entity were newly marked deleted.
+    """
+    customers, invoices = mark_missing_deleted(connection, company_id, since_run)
+    payments, credits = mark_missing_history_deleted(connection, company_id, since_run)
+    recompute_accounts(connection, company_id, policy)
+    return {"customers": customers, "invoices": invoices, "payments": payments, "credits": credits}

@@ -1,0 +1,192 @@
+"""A sync run as the store keeps it: its row in `sync_runs`, its cursor, its pages, its end.
+
+The sync's control flow (`sync.orchestrator`) calls these and nothing else of the store:
+`begin` a run, `commit_page` (records, quarantine, cursor and counters in one transaction,
+so a run killed at any point resumes from its last page and never loses or duplicates a
+row), then `finish` it or `fail` it with a typed reason. The connection's status for a
+failure is written here, in `store.connections`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from portal_rules.records import Page
+from portal_rules.types import CompanyPolicy
+from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
+from store.pages import PageContext, Written, reconcile_full_pull, write_page
+from store.tables import SyncCursor, SyncRun
+
+RUNS = SyncRun.__table__
+CURSORS = SyncCursor.__table__
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped between pages (signal, lost worker); the next run resumes
+    SKIPPED = "skipped"  # another run of the company held the lease: no row is written
+    BLOCKED = "blocked"  # the daily API limit is spent: no row is written
+
+
+class FailReason(StrEnum):
+    RECONNECT_NEEDED = "reconnect_needed"  # the refresh token was refused
+    DAILY_LIMIT = "daily_limit"  # the provider's daily call budget is spent
+    CONNECTOR = "connector"  # the API failed in a way retries did not cure
+    STORE_UNAVAILABLE = "store_unavailable"  # the database went away under a page
+    LEASE_LOST = "lease_lost"  # another worker took the company over
+    CRASHED = "crashed"  # a bug or an unexpected payload
+
+
+@dataclass
+class Tally:
+    """What a run has written so far, as `sync_runs` and `arsync sync` report it."""
+
+    customers: int = 0
+    invoices: int = 0
+    payments: int = 0
+    credits: int = 0
+    adjustments: int = 0
+    quarantined: int = 0
+    api_calls: int = 0
+    pages: int = 0
+
+    def add(self, page: Page, written: Written) -> None:
+        setattr(self, page.entity, getattr(self, page.entity) + written.rows)
+        self.adjustments += written.adjustments
+        self.quarantined += len(written.quarantined)
+        self.api_calls += page.api_calls
+        self.pages += 1
+
+    def columns(self) -> dict[str, int]:
+        return {
+            "customers": self.customers,
+            "invoices": self.invoices,
+            "adjustments": self.adjustments,
+            "quarantined": self.quarantined,
+            "api_calls": self.api_calls,
+        }
+
+
+@dataclass
+class Run:
+    """A run in progress. `cursor` is the connector's own, as of the last committed page."""
+
+    id: int
+    company_id: str
+    full: bool  # pulls everything: asked for, a first sync, or resuming a full pull
+    cursor: dict | None
+    full_since_run: int | None  # the run that began the full pull in progress (resumable)
+    tally: Tally = field(default_factory=Tally)
+
+    @property
+    def pulling_everything(self) -> bool:
+        return self.full_since_run is not None
+
+
+def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: datetime) -> Run:
+    """Open a run (the caller holds the company's sync lease).
+
+    Runs a killed worker left `running` are closed as interrupted. A first sync (no cursor
+    yet) pulls everything, like `full`; so does a run resuming an interrupted full pull.
+    """
+    with engine.begin() as connection:
+        connection.execute(
+            update(RUNS)
+            .where(RUNS.c.company_id == company_id, RUNS.c.status == RunStatus.RUNNING)
+            .values(
+                status=RunStatus.INTERRUPTED, finished_at=now, error="the worker stopped before finishing"
+            )
+        )
+        cursor, full_since_run = _load_cursor(connection, company_id)
+        if full or cursor is None:
+            cursor, full_since_run = None, None
+        pulls_all = full or cursor is None or full_since_run is not None
+        run_id = connection.execute(
+            insert(RUNS).values(
+                company_id=company_id, started_at=now, status=RunStatus.RUNNING, full=pulls_all, worker=worker
+            )
+        ).inserted_primary_key[0]
+    if pulls_all and full_since_run is None:
+        full_since_run = run_id
+    return Run(run_id, company_id, pulls_all, cursor, full_since_run)
+
+
+def commit_page(engine: Engine, run: Run, page: Page, policy: CompanyPolicy, now: datetime) -> Written:
+    """Store `page` with its cursor and the run's counters, in one transaction.
+
+    During a full pull, portal accounts are assessed once for the whole company on its last
+    page instead of per page (new contacts stay ineligible until then).
+    """
+    with engine.begin() as connection:
+        context = PageContext(run.company_id, policy, now, run.id, assess=not run.pulling_everything)
+        written = write_page(connection, page, context)
+        gone = None
+        if page.full_sync_complete and run.full_since_run is not None:
+            gone = reconcile_full_pull(connection, run.company_id, policy, run.full_since_run)
+        cursor, full_since_run = page.cursor, (None if gone is not None else run.full_since_run)
+        _save_cursor(connection, run.company_id, cursor, full_since_run, now)
+        tally = Tally(**vars(run.tally))
+        tally.add(page, written)
+        connection.execute(update(RUNS).where(RUNS.c.id == run.id).values(**tally.columns()))
+    run.cursor, run.full_since_run, run.tally = cursor, full_since_run, tally  # only once committed
+    return replace(written, gone=gone)
+
+
+def finish(engine: Engine, run: Run, status: RunStatus, error: str | None, now: datetime) -> None:
+    """Close the run; a run that succeeded also lifts an expired daily-limit block."""
+    with engine.begin() as connection:
+        if status is RunStatus.OK:
+            clear_rate_limit(connection, run.company_id)
+        connection.execute(
+            update(RUNS).where(RUNS.c.id == run.id).values(status=status, error=error, finished_at=now)
+        )
+
+
+def fail(
+    engine: Engine,
+    run: Run,
+    reason: FailReason,
+    message: str,
+    now: datetime,
+    *,
+    retry_at: datetime | None = None,
+) -> str:
+    """Close the run as failed, with what the connection's status must say; returns the error recorded."""
+    with engine.begin() as connection:
+        if reason is FailReason.RECONNECT_NEEDED:
+            mark_reconnect_needed(connection, run.company_id, message)
+        elif reason is FailReason.DAILY_LIMIT and retry_at is not None:
+            mark_rate_limited(connection, run.company_id, message, retry_at)
+            message = f"{message}; resumes at {retry_at.isoformat()}"
+        connection.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run.id)
+            .values(status=RunStatus.FAILED, error=message, finished_at=now)
+        )
+    return message
+
+
+def _load_cursor(connection: Connection, company_id: str) -> tuple[dict | None, int | None]:
+    raw = connection.scalar(select(CURSORS.c.cursor).where(CURSORS.c.company_id == company_id))
+    if raw is None:
+        return None, None
+    data = json.loads(raw)
+    return data.get("connector"), data.get("full_since_run")
+
+
+def _save_cursor(
+    connection: Connection, company_id: str, cursor: dict, full_since_run: int | None, now: datetime
+) -> None:
+    payload = json.dumps({"connector": cursor, "full_since_run": full_since_run})
+    updated = connection.execute(
+        update(CURSORS).where(CURSORS.c.company_id == company_id).values(cursor=payload, updated_at=now)
+    ).rowcount
+    if not updated:
+        connection.execute(insert(CURSORS).values(company_id=company_id, cursor=payload, updated_at=now))
