@@ -14,9 +14,9 @@ from datetime import datetime
 from email import message_from_string
 from email.message import EmailMessage
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store.bulk import insert_one_ignoring
 from store.tables import Outbox
 
 KINDS = ("invitation", "reminder")
@@ -110,10 +110,7 @@ def enqueue_rendered(
         "attempts": 0,
         "created_at": message.created_at,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # DO NOTHING (not an exception) keeps the caller's transaction usable on a duplicate.
-    statement = dialect.insert(OUTBOX).values(row).on_conflict_do_nothing().returning(OUTBOX.c.id)
-    return session.execute(statement).scalar_one_or_none()
+    return insert_one_ignoring(session.connection(), OUTBOX, row)
 
 
 def _check(message: EmailMessage, kind: str, not_before: datetime) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,14 +26,6 @@ WORKDAYS: frozenset[str] = frozenset(WEEKDAYS[:5])
 # Looking back one day catches an overnight window opened yesterday; looking ahead two
 # weeks finds the next opening even when this week's only day has no existing hour.
 _SEARCH_DAYS = range(-1, 15)
-
-
-class MailKind(StrEnum):
-    """How a message came about, which decides whether windows apply to it."""
-
-    AUTOMATIC = "automatic"  # reminders, invitations sent because `auto_invite = true`
-    MANUAL = "manual"  # `arsync invite`: an admin asked for it now
-    TRANSACTIONAL = "transactional"  # request-access invitations: the customer is waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +87,6 @@ def next_opening(window: DeliveryWindow, now_utc: datetime) -> datetime:
         if opening > now_utc and is_open(window, opening):
             return opening
     raise AssertionError("unreachable: a window with at least one day opens within 15 days")
-
-
-def send_at(kind: MailKind | str, window: DeliveryWindow, now_utc: datetime) -> datetime:
-    """When a message of `kind` may be handed to the mail server (the outbox `not_before`).
-
-    Automatic mail waits for the window; manual and transactional mail go at once.
-    """
-    now_utc = _require_aware(now_utc).astimezone(UTC)
-    if MailKind(kind) is MailKind.AUTOMATIC:
-        return next_opening(window, now_utc)
-    return now_utc
 
 
 def _first_instant_at_or_after(day: date, hour: int, zone: ZoneInfo) -> datetime:

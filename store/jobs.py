@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, update
 
+from store.bulk import insert_ignoring
 from store.fleet_tables import FleetJob
-from store.schedule import insert_ignoring
 
 J = FleetJob.__table__.c
 

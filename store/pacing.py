@@ -17,8 +17,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from store.bulk import insert_ignoring
 from store.fleet_tables import Pacing
-from store.schedule import insert_ignoring
 
 P = Pacing.__table__.c
 IN_FLIGHT_TTL = 300.0  # seconds: longer than any request's timeout

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from portal_rules.aging import Aging
 from portal_rules.aging import aging as aging_of
@@ -212,3 +212,17 @@ __all__ = [
     "statement",
     "visible_invoices",
 ]
+
+
+def busiest_customer(engine: Engine, company_id: str) -> str | None:
+    """The portal customer with the most visible invoices (ties: the lowest ref)."""
+    query = (
+        select(Invoice.customer_ref)
+        .join(Customer, (Customer.company_id == Invoice.company_id) & (Customer.ref == Invoice.customer_ref))
+        .where(Invoice.company_id == company_id, Invoice.visible.is_(True), Customer.portal_visible.is_(True))
+        .group_by(Invoice.customer_ref)
+        .order_by(func.count().desc(), Invoice.customer_ref)
+        .limit(1)
+    )
+    with engine.connect() as connection:
+        return connection.scalar(query)

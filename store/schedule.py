@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, case, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from store.bulk import insert_ignoring
 from store.fleet_tables import SyncSchedule
 
 S = SyncSchedule.__table__.c
@@ -44,14 +43,6 @@ class Claim:
     def due_at(self) -> datetime:
         """Since when the sync was wanted: its request or its due time, whichever came first."""
         return min(self.requested_at, self.next_due_at) if self.requested_at else self.next_due_at
-
-
-def insert_ignoring(connection: Connection, table, rows: list[dict]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: many processes may register the same rows at once."""
-    if not rows:
-        return
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(insert(table).on_conflict_do_nothing(), rows)
 
 
 def ensure_scheduled(engine: Engine, company_ids: Iterable[str], *, now: datetime) -> None:

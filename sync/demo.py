@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from connectors.base import Tokens
 from connectors.simulators import mutations
 from connectors.simulators.generator import sample_company
@@ -32,12 +30,12 @@ from store import reports
 from store.credentials import DbCredentials
 from store.db import upgrade
 from store.leases import worker_id
-from store.tables import Customer, Invoice
+from store.portal import busiest_customer
 from sync.app import App
 from sync.config import load_config
 from sync.demo_history import show_account_history
 from sync.invites import invite
-from sync.logging import configure_logging
+from sync.logging import REDACTOR, configure_logging
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import sync_one
@@ -140,7 +138,7 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level
 
 
 def _connect(app: App, company_id: str, pair, now: datetime) -> None:
-    DbCredentials(app.engine, company_id, app.box).save(
+    DbCredentials(app.engine, company_id, app.box, remember=REDACTOR.remember).save(
         Tokens(pair.access_token, pair.refresh_token, now + timedelta(minutes=30))
     )
 
@@ -218,23 +216,9 @@ def _next_steps(app: App, echo: Echo, config_path: Path) -> None:
     arsync = f"{shlex.quote(str(executable))} --config {shlex.quote(str(config_path))}"
     echo(f"\nThe store is {app.config.store.url.removeprefix('sqlite:///')}; next, try:")
     commands = ["status", "history", "portal conflicts globex"]
-    customer = _customer_with_most_invoices(app, "acme")
+    customer = busiest_customer(app.engine, "acme")  # the most telling one to show
     if customer:
         commands.append(f"customer invoices acme {shlex.quote(customer)}")
         commands.append(f"statement acme {shlex.quote(customer)}")
     for command in commands:
         echo(f"  {arsync} {command}")
-
-
-def _customer_with_most_invoices(app: App, company_id: str) -> str | None:
-    """The portal customer with the most visible invoices: the most telling one to show."""
-    query = (
-        select(Invoice.customer_ref)
-        .join(Customer, (Customer.company_id == Invoice.company_id) & (Customer.ref == Invoice.customer_ref))
-        .where(Invoice.company_id == company_id, Invoice.visible.is_(True), Customer.portal_visible.is_(True))
-        .group_by(Invoice.customer_ref)
-        .order_by(func.count().desc(), Invoice.customer_ref)
-        .limit(1)
-    )
-    with app.engine.connect() as connection:
-        return connection.scalar(query)

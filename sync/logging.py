@@ -102,7 +102,7 @@ def configure_logging(level: str = "info", fmt: str = "console", stream=None) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "apscheduler", "aiosmtplib", "alembic"):
+    for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "aiosmtplib", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[

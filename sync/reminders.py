@@ -7,13 +7,11 @@ Automatic mail: the dispatcher holds it until the company's delivery window open
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,18 +21,15 @@ from mailer.outbox import enqueue_rendered
 from mailer.statement_doc import load_document
 from portal_rules.balances import company_today
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
-from portal_rules.types import CustomerFacts, InvoiceFacts
+from portal_rules.types import InvoiceFacts
 from portal_rules.windows import next_opening
-from store.facts import invoice_facts
+from store.ledger import BATCH, record_sent, record_skipped, reminder_inputs, reminder_recipients
 from store.portal import customer_names
-from store.tables import Contact, Customer, Invoice, ReminderLedger
 from sync.config import CompanyConfig, Config
 from sync.mail import sender
 from sync.settings import company_policy
 
 log = structlog.get_logger("arsync.reminders")
-LEDGER = ReminderLedger.__table__
-BATCH = 500
 
 
 @dataclass
@@ -64,7 +59,7 @@ def plan_reminders(
         plan = _plan(
             connection, company.id, policy.reminder_offsets_days, today, policy.import_inactive_customers
         )
-        recipients = _recipients(connection, company.id, [r.customer_ref for r in plan.reminders])
+        recipients = reminder_recipients(connection, company.id, [r.customer_ref for r in plan.reminders])
         names = customer_names(connection, company.id, [r.customer_ref for r in plan.reminders])
     send_at = next_opening(policy.delivery_window, now)
     report.skipped = len(plan.skipped)
@@ -83,7 +78,7 @@ def plan_reminders(
         )
     if dry_run:
         return report
-    _record_skipped(engine, company.id, plan, now)
+    record_skipped(engine, company.id, plan.skipped, now)
     from_ = sender(config, company)
     due = [r for r in plan.reminders if recipients.get(r.customer_ref)]
     mails = [
@@ -115,54 +110,10 @@ def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today:
 
 def _plan(connection: Connection, company_id: str, offsets, today, import_inactive: bool) -> ReminderPlan:
     horizon = today - timedelta(days=min(offsets))  # due dates after this have nothing due yet
-    rows = (
-        connection.execute(
-            select(Invoice.__table__).where(
-                Invoice.company_id == company_id,
-                Invoice.visible.is_(True),
-                Invoice.balance > 0,
-                Invoice.due_date <= horizon,
-            )
-        )
-        .mappings()
-        .all()
+    inputs = reminder_inputs(connection, company_id, horizon)
+    return due_reminders(
+        inputs.invoices, inputs.customers, offsets, inputs.done, today, import_inactive=import_inactive
     )
-    invoices = [invoice_facts(r) for r in rows]
-    refs = sorted({i.customer_ref for i in invoices})
-    customers = (
-        {
-            r.ref: CustomerFacts(r.ref, r.active, r.deleted, r.reminders_paused)
-            for r in connection.execute(
-                select(Customer.ref, Customer.active, Customer.deleted, Customer.reminders_paused).where(
-                    Customer.company_id == company_id, Customer.ref.in_(refs)
-                )
-            )
-        }
-        if refs
-        else {}
-    )
-    ledger = select(ReminderLedger.invoice_ref, ReminderLedger.offset_days).where(
-        ReminderLedger.company_id == company_id, ReminderLedger.invoice_ref.in_([i.ref for i in invoices])
-    )
-    done = {(ref, offset) for ref, offset in connection.execute(ledger)} if invoices else set()
-    return due_reminders(invoices, customers, offsets, done, today, import_inactive=import_inactive)
-
-
-def _recipients(connection: Connection, company_id: str, refs: list[str]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = defaultdict(list)
-    if refs:
-        for ref, email in connection.execute(
-            select(Contact.customer_ref, Contact.email)
-            .where(
-                Contact.company_id == company_id,
-                Contact.customer_ref.in_(refs),
-                Contact.valid.is_(True),
-                Contact.in_source.is_(True),
-            )
-            .order_by(Contact.customer_ref, Contact.position)
-        ):
-            out[ref].append(email)
-    return {ref: tuple(emails) for ref, emails in out.items()}
 
 
 def _line(invoice: InvoiceFacts) -> ReminderLine:
@@ -174,30 +125,6 @@ def _line(invoice: InvoiceFacts) -> ReminderLine:
 def _key(reminder: CustomerReminder) -> str:
     items = ",".join(f"{item.invoice.ref}@{item.offset}" for item in reminder.items)
     return f"reminder:{reminder.customer_ref}:{items}"
-
-
-def _record_skipped(engine: Engine, company_id: str, plan: ReminderPlan, now: datetime) -> None:
-    rows = [
-        {
-            "company_id": company_id,
-            "invoice_ref": ref,
-            "offset_days": offset,
-            "status": "skipped",
-            "recorded_at": now,
-        }
-        for ref, offset in plan.skipped
-    ]
-    for start in range(0, len(rows), BATCH):
-        upsert_ignore(engine, rows[start : start + BATCH])
-
-
-def upsert_ignore(engine: Engine, rows: list[dict]) -> None:
-    """Insert ledger rows, leaving alone any another worker recorded first."""
-    if not rows:
-        return
-    with engine.begin() as connection:
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        connection.execute(dialect.insert(LEDGER).on_conflict_do_nothing(), rows)
 
 
 def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) -> None:
@@ -222,19 +149,7 @@ def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) 
 def _enqueue(
     connection: Connection, company_id: str, reminder: CustomerReminder, message, now: datetime
 ) -> None:
-    connection.execute(
-        insert(LEDGER),
-        [
-            {
-                "company_id": company_id,
-                "invoice_ref": item.invoice.ref,
-                "offset_days": item.offset,
-                "status": "sent",
-                "recorded_at": now,
-            }
-            for item in reminder.items
-        ],
-    )
+    record_sent(connection, company_id, [(item.invoice.ref, item.offset) for item in reminder.items], now)
     enqueue_rendered(
         Session(bind=connection),
         message,

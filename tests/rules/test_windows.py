@@ -18,10 +18,8 @@ from portal_rules.windows import (
     WEEKDAYS,
     WORKDAYS,
     DeliveryWindow,
-    MailKind,
     is_open,
     next_opening,
-    send_at,
 )
 
 from .factories import utc
@@ -178,27 +176,6 @@ def test_next_opening_accepts_any_aware_datetime_and_answers_in_utc() -> None:
     opening = next_opening(WEEKDAY_9_17, paris_evening)  # 17:30 EDT Monday: open
     assert opening == utc("2026-06-01T21:30:00")
     assert opening.tzinfo is UTC
-
-
-@pytest.mark.parametrize(
-    ("kind", "now", "expected"),
-    [
-        (MailKind.AUTOMATIC, "2026-06-06T15:00:00", "2026-06-08T13:00:00"),
-        (MailKind.AUTOMATIC, "2026-06-01T15:00:00", "2026-06-01T15:00:00"),
-        (MailKind.MANUAL, "2026-06-06T15:00:00", "2026-06-06T15:00:00"),
-        (MailKind.TRANSACTIONAL, "2026-06-06T15:00:00", "2026-06-06T15:00:00"),
-        ("automatic", "2026-06-06T15:00:00", "2026-06-08T13:00:00"),
-    ],
-    ids=[
-        "automatic-on-saturday-waits-for-monday",
-        "automatic-inside-window-goes-now",
-        "manual-ignores-window",
-        "transactional-ignores-window",
-        "kind-as-plain-string",
-    ],
-)
-def test_send_at(kind: MailKind | str, now: str, expected: str) -> None:
-    assert send_at(kind, WEEKDAY_9_17, utc(now)) == utc(expected)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from store.history.writes import write_payments
-from tests.e2e.conftest import customer, invoice, iso
-from tests.e2e.test_delivery_windows import utc
+from tests.endtoend.mail.conftest import customer, invoice, iso
+from tests.endtoend.mail.test_delivery_windows import utc
 from tests.history.books import NOW, pay, payment
 
 FRIDAY_EVENING = utc("2026-11-20T23:00")  # Fri 18:00 in New York: the window is closed

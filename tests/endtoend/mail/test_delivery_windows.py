@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from sync.invites import invite
-from tests.e2e.conftest import COMPANY, INVITE_LINK, customer, invoice, iso
+from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, customer, invoice, iso
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]

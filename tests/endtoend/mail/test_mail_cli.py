@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from portal_rules.request_access import PUBLIC_ANSWER
-from tests.e2e.conftest import COMPANY, INVITE_LINK, PORTAL, customer, invoice, iso
+from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, PORTAL, customer, invoice, iso
 from tests.mailer.smtp_server import Refusing
 
 SATURDAY_NIGHT = datetime.fromisoformat("2026-11-22T04:30:00+00:00")  # Sat 23:30 in New York (EST)

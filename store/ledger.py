@@ -1,0 +1,115 @@
+"""The reminder ledger: every (invoice, offset) ever sent or skipped, and what planning reads.
+
+The ledger's primary key is the at-most-once guarantee across workers and restarts:
+`record_sent` fails with `IntegrityError` when another worker recorded one of the pairs
+first (the caller rolls back its outbox message with it); `record_skipped` leaves such
+rows alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from portal_rules.types import CustomerFacts, InvoiceFacts
+from store.bulk import insert_ignoring
+from store.facts import invoice_facts
+from store.tables import Contact, Customer, Invoice, ReminderLedger
+
+LEDGER = ReminderLedger.__table__
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderInputs:
+    """What `portal_rules.reminders.due_reminders` decides over, for one company."""
+
+    invoices: list[InvoiceFacts]  # visible, open, due on or before the horizon
+    customers: dict[str, CustomerFacts]  # the customers of those invoices
+    done: set[tuple[str, int]]  # (invoice ref, offset) already in the ledger
+
+
+def reminder_inputs(connection: Connection, company_id: str, horizon: date) -> ReminderInputs:
+    rows = (
+        connection.execute(
+            select(Invoice.__table__).where(
+                Invoice.company_id == company_id,
+                Invoice.visible.is_(True),
+                Invoice.balance > 0,
+                Invoice.due_date <= horizon,
+            )
+        )
+        .mappings()
+        .all()
+    )
+    invoices = [invoice_facts(r) for r in rows]
+    refs = sorted({i.customer_ref for i in invoices})
+    customers = (
+        {
+            r.ref: CustomerFacts(r.ref, r.active, r.deleted, r.reminders_paused)
+            for r in connection.execute(
+                select(Customer.ref, Customer.active, Customer.deleted, Customer.reminders_paused).where(
+                    Customer.company_id == company_id, Customer.ref.in_(refs)
+                )
+            )
+        }
+        if refs
+        else {}
+    )
+    ledger = select(LEDGER.c.invoice_ref, LEDGER.c.offset_days).where(
+        LEDGER.c.company_id == company_id, LEDGER.c.invoice_ref.in_([i.ref for i in invoices])
+    )
+    done = {(ref, offset) for ref, offset in connection.execute(ledger)} if invoices else set()
+    return ReminderInputs(invoices, customers, done)
+
+
+def reminder_recipients(
+    connection: Connection, company_id: str, refs: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """Each customer's valid contact addresses still in the source, primary first."""
+    out: dict[str, list[str]] = defaultdict(list)
+    if refs:
+        for ref, email in connection.execute(
+            select(Contact.customer_ref, Contact.email)
+            .where(
+                Contact.company_id == company_id,
+                Contact.customer_ref.in_(refs),
+                Contact.valid.is_(True),
+                Contact.in_source.is_(True),
+            )
+            .order_by(Contact.customer_ref, Contact.position)
+        ):
+            out[ref].append(email)
+    return {ref: tuple(emails) for ref, emails in out.items()}
+
+
+def _rows(company_id: str, pairs: Iterable[tuple[str, int]], status: str, now: datetime) -> list[dict]:
+    return [
+        {
+            "company_id": company_id,
+            "invoice_ref": ref,
+            "offset_days": offset,
+            "status": status,
+            "recorded_at": now,
+        }
+        for ref, offset in pairs
+    ]
+
+
+def record_skipped(engine: Engine, company_id: str, pairs: Sequence[tuple[str, int]], now: datetime) -> None:
+    """Record catch-up (invoice, offset) pairs as skipped, leaving any already recorded alone."""
+    rows = _rows(company_id, pairs, "skipped", now)
+    for start in range(0, len(rows), BATCH):
+        with engine.begin() as connection:
+            insert_ignoring(connection, LEDGER, rows[start : start + BATCH])
+
+
+def record_sent(
+    connection: Connection, company_id: str, pairs: Sequence[tuple[str, int]], now: datetime
+) -> None:
+    """Record pairs as sent in the caller's transaction; `IntegrityError` if one was recorded first."""
+    connection.execute(insert(LEDGER), _rows(company_id, pairs, "sent", now))
