@@ -68,6 +68,8 @@ class Tally:
         return {
             "customers": self.customers,
             "invoices": self.invoices,
+            "payments": self.payments,
+            "credits": self.credits,
             "adjustments": self.adjustments,
             "quarantined": self.quarantined,
             "api_calls": self.api_calls,

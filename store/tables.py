@@ -142,6 +142,8 @@ class SyncRun(SQLModel, table=True):
     full: bool = False
     customers: int = 0
     invoices: int = 0
+    payments: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    credits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     adjustments: int = 0
     quarantined: int = 0
     api_calls: int = 0

@@ -149,6 +149,7 @@ def history(state: State, company: str | None, as_json: bool, limit: int) -> Non
         click.echo(
             f"{run['started_at']:%Y-%m-%d %H:%M:%S} {run['company_id']:<16} {run['status']:<11} "
             f"{'full' if run['full'] else 'incr'} customers={run['customers']} invoices={run['invoices']} "
+            f"payments={run['payments']} credits={run['credits']} "
             f"adjustments={run['adjustments']} api_calls={run['api_calls']}"
             + (f" {took:.1f}s" if took is not None else "")
             + (f" error={run['error']}" if run["error"] else "")

@@ -55,6 +55,10 @@ def test_a_full_pull_writes_counts_screens_and_reconciles_the_account_history(sh
         reason = connection.scalar(
             text("SELECT reason FROM quarantine WHERE company_id = :c AND ref = 'P9'"), {"c": cid}
         )
+        counted = connection.execute(
+            text("SELECT payments, credits, quarantined FROM sync_runs WHERE id = :r"), {"r": summary.run_id}
+        ).one()
+    assert tuple(counted) == (1, 1, 1)  # the run's row counts the account history too
     assert reason.startswith("amount out of range")
     statement = portal.statement(engine, cid, "C1")
     assert [(x.kind, x.ref, x.amount) for x in statement.lines] == [
