@@ -26,11 +26,10 @@ from portal_rules.records import (
 )
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
-from store.history.writes import mark_missing_deleted as mark_missing_history_deleted
 from store.history.writes import write_credits, write_payments
 from store.tables import QuarantinedRecord
 from store.types import fits_money
-from store.writes import mark_missing_deleted, write_customers, write_invoices
+from store.writes import write_customers, write_invoices
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,17 +132,3 @@ def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
             ],
         )
     return Written(rows, adjustments, quarantined)
-
-
-def reconcile_full_pull(
-    connection: Connection, company_id: str, policy: CompanyPolicy, since_run: int
-) -> dict[str, int]:
-    """After the last page of a full pull begun by run `since_run`: what it did not re-read is gone.
-
-    Portal accounts, assessed per page during incremental syncs, are assessed once for the
-    whole company here. Returns how many rows of each entity were newly marked deleted.
-    """
-    customers, invoices = mark_missing_deleted(connection, company_id, since_run)
-    payments, credits = mark_missing_history_deleted(connection, company_id, since_run)
-    recompute_accounts(connection, company_id, policy)
-    return {"customers": customers, "invoices": invoices, "payments": payments, "credits": credits}

@@ -10,16 +10,18 @@ failure is written here, in `store.connections`, and nowhere else.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from portal_rules.records import Page
+from portal_rules.records import Entity, Page
 from portal_rules.types import CompanyPolicy
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
-from store.pages import PageContext, Written, reconcile_full_pull, write_page
+from store.pages import PageContext, Written, write_page
+from store.reconcile import mark_absent, unseen
 from store.tables import SyncCursor, SyncRun
 
 RUNS = SyncRun.__table__
@@ -120,18 +122,44 @@ def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: date
     return Run(run_id, company_id, pulls_all, cursor, full_since_run)
 
 
-def commit_page(engine: Engine, run: Run, page: Page, policy: CompanyPolicy, now: datetime) -> Written:
+def absent_candidates(engine: Engine, run: Run, page: Page) -> dict[Entity, list[str]]:
+    """Before the last page of a full pull is committed: stored refs the pull has not re-read.
+
+    The page's own records (and the ones it quarantined: the source has them) are not
+    candidates. The sync asks the source which candidates still exist.
+    """
+    if run.full_since_run is None:
+        return {}
+    with engine.connect() as connection:
+        candidates = unseen(connection, run.company_id, run.full_since_run)
+    on_page = {record.ref for record in page.records} | {q.ref for q in page.quarantined if q.ref}
+    return {entity: [ref for ref in refs if ref not in on_page] for entity, refs in candidates.items()}
+
+
+def commit_page(
+    engine: Engine,
+    run: Run,
+    page: Page,
+    policy: CompanyPolicy,
+    now: datetime,
+    *,
+    absent: Mapping[Entity, Collection[str]] | None = None,
+) -> Written:
     """Store `page` with its cursor and the run's counters, in one transaction.
 
     During a full pull, portal accounts are assessed once for the whole company on its last
-    page instead of per page (new contacts stay ineligible until then).
+    page instead of per page (new contacts stay ineligible until then). On that last page,
+    `absent` (confirmed with the source) are marked deleted; without it, every stored
+    record the pull did not re-read is.
     """
     with engine.begin() as connection:
         context = PageContext(run.company_id, policy, now, run.id, assess=not run.pulling_everything)
         written = write_page(connection, page, context)
         gone = None
         if page.full_sync_complete and run.full_since_run is not None:
-            gone = reconcile_full_pull(connection, run.company_id, policy, run.full_since_run)
+            if absent is None:
+                absent = unseen(connection, run.company_id, run.full_since_run)
+            gone = mark_absent(connection, run.company_id, policy, absent)
         cursor, full_since_run = page.cursor, (None if gone is not None else run.full_since_run)
         _save_cursor(connection, run.company_id, cursor, full_since_run, now)
         tally = Tally(**vars(run.tally))

@@ -235,28 +235,3 @@ def _invoice_row(company_id: str, invoice: InvoiceRecord, visible: bool, now: da
         "source_updated_at": invoice.updated_at,
         "synced_at": now,
     }
-
-
-def mark_missing_deleted(connection: Connection, company_id: str, since_run: int) -> tuple[int, int]:
-    """After a full pull that began with run `since_run`: rows it did not re-read are gone."""
-
-    def unseen(table: Table):
-        return (
-            (table.c.company_id == company_id)
-            & table.c.deleted.is_(False)
-            & (table.c.seen_run.is_(None) | (table.c.seen_run < since_run))
-        )
-
-    invoices = connection.execute(
-        update(INVOICES).where(unseen(INVOICES)).values(deleted=True, visible=False)
-    ).rowcount
-    customers = connection.execute(
-        update(CUSTOMERS).where(unseen(CUSTOMERS)).values(deleted=True, portal_visible=False)
-    ).rowcount
-    gone = select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.deleted.is_(True))
-    connection.execute(
-        update(CONTACTS)
-        .where(CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(gone))
-        .values(in_source=False)
-    )
-    return customers, invoices

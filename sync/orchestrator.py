@@ -116,7 +116,8 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
     lease = f"sync:{run.company_id}"
     try:
         for page in connector.pages(run.cursor, full=requested_full):
-            written = runs.commit_page(engine, run, page, policy, clock())
+            absent = _confirmed_absent(engine, run, page, connector)
+            written = runs.commit_page(engine, run, page, policy, clock(), absent=absent)
             summary.absorb(run)
             _log_page(run.company_id, page, written)
             if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):
@@ -149,6 +150,26 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
     except Exception as exc:  # a bug or an unexpected payload: record it, never lose the run row
         log.exception("sync.crashed", company=run.company_id)
         _fail(engine, run, summary, FailReason.CRASHED, exc, clock)
+
+
+def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector) -> dict | None:
+    """At the end of a full pull: the unseen stored records the source confirms it no longer has.
+
+    A record can be missed by a full pull without being gone (another record deleted
+    mid-pull shifts the paging), so candidates are asked for by id before they are marked
+    deleted. A connector that cannot ask by id (no `confirm_present`) leaves it to the
+    store, which marks every unseen record (None).
+    """
+    confirm = getattr(connector, "confirm_present", None)
+    if not (page.full_sync_complete and run.pulling_everything) or confirm is None:
+        return None
+    absent = {}
+    for entity, refs in runs.absent_candidates(engine, run, page).items():
+        present = confirm(entity, refs) if refs else set()
+        absent[entity] = [ref for ref in refs if ref not in present]
+        if present:
+            log.info("sync.unseen_but_present", company=run.company_id, entity=entity, records=len(present))
+    return absent
 
 
 def _log_page(company_id: str, page: Page, written: Written) -> None:

@@ -123,17 +123,3 @@ def _mark_gone(
         .where(table.c.company_id == company_id, table.c.ref.in_(refs))
         .values(deleted=True, synced_at=now, seen_run=run_id)
     ).rowcount
-
-
-def mark_missing_deleted(connection: Connection, company_id: str, since_run: int) -> tuple[int, int]:
-    """After a full pull that began with run `since_run`: payments and credits it did not re-read
-    are gone. Returns (payments, credits) newly marked deleted."""
-    counts = []
-    for table in (PAYMENTS, CREDITS):
-        unseen = (
-            (table.c.company_id == company_id)
-            & table.c.deleted.is_(False)
-            & (table.c.seen_run.is_(None) | (table.c.seen_run < since_run))
-        )
-        counts.append(connection.execute(update(table).where(unseen).values(deleted=True)).rowcount)
-    return counts[0], counts[1]

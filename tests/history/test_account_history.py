@@ -236,13 +236,17 @@ def test_hidden_customers_have_no_history(shared_engine, cid):
 
 def test_full_sync_marks_unseen_payments_and_credits_deleted(shared_engine, cid):
     engine = shared_engine
-    from store.history.writes import mark_missing_deleted
+    from portal_rules.types import CompanyPolicy
+    from store.reconcile import mark_absent, unseen
 
     seed_acme(engine, cid)  # written outside any run
     books.payments(engine, cid, [payment("P1", "C1", "100", pay("payment", "P1", "I1", "60"))], run_id=7)
     books.credits(engine, cid, [credit("CN2", "C1", "20", "0", pay("credit", "CN2", "I4", "20"))], run_id=7)
     with engine.begin() as connection:
-        assert mark_missing_deleted(connection, cid, 7) == (3, 1)
+        candidates = unseen(connection, cid, 7)
+        history = {entity: candidates[entity] for entity in ("payments", "credits")}
+        gone = mark_absent(connection, cid, CompanyPolicy(plan="pro", timezone="UTC"), history)
+    assert (gone["payments"], gone["credits"]) == (3, 1)
     assert [p.payment_ref for p in portal.payments(engine, cid, "C1")] == ["P1"]
     assert [c.credit_ref for c in portal.credits(engine, cid, "C1")] == ["CN2"]
 
