@@ -35,13 +35,6 @@ def add_definitions(engine: Engine, definitions: dict[str, dict], *, now: dateti
         )
 
 
-def definitions(engine: Engine) -> dict[str, dict]:
-    """Every stored definition by company id, in id order."""
-    with engine.connect() as connection:
-        rows = connection.execute(select(D.company_id, D.definition).order_by(D.company_id)).all()
-    return {company_id: json.loads(text) for company_id, text in rows}
-
-
 def remove_definition(engine: Engine, company_id: str, *, purge: bool = False) -> bool:
     """Forget a stored company (its synced rows stay unless `purge`); False if it was not stored."""
     with engine.begin() as connection:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from store.companies import CompanyRow, register_companies
 from store.crypto import SecretBox
 from store.db import make_engine, require_migrated
-from store.schedule import ensure_scheduled
 from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config, ConfigError
+
+if TYPE_CHECKING:
+    from store.companies import CompanyRow
 
 SECRET_KEY_ENV = "ARSYNC_SECRET_KEY"
 
@@ -25,18 +27,23 @@ class App:
     box: SecretBox
 
     @classmethod
-    def open(cls, config: Config, *, migrated: bool = True) -> App:
-        """Connect to the configured store; with `migrated`, refuse an unmigrated schema."""
+    def open(cls, config: Config, *, migrated: bool = True, register: bool = True) -> App:
+        """Connect to the configured store; with `migrated`, refuse an unmigrated schema.
+
+        With `register` (every command that may write), the file's companies are registered
+        and scheduled; a read-only command leaves that to the next one that writes.
+        """
         engine = make_engine(config.store.url)
         app = cls(config=config, engine=engine, box=SecretBox(os.environ.get(SECRET_KEY_ENV)))
         if migrated:
             require_migrated(engine)
+        if migrated and register:
+            from store.companies import register_companies
+            from store.schedule import ensure_scheduled
+
             register_companies(engine, company_rows(config.companies))
             ensure_scheduled(engine, [c.id for c in config.companies], now=datetime.now(UTC))
         return app
-
-    def company_rows(self) -> list[CompanyRow]:
-        return company_rows(self.config.companies)
 
     def companies(self) -> list[CompanyConfig]:
         """The effective companies: the file's and the store's (read afresh on every call)."""
@@ -53,4 +60,6 @@ class App:
 
 
 def company_rows(companies: list[CompanyConfig]) -> list[CompanyRow]:
+    from store.companies import CompanyRow
+
     return [CompanyRow(c.id, c.name, c.timezone, c.connection.kind) for c in companies]

@@ -157,6 +157,7 @@ class State:
         self.config_path = config_path
         self._config: Config | None = None
         self._app: App | None = None
+        self.read_only = False  # a command that only reads the store (it starts faster)
 
     @property
     def config(self) -> Config:
@@ -181,7 +182,7 @@ class State:
         if self._app is None:
             from sync.app import App
 
-            self._app = App.open(self.config, migrated=migrated)
+            self._app = App.open(self.config, migrated=migrated, register=not self.read_only)
             if migrated:
                 self._config = self.config.model_copy(update={"companies": self._app.companies()})
         return self._app

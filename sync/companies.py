@@ -13,14 +13,14 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from store import definitions
+from store.glance import stored_definitions
 from sync.config import CompanyConfig, Config, ConfigError, parse_config
 
 
 def stored_companies(engine: Engine) -> list[CompanyConfig]:
     """The companies in the store; a definition that no longer validates is an error naming it."""
     out = []
-    for company_id, definition in definitions.definitions(engine).items():
+    for company_id, definition in stored_definitions(engine).items():
         try:
             out.append(CompanyConfig.model_validate(definition))
         except ValidationError as exc:

@@ -7,10 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from mailer import admin as outbox
-from store import reports
-from store.schedule import schedule_row
-from store.workers import live_workers
+from store.glance import company_glance
 from sync.cli import State, pass_state
 
 
@@ -21,15 +18,19 @@ def _iso(value: datetime | None) -> str | None:
 def company_status(state: State, company_id: str) -> dict:
     app = state.app()
     company = state.config.company(company_id)
-    run = reports.last_run(app.engine, company_id)
-    success = reports.last_success(app.engine, company_id)
-    health = reports.connection_health(app.engine, company_id)
-    plan = schedule_row(app.engine, company_id) or {}
+    seen = company_glance(app.engine, company_id)
+    run, success, plan = seen["last_run"], seen["last_success"], seen["schedule"] or {}
+    connection = seen["connection"] or {
+        "status": "not_connected",
+        "status_detail": None,
+        "blocked_until": None,
+    }
     next_sync = plan.get("next_due_at") or (
         success + timedelta(minutes=company.sync_interval_minutes) if success else None
     )
-    if health.get("blocked_until") and (next_sync is None or health["blocked_until"] > next_sync):
-        next_sync = health["blocked_until"]
+    blocked = connection["blocked_until"]
+    if blocked and (next_sync is None or blocked > next_sync):
+        next_sync = blocked
     return {
         "company": company_id,
         "kind": company.connection.kind,
@@ -39,16 +40,23 @@ def company_status(state: State, company_id: str) -> dict:
         "last_success": _iso(success),
         "next_sync": _next_sync(plan, next_sync, success),
         "last_worker": plan.get("last_worker"),
-        "connection": health["status"],
-        "connection_detail": health["detail"],
-        "outbox": outbox.counts(app.engine, company_id),
+        "connection": connection["status"],
+        "connection_detail": connection["status_detail"],
+        "outbox": seen["outbox"],
         "in_doubt": [
-            {"id": e.id, "recipient": e.recipient, "subject": e.subject, "claimed_at": _iso(e.claimed_at)}
-            for e in outbox.entries(app.engine, company_id, statuses=("in_doubt",))
+            {
+                "id": e["id"],
+                "recipient": e["recipient"],
+                "subject": e["subject"],
+                "claimed_at": _iso(e["claimed_at"]),
+            }
+            for e in seen["needing_admin"]
+            if e["status"] == "in_doubt"
         ],
         "failed": [
-            {"id": e.id, "recipient": e.recipient, "subject": e.subject, "error": e.last_error}
-            for e in outbox.entries(app.engine, company_id, statuses=("failed",))
+            {"id": e["id"], "recipient": e["recipient"], "subject": e["subject"], "error": e["last_error"]}
+            for e in seen["needing_admin"]
+            if e["status"] == "failed"
         ],
     }
 
@@ -66,6 +74,8 @@ def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None)
 
 def _workers(state: State, as_json: bool) -> None:
     """`status --workers`: the live workers, what each runs now."""
+    from store.workers import live_workers
+
     rows = [
         {
             "worker": w["worker"],
@@ -97,6 +107,7 @@ def _workers(state: State, as_json: bool) -> None:
 @pass_state
 def status(state: State, as_json: bool, workers: bool) -> None:
     """Per company: last and next sync, connection health, outbox counts (or: the live workers)."""
+    state.read_only = True
     if workers:
         _workers(state, as_json)
         return
@@ -138,6 +149,8 @@ def history(state: State, company: str | None, as_json: bool, limit: int) -> Non
     """Sync history, newest first."""
     if company:
         state.company_ids((company,))
+    from store import reports
+
     runs = reports.sync_runs(state.app().engine, company, limit)
     if as_json:
         click.echo(json.dumps(runs, default=str, indent=2))

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from store.db import make_engine
 from store.schedule import claim_due, release
 from store.workers import heartbeat, live_workers, register_worker
 
 
 def test_status_shows_last_worker_and_next_due(cli):
-    assert cli("status")[0] == 0  # the first command on a store schedules the file's companies
+    assert cli("history")[0] == 0  # the first command that may write schedules the file's companies
     engine = make_engine(cli.store_url)
     now = datetime.now(UTC)
     [claim] = claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
@@ -24,6 +26,16 @@ def test_status_shows_last_worker_and_next_due(cli):
     acme = next(row for row in json.loads(out) if row["company"] == "acme")
     assert code == 0 and (acme["last_worker"], acme["next_sync"]) == ("host:1:w1", due.isoformat())
     assert "  last worker: host:1:w1\n" in cli("status")[1]
+
+
+def test_status_only_reads_the_store(cli):
+    code, out, _ = cli("status", "--json")
+    assert code == 0 and {row["next_sync"] for row in json.loads(out)} == {"at the next run"}
+    engine = make_engine(cli.store_url)
+    with engine.connect() as connection:  # nothing registered or scheduled by looking
+        assert connection.execute(text("SELECT COUNT(*) FROM sync_schedule")).scalar() == 0
+        assert connection.execute(text("SELECT COUNT(*) FROM companies")).scalar() == 0
+    engine.dispose()
 
 
 def test_status_workers_lists_the_live_ones(cli):

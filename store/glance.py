@@ -1,0 +1,96 @@
+"""Reads for a command that must start fast (`arsync status`): Core SQL over table names.
+
+Importing the ORM table classes (SQLModel, pydantic models, every table) costs more than
+the whole status command otherwise does, so these few queries name their tables and type
+their columns here. The tables they read are defined in `store.tables` and
+`store.fleet_tables`; the column names are part of the migrations' contract.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Engine, Integer, String, Text, text
+from sqlalchemy.sql.elements import TextClause
+
+from store.types import UTCDateTime
+
+_WHEN = UTCDateTime()
+
+
+def _typed(sql: str, **columns) -> TextClause:
+    return text(sql).columns(**columns)
+
+
+_LAST_RUN = _typed(
+    """SELECT status, error, started_at, finished_at FROM sync_runs
+       WHERE company_id = :c ORDER BY started_at DESC, id DESC LIMIT 1""",
+    status=String,
+    error=Text,
+    started_at=_WHEN,
+    finished_at=_WHEN,
+)
+_LAST_SUCCESS = _typed(
+    "SELECT MAX(finished_at) AS at FROM sync_runs WHERE company_id = :c AND status = 'ok'", at=_WHEN
+)
+_CONNECTION = _typed(
+    "SELECT status, status_detail, blocked_until FROM connections WHERE company_id = :c",
+    status=String,
+    status_detail=Text,
+    blocked_until=_WHEN,
+)
+_SCHEDULE = _typed(
+    """SELECT next_due_at, requested_at, claimed_by, last_worker FROM sync_schedule
+       WHERE company_id = :c""",
+    next_due_at=_WHEN,
+    requested_at=_WHEN,
+    claimed_by=String,
+    last_worker=String,
+)
+_OUTBOX_COUNTS = _typed(
+    "SELECT status, COUNT(*) AS n FROM outbox WHERE company_id = :c GROUP BY status", status=String, n=Integer
+)
+_OUTBOX_NEEDING_ADMIN = _typed(
+    """SELECT id, status, recipient, subject, last_error, claimed_at FROM outbox
+       WHERE company_id = :c AND status IN ('in_doubt', 'failed') ORDER BY id DESC LIMIT 50""",
+    id=Integer,
+    status=String,
+    recipient=String,
+    subject=String,
+    last_error=Text,
+    claimed_at=_WHEN,
+)
+_DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDER BY company_id")
+
+
+def stored_definitions(engine: Engine) -> dict[str, dict]:
+    """Every company definition kept in the store (`arsync company add`), by id in id order."""
+    with engine.connect() as connection:
+        return {company_id: json.loads(body) for company_id, body in connection.execute(_DEFINITIONS)}
+
+
+def company_glance(engine: Engine, company_id: str) -> dict:
+    """What `arsync status` shows of one company, read in one connection.
+
+    Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
+    `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
+    requested_at, claimed_by, last_worker, or None), `outbox` (count per status) and
+    `needing_admin` (in-doubt and failed messages, newest first).
+    """
+    params = {"c": company_id}
+    with engine.connect() as connection:
+
+        def one(query: TextClause) -> dict | None:
+            row = connection.execute(query, params).mappings().first()
+            return dict(row) if row else None
+
+        return {
+            "last_run": one(_LAST_RUN),
+            "last_success": connection.execute(_LAST_SUCCESS, params).scalar(),
+            "connection": one(_CONNECTION),
+            "schedule": one(_SCHEDULE),
+            "outbox": {row.status: row.n for row in connection.execute(_OUTBOX_COUNTS, params)},
+            "needing_admin": [
+                dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
+            ],
+        }
