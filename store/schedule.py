@@ -179,6 +179,34 @@ def release(
         )
 
 
+def record_manual_sync(
+    engine: Engine,
+    company_id: str,
+    worker: str,
+    *,
+    started: datetime,
+    finished: datetime,
+    status: str,
+    interval: timedelta,
+) -> None:
+    """A sync run outside the schedule (`arsync sync`, the demo) counts as the company's sync.
+
+    A successful one pushes the next due time an interval past its start, so the workers do
+    not sync the company again right away; a pending request stays pending. A row a worker
+    has claimed is left to that worker.
+    """
+    values: dict = {"last_worker": worker, "last_started_at": started, "last_finished_at": finished}
+    values["last_status"] = status
+    if status == "ok":
+        values["next_due_at"] = max(started + interval, finished)
+    with engine.begin() as connection:
+        connection.execute(
+            update(SyncSchedule)
+            .where(S.company_id == company_id, or_(S.claimed_by.is_(None), S.claimed_until < finished))
+            .values(**values)
+        )
+
+
 def schedule_row(engine: Engine, company_id: str) -> dict | None:
     """One company's schedule row, or None if it has none."""
     with engine.connect() as connection:

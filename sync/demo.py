@@ -38,7 +38,7 @@ from sync.invites import invite
 from sync.logging import REDACTOR, configure_logging
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
-from sync.runner import sync_one
+from sync.runner import sync_now
 
 Echo = Callable[[str], None]
 SECRETS = {"DEMO_QBO_SECRET": "", "DEMO_XERO_SECRET": ""}
@@ -147,7 +147,7 @@ def _sync_all(app: App, echo: Echo, now: datetime, title: str) -> bool:
     echo(f"\n{title}")
     ok = True
     for company in app.config.companies:
-        summary = sync_one(app.engine, app.box, company, owner=worker_id(), clock=lambda: now)
+        summary = sync_now(app.engine, app.box, company, owner=worker_id(), clock=lambda: now)
         echo(f"  {summary.describe()}")
         ok &= summary.status == "ok"
     return ok

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import Engine
@@ -74,6 +74,32 @@ def sync_one(
     )
     if summary.status == "ok":
         recompute_health(engine, company.id, clock())
+    return summary
+
+
+def sync_now(
+    engine: Engine, box: SecretBox, company: CompanyConfig, *, owner: str, clock: Clock, **options
+) -> SyncSummary:
+    """`sync_one` outside the workers' schedule (`arsync sync`, the demo); the schedule learns of it.
+
+    A successful run makes the company due again an interval later, so a worker does not
+    repeat it at once, and `arsync status` never shows a next sync before the last one.
+    """
+    from store.schedule import record_manual_sync
+
+    started = clock()
+    summary = sync_one(engine, box, company, owner=owner, clock=clock, **options)
+    if summary.status in (RunStatus.OK, RunStatus.FAILED, RunStatus.INTERRUPTED):
+        interval = timedelta(minutes=company.sync_interval_minutes)
+        record_manual_sync(
+            engine,
+            company.id,
+            owner,
+            started=started,
+            finished=clock(),
+            status=summary.status,
+            interval=interval,
+        )
     return summary
 
 

@@ -12,7 +12,7 @@ import click
 from store.leases import worker_id
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
-from sync.runner import sync_one
+from sync.runner import sync_now
 
 
 @click.command("sync")
@@ -46,7 +46,7 @@ def sync_command(
         for company_id in wanted:
             if display:
                 display.start(company_id)
-            summary = sync_one(
+            summary = sync_now(
                 app.engine,
                 app.box,
                 state.config.company(company_id),

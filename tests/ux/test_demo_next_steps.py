@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -36,6 +37,10 @@ def test_printed_next_commands_all_exit_0(tmp_path):
         outputs.append(done.stdout)
     status, history, conflicts, invoices, statement = outputs
     assert "acme (quickbooks)" in status and "globex (xero)" in status
+    for block in status.split("\n\n")[0].split(" (")[1:]:  # each company's last and next sync
+        last = re.search(r"last sync:\s+(\S+)", block)
+        upcoming = re.search(r"next sync:\s+(\S+)", block)
+        assert last and upcoming and upcoming[1] > last[1], block  # never due before it last ran
     assert history.count(" full ") == 2 and history.count(" incr ") == 2  # first syncs pulled everything
     assert "customer " in conflicts
     assert "balance due" in invoices and "Past Due" in invoices
