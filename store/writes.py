@@ -186,14 +186,17 @@ def mark_gone(
     now: datetime,
     run_id: int | None,
 ) -> int:
-    """Flag stored rows deleted in the source (and hidden); unknown refs need nothing."""
+    """Flag stored rows deleted in the source (and hidden); unknown refs need nothing.
+
+    A deletion only flags the row: sources often send nothing but the id with it.
+    """
     if not refs:
         return 0
-    hidden = "visible" if table is INVOICES else "portal_visible"
+    hidden = {INVOICES: {"visible": False}, CUSTOMERS: {"portal_visible": False}}.get(table, {})
     return connection.execute(
         update(table)
         .where(table.c.company_id == company_id, table.c.ref.in_(refs))
-        .values({"deleted": True, hidden: False, "synced_at": now, "seen_run": run_id})
+        .values(deleted=True, synced_at=now, seen_run=run_id, **hidden)
     ).rowcount
 
 

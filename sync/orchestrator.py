@@ -24,7 +24,7 @@ from store import runs
 from store.connections import blocked_until
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.pages import Written
-from store.runs import FailReason, Run, RunStatus
+from store.runs import FailReason, Run, RunStatus, Tally
 
 log = structlog.get_logger("arsync.sync")
 
@@ -32,19 +32,13 @@ LEASE_TTL = timedelta(minutes=5)  # renewed after every page
 Clock = Callable[[], datetime]
 
 
-@dataclass
-class SyncSummary:
+@dataclass(kw_only=True)
+class SyncSummary(Tally):
+    """What one sync did: the run's counters (`Tally`), and how it ended."""
+
     company: str
     status: RunStatus = RunStatus.RUNNING
     full: bool = False
-    customers: int = 0
-    invoices: int = 0
-    payments: int = 0
-    credits: int = 0
-    adjustments: int = 0
-    quarantined: int = 0
-    api_calls: int = 0
-    pages: int = 0
     seconds: float = 0.0
     error: str | None = None
     run_id: int | None = field(default=None, repr=False)
@@ -60,11 +54,11 @@ class SyncSummary:
         return text + (f" ({self.error})" if self.error else "")
 
     def as_json(self) -> dict:
-        data = asdict(self)
-        data.pop("run_id")
-        data["status"] = str(self.status)
-        data["seconds"] = round(self.seconds, 3)
-        return data
+        counters = asdict(self)
+        for name in ("company", "status", "full", "seconds", "error", "run_id"):
+            counters.pop(name)
+        head = {"company": self.company, "status": str(self.status), "full": self.full}
+        return head | counters | {"seconds": round(self.seconds, 3), "error": self.error}
 
     def absorb(self, run: Run) -> None:
         """Take over the counters of the run's committed pages."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, delete, update
+from sqlalchemy import Connection, delete
 
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
 from store.bulk import upsert
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
+from store.writes import mark_gone
 
 _PAYMENT_SYNCED = (
     "customer_ref", "paid_on", "currency", "amount", "unapplied", "reference", "credit_only",
@@ -38,7 +39,7 @@ def write_payments(
     run_id: int | None = None,
 ) -> int:
     """Write a page of payments and the allocations they own; returns the rows written."""
-    gone = _mark_gone(connection, PAYMENTS, company_id, [r.ref for r in records if r.deleted], now, run_id)
+    gone = mark_gone(connection, PAYMENTS, company_id, [r.ref for r in records if r.deleted], now, run_id)
     kept = [r for r in records if not r.deleted]
     rows = [
         {
@@ -64,7 +65,7 @@ def write_credits(
     run_id: int | None = None,
 ) -> int:
     """Write a page of credit notes/memos and the allocations they own; returns the rows written."""
-    gone = _mark_gone(connection, CREDITS, company_id, [r.ref for r in records if r.deleted], now, run_id)
+    gone = mark_gone(connection, CREDITS, company_id, [r.ref for r in records if r.deleted], now, run_id)
     kept = [r for r in records if not r.deleted]
     rows = [
         {
@@ -106,20 +107,3 @@ def _replace_allocations(
     ]  # fmt: skip
     keys = ("company_id", "owner_kind", "owner_ref", "line")
     upsert(connection, ALLOCATIONS, rows, keys, _ALLOCATION_SYNCED)
-
-
-def _mark_gone(
-    connection: Connection,
-    table: Table,
-    company_id: str,
-    refs: Sequence[str],
-    now: datetime,
-    run_id: int | None,
-) -> int:
-    if not refs:
-        return 0
-    return connection.execute(
-        update(table)
-        .where(table.c.company_id == company_id, table.c.ref.in_(refs))
-        .values(deleted=True, synced_at=now, seen_run=run_id)
-    ).rowcount
