@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from sqlalchemy import Connection, Dialect, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -63,12 +64,49 @@ def upsert(
     sql, order, processors = _compiled_upsert(
         connection.dialect, table, given + tuple(defaults), tuple(keys), tuple(update_columns)
     )
-    pairs = tuple(zip(order, processors, strict=True))
-    values = [
-        tuple(p(v) if p else v for v, p in ((row[c] if c in row else defaults[c], p) for c, p in pairs))
-        for row in rows
-    ]
-    connection.exec_driver_sql(sql, values)
+    connection.exec_driver_sql(sql, _prepared(rows, order, processors, defaults))
+
+
+_UNSEEN = object()
+
+
+def _prepared(rows: Sequence[dict], order: tuple[str, ...], processors: tuple, defaults: dict) -> list[tuple]:
+    """The rows as tuples in the statement's column order, each value through its bind processor.
+
+    Columns the rows leave out hold their (processed) defaults. A value that is the same
+    object as the previous row's in that column (the page's `synced_at`, its run id) is
+    processed once.
+    """
+    template = [None] * len(order)
+    from_row: list[int] = []
+    for index, column in enumerate(order):
+        if column in defaults:
+            value = defaults[column]
+            template[index] = processors[index](value) if processors[index] else value
+        else:
+            from_row.append(index)
+    columns = [order[i] for i in from_row]
+    get = itemgetter(*columns) if len(columns) > 1 else (lambda row, c=columns[0]: (row[c],))
+    steps = [(slot, processors[i]) for slot, i in enumerate(from_row) if processors[i]]
+    last_in, last_out = [_UNSEEN] * len(steps), [None] * len(steps)
+    prepared = []
+    whole = len(from_row) == len(order)
+    for row in rows:
+        values = list(get(row))
+        for step, (slot, process) in enumerate(steps):
+            value = values[slot]
+            if value is last_in[step]:
+                values[slot] = last_out[step]
+            else:
+                last_in[step], last_out[step] = value, process(value)
+                values[slot] = last_out[step]
+        if not whole:
+            full = template.copy()
+            for slot, index in enumerate(from_row):
+                full[index] = values[slot]
+            values = full
+        prepared.append(tuple(values))
+    return prepared
 
 
 def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, object]:
