@@ -23,7 +23,7 @@ from connectors.xero.client import Listing, XeroClient
 from connectors.xero.cursor import Cursor, to_dict
 from connectors.xero.normalize import MalformedRecord, is_customer_flag, record_ref, to_customer, to_invoice
 from connectors.xero.normalize_ledger import to_credit, to_payment
-from portal_rules.customers import xero_is_customer
+from connectors.xero.signals import xero_is_customer
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
 
 log = structlog.get_logger("arsync.connectors.xero")
