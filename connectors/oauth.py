@@ -155,34 +155,22 @@ class TokenManager:
 
 @dataclass(frozen=True)
 class Provider:
-    """A provider's OAuth2 endpoints and the scopes arsync asks for."""
+    """A connector kind's OAuth2 endpoints and the scopes arsync asks for.
+
+    Each kind brings its own (`connectors/<kind>/provider.py`, or a `provider` attribute on
+    a third-party factory); `connectors.registry.provider_for(kind)` finds it.
+    """
 
     authorize_url: str
     token_url: str
     scopes: tuple[str, ...]
-    refresh_token_lifetime: timedelta | None = None
+    refresh_token_lifetime: timedelta | None = None  # when the token answer does not say
 
-
-PROVIDERS: dict[str, Provider] = {
-    "quickbooks": Provider(
-        "https://appcenter.intuit.com/connect/oauth2",
-        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
-        ("com.intuit.quickbooks.accounting",),
-    ),
-    "xero": Provider(
-        "https://login.xero.com/identity/connect/authorize",
-        "https://identity.xero.com/connect/token",
-        ("offline_access", "accounting.transactions.read", "accounting.contacts.read"),
-        timedelta(days=60),
-    ),
-}
-
-
-def token_endpoint(kind: str, *, client_id: str, client_secret: str, token_url: str = "") -> TokenEndpoint:
-    """The token endpoint of `kind`, with the configured `token_url` override if any."""
-    provider = PROVIDERS.get(kind)
-    url = token_url or (provider.token_url if provider else "")
-    if not url:
-        raise ConnectorError(f"no token URL known for connector kind {kind!r}: set connection.token_url")
-    lifetime = provider.refresh_token_lifetime if provider else None
-    return TokenEndpoint(url, client_id, client_secret, refresh_token_lifetime=lifetime)
+    def endpoint(self, *, client_id: str, client_secret: str, token_url: str = "") -> TokenEndpoint:
+        """This provider's token endpoint, with the configured `token_url` override if any."""
+        return TokenEndpoint(
+            token_url or self.token_url,
+            client_id,
+            client_secret,
+            refresh_token_lifetime=self.refresh_token_lifetime,
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from connectors.oauth import TokenEndpoint, token_endpoint
+from connectors.oauth import TokenEndpoint
 from connectors.ratelimit import PacingFactory
-from connectors.registry import ConnectorSettings
+from connectors.registry import ConnectorSettings, token_endpoint
 from portal_rules.types import CompanyPolicy, Plan
 from sync.config import CompanyConfig
 

@@ -9,11 +9,12 @@ from typing import Any
 import structlog
 
 from connectors.base import CredentialsStore
-from connectors.oauth import TokenManager, token_endpoint
+from connectors.oauth import TokenManager
 from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
 from connectors.quickbooks.cursor import CursorError, Listing, State, load
 from connectors.quickbooks.options import QboOptions
+from connectors.quickbooks.provider import PROVIDER
 from connectors.quickbooks.pull import Puller
 from connectors.registry import ConnectorSettings
 from portal_rules.records import Page
@@ -34,8 +35,7 @@ class QuickBooksConnector:
         self.settings = settings
         self.options = QboOptions.parse(settings.options)
         self.clock: Callable[[], datetime] = settings.clock or _utcnow
-        endpoint = token_endpoint(
-            "quickbooks",
+        endpoint = PROVIDER.endpoint(
             client_id=settings.client_id,
             client_secret=settings.client_secret,
             token_url=settings.token_url,

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from connectors.base import ConnectorError, CredentialsStore
-from connectors.oauth import TokenManager, token_endpoint
+from connectors.oauth import TokenManager
 from connectors.registry import ConnectorSettings
 from connectors.xero import cursor as cursors
 from connectors.xero.client import CountingEndpoint, XeroClient
 from connectors.xero.options import XeroOptions
+from connectors.xero.provider import PROVIDER
 from connectors.xero.pull import pages
 from portal_rules.records import Page
 
@@ -26,8 +27,7 @@ class XeroConnector:
         options = XeroOptions.parse(settings.options)
         clock = settings.clock or (lambda: datetime.now(UTC))
         endpoint = CountingEndpoint(
-            token_endpoint(
-                "xero",
+            PROVIDER.endpoint(
                 client_id=settings.client_id,
                 client_secret=settings.client_secret,
                 token_url=settings.token_url,
