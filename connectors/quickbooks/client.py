@@ -25,9 +25,10 @@ from quickbooks import QuickBooks
 
 from connectors import retry
 from connectors.base import ConnectorError
+from connectors.errors import retry_after_seconds
 from connectors.oauth import TokenManager
 from connectors.quickbooks.decode import decode, sdk_result
-from connectors.quickbooks.errors import CallFailed, MalformedBody, classify, retry_after_seconds
+from connectors.quickbooks.errors import CallFailed, MalformedBody, classify
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import make_pacer
 from connectors.registry import ConnectorSettings

@@ -11,9 +11,9 @@ import pytest
 import urllib3
 
 from connectors.base import ConnectorError, ReconnectNeeded
-from connectors.errors import Action
+from connectors.errors import Action, retry_after_seconds
 from connectors.xero.cursor import Cursor, Marks, from_dict, start, to_dict
-from connectors.xero.errors import classify, retry_after_seconds
+from connectors.xero.errors import classify
 from connectors.xero.normalize import (
     MalformedBody,
     MalformedRecord,
