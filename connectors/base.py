@@ -47,6 +47,11 @@ class ReconnectNeeded(ConnectorError):
     """The refresh token was refused; retrying cannot help."""
 
 
+class Stopped(ConnectorError):
+    """A stop was requested while the connector waited (backoff, Retry-After, pacing): the
+    sync ends as interrupted and the next run resumes from the last committed cursor."""
+
+
 class DailyLimitReached(ConnectorError):
     """The provider's daily call limit is spent; sync resumes after `retry_at`."""
 

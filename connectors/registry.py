@@ -50,6 +50,7 @@ class ConnectorSettings:
     options: dict[str, Any] = field(default_factory=dict)  # test/bench knobs (page size, limits)
     clock: Callable[[], datetime] | None = None
     pacing: PacingFactory | None = None  # a budget shared across processes; None: per client
+    stop: Callable[[], bool] | None = None  # polled during waits: true ends them with `Stopped`
 
 
 Factory = Callable[[ConnectorSettings, CredentialsStore], Connector]

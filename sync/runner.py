@@ -56,7 +56,7 @@ def sync_one(
     credentials = DbCredentials(engine, company.id, box, remember=REDACTOR.remember)
     try:
         settings = connector_settings(
-            company, clock=clock, options=options, pacing=pacing_for(engine, company.id)
+            company, clock=clock, options=options, pacing=pacing_for(engine, company.id), stop=stop
         )
         connector = create_connector(settings, credentials)
     except UnknownConnector as exc:

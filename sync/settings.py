@@ -33,6 +33,7 @@ def connector_settings(
     clock: Callable[[], datetime] | None = None,
     options: dict | None = None,
     pacing: PacingFactory | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ConnectorSettings:
     connection = company.connection
     return ConnectorSettings(
@@ -49,6 +50,7 @@ def connector_settings(
         options=options or {},
         clock=clock,
         pacing=pacing,
+        stop=stop,
     )
 
 

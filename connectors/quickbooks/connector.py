@@ -17,6 +17,7 @@ from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.provider import PROVIDER
 from connectors.quickbooks.pull import Puller
 from connectors.registry import ConnectorSettings
+from connectors.waits import with_stop
 from portal_rules.records import Page
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
@@ -33,7 +34,7 @@ class QuickBooksConnector:
 
     def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
         self.settings = settings
-        self.options = QboOptions.parse(settings.options)
+        self.options = with_stop(QboOptions.parse(settings.options), settings.stop)
         self.clock: Callable[[], datetime] = settings.clock or _utcnow
         endpoint = PROVIDER.endpoint(
             client_id=settings.client_id,

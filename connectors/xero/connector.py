@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from connectors.base import ConnectorError, CredentialsStore
 from connectors.oauth import TokenManager
 from connectors.registry import ConnectorSettings
+from connectors.waits import with_stop
 from connectors.xero import cursor as cursors
-from connectors.xero.client import CountingEndpoint, XeroClient
+from connectors.xero.client import XeroClient
 from connectors.xero.options import XeroOptions
 from connectors.xero.provider import PROVIDER
 from connectors.xero.pull import pages
@@ -24,21 +25,18 @@ class XeroConnector:
     def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
         if not settings.tenant_id:
             raise ConnectorError(f"company {settings.company_id}: the Xero connection needs a tenant_id")
-        options = XeroOptions.parse(settings.options)
+        options = with_stop(XeroOptions.parse(settings.options), settings.stop)
         clock = settings.clock or (lambda: datetime.now(UTC))
-        endpoint = CountingEndpoint(
-            PROVIDER.endpoint(
-                client_id=settings.client_id,
-                client_secret=settings.client_secret,
-                token_url=settings.token_url,
-            )
+        endpoint = PROVIDER.endpoint(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            token_url=settings.token_url,
         )
-        self.tokens = TokenManager(credentials, endpoint, clock=clock)  # type: ignore[arg-type]
+        self.tokens = TokenManager(credentials, endpoint, clock=clock)
         self.client = XeroClient(
             tenant_id=settings.tenant_id,
             base_url=settings.api_base_url.rstrip("/"),
             tokens=self.tokens,
-            token_requests=endpoint,
             options=options,
             clock=clock,
             pacing=settings.pacing,

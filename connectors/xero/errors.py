@@ -14,13 +14,13 @@ from collections.abc import Mapping
 import urllib3
 from xero_python.exceptions import ApiException
 
-from connectors.base import ConnectorError, ReconnectNeeded
+from connectors.base import ReconnectNeeded
 from connectors.errors import Action, Classified, describe, retry_after_seconds
 
-# Checked in order: the first matching row wins (ReconnectNeeded is a ConnectorError).
+# Checked in order: the first matching row wins. Token-endpoint failures are classified by
+# `connectors.bearer`, the same for every connector.
 EXCEPTION_TABLE: tuple[tuple[type[BaseException], Action, str], ...] = (
     (ReconnectNeeded, Action.FAIL, "the refresh token was refused"),
-    (ConnectorError, Action.RETRY, "token endpoint failed"),  # unreachable/5xx; invalid_grant is above
     (urllib3.exceptions.HTTPError, Action.RETRY, "connection error"),
     (OSError, Action.RETRY, "connection error"),
     (ValueError, Action.RETRY, "malformed response body"),  # json.JSONDecodeError, MalformedBody
