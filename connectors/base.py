@@ -39,6 +39,10 @@ class CredentialsStore(Protocol):
         """Record that the refresh token was refused (`invalid_grant`): an admin must reconnect."""
 
 
+class CursorError(ValueError):
+    """A cursor this connector did not write (or a newer version of it wrote)."""
+
+
 class ConnectorError(Exception):
     """A sync-stopping failure with a message fit for `arsync status`."""
 

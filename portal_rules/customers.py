@@ -25,4 +25,3 @@ def portal_visible_customer(customer: CustomerFacts, import_inactive: bool) -> b
     if customer.deleted:
         return False
     return customer.active or import_inactive
-

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from connectors.base import ConnectorError, CredentialsStore
+import structlog
+
+from connectors.base import ConnectorError, CredentialsStore, CursorError
 from connectors.oauth import TokenManager
 from connectors.registry import ConnectorSettings
 from connectors.waits import with_stop
@@ -16,6 +18,8 @@ from connectors.xero.provider import PROVIDER
 from connectors.xero.pull import pages
 from portal_rules.records import Page
 
+log = structlog.get_logger("arsync.connectors.xero")
+
 
 class XeroConnector:
     """One Xero tenant (organisation). Builds no network connection until `pages()` runs."""
@@ -25,6 +29,7 @@ class XeroConnector:
     def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
         if not settings.tenant_id:
             raise ConnectorError(f"company {settings.company_id}: the Xero connection needs a tenant_id")
+        self.company_id = settings.company_id
         options = with_stop(XeroOptions.parse(settings.options), settings.stop)
         clock = settings.clock or (lambda: datetime.now(UTC))
         endpoint = PROVIDER.endpoint(
@@ -44,4 +49,8 @@ class XeroConnector:
 
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
         """Customers then sales invoices, page by page (see `connectors.xero.pull`)."""
-        return pages(self.client, cursors.start(cursor, full=full))
+        return pages(self.client, cursors.start(cursor, full=full, unreadable=self._unreadable))
+
+    def _unreadable(self, error: CursorError) -> None:
+        # Self-healing beats a sync that fails until someone runs --full by hand.
+        log.warning("xero.cursor_unreadable", company=self.company_id, reason=str(error))
