@@ -1,24 +1,17 @@
 """The token endpoint fails once, then works: both connectors retry the refresh with backoff
-and the sync completes (one shared policy, `connectors.bearer`); and a stop requested while a
-connector waits to retry ends the sync promptly as interrupted, resumable."""
+and the sync completes (one shared policy, `connectors.bearer`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine
 
-from connectors.base import Stopped
 from connectors.bearer import classify_token_failure
 from connectors.errors import Action
 from connectors.oauth import TokenEndpointError
-from connectors.registry import create_connector
 from connectors.simulators.quickbooks import TOKEN_PATH
-from connectors.waits import STEP
-from portal_rules.types import CompanyPolicy, Plan
-from sync.orchestrator import sync_company
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     COMPANY,
     QboWorld,
@@ -114,52 +107,3 @@ def test_xero_retries_a_failed_refresh_and_completes(world: XeroWorld, sample, f
 def test_token_endpoint_failures_are_classified_once_for_both(status, action):
     classified = classify_token_failure(TokenEndpointError("token endpoint answered", status))
     assert classified.action is action and classified.reason.startswith("token endpoint failed")
-
-
-def test_a_stop_during_a_retry_wait_ends_the_wait_at_once(qbo):
-    """SIGTERM arrives while the connector waits to retry a 429: the wait ends within one
-    step (no further request), with `Stopped`."""
-    stopping = []
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        stopping.append(True)  # the signal arrives during the first wait
-
-    settings = replace(
-        qbo.settings(page_size=50, concurrent=1, sleep=sleep, retry_base_wait=10.0),
-        stop=lambda: bool(stopping),
-    )
-    connector = create_connector(settings, qbo.credentials())
-    pages = connector.pages(None)
-    next(pages)
-    qbo.sim.faults.add(f"/v3/company/{qbo.company.id}/query", "429", count=5)
-    with pytest.raises(Stopped, match="stopped by a signal"):
-        next(pages)
-    assert qbo.sim.faults.pending() == 4  # one 429 met, no request after the stop
-    assert len(waits) == 1 and waits[0] <= STEP  # a wait of up to 20 s, cut after one step
-
-
-def test_the_interrupted_run_resumes_from_its_committed_cursor(qbo):
-    stopping: list[bool] = []
-    settings = replace(
-        qbo.settings(page_size=50, concurrent=1, sleep=lambda seconds: stopping.append(True)),
-        stop=lambda: bool(stopping),
-    )
-    policy = CompanyPolicy(plan=Plan.PRO, timezone="UTC")
-
-    def after_the_first_page(summary) -> None:  # from now on QuickBooks throttles
-        if not qbo.sim.faults.pending():
-            qbo.sim.faults.add(f"/v3/company/{qbo.company.id}/query", "429", count=5)
-
-    connector = create_connector(settings, qbo.credentials())
-    summary = sync_company(
-        qbo.engine, COMPANY, policy, connector, owner="t", clock=qbo.clock.now, on_page=after_the_first_page
-    )
-    assert summary.status == "interrupted" and "next run resumes" in (summary.error or "")
-    assert (summary.customers, summary.invoices) == (CUSTOMERS, 0)  # the customers page was committed
-    qbo.sim.faults.clear()
-    resumed = create_connector(replace(settings, stop=None), qbo.credentials())
-    again = sync_company(qbo.engine, COMPANY, policy, resumed, owner="t", clock=qbo.clock.now)
-    assert again.status == "ok", again.error
-    assert (again.customers, again.invoices) == (0, INVOICES)  # resumed after the customers page
