@@ -39,12 +39,21 @@ class CredentialsStore(Protocol):
         """Record that the refresh token was refused (`invalid_grant`): an admin must reconnect."""
 
 
+class CursorError(ValueError):
+    """A cursor this connector did not write (or a newer version of it wrote)."""
+
+
 class ConnectorError(Exception):
     """A sync-stopping failure with a message fit for `arsync status`."""
 
 
 class ReconnectNeeded(ConnectorError):
     """The refresh token was refused; retrying cannot help."""
+
+
+class Stopped(ConnectorError):
+    """A stop was requested while the connector waited (backoff, Retry-After, pacing): the
+    sync ends as interrupted and the next run resumes from the last committed cursor."""
 
 
 class DailyLimitReached(ConnectorError):

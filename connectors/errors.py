@@ -1,5 +1,7 @@
 """Errors as data: each connector classifies its failures once into an `Action`.
 
+The helpers both connectors' tables use (Retry-After, a failure's description) live here.
+
 The retry policy (how many attempts, how long to wait) lives in `connectors.retry`.
 """
 
@@ -7,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+REASON_LIMIT = 300  # characters of vendor text kept in a reason (status lines, logs)
 
 
 class Action(Enum):
@@ -24,9 +28,18 @@ class Classified:
     retry_after: float | None = None  # seconds, from Retry-After when the server said
 
 
-class TransientError(Exception):
-    """A failure worth retrying, already classified (raised by connectors' HTTP layers)."""
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds when the server sent a number; None when absent or not a number
+    (then the policy backs off on its own). Both vendors send whole seconds, never a date."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
-    def __init__(self, classified: Classified) -> None:
-        super().__init__(classified.reason)
-        self.classified = classified
+
+def describe(error: BaseException, words: str | None = None) -> str:
+    """`Type: words` for a reason (status lines, logs): the vendor's `words` (default: the
+    error's first line), whitespace collapsed, at most `REASON_LIMIT` characters."""
+    text = str(error).splitlines()[0] if words is None and str(error) else (words or "")
+    text = " ".join(text.split())
+    return f"{type(error).__name__}: {text}"[:REASON_LIMIT] if text else type(error).__name__

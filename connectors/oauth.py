@@ -25,6 +25,19 @@ class InvalidGrant(Exception):
     """The token endpoint refused the grant (refresh token used, expired or revoked)."""
 
 
+class TokenEndpointError(ConnectorError):
+    """The token endpoint gave no tokens: unreachable (`status` None) or an unusable answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: no answer, a 5xx, 408/429, or a malformed 200; not a 4xx refusal."""
+        return self.status is None or not 400 <= self.status < 500 or self.status in (408, 429)
+
+
 @dataclass(frozen=True)
 class TokenEndpoint:
     url: str
@@ -47,13 +60,14 @@ class TokenEndpoint:
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
-            raise ConnectorError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+            raise TokenEndpointError(f"token endpoint unreachable: {type(exc).__name__}") from exc
         body = _json(response)
         if response.status_code == 400 and body.get("error") == "invalid_grant":
             raise InvalidGrant(body.get("error_description") or "invalid_grant")
         if response.status_code != 200 or "access_token" not in body:
-            raise ConnectorError(
-                f"token endpoint answered HTTP {response.status_code}: {body.get('error', '')}"
+            raise TokenEndpointError(
+                f"token endpoint answered HTTP {response.status_code}: {body.get('error', '')}",
+                response.status_code,
             )
         return self._tokens(body, now)
 
@@ -103,6 +117,7 @@ class TokenManager:
         self.clock = clock
         self.ahead = ahead
         self.refreshes = 0  # refreshes this manager performed (tests, status)
+        self.requests = 0  # refresh requests sent to the token endpoint, answered or not (API calls)
         self._cached: Tokens | None = None
 
     def access_token(self) -> str:
@@ -120,6 +135,7 @@ class TokenManager:
             if stale is not None and current.access_token != stale and fresh:
                 self._cached = current
                 return current.access_token
+            self.requests += 1
             try:
                 new = self.endpoint.refresh(current.refresh_token, self.clock())
             except InvalidGrant as exc:
@@ -155,34 +171,22 @@ class TokenManager:
 
 @dataclass(frozen=True)
 class Provider:
-    """A provider's OAuth2 endpoints and the scopes arsync asks for."""
+    """A connector kind's OAuth2 endpoints and the scopes arsync asks for.
+
+    Each kind brings its own (`connectors/<kind>/provider.py`, or a `provider` attribute on
+    a third-party factory); `connectors.registry.provider_for(kind)` finds it.
+    """
 
     authorize_url: str
     token_url: str
     scopes: tuple[str, ...]
-    refresh_token_lifetime: timedelta | None = None
+    refresh_token_lifetime: timedelta | None = None  # when the token answer does not say
 
-
-PROVIDERS: dict[str, Provider] = {
-    "quickbooks": Provider(
-        "https://appcenter.intuit.com/connect/oauth2",
-        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
-        ("com.intuit.quickbooks.accounting",),
-    ),
-    "xero": Provider(
-        "https://login.xero.com/identity/connect/authorize",
-        "https://identity.xero.com/connect/token",
-        ("offline_access", "accounting.transactions.read", "accounting.contacts.read"),
-        timedelta(days=60),
-    ),
-}
-
-
-def token_endpoint(kind: str, *, client_id: str, client_secret: str, token_url: str = "") -> TokenEndpoint:
-    """The token endpoint of `kind`, with the configured `token_url` override if any."""
-    provider = PROVIDERS.get(kind)
-    url = token_url or (provider.token_url if provider else "")
-    if not url:
-        raise ConnectorError(f"no token URL known for connector kind {kind!r}: set connection.token_url")
-    lifetime = provider.refresh_token_lifetime if provider else None
-    return TokenEndpoint(url, client_id, client_secret, refresh_token_lifetime=lifetime)
+    def endpoint(self, *, client_id: str, client_secret: str, token_url: str = "") -> TokenEndpoint:
+        """This provider's token endpoint, with the configured `token_url` override if any."""
+        return TokenEndpoint(
+            token_url or self.token_url,
+            client_id,
+            client_secret,
+            refresh_token_lifetime=self.refresh_token_lifetime,
+        )

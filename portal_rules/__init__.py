@@ -4,7 +4,6 @@ One concept per module; no I/O, no clock (`today`/`now` are parameters), money a
 
 - `types`: the facts (`CompanyPolicy`, `CustomerFacts`, `InvoiceFacts`, `ContactFacts`,
   `PortalAccount`) and the public enums `Plan`, `PortalStatus`
-- `signals`: what QuickBooks and Xero invoice fields mean (sent, voided, deleted, draft)
 - `customers`: active-customer filtering
 - `visibility`: sent-only invoice visibility
 - `balances`: balance due, past-due amount, the company's "today"

@@ -25,13 +25,3 @@ def portal_visible_customer(customer: CustomerFacts, import_inactive: bool) -> b
     if customer.deleted:
         return False
     return customer.active or import_inactive
-
-
-def xero_contact_active(contact_status: str | None) -> bool:
-    """Xero contacts are inactive when ARCHIVED or GDPRREQUEST (missing status: active)."""
-    return (contact_status or "ACTIVE").upper() not in {"ARCHIVED", "GDPRREQUEST"}
-
-
-def xero_is_customer(is_customer: bool | None, has_sales_invoice: bool) -> bool:
-    """A Xero contact is a customer with an ACCREC invoice or `IsCustomer`; suppliers are not."""
-    return bool(is_customer) or has_sales_invoice

@@ -82,7 +82,7 @@ class CreditRecord:
     remaining: Decimal  # credit not yet applied
     voided: bool = False
     deleted: bool = False
-    draft: bool = False  # Xero status other than AUTHORISED/PAID: never live
+    draft: bool = False  # not yet approved at the source: never live
     updated_at: datetime | None = None
     allocations: tuple[AllocationRecord, ...] = ()  # owned by this credit (Xero CreditNotes.Allocations)
 

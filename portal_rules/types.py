@@ -76,7 +76,7 @@ class CompanyPolicy:
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
     ref: str
-    active: bool = True  # synced: QuickBooks Active; Xero ContactStatus not ARCHIVED/GDPRREQUEST
+    active: bool = True  # synced: the source says the customer is active (not archived)
     deleted: bool = False  # synced: gone from the source
     reminders_paused: bool = False  # local: `arsync customer pause-reminders`
 
@@ -95,7 +95,7 @@ class InvoiceFacts:
     sent_override: bool | None = None  # local: mark-sent (True) / mark-unsent (False)
     voided: bool = False
     deleted: bool = False
-    draft: bool = False  # Xero DRAFT or SUBMITTED
+    draft: bool = False  # not yet approved at the source (never live)
 
     def __post_init__(self) -> None:
         _require_decimal("balance", self.balance)

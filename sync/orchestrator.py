@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import Connector, ConnectorError, DailyLimitReached, ReconnectNeeded
+from connectors.base import Connector, ConnectorError, DailyLimitReached, ReconnectNeeded, Stopped
 from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store import runs
@@ -129,6 +129,8 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
                 )
                 return
         _finish(engine, run, summary, RunStatus.OK, None, clock)
+    except Stopped as exc:  # a stop requested while the connector waited to retry
+        _finish(engine, run, summary, RunStatus.INTERRUPTED, str(exc), clock)
     except ReconnectNeeded as exc:
         _fail(engine, run, summary, FailReason.RECONNECT_NEEDED, exc, clock)
     except DailyLimitReached as exc:

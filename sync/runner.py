@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 
 from connectors.ratelimit import PacingFactory
 from connectors.registry import UnknownConnector, create_connector
+from connectors.waits import interruptible
 from store import health
 from store.credentials import DbCredentials
 from store.crypto import SecretBox
@@ -24,16 +26,20 @@ Clock = Callable[[], datetime]
 log = structlog.get_logger("arsync.sync")
 
 
-def pacing_for(engine: Engine, company_id: str) -> PacingFactory | None:
+def pacing_for(
+    engine: Engine, company_id: str, stop: Callable[[], bool] | None = None
+) -> PacingFactory | None:
     """The company's API budget shared by every process on PostgreSQL (SPEC §11).
 
-    On SQLite (one worker) each client paces itself with a per-process limiter.
+    On SQLite (one worker) each client paces itself with a per-process limiter. A wait for
+    the budget ends with `Stopped` once `stop()` is true.
     """
     if engine.dialect.name != "postgresql":
         return None
+    sleep = interruptible(time.sleep, stop)
 
     def pacer(per_window: int, window: float, concurrent: int) -> StorePacer:
-        return StorePacer(engine, company_id, per_window, window, concurrent)
+        return StorePacer(engine, company_id, per_window, window, concurrent, sleep=sleep)
 
     return pacer
 
@@ -56,7 +62,7 @@ def sync_one(
     credentials = DbCredentials(engine, company.id, box, remember=REDACTOR.remember)
     try:
         settings = connector_settings(
-            company, clock=clock, options=options, pacing=pacing_for(engine, company.id)
+            company, clock=clock, options=options, pacing=pacing_for(engine, company.id, stop), stop=stop
         )
         connector = create_connector(settings, credentials)
     except UnknownConnector as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from connectors.oauth import TokenEndpoint, token_endpoint
+from connectors.oauth import TokenEndpoint
 from connectors.ratelimit import PacingFactory
-from connectors.registry import ConnectorSettings
+from connectors.registry import ConnectorSettings, token_endpoint
 from portal_rules.types import CompanyPolicy, Plan
 from sync.config import CompanyConfig
 
@@ -33,6 +33,7 @@ def connector_settings(
     clock: Callable[[], datetime] | None = None,
     options: dict | None = None,
     pacing: PacingFactory | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ConnectorSettings:
     connection = company.connection
     return ConnectorSettings(
@@ -49,6 +50,7 @@ def connector_settings(
         options=options or {},
         clock=clock,
         pacing=pacing,
+        stop=stop,
     )
 
 

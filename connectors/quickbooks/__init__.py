@@ -1,8 +1,10 @@
 """QuickBooks Online connector (python-quickbooks), registered as kind "quickbooks".
 
-client.py     the SDK per realm: bearer token, timeouts, pacing, the retry policy
+provider.py   the OAuth provider (Intuit's consent page, token URL, scopes)
+client.py     the SDK per realm: bearer token (`connectors.bearer`), timeouts, pacing, retries
 errors.py     every failure classified once (429, 401, I/O, 5xx, malformed, refusals)
 normalize.py  QBO JSON -> CustomerRecord / InvoiceRecord (the only code knowing QBO fields)
+signals.py    what QBO invoice fields mean: sent, voided, deleted
 cursor.py     the resumable cursor
 pull.py       full listings, CDC windows, LastUpdatedTime listings
 options.py    knobs for tests and benchmarks

@@ -29,7 +29,7 @@ from typing import Any
 
 from connectors.base import ConnectorError
 from connectors.quickbooks.client import QboClient, Reply
-from connectors.quickbooks.cursor import ENTITIES, Listing, State, dump
+from connectors.quickbooks.cursor import ENTITIES, Listing, State
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
@@ -57,7 +57,7 @@ class Ahead:
 
     def pages(self, listing: Listing) -> Generator[Page, None, State]:
         """Every page of the full listing from `listing` on, in order; returns the state after."""
-        self.began = listing.began
+        self.began = listing.seen
         try:
             starts = [listing]
             while starts[-1].entity != ENTITIES[-1]:
@@ -94,10 +94,10 @@ class Ahead:
             calls, entity.total = calls + counted.calls, _total(counted.body)
         self._top_up(entity)
         last = not full or (entity.total is not None and state.start - 1 + len(rows) >= entity.total)
-        following = _advance(replace(state, began=self.began), rows, last)
+        following = _advance(replace(state, seen=self.began), rows, last)
         records, quarantined = normalize_all(state.entity, rows, self.home_currency)
         complete = state.entity == ENTITIES[-1] and last
-        return following, _page(state.entity, records, quarantined, dump(following), calls, complete)
+        return following, _page(state.entity, records, quarantined, following.to_dict(), calls, complete)
 
     def _top_up(self, entity: _Entity) -> None:
         """Ask for counted pages not yet asked for, at most `window` outstanding."""

@@ -2,8 +2,9 @@
 
 The SDK is used as shipped and configured per instance (never a shared, mutated client):
 - no intuit-oauth `AuthClient`: it would fetch the OpenID discovery document on creation and
-  bring a second refresh path; tokens belong to `connectors.oauth.TokenManager`, so the SDK
-  gets a plain bearer session whose token is set before every request;
+  bring a second refresh path; tokens belong to `connectors.oauth.TokenManager` and the
+  401 policy to `connectors.bearer`, so the SDK gets a plain bearer session whose token is
+  set before every request;
 - that session adds timeouts (the SDK sends none) and keeps the status and Retry-After the
   SDK drops, for the error table;
 - `use_decimal=True`: amounts are `Decimal` from the JSON parser on, never floats;
@@ -23,11 +24,12 @@ from typing import Any
 import requests
 from quickbooks import QuickBooks
 
-from connectors import retry
 from connectors.base import ConnectorError
+from connectors.bearer import Bearer
+from connectors.errors import retry_after_seconds
 from connectors.oauth import TokenManager
 from connectors.quickbooks.decode import decode, sdk_result
-from connectors.quickbooks.errors import CallFailed, MalformedBody, classify, retry_after_seconds
+from connectors.quickbooks.errors import CallFailed, MalformedBody, classify
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import make_pacer
 from connectors.registry import ConnectorSettings
@@ -115,7 +117,7 @@ class QboClient:
             clock=options.monotonic,
             sleep=options.sleep,
         )
-        self._token_lock = threading.Lock()
+        self.bearer = Bearer(tokens)  # pages fetched ahead share one TokenManager
 
     def query(self, statement: str) -> Reply:
         """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does)."""
@@ -129,20 +131,9 @@ class QboClient:
         return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json"))
 
     def _call(self, send: Callable[[QuickBooks], Any]) -> Reply:
-        refreshed = 0  # token refreshes this call made (other threads' are theirs)
-
-        def tokens(use: Callable[[], str]) -> str:
-            nonlocal refreshed
-            with self._token_lock:  # pages fetched ahead share one TokenManager
-                before = self.tokens.refreshes
-                token = use()
-                refreshed += self.tokens.refreshes - before
-            return token
-
-        token = tokens(self.tokens.access_token)  # may refresh ahead of expiry, or raise ReconnectNeeded
         attempts = 0
 
-        def attempt() -> dict[str, Any]:
+        def attempt(token: str) -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
             with self.limiter.slot():
@@ -155,21 +146,14 @@ class QboClient:
                 raise CallFailed(MalformedBody("answer is not a JSON object"), 200, None)
             return body
 
-        def refresh() -> None:  # after a 401: only if no other process refreshed meanwhile
-            nonlocal token
-            stale = token
-            self.tokens.invalidate()
-            token = tokens(lambda: self.tokens.refresh(stale=stale))
-
-        body = retry.call(
+        body, token_requests = self.bearer.call(
             attempt,
             classify,
-            refresh=refresh,
             attempts=self.options.retry_attempts,
             base_wait=self.options.retry_base_wait,
             sleep=self.options.sleep,
         )
-        return Reply(body, attempts + refreshed)
+        return Reply(body, attempts + token_requests)
 
 
 def _send(qb: QuickBooks, method: str, url: str, params: dict[str, str], data: Any, content_type: str) -> Any:

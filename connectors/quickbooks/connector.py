@@ -9,13 +9,15 @@ from typing import Any
 import structlog
 
 from connectors.base import CredentialsStore
-from connectors.oauth import TokenManager, token_endpoint
+from connectors.oauth import TokenManager
 from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
-from connectors.quickbooks.cursor import CursorError, Listing, State, load
+from connectors.quickbooks.cursor import CursorError, Listing, start
 from connectors.quickbooks.options import QboOptions
+from connectors.quickbooks.provider import PROVIDER
 from connectors.quickbooks.pull import Puller
 from connectors.registry import ConnectorSettings
+from connectors.waits import with_stop
 from portal_rules.records import Page
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
@@ -32,10 +34,9 @@ class QuickBooksConnector:
 
     def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
         self.settings = settings
-        self.options = QboOptions.parse(settings.options)
+        self.options = with_stop(QboOptions.parse(settings.options), settings.stop)
         self.clock: Callable[[], datetime] = settings.clock or _utcnow
-        endpoint = token_endpoint(
-            "quickbooks",
+        endpoint = PROVIDER.endpoint(
             client_id=settings.client_id,
             client_secret=settings.client_secret,
             token_url=settings.token_url,
@@ -49,18 +50,12 @@ class QuickBooksConnector:
         `cursor=None` or `full=True`: a full pull; a cursor from the middle of a pull
         continues it; a finished pull's cursor gives an incremental pull.
         """
-        state = self._start(None if full else cursor)
-        if isinstance(state, Listing) and state.mode == "full" and self.options.concurrent > 1:
+        state = start(cursor, full=full, unreadable=self._unreadable)
+        if isinstance(state, Listing) and state.full and self.options.concurrent > 1:
             yield from Ahead(self.client, self.options).pages(state)  # ends in Done: no incremental after
             return
         yield from Puller(self.client, self.options, self.clock).pages(state)
 
-    def _start(self, cursor: dict[str, Any] | None) -> State:
-        if cursor is None:
-            return Listing("full")
-        try:
-            return load(cursor)
-        except CursorError as exc:
-            # Self-healing beats a sync that fails until someone runs --full by hand.
-            log.warning("quickbooks.cursor_unreadable", company=self.settings.company_id, reason=str(exc))
-            return Listing("full")
+    def _unreadable(self, error: CursorError) -> None:
+        # Self-healing beats a sync that fails until someone runs --full by hand.
+        log.warning("quickbooks.cursor_unreadable", company=self.settings.company_id, reason=str(error))

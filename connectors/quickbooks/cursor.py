@@ -4,8 +4,13 @@ Every page carries the state that resumes *after* it. Times in a cursor come fro
 QuickBooks itself (a response's `time` or a record's `MetaData.LastUpdatedTime`), never
 from our clock, and keep the offset QuickBooks wrote them with.
 
-    {"v": 2, "mode": "full", "entity": "invoices", "start": 2001, "began": T}
-    {"v": 2, "mode": "changed", "entity": "customers", "start": 3, "since": S, "after": A, "began": T}
+The same shape as every connector's cursor (`connectors.xero.cursor`): frozen dataclasses
+with `to_dict()` and `Cursor.from_dict()`, `start()` to resume, `full` for a pass that
+re-reads everything, `done` for a finished one, `seen` for where the next pass starts.
+Cursors written before `seen` had that name carry it as "began"; they still load.
+
+    {"v": 2, "mode": "full", "entity": "invoices", "start": 2001, "seen": T}
+    {"v": 2, "mode": "changed", "entity": "customers", "start": 3, "since": S, "after": A, "seen": T}
     {"v": 2, "mode": "second", "entity": "invoices", "start": 1001, "since": X}
     {"v": 2, "mode": "cdc", "since": X}
     {"v": 2, "mode": "done", "since": T}
@@ -13,10 +18,12 @@ from our clock, and keep the offset QuickBooks wrote them with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from connectors.base import CursorError
 from portal_rules.records import Entity
 
 # 2: payments and credit memos follow invoices. A version-1 cursor never pulled them, so it
@@ -26,12 +33,51 @@ ListingMode = Literal["full", "changed", "second"]
 ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")  # a pull's order
 
 
-class CursorError(ValueError):
-    """A cursor this connector did not write (or a newer version of it wrote)."""
+@dataclass(frozen=True)
+class Cursor:
+    """Where a QuickBooks pull stands: one of `Listing`, `Cdc` or `Done`."""
+
+    @property
+    def full(self) -> bool:
+        """This pass re-reads everything (a "full" `Listing`)."""
+        return False
+
+    @property
+    def done(self) -> bool:
+        """The pass is finished (`Done`)."""
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form committed with a page (only the fields its mode uses)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def from_dict(raw: dict[str, Any]) -> State:
+        """The cursor `to_dict` wrote; raise `CursorError` for anything else."""
+        if not isinstance(raw, dict) or raw.get("v") != VERSION:
+            raise CursorError(f"not a version-{VERSION} QuickBooks cursor")
+        mode = raw.get("mode")
+        if mode in ("done", "cdc"):
+            since = _time(raw, "since", required=True)
+            return Done(since) if mode == "done" else Cdc(since)
+        if mode not in ("full", "changed", "second"):
+            raise CursorError(f"unknown cursor mode {mode!r}")
+        entity, start = raw.get("entity"), raw.get("start")
+        if entity not in ENTITIES or not isinstance(start, int) or isinstance(start, bool) or start < 1:
+            raise CursorError("cursor entity/start out of range")
+        seen = "seen" if "seen" in raw else "began"  # "began": written before the rename
+        return Listing(
+            mode,
+            entity,
+            start,
+            since=_time(raw, "since", required=mode != "full"),
+            after=_time(raw, "after", required=mode == "changed"),
+            seen=_time(raw, seen, required=False),
+        )
 
 
 @dataclass(frozen=True)
-class Listing:
+class Listing(Cursor):
     """A pull through the query endpoint: each of `ENTITIES` in turn, one page per request.
 
     - "full": every record, ORDERBY Id, from STARTPOSITION `start`.
@@ -41,7 +87,8 @@ class Listing:
       `since` is where both entities start.
     - "second": `MetaData.LastUpdatedTime = since`: one second holding more changes than
       a CDC response can carry; CDC resumes one second later.
-    `began` is the server time of the pull's first response: the next incremental starts there.
+    `seen` is the server time of the pull's first response: everything changed before it
+    is read by this pull, and the next incremental starts there.
     """
 
     mode: ListingMode
@@ -49,65 +96,66 @@ class Listing:
     start: int = 1
     since: str | None = None
     after: str | None = None
-    began: str | None = None
+    seen: str | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.mode == "full"
 
     def next_entity(self) -> Listing:
         following = ENTITIES[ENTITIES.index(self.entity) + 1]
         return replace(self, entity=following, start=1, after=self.since)
 
+    def to_dict(self) -> dict[str, Any]:
+        cursor: dict[str, Any] = {"v": VERSION, "mode": self.mode, "entity": self.entity, "start": self.start}
+        for key in ("since", "after", "seen"):
+            if getattr(self, key) is not None:
+                cursor[key] = getattr(self, key)
+        return cursor
+
 
 @dataclass(frozen=True)
-class Cdc:
+class Cdc(Cursor):
     """The next CDC request's `changedSince`, exactly (inside a split window)."""
 
     since: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": VERSION, "mode": "cdc", "since": self.since}
+
 
 @dataclass(frozen=True)
-class Done:
-    """A finished pull; the next one asks for changes since `since` (minus an overlap)."""
+class Done(Cursor):
+    """A finished pull; the next one asks for changes since `since` (the pull's `seen`, minus
+    an overlap)."""
 
     since: str
+
+    @property
+    def done(self) -> bool:
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": VERSION, "mode": "done", "since": self.since}
 
 
 State = Listing | Cdc | Done
 
 
-def dump(state: State) -> dict[str, Any]:
-    """The cursor dict of `state` (only the fields that mean something in its mode)."""
-    if isinstance(state, Done):
-        return {"v": VERSION, "mode": "done", "since": state.since}
-    if isinstance(state, Cdc):
-        return {"v": VERSION, "mode": "cdc", "since": state.since}
-    cursor: dict[str, Any] = {"v": VERSION, "mode": state.mode, "entity": state.entity, "start": state.start}
-    for key in ("since", "after", "began"):
-        if getattr(state, key) is not None:
-            cursor[key] = getattr(state, key)
-    return cursor
-
-
-def load(cursor: dict[str, Any]) -> State:
-    """Read a cursor written by `dump`; raise `CursorError` for anything else."""
-    if not isinstance(cursor, dict) or cursor.get("v") != VERSION:
-        raise CursorError(f"not a version-{VERSION} QuickBooks cursor")
-    mode = cursor.get("mode")
-    if mode in ("done", "cdc"):
-        since = _time(cursor, "since", required=True)
-        return Done(since) if mode == "done" else Cdc(since)
-    if mode not in ("full", "changed", "second"):
-        raise CursorError(f"unknown cursor mode {mode!r}")
-    entity, start = cursor.get("entity"), cursor.get("start")
-    if entity not in ENTITIES or not isinstance(start, int) or isinstance(start, bool) or start < 1:
-        raise CursorError("cursor entity/start out of range")
-    listing = Listing(
-        mode,
-        entity,
-        start,
-        since=_time(cursor, "since", required=mode != "full"),
-        after=_time(cursor, "after", required=mode == "changed"),
-        began=_time(cursor, "began", required=False),
-    )
-    return listing
+def start(
+    raw: dict[str, Any] | None, *, full: bool, unreadable: Callable[[CursorError], None] | None = None
+) -> State:
+    """The cursor to pull from: a fresh full pass, or where `raw` left off (a finished pull's
+    `Done` leads to an incremental one). An unreadable `raw` is reported to `unreadable`
+    and a full pass starts over, safely."""
+    if full or raw is None:
+        return Listing("full")
+    try:
+        return Cursor.from_dict(raw)
+    except CursorError as exc:
+        if unreadable is not None:
+            unreadable(exc)
+        return Listing("full")
 
 
 def moment(stamp: str) -> datetime:

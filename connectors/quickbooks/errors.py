@@ -14,9 +14,7 @@ from collections.abc import Callable
 import requests
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
-from connectors.errors import Action, Classified
-
-REASON_LIMIT = 300  # characters of vendor text kept in a reason (status lines, logs)
+from connectors.errors import Action, Classified, describe
 
 
 class MalformedBody(ValueError):
@@ -96,14 +94,6 @@ def classify(error: BaseException) -> Classified:
     raise AssertionError("the last rule matches everything")  # pragma: no cover
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After in seconds when the server sent a number; None otherwise (then: backoff)."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def _words(error: BaseException) -> str:
     if isinstance(error, QuickbooksException):
         return f"{error.message} {error.detail}".strip()
@@ -111,5 +101,4 @@ def _words(error: BaseException) -> str:
 
 
 def _describe(error: BaseException) -> str:
-    text = " ".join(_words(error).split())
-    return f"{type(error).__name__}: {text}"[:REASON_LIMIT] if text else type(error).__name__
+    return describe(error, _words(error))

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_sent, quickbooks_voided
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Quarantined
-from portal_rules.signals import quickbooks_deleted, quickbooks_sent, quickbooks_voided
 
 ZERO = Decimal("0.00")
 _DATE_SUFFIX = re.compile(r"^(?:Z|[+-]\d\d:\d\d)$")  # QBO sometimes appends an offset to a date

@@ -27,8 +27,8 @@ from connectors.quickbooks.normalize import (
     _text,
     updated_at,
 )
+from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_voided
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
-from portal_rules.signals import quickbooks_deleted, quickbooks_voided
 
 
 def to_payment(raw: Mapping[str, Any], *, home_currency: str = "USD") -> PaymentRecord:

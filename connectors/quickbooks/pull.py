@@ -26,7 +26,7 @@ import structlog
 
 from connectors.base import ConnectorError
 from connectors.quickbooks.client import QboClient
-from connectors.quickbooks.cursor import ENTITIES, Cdc, Done, Listing, State, dump, moment, stamp
+from connectors.quickbooks.cursor import ENTITIES, Cdc, Done, Listing, State, moment, stamp
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from portal_rules.records import Entity, Page, Quarantined
@@ -92,12 +92,12 @@ class Puller:
     def listing_page(self, listing: Listing) -> Step:
         reply = self.client.query(statement(listing, self.options.page_size))
         rows = _query_rows(reply.body, listing.entity)
-        began = None if listing.mode == "second" else listing.began or server_time(reply.body)
+        seen = None if listing.mode == "second" else listing.seen or server_time(reply.body)
         last = len(rows) < self.options.page_size
-        following = _advance(replace(listing, began=began), rows, last)
+        following = _advance(replace(listing, seen=seen), rows, last)
         records, quarantined = normalize_all(listing.entity, rows, self.options.home_currency)
         complete = listing.mode == "full" and listing.entity == ENTITIES[-1] and last
-        yield _page(listing.entity, records, quarantined, dump(following), reply.calls, complete)
+        yield _page(listing.entity, records, quarantined, following.to_dict(), reply.calls, complete)
         return following
 
     def cdc_window(self, window: Cdc) -> Step:
@@ -109,7 +109,7 @@ class Puller:
         parts = [(entity, *normalize_all(entity, rows[entity], home)) for entity in ENTITIES if rows[entity]]
         for number, (entity, records, quarantined) in enumerate(parts or [("invoices", [], [])], start=1):
             # Resuming after any but the last page redoes the window: the rest is not stored yet.
-            cursor = dump(following) if number >= len(parts) else dump(window)
+            cursor = following.to_dict() if number >= len(parts) else window.to_dict()
             yield _page(entity, records, quarantined, cursor, calls)
             calls = 0
         return following
@@ -139,9 +139,9 @@ def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
         return listing.next_entity()
     if listing.mode == "second" and listing.since is not None:
         return Cdc(stamp(moment(listing.since) + ONE_SECOND))
-    if listing.began is None:  # set from the first response before any page is advanced
+    if listing.seen is None:  # set from the first response before any page is advanced
         raise ConnectorError("QuickBooks pull finished without a server time")
-    return Done(listing.began)
+    return Done(listing.seen)
 
 
 def _keyset(listing: Listing, rows: Sequence[Any]) -> tuple[str | None, int]:

@@ -5,9 +5,11 @@ Modules, in the order a request flows through them:
 - `connector`: `XeroConnector`, what `create` returns;
 - `cursor`: the resumable position, per-entity If-Modified-Since watermarks, held suppliers;
 - `pull`: paging into `Page`s (contacts, then ACCREC invoices; suppliers held back);
-- `client`: the isolated xero-python client, tokens, pacing, the retry policy;
+- `client`: the isolated xero-python client, tokens (`connectors.bearer`), pacing, retries;
 - `errors`: the classification table;
-- `normalize`: the only code that knows Xero's field names.
+- `normalize`: the only code that knows Xero's field names;
+- `signals`: what Xero's invoice and contact fields mean (sent, live, sales, active, customer);
+- `provider`: the OAuth provider (consent page, token URL, scopes, refresh-token lifetime).
 """
 
 from __future__ import annotations

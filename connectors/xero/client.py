@@ -8,7 +8,8 @@ xero-python pitfalls handled here, once:
   off, so every HTTP request is an attempt of `connectors.retry`'s policy;
 - the SDK refreshes tokens itself when it knows an expiry; it never learns one here (the
   token it sees has no expiry and no client credentials): `TokenManager` owns refreshes,
-  so a rotated refresh token is committed before its access token is used.
+  so a rotated refresh token is committed before its access token is used, and
+  `connectors.bearer` decides when (ahead of expiry, or once after a 401).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
-from connectors import retry
-from connectors.base import ConnectorError, ReconnectNeeded, Tokens
-from connectors.oauth import TokenEndpoint, TokenManager
+from connectors.base import ConnectorError
+from connectors.bearer import Bearer
+from connectors.oauth import TokenManager
 from connectors.ratelimit import PacingFactory, make_pacer
 from connectors.xero import decode
 from connectors.xero.errors import classify
@@ -40,18 +41,6 @@ class Listing(NamedTuple):
     items: list[Any]  # raw records, normalized by the caller
     page_count: int | None  # pagination.pageCount when Xero sent it
     calls: int = 0  # HTTP requests it took: attempts, and token refreshes made for it
-
-
-class CountingEndpoint:
-    """A token endpoint that counts its requests (they are API calls of the sync too)."""
-
-    def __init__(self, endpoint: TokenEndpoint) -> None:
-        self.endpoint = endpoint
-        self.requests = 0
-
-    def refresh(self, refresh_token: str, now: datetime) -> Tokens:
-        self.requests += 1
-        return self.endpoint.refresh(refresh_token, now)
 
 
 def isolated_api_client(token: Callable[[], dict]) -> ApiClient:
@@ -76,7 +65,6 @@ class XeroClient:
         tenant_id: str,
         base_url: str,
         tokens: TokenManager,
-        token_requests: CountingEndpoint,
         options: XeroOptions,
         clock: Callable[[], datetime] | None = None,
         pacing: PacingFactory | None = None,
@@ -88,18 +76,16 @@ class XeroClient:
             pacing, options.per_minute, 60.0, options.concurrent, clock=options.monotonic, sleep=options.sleep
         )
         self.day_remaining: int | None = None  # X-DayLimit-Remaining of the last answer
-        self._token_requests = token_requests
         self._api_requests = 0
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._bearer = ""
-        self._rejected: str | None = None  # an access token Xero answered 401 to
-        self._token_lock = threading.Lock()
+        self._bearer = Bearer(tokens)  # pages fetched ahead share one TokenManager
+        self._tokens_sent = threading.local()  # the token each thread's next request carries
         self.api = AccountingApi(isolated_api_client(self._sdk_token), base_url=base_url or None)
 
     @property
     def requests(self) -> int:
         """HTTP requests so far: API calls (every attempt) and token refreshes."""
-        return self._api_requests + self._token_requests.requests
+        return self._api_requests + self.tokens.requests
 
     def contacts(self, page: int, since: datetime | None) -> Listing:
         """One page of contacts, archived ones included, changed since `since` if given."""
@@ -128,25 +114,27 @@ class XeroClient:
         return self._list("credits", self.api.get_credit_notes, where=SALES_CREDITS, **params)
 
     def _list(self, entity: Entity, operation: Callable[..., Any], **params: Any) -> Listing:
-        calls = 0  # this listing's own requests: pages fetched ahead run on other threads
+        requests = 0  # this listing's own API requests: pages fetched ahead run on other threads
 
-        def attempt() -> Listing:
-            nonlocal calls
-            with self._token_lock:  # one thread at a time decides the bearer (and refreshes)
-                before = self._token_requests.requests
-                try:
-                    self._authorize()
-                finally:
-                    calls += self._token_requests.requests - before
+        def attempt(token: str) -> Listing:
+            nonlocal requests
             with self.pacer.slot():
-                calls += 1
+                requests += 1
                 self._api_requests += 1
+                self._tokens_sent.token = token
                 body = self._send(operation, params)
             items, page_count = decode.listing(body, entity) or parse_listing(body, entity)
             return Listing(items, page_count)
 
-        listing = self._call(attempt)
-        return listing._replace(calls=calls)
+        listing, token_requests = self._bearer.call(
+            attempt,
+            classify,
+            attempts=self.options.retry_attempts,
+            base_wait=self.options.retry_base_wait,
+            sleep=self.options.sleep,
+            now=self._clock,
+        )
+        return listing._replace(calls=requests + token_requests)
 
     def _send(self, operation: Callable[..., Any], params: dict[str, Any]) -> bytes:
         timeout = (self.options.connect_timeout, self.options.read_timeout)
@@ -164,39 +152,9 @@ class XeroClient:
         finally:
             response.release_conn()
 
-    def _call(self, attempt: Callable[[], Listing]) -> Listing:
-        try:
-            return retry.call(
-                attempt,
-                classify,
-                refresh=self._reject_bearer,
-                attempts=self.options.retry_attempts,
-                base_wait=self.options.retry_base_wait,
-                sleep=self.options.sleep,
-                now=self._clock,
-            )
-        except ConnectorError as error:
-            cause = error.__cause__
-            if isinstance(cause, ReconnectNeeded):  # keep the type: the orchestrator marks the connection
-                raise cause from cause.__cause__
-            raise
-
-    def _authorize(self) -> None:
-        """Set the bearer for the next request; refresh first if Xero refused the last one."""
-        if self._rejected is not None:
-            self._bearer = self.tokens.refresh(stale=self._rejected)
-            self._rejected = None
-        else:
-            self._bearer = self.tokens.access_token()
-
-    def _reject_bearer(self) -> None:
-        # Called by the retry policy on a 401; the refresh itself happens in the next
-        # attempt, so a token endpoint hiccup is retried like any transient failure.
-        self._rejected = self._bearer
-        self.tokens.invalidate()
-
     def _sdk_token(self) -> dict:
-        return {"access_token": self._bearer, "token_type": "Bearer", "scope": None, "expires_in": None}
+        token = getattr(self._tokens_sent, "token", "")
+        return {"access_token": token, "token_type": "Bearer", "scope": None, "expires_in": None}
 
     def _note_limits(self, headers: Any, *, minute: bool = True) -> None:
         """Pace from Xero's remaining counts (X-MinLimit-Remaining, X-DayLimit-Remaining)."""

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from connectors.base import ConnectorError, CredentialsStore
-from connectors.oauth import TokenManager, token_endpoint
+import structlog
+
+from connectors.base import ConnectorError, CredentialsStore, CursorError
+from connectors.oauth import TokenManager
 from connectors.registry import ConnectorSettings
+from connectors.waits import with_stop
 from connectors.xero import cursor as cursors
-from connectors.xero.client import CountingEndpoint, XeroClient
+from connectors.xero.client import XeroClient
 from connectors.xero.options import XeroOptions
+from connectors.xero.provider import PROVIDER
 from connectors.xero.pull import pages
 from portal_rules.records import Page
+
+log = structlog.get_logger("arsync.connectors.xero")
 
 
 class XeroConnector:
@@ -23,22 +29,19 @@ class XeroConnector:
     def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
         if not settings.tenant_id:
             raise ConnectorError(f"company {settings.company_id}: the Xero connection needs a tenant_id")
-        options = XeroOptions.parse(settings.options)
+        self.company_id = settings.company_id
+        options = with_stop(XeroOptions.parse(settings.options), settings.stop)
         clock = settings.clock or (lambda: datetime.now(UTC))
-        endpoint = CountingEndpoint(
-            token_endpoint(
-                "xero",
-                client_id=settings.client_id,
-                client_secret=settings.client_secret,
-                token_url=settings.token_url,
-            )
+        endpoint = PROVIDER.endpoint(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            token_url=settings.token_url,
         )
-        self.tokens = TokenManager(credentials, endpoint, clock=clock)  # type: ignore[arg-type]
+        self.tokens = TokenManager(credentials, endpoint, clock=clock)
         self.client = XeroClient(
             tenant_id=settings.tenant_id,
             base_url=settings.api_base_url.rstrip("/"),
             tokens=self.tokens,
-            token_requests=endpoint,
             options=options,
             clock=clock,
             pacing=settings.pacing,
@@ -46,4 +49,8 @@ class XeroConnector:
 
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
         """Customers then sales invoices, page by page (see `connectors.xero.pull`)."""
-        return pages(self.client, cursors.start(cursor, full=full))
+        return pages(self.client, cursors.start(cursor, full=full, unreadable=self._unreadable))
+
+    def _unreadable(self, error: CursorError) -> None:
+        # Self-healing beats a sync that fails until someone runs --full by hand.
+        log.warning("xero.cursor_unreadable", company=self.company_id, reason=str(error))

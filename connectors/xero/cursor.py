@@ -1,5 +1,9 @@
 """The Xero cursor: where a pull stands, the per-entity watermarks, and which contacts are
-held back as suppliers. Plain functions over a frozen value, stored as a JSON-able dict.
+held back as suppliers. A frozen value, stored as a JSON-able dict.
+
+The same shape as every connector's cursor (`connectors.quickbooks.cursor`): a frozen
+dataclass with `to_dict()` and `Cursor.from_dict()`, `start()` to resume, `full` for a pass
+that re-reads everything, `done` for a finished one, `seen` for where the next pass starts.
 
 A pass reads contacts, sales invoices, customer payments and customer credit notes, page by
 page, with one fixed If-Modified-Since per entity (`since`). `seen` is the newest
@@ -9,10 +13,12 @@ becomes the next pass's `since`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from connectors.base import CursorError
 from portal_rules.records import Entity
 
 # 2: payments and credit notes follow invoices. A version-1 cursor never pulled them, so it
@@ -71,50 +77,55 @@ class Cursor:
             return replace(self, page=self.page + 1)
         return replace(self, phase=_PHASES[_PHASES.index(self.phase) + 1], page=1)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form committed with each page."""
+        return {
+            "v": VERSION,
+            "full": self.full,
+            "phase": self.phase,
+            "page": self.page,
+            "since": _marks_to_dict(self.since),
+            "seen": _marks_to_dict(self.seen),
+            "held": sorted(self.held),
+            "promoted": sorted(self.promoted),
+        }
 
-def start(raw: dict | None, *, full: bool) -> Cursor:
+    @staticmethod
+    def from_dict(raw: dict[str, Any]) -> Cursor:
+        """The cursor `to_dict` wrote; raise `CursorError` for anything else."""
+        try:
+            if raw.get("v") != VERSION or raw["phase"] not in _PHASES:
+                raise CursorError(f"not a version-{VERSION} Xero cursor")
+            return Cursor(
+                full=bool(raw["full"]),
+                phase=raw["phase"],
+                page=max(1, int(raw["page"])),
+                since=_marks_from_dict(raw["since"]),
+                seen=_marks_from_dict(raw["seen"]),
+                held=frozenset(map(str, raw.get("held", ()))),
+                promoted=frozenset(map(str, raw.get("promoted", ()))),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CursorError(f"unreadable Xero cursor: {type(exc).__name__}: {exc}") from None
+
+
+def start(
+    raw: dict[str, Any] | None, *, full: bool, unreadable: Callable[[CursorError], None] | None = None
+) -> Cursor:
     """The cursor to pull from: a fresh full pass, the rest of an unfinished pass, or an
-    incremental pass after a finished one."""
+    incremental pass after a finished one. An unreadable `raw` (or one of another version)
+    is reported to `unreadable` and a full pass starts over, safely."""
     if full or raw is None:
         return Cursor(full=True)
-    cursor = from_dict(raw)
-    if cursor is None:
-        return Cursor(full=True)  # unreadable or from another version: start over, safely
+    try:
+        cursor = Cursor.from_dict(raw)
+    except CursorError as exc:
+        if unreadable is not None:
+            unreadable(exc)
+        return Cursor(full=True)
     if not cursor.done:
         return cursor
     return replace(cursor, full=False, phase="customers", page=1, since=cursor.seen)
-
-
-def to_dict(cursor: Cursor) -> dict:
-    """The JSON-able form committed with each page."""
-    return {
-        "v": VERSION,
-        "full": cursor.full,
-        "phase": cursor.phase,
-        "page": cursor.page,
-        "since": _marks_to_dict(cursor.since),
-        "seen": _marks_to_dict(cursor.seen),
-        "held": sorted(cursor.held),
-        "promoted": sorted(cursor.promoted),
-    }
-
-
-def from_dict(raw: dict) -> Cursor | None:
-    """The cursor `to_dict` wrote, or None if `raw` is not one."""
-    try:
-        if raw.get("v") != VERSION or raw["phase"] not in _PHASES:
-            return None
-        return Cursor(
-            full=bool(raw["full"]),
-            phase=raw["phase"],
-            page=max(1, int(raw["page"])),
-            since=_marks_from_dict(raw["since"]),
-            seen=_marks_from_dict(raw["seen"]),
-            held=frozenset(map(str, raw.get("held", ()))),
-            promoted=frozenset(map(str, raw.get("promoted", ()))),
-        )
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
 
 
 def _marks_to_dict(marks: Marks) -> dict[str, str | None]:

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 import urllib3
 from xero_python.exceptions import ApiException
 
-from connectors.base import ConnectorError, ReconnectNeeded
-from connectors.errors import Action, Classified
+from connectors.base import ReconnectNeeded
+from connectors.errors import Action, Classified, describe, retry_after_seconds
 
-# Checked in order: the first matching row wins (ReconnectNeeded is a ConnectorError).
+# Checked in order: the first matching row wins. Token-endpoint failures are classified by
+# `connectors.bearer`, the same for every connector.
 EXCEPTION_TABLE: tuple[tuple[type[BaseException], Action, str], ...] = (
     (ReconnectNeeded, Action.FAIL, "the refresh token was refused"),
-    (ConnectorError, Action.RETRY, "token endpoint failed"),  # unreachable/5xx; invalid_grant is above
     (urllib3.exceptions.HTTPError, Action.RETRY, "connection error"),
     (OSError, Action.RETRY, "connection error"),
     (ValueError, Action.RETRY, "malformed response body"),  # json.JSONDecodeError, MalformedBody
@@ -45,8 +45,8 @@ def classify(error: BaseException) -> Classified:
         return _classify_status(error)
     for kind, action, reason in EXCEPTION_TABLE:
         if isinstance(error, kind):
-            return Classified(action, f"{reason}: {_describe(error)}")
-    return Classified(Action.FAIL, f"unexpected error: {_describe(error)}")
+            return Classified(action, f"{reason}: {describe(error)}")
+    return Classified(Action.FAIL, f"unexpected error: {describe(error)}")
 
 
 def _classify_status(error: ApiException) -> Classified:
@@ -64,14 +64,6 @@ def _classify_status(error: ApiException) -> Classified:
     if status >= 500:
         return Classified(Action.RETRY, f"Xero answered HTTP {status}: {detail}", retry_after)
     return Classified(Action.FAIL, f"Xero refused the request (HTTP {status}): {detail}")
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After in seconds (Xero sends whole seconds); None when absent or not a number."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _headers(error: ApiException) -> Mapping[str, str]:
@@ -93,8 +85,3 @@ def _detail(error: ApiException) -> str:
             if isinstance(body.get(key), str) and body[key]:
                 return body[key]
     return str(error.reason or "no detail")
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

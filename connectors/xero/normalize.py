@@ -15,9 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from portal_rules.customers import xero_contact_active
+from connectors.xero.signals import xero_contact_active, xero_flags, xero_importable, xero_sent
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
-from portal_rules.signals import xero_flags, xero_importable, xero_sent
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
 ORDER = "UpdatedDateUTC ASC"  # pages in watermark order: a record changed mid-pull moves to the end

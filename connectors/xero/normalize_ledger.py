@@ -22,8 +22,8 @@ from connectors.xero.normalize import (
     parse_date,
     parse_datetime,
 )
+from connectors.xero.signals import xero_flags
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
-from portal_rules.signals import xero_flags
 
 SALES_PAYMENTS = 'PaymentType=="ACCRECPAYMENT"'  # the `where` filters: supplier documents never
 SALES_CREDITS = 'Type=="ACCRECCREDIT"'

@@ -20,10 +20,10 @@ import structlog
 from connectors.base import ConnectorError
 from connectors.xero.ahead import Ahead
 from connectors.xero.client import Listing, XeroClient
-from connectors.xero.cursor import Cursor, to_dict
+from connectors.xero.cursor import Cursor
 from connectors.xero.normalize import MalformedRecord, is_customer_flag, record_ref, to_customer, to_invoice
 from connectors.xero.normalize_ledger import to_credit, to_payment
-from portal_rules.customers import xero_is_customer
+from connectors.xero.signals import xero_is_customer
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Page, Quarantined
 
 log = structlog.get_logger("arsync.connectors.xero")
@@ -67,7 +67,7 @@ def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> li
         "customers",
         batch.customers,
         quarantined=batch.quarantined,
-        cursor=to_dict(after),
+        cursor=after.to_dict(),
         api_calls=listing.calls,
     )
     return [(page, after)]
@@ -90,7 +90,7 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
         "invoices",
         invoices,
         quarantined=quarantined,
-        cursor=to_dict(after),
+        cursor=after.to_dict(),
         api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
     )
@@ -136,7 +136,7 @@ def _ledger_step(
         entity,
         tuple(records),
         quarantined=tuple(quarantined),
-        cursor=to_dict(after),
+        cursor=after.to_dict(),
         api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
     )
@@ -162,7 +162,7 @@ def _promote(client: XeroClient, cursor: Cursor, ids: list[str]) -> tuple[Page, 
         "customers",
         tuple(customers),
         quarantined=tuple(quarantined),
-        cursor=to_dict(moved),
+        cursor=moved.to_dict(),
         api_calls=calls,
     )
     return page, moved

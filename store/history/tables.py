@@ -65,7 +65,7 @@ class Credit(SQLModel, table=True):
     remaining: Decimal = Field(sa_column=_money())  # credit not yet applied
     voided: bool = False
     deleted: bool = False
-    draft: bool = False  # Xero status other than AUTHORISED/PAID: never live
+    draft: bool = False  # not yet approved at the source: never live
     source_updated_at: datetime | None = Field(default=None, sa_column=_when())
     synced_at: datetime | None = Field(default=None, sa_column=_when())
     seen_run: int | None = None

@@ -7,7 +7,8 @@ from datetime import timedelta
 import click
 
 from connectors.base import ConnectorError, Tokens
-from connectors.oauth import PROVIDERS
+from connectors.oauth import Provider
+from connectors.registry import NoProvider, provider_for
 from store.credentials import DbCredentials
 from sync.auth_flow import AuthFlowError, authorize
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
@@ -37,11 +38,13 @@ def auth_connect(
     state.require_secrets([company])
     config = state.config.company(company)
     connection = config.connection
-    provider = PROVIDERS.get(connection.kind)
-    if provider is None and not authorize_url:
-        raise click.UsageError(
-            f"connector kind {connection.kind!r} has no known consent page; give --authorize-url"
-        )
+    provider: Provider | None
+    try:
+        provider = provider_for(connection.kind)
+    except NoProvider as exc:
+        if not authorize_url:
+            raise click.UsageError(f"{exc}, and give --authorize-url (no consent page known)") from None
+        provider = None
     app = state.app()
 
     def show(url: str) -> None:
@@ -54,7 +57,7 @@ def auth_connect(
     try:
         endpoint = token_endpoint_for(config)
         tokens, extra = authorize(
-            authorize_url=authorize_url or provider.authorize_url,
+            authorize_url=authorize_url or (provider.authorize_url if provider else ""),
             client_id=connection.client_id,
             scopes=provider.scopes if provider else (),
             endpoint=endpoint,

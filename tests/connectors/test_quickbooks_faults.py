@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.base import ConnectorError
-from connectors.quickbooks.cursor import Done, dump, stamp
+from connectors.quickbooks.cursor import Done, stamp
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     NOW,
     QboWorld,
@@ -63,7 +63,7 @@ def test_cdc_faults_are_retried_too(small):
 
 def test_a_validation_fault_stops_without_retrying(small):
     # Told CDC reaches 60 days back, the connector asks for 40: QBO refuses with a 400.
-    cursor = dump(Done(stamp(NOW - timedelta(days=40))))
+    cursor = Done(stamp(NOW - timedelta(days=40))).to_dict()
     with pytest.raises(ConnectorError, match=r"QuickBooks refused the request \[HTTP 400\]") as refused:
         pull(small.connector(cdc_max_days=60), cursor)
     assert "30 days" in str(refused.value)

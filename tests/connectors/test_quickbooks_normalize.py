@@ -11,7 +11,7 @@ import pytest
 from connectors.base import ConnectorError
 from connectors.quickbooks import create
 from connectors.quickbooks.client import api_base
-from connectors.quickbooks.cursor import Cdc, CursorError, Done, Listing, dump, load
+from connectors.quickbooks.cursor import Cdc, Cursor, CursorError, Done, Listing
 from connectors.quickbooks.normalize import Malformed, normalize_all, to_customer, to_invoice
 from connectors.quickbooks.pull import statement
 from connectors.registry import ConnectorSettings
@@ -139,9 +139,9 @@ def test_a_page_quarantines_what_it_cannot_read():
     "state",
     [
         Listing("full"),
-        Listing("full", "invoices", 2001, began="2025-06-02T08:30:00-07:00"),
+        Listing("full", "invoices", 2001, seen="2025-06-02T08:30:00-07:00"),
         Listing("changed", "customers", 3, since="2025-04-01T00:00:00+00:00",
-                after="2025-04-02T10:00:00-07:00", began="2025-06-02T08:30:00-07:00"),
+                after="2025-04-02T10:00:00-07:00", seen="2025-06-02T08:30:00-07:00"),
         Listing("second", "invoices", 1001, since="2025-06-01T10:00:00-07:00"),
         Cdc("2025-06-01T10:00:00-07:00"),
         Done("2025-06-02T08:30:00-07:00"),
@@ -149,7 +149,7 @@ def test_a_page_quarantines_what_it_cannot_read():
     ids=["full-start", "full-invoices", "changed", "second", "cdc", "done"],
 )  # fmt: skip
 def test_cursor_round_trips_through_json(state):
-    assert load(json.loads(json.dumps(dump(state)))) == state
+    assert Cursor.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 
 @pytest.mark.parametrize(
@@ -177,7 +177,7 @@ def test_cursor_round_trips_through_json(state):
 )
 def test_foreign_or_broken_cursors_are_refused(cursor):
     with pytest.raises(CursorError):
-        load(cursor)
+        Cursor.from_dict(cursor)
 
 
 def test_statements():

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from connectors.quickbooks.cursor import Done, dump, stamp
+from connectors.quickbooks.cursor import Done, stamp
 from connectors.simulators import mutations
 from connectors.simulators.quickbooks_render import email_separator
 from portal_rules.types import CompanyPolicy
@@ -156,6 +156,18 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # when the pull began
 
 
+def test_a_cursor_stored_in_the_earlier_format_still_resumes(world):
+    """Cursors committed before `seen` had that name carry it as "began": a stored one
+    resumes where it stood, and the pull's start time it holds is kept."""
+    stored = {"v": 2, "mode": "full", "entity": "invoices", "start": 1001, "began": SIM_TZ_NOW}
+    world.clock.advance(minutes=20)
+    resumed = pull(world.connector(), stored)
+    assert not resumed.customers and resumed.pages[-1].full_sync_complete
+    live = dated(world.company)
+    assert set(resumed.invoices) <= set(live) and len(resumed.invoices) == len(live) - 1000  # the rest
+    assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # not the later clock
+
+
 def test_full_true_starts_over_whatever_the_cursor(world):
     done = pull(world.connector()).cursor
     world.sim.counters.reset()
@@ -263,7 +275,7 @@ def test_an_old_cursor_pulls_by_last_updated_time(world):
     mutations.delete(model, doomed.id, clock.advance(minutes=30))
     world.sim.counters.reset()
     pages, touched = [], None
-    for page in world.connector(page_size=50).pages(dump(Done(stamp(since)))):
+    for page in world.connector(page_size=50).pages(Done(stamp(since)).to_dict()):
         pages.append(page)
         if touched is None and page.of("invoices"):  # a record already read changes meanwhile
             touched = page.of("invoices")[0].ref

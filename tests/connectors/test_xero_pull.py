@@ -14,7 +14,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
 from connectors.simulators.xero import XeroSimulator
-from connectors.xero.cursor import from_dict
+from connectors.xero.cursor import Cursor
 from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     ROOMY,
     START,
@@ -106,7 +106,7 @@ def test_suppliers_are_not_customers(world, volume):
     result = pull(world.connector(volume.id))
     assert not suppliers & set(result.customers)
     assert set(result.customers) == {c.id for c in volume.customers.values()} - suppliers
-    assert from_dict(result.cursor).held == suppliers
+    assert Cursor.from_dict(result.cursor).held == suppliers
 
 
 def test_a_full_pull_promotes_in_the_same_pass(world, sample):
@@ -121,9 +121,30 @@ def test_a_full_pull_promotes_in_the_same_pass(world, sample):
     assert world.sim.counters.requests == {"contacts": 2, "invoices": 1, "payments": 1, "creditnotes": 1}
 
 
+def test_a_cursor_stored_in_todays_format_still_resumes(world, sample):
+    """A cursor committed by an earlier release (this literal format) resumes mid-pass."""
+    contacts_seen = "2025-05-30T10:00:00+00:00"
+    stored = {
+        "v": 2,
+        "full": True,
+        "phase": "invoices",
+        "page": 1,
+        "since": {"customers": None, "invoices": None, "payments": None, "credits": None},
+        "seen": {"customers": contacts_seen, "invoices": None, "payments": None, "credits": None},
+        "held": [],
+        "promoted": [],
+    }
+    resumed = pull(world.connector(sample.id), stored)
+    assert not resumed.customers and set(resumed.invoices) == set(sales(sample))
+    assert resumed.pages[-1].full_sync_complete
+    assert world.sim.counters.requests == {"invoices": 1, "payments": 1, "creditnotes": 1}
+    done = Cursor.from_dict(resumed.cursor)
+    assert done.done and done.seen.customers.isoformat() == contacts_seen
+
+
 def test_incremental_returns_only_changes(world, volume):
     first = pull(world.connector(volume.id))
-    seen = from_dict(first.cursor).seen
+    seen = Cursor.from_dict(first.cursor).seen
     at = START + timedelta(hours=1)
     live = [i for i in sales(volume).values() if i.status == "open" and i.balance > 0 and not i.email_sent]
     paid, reopened, voided, deleted, sent = live[:5]
@@ -157,7 +178,7 @@ def test_incremental_returns_only_changes(world, volume):
     assert len(new) == 1 and new[0].allocations[0].source_kind == "payment"  # paid in full, just now
     gone = [p for p in again.payments.values() if p.allocations[0].invoice_ref == reopened.id and p.deleted]
     assert gone  # a Xero payment is never edited: the refund deleted it (and recorded the rest anew)
-    assert from_dict(again.cursor).seen.invoices == at
+    assert Cursor.from_dict(again.cursor).seen.invoices == at
 
 
 def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
@@ -194,7 +215,7 @@ def test_resume_mid_full_pull(world, volume):
 def test_a_supplier_becomes_a_customer_with_its_first_sales_invoice(world, volume):
     supplier = sorted(suppliers_only(volume))[0]
     first = pull(world.connector(volume.id))
-    assert supplier in from_dict(first.cursor).held
+    assert supplier in Cursor.from_dict(first.cursor).held
     with world.sim.mutate(volume.id) as books:
         invoice = mutations.add_invoice(books, supplier, Decimal("45.00"), START, email_sent=True)
     world.sim.counters.reset()
@@ -204,7 +225,7 @@ def test_a_supplier_becomes_a_customer_with_its_first_sales_invoice(world, volum
     promotion = again.pages[1]
     assert [c.ref for c in promotion.of("customers")] == [supplier] and promotion.api_calls == 1
     assert invoice.id in again.invoices
-    cursor = from_dict(again.cursor)
+    cursor = Cursor.from_dict(again.cursor)
     assert supplier not in cursor.held and supplier in cursor.promoted
     assert world.sim.counters.requests == {"contacts": 2, "invoices": 1, "payments": 1, "creditnotes": 1}
 

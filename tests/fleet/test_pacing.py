@@ -6,8 +6,12 @@ import json
 import threading
 import time
 
+import pytest
+
+from connectors.base import Stopped
 from store.db import make_engine
 from store.pacing import StorePacer
+from sync.runner import pacing_for
 
 
 def test_pacers_in_separate_processes_share_one_window_and_one_concurrency_cap(pg_engine, pg_url):
@@ -55,3 +59,18 @@ def test_a_slot_of_a_killed_process_comes_back(pg_engine):
     with pg_engine.connect() as connection:
         sent, in_flight = connection.exec_driver_sql("SELECT sent, in_flight FROM pacing").one()
     assert (len(json.loads(sent)), json.loads(in_flight)) == (1, {})
+
+
+def test_a_stop_ends_a_wait_for_the_shared_budget(pg_engine):
+    """`arsync run` on SIGTERM: a sync waiting a minute for the fleet's budget stops at once."""
+    stop = threading.Event()
+    factory = pacing_for(pg_engine, "acme", stop.is_set)
+    assert factory is not None
+    pacer = factory(1, 60.0, 1)
+    with pacer.slot():  # the minute's one request
+        pass
+    threading.Timer(0.3, stop.set).start()
+    began = time.monotonic()
+    with pytest.raises(Stopped), pacer.slot():  # would wait about a minute
+        raise AssertionError("entered a slot the budget does not have")
+    assert time.monotonic() - began < 5

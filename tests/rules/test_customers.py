@@ -2,12 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal_rules.customers import (
-    portal_visible_customer,
-    should_import,
-    xero_contact_active,
-    xero_is_customer,
-)
+from portal_rules.customers import portal_visible_customer, should_import
 
 from .factories import customer
 
@@ -50,21 +45,3 @@ def test_should_import(active: bool, import_inactive: bool, stored: bool, expect
 )
 def test_portal_visible_customer(facts, import_inactive: bool, expected: bool) -> None:
     assert portal_visible_customer(facts, import_inactive) is expected
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [("ACTIVE", True), ("ARCHIVED", False), ("GDPRREQUEST", False), (None, True)],
-    ids=["active", "archived", "gdpr-request", "status-missing"],
-)
-def test_xero_contact_active(status: str | None, expected: bool) -> None:
-    assert xero_contact_active(status) is expected
-
-
-@pytest.mark.parametrize(
-    ("is_customer", "has_sales_invoice", "expected"),
-    [(True, False, True), (False, True, True), (None, True, True), (False, False, False)],
-    ids=["flagged-customer", "has-accrec-invoice", "flag-missing-but-sales", "supplier-only"],
-)
-def test_xero_is_customer(is_customer: bool | None, has_sales_invoice: bool, expected: bool) -> None:
-    assert xero_is_customer(is_customer, has_sales_invoice) is expected

@@ -147,3 +147,20 @@ def test_connect_rejects_a_forged_redirect(tmp_path, store_url, qbo):
     assert "Traceback" not in err
     assert stored_tokens(store_url)[0] is None
     assert datetime.now(UTC)  # the process ended on its own, well before its timeout
+
+
+def test_connect_for_a_kind_without_a_provider_says_what_to_configure(tmp_path, store_url, qbo):
+    """A connector kind that brings no OAuth provider: a usage error (exit 2) naming the kind,
+    `connection.token_url` and `--authorize-url`, never a traceback."""
+    config, env = setup(tmp_path, store_url, qbo)
+    config.write_text(config.read_text().replace('kind = "quickbooks"', 'kind = "nosuch"'))
+    done = subprocess.run(
+        [sys.executable, "-m", "sync", "--config", str(config), "auth", "connect", "acme", "--no-browser"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "'nosuch'" in done.stderr and "connection.token_url" in done.stderr
+    assert "--authorize-url" in done.stderr and "Traceback" not in done.stderr

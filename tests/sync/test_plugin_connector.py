@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from connectors.registry import UnknownConnector, available_kinds, factory_for
+from connectors.quickbooks.provider import PROVIDER as QUICKBOOKS
+from connectors.registry import (
+    NoProvider,
+    UnknownConnector,
+    available_kinds,
+    factory_for,
+    provider_for,
+    token_endpoint,
+)
+from connectors.xero.provider import PROVIDER as XERO
 from store.companies import CompanyRow, register_companies
 from store.crypto import SecretBox
 from sync.config import parse_config
@@ -35,6 +44,17 @@ class TinyConnector:
 
 def create(settings, credentials):
     return TinyConnector(settings, credentials)
+
+
+def create_with_oauth(settings, credentials):
+    return TinyConnector(settings, credentials)
+
+
+from connectors.oauth import Provider
+
+create_with_oauth.provider = Provider(
+    "https://tiny.example/authorize", "https://tiny.example/token", ("ledger.read",)
+)
 """
 
 
@@ -48,6 +68,7 @@ def plugin_installed(tmp_path, monkeypatch):
         textwrap.dedent("""
         [arsync.connectors]
         tinyledger = tinyledger_arsync:create
+        tinyoauth = tinyledger_arsync:create_with_oauth
     """)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -78,3 +99,33 @@ def test_unknown_kind_is_a_clear_failure(engine):
     config = parse_config({"companies": [{"id": "x", "name": "X", "connection": {"kind": "nosuch"}}]})
     summary = sync_one(engine, SecretBox(None), config.company("x"), owner="t")
     assert summary.status == "failed" and "unknown connector kind 'nosuch'" in summary.error
+
+
+def test_builtin_kinds_bring_their_oauth_provider() -> None:
+    assert provider_for("quickbooks") is QUICKBOOKS
+    assert provider_for("xero") is XERO
+    endpoint = token_endpoint("xero", client_id="id", client_secret="secret")
+    assert (endpoint.url, endpoint.refresh_token_lifetime) == (XERO.token_url, timedelta(days=60))
+    override = token_endpoint(
+        "quickbooks", client_id="id", client_secret="s", token_url="http://127.0.0.1:1/t"
+    )
+    assert (override.url, override.refresh_token_lifetime) == ("http://127.0.0.1:1/t", None)
+
+
+def test_plugin_kind_brings_its_provider_through_its_factory(plugin_installed) -> None:
+    provider = provider_for("tinyoauth")
+    assert (provider.authorize_url, provider.scopes) == ("https://tiny.example/authorize", ("ledger.read",))
+    assert token_endpoint("tinyoauth", client_id="i", client_secret="s").url == "https://tiny.example/token"
+
+
+def test_plugin_without_provider_needs_a_token_url(plugin_installed) -> None:
+    with pytest.raises(NoProvider, match=r"connector kind 'tinyledger'.*connection\.token_url"):
+        provider_for("tinyledger")
+    with pytest.raises(NoProvider, match=r"'tinyledger'.*connection\.token_url"):
+        token_endpoint("tinyledger", client_id="i", client_secret="s")
+    configured = token_endpoint(
+        "tinyledger", client_id="i", client_secret="s", token_url="https://t.example/x"
+    )
+    assert (configured.url, configured.refresh_token_lifetime) == ("https://t.example/x", None)
+    with pytest.raises(NoProvider, match=r"unknown connector kind 'nosuch'.*connection\.token_url"):
+        provider_for("nosuch")

@@ -1,19 +1,12 @@
+"""What QuickBooks invoice fields mean (vendor knowledge lives in the connector)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
 
-from portal_rules.signals import (
-    LiveFlags,
-    quickbooks_deleted,
-    quickbooks_sent,
-    quickbooks_voided,
-    xero_flags,
-    xero_importable,
-    xero_live,
-    xero_sent,
-)
+from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_sent, quickbooks_voided
 
 
 @pytest.mark.parametrize(
@@ -61,40 +54,3 @@ def test_quickbooks_voided(note, total: str, balance: str, expected: bool) -> No
 )
 def test_quickbooks_deleted(status, expected: bool) -> None:
     assert quickbooks_deleted(status) is expected
-
-
-@pytest.mark.parametrize(
-    ("sent_to_contact", "expected"),
-    [(True, True), (False, False), (None, False)],
-    ids=["sent", "explicitly-not-sent", "omitted-means-not-sent"],
-)
-def test_xero_sent(sent_to_contact, expected: bool) -> None:
-    assert xero_sent(sent_to_contact) is expected
-
-
-@pytest.mark.parametrize(
-    ("status", "live", "flags"),
-    [
-        ("AUTHORISED", True, LiveFlags()),
-        ("PAID", True, LiveFlags()),
-        ("DRAFT", False, LiveFlags(draft=True)),
-        ("SUBMITTED", False, LiveFlags(draft=True)),
-        ("VOIDED", False, LiveFlags(voided=True)),
-        ("DELETED", False, LiveFlags(deleted=True)),
-        ("SOMETHING_NEW", False, LiveFlags(draft=True)),
-        (None, False, LiveFlags(draft=True)),
-    ],
-    ids=["authorised", "paid", "draft", "submitted", "voided", "deleted", "unknown", "missing"],
-)
-def test_xero_status(status, live: bool, flags: LiveFlags) -> None:
-    assert xero_live(status) is live
-    assert xero_flags(status) == flags
-
-
-@pytest.mark.parametrize(
-    ("invoice_type", "expected"),
-    [("ACCREC", True), ("ACCPAY", False), (None, False)],
-    ids=["sales-invoice", "bill", "missing"],
-)
-def test_xero_importable(invoice_type, expected: bool) -> None:
-    assert xero_importable(invoice_type) is expected

@@ -1,0 +1,55 @@
+"""What Xero's invoice and contact fields mean: sent, live/voided/deleted/draft, sales
+invoice, active contact, customer.
+
+The normalizers call these at the boundary, so the meaning of a Xero field is decided in
+one place; `portal_rules` only sees the neutral facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+XERO_LIVE_STATUSES = frozenset({"AUTHORISED", "PAID"})
+XERO_INACTIVE_CONTACT_STATUSES = frozenset({"ARCHIVED", "GDPRREQUEST"})
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFlags:
+    """The liveness flags of an `InvoiceRecord`."""
+
+    voided: bool = False
+    deleted: bool = False
+    draft: bool = False
+
+
+def xero_sent(sent_to_contact: bool | None) -> bool:
+    """Xero omits `SentToContact` when it is false."""
+    return sent_to_contact is True
+
+
+def xero_flags(status: str | None) -> LiveFlags:
+    """Xero status as liveness flags: live only when AUTHORISED or PAID; an unknown or
+    missing status counts as a draft."""
+    normalized = (status or "").upper()
+    if normalized in XERO_LIVE_STATUSES:
+        return LiveFlags()
+    if normalized == "VOIDED":
+        return LiveFlags(voided=True)
+    if normalized == "DELETED":
+        return LiveFlags(deleted=True)
+    return LiveFlags(draft=True)  # DRAFT, SUBMITTED, or a status we do not know
+
+
+def xero_importable(invoice_type: str | None) -> bool:
+    """Only sales invoices (`Type == "ACCREC"`) are imported; bills (ACCPAY) are not."""
+    return invoice_type == "ACCREC"
+
+
+def xero_contact_active(contact_status: str | None) -> bool:
+    """Xero contacts are inactive when ARCHIVED or GDPRREQUEST (missing status: active)."""
+    return (contact_status or "ACTIVE").upper() not in XERO_INACTIVE_CONTACT_STATUSES
+
+
+def xero_is_customer(is_customer: bool | None, has_sales_invoice: bool) -> bool:
+    """A Xero contact is a customer with an ACCREC invoice or `IsCustomer`; suppliers are not."""
+    return bool(is_customer) or has_sales_invoice

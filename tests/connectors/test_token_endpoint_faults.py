@@ -1,0 +1,109 @@
+"""The token endpoint fails once, then works: both connectors retry the refresh with backoff
+and the sync completes (one shared policy, `connectors.bearer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from connectors.bearer import classify_token_failure
+from connectors.errors import Action
+from connectors.oauth import TokenEndpointError
+from connectors.simulators.quickbooks import TOKEN_PATH
+from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
+    COMPANY,
+    QboWorld,
+    make_company,
+    open_world,
+    qbo_engine_fixture,
+)
+from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
+    Pull,
+    XeroWorld,
+    clock_fixture,
+    sample_fixture,
+    store_fixture,
+    volume_fixture,
+    world_fixture,
+)
+
+CUSTOMERS, INVOICES = 12, 120
+
+
+@pytest.fixture
+def qbo(qbo_engine: Engine) -> Iterator[QboWorld]:
+    books = make_company(seed=11, customers=CUSTOMERS, live_invoices=INVOICES, ledger=False)
+    with open_world(books, qbo_engine) as world:
+        yield world
+
+
+class Sleeps:
+    """Records the connector's waits (and takes none: the tests are about what is retried)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "drop"])
+@pytest.mark.parametrize("when", ["due-before-the-first-request", "401-mid-run"])
+def test_quickbooks_retries_a_failed_refresh_and_completes(qbo, fault, when):
+    sleeps = Sleeps()
+    if when == "due-before-the-first-request":
+        qbo.store_tokens(expires_in=-60)
+        qbo.sim.faults.add(TOKEN_PATH, fault)
+    pages = qbo.connector(page_size=50, concurrent=1, sleep=sleeps).pages(None)
+    first = next(pages)
+    if when == "401-mid-run":
+        qbo.sim.tokens.expire()  # the next request meets a 401, and the refresh meets the fault
+        qbo.sim.faults.add(TOKEN_PATH, fault)
+    rest = list(pages)
+    assert qbo.sim.faults.pending() == 0
+    assert qbo.sim.tokens.refreshes == 1 and qbo.sim.counters.requests["token"] == 2
+    invoices = {i.ref for page in [first, *rest] for i in page.of("invoices")}
+    assert len(invoices) == INVOICES and rest[-1].full_sync_complete
+    assert sleeps.waits  # the failed refresh was waited out (backoff), not retried at once
+    assert sum(p.api_calls for p in [first, *rest]) == qbo.sim.counters.total()
+    assert qbo.connection_row()["status"] == "ok"
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "drop"])
+@pytest.mark.parametrize("when", ["due-before-the-first-request", "401-mid-run"])
+def test_xero_retries_a_failed_refresh_and_completes(world: XeroWorld, sample, fault, when):
+    xero = world
+    if when == "due-before-the-first-request":
+        xero.connect(sample.id, expires_in=60)  # due for refresh (5 minutes ahead)
+        xero.sim.faults.add("/connect/token", fault)
+    pages = xero.connector(sample.id).pages(None)
+    first = next(pages)
+    if when == "401-mid-run":
+        xero.sim.tokens.expire()  # the next request meets a 401, and the refresh meets the fault
+        xero.sim.faults.add("/connect/token", fault)
+    result = Pull([first, *pages])
+    assert xero.sim.faults.pending() == 0
+    assert xero.sim.tokens.refreshes == 1 and xero.sim.counters.requests["token"] == 2
+    sales = {i.id for i in sample.invoices.values() if i.type == "ACCREC"}
+    assert set(result.invoices) == sales and result.pages[-1].full_sync_complete
+    assert xero.connection_row(sample.id)["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (None, Action.RETRY),
+        (500, Action.RETRY),
+        (503, Action.RETRY),
+        (429, Action.RETRY),
+        (200, Action.RETRY),
+        (401, Action.FAIL),
+        (400, Action.FAIL),
+    ],
+    ids=["unreachable", "500", "503", "429", "malformed-200", "invalid-client", "bad-request"],
+)
+def test_token_endpoint_failures_are_classified_once_for_both(status, action):
+    classified = classify_token_failure(TokenEndpointError("token endpoint answered", status))
+    assert classified.action is action and classified.reason.startswith("token endpoint failed")
