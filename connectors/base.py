@@ -6,11 +6,11 @@ tokens (encrypted, committed) and provides a cross-process refresh lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from portal_rules.records import Page
 
@@ -65,6 +65,8 @@ class DailyLimitReached(ConnectorError):
 
 
 class Connector(Protocol):
+    """A source of pages; it may also be `ConfirmsPresence` (optional, below)."""
+
     kind: str
 
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
@@ -72,4 +74,21 @@ class Connector(Protocol):
 
         `cursor` is the last committed page cursor (None: never synced). With `full=True`
         everything is re-read and the final page has `full_sync_complete=True`.
+        """
+
+
+@runtime_checkable
+class ConfirmsPresence(Protocol):
+    """The optional part of a `Connector`: built-in connectors have it, others may not
+    (check with `isinstance(connector, ConfirmsPresence)`; without it, missing records are
+    marked deleted unconfirmed, as before)."""
+
+    def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:
+        """The `refs` of `entity` ("customers", "invoices", "payments" or "credits") the source
+        still has, asked by id in batches (a few requests per thousand refs).
+
+        Called before the end of a full pull marks the records it did not return deleted:
+        paging shifts under concurrent edits, so a live record can be missed. A record the
+        source holds as deleted is absent; a voided or inactive one is present. Raises
+        `ConnectorError` (and its kinds) as `pages()` does.
         """

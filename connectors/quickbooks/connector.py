@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
 from connectors.quickbooks.cursor import CursorError, Listing, start
 from connectors.quickbooks.options import QboOptions
+from connectors.quickbooks.present import confirm_present
 from connectors.quickbooks.provider import PROVIDER
 from connectors.quickbooks.pull import Puller
 from connectors.registry import ConnectorSettings
@@ -55,6 +56,19 @@ class QuickBooksConnector:
             yield from Ahead(self.client, self.options).pages(state)  # ends in Done: no incremental after
             return
         yield from Puller(self.client, self.options, self.clock).pages(state)
+
+    def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:
+        """The `refs` of `entity` QuickBooks still has (see `connectors.quickbooks.present`)."""
+        present, calls = confirm_present(self.client, entity, refs)
+        log.info(
+            "quickbooks.presence_confirmed",
+            company=self.settings.company_id,
+            entity=entity,
+            asked=len(set(refs)),
+            present=len(present),
+            api_calls=calls,
+        )
+        return present
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.

@@ -40,7 +40,7 @@ from connectors.simulators.quickbooks_query import (
 )
 
 _API = re.compile(r"^/v3/company/(?P<realm>[^/]+)/(?P<rest>.*)$")
-_SELECT = re.compile(r"select\s+(count\s*\(\s*\*\s*\)|\*)\s+from\s+(\w+)", re.I)
+_SELECT = re.compile(r"select\s+(count\s*\(\s*\*\s*\)|\*|[\w.]+(?:\s*,\s*[\w.]+)*)\s+from\s+(\w+)", re.I)
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
 REVOKE_PATH = "/oauth2/v1/tokens/revoke"
 AUTHORIZE_PATH = "/connect/oauth2"
@@ -223,7 +223,10 @@ class QuickBooksSimulator(SimServer):
         page = rows[query.start - 1 : query.start - 1 + query.max_results]
         if not page:
             return self._envelope(b'{"QueryResponse":{}')
-        items = b",".join(index.body(snap, row) for row in page)
+        if query.fields:
+            items = b",".join(_sparse(index.body(snap, row), query.fields) for row in page)
+        else:
+            items = b",".join(index.body(snap, row) for row in page)
         head = b'{"QueryResponse":{"%s":[' % query.entity.encode()
         tail = b'],"startPosition":%d,"maxResults":%d}' % (query.start, len(page))
         return self._envelope(head + items + tail)
@@ -313,8 +316,18 @@ def _query_text(request: Request) -> str:
 
 
 def _select_name(found: re.Match[str]) -> str:
+    """`query:Invoice` (SELECT *), `count:Invoice` (COUNT(*)) or `fields:Invoice` (a field list)."""
     entity = next((e for e in ENTITIES if e.lower() == found[2].lower()), found[2])
-    return f"{'count' if found[1].startswith(('c', 'C')) else 'query'}:{entity}"
+    what = found[1].replace(" ", "").lower()
+    kind = "query" if what == "*" else "count" if what == "count(*)" else "fields"
+    return f"{kind}:{entity}"
+
+
+def _sparse(body: bytes, fields: tuple[str, ...]) -> bytes:
+    """A record holding only the selected fields (their top-level part), as QBO marks it."""
+    record = json.loads(body)
+    kept = {name: record[name] for name in {field.split(".")[0] for field in fields} if name in record}
+    return json.dumps({**kept, "domain": "QBO", "sparse": True}, separators=(",", ":")).encode()
 
 
 def _cdc_entities(text: str) -> list[str]:

@@ -1,10 +1,12 @@
 """The subset of the QuickBooks Online query language a sync needs, parsed into a `Query`.
 
-    SELECT * | COUNT(*) FROM Customer|Invoice|Payment|CreditMemo
+    SELECT * | COUNT(*) | field, ... FROM Customer|Invoice|Payment|CreditMemo
       [WHERE cond AND cond ...]          cond: field op literal | field IN (...) | field LIKE '%x%'
       [ORDERBY|ORDER BY field [ASC|DESC], ...] [STARTPOSITION n] [MAXRESULTS n]
 
 Keywords and field names are case-insensitive; OR is not part of the language (as in QBO).
+A field list (`SELECT Id FROM Invoice WHERE Id IN ('1','2')`) answers sparse records holding
+only those fields.
 MAXRESULTS defaults to 100 and is capped at 1000; STARTPOSITION counts from 1.
 """
 
@@ -84,6 +86,7 @@ class Query:
     order: tuple[tuple[str, bool], ...] = ()  # (field, descending)
     start: int = 1
     max_results: int = DEFAULT_MAX_RESULTS
+    fields: tuple[str, ...] = ()  # a projection; empty: every field (SELECT *)
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -131,13 +134,21 @@ def parse_query(text: str) -> Query:
     p = _Parser(text)
     p.expect("word", "SELECT")
     count = p.keyword("COUNT") is not None
+    names: list[str] = []
     if count:
         p.expect("punct", "(")
-    p.expect("punct", "*")
-    if count:
+        p.expect("punct", "*")
         p.expect("punct", ")")
+    elif p.peek() == ("punct", "*"):
+        p.take()
+    else:
+        names.append(p.expect("word"))
+        while p.peek() == ("punct", ","):
+            p.take()
+            names.append(p.expect("word"))
     p.expect("word", "FROM")
     entity = _entity(p.expect("word"))
+    fields = tuple(_field(entity, name) for name in names)
     conditions: list[Condition] = []
     if p.keyword("WHERE"):
         conditions.append(_condition(p, entity))
@@ -162,7 +173,7 @@ def parse_query(text: str) -> Query:
                 max_results = min(number, MAX_RESULTS_CAP)
         else:
             raise QueryError(f"QueryParserError: Encountered {p.peek()[1]!r}")
-    return Query(entity, count, tuple(conditions), order, start, max_results)
+    return Query(entity, count, tuple(conditions), order, start, max_results, fields)
 
 
 def _entity(name: str) -> str:

@@ -111,8 +111,9 @@ def _predicate(query: ListQuery, active_only_field: str | None) -> Callable[[Ent
     if query.ids is not None:
         ids = query.ids
         checks.append(lambda entry: entry.id.lower() in ids)
-    for clause in query.where:
-        checks.append(lambda entry, clause=clause: clause.matches(entry.fields))
+    if query.where:
+        groups = query.where
+        checks.append(lambda entry: any(all(c.matches(entry.fields) for c in group) for group in groups))
     return lambda entry: all(check(entry) for check in checks)
 
 

@@ -4,8 +4,9 @@ Supported: `page` (1-based) and `pageSize` (default 100, capped at 1000), the
 `If-Modified-Since` header (HTTP-date or ISO 8601 as xero-python sends it; naive = UTC),
 `includeArchived`, `Statuses` (comma separated), `IDs`, `order` (`UpdatedDateUTC ASC|DESC`;
 other fields are accepted and keep the default order) and a `where` subset: clauses
-`Field == value` / `Field != value` joined by `AND` / `&&`, values `"text"`, `true`, `false`
-or `guid("...")`. Query parameter names are case-insensitive, as at Xero.
+`Field == value` / `Field != value` joined by `AND` / `&&`, and such groups joined by `OR` /
+`||` (AND binds tighter), values `"text"`, `true`, `false` or `guid("...")`. Query parameter
+names are case-insensitive, as at Xero.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _CLAUSE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _AND = re.compile(r"\s+AND\s+|\s*&&\s*", re.IGNORECASE)
+_OR = re.compile(r"\s+OR\s+|\s*\|\|\s*", re.IGNORECASE)
 
 
 class QueryError(ValueError):
@@ -55,7 +57,7 @@ class ListQuery:
     include_archived: bool = False
     statuses: frozenset[str] | None = None
     ids: frozenset[str] | None = None
-    where: tuple[Clause, ...] = ()
+    where: tuple[tuple[Clause, ...], ...] = ()  # groups ORed, each group's clauses ANDed
     descending: bool = False
 
     def view_key(self) -> tuple:
@@ -104,17 +106,22 @@ def parse_if_modified_since(value: str | None) -> int | None:
     return to_ms(moment)
 
 
-def parse_where(text: str) -> tuple[Clause, ...]:
-    """The supported subset of Xero's `where` filter (see the module docstring)."""
+def parse_where(text: str) -> tuple[tuple[Clause, ...], ...]:
+    """The supported subset of Xero's `where` filter (see the module docstring): groups of
+    clauses, a record matching when every clause of one group matches."""
     if not text.strip():
         return ()
+    return tuple(_conjunction(group) for group in _OR.split(text.strip()))
+
+
+def _conjunction(text: str) -> tuple[Clause, ...]:
     clauses = []
     for part in _AND.split(text.strip()):
         match = _CLAUSE.match(part)
         if match is None:
             raise QueryError(
                 f"unsupported where clause {part!r} (simulator supports == / != "
-                'on "text", true/false and guid("...") joined by AND)'
+                'on "text", true/false and guid("...") joined by AND and OR)'
             )
         if match["bool"] is not None:
             value: str | bool = match["bool"].lower() == "true"

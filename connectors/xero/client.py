@@ -98,6 +98,23 @@ class XeroClient:
             "customers", self.api.get_contacts, i_ds=ids, include_archived=True, page=1, page_size=len(ids)
         )
 
+    def by_ids(self, entity: Entity, ids: list[str]) -> Listing:
+        """The records of `entity` with these ids (GUIDs, at most `ids_per_request`), any status.
+
+        Contacts and Invoices take `IDs`; Payments and CreditNotes only a `where` filter.
+        """
+        paged: dict[str, Any] = {"page": 1, "page_size": len(ids)}
+        if entity == "customers":
+            return self._list(entity, self.api.get_contacts, i_ds=ids, include_archived=True, **paged)
+        if entity == "invoices":
+            return self._list(entity, self.api.get_invoices, i_ds=ids, **paged)
+        field, operation = {
+            "payments": ("PaymentID", self.api.get_payments),
+            "credits": ("CreditNoteID", self.api.get_credit_notes),
+        }[entity]
+        where = " OR ".join(f'{field}==guid("{ref}")' for ref in ids)
+        return self._list(entity, operation, where=where, **paged)
+
     def invoices(self, page: int, since: datetime | None) -> Listing:
         """One page of sales invoices (ACCREC), changed since `since` if given."""
         params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)

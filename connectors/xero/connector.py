@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -14,6 +14,7 @@ from connectors.waits import with_stop
 from connectors.xero import cursor as cursors
 from connectors.xero.client import XeroClient
 from connectors.xero.options import XeroOptions
+from connectors.xero.present import confirm_present
 from connectors.xero.provider import PROVIDER
 from connectors.xero.pull import pages
 from portal_rules.records import Page
@@ -54,3 +55,16 @@ class XeroConnector:
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.
         log.warning("xero.cursor_unreadable", company=self.company_id, reason=str(error))
+
+    def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:
+        """The `refs` of `entity` Xero still has, not deleted (see `connectors.xero.present`)."""
+        present, calls = confirm_present(self.client, entity, refs)
+        log.info(
+            "xero.presence_confirmed",
+            company=self.company_id,
+            entity=entity,
+            asked=len(set(refs)),
+            present=len(present),
+            api_calls=calls,
+        )
+        return present

@@ -109,6 +109,15 @@ def test_id_filters_and_empty_results(qb_company, qbo, qb):
     assert body["QueryResponse"] == {} and "time" in body
 
 
+def test_a_field_list_answers_sparse_records(qb_company, qbo):
+    some = sorted(qb_company.invoices, key=int)[:2]
+    qbo.counters.reset()
+    body = raw_query(qbo, f"select Id from Invoice where Id in ('{some[0]}','{some[1]}','999999')").json()
+    rows = body["QueryResponse"]["Invoice"]
+    assert rows == [{"Id": ref, "domain": "QBO", "sparse": True} for ref in some]
+    assert qbo.counters.requests == {"fields:Invoice": 1}
+
+
 def test_records_render_like_qbo(qb_company, qbo, qb):
     when = NOW - timedelta(hours=2)
     target = next(i for i in qb_company.invoices.values() if i.status == "open" and i.balance)

@@ -28,6 +28,7 @@ from connectors.simulators.generator import generate_company, sample_company
 from connectors.simulators.model import SimCompany
 from connectors.simulators.xero import XeroSimulator
 from connectors.simulators.xero_limits import XeroLimits
+from connectors.simulators.xero_render import invoice_status
 
 TODAY = date(2025, 6, 1)
 INVOICES_PATH = "/api.xro/2.0/Invoices"
@@ -188,6 +189,21 @@ def test_statuses_and_combined_where(api, company):
     assert paid_sales.invoices
     assert all(i.type == "ACCREC" and i.status == "PAID" for i in paid_sales.invoices)
     assert all(i.amount_due == 0 for i in paid_sales.invoices)
+
+
+def test_where_groups_joined_by_or(api, company):
+    either = api.get_invoices(company.id, where='Type=="ACCPAY" OR Status=="PAID"').invoices
+    assert {(i.type == "ACCPAY" or i.status == "PAID") for i in either} == {True}
+    assert len(either) == sum(
+        1 for i in company.invoices.values() if i.type == "ACCPAY" or invoice_status(i) == "PAID"
+    )
+    ids = [i.id for i in company.invoices.values()][:3]
+    where = " OR ".join(f'InvoiceID==guid("{ref}")' for ref in ids)
+    assert sorted(i.invoice_id for i in api.get_invoices(company.id, where=where).invoices) == sorted(ids)
+    # AND binds tighter than OR
+    mixed = api.get_invoices(company.id, where='Type=="ACCREC" AND Status=="PAID" || Type=="ACCPAY"')
+    assert all(i.type == "ACCPAY" or i.status == "PAID" for i in mixed.invoices)
+    assert any(i.type == "ACCPAY" for i in mixed.invoices) and any(i.type == "ACCREC" for i in mixed.invoices)
 
 
 def test_unsupported_where_is_a_400(api, company):

@@ -1,0 +1,63 @@
+"""Xero `confirm_present`: records a full pull missed are asked for by id, in batches, before
+anything is marked deleted. Through xero-python against the simulator."""
+
+from __future__ import annotations
+
+from connectors.base import ConfirmsPresence
+from connectors.simulators import mutations
+from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
+    clock_fixture,
+    sample_fixture,
+    store_fixture,
+    volume_fixture,
+    world_fixture,
+)
+
+
+def sales_invoices(company) -> list[str]:
+    """Sales invoice ids in the order a full pull pages them (UpdatedDateUTC, then id)."""
+    invoices = [i for i in company.invoices.values() if i.type == "ACCREC"]
+    return [i.id for i in sorted(invoices, key=lambda i: (i.updated_at, i.id))]
+
+
+def test_a_deletion_mid_pull_shifts_a_live_invoice_past_the_pull_and_confirm_finds_it(world, volume):
+    connector = world.connector(volume.id, concurrent=1)  # page by page: the deletion lands between pages
+    assert isinstance(connector, ConfirmsPresence)
+    order = sales_invoices(volume)
+    deleted, moved = order[10], order[1000]  # on invoice page 1; the first of page 2
+    seen: dict[str, bool] = {}
+    for page in connector.pages(None):
+        first_page = page.entity == "invoices" and not seen
+        seen.update((i.ref, i.deleted) for i in page.of("invoices"))
+        if first_page:
+            # Deleted now, it moves to the end of the order: every record after it moves up one.
+            mutations.delete(volume, deleted, world.now())
+    assert seen[deleted] is True  # read again at the end, as deleted
+    assert moved not in seen  # slid onto page 1, already read
+    assert set(order) - set(seen) == {moved}
+
+    world.sim.counters.reset()
+    assert connector.confirm_present("invoices", [moved, deleted]) == {moved}
+    assert world.sim.counters.requests["invoices"] == 1
+
+
+def test_every_entity_in_batches_of_ids_per_request(world, volume):
+    connector = world.connector(volume.id, ids_per_request=40)
+    live = [ref for ref in sales_invoices(volume) if volume.invoices[ref].status != "deleted"][:100]
+    deleted = [ref for ref in sales_invoices(volume) if volume.invoices[ref].status == "deleted"][:5]
+    assert deleted  # Xero keeps them, as DELETED: not present
+    unknown = ["00000000-0000-0000-0000-000000000000", "not-a-guid"]
+    world.sim.counters.reset()
+    assert connector.confirm_present("invoices", live + deleted + unknown) == set(live)
+    assert world.sim.counters.requests["invoices"] == 3  # 106 GUIDs by 40; "not-a-guid" never asked
+
+    contacts = [c.id for c in volume.customers.values()][:10]
+    assert connector.confirm_present("customers", contacts) == set(contacts)  # archived ones too
+
+    payments = [p.id for p in volume.payments.values() if p.type == "ACCRECPAYMENT"][:50]
+    credits = [c.id for c in volume.credits.values() if c.type == "ACCRECCREDIT"][:5]
+    assert connector.confirm_present("payments", payments) == set(payments)
+    mutations.delete_payment(volume, payments[0], world.now())
+    assert connector.confirm_present("payments", payments) == set(payments[1:])
+    assert connector.confirm_present("credits", [c.upper() for c in credits]) == {c.upper() for c in credits}
+    assert connector.confirm_present("credits", []) == set()
