@@ -6,17 +6,19 @@ runs here). So pages are requested ahead on a few threads and yielded strictly i
 each with the cursor that resumes after it: the orchestrator commits them one by one as
 before, and a sync killed at any point resumes from its last committed page.
 
-Which pages exist is learnt without requests a sequential pull would not make, but one:
-- the first page of every entity left is asked for at once (customers, invoices, payments,
-  credit memos);
-- an entity whose first page is full is counted (`SELECT COUNT(*)`, one request), then
-  its remaining pages are asked for ahead, at most `concurrent` pages outstanding (in
-  flight or waiting to be stored), so memory stays bounded;
-- a short page ends its entity, as in a sequential pull; so does reaching the count, which
-  saves the empty page a sequential pull reads when n is a multiple of 1000: a pull costs
-  ceil(n/1000) requests per entity, plus the count when there is more than one page.
-Records added after the count are read by the next incremental pull, which starts from
-this pull's first server time (as for a record added behind a sequential pull's last page).
+Which pages exist is learnt in the pull's first request, which a sequential pull makes too:
+one `/batch` request carries the first page of the listing and a `SELECT COUNT(*)` of every
+entity left (customers, invoices, payments, credit memos). From the counts every page is
+known, so the pull asks exactly ceil(n/1000) pages per entity (none for an entity with
+nothing: its empty page is made here, with no request), the batch's own page included:
+the page-limit minimum, where a sequential pull reads an empty page after an entity whose
+count is a multiple of 1000. The counts are also each page's `total` (progress displays).
+
+At most `window` pages are outstanding (in flight, or answered and not yet yielded), across
+entity boundaries, so memory holds a few pages, never the company. A short page ends its
+entity early (records deleted during the pull; pages asked past it are dropped); records
+added after the count are read by the next incremental pull, which starts from this pull's
+first server time (as for a record added behind a sequential pull's last page).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from connectors.base import ConnectorError
@@ -33,79 +35,97 @@ from connectors.quickbooks.cursor import ENTITIES, Listing, State
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
-from portal_rules.records import Page
+from portal_rules.records import Entity, Page
 
-
-@dataclass
-class _Entity:
-    """One entity's pages asked for and not yet yielded (oldest first), and its count."""
-
-    template: Listing  # the entity's first page; later pages differ in `start` only
-    next_start: int  # STARTPOSITION of the next page to ask for
-    queue: deque[tuple[Listing, Future[Reply]]] = field(default_factory=deque)
-    total: int | None = None  # records, once counted
+# Pages outstanding at once, at most (and never more than the realm's concurrency cap). A
+# page of 1000 rich invoices is ~2.7 MB of JSON, held with its decoded rows until yielded:
+# 4 keep the fetch ahead of a sync's writes while peak memory stays flat (README, footnote 7).
+PAGES_AHEAD = 4
 
 
 class Ahead:
-    """One full listing's pages, fetched ahead on `options.concurrent` threads."""
+    """One full listing's pages, counted in its first request, then fetched ahead."""
 
     def __init__(self, client: QboClient, options: QboOptions) -> None:
-        self.client, self.size, self.window = client, options.page_size, options.concurrent
+        self.client, self.size = client, options.page_size
+        self.window = max(1, min(options.concurrent, PAGES_AHEAD))
         self.home_currency = options.home_currency
-        self.began: str | None = None
         self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="qbo-ahead")
 
     def pages(self, listing: Listing) -> Generator[Page, None, State]:
         """Every page of the full listing from `listing` on, in order; returns the state after."""
-        self.began = listing.seen
         try:
             starts = [listing]
             while starts[-1].entity != ENTITIES[-1]:
                 starts.append(starts[-1].next_entity())
-            entities = [self._entity(start) for start in starts]  # every first page asked at once
+            first, totals, seen = self._open(starts)
+            plan = deque(_planned(starts, totals, self.size))
+            queue: deque[tuple[Listing, Future[Reply] | Reply]] = deque()
+            if plan and plan[0] == listing:
+                queue.append((plan.popleft(), first))
+            del first
             state: State = listing
-            for entity in entities:
+            for start in starts:
+                entity, total = start.entity, totals[start.entity]
+                if not (queue and queue[0][0].entity == entity) and not (plan and plan[0].entity == entity):
+                    state = _advance(replace(start, seen=seen), [], True)  # nothing to ask for
+                    yield self._page(entity, [], state, 0, total)
+                    continue
                 while True:
-                    state, page = self._next(entity)
-                    yield page
-                    if not isinstance(state, Listing) or state.entity != page.entity:
-                        break  # the entity ended; anything still queued for it lies past its end
+                    self._top_up(queue, plan)
+                    asked, answer = queue.popleft()
+                    reply = answer if isinstance(answer, Reply) else answer.result()
+                    rows, calls = _query_rows(reply.body, entity), reply.calls
+                    del answer, reply  # the raw answer goes as soon as its rows are out
+                    last = len(rows) < self.size or asked.start - 1 + len(rows) >= total
+                    state = _advance(replace(asked, seen=seen), rows, last)
+                    yield self._page(entity, rows, state, calls, total)
+                    if last:
+                        _drop(queue, plan, entity)  # pages asked past a short page lie past the end
+                        break
             return state
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _entity(self, start: Listing) -> _Entity:
-        entity = _Entity(start, start.start + self.size)
-        entity.queue.append(self._ask(start))
-        return entity
+    def _open(self, starts: list[Listing]) -> tuple[Reply, dict[Entity, int], str]:
+        """The first page and every entity's count, in one request; the pull's server time."""
+        first = starts[0]
+        queries = [statement(first, self.size), *(count_statement(start) for start in starts)]
+        reply = self.client.batch(queries)
+        answers = _batch_answers(reply.body, len(queries))
+        totals = {start.entity: _total(answer) for start, answer in zip(starts, answers[1:], strict=True)}
+        page = Reply({"QueryResponse": answers[0], "time": reply.body.get("time")}, reply.calls)
+        return page, totals, first.seen or server_time(reply.body)
 
-    def _ask(self, state: Listing) -> tuple[Listing, Future[Reply]]:
-        return state, self._pool.submit(self.client.query, statement(state, self.size))
+    def _top_up(self, queue: deque[tuple[Listing, Future[Reply] | Reply]], plan: deque[Listing]) -> None:
+        """Ask for planned pages until `window` are outstanding."""
+        while plan and len(queue) < self.window:
+            asked = plan.popleft()
+            queue.append((asked, self._pool.submit(self.client.query, statement(asked, self.size))))
 
-    def _next(self, entity: _Entity) -> tuple[State, Page]:
-        """Wait for the entity's oldest page, ask for more ahead, and build its `Page`."""
-        state, future = entity.queue.popleft()
-        reply = future.result()
-        rows = _query_rows(reply.body, state.entity)
-        self.began = self.began or server_time(reply.body)
-        calls, full = reply.calls, len(rows) >= self.size
-        if full and entity.total is None:  # more than one page: how many?
-            counted = self.client.query(count_statement(state))
-            calls, entity.total = calls + counted.calls, _total(counted.body)
-        self._top_up(entity)
-        last = not full or (entity.total is not None and state.start - 1 + len(rows) >= entity.total)
-        following = _advance(replace(state, seen=self.began), rows, last)
-        records, quarantined = normalize_all(state.entity, rows, self.home_currency)
-        complete = state.entity == ENTITIES[-1] and last
-        return following, _page(state.entity, records, quarantined, following.to_dict(), calls, complete)
+    def _page(self, entity: Entity, rows: list[Any], state: State, calls: int, total: int) -> Page:
+        records, quarantined = normalize_all(entity, rows, self.home_currency)
+        complete = entity == ENTITIES[-1] and not isinstance(state, Listing)
+        return replace(_page(entity, records, quarantined, state.to_dict(), calls, complete), total=total)
 
-    def _top_up(self, entity: _Entity) -> None:
-        """Ask for counted pages not yet asked for, at most `window` outstanding."""
-        if entity.total is None:
-            return
-        while entity.next_start <= entity.total and len(entity.queue) < self.window:
-            entity.queue.append(self._ask(replace(entity.template, start=entity.next_start)))
-            entity.next_start += self.size
+
+def _planned(starts: list[Listing], totals: dict[Entity, int], size: int) -> list[Listing]:
+    """Every page to ask for, in order: from each entity's start while records remain."""
+    return [
+        replace(start, start=position)
+        for start in starts
+        for position in range(start.start, totals[start.entity] + 1, size)
+    ]
+
+
+def _drop(queue: deque[tuple[Listing, Any]], plan: deque[Listing], entity: Entity) -> None:
+    """Forget the pages of `entity` still queued or planned (not yet started ones are cancelled)."""
+    while queue and queue[0][0].entity == entity:
+        _, answer = queue.popleft()
+        if isinstance(answer, Future):
+            answer.cancel()
+    while plan and plan[0].entity == entity:
+        plan.popleft()
 
 
 def count_statement(listing: Listing) -> str:
@@ -114,9 +134,33 @@ def count_statement(listing: Listing) -> str:
     return f"SELECT COUNT(*) FROM {TABLES[listing.entity]}{where}"
 
 
-def _total(body: Any) -> int:
-    response = body.get("QueryResponse") if isinstance(body, dict) else None
-    total = response.get("totalCount") if isinstance(response, dict) else None
+def _batch_answers(body: Any, expected: int) -> list[dict[str, Any]]:
+    """Each operation's QueryResponse, in the order asked; a faulted operation fails the pull."""
+    items = body.get("BatchItemResponse") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ConnectorError("unexpected QuickBooks batch answer")
+    answers: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConnectorError("unexpected QuickBooks batch answer")
+        if "Fault" in item:
+            raise ConnectorError(f"QuickBooks refused a query of the batch: {_fault_text(item['Fault'])}")
+        if isinstance(item.get("QueryResponse"), dict):
+            answers[str(item.get("bId"))] = item["QueryResponse"]
+    missing = [str(number) for number in range(expected) if str(number) not in answers]
+    if missing:
+        raise ConnectorError(f"QuickBooks batch answer lacks operations {', '.join(missing)}")
+    return [answers[str(number)] for number in range(expected)]
+
+
+def _fault_text(fault: Any) -> str:
+    errors = fault.get("Error") if isinstance(fault, dict) else None
+    error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    return str(error.get("Detail") or error.get("Message") or fault)[:300]
+
+
+def _total(response: dict[str, Any]) -> int:
+    total = response.get("totalCount")
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise ConnectorError(f"unexpected QuickBooks COUNT answer: {total!r}")
     return total

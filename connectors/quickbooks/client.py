@@ -9,13 +9,14 @@ The SDK is used as shipped and configured per instance (never a shared, mutated 
   SDK drops, for the error table;
 - `use_decimal=True`: amounts are `Decimal` from the JSON parser on, never floats;
 - `api_base_url` replaces the production/sandbox base URL (sandbox, proxies, the simulator);
-- the two sync calls are sent through the SDK's `process_request` (its URLs, headers and
+- the sync calls are sent through the SDK's `process_request` (its URLs, headers and
   bearer), but a plain 200 answer is read by `decode` (msgspec, unused fields skipped)
   rather than parsed whole; any other answer meets the SDK's own checks (`sdk_result`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,14 @@ class QboClient:
         """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does)."""
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/query"
         return self._call(lambda qb: _send(qb, "POST", url, {}, statement, "application/text"))
+
+    def batch(self, queries: list[str]) -> Reply:
+        """POST /batch: several SELECT statements in one request (at most 30), answered as
+        `BatchItemResponse` items whose `bId` is the statement's index."""
+        url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/batch"
+        items = [{"bId": str(number), "Query": query} for number, query in enumerate(queries)]
+        body = json.dumps({"BatchItemRequest": items})
+        return self._call(lambda qb: _send(qb, "POST", url, {}, body, "application/json"))
 
     def cdc(self, entities: str, changed_since: str) -> Reply:
         """GET /cdc?entities=...&changedSince=... (changes since a time, oldest first)."""

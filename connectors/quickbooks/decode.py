@@ -4,7 +4,8 @@ A real invoice is 2-3 KB of JSON (lines, tax detail, addresses, custom fields) o
 arsync reads a dozen fields. The structs below name only those; msgspec skips the rest
 without building them, and turns every JSON float into a `Decimal` from its exact text
 (`float_hook`), as `json.loads(..., parse_float=Decimal)` does. The result is the envelope
-the rest of the connector already reads (`QueryResponse`/`CDCResponse`, `time`), holding
+the rest of the connector already reads (`QueryResponse`/`CDCResponse`/`BatchItemResponse`,
+`time`), holding
 slim record dicts with the same values the standard parser would give: normalization,
 paging and quarantine stay one code path (`normalize.py`, `pull.py`).
 
@@ -68,9 +69,16 @@ class _CdcPart(Struct):
     QueryResponse: list[_Rows]
 
 
+class _BatchItem(Struct):
+    bId: Any = UNSET
+    QueryResponse: _Rows | UnsetType = UNSET
+    Fault: Any = UNSET
+
+
 class _Envelope(Struct):
     QueryResponse: _Rows | UnsetType = UNSET
     CDCResponse: list[_CdcPart] | UnsetType = UNSET
+    BatchItemResponse: list[_BatchItem] | UnsetType = UNSET
     Fault: Any = UNSET
     time: Any = UNSET
 
@@ -95,8 +103,20 @@ def decode(body: bytes) -> dict[str, Any] | None:
             {"QueryResponse": [_rows(rows) for rows in part.QueryResponse]} for part in envelope.CDCResponse
         ]
         out["CDCResponse"] = parts
+    if envelope.BatchItemResponse is not UNSET:
+        out["BatchItemResponse"] = [_batch_item(item) for item in envelope.BatchItemResponse]
     if envelope.time is not UNSET:
         out["time"] = envelope.time
+    return out
+
+
+def _batch_item(item: _BatchItem) -> dict[str, Any]:
+    """One operation's answer; a fault stays in its item (the others may have succeeded)."""
+    out: dict[str, Any] = {"bId": item.bId}
+    if item.QueryResponse is not UNSET:
+        out["QueryResponse"] = _rows(item.QueryResponse)
+    if item.Fault is not UNSET:
+        out["Fault"] = item.Fault
     return out
 
 

@@ -1,6 +1,7 @@
 """A QuickBooks Online API simulator that python-quickbooks and intuit-oauth talk to unmodified.
 
-Serves, per realm: `/v3/company/{realm}/query` (GET ?query= or POST text), `/cdc`,
+Serves, per realm: `/v3/company/{realm}/query` (GET ?query= or POST text), `/batch` (queries
+only, up to 30 per request), `/cdc`,
 `/customer/{id}`, `/invoice/{id}`, `/companyinfo/{realm}`; and the OAuth side: an OpenID
 discovery document (pass its URL as intuit-oauth's `environment`), `/connect/oauth2`
 (auto-approved consent, redirects with code and realmId), `/oauth2/v1/tokens/bearer` and
@@ -45,6 +46,7 @@ TOKEN_PATH = "/oauth2/v1/tokens/bearer"
 REVOKE_PATH = "/oauth2/v1/tokens/revoke"
 AUTHORIZE_PATH = "/connect/oauth2"
 DISCOVERY_PATHS = ("/.well-known/openid_configuration", "/.well-known/openid_sandbox_configuration")
+MAX_BATCH_ITEMS = 30  # QBO: operations per batch request
 REFRESH_TOKEN_LIFETIME = 8_726_400  # 101 days, as QBO reports x_refresh_token_expires_in
 
 
@@ -140,8 +142,8 @@ class QuickBooksSimulator(SimServer):
         if rest == "query":
             found = _SELECT.search(_query_text(request))
             name = "other" if found is None else _select_name(found)
-        elif rest == "cdc":
-            name = "cdc"
+        elif rest in ("cdc", "batch"):
+            name = rest
         else:
             name = f"read:{rest.split('/')[0]}"
         self.realm_counters.setdefault(match["realm"], Counters()).hit(name)
@@ -210,6 +212,8 @@ class QuickBooksSimulator(SimServer):
                 return self._query(index, snap, parse_query(_query_text(request)))
             if parts == ["cdc"]:
                 return self._cdc(index, snap, request)
+            if parts == ["batch"] and request.method == "POST":
+                return self._batch(index, snap, request)
             if len(parts) == 2:
                 return self._read(index, snap, parts[0], parts[1])
         except QueryError as exc:
@@ -217,19 +221,31 @@ class QuickBooksSimulator(SimServer):
         return self._fault(400, "ValidationFault", "2010", "Unsupported operation", rest)
 
     def _query(self, index: RealmIndex, snap: Snapshot, query: Query) -> Response:
-        rows = snap.select(query)
-        if query.count:
-            return self._envelope(b'{"QueryResponse":{"totalCount":%d}' % len(rows))
-        page = rows[query.start - 1 : query.start - 1 + query.max_results]
-        if not page:
-            return self._envelope(b'{"QueryResponse":{}')
-        if query.fields:
-            items = b",".join(_sparse(index.body(snap, row), query.fields) for row in page)
-        else:
-            items = b",".join(index.body(snap, row) for row in page)
-        head = b'{"QueryResponse":{"%s":[' % query.entity.encode()
-        tail = b'],"startPosition":%d,"maxResults":%d}' % (query.start, len(page))
-        return self._envelope(head + items + tail)
+        return self._envelope(b'{"QueryResponse":%s' % _query_part(index, snap, query))
+
+    def _batch(self, index: RealmIndex, snap: Snapshot, request: Request) -> Response:
+        """POST /batch: up to 30 operations in one request; only queries are simulated."""
+        try:
+            items = json.loads(request.body or b"{}")["BatchItemRequest"]
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise QueryError("BatchItemRequest must be a list of operations") from None
+        if not 1 <= len(items) <= MAX_BATCH_ITEMS:
+            raise QueryError(f"a batch holds 1 to {MAX_BATCH_ITEMS} operations, not {len(items)}")
+        answers = []
+        for item in items:
+            bid = json.dumps(str(item.get("bId", ""))).encode()
+            try:
+                if not isinstance(item.get("Query"), str):
+                    raise QueryError("only Query operations are simulated in a batch")
+                part = _query_part(index, snap, parse_query(item["Query"]))
+                answers.append(b'{"bId":%s,"QueryResponse":%s}' % (bid, part))
+            except QueryError as exc:
+                fault = {"Error": [{"Message": "Error parsing query", "Detail": str(exc), "code": "4000"}],
+                         "type": "ValidationFault"}  # fmt: skip
+                answers.append(b'{"bId":%s,"Fault":%s}' % (bid, json.dumps(fault).encode()))
+        return self._envelope(b'{"BatchItemResponse":[%s]' % b",".join(answers))
 
     def _cdc(self, index: RealmIndex, snap: Snapshot, request: Request) -> Response:
         entities = _cdc_entities(request.param("entities") or "")
@@ -313,6 +329,22 @@ _OAUTH_ENDPOINTS = {
 def _query_text(request: Request) -> str:
     """The SELECT statement: ?query= (GET) or the request body (the SDK POSTs text)."""
     return request.param("query") or request.body.decode("utf-8", "replace")
+
+
+def _query_part(index: RealmIndex, snap: Snapshot, query: Query) -> bytes:
+    """The QueryResponse object answering `query` (records, or totalCount for COUNT(*))."""
+    rows = snap.select(query)
+    if query.count:
+        return b'{"totalCount":%d}' % len(rows)
+    page = rows[query.start - 1 : query.start - 1 + query.max_results]
+    if not page:
+        return b"{}"
+    if query.fields:
+        items = b",".join(_sparse(index.body(snap, row), query.fields) for row in page)
+    else:
+        items = b",".join(index.body(snap, row) for row in page)
+    head = b'{"%s":[' % query.entity.encode()
+    return head + items + b'],"startPosition":%d,"maxResults":%d}' % (query.start, len(page))
 
 
 def _select_name(found: re.Match[str]) -> str:

@@ -37,16 +37,17 @@ def small(qbo_engine: Engine) -> Iterator[QboWorld]:
 
 @pytest.mark.parametrize("kind", ["429", "500", "503", "drop", "lost", "malformed"])
 def test_transient_faults_are_retried_and_the_data_is_complete(small, kind):
-    small.sim.faults.add(f"/v3/company/{small.company.id}/query", kind, count=2)
+    small.sim.faults.add(f"/v3/company/{small.company.id}/batch", kind)
+    small.sim.faults.add(f"/v3/company/{small.company.id}/query", kind)
     result = pull(small.connector(page_size=100))
     assert small.sim.faults.pending() == 0
     assert len(result.invoices) == INVOICES and len(result.customers) == CUSTOMERS
     assert result.pages[-1].full_sync_complete
-    # 1 + 5 pages, the invoices' COUNT(*), the empty first page of payments and of credit memos
-    # (none in these books), and 2 retried (pages fetched ahead: any two of the first pages)
+    # the batch (the customers page and every COUNT(*)) and the 5 invoice pages, one of each
+    # retried; none for the payments and credit memos (none in these books)
     requests = api_requests(small.sim)
-    assert requests["count:Invoice"] == 1 and {"query:Payment", "query:CreditMemo"} <= set(requests)
-    assert sum(requests.values()) == result.api_calls == small.sim.counters.total() == 11
+    assert requests == {"batch": 2, "query:Invoice": 6}
+    assert sum(requests.values()) == result.api_calls == small.sim.counters.total() == 8
 
 
 def test_cdc_faults_are_retried_too(small):
@@ -71,11 +72,11 @@ def test_a_validation_fault_stops_without_retrying(small):
 
 
 def test_giving_up_after_the_attempts_says_why(small):
-    small.sim.faults.add(f"/v3/company/{small.company.id}/query", "503", count=10)
+    small.sim.faults.add(f"/v3/company/{small.company.id}/batch", "503", count=10)
     gave_up = r"gave up after 3 attempts: QuickBooks server error \[HTTP 503\]"
     with pytest.raises(ConnectorError, match=gave_up):
         pull(small.connector(retry_attempts=3))
-    assert api_requests(small.sim)["query:Customer"] == 3  # (the invoices' first page was asked too)
+    assert api_requests(small.sim) == {"batch": 3}  # the pull's first request: nothing else was asked
 
 
 def test_pacing_keeps_under_the_minute_limit(qbo_engine):
@@ -84,10 +85,11 @@ def test_pacing_keeps_under_the_minute_limit(qbo_engine):
     with open_world(company, qbo_engine, per_minute=20, limit_clock=time.monotonic) as world:
         connector = world.connector(page_size=20, per_minute=20, monotonic=time.monotonic, sleep=time.sleep)
         result = pull(connector)
-        # 30/20 and 450/20 pages, a COUNT(*) for each, an empty page of payments and of credit memos
-        assert len(result.invoices) == INVOICES and result.api_calls == 2 + 23 + 2 + 2
+        # 30/20 and 450/20 pages (the first in the batch with the counts); none for the empty
+        # payments and credit memos
+        assert len(result.invoices) == INVOICES and result.api_calls == 2 + 23
         assert world.sim.counters.violations == {}
-        assert time.slept >= 60  # 29 requests at 20 a minute: the pacer waited a window
+        assert time.slept >= 60  # 25 requests at 20 a minute: the pacer waited a window
 
 
 def test_pacing_keeps_under_the_concurrency_cap(qbo_engine):

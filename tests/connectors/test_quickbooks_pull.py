@@ -39,16 +39,19 @@ SIM_TZ_NOW = "2025-06-02T08:30:00-07:00"  # NOW as the simulator's (Los Angeles)
 # -- full pulls ----------------------------------------------------------------------------
 
 
-def test_full_pull_costs_the_pages_and_one_count(world):
+def test_full_pull_costs_the_page_limit_minimum(world):
     world.sim.counters.reset()
     result = pull(world.connector())
     payments, credits = ledger_sizes(world.company)  # about one payment per paid invoice
     assert 1000 < payments < 3000 and 0 < credits < 1000
-    # 120 customers, 2500 invoices, then payments and credit memos: the pages, and a COUNT(*)
-    # for each entity of several pages
+    # 120 customers, 2500 invoices, then payments and credit memos: one batch (the customers
+    # page and every COUNT(*)), then the other pages: ceil(n/1000) requests per entity in all
     sizes = {"Customer": 120, "Invoice": LIVE_INVOICES, "Payment": payments, "CreditMemo": credits}
     assert api_requests(world.sim) == expected_requests(sizes)
-    assert result.api_calls == sum(expected_requests(sizes).values())
+    assert result.api_calls == sum(-(-n // 1000) for n in sizes.values())
+    assert [p.total for p in result.pages] == [120] + [LIVE_INVOICES] * 3 + [payments] * (
+        payments // 1000 + 1
+    ) + [credits]
     assert [(p.entity, len(p.of("customers")), len(p.of("invoices"))) for p in result.pages[:4]] == [
         ("customers", 120, 0), ("invoices", 0, 1000), ("invoices", 0, 1000), ("invoices", 0, 500),
     ]  # fmt: skip
@@ -64,25 +67,21 @@ def test_full_pull_costs_the_pages_and_one_count(world):
 @pytest.mark.parametrize("concurrent", [1, 10], ids=["one-at-a-time", "pages-ahead"])
 def test_a_multiple_of_1000_costs_the_same_either_way(qbo_engine, concurrent):
     # 1000 customers and 2000 invoices. One page at a time, the last page of each entity is
-    # the empty one that says "no more" (floor(n/1000) + 1); fetching ahead, a COUNT(*) says it.
+    # the empty one that says "no more" (floor(n/1000) + 1); fetching ahead, the counts say it.
     books = make_company(seed=5, customers=1000, live_invoices=2000, ledger=False)
     with open_world(books, qbo_engine) as world:
         world.sim.counters.reset()
         result = pull(world.connector(concurrent=concurrent))
-        ledger = {"query:Payment": 1, "query:CreditMemo": 1}  # none in these books: one empty page each
-        if concurrent == 1:
+        if concurrent == 1:  # none in these books: one empty page each for payments and credit memos
+            ledger = {"query:Payment": 1, "query:CreditMemo": 1}
             assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3, **ledger}
             assert [p for p in result.pages if p.entity == "invoices"][-1].of("invoices") == ()
-        else:
-            counts = {"count:Customer": 1, "count:Invoice": 1}
-            assert api_requests(world.sim) == {"query:Customer": 1, "query:Invoice": 2, **counts, **ledger}
-            assert [len(p.of("customers")) + len(p.of("invoices")) for p in result.pages] == [
-                1000,
-                1000,
-                1000,
-                0,
-                0,
-            ]
+        else:  # the batch holds the customers page; counted empty entities cost nothing
+            assert api_requests(world.sim) == {"batch": 1, "query:Invoice": 2}
+            assert [(p.entity, len(p.records), p.api_calls) for p in result.pages] == [
+                ("customers", 1000, 1), ("invoices", 1000, 1), ("invoices", 1000, 1),
+                ("payments", 0, 0), ("credits", 0, 0),
+            ]  # fmt: skip
         assert len(result.customers) == 1000 and len(result.invoices) == 2000
         assert result.pages[-1].full_sync_complete and result.cursor["mode"] == "done"
 
@@ -113,8 +112,9 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
         ]
 
     assert shape(ahead) == shape(one)
-    # a COUNT(*) for each entity of several pages, less the empty last page when n % 300 == 0
-    assert ahead.api_calls == one.api_calls + sum(1 for n in sizes if n >= 300 and n % 300)
+    # the same requests, but one: the empty last page read when n % 300 == 0, which the counts
+    # (in the batch that also brings the customers page) make unnecessary
+    assert ahead.api_calls == one.api_calls - sum(1 for n in sizes if n % 300 == 0)
 
 
 def test_records_match_the_ledger(world):
@@ -148,8 +148,8 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     world.sim.counters.reset()
     resumed = pull(world.connector(), killed.cursor)  # a new process, same store
     payments, credits = ledger_sizes(world.company)
-    ledger = expected_requests({"Payment": payments, "CreditMemo": credits})
-    assert api_requests(world.sim) == {"query:Invoice": 2, "count:Invoice": 1, **ledger}
+    remaining = {"Invoice": LIVE_INVOICES - 1000, "Payment": payments, "CreditMemo": credits}
+    assert api_requests(world.sim) == expected_requests(remaining)  # the batch brings invoice page 2
     assert not resumed.customers and not set(killed.invoices) & set(resumed.invoices)
     assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
     assert resumed.pages[-1].full_sync_complete
@@ -358,10 +358,15 @@ def test_sync_into_the_store_and_detect_a_reopened_invoice(world):
 
 
 def expected_requests(sizes: dict[str, int]) -> dict[str, int]:
-    """A full pull fetching ahead: ceil(n/1000) pages per table (one at least), and a COUNT(*)
-    for each whose first page is full."""
-    requests = {f"query:{table}": max(1, -(-n // 1000)) for table, n in sizes.items()}
-    return requests | {f"count:{table}": 1 for table, n in sizes.items() if n >= 1000}
+    """A full pull fetching ahead: one batch (the first table's first page and every table's
+    COUNT(*)), then the rest of the ceil(n/1000) pages of each table."""
+    first = next(iter(sizes))
+    requests = {"batch": 1}
+    for table, n in sizes.items():
+        pages = -(-n // 1000) - (1 if table == first and n else 0)
+        if pages:
+            requests[f"query:{table}"] = pages
+    return requests
 
 
 def ledger_sizes(company) -> tuple[int, int]:

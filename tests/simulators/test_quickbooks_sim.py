@@ -118,6 +118,24 @@ def test_a_field_list_answers_sparse_records(qb_company, qbo):
     assert qbo.counters.requests == {"fields:Invoice": 1}
 
 
+def test_a_batch_answers_each_query_in_one_request(qb_company, qbo):
+    token = qbo.tokens.issue().access_token
+    url = f"{qbo.api_url}/company/{qbo.realms[0]}/batch"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    queries = ["select count(*) from Invoice", "select * from Invoice maxresults 3", "select * from Bill"]
+    items = [{"bId": str(n), "Query": q} for n, q in enumerate(queries)]
+    qbo.counters.reset()
+    body = requests.post(url, json={"BatchItemRequest": items}, headers=headers, timeout=10).json()
+    counted, page, refused = body["BatchItemResponse"]
+    assert counted == {"bId": "0", "QueryResponse": {"totalCount": LIVE_INVOICES}}
+    assert page["bId"] == "1" and len(page["QueryResponse"]["Invoice"]) == 3
+    assert refused["bId"] == "2" and refused["Fault"]["type"] == "ValidationFault"
+    assert "time" in body and qbo.counters.requests == {"batch": 1}
+    too_many = {"BatchItemRequest": [{"bId": str(n), "Query": queries[0]} for n in range(31)]}
+    answer = requests.post(url, json=too_many, headers=headers, timeout=10)
+    assert answer.status_code == 400 and "30" in answer.text
+
+
 def test_records_render_like_qbo(qb_company, qbo, qb):
     when = NOW - timedelta(hours=2)
     target = next(i for i in qb_company.invoices.values() if i.status == "open" and i.balance)
