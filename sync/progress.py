@@ -1,8 +1,10 @@
 """`arsync sync` on a terminal: a live display per company and entity, logs printed above it.
 
 Per company: pages, API calls and elapsed time; per entity (customers, invoices, and any
-other count the sync summary carries): records so far and records per second. The APIs'
-page responses carry no totals for free in every case, so no bar pretends to know the end.
+other count the sync summary carries): records so far, "of total" when the connector's
+pages say how many the pull holds (`Page.total`: Xero's itemCount, QuickBooks' counts of a
+full pull), and records per second. Without a total the count stands alone: no bar
+pretends to know the end.
 
 While the display runs, the root logger's handlers that wrote to the terminal write
 through rich's console instead, which prints each log line above the live lines: a log
@@ -13,12 +15,15 @@ from __future__ import annotations
 
 import logging
 from contextlib import AbstractContextManager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.file_proxy import FileProxy
 from rich.progress import Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from portal_rules.records import Page
 
 # The counts of a sync summary shown as entities, in the order they are pulled.
 ENTITIES = ("customers", "invoices", "payments", "credits")
@@ -54,6 +59,7 @@ class SyncProgress(AbstractContextManager):
         self._companies: dict[str, TaskID] = {}
         self._entities: dict[tuple[str, str], TaskID] = {}
         self._stopped: set[TaskID] = set()
+        self._totals: dict[tuple[str, str], int] = {}
         self._swapped: list[tuple[logging.StreamHandler, Any]] = []
         self._stream = stream
 
@@ -78,9 +84,12 @@ class SyncProgress(AbstractContextManager):
             company_id, total=None, count="connecting", entity=False
         )
 
-    def on_page(self, summary: Any) -> None:
-        """After each committed page: update the company's and its entities' lines."""
+    def on_page(self, summary: Any, page: Page | None = None) -> None:
+        """After each committed page: update the company's and its entities' lines (with the
+        page's entity total when `page` is given and knows it)."""
         company = summary.company
+        if page is not None and page.total is not None:
+            self._totals[(company, page.entity)] = page.total
         self.progress.update(
             self._companies[company], count=f"{summary.pages} pages, {summary.api_calls} API calls"
         )
@@ -92,7 +101,9 @@ class SyncProgress(AbstractContextManager):
             if key not in self._entities:
                 self._stop_entities(company)  # pulls are sequential: the previous one is done
                 self._entities[key] = self.progress.add_task(f"  {entity}", total=None, count="", entity=True)
-            self.progress.update(self._entities[key], completed=count, count=f"{count:,}")
+            total = self._totals.get(key)
+            shown = f"{count:,}" if total is None else f"{count:,} / {total:,}"
+            self.progress.update(self._entities[key], completed=count, count=shown)
 
     def finish(self, summary: Any) -> None:
         """The company's sync ended: freeze its lines and show how it ended."""

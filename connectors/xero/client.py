@@ -41,6 +41,7 @@ class Listing(NamedTuple):
     items: list[Any]  # raw records, normalized by the caller
     page_count: int | None  # pagination.pageCount when Xero sent it
     calls: int = 0  # HTTP requests it took: attempts, and token refreshes made for it
+    item_count: int | None = None  # pagination.itemCount: records in the whole listing
 
 
 def isolated_api_client(token: Callable[[], dict]) -> ApiClient:
@@ -140,8 +141,8 @@ class XeroClient:
                 self._api_requests += 1
                 self._tokens_sent.token = token
                 body = self._send(operation, params)
-            items, page_count = decode.listing(body, entity) or parse_listing(body, entity)
-            return Listing(items, page_count)
+            items, paging = decode.listing(body, entity) or parse_listing(body, entity)
+            return Listing(items, paging.page_count, item_count=paging.item_count)
 
         listing, token_requests = self._bearer.call(
             attempt,

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from connectors.xero.normalize import Paging
 from portal_rules.records import Entity
 
 _CONTACT_FIELDS = (
@@ -63,6 +64,7 @@ class _Record(Struct):
 
 class _Pagination(Struct):
     pageCount: Any = UNSET
+    itemCount: Any = UNSET
 
 
 class _Envelope(Struct):
@@ -74,8 +76,8 @@ class _Envelope(Struct):
 _DECODER = msgspec.json.Decoder(_Envelope, float_hook=Decimal)
 
 
-def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], int | None] | None:
-    """(records as slim dicts, pagination.pageCount) as `parse_listing` gives them, or None
+def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], Paging] | None:
+    """(records as slim dicts, pagination) as `parse_listing` gives them, or None
     when only the standard parser can say what the answer is."""
     try:
         envelope = _DECODER.decode(body)
@@ -87,9 +89,9 @@ def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], int | No
         rows, fields = envelope.Invoices, _INVOICE_FIELDS
     if rows is UNSET:
         return None
-    count = envelope.pagination.pageCount if envelope.pagination is not UNSET else None
-    page_count = count if isinstance(count, int) and not isinstance(count, bool) else None
-    return [_slim(row, fields) for row in rows], page_count
+    pagination = envelope.pagination
+    paging = Paging() if pagination is UNSET else Paging.read(pagination.pageCount, pagination.itemCount)
+    return [_slim(row, fields) for row in rows], paging
 
 
 def _slim(row: _Record, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.xero.signals import xero_contact_active, xero_flags, xero_importable, xero_sent
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
@@ -44,15 +44,31 @@ class MalformedBody(ValueError):
     """The response is not a Xero list envelope (truncated, wrong shape): worth a retry."""
 
 
-def parse_listing(body: bytes, entity: Entity) -> tuple[list[Any], int | None]:
-    """The records of a list response and its `pagination.pageCount` (None when absent)."""
+class Paging(NamedTuple):
+    """A list response's `pagination`: pages and records of the whole listing (None: absent)."""
+
+    page_count: int | None = None
+    item_count: int | None = None
+
+    @classmethod
+    def read(cls, page_count: Any, item_count: Any) -> Paging:
+        return cls(_count(page_count), _count(item_count))
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_listing(body: bytes, entity: Entity) -> tuple[list[Any], Paging]:
+    """The records of a list response and its pagination."""
     data = json.loads(body, parse_float=Decimal)
     items = data.get(_ENVELOPE[entity]) if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise MalformedBody(f"response has no {_ENVELOPE[entity]} list")
     pagination = data.get("pagination")
-    count = pagination.get("pageCount") if isinstance(pagination, dict) else None
-    return items, count if isinstance(count, int) and not isinstance(count, bool) else None
+    if not isinstance(pagination, dict):
+        return items, Paging()
+    return items, Paging.read(pagination.get("pageCount"), pagination.get("itemCount"))
 
 
 def record_ref(raw: Any, entity: Entity) -> str | None:

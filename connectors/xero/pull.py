@@ -1,6 +1,9 @@
 """Paging a Xero pull into `Page`s: contacts, sales invoices, customer payments, customer
 credit notes, each page with its cursor.
 
+Invoice, payment and credit note pages carry Xero's `pagination.itemCount` as `total` (the
+listings are filtered by type); contact pages do not: the count includes suppliers.
+
 Suppliers are not customers. A contact is imported when Xero flags it `IsCustomer` (Xero
 sets that itself once a contact has a sales invoice) or when a sales invoice names it: such
 a contact is held back in the contacts phase (its id kept in the cursor) and, when an
@@ -93,6 +96,7 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
         cursor=after.to_dict(),
         api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
+        total=listing.item_count,
     )
     steps.append((page, after))
     return steps
@@ -139,6 +143,7 @@ def _ledger_step(
         cursor=after.to_dict(),
         api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
+        total=listing.item_count,
     )
     return [(page, after)]
 

@@ -14,13 +14,17 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from portal_rules.records import Page
 from sync.cli import main
+from sync.orchestrator import SyncSummary
+from sync.progress import SyncProgress
 
 WIDTH = 160
 CONTROL = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b[()][0-9A-Za-z]|\x1b[=>78]|([\s\S])")
@@ -130,3 +134,49 @@ def test_log_lines_print_above_the_progress_never_inside_it(synced_on_a_terminal
         re.match(r"^\s+invoices\s+[1-9],[\d]{3}\s+[\d,]+ rec/s\s+\d:\d\d:\d\d$", line) for line in lines
     )
     assert any(re.match(r"^acme: ok: [1-9]\d* customers, [1-9]\d{3} invoices", line) for line in lines)
+
+
+def test_entity_lines_show_the_pull_total_when_its_pages_know_it():
+    """Pages that carry `total` (Xero's itemCount, QuickBooks' counts) make "n / total"; an
+    entity whose pages do not (Xero contacts) shows its count alone."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, WIDTH, 0, 0))
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the terminal was closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    stream = open(secondary, "w", encoding="utf-8", closefd=True)  # noqa: SIM115 - closed below
+    summary = SyncSummary(company="acme")
+    with SyncProgress(stream) as display:
+        display.start("acme")
+        for pages, entity, counts, total in [
+            (1, "customers", {"customers": 120}, None),
+            (2, "invoices", {"invoices": 1000}, 2500),
+            (3, "invoices", {"invoices": 2000}, 2500),
+            (4, "invoices", {"invoices": 2500}, 2500),
+            (5, "payments", {"payments": 1200}, 1200),
+        ]:
+            summary.pages, summary.api_calls = pages, pages
+            for name, count in counts.items():
+                setattr(summary, name, count)
+            display.on_page(summary, Page(entity, total=total))
+        summary.status = "ok"
+        display.finish(summary)
+    stream.close()
+    reader.join(timeout=10)
+    os.close(primary)
+    lines = [line for line in screen(b"".join(chunks).decode("utf-8", "replace")) if line.strip()]
+    assert any(re.match(r"^\s+customers\s+120\s", line) for line in lines), lines
+    assert any(re.match(r"^\s+invoices\s+2,500 / 2,500\s", line) for line in lines), lines
+    assert any(re.match(r"^\s+payments\s+1,200 / 1,200\s", line) for line in lines), lines
+    assert not any("customers" in line and "/" in line for line in lines), lines
