@@ -56,20 +56,19 @@ class BearerSession(requests.Session):
 
     def use(self, token: str) -> None:
         self._local.token = token
-        self._local.response = None
+        self._local.answer = (None, None)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         response = super().request(method, url, *args, **kwargs)
-        self._local.response = response
+        # Only what the error table needs: keeping the response would keep its body (a page
+        # of 1000 invoices is ~2.7 MB) alive on every fetching thread until its next request.
+        self._local.answer = (response.status_code, retry_after_seconds(response.headers.get("Retry-After")))
         return response
 
     def last_answer(self) -> tuple[int | None, float | None]:
         """HTTP status and Retry-After of this thread's last response (None: no response)."""
-        response = getattr(self._local, "response", None)
-        if response is None:
-            return None, None
-        return response.status_code, retry_after_seconds(response.headers.get("Retry-After"))
+        return getattr(self._local, "answer", (None, None))
 
 
 @dataclass(frozen=True, slots=True)
