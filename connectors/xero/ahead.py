@@ -1,9 +1,9 @@
 """Xero listing pages asked for ahead, once Xero has said how many there are.
 
 A paged GET /Contacts or /Invoices answers with `pagination.pageCount`; from then on the
-next pages of that listing are requested on a few threads (at most `concurrent` ahead;
-the client's pacer holds Xero's 5 in flight and 60 a minute, whatever runs here) while
-the pull goes on page by page exactly as before: each page is still normalized, yielded
+next pages of that listing are requested on a few threads (at most `PAGES_AHEAD`, within
+`concurrent`; the client's pacer holds Xero's 5 in flight and 60 a minute, whatever runs
+here) while the pull goes on page by page exactly as before: each page is still normalized, yielded
 and committed with its cursor in order, so a killed sync resumes from its last page.
 Nothing is asked for that a sequential pull would not ask for: only pages up to pageCount,
 and no more than X-MinLimit-Remaining says this minute still allows.
@@ -21,13 +21,17 @@ from portal_rules.records import Entity
 
 Key = tuple[Entity, int, datetime | None]
 
+# Pages asked ahead at once, at most (and never more than Xero's 5 in flight): each is held
+# decoded until its turn, so memory stays flat; at 60 calls a minute more would not be faster.
+PAGES_AHEAD = 4
+
 
 class Ahead:
     """The listing calls of a `XeroClient`, answered from pages fetched ahead when possible."""
 
     def __init__(self, client: XeroClient) -> None:
         self.client = client
-        self.window = client.options.concurrent
+        self.window = max(1, min(client.options.concurrent, PAGES_AHEAD))
         self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="xero-ahead")
         self._ahead: dict[Key, Future[Listing]] = {}
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from connectors.quickbooks.ahead import PAGES_AHEAD
 from connectors.quickbooks.cursor import Done, stamp
 from connectors.simulators import mutations
 from connectors.simulators.quickbooks_render import email_separator
@@ -115,6 +116,14 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
     # the same requests, but one: the empty last page read when n % 300 == 0, which the counts
     # (in the batch that also brings the customers page) make unnecessary
     assert ahead.api_calls == one.api_calls - sum(1 for n in sizes if n % 300 == 0)
+
+
+def test_pages_ahead_stay_few_whatever_the_cap(world):
+    """Memory: at most PAGES_AHEAD pages are outstanding, even when the realm allows 10."""
+    world.sim.latency = 0.05
+    result = pull(world.connector(page_size=200, concurrent=10))
+    assert 1 < world.sim.gauge.peak[world.company.id] <= PAGES_AHEAD < 10
+    assert len(result.invoices) == LIVE_INVOICES
 
 
 def test_records_match_the_ledger(world):
