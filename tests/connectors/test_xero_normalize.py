@@ -55,9 +55,9 @@ BODY = b"""{"Id": "d1", "Status": "OK", "DateTimeUTC": "/Date(1748772000000)/",
 
 
 def test_an_invoice_as_xero_sends_it():
-    (raw,), page_count = parse_listing(BODY, "invoices")
+    (raw,), paging = parse_listing(BODY, "invoices")
     record = to_invoice(raw)
-    assert page_count == 3
+    assert paging == (3, 2100)  # pageCount, itemCount
     assert (record.ref, record.customer_ref, record.doc_number) == ("inv-1", "c-1", "INV-0001")
     assert (record.issue_date, record.due_date) == (date(2025, 6, 1), date(2025, 7, 1))
     assert (record.total, record.balance, record.currency) == (Decimal("120.10"), Decimal("20.1"), "EUR")
