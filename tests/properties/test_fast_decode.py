@@ -25,9 +25,11 @@ from connectors.quickbooks import normalize as qbo
 from connectors.quickbooks.pull import _row_time
 from connectors.simulators import quickbooks_render as qbo_render
 from connectors.simulators.generator import generate_company
+from connectors.simulators.xero_ledger import render_credit_note, render_payment
 from connectors.simulators.xero_render import envelope, render_contact, render_invoice
 from connectors.xero import decode as xero_decode
 from connectors.xero import normalize as xero
+from connectors.xero.normalize_ledger import to_credit, to_payment
 from connectors.xero.pull import sort_contacts, sort_invoices
 from tests.properties.test_normalizers_fuzz import (
     QBO_CUSTOMER,
@@ -169,6 +171,36 @@ def test_rich_simulator_pages_decode_fast_and_the_same():
         fast = xero_decode.listing(raw, entity)
         assert fast is not None and len(fast[0]) == count
         assert sort(fast[0]) == sort(xero.parse_listing(raw, entity)[0])
+
+
+def test_rich_xero_payments_and_credit_notes_decode_fast_and_the_same():
+    """Payments and credit notes take the fast path too, with the same records and the
+    normalizers reading no top-level field the slim structs skip."""
+    company = generate_company("xero", seed=5, customers=30, invoices=300, today=date(2026, 6, 1))
+    names = {c.id: c.name for c in company.customers.values()}
+    payments = [
+        render_payment(p, company.invoices.get(p.allocations[0].invoice_id) if p.allocations else None,
+                       names.get(p.customer_id, ""))
+        for p in company.payments.values()
+    ]  # fmt: skip
+    credits = [
+        render_credit_note(c, company.invoices, names.get(c.customer_id, ""))
+        for c in company.credits.values()
+    ]
+    assert payments and credits
+    for rendered, collection, entity, normalize, struct in (
+        (payments, "Payments", "payments", to_payment, xero_decode._Payment),
+        (credits, "CreditNotes", "credits", to_credit, xero_decode._Credit),
+    ):
+        raw = envelope(collection, rendered, 0, {"page": 1, "pageSize": 1000, "pageCount": 1, "itemCount": 9})
+        fast = xero_decode.listing(raw, entity)
+        items, paging = xero.parse_listing(raw, entity)
+        assert fast is not None and fast[1] == paging == (1, 9)
+        assert [normalize(row) for row in fast[0]] == [normalize(row) for row in items]
+        seen: set[str] = set()
+        for row in items:
+            normalize(Recording(row, seen))
+        assert seen <= set(struct.__struct_fields__)
 
 
 def test_rich_quickbooks_pages_decode_fast_and_the_same():
