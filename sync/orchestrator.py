@@ -75,7 +75,7 @@ def sync_company(
     full: bool = False,
     owner: str,
     clock: Clock = lambda: datetime.now(UTC),
-    on_page: Callable[[SyncSummary], None] | None = None,
+    on_page: Callable[[SyncSummary, Page], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> SyncSummary:
     """Run one sync of `company_id`; never raises for a connector failure (it is in the summary).
@@ -117,7 +117,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
             if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):
                 raise LeaseBusy("lost the sync lease")
             if on_page:
-                on_page(summary)
+                on_page(summary, page)
             if stop is not None and stop():
                 _finish(
                     engine,

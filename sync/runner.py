@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from connectors.ratelimit import PacingFactory
 from connectors.registry import UnknownConnector, create_connector
 from connectors.waits import interruptible
+from portal_rules.records import Page
 from store import health
 from store.credentials import DbCredentials
 from store.crypto import SecretBox
@@ -53,7 +54,7 @@ def sync_one(
     full: bool = False,
     clock: Clock = lambda: datetime.now(UTC),
     options: dict | None = None,
-    on_page: Callable[[SyncSummary], None] | None = None,
+    on_page: Callable[[SyncSummary, Page], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> SyncSummary:
     """One sync of `company`: a failure of any kind ends up in the returned summary."""

@@ -95,7 +95,7 @@ def test_the_interrupted_run_resumes_from_its_committed_cursor(qbo):
     )
     policy = CompanyPolicy(plan=Plan.PRO, timezone="UTC")
 
-    def after_the_first_page(summary) -> None:  # from now on QuickBooks throttles
+    def after_the_first_page(summary, page) -> None:  # from now on QuickBooks throttles
         if not qbo.sim.faults.pending():
             qbo.sim.faults.add(f"/v3/company/{qbo.company.id}/query", "429", count=5)
 
