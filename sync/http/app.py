@@ -35,7 +35,9 @@ def create_app(
     manager can start it before the migration job has run.
     """
     if config is None:
-        config = load_config(config_path or default_config_path())
+        # Only webhook keys are needed here: serving reads the store and records sync
+        # requests, it never calls an accounting API nor the SMTP server (no client secrets).
+        config = load_config(config_path or default_config_path(), require_secrets=False)
     check_http_secrets(config)
     engine = make_engine(config.store.url)
     context = ServerContext(

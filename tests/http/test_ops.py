@@ -7,10 +7,11 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from sync.config import load_config
+from sync.config import ConfigError, load_config
 from sync.http.app import create_app
 from tests.http.conftest import Served, run_cli
 
@@ -47,17 +48,20 @@ def test_metrics_count_per_company_from_the_store(served: Served):
     with served.client() as client:
         answer = client.get("/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(answer.text)
-        for s in family.samples
-    }
+    families = list(text_string_to_metric_families(answer.text))
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+    types = {family.name: family.type for family in families}
+    counters = ("arsync_syncs", "arsync_api_calls", "arsync_quarantined_records")
+    assert [types[name] for name in counters] == ["counter"] * 3
+    assert types["arsync_outbox_messages"] == types["arsync_mail_in_doubt"] == "gauge"
+    # Prometheus keeps `_total` for counters: no gauge sample may carry it.
+    assert not [s.name for f in families if f.type == "gauge" for s in f.samples if s.name.endswith("_total")]
     for company in ("qbo", "qbo_single", "qbo_all", "xero"):
         assert samples[("arsync_syncs_total", (("company", company), ("status", "ok")))] >= 1
         assert samples[("arsync_api_calls_total", (("company", company),))] >= 1
         assert ("arsync_quarantined_records_total", (("company", company),)) in samples
-        assert samples[("arsync_mail_in_doubt_total", (("company", company),))] == 0
-        assert ("arsync_outbox_messages_total", (("company", company), ("state", "queued"))) in samples
+        assert samples[("arsync_mail_in_doubt", (("company", company),))] == 0
+        assert ("arsync_outbox_messages", (("company", company), ("state", "queued"))) in samples
     assert samples[("arsync_syncs_total", (("company", "qbo"), ("status", "failed")))] == 0
 
 
@@ -83,6 +87,26 @@ def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
     assert health.status_code == 200
     assert ready.status_code == 503
     assert "arsync db upgrade" in ready.json()["error"]
+
+
+def test_the_importable_app_needs_webhook_keys_but_no_client_or_smtp_secret(tmp_path: Path, monkeypatch):
+    """`uvicorn --factory sync.http.app:create_app` reads the file as `arsync serve` does."""
+    for env in ("NO_CLIENT_SECRET_HERE", "NO_SMTP_PASSWORD_HERE", "SOME_XERO_KEY"):
+        monkeypatch.delenv(env, raising=False)
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "a.db"}"\n'
+        '[mail]\ntransport = "smtp"\nsmtp_username = "arsync"\nsmtp_password_env = "NO_SMTP_PASSWORD_HERE"\n'
+        '[http]\nxero_webhook_key_env = "SOME_XERO_KEY"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\ntimezone = "UTC"\nportal_url = "https://portal.example"\n'
+        '[companies.connection]\nkind = "xero"\ntenant_id = "t-1"\nclient_id = "c"\n'
+        'client_secret_env = "NO_CLIENT_SECRET_HERE"\n'
+    )
+    with pytest.raises(ConfigError, match="http.xero_webhook_key_env: environment variable SOME_XERO_KEY"):
+        create_app(config)
+    monkeypatch.setenv("SOME_XERO_KEY", "k")
+    app = create_app(config)
+    assert [c.id for c in app.state.context.config.companies] == ["acme"]
 
 
 def test_serve_configuration_errors_exit_2_naming_the_key(tmp_path: Path, monkeypatch):
