@@ -14,8 +14,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -71,6 +73,25 @@ class Served:
                 return connection.scalar(text(sql), params)
         finally:
             engine.dispose()
+
+
+@contextlib.contextmanager
+def serving_in_thread(app) -> Iterator[str]:
+    """`app` served by uvicorn on loopback in this process (a thread); its base URL."""
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.05)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def run_cli(config: Path, *args: str) -> tuple[int, str, str]:

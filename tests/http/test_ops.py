@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from sync.config import ConfigError, load_config
 from sync.http.app import create_app
-from tests.http.conftest import Served, run_cli
+from tests.http.conftest import Served, run_cli, serving_in_thread
 
 ROUTES = {
     "/v1/companies/{company}/accounts",
@@ -70,20 +68,9 @@ def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
     config = tmp_path / "arsync.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n')
     app = create_app(config=load_config(config))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        while not server.started:
-            thread.join(0.05)
+    with serving_in_thread(app) as base:
         ready = httpx.get(f"{base}/readyz")
         health = httpx.get(f"{base}/healthz")
-    finally:
-        server.should_exit = True
-        thread.join(10)
     assert health.status_code == 200
     assert ready.status_code == 503
     assert "arsync db upgrade" in ready.json()["error"]
