@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,67 @@ def test_health_readiness_and_openapi_need_no_key(served: Served):
     assert document.status_code == 200
     assert set(document.json()["paths"]) >= ROUTES
     assert "HTTPBearer" in document.json()["components"]["securitySchemes"]
+
+
+READS = {  # each read route's answer for customer 1 of `qbo`, and its declared schema
+    "/v1/companies/qbo/accounts?email=ap@cafe.example": "AccountsOut",
+    "/v1/companies/qbo/customers/1/invoices": "InvoicesOut",
+    "/v1/companies/qbo/customers/1/balance": "BalanceOut",
+    "/v1/companies/qbo/customers/1/payments": "PaymentsOut",
+    "/v1/companies/qbo/customers/1/credits": "CreditsOut",
+    "/v1/companies/qbo/customers/1/statement": "StatementOut",
+}
+
+
+def test_read_answers_hold_to_the_schemas_the_openapi_document_declares(served: Served):
+    """The read routes encode their answers themselves (msgspec): each must still be exactly
+    the declared schema, with money as strings where the schema says so."""
+    with served.client("qbo") as client:
+        document = client.get("/openapi.json").json()
+        answers = {path: client.get(path) for path in READS}
+    schemas = document["components"]["schemas"]
+    for path, name in READS.items():
+        answer = answers[path]
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json", path
+        route = (
+            path.split("?")[0].replace("/qbo/", "/{company}/").replace("/customers/1/", "/customers/{ref}/")
+        )
+        declared = document["paths"][route]["get"]["responses"]["200"]["content"]["application/json"]
+        assert declared["schema"]["$ref"].endswith(f"/{name}")
+        _conforms(answer.json(), schemas[name], schemas, path)
+    assert answers["/v1/companies/qbo/customers/1/invoices"].json()["invoices"], "no invoice to check"
+
+
+def _conforms(value, schema: dict, schemas: dict, where: str) -> None:
+    """`value` has exactly the schema's properties, each of its JSON type (strings for money)."""
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    options = schema.get("anyOf", [schema])
+    if value is None:
+        assert any(o.get("type") == "null" for o in options), where
+        return
+    option = next((o for o in options if o.get("type") != "null"), options[0])
+    if "$ref" in option:
+        _conforms(value, option, schemas, where)
+        return
+    kind = option.get("type")
+    if kind == "object" and "properties" in option:
+        assert set(value) == set(option["properties"]), where
+        for key, sub in option["properties"].items():
+            _conforms(value[key], sub, schemas, f"{where}.{key}")
+    elif kind == "object":
+        assert isinstance(value, dict), where
+        for key, item in value.items():
+            _conforms(item, option.get("additionalProperties", {}), schemas, f"{where}.{key}")
+    elif kind == "array":
+        assert isinstance(value, list), where
+        for item in value:
+            _conforms(item, option["items"], schemas, f"{where}[]")
+    elif kind is not None:
+        python = {"string": str, "boolean": bool, "integer": int, "number": (int, float)}[kind]
+        assert isinstance(value, python), (where, value)
+        if option.get("format") == "date":
+            date.fromisoformat(value)
 
 
 def test_metrics_count_per_company_from_the_store(served: Served):
