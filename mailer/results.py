@@ -6,8 +6,14 @@ the dispatcher turns each outcome into a row state (sent, retry later, failed, i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+OnStart = Callable[[str], Awaitable[bool]]
+"""A transport awaits it with a Message-ID just before that message goes out; False: the
+dispatcher no longer holds the message, so it is not sent (see `mailer.claim.start`)."""
+NOT_STARTED = "not sent: this dispatcher no longer holds the message"
 
 
 class Outcome(StrEnum):

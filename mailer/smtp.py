@@ -19,7 +19,15 @@ import aiosmtplib
 from aiosmtplib import SMTPException, SMTPRecipientRefused, SMTPResponseException
 
 from mailer.outgoing import Outgoing
-from mailer.results import Outcome, SendResult, from_exception, from_refusals, from_reply
+from mailer.results import (
+    NOT_STARTED,
+    OnStart,
+    Outcome,
+    SendResult,
+    from_exception,
+    from_refusals,
+    from_reply,
+)
 from mailer.retry import RetryPolicy
 
 Security = Literal["none", "starttls", "tls"]
@@ -31,6 +39,7 @@ class _Batch:
     queue: asyncio.Queue[tuple[int, Outgoing]]
     results: list[SendResult | None]
     unreachable: SendResult | None = None  # set once the server could not be reached
+    on_start: OnStart | None = None  # the dispatcher's mark before each message
 
 
 @dataclass(slots=True)
@@ -116,9 +125,13 @@ class SmtpTransport:
             local_hostname=self._local_hostname,
         )
 
-    async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+    marks_start = True  # awaits `on_start` before each message (see `mailer.claim.start`)
+
+    async def send_many(
+        self, messages: Sequence[Outgoing], on_start: OnStart | None = None
+    ) -> list[SendResult]:
         """Deliver `messages` through at most `concurrency` connections; results in order."""
-        batch = _Batch(asyncio.Queue(), [None] * len(messages))
+        batch = _Batch(asyncio.Queue(), [None] * len(messages), on_start=on_start)
         for item in enumerate(messages):
             batch.queue.put_nowait(item)
         workers = min(self.concurrency, len(messages))
@@ -137,6 +150,8 @@ class SmtpTransport:
     async def _deliver(self, connection: _Connection, message: Outgoing, batch: _Batch) -> SendResult:
         if batch.unreachable is not None:
             return SendResult(message.message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
+        if batch.on_start is not None and not await batch.on_start(message.message_id):
+            return SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED)
         result = await self.retry.run(self._attempt, connection, message)
         if result.outcome is Outcome.TRANSIENT and connection.client is None:
             batch.unreachable = result

@@ -68,7 +68,8 @@ def plan(ctx: JobContext) -> None:
 def send(ctx: JobContext) -> None:
     """Dispatch the due outbox (rows are claimed one batch at a time, see `mailer.claim`).
 
-    First, the batch a killed worker had claimed turns `in_doubt` (never re-sent).
+    First, what a killed worker had claimed is settled: messages it had begun turn
+    `in_doubt` (never re-sent), the rest of its batch is queued again.
     """
     config = ctx.config
     dead = dead_workers(ctx.app.engine, now=ctx.clock())
