@@ -38,6 +38,7 @@ CLAIM_TTL = timedelta(minutes=2)  # a dead worker's companies go to the others a
 MIN_CLAIM_TTL = timedelta(seconds=3)  # even at a large test time scale
 REFRESH_EVERY = timedelta(seconds=30)  # stored companies added or removed show up within this
 RETRY_SKIPPED = timedelta(minutes=1)  # another process held the company's sync lease
+RETRY_REQUESTED = timedelta(minutes=1)  # a requested sync that failed
 
 
 class Daemon:
@@ -169,6 +170,10 @@ class Daemon:
             next_at = finished
         elif status == "skipped":
             next_at = finished + self.scaled(RETRY_SKIPPED)
+        elif status == "failed" and claim.requested:
+            # A request says the books changed (a webhook): a failure (a locked store, the API
+            # down for a moment) is tried again in a minute, once, not an interval later.
+            next_at = min(next_at, finished + self.scaled(RETRY_REQUESTED))
         try:
             schedule.release(
                 self.app.engine, self.owner, company.id, next_at=next_at, finished=finished, status=status

@@ -2,7 +2,8 @@
 
 On PostgreSQL the request's NOTIFY wakes the worker's loop (`store.wakeups`); on SQLite the
 worker polls the schedule each tick. The delay is read from the schedule row itself: the
-request's time against the claim's start, both written by the processes involved.
+request's time against the claim's start, both written by the processes involved. A
+requested sync that fails is tried again a minute later, not an interval later.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -47,7 +48,9 @@ def test_a_request_notifies_listening_workers_on_postgresql(pg_engine):
     assert not listener.is_alive()
 
 
-def test_a_running_worker_starts_a_requested_sync_within_two_seconds(store_url: str, tmp_path: Path):
+def test_a_running_worker_starts_requests_within_two_seconds_and_retries_failures_in_a_minute(
+    store_url: str, tmp_path: Path
+):
     config = tmp_path / "arsync.toml"
     # A day's interval: only the requests make it sync (against a closed port: it fails fast).
     config.write_text(f'[store]\nurl = "{store_url}"\n' + company_toml("acme", sync_interval_minutes=1440))
@@ -66,12 +69,16 @@ def test_a_running_worker_starts_a_requested_sync_within_two_seconds(store_url: 
             assert _wait(lambda since=began: _started(engine) >= since, 20)
             delays.append((_started(engine) - began).total_seconds())
             assert _wait(lambda: _idle(engine), 30)
+        row = schedule_row(engine, "acme")
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(30)
         engine.dispose()
     assert code == 0, (tmp_path / "run.log").read_text()[-2000:]
     assert max(delays) < 2.0, delays
+    # Each requested sync failed (no API behind the company): tried again in a minute, not a day.
+    retry_in = row["next_due_at"] - row["last_finished_at"]
+    assert (row["last_status"], retry_in) == ("failed", timedelta(minutes=1))
 
 
 def _started(engine) -> datetime:
