@@ -10,8 +10,9 @@ recorded the server's answer: it becomes `in_doubt` and is never re-sent automat
 
 With a transport that reports each message as it starts (`marks_start`), a batch is
 claimed `claimed` instead, and each row turns `sending` (committed) just before its
-message goes to the server (`start`): a dispatcher that dies mid-batch leaves in doubt
-only the messages it had begun; the rest go back to `queued` for another dispatcher.
+message goes to the server (`start`; a connection marks the few messages it takes next
+in one go): a dispatcher that dies mid-batch leaves in doubt only the messages it had
+taken up; the rest go back to `queued` for another dispatcher.
 """
 
 from __future__ import annotations
@@ -95,20 +96,21 @@ def claim(
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
-def start(connection: Connection, row_id: int, worker_id: str) -> bool:
-    """This worker's claimed row is about to reach the server: `sending` from now on.
-
-    False when the row is no longer this worker's (its lease ran out and another took it):
-    the message must then not be sent. Asking again for a row already started is True.
+def start(connection: Connection, row_ids: Collection[int], worker_id: str) -> set[int]:
+    """These claimed rows are about to reach the server: `sending` from now on; the ids still
+    this worker's. A row missing from the answer was taken by another worker once this
+    one's lease ran out, and must not be sent. A row already started is answered again.
     """
+    if not row_ids:
+        return set()
     c = OUTBOX.c
-    return bool(
-        connection.execute(
-            update(OUTBOX)
-            .where(c.id == row_id, c.claimed_by == worker_id, c.status.in_((CLAIMED, "sending")))
-            .values(status="sending")
-        ).rowcount
+    statement = (
+        update(OUTBOX)
+        .where(c.id.in_(list(row_ids)), c.claimed_by == worker_id, c.status.in_((CLAIMED, "sending")))
+        .values(status="sending")
+        .returning(c.id)
     )
+    return set(connection.execute(statement).scalars().all())
 
 
 def expire_claims_of(connection: Connection, workers: Collection[str]) -> list[int]:

@@ -99,15 +99,17 @@ def dispatch(
 
 
 def _starter(engine: Engine, batch: Sequence[Claimed], worker_id: str) -> OnStart:
-    """The transport's `on_start`: commit the row `sending` before its message leaves."""
+    """The transport's `on_start`: commit rows `sending` before their messages leave."""
     ids = {row.message_id: row.id for row in batch}
+    message_ids = {row.id: row.message_id for row in batch}
 
-    def start_one(message_id: str) -> bool:
+    def start_some(started: Sequence[str]) -> set[str]:
         with engine.begin() as connection:
-            return start(connection, ids[message_id], worker_id)
+            held = start(connection, [ids[m] for m in started], worker_id)
+        return {message_ids[row_id] for row_id in held}
 
-    async def on_start(message_id: str) -> bool:
-        return await asyncio.to_thread(start_one, message_id)
+    async def on_start(started: Sequence[str]) -> set[str]:
+        return await asyncio.to_thread(start_some, started)
 
     return on_start
 

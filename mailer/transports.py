@@ -62,7 +62,7 @@ class FileTransport:
     ) -> list[SendResult]:
         results = []
         for message in messages:
-            if on_start is not None and not await on_start(message.message_id):
+            if on_start is not None and message.message_id not in await on_start([message.message_id]):
                 results.append(SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED))
             else:
                 results.append(await asyncio.to_thread(self._write, message))

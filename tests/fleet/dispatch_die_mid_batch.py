@@ -1,7 +1,8 @@
 """Run by test_fleet_mail: a dispatcher killed (SIGKILL) as its third message is about to leave.
 
-Messages go one at a time (one connection); the first two reached the server, the third
-was marked `sending` and then the process died, the rest of the batch never began.
+Messages go one at a time (one connection, each marked on its own); the first two reached
+the server, the third was marked `sending` and then the process died, the rest of the
+batch never began.
 
     python -m tests.fleet.dispatch_die_mid_batch STORE_URL SMTP_PORT NOW_ISO
 """
@@ -27,21 +28,21 @@ class DieAtThirdStart:
     marks_start = True
 
     def __init__(self, port: int) -> None:
-        self.inner = SmtpTransport("127.0.0.1", port, "none", timeout=5, concurrency=1)
+        self.inner = SmtpTransport("127.0.0.1", port, "none", timeout=5, concurrency=1, start_group=1)
 
     async def send_many(
         self, messages: Sequence[Outgoing], on_start: OnStart | None = None
     ) -> list[SendResult]:
         started = 0
 
-        async def mark_then_maybe_die(message_id: str) -> bool:
+        async def mark_then_maybe_die(message_ids: Sequence[str]) -> set[str]:
             nonlocal started
             assert on_start is not None
-            marked = await on_start(message_id)
-            started += 1
-            if started == DIE_AT:
+            held = await on_start(message_ids)
+            started += len(message_ids)
+            if started >= DIE_AT:
                 os.kill(os.getpid(), signal.SIGKILL)
-            return marked
+            return held
 
         return await self.inner.send_many(messages, on_start=mark_then_maybe_die)
 
