@@ -3,8 +3,9 @@
 A generated QuickBooks company of 10,000 customers is synced into SQLite; `arsync serve`
 runs as its own process and is driven over loopback by client threads (keep-alive
 connections), each asking for a random customer's invoices, balance, statement or accounts.
-Then an `arsync run` worker is started; an invoice is paid in the simulator, a signed
-webhook is posted, and the time until the store shows the new balance is measured.
+Then an `arsync run` worker is started and left to catch up until idle; an invoice is paid in
+the simulator, a signed webhook is posted, and the time until the store shows the new
+balance is measured (from an idle running worker each time).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def run(
             }
             for name, path in routes.items():
                 rows.append(_load(base, key, name, path, seconds, clients) | {"customers": len(refs)})
-            with _process(config, "run"):
-                rows.append(_webhook_latency(base, sim, company, engine, trials=5))
+            with _process(config, "run") as (_, worker_log):
+                ready = _worker_idle(engine, since=time.monotonic(), timeout=180)
+                rows.append(_webhook_latency(base, company, engine, worker_log, trials=5) | ready)
         engine.dispose()
     return rows
 
@@ -176,13 +178,41 @@ def _load(base: str, key: str, name: str, path, seconds: float, clients: int) ->
     }
 
 
-def _webhook_latency(base: str, sim: QuickBooksSimulator, company, engine, trials: int) -> dict:
-    """Seconds from a signed webhook (after a payment in the books) to the new balance in the view."""
+def _worker_idle(engine, *, since: float, timeout: float) -> dict:
+    """Wait until a worker is registered and idle: the company not claimed and no request pending.
+
+    A started worker first catches up (the sync due since set-up, the hourly health job and
+    reminder planning over 10,000 customers); the trials measure a running worker, so they
+    start after that, and each trial after the previous one's sync (and health) is done.
+    """
+    while time.monotonic() - since < timeout:
+        with engine.connect() as connection:
+            workers = connection.scalar(text("SELECT count(*) FROM workers"))
+            busy = connection.scalar(
+                text(
+                    "SELECT count(*) FROM sync_schedule WHERE company_id = 'bench'"
+                    " AND (claimed_by IS NOT NULL OR requested_at IS NOT NULL OR last_finished_at IS NULL)"
+                )
+            )
+            jobs = connection.scalar(text("SELECT count(*) FROM fleet_jobs WHERE claimed_by IS NOT NULL"))
+        if workers and not busy and not jobs:
+            return {"worker_ready_seconds": round(time.monotonic() - since, 2)}
+        time.sleep(0.05)
+    raise RuntimeError(f"the worker was not idle within {timeout:.0f} s")
+
+
+def _webhook_latency(base: str, company, engine, worker_log: Path, trials: int, deadline: float = 60) -> dict:
+    """Seconds from a signed webhook (after a payment in the books) to the new balance in the view.
+
+    A trial not visible within `deadline` counts as missed (the table says how many) and the
+    worker's warnings and errors are reported with it, instead of ending the whole bench.
+    """
     open_invoices = [
         i for i in company.invoices.values() if i.balance > Decimal("1.00") and i.status == "open"
     ]
-    seconds = []
+    seconds, missed = [], 0
     for invoice in random.Random(5).sample(open_invoices, trials):
+        _worker_idle(engine, since=time.monotonic(), timeout=120)
         mutations.pay(company, invoice.id, Decimal("1.00"), datetime.now(UTC))
         entity = {"name": "Invoice", "id": invoice.id, "operation": "Update"}
         body = json.dumps(
@@ -193,19 +223,24 @@ def _webhook_latency(base: str, sim: QuickBooksSimulator, company, engine, trial
         answer = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed)
         if answer.status_code != 200:
             raise RuntimeError(f"webhook answered {answer.status_code}")
-        while _balance(engine, invoice.id) != invoice.balance:
-            if time.monotonic() - began > 60:
-                raise RuntimeError("the change never became visible")
+        while _balance(engine, invoice.id) != invoice.balance and time.monotonic() - began < deadline:
             time.sleep(0.05)
-        seconds.append(time.monotonic() - began)
+        if _balance(engine, invoice.id) == invoice.balance:
+            seconds.append(time.monotonic() - began)
+        else:
+            missed += 1
     seconds.sort()
-    return {
+    row = {
         "route": "webhook_to_visible",
-        "median_seconds": round(seconds[len(seconds) // 2], 2),
-        "max_seconds": round(seconds[-1], 2),
+        "median_seconds": round(seconds[len(seconds) // 2], 2) if seconds else None,
+        "max_seconds": round(seconds[-1], 2) if seconds else None,
         "trials": trials,
+        "missed": missed,
         "bar_seconds": 15,
     }
+    if missed:
+        row["worker_problems"] = [line[:300] for line in worker_log.read_text().splitlines()[-20:]]
+    return row
 
 
 def _balance(engine, invoice_ref: str) -> Decimal | None:

@@ -19,10 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from connectors.base import Tokens
 from connectors.simulators.generator import generate_company
@@ -117,8 +120,30 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def run(url: str, companies: int = 1000, workers: int = 3, interval: int = 2, intervals: int = 4) -> dict:
-    """Run `workers` workers over `companies` companies for 1 + `intervals` intervals of `interval` min."""
+def run(pg: str, companies: int = 1000, workers: int = 3, interval: int = 2, intervals: int = 4) -> dict:
+    """Run `workers` workers over `companies` companies for 1 + `intervals` intervals of `interval` min,
+    in a PostgreSQL schema of its own on the database `pg`, dropped afterwards."""
+    with _own_schema(pg) as url:
+        return _run(url, companies, workers, interval, intervals)
+
+
+@contextmanager
+def _own_schema(pg: str) -> Iterator[str]:
+    """A fresh schema `bench_scale_PID` (the URL with its search_path), dropped at the end."""
+    schema = f"bench_scale_{os.getpid()}"
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{pg}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def _run(url: str, companies: int, workers: int, interval: int, intervals: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="arsync-bench-scale-"))
     with QuickBooksSimulator(latency=LATENCY) as sim:
         os.environ["BENCH_QBO_SECRET"] = sim.tokens.client_secret

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select, update
 
 from mailer.outbox import OUTBOX
 
-STATUSES = ("queued", "sending", "sent", "failed", "in_doubt", "dropped")
+STATUSES = ("queued", "claimed", "sending", "sent", "failed", "in_doubt", "dropped")
 RESENDABLE = ("in_doubt", "failed")
 DROPPABLE = ("queued", "failed", "in_doubt")
 

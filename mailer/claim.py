@@ -7,6 +7,12 @@ way the caller commits the claim before handing anything to the mail server.
 
 A row still `sending` after the lease belonged to a dispatcher that died before it
 recorded the server's answer: it becomes `in_doubt` and is never re-sent automatically.
+
+With a transport that reports each message as it starts (`marks_start`), a batch is
+claimed `claimed` instead, and each row turns `sending` (committed) just before its
+message goes to the server (`start`; a connection marks the few messages it takes next
+in one go): a dispatcher that dies mid-batch leaves in doubt only the messages it had
+taken up; the rest go back to `queued` for another dispatcher.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from portal_rules.windows import DeliveryWindow, is_open
 WindowFor = Callable[[str], DeliveryWindow | None]
 """A company's delivery window; None means automatic mail is not restricted."""
 
+CLAIMED = "claimed"  # taken by a dispatcher, not begun: safe to hand back to `queued`
 IN_DOUBT_NOTE = (
     "the dispatcher (claimed_by, claimed_at) stopped before recording the server's answer; "
     "it may have been delivered: resend or drop it"
@@ -65,8 +72,10 @@ def claim(
     worker_id: str,
     open_companies: Collection[str],
     limit: int,
+    each: bool = False,
 ) -> list[Claimed]:
-    """Mark up to `limit` due rows `sending` for `worker_id`; the caller commits."""
+    """Mark up to `limit` due rows `sending` (`each`: `claimed`, see `start`) for `worker_id`;
+    the caller commits."""
     c = OUTBOX.c
     allowed = or_(c.automatic == false(), c.company_id.in_(list(open_companies)))
     picked = select(c.id).where(due(now), allowed).order_by(c.not_before, c.id).limit(limit)
@@ -80,39 +89,59 @@ def claim(
     statement = (
         update(OUTBOX)
         .where(c.id.in_(picked), c.status == "queued")
-        .values(status="sending", claimed_by=worker_id, claimed_at=now)
+        .values(status=CLAIMED if each else "sending", claimed_by=worker_id, claimed_at=now)
         .returning(c.id, c.company_id, c.message_id, c.recipient, c.payload, c.attempts)
     )
     rows = connection.execute(statement).all()
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
-def expire_claims_of(connection: Connection, workers: Collection[str]) -> list[int]:
-    """`sending` rows of workers known to be dead become `in_doubt` now, not after the lease.
-
-    The batch may have reached the server in part, so none of it is sent again.
+def start(connection: Connection, row_ids: Collection[int], worker_id: str) -> set[int]:
+    """These claimed rows are about to reach the server: `sending` from now on; the ids still
+    this worker's. A row missing from the answer was taken by another worker once this
+    one's lease ran out, and must not be sent. A row already started is answered again.
     """
+    if not row_ids:
+        return set()
+    c = OUTBOX.c
+    statement = (
+        update(OUTBOX)
+        .where(c.id.in_(list(row_ids)), c.claimed_by == worker_id, c.status.in_((CLAIMED, "sending")))
+        .values(status="sending")
+        .returning(c.id)
+    )
+    return set(connection.execute(statement).scalars().all())
+
+
+def expire_claims_of(connection: Connection, workers: Collection[str]) -> list[int]:
+    """Rows of workers known to be dead, now rather than after the lease: `sending` ones become
+    `in_doubt` (they may have reached the server, so they are not sent again), `claimed` ones
+    (never begun) go back to `queued`. The ids now in doubt."""
     if not workers:
         return []
     c = OUTBOX.c
-    statement = (
-        update(OUTBOX)
-        .where(c.status == "sending", c.claimed_by.in_(list(workers)))
-        .values(status="in_doubt", last_error=IN_DOUBT_NOTE)
-        .returning(c.id)
-    )
-    return sorted(connection.execute(statement).scalars().all())
+    return _expire(connection, c.claimed_by.in_(list(workers)))
 
 
 def expire_leases(connection: Connection, *, now: datetime, lease: timedelta) -> list[int]:
-    """Turn `sending` rows claimed before `now - lease` into `in_doubt`; their ids.
+    """Rows claimed before `now - lease`: `sending` ones become `in_doubt` (their ids are
+    returned), `claimed` ones go back to `queued`.
 
-    `claimed_by` and `claimed_at` stay on the row to say which dispatcher held it.
+    `claimed_by` and `claimed_at` stay on an in-doubt row to say which dispatcher held it.
     """
+    return _expire(connection, OUTBOX.c.claimed_at < now - lease)
+
+
+def _expire(connection: Connection, whose: ColumnElement[bool]) -> list[int]:
     c = OUTBOX.c
+    connection.execute(
+        update(OUTBOX)
+        .where(c.status == CLAIMED, whose)
+        .values(status="queued", claimed_by=None, claimed_at=None)
+    )
     statement = (
         update(OUTBOX)
-        .where(c.status == "sending", c.claimed_at < now - lease)
+        .where(c.status == "sending", whose)
         .values(status="in_doubt", last_error=IN_DOUBT_NOTE)
         .returning(c.id)
     )

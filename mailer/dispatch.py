@@ -3,7 +3,9 @@
 Order matters for "never mail a customer twice": rows are marked `sending` and that is
 committed before anything reaches the server; the answer is recorded afterwards. A
 crash in between leaves `sending` rows that a later run turns `in_doubt` (see
-`mailer.claim`), for an admin to resend or drop.
+`mailer.claim`), for an admin to resend or drop. A transport that reports each message
+as it starts (`marks_start`) has each row marked `sending` just before its message, so a
+crash leaves in doubt only what had begun; the rest of the batch is queued again.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, or_, update
 
-from mailer.claim import Claimed, WindowFor, claim, expire_leases, open_companies
+from mailer.claim import CLAIMED, Claimed, WindowFor, claim, expire_leases, open_companies, start
 from mailer.outbox import OUTBOX
 from mailer.outgoing import Outgoing
 from mailer.preview import Planned, preview
 from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
-from mailer.transports import Transport
+from mailer.transports import OnStart, Transport
 
 log = structlog.get_logger("arsync.mailer")
 
@@ -77,20 +79,44 @@ def dispatch(
         companies = open_companies(connection, now, window_for)
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
+    each = bool(getattr(transport, "marks_start", False))  # else the whole batch is `sending`
     while True:
         with engine.begin() as connection:  # committed before anything is sent
             batch = claim(
-                connection, now=now, worker_id=worker_id, open_companies=companies, limit=batch_size
+                connection,
+                now=now,
+                worker_id=worker_id,
+                open_companies=companies,
+                limit=batch_size,
+                each=each,
             )
         if not batch:
             return report
-        results = asyncio.run(_send(transport, batch))
+        results = asyncio.run(_send(transport, batch, _starter(engine, batch, worker_id) if each else None))
         with engine.begin() as connection:
             _record(connection, batch, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
         log.info("mail.batch", worker=worker_id, claimed=len(batch), **report.summary())
 
 
-async def _send(transport: Transport, batch: Sequence[Claimed]) -> dict[str, SendResult]:
+def _starter(engine: Engine, batch: Sequence[Claimed], worker_id: str) -> OnStart:
+    """The transport's `on_start`: commit rows `sending` before their messages leave."""
+    ids = {row.message_id: row.id for row in batch}
+    message_ids = {row.id: row.message_id for row in batch}
+
+    def start_some(started: Sequence[str]) -> set[str]:
+        with engine.begin() as connection:
+            held = start(connection, [ids[m] for m in started], worker_id)
+        return {message_ids[row_id] for row_id in held}
+
+    async def on_start(started: Sequence[str]) -> set[str]:
+        return await asyncio.to_thread(start_some, started)
+
+    return on_start
+
+
+async def _send(
+    transport: Transport, batch: Sequence[Claimed], on_start: OnStart | None
+) -> dict[str, SendResult]:
     messages: list[Outgoing] = []
     results: dict[str, SendResult] = {}
     for row in batch:
@@ -100,7 +126,10 @@ async def _send(transport: Transport, batch: Sequence[Claimed]) -> dict[str, Sen
             results[row.message_id] = SendResult(
                 row.message_id, Outcome.PERMANENT, None, f"unparseable payload: {exc}"
             )
-    for result in await transport.send_many(messages):
+    sent = await (
+        transport.send_many(messages, on_start=on_start) if on_start else transport.send_many(messages)
+    )
+    for result in sent:
         results[result.message_id] = result
     return results
 
@@ -110,8 +139,9 @@ _RECORD = (
     .where(
         OUTBOX.c.id == bindparam("b_id"),
         OUTBOX.c.claimed_by == bindparam("b_worker"),
-        # A late answer still counts; (no IN here: executemany cannot expand it).
-        or_(OUTBOX.c.status == "sending", OUTBOX.c.status == "in_doubt"),
+        # A late answer still counts; (no IN here: executemany cannot expand it). A `claimed`
+        # row has an answer without having started (the server was found unreachable).
+        or_(OUTBOX.c.status == "sending", OUTBOX.c.status == "in_doubt", OUTBOX.c.status == CLAIMED),
     )
     .values(
         status=bindparam("b_status"),

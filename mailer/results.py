@@ -6,8 +6,15 @@ the dispatcher turns each outcome into a row state (sent, retry later, failed, i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+OnStart = Callable[[Sequence[str]], Awaitable[set[str]]]
+"""A transport awaits it with the Message-IDs it is about to send, just before they go out;
+it answers those the dispatcher still holds: the others must not be sent (see
+`mailer.claim.start`)."""
+NOT_STARTED = "not sent: this dispatcher no longer holds the message"
 
 
 class Outcome(StrEnum):

@@ -19,7 +19,15 @@ import aiosmtplib
 from aiosmtplib import SMTPException, SMTPRecipientRefused, SMTPResponseException
 
 from mailer.outgoing import Outgoing
-from mailer.results import Outcome, SendResult, from_exception, from_refusals, from_reply
+from mailer.results import (
+    NOT_STARTED,
+    OnStart,
+    Outcome,
+    SendResult,
+    from_exception,
+    from_refusals,
+    from_reply,
+)
 from mailer.retry import RetryPolicy
 
 Security = Literal["none", "starttls", "tls"]
@@ -31,6 +39,7 @@ class _Batch:
     queue: asyncio.Queue[tuple[int, Outgoing]]
     results: list[SendResult | None]
     unreachable: SendResult | None = None  # set once the server could not be reached
+    on_start: OnStart | None = None  # the dispatcher's mark before each message
 
 
 @dataclass(slots=True)
@@ -80,6 +89,7 @@ class SmtpTransport:
         *,
         concurrency: int = 4,
         messages_per_connection: int = 100,
+        start_group: int = 4,
         timeout: float = 30.0,
         retry: RetryPolicy = RetryPolicy(),
         tls_context: ssl.SSLContext | None = None,
@@ -93,6 +103,7 @@ class SmtpTransport:
         self._username, self._password = username, password
         self.concurrency = concurrency
         self.messages_per_connection = messages_per_connection
+        self.start_group = max(1, start_group)  # messages marked `sending` per commit (see send_many)
         self.timeout = timeout
         self.retry = retry
         self._tls_context = tls_context
@@ -116,9 +127,13 @@ class SmtpTransport:
             local_hostname=self._local_hostname,
         )
 
-    async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+    marks_start = True  # awaits `on_start` before each group of messages (`mailer.claim.start`)
+
+    async def send_many(
+        self, messages: Sequence[Outgoing], on_start: OnStart | None = None
+    ) -> list[SendResult]:
         """Deliver `messages` through at most `concurrency` connections; results in order."""
-        batch = _Batch(asyncio.Queue(), [None] * len(messages))
+        batch = _Batch(asyncio.Queue(), [None] * len(messages), on_start=on_start)
         for item in enumerate(messages):
             batch.queue.put_nowait(item)
         workers = min(self.concurrency, len(messages))
@@ -129,14 +144,27 @@ class SmtpTransport:
         connection = _Connection(self)
         try:
             while not batch.queue.empty():
-                index, message = batch.queue.get_nowait()
-                batch.results[index] = await self._deliver(connection, message, batch)
+                taken = [batch.queue.get_nowait() for _ in range(min(self.start_group, batch.queue.qsize()))]
+                held = await self._start([message for _, message in taken], batch)
+                for index, message in taken:
+                    batch.results[index] = await self._deliver(connection, message, batch, held)
         finally:
             await connection.close()
 
-    async def _deliver(self, connection: _Connection, message: Outgoing, batch: _Batch) -> SendResult:
+    async def _start(self, messages: list[Outgoing], batch: _Batch) -> set[str] | None:
+        """The dispatcher's mark of the messages this connection takes up next (one commit for
+        `start_group` of them); None when nobody asked to be told."""
+        if batch.on_start is None or batch.unreachable is not None:
+            return None
+        return await batch.on_start([message.message_id for message in messages])
+
+    async def _deliver(
+        self, connection: _Connection, message: Outgoing, batch: _Batch, held: set[str] | None
+    ) -> SendResult:
         if batch.unreachable is not None:
             return SendResult(message.message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
+        if batch.on_start is not None and (held is None or message.message_id not in held):
+            return SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED)
         result = await self.retry.run(self._attempt, connection, message)
         if result.outcome is Outcome.TRANSIENT and connection.client is None:
             batch.unreachable = result

@@ -16,16 +16,20 @@ from pathlib import Path
 from typing import Protocol
 
 from mailer.outgoing import Outgoing
-from mailer.results import Outcome, SendResult
+from mailer.results import NOT_STARTED, OnStart, Outcome, SendResult
 from mailer.smtp import SmtpTransport
 
-__all__ = ["FileTransport", "Outgoing", "SmtpTransport", "Transport", "eml_name"]
+__all__ = ["FileTransport", "OnStart", "Outgoing", "SmtpTransport", "Transport", "eml_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
 
 class Transport(Protocol):
-    """Delivers a batch of messages and reports one result per message, in order."""
+    """Delivers a batch of messages and reports one result per message, in order.
+
+    A transport whose `marks_start` is true also takes `on_start` and awaits it before
+    each message (see `mailer.claim.start`); others have the whole batch marked at once.
+    """
 
     async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
         """Deliver `messages`; never raises for a per-message failure."""
@@ -51,8 +55,18 @@ class FileTransport:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
-    async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
-        return await asyncio.to_thread(lambda: [self._write(m) for m in messages])
+    marks_start = True
+
+    async def send_many(
+        self, messages: Sequence[Outgoing], on_start: OnStart | None = None
+    ) -> list[SendResult]:
+        results = []
+        for message in messages:
+            if on_start is not None and message.message_id not in await on_start([message.message_id]):
+                results.append(SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED))
+            else:
+                results.append(await asyncio.to_thread(self._write, message))
+        return results
 
     def _write(self, message: Outgoing) -> SendResult:
         message_id = message.message_id

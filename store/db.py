@@ -18,13 +18,19 @@ class StoreNotMigrated(Exception):
     """The database schema is missing or behind the code."""
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg."""
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+    """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg.
+
+    `pool_size` connections are kept open; more at once are opened and closed each time, so
+    a process with more threads using the store than that (`arsync serve`) asks for more.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, echo=echo, pool_size=pool_size, connect_args={"timeout": 30, "check_same_thread": False}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Engine, or_, select, update
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import FleetJob
@@ -24,6 +24,23 @@ def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
     with engine.begin() as connection:
         insert_ignoring(
             connection, FleetJob.__table__, [{"name": name, "next_due_at": now} for name in names]
+        )
+
+
+def due_jobs(engine: Engine, names: Collection[str], *, now: datetime) -> list[str]:
+    """The jobs among `names` due now and held by nobody: a read, so a worker's idle tick
+    writes nothing (on SQLite a write waits for the one writer, e.g. a sync's page)."""
+    if not names:
+        return []
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                select(J.name).where(
+                    J.name.in_(list(names)),
+                    J.next_due_at <= now,
+                    or_(J.claimed_by.is_(None), J.claimed_until < now),
+                )
+            )
         )
 
 

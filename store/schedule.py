@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, case, delete, or_, select, upda
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import SyncSchedule
+from store.wakeups import notify_requested
 
 S = SyncSchedule.__table__.c
 
@@ -70,6 +71,7 @@ def request_sync(engine: Engine, company_id: str, *, now: datetime, reason: str 
             .values(requested_at=now, request_reason=reason or None)
         ).rowcount
         if recorded:
+            notify_requested(connection, company_id)
             return True
         if connection.scalar(select(S.company_id).where(S.company_id == company_id)) is None:
             raise UnknownCompany(f"no company {company_id!r}")

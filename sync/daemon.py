@@ -3,7 +3,8 @@
 Every company has a row in the store's sync schedule. Each tick the worker claims due
 companies (requested first, then oldest-due; `store.schedule`) up to `[daemon]
 concurrency` syncs at once, runs them on a fixed thread pool, renews its claims while
-they run and, on finish, releases each with its next due time. The periodic jobs
+they run and, on finish, releases each with its next due time. A sync request wakes the
+loop at once on PostgreSQL (`store.wakeups`); SQLite workers see it at the next tick. The periodic jobs
 (`sync.jobs`) are claimed the same way, once per interval across the fleet. Companies
 added to or removed from the store are picked up every half minute.
 SIGTERM/SIGINT set a stop flag: a sync ends after the page in hand, dispatch after the
@@ -25,6 +26,7 @@ from store import jobs as fleet_jobs
 from store import schedule
 from store import workers as fleet_workers
 from store.leases import worker_id
+from store.wakeups import RequestListener
 from sync.app import App
 from sync.config import CompanyConfig, ConfigError
 from sync.invites import invite
@@ -36,6 +38,7 @@ CLAIM_TTL = timedelta(minutes=2)  # a dead worker's companies go to the others a
 MIN_CLAIM_TTL = timedelta(seconds=3)  # even at a large test time scale
 REFRESH_EVERY = timedelta(seconds=30)  # stored companies added or removed show up within this
 RETRY_SKIPPED = timedelta(minutes=1)  # another process held the company's sync lease
+RETRY_REQUESTED = timedelta(minutes=1)  # a requested sync that failed
 
 
 class Daemon:
@@ -60,7 +63,7 @@ class Daemon:
         self.running: set[str] = set()
         self.jobs_running: set[str] = set()
         self.claim_ttl = max(CLAIM_TTL / time_scale, MIN_CLAIM_TTL)
-        self.tick = max(min(1.0, 2.0 / time_scale), 0.05)
+        self.tick = max(min(0.5, 2.0 / time_scale), 0.05)  # an idle tick is two reads
         self._next_refresh = self._next_beat = datetime.min.replace(tzinfo=UTC)
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync")
         self.job_pool = ThreadPoolExecutor(len(JOBS), thread_name_prefix="job")
@@ -110,8 +113,11 @@ class Daemon:
             with self.lock:
                 self.running.add(claim.company_id)
             self.pool.submit(self.run_claim, claim, self.companies[claim.company_id])
+        with self.lock:
+            idle = [job.name for job in JOBS if job.name not in self.jobs_running]
+        due = set(fleet_jobs.due_jobs(self.app.engine, idle, now=now))
         for job in JOBS:
-            if job.name not in self.jobs_running and self._claim_job(job, now):
+            if job.name in due and self._claim_job(job, now):
                 self.job_pool.submit(self.run_job, job)
 
     def _claim_job(self, job: Job, now: datetime) -> bool:
@@ -164,6 +170,10 @@ class Daemon:
             next_at = finished
         elif status == "skipped":
             next_at = finished + self.scaled(RETRY_SKIPPED)
+        elif status == "failed" and claim.requested:
+            # A request says the books changed (a webhook): a failure (a locked store, the API
+            # down for a moment) is tried again in a minute, once, not an interval later.
+            next_at = min(next_at, finished + self.scaled(RETRY_REQUESTED))
         try:
             schedule.release(
                 self.app.engine, self.owner, company.id, next_at=next_at, finished=finished, status=status
@@ -209,6 +219,8 @@ class Daemon:
         fleet_workers.register_worker(
             self.app.engine, self.owner, concurrency=self.concurrency, now=self.clock(), ttl=self.claim_ttl
         )
+        if self.app.engine.dialect.name == "postgresql":  # requests wake the loop at once
+            RequestListener(self.app.engine, lambda _company: self.wake.set(), self.stopping).start()
         log.info("daemon.started", worker=self.owner, concurrency=self.concurrency)
         while not self.stopping.is_set():
             try:

@@ -14,18 +14,21 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, Stopped
 from connectors.oauth import TokenManager
+from connectors.quickbooks.options import QboOptions
+from connectors.ratelimit import Pacer, make_pacer
+from connectors.xero.options import XeroOptions
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from store.credentials import DbCredentials
 from store.workers import dead_workers
 from sync.app import App
-from sync.config import Config
+from sync.config import CompanyConfig, Config
 from sync.logging import REDACTOR
 from sync.mail import transport, window_for
 from sync.reminders import plan_reminders
-from sync.runner import recompute_health
+from sync.runner import pacing_for, recompute_health
 from sync.settings import token_endpoint_for
 
 log = structlog.get_logger("arsync.daemon")
@@ -65,7 +68,8 @@ def plan(ctx: JobContext) -> None:
 def send(ctx: JobContext) -> None:
     """Dispatch the due outbox (rows are claimed one batch at a time, see `mailer.claim`).
 
-    First, the batch a killed worker had claimed turns `in_doubt` (never re-sent).
+    First, what a killed worker had claimed is settled: messages it had begun turn
+    `in_doubt` (never re-sent), the rest of its batch is queued again.
     """
     config = ctx.config
     dead = dead_workers(ctx.app.engine, now=ctx.clock())
@@ -89,20 +93,36 @@ def send(ctx: JobContext) -> None:
 
 
 def keep_alive(ctx: JobContext) -> None:
-    """Refresh tokens whose refresh token would otherwise expire unused (Xero: 60 days)."""
+    """Refresh tokens whose refresh token would otherwise expire unused (Xero: 60 days).
+
+    A refresh is a request to the provider like a sync's: it takes a slot of the company's
+    budget, shared by every worker on PostgreSQL (`store.pacing`), as the syncs' do.
+    """
     for company in ctx.config.companies:
         if ctx.stopping():
             return
         credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
-        if credentials.load() is None:
-            continue
+        tokens = credentials.load()
+        expires = tokens.refresh_expires_at if tokens else None
+        if expires is None or expires - KEEP_ALIVE_WITHIN > ctx.clock():
+            continue  # not connected, or far from expiry: no request to make
         try:
             REDACTOR.remember(company.connection.client_secret())
-            endpoint = token_endpoint_for(company)
-            if TokenManager(credentials, endpoint, clock=ctx.clock).keep_alive(KEEP_ALIVE_WITHIN):
-                log.info("daemon.token_kept_alive", company=company.id)
+            manager = TokenManager(credentials, token_endpoint_for(company), clock=ctx.clock)
+            with _budget(ctx, company).slot():
+                if manager.keep_alive(KEEP_ALIVE_WITHIN):  # checks again: another worker may have
+                    log.info("daemon.token_kept_alive", company=company.id)
+        except Stopped:
+            return
         except ConnectorError as exc:
             log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
+
+
+def _budget(ctx: JobContext, company: CompanyConfig) -> Pacer:
+    """The company's request budget, as its syncs' clients take it (the connector's limits)."""
+    limits = (QboOptions if company.connection.kind == "quickbooks" else XeroOptions).parse({})
+    pacing = pacing_for(ctx.app.engine, company.id, ctx.stopping)  # a stop ends the wait (Stopped)
+    return make_pacer(pacing, limits.per_minute, 60.0, limits.concurrent)
 
 
 def health(ctx: JobContext) -> None:

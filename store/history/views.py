@@ -51,6 +51,15 @@ def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = F
     """
     true = _true(dialect)
     scope = "AND i.company_id = :company_id AND i.customer_ref = :customer_ref" if scoped else ""
+    # The same scope said of the allocations too: SQLite (no statistics) otherwise reads every
+    # allocation of the company to find one customer's (40 ms a statement at 10k customers,
+    # 0.1 ms with it). Only the scoped query changes: the view's SQL stays as migrated.
+    allocations_scope = (
+        " AND a.company_id = :company_id AND a.invoice_ref IN (SELECT ref FROM invoices"
+        " WHERE company_id = :company_id AND customer_ref = :customer_ref)"
+        if scoped
+        else ""
+    )
     owner_live = f"""(
         (a.owner_kind = 'payment' AND EXISTS (SELECT 1 FROM payments o
             WHERE o.company_id = a.company_id AND o.ref = a.owner_ref
@@ -64,7 +73,7 @@ def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = F
             FROM allocations a
             JOIN invoices i ON i.company_id = a.company_id AND i.ref = a.invoice_ref
             JOIN customers c ON c.company_id = i.company_id AND c.ref = i.customer_ref
-            WHERE i.visible = {true} AND c.portal_visible = {true} {scope} AND {owner_live}
+            WHERE i.visible = {true} AND c.portal_visible = {true} {scope}{allocations_scope} AND {owner_live}
         ), entries AS (
             SELECT i.company_id, i.customer_ref, i.issue_date AS entry_date, 'invoice' AS kind,
                    i.ref, i.doc_number, i.total AS amount

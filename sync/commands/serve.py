@@ -66,7 +66,9 @@ def _listen(host: str, port: int) -> socket.socket:
     """Bind here, so a taken port or a bad address is one clear line (exit 1), not uvicorn's exit."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then, and
+        # without it every small answer waited 40 ms for the client's delayed ACK.
+        listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
         listener.listen(2048)

@@ -22,6 +22,8 @@ from sync.http.context import ServerContext, WebhookSecrets
 from sync.http.errors import install_error_handlers
 from sync.http.metrics import registry_for
 
+POOL_SIZE = 20  # store connections kept open for the request handlers
+
 
 def create_app(
     config_path: str | Path | None = None,
@@ -35,9 +37,13 @@ def create_app(
     manager can start it before the migration job has run.
     """
     if config is None:
-        config = load_config(config_path or default_config_path())
+        # Only webhook keys are needed here: serving reads the store and records sync
+        # requests, it never calls an accounting API nor the SMTP server (no client secrets).
+        config = load_config(config_path or default_config_path(), require_secrets=False)
     check_http_secrets(config)
-    engine = make_engine(config.store.url)
+    # Handlers run on the thread pool (up to 40 at once): with the default 5 pooled
+    # connections, every request beyond 5 opened and closed a connection of its own.
+    engine = make_engine(config.store.url, pool_size=POOL_SIZE)
     context = ServerContext(
         config=config,
         engine=engine,

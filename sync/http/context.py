@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config
 
 log = structlog.get_logger("arsync.http")
+COMPANIES_FRESH_FOR = 5.0  # seconds: companies added to or removed from the store show up within this
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,22 @@ class ServerContext:
     registry: CollectorRegistry
     secrets: WebhookSecrets
 
+    _known: tuple[float, dict[str, CompanyConfig]] | None = field(default=None, init=False, repr=False)
+
     def companies(self) -> list[CompanyConfig]:
-        """The file's companies and those added with `arsync company add` (read afresh)."""
-        return effective_companies(self.config, self.engine)
+        """The file's companies and those added with `arsync company add` (read again after
+        COMPANIES_FRESH_FOR seconds: every request needs them, few requests follow a change)."""
+        return list(self._companies().values())
 
     def company(self, company_id: str) -> CompanyConfig | None:
         """The company with this id, or None."""
-        return next((c for c in self.companies() if c.id == company_id), None)
+        return self._companies().get(company_id)
+
+    def _companies(self) -> dict[str, CompanyConfig]:
+        known, now = self._known, time.monotonic()
+        if known is None or now - known[0] >= COMPANIES_FRESH_FOR:
+            known = self._known = (now, {c.id: c for c in effective_companies(self.config, self.engine)})
+        return known[1]
 
     def today(self, company: CompanyConfig) -> date:
         """The company's local date now: "past due" and aging are decided in its time zone."""

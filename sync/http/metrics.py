@@ -20,7 +20,12 @@ SYNC_STATUSES = ("ok", "failed", "interrupted", "running")
 
 
 class StoreCollector(Collector):
-    """Per-company counters and gauges, every configured company present even at zero."""
+    """Per-company counters and gauges, every configured company present even at zero.
+
+    Counters (`CounterMetricFamily` adds the `_total` suffix) only ever grow; the outbox and
+    in-doubt figures are current counts, so they are gauges, and a gauge never ends in `_total`
+    (Prometheus naming: that suffix tells a counter, and `rate()` over a gauge is wrong).
+    """
 
     def __init__(self, engine: Engine, company_ids: Callable[[], Iterable[str]]) -> None:
         self.engine = engine
@@ -39,10 +44,10 @@ class StoreCollector(Collector):
             "arsync_quarantined_records", "Records the rules could not parse", labels=["company"]
         )
         outbox = GaugeMetricFamily(
-            "arsync_outbox_messages_total", "Outbox messages by state", labels=["company", "state"]
+            "arsync_outbox_messages", "Outbox messages by state now", labels=["company", "state"]
         )
         in_doubt = GaugeMetricFamily(
-            "arsync_mail_in_doubt_total", "Messages in doubt, waiting for an admin", labels=["company"]
+            "arsync_mail_in_doubt", "Messages in doubt now, waiting for an admin", labels=["company"]
         )
         for company in companies:
             statuses = sorted(set(SYNC_STATUSES) | {s for c, s in counts.syncs if c == company})

@@ -6,23 +6,19 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import Engine
 
 from portal_rules.invitations import Rejected
 from store import invitations
 from store import portal as portal_store
-from store.portal_customers import in_portal
-from sync.config import CompanyConfig
+from sync.http.answers import JSONBody, customer_in_portal, customer_listing
 from sync.http.auth import Company, Context
 from sync.http.errors import Problem
 from sync.http.schemas import (
     AcceptIn,
     AcceptOut,
-    AccountOut,
     AccountsOut,
     BalanceOut,
     ErrorOut,
-    InvoiceOut,
     InvoicesOut,
     RequestAccessIn,
     RequestAccessOut,
@@ -39,47 +35,26 @@ router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=
 CustomerRef = Annotated[str, Path(max_length=64, description="The accounting system's customer id.")]
 
 
-def customer_in_portal(engine: Engine, company: CompanyConfig, ref: str) -> str:
-    if not in_portal(engine, company.id, ref):
-        raise Problem(404, "no such customer")
-    return ref
-
-
 @router.get("/accounts", response_model=AccountsOut)
 def accounts(
     company: Company, context: Context, email: Annotated[str, Query(min_length=3, max_length=320)]
-) -> AccountsOut:
+) -> JSONBody:
     """The accounts this email can sign in to (eligible and enabled contacts)."""
     found = portal_store.reachable_accounts(context.engine, company.id, email)
-    return AccountsOut(
-        accounts=[
-            AccountOut(customer_ref=a.customer_ref, display_name=a.display_name, status=a.status)
-            for a in found
-        ]
+    return JSONBody(
+        {
+            "accounts": [
+                {"customer_ref": a.customer_ref, "display_name": a.display_name, "status": a.status}
+                for a in found
+            ]
+        }
     )
 
 
 @router.get("/customers/{ref}/invoices", response_model=InvoicesOut)
-def invoices(company: Company, context: Context, ref: CustomerRef) -> InvoicesOut:
+def invoices(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
     """The customer's visible invoices (the columns of `portal_invoices`), by due date."""
-    customer_in_portal(context.engine, company, ref)
-    rows = portal_store.visible_invoices(context.engine, company.id, ref)
-    return InvoicesOut(
-        invoices=[
-            InvoiceOut(
-                company_id=company.id,
-                customer_ref=ref,
-                invoice_ref=i.invoice_ref,
-                doc_number=i.doc_number,
-                issue_date=i.issue_date,
-                due_date=i.due_date,
-                currency=i.currency,
-                total=money(i.total),
-                balance=money(i.balance),
-            )
-            for i in rows
-        ]
-    )
+    return customer_listing(context, company, ref, "invoices", portal_store.visible_invoices)
 
 
 @router.get("/customers/{ref}/balance", response_model=BalanceOut)
@@ -90,18 +65,20 @@ def balance(
     on: Annotated[
         date | None, Query(description="The day (default: today in the company's time zone).")
     ] = None,
-) -> BalanceOut:
+) -> JSONBody:
     """Balance due, past-due amount and aging of the customer on a day."""
     customer_in_portal(context.engine, company, ref)
     day = on or context.today(company)
     found = portal_store.balances(context.engine, company.id, ref, day)
     aging = portal_store.aging(context.engine, company.id, ref, day)
-    return BalanceOut(
-        on=day,
-        balance_due=money(found.balance_due),
-        past_due_amount=money(found.past_due_amount),
-        past_due=found.past_due,
-        aging={bucket: money(amount) for bucket, amount in aging.buckets().items()},
+    return JSONBody(
+        {
+            "on": day,
+            "balance_due": money(found.balance_due),
+            "past_due_amount": money(found.past_due_amount),
+            "past_due": found.past_due,
+            "aging": {bucket: money(amount) for bucket, amount in aging.buckets().items()},
+        }
     )
 
 

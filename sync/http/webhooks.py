@@ -8,6 +8,8 @@ than one pending request. Unknown realms and tenants are ignored.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -23,9 +25,11 @@ from sync.http.webhook_events import MAX_BODY, quickbooks_realms, signature_ok, 
 log = structlog.get_logger("arsync.http.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 REQUEST_WAIT = 0.8  # seconds: both vendors want the answer fast (Xero: within 5 s, Intuit: 3 s)
+RETRY_FOR = 60.0  # seconds: requests that failed after a 200 are retried this long
 SIGNED = {
     200: {"description": "Signature good: syncs requested (empty body)"},
     401: {"description": "Bad or missing signature (empty body); nothing changes"},
+    503: {"description": "The store could not record the requests (empty body): deliver again"},
     404: {"description": "This webhook is not enabled in `[http]`"},
     413: {"description": "Body over 1 MiB"},
 }
@@ -61,10 +65,51 @@ async def _receive(
     if named:
         # The answer waits for the requests at most REQUEST_WAIT: behind a long write on SQLite
         # (one writer at a time) they are recorded by the thread after the answer has gone.
+        recording = Recording(partial(context.request_syncs_for, kind, named))
         with anyio.move_on_after(REQUEST_WAIT):
-            record = partial(context.request_syncs_for, kind, named)
-            await anyio.to_thread.run_sync(record, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(recording.run, abandon_on_cancel=True)
+        if not recording.answer():
+            return Response(status_code=503)  # nothing recorded: the vendor delivers it again
     return Response(status_code=200)
+
+
+class Recording:
+    """Records the sync requests of one notification, in a thread, without losing them.
+
+    A failure before the answer makes it a 503 (Intuit and Xero deliver again; a replay is
+    harmless); after a 200 has gone, nobody would deliver again, so it retries for a while.
+    """
+
+    def __init__(self, record: Callable[[], object]) -> None:
+        self.record = record
+        self.lock = threading.Lock()
+        self.answered = self.failed = False
+
+    def run(self) -> None:
+        delay, deadline = 0.5, time.monotonic() + RETRY_FOR
+        while True:
+            try:
+                self.record()
+                return
+            except Exception as exc:  # noqa: BLE001  (the store unreachable or locked: any kind)
+                error = f"{type(exc).__name__}: {exc}"
+                with self.lock:
+                    if not self.answered:
+                        self.failed = True
+                        log.error("webhook.requests_not_recorded", error=error, answer=503)
+                        return
+                if time.monotonic() + delay > deadline:
+                    log.error("webhook.requests_lost", error=error, note="the scheduled sync catches up")
+                    return
+                log.warning("webhook.requests_retrying", error=error, retry_in=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def answer(self) -> bool:
+        """Called when the answer goes: False if the requests failed before it (answer 503)."""
+        with self.lock:
+            self.answered = True
+            return not self.failed
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

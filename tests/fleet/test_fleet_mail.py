@@ -1,4 +1,5 @@
-"""Two workers dispatching one outbox deliver each message once (a real SMTP server)."""
+"""Dispatching across workers: each message delivered once, and a killed worker's batch
+settled message by message (a real SMTP server)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from mailer.claim import expire_claims_of
+from mailer.dispatch import dispatch
 from mailer.mails import ReminderMail, Sender
+from mailer.smtp import SmtpTransport
 from store.db import make_engine, upgrade
 from tests.fleet.test_fleet import wait_for
 from tests.mailer.conftest import put, reminders
@@ -66,3 +70,47 @@ def test_two_workers_send_each_message_once(pg_url: str, tmp_path: Path, monkeyp
 def _last_dispatch(engine) -> datetime:
     with engine.connect() as connection:
         return connection.scalar(text("SELECT last_run_at FROM fleet_jobs WHERE name = 'dispatch'"))
+
+
+def test_a_worker_killed_mid_batch_leaves_in_doubt_only_what_it_had_begun(store_url: str):
+    """Of a claimed batch of 10, the two delivered and the one begun stay in doubt (never
+    re-sent); the seven never begun go back to the queue and are sent once by another."""
+    recorder = Recorder()
+    smtp = LoopbackController(recorder)
+    smtp.start()
+    engine = make_engine(store_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    mail = ReminderMail("Someone", ("x@example.com",), "https://portal.acme.example", (), now.date())
+    ids = put(
+        engine,
+        list(reminders(Sender("acme", "Acme", "billing@acme.example"), mail, 10, now)),
+        automatic=False,
+        not_before=now - timedelta(minutes=1),
+    )
+    try:
+        command = [sys.executable, "-m", "tests.fleet.dispatch_die_mid_batch", store_url, str(smtp.port)]
+        died = subprocess.run([*command, now.isoformat()], capture_output=True, timeout=120)
+        assert died.returncode == -9, died.stderr.decode()
+        assert len(recorder.received) == 2
+        assert _statuses(engine) == {"sending": ids[:3], "claimed": ids[3:]}
+        with engine.begin() as connection:
+            assert expire_claims_of(connection, ["doomed"]) == ids[:3]
+        assert _statuses(engine) == {"in_doubt": ids[:3], "queued": ids[3:]}
+        transport = SmtpTransport("127.0.0.1", smtp.port, "none", timeout=5)
+        report = dispatch(engine, transport, now=now, window_for=lambda _: None, worker_id="survivor")
+    finally:
+        smtp.stop()
+        engine.dispose()
+    assert report.sent == ids[3:]
+    assert _statuses(engine) == {"in_doubt": ids[:3], "sent": ids[3:]}
+    assert len(recorder.received) == 9 and sorted(recorder.by_message_id().values()) == [1] * 9
+
+
+def _statuses(engine) -> dict[str, list[int]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT status, id FROM outbox ORDER BY id")).all()
+    out: dict[str, list[int]] = {}
+    for status, row_id in rows:
+        out.setdefault(status, []).append(row_id)
+    return out

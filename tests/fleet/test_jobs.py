@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from store.crypto import SecretBox
 from store.health import SCORES
-from store.jobs import claim_job, ensure_jobs, finish_job
+from store.jobs import claim_job, due_jobs, ensure_jobs, finish_job
 from sync.app import App
 from sync.config import parse_config
 from sync.jobs import JobContext, health
@@ -32,6 +32,19 @@ def test_one_worker_runs_each_occurrence(engine):
     assert claim_job(
         engine, "dispatch", "w3", now=NOW + every + TTL + timedelta(seconds=1), interval=every, ttl=TTL
     )
+
+
+def test_due_jobs_reads_what_a_claim_would_take(engine):
+    every = timedelta(minutes=1)
+    ensure_jobs(engine, ["dispatch", "reminders"], now=NOW)
+    due = due_jobs(engine, ["dispatch", "reminders", "unknown"], now=NOW)
+    assert sorted(due) == ["dispatch", "reminders"]
+    assert claim_job(engine, "dispatch", "w1", now=NOW, interval=every, ttl=TTL)
+    assert due_jobs(engine, ["dispatch", "reminders"], now=NOW) == ["reminders"]  # held, and not due
+    finish_job(engine, "dispatch", "w1")
+    assert due_jobs(engine, ["dispatch"], now=NOW + timedelta(seconds=59)) == []
+    assert due_jobs(engine, ["dispatch"], now=NOW + every) == ["dispatch"]
+    assert due_jobs(engine, [], now=NOW + every) == []
 
 
 def test_the_hourly_health_job_recomputes_every_company(engine):

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.base import Stopped
-from store.db import make_engine
+from connectors.base import Stopped, Tokens
+from connectors.simulators.generator import sample_company
+from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.credentials import DbCredentials
+from store.db import make_engine, upgrade
 from store.pacing import StorePacer
+from sync.app import App
+from sync.config import parse_config
+from sync.jobs import JobContext, keep_alive
 from sync.runner import pacing_for
 
 
@@ -74,3 +81,35 @@ def test_a_stop_ends_a_wait_for_the_shared_budget(pg_engine):
     with pytest.raises(Stopped), pacer.slot():  # would wait about a minute
         raise AssertionError("entered a slot the budget does not have")
     assert time.monotonic() - began < 5
+
+
+def test_token_keep_alive_takes_its_request_from_the_shared_budget(pg_url, monkeypatch):
+    """A keep-alive refresh counts in the company's fleet-wide window like a sync's request;
+    a company far from expiry makes no request and takes no slot."""
+    now = datetime.now(UTC)
+    with QuickBooksSimulator(sample_company("quickbooks", today=now.date())) as sim:
+        monkeypatch.setenv("KA_SECRET", sim.tokens.client_secret)
+        connection = {
+            "kind": "quickbooks",
+            "realm_id": sim.realms[0],
+            "client_id": sim.tokens.client_id,
+            "client_secret_env": "KA_SECRET",
+            "api_base_url": sim.api_url,
+            "token_url": sim.token_url,
+        }
+        companies = [{"id": cid, "name": cid, "connection": connection} for cid in ("soon", "later")]
+        config = parse_config({"store": {"url": pg_url}, "companies": companies})
+        upgrade(App.open(config, migrated=False).engine)
+        app = App.open(config)
+        for company, days_left in (("soon", 3), ("later", 40)):
+            pair = sim.tokens.issue()
+            expires = now + timedelta(days=days_left)
+            DbCredentials(app.engine, company, app.box).save(
+                Tokens(pair.access_token, pair.refresh_token, now + timedelta(hours=1), expires)
+            )
+        keep_alive(JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test"))
+        with app.engine.connect() as db:
+            rows = dict(db.exec_driver_sql("SELECT company_id, sent FROM pacing").all())
+        app.close()
+    assert sim.tokens.refreshes == 1
+    assert {company: len(json.loads(sent)) for company, sent in rows.items()} == {"soon": 1}

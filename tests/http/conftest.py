@@ -14,8 +14,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -71,6 +73,25 @@ class Served:
                 return connection.scalar(text(sql), params)
         finally:
             engine.dispose()
+
+
+@contextlib.contextmanager
+def serving_in_thread(app) -> Iterator[str]:
+    """`app` served by uvicorn on loopback in this process (a thread); its base URL."""
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.05)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def run_cli(config: Path, *args: str) -> tuple[int, str, str]:
@@ -170,7 +191,10 @@ def served(served_store_url: str, tmp_path_factory) -> Iterator[Served]:
         patch.setenv("TEST_XERO_KEY", XERO_KEY)
         config = tmp_path_factory.mktemp("served") / "arsync.toml"
         write_config(config, served_store_url, qbo, xero, qbo_books.id, x_books.id)
-        process = start_server(config, dict(os.environ))  # its start-up overlaps the set-up below
+        # Without the client secrets: serving needs only the webhook keys (the CLI set-up
+        # below runs in this process, with them).
+        env = {k: v for k, v in os.environ.items() if k not in ("E2E_QUICKBOOKS_SECRET", "E2E_XERO_SECRET")}
+        process = start_server(config, env)  # its start-up overlaps the set-up below
         try:
             keys = prepare_store(config, qbo, xero)
             base = wait_until_serving(process, config)

@@ -7,11 +7,13 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from store.schedule import claim_due, release
+from sync.http.app import create_app
 from sync.http.webhook_events import signature
-from tests.http.conftest import COMPANIES, QBO_VERIFIER, XERO_KEY, Served
+from tests.http.conftest import COMPANIES, QBO_VERIFIER, XERO_KEY, Served, serving_in_thread
 
 QBO_COMPANIES = ("qbo", "qbo_all", "qbo_single")
 
@@ -191,3 +193,20 @@ def test_a_burst_of_100_notifications_is_one_sync_per_company(served: Served):
         engine.dispose()
     assert sorted(c.company_id for c in claims if c.requested) == sorted(QBO_COMPANIES)
     assert [c for c in again if c.requested] == []
+
+
+def test_a_notification_the_store_cannot_record_is_a_503_so_the_vendor_delivers_again(tmp_path, monkeypatch):
+    """Never a 200 for requests that were not recorded: Intuit and Xero retry a non-2xx."""
+    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "unmigrated.db"}"\n'
+        '[http]\nquickbooks_verifier_token_env = "TEST_QBO_VERIFIER"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "4620816365"\nclient_id = "c"\n'
+    )
+    body = legacy("4620816365")
+    with serving_in_thread(create_app(config)) as base:
+        signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
+        answer = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed)
+    assert (answer.status_code, answer.content) == (503, b"")
