@@ -7,6 +7,7 @@ Results are printed as a table and written to bench/results/latest.json with the
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -57,10 +58,20 @@ def _fresh_schema(url: str) -> str:
     from sqlalchemy import create_engine, text
 
     schema = f"bench_{os.getpid()}"
-    with create_engine(url, isolation_level="AUTOCOMMIT").connect() as connection:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
         connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         connection.execute(text(f"CREATE SCHEMA {schema}"))
+    atexit.register(_drop_schema, engine, schema)  # the bench leaves nothing behind
     return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(engine, schema: str) -> None:
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
 
 
 def incremental(sizes) -> list[dict]:

@@ -209,7 +209,7 @@ class Outbox(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))  # the rendered RFC 5322 message
     dedupe_key: str | None = Field(default=None, max_length=255)
     not_before: datetime = Field(sa_column=_when(nullable=False))
-    status: str = "queued"  # queued | sending | sent | failed | in_doubt | dropped
+    status: str = "queued"  # queued | claimed | sending | sent | failed | in_doubt | dropped
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_column=_when())
     last_error: str | None = Field(default=None, sa_column=Column(Text))
