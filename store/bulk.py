@@ -9,13 +9,18 @@ picks an INSERT dialect.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from itertools import repeat
+from operator import is_, itemgetter
 
-from sqlalchemy import Connection, Dialect, Table, bindparam
+from sqlalchemy import Boolean, Connection, Date, DateTime, Dialect, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+Processor = Callable[[object], object]
 
 
 def dialect_insert(connection: Connection, table: Table) -> Insert:
@@ -45,68 +50,60 @@ def insert_one_ignoring(connection: Connection, table: Table, row: dict) -> int 
 def upsert(
     connection: Connection,
     table: Table,
-    rows: Sequence[dict],
+    rows: Sequence[dict] | Sequence[tuple],
     keys: Sequence[str],
     update_columns: Iterable[str],
+    *,
+    columns: Sequence[str] | None = None,
+    shared: Mapping[str, object] | None = None,
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET update_columns.
 
-    One statement per call, compiled once and run as a driver executemany of prepared
-    tuples: building parameters row by row through SQLAlchemy cost more than the database
-    work itself. Values still go through each column type's own bind processor (exact
-    money, UTC times), and columns the rows leave out get their scalar defaults, as an ORM
-    insert would.
+    `rows` are dicts with the same keys, or tuples in the order of `columns`; `shared` holds
+    the values every row has (the company, the page's time, its run), bound once. One
+    statement per call, compiled once and run as a driver executemany of prepared tuples:
+    building parameters row by row through SQLAlchemy cost more than the database work
+    itself. Values still get each column type's bind processing (exact money, UTC times),
+    and columns the rows leave out get their scalar defaults, as an ORM insert would.
     """
     if not rows:
         return
-    given = tuple(rows[0])
-    defaults = _scalar_defaults(table, given)
+    if columns is None:
+        columns = tuple(rows[0])
+        rows = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(r[columns[0]],) for r in rows]
+    fixed = dict(shared or {})
+    fixed |= _scalar_defaults(table, (*columns, *fixed))
     sql, order, processors = _compiled_upsert(
-        connection.dialect, table, given + tuple(defaults), tuple(keys), tuple(update_columns)
+        connection.dialect, table, (*columns, *fixed), tuple(keys), tuple(update_columns)
     )
-    connection.exec_driver_sql(sql, _prepared(rows, order, processors, defaults))
+    connection.exec_driver_sql(sql, _prepared(tuple(columns), rows, fixed, order, processors))
 
 
-_UNSEEN = object()
+def _prepared(
+    columns: tuple[str, ...],
+    rows: Sequence[tuple],
+    fixed: Mapping[str, object],
+    order: tuple[str, ...],
+    processors: tuple[Processor | None, ...],
+) -> list[tuple]:
+    """The rows as driver tuples in the statement's column order, each value bind-processed.
 
-
-def _prepared(rows: Sequence[dict], order: tuple[str, ...], processors: tuple, defaults: dict) -> list[tuple]:
-    """The rows as tuples in the statement's column order, each value through its bind processor.
-
-    Columns the rows leave out hold their (processed) defaults. A value that is the same
-    object as the previous row's in that column (the page's `synced_at`, its run id) is
-    processed once.
+    Worked column by column, so the only Python-level work per value is its type's own
+    processing. A column whose every value is one object (a shared value, a page's
+    `synced_at` in dict rows) is processed once.
     """
-    template = [None] * len(order)
-    from_row: list[int] = []
-    for index, column in enumerate(order):
-        if column in defaults:
-            value = defaults[column]
-            template[index] = processors[index](value) if processors[index] else value
+    count = len(rows)
+    given = dict(zip(columns, zip(*rows, strict=True), strict=True))
+    prepared: list[Iterable] = []
+    for column, process in zip(order, processors, strict=True):
+        values = (fixed[column],) if column in fixed else given[column]
+        if process is None:
+            prepared.append(values if len(values) == count else repeat(values[0], count))
+        elif all(map(is_, values, repeat(values[0]))):
+            prepared.append(repeat(process(values[0]), count))
         else:
-            from_row.append(index)
-    columns = [order[i] for i in from_row]
-    get = itemgetter(*columns) if len(columns) > 1 else (lambda row, c=columns[0]: (row[c],))
-    steps = [(slot, processors[i]) for slot, i in enumerate(from_row) if processors[i]]
-    last_in, last_out = [_UNSEEN] * len(steps), [None] * len(steps)
-    prepared = []
-    whole = len(from_row) == len(order)
-    for row in rows:
-        values = list(get(row))
-        for step, (slot, process) in enumerate(steps):
-            value = values[slot]
-            if value is last_in[step]:
-                values[slot] = last_out[step]
-            else:
-                last_in[step], last_out[step] = value, process(value)
-                values[slot] = last_out[step]
-        if not whole:
-            full = template.copy()
-            for slot, index in enumerate(from_row):
-                full[index] = values[slot]
-            values = full
-        prepared.append(tuple(values))
-    return prepared
+            prepared.append(map(process, values))
+    return list(zip(*prepared, strict=True))
 
 
 def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, object]:
@@ -124,7 +121,7 @@ def _compiled_upsert(
     columns: tuple[str, ...],
     keys: tuple[str, ...],
     update_columns: tuple[str, ...],
-) -> tuple[str, tuple[str, ...], tuple]:
+) -> tuple[str, tuple[str, ...], tuple[Processor | None, ...]]:
     """The upsert's SQL for the driver, the column order it binds, and each column's bind processor."""
     statement = _insert_for(dialect)(table).values({c: bindparam(c) for c in columns})
     statement = statement.on_conflict_do_update(
@@ -138,4 +135,64 @@ def _compiled_upsert(
         order = tuple(sorted(columns, key=lambda c: sql.index(f"%({c})s")))
         for column in columns:
             sql = sql.replace(f"%({column})s", "%s")
-    return sql, order, tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order)
+    return sql, order, tuple(bind_processor(table.c[c].type, dialect) for c in order)
+
+
+def bind_processor(type_: TypeEngine, dialect: Dialect) -> Processor | None:
+    """The column type's bind processing for `dialect`, with the same result for every value.
+
+    SQLAlchemy's own processors for booleans and for SQLite's DATE and DATETIME strings go
+    through a dict build and a `%` format per value; these take one C call for the values
+    a sync writes and hand anything else to the original, so results (and errors) are the
+    same. A TypeDecorator's `process_bind_param` is kept, in front of its implementation's.
+    """
+    impl = type_.dialect_impl(dialect)
+    if isinstance(impl, TypeDecorator):
+        inner = bind_processor(impl.impl_instance, dialect)
+        if type(impl).process_bind_param is TypeDecorator.process_bind_param:
+            return inner
+        param = functools.partial(impl.process_bind_param, dialect=dialect)
+        return param if inner is None else lambda value: inner(param(value))
+    original = impl.bind_processor(dialect)
+    if original is None:
+        return None
+    if isinstance(impl, Boolean):
+        return _fast_bool(original, native=dialect.supports_native_boolean)
+    if dialect.name == "sqlite" and isinstance(impl, DateTime):
+        return _checked(original, _naive_datetime_text(original), datetime(2026, 12, 31, 23, 59, 58, 7))
+    if dialect.name == "sqlite" and isinstance(impl, Date):
+        return _checked(original, _date_text(original), date(2026, 12, 31))
+    return original
+
+
+def _fast_bool(original: Processor, *, native: bool) -> Processor:
+    table = {True: True, False: False, None: None} if native else {True: 1, False: 0, None: None}
+
+    def process(value):
+        try:
+            return table[value]
+        except (KeyError, TypeError):  # not a boolean: the original's own error
+            return original(value)
+
+    return process
+
+
+def _naive_datetime_text(original: Processor) -> Processor:
+    def process(value):
+        if value.__class__ is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return original(value)
+
+    return process
+
+
+def _date_text(original: Processor) -> Processor:
+    def process(value):
+        return value.isoformat() if value.__class__ is date else original(value)
+
+    return process
+
+
+def _checked(original: Processor, fast: Processor, probe: object) -> Processor:
+    """`fast` if it stores what `original` does (a column declared with another storage format does not)."""
+    return fast if fast(probe) == original(probe) and fast(None) is None else original

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, Table, select, update
 
@@ -17,8 +18,8 @@ from portal_rules.adjustments import detect_adjustment
 from portal_rules.contacts import customer_emails
 from portal_rules.customers import portal_visible_customer, should_import
 from portal_rules.records import CustomerRecord, InvoiceRecord
-from portal_rules.types import CustomerFacts, InvoiceFacts
-from portal_rules.visibility import is_sent_and_live
+from portal_rules.types import CustomerFacts
+from portal_rules.visibility import sent_and_live
 from store.bulk import upsert
 from store.tables import Adjustment, Contact, Customer, Invoice
 from store.types import to_money
@@ -43,25 +44,16 @@ def write_customers(
     gone = mark_gone(connection, CUSTOMERS, company_id, deleted, now, run_id)
     emails = _drop_contacts(connection, company_id, deleted)
     customers = [c for c in customers if not c.deleted]
-    refs = [c.ref for c in customers]
-    stored = set(
-        connection.scalars(
-            select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(refs))
-        )
-    )
+    stored = _stored_refs(connection, company_id, [c.ref for c in customers if not c.active], import_inactive)
     kept = [c for c in customers if should_import(c.active, import_inactive, stored=c.ref in stored)]
     rows = [
-        {
-            "company_id": company_id,
-            "ref": c.ref,
-            "display_name": c.display_name,
-            "active": c.active,
-            "deleted": False,
-            "source_updated_at": c.updated_at,
-            "synced_at": now,
-            "seen_run": run_id,
-            "portal_visible": portal_visible_customer(CustomerFacts(c.ref, c.active), import_inactive),
-        }
+        (
+            c.ref,
+            c.display_name,
+            c.active,
+            c.updated_at,
+            portal_visible_customer(CustomerFacts(c.ref, c.active), import_inactive),
+        )
         for c in kept
     ]
     upsert(
@@ -70,8 +62,23 @@ def write_customers(
         rows,
         ("company_id", "ref"),
         ("display_name", "active", "deleted", "source_updated_at", "synced_at", "portal_visible", "seen_run"),
+        columns=("ref", "display_name", "active", "source_updated_at", "portal_visible"),
+        shared={"company_id": company_id, "deleted": False, "synced_at": now, "seen_run": run_id},
     )
     return len(rows) + gone, emails | _write_contacts(connection, company_id, kept)
+
+
+def _stored_refs(
+    connection: Connection, company_id: str, inactive: Sequence[str], import_inactive: bool
+) -> set[str]:
+    """The inactive customers already stored: `should_import` asks only about those."""
+    if import_inactive or not inactive:
+        return set()
+    return set(
+        connection.scalars(
+            select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(inactive))
+        )
+    )
 
 
 def _drop_contacts(connection: Connection, company_id: str, refs: Sequence[str]) -> set[str]:
@@ -100,14 +107,7 @@ def _write_contacts(connection: Connection, company_id: str, customers: Sequence
             .values(in_source=False)
         )
     rows = [
-        {
-            "company_id": company_id,
-            "customer_ref": c.ref,
-            "email": entry.email,
-            "position": entry.position,
-            "valid": entry.valid,
-            "in_source": True,
-        }
+        (c.ref, entry.email, entry.position, entry.valid)
         for c in customers
         for entry in customer_emails(c.emails)
     ]
@@ -117,8 +117,10 @@ def _write_contacts(connection: Connection, company_id: str, customers: Sequence
         rows,
         ("company_id", "customer_ref", "email"),
         ("position", "valid", "in_source"),
+        columns=("customer_ref", "email", "position", "valid"),
+        shared={"company_id": company_id, "in_source": True},
     )
-    return previous | {row["email"] for row in rows}
+    return previous | {row[1] for row in rows}
 
 
 def write_invoices(
@@ -135,34 +137,74 @@ def write_invoices(
     """
     gone = mark_gone(connection, INVOICES, company_id, [i.ref for i in invoices if i.deleted], now, run_id)
     invoices = [i for i in invoices if not i.deleted]
-    refs = [i.ref for i in invoices]
-    stored = {
-        ref: (balance, override)
-        for ref, balance, override in connection.execute(
-            select(INVOICES.c.ref, INVOICES.c.balance, INVOICES.c.sent_override).where(
-                INVOICES.c.company_id == company_id, INVOICES.c.ref.in_(refs)
-            )
+    stored = _stored_state(connection, company_id, [i.ref for i in invoices])
+    rows = [
+        (
+            i.ref,
+            i.customer_ref,
+            i.doc_number,
+            i.issue_date,
+            i.due_date,
+            i.currency,
+            i.total,
+            i.balance,
+            i.source_sent,
+            i.voided,
+            i.draft,
+            sent_and_live(i.source_sent, stored.get(i.ref, _NOTHING)[1], i.voided, False, i.draft),
+            i.updated_at,
         )
-    }
-    rows, adjustments = [], []
+        for i in invoices
+    ]
+    upsert(
+        connection,
+        INVOICES,
+        rows,
+        ("company_id", "ref"),
+        _INVOICE_SYNCED,
+        columns=_INVOICE_COLUMNS,
+        shared={"company_id": company_id, "deleted": False, "synced_at": now, "seen_run": run_id},
+    )
+    adjustments = _adjustments(company_id, [i for i in invoices if i.ref in stored], stored, now)
+    if adjustments:
+        connection.execute(ADJUSTMENTS.insert(), adjustments)
+    return len(rows) + gone, len(adjustments)
+
+
+_NOTHING = (None, None)  # (stored balance, sent override) of an invoice the store holds no state for
+
+
+def _stored_state(
+    connection: Connection, company_id: str, refs: Sequence[str]
+) -> dict[str, tuple[Decimal, bool | None]]:
+    """(stored balance, sent override) of the page's stored invoices that either can matter to.
+
+    Only a stored balance of 0 can make an adjustment and only a set override changes
+    visibility, so other rows (nearly all of them) are left in the database.
+    """
+    if not refs:
+        return {}
+    query = select(INVOICES.c.ref, INVOICES.c.balance, INVOICES.c.sent_override).where(
+        INVOICES.c.company_id == company_id,
+        INVOICES.c.ref.in_(refs),
+        (INVOICES.c.balance == 0) | INVOICES.c.sent_override.is_not(None),
+    )
+    return {ref: (balance, override) for ref, balance, override in connection.execute(query)}
+
+
+def _adjustments(
+    company_id: str,
+    invoices: Sequence[InvoiceRecord],
+    stored: dict[str, tuple[Decimal, bool | None]],
+    now: datetime,
+) -> list[dict]:
+    """The `adjustments_log` rows for the page's reopened invoices, in page order."""
+    rows = []
     for invoice in invoices:
-        previous_balance, override = stored.get(invoice.ref, (None, None))
-        balance = to_money(invoice.balance)  # as stored, so a rounded-away change is no change
-        facts = InvoiceFacts(
-            ref=invoice.ref,
-            customer_ref=invoice.customer_ref,
-            balance=balance,
-            total=to_money(invoice.total),
-            source_sent=invoice.source_sent,
-            sent_override=override,
-            voided=invoice.voided,
-            deleted=invoice.deleted,
-            draft=invoice.draft,
-        )
-        rows.append({**_invoice_row(company_id, invoice, is_sent_and_live(facts), now), "seen_run": run_id})
-        adjustment = detect_adjustment(previous_balance, balance)
+        # compared as stored, so an amount the column rounds away is no change
+        adjustment = detect_adjustment(stored[invoice.ref][0], to_money(invoice.balance))
         if adjustment is not None:
-            adjustments.append(
+            rows.append(
                 {
                     "company_id": company_id,
                     "invoice_ref": invoice.ref,
@@ -172,10 +214,7 @@ def write_invoices(
                     "amount": adjustment.amount,
                 }
             )
-    upsert(connection, INVOICES, rows, ("company_id", "ref"), _INVOICE_SYNCED)
-    if adjustments:
-        connection.execute(ADJUSTMENTS.insert(), adjustments)
-    return len(rows) + gone, len(adjustments)
+    return rows
 
 
 def mark_gone(
@@ -200,6 +239,21 @@ def mark_gone(
     ).rowcount
 
 
+_INVOICE_COLUMNS = (
+    "ref",
+    "customer_ref",
+    "doc_number",
+    "issue_date",
+    "due_date",
+    "currency",
+    "total",
+    "balance",
+    "source_sent",
+    "voided",
+    "draft",
+    "visible",
+    "source_updated_at",
+)
 _INVOICE_SYNCED = (
     "customer_ref",
     "doc_number",
@@ -217,24 +271,3 @@ _INVOICE_SYNCED = (
     "synced_at",
     "seen_run",
 )
-
-
-def _invoice_row(company_id: str, invoice: InvoiceRecord, visible: bool, now: datetime) -> dict:
-    return {
-        "company_id": company_id,
-        "ref": invoice.ref,
-        "customer_ref": invoice.customer_ref,
-        "doc_number": invoice.doc_number,
-        "issue_date": invoice.issue_date,
-        "due_date": invoice.due_date,
-        "currency": invoice.currency,
-        "total": invoice.total,
-        "balance": invoice.balance,
-        "source_sent": invoice.source_sent,
-        "voided": invoice.voided,
-        "deleted": invoice.deleted,
-        "draft": invoice.draft,
-        "visible": visible,
-        "source_updated_at": invoice.updated_at,
-        "synced_at": now,
-    }
