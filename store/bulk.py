@@ -9,14 +9,33 @@ picks an INSERT dialect.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from itertools import repeat
 from operator import is_, itemgetter
 
-from sqlalchemy import Boolean, Connection, Date, DateTime, Dialect, Table, bindparam
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -30,6 +49,44 @@ def dialect_insert(connection: Connection, table: Table) -> Insert:
 
 def _insert_for(dialect: Dialect):
     return pg_insert if dialect.name == "postgresql" else sqlite_insert
+
+
+def among(connection: Connection, column: ColumnElement, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` for a page's worth of values, bound as one parameter.
+
+    A thousand-item IN list is a thousand bind parameters to render, send and plan per
+    statement (on PostgreSQL that planning took longer than the page's writes): an array
+    with `= ANY` on PostgreSQL, a JSON array read by `json_each` on SQLite, probe the same
+    index.
+    """
+    if connection.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    refs = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(values))))
+    )
+    return column.in_(refs)
+
+
+def select_among(
+    connection: Connection,
+    key: ColumnElement,
+    values: Sequence[str],
+    columns: Sequence[ColumnElement],
+    *where,
+) -> Select:
+    """SELECT `columns` of the rows (matching `where`) whose `key` is one of `values`.
+
+    On PostgreSQL each value is looked up on its own (a LATERAL subquery behind an
+    OFFSET 0 fence), so the key's index is probed once per value whatever the statistics
+    say: a table filled by the very sync that reads it has none yet, and the planner then
+    preferred scanning the whole company through another index, once per page.
+    """
+    if connection.dialect.name != "postgresql":
+        return select(*columns).where(*where, among(connection, key, values))
+    keys = func.unnest(bindparam(None, list(values), type_=ARRAY(key.type)))
+    keys = keys.table_valued("value").render_derived(name="keys")
+    found = select(*columns).where(*where, key == keys.c.value).offset(0).lateral()
+    return select(*found.c).select_from(keys).join(found, true())
 
 
 def insert_ignoring(connection: Connection, table: Table, rows: Sequence[dict]) -> None:
@@ -76,34 +133,94 @@ def upsert(
     sql, order, processors = _compiled_upsert(
         connection.dialect, table, (*columns, *fixed), tuple(keys), tuple(update_columns)
     )
-    connection.exec_driver_sql(sql, _prepared(tuple(columns), rows, fixed, order, processors))
+    bound = _bound(tuple(columns), rows, fixed, order, processors)
+    if connection.dialect.name == "postgresql" and _unique_keys(tuple(columns), rows, keys):
+        _copy_upsert(connection, table, order, bound, tuple(keys), tuple(update_columns))
+    else:
+        connection.exec_driver_sql(sql, list(zip(*bound, strict=True)))
 
 
-def _prepared(
+def _unique_keys(columns: tuple[str, ...], rows: Sequence[tuple], keys: Sequence[str]) -> bool:
+    """Whether no two rows share a key: one INSERT ... SELECT may not update a row twice."""
+    given = [columns.index(key) for key in keys if key in columns]
+    if not given:
+        return len(rows) == 1
+    return len(set(map(itemgetter(*given), rows))) == len(rows)
+
+
+def _copy_upsert(
+    connection: Connection,
+    table: Table,
+    order: tuple[str, ...],
+    bound: list[Sequence],
+    keys: tuple[str, ...],
+    update_columns: tuple[str, ...],
+) -> None:
+    """PostgreSQL: COPY the rows into a session's staging table, then one INSERT ... SELECT upserts them.
+
+    Measured on 98k invoices against psycopg's pipelined executemany: about half the
+    client CPU and less server time. The staging table (every column of `table`, no
+    constraints) is emptied in the same transaction, so an aborted page leaves nothing in it.
+    """
+    create, copy_sql, upsert_sql, empty = _copy_statements(
+        connection.dialect, table, order, keys, update_columns
+    )
+    with connection.connection.cursor() as cursor:
+        cursor.execute(create)
+        with cursor.copy(copy_sql) as copy:
+            for row in zip(*bound, strict=True):
+                copy.write_row(row)
+        cursor.execute(upsert_sql)
+        cursor.execute(empty)
+
+
+@functools.cache
+def _copy_statements(
+    dialect: Dialect,
+    table: Table,
+    order: tuple[str, ...],
+    keys: tuple[str, ...],
+    update_columns: tuple[str, ...],
+) -> tuple[str, str, str, str]:
+    quote = dialect.identifier_preparer.quote
+    name = f"arsync_stage_{table.name}"
+    stage = f"pg_temp.{quote(name)}"
+    names = ", ".join(quote(c) for c in order)
+    source = dialect.identifier_preparer.format_table(table)
+    staged = sql_table(name, *(sql_column(c) for c in order), schema="pg_temp")
+    statement = pg_insert(table).from_select(list(order), select(*staged.c), include_defaults=False)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns}
+    )
+    create = f"CREATE TEMPORARY TABLE {quote(name)} AS SELECT * FROM {source} WITH NO DATA"
+    return (
+        # no "already exists" NOTICE on every page, as CREATE ... IF NOT EXISTS would send
+        f"DO $$ BEGIN IF to_regclass('{stage}') IS NULL THEN {create}; END IF; END $$",
+        f"COPY {stage} ({names}) FROM STDIN",
+        str(statement.compile(dialect=dialect)),
+        f"TRUNCATE {stage}",
+    )
+
+
+def _bound(
     columns: tuple[str, ...],
     rows: Sequence[tuple],
     fixed: Mapping[str, object],
     order: tuple[str, ...],
     processors: tuple[Processor | None, ...],
-) -> list[tuple]:
-    """The rows as driver tuples in the statement's column order, each value bind-processed.
-
-    Worked column by column, so the only Python-level work per value is its type's own
-    processing. A column whose every value is one object (a shared value, a page's
-    `synced_at` in dict rows) is processed once.
-    """
+) -> list:
     count = len(rows)
     given = dict(zip(columns, zip(*rows, strict=True), strict=True))
-    prepared: list[Iterable] = []
+    prepared = []
     for column, process in zip(order, processors, strict=True):
         values = (fixed[column],) if column in fixed else given[column]
         if process is None:
-            prepared.append(values if len(values) == count else repeat(values[0], count))
+            prepared.append(values if len(values) == count else [values[0]] * count)
         elif all(map(is_, values, repeat(values[0]))):
-            prepared.append(repeat(process(values[0]), count))
+            prepared.append([process(values[0])] * count)
         else:
-            prepared.append(map(process, values))
-    return list(zip(*prepared, strict=True))
+            prepared.append(list(map(process, values)))
+    return prepared
 
 
 def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, object]:

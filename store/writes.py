@@ -20,7 +20,7 @@ from portal_rules.customers import portal_visible_customer, should_import
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CustomerFacts
 from portal_rules.visibility import sent_and_live
-from store.bulk import upsert
+from store.bulk import among, select_among, upsert
 from store.tables import Adjustment, Contact, Customer, Invoice
 from store.types import to_money
 
@@ -76,7 +76,9 @@ def _stored_refs(
         return set()
     return set(
         connection.scalars(
-            select(CUSTOMERS.c.ref).where(CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(inactive))
+            select(CUSTOMERS.c.ref).where(
+                CUSTOMERS.c.company_id == company_id, among(connection, CUSTOMERS.c.ref, inactive)
+            )
         )
     )
 
@@ -85,7 +87,7 @@ def _drop_contacts(connection: Connection, company_id: str, refs: Sequence[str])
     """Contacts of customers deleted in the source leave it; their emails need re-assessing."""
     if not refs:
         return set()
-    where = (CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(refs))
+    where = (CONTACTS.c.company_id == company_id, among(connection, CONTACTS.c.customer_ref, refs))
     emails = set(connection.scalars(select(CONTACTS.c.email).where(*where)))
     connection.execute(update(CONTACTS).where(*where).values(in_source=False))
     return emails
@@ -96,14 +98,14 @@ def _write_contacts(connection: Connection, company_id: str, customers: Sequence
     previous = set(
         connection.scalars(
             select(CONTACTS.c.email).where(
-                CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(refs)
+                CONTACTS.c.company_id == company_id, among(connection, CONTACTS.c.customer_ref, refs)
             )
         )
     )
     if refs:
         connection.execute(
             update(CONTACTS)
-            .where(CONTACTS.c.company_id == company_id, CONTACTS.c.customer_ref.in_(refs))
+            .where(CONTACTS.c.company_id == company_id, among(connection, CONTACTS.c.customer_ref, refs))
             .values(in_source=False)
         )
     rows = [
@@ -184,9 +186,12 @@ def _stored_state(
     """
     if not refs:
         return {}
-    query = select(INVOICES.c.ref, INVOICES.c.balance, INVOICES.c.sent_override).where(
+    query = select_among(
+        connection,
+        INVOICES.c.ref,
+        refs,
+        (INVOICES.c.ref, INVOICES.c.balance, INVOICES.c.sent_override),
         INVOICES.c.company_id == company_id,
-        INVOICES.c.ref.in_(refs),
         (INVOICES.c.balance == 0) | INVOICES.c.sent_override.is_not(None),
     )
     return {ref: (balance, override) for ref, balance, override in connection.execute(query)}
@@ -234,7 +239,7 @@ def mark_gone(
     hidden = {INVOICES: {"visible": False}, CUSTOMERS: {"portal_visible": False}}.get(table, {})
     return connection.execute(
         update(table)
-        .where(table.c.company_id == company_id, table.c.ref.in_(refs))
+        .where(table.c.company_id == company_id, among(connection, table.c.ref, refs))
         .values(deleted=True, synced_at=now, seen_run=run_id, **hidden)
     ).rowcount
 
