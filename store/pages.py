@@ -88,27 +88,28 @@ WRITERS: dict[Entity, Writer] = {
 }
 
 
-def _amounts(record: Record) -> tuple[Decimal, ...]:
-    """The money a record carries, each of which the store must be able to hold exactly."""
-    if isinstance(record, InvoiceRecord):
-        return (record.total, record.balance)
-    if isinstance(record, PaymentRecord):
-        return (record.amount, record.unapplied, *(a.amount for a in record.allocations))
-    if isinstance(record, CreditRecord):
-        return (record.total, record.remaining, *(a.amount for a in record.allocations))
-    return ()
+# The money each record type carries, every amount of which the store must hold exactly.
+_AMOUNTS: dict[Entity, Callable[[Record], tuple[Decimal, ...]]] = {
+    "customers": lambda record: (),
+    "invoices": lambda record: (record.total, record.balance),
+    "payments": lambda record: (record.amount, record.unapplied, *(a.amount for a in record.allocations)),
+    "credits": lambda record: (record.total, record.remaining, *(a.amount for a in record.allocations)),
+}
 
 
 def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     """The page's records the store can hold, and quarantine entries for the others."""
+    if page.entity == "customers":
+        return page.records, page.quarantined
+    amounts = _AMOUNTS[page.entity]
     kept: list[Record] = []
     unfit: list[Quarantined] = []
     for record in page.records:
-        too_big = [str(amount) for amount in _amounts(record) if not fits_money(amount)]
-        if too_big:
-            unfit.append(Quarantined(page.entity, record.ref, f"amount out of range ({', '.join(too_big)})"))
-        else:
+        if all(map(fits_money, amounts(record))):
             kept.append(record)
+        else:
+            too_big = ", ".join(str(amount) for amount in amounts(record) if not fits_money(amount))
+            unfit.append(Quarantined(page.entity, record.ref, f"amount out of range ({too_big})"))
     return tuple(kept), page.quarantined + tuple(unfit)
 
 
