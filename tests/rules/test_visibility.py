@@ -8,6 +8,7 @@ from portal_rules.visibility import (
     is_sent,
     is_sent_and_live,
     is_visible,
+    sent_and_live,
 )
 
 from .factories import invoice
@@ -90,4 +91,16 @@ def test_visibility(facts, customer_visible: bool, reason: str | None) -> None:
     ids=["sent-and-live", "unsent", "voided"],
 )
 def test_is_sent_and_live_ignores_the_customer(facts, expected: bool) -> None:
+    assert is_sent_and_live(facts) is expected
+
+
+@pytest.mark.parametrize("override", [None, True, False], ids=["no-override", "mark-sent", "mark-unsent"])
+@pytest.mark.parametrize("source_sent", [True, False], ids=["sent", "unsent"])
+@pytest.mark.parametrize("voided", [False, True], ids=["", "voided"])
+@pytest.mark.parametrize("deleted", [False, True], ids=["", "deleted"])
+@pytest.mark.parametrize("draft", [False, True], ids=["", "draft"])
+def test_sent_and_live_decides_as_hidden_reason(source_sent, override, voided, deleted, draft) -> None:
+    facts = invoice(sent=source_sent, override=override, voided=voided, deleted=deleted, draft=draft)
+    expected = hidden_reason(facts, customer_visible=True) is None
+    assert sent_and_live(source_sent, override, voided, deleted, draft) is expected
     assert is_sent_and_live(facts) is expected

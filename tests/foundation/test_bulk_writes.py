@@ -1,0 +1,115 @@
+"""The store's set-based upsert on both backends: what a page leaves in the tables.
+
+PostgreSQL upserts a page through COPY into a staging table and one INSERT ... SELECT;
+a page naming a key twice goes through the driver's executemany instead (one statement
+may not update a row twice). Either way the stored rows must be what sequential
+INSERT ... ON CONFLICT DO UPDATE statements leave: the later duplicate wins, local
+columns stay, a rolled-back page leaves nothing behind for the next one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+
+from portal_rules.records import InvoiceRecord
+from store.bulk import upsert
+from store.writes import INVOICES, write_invoices
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _invoice(ref: str, balance: str, **changes) -> InvoiceRecord:
+    fields = {
+        "ref": ref,
+        "customer_ref": "C1",
+        "doc_number": f"D-{ref}",
+        "issue_date": date(2026, 5, 1),
+        "due_date": date(2026, 6, 1),
+        "currency": "USD",
+        "total": Decimal("100.00"),
+        "balance": Decimal(balance),
+        "source_sent": True,
+        "updated_at": datetime(2026, 5, 2, 8, 30, 15, 250, tzinfo=timezone(timedelta(hours=-5))),
+    } | changes
+    return InvoiceRecord(**fields)
+
+
+def _stored(engine) -> dict[str, tuple]:
+    columns = (INVOICES.c.ref, INVOICES.c.balance, INVOICES.c.visible, INVOICES.c.sent_override)
+    with engine.connect() as connection:
+        return {row[0]: tuple(row[1:]) for row in connection.execute(select(*columns))}
+
+
+def test_a_page_of_new_and_stored_invoices_keeps_local_columns(engine):
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice(str(n), "10.00") for n in range(50)], now=NOW, run_id=1)
+        connection.execute(
+            update(INVOICES).where(INVOICES.c.ref.in_(["7", "31"])).values(sent_override=False)
+        )
+    with engine.begin() as connection:
+        page = [_invoice(str(n), "20.00") for n in range(25, 75)]
+        assert write_invoices(connection, "acme", page, now=NOW + timedelta(hours=1), run_id=2) == (50, 0)
+    stored = _stored(engine)
+    assert len(stored) == 75
+    assert stored["7"] == (Decimal("10.0000"), True, False)  # not re-read: left as it was
+    assert stored["30"] == (Decimal("20.0000"), True, None)  # re-read: synced columns overwritten
+    assert stored["31"] == (Decimal("20.0000"), False, False)  # re-read: the mark-unsent stays and hides it
+    with engine.connect() as connection:
+        updated_at, synced_at, issued = connection.execute(
+            select(INVOICES.c.source_updated_at, INVOICES.c.synced_at, INVOICES.c.issue_date).where(
+                INVOICES.c.ref == "30"
+            )
+        ).one()
+    assert updated_at == datetime(2026, 5, 2, 13, 30, 15, 250, tzinfo=UTC)
+    assert synced_at == NOW + timedelta(hours=1)
+    assert issued == date(2026, 5, 1)
+
+
+def test_a_key_twice_in_one_page_leaves_the_later_row(engine):
+    page = [_invoice("1", "5.00"), _invoice("2", "6.00"), _invoice("1", "0.00"), _invoice("1", "7.50")]
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice("1", "0.00")], now=NOW, run_id=1)
+        assert write_invoices(connection, "acme", page, now=NOW, run_id=2) == (4, 2)
+    assert _stored(engine) == {"1": (Decimal("7.5000"), True, None), "2": (Decimal("6.0000"), True, None)}
+
+
+def test_two_pages_in_one_transaction_and_a_rolled_back_one(engine):
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice("1", "1.00"), _invoice("2", "2.00")], now=NOW, run_id=1)
+        write_invoices(connection, "acme", [_invoice("3", "3.00")], now=NOW, run_id=1)
+    with pytest.raises(RuntimeError), engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice("4", "4.00")], now=NOW, run_id=2)
+        raise RuntimeError("the page's transaction fails after its upsert")
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice("5", "5.00")], now=NOW, run_id=3)
+    assert sorted(_stored(engine)) == ["1", "2", "3", "5"]
+
+
+def test_dict_rows_and_shared_values_bind_alike(engine):
+    rows = [{"ref": "A", "customer_ref": "C1", "total": Decimal("1.23456"), "balance": Decimal(0)}]
+    shared = {"company_id": "acme", "synced_at": NOW}
+    with engine.begin() as connection:
+        upsert(connection, INVOICES, rows, ("company_id", "ref"), ("total",), shared=shared)
+        upsert(
+            connection,
+            INVOICES,
+            [("B", "C1", Decimal("-0.00005"), Decimal(1))],
+            ("company_id", "ref"),
+            ("total",),
+            columns=("ref", "customer_ref", "total", "balance"),
+            shared=shared,
+        )
+    with engine.connect() as connection:
+        stored = dict(connection.execute(select(INVOICES.c.ref, INVOICES.c.total)).all())
+        currency = connection.scalar(select(INVOICES.c.currency).where(INVOICES.c.ref == "A"))
+    assert stored == {"A": Decimal("1.2346"), "B": Decimal("-0.0000")}  # half-even, as the column rounds
+    assert currency == "USD"  # a column the rows leave out gets its default
+
+
+def test_float_money_is_refused(engine):
+    with engine.begin() as connection, pytest.raises(TypeError, match="money must be Decimal"):
+        write_invoices(connection, "acme", [_invoice("1", "1.00", total=0.1)], now=NOW)
