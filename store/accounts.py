@@ -61,7 +61,10 @@ def _recompute(
     rows = connection.execute(query).all()
     if not rows:
         return 0
-    customers = {row.customer_ref: CustomerFacts(row.customer_ref, row.active, row.deleted) for row in rows}
+    customers: dict[str, CustomerFacts] = {}
+    for row in rows:  # one per customer, not per contact: the joined columns are the customer's
+        if row.customer_ref not in customers:
+            customers[row.customer_ref] = CustomerFacts(row.customer_ref, row.active, row.deleted)
     facts = [
         ContactFacts(
             row.customer_ref, row.email, row.position, row.in_source, row.portal_status, row.admin_enabled

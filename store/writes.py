@@ -94,19 +94,18 @@ def _drop_contacts(connection: Connection, company_id: str, refs: Sequence[str])
 
 
 def _write_contacts(connection: Connection, company_id: str, customers: Sequence[CustomerRecord]) -> set[str]:
+    """Upsert the page's contacts; their previous ones not listed again leave the source.
+
+    Returns every email the page touched, before and after, for re-assessment.
+    """
     refs = [c.ref for c in customers]
-    previous = set(
-        connection.scalars(
-            select(CONTACTS.c.email).where(
-                CONTACTS.c.company_id == company_id, among(connection, CONTACTS.c.customer_ref, refs)
-            )
-        )
-    )
+    previous: set[str] = set()
     if refs:
-        connection.execute(
-            update(CONTACTS)
-            .where(CONTACTS.c.company_id == company_id, among(connection, CONTACTS.c.customer_ref, refs))
-            .values(in_source=False)
+        where = (CONTACTS.c.company_id == company_id, among(connection, CONTACTS.c.customer_ref, refs))
+        previous = set(
+            connection.scalars(
+                update(CONTACTS).where(*where).values(in_source=False).returning(CONTACTS.c.email)
+            )
         )
     rows = [
         (c.ref, entry.email, entry.position, entry.valid)
