@@ -14,9 +14,11 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from portal_rules.records import InvoiceRecord
 from store.bulk import upsert
+from store.db import make_engine, upgrade
 from store.writes import INVOICES, write_invoices
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -113,3 +115,24 @@ def test_dict_rows_and_shared_values_bind_alike(engine):
 def test_float_money_is_refused(engine):
     with engine.begin() as connection, pytest.raises(TypeError, match="money must be Decimal"):
         write_invoices(connection, "acme", [_invoice("1", "1.00", total=0.1)], now=NOW)
+
+
+def test_a_database_error_in_a_postgresql_page_is_sqlalchemys(pg_url):
+    """The sync maps `DBAPIError` to a store failure; the COPY that PostgreSQL pages use must raise it."""
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    too_big = [("A", "C1", Decimal(10) ** 17, Decimal(0))]  # past NUMERIC(20,4)
+    with pytest.raises(DBAPIError, match="numeric field overflow"), engine.begin() as connection:
+        upsert(
+            connection,
+            INVOICES,
+            too_big,
+            ("company_id", "ref"),
+            ("total",),
+            columns=("ref", "customer_ref", "total", "balance"),
+            shared={"company_id": "acme"},
+        )
+    with engine.begin() as connection:  # the pool hands out a usable connection afterwards
+        write_invoices(connection, "acme", [_invoice("B", "1.00")], now=NOW)
+    assert sorted(_stored(engine)) == ["B"]
+    engine.dispose()
