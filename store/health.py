@@ -9,7 +9,7 @@ override when there is one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text
 from portal_rules.balances import company_today
 from portal_rules.health import Health, Tally, band_of, score
 from store.admin import NotFound
+from store.bulk import among
 from store.health_tables import HealthOverride, HealthScore
 from store.health_tally import company_tallies
 from store.tables import Company, Customer
@@ -55,21 +56,50 @@ class CustomerHealth:
         }
 
 
-def recompute(engine: Engine, company_id: str, now: datetime) -> int:
-    """Recompute the health of every customer of the company in the portal; returns how many.
+SCOPED_AT_MOST = 200  # customers; beyond, one set-based pass over the company is cheaper
 
-    "Today" is the company's local date at `now`. Concurrent recomputations of one company
-    (end of a sync, the daily job) run one after the other: the company row is locked.
+
+def recompute(
+    engine: Engine, company_id: str, now: datetime, customer_refs: Collection[str] | None = None
+) -> int:
+    """Recompute the health of the company's customers in the portal; returns how many.
+
+    All of them, or only `customer_refs` (what an incremental sync touched: its cost then
+    follows the changes, not the company). "Today" is the company's local date at `now`.
+    Concurrent recomputations of one company (end of a sync, the daily job) run one after
+    the other: the company row is locked.
     """
+    if customer_refs is not None and len(customer_refs) > SCOPED_AT_MOST:
+        customer_refs = None
     with engine.begin() as connection:
         today = _lock_company(connection, company_id, now)
-        rows = [
-            _score_row(company_id, ref, health, now) for ref, health in _assess(connection, company_id, today)
-        ]
-        connection.execute(delete(SCORES).where(SCORES.c.company_id == company_id))
+        if customer_refs is None:
+            assessed = list(_assess(connection, company_id, today))
+            connection.execute(delete(SCORES).where(SCORES.c.company_id == company_id))
+        else:
+            refs = sorted(customer_refs)
+            assessed = [pair for ref in refs for pair in _assess(connection, company_id, today, ref)]
+            if refs:
+                connection.execute(
+                    delete(SCORES).where(
+                        SCORES.c.company_id == company_id, among(connection, SCORES.c.customer_ref, refs)
+                    )
+                )
+        rows = [_score_row(company_id, ref, health, now) for ref, health in assessed]
         if rows:
             connection.execute(insert(SCORES), rows)
     return len(rows)
+
+
+def customers_touched(engine: Engine, company_id: str, run_id: int) -> set[str]:
+    """The customers whose own row, invoices, payments or credits sync run `run_id` wrote."""
+    union = " UNION ".join(
+        f"SELECT {ref} FROM {table} WHERE company_id = :c AND seen_run = :r"
+        for table, ref in (("customers", "ref"), ("invoices", "customer_ref"), ("payments", "customer_ref"))
+        + (("credits", "customer_ref"),)
+    )
+    with engine.connect() as connection:
+        return set(connection.scalars(text(union), {"c": company_id, "r": run_id}))
 
 
 def _lock_company(connection: Connection, company_id: str, now: datetime) -> date:

@@ -80,7 +80,8 @@ def sync_one(
         stop=stop,
     )
     if summary.status == "ok":
-        recompute_health(engine, company.id, clock())
+        touched = None if summary.full else health.customers_touched(engine, company.id, summary.run_id)
+        recompute_health(engine, company.id, clock(), touched)
     return summary
 
 
@@ -110,13 +111,15 @@ def sync_now(
     return summary
 
 
-def recompute_health(engine: Engine, company_id: str, now: datetime) -> None:
+def recompute_health(
+    engine: Engine, company_id: str, now: datetime, customer_refs: set[str] | None = None
+) -> None:
     """Customer health after a successful sync (and daily): a failure here is logged, never fatal.
 
     The sync itself succeeded and is committed; the next sync or daily run recomputes.
     """
     try:
-        count = health.recompute(engine, company_id, now)
+        count = health.recompute(engine, company_id, now, customer_refs)
     except Exception as exc:  # noqa: BLE001  (any failure: the sync's result stands)
         log.error("health.recompute_failed", company=company_id, error=f"{type(exc).__name__}: {exc}")
     else:

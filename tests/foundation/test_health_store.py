@@ -249,3 +249,22 @@ def test_the_sql_tally_equals_the_rules_tally(engine):
         ledger(connection, payments, credits, allocations)
         assert company_tallies(connection, "co", TODAY) == {c: tally(i, TODAY) for c, i in invoices.items()}
         assert company_tallies(connection, "co", TODAY, "C3") == {"C3": tally(invoices["C3"], TODAY)}
+
+
+def test_a_recompute_scoped_to_the_customers_a_sync_touched_equals_a_full_one(engine):
+    books(engine)
+    assert health.recompute(engine, "co", NOW) == 3
+    with engine.begin() as connection:  # an incremental sync (run 7) reopens C1's paid invoice
+        connection.execute(
+            text("UPDATE invoices SET balance = total, seen_run = 7 WHERE company_id = 'co' AND ref = '1'")
+        )
+    touched = health.customers_touched(engine, "co", 7)
+    assert touched == {"C1"}
+    later = NOW + timedelta(days=1)
+    assert health.recompute(engine, "co", later, touched) == 1  # one customer assessed, not three
+    stamps = {h.customer_ref: h.computed_at for h in health.read(engine, "co")}
+    assert stamps["C1"] == later and stamps["C2"] == NOW  # C2 was left as it was
+    scoped = view(engine)
+    assert scoped["C1"] != [100, "good", "computed"]  # the reopened invoice counts against C1 now
+    health.recompute(engine, "co", later)
+    assert view(engine) == scoped  # the same scores a full recompute gives
