@@ -91,17 +91,6 @@ def recompute(
     return len(rows)
 
 
-def customers_touched(engine: Engine, company_id: str, run_id: int) -> set[str]:
-    """The customers whose own row, invoices, payments or credits sync run `run_id` wrote."""
-    union = " UNION ".join(
-        f"SELECT {ref} FROM {table} WHERE company_id = :c AND seen_run = :r"
-        for table, ref in (("customers", "ref"), ("invoices", "customer_ref"), ("payments", "customer_ref"))
-        + (("credits", "customer_ref"),)
-    )
-    with engine.connect() as connection:
-        return set(connection.scalars(text(union), {"c": company_id, "r": run_id}))
-
-
 def _lock_company(connection: Connection, company_id: str, now: datetime) -> date:
     timezone = connection.scalar(
         select(COMPANIES.c.timezone).where(COMPANIES.c.company_id == company_id).with_for_update()

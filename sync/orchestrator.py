@@ -42,6 +42,7 @@ class SyncSummary(Tally):
     seconds: float = 0.0
     error: str | None = None
     run_id: int | None = field(default=None, repr=False)
+    customers_touched: set[str] = field(default_factory=set, repr=False)  # by the records written
 
     def describe(self) -> str:
         """One human line: what the run did."""
@@ -55,7 +56,7 @@ class SyncSummary(Tally):
 
     def as_json(self) -> dict:
         counters = asdict(self)
-        for name in ("company", "status", "full", "seconds", "error", "run_id"):
+        for name in ("company", "status", "full", "seconds", "error", "run_id", "customers_touched"):
             counters.pop(name)
         head = {"company": self.company, "status": str(self.status), "full": self.full}
         return head | counters | {"seconds": round(self.seconds, 3), "error": self.error}
@@ -113,6 +114,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
             absent = _confirmed_absent(engine, run, page, connector)
             written = runs.commit_page(engine, run, page, policy, clock(), absent=absent)
             summary.absorb(run)
+            summary.customers_touched.update(_customers_of(page))
             _log_page(run.company_id, page, written)
             if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):
                 raise LeaseBusy("lost the sync lease")
@@ -166,6 +168,11 @@ def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector
         if present:
             log.info("sync.unseen_but_present", company=run.company_id, entity=entity, records=len(present))
     return absent
+
+
+def _customers_of(page: Page) -> set[str]:
+    """The customers a page's records belong to (a customer record: itself)."""
+    return {getattr(record, "customer_ref", record.ref) for record in page.records}
 
 
 def _log_page(company_id: str, page: Page, written: Written) -> None:

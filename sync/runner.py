@@ -80,7 +80,7 @@ def sync_one(
         stop=stop,
     )
     if summary.status == "ok":
-        touched = None if summary.full else health.customers_touched(engine, company.id, summary.run_id)
+        touched = None if summary.full else summary.customers_touched
         recompute_health(engine, company.id, clock(), touched)
     return summary
 

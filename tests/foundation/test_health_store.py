@@ -254,12 +254,9 @@ def test_the_sql_tally_equals_the_rules_tally(engine):
 def test_a_recompute_scoped_to_the_customers_a_sync_touched_equals_a_full_one(engine):
     books(engine)
     assert health.recompute(engine, "co", NOW) == 3
-    with engine.begin() as connection:  # an incremental sync (run 7) reopens C1's paid invoice
-        connection.execute(
-            text("UPDATE invoices SET balance = total, seen_run = 7 WHERE company_id = 'co' AND ref = '1'")
-        )
-    touched = health.customers_touched(engine, "co", 7)
-    assert touched == {"C1"}
+    with engine.begin() as connection:  # an incremental sync reopens C1's paid invoice
+        connection.execute(text("UPDATE invoices SET balance = total WHERE company_id = 'co' AND ref = '1'"))
+    touched = {"C1"}  # what the sync's pages named (SyncSummary.customers_touched)
     later = NOW + timedelta(days=1)
     assert health.recompute(engine, "co", later, touched) == 1  # one customer assessed, not three
     stamps = {h.customer_ref: h.computed_at for h in health.read(engine, "co")}

@@ -228,6 +228,16 @@ class AskingSource(ScriptedSource):
         return {ref for ref in refs if ref in self.still_there}
 
 
+def test_an_incremental_sync_names_the_customers_its_records_belong_to(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    source.changes = [invoice("14", "2", "10.00"), CustomerRecord("3", "Renamed", True, ())]
+    summary = run(company, source)
+    assert summary.status == "ok" and not summary.full
+    assert summary.customers_touched == {"2", "3"}  # whose health the sync recomputes
+    assert "customers_touched" not in summary.as_json()
+
+
 def test_a_record_a_full_pull_missed_is_asked_for_by_id_before_it_is_marked_deleted(company):
     source = AskingSource(customers(), invoices())
     run(company, source)
