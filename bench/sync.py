@@ -160,7 +160,9 @@ def full_sync(kind: str, invoices: int, store_url: str | None = None) -> dict:
         "invoices": invoices,
         "wall_seconds": result["wall_seconds"],
         "invoices_per_second": round(result["invoices"] / result["wall_seconds"]),
+        "cpu_seconds": result["cpu_seconds"],  # the sync process's own (one interpreter)
         "floor_seconds": floor["wall_seconds"],
+        "floor_cpu_seconds": floor["cpu_seconds"],
         "ratio_to_floor": round(result["wall_seconds"] / floor["wall_seconds"], 2),
         "ratio_to_previous": round(result["wall_seconds"] / previous, 2) if previous else None,
         "api_requests": api,
