@@ -111,15 +111,16 @@ def upsert(
     table: Table,
     rows: Sequence[dict] | Sequence[tuple],
     keys: Sequence[str],
-    update_columns: Iterable[str],
     *,
     columns: Sequence[str] | None = None,
     shared: Mapping[str, object] | None = None,
 ) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update_columns.
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every written column but the keys.
 
     `rows` are dicts with the same keys, or tuples in the order of `columns`; `shared` holds
-    the values every row has (the company, the page's time, its run), bound once. The
+    the values every row has (the company, the page's time, its run), bound once. Only the
+    columns given are ever updated: local columns, left out, keep their stored values (new
+    rows get their scalar defaults). The
     statement is compiled once and fed prepared tuples (building parameters row by row
     through SQLAlchemy cost more than the database work itself): a driver executemany on
     SQLite, COPY and one INSERT ... SELECT on PostgreSQL. Values still get each column
@@ -133,13 +134,14 @@ def upsert(
         columns = tuple(rows[0])
         rows = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(r[columns[0]],) for r in rows]
     fixed = dict(shared or {})
+    update_columns = tuple(c for c in (*columns, *fixed) if c not in keys)
     fixed |= _scalar_defaults(table, (*columns, *fixed))
     sql, order, processors = _compiled_upsert(
-        connection.dialect, table, (*columns, *fixed), tuple(keys), tuple(update_columns)
+        connection.dialect, table, (*columns, *fixed), tuple(keys), update_columns
     )
     bound = _bound(tuple(columns), rows, fixed, order, processors)
     if connection.dialect.name == "postgresql" and _unique_keys(tuple(columns), rows, keys):
-        _copy_upsert(connection, table, order, bound, tuple(keys), tuple(update_columns))
+        _copy_upsert(connection, table, order, bound, tuple(keys), update_columns)
     else:
         connection.exec_driver_sql(sql, list(zip(*bound, strict=True)))
 

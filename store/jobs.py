@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import FleetJob
@@ -27,21 +27,18 @@ def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
         )
 
 
+def _due_and_free(now: datetime):
+    """Due by `now`, and not held by a live claim."""
+    return and_(J.next_due_at <= now, or_(J.claimed_by.is_(None), J.claimed_until < now))
+
+
 def due_jobs(engine: Engine, names: Collection[str], *, now: datetime) -> list[str]:
     """The jobs among `names` due now and held by nobody: a read, so a worker's idle tick
     writes nothing (on SQLite a write waits for the one writer, e.g. a sync's page)."""
     if not names:
         return []
     with engine.connect() as connection:
-        return list(
-            connection.scalars(
-                select(J.name).where(
-                    J.name.in_(list(names)),
-                    J.next_due_at <= now,
-                    or_(J.claimed_by.is_(None), J.claimed_until < now),
-                )
-            )
-        )
+        return list(connection.scalars(select(J.name).where(J.name.in_(list(names)), _due_and_free(now))))
 
 
 def claim_job(
@@ -52,9 +49,7 @@ def claim_job(
         return bool(
             connection.execute(
                 update(FleetJob)
-                .where(
-                    J.name == name, J.next_due_at <= now, or_(J.claimed_by.is_(None), J.claimed_until < now)
-                )
+                .where(J.name == name, _due_and_free(now))
                 .values(
                     claimed_by=worker,
                     claimed_until=now + ttl,

@@ -99,8 +99,6 @@ _AMOUNTS: dict[Entity, Callable[[Record], tuple[Decimal, ...]]] = {
 
 def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     """The page's records the store can hold, and quarantine entries for the others."""
-    if page.entity == "customers":
-        return page.records, page.quarantined
     amounts = _AMOUNTS[page.entity]
     kept: list[Record] = []
     unfit: list[Quarantined] = []

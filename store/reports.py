@@ -1,16 +1,16 @@
-"""Read-only summaries for `arsync status` and `arsync history`."""
+"""Read-only summaries for `arsync history` and the demo (`arsync status` reads `store.glance`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Engine, func, select
 
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.visibility import hidden_reason
 from store.facts import invoice_facts
-from store.tables import Adjustment, CompanyConnection, Contact, Customer, Invoice, SyncRun
+from store.tables import Adjustment, Contact, Customer, Invoice, SyncRun
 
 
 def sync_runs(engine: Engine, company_id: str | None = None, limit: int = 50) -> list[dict]:
@@ -21,37 +21,6 @@ def sync_runs(engine: Engine, company_id: str | None = None, limit: int = 50) ->
     with engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
     return [dict(row) for row in rows]
-
-
-def last_run(engine: Engine, company_id: str) -> dict | None:
-    runs = sync_runs(engine, company_id, limit=1)
-    return runs[0] if runs else None
-
-
-def last_success(engine: Engine, company_id: str) -> datetime | None:
-    query = select(func.max(SyncRun.finished_at)).where(
-        SyncRun.company_id == company_id, SyncRun.status == "ok"
-    )
-    with engine.connect() as connection:
-        return connection.scalar(query)
-
-
-def connection_health(engine: Engine, company_id: str) -> dict:
-    with engine.connect() as connection:
-        row = (
-            connection.execute(select(CompanyConnection).where(CompanyConnection.company_id == company_id))
-            .mappings()
-            .first()
-        )
-    if row is None:
-        return {"status": "not_connected", "detail": None, "blocked_until": None}
-    return {
-        "status": row["status"],
-        "detail": row["status_detail"],
-        "blocked_until": row["blocked_until"],
-        "access_expires_at": row["access_expires_at"],
-        "refreshed_at": row["refreshed_at"],
-    }
 
 
 def portal_overview(engine: Engine, company_id: str, today: date) -> dict:

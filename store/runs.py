@@ -67,15 +67,8 @@ class Tally:
         self.pages += 1
 
     def columns(self) -> dict[str, int]:
-        return {
-            "customers": self.customers,
-            "invoices": self.invoices,
-            "payments": self.payments,
-            "credits": self.credits,
-            "adjustments": self.adjustments,
-            "quarantined": self.quarantined,
-            "api_calls": self.api_calls,
-        }
+        """The counters `sync_runs` keeps (every one but the page count)."""
+        return {name: count for name, count in vars(self).items() if name != "pages"}
 
 
 @dataclass

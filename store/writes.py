@@ -61,7 +61,6 @@ def write_customers(
         CUSTOMERS,
         rows,
         ("company_id", "ref"),
-        ("display_name", "active", "deleted", "source_updated_at", "synced_at", "portal_visible", "seen_run"),
         columns=("ref", "display_name", "active", "source_updated_at", "portal_visible"),
         shared={"company_id": company_id, "deleted": False, "synced_at": now, "seen_run": run_id},
     )
@@ -117,7 +116,6 @@ def _write_contacts(connection: Connection, company_id: str, customers: Sequence
         CONTACTS,
         rows,
         ("company_id", "customer_ref", "email"),
-        ("position", "valid", "in_source"),
         columns=("customer_ref", "email", "position", "valid"),
         shared={"company_id": company_id, "in_source": True},
     )
@@ -162,7 +160,6 @@ def write_invoices(
         INVOICES,
         rows,
         ("company_id", "ref"),
-        _INVOICE_SYNCED,
         columns=_INVOICE_COLUMNS,
         shared={"company_id": company_id, "deleted": False, "synced_at": now, "seen_run": run_id},
     )
@@ -257,21 +254,4 @@ _INVOICE_COLUMNS = (
     "draft",
     "visible",
     "source_updated_at",
-)
-_INVOICE_SYNCED = (
-    "customer_ref",
-    "doc_number",
-    "issue_date",
-    "due_date",
-    "currency",
-    "total",
-    "balance",
-    "source_sent",
-    "voided",
-    "deleted",
-    "draft",
-    "visible",
-    "source_updated_at",
-    "synced_at",
-    "seen_run",
 )

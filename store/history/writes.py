@@ -19,16 +19,6 @@ from store.bulk import among, select_among, upsert
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.writes import mark_gone
 
-_PAYMENT_SYNCED = (
-    "customer_ref", "paid_on", "currency", "amount", "unapplied", "reference", "credit_only",
-    "voided", "deleted", "source_updated_at", "synced_at", "seen_run",
-)  # fmt: skip
-_CREDIT_SYNCED = (
-    "customer_ref", "doc_number", "issue_date", "currency", "total", "remaining",
-    "voided", "deleted", "draft", "source_updated_at", "synced_at", "seen_run",
-)  # fmt: skip
-_ALLOCATION_SYNCED = ("source_kind", "source_ref", "invoice_ref", "amount", "allocated_on")
-
 
 def write_payments(
     connection: Connection,
@@ -51,7 +41,7 @@ def write_payments(
         }
         for r in kept
     ]  # fmt: skip
-    upsert(connection, PAYMENTS, rows, ("company_id", "ref"), _PAYMENT_SYNCED)
+    upsert(connection, PAYMENTS, rows, ("company_id", "ref"))
     _replace_allocations(connection, company_id, "payment", [(r.ref, r.allocations) for r in kept])
     return len(rows) + gone
 
@@ -76,7 +66,7 @@ def write_credits(
         }
         for r in kept
     ]  # fmt: skip
-    upsert(connection, CREDITS, rows, ("company_id", "ref"), _CREDIT_SYNCED)
+    upsert(connection, CREDITS, rows, ("company_id", "ref"))
     _replace_allocations(connection, company_id, "credit", [(r.ref, r.allocations) for r in kept])
     return len(rows) + gone
 
@@ -113,4 +103,4 @@ def _replace_allocations(
         for line, a in enumerate(allocations)
     ]  # fmt: skip
     keys = ("company_id", "owner_kind", "owner_ref", "line")
-    upsert(connection, ALLOCATIONS, rows, keys, _ALLOCATION_SYNCED)
+    upsert(connection, ALLOCATIONS, rows, keys)

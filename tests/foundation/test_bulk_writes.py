@@ -95,13 +95,12 @@ def test_dict_rows_and_shared_values_bind_alike(engine):
     rows = [{"ref": "A", "customer_ref": "C1", "total": Decimal("1.23456"), "balance": Decimal(0)}]
     shared = {"company_id": "acme", "synced_at": NOW}
     with engine.begin() as connection:
-        upsert(connection, INVOICES, rows, ("company_id", "ref"), ("total",), shared=shared)
+        upsert(connection, INVOICES, rows, ("company_id", "ref"), shared=shared)
         upsert(
             connection,
             INVOICES,
             [("B", "C1", Decimal("-0.00005"), Decimal(1))],
             ("company_id", "ref"),
-            ("total",),
             columns=("ref", "customer_ref", "total", "balance"),
             shared=shared,
         )
@@ -128,7 +127,6 @@ def test_a_database_error_in_a_postgresql_page_is_sqlalchemys(pg_url):
             INVOICES,
             too_big,
             ("company_id", "ref"),
-            ("total",),
             columns=("ref", "customer_ref", "total", "balance"),
             shared={"company_id": "acme"},
         )
