@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import resource
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
+from connectors.offload import STATS_ENV
 from connectors.registry import create_connector
 from store.credentials import DbCredentials
 from store.leases import worker_id
@@ -44,11 +49,19 @@ def floor(app: App, company_id: str) -> dict:
     return {"status": "ok", "invoices": invoices, "customers": customers}
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     config_path, company_id, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     logging.disable(logging.WARNING)
     app = App.open(load_config(config_path))
-    started, cpu = time.perf_counter(), time.process_time()
+    handle, stats = tempfile.mkstemp(prefix="arsync-offload-", suffix=".txt")
+    os.close(handle)
+    os.environ[STATS_ENV] = stats  # the page decoder's process, if the sync starts one
+    started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     if mode == "floor":
         result = floor(app, company_id)
     else:
@@ -57,7 +70,16 @@ def main() -> None:
         )
         result = summary.as_json()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    figures = {"wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3), "peak_rss_mb": peak_rss_mb()}
+    helpers = [float(line) for line in Path(stats).read_text().split()]
+    os.unlink(stats)
+    figures = {
+        "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        # the page decoder's process (connectors.offload), when the pull started one
+        "decoder_cpu_seconds": round(_children_cpu() - children, 3),
+        "decoder_peak_rss_mb": max(helpers, default=None),
+    }
     print(json.dumps(result | figures))
 
 

@@ -24,18 +24,20 @@ first server time (as for a record added behind a sequential pull's last page).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 from connectors.base import ConnectorError
+from connectors.offload import Offload
 from connectors.quickbooks.client import QboClient, Reply
 from connectors.quickbooks.cursor import ENTITIES, Listing, State
+from connectors.quickbooks.listed import Listed, listed
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
-from portal_rules.records import Entity, Page
+from portal_rules.records import Entity, Page, Quarantined
 
 # Pages outstanding at once, at most (and never more than the realm's concurrency cap). A
 # page of 1000 rich invoices is ~2.7 MB of JSON, held with its decoded rows until yielded:
@@ -50,7 +52,9 @@ class Ahead:
         self.client, self.size = client, options.page_size
         self.window = max(1, min(options.concurrent, PAGES_AHEAD))
         self.home_currency = options.home_currency
+        self.offload_pages = options.offload_pages
         self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="qbo-ahead")
+        self._offload: Offload | None = None
 
     def pages(self, listing: Listing) -> Generator[Page, None, State]:
         """Every page of the full listing from `listing` on, in order; returns the state after."""
@@ -60,6 +64,8 @@ class Ahead:
                 starts.append(starts[-1].next_entity())
             first, totals, seen = self._open(starts)
             plan = deque(_planned(starts, totals, self.size))
+            if self.offload_pages and len(plan) >= self.offload_pages:
+                self._offload = Offload("quickbooks.listing")
             queue: deque[tuple[Listing, Future[Reply] | Reply]] = deque()
             if plan and plan[0] == listing:
                 queue.append((plan.popleft(), first))
@@ -69,23 +75,25 @@ class Ahead:
                 entity, total = start.entity, totals[start.entity]
                 if not (queue and queue[0][0].entity == entity) and not (plan and plan[0].entity == entity):
                     state = _advance(replace(start, seen=seen), [], True)  # nothing to ask for
-                    yield self._page(entity, [], state, 0, total)
+                    yield self._page(entity, [], [], state, 0, total)
                     continue
                 while True:
                     self._top_up(queue, plan)
                     asked, answer = queue.popleft()
                     reply = answer if isinstance(answer, Reply) else answer.result()
-                    rows, calls = _query_rows(reply.body, entity), reply.calls
-                    del answer, reply  # the raw answer goes as soon as its rows are out
-                    last = len(rows) < self.size or asked.start - 1 + len(rows) >= total
-                    state = _advance(replace(asked, seen=seen), rows, last)
-                    yield self._page(entity, rows, state, calls, total)
+                    read, calls = self._read(reply.body, entity), reply.calls
+                    del answer, reply  # the raw answer goes as soon as its records are out
+                    last = read.rows < self.size or asked.start - 1 + read.rows >= total
+                    state = _advance(replace(asked, seen=seen), range(read.rows), last)
+                    yield self._page(entity, read.records, read.quarantined, state, calls, total)
                     if last:
                         _drop(queue, plan, entity)  # pages asked past a short page lie past the end
                         break
             return state
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._offload is not None:
+                self._offload.close()
 
     def _open(self, starts: list[Listing]) -> tuple[Reply, dict[Entity, int], str]:
         """The first page and every entity's count, in one request; the pull's server time."""
@@ -101,10 +109,39 @@ class Ahead:
         """Ask for planned pages until `window` are outstanding."""
         while plan and len(queue) < self.window:
             asked = plan.popleft()
-            queue.append((asked, self._pool.submit(self.client.query, statement(asked, self.size))))
+            read = self._reader(asked.entity)
+            queue.append((asked, self._pool.submit(self.client.query, statement(asked, self.size), read)))
 
-    def _page(self, entity: Entity, rows: list[Any], state: State, calls: int, total: int) -> Page:
-        records, quarantined = normalize_all(entity, rows, self.home_currency)
+    def _reader(self, entity: Entity) -> Callable[[bytes], Listed | None]:
+        """How a fetching thread reads a page's body: in the page decoder's process when the
+        pull is large enough to pay for one (and while it lives), else in this one."""
+        home, offload = self.home_currency, self._offload
+        if offload is None:
+            return lambda body: listed(body, entity, home)
+
+        def read(body: bytes) -> Listed | None:
+            answer = offload.read(body, entity, home)
+            return Listed(*answer) if answer is not None else listed(body, entity, home)
+
+        return read
+
+    def _read(self, body: dict[str, Any] | Listed, entity: Entity) -> Listed:
+        """A page read by its fetching thread, or an envelope (the batch's first page, or an
+        answer only the SDK's parser read) read here."""
+        if isinstance(body, Listed):
+            return body
+        rows = _query_rows(body, entity)
+        return Listed(*normalize_all(entity, rows, self.home_currency), len(rows))
+
+    def _page(
+        self,
+        entity: Entity,
+        records: list[Any],
+        quarantined: list[Quarantined],
+        state: State,
+        calls: int,
+        total: int,
+    ) -> Page:
         complete = entity == ENTITIES[-1] and not isinstance(state, Listing)
         return replace(_page(entity, records, quarantined, state.to_dict(), calls, complete), total=total)
 

@@ -20,17 +20,20 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import requests
 from quickbooks import QuickBooks
+from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
 from connectors.base import ConnectorError
 from connectors.bearer import Bearer
 from connectors.errors import retry_after_seconds
 from connectors.oauth import TokenManager
-from connectors.quickbooks.decode import decode, sdk_result
+from connectors.quickbooks.decode import decode
 from connectors.quickbooks.errors import CallFailed, MalformedBody, classify
+from connectors.quickbooks.listed import Listed
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import make_pacer
 from connectors.registry import ConnectorSettings
@@ -73,7 +76,7 @@ class BearerSession(requests.Session):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    body: dict[str, Any]  # the parsed JSON envelope (QueryResponse or CDCResponse, and "time")
+    body: dict[str, Any] | Listed  # the JSON envelope (QueryResponse, CDCResponse, "time") or a read page
     calls: int  # HTTP requests it took: attempts, plus token refreshes
 
 
@@ -119,10 +122,14 @@ class QboClient:
         )
         self.bearer = Bearer(tokens)  # pages fetched ahead share one TokenManager
 
-    def query(self, statement: str) -> Reply:
-        """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does)."""
+    def query(self, statement: str, read: Callable[[bytes], Any] = decode) -> Reply:
+        """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does).
+
+        `read` makes the body of a 200 answer what `Reply.body` holds (the envelope dict by
+        default; a full listing's `Listed` page); None sends it to the SDK's checks.
+        """
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/query"
-        return self._call(lambda qb: _send(qb, "POST", url, {}, statement, "application/text"))
+        return self._call(lambda qb: _send(qb, "POST", url, {}, statement, "application/text", read))
 
     def batch(self, queries: list[str]) -> Reply:
         """POST /batch: several SELECT statements in one request (at most 30), answered as
@@ -130,13 +137,13 @@ class QboClient:
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/batch"
         items = [{"bId": str(number), "Query": query} for number, query in enumerate(queries)]
         body = json.dumps({"BatchItemRequest": items})
-        return self._call(lambda qb: _send(qb, "POST", url, {}, body, "application/json"))
+        return self._call(lambda qb: _send(qb, "POST", url, {}, body, "application/json", decode))
 
     def cdc(self, entities: str, changed_since: str) -> Reply:
         """GET /cdc?entities=...&changedSince=... (changes since a time, oldest first)."""
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/cdc"
         params = {"entities": entities, "changedSince": changed_since}
-        return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json"))
+        return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json", decode))
 
     def _call(self, send: Callable[[QuickBooks], Any]) -> Reply:
         attempts = 0
@@ -150,7 +157,7 @@ class QboClient:
                     body = send(self.sdk)
                 except Exception as exc:
                     raise CallFailed(exc, *self.session.last_answer()) from exc
-            if not isinstance(body, dict):
+            if not isinstance(body, dict | Listed):
                 raise CallFailed(MalformedBody("answer is not a JSON object"), 200, None)
             return body
 
@@ -164,8 +171,16 @@ class QboClient:
         return Reply(body, attempts + token_requests)
 
 
-def _send(qb: QuickBooks, method: str, url: str, params: dict[str, str], data: Any, content_type: str) -> Any:
-    """One request as `QuickBooks.make_request` sends it; a 200 answer decoded fast when it can be."""
+def _send(
+    qb: QuickBooks,
+    method: str,
+    url: str,
+    params: dict[str, str],
+    data: Any,
+    content_type: str,
+    read: Callable[[bytes], Any],
+) -> Any:
+    """One request as `QuickBooks.make_request` sends it; a 200 answer read fast when it can be."""
     headers = {
         "Content-Type": content_type,
         "Accept": "application/json",
@@ -175,7 +190,27 @@ def _send(qb: QuickBooks, method: str, url: str, params: dict[str, str], data: A
         method, url, headers=headers, params={**params, "minorversion": qb.minorversion}, data=data
     )
     if response.status_code == 200:
-        body = decode(response.content)
+        body = read(response.content)
         if body is not None:
             return body
     return sdk_result(response)
+
+
+def sdk_result(response: requests.Response) -> Any:
+    """What python-quickbooks' `make_request` makes of an answer: the parsed body, or its
+    exception (a 401, a body that is not JSON, a Fault, another status), unchanged."""
+    if response.status_code == 401:
+        raise AuthorizationException(
+            "Application authentication failed", error_code=401, detail=response.text
+        )
+    try:
+        result = json.loads(response.text, parse_float=Decimal)
+    except Exception:
+        raise QuickbooksException(f"Error reading json response: {response.text}", 10000) from None
+    if "Fault" in result:
+        QuickBooks.handle_exceptions(result["Fault"])
+    elif response.status_code != 200:
+        raise QuickbooksException(
+            f"Error returned with status code '{response.status_code}': {response.text}", 10000
+        )
+    return result

@@ -16,15 +16,11 @@ the caller parses the body the SDK's way, so odd answers behave exactly as befor
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-import requests
 from msgspec import UNSET, Struct, UnsetType
-from quickbooks import QuickBooks
-from quickbooks.exceptions import AuthorizationException, QuickbooksException
 
 _CUSTOMER_FIELDS = ("Id", "DisplayName", "Active", "PrimaryEmailAddr", "MetaData", "status")
 _INVOICE_FIELDS = (
@@ -138,23 +134,3 @@ def _rows(rows: _Rows) -> dict[str, Any]:
 def _slim(row: _Row, fields: tuple[str, ...]) -> dict[str, Any]:
     """The fields the row had (absent ones stay absent: `raw.get` must see None for them)."""
     return {name: value for name in fields if (value := getattr(row, name)) is not UNSET}
-
-
-def sdk_result(response: requests.Response) -> Any:
-    """What python-quickbooks' `make_request` makes of an answer: the parsed body, or its
-    exception (a 401, a body that is not JSON, a Fault, another status), unchanged."""
-    if response.status_code == 401:
-        raise AuthorizationException(
-            "Application authentication failed", error_code=401, detail=response.text
-        )
-    try:
-        result = json.loads(response.text, parse_float=Decimal)
-    except Exception:
-        raise QuickbooksException(f"Error reading json response: {response.text}", 10000) from None
-    if "Fault" in result:
-        QuickBooks.handle_exceptions(result["Fault"])
-    elif response.status_code != 200:
-        raise QuickbooksException(
-            f"Error returned with status code '{response.status_code}': {response.text}", 10000
-        )
-    return result

@@ -18,6 +18,12 @@ from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_sent, q
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Quarantined
 
 ZERO = Decimal("0.00")
+TABLES: dict[Entity, str] = {  # each entity's QuickBooks name (query table, JSON key)
+    "customers": "Customer",
+    "invoices": "Invoice",
+    "payments": "Payment",
+    "credits": "CreditMemo",
+}
 _DATE_SUFFIX = re.compile(r"^(?:Z|[+-]\d\d:\d\d)$")  # QBO sometimes appends an offset to a date
 
 

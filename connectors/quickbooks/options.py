@@ -33,6 +33,9 @@ class QboOptions:
     cdc_margin_seconds: float = 3600.0  # switch to queries this long before the CDC limit
     overlap_seconds: float = 300.0  # incremental pulls re-read this much before the cursor
     home_currency: str = "USD"  # for an invoice without CurrencyRef (single-currency files)
+    # A full pull of at least this many pages past its first reads them in a second process
+    # (`connectors.offload`) while this one stores; 0: never. Smaller pulls are not worth a process.
+    offload_pages: int = 8
     sleep: Callable[[float], None] = time.sleep  # every wait (pacing, backoff, Retry-After)
     monotonic: Callable[[], float] = time.monotonic  # the pacing window's clock
 
@@ -44,6 +47,8 @@ class QboOptions:
             raise ConnectorError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         if min(parsed.per_minute, parsed.concurrent, parsed.retry_attempts, parsed.cdc_max_objects) < 1:
             raise ConnectorError("per_minute, concurrent, retry_attempts and cdc_max_objects must be >= 1")
+        if parsed.offload_pages < 0:
+            raise ConnectorError("offload_pages must be >= 0")
         if parsed.overlap_seconds < 0 or parsed.cdc_max_days <= 0:
             raise ConnectorError("overlap_seconds must be >= 0 and cdc_max_days > 0")
         return parsed

@@ -27,18 +27,12 @@ import structlog
 from connectors.base import ConnectorError
 from connectors.quickbooks.client import QboClient
 from connectors.quickbooks.cursor import ENTITIES, Cdc, Done, Listing, State, moment, stamp
-from connectors.quickbooks.normalize import normalize_all
+from connectors.quickbooks.normalize import TABLES, normalize_all
 from connectors.quickbooks.options import QboOptions
 from portal_rules.records import Entity, Page, Quarantined
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
 
-TABLES: dict[Entity, str] = {
-    "customers": "Customer",
-    "invoices": "Invoice",
-    "payments": "Payment",
-    "credits": "CreditMemo",
-}
 CDC_ENTITIES = ",".join(TABLES.values())  # one request for the changes of every entity
 ONE_SECOND = timedelta(seconds=1)
 Step = Generator[Page, None, State]

@@ -132,6 +132,30 @@ def wait_for_progress(url: str, pages_done: int, process: subprocess.Popen) -> b
         engine.dispose()
 
 
+def page_decoders(parent: int) -> list[int]:
+    """Pids of `parent`'s page decoder processes (`python -m connectors.offload`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError, PermissionError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"connectors.offload" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie is reaped by init)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.fixture
 def books_sim(monkeypatch):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
@@ -156,15 +180,24 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
     books_sim.gauge.peak.clear()
     rng = random.Random(seed)
     kills = 0
+    killed_decoders: list[int] = []
     for attempt in range(2):  # kill twice, each time at a random moment after some progress
         process = arsync_sync(config)
         assert wait_for_progress(sqlite_url, pages_done=attempt + 1, process=process)
         time.sleep(rng.uniform(0.0, 0.4))
+        decoders = page_decoders(process.pid)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
+            killed_decoders.extend(decoders)
         process.wait(timeout=60)
     assert kills >= 1
+    # the pull read its pages in a decoder process (connectors.offload), which ended with it
+    assert killed_decoders
+    deadline = time.monotonic() + 10
+    while any(map(running, killed_decoders)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(map(running, killed_decoders))
     assert books_sim.gauge.peak[books_sim.realms[0]] > 1  # killed while pages were fetched ahead
     assert snapshot(sqlite_url) != expected
     final = arsync_sync(config)

@@ -1,0 +1,199 @@
+"""Pages decoded and normalized in a second process, while the sync stores the ones before.
+
+A large full pull is CPU-bound in one interpreter: reading a page's JSON into records costs
+about as much as storing them, and the GIL runs one at a time. `Offload` hands each raw
+body to a child interpreter (`python -m connectors.offload`) running the connector's own
+pure reader (`JOBS`); the records come back as msgpack, which msgspec turns straight into
+the record dataclasses (about 1 ms a page, money as its exact decimal text, times as
+RFC 3339), so the parent's share is that and the HTTP read.
+
+Nothing is decided there that was not before: an answer the reader cannot read comes
+back as None and the caller reads it in process, with the SDK's checks and errors. If the
+child dies, the rest of the pull is read in process too. One child serves one pull: it
+is started on first use and ends when `close` closes its input, or with its parent (end
+of input either way). It ignores Ctrl-C (the parent decides) and answers in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from importlib import import_module
+from typing import IO, Any
+
+import msgspec
+import structlog
+
+from portal_rules.records import (
+    CreditRecord,
+    CustomerRecord,
+    Entity,
+    InvoiceRecord,
+    PaymentRecord,
+    Quarantined,
+)
+
+log = structlog.get_logger("arsync.connectors.offload")
+
+# What the child may run: a job name and (body, entity, home currency) -> (records,
+# quarantined, rows) or None. A name, never a path from the parent, picks the function.
+JOBS = {"quickbooks.listing": "connectors.quickbooks.listed:listed"}
+RECORDS: dict[Entity, type] = {
+    "customers": CustomerRecord,
+    "invoices": InvoiceRecord,
+    "payments": PaymentRecord,
+    "credits": CreditRecord,
+}
+STATS_ENV = "ARSYNC_OFFLOAD_STATS"  # a file the child appends its peak RSS to (benchmarks)
+
+_REQUEST = struct.Struct("<II")  # header length, body length
+_ANSWER = struct.Struct("<BI")  # status, payload length
+_READ, _UNREADABLE, _FAILED = 0, 1, 2
+_ENCODER = msgspec.msgpack.Encoder()
+Read = tuple[list[Any], list[Quarantined], int]  # records, quarantined, rows in the answer
+
+
+class OffloadError(RuntimeError):
+    """The child could not read a page (a bug in the reader, not a bad answer)."""
+
+
+class Offload:
+    """One child process reading pages for one pull; safe to share between fetching threads."""
+
+    def __init__(self, job: str) -> None:
+        if job not in JOBS:
+            raise ValueError(f"unknown offload job {job!r}")
+        self.job = job
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._broken = False
+        self._decoders = {
+            entity: msgspec.msgpack.Decoder(tuple[list[kind], list[Quarantined], int])  # type: ignore[valid-type]
+            for entity, kind in RECORDS.items()
+        }
+
+    def read(self, body: bytes, entity: Entity, home_currency: str) -> Read | None:
+        """The page's (records, quarantined, rows), or None: unreadable there, or the child is gone
+        (then the caller reads it in process)."""
+        header = _ENCODER.encode((self.job, entity, home_currency))
+        with self._lock:
+            if self._broken:
+                return None
+            try:
+                child = self._started()
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write(_REQUEST.pack(len(header), len(body)))
+                child.stdin.write(header)
+                child.stdin.write(body)
+                child.stdin.flush()
+                status, payload = _answer(child.stdout)
+            except (OSError, EOFError, ValueError) as error:
+                self._broken = True
+                log.warning("offload.child_lost", job=self.job, error=str(error), note="read in process now")
+                return None
+        if status == _UNREADABLE:
+            return None
+        if status == _FAILED:
+            raise OffloadError(payload.decode("utf-8", "replace"))
+        return self._decoders[entity].decode(payload)
+
+    def close(self) -> None:
+        """End the child (it exits at the end of its input) and wait for it."""
+        with self._lock:
+            child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            if child.stdin is not None:
+                child.stdin.close()
+            child.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            child.kill()
+            child.wait()
+        finally:
+            if child.stdout is not None:
+                child.stdout.close()
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._child is None:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "connectors.offload"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                bufsize=1 << 20,
+            )
+        return self._child
+
+
+def _answer(stream: IO[bytes]) -> tuple[int, bytes]:
+    head = _exactly(stream, _ANSWER.size)
+    status, size = _ANSWER.unpack(head)
+    return status, _exactly(stream, size)
+
+
+def _exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError("the page decoder ended")
+    return data
+
+
+def _job(name: str) -> Callable[..., Any]:
+    module, function = JOBS[name].split(":")
+    return getattr(import_module(module), function)
+
+
+def serve(source: IO[bytes], sink: IO[bytes]) -> None:
+    """The child's loop: a request in, its answer out, until the end of the input."""
+    header_decoder = msgspec.msgpack.Decoder(tuple[str, str, str])
+    while True:
+        head = source.read(_REQUEST.size)
+        if len(head) < _REQUEST.size:
+            return
+        header_size, body_size = _REQUEST.unpack(head)
+        job, entity, home_currency = header_decoder.decode(_exactly(source, header_size))
+        body = _exactly(source, body_size)
+        try:
+            result = _job(job)(body, entity, home_currency)
+            status, payload = (
+                (_UNREADABLE, b"")
+                if result is None
+                else (_READ, _ENCODER.encode((result.records, result.quarantined, result.rows)))
+            )
+        except Exception as error:  # reported to the parent, which fails the sync with it
+            status, payload = _FAILED, f"{type(error).__name__}: {error}".encode()
+        del body
+        sink.write(_ANSWER.pack(status, len(payload)))
+        sink.write(payload)
+        sink.flush()
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent went away mid-request
+        serve(sys.stdin.buffer, sys.stdout.buffer)
+    stats = os.environ.get(STATS_ENV)
+    if stats:
+        with open(stats, "a") as out:
+            out.write(f"{_peak_rss_mb()}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Pages read in the page decoder's process (`connectors.offload`): a pull read there equals
+one read here (quarantines included), answers it cannot read are left to the SDK's checks,
+a lost child leaves the pages to this process, and the child ends with its parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.offload import STATS_ENV, Offload
+from connectors.quickbooks.listed import listed
+from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
+    company_fixture,
+    dated,
+    pull,
+    qbo_engine_fixture,
+    world_fixture,
+)
+
+TIME = "2025-06-02T08:30:00-07:00"
+GOOD = {
+    "Id": "7", "CustomerRef": {"value": "3"}, "TotalAmt": 120.5, "Balance": 20.25, "DocNumber": "1007",
+    "TxnDate": "2025-05-01", "DueDate": "2025-05-31", "CurrencyRef": {"value": "EUR"},
+    "EmailStatus": "EmailSent", "MetaData": {"LastUpdatedTime": TIME}, "Line": [{"Amount": 120.5}],
+}  # fmt: skip
+BAD = {"Id": "8", "TotalAmt": 1, "Balance": 0, "MetaData": {"LastUpdatedTime": TIME}}  # no CustomerRef
+
+
+def page(*rows: dict) -> bytes:
+    return json.dumps({"QueryResponse": {"Invoice": list(rows)}, "time": TIME}).encode()
+
+
+def shape(result):
+    return [
+        (p.entity, p.records, p.quarantined, p.cursor, p.api_calls, p.full_sync_complete, p.total)
+        for p in result.pages
+    ]
+
+
+def test_a_pull_read_in_the_decoder_process_equals_one_read_here(world, tmp_path, monkeypatch):
+    model = world.company
+    orphan, infinite = (model.invoices[i] for i in list(dated(model))[:2])
+    orphan.customer_id = ""
+    infinite.total = Decimal("Infinity")
+    next(iter(model.customers.values())).name = ""
+    world.sim.touch()
+    stats = tmp_path / "decoder.txt"
+    monkeypatch.setenv(STATS_ENV, str(stats))
+
+    here = pull(world.connector(page_size=300, offload_pages=0))
+    assert not stats.exists()  # no decoder process for this pull
+    there = pull(world.connector(page_size=300, offload_pages=1))
+    assert len(stats.read_text().split()) == 1  # one decoder process for the pull, and it ended
+
+    assert len(there.pages) > 10 and len(there.quarantined) == 3
+    assert shape(there) == shape(here)
+    assert [type(r) for r in there.invoices.values()] == [type(r) for r in here.invoices.values()]
+
+
+def test_a_page_comes_back_as_this_process_reads_it():
+    offload = Offload("quickbooks.listing")
+    try:
+        body = page(GOOD, BAD)
+        records, quarantined, rows = offload.read(body, "invoices", "USD")
+        expected = listed(body, "invoices", "USD")
+        assert (records, quarantined, rows) == (expected.records, expected.quarantined, 2)
+        assert records[0].total == Decimal("120.5") and str(records[0].balance) == "20.25"
+        assert quarantined[0].reason == "missing CustomerRef"
+    finally:
+        offload.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"Fault": {"Error": [{"Message": "boom"}], "type": "ValidationFault"}}).encode(),
+        b"<html>proxy error</html>",
+        json.dumps({"QueryResponse": {"Invoice": {"not": "a list"}}}).encode(),
+    ],
+    ids=["fault", "not-json", "other-shape"],
+)
+def test_an_answer_the_decoder_cannot_read_is_left_to_the_sdk(body):
+    offload = Offload("quickbooks.listing")
+    try:
+        assert offload.read(body, "invoices", "USD") is None
+        assert offload.read(page(GOOD), "invoices", "USD") is not None  # and it goes on
+    finally:
+        offload.close()
+
+
+def test_a_lost_decoder_leaves_the_pages_to_this_process():
+    offload = Offload("quickbooks.listing")
+    try:
+        assert offload.read(page(GOOD), "invoices", "USD") is not None
+        child = offload._child
+        child.kill()
+        child.wait()
+        assert offload.read(page(GOOD), "invoices", "USD") is None  # read here instead
+        assert offload.read(page(GOOD), "invoices", "USD") is None
+        assert offload._child is child  # no second child: the rest of the pull stays here
+    finally:
+        offload.close()
+
+
+def test_an_unknown_job_is_refused():
+    with pytest.raises(ValueError, match="unknown offload job"):
+        Offload("anything:else")
+
+
+PARENT = """
+import sys, time, json
+from connectors.offload import Offload
+offload = Offload("quickbooks.listing")
+body = json.dumps({"QueryResponse": {"Invoice": []}, "time": "2025-06-02T08:30:00-07:00"}).encode()
+assert offload.read(body, "invoices", "USD") == ([], [], 0)
+print(offload._child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_decoder_ends_with_its_parent(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z" and os.path.exists(f"/proc/{pid}")
