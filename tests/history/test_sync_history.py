@@ -32,9 +32,7 @@ class Source:
         yield Page("customers", customers, cursor={"at": 1}, api_calls=1)
         yield Page("invoices", invoices, cursor={"at": 2}, api_calls=1)
         yield Page("payments", tuple(self.payments), cursor={"at": 3}, api_calls=1)
-        yield Page(
-            "credits", tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True
-        )
+        yield Page("credits", tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True)
 
 
 def test_a_full_pull_writes_counts_screens_and_reconciles_the_account_history(shared_engine, cid):

@@ -42,13 +42,9 @@ class ScriptedSource:
             last = position >= len(items)
             cursor = {"phase": "done" if last else "full", "position": position}
             if entity == "customers":
-                yield Page(
-                    "customers", tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last
-                )
+                yield Page("customers", tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last)
             else:
-                yield Page(
-                    "invoices", tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last
-                )
+                yield Page("invoices", tuple(chunk), cursor=cursor, api_calls=1, full_sync_complete=last)
             emitted += 1
             if self.kill_after_pages is not None and emitted >= self.kill_after_pages:
                 raise Killed()
