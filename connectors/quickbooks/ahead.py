@@ -14,8 +14,11 @@ nothing: its empty page is made here, with no request), the batch's own page inc
 the page-limit minimum, where a sequential pull reads an empty page after an entity whose
 count is a multiple of 1000. The counts are also each page's `total` (progress displays).
 
-At most `window` pages are outstanding (in flight, or answered and not yet yielded), across
-entity boundaries, so memory holds a few pages, never the company. A short page ends its
+As many pages are outstanding (in flight, or answered and not yet yielded) as the realm's
+cap allows (10), across entity boundaries, so a slow API is waited for in parallel; but
+at most `READING` answers are received and read at once (a 1000-invoice body is ~2.7 MB;
+the rest wait in their sockets), and a read page is only its records, a fraction of that.
+Memory holds a few pages, never the company. A short page ends its
 entity early (records deleted during the pull; pages asked past it are dropped); records
 added after the count are read by the next incremental pull, which starts from this pull's
 first server time (as for a record added behind a sequential pull's last page).
@@ -23,12 +26,14 @@ first server time (as for a record added behind a sequential pull's last page).
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from connectors.arenas import limit_arenas
 from connectors.base import ConnectorError
 from connectors.offload import Offload
 from connectors.quickbooks.client import QboClient, Reply
@@ -39,10 +44,31 @@ from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
 from portal_rules.records import Entity, Page, Quarantined
 
-# Pages outstanding at once, at most (and never more than the realm's concurrency cap). A
-# page of 1000 rich invoices is ~2.7 MB of JSON, held with its decoded rows until yielded:
-# 4 keep the fetch ahead of a sync's writes while peak memory stays flat (README, footnote 7).
-PAGES_AHEAD = 4
+# Pages outstanding at once, at most (and never more than the realm's concurrency cap).
+PAGES_AHEAD = 10
+# Answers received and read at once, at most: each is ~2.7 MB of JSON until it is records.
+READING = 4
+
+
+class Slots:
+    """A semaphore that remembers how many held it at once (diagnostics and tests)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self.held = self.peak = 0
+
+    def __enter__(self) -> Slots:
+        self._free.acquire()
+        with self._lock:
+            self.held += 1
+            self.peak = max(self.peak, self.held)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self.held -= 1
+        self._free.release()
 
 
 class Ahead:
@@ -53,8 +79,10 @@ class Ahead:
         self.window = max(1, min(options.concurrent, PAGES_AHEAD))
         self.home_currency = options.home_currency
         self.offload_pages = options.offload_pages
+        limit_arenas()  # before the fetching threads allocate
         self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="qbo-ahead")
         self._offload: Offload | None = None
+        self.reading = Slots(READING)
 
     def pages(self, listing: Listing) -> Generator[Page, None, State]:
         """Every page of the full listing from `listing` on, in order; returns the state after."""
@@ -110,7 +138,8 @@ class Ahead:
         while plan and len(queue) < self.window:
             asked = plan.popleft()
             read = self._reader(asked.entity)
-            queue.append((asked, self._pool.submit(self.client.query, statement(asked, self.size), read)))
+            query = statement(asked, self.size)
+            queue.append((asked, self._pool.submit(self.client.query, query, read, self.reading)))
 
     def _reader(self, entity: Entity) -> Callable[[bytes], Listed | None]:
         """How a fetching thread reads a page's body: in the page decoder's process when the

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,6 +41,7 @@ from connectors.registry import ConnectorSettings
 from connectors.urls import url_problem
 
 MINOR_VERSION = 75
+_OPEN = nullcontext()
 
 
 class BearerSession(requests.Session):
@@ -63,6 +65,9 @@ class BearerSession(requests.Session):
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
+        # The body stays in the socket until `_send` reads it: a pull fetching ahead may have
+        # many requests in flight but only reads a few bodies at once (memory).
+        kwargs.setdefault("stream", True)
         response = super().request(method, url, *args, **kwargs)
         # Only what the error table needs: keeping the response would keep its body (a page
         # of 1000 invoices is ~2.7 MB) alive on every fetching thread until its next request.
@@ -122,14 +127,17 @@ class QboClient:
         )
         self.bearer = Bearer(tokens)  # pages fetched ahead share one TokenManager
 
-    def query(self, statement: str, read: Callable[[bytes], Any] = decode) -> Reply:
+    def query(
+        self, statement: str, read: Callable[[bytes], Any] = decode, gate: AbstractContextManager[Any] = _OPEN
+    ) -> Reply:
         """POST one SELECT statement to the query endpoint (as `QuickBooks.query` does).
 
         `read` makes the body of a 200 answer what `Reply.body` holds (the envelope dict by
-        default; a full listing's `Listed` page); None sends it to the SDK's checks.
+        default; a full listing's `Listed` page); None sends it to the SDK's checks. The body
+        is received and read inside `gate` (a pull fetching ahead bounds how many at once).
         """
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/query"
-        return self._call(lambda qb: _send(qb, "POST", url, {}, statement, "application/text", read))
+        return self._call(lambda qb: _send(qb, "POST", url, {}, statement, "application/text", read, gate))
 
     def batch(self, queries: list[str]) -> Reply:
         """POST /batch: several SELECT statements in one request (at most 30), answered as
@@ -137,13 +145,13 @@ class QboClient:
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/batch"
         items = [{"bId": str(number), "Query": query} for number, query in enumerate(queries)]
         body = json.dumps({"BatchItemRequest": items})
-        return self._call(lambda qb: _send(qb, "POST", url, {}, body, "application/json", decode))
+        return self._call(lambda qb: _send(qb, "POST", url, {}, body, "application/json", decode, _OPEN))
 
     def cdc(self, entities: str, changed_since: str) -> Reply:
         """GET /cdc?entities=...&changedSince=... (changes since a time, oldest first)."""
         url = f"{self.sdk.api_url}/company/{self.sdk.company_id}/cdc"
         params = {"entities": entities, "changedSince": changed_since}
-        return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json", decode))
+        return self._call(lambda qb: _send(qb, "GET", url, params, {}, "application/json", decode, _OPEN))
 
     def _call(self, send: Callable[[QuickBooks], Any]) -> Reply:
         attempts = 0
@@ -179,6 +187,7 @@ def _send(
     data: Any,
     content_type: str,
     read: Callable[[bytes], Any],
+    gate: AbstractContextManager[Any],
 ) -> Any:
     """One request as `QuickBooks.make_request` sends it; a 200 answer read fast when it can be."""
     headers = {
@@ -190,7 +199,8 @@ def _send(
         method, url, headers=headers, params={**params, "minorversion": qb.minorversion}, data=data
     )
     if response.status_code == 200:
-        body = read(response.content)
+        with gate:
+            body = read(response.content)
         if body is not None:
             return body
     return sdk_result(response)

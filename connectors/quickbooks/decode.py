@@ -3,11 +3,12 @@
 A real invoice is 2-3 KB of JSON (lines, tax detail, addresses, custom fields) of which
 arsync reads a dozen fields. The structs below name only those; msgspec skips the rest
 without building them, and turns every JSON float into a `Decimal` from its exact text
-(`float_hook`), as `json.loads(..., parse_float=Decimal)` does. The result is the envelope
-the rest of the connector already reads (`QueryResponse`/`CDCResponse`/`BatchItemResponse`,
-`time`), holding
-slim record dicts with the same values the standard parser would give: normalization,
-paging and quarantine stay one code path (`normalize.py`, `pull.py`).
+(`float_hook`), as `json.loads(..., parse_float=Decimal)` does. Payments and credit memos
+likewise: a payment's lines keep only `Amount` and `LinkedTxn` (each line's `LineEx` is
+most of its bytes). The result is the envelope the rest of the connector already reads
+(`QueryResponse`/`CDCResponse`/`BatchItemResponse`, `time`), holding slim record dicts
+with the same values the standard parser would give: normalization, paging and
+quarantine stay one code path (`normalize.py`, `normalize_ledger.py`, `pull.py`).
 
 Anything the structs do not describe (a fault, a record that is not an object, a NaN
 literal, a number too large for msgspec) is not decided here: `decode` returns None and
@@ -27,6 +28,16 @@ _INVOICE_FIELDS = (
     "Id", "CustomerRef", "TotalAmt", "Balance", "DocNumber", "TxnDate", "DueDate", "CurrencyRef",
     "EmailStatus", "PrintStatus", "PrivateNote", "MetaData", "status",
 )  # fmt: skip
+
+_PAYMENT_FIELDS = (
+    "Id", "CustomerRef", "TotalAmt", "UnappliedAmt", "TxnDate", "CurrencyRef", "PrivateNote",
+    "PaymentRefNum", "MetaData", "status",
+)  # fmt: skip
+_CREDIT_FIELDS = (
+    "Id", "CustomerRef", "TotalAmt", "Balance", "RemainingCredit", "DocNumber", "TxnDate",
+    "CurrencyRef", "PrivateNote", "MetaData", "status",
+)  # fmt: skip
+_LINE_FIELDS = ("Amount", "LinkedTxn")
 
 
 class _Row(Struct):
@@ -51,13 +62,37 @@ class _Row(Struct):
     status: Any = UNSET
 
 
+class _Line(Struct):
+    """A payment's line: its amount and the transactions it links (LineEx and the rest skipped)."""
+
+    Amount: Any = UNSET
+    LinkedTxn: Any = UNSET
+
+
+class _Ledger(Struct):
+    """A Payment or a CreditMemo, only the fields `normalize_ledger.py` reads."""
+
+    Id: Any = UNSET
+    CustomerRef: Any = UNSET
+    TotalAmt: Any = UNSET
+    UnappliedAmt: Any = UNSET
+    Balance: Any = UNSET
+    RemainingCredit: Any = UNSET
+    DocNumber: Any = UNSET
+    TxnDate: Any = UNSET
+    CurrencyRef: Any = UNSET
+    PrivateNote: Any = UNSET
+    PaymentRefNum: Any = UNSET
+    MetaData: Any = UNSET
+    status: Any = UNSET
+    Line: list[_Line] | UnsetType = UNSET  # payments' lines; a credit memo's are not read
+
+
 class _Rows(Struct):
     Customer: list[_Row] | UnsetType = UNSET
     Invoice: list[_Row] | UnsetType = UNSET
-    # Payments and credit memos are small and read almost whole (lines, linked transactions):
-    # decoded generically, with the same values the standard parser gives.
-    Payment: list[Any] | UnsetType = UNSET
-    CreditMemo: list[Any] | UnsetType = UNSET
+    Payment: list[_Ledger] | UnsetType = UNSET
+    CreditMemo: list[_Ledger] | UnsetType = UNSET
     totalCount: Any = UNSET  # the answer to SELECT COUNT(*)
 
 
@@ -125,12 +160,19 @@ def _rows(rows: _Rows) -> dict[str, Any]:
     if rows.Invoice is not UNSET:
         out["Invoice"] = [_slim(row, _INVOICE_FIELDS) for row in rows.Invoice]
     if rows.Payment is not UNSET:
-        out["Payment"] = rows.Payment
+        out["Payment"] = [_ledger(row, _PAYMENT_FIELDS) for row in rows.Payment]
     if rows.CreditMemo is not UNSET:
-        out["CreditMemo"] = rows.CreditMemo
+        out["CreditMemo"] = [_slim(row, _CREDIT_FIELDS) for row in rows.CreditMemo]
     return out
 
 
-def _slim(row: _Row, fields: tuple[str, ...]) -> dict[str, Any]:
+def _ledger(row: _Ledger, fields: tuple[str, ...]) -> dict[str, Any]:
+    out = _slim(row, fields)
+    if row.Line is not UNSET:
+        out["Line"] = [_slim(line, _LINE_FIELDS) for line in row.Line]
+    return out
+
+
+def _slim(row: Struct, fields: tuple[str, ...]) -> dict[str, Any]:
     """The fields the row had (absent ones stay absent: `raw.get` must see None for them)."""
     return {name: value for name in fields if (value := getattr(row, name)) is not UNSET}

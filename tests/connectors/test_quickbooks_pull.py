@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from connectors.quickbooks.ahead import PAGES_AHEAD
+from connectors.quickbooks import ahead
 from connectors.quickbooks.cursor import Done, stamp
 from connectors.simulators import mutations
 from connectors.simulators.quickbooks_render import email_separator
@@ -118,11 +118,21 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
     assert ahead.api_calls == one.api_calls - sum(1 for n in sizes if n % 300 == 0)
 
 
-def test_pages_ahead_stay_few_whatever_the_cap(world):
-    """Memory: at most PAGES_AHEAD pages are outstanding, even when the realm allows 10."""
+def test_pages_ahead_use_the_cap_but_few_answers_are_read_at_once(world, monkeypatch):
+    """Latency: as many requests in flight as the realm allows; memory: at most READING
+    answers received and read at once (the others wait in their sockets)."""
+    gates: list[ahead.Slots] = []
+
+    class Noted(ahead.Slots):
+        def __init__(self, size: int) -> None:
+            super().__init__(size)
+            gates.append(self)
+
+    monkeypatch.setattr(ahead, "Slots", Noted)
     world.sim.latency = 0.05
     result = pull(world.connector(page_size=200, concurrent=10))
-    assert 1 < world.sim.gauge.peak[world.company.id] <= PAGES_AHEAD < 10
+    assert world.sim.gauge.peak[world.company.id] == 10 == ahead.PAGES_AHEAD
+    assert len(gates) == 1 and 1 <= gates[0].peak <= ahead.READING < 10 and gates[0].held == 0
     assert len(result.invoices) == LIVE_INVOICES
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import msgspec
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ from connectors.quickbooks import normalize as qbo
 from connectors.quickbooks.pull import _row_time
 from connectors.simulators import quickbooks_render as qbo_render
 from connectors.simulators.generator import generate_company
+from connectors.simulators.quickbooks import QuickBooksSimulator
 from connectors.simulators.xero_ledger import render_credit_note, render_payment
 from connectors.simulators.xero_render import envelope, render_contact, render_invoice
 from connectors.xero import decode as xero_decode
@@ -221,3 +223,46 @@ def test_rich_quickbooks_pages_decode_fast_and_the_same():
         assert qbo_outcome(fast["QueryResponse"][table], entity) == qbo_outcome(
             slow["QueryResponse"][table], entity
         )
+
+
+def test_rich_quickbooks_payments_and_credit_memos_decode_fast_and_the_same(monkeypatch):
+    """Payments (lines with LineEx and linked transactions) and credit memos as the simulator
+    serves them: the slim structs give the records the standard parser gives, and the
+    normalizers read no field (of a record, or of a payment's line) the structs skip."""
+    from connectors.quickbooks.normalize_ledger import to_credit, to_payment
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    company = generate_company("quickbooks", seed=5, customers=40, invoices=400, today=date(2026, 6, 1))
+    with QuickBooksSimulator(company) as sim:
+        access, _ = sim.tokens.issue()
+        session = requests.Session()
+        session.headers.update({"Authorization": f"Bearer {access}", "Accept": "application/json"})
+        bodies = {
+            table: session.post(
+                f"{sim.api_url}/company/{company.id}/query",
+                data=f"SELECT * FROM {table} ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000",
+                headers={"Content-Type": "application/text"},
+                timeout=30,
+            ).content
+            for table in ("Payment", "CreditMemo")
+        }
+    for table, entity, normalize in (
+        ("Payment", "payments", to_payment),
+        ("CreditMemo", "credits", to_credit),
+    ):
+        fast, slow = qbo_decode.decode(bodies[table]), standard(bodies[table])
+        assert fast is not None and len(fast["QueryResponse"][table]) > 20
+        assert qbo_outcome(fast["QueryResponse"][table], entity) == qbo_outcome(
+            slow["QueryResponse"][table], entity
+        )
+        seen: set[str] = set()
+        lines: set[str] = set()
+        for row in slow["QueryResponse"][table]:
+            recorded = Recording(row, seen)
+            if isinstance(row.get("Line"), list):
+                recorded["Line"] = [Recording(line, lines) for line in row["Line"]]
+            normalize(recorded)
+        assert seen - {"Line"} <= set(
+            qbo_decode._PAYMENT_FIELDS if entity == "payments" else qbo_decode._CREDIT_FIELDS
+        )
+        assert lines <= set(qbo_decode._LINE_FIELDS) and (entity == "credits" or "LinkedTxn" in lines)
