@@ -200,10 +200,20 @@ def _send(
     )
     if response.status_code == 200:
         with gate:
-            body = read(response.content)
+            body = read(_content(response))
         if body is not None:
             return body
     return sdk_result(response)
+
+
+def _content(response: requests.Response) -> bytes:
+    """The whole body in one read. `response.content` reads a streamed body 10 KB at a time
+    (~270 Python-level reads for a 2.7 MB page); the bytes are kept on the response as it
+    would keep them, for the SDK's checks, and the connection goes back to the pool."""
+    if response._content is False:  # not read yet: the session streams
+        response._content = response.raw.read(decode_content=True) or b""
+        response._content_consumed = True
+    return response.content
 
 
 def sdk_result(response: requests.Response) -> Any:

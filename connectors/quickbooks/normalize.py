@@ -91,11 +91,12 @@ def normalize_all(
         "payments": lambda raw: to_payment(raw, home_currency=home_currency),
         "credits": lambda raw: to_credit(raw, home_currency=home_currency),
     }
+    to_record = convert[entity]
     records: list[Any] = []
     quarantined: list[Quarantined] = []
     for raw in rows:
         try:
-            records.append(convert[entity](raw))
+            records.append(to_record(raw))
         except Malformed as exc:
             quarantined.append(Quarantined(entity, ref_of(raw), str(exc)))
     return records, quarantined
@@ -112,7 +113,7 @@ def ref_of(raw: Any) -> str | None:
 def updated_at(raw: Mapping[str, Any]) -> datetime | None:
     """MetaData.LastUpdatedTime as an aware UTC datetime (None when absent)."""
     meta = raw.get("MetaData")
-    value = meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
+    value = meta.get("LastUpdatedTime") if meta.__class__ is dict or isinstance(meta, Mapping) else None
     if value is None:
         return None
     return parse_time(value, "MetaData.LastUpdatedTime")
@@ -133,6 +134,8 @@ def parse_time(value: Any, field: str) -> datetime:
 
 
 def _mapping(raw: Any) -> Mapping[str, Any]:
+    if raw.__class__ is dict:  # nearly always: skip the ABC check
+        return raw
     if not isinstance(raw, Mapping):
         raise Malformed(f"not a JSON object: {type(raw).__name__}")
     return raw
@@ -140,6 +143,8 @@ def _mapping(raw: Any) -> Mapping[str, Any]:
 
 def _id(raw: Mapping[str, Any]) -> str:
     value = raw.get("Id")
+    if value.__class__ is str and (ref := value.strip()):
+        return ref
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
         raise Malformed("missing Id")
     return str(value).strip()
@@ -147,6 +152,8 @@ def _id(raw: Mapping[str, Any]) -> str:
 
 def _ref_value(ref: Any) -> str | None:
     """The `value` of a QBO reference object ({"value": "12", "name": "..."})."""
+    if ref.__class__ is dict and (value := ref.get("value")).__class__ is str:
+        return value.strip() or None
     value = ref.get("value") if isinstance(ref, Mapping) else None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -172,6 +179,8 @@ def _emails(address: Any) -> tuple[str, ...]:
 
 def _money(raw: Mapping[str, Any], field: str) -> Decimal:
     value = raw.get(field)
+    if value.__class__ is Decimal and value.is_finite():  # as the JSON parsers give it
+        return value
     if value is None:
         raise Malformed(f"missing {field}")
     if isinstance(value, bool):
