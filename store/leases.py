@@ -58,6 +58,16 @@ def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta, now: date
         return taken.rowcount == 1
 
 
+def renew(engine: Engine, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
+    """Extend a lease `owner` holds: one UPDATE. False when another owner has it now (ours
+    expired and was taken over), or it is gone."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=now + ttl)
+        )
+        return result.rowcount == 1
+
+
 def holder(engine: Engine, name: str) -> str | None:
     with engine.connect() as connection:
         return connection.scalar(select(Lease.owner).where(Lease.name == name))

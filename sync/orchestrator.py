@@ -22,7 +22,7 @@ from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store import runs
 from store.connections import blocked_until
-from store.leases import LeaseBusy, holder, release, try_acquire
+from store.leases import LeaseBusy, holder, release, renew, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
 
@@ -116,7 +116,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
             summary.absorb(run)
             summary.customers_touched.update(_customers_of(page))
             _log_page(run.company_id, page, written)
-            if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):
+            if not renew(engine, lease, owner, LEASE_TTL, clock()):
                 raise LeaseBusy("lost the sync lease")
             if on_page:
                 on_page(summary, page)

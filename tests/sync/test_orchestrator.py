@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,8 +12,8 @@ from sqlalchemy import text, update
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CompanyPolicy, Plan
 from store.companies import CompanyRow, register_companies
-from store.leases import try_acquire
-from store.tables import Contact, Customer, Invoice
+from store.leases import renew, try_acquire
+from store.tables import Contact, Customer, Invoice, Lease
 from sync.orchestrator import sync_company
 from tests.sync.scripted import Killed, ScriptedSource
 
@@ -249,3 +249,32 @@ def test_a_record_a_full_pull_missed_is_asked_for_by_id_before_it_is_marked_dele
     assert ("invoices", ("10", "11")) in [(e, tuple(sorted(r))) for e, r in source.asked]
     stored = {r.ref: (bool(r.deleted), bool(r.visible)) for r in snapshot(company)["stored"]}
     assert stored["10"] == (True, False) and stored["11"] == (False, True)
+
+
+@dataclass
+class TakenOverSource(ScriptedSource):
+    """Between two pages, the sync's lease expires and another worker takes it (a stalled
+    process): the stalled sync must stop before it writes another page."""
+
+    engine: object = None
+
+    def pages(self, cursor, *, full=False):
+        for number, page in enumerate(super().pages(cursor, full=full)):
+            if number == 1:
+                with self.engine.begin() as c:
+                    c.execute(update(Lease).where(Lease.name == "sync:acme").values(owner="elsewhere:1:new"))
+            yield page
+
+
+def test_a_sync_whose_lease_was_taken_over_stops_at_the_next_page(company):
+    summary = run(company, TakenOverSource(customers(), invoices(), engine=company))
+    assert summary.status == "failed" and "lost the sync lease" in summary.error
+    with company.connect() as c:
+        # the customers' two pages were committed (the lease is checked after each; the
+        # inactive customer is not imported), nothing after
+        assert c.execute(text("SELECT ref FROM customers ORDER BY ref")).scalars().all() == ["1", "3"]
+        assert c.execute(text("SELECT COUNT(*) FROM invoices")).scalar() == 0
+        reason = c.execute(text("SELECT error FROM sync_runs ORDER BY id DESC")).scalar()
+    assert "lost the sync lease" in reason
+    assert not renew(company, "sync:acme", "test", timedelta(minutes=5), NOW)  # still the other's
+    assert renew(company, "sync:acme", "elsewhere:1:new", timedelta(minutes=5), NOW)
