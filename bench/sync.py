@@ -160,15 +160,18 @@ def full_sync(kind: str, invoices: int, store_url: str | None = None) -> dict:
         "invoices": invoices,
         "wall_seconds": result["wall_seconds"],
         "invoices_per_second": round(result["invoices"] / result["wall_seconds"]),
-        "cpu_seconds": result["cpu_seconds"],  # the sync process's own (one interpreter)
+        "cpu_seconds": result["cpu_seconds"],  # the sync process's own
+        "decoder_cpu_seconds": result["decoder_cpu_seconds"],  # its page decoder's (connectors.offload)
         "floor_seconds": floor["wall_seconds"],
         "floor_cpu_seconds": floor["cpu_seconds"],
+        "floor_decoder_cpu_seconds": floor["decoder_cpu_seconds"],
         "ratio_to_floor": round(result["wall_seconds"] / floor["wall_seconds"], 2),
         "ratio_to_previous": round(result["wall_seconds"] / previous, 2) if previous else None,
         "api_requests": api,
         "minimum_requests": minimum,
         "request_ratio": round(api / minimum, 2),
         "peak_rss_mb": result["peak_rss_mb"],
+        "decoder_peak_rss_mb": result["decoder_peak_rss_mb"],
         "floor_peak_rss_mb": floor["peak_rss_mb"],
     }
 
