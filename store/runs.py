@@ -146,6 +146,10 @@ def commit_page(
     record the pull did not re-read is.
     """
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # The page's rows and its cursor commit together, so a commit lost to a server crash
+            # only means its page is pulled again: the sync need not wait for each WAL flush.
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         context = PageContext(run.company_id, policy, now, run.id, assess=not run.pulling_everything)
         written = write_page(connection, page, context)
         gone = None
