@@ -219,7 +219,7 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
         (minimum - per_minute) / per_minute * 60 if minimum > per_minute else 0.0,
     )
     wall = result["wall_seconds"]
-    return {
+    row = {
         "kind": kind,
         "invoices": invoices,
         "latency_ms": int(latency * 1000),
@@ -229,3 +229,14 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
         "local_seconds": local,
         "ratio": round((wall - local) / bound, 2) if bound else None,  # bar: <= 1.3
     }
+    if kind == "quickbooks" and minimum > per_minute:
+        return row
+    if kind == "quickbooks":
+        # No page can be named before the first answer (its counts say which exist): that
+        # request, then the rest `concurrent` at a time, is the least any client can wait.
+        rounds = (1 + math.ceil((minimum - 1) / concurrent)) * latency
+        row |= {
+            "after_first_bound_seconds": round(rounds, 2),
+            "ratio_after_first": round((wall - local) / rounds, 2),
+        }
+    return row
