@@ -229,9 +229,7 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
         "local_seconds": local,
         "ratio": round((wall - local) / bound, 2) if bound else None,  # bar: <= 1.3
     }
-    if kind == "quickbooks" and minimum > per_minute:
-        return row
-    if kind == "quickbooks":
+    if kind == "quickbooks" and minimum <= per_minute:
         # No page can be named before the first answer (its counts say which exist): that
         # request, then the rest `concurrent` at a time, is the least any client can wait.
         rounds = (1 + math.ceil((minimum - 1) / concurrent)) * latency
