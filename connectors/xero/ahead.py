@@ -1,39 +1,82 @@
-"""Xero listing pages asked for ahead, once Xero has said how many there are.
+"""Xero listing pages asked for ahead: as many in flight as Xero allows, few held answered.
 
-A paged GET /Contacts or /Invoices answers with `pagination.pageCount`; from then on the
-next pages of that listing are requested on a few threads (at most `PAGES_AHEAD`, within
-`concurrent`; the client's pacer holds Xero's 5 in flight and 60 a minute, whatever runs
-here) while the pull goes on page by page exactly as before: each page is still normalized, yielded
-and committed with its cursor in order, so a killed sync resumes from its last page.
-Nothing is asked for that a sequential pull would not ask for: only pages up to pageCount,
-and no more than X-MinLimit-Remaining says this minute still allows.
+A pass reads four listings in order (contacts, sales invoices, customer payments, customer
+credit notes), each with the If-Modified-Since its cursor fixes for the whole pass. So the
+first page of every listing left is asked for at once, and each paged answer's
+`pagination.pageCount` says which further pages of its listing exist; those are asked for
+in the order the pull reads them, on up to `concurrent` threads (the client's pacer holds
+Xero's 5 in flight and 60 a minute, whatever runs here). The pull goes on page by page
+exactly as before: each page is still normalized, yielded and committed with its cursor in
+order, so a killed sync resumes from its last page.
+
+Nothing is asked for that a sequential pull would not ask for: the first page of each
+listing of the pass, pages up to pageCount, and no more than X-MinLimit-Remaining says this
+minute still allows. In flight and held are bounded apart: up to `concurrent` requests in
+flight, and a new one starts only while fewer than `concurrent + PAGES_HELD` pages are in
+flight or answered and not yet read, so memory holds a few decoded pages, never a listing.
+A page the pull passes by (its listing ended earlier than pageCount said) is dropped.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from connectors.xero.client import Listing, XeroClient
+from connectors.xero.cursor import Cursor
 from connectors.xero.options import XeroOptions
 from portal_rules.records import Entity
 
-Key = tuple[Entity, int, datetime | None]
+Key = tuple[Entity, int]
+Fetch = Callable[[int, datetime | None], Listing]
 
-# Pages asked ahead at once, at most (and never more than Xero's 5 in flight): each is held
-# decoded until its turn, so memory stays flat; at 60 calls a minute more would not be faster.
-PAGES_AHEAD = 4
+# Answered pages held beyond the requests in flight, at most: a decoded page of 1000
+# invoices is ~1.5 MB, so a slow store holds at most concurrent + 3 of them (~12 MB).
+PAGES_HELD = 3
+
+
+@dataclass
+class _Plan:
+    """One listing of the pass: which of its pages are known to exist, and which are asked."""
+
+    entity: Entity
+    order: int  # its place in the pass
+    since: datetime | None
+    fetch: Fetch
+    next: int  # the next page to ask for
+    last: int  # the last page known to exist (the first one, until a pageCount says more)
+    passed: bool = False  # the pull has gone on to a later listing
 
 
 class Ahead:
-    """The listing calls of a `XeroClient`, answered from pages fetched ahead when possible."""
+    """The listing calls of a `XeroClient` for one pass, answered from pages asked ahead."""
 
-    def __init__(self, client: XeroClient) -> None:
+    def __init__(self, client: XeroClient, cursor: Cursor) -> None:
         self.client = client
-        self.window = max(1, min(client.options.concurrent, PAGES_AHEAD))
-        self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="xero-ahead")
-        self._ahead: dict[Key, Future[Listing]] = {}
+        self.concurrent = client.options.concurrent
+        self._fetches: dict[Entity, Fetch] = {
+            "customers": client.contacts,
+            "invoices": client.invoices,
+            "payments": client.payments,
+            "credits": client.credit_notes,
+        }
+        entities = list(self._fetches)
+        left = entities[entities.index(cursor.phase) :] if cursor.phase in entities else []
+        self._plans: dict[Entity, _Plan] = {}
+        for order, entity in enumerate(left):
+            first = cursor.page if entity == cursor.phase else 1
+            since = cursor.if_modified_since(entity)
+            self._plans[entity] = _Plan(entity, order, since, self._fetches[entity], first, first)
+        self._asked: dict[Key, Future[Listing]] = {}  # in flight or answered, not yet read
+        self._answered: set[Key] = set()  # those of `_asked` that are answered
+        self._in_flight = 0  # requests running, still in `_asked` or dropped
+        self._closed = False
+        self._lock = threading.RLock()  # reentrant: a future done at once runs its callback here
+        self._pool = ThreadPoolExecutor(self.concurrent, thread_name_prefix="xero-ahead")
 
     @property
     def options(self) -> XeroOptions:
@@ -44,40 +87,87 @@ class Ahead:
         return self.client.tenant_id
 
     def contacts(self, page: int, since: datetime | None) -> Listing:
-        return self._page(("customers", page, since), self.client.contacts)
+        return self._page("customers", page, since)
 
     def invoices(self, page: int, since: datetime | None) -> Listing:
-        return self._page(("invoices", page, since), self.client.invoices)
+        return self._page("invoices", page, since)
 
     def payments(self, page: int, since: datetime | None) -> Listing:
-        return self._page(("payments", page, since), self.client.payments)
+        return self._page("payments", page, since)
 
     def credit_notes(self, page: int, since: datetime | None) -> Listing:
-        return self._page(("credits", page, since), self.client.credit_notes)
+        return self._page("credits", page, since)
 
     def contacts_by_id(self, ids: list[str]) -> Listing:
         return self.client.contacts_by_id(ids)
 
     def close(self) -> None:
         """Stop asking; requests in flight finish (their pages are dropped)."""
+        with self._lock:
+            self._closed = True
+            self._asked.clear()
+            self._answered.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _page(self, key: Key, fetch: Callable[[int, datetime | None], Listing]) -> Listing:
-        entity, page, since = key
-        future = self._ahead.pop(key, None)
-        listing = future.result() if future is not None else fetch(page, since)
-        if listing.items and listing.page_count is not None:
-            budget = self._budget()
-            for later in range(page + 1, min(listing.page_count, page + self.window) + 1):
-                if (entity, later, since) not in self._ahead and budget > 0:
-                    self._ahead[(entity, later, since)] = self._pool.submit(fetch, later, since)
-                    budget -= 1
+    def _page(self, entity: Entity, page: int, since: datetime | None) -> Listing:
+        plan = self._plans.get(entity)
+        if plan is None or plan.passed or plan.since != since:  # not as planned: asked as it comes
+            return self._fetches[entity](page, since)
+        with self._lock:
+            self._reach(plan, page)
+            self._fill()  # the page read now first, unless a cap holds it
+            future = self._asked.pop((entity, page), None)
+            self._answered.discard((entity, page))
+            plan.next = max(plan.next, page + 1)
+        listing = future.result() if future is not None else plan.fetch(page, since)
+        with self._lock:  # its pageCount may not be learnt yet: result() returns before callbacks run
+            self._learn(plan, listing)
+            self._fill()
         return listing
 
-    def _budget(self) -> int:
-        """How many more pages may be asked for now: the window, or fewer when Xero's
-        X-MinLimit-Remaining says the minute is nearly spent (by us or another app)."""
+    def _reach(self, plan: _Plan, page: int) -> None:
+        """The pull reads `page` of `plan` now: no earlier listing or page will be read."""
+        for earlier in self._plans.values():
+            earlier.passed = earlier.passed or earlier.order < plan.order
+        plan.next, plan.last = max(plan.next, page), max(plan.last, page)
+        here = (plan.order, page)
+        for key in [key for key in self._asked if (self._plans[key[0]].order, key[1]) < here]:
+            del self._asked[key]
+            self._answered.discard(key)
+
+    def _fill(self) -> None:
+        """Ask for the next pages the pull will read, in its order, while the caps allow."""
+        while (
+            not self._closed
+            and self._in_flight < self.concurrent
+            and self._in_flight + len(self._answered) < self.concurrent + PAGES_HELD
+            and self._within_minute()
+        ):
+            plan = next((p for p in self._plans.values() if not p.passed and p.next <= p.last), None)
+            if plan is None:
+                return
+            key, plan.next = (plan.entity, plan.next), plan.next + 1
+            future = self._pool.submit(plan.fetch, key[1], plan.since)
+            self._in_flight += 1
+            self._asked[key] = future
+            future.add_done_callback(partial(self._done, plan, key))
+
+    def _done(self, plan: _Plan, key: Key, future: Future[Listing]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._asked.get(key) is future:
+                self._answered.add(key)
+            if not future.cancelled() and future.exception() is None:
+                self._learn(plan, future.result())
+            self._fill()
+
+    def _learn(self, plan: _Plan, listing: Listing) -> None:
+        """A paged answer's pageCount: the pages of its listing up to there exist."""
+        if listing.items and listing.page_count is not None and not plan.passed:
+            plan.last = max(plan.last, listing.page_count)
+
+    def _within_minute(self) -> bool:
+        """False once Xero's X-MinLimit-Remaining, less the requests in flight, says the
+        minute is spent (by us or another app)."""
         remaining = self.client.pacer.remaining_hint
-        if remaining is None:
-            return self.window
-        return remaining - sum(1 for future in self._ahead.values() if not future.done())
+        return remaining is None or remaining - self._in_flight > 0

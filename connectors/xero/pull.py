@@ -45,7 +45,7 @@ def pages(client: XeroClient, cursor: Cursor) -> Iterator[Page]:
     `full_sync_complete`. With more than one request allowed in flight, listing pages are
     fetched ahead (`connectors.xero.ahead`) and still yielded one by one, in order."""
     guard = _LoopGuard()
-    source = Ahead(client) if client.options.concurrent > 1 else client
+    source = Ahead(client, cursor) if client.options.concurrent > 1 else client
     try:
         while not cursor.done:
             steps = _STEPS[cursor.phase](source, cursor, guard)  # type: ignore[arg-type]  # lists like a client
