@@ -1,20 +1,22 @@
 """Xero listing pages asked for ahead: as many in flight as Xero allows, few held answered.
 
 A pass reads four listings in order (contacts, sales invoices, customer payments, customer
-credit notes), each with the If-Modified-Since its cursor fixes for the whole pass. So the
-first page of every listing left is asked for at once, and each paged answer's
-`pagination.pageCount` says which further pages of its listing exist; those are asked for
+credit notes), each with the If-Modified-Since its cursor fixes for the whole pass. A paged
+answer's `pagination.pageCount` says which pages of its listing exist; those are asked for
 in the order the pull reads them, on up to `concurrent` threads (the client's pacer holds
-Xero's 5 in flight and 60 a minute, whatever runs here). The pull goes on page by page
-exactly as before: each page is still normalized, yielded and committed with its cursor in
-order, so a killed sync resumes from its last page.
+Xero's 5 in flight and 60 a minute, whatever runs here), and once a listing's last page is
+known the next listing's first page follows, so a listing's tail overlaps the next one's
+start. The pull goes on page by page exactly as before: each page is still normalized,
+yielded and committed with its cursor in order, so a killed sync resumes from its last page.
 
-Nothing is asked for that a sequential pull would not ask for: the first page of each
-listing of the pass, pages up to pageCount, and no more than X-MinLimit-Remaining says this
-minute still allows. In flight and held are bounded apart: up to `concurrent` requests in
-flight, and a new one starts only while fewer than `concurrent + PAGES_HELD` pages are in
-flight or answered and not yet read, so memory holds a few decoded pages, never a listing.
-A page the pull passes by (its listing ended earlier than pageCount said) is dropped.
+Nothing is asked for that a sequential pull would not ask for, nor out of its order: only
+pages up to pageCount, never past a listing whose end is not known yet, and no more than
+X-MinLimit-Remaining and X-DayLimit-Remaining say this minute and this day still allow (a
+day's quota running out stops the pull where a sequential one would stop). In flight and
+held are bounded apart: up to `concurrent` requests in flight, and a new one starts only
+while fewer than `concurrent + PAGES_HELD` pages are in flight or answered and not yet read,
+so memory holds a few decoded pages, never a listing. Pages the pull passes by (a listing
+that ended before its pageCount) are dropped.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class _Plan:
     fetch: Fetch
     next: int  # the next page to ask for
     last: int  # the last page known to exist (the first one, until a pageCount says more)
+    counted: bool = False  # an answer said where the listing ends (pageCount, or no records)
     passed: bool = False  # the pull has gone on to a later listing
 
 
@@ -141,9 +144,9 @@ class Ahead:
             not self._closed
             and self._in_flight < self.concurrent
             and self._in_flight + len(self._answered) < self.concurrent + PAGES_HELD
-            and self._within_minute()
+            and self._within_limits()
         ):
-            plan = next((p for p in self._plans.values() if not p.passed and p.next <= p.last), None)
+            plan = self._next_plan()
             if plan is None:
                 return
             key, plan.next = (plan.entity, plan.next), plan.next + 1
@@ -151,6 +154,18 @@ class Ahead:
             self._in_flight += 1
             self._asked[key] = future
             future.add_done_callback(partial(self._done, plan, key))
+
+    def _next_plan(self) -> _Plan | None:
+        """The listing with the next page the pull will read that is not asked yet; none
+        past a listing whose end is not known (the pages asked stay the pull's next ones)."""
+        for plan in self._plans.values():
+            if plan.passed:
+                continue
+            if plan.next <= plan.last:
+                return plan
+            if not plan.counted:
+                return None
+        return None
 
     def _done(self, plan: _Plan, key: Key, future: Future[Listing]) -> None:
         with self._lock:
@@ -162,12 +177,16 @@ class Ahead:
             self._fill()
 
     def _learn(self, plan: _Plan, listing: Listing) -> None:
-        """A paged answer's pageCount: the pages of its listing up to there exist."""
-        if listing.items and listing.page_count is not None and not plan.passed:
-            plan.last = max(plan.last, listing.page_count)
+        """A paged answer's pageCount: the pages of its listing up to there exist (no records:
+        the listing ends there)."""
+        if plan.passed or (listing.items and listing.page_count is None):
+            return
+        plan.counted = True
+        if listing.items:
+            plan.last = max(plan.last, listing.page_count or 0)
 
-    def _within_minute(self) -> bool:
-        """False once Xero's X-MinLimit-Remaining, less the requests in flight, says the
-        minute is spent (by us or another app)."""
-        remaining = self.client.pacer.remaining_hint
-        return remaining is None or remaining - self._in_flight > 0
+    def _within_limits(self) -> bool:
+        """False once Xero's X-MinLimit-Remaining or X-DayLimit-Remaining, less the requests
+        in flight, says the minute or the day is spent (by us or another app)."""
+        counts = (self.client.pacer.remaining_hint, self.client.day_remaining)
+        return all(remaining is None or remaining - self._in_flight > 0 for remaining in counts)

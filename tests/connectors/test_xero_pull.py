@@ -4,6 +4,7 @@ normalized records, suppliers, incremental pulls and resuming."""
 from __future__ import annotations
 
 import math
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
 from connectors.simulators.xero import XeroSimulator
+from connectors.xero.ahead import PAGES_HELD
 from connectors.xero.cursor import Cursor
 from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     ROOMY,
@@ -188,6 +190,7 @@ def test_incremental_returns_only_changes(world, volume):
 def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
     """Same pages, cursors and call counts; only the listing requests overlap (within the cap)."""
     one = pull(world.connector(volume.id, page_size=300, concurrent=1))
+    sequential = listed(world.sim)
     world.sim.limits.gauge.peak.clear()
     world.sim.latency = 0.05  # long enough for requests to overlap
     ahead = pull(world.connector(volume.id, page_size=300, concurrent=3))
@@ -198,6 +201,41 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
                 for p in result.pages]  # fmt: skip
 
     assert shape(ahead) == shape(one) and set(ahead.invoices) == set(sales(volume))
+    assert listed(world.sim) == {k: 2 * n for k, n in sequential.items()}  # the same requests, twice
+
+
+def listed(sim) -> dict[str, int]:
+    return {name: n for name, n in sim.counters.requests.items() if name != "token"}
+
+
+def test_pages_asked_ahead_stay_few_while_the_pages_are_read_slowly(world, volume):
+    """Memory: a pull asks at most `PAGES_HELD` pages beyond Xero's 5 in flight ahead of the
+    page it has read, and only pages a sequential pull asks for, however long each page takes."""
+    one = pull(world.connector(volume.id, page_size=300, concurrent=1))
+    sequential = listed(world.sim)
+    world.sim.counters.reset()
+    ahead = 5 + PAGES_HELD
+    pages = world.connector(volume.id, page_size=300, concurrent=5).pages(None, full=True)
+    read = []
+    for page in pages:  # each page read only once the fetch ahead has gone as far as it may
+        read.append(page)
+        expected = min(len(read) + ahead, sum(sequential.values()))
+        assert eventually(lambda: sum(listed(world.sim).values()) >= expected)  # noqa: B023
+        time.sleep(0.02)  # room for a request too many, which would show below
+        asked = listed(world.sim)
+        assert sum(asked.values()) == expected
+        assert all(n <= sequential.get(name, 0) for name, n in asked.items()), asked
+    assert listed(world.sim) == sequential
+    assert [p.cursor for p in read] == [p.cursor for p in one.pages]
+
+
+def eventually(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def test_resume_mid_full_pull(world, volume):
