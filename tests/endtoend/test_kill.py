@@ -19,6 +19,8 @@ from sqlalchemy import text
 
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from connectors.simulators.xero import XeroSimulator
+from connectors.simulators.xero_limits import XeroLimits
 from store.db import make_engine
 from sync.cli import main
 
@@ -64,9 +66,14 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         engine.dispose()
 
 
-def setup_store(directory: Path, url: str, sim: QuickBooksSimulator) -> Path:
+def setup_store(directory: Path, url: str, sim: QuickBooksSimulator | XeroSimulator) -> Path:
     directory.mkdir(exist_ok=True)
     config = directory / "arsync.toml"
+    if isinstance(sim, XeroSimulator):
+        connection = f'kind = "xero"\ntenant_id = "{sim.tenants[0]}"\nclient_secret_env = "KILL_XERO_SECRET"'
+    else:
+        realm = sim.realms[0]
+        connection = f'kind = "quickbooks"\nrealm_id = "{realm}"\nclient_secret_env = "KILL_QBO_SECRET"'
     config.write_text(f"""
 [store]
 url = "{url}"
@@ -74,10 +81,8 @@ url = "{url}"
 id = "acme"
 name = "Acme"
 [companies.connection]
-kind = "quickbooks"
-realm_id = "{sim.realms[0]}"
+{connection}
 client_id = "{sim.tokens.client_id}"
-client_secret_env = "KILL_QBO_SECRET"
 api_base_url = "{sim.api_url}"
 token_url = "{sim.token_url}"
 """)
@@ -199,6 +204,45 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
         time.sleep(0.02)
     assert not any(map(running, killed_decoders))
     assert books_sim.gauge.peak[books_sim.realms[0]] > 1  # killed while pages were fetched ahead
+    assert snapshot(sqlite_url) != expected
+    final = arsync_sync(config)
+    assert final.wait(timeout=120) == 0
+    assert snapshot(sqlite_url) == expected
+
+
+@pytest.fixture
+def xero_sim(monkeypatch):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    company = generate_company("xero", seed=5, customers=600, invoices=4500, today=datetime.now(UTC).date())
+    roomy = XeroLimits(per_minute=10_000, per_day=100_000)  # every run is a new process: its own 60 a minute
+    with XeroSimulator([company], latency=0.25, limits=roomy) as sim:
+        sim.prerender()
+        monkeypatch.setenv("KILL_XERO_SECRET", sim.tokens.client_secret)
+        yield sim
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_xero_sigkill_at_random_points_then_rerun_equals_uninterrupted(xero_sim, tmp_path, seed, sqlite_url):
+    """Xero asks a listing's pages ahead, and the next listing's first page with its tail."""
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert main(["--config", str(setup_store(tmp_path / "ref", reference, xero_sim)), "sync"]) == 0
+    expected = snapshot(reference)
+    assert len(expected["invoices"]) > 3000 and len(expected["payments"]) > 2000  # two pages and more
+
+    config = setup_store(tmp_path / "killed", sqlite_url, xero_sim)
+    xero_sim.limits.gauge.peak.clear()
+    rng = random.Random(seed)
+    kills = 0
+    for attempt in range(2):  # kill twice, each time at a random moment after some progress
+        process = arsync_sync(config)
+        assert wait_for_progress(sqlite_url, pages_done=attempt + 1, process=process)
+        time.sleep(rng.uniform(0.0, 0.4))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=60)
+    assert kills >= 1
+    assert xero_sim.limits.gauge.peak[xero_sim.tenants[0]] > 1  # killed while pages were asked ahead
     assert snapshot(sqlite_url) != expected
     final = arsync_sync(config)
     assert final.wait(timeout=120) == 0
