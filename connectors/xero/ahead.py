@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from connectors.arenas import limit_arenas
 from connectors.xero.client import Listing, XeroClient
 from connectors.xero.cursor import Cursor
 from connectors.xero.options import XeroOptions
@@ -79,6 +80,7 @@ class Ahead:
         self._in_flight = 0  # requests running, still in `_asked` or dropped
         self._closed = False
         self._lock = threading.RLock()  # reentrant: a future done at once runs its callback here
+        limit_arenas()  # before the fetching threads allocate (each would keep an arena's high-water mark)
         self._pool = ThreadPoolExecutor(self.concurrent, thread_name_prefix="xero-ahead")
 
     @property
