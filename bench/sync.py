@@ -229,9 +229,11 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
         "local_seconds": local,
         "ratio": round((wall - local) / bound, 2) if bound else None,  # bar: <= 1.3
     }
-    if kind == "quickbooks" and minimum <= per_minute:
-        # No page can be named before the first answer (its counts say which exist): that
-        # request, then the rest `concurrent` at a time, is the least any client can wait.
+    if minimum <= per_minute:
+        # No page can be named before the first answer (QuickBooks: its counts say which
+        # exist; Xero: its X-MinLimit-Remaining says how many may follow, and each listing's
+        # pageCount comes with its first page): that request, then the rest `concurrent` at
+        # a time, is the least any client can wait.
         rounds = (1 + math.ceil((minimum - 1) / concurrent)) * latency
         row |= {
             "after_first_bound_seconds": round(rounds, 2),
