@@ -45,12 +45,13 @@ def local(sizes) -> list[dict]:
     from bench import local as bench_local
 
     pages = bench_local.fetch_pages(sizes[-1])
-    out = [bench_local.run(pages)]
+    out = [bench_local.run(pages, write_only=only) for only in (False, True)]
     pg = os.environ.get("ARSYNC_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    try:
-        out.append(bench_local.run(pages, _fresh_schema(pg)))
-    except Exception as exc:  # PostgreSQL is optional for the bench
-        out.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
+    for only in (False, True):
+        try:
+            out.append(bench_local.run(pages, _fresh_schema(pg), write_only=only))
+        except Exception as exc:  # PostgreSQL is optional for the bench
+            out.append({"store": "postgresql", "error": f"{type(exc).__name__}: {exc}"[:200]})
     return out
 
 
