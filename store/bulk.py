@@ -293,10 +293,13 @@ def bind_processor(type_: TypeEngine, dialect: Dialect) -> Processor | None:
     SQLAlchemy's own processors for booleans and for SQLite's DATE and DATETIME strings go
     through a dict build and a `%` format per value; these take one C call for the values
     a sync writes and hand anything else to the original, so results (and errors) are the
-    same. A TypeDecorator's `process_bind_param` is kept, in front of its implementation's.
+    same. A TypeDecorator's `process_bind_param` is kept, in front of its implementation's,
+    unless the type brings a `bind_processor` of its own (Money and UTCDateTime do).
     """
     impl = type_.dialect_impl(dialect)
     if isinstance(impl, TypeDecorator):
+        if type(impl).bind_processor is not TypeDecorator.bind_processor:
+            return impl.bind_processor(dialect)  # the type's own fast path
         inner = bind_processor(impl.impl_instance, dialect)
         if type(impl).process_bind_param is TypeDecorator.process_bind_param:
             return inner

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Numeric
 from sqlalchemy.engine import Dialect
@@ -38,6 +39,31 @@ class Money(TypeDecorator):
             return None
         exact = to_money(value)
         return int(exact * _FACTOR) if dialect.name == "sqlite" else exact
+
+    def bind_processor(self, dialect: Dialect):
+        """`process_bind_param`, in one C call for a plain Decimal (nearly every amount written).
+
+        A sync binds half a million amounts for 100k invoices; the generic path's checks and
+        calls per value cost more than the database's own work on them.
+        """
+        general = super().bind_processor(dialect)
+        if self.impl_instance.bind_processor(dialect) is not None:
+            return general
+        if dialect.name == "sqlite":
+
+            def process(value: Any):
+                if value.__class__ is Decimal:  # to_money, scaled: the same operations
+                    return int(value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN) * _FACTOR)
+                return general(value)
+
+        else:
+
+            def process(value: Any):
+                if value.__class__ is Decimal:
+                    return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+                return general(value)
+
+        return process
 
     def process_result_value(self, value, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -82,12 +108,42 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect):
+        """`process_bind_param` (and SQLite's text), in one C call for a datetime already in UTC.
+
+        Normalizers give every time in UTC, so that is nearly every value a sync writes.
+        """
+        general = super().bind_processor(dialect)
+        inner = self.impl_instance.bind_processor(dialect)
+        if inner is None:
+
+            def process(value: Any):
+                # astimezone to the zone it is in already returns the value itself
+                return value if value.__class__ is datetime and value.tzinfo is UTC else general(value)
+
+            return process
+        if dialect.name != "sqlite" or not _is_sqlite_text(general):
+            return general
+
+        def text(value: Any):
+            if value.__class__ is datetime and value.tzinfo is UTC:
+                return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+            return general(value)
+
+        return text
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _is_sqlite_text(general) -> bool:
+    """Whether SQLite's DATETIME stores these times as isoformat text (a custom storage format would not)."""
+    probe = datetime(2026, 12, 31, 23, 59, 58, 7, tzinfo=UTC)
+    return general(probe) == probe.isoformat(" ", "microseconds")[:-6] and general(None) is None
 
 
 def money_sql(column: str, dialect_name: str) -> str:

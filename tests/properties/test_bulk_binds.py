@@ -1,22 +1,26 @@
 """`store.bulk`'s fast bind processors give exactly what the column types' own processors give.
 
 The bulk writer replaces SQLAlchemy's per-value processors for booleans and SQLite's
-DATE/DATETIME strings with one-call equivalents; stored text that differed by a character
-would break every comparison the store makes on it. Errors for bad values stay the same.
+DATE/DATETIME strings with one-call equivalents, and Money and UTCDateTime bring their own
+(`process_bind_param` in one C call for the usual value); stored text or amounts that
+differed by a character would break every comparison the store makes on them. Errors for
+bad values stay the same.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Boolean, Date, DateTime
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
 
 from store.bulk import bind_processor
-from store.types import UTCDateTime
+from store.types import Money, UTCDateTime
 
 DIALECTS = [sqlite.dialect(), postgresql.psycopg.dialect()]
 ZONES = [UTC, timezone(timedelta(hours=9, minutes=30)), timezone(-timedelta(hours=8))]
@@ -24,7 +28,10 @@ IDS = ["sqlite", "postgresql"]
 
 
 def _both(type_, dialect):
-    original = type_.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+    impl = type_.dialect_impl(dialect)
+    # a TypeDecorator's generic path: its process_bind_param, then its implementation's processor
+    generic = TypeDecorator.bind_processor if isinstance(impl, TypeDecorator) else type(impl).bind_processor
+    original = generic(impl, dialect) or (lambda value: value)
     return bind_processor(type_, dialect) or (lambda value: value), original
 
 
@@ -83,6 +90,39 @@ def test_utc_datetimes(dialect, value):
     assert _outcome(fast, value) == _outcome(original, value)
 
 
+@pytest.mark.parametrize("dialect", DIALECTS, ids=IDS)
+@given(
+    value=st.one_of(
+        st.none(),
+        st.decimals(allow_nan=True, allow_infinity=True),
+        st.decimals(min_value=-(10**15), max_value=10**15, places=6),
+        st.integers(min_value=-(10**15), max_value=10**15),
+        st.floats(allow_nan=False),
+        st.text(max_size=3),
+    )
+)
+def test_money(dialect, value):
+    fast, original = _both(Money(), dialect)
+    # compared as repr: 5 == Decimal(5), and a NaN is not equal to itself
+    assert repr(_outcome(fast, value)) == repr(_outcome(original, value))
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [
+        ("0.00005", 0),
+        ("0.00015", 2),
+        ("-1.23455", -12346),
+        ("922337203685477.5807", 2**63 - 1),
+        ("922337203685477.58065", 2**63 - 2),
+    ],
+    ids=["half-to-even-down", "half-to-even-up", "negative", "limit", "just-under-limit"],
+)
+def test_money_is_ten_thousandths_rounded_half_even_on_sqlite(amount, stored):
+    fast, _ = _both(Money(), sqlite.dialect())
+    assert fast(Decimal(amount)) == stored
+
+
 def test_sqlite_text_is_what_sqlalchemy_writes():
     fast, _ = _both(UTCDateTime(), sqlite.dialect())
     assert fast(datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC)) == "0005-01-02 03:04:05.000000"
@@ -95,3 +135,9 @@ def test_the_fast_processors_are_in_use_on_sqlite(type_):
     """Each one checks itself against the original at build time and steps aside on a mismatch."""
     dialect = sqlite.dialect()
     assert bind_processor(type_, dialect).__module__ == "store.bulk"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=IDS)
+@pytest.mark.parametrize("type_", [Money(), UTCDateTime()], ids=["money", "utc-datetime"])
+def test_the_types_own_fast_processors_are_in_use(dialect, type_):
+    assert bind_processor(type_, dialect).__qualname__.startswith(f"{type(type_).__name__}.bind_processor.")
