@@ -32,16 +32,15 @@ def write_payments(
     gone = mark_gone(connection, PAYMENTS, company_id, [r.ref for r in records if r.deleted], now, run_id)
     kept = [r for r in records if not r.deleted]
     rows = [
-        {
-            "company_id": company_id, "ref": r.ref, "customer_ref": r.customer_ref,
-            "paid_on": r.paid_on, "currency": r.currency, "amount": r.amount,
-            "unapplied": r.unapplied, "reference": r.reference, "credit_only": r.credit_only,
-            "voided": r.voided, "deleted": False, "source_updated_at": r.updated_at,
-            "synced_at": now, "seen_run": run_id,
-        }
+        (
+            r.ref, r.customer_ref, r.paid_on, r.currency, r.amount, r.unapplied, r.reference,
+            r.credit_only, r.voided, r.updated_at,
+        )
         for r in kept
     ]  # fmt: skip
-    upsert(connection, PAYMENTS, rows, ("company_id", "ref"))
+    upsert(
+        connection, PAYMENTS, rows, _KEYS, columns=_PAYMENT_COLUMNS, shared=_shared(company_id, now, run_id)
+    )
     _replace_allocations(connection, company_id, "payment", [(r.ref, r.allocations) for r in kept])
     return len(rows) + gone
 
@@ -58,15 +57,13 @@ def write_credits(
     gone = mark_gone(connection, CREDITS, company_id, [r.ref for r in records if r.deleted], now, run_id)
     kept = [r for r in records if not r.deleted]
     rows = [
-        {
-            "company_id": company_id, "ref": r.ref, "customer_ref": r.customer_ref,
-            "doc_number": r.doc_number, "issue_date": r.issue_date, "currency": r.currency,
-            "total": r.total, "remaining": r.remaining, "voided": r.voided, "deleted": False,
-            "draft": r.draft, "source_updated_at": r.updated_at, "synced_at": now, "seen_run": run_id,
-        }
+        (
+            r.ref, r.customer_ref, r.doc_number, r.issue_date, r.currency, r.total, r.remaining,
+            r.voided, r.draft, r.updated_at,
+        )
         for r in kept
     ]  # fmt: skip
-    upsert(connection, CREDITS, rows, ("company_id", "ref"))
+    upsert(connection, CREDITS, rows, _KEYS, columns=_CREDIT_COLUMNS, shared=_shared(company_id, now, run_id))
     _replace_allocations(connection, company_id, "credit", [(r.ref, r.allocations) for r in kept])
     return len(rows) + gone
 
@@ -94,13 +91,35 @@ def _replace_allocations(
     if ids:
         connection.execute(delete(ALLOCATIONS).where(among(connection, ALLOCATIONS.c.id, ids)))
     rows = [
-        {
-            "company_id": company_id, "owner_kind": owner_kind, "owner_ref": ref, "line": line,
-            "source_kind": a.source_kind, "source_ref": a.source_ref, "invoice_ref": a.invoice_ref,
-            "amount": a.amount, "allocated_on": a.allocated_on,
-        }
+        (ref, line, a.source_kind, a.source_ref, a.invoice_ref, a.amount, a.allocated_on)
         for ref, allocations in owners
         for line, a in enumerate(allocations)
-    ]  # fmt: skip
-    keys = ("company_id", "owner_kind", "owner_ref", "line")
-    upsert(connection, ALLOCATIONS, rows, keys)
+    ]
+    upsert(
+        connection,
+        ALLOCATIONS,
+        rows,
+        ("company_id", "owner_kind", "owner_ref", "line"),
+        columns=_ALLOCATION_COLUMNS,
+        shared={"company_id": company_id, "owner_kind": owner_kind},
+    )
+
+
+def _shared(company_id: str, now: datetime, run_id: int | None) -> dict[str, object]:
+    """The values every payment or credit row of a page has, bound once."""
+    return {"company_id": company_id, "deleted": False, "synced_at": now, "seen_run": run_id}
+
+
+# Rows are tuples in these columns' order (building a dict per row cost more than writing it).
+_KEYS = ("company_id", "ref")
+_PAYMENT_COLUMNS = (
+    "ref", "customer_ref", "paid_on", "currency", "amount", "unapplied", "reference",
+    "credit_only", "voided", "source_updated_at",
+)  # fmt: skip
+_CREDIT_COLUMNS = (
+    "ref", "customer_ref", "doc_number", "issue_date", "currency", "total", "remaining",
+    "voided", "draft", "source_updated_at",
+)  # fmt: skip
+_ALLOCATION_COLUMNS = (
+    "owner_ref", "line", "source_kind", "source_ref", "invoice_ref", "amount", "allocated_on",
+)  # fmt: skip
