@@ -41,6 +41,8 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from store.copy_binary import binary_safe
+
 Processor = Callable[[object], object]
 
 
@@ -170,16 +172,38 @@ def _copy_upsert(
     in the transaction that first needs it and emptied in the same transaction as it is
     filled, so an aborted page leaves nothing behind.
     """
-    create, copy_sql, upsert_sql, empty = _copy_statements(
+    stage, create, copy_sql, upsert_sql, empty = _copy_statements(
         connection.dialect, table, order, keys, update_columns
     )
     connection.exec_driver_sql(create)
-    _copy(connection, copy_sql, zip(*bound, strict=True))
+    types = _stage_types(connection, stage)
+    if binary_safe(types, bound):
+        _copy(connection, f"{copy_sql} (FORMAT BINARY)", zip(*bound, strict=True), types)
+    else:
+        _copy(connection, copy_sql, zip(*bound, strict=True))
     connection.exec_driver_sql(upsert_sql)
     connection.exec_driver_sql(empty)
 
 
-def _copy(connection: Connection, sql: str, rows: Iterable[tuple]) -> None:
+def _stage_types(connection: Connection, stage: str) -> tuple[int, ...]:
+    """The staging table's column types (oids), read once per database connection.
+
+    A binary COPY needs them (see `store.copy_binary`). The stage is a copy of the table's
+    own columns, so its types are the table's whatever transaction recreates it.
+    """
+    known = connection.connection.info.setdefault("arsync_stage_types", {})
+    if stage not in known:
+        known[stage] = tuple(
+            connection.exec_driver_sql(
+                "SELECT atttypid FROM pg_attribute WHERE attrelid = %(stage)s::regclass"
+                " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                {"stage": stage},
+            ).scalars()
+        )
+    return known[stage]
+
+
+def _copy(connection: Connection, sql: str, rows: Iterable[tuple], types: Sequence[int] = ()) -> None:
     """COPY ... FROM STDIN on the connection's own transaction, its errors raised as SQLAlchemy's.
 
     SQLAlchemy has no COPY, so the driver's errors are wrapped here as its own would be:
@@ -189,6 +213,8 @@ def _copy(connection: Connection, sql: str, rows: Iterable[tuple]) -> None:
     with connection.connection.cursor() as cursor:
         try:
             with cursor.copy(sql) as copy:
+                if types:  # a binary COPY's dumpers, by column type
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
         except dialect.loaded_dbapi.Error as error:
@@ -207,7 +233,7 @@ def _copy_statements(
     order: tuple[str, ...],
     keys: tuple[str, ...],
     update_columns: tuple[str, ...],
-) -> tuple[str, str, str, str]:
+) -> tuple[str, str, str, str, str]:
     quote = dialect.identifier_preparer.quote
     name = f"arsync_stage_{table.name}_{hashlib.blake2s(' '.join(order).encode(), digest_size=4).hexdigest()}"
     stage = f"pg_temp.{quote(name)}"
@@ -220,6 +246,7 @@ def _copy_statements(
     )
     create = f"CREATE TEMPORARY TABLE {quote(name)} AS SELECT {names} FROM {source} WITH NO DATA"
     return (
+        stage,
         # no "already exists" NOTICE on every page, as CREATE ... IF NOT EXISTS would send
         f"DO $$ BEGIN IF to_regclass('{stage}') IS NULL THEN {create}; END IF; END $$",
         f"COPY {stage} ({names}) FROM STDIN",
