@@ -115,7 +115,8 @@ def prepare(pages: list[tuple[str, bytes]]) -> list[Page]:
 
 def run(pages: list[tuple[str, bytes]], store_url: str | None = None, *, write_only: bool = False) -> dict:
     """One full sync of the replayed pages into a fresh store; `write_only` normalizes them untimed first."""
-    url = store_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='arsync-bench-local-')) / 'local.db'}"
+    scratch = None if store_url else tempfile.TemporaryDirectory(prefix="arsync-bench-local-")
+    url = store_url or f"sqlite:///{Path(scratch.name) / 'local.db'}"  # ~100 MB at 100k: removed after
     engine = make_engine(url)
     upgrade(engine)
     register_companies(engine, [CompanyRow("local", "Local", "UTC", "replay")])
@@ -135,6 +136,8 @@ def run(pages: list[tuple[str, bytes]], store_url: str | None = None, *, write_o
     )
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     engine.dispose()
+    if scratch is not None:
+        scratch.cleanup()
     if summary.status != "ok":
         raise RuntimeError(f"local bench sync failed: {summary.error}")
     return {
