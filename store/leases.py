@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.tables import Lease
@@ -58,14 +58,13 @@ def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta, now: date
         return taken.rowcount == 1
 
 
-def renew(engine: Engine, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
-    """Extend a lease `owner` holds: one UPDATE. False when another owner has it now (ours
-    expired and was taken over), or it is gone."""
-    with engine.begin() as connection:
-        result = connection.execute(
-            update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=now + ttl)
-        )
-        return result.rowcount == 1
+def renew(connection: Connection, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
+    """Extend a lease `owner` holds, in the caller's transaction: one UPDATE. False when
+    another owner has it now (ours expired and was taken over), or it is gone."""
+    result = connection.execute(
+        update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=now + ttl)
+    )
+    return result.rowcount == 1
 
 
 def holder(engine: Engine, name: str) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from portal_rules.records import Entity, Page
 from portal_rules.types import CompanyPolicy
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
+from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
 from store.reconcile import mark_absent, unseen
 from store.tables import SyncCursor, SyncRun
@@ -137,8 +138,13 @@ def commit_page(
     now: datetime,
     *,
     absent: Mapping[Entity, Collection[str]] | None = None,
+    lease: tuple[str, str, timedelta] | None = None,
 ) -> Written:
     """Store `page` with its cursor and the run's counters, in one transaction.
+
+    With `lease` (name, owner, ttl), the same transaction renews the sync's lease first: a
+    sync whose lease was taken over (it stalled past the ttl) raises `LeaseBusy` and
+    writes nothing more.
 
     During a full pull, portal accounts are assessed once for the whole company on its last
     page instead of per page (new contacts stay ineligible until then). On that last page,
@@ -150,6 +156,8 @@ def commit_page(
             # The page's rows and its cursor commit together, so a commit lost to a server crash
             # only means its page is pulled again: the sync need not wait for each WAL flush.
             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        if lease is not None and not renew(connection, *lease, now):
+            raise LeaseBusy("lost the sync lease")
         context = PageContext(run.company_id, policy, now, run.id, assess=not run.pulling_everything)
         written = write_page(connection, page, context)
         gone = None

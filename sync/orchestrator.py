@@ -22,13 +22,13 @@ from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store import runs
 from store.connections import blocked_until
-from store.leases import LeaseBusy, holder, release, renew, try_acquire
+from store.leases import LeaseBusy, holder, release, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
 
 log = structlog.get_logger("arsync.sync")
 
-LEASE_TTL = timedelta(minutes=5)  # renewed after every page
+LEASE_TTL = timedelta(minutes=5)  # renewed with every page
 Clock = Callable[[], datetime]
 
 
@@ -112,12 +112,12 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
     try:
         for page in connector.pages(run.cursor, full=requested_full):
             absent = _confirmed_absent(engine, run, page, connector)
-            written = runs.commit_page(engine, run, page, policy, clock(), absent=absent)
+            written = runs.commit_page(
+                engine, run, page, policy, clock(), absent=absent, lease=(lease, owner, LEASE_TTL)
+            )
             summary.absorb(run)
             summary.customers_touched.update(_customers_of(page))
             _log_page(run.company_id, page, written)
-            if not renew(engine, lease, owner, LEASE_TTL, clock()):
-                raise LeaseBusy("lost the sync lease")
             if on_page:
                 on_page(summary, page)
             if stop is not None and stop():
