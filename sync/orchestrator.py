@@ -109,8 +109,9 @@ def sync_company(
 
 def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, *, requested_full) -> None:
     lease = f"sync:{run.company_id}"
+    pages = connector.pages(run.cursor, full=requested_full)
     try:
-        for page in connector.pages(run.cursor, full=requested_full):
+        for page in pages:
             absent = _confirmed_absent(engine, run, page, connector)
             written = runs.commit_page(
                 engine, run, page, policy, clock(), absent=absent, lease=(lease, owner, LEASE_TTL)
@@ -148,6 +149,12 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
     except Exception as exc:  # a bug or an unexpected payload: record it, never lose the run row
         log.exception("sync.crashed", company=run.company_id)
         _fail(engine, run, summary, FailReason.CRASHED, exc, clock)
+    finally:
+        # A pull that ended early stops fetching ahead now (its queued requests are dropped,
+        # its decoder process ends), not whenever the generator is collected.
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector) -> dict | None:

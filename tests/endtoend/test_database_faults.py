@@ -7,6 +7,7 @@ an uninterrupted sync gives.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -59,7 +60,12 @@ def test_postgres_restarted_mid_sync_then_rerun_equals_uninterrupted(books_sim, 
     process = arsync_sync(config, capture=True)
     assert wait_for_progress(pg_url, pages_done=1, process=process)
     _restart_postgres()
-    _, err = process.communicate(timeout=120)
+    try:
+        _, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread
+        process.send_signal(signal.SIGABRT)
+        _, err = process.communicate(timeout=30)
+        raise AssertionError(f"the sync did not end after the restart:\n{err[-8000:]}") from None
     if process.returncode != 0:  # the usual case: the connection died under a page
         assert process.returncode == 1
         assert "Traceback" not in err

@@ -109,6 +109,7 @@ token_url = "{sim.token_url}"
 
 def arsync_sync(config: Path, *, capture: bool = False) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
+    env["PYTHONFAULTHANDLER"] = "1"  # a test that finds it hung sends SIGABRT: every thread's stack
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "sync", "--config", str(config), "sync"],
