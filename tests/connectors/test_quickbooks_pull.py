@@ -129,9 +129,9 @@ def test_pages_ahead_use_the_cap_but_few_answers_are_read_at_once(world, monkeyp
             gates.append(self)
 
     monkeypatch.setattr(ahead, "Slots", Noted)
-    world.sim.latency = 0.05
+    world.sim.latency = 0.1
     result = pull(world.connector(page_size=200, concurrent=10))
-    assert world.sim.gauge.peak[world.company.id] == 10 == ahead.PAGES_AHEAD
+    assert ahead.READING < world.sim.gauge.peak[world.company.id] <= 10 == ahead.PAGES_AHEAD
     assert len(gates) == 1 and 1 <= gates[0].peak <= ahead.READING < 10 and gates[0].held == 0
     assert len(result.invoices) == LIVE_INVOICES
 
