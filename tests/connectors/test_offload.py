@@ -5,13 +5,11 @@ a lost child leaves the pages to this process, and the child ends with its paren
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +22,7 @@ from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     qbo_engine_fixture,
     world_fixture,
 )
+from tests.endtoend.test_kill import running
 
 TIME = "2025-06-02T08:30:00-07:00"
 GOOD = {
@@ -130,22 +129,13 @@ def test_the_decoder_ends_with_its_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
-        assert _alive(child)
+        assert running(child)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while _alive(child) and time.monotonic() < deadline:
+        while running(child) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not _alive(child)
+        assert not running(child)
     finally:
         parent.kill()
         parent.wait()
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its reaper."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z" and os.path.exists(f"/proc/{pid}")
