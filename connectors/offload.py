@@ -9,7 +9,8 @@ RFC 3339), so the parent's share is that and the HTTP read.
 
 Nothing is decided there that was not before: an answer the reader cannot read comes
 back as None and the caller reads it in process, with the SDK's checks and errors. If the
-child dies, the rest of the pull is read in process too. One child serves one pull: it
+child dies or stalls (no answer begun within the read timeout), the rest of the pull is read in
+process too. One child serves one pull: it
 is started on first use and ends when `close` closes its input, or with its parent (end
 of input either way). It ignores Ctrl-C (the parent decides) and answers in order.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -66,10 +68,11 @@ class OffloadError(RuntimeError):
 class Offload:
     """One child process reading pages for one pull; safe to share between fetching threads."""
 
-    def __init__(self, job: str) -> None:
+    def __init__(self, job: str, *, timeout: float = 120.0) -> None:
         if job not in JOBS:
             raise ValueError(f"unknown offload job {job!r}")
         self.job = job
+        self.timeout = timeout  # for an answer to begin; a child that stalls longer is ended
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._broken = False
@@ -92,9 +95,13 @@ class Offload:
                 child.stdin.write(header)
                 child.stdin.write(body)
                 child.stdin.flush()
+                _await(child.stdout, self.timeout)
                 status, payload = _answer(child.stdout)
-            except (OSError, EOFError, ValueError) as error:
+            except (OSError, EOFError, ValueError, TimeoutError) as error:
                 self._broken = True
+                child = self._child
+                if child is not None and child.poll() is None:
+                    child.kill()  # stalled: its answer, if it ever came, would be out of step
                 log.warning("offload.child_lost", job=self.job, error=str(error), note="read in process now")
                 return None
         if status == _UNREADABLE:
@@ -129,6 +136,15 @@ class Offload:
                 bufsize=1 << 20,
             )
         return self._child
+
+
+def _await(stream: IO[bytes], timeout: float) -> None:
+    """Until the child's answer begins, at most `timeout` seconds (where pipes can be polled)."""
+    if os.name != "posix":
+        return
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        raise TimeoutError(f"no answer from the page decoder in {timeout:g} s")
 
 
 def _answer(stream: IO[bytes]) -> tuple[int, bytes]:

@@ -3,15 +3,17 @@
 The same contract as `connectors.ratelimit.RateLimiter` (`slot()` and `remaining_hint`),
 so a connector is handed either without knowing which. State is one `pacing` row per
 company, read and written under `SELECT ... FOR UPDATE`: the send times of the last
-window and the requests in flight (each with an expiry, so a killed process's slot comes
-back). Times are the database server's clock, the one clock every worker shares.
+window and the requests in flight, each named after its process ("host:pid:tag", as lease
+owners are) and with an expiry: the slot of a process of this host that has exited comes
+back at once (a sync killed, or failed with the store gone, with 10 requests in flight
+would otherwise hold the company's whole cap until they expire), any other at its expiry.
+Times are the database server's clock, the one clock every worker shares.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -19,6 +21,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import Pacing
+from store.leases import owner_is_dead, worker_id
 
 P = Pacing.__table__.c
 IN_FLIGHT_TTL = 300.0  # seconds: longer than any request's timeout
@@ -54,7 +57,7 @@ class StorePacer:
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one request slot: waits for the shared window and the shared concurrency cap."""
-        token = uuid.uuid4().hex
+        token = worker_id()
         while (wait := self._try_enter(token)) > 0:
             self._sleep(wait)
         try:
@@ -99,7 +102,9 @@ class StorePacer:
             row = connection.execute(query.with_for_update()).one()
         now = float(row[2])
         sent = [t for t in json.loads(row[0]) if now - t < self.window + self.margin]
-        in_flight = {k: until for k, until in json.loads(row[1]).items() if until > now}
+        in_flight = {
+            k: until for k, until in json.loads(row[1]).items() if until > now and not owner_is_dead(k)
+        }
         return sent, in_flight, now
 
     def _save(self, connection: Connection, sent: list[float], in_flight: dict[str, float]) -> None:

@@ -78,7 +78,7 @@ class Ahead:
         self.client, self.size = client, options.page_size
         self.window = max(1, min(options.concurrent, PAGES_AHEAD))
         self.home_currency = options.home_currency
-        self.offload_pages = options.offload_pages
+        self.offload_pages, self.read_timeout = options.offload_pages, options.read_timeout
         limit_arenas()  # before the fetching threads allocate
         self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="qbo-ahead")
         self._offload: Offload | None = None
@@ -93,7 +93,7 @@ class Ahead:
             first, totals, seen = self._open(starts)
             plan = deque(_planned(starts, totals, self.size))
             if self.offload_pages and len(plan) >= self.offload_pages:
-                self._offload = Offload("quickbooks.listing")
+                self._offload = Offload("quickbooks.listing", timeout=self.read_timeout)
             queue: deque[tuple[Listing, Future[Reply] | Reply]] = deque()
             if plan and plan[0] == listing:
                 queue.append((plan.popleft(), first))

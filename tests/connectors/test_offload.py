@@ -109,6 +109,21 @@ def test_a_lost_decoder_leaves_the_pages_to_this_process():
         offload.close()
 
 
+def test_a_stalled_decoder_is_ended_and_the_pages_read_here():
+    offload = Offload("quickbooks.listing", timeout=0.5)
+    try:
+        assert offload.read(page(GOOD), "invoices", "USD") is not None
+        child = offload._child
+        child.send_signal(signal.SIGSTOP)  # alive, but answering nothing
+        started = time.monotonic()
+        assert offload.read(page(GOOD), "invoices", "USD") is None  # read here instead
+        assert 0.4 < time.monotonic() - started < 5
+        child.wait(timeout=5)  # ended, not left stopped
+        assert offload.read(page(GOOD), "invoices", "USD") is None and offload._child is child
+    finally:
+        offload.close()
+
+
 def test_an_unknown_job_is_refused():
     with pytest.raises(ValueError, match="unknown offload job"):
         Offload("anything:else")

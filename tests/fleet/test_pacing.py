@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -66,6 +70,29 @@ def test_a_slot_of_a_killed_process_comes_back(pg_engine):
     with pg_engine.connect() as connection:
         sent, in_flight = connection.exec_driver_sql("SELECT sent, in_flight FROM pacing").one()
     assert (len(json.loads(sent)), json.loads(in_flight)) == (1, {})
+
+
+def test_the_slots_of_a_process_that_exited_come_back_at_once(pg_engine):
+    """A sync killed (or failed with the store gone) while its requests were in flight leaves
+    their slots behind, unexpired: the next sync of the company must not wait them out."""
+    exited = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    host = socket.gethostname()
+    dead = {f"{host}:{exited.stdout.strip()}:{n}": time.time() + 300 for n in range(3)}
+    alive = {f"{host}:{os.getpid()}:held": time.time() + 300}
+    with pg_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO pacing (company_id, sent, in_flight) VALUES ('acme', '[]', %(in_flight)s)",
+            {"in_flight": json.dumps(dead | alive)},
+        )
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=2)
+    began = time.monotonic()
+    with pacer.slot():  # the live one's slot still counts: 1 of 2 taken
+        with pg_engine.connect() as connection:
+            in_flight = json.loads(connection.exec_driver_sql("SELECT in_flight FROM pacing").scalar())
+        assert set(in_flight) - set(alive) and set(alive) <= set(in_flight) and not set(dead) & set(in_flight)
+    assert time.monotonic() - began < 2
 
 
 def test_a_stop_ends_a_wait_for_the_shared_budget(pg_engine):
