@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import Pacing
@@ -29,6 +30,10 @@ IN_FLIGHT_TTL = 300.0  # seconds: longer than any request's timeout
 # a different delay each time, so a send is kept in the window this much longer.
 MARGIN = 1.0
 POLL = 0.05  # seconds between tries while every concurrent slot is taken
+# This process's slots it could not give back (the store was unreachable when the request
+# ended): not counted by its next slot taken, so a restart of PostgreSQL under a running
+# daemon does not cost the company its cap until they expire.
+_ABANDONED: set[str] = set()
 
 
 class StorePacer:
@@ -82,10 +87,14 @@ class StorePacer:
         return 0.0
 
     def _leave(self, token: str) -> None:
-        with self.engine.begin() as connection:
-            sent, in_flight, _ = self._lock_row(connection)
-            in_flight.pop(token, None)
-            self._save(connection, sent, in_flight)
+        try:
+            with self.engine.begin() as connection:
+                sent, in_flight, _ = self._lock_row(connection)
+                in_flight.pop(token, None)
+                self._save(connection, sent, in_flight)
+        except DBAPIError:
+            _ABANDONED.add(token)
+            raise
 
     def _lock_row(self, connection: Connection) -> tuple[list[float], dict[str, float], float]:
         """The company's row, locked until commit, pruned to what still counts at the server's now."""
@@ -103,7 +112,9 @@ class StorePacer:
         now = float(row[2])
         sent = [t for t in json.loads(row[0]) if now - t < self.window + self.margin]
         in_flight = {
-            k: until for k, until in json.loads(row[1]).items() if until > now and not owner_is_dead(k)
+            k: until
+            for k, until in json.loads(row[1]).items()
+            if until > now and k not in _ABANDONED and not owner_is_dead(k)
         }
         return sent, in_flight, now
 

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from connectors.base import Stopped, Tokens
 from connectors.simulators.generator import sample_company
@@ -93,6 +94,25 @@ def test_the_slots_of_a_process_that_exited_come_back_at_once(pg_engine):
             in_flight = json.loads(connection.exec_driver_sql("SELECT in_flight FROM pacing").scalar())
         assert set(in_flight) - set(alive) and set(alive) <= set(in_flight) and not set(dead) & set(in_flight)
     assert time.monotonic() - began < 2
+
+
+def test_a_slot_not_given_back_while_the_store_was_gone_comes_back_with_the_next(pg_engine):
+    """A daemon's request ends while PostgreSQL restarts: the slot's release fails; the next
+    slot this process takes must not count it (it would hold the cap for 300 s)."""
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=1)
+    gone = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")  # nothing listens there
+    with pytest.raises(DBAPIError), pacer.slot():
+        pacer.engine = gone
+    gone.dispose()
+    with pg_engine.connect() as connection:
+        assert len(json.loads(connection.exec_driver_sql("SELECT in_flight FROM pacing").scalar())) == 1
+    again = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=1)
+    began = time.monotonic()
+    with again.slot():
+        pass
+    assert time.monotonic() - began < 2
+    with pg_engine.connect() as connection:
+        assert json.loads(connection.exec_driver_sql("SELECT in_flight FROM pacing").scalar()) == {}
 
 
 def test_a_stop_ends_a_wait_for_the_shared_budget(pg_engine):
