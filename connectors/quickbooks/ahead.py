@@ -42,7 +42,7 @@ from connectors.quickbooks.listed import Listed, listed
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
-from portal_rules.records import Entity, Page, Quarantined
+from portal_rules.records import Entity, Page
 
 # Pages outstanding at once, at most (and never more than the realm's concurrency cap).
 PAGES_AHEAD = 10
@@ -103,7 +103,7 @@ class Ahead:
                 entity, total = start.entity, totals[start.entity]
                 if not (queue and queue[0][0].entity == entity) and not (plan and plan[0].entity == entity):
                     state = _advance(replace(start, seen=seen), [], True)  # nothing to ask for
-                    yield self._page(entity, [], [], state, 0, total)
+                    yield self._page(entity, Listed([], [], 0), state, 0, total)
                     continue
                 while True:
                     self._top_up(queue, plan)
@@ -113,7 +113,7 @@ class Ahead:
                     del answer, reply  # the raw answer goes as soon as its records are out
                     last = read.rows < self.size or asked.start - 1 + read.rows >= total
                     state = _advance(replace(asked, seen=seen), range(read.rows), last)
-                    yield self._page(entity, read.records, read.quarantined, state, calls, total)
+                    yield self._page(entity, read, state, calls, total)
                     if last:
                         _drop(queue, plan, entity)  # pages asked past a short page lie past the end
                         break
@@ -162,17 +162,10 @@ class Ahead:
         rows = _query_rows(body, entity)
         return Listed(*normalize_all(entity, rows, self.home_currency), len(rows))
 
-    def _page(
-        self,
-        entity: Entity,
-        records: list[Any],
-        quarantined: list[Quarantined],
-        state: State,
-        calls: int,
-        total: int,
-    ) -> Page:
+    def _page(self, entity: Entity, read: Listed, state: State, calls: int, total: int) -> Page:
         complete = entity == ENTITIES[-1] and not isinstance(state, Listing)
-        return replace(_page(entity, records, quarantined, state.to_dict(), calls, complete), total=total)
+        page = _page(entity, read.records, read.quarantined, state.to_dict(), calls, complete)
+        return replace(page, total=total)
 
 
 def _planned(starts: list[Listing], totals: dict[Entity, int], size: int) -> list[Listing]:

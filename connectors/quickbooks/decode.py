@@ -23,21 +23,13 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from connectors.structs import plain
+
 _CUSTOMER_FIELDS = ("Id", "DisplayName", "Active", "PrimaryEmailAddr", "MetaData", "status")
 _INVOICE_FIELDS = (
     "Id", "CustomerRef", "TotalAmt", "Balance", "DocNumber", "TxnDate", "DueDate", "CurrencyRef",
     "EmailStatus", "PrintStatus", "PrivateNote", "MetaData", "status",
 )  # fmt: skip
-
-_PAYMENT_FIELDS = (
-    "Id", "CustomerRef", "TotalAmt", "UnappliedAmt", "TxnDate", "CurrencyRef", "PrivateNote",
-    "PaymentRefNum", "MetaData", "status",
-)  # fmt: skip
-_CREDIT_FIELDS = (
-    "Id", "CustomerRef", "TotalAmt", "Balance", "RemainingCredit", "DocNumber", "TxnDate",
-    "CurrencyRef", "PrivateNote", "MetaData", "status",
-)  # fmt: skip
-_LINE_FIELDS = ("Amount", "LinkedTxn")
 
 
 class _Row(Struct):
@@ -69,30 +61,43 @@ class _Line(Struct):
     LinkedTxn: Any = UNSET
 
 
-class _Ledger(Struct):
-    """A Payment or a CreditMemo, only the fields `normalize_ledger.py` reads."""
+class _Payment(Struct):
+    """A Payment, only the fields `normalize_ledger.to_payment` reads."""
 
     Id: Any = UNSET
     CustomerRef: Any = UNSET
     TotalAmt: Any = UNSET
     UnappliedAmt: Any = UNSET
-    Balance: Any = UNSET
-    RemainingCredit: Any = UNSET
-    DocNumber: Any = UNSET
     TxnDate: Any = UNSET
     CurrencyRef: Any = UNSET
     PrivateNote: Any = UNSET
     PaymentRefNum: Any = UNSET
     MetaData: Any = UNSET
     status: Any = UNSET
-    Line: list[_Line] | UnsetType = UNSET  # payments' lines; a credit memo's are not read
+    Line: list[_Line] | UnsetType = UNSET
+
+
+class _CreditMemo(Struct):
+    """A CreditMemo, only the fields `normalize_ledger.to_credit` reads (not its lines)."""
+
+    Id: Any = UNSET
+    CustomerRef: Any = UNSET
+    TotalAmt: Any = UNSET
+    Balance: Any = UNSET
+    RemainingCredit: Any = UNSET
+    DocNumber: Any = UNSET
+    TxnDate: Any = UNSET
+    CurrencyRef: Any = UNSET
+    PrivateNote: Any = UNSET
+    MetaData: Any = UNSET
+    status: Any = UNSET
 
 
 class _Rows(Struct):
     Customer: list[_Row] | UnsetType = UNSET
     Invoice: list[_Row] | UnsetType = UNSET
-    Payment: list[_Ledger] | UnsetType = UNSET
-    CreditMemo: list[_Ledger] | UnsetType = UNSET
+    Payment: list[_Payment] | UnsetType = UNSET
+    CreditMemo: list[_CreditMemo] | UnsetType = UNSET
     totalCount: Any = UNSET  # the answer to SELECT COUNT(*)
 
 
@@ -160,19 +165,12 @@ def _rows(rows: _Rows) -> dict[str, Any]:
     if rows.Invoice is not UNSET:
         out["Invoice"] = [_slim(row, _INVOICE_FIELDS) for row in rows.Invoice]
     if rows.Payment is not UNSET:
-        out["Payment"] = [_ledger(row, _PAYMENT_FIELDS) for row in rows.Payment]
+        out["Payment"] = plain(rows.Payment)
     if rows.CreditMemo is not UNSET:
-        out["CreditMemo"] = [_slim(row, _CREDIT_FIELDS) for row in rows.CreditMemo]
+        out["CreditMemo"] = plain(rows.CreditMemo)
     return out
 
 
-def _ledger(row: _Ledger, fields: tuple[str, ...]) -> dict[str, Any]:
-    out = _slim(row, fields)
-    if row.Line is not UNSET:
-        out["Line"] = [_slim(line, _LINE_FIELDS) for line in row.Line]
-    return out
-
-
-def _slim(row: Struct, fields: tuple[str, ...]) -> dict[str, Any]:
+def _slim(row: _Row, fields: tuple[str, ...]) -> dict[str, Any]:
     """The fields the row had (absent ones stay absent: `raw.get` must see None for them)."""
     return {name: value for name in fields if (value := getattr(row, name)) is not UNSET}

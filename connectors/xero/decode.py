@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from connectors.structs import plain
 from connectors.xero.normalize import Paging
 from portal_rules.records import Entity
 
@@ -135,7 +136,7 @@ def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], Paging] 
     paging = Paging() if pagination is UNSET else Paging.read(pagination.pageCount, pagination.itemCount)
     if entity in ("payments", "credits"):
         ledger = envelope.Payments if entity == "payments" else envelope.CreditNotes
-        return None if ledger is UNSET else ([_plain(row) for row in ledger], paging)
+        return None if ledger is UNSET else ([plain(row) for row in ledger], paging)
     if entity == "customers":
         rows, fields = envelope.Contacts, _CONTACT_FIELDS
     else:
@@ -143,19 +144,6 @@ def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], Paging] 
     if rows is UNSET:
         return None
     return [_slim(row, fields) for row in rows], paging
-
-
-def _plain(value: Any) -> Any:
-    """A decoded struct as the dict the standard parser gives, with only the fields it had."""
-    if isinstance(value, Struct):
-        return {
-            name: _plain(item)
-            for name in value.__struct_fields__
-            if (item := getattr(value, name)) is not UNSET
-        }
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
 
 
 def _slim(row: _Record, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -262,7 +262,8 @@ def test_rich_quickbooks_payments_and_credit_memos_decode_fast_and_the_same(monk
             if isinstance(row.get("Line"), list):
                 recorded["Line"] = [Recording(line, lines) for line in row["Line"]]
             normalize(recorded)
-        assert seen - {"Line"} <= set(
-            qbo_decode._PAYMENT_FIELDS if entity == "payments" else qbo_decode._CREDIT_FIELDS
+        struct = qbo_decode._Payment if entity == "payments" else qbo_decode._CreditMemo
+        assert seen - {"Line"} <= set(struct.__struct_fields__)
+        assert lines <= set(qbo_decode._Line.__struct_fields__) and (
+            entity == "credits" or "LinkedTxn" in lines
         )
-        assert lines <= set(qbo_decode._LINE_FIELDS) and (entity == "credits" or "LinkedTxn" in lines)
