@@ -40,7 +40,9 @@ def expire_by_time(world) -> None:
 )
 def test_token_expiry_mid_run_refreshes_once_and_persists_the_rotation(world, volume, expire, unauthorized):
     before = world.credentials(volume.id).load()
-    pages = world.connector(volume.id).pages(None)
+    # Page by page, the one request in flight meets the 401; fetching ahead, every request in
+    # flight would meet it and be retried (how many depends on timing, not on the refresh).
+    pages = world.connector(volume.id, concurrent=1).pages(None)
     first = next(pages)
     expire(world)
     rest = list(pages)

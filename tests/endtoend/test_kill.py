@@ -197,15 +197,17 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
             kills += 1
             killed_decoders.extend(decoders)
         process.wait(timeout=60)
+        if attempt == 0:
+            interrupted = snapshot(sqlite_url)  # what the first kill left
     assert kills >= 1
-    # the pull read its pages in a decoder process (connectors.offload), which ended with it
-    assert killed_decoders
+    # a decoder process (connectors.offload) seen at a kill ended with its sync (whether one
+    # had started by then depends on the moment: it starts with the first page fetched ahead)
     deadline = time.monotonic() + 10
     while any(map(running, killed_decoders)) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(map(running, killed_decoders))
     assert books_sim.gauge.peak[books_sim.realms[0]] > 1  # killed while pages were fetched ahead
-    assert snapshot(sqlite_url) != expected
+    assert interrupted != expected  # the resumed run may finish: the pull is short at 10 in flight
     final = arsync_sync(config)
     assert final.wait(timeout=120) == 0
     assert snapshot(sqlite_url) == expected
