@@ -18,6 +18,7 @@ from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.pacing import StorePacer
 from store.runs import RunStatus
+from store.statistics import refresh_statistics
 from sync.config import CompanyConfig
 from sync.logging import REDACTOR
 from sync.orchestrator import SyncSummary, sync_company
@@ -80,6 +81,8 @@ def sync_one(
         stop=stop,
     )
     if summary.status == "ok":
+        if summary.full:
+            analyze(engine, company.id)
         touched = None if summary.full else summary.customers_touched
         recompute_health(engine, company.id, clock(), touched)
     return summary
@@ -109,6 +112,15 @@ def sync_now(
             interval=interval,
         )
     return summary
+
+
+def analyze(engine: Engine, company_id: str) -> None:
+    """The planner's statistics after a full pull (`store.statistics`): a failure here is
+    logged, never fatal (queries only run slower without them)."""
+    try:
+        refresh_statistics(engine)
+    except Exception as exc:  # noqa: BLE001  (any failure: the sync's result stands)
+        log.warning("store.analyze_failed", company=company_id, error=f"{type(exc).__name__}: {exc}")
 
 
 def recompute_health(

@@ -91,6 +91,9 @@ def test_plugin_kind_is_found_and_syncs(plugin_installed, engine):
     assert (summary.status, summary.customers, summary.invoices, summary.api_calls) == ("ok", 1, 1, 2)
     with engine.connect() as c:
         assert c.execute(text("SELECT invoice_ref, currency FROM portal_invoices")).all() == [("i1", "EUR")]
+        if engine.dialect.name == "sqlite":  # a full pull leaves statistics (store.statistics)
+            assert summary.full
+            assert c.execute(text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'invoices'")).scalars().all()
 
 
 def test_unknown_kind_is_a_clear_failure(engine):
