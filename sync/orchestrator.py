@@ -25,6 +25,7 @@ from store.connections import blocked_until
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
+from sync.gc_pace import fewer_collections
 
 log = structlog.get_logger("arsync.sync")
 
@@ -100,7 +101,8 @@ def sync_company(
         run = runs.begin(engine, company_id, full=full, worker=owner, now=clock())
         summary.run_id, summary.full = run.id, run.full
         log.info("sync.started", company=company_id, run=run.id, full=run.full)
-        _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, requested_full=full)
+        with fewer_collections():
+            _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, requested_full=full)
     finally:
         release(engine, lease, owner)
         summary.seconds = time.monotonic() - started

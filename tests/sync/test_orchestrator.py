@@ -11,7 +11,6 @@ from sqlalchemy import text, update
 
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CompanyPolicy, Plan
-from store.companies import CompanyRow, register_companies
 from store.leases import renew, try_acquire
 from store.tables import Contact, Customer, Invoice, Lease
 from sync.orchestrator import sync_company
@@ -52,12 +51,6 @@ def invoices() -> list[InvoiceRecord]:
         invoice("13", "3", "0.00", voided=True),
         invoice("14", "2", "70.00"),
     ]
-
-
-@pytest.fixture
-def company(engine):
-    register_companies(engine, [CompanyRow("acme", "Acme", "America/New_York", "scripted")])
-    return engine
 
 
 def run(engine, source, **kw):
