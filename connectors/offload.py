@@ -32,6 +32,7 @@ from typing import IO, Any
 import msgspec
 import structlog
 
+from connectors.gc_pace import fewer_collections
 from portal_rules.records import (
     CreditRecord,
     CustomerRecord,
@@ -203,7 +204,7 @@ def _peak_rss_mb() -> float | None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent went away mid-request
+    with contextlib.suppress(EOFError, BrokenPipeError), fewer_collections():  # EOF: the parent went away
         serve(sys.stdin.buffer, sys.stdout.buffer)
     stats = os.environ.get(STATS_ENV)
     if stats:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from connectors.base import Connector, ConnectorError, DailyLimitReached, ReconnectNeeded, Stopped
+from connectors.gc_pace import fewer_collections
 from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store import runs
@@ -25,7 +26,6 @@ from store.connections import blocked_until
 from store.leases import LeaseBusy, holder, release, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
-from sync.gc_pace import fewer_collections
 
 log = structlog.get_logger("arsync.sync")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from sync.gc_pace import YOUNG_THRESHOLD, fewer_collections
+from connectors.gc_pace import YOUNG_THRESHOLD, fewer_collections
 from tests.sync.scripted import ScriptedSource
 from tests.sync.test_orchestrator import customers, invoices, run
 

@@ -8,7 +8,9 @@ collection every 10,000 allocations the same pull spends 0.1-0.15 s collecting; 
 cyclic garbage a pull makes waits a little longer for its collection.
 
 The threshold is process-wide, so pulls running at once in one process (the daemon's
-threads) share it: the first to start raises it, the last to end restores it.
+threads) share it: the first to start raises it, the last to end restores it. The page
+decoder's process (`connectors.offload`) reads under it too: 0.55-0.66 s of collections
+in 4.7-5.2 s of CPU at 100k, 0.16-0.18 s with it.
 """
 
 from __future__ import annotations
