@@ -180,7 +180,7 @@ class Ahead:
         """The listing with the next page the pull will read that is not asked yet. Past the
         first listing whose end is not known, only the first pages of the next
         `LISTINGS_AHEAD` listings: that listing may have more pages to read before them."""
-        beyond = None  # listings past the first one whose end is unknown, still to start
+        beyond: int | None = None  # listings past the first one whose end is unknown, still to start
         for plan in self._plans.values():
             if plan.passed:
                 continue
