@@ -4,6 +4,7 @@ normalized records, suppliers, incremental pulls and resuming."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -236,6 +237,38 @@ def eventually(predicate, timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.005)
     return True
+
+
+class MeetingSimulator(XeroSimulator):
+    """Answers the first request of each listing named in `meet` only once all of them have
+    arrived: asked one after the other, the first waits `timeout` and gets a 500."""
+
+    def __init__(self, *args, meet: tuple[str, ...], timeout: float = 5.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.meeting = threading.Barrier(len(meet), timeout=timeout)
+        self._waiting = set(meet)
+        self._lock = threading.Lock()
+
+    def handle(self, request):
+        name = self.endpoint(request)
+        with self._lock:
+            first = name in self._waiting
+            self._waiting.discard(name)
+        if first:
+            self.meeting.wait()
+        return super().handle(request)
+
+
+def test_a_pass_starts_with_the_first_two_listings_in_flight_together(clock, store, sample):
+    """Contacts' and invoices' first pages are asked together (each listing's pageCount
+    comes with its first page), not a round apart; still the requests of a sequential pull."""
+    with MeetingSimulator([sample], clock=clock, limits=ROOMY, meet=("contacts", "invoices")) as sim:
+        world = XeroWorld(sim, clock, store)
+        world.connect(sample.id)
+        result = pull(world.connector(sample.id))
+    assert not sim.meeting.broken and sim.errors == []
+    assert set(result.invoices) == set(sales(sample)) and result.pages[-1].full_sync_complete
+    assert sim.counters.requests == {"contacts": 2, "invoices": 1, "payments": 1, "creditnotes": 1}
 
 
 def test_resume_mid_full_pull(world, volume):
