@@ -237,10 +237,11 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
         "ratio_fluid": round((wall - local) / fluid, 2) if fluid else None,
     }
     if minimum <= per_minute:
-        # No page can be named before the first answer (QuickBooks: its counts say which
-        # exist; Xero: its X-MinLimit-Remaining says how many may follow, and each listing's
-        # pageCount comes with its first page): that request, then the rest `concurrent` at
-        # a time, is the least any client can wait.
+        # The first request, then the rest `concurrent` at a time: the least a client waits
+        # that names no page before the first answer. QuickBooks cannot (its counts say which
+        # pages exist); Xero could name each listing's first page, not its later ones (each
+        # listing's pageCount comes with its first page), and asks two listings' first pages
+        # at once (connectors/xero/ahead.py), so it can come in under this figure.
         rounds = (1 + math.ceil((minimum - 1) / concurrent)) * latency
         row |= {
             "after_first_bound_seconds": round(rounds, 2),
