@@ -119,6 +119,7 @@ class TokenManager:
         self.refreshes = 0  # refreshes this manager performed (tests, status)
         self.requests = 0  # refresh requests sent to the token endpoint, answered or not (API calls)
         self._cached: Tokens | None = None
+        self._refused: str | None = None  # a refresh token the endpoint refused: never sent again
 
     def access_token(self) -> str:
         tokens = self._cached or self._load()
@@ -135,10 +136,13 @@ class TokenManager:
             if stale is not None and current.access_token != stale and fresh:
                 self._cached = current
                 return current.access_token
+            if current.refresh_token == self._refused:  # another thread's request was just refused
+                raise ReconnectNeeded("the accounting system refused the refresh token: reconnect needed")
             self.requests += 1
             try:
                 new = self.endpoint.refresh(current.refresh_token, self.clock())
             except InvalidGrant as exc:
+                self._refused = current.refresh_token
                 self.credentials.mark_reconnect_needed(
                     f"refresh token refused ({exc}); run `arsync auth connect`"
                 )
