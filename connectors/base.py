@@ -81,7 +81,8 @@ class Connector(Protocol):
 class ConfirmsPresence(Protocol):
     """The optional part of a `Connector`: built-in connectors have it, others may not
     (check with `isinstance(connector, ConfirmsPresence)`; without it, missing records are
-    marked deleted unconfirmed, as before)."""
+    marked deleted unconfirmed, as before). A connector that also keeps a `presence_calls`
+    count of the requests `confirm_present` made has them added to the sync's API calls."""
 
     def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:
         """The `refs` of `entity` ("customers", "invoices", "payments" or "credits") the source

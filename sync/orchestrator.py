@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -114,7 +114,9 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
     pages = connector.pages(run.cursor, full=requested_full)
     try:
         for page in pages:
-            absent = _confirmed_absent(engine, run, page, connector)
+            absent, asked = _confirmed_absent(engine, run, page, connector)
+            if asked:  # the last page's commit counts the requests that confirmed its deletions
+                page = replace(page, api_calls=page.api_calls + asked)
             written = runs.commit_page(
                 engine, run, page, policy, clock(), absent=absent, lease=(lease, owner, LEASE_TTL)
             )
@@ -159,8 +161,9 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
             close()
 
 
-def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector) -> dict | None:
-    """At the end of a full pull: the unseen stored records the source confirms it no longer has.
+def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector) -> tuple[dict | None, int]:
+    """At the end of a full pull: the unseen stored records the source confirms it no longer
+    has, and the requests that took (when the connector counts them in `presence_calls`).
 
     A record can be missed by a full pull without being gone (another record deleted
     mid-pull shifts the paging), so candidates are asked for by id before they are marked
@@ -169,14 +172,15 @@ def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector
     """
     confirm = getattr(connector, "confirm_present", None)
     if not (page.full_sync_complete and run.pulling_everything) or confirm is None:
-        return None
+        return None, 0
+    before = getattr(connector, "presence_calls", 0)
     absent = {}
     for entity, refs in runs.absent_candidates(engine, run, page).items():
         present = confirm(entity, refs) if refs else set()
         absent[entity] = [ref for ref in refs if ref not in present]
         if present:
             log.info("sync.unseen_but_present", company=run.company_id, entity=entity, records=len(present))
-    return absent
+    return absent, getattr(connector, "presence_calls", 0) - before
 
 
 def _customers_of(page: Page) -> set[str]:

@@ -35,6 +35,7 @@ class QuickBooksConnector:
 
     def __init__(self, settings: ConnectorSettings, credentials: CredentialsStore) -> None:
         self.settings = settings
+        self.presence_calls = 0  # requests `confirm_present` made (ConfirmsPresence)
         self.options = with_stop(QboOptions.parse(settings.options), settings.stop)
         self.clock: Callable[[], datetime] = settings.clock or _utcnow
         endpoint = PROVIDER.endpoint(
@@ -60,6 +61,7 @@ class QuickBooksConnector:
     def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:
         """The `refs` of `entity` QuickBooks still has (see `connectors.quickbooks.present`)."""
         present, calls = confirm_present(self.client, entity, refs)
+        self.presence_calls += calls
         log.info(
             "quickbooks.presence_confirmed",
             company=self.settings.company_id,

@@ -31,6 +31,7 @@ class XeroConnector:
         if not settings.tenant_id:
             raise ConnectorError(f"company {settings.company_id}: the Xero connection needs a tenant_id")
         self.company_id = settings.company_id
+        self.presence_calls = 0  # requests `confirm_present` made (ConfirmsPresence)
         options = with_stop(XeroOptions.parse(settings.options), settings.stop)
         clock = settings.clock or (lambda: datetime.now(UTC))
         endpoint = PROVIDER.endpoint(
@@ -59,6 +60,7 @@ class XeroConnector:
     def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:
         """The `refs` of `entity` Xero still has, not deleted (see `connectors.xero.present`)."""
         present, calls = confirm_present(self.client, entity, refs)
+        self.presence_calls += calls
         log.info(
             "xero.presence_confirmed",
             company=self.company_id,

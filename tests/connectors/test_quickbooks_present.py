@@ -39,6 +39,7 @@ def test_a_deletion_mid_pull_shifts_a_live_invoice_past_the_pull_and_confirm_fin
     world.sim.counters.reset()
     assert connector.confirm_present("invoices", [moved, deleted]) == {moved}
     assert api_requests(world.sim) == {"fields:Invoice": 1}
+    assert connector.presence_calls == 1  # counted for the sync's API calls
 
 
 def test_every_entity_in_batches_within_the_statement_limit(world):

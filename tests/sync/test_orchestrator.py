@@ -215,9 +215,11 @@ class AskingSource(ScriptedSource):
 
     still_there: set[str] = field(default_factory=set)  # missed by the pull, yet in the books
     asked: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    presence_calls: int = 0  # one request per entity asked about, as a connector counts them
 
     def confirm_present(self, entity: str, refs) -> set[str]:
         self.asked.append((entity, tuple(refs)))
+        self.presence_calls += 1
         return {ref for ref in refs if ref in self.still_there}
 
 
@@ -238,8 +240,15 @@ def test_a_record_a_full_pull_missed_is_asked_for_by_id_before_it_is_marked_dele
     # still have 11, not 10. Only 10 may leave the portal.
     source.invoices = [i for i in invoices() if i.ref not in {"10", "11"}]
     source.still_there, source.asked = {"11"}, []
-    assert run(company, source, full=True).status == "ok"
+    pages = []
+    summary = run(company, source, full=True, on_page=lambda _, page: pages.append(page))
+    assert summary.status == "ok"
     assert ("invoices", ("10", "11")) in [(e, tuple(sorted(r))) for e, r in source.asked]
+    # the requests that confirmed the deletions are the sync's API calls too (sync_runs)
+    assert summary.api_calls == len(pages) + len(source.asked) > len(pages)
+    with company.connect() as c:
+        stored = c.execute(text("SELECT api_calls FROM sync_runs WHERE id = :id"), {"id": summary.run_id})
+        assert stored.scalar_one() == summary.api_calls
     stored = {r.ref: (bool(r.deleted), bool(r.visible)) for r in snapshot(company)["stored"]}
     assert stored["10"] == (True, False) and stored["11"] == (False, True)
 
