@@ -4,6 +4,7 @@ pulls (split windows included), LastUpdatedTime pulls for old cursors, quarantin
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -134,6 +135,26 @@ def test_pages_ahead_use_the_cap_but_few_answers_are_read_at_once(world, monkeyp
     assert ahead.READING < world.sim.gauge.peak[world.company.id] <= 10 == ahead.PAGES_AHEAD
     assert len(gates) == 1 and 1 <= gates[0].peak <= ahead.READING < 10 and gates[0].held == 0
     assert len(result.invoices) == LIVE_INVOICES
+
+
+def test_a_pull_holding_a_page_asks_ahead_up_to_the_window_and_a_few_held_pages(world):
+    """The next request starts as soon as one is answered, not when the pull takes its page
+    (with a slow API, that would wait for the store on every page); answered pages waiting
+    for the pull stay few: `window` in flight and `PAGES_HELD` more, at most."""
+    connector = world.connector(page_size=100, concurrent=4)
+    world.sim.counters.reset()
+    pages = connector.pages(None, full=True)
+    assert next(pages).entity == "customers"  # the batch's page; the pull holds here
+    expected = 1 + 4 + ahead.PAGES_HELD  # the batch, then the window and the held pages
+
+    def asked() -> int:
+        return sum(api_requests(world.sim).values())
+
+    deadline = time.monotonic() + 10
+    while (asked() < expected or world.sim.gauge.inflight(world.company.id)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the fetching threads' requests, answered while the pull holds
+    assert asked() == expected  # not 4 (the window alone), and no more: the held pages are bounded
+    assert sum(1 for _ in pages) > expected  # the rest of the pull goes on as before
 
 
 def test_records_match_the_ledger(world):
