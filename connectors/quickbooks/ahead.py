@@ -163,12 +163,17 @@ class Ahead:
             future = self._pool.submit(self.client.query, query, read, self.reading)
             self._in_flight += 1
             queue.append((asked, future))
-            future.add_done_callback(lambda _, queue=queue, plan=plan: self._answered(queue, plan))
+            future.add_done_callback(lambda done, queue=queue, plan=plan: self._answered(done, queue, plan))
 
-    def _answered(self, queue: deque[tuple[Listing, Future[Reply] | Reply]], plan: deque[Listing]) -> None:
-        """A request ended (answered, failed or cancelled): the next planned page may go."""
+    def _answered(
+        self, done: Future[Reply], queue: deque[tuple[Listing, Future[Reply] | Reply]], plan: deque[Listing]
+    ) -> None:
+        """A request ended: the next planned page may go, unless this one failed (retries are
+        the client's; the pull fails at this page, so pages past it would be wasted)."""
         with self._lock:
             self._in_flight -= 1
+            if not done.cancelled() and done.exception() is not None:
+                self._closed = True
             self._top_up(queue, plan)
 
     def _reader(self, entity: Entity) -> Callable[[bytes], Listed | None]:

@@ -79,6 +79,14 @@ def test_giving_up_after_the_attempts_says_why(small):
     assert api_requests(small.sim) == {"batch": 3}  # the pull's first request: nothing else was asked
 
 
+def test_a_page_that_fails_stops_the_pages_asked_ahead(small):
+    """Its pull fails there: no page past it is asked, only those already in flight end."""
+    small.sim.faults.add(f"/v3/company/{small.company.id}/query", "503", count=50)
+    with pytest.raises(ConnectorError, match=r"QuickBooks server error \[HTTP 503\]"):
+        pull(small.connector(page_size=50, concurrent=2, retry_attempts=1))
+    assert api_requests(small.sim) == {"batch": 1, "query:Invoice": 2}  # the window's two, of 8 planned
+
+
 def test_pacing_keeps_under_the_minute_limit(qbo_engine):
     time = VirtualTime()  # the simulator's minute window and the connector's pacer share it
     company = make_company(seed=7, customers=CUSTOMERS, live_invoices=INVOICES, ledger=False)
