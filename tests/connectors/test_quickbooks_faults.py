@@ -84,7 +84,10 @@ def test_a_page_that_fails_stops_the_pages_asked_ahead(small):
     small.sim.faults.add(f"/v3/company/{small.company.id}/query", "503", count=50)
     with pytest.raises(ConnectorError, match=r"QuickBooks server error \[HTTP 503\]"):
         pull(small.connector(page_size=50, concurrent=2, retry_attempts=1))
-    assert api_requests(small.sim) == {"batch": 1, "query:Invoice": 2}  # the window's two, of 8 planned
+    asked = api_requests(small.sim)
+    # at most the window's two of the 8 planned (one, when the first failed before the second went)
+    assert asked.keys() == {"batch", "query:Invoice"} and asked["batch"] == 1
+    assert 1 <= asked["query:Invoice"] <= 2
 
 
 def test_pacing_keeps_under_the_minute_limit(qbo_engine):
