@@ -150,6 +150,18 @@ class ConcurrencyGauge:
             return self._inflight.get(key, 0)
 
 
+class _Listener(ThreadingHTTPServer):
+    """The simulators' HTTP server, with a listen backlog an API's would have.
+
+    socketserver's default backlog is 5: a pull opening ten connections at once overflowed
+    it now and then, the kernel dropped the SYN, and that request waited for the client's
+    retransmit, a whole second (`nstat` TcpExtListenDrops), which no real API would cost.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class SimServer:
     """A real ThreadingHTTPServer on 127.0.0.1 (ephemeral port) served in a daemon thread.
 
@@ -165,7 +177,7 @@ class SimServer:
         self.errors: list[str] = []  # tracebacks of handler crashes (answered as 500)
         self.url = ""
         self.host, self.port = host, port  # port 0: an ephemeral port, chosen at start()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Listener | None = None
         self._live_sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -194,8 +206,7 @@ class SimServer:
         """Bind, serve in a daemon thread, and return the base URL."""
         if self._httpd is not None:
             return self.url
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Listener((self.host, self.port), _make_handler(self))
         host, port = self._httpd.server_address[:2]
         self.port = port  # a restart after stop() reuses the same URL
         self.url = f"http://{host}:{port}"
