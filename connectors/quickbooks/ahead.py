@@ -105,6 +105,7 @@ class Ahead:
             plan = deque(_planned(starts, totals, self.size))
             if self.offload_pages and len(plan) >= self.offload_pages:
                 self._offload = Offload("quickbooks.listing", timeout=self.read_timeout)
+                self._offload.start()  # its imports overlap the first requests' wait
             queue: deque[tuple[Listing, Future[Reply] | Reply]] = deque()
             if plan and plan[0] == listing:
                 queue.append((plan.popleft(), first))

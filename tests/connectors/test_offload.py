@@ -77,6 +77,31 @@ def test_a_page_comes_back_as_this_process_reads_it():
         offload.close()
 
 
+def test_a_decoder_started_ahead_is_the_one_that_reads():
+    offload = Offload("quickbooks.listing")
+    try:
+        offload.start()  # the pull starts it once it knows its pages, before any answer
+        child = offload._child
+        assert child is not None and child.poll() is None
+        assert offload.read(page(GOOD), "invoices", "USD") is not None
+        offload.start()  # a second start changes nothing
+        assert offload._child is child
+    finally:
+        offload.close()
+    assert child.wait(timeout=10) == 0
+
+
+def test_a_decoder_that_cannot_start_leaves_the_pages_to_this_process(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    offload = Offload("quickbooks.listing")
+    try:
+        offload.start()  # no exception: the pull goes on without it
+        assert offload._child is None
+        assert offload.read(page(GOOD), "invoices", "USD") is None  # read here instead
+    finally:
+        offload.close()
+
+
 @pytest.mark.parametrize(
     "body",
     [
