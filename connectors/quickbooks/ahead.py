@@ -15,8 +15,9 @@ the page-limit minimum, where a sequential pull reads an empty page after an ent
 count is a multiple of 1000. The counts are also each page's `total` (progress displays).
 
 As many requests are in flight as the realm's cap allows (10), across entity boundaries,
-so a slow API is waited for in parallel, and the next one starts as soon as one is answered
-(not when the pull gets to its page: with 1 s a request, waiting for the store to take
+so a slow API is waited for in parallel, and the next one starts as soon as one's body is in
+(reading it, ~15 ms in the page decoder, no longer holds one of the realm's requests), not
+when the pull gets to its page (with 1 s a request, waiting for the store to take
 each answered page before asking the next put up to 0.4 s on a 10k pull's last round). In
 flight and held are bounded apart: at most `PAGES_HELD` answered pages wait beyond those in
 flight, at most `READING` answers are received and read at once (a 1000-invoice body is
@@ -29,11 +30,12 @@ first server time (as for a record added behind a sequential pull's last page).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.arenas import limit_arenas
@@ -76,6 +78,13 @@ class Slots:
         self._free.release()
 
 
+@dataclass(slots=True)
+class _Request:
+    """One page's request, counted in the window until the API is done with it."""
+
+    done: bool = False
+
+
 class Ahead:
     """One full listing's pages, counted in its first request, then fetched ahead."""
 
@@ -85,7 +94,8 @@ class Ahead:
         self.home_currency = options.home_currency
         self.offload_pages, self.read_timeout = options.offload_pages, options.read_timeout
         limit_arenas()  # before the fetching threads allocate
-        self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="qbo-ahead")
+        # a thread per request in flight, and one per answer being read after its request
+        self._pool = ThreadPoolExecutor(self.window + READING, thread_name_prefix="qbo-ahead")
         self._offload: Offload | None = None
         self.reading = Slots(READING)
         # The queue of pages asked and the plan of pages to ask are shared with the fetching
@@ -159,22 +169,43 @@ class Ahead:
             and len(queue) < self.window + PAGES_HELD
         ):
             asked = plan.popleft()
+            request = _Request()
             read = self._reader(asked.entity)
+
+            def received(body: bytes, request=request, read=read, queue=queue, plan=plan) -> Listed | None:
+                self._done_with(request, queue, plan)  # the next page goes while this one is read
+                return read(body)
+
             query = statement(asked, self.size)
-            future = self._pool.submit(self.client.query, query, read, self.reading)
+            future = self._pool.submit(self.client.query, query, received, self.reading)
             self._in_flight += 1
             queue.append((asked, future))
-            future.add_done_callback(lambda done, queue=queue, plan=plan: self._answered(done, queue, plan))
+            answered = functools.partial(self._answered, request=request, queue=queue, plan=plan)
+            future.add_done_callback(answered)
 
     def _answered(
-        self, done: Future[Reply], queue: deque[tuple[Listing, Future[Reply] | Reply]], plan: deque[Listing]
+        self,
+        done: Future[Reply],
+        *,
+        request: _Request,
+        queue: deque[tuple[Listing, Future[Reply] | Reply]],
+        plan: deque[Listing],
     ) -> None:
         """A request ended: the next planned page may go, unless this one failed (retries are
         the client's; the pull fails at this page, so pages past it would be wasted)."""
         with self._lock:
-            self._in_flight -= 1
             if not done.cancelled() and done.exception() is not None:
                 self._closed = True
+            self._done_with(request, queue, plan)
+
+    def _done_with(
+        self, request: _Request, queue: deque[tuple[Listing, Future[Reply] | Reply]], plan: deque[Listing]
+    ) -> None:
+        """The API is done with `request` (its body is in, or it ended): it leaves the window, once."""
+        with self._lock:
+            if not request.done:
+                request.done = True
+                self._in_flight -= 1
             self._top_up(queue, plan)
 
     def _reader(self, entity: Entity) -> Callable[[bytes], Listed | None]:

@@ -4,6 +4,7 @@ pulls (split windows included), LastUpdatedTime pulls for old cursors, quarantin
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -155,6 +156,41 @@ def test_a_pull_holding_a_page_asks_ahead_up_to_the_window_and_a_few_held_pages(
         time.sleep(0.01)  # the fetching threads' requests, answered while the pull holds
     assert asked() == expected  # not 4 (the window alone), and no more: the held pages are bounded
     assert sum(1 for _ in pages) > expected  # the rest of the pull goes on as before
+
+
+def test_a_request_leaves_the_window_once_its_body_is_in_not_once_it_is_read(world, monkeypatch):
+    """Reading a body (~15 ms in the page decoder) is not the API's time: the next request
+    goes while it is read, so with a slow API each round is asked a read earlier."""
+    release = threading.Event()
+    reader = ahead.Ahead._reader
+
+    def held_reader(self, entity):
+        read = reader(self, entity)
+
+        def held(body: bytes):
+            release.wait(10)  # every page read waits here until the test lets it go
+            return read(body)
+
+        return held
+
+    monkeypatch.setattr(ahead.Ahead, "_reader", held_reader)
+    connector = world.connector(page_size=100, concurrent=2)
+    world.sim.counters.reset()
+    pages = connector.pages(None, full=True)
+    try:
+        assert next(pages).entity == "customers"  # the batch's page, read in this thread
+
+        def asked() -> int:
+            return sum(api_requests(world.sim).values())
+
+        deadline = time.monotonic() + 5
+        while asked() < 1 + 2 + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert asked() >= 1 + 2 + 1  # the batch, the window's two (being read), and one more
+    finally:
+        release.set()
+    rest = list(pages)
+    assert sum(len(p.of("invoices")) for p in rest) == LIVE_INVOICES and rest[-1].full_sync_complete
 
 
 def test_records_match_the_ledger(world):
