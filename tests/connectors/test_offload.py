@@ -149,6 +149,22 @@ def test_a_stalled_decoder_is_ended_and_the_pages_read_here():
         offload.close()
 
 
+def test_the_decoder_process_loads_its_reader_alone():
+    """The child's memory counts with the sync's: it imports the page reader, not structlog
+    (with rich, asyncio and ssl behind it, ~13 MB) nor an SDK, an HTTP client or the store."""
+    code = (
+        "import sys, json\n"
+        "from connectors import offload\n"
+        f"body = {page(GOOD)!r}\n"
+        "assert offload._job('quickbooks.listing')(body, 'invoices', 'USD').rows == 1\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "msgspec" in loaded and "connectors" in loaded
+    assert not loaded & {"structlog", "rich", "asyncio", "ssl", "quickbooks", "requests", "sqlalchemy"}
+
+
 def test_an_unknown_job_is_refused():
     with pytest.raises(ValueError, match="unknown offload job"):
         Offload("anything:else")
