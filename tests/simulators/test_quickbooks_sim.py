@@ -23,7 +23,7 @@ from quickbooks.exceptions import (
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.invoice import Invoice
 
-from connectors.simulators import mutations
+from connectors.simulators import base, mutations
 from connectors.simulators.base import TokenAuthority
 from connectors.simulators.quickbooks import QuickBooksSimulator
 
@@ -323,6 +323,33 @@ def test_concurrency_cap_refuses_requests_over_the_cap(qbo):
     assert sorted(statuses).count(429) >= 1 and set(statuses) <= {200, 429}
     assert qbo.gauge.peak[qbo.realms[0]] == 2
     assert qbo.counters.violations["concurrency"] == statuses.count(429)
+
+
+def test_latency_is_the_whole_answer_time_its_making_included(qbo, monkeypatch):
+    """An API's response time includes its own work: with 0.8 s of latency, an answer that
+    took 0.3 s to make waits 0.5 s more, not 0.8 (the simulator's clock, no timing here)."""
+
+    class Clock:
+        now, slept = 0.0, []
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.slept.append(round(seconds, 6))
+
+    clock = Clock()
+    handle = type(qbo).handle
+
+    def making(self, request):
+        clock.now += 0.3  # the answer's making, on the simulator's clock
+        return handle(self, request)
+
+    monkeypatch.setattr(base, "time", clock)
+    monkeypatch.setattr(type(qbo), "handle", making)
+    qbo.latency = 0.8
+    assert raw_query(qbo, "SELECT COUNT(*) FROM Invoice").status_code == 200
+    assert clock.slept == [0.5]
 
 
 # -- planned faults ------------------------------------------------------------------------
