@@ -159,12 +159,18 @@ class QboClient:
         def attempt(token: str) -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
-            with self.limiter.slot():
-                self.session.use(token)
-                try:
-                    body = send(self.sdk)
-                except Exception as exc:
-                    raise CallFailed(exc, *self.session.last_answer()) from exc
+            body = None
+            try:
+                with self.limiter.slot():
+                    self.session.use(token)
+                    try:
+                        body = send(self.sdk)
+                    except Exception as exc:
+                        raise CallFailed(exc, *self.session.last_answer()) from exc
+            except BaseException:
+                if isinstance(body, Received):  # the slot's release failed (a shared pacer's store)
+                    body.discard()
+                raise
             if isinstance(body, Received):  # read once the API is done with the request
                 try:
                     body = body.read()
@@ -213,28 +219,41 @@ def _send(
         raise
 
 
-@dataclass(frozen=True, slots=True)
 class Received:
     """A 200 answer's whole body, received inside the request's pacing slot and read after it.
 
     Once the body is in, the API is done with the request: reading it (a 1000-invoice page
     takes ~15 ms in the page decoder) no longer holds one of the realm's concurrent
-    requests, so the next request goes while this one is read. The body stays inside `gate`
-    (the pull's bound on bodies held at once) until it is read.
+    requests, so the next request goes while this one is read. The body holds its place in
+    `gate` (the pull's bound on bodies held at once) until it is read or discarded, exactly
+    once: a place never given back would stall every later request of the pull.
     """
 
-    response: requests.Response
-    content: bytes
-    reader: Callable[[bytes], Any]
-    gate: AbstractContextManager[Any]
+    __slots__ = ("_gate", "content", "reader", "response")
+
+    def __init__(
+        self,
+        response: requests.Response,
+        content: bytes,
+        reader: Callable[[bytes], Any],
+        gate: AbstractContextManager[Any],
+    ) -> None:
+        self.response, self.content, self.reader = response, content, reader
+        self._gate: AbstractContextManager[Any] | None = gate
 
     def read(self) -> Any:
         """The body as `reader` reads it, or the SDK's own result when it cannot."""
         try:
             body = self.reader(self.content)
         finally:
-            self.gate.__exit__(None, None, None)
+            self.discard()
         return body if body is not None else sdk_result(self.response)
+
+    def discard(self) -> None:
+        """Give the body's place in the gate back (once), read or not."""
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.__exit__(None, None, None)
 
 
 def _content(response: requests.Response) -> bytes:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ from sqlalchemy import func, select
 
 from connectors.quickbooks import ahead
 from connectors.quickbooks.cursor import Done, stamp
+from connectors.registry import create_connector
 from connectors.simulators import mutations
 from connectors.simulators.quickbooks_render import email_separator
 from portal_rules.types import CompanyPolicy
@@ -191,6 +194,53 @@ def test_a_request_leaves_the_window_once_its_body_is_in_not_once_it_is_read(wor
         release.set()
     rest = list(pages)
     assert sum(len(p.of("invoices")) for p in rest) == LIVE_INVOICES and rest[-1].full_sync_complete
+
+
+def test_a_slot_that_fails_to_close_gives_back_its_bodys_place(world, monkeypatch):
+    """A shared pacer's store gone between receiving a body and reading it (PostgreSQL
+    restarted mid-sync): the request fails, and the body's place among the few read at
+    once is given back. Kept, four such failures stalled every later request of the pull,
+    and the sync never ended (the CI's PostgreSQL restart test caught it)."""
+    gates: list[ahead.Slots] = []
+
+    class Noted(ahead.Slots):
+        def __init__(self, size: int) -> None:
+            super().__init__(size)
+            gates.append(self)
+
+    class StoreGone(Exception):
+        pass
+
+    class Pacer:
+        remaining_hint = None
+
+        def __init__(self) -> None:
+            self.slots = 0
+
+        @contextmanager
+        def slot(self):
+            self.slots += 1
+            yield
+            if self.slots > 1:  # the batch's slot closes; every later one meets the outage
+                raise StoreGone("the pacing row's store went away")
+
+    monkeypatch.setattr(ahead, "Slots", Noted)
+    settings = replace(world.settings(page_size=100, concurrent=10), pacing=lambda *limits: Pacer())
+    connector = create_connector(settings, world.credentials())
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pull(connector)
+        except BaseException as error:  # noqa: BLE001 - the test reads it
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the pull hung"
+    assert len(outcome) == 1 and "the pacing row's store went away" in str(outcome[0])  # the pull failed
+    assert len(gates) == 1 and gates[0].held == 0  # every place given back
 
 
 def test_records_match_the_ledger(world):
