@@ -45,20 +45,54 @@ class RateLimiter:
         self._slots = threading.BoundedSemaphore(concurrent)
         self._clock = clock
         self._sleep = sleep
-        self.remaining_hint: int | None = None  # from X-MinLimit-Remaining style headers
+        # The provider's own count (X-MinLimit-Remaining style headers), whatever order
+        # answers come back in. Each request gets a ticket as it is let go; an answer to
+        # ticket t saying `left` means at most `left - (requests let go after t)` are left
+        # now (fewer if it was counted after some of those), so the lowest such figure is
+        # kept: an answer counted early cannot raise the count a later one lowered. No
+        # thread sends into a spent window, asked ahead or not, and a spent window holds
+        # every thread until its oldest send leaves it; answers to requests let go before
+        # that are stale then.
+        self._hint: int | None = None
+        self._hint_ticket = -1
+        self._tickets = 0  # the next request's ticket
+        self._heard_from = 0  # answers to requests let go before this ticket are stale
+        self._hold_until = float("-inf")
+        self._ticket = threading.local()
+
+    @property
+    def remaining_hint(self) -> int | None:
+        """The provider's count of requests left in the window, as of the newest answer."""
+        return self._hint
+
+    @remaining_hint.setter
+    def remaining_hint(self, left: int | None) -> None:
+        """Called with an answer's count, in the thread that sent its request."""
+        with self._lock:
+            ticket = getattr(self._ticket, "number", self._tickets - 1)
+            if left is None or ticket < self._heard_from:
+                return
+            if self._hint is None or left + ticket < self._hint + self._hint_ticket:
+                self._hint, self._hint_ticket = left, ticket
 
     def _reserve(self) -> float:
         """Reserve a send time; return how long to wait before it."""
         with self._lock:
             now = self._clock()
+            if now < self._hold_until:
+                return self._hold_until - now
             while self._sent and now - self._sent[0] >= self.window:
                 self._sent.popleft()
-            if self.remaining_hint is not None and self.remaining_hint <= 0 and self._sent:
-                wait = self.window - (now - self._sent[0])
-                self.remaining_hint = None
-                return max(wait, 0.0)
+            if self._hint is not None and self._sent:
+                left = self._hint - (self._tickets - 1 - self._hint_ticket)  # less those sent since
+                if left <= 0:
+                    self._hold_until = self._sent[0] + self.window
+                    self._hint, self._heard_from = None, self._tickets
+                    return max(self._hold_until - now, 0.0)
             if len(self._sent) < self.per_window:
                 self._sent.append(now)
+                self._ticket.number = self._tickets
+                self._tickets += 1
                 return 0.0
             return self.window - (now - self._sent[0])
 

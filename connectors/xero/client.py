@@ -76,7 +76,8 @@ class XeroClient:
         self.pacer = make_pacer(
             pacing, options.per_minute, 60.0, options.concurrent, clock=options.monotonic, sleep=options.sleep
         )
-        self.day_remaining: int | None = None  # X-DayLimit-Remaining of the last answer
+        self.day_remaining: int | None = None  # X-DayLimit-Remaining, the lowest answered
+        self._counts = threading.Lock()
         self._api_requests = 0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._bearer = Bearer(tokens)  # pages fetched ahead share one TokenManager
@@ -183,7 +184,8 @@ class XeroClient:
             self.pacer.remaining_hint = left
         day = _int(headers.get("X-DayLimit-Remaining"))
         if day is not None:
-            self.day_remaining = day
+            with self._counts:  # answers come back in any order: the lowest count is the newest
+                self.day_remaining = day if self.day_remaining is None else min(self.day_remaining, day)
 
 
 def _since(params: dict[str, Any], since: datetime | None) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""The per-process pacer (`connectors.ratelimit.RateLimiter`) and the provider's own count of
+requests left (X-MinLimit-Remaining): answers in any order, and requests let go since."""
+
+from __future__ import annotations
+
+import threading
+
+from connectors.ratelimit import RateLimiter
+
+
+class Clock:
+    """Time that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def limiter(clock: Clock) -> RateLimiter:
+    return RateLimiter(60, 60.0, 5, clock=clock.monotonic, sleep=clock.sleep)
+
+
+def answered(pacer: RateLimiter, left: int, sent: threading.Event, answer: threading.Event) -> None:
+    """One request on its own thread: sent, then its answer's count noted when `answer` is set."""
+    with pacer.slot():
+        sent.set()
+        answer.wait(5)
+        pacer.remaining_hint = left  # as the Xero client does, in the request's thread
+
+
+def test_an_answer_counted_early_cannot_raise_the_count_a_later_one_lowered():
+    """Two requests in flight; the provider counts the second first (1 left) and the first
+    after it (0 left), and the first's answer comes back first: the window is spent, even
+    though the last answer heard says 1."""
+    clock = Clock()
+    pacer = limiter(clock)
+    first_sent, second_sent = threading.Event(), threading.Event()
+    first_answer, second_answer = threading.Event(), threading.Event()
+    first = threading.Thread(target=answered, args=(pacer, 0, first_sent, first_answer))
+    second = threading.Thread(target=answered, args=(pacer, 1, second_sent, second_answer))
+    first.start()
+    assert first_sent.wait(5)
+    second.start()
+    assert second_sent.wait(5)
+    first_answer.set()
+    first.join(5)
+    second_answer.set()
+    second.join(5)
+    with pacer.slot():  # the next request waits for the window, not for a 429
+        pass
+    assert clock.slept == [60.0]
+
+
+def test_requests_sent_after_an_answer_count_against_it():
+    """2 left when the first answer came; two more requests let go since: the third waits."""
+    clock = Clock()
+    pacer = limiter(clock)
+    with pacer.slot():
+        pacer.remaining_hint = 2
+    for _ in range(2):
+        with pacer.slot():
+            pass
+    assert clock.slept == []
+    with pacer.slot():
+        pass
+    assert clock.slept == [60.0]
+
+
+def test_a_stale_answer_after_a_spent_window_is_ignored():
+    """An answer to a request let go before the window was waited out says nothing of the
+    next window."""
+    clock = Clock()
+    pacer = limiter(clock)
+    sent, answer = threading.Event(), threading.Event()
+    late = threading.Thread(target=answered, args=(pacer, 0, sent, answer))
+    late.start()
+    assert sent.wait(5)
+    with pacer.slot():
+        pacer.remaining_hint = 0  # the window is spent: the next request waits it out
+    with pacer.slot():
+        pass
+    assert clock.slept == [60.0]
+    answer.set()  # the request sent before the wait answers now, with its old count
+    late.join(5)
+    with pacer.slot():
+        pass
+    assert clock.slept == [60.0]  # no second wait
