@@ -168,7 +168,12 @@ def books_sim(monkeypatch):
     company = generate_company(
         "quickbooks", seed=5, customers=600, invoices=4500, today=datetime.now(UTC).date()
     )
-    with QuickBooksSimulator(company, latency=0.25) as sim:
+    # A pull is the batch, then one round of 10 requests: with 0.4 s a request, the round's
+    # pages come ~0.4 s after the first one is stored, so a kill up to 0.35 s after it
+    # always lands in the pull (0.25 s a request was enough until the page decoder started
+    # ahead and the simulator's rendering counted inside its latency; then a kill could
+    # come after the sync had finished).
+    with QuickBooksSimulator(company, latency=0.4) as sim:
         sim.prerender()
         monkeypatch.setenv("KILL_QBO_SECRET", sim.tokens.client_secret)
         yield sim
@@ -190,7 +195,7 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(books_sim, tmp
     for attempt in range(2):  # kill twice, each time at a random moment after some progress
         process = arsync_sync(config)
         assert wait_for_progress(sqlite_url, pages_done=attempt + 1, process=process)
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.35))
         decoders = page_decoders(process.pid)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
