@@ -62,7 +62,8 @@ class RateLimiter:
 
     @property
     def remaining_hint(self) -> int | None:
-        """The provider's count of requests left in the window, as of the newest answer."""
+        """The provider's count of requests left, from the answer that says least (see above);
+        None before any answer and once a spent window has been waited out."""
         return self._hint
 
     @remaining_hint.setter

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -211,12 +211,9 @@ def _send(
     )
     if response.status_code != 200:
         return sdk_result(response)
-    gate.__enter__()  # left by `Received.read`, after the pacing slot
-    try:
-        return Received(response, _content(response), read, gate)
-    except BaseException:
-        gate.__exit__(None, None, None)
-        raise
+    with ExitStack() as held:
+        held.enter_context(gate)  # left when the body is read, after the pacing slot
+        return Received(response, _content(response), read, held.pop_all())
 
 
 class Received:
@@ -229,17 +226,12 @@ class Received:
     once: a place never given back would stall every later request of the pull.
     """
 
-    __slots__ = ("_gate", "content", "reader", "response")
+    __slots__ = ("_held", "content", "reader", "response")
 
     def __init__(
-        self,
-        response: requests.Response,
-        content: bytes,
-        reader: Callable[[bytes], Any],
-        gate: AbstractContextManager[Any],
+        self, response: requests.Response, content: bytes, reader: Callable[[bytes], Any], held: ExitStack
     ) -> None:
-        self.response, self.content, self.reader = response, content, reader
-        self._gate: AbstractContextManager[Any] | None = gate
+        self.response, self.content, self.reader, self._held = response, content, reader, held
 
     def read(self) -> Any:
         """The body as `reader` reads it, or the SDK's own result when it cannot."""
@@ -250,10 +242,8 @@ class Received:
         return body if body is not None else sdk_result(self.response)
 
     def discard(self) -> None:
-        """Give the body's place in the gate back (once), read or not."""
-        gate, self._gate = self._gate, None
-        if gate is not None:
-            gate.__exit__(None, None, None)
+        """Give the body's place in the gate back (once: a closed stack holds nothing), read or not."""
+        self._held.close()
 
 
 def _content(response: requests.Response) -> bytes:

@@ -123,17 +123,23 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
     assert ahead.api_calls == one.api_calls - sum(1 for n in sizes if n % 300 == 0)
 
 
-def test_pages_ahead_use_the_cap_but_few_answers_are_read_at_once(world, monkeypatch):
-    """Latency: as many requests in flight as the realm allows; memory: at most READING
-    answers received and read at once (the others wait in their sockets)."""
-    gates: list[ahead.Slots] = []
+@pytest.fixture
+def gates(monkeypatch) -> list[ahead.Slots]:
+    """The pulls' gates on answers read at once (`ahead.Slots`), as they are made."""
+    made: list[ahead.Slots] = []
 
     class Noted(ahead.Slots):
         def __init__(self, size: int) -> None:
             super().__init__(size)
-            gates.append(self)
+            made.append(self)
 
     monkeypatch.setattr(ahead, "Slots", Noted)
+    return made
+
+
+def test_pages_ahead_use_the_cap_but_few_answers_are_read_at_once(world, gates):
+    """Latency: as many requests in flight as the realm allows; memory: at most READING
+    answers received and read at once (the others wait in their sockets)."""
     world.sim.latency = 0.1
     result = pull(world.connector(page_size=200, concurrent=10))
     assert ahead.READING < world.sim.gauge.peak[world.company.id] <= 10 == ahead.PAGES_AHEAD
@@ -196,17 +202,11 @@ def test_a_request_leaves_the_window_once_its_body_is_in_not_once_it_is_read(wor
     assert sum(len(p.of("invoices")) for p in rest) == LIVE_INVOICES and rest[-1].full_sync_complete
 
 
-def test_a_slot_that_fails_to_close_gives_back_its_bodys_place(world, monkeypatch):
+def test_a_slot_that_fails_to_close_gives_back_its_bodys_place(world, gates):
     """A shared pacer's store gone between receiving a body and reading it (PostgreSQL
     restarted mid-sync): the request fails, and the body's place among the few read at
     once is given back. Kept, four such failures stalled every later request of the pull,
     and the sync never ended (the CI's PostgreSQL restart test caught it)."""
-    gates: list[ahead.Slots] = []
-
-    class Noted(ahead.Slots):
-        def __init__(self, size: int) -> None:
-            super().__init__(size)
-            gates.append(self)
 
     class StoreGone(Exception):
         pass
@@ -224,7 +224,6 @@ def test_a_slot_that_fails_to_close_gives_back_its_bodys_place(world, monkeypatc
             if self.slots > 1:  # the batch's slot closes; every later one meets the outage
                 raise StoreGone("the pacing row's store went away")
 
-    monkeypatch.setattr(ahead, "Slots", Noted)
     settings = replace(world.settings(page_size=100, concurrent=10), pacing=lambda *limits: Pacer())
     connector = create_connector(settings, world.credentials())
     outcome: list[BaseException] = []
