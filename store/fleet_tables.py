@@ -72,9 +72,12 @@ class CompanyDefinition(SQLModel, table=True):
 
 
 class Pacing(SQLModel, table=True):
-    """One company's API budget shared by every process: recent sends and requests in flight."""
+    """One company's API budget shared by every process: sends, requests in flight, counts left."""
 
     __tablename__ = "pacing"
     company_id: str = Field(primary_key=True, max_length=64)
     sent: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON epoch seconds
     in_flight: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON token -> expiry
+    # JSON: the provider's remaining-request count and the send tickets it is judged by
+    # (`store.pacing.Counts`)
+    counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))

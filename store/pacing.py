@@ -3,19 +3,23 @@
 The same contract as `connectors.ratelimit.RateLimiter` (`slot()` and `remaining_hint`),
 so a connector is handed either without knowing which. State is one `pacing` row per
 company, read and written under `SELECT ... FOR UPDATE`: the send times of the last
-window and the requests in flight, each named after its process ("host:pid:tag", as lease
-owners are) and with an expiry: the slot of a process of this host that has exited comes
-back at once (a sync killed, or failed with the store gone, with 10 requests in flight
-would otherwise hold the company's whole cap until they expire), any other at its expiry.
+window, the provider's remaining count (`Counts`: whichever process heard it, every
+process waits out a spent window) and the requests in flight, each named after its
+process ("host:pid:tag", as lease owners are) and with an expiry: the slot of a process of
+this host that has exited comes back at once (a sync killed, or failed with the store
+gone, with 10 requests in flight would otherwise hold the company's whole cap until they
+expire), any other at its expiry.
 Times are the database server's clock, the one clock every worker shares.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
@@ -34,6 +38,36 @@ POLL = 0.05  # seconds between tries while every concurrent slot is taken
 # ended): not counted by its next slot taken, so a restart of PostgreSQL under a running
 # daemon does not cost the company its cap until they expire.
 _ABANDONED: set[str] = set()
+
+
+@dataclass
+class Counts:
+    """The provider's count of requests left (X-MinLimit-Remaining), fleet-wide: the same
+    reading as `connectors.ratelimit.RateLimiter`'s, kept in the company's row.
+
+    Every send gets a ticket (`issued` counts them); an answer to ticket t saying `left`
+    means at most `left - (sends since t)` are left, so the lowest such figure is kept. A
+    spent window holds every process until `hold_until` (the server's clock); answers to
+    sends from before that (tickets below `heard_from`) are stale then.
+    """
+
+    issued: int = 0
+    left: int | None = None
+    left_ticket: int = -1
+    heard_from: int = 0
+    hold_until: float | None = None
+
+    def heard(self, left: int, ticket: int) -> None:
+        """An answer to send `ticket` says `left` requests are left."""
+        if ticket >= self.heard_from and (self.left is None or left + ticket < self.left + self.left_ticket):
+            self.left, self.left_ticket = left, ticket
+
+    def spent(self) -> bool:
+        """Whether the lowest count, less the sends since, leaves nothing."""
+        return self.left is not None and self.left - (self.issued - 1 - self.left_ticket) <= 0
+
+    def hold(self, until: float) -> None:
+        self.hold_until, self.left, self.heard_from = until, None, self.issued
 
 
 class StorePacer:
@@ -57,12 +91,26 @@ class StorePacer:
         self.concurrent = concurrent
         self._sleep = sleep
         self.margin = margin
-        self.remaining_hint: int | None = None  # X-MinLimit-Remaining style headers
+        self._known: int | None = None  # the lowest count at this process's last look
+        self._mine = threading.local()  # this thread's send: its ticket and its answer's count
+
+    @property
+    def remaining_hint(self) -> int | None:
+        """The provider's count of requests left, as this process last read it (see `Counts`)."""
+        return self._known
+
+    @remaining_hint.setter
+    def remaining_hint(self, left: int | None) -> None:
+        """Called with an answer's count, in the thread that sent its request (inside its
+        slot): stored with the slot's release, in the same transaction."""
+        if left is not None:
+            self._mine.left = left
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one request slot: waits for the shared window and the shared concurrency cap."""
         token = worker_id()
+        self._mine.left = None
         while (wait := self._try_enter(token)) > 0:
             self._sleep(wait)
         try:
@@ -73,32 +121,40 @@ class StorePacer:
     def _try_enter(self, token: str) -> float:
         """Take a slot for `token` and return 0, or return how long to wait before trying again."""
         with self.engine.begin() as connection:
-            sent, in_flight, now = self._lock_row(connection)
-            hint, self.remaining_hint = self.remaining_hint, None
-            if hint is not None and hint <= 0 and sent:
-                return max(self.window + self.margin - (now - sent[0]), POLL)
+            sent, in_flight, counts, now = self._lock_row(connection)
+            if counts.hold_until is not None and now < counts.hold_until:
+                return counts.hold_until - now
+            if counts.spent() and sent:
+                counts.hold(sent[0] + self.window + self.margin)
+                self._save(connection, sent, in_flight, counts)
+                return max(counts.hold_until - now, POLL)
             if len(in_flight) >= self.concurrent:
                 return POLL
             if len(sent) >= self.per_window:
                 return max(self.window + self.margin - (now - sent[-self.per_window]), POLL)
             sent.append(now)
             in_flight[token] = now + IN_FLIGHT_TTL
-            self._save(connection, sent, in_flight)
+            self._mine.ticket, counts.issued = counts.issued, counts.issued + 1
+            self._save(connection, sent, in_flight, counts)
         return 0.0
 
     def _leave(self, token: str) -> None:
         try:
             with self.engine.begin() as connection:
-                sent, in_flight, _ = self._lock_row(connection)
+                sent, in_flight, counts, _ = self._lock_row(connection)
                 in_flight.pop(token, None)
-                self._save(connection, sent, in_flight)
+                left, self._mine.left = getattr(self._mine, "left", None), None
+                if left is not None:
+                    counts.heard(left, getattr(self._mine, "ticket", counts.issued - 1))
+                    self._known = counts.left
+                self._save(connection, sent, in_flight, counts)
         except DBAPIError:
             _ABANDONED.add(token)
             raise
 
-    def _lock_row(self, connection: Connection) -> tuple[list[float], dict[str, float], float]:
+    def _lock_row(self, connection: Connection) -> tuple[list[float], dict[str, float], Counts, float]:
         """The company's row, locked until commit, pruned to what still counts at the server's now."""
-        query = select(P.sent, P.in_flight, func.extract("epoch", func.clock_timestamp())).where(
+        query = select(P.sent, P.in_flight, P.counts, func.extract("epoch", func.clock_timestamp())).where(
             P.company_id == self.company_id
         )
         row = connection.execute(query.with_for_update()).first()
@@ -106,21 +162,31 @@ class StorePacer:
             insert_ignoring(
                 connection,
                 Pacing.__table__,
-                [{"company_id": self.company_id, "sent": "[]", "in_flight": "{}"}],
+                [{"company_id": self.company_id, "sent": "[]", "in_flight": "{}", "counts": "{}"}],
             )
             row = connection.execute(query.with_for_update()).one()
-        now = float(row[2])
+        now = float(row[3])
         sent = [t for t in json.loads(row[0]) if now - t < self.window + self.margin]
         in_flight = {
             k: until
             for k, until in json.loads(row[1]).items()
             if until > now and k not in _ABANDONED and not owner_is_dead(k)
         }
-        return sent, in_flight, now
+        counts = Counts(**json.loads(row[2]))
+        if counts.hold_until is not None and now >= counts.hold_until:
+            counts.hold_until = None
+        self._known = counts.left
+        return sent, in_flight, counts, now
 
-    def _save(self, connection: Connection, sent: list[float], in_flight: dict[str, float]) -> None:
+    def _save(
+        self, connection: Connection, sent: list[float], in_flight: dict[str, float], counts: Counts
+    ) -> None:
         connection.execute(
             update(Pacing)
             .where(P.company_id == self.company_id)
-            .values(sent=json.dumps([round(t, 4) for t in sent]), in_flight=json.dumps(in_flight))
+            .values(
+                sent=json.dumps([round(t, 4) for t in sent]),
+                in_flight=json.dumps(in_flight),
+                counts=json.dumps(asdict(counts)),
+            )
         )

@@ -160,3 +160,69 @@ def test_token_keep_alive_takes_its_request_from_the_shared_budget(pg_url, monke
         app.close()
     assert sim.tokens.refreshes == 1
     assert {company: len(json.loads(sent)) for company, sent in rows.items()} == {"soon": 1}
+
+
+def counted(pacer: StorePacer, left: int, sent: threading.Event, answer: threading.Event) -> None:
+    """One request on its own thread: sent, then its answer's count noted when `answer` is set."""
+    with pacer.slot():
+        sent.set()
+        assert answer.wait(10)
+        pacer.remaining_hint = left  # as the Xero client does, in the request's thread
+
+
+def test_a_spent_count_one_process_heard_holds_every_process(pg_engine, pg_url):
+    """Xero says the minute is spent (another app used it): the other worker's next request
+    waits for the window too, instead of drawing a 429."""
+    other = make_engine(pg_url)
+    first = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    second = StorePacer(other, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    began = time.monotonic()
+    with first.slot():
+        first.remaining_hint = 0
+    with second.slot():
+        waited = time.monotonic() - began
+    other.dispose()
+    assert waited >= 1.0
+    assert second.remaining_hint is None  # the wait used the count up
+
+
+def test_an_answer_counted_early_cannot_raise_a_shared_count_a_later_one_lowered(pg_engine):
+    """Two requests in flight; the provider counted the second first (1 left) and the first
+    after it (0 left); the first's answer comes back first: the window is spent."""
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    events = [(threading.Event(), threading.Event()) for _ in range(2)]
+    threads = [
+        threading.Thread(target=counted, args=(pacer, left, sent, answer))
+        for left, (sent, answer) in zip((0, 1), events, strict=True)
+    ]
+    began = time.monotonic()
+    for thread, (sent, _) in zip(threads, events, strict=True):
+        thread.start()
+        assert sent.wait(10)
+    for thread, (_, answer) in zip(threads, events, strict=True):
+        answer.set()
+        thread.join(10)
+    with pacer.slot():
+        waited = time.monotonic() - began
+    assert waited >= 1.0
+
+
+def test_a_stale_count_after_a_spent_window_was_waited_out_is_ignored(pg_engine):
+    """An answer to a request let go before the wait says nothing of the next window."""
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    sent, answer = threading.Event(), threading.Event()
+    late = threading.Thread(target=counted, args=(pacer, 0, sent, answer))
+    late.start()
+    assert sent.wait(10)
+    with pacer.slot():
+        pacer.remaining_hint = 0
+    began = time.monotonic()
+    with pacer.slot():  # waits the window out
+        pass
+    assert time.monotonic() - began >= 0.5
+    answer.set()  # the request let go before the wait answers now, with its old count
+    late.join(10)
+    began = time.monotonic()
+    with pacer.slot():
+        pass
+    assert time.monotonic() - began < 0.5
