@@ -92,6 +92,10 @@ class StorePacer:
         self._sleep = sleep
         self.margin = margin
         self._known: int | None = None  # the lowest count at this process's last look
+        # This process's own threads queue here for its share of the cap, instead of polling
+        # the row while they hold every slot themselves (a pull asks 10 pages at once: two
+        # polls a request, most of the pacer's transactions, and a 50 ms stall each).
+        self._local = threading.BoundedSemaphore(concurrent)
         self._mine = threading.local()  # this thread's send: its ticket and its answer's count
 
     @property
@@ -111,12 +115,13 @@ class StorePacer:
         """Hold one request slot: waits for the shared window and the shared concurrency cap."""
         token = worker_id()
         self._mine.left = None
-        while (wait := self._try_enter(token)) > 0:
-            self._sleep(wait)
-        try:
-            yield
-        finally:
-            self._leave(token)
+        with self._local:
+            while (wait := self._try_enter(token)) > 0:
+                self._sleep(wait)
+            try:
+                yield
+            finally:
+                self._leave(token)
 
     def _try_enter(self, token: str) -> float:
         """Take a slot for `token` and return 0, or return how long to wait before trying again."""

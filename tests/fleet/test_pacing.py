@@ -226,3 +226,28 @@ def test_a_stale_count_after_a_spent_window_was_waited_out_is_ignored(pg_engine)
     with pacer.slot():
         pass
     assert time.monotonic() - began < 0.5
+
+
+def test_a_process_holding_every_slot_queues_its_threads_without_polling_the_store(pg_engine):
+    """Six threads of one process, two slots: the four waiting wait for a slot of their own
+    process to come back, not by asking the store every 50 ms."""
+    waits: list[float] = []
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=2, sleep=waits.append)
+    in_flight, peak = [0], [0]
+    lock = threading.Lock()
+
+    def request() -> None:
+        with pacer.slot():
+            with lock:
+                in_flight[0] += 1
+                peak[0] = max(peak[0], in_flight[0])
+            time.sleep(0.1)
+            with lock:
+                in_flight[0] -= 1
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert peak[0] == 2 and waits == []
