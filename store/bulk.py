@@ -42,6 +42,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from store.copy_binary import binary_safe
+from store.types import batched
 
 Processor = Callable[[object], object]
 
@@ -265,8 +266,9 @@ def _bound(
     """The rows' values column by column, in the statement's order, each value bind-processed.
 
     Worked by column so that the only Python-level work per value is its type's own
-    processing; a column whose every value is one object (a shared value, a page's
-    `synced_at` in dict rows) is processed once.
+    processing, and none where the type processes a whole column in C (`many`, for the
+    usual values: amounts, UTC times, booleans); a column whose every value is one
+    object (a shared value, a page's `synced_at` in dict rows) is processed once.
     """
     count = len(rows)
     given = dict(zip(columns, zip(*rows, strict=True), strict=True))
@@ -278,7 +280,9 @@ def _bound(
         elif all(map(is_, values, repeat(values[0]))):
             prepared.append([process(values[0])] * count)
         else:
-            prepared.append(list(map(process, values)))
+            many = getattr(process, "many", None)
+            done = many(values) if many is not None else None
+            prepared.append(list(map(process, values)) if done is None else done)
     return prepared
 
 
@@ -353,7 +357,13 @@ def _fast_bool(original: Processor, *, native: bool) -> Processor:
         except (KeyError, TypeError):  # not a boolean: the original's own error
             return original(value)
 
-    return process
+    def many(values):
+        try:
+            return list(map(table.__getitem__, values))
+        except (KeyError, TypeError):
+            return None
+
+    return batched(process, many)
 
 
 def _naive_datetime_text(original: Processor) -> Processor:

@@ -7,8 +7,11 @@ summable exactly in SQL). Datetimes are stored as UTC and always come back tz-aw
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import repeat
+from operator import attrgetter, is_
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Numeric
@@ -18,6 +21,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 MONEY_SCALE = 4
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _FACTOR = 10**MONEY_SCALE
+_FACTOR_DECIMAL = Decimal(_FACTOR)
 # The largest amount both backends hold: SQLite keeps ten-thousandths in a signed 64-bit
 # integer (PostgreSQL's NUMERIC(20,4) would go to 10^16). One limit, the same everywhere.
 MONEY_LIMIT = Decimal(2**63 - 1).scaleb(-MONEY_SCALE)
@@ -56,6 +60,11 @@ class Money(TypeDecorator):
                     return int(value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN) * _FACTOR)
                 return general(value)
 
+            def many(values: Sequence[Any]) -> list | None:
+                if not only(Decimal, values):
+                    return None
+                return list(map(int, map(_FACTOR_DECIMAL.__mul__, _quantized(values))))
+
         else:
 
             def process(value: Any):
@@ -63,7 +72,10 @@ class Money(TypeDecorator):
                     return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
                 return general(value)
 
-        return process
+            def many(values: Sequence[Any]) -> list | None:
+                return list(_quantized(values)) if only(Decimal, values) else None
+
+        return batched(process, many)
 
     def process_result_value(self, value, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -121,7 +133,7 @@ class UTCDateTime(TypeDecorator):
                 # astimezone to the zone it is in already returns the value itself
                 return value if value.__class__ is datetime and value.tzinfo is UTC else general(value)
 
-            return process
+            return batched(process, lambda values: list(values) if _utc_times(values) else None)
         if dialect.name != "sqlite" or not _is_sqlite_text(general):
             return general
 
@@ -130,7 +142,13 @@ class UTCDateTime(TypeDecorator):
                 return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
             return general(value)
 
-        return text
+        def many(values: Sequence[Any]) -> list | None:
+            if not _utc_times(values):
+                return None
+            texts = map(datetime.isoformat, values, repeat(" "), repeat("microseconds"))
+            return list(map(str.removesuffix, texts, repeat("+00:00")))
+
+        return batched(text, many)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -138,6 +156,31 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def batched(process: Callable[[Any], Any], many: Callable[[Sequence[Any]], list | None]):
+    """`process`, carrying `many`: a whole column's values processed in C-level maps, or None
+    when the column holds a value that needs `process`'s general path (then each value goes
+    through `process`). Both give the same results; the bulk writer uses `many` for columns,
+    which saves a Python call per value (half a million amounts in a 100k-invoice sync)."""
+    process.many = many  # type: ignore[attr-defined]
+    return process
+
+
+def only(kind: type, values: Sequence[Any]) -> bool:
+    """Whether every value is exactly of type `kind` (not a subclass), checked in C."""
+    return all(map(is_, map(type, values), repeat(kind)))
+
+
+def _quantized(values: Sequence[Decimal]):
+    return map(Decimal.quantize, values, repeat(_QUANTUM), repeat(ROUND_HALF_EVEN))
+
+
+_tzinfo = attrgetter("tzinfo")
+
+
+def _utc_times(values: Sequence[Any]) -> bool:
+    return only(datetime, values) and all(map(is_, map(_tzinfo, values), repeat(UTC)))
 
 
 def _is_sqlite_text(general) -> bool:

@@ -141,3 +141,51 @@ def test_the_fast_processors_are_in_use_on_sqlite(type_):
 @pytest.mark.parametrize("type_", [Money(), UTCDateTime()], ids=["money", "utc-datetime"])
 def test_the_types_own_fast_processors_are_in_use(dialect, type_):
     assert bind_processor(type_, dialect).__qualname__.startswith(f"{type(type_).__name__}.bind_processor.")
+
+
+# A whole column at once (`many`): the same values, or None to send it value by value.
+COLUMNS = [
+    (Boolean(), st.one_of(st.booleans(), st.none())),
+    (Boolean(), st.one_of(st.booleans(), st.integers(-1, 2), st.just("yes"))),
+    (UTCDateTime(), st.datetimes(timezones=st.just(UTC))),
+    (UTCDateTime(), st.one_of(st.datetimes(timezones=st.sampled_from(ZONES)), st.none())),
+    (Money(), st.decimals(min_value=-(10**15), max_value=10**15, places=6)),
+    (Money(), st.one_of(st.decimals(allow_nan=True), st.integers(-(10**15), 10**15), st.none())),
+]
+COLUMN_IDS = [
+    "booleans", "booleans-mixed", "utc", "utc-mixed", "money", "money-mixed",
+]  # fmt: skip
+
+
+def _column_outcome(process, values):
+    try:
+        return repr(process(values))
+    except Exception as exc:  # noqa: BLE001 - the error type is the outcome compared
+        return type(exc)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=IDS)
+@pytest.mark.parametrize(("type_", "values"), COLUMNS, ids=COLUMN_IDS)
+@given(data=st.data())
+def test_a_column_at_once_is_each_value_processed(dialect, type_, values, data):
+    fast, _ = _both(type_, dialect)
+    column = data.draw(st.lists(values, max_size=20))
+    done = _column_outcome(fast.many, column)
+    if done != repr(None):  # None: the column goes value by value
+        assert done == _column_outcome(lambda vs: [fast(v) for v in vs], column)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=IDS)
+@pytest.mark.parametrize(
+    ("type_", "column"),
+    [
+        (Money(), [Decimal("1.00005"), Decimal("-2.5"), Decimal(0)]),
+        (UTCDateTime(), [datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)]),
+        (Boolean(), [True, False, True]),
+    ],
+    ids=["money", "utc-datetime", "boolean"],
+)
+def test_the_usual_columns_are_processed_at_once(dialect, type_, column):
+    """What a sync writes (exact amounts, UTC times, flags) takes the column path."""
+    fast, _ = _both(type_, dialect)
+    assert fast.many(column) == [fast(value) for value in column]
