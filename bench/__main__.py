@@ -1,7 +1,8 @@
 """`./dev bench [--quick] [SECTION ...]`: measure SPEC section 8's bars and print them.
 
 Sections: full, local, incremental, latency, mail, startup, health, http, scale (all by default).
-Results are printed as a table and written to bench/results/latest.json with the machine they came from.
+Results are printed as a table and written to bench/results/latest.json with the machine they came
+from and, per section, a calibration loop's time before and after it (the VM's speed drifts).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import atexit
 import json
 import os
 import platform
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +29,19 @@ def machine() -> dict:
         "processor": platform.processor() or platform.machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def calibration() -> float:
+    """Seconds for a fixed pure-Python loop (10^7 additions), the best of three: this VM's
+    speed drifts by up to 2x over hours, so each section records it before and after."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 def full(sizes) -> list[dict]:
@@ -143,9 +158,12 @@ def main() -> None:
     results = json.loads(target.read_text()) if target.exists() else {}  # re-run sections replace theirs
     results |= {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"), "sizes": sizes}
     for section in args.sections or SECTIONS:
+        before = calibration()
         rows = globals()[section](sizes)
         results[section] = rows
-        print(f"\n== {section}")
+        speed = {"before": before, "after": calibration()}
+        results.setdefault("calibration_seconds", {})[section] = speed
+        print(f"\n== {section} (calibration loop {speed['before']} s before, {speed['after']} s after)")
         for row in rows:
             print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "requests_by_endpoint"))
     target.parent.mkdir(exist_ok=True)
