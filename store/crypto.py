@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
-
 
 class SecretKeyError(Exception):
     """A stored secret cannot be read with the key at hand."""
@@ -18,7 +16,11 @@ class SecretKeyError(Exception):
 
 class SecretBox:
     def __init__(self, key: str | None) -> None:
-        self._fernet = Fernet(_fernet_key(key)) if key else None
+        self._fernet = None
+        if key:  # cryptography is loaded only with a key: `arsync status` never needs it
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(_fernet_key(key))
 
     @property
     def encrypting(self) -> bool:
@@ -36,6 +38,8 @@ class SecretBox:
             raise SecretKeyError("unrecognised stored secret format")
         if self._fernet is None:
             raise SecretKeyError("stored tokens are encrypted; set ARSYNC_SECRET_KEY to read them")
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(stored.removeprefix("enc:v1:").encode()).decode()
         except InvalidToken:

@@ -3,17 +3,22 @@
 Redaction is one processor: values under sensitive keys are masked, and any string that
 contains a known secret value (registered by whoever holds it) has it replaced. Standard
 library logs (SDKs, urllib3) go through the same processors.
+
+structlog itself (with rich, attrs and pygments behind it, a tenth of `arsync status`'s
+start) is loaded only by a command that logs: `configure_logging` sets up the standard
+library's handler at once and configures structlog the moment something first imports it.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
-
-import structlog
 
 SENSITIVE_KEY = re.compile(r"token|secret|password|authorization|api_key|client_secret", re.I)
 BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I)
@@ -78,35 +83,44 @@ REDACTOR = Redactor()
 
 
 def configure_logging(level: str = "info", fmt: str = "console", stream=None) -> Redactor:
-    """Configure structlog and the stdlib root logger once, for the CLI or the daemon."""
+    """Configure the stdlib root logger and structlog once, for the CLI or the daemon.
+
+    structlog is configured now if it is loaded, otherwise right after its first import,
+    before anyone can log through it.
+    """
     stream = stream or sys.stderr
-    head = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    shared = [*head, REDACTOR]
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        # `extra=` keys are added before the redactor sees the event, so they are masked too.
-        foreign_pre_chain=[*head, structlog.stdlib.ExtraAdder(), REDACTOR],
-        # Exceptions are rendered after the redactor ran on the event: scrub the final line.
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, REDACTOR.rendered],
-    )
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
+    handler.setFormatter(_RenderedOnFirstUse(fmt, stream))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "aiosmtplib", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    if "structlog" in sys.modules:
+        _configure_structlog()
+    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport("structlog", _configure_structlog))
+    return REDACTOR
+
+
+def _head() -> list:
+    import structlog
+
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _configure_structlog() -> None:
+    """structlog's events go through the redactor, then to the stdlib handler's renderer."""
+    import structlog
+
     structlog.configure(
         processors=[
-            *shared,
+            *_head(),
+            REDACTOR,
             structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
@@ -114,4 +128,66 @@ def configure_logging(level: str = "info", fmt: str = "console", stream=None) ->
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    return REDACTOR
+
+
+class _RenderedOnFirstUse(logging.Formatter):
+    """structlog's ProcessorFormatter for `fmt`, built (and structlog loaded) at the first record."""
+
+    def __init__(self, fmt: str, stream) -> None:
+        super().__init__()
+        self._fmt_name, self._stream = fmt, stream
+        self._formatter: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._formatter is None:
+            self._formatter = _processor_formatter(self._fmt_name, self._stream)
+        return self._formatter.format(record)
+
+
+def _processor_formatter(fmt: str, stream) -> logging.Formatter:
+    import structlog
+
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        # `extra=` keys are added before the redactor sees the event, so they are masked too.
+        foreign_pre_chain=[*_head(), structlog.stdlib.ExtraAdder(), REDACTOR],
+        # Exceptions are rendered after the redactor ran on the event: scrub the final line.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, REDACTOR.rendered],
+    )
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds no module itself: runs `then` right after the module `name` is first imported."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # the real finders find it; this one is done
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Then(spec.loader, self.then)
+        return spec
+
+
+class _Then(importlib.abc.Loader):
+    """A module's own loader, and `then` once the module has run."""
+
+    def __init__(self, loader: importlib.abc.Loader, then: Callable[[], None]) -> None:
+        self.loader, self.then = loader, then
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        self.then()
+
+    def __getattr__(self, name: str):  # resource readers and the rest: the module's own loader's
+        return getattr(self.loader, name)

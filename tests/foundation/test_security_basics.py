@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -47,3 +49,25 @@ def test_tokens_are_unreadable_without_the_key():
 def test_without_a_key_values_are_marked_plain():
     assert SecretBox(None).seal("t") == "plain:t"
     assert SecretBox("k").open("plain:t") == "t"
+
+
+def test_structlog_loaded_after_logging_is_configured_still_redacts():
+    """configure_logging leaves structlog unloaded; whoever imports it first finds it configured."""
+    probe = (
+        "import io, json, sys\n"
+        "from sync.logging import configure_logging\n"
+        "stream = io.StringIO()\n"
+        "configure_logging('info', 'json', stream=stream).remember('sekret-refresh-value-123')\n"
+        "unloaded = 'structlog' not in sys.modules\n"
+        "import structlog\n"
+        "log = structlog.get_logger('t')\n"
+        "log.info('auth.refreshed', refresh_token='x1', note='sekret-refresh-value-123')\n"
+        "print(json.dumps({'unloaded': unloaded, 'lines': stream.getvalue().splitlines()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["unloaded"] is True
+    [line] = [json.loads(line) for line in outcome["lines"]]
+    assert line["event"] == "auth.refreshed"
+    assert line["refresh_token"] == "***"
+    assert line["note"] == "***"

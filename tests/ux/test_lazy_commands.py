@@ -80,3 +80,27 @@ def test_status_loads_neither_alembic_nor_the_sdks(tmp_path, sqlite_url):
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert json.loads(done.stderr.strip().splitlines()[-1]) == {"code": 0, "heavy": []}
+
+
+def test_status_loads_neither_structlog_nor_cryptography(tmp_path, sqlite_url, monkeypatch):
+    """Logging (structlog, rich behind it) and the token cipher are loaded by commands that use them."""
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{sqlite_url}"\n[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\n'
+    )
+    monkeypatch.setenv("ARSYNC_SECRET_KEY", "")
+    arsync = [sys.executable, "-m", "sync", "--config", str(config)]
+    upgraded = subprocess.run([*arsync, "db", "upgrade"], capture_output=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr
+    probe = (
+        "import json, sys\n"
+        "from sync.cli import main\n"
+        f"code = main(['--config', {str(config)!r}, 'status'])\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(json.dumps({'code': code, 'heavy': sorted(loaded & {'structlog', 'rich', 'cryptography'})}),"
+        " file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == {"code": 0, "heavy": []}
+    assert "acme (quickbooks)" in done.stdout
