@@ -8,7 +8,6 @@ normalized, nothing stored (what a sync cannot go below).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import resource
 import sys
@@ -23,6 +22,7 @@ from store.credentials import DbCredentials
 from store.leases import worker_id
 from sync.app import App
 from sync.config import load_config
+from sync.logging import configure_logging
 from sync.runner import sync_one
 from sync.settings import connector_settings
 
@@ -56,8 +56,9 @@ def _children_cpu() -> float:
 
 def main() -> None:
     config_path, company_id, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    logging.disable(logging.WARNING)
-    app = App.open(load_config(config_path))
+    config = load_config(config_path)
+    configure_logging(config.log.level, config.log.format)  # as `arsync sync` does
+    app = App.open(config)
     handle, stats = tempfile.mkstemp(prefix="arsync-offload-", suffix=".txt")
     os.close(handle)
     os.environ[STATS_ENV] = stats  # the page decoder's process, if the sync starts one

@@ -119,6 +119,9 @@ def _configure_structlog() -> None:
 
     structlog.configure(
         processors=[
+            # events under the root's level are dropped before any processing (a sync logs
+            # every page at info; a warning-level run rendered and redacted each for nothing)
+            structlog.stdlib.filter_by_level,
             *_head(),
             REDACTOR,
             structlog.processors.format_exc_info,

@@ -71,3 +71,15 @@ def test_structlog_loaded_after_logging_is_configured_still_redacts():
     assert line["event"] == "auth.refreshed"
     assert line["refresh_token"] == "***"
     assert line["note"] == "***"
+
+
+def test_events_under_the_level_are_not_written():
+    stream = io.StringIO()
+    configure_logging("warning", "json", stream=stream)
+    log = structlog.get_logger("t")
+    log.info("sync.page_stored", rows=1000)
+    log.warning("sync.record_quarantined", ref="7", access_token="abc")
+    logging.getLogger("urllib3.x").info("connection pool is full")
+    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (line["event"], line["level"]) == ("sync.record_quarantined", "warning")
+    assert line["access_token"] == "***"
