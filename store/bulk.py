@@ -131,22 +131,52 @@ def upsert(
     their scalar defaults, as an ORM insert would. The stored rows are those of one
     INSERT ... ON CONFLICT per row, in order: a key twice in `rows` leaves the later one.
     """
+    _write(connection, table, rows, keys, columns, shared, update=True)
+
+
+class AlreadyStored(Exception):
+    """A page written as new met a key the store holds: its transaction must be rolled back."""
+
+
+def insert_new(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[tuple],
+    keys: Sequence[str],
+    *,
+    columns: Sequence[str],
+    shared: Mapping[str, object] | None = None,
+) -> None:
+    """Insert rows whose keys the store does not hold, as `upsert` writes them; `AlreadyStored`
+    if one is held (or comes twice in `rows`).
+
+    INSERT ... ON CONFLICT DO NOTHING, then its row count: the caller skips reading what is
+    stored (the state a row is compared with, the lines it owns) when there cannot be any,
+    and rolls back to do it the usual way when there was.
+    """
+    inserted = _write(connection, table, rows, keys, columns, shared, update=False)
+    if inserted != len(rows):  # None: the driver could not say (PostgreSQL's executemany)
+        raise AlreadyStored(f"{table.name}: {len(rows) - (inserted or 0)} of {len(rows)} keys held")
+
+
+def _write(connection, table, rows, keys, columns, shared, *, update: bool) -> int | None:
     if not rows:
-        return
+        return 0
     if columns is None:
         columns = tuple(rows[0])
         rows = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(r[columns[0]],) for r in rows]
     fixed = dict(shared or {})
-    update_columns = tuple(c for c in (*columns, *fixed) if c not in keys)
+    update_columns = tuple(c for c in (*columns, *fixed) if c not in keys) if update else None
     fixed |= _scalar_defaults(table, (*columns, *fixed))
     sql, order, processors = _compiled_upsert(
         connection.dialect, table, (*columns, *fixed), tuple(keys), update_columns
     )
     bound = _bound(tuple(columns), rows, fixed, order, processors)
     if connection.dialect.name == "postgresql" and _unique_keys(tuple(columns), rows, keys):
-        _copy_upsert(connection, table, order, bound, tuple(keys), update_columns)
-    else:
-        connection.exec_driver_sql(sql, list(zip(*bound, strict=True)))
+        return _copy_upsert(connection, table, order, bound, tuple(keys), update_columns)
+    done = connection.exec_driver_sql(sql, list(zip(*bound, strict=True)))
+    # sqlite3 sums an executemany's changes (rows a DO NOTHING skipped are not among them)
+    return done.rowcount if connection.dialect.name == "sqlite" else None
 
 
 def _unique_keys(columns: tuple[str, ...], rows: Sequence[tuple], keys: Sequence[str]) -> bool:
@@ -163,9 +193,10 @@ def _copy_upsert(
     order: tuple[str, ...],
     bound: list[Sequence],
     keys: tuple[str, ...],
-    update_columns: tuple[str, ...],
-) -> None:
-    """PostgreSQL: COPY the rows into a session's staging table, then one INSERT ... SELECT upserts them.
+    update_columns: tuple[str, ...] | None,
+) -> int:
+    """PostgreSQL: COPY the rows into a session's staging table, then one INSERT ... SELECT
+    upserts them (or, without `update_columns`, inserts the new ones); returns its row count.
 
     Measured on 98k invoices against psycopg's pipelined executemany: about half the
     client CPU and less server time. The staging table (these columns of `table`, no
@@ -182,8 +213,9 @@ def _copy_upsert(
         _copy(connection, f"{copy_sql} (FORMAT BINARY)", zip(*bound, strict=True), types)
     else:
         _copy(connection, copy_sql, zip(*bound, strict=True))
-    connection.exec_driver_sql(upsert_sql)
+    written = connection.exec_driver_sql(upsert_sql).rowcount
     connection.exec_driver_sql(empty)
+    return written
 
 
 def _stage_types(connection: Connection, stage: str) -> tuple[int, ...]:
@@ -233,7 +265,7 @@ def _copy_statements(
     table: Table,
     order: tuple[str, ...],
     keys: tuple[str, ...],
-    update_columns: tuple[str, ...],
+    update_columns: tuple[str, ...] | None,
 ) -> tuple[str, str, str, str, str]:
     quote = dialect.identifier_preparer.quote
     name = f"arsync_stage_{table.name}_{hashlib.blake2s(' '.join(order).encode(), digest_size=4).hexdigest()}"
@@ -241,9 +273,10 @@ def _copy_statements(
     names = ", ".join(quote(c) for c in order)
     source = dialect.identifier_preparer.format_table(table)
     staged = sql_table(name, *(sql_column(c) for c in order), schema="pg_temp")
-    statement = pg_insert(table).from_select(list(order), select(*staged.c), include_defaults=False)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns}
+    statement = _on_conflict(
+        pg_insert(table).from_select(list(order), select(*staged.c), include_defaults=False),
+        keys,
+        update_columns,
     )
     create = f"CREATE TEMPORARY TABLE {quote(name)} AS SELECT {names} FROM {source} WITH NO DATA"
     return (
@@ -300,13 +333,11 @@ def _compiled_upsert(
     table: Table,
     columns: tuple[str, ...],
     keys: tuple[str, ...],
-    update_columns: tuple[str, ...],
+    update_columns: tuple[str, ...] | None,
 ) -> tuple[str, tuple[str, ...], tuple[Processor | None, ...]]:
     """The upsert's SQL for the driver, the column order it binds, and each column's bind processor."""
     statement = _insert_for(dialect)(table).values({c: bindparam(c) for c in columns})
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns}
-    )
+    statement = _on_conflict(statement, keys, update_columns)
     compiled = statement.compile(dialect=dialect)
     sql = compiled.string
     if compiled.positional:
@@ -316,6 +347,15 @@ def _compiled_upsert(
         for column in columns:
             sql = sql.replace(f"%({column})s", "%s")
     return sql, order, tuple(bind_processor(table.c[c].type, dialect) for c in order)
+
+
+def _on_conflict(statement: Insert, keys: tuple[str, ...], update_columns: tuple[str, ...] | None) -> Insert:
+    """ON CONFLICT (keys): DO UPDATE SET `update_columns`, or DO NOTHING without them."""
+    if update_columns is None:
+        return statement.on_conflict_do_nothing(index_elements=list(keys))
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns}
+    )
 
 
 def bind_processor(type_: TypeEngine, dialect: Dialect) -> Processor | None:

@@ -39,6 +39,7 @@ class PageContext:
     now: datetime
     run_id: int
     assess: bool  # re-assess portal accounts for the contacts a customers page touched
+    new: bool = False  # its records are expected not to be stored: inserted unread (`insert_new`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +70,15 @@ def _customers(
 
 
 def _invoices(connection: Connection, ctx: PageContext, records: Sequence[InvoiceRecord]) -> tuple[int, int]:
-    return write_invoices(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id)
+    return write_invoices(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id, new=ctx.new)
 
 
 def _payments(connection: Connection, ctx: PageContext, records: Sequence[PaymentRecord]) -> tuple[int, int]:
-    return write_payments(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id), 0
+    return write_payments(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id, new=ctx.new), 0
 
 
 def _credits(connection: Connection, ctx: PageContext, records: Sequence[CreditRecord]) -> tuple[int, int]:
-    return write_credits(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id), 0
+    return write_credits(connection, ctx.company_id, records, now=ctx.now, run_id=ctx.run_id, new=ctx.new), 0
 
 
 WRITERS: dict[Entity, Writer] = {

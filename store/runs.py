@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from portal_rules.records import Entity, Page
 from portal_rules.types import CompanyPolicy
+from store.bulk import AlreadyStored
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
 from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
@@ -27,6 +28,9 @@ from store.tables import SyncCursor, SyncRun
 
 RUNS = SyncRun.__table__
 CURSORS = SyncCursor.__table__
+# What a full pull inserts unread while it finds none stored (customers' pages are few and
+# carry contacts and accounts, which are always compared)
+INSERTED_NEW: tuple[Entity, ...] = ("invoices", "payments", "credits")
 
 
 class RunStatus(StrEnum):
@@ -82,6 +86,10 @@ class Run:
     cursor: dict | None
     full_since_run: int | None  # the run that began the full pull in progress (resumable)
     tally: Tally = field(default_factory=Tally)
+    # Entities whose pages are inserted without reading what is stored first: in a full pull,
+    # until a page finds one of its records stored (a company synced before, a record read
+    # twice); that page is then written again the usual way, and the entity's later ones too.
+    new: set[Entity] = field(default_factory=set)
 
     @property
     def pulling_everything(self) -> bool:
@@ -113,7 +121,9 @@ def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: date
         ).inserted_primary_key[0]
     if pulls_all and full_since_run is None:
         full_since_run = run_id
-    return Run(run_id, company_id, pulls_all, cursor, full_since_run)
+    return Run(
+        run_id, company_id, pulls_all, cursor, full_since_run, new=set(INSERTED_NEW) if pulls_all else set()
+    )
 
 
 def absent_candidates(engine: Engine, run: Run, page: Page) -> dict[Entity, list[str]]:
@@ -149,8 +159,19 @@ def commit_page(
     During a full pull, portal accounts are assessed once for the whole company on its last
     page instead of per page (new contacts stay ineligible until then). On that last page,
     `absent` (confirmed with the source) are marked deleted; without it, every stored
-    record the pull did not re-read is.
+    record the pull did not re-read is. A page of an entity in `run.new` is inserted
+    unread; if one of its records was stored, the transaction is rolled back and the page
+    written again, compared with what is stored (as every later page of that entity).
     """
+    if page.entity in run.new:
+        try:
+            return _commit_page(engine, run, page, policy, now, absent, lease, new=True)
+        except AlreadyStored:
+            run.new.discard(page.entity)
+    return _commit_page(engine, run, page, policy, now, absent, lease, new=False)
+
+
+def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) -> Written:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # The page's rows and its cursor commit together, so a commit lost to a server crash
@@ -158,7 +179,8 @@ def commit_page(
             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         if lease is not None and not renew(connection, *lease, now):
             raise LeaseBusy("lost the sync lease")
-        context = PageContext(run.company_id, policy, now, run.id, assess=not run.pulling_everything)
+        assess = not run.pulling_everything
+        context = PageContext(run.company_id, policy, now, run.id, assess=assess, new=new)
         written = write_page(connection, page, context)
         gone = None
         if page.full_sync_complete and run.full_since_run is not None:

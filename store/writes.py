@@ -20,7 +20,7 @@ from portal_rules.customers import portal_visible_customer, should_import
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CustomerFacts
 from portal_rules.visibility import sent_and_live
-from store.bulk import among, select_among, upsert
+from store.bulk import among, insert_new, select_among, upsert
 from store.tables import Adjustment, Contact, Customer, Invoice
 from store.types import to_money
 
@@ -129,14 +129,17 @@ def write_invoices(
     *,
     now: datetime,
     run_id: int | None = None,
+    new: bool = False,
 ) -> tuple[int, int]:
     """Write a page of invoices; record adjustments for reopened ones. Returns (rows, adjustments).
 
     A deletion only hides the stored row: sources often send nothing but the id with it.
+    With `new` (none of the invoices is expected to be stored), nothing stored is read: the
+    page is inserted, or `AlreadyStored` raised when one was there.
     """
     gone = mark_gone(connection, INVOICES, company_id, [i.ref for i in invoices if i.deleted], now, run_id)
     invoices = [i for i in invoices if not i.deleted]
-    stored = _stored_state(connection, company_id, [i.ref for i in invoices])
+    stored = {} if new else _stored_state(connection, company_id, [i.ref for i in invoices])
     rows = [
         (
             i.ref,
@@ -155,7 +158,8 @@ def write_invoices(
         )
         for i in invoices
     ]
-    upsert(
+    write = insert_new if new else upsert  # a new invoice is never an adjustment
+    write(
         connection,
         INVOICES,
         rows,

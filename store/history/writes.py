@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete
 
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
-from store.bulk import among, select_among, upsert
+from store.bulk import among, insert_new, select_among, upsert
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.writes import mark_gone
 
@@ -27,8 +27,13 @@ def write_payments(
     *,
     now: datetime,
     run_id: int | None = None,
+    new: bool = False,
 ) -> int:
-    """Write a page of payments and the allocations they own; returns the rows written."""
+    """Write a page of payments and the allocations they own; returns the rows written.
+
+    With `new` (none is expected to be stored), nothing stored is read: the payments and
+    their lines are inserted, or `AlreadyStored` raised when one was there.
+    """
     gone = mark_gone(connection, PAYMENTS, company_id, [r.ref for r in records if r.deleted], now, run_id)
     kept = [r for r in records if not r.deleted]
     rows = [
@@ -38,10 +43,11 @@ def write_payments(
         )
         for r in kept
     ]  # fmt: skip
-    upsert(
+    write = insert_new if new else upsert
+    write(
         connection, PAYMENTS, rows, _KEYS, columns=_PAYMENT_COLUMNS, shared=_shared(company_id, now, run_id)
     )
-    _replace_allocations(connection, company_id, "payment", [(r.ref, r.allocations) for r in kept])
+    _replace_allocations(connection, company_id, "payment", [(r.ref, r.allocations) for r in kept], new=new)
     return len(rows) + gone
 
 
@@ -52,8 +58,10 @@ def write_credits(
     *,
     now: datetime,
     run_id: int | None = None,
+    new: bool = False,
 ) -> int:
-    """Write a page of credit notes/memos and the allocations they own; returns the rows written."""
+    """Write a page of credit notes/memos and the allocations they own; returns the rows
+    written. `new` as for `write_payments`."""
     gone = mark_gone(connection, CREDITS, company_id, [r.ref for r in records if r.deleted], now, run_id)
     kept = [r for r in records if not r.deleted]
     rows = [
@@ -63,8 +71,9 @@ def write_credits(
         )
         for r in kept
     ]  # fmt: skip
-    upsert(connection, CREDITS, rows, _KEYS, columns=_CREDIT_COLUMNS, shared=_shared(company_id, now, run_id))
-    _replace_allocations(connection, company_id, "credit", [(r.ref, r.allocations) for r in kept])
+    write = insert_new if new else upsert
+    write(connection, CREDITS, rows, _KEYS, columns=_CREDIT_COLUMNS, shared=_shared(company_id, now, run_id))
+    _replace_allocations(connection, company_id, "credit", [(r.ref, r.allocations) for r in kept], new=new)
     return len(rows) + gone
 
 
@@ -73,8 +82,23 @@ def _replace_allocations(
     company_id: str,
     owner_kind: str,
     owners: Sequence[tuple[str, tuple[AllocationRecord, ...]]],
+    *,
+    new: bool,
 ) -> None:
+    """Store the owners' lines in place of the ones they had. New owners (just inserted) had
+    none: allocations are only ever written with their owner, in its transaction."""
     if not owners:
+        return
+    rows = [
+        (ref, line, a.source_kind, a.source_ref, a.invoice_ref, a.amount, a.allocated_on)
+        for ref, allocations in owners
+        for line, a in enumerate(allocations)
+    ]
+    shared = {"company_id": company_id, "owner_kind": owner_kind}
+    if new:
+        insert_new(
+            connection, ALLOCATIONS, rows, _ALLOCATION_KEYS, columns=_ALLOCATION_COLUMNS, shared=shared
+        )
         return
     # The stored lines are found by a probe per owner (see `select_among`): on PostgreSQL a
     # plain IN list scanned the company's allocations once per page while a full pull was
@@ -90,19 +114,7 @@ def _replace_allocations(
     ids = list(connection.scalars(stored))
     if ids:
         connection.execute(delete(ALLOCATIONS).where(among(connection, ALLOCATIONS.c.id, ids)))
-    rows = [
-        (ref, line, a.source_kind, a.source_ref, a.invoice_ref, a.amount, a.allocated_on)
-        for ref, allocations in owners
-        for line, a in enumerate(allocations)
-    ]
-    upsert(
-        connection,
-        ALLOCATIONS,
-        rows,
-        ("company_id", "owner_kind", "owner_ref", "line"),
-        columns=_ALLOCATION_COLUMNS,
-        shared={"company_id": company_id, "owner_kind": owner_kind},
-    )
+    upsert(connection, ALLOCATIONS, rows, _ALLOCATION_KEYS, columns=_ALLOCATION_COLUMNS, shared=shared)
 
 
 def _shared(company_id: str, now: datetime, run_id: int | None) -> dict[str, object]:
@@ -120,6 +132,7 @@ _CREDIT_COLUMNS = (
     "ref", "customer_ref", "doc_number", "issue_date", "currency", "total", "remaining",
     "voided", "draft", "source_updated_at",
 )  # fmt: skip
+_ALLOCATION_KEYS = ("company_id", "owner_kind", "owner_ref", "line")
 _ALLOCATION_COLUMNS = (
     "owner_ref", "line", "source_kind", "source_ref", "invoice_ref", "amount", "allocated_on",
 )  # fmt: skip

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from portal_rules.records import InvoiceRecord
-from store.bulk import upsert
+from store.bulk import AlreadyStored, upsert
 from store.db import make_engine, upgrade
 from store.writes import INVOICES, write_invoices
 
@@ -134,3 +134,38 @@ def test_a_database_error_in_a_postgresql_page_is_sqlalchemys(pg_url):
         write_invoices(connection, "acme", [_invoice("B", "1.00")], now=NOW)
     assert sorted(_stored(engine)) == ["B"]
     engine.dispose()
+
+
+def test_new_invoices_go_in_unread_as_an_upsert_writes_them(engine):
+    page = [_invoice(str(n), "10.00") for n in range(30)]
+    with engine.begin() as connection:
+        assert write_invoices(connection, "acme", page, now=NOW, run_id=1, new=True) == (30, 0)
+    with engine.begin() as connection:
+        write_invoices(connection, "globex", page, now=NOW, run_id=1)
+    with engine.connect() as connection:
+        columns = [c for c in INVOICES.c if c.name not in ("id", "company_id")]
+        rows = {
+            company: sorted(
+                connection.execute(select(*columns).where(INVOICES.c.company_id == company)).all()
+            )
+            for company in ("acme", "globex")
+        }
+    assert rows["acme"] == rows["globex"]
+    assert len(rows["acme"]) == 30
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        [_invoice("40", "1.00"), _invoice("7", "0.00")],  # 7 is stored
+        [_invoice("40", "1.00"), _invoice("41", "2.00"), _invoice("40", "3.00")],  # 40 twice
+    ],
+    ids=["a key stored", "a key twice"],
+)
+def test_a_page_written_as_new_refuses_a_stored_or_repeated_key(engine, page):
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice(str(n), "5.00") for n in range(10)], now=NOW, run_id=1)
+    before = _stored(engine)
+    with pytest.raises(AlreadyStored, match="invoices"), engine.begin() as connection:
+        write_invoices(connection, "acme", page, now=NOW, run_id=2, new=True)
+    assert _stored(engine) == before  # the caller's transaction is rolled back: nothing changed

@@ -69,3 +69,39 @@ def test_a_full_pull_writes_counts_screens_and_reconciles_the_account_history(sh
     assert sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW).status == "ok"
     assert portal.payments(engine, cid, "C1") == []
     assert [x.ref for x in portal.statement(engine, cid, "C1").lines] == ["I1", "I2", "CN1"]
+
+
+def _lines(engine, cid: str) -> list[tuple]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT owner_ref, line, invoice_ref FROM allocations"
+                " WHERE company_id = :c ORDER BY owner_ref, line"
+            ),
+            {"c": cid},
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_a_full_pull_of_stored_books_replaces_the_lines_a_payment_no_longer_has(shared_engine, cid):
+    """A first full pull inserts its payments and credits unread; a later one finds them stored
+    and must still drop the allocation lines the source took away."""
+    engine = shared_engine
+    books.company(engine, cid)
+    policy = CompanyPolicy(plan="pro", timezone="UTC")
+    source = Source(
+        payments=[
+            payment("P1", "C1", "50", pay("payment", "P1", "I1", "30"), pay("payment", "P1", "I2", "20"))
+        ],
+        credits=[
+            credit("CN1", "C1", "20", "0", pay("credit", "CN1", "I1", "10"), pay("credit", "CN1", "I2", "10"))
+        ],
+    )
+    assert sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW).status == "ok"
+    assert len(_lines(engine, cid)) == 4
+    source.payments = [payment("P1", "C1", "50", pay("payment", "P1", "I2", "50"))]
+    source.credits = [credit("CN1", "C1", "20", "0", pay("credit", "CN1", "I1", "20"))]
+    summary = sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW)
+    assert summary.status == "ok", summary.error
+    assert (summary.payments, summary.credits) == (1, 1)
+    assert _lines(engine, cid) == [("CN1", 0, "I1"), ("P1", 0, "I2")]

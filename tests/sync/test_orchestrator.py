@@ -281,3 +281,27 @@ def test_a_sync_whose_lease_was_taken_over_writes_no_further_page(company):
     with company.begin() as c:
         assert not renew(c, "sync:acme", "test", timedelta(minutes=5), NOW)  # still the other's
         assert renew(c, "sync:acme", "elsewhere:1:new", timedelta(minutes=5), NOW)
+
+
+def test_a_full_resync_still_records_a_reopened_invoice(company):
+    source = ScriptedSource(customers(), invoices())
+    run(company, source)
+    source.invoices = [invoice("11", "1", "25.00") if i.ref == "11" else i for i in invoices()]
+    summary = run(company, source, full=True)
+    assert (summary.status, summary.invoices, summary.adjustments) == ("ok", 5, 1)
+    assert [(ref, Decimal(str(amount))) for ref, amount in snapshot(company)["adjustments"]] == [
+        ("11", Decimal("25"))
+    ]
+
+
+def test_an_invoice_read_twice_in_a_first_pull_is_compared_with_its_first_reading(company):
+    """A record can come again on a later page of one pull (paging shifted under it): the
+    second reading is written over the first, which counts as stored (here: paid, then reopened)."""
+    twice = [invoice("11", "1", "0.00"), invoice("10", "1", "100.00"), invoice("11", "1", "30.00")]
+    summary = run(company, ScriptedSource(customers(), twice))
+    assert (summary.status, summary.invoices, summary.adjustments) == ("ok", 3, 1)
+    view = snapshot(company)
+    assert [(r.invoice_ref, Decimal(str(r.balance))) for r in view["invoices"]] == [
+        ("10", Decimal("100")),
+        ("11", Decimal("30")),
+    ]
