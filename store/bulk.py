@@ -173,6 +173,8 @@ def _write(connection, table, rows, keys, columns, shared, *, update: bool) -> i
     )
     bound = _bound(tuple(columns), rows, fixed, order, processors)
     if connection.dialect.name == "postgresql" and _unique_keys(tuple(columns), rows, keys):
+        if update_columns is None:
+            return _copy_new(connection, table, order, bound)
         return _copy_upsert(connection, table, order, bound, tuple(keys), update_columns)
     done = connection.exec_driver_sql(sql, list(zip(*bound, strict=True)))
     # sqlite3 sums an executemany's changes (rows a DO NOTHING skipped are not among them)
@@ -216,6 +218,47 @@ def _copy_upsert(
     written = connection.exec_driver_sql(upsert_sql).rowcount
     connection.exec_driver_sql(empty)
     return written
+
+
+def _copy_new(connection: Connection, table: Table, order: tuple[str, ...], bound: list[Sequence]) -> int:
+    """PostgreSQL: COPY rows that are all new straight into `table`; `AlreadyStored` when a
+    key was held (the unique violation aborts the COPY, and the caller's transaction with it).
+
+    No staging table and no INSERT ... SELECT: the server writes each row once, without
+    ON CONFLICT's speculative insertion.
+    """
+    quote = connection.dialect.identifier_preparer.quote
+    target = connection.dialect.identifier_preparer.format_table(table)
+    sql = f"COPY {target} ({', '.join(quote(c) for c in order)}) FROM STDIN"
+    types = _column_types(connection, target, order)
+    try:
+        if binary_safe(types, bound):
+            _copy(connection, f"{sql} (FORMAT BINARY)", zip(*bound, strict=True), types)
+        else:
+            _copy(connection, sql, zip(*bound, strict=True))
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+            raise AlreadyStored(f"{table.name}: {error.orig}") from None
+        raise
+    return len(bound[0]) if bound else 0
+
+
+_UNIQUE_VIOLATION = "23505"
+
+
+def _column_types(connection: Connection, target: str, order: tuple[str, ...]) -> tuple[int, ...]:
+    """The type oids of `target`'s columns `order`, read once per database connection."""
+    known = connection.connection.info.setdefault("arsync_column_types", {})
+    if (target, order) not in known:
+        oids = dict(
+            connection.exec_driver_sql(
+                "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %(target)s::regclass"
+                " AND attnum > 0 AND NOT attisdropped",
+                {"target": target},
+            ).all()
+        )
+        known[(target, order)] = tuple(oids[c] for c in order)
+    return known[(target, order)]
 
 
 def _stage_types(connection: Connection, stage: str) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from portal_rules.records import InvoiceRecord
-from store.bulk import AlreadyStored, upsert
+from store.bulk import AlreadyStored, insert_new, upsert
 from store.db import make_engine, upgrade
 from store.writes import INVOICES, write_invoices
 
@@ -121,15 +121,16 @@ def test_a_database_error_in_a_postgresql_page_is_sqlalchemys(pg_url):
     engine = make_engine(pg_url)
     upgrade(engine)
     too_big = [("A", "C1", Decimal(10) ** 17, Decimal(0))]  # past NUMERIC(20,4)
-    with pytest.raises(DBAPIError, match="numeric field overflow"), engine.begin() as connection:
-        upsert(
-            connection,
-            INVOICES,
-            too_big,
-            ("company_id", "ref"),
-            columns=("ref", "customer_ref", "total", "balance"),
-            shared={"company_id": "acme"},
-        )
+    for write in (upsert, insert_new):  # a page written as new is COPied into the table itself
+        with pytest.raises(DBAPIError, match="numeric field overflow"), engine.begin() as connection:
+            write(
+                connection,
+                INVOICES,
+                too_big,
+                ("company_id", "ref"),
+                columns=("ref", "customer_ref", "total", "balance"),
+                shared={"company_id": "acme"},
+            )
     with engine.begin() as connection:  # the pool hands out a usable connection afterwards
         write_invoices(connection, "acme", [_invoice("B", "1.00")], now=NOW)
     assert sorted(_stored(engine)) == ["B"]
@@ -169,3 +170,28 @@ def test_a_page_written_as_new_refuses_a_stored_or_repeated_key(engine, page):
     with pytest.raises(AlreadyStored, match="invoices"), engine.begin() as connection:
         write_invoices(connection, "acme", page, now=NOW, run_id=2, new=True)
     assert _stored(engine) == before  # the caller's transaction is rolled back: nothing changed
+
+
+def test_new_rows_of_unusual_values_are_stored_as_an_upsert_stores_them(engine):
+    """An int for a text column takes PostgreSQL's text COPY (binary would refuse it), either way."""
+    columns = ("ref", "customer_ref", "doc_number", "total", "balance")
+    for write, company in ((insert_new, "acme"), (upsert, "globex")):
+        with engine.begin() as connection:
+            write(
+                connection,
+                INVOICES,
+                [("A", "C1", 7, Decimal("1.5"), Decimal(0))],
+                ("company_id", "ref"),
+                columns=columns,
+                shared={"company_id": company},
+            )
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(INVOICES.c.company_id, INVOICES.c.doc_number, INVOICES.c.total).order_by(
+                INVOICES.c.company_id
+            )
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        ("acme", "7", Decimal("1.5000")),
+        ("globex", "7", Decimal("1.5000")),
+    ]
