@@ -1,9 +1,10 @@
-"""The store's two set-based write primitives, for SQLite and PostgreSQL alike.
+"""The store's set-based write primitives, for SQLite and PostgreSQL alike.
 
-`upsert` (INSERT ... ON CONFLICT DO UPDATE) writes synced rows; `insert_ignoring`
-(INSERT ... ON CONFLICT DO NOTHING) records rows that another process may have recorded
-first (ledger entries, registrations, outbox messages). This module is the only place that
-picks an INSERT dialect.
+`upsert` (INSERT ... ON CONFLICT DO UPDATE) writes synced rows; `insert_new` inserts synced
+rows none of which should be stored yet, and says when one was (`AlreadyStored`);
+`insert_ignoring` (INSERT ... ON CONFLICT DO NOTHING) records rows that another process
+may have recorded first (ledger entries, registrations, outbox messages). This module is
+the only place that picks an INSERT dialect; values are bound by `store.binds`.
 """
 
 from __future__ import annotations
@@ -11,17 +12,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
-from itertools import repeat
-from operator import is_, itemgetter
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Connection,
-    Date,
-    DateTime,
     Dialect,
     Table,
     any_,
@@ -39,12 +35,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from store.binds import Processor, bind_processor, bound_columns
 from store.copy_binary import binary_safe
-from store.types import batched
-
-Processor = Callable[[object], object]
 
 
 def dialect_insert(connection: Connection, table: Table) -> Insert:
@@ -171,7 +164,7 @@ def _write(connection, table, rows, keys, columns, shared, *, update: bool) -> i
     sql, order, processors = _compiled_upsert(
         connection.dialect, table, (*columns, *fixed), tuple(keys), update_columns
     )
-    bound = _bound(tuple(columns), rows, fixed, order, processors)
+    bound = bound_columns(tuple(columns), rows, fixed, order, processors)
     if connection.dialect.name == "postgresql" and _unique_keys(tuple(columns), rows, keys):
         if update_columns is None:
             return _copy_new(connection, table, order, bound)
@@ -332,36 +325,6 @@ def _copy_statements(
     )
 
 
-def _bound(
-    columns: tuple[str, ...],
-    rows: Sequence[tuple],
-    fixed: Mapping[str, object],
-    order: tuple[str, ...],
-    processors: tuple[Processor | None, ...],
-) -> list[Sequence]:
-    """The rows' values column by column, in the statement's order, each value bind-processed.
-
-    Worked by column so that the only Python-level work per value is its type's own
-    processing, and none where the type processes a whole column in C (`many`, for the
-    usual values: amounts, UTC times, booleans); a column whose every value is one
-    object (a shared value, a page's `synced_at` in dict rows) is processed once.
-    """
-    count = len(rows)
-    given = dict(zip(columns, zip(*rows, strict=True), strict=True))
-    prepared = []
-    for column, process in zip(order, processors, strict=True):
-        values = (fixed[column],) if column in fixed else given[column]
-        if process is None:
-            prepared.append(values if len(values) == count else [values[0]] * count)
-        elif all(map(is_, values, repeat(values[0]))):
-            prepared.append([process(values[0])] * count)
-        else:
-            many = getattr(process, "many", None)
-            done = many(values) if many is not None else None
-            prepared.append(list(map(process, values)) if done is None else done)
-    return prepared
-
-
 def _scalar_defaults(table: Table, given: tuple[str, ...]) -> dict[str, object]:
     return {
         column.name: column.default.arg
@@ -399,72 +362,3 @@ def _on_conflict(statement: Insert, keys: tuple[str, ...], update_columns: tuple
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns}
     )
-
-
-def bind_processor(type_: TypeEngine, dialect: Dialect) -> Processor | None:
-    """The column type's bind processing for `dialect`, with the same result for every value.
-
-    SQLAlchemy's own processors for booleans and for SQLite's DATE and DATETIME strings go
-    through a dict build and a `%` format per value; these take one C call for the values
-    a sync writes and hand anything else to the original, so results (and errors) are the
-    same. A TypeDecorator's `process_bind_param` is kept, in front of its implementation's,
-    unless the type brings a `bind_processor` of its own (Money and UTCDateTime do).
-    """
-    impl = type_.dialect_impl(dialect)
-    if isinstance(impl, TypeDecorator):
-        if type(impl).bind_processor is not TypeDecorator.bind_processor:
-            return impl.bind_processor(dialect)  # the type's own fast path
-        inner = bind_processor(impl.impl_instance, dialect)
-        if type(impl).process_bind_param is TypeDecorator.process_bind_param:
-            return inner
-        param = functools.partial(impl.process_bind_param, dialect=dialect)
-        return param if inner is None else lambda value: inner(param(value))
-    original = impl.bind_processor(dialect)
-    if original is None:
-        return None
-    if isinstance(impl, Boolean):
-        return _fast_bool(original, native=dialect.supports_native_boolean)
-    if dialect.name == "sqlite" and isinstance(impl, DateTime):
-        return _checked(original, _naive_datetime_text(original), datetime(2026, 12, 31, 23, 59, 58, 7))
-    if dialect.name == "sqlite" and isinstance(impl, Date):
-        return _checked(original, _date_text(original), date(2026, 12, 31))
-    return original
-
-
-def _fast_bool(original: Processor, *, native: bool) -> Processor:
-    table = {True: True, False: False, None: None} if native else {True: 1, False: 0, None: None}
-
-    def process(value):
-        try:
-            return table[value]
-        except (KeyError, TypeError):  # not a boolean: the original's own error
-            return original(value)
-
-    def many(values):
-        try:
-            return list(map(table.__getitem__, values))
-        except (KeyError, TypeError):
-            return None
-
-    return batched(process, many)
-
-
-def _naive_datetime_text(original: Processor) -> Processor:
-    def process(value):
-        if value.__class__ is datetime and value.tzinfo is None:
-            return value.isoformat(" ", "microseconds")
-        return original(value)
-
-    return process
-
-
-def _date_text(original: Processor) -> Processor:
-    def process(value):
-        return value.isoformat() if value.__class__ is date else original(value)
-
-    return process
-
-
-def _checked(original: Processor, fast: Processor, probe: object) -> Processor:
-    """`fast` if it stores what `original` does (a column declared with another storage format does not)."""
-    return fast if fast(probe) == original(probe) and fast(None) is None else original

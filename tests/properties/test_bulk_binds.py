@@ -19,7 +19,7 @@ from sqlalchemy import Boolean, Date, DateTime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
-from store.bulk import bind_processor
+from store.binds import bind_processor
 from store.types import Money, UTCDateTime
 
 DIALECTS = [sqlite.dialect(), postgresql.psycopg.dialect()]
@@ -134,7 +134,7 @@ def test_sqlite_text_is_what_sqlalchemy_writes():
 def test_the_fast_processors_are_in_use_on_sqlite(type_):
     """Each one checks itself against the original at build time and steps aside on a mismatch."""
     dialect = sqlite.dialect()
-    assert bind_processor(type_, dialect).__module__ == "store.bulk"
+    assert bind_processor(type_, dialect).__module__ == "store.binds"
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=IDS)
