@@ -133,3 +133,15 @@ def test_local_state_survives_a_full_sync(world):
     )
     code, _, err = world.cli("invoice", "mark-sent", "qbo", "nope")
     assert code == 2 and "INVOICE_REF" in err and "no invoice 'nope'" in err
+
+
+def test_a_full_sync_of_stored_books_still_records_a_reopened_invoice(world):
+    """A full pull writes its first pages unread; meeting the stored books, it compares them."""
+    world.sync("qbo")
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    mutations.refund(world.qbo_books, "104", Decimal("25.00"), at)
+    summary = world.sync("qbo", "--full")["qbo"]
+    assert (summary["status"], summary["adjustments"]) == ("ok", 1)
+    adjustments = world.rows("SELECT invoice_ref, amount FROM adjustments WHERE company_id = 'qbo'")
+    assert [(ref, money(amount)) for ref, amount in adjustments] == [("104", Decimal("25.00"))]
+    assert "104" in [r[0] for r in world.rows(PORTAL_INVOICES, c="qbo")]
