@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, case, delete, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, update
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import SyncSchedule
@@ -103,6 +103,9 @@ def claim_due(
         .order_by(*order)
         .limit(limit)
     )
+    # A sync never starts before the request it serves: a clock read before the request was
+    # recorded (the tick's, or another machine's) would otherwise date the start earlier.
+    started = case((S.requested_at > now, S.requested_at), else_=literal(now, S.last_started_at.type))
     claims = []
     if engine.dialect.name != "postgresql":
         # SQLite: read first, outside the write: a read transaction turned writer fails at
@@ -122,7 +125,7 @@ def claim_due(
                     requested_at=None,
                     request_reason=None,
                     last_worker=worker,
-                    last_started_at=now,
+                    last_started_at=started,
                 )
             ).rowcount
             if taken:

@@ -106,6 +106,7 @@ class Daemon:
             self.beat(now)
         with self.lock:
             room = self.concurrency - len(self.running)
+        now = self.clock()  # refresh and heartbeat write: a request may have come in meanwhile
         claims = schedule.claim_due(
             self.app.engine, self.owner, now=now, company_ids=self.companies, limit=room, ttl=self.claim_ttl
         )

@@ -76,6 +76,17 @@ def test_a_claim_not_renewed_expires_and_another_worker_takes_it(scheduled):
     assert schedule_rows(scheduled)["a"]["claimed_by"] == "w2"
 
 
+def test_a_claim_never_starts_before_the_request_it_serves(scheduled):
+    # The worker read its clock, then the request came in (from another process, whose clock
+    # may run ahead), then the worker claimed: the start is the request's time, not before.
+    request_sync(scheduled, "a", now=T0 + timedelta(seconds=5))
+    claim_due(scheduled, "w1", now=T0 + timedelta(seconds=3), company_ids=IDS, limit=4, ttl=TTL)
+    rows = schedule_rows(scheduled)
+    started = {cid: rows[cid]["last_started_at"] for cid in IDS}
+    at = T0 + timedelta(seconds=3)
+    assert started == {"a": T0 + timedelta(seconds=5), "b": at, "c": at}
+
+
 def test_release_sets_the_next_due_time_and_frees_the_row(scheduled):
     claim_due(scheduled, "w1", now=T0 + timedelta(seconds=3), company_ids=["a"], limit=1, ttl=TTL)
     next_at = T0 + timedelta(minutes=15)
