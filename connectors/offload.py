@@ -25,6 +25,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from importlib import import_module
 from typing import IO, Any
@@ -41,6 +42,11 @@ from portal_rules.records import (
     Quarantined,
 )
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: pipes keep the system's size
+    fcntl = None  # type: ignore[assignment]
+
 # What the child may run: a job name and (body, entity, home currency) -> (records,
 # quarantined, rows) or None. A name, never a path from the parent, picks the function.
 JOBS = {"quickbooks.listing": "connectors.quickbooks.listed:listed"}
@@ -50,6 +56,7 @@ RECORDS: dict[Entity, type] = {
     "payments": PaymentRecord,
     "credits": CreditRecord,
 }
+PIPE_SIZE = 1 << 20  # asked for both pipes; a 1000-invoice body is ~2.7 MB, its answer ~0.8 MB
 STATS_ENV = "ARSYNC_OFFLOAD_STATS"  # a file the child appends its peak RSS to (benchmarks)
 
 _REQUEST = struct.Struct("<II")  # header length, body length
@@ -63,17 +70,36 @@ class OffloadError(RuntimeError):
     """The child could not read a page (a bug in the reader, not a bad answer)."""
 
 
+class _Ticket:
+    """One request's place in the child's answers: (status, payload) once read, None if lost."""
+
+    __slots__ = ("answer", "ready")
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.answer: tuple[int, bytearray] | None = None
+
+
 class Offload:
-    """One child process reading pages for one pull; safe to share between fetching threads."""
+    """One child process reading pages for one pull; safe to share between fetching threads.
+
+    Requests are pipelined: a thread writes its page while the child still reads the one
+    before (the child never waits for a body to cross the pipe), then waits for its answer.
+    The child answers in the order it was asked; whichever waiting thread holds the read
+    side reads the next answer and hands it to the request it belongs to.
+    """
 
     def __init__(self, job: str, *, timeout: float = 120.0) -> None:
         if job not in JOBS:
             raise ValueError(f"unknown offload job {job!r}")
         self.job = job
         self.timeout = timeout  # for an answer to begin; a child that stalls longer is ended
-        self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one request on the pipe at a time, in order
+        self._reading = threading.Lock()  # one thread reads the answers at a time
+        self._state = threading.Lock()  # the child, whether it is lost, the requests awaiting answers
         self._child: subprocess.Popen[bytes] | None = None
         self._broken = False
+        self._pending: deque[_Ticket] = deque()  # written, not yet answered: the child's order
         self._decoders = {
             entity: msgspec.msgpack.Decoder(tuple[list[kind], list[Quarantined], int])  # type: ignore[valid-type]
             for entity, kind in RECORDS.items()
@@ -83,7 +109,7 @@ class Offload:
         """Start the child now, so its interpreter and imports (~0.15 s) are ready before the
         first page arrives instead of after it; a child that cannot start leaves pages to be
         read in process, as a lost one does."""
-        with self._lock:
+        with self._state:
             if self._broken:
                 return
             try:
@@ -96,25 +122,30 @@ class Offload:
         """The page's (records, quarantined, rows), or None: unreadable there, or the child is gone
         (then the caller reads it in process)."""
         header = _ENCODER.encode((self.job, entity, home_currency))
-        with self._lock:
-            if self._broken:
-                return None
+        ticket = _Ticket()
+        with self._writing:
+            with self._state:
+                if self._broken:
+                    return None
+                try:
+                    child = self._started()
+                except OSError as error:
+                    self._broken = True
+                    _lost(self.job, error)
+                    return None
+                self._pending.append(ticket)
             try:
-                child = self._started()
-                assert child.stdin is not None and child.stdout is not None
+                assert child.stdin is not None
                 child.stdin.write(_REQUEST.pack(len(header), len(body)))
                 child.stdin.write(header)
                 child.stdin.write(body)
                 child.stdin.flush()
-                _await(child.stdout, self.timeout)
-                status, payload = _answer(child.stdout)
-            except (OSError, EOFError, ValueError, TimeoutError) as error:
-                self._broken = True
-                child = self._child
-                if child is not None and child.poll() is None:
-                    child.kill()  # stalled: its answer, if it ever came, would be out of step
-                _lost(self.job, error)
-                return None
+            except (OSError, ValueError) as error:
+                self._lose(error)
+        answer = self._answer_to(ticket)
+        if answer is None:
+            return None
+        status, payload = answer
         if status == _UNREADABLE:
             return None
         if status == _FAILED:
@@ -123,7 +154,7 @@ class Offload:
 
     def close(self) -> None:
         """End the child (it exits at the end of its input) and wait for it."""
-        with self._lock:
+        with self._state:
             child, self._child = self._child, None
         if child is None:
             return
@@ -138,6 +169,46 @@ class Offload:
             if child.stdout is not None:
                 child.stdout.close()
 
+    def _answer_to(self, ticket: _Ticket) -> tuple[int, bytearray] | None:
+        """Read the child's answers in order until `ticket`'s is in (another thread may read it)."""
+        while True:
+            with self._reading:
+                if ticket.ready:
+                    return ticket.answer
+                child = self._child
+                try:
+                    if child is None or child.stdout is None:
+                        raise EOFError("the page decoder ended")
+                    # Unbuffered: a buffered read could take in the next answer too, and then
+                    # wait for it on the empty pipe.
+                    answers = child.stdout.raw  # type: ignore[attr-defined]
+                    _await(answers, self.timeout)
+                    answer = _answer(answers)
+                except (OSError, EOFError, ValueError, TimeoutError) as error:
+                    self._lose(error)
+                    continue
+                with self._state:
+                    if not self._pending:  # lost meanwhile: every request is read in process
+                        continue
+                    oldest = self._pending.popleft()
+                oldest.answer, oldest.ready = answer, True
+
+    def _lose(self, error: Exception) -> None:
+        """The child is lost (ended, stalled, its pipe broken): every request awaiting an answer,
+        and every later one, is read in process. A stalled child is ended: an answer it gave
+        later would be out of step."""
+        with self._state:
+            first = not self._broken
+            self._broken = True
+            child = self._child
+            if child is not None and child.poll() is None:
+                child.kill()
+            while self._pending:
+                lost = self._pending.popleft()
+                lost.answer, lost.ready = None, True
+        if first:
+            _lost(self.job, error)
+
     def _started(self) -> subprocess.Popen[bytes]:
         if self._child is None:
             self._child = subprocess.Popen(
@@ -146,7 +217,21 @@ class Offload:
                 stdout=subprocess.PIPE,
                 bufsize=1 << 20,
             )
+            _widen(self._child)
         return self._child
+
+
+def _widen(child: subprocess.Popen[bytes]) -> None:
+    """Pipes of a page's size where the system allows (Linux: 64 KiB by default, up to
+    /proc/sys/fs/pipe-max-size, 1 MiB by default): a body crosses in a few writes, not ~40
+    turns of parent and child."""
+    resize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if resize is None:
+        return
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(stream.fileno(), resize, PIPE_SIZE)
 
 
 def _lost(job: str, error: Exception) -> None:
@@ -172,10 +257,22 @@ def _await(stream: IO[bytes], timeout: float) -> None:
         raise TimeoutError(f"no answer from the page decoder in {timeout:g} s")
 
 
-def _answer(stream: IO[bytes]) -> tuple[int, bytes]:
-    head = _exactly(stream, _ANSWER.size)
+def _answer(stream: Any) -> tuple[int, bytearray]:
+    head = _received(stream, _ANSWER.size)
     status, size = _ANSWER.unpack(head)
-    return status, _exactly(stream, size)
+    return status, _received(stream, size)
+
+
+def _received(stream: Any, size: int) -> bytearray:
+    """Exactly `size` bytes from an unbuffered stream (a read may return part of them)."""
+    data = bytearray(size)
+    view, got = memoryview(data), 0
+    while got < size:
+        count = stream.readinto(view[got:])
+        if not count:
+            raise EOFError("the page decoder ended")
+        got += count
+    return data
 
 
 def _exactly(stream: IO[bytes], size: int) -> bytes:

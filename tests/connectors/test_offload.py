@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 
@@ -73,6 +74,61 @@ def test_a_page_comes_back_as_this_process_reads_it():
         assert (records, quarantined, rows) == (expected.records, expected.quarantined, 2)
         assert records[0].total == Decimal("120.5") and str(records[0].balance) == "20.25"
         assert quarantined[0].reason == "missing CustomerRef"
+    finally:
+        offload.close()
+
+
+def _invoice(number: int) -> dict:
+    return GOOD | {"Id": str(number), "DocNumber": f"D{number}", "TotalAmt": number + 0.5}
+
+
+def test_threads_asking_at_once_each_get_their_own_page_and_the_next_is_sent_before_an_answer():
+    offload = Offload("quickbooks.listing", timeout=10)
+    bodies = [page(*(_invoice(n * 10 + k) for k in range(1 + n % 3))) for n in range(12)]
+    got: dict[int, object] = {}
+    try:
+        offload.start()
+        offload._child.send_signal(signal.SIGSTOP)  # no answer while the requests go in
+        threads = [
+            threading.Thread(
+                target=lambda n=n: got.__setitem__(n, offload.read(bodies[n], "invoices", "USD"))
+            )
+            for n in range(len(bodies))
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(offload._pending) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(offload._pending) >= 2  # a request written while the one before awaits its answer
+        offload._child.send_signal(signal.SIGCONT)
+        for thread in threads:
+            thread.join(30)
+    finally:
+        offload.close()
+    expected = {n: listed(body, "invoices", "USD") for n, body in enumerate(bodies)}
+    assert {n: [r.doc_number for r in got[n][0]] for n in got} == {
+        n: [r.doc_number for r in read.records] for n, read in expected.items()
+    }
+
+
+def test_a_decoder_lost_with_requests_waiting_leaves_each_of_them_to_this_process():
+    offload = Offload("quickbooks.listing", timeout=0.5)
+    got: list[object] = []
+    try:
+        offload.start()
+        offload._child.send_signal(signal.SIGSTOP)  # stalls with every request unanswered
+        threads = [
+            threading.Thread(target=lambda: got.append(offload.read(page(GOOD), "invoices", "USD")))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+        assert got == [None] * 4 and not offload._pending
+        assert offload.read(page(GOOD), "invoices", "USD") is None  # and the rest of the pull
     finally:
         offload.close()
 
