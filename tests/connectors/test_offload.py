@@ -5,6 +5,7 @@ a lost child leaves the pages to this process, and the child ends with its paren
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.offload import STATS_ENV, Offload
+from connectors.offload import NICENESS, STATS_ENV, Offload
 from connectors.quickbooks.listed import listed
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     company_fixture,
@@ -145,6 +146,16 @@ def test_a_decoder_started_ahead_is_the_one_that_reads():
     finally:
         offload.close()
     assert child.wait(timeout=10) == 0
+
+
+def test_the_decoder_yields_the_cpu_to_the_store():
+    offload = Offload("quickbooks.listing")
+    try:
+        assert offload.read(page(GOOD), "invoices", "USD") is not None  # it has set itself up
+        child, here = offload._child.pid, os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(here + NICENESS, 19)
+    finally:
+        offload.close()
 
 
 def test_a_decoder_that_cannot_start_leaves_the_pages_to_this_process(monkeypatch, tmp_path):
