@@ -8,7 +8,7 @@ mid-pull) and only those are marked deleted here. A deletion only flags and hide
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Connection, Table, select, update
 
@@ -28,10 +28,25 @@ _HIDDEN = {"customers": {"portal_visible": False}, "invoices": {"visible": False
 _CHUNK = 500  # refs per statement, well inside every driver's parameter limits
 
 
-def unseen(connection: Connection, company_id: str, since_run: int) -> dict[Entity, list[str]]:
-    """Per entity, the live stored refs no run since `since_run` has read."""
+def stored_entities(connection: Connection, company_id: str) -> set[Entity]:
+    """The entities the company has at least one live (not deleted) record of."""
+    return {
+        entity
+        for entity, table in TABLES.items()
+        if connection.scalar(
+            select(table.c.ref).where(table.c.company_id == company_id, table.c.deleted.is_(False)).limit(1)
+        )
+        is not None
+    }
+
+
+def unseen(
+    connection: Connection, company_id: str, since_run: int, entities: Iterable[Entity] = tuple(TABLES)
+) -> dict[Entity, list[str]]:
+    """Per entity (of `entities`), the live stored refs no run since `since_run` has read."""
     found: dict[Entity, list[str]] = {}
-    for entity, table in TABLES.items():
+    for entity in entities:
+        table = TABLES[entity]
         found[entity] = list(
             connection.scalars(
                 select(table.c.ref).where(

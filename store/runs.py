@@ -23,7 +23,7 @@ from store.bulk import AlreadyStored
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
 from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
-from store.reconcile import mark_absent, unseen
+from store.reconcile import TABLES, mark_absent, stored_entities, unseen
 from store.tables import SyncCursor, SyncRun
 
 RUNS = SyncRun.__table__
@@ -90,10 +90,18 @@ class Run:
     # until a page finds one of its records stored (a company synced before, a record read
     # twice); that page is then written again the usual way, and the entity's later ones too.
     new: set[Entity] = field(default_factory=set)
+    # Entities the company had no live record of when this run began its full pull: the
+    # pull cannot have missed one of those, so none is asked for at its end.
+    unstored: frozenset[Entity] = frozenset()
 
     @property
     def pulling_everything(self) -> bool:
         return self.full_since_run is not None
+
+    @property
+    def may_miss(self) -> list[Entity]:
+        """The entities the full pull in progress may end having missed a stored record of."""
+        return [entity for entity in TABLES if entity not in self.unstored]
 
 
 def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: datetime) -> Run:
@@ -114,28 +122,30 @@ def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: date
         if full or cursor is None:
             cursor, full_since_run = None, None
         pulls_all = full or cursor is None or full_since_run is not None
+        begins_pull = pulls_all and full_since_run is None
+        unstored = frozenset(TABLES) - stored_entities(connection, company_id) if begins_pull else frozenset()
         run_id = connection.execute(
             insert(RUNS).values(
                 company_id=company_id, started_at=now, status=RunStatus.RUNNING, full=pulls_all, worker=worker
             )
         ).inserted_primary_key[0]
-    if pulls_all and full_since_run is None:
+    if begins_pull:
         full_since_run = run_id
-    return Run(
-        run_id, company_id, pulls_all, cursor, full_since_run, new=set(INSERTED_NEW) if pulls_all else set()
-    )
+    new = set(INSERTED_NEW) if pulls_all else set()
+    return Run(run_id, company_id, pulls_all, cursor, full_since_run, new=new, unstored=unstored)
 
 
 def absent_candidates(engine: Engine, run: Run, page: Page) -> dict[Entity, list[str]]:
     """Before the last page of a full pull is committed: stored refs the pull has not re-read.
 
     The page's own records (and the ones it quarantined: the source has them) are not
-    candidates. The sync asks the source which candidates still exist.
+    candidates. The sync asks the source which candidates still exist. An entity the company
+    had none of when the pull began has none (a first sync's end reads no table).
     """
     if run.full_since_run is None:
         return {}
     with engine.connect() as connection:
-        candidates = unseen(connection, run.company_id, run.full_since_run)
+        candidates = unseen(connection, run.company_id, run.full_since_run, run.may_miss)
     on_page = {record.ref for record in page.records} | {q.ref for q in page.quarantined if q.ref}
     return {entity: [ref for ref in refs if ref not in on_page] for entity, refs in candidates.items()}
 
@@ -185,7 +195,7 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
         gone = None
         if page.full_sync_complete and run.full_since_run is not None:
             if absent is None:
-                absent = unseen(connection, run.company_id, run.full_since_run)
+                absent = unseen(connection, run.company_id, run.full_since_run, run.may_miss)
             gone = mark_absent(connection, run.company_id, policy, absent)
         cursor, full_since_run = page.cursor, (None if gone is not None else run.full_since_run)
         _save_cursor(connection, run.company_id, cursor, full_since_run, now)

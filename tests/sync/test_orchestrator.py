@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import event, text, update
 
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CompanyPolicy, Plan
@@ -231,6 +232,30 @@ def test_an_incremental_sync_names_the_customers_its_records_belong_to(company):
     assert summary.status == "ok" and not summary.full
     assert summary.customers_touched == {"2", "3"}  # whose health the sync recomputes
     assert "customers_touched" not in summary.as_json()
+
+
+@pytest.mark.parametrize("asks", [False, True], ids=["store-decides", "source-asked"])
+def test_the_end_of_a_full_pull_looks_for_missed_records_only_of_kinds_stored_before_it(company, asks):
+    looked_in: list[list[str]] = []
+
+    def record(conn, cursor, statement, *args):
+        if re.search(r"seen_run IS NULL OR \w+\.seen_run <", statement):
+            looked_in[-1].append(re.search(r"FROM (\w+)", statement).group(1))
+
+    event.listen(company, "before_cursor_execute", record)
+    try:
+        source = (AskingSource if asks else ScriptedSource)(customers(), invoices())
+        looked_in.append([])
+        assert run(company, source).status == "ok"  # a first sync: nothing stored could be missed
+        looked_in.append([])
+        source.invoices = [i for i in invoices() if i.ref != "10"]
+        assert run(company, source, full=True).status == "ok"
+    finally:
+        event.remove(company, "before_cursor_execute", record)
+    assert looked_in == [[], ["customers", "invoices"]]  # no payment or credit was ever stored
+    assert ("10", True) in [(r.ref, bool(r.deleted)) for r in snapshot(company)["stored"]]
+    if asks:
+        assert source.asked == [("invoices", ("10",))]
 
 
 def test_a_record_a_full_pull_missed_is_asked_for_by_id_before_it_is_marked_deleted(company):
