@@ -114,13 +114,7 @@ class Offload:
         first page arrives instead of after it; a child that cannot start leaves pages to be
         read in process, as a lost one does."""
         with self._state:
-            if self._broken:
-                return
-            try:
-                self._started()
-            except OSError as error:
-                self._broken = True
-                _lost(self.job, error)
+            self._running()
 
     def read(self, body: bytes, entity: Entity, home_currency: str) -> Read | None:
         """The page's (records, quarantined, rows), or None: unreadable there, or the child is gone
@@ -129,13 +123,8 @@ class Offload:
         ticket = _Ticket()
         with self._writing:
             with self._state:
-                if self._broken:
-                    return None
-                try:
-                    child = self._started()
-                except OSError as error:
-                    self._broken = True
-                    _lost(self.job, error)
+                child = self._running()
+                if child is None:
                     return None
                 self._pending.append(ticket)
             try:
@@ -213,14 +202,23 @@ class Offload:
         if first:
             _lost(self.job, error)
 
-    def _started(self) -> subprocess.Popen[bytes]:
+    def _running(self) -> subprocess.Popen[bytes] | None:
+        """The child, started if need be; None once it is lost or if it cannot start (then the
+        pages are read in process). Under `_state`."""
+        if self._broken:
+            return None
         if self._child is None:
-            self._child = subprocess.Popen(
-                [sys.executable, "-m", "connectors.offload"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                bufsize=1 << 20,
-            )
+            try:
+                self._child = subprocess.Popen(
+                    [sys.executable, "-m", "connectors.offload"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    bufsize=1 << 20,
+                )
+            except OSError as error:
+                self._broken = True
+                _lost(self.job, error)
+                return None
             _widen(self._child)
         return self._child
 
@@ -268,7 +266,7 @@ def _answer(stream: Any) -> tuple[int, bytearray]:
 
 
 def _received(stream: Any, size: int) -> bytearray:
-    """Exactly `size` bytes from an unbuffered stream (a read may return part of them)."""
+    """Exactly `size` bytes from `stream` (a read from an unbuffered one may return part of them)."""
     data = bytearray(size)
     view, got = memoryview(data), 0
     while got < size:
@@ -276,13 +274,6 @@ def _received(stream: Any, size: int) -> bytearray:
         if not count:
             raise EOFError("the page decoder ended")
         got += count
-    return data
-
-
-def _exactly(stream: IO[bytes], size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError("the page decoder ended")
     return data
 
 
@@ -299,8 +290,8 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
         if len(head) < _REQUEST.size:
             return
         header_size, body_size = _REQUEST.unpack(head)
-        job, entity, home_currency = header_decoder.decode(_exactly(source, header_size))
-        body = _exactly(source, body_size)
+        job, entity, home_currency = header_decoder.decode(_received(source, header_size))
+        body = _received(source, body_size)
         try:
             result = _job(job)(body, entity, home_currency)
             status, payload = (
