@@ -3,8 +3,9 @@
 A `Snapshot` is rebuilt when `company.revision` changes (every mutation helper bumps it;
 `RealmIndex.touch()` forces it after hand edits). Each record's JSON is rendered on first
 use and cached with a fingerprint of what it shows; a changed fingerprint re-renders it and
-bumps its SyncToken, as QBO does on every update. Filtered and ordered views are memoised
-per snapshot, so the ceil(n/1000) pages of one pull filter and sort once.
+bumps its SyncToken, as QBO does on every update. Filtered and ordered views, and each
+record's JSON once checked, are memoised per snapshot, so the ceil(n/1000) pages of one
+pull filter and sort once and a page is then a join of cached bytes.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class Snapshot:
         }
         self._views: OrderedDict[tuple, list[Row]] = OrderedDict()
         self._lock = threading.Lock()
+        # Each record's JSON as this snapshot shows it (see `RealmIndex.body`).
+        self.bodies: dict[tuple[str, str], bytes] = {}
 
     def select(self, query: Query) -> list[Row]:
         """Rows matching the query's conditions in its order (memoised per snapshot)."""
@@ -212,7 +215,20 @@ class RealmIndex:
         return len(rows)
 
     def body(self, snap: Snapshot, row: Row) -> bytes:
-        """The record's JSON, re-rendered only when what it shows has changed."""
+        """The record's JSON, re-rendered only when what it shows has changed.
+
+        Within one snapshot it cannot change (the company is at one revision), so it is
+        checked once per snapshot: the fingerprint, a tuple of everything the JSON shows,
+        cost the simulator ~0.8 s of CPU per 100k-invoice pull, on the cores the benchmarked
+        sync runs on.
+        """
+        key = (row.entity, row.record.id)
+        known = snap.bodies.get(key)
+        if known is None:
+            known = snap.bodies[key] = self._checked_body(snap, row)
+        return known
+
+    def _checked_body(self, snap: Snapshot, row: Row) -> bytes:
         if row.deleted:
             return render.encode(render.deleted_dict(row.record.id, row.record.updated_at, self.tz))
         customer = self._customer_of(snap, row)
