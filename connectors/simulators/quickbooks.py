@@ -221,7 +221,7 @@ class QuickBooksSimulator(SimServer):
         return self._fault(400, "ValidationFault", "2010", "Unsupported operation", rest)
 
     def _query(self, index: RealmIndex, snap: Snapshot, query: Query) -> Response:
-        return self._envelope(b'{"QueryResponse":%s' % _query_part(index, snap, query))
+        return self._envelope(b'{"QueryResponse":', *_query_parts(index, snap, query))
 
     def _batch(self, index: RealmIndex, snap: Snapshot, request: Request) -> Response:
         """POST /batch: up to 30 operations in one request; only queries are simulated."""
@@ -284,9 +284,10 @@ class QuickBooksSimulator(SimServer):
     def _time(self) -> str:
         return render.response_time(self.now(), self.tz)
 
-    def _envelope(self, opened: bytes) -> Response:
-        """Close a JSON object opened by the caller with the envelope's "time" field."""
-        return Response.raw_json(opened + b',"time":"%s"}' % self._time().encode())
+    def _envelope(self, *opened: bytes) -> Response:
+        """Close a JSON object opened by the caller (in parts, joined once) with the envelope's
+        "time" field."""
+        return Response.raw_json(b"".join((*opened, b',"time":"%s"}' % self._time().encode())))
 
     def _fault(self, status: int, kind: str, code: str, message: str, detail: str) -> Response:
         return Response.json(render.fault(kind, code, message, detail, self._time()), status)
@@ -333,18 +334,27 @@ def _query_text(request: Request) -> str:
 
 def _query_part(index: RealmIndex, snap: Snapshot, query: Query) -> bytes:
     """The QueryResponse object answering `query` (records, or totalCount for COUNT(*))."""
+    return b"".join(_query_parts(index, snap, query))
+
+
+def _query_parts(index: RealmIndex, snap: Snapshot, query: Query) -> list[bytes]:
+    """`_query_part` in pieces, so the whole answer is copied once (a 1000-invoice page is
+    2.7 MB: each copy is time the simulator's other requests wait for, under one GIL)."""
     rows = snap.select(query)
     if query.count:
-        return b'{"totalCount":%d}' % len(rows)
+        return [b'{"totalCount":%d}' % len(rows)]
     page = rows[query.start - 1 : query.start - 1 + query.max_results]
     if not page:
-        return b"{}"
+        return [b"{}"]
     if query.fields:
-        items = b",".join(_sparse(index.body(snap, row), query.fields) for row in page)
+        bodies = [_sparse(index.body(snap, row), query.fields) for row in page]
     else:
-        items = b",".join(index.body(snap, row) for row in page)
-    head = b'{"%s":[' % query.entity.encode()
-    return head + items + b'],"startPosition":%d,"maxResults":%d}' % (query.start, len(page))
+        bodies = [index.body(snap, row) for row in page]
+    parts = [b",", b""] * len(bodies)
+    parts[1::2] = bodies
+    parts[0] = b'{"%s":[' % query.entity.encode()
+    parts.append(b'],"startPosition":%d,"maxResults":%d}' % (query.start, len(page)))
+    return parts
 
 
 def _select_name(found: re.Match[str]) -> str:
