@@ -13,6 +13,12 @@ known, so the pull asks exactly ceil(n/1000) pages per entity (none for an entit
 nothing: its empty page is made here, with no request), the batch's own page included:
 the page-limit minimum, where a sequential pull reads an empty page after an entity whose
 count is a multiple of 1000. The counts are also each page's `total` (progress displays).
+The first page of each later entity is asked beside the batch, as far as the window allows
+(first pages need no count): the first round of latency brings four pages, not one, so a
+small company's pull takes one round where it took two, and a large one's last round has
+three pages fewer to store after its answers are in. That costs a request only for an
+entity the counts then show empty (its early page is read like any other: empty, or with
+what was added since the count), at most three a pull.
 
 As many requests are in flight as the realm's cap allows (10), across entity boundaries,
 so a slow API is waited for in parallel, and the next one starts as soon as one's body is in
@@ -104,6 +110,10 @@ class Ahead:
         self._lock = threading.RLock()
         self._in_flight = 0
         self._closed = False
+        # each later entity's first page, asked beside the batch, until the plan reaches it
+        self._early: dict[Entity, tuple[Listing, Future[Reply]]] = {}
+        # set once the pull knows whether pages are read in the page decoder's process
+        self._decided = threading.Event()
 
     def pages(self, listing: Listing) -> Generator[Page, None, State]:
         """Every page of the full listing from `listing` on, in order; returns the state after."""
@@ -111,15 +121,22 @@ class Ahead:
             starts = [listing]
             while starts[-1].entity != ENTITIES[-1]:
                 starts.append(starts[-1].next_entity())
+            queue: deque[tuple[Listing, Future[Reply] | Reply]] = deque()
+            plan: deque[Listing] = deque()
+            with self._lock:
+                for early in starts[1 : self.window]:  # the batch is one of the window's requests
+                    self._early[early.entity] = (early, self._ask(early, queue, plan, early=True))
             first, totals, seen = self._open(starts)
-            plan = deque(_planned(starts, totals, self.size))
-            if self.offload_pages and len(plan) >= self.offload_pages:
+            planned = _planned(starts, totals, self.size, asked=set(self._early))
+            if self.offload_pages and len(planned) >= self.offload_pages:
                 self._offload = Offload("quickbooks.listing", timeout=self.read_timeout)
                 self._offload.start()  # its imports overlap the first requests' wait
-            queue: deque[tuple[Listing, Future[Reply] | Reply]] = deque()
-            if plan and plan[0] == listing:
-                queue.append((plan.popleft(), first))
-            del first
+            self._decided.set()
+            with self._lock:  # an early page's answer tops up from the plan as it is filled
+                plan.extend(planned)
+                if plan and plan[0] == listing:
+                    queue.append((plan.popleft(), first))
+            del first, planned
             state: State = listing
             for start in starts:
                 entity, total = start.entity, totals[start.entity]
@@ -145,6 +162,9 @@ class Ahead:
         finally:
             with self._lock:
                 self._closed = True  # no fetching thread asks for another page
+                for entity in list(self._early):
+                    self._forget_early(entity)
+            self._decided.set()  # an early page's reader waits for it
             self._pool.shutdown(wait=True, cancel_futures=True)
             if self._offload is not None:
                 self._offload.close()
@@ -162,26 +182,55 @@ class Ahead:
     def _top_up(self, queue: deque[tuple[Listing, Future[Reply] | Reply]], plan: deque[Listing]) -> None:
         """Ask for planned pages while fewer than `window` are in flight and fewer than
         `window + PAGES_HELD` are asked and not yet taken by the pull. Under `_lock`."""
-        while (
-            plan
-            and not self._closed
-            and self._in_flight < self.window
-            and len(queue) < self.window + PAGES_HELD
-        ):
-            asked = plan.popleft()
-            request = _Request()
-            read = self._reader(asked.entity)
+        while plan and not self._closed and len(queue) < self.window + PAGES_HELD:
+            asked = plan[0]
+            early = self._early.get(asked.entity)
+            if early is not None and early[0] == asked:  # asked beside the batch: in flight already
+                del self._early[asked.entity]
+                queue.append((plan.popleft(), early[1]))
+                early[1].add_done_callback(self._closes_if_failed)  # planned now: as any other page
+                continue
+            if self._in_flight >= self.window:
+                return
+            queue.append((plan.popleft(), self._ask(asked, queue, plan)))
 
-            def received(body: bytes, request=request, read=read, queue=queue, plan=plan) -> Listed | None:
-                self._done_with(request, queue, plan)  # the next page goes while this one is read
-                return read(body)
+    def _ask(
+        self,
+        asked: Listing,
+        queue: deque[tuple[Listing, Future[Reply] | Reply]],
+        plan: deque[Listing],
+        *,
+        early: bool = False,
+    ) -> Future[Reply]:
+        """Start the request for one page; it counts in the window until the API is done with
+        it. A failed request closes the pull, except an early one not yet planned: that fails
+        the pull only if the pull gets to its page. Under `_lock`."""
+        request = _Request()
+        read = self._reader(asked.entity)
 
-            query = statement(asked, self.size)
-            future = self._pool.submit(self.client.query, query, received, self.reading)
-            self._in_flight += 1
-            queue.append((asked, future))
+        def received(body: bytes, request=request, read=read, queue=queue, plan=plan) -> Listed | None:
+            self._done_with(request, queue, plan)  # the next page goes while this one is read
+            return read(body)
+
+        future = self._pool.submit(self.client.query, statement(asked, self.size), received, self.reading)
+        self._in_flight += 1
+        if early:
+            future.add_done_callback(lambda _, request=request: self._done_with(request, queue, plan))
+        else:
             answered = functools.partial(self._answered, request=request, queue=queue, plan=plan)
             future.add_done_callback(answered)
+        return future
+
+    def _forget_early(self, entity: Entity) -> None:
+        """Drop an early page the pull will not read (it ends before that entity). Under `_lock`."""
+        early = self._early.pop(entity, None)
+        if early is not None:
+            early[1].cancel()
+
+    def _closes_if_failed(self, done: Future[Reply]) -> None:
+        with self._lock:
+            if not done.cancelled() and done.exception() is not None:
+                self._closed = True
 
     def _answered(
         self,
@@ -194,8 +243,7 @@ class Ahead:
         """A request ended: the next planned page may go, unless this one failed (retries are
         the client's; the pull fails at this page, so pages past it would be wasted)."""
         with self._lock:
-            if not done.cancelled() and done.exception() is not None:
-                self._closed = True
+            self._closes_if_failed(done)
             self._done_with(request, queue, plan)
 
     def _done_with(
@@ -210,13 +258,14 @@ class Ahead:
 
     def _reader(self, entity: Entity) -> Callable[[bytes], Listed | None]:
         """How a fetching thread reads a page's body: in the page decoder's process when the
-        pull is large enough to pay for one (and while it lives), else in this one."""
-        home, offload = self.home_currency, self._offload
-        if offload is None:
-            return lambda body: listed(body, entity, home)
+        pull is large enough to pay for one (and while it lives), else in this one. An early
+        page's answer can come before the counts: its reader waits until that is decided."""
+        home = self.home_currency
 
         def read(body: bytes) -> Listed | None:
-            answer = offload.read(body, entity, home)
+            self._decided.wait()
+            offload = self._offload
+            answer = offload.read(body, entity, home) if offload is not None else None
             return Listed(*answer) if answer is not None else listed(body, entity, home)
 
         return read
@@ -235,12 +284,16 @@ class Ahead:
         return replace(page, total=total)
 
 
-def _planned(starts: list[Listing], totals: dict[Entity, int], size: int) -> list[Listing]:
-    """Every page to ask for, in order: from each entity's start while records remain."""
+def _planned(
+    starts: list[Listing], totals: dict[Entity, int], size: int, asked: set[Entity] = frozenset()
+) -> list[Listing]:
+    """Every page to ask for, in order: from each entity's start while records remain, and
+    the first page of the entities `asked` already (counted empty, it is read, not wasted:
+    the request is counted, and records added since the count are kept)."""
     return [
         replace(start, start=position)
         for start in starts
-        for position in range(start.start, totals[start.entity] + 1, size)
+        for position in range(start.start, max(totals[start.entity], start.entity in asked) + 1, size)
     ]
 
 

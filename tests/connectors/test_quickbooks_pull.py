@@ -82,11 +82,13 @@ def test_a_multiple_of_1000_costs_the_same_either_way(qbo_engine, concurrent):
             ledger = {"query:Payment": 1, "query:CreditMemo": 1}
             assert api_requests(world.sim) == {"query:Customer": 2, "query:Invoice": 3, **ledger}
             assert [p for p in result.pages if p.entity == "invoices"][-1].of("invoices") == ()
-        else:  # the batch holds the customers page; counted empty entities cost nothing
-            assert api_requests(world.sim) == {"batch": 1, "query:Invoice": 2}
+        else:  # the batch holds the customers page and the counts; each later entity's first
+            # page is asked beside it, so the empty ones cost that request, counted on their page
+            ledger = {"query:Payment": 1, "query:CreditMemo": 1}
+            assert api_requests(world.sim) == {"batch": 1, "query:Invoice": 2, **ledger}
             assert [(p.entity, len(p.records), p.api_calls) for p in result.pages] == [
                 ("customers", 1000, 1), ("invoices", 1000, 1), ("invoices", 1000, 1),
-                ("payments", 0, 0), ("credits", 0, 0),
+                ("payments", 0, 1), ("credits", 0, 1),
             ]  # fmt: skip
         assert len(result.customers) == 1000 and len(result.invoices) == 2000
         assert result.pages[-1].full_sync_complete and result.cursor["mode"] == "done"
@@ -123,6 +125,45 @@ def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world):
     assert ahead.api_calls == one.api_calls - sum(1 for n in sizes if n % 300 == 0)
 
 
+def test_each_entitys_first_page_is_asked_beside_the_batch(qbo_engine):
+    """First pages need no count: with one page per entity, the whole pull is the batch and
+    three pages in flight together (one round of latency, where it took two), and its pages
+    are those of a pull one page at a time."""
+    books = make_company(seed=3, customers=40, live_invoices=300)
+    with open_world(books, qbo_engine, latency=0.2) as world:
+        one = pull(world.connector(concurrent=1))
+        world.sim.counters.reset()
+        world.sim.gauge.peak.clear()
+        result = pull(world.connector(concurrent=10))
+        assert api_requests(world.sim) == {
+            "batch": 1,
+            "query:Invoice": 1,
+            "query:Payment": 1,
+            "query:CreditMemo": 1,
+        }
+        assert world.sim.gauge.peak[world.company.id] == 4  # not 3: nothing waited for the counts
+        assert [(p.entity, p.api_calls) for p in result.pages] == [
+            ("customers", 1), ("invoices", 1), ("payments", 1), ("credits", 1),
+        ]  # fmt: skip
+        assert [(p.entity, p.records, p.cursor) for p in result.pages[:-1]] == [
+            (p.entity, p.records, p.cursor) for p in one.pages[:-1]
+        ]
+        assert result.pages[-1].records == one.pages[-1].records and result.pages[-1].full_sync_complete
+
+
+def test_a_pull_resumed_in_an_entity_asks_the_later_entities_first_pages_early(world):
+    """Resumed at invoice page 2: the batch brings it (and the counts), payments' and credit
+    memos' first pages go beside it; nothing is asked twice."""
+    stopped = pull(world.connector(), stop_after=2)  # customers, invoices page 1
+    world.sim.counters.reset()
+    rest = pull(world.connector(concurrent=3), stopped.cursor)
+    payments, credits = ledger_sizes(world.company)
+    expected = {"batch": 1, "query:Invoice": 1, "query:Payment": -(-payments // 1000), "query:CreditMemo": 1}
+    assert api_requests(world.sim) == expected
+    assert len(stopped.invoices) + len(rest.invoices) == LIVE_INVOICES
+    assert (len(rest.payments), len(rest.credits)) == (payments, credits)
+
+
 @pytest.fixture
 def gates(monkeypatch) -> list[ahead.Slots]:
     """The pulls' gates on answers read at once (`ahead.Slots`), as they are made."""
@@ -155,7 +196,9 @@ def test_a_pull_holding_a_page_asks_ahead_up_to_the_window_and_a_few_held_pages(
     world.sim.counters.reset()
     pages = connector.pages(None, full=True)
     assert next(pages).entity == "customers"  # the batch's page; the pull holds here
-    expected = 1 + 4 + ahead.PAGES_HELD  # the batch, then the window and the held pages
+    # the batch, then the window and the held pages, and beside them the first pages of
+    # payments and credit memos, asked with the batch (invoices' is among the window's)
+    expected = 1 + 4 + ahead.PAGES_HELD + 2
 
     def asked() -> int:
         return sum(api_requests(world.sim).values())
@@ -164,6 +207,7 @@ def test_a_pull_holding_a_page_asks_ahead_up_to_the_window_and_a_few_held_pages(
     while (asked() < expected or world.sim.gauge.inflight(world.company.id)) and time.monotonic() < deadline:
         time.sleep(0.01)  # the fetching threads' requests, answered while the pull holds
     assert asked() == expected  # not 4 (the window alone), and no more: the held pages are bounded
+    assert api_requests(world.sim)["query:Payment"] == api_requests(world.sim)["query:CreditMemo"] == 1
     assert sum(1 for _ in pages) > expected  # the rest of the pull goes on as before
 
 
