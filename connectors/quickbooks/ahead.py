@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Collection, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -127,7 +127,7 @@ class Ahead:
                 for early in starts[1 : self.window]:  # the batch is one of the window's requests
                     self._early[early.entity] = (early, self._ask(early, queue, plan, early=True))
             first, totals, seen = self._open(starts)
-            planned = _planned(starts, totals, self.size, asked=set(self._early))
+            planned = _planned(starts, totals, self.size, asked=self._early)
             if self.offload_pages and len(planned) >= self.offload_pages:
                 self._offload = Offload("quickbooks.listing", timeout=self.read_timeout)
                 self._offload.start()  # its imports overlap the first requests' wait
@@ -162,8 +162,6 @@ class Ahead:
         finally:
             with self._lock:
                 self._closed = True  # no fetching thread asks for another page
-                for entity in list(self._early):
-                    self._forget_early(entity)
             self._decided.set()  # an early page's reader waits for it
             self._pool.shutdown(wait=True, cancel_futures=True)
             if self._offload is not None:
@@ -220,12 +218,6 @@ class Ahead:
             answered = functools.partial(self._answered, request=request, queue=queue, plan=plan)
             future.add_done_callback(answered)
         return future
-
-    def _forget_early(self, entity: Entity) -> None:
-        """Drop an early page the pull will not read (it ends before that entity). Under `_lock`."""
-        early = self._early.pop(entity, None)
-        if early is not None:
-            early[1].cancel()
 
     def _closes_if_failed(self, done: Future[Reply]) -> None:
         with self._lock:
@@ -285,7 +277,7 @@ class Ahead:
 
 
 def _planned(
-    starts: list[Listing], totals: dict[Entity, int], size: int, asked: set[Entity] = frozenset()
+    starts: list[Listing], totals: dict[Entity, int], size: int, asked: Collection[Entity] = ()
 ) -> list[Listing]:
     """Every page to ask for, in order: from each entity's start while records remain, and
     the first page of the entities `asked` already (counted empty, it is read, not wasted:
