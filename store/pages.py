@@ -2,15 +2,17 @@
 
 A page is screened (amounts the store cannot hold go to the quarantine), handed to its
 entity's writer, and its quarantined records are stored for `arsync status`. A new record
-type needs one writer in `WRITERS` and one screen in `_AMOUNTS`.
+type needs one writer in `WRITERS` and its money fields in `_AMOUNTS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 
 from sqlalchemy import Connection, insert
 
@@ -28,7 +30,7 @@ from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
 from store.history.writes import write_credits, write_payments
 from store.tables import QuarantinedRecord
-from store.types import fits_money
+from store.types import MONEY_LIMIT, fits_money
 from store.writes import write_customers, write_invoices
 
 
@@ -89,25 +91,57 @@ WRITERS: dict[Entity, Writer] = {
 }
 
 
-# The money each record type carries, every amount of which the store must hold exactly.
-_AMOUNTS: dict[Entity, Callable[[Record], tuple[Decimal, ...]]] = {
-    "customers": lambda record: (),
-    "invoices": lambda record: (record.total, record.balance),
-    "payments": lambda record: (record.amount, record.unapplied, *(a.amount for a in record.allocations)),
-    "credits": lambda record: (record.total, record.remaining, *(a.amount for a in record.allocations)),
+@dataclass(frozen=True, slots=True)
+class _Money:
+    """The amounts a record type carries (every one of which the store must hold exactly):
+    its own money fields, and its allocations' amounts when it owns allocations."""
+
+    fields: tuple[str, ...] = ()
+    allocations: bool = False
+
+    def of(self, record: Record) -> tuple[Decimal, ...]:
+        owned = tuple(a.amount for a in record.allocations) if self.allocations else ()  # type: ignore[union-attr]
+        return (*(getattr(record, name) for name in self.fields), *owned)
+
+    def on(self, records: Sequence[Record]) -> Iterator[Decimal]:
+        """Every amount of `records`, read column by column in C-level maps."""
+        columns: list[Iterable[Decimal]] = [map(attrgetter(name), records) for name in self.fields]
+        if self.allocations:
+            columns.append(map(_AMOUNT, chain.from_iterable(map(_ALLOCATIONS, records))))
+        return chain.from_iterable(columns)
+
+
+_AMOUNT, _ALLOCATIONS = attrgetter("amount"), attrgetter("allocations")
+_AMOUNTS: dict[Entity, _Money] = {
+    "customers": _Money(),
+    "invoices": _Money(("total", "balance")),
+    "payments": _Money(("amount", "unapplied"), allocations=True),
+    "credits": _Money(("total", "remaining"), allocations=True),
 }
 
 
 def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
-    """The page's records the store can hold, and quarantine entries for the others."""
-    amounts = _AMOUNTS[page.entity]
+    """The page's records the store can hold, and quarantine entries for the others.
+
+    The page's amounts are first checked all at once, in C (a 1000-payment page holds
+    about 3,000): when the largest is within the store's limit every record fits, as
+    `fits_money` would say of each. Only a page with an amount beyond it (or one the
+    comparison cannot order) is screened record by record.
+    """
+    money = _AMOUNTS[page.entity]
+    try:
+        if max(map(abs, money.on(page.records)), default=0) <= MONEY_LIMIT:
+            return tuple(page.records), page.quarantined
+    except (ArithmeticError, TypeError):  # a NaN or a non-number: the per-record screen decides
+        pass
     kept: list[Record] = []
     unfit: list[Quarantined] = []
     for record in page.records:
-        if all(map(fits_money, amounts(record))):
+        amounts = money.of(record)
+        if all(map(fits_money, amounts)):
             kept.append(record)
         else:
-            too_big = ", ".join(str(amount) for amount in amounts(record) if not fits_money(amount))
+            too_big = ", ".join(str(amount) for amount in amounts if not fits_money(amount))
             unfit.append(Quarantined(page.entity, record.ref, f"amount out of range ({too_big})"))
     return tuple(kept), page.quarantined + tuple(unfit)
 
