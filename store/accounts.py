@@ -1,17 +1,18 @@
 """Keep `contacts.portal_status` / `contacts.eligible` equal to what `portal_rules` decides.
 
 Called after a page of customers is written (for the emails it touched) and after any
-admin switch. Only rows whose outcome changed are updated, in one executemany.
+admin switch. Only rows whose outcome changed are updated, in one statement (`update_by_key`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select
 
 from portal_rules.accounts import assess_accounts
 from portal_rules.types import CompanyPolicy, ContactFacts, CustomerFacts
+from store.bulk import update_by_key
 from store.tables import Contact, Customer
 
 CONTACTS = Contact.__table__
@@ -72,16 +73,10 @@ def _recompute(
         for row in rows
     ]
     accounts = assess_accounts(policy, customers, facts)
-    updates = [
-        {"row_id": row.id, "new_status": str(account.status), "new_eligible": account.eligible}
+    changed = [
+        (row.id, str(account.status), account.eligible)
         for row, account in zip(rows, accounts, strict=True)
         if str(account.status) != row.portal_status or account.eligible != row.eligible
     ]
-    if updates:
-        connection.execute(
-            update(CONTACTS)
-            .where(CONTACTS.c.id == bindparam("row_id"))
-            .values(portal_status=bindparam("new_status"), eligible=bindparam("new_eligible")),
-            updates,
-        )
-    return len(updates)
+    update_by_key(connection, CONTACTS, "id", ("portal_status", "eligible"), changed)
+    return len(changed)

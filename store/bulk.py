@@ -3,7 +3,8 @@
 `upsert` (INSERT ... ON CONFLICT DO UPDATE) writes synced rows; `insert_new` inserts synced
 rows none of which should be stored yet, and says when one was (`AlreadyStored`);
 `insert_ignoring` (INSERT ... ON CONFLICT DO NOTHING) records rows that another process
-may have recorded first (ledger entries, registrations, outbox messages). This module is
+may have recorded first (ledger entries, registrations, outbox messages); `update_by_key`
+sets columns of many rows by their key in one statement. This module is
 the only place that picks an INSERT dialect; values are bound by `store.binds`.
 """
 
@@ -125,6 +126,40 @@ def upsert(
     INSERT ... ON CONFLICT per row, in order: a key twice in `rows` leaves the later one.
     """
     _write(connection, table, rows, keys, columns, shared, update=True)
+
+
+def update_by_key(
+    connection: Connection, table: Table, key: str, columns: Sequence[str], rows: Sequence[tuple]
+) -> None:
+    """Set `columns` of the rows whose `key` (a unique column, as `id`) is given.
+
+    `rows` are tuples: the key's value, then the columns' values in order, each through
+    its column type's bind processing. SQLite: a driver executemany of one UPDATE by key.
+    PostgreSQL: one UPDATE ... FROM unnest() of the values as arrays, where an UPDATE per
+    row, even pipelined, took ~0.3 s for a company's 9,000 contacts at the end of a pull.
+    """
+    if not rows:
+        return
+    dialect = connection.dialect
+    order = (key, *columns)
+    processors = tuple(bind_processor(table.c[name].type, dialect) for name in order)
+    bound = bound_columns(order, rows, {}, order, processors)
+    quote, target = dialect.identifier_preparer.quote, dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        arrays = ", ".join(
+            f"%(v{i})s::{table.c[name].type.compile(dialect)}[]" for i, name in enumerate(order)
+        )
+        sets = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in columns)
+        connection.exec_driver_sql(
+            f"UPDATE {target} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(map(quote, order))})"
+            f" WHERE t.{quote(key)} = v.{quote(key)}",
+            {f"v{i}": list(values) for i, values in enumerate(bound)},
+        )
+        return
+    sets = ", ".join(f"{quote(name)} = ?" for name in columns)
+    connection.exec_driver_sql(
+        f"UPDATE {target} SET {sets} WHERE {quote(key)} = ?", list(zip(*bound[1:], bound[0], strict=True))
+    )
 
 
 class AlreadyStored(Exception):

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from portal_rules.records import InvoiceRecord
-from store.bulk import AlreadyStored, insert_new, upsert
+from store.bulk import AlreadyStored, insert_new, update_by_key, upsert
 from store.db import make_engine, upgrade
 from store.writes import INVOICES, write_invoices
 
@@ -195,3 +195,30 @@ def test_new_rows_of_unusual_values_are_stored_as_an_upsert_stores_them(engine):
         ("acme", "7", Decimal("1.5000")),
         ("globex", "7", Decimal("1.5000")),
     ]
+
+
+def test_update_by_key_sets_only_the_given_rows_columns_with_their_types_binding(engine):
+    """Money is scaled (SQLite) and UTC times converted as any write binds them; rows and
+    columns not named stay as they were; no rows is no statement."""
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice(str(n), "10.00") for n in range(5)], now=NOW, run_id=1)
+        ids = dict(connection.execute(select(INVOICES.c.ref, INVOICES.c.id)).all())
+    later = datetime(2026, 7, 1, 9, 0, tzinfo=timezone(timedelta(hours=2)))
+    with engine.begin() as connection:
+        update_by_key(
+            connection,
+            INVOICES,
+            "id",
+            ("balance", "synced_at"),
+            [(ids["1"], Decimal("2.5"), later), (ids["3"], Decimal("0.00005"), later)],
+        )
+        update_by_key(connection, INVOICES, "id", ("balance",), [])
+    stored = _stored(engine)
+    assert stored["1"][0] == Decimal("2.5000") and stored["3"][0] == Decimal("0.0000")  # rounded half-even
+    assert {ref: row[0] for ref, row in stored.items() if ref not in ("1", "3")} == {
+        ref: Decimal("10.0000") for ref in ("0", "2", "4")
+    }
+    with engine.connect() as connection:
+        synced = dict(connection.execute(select(INVOICES.c.ref, INVOICES.c.synced_at)).all())
+    assert synced["1"] == synced["3"] == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
+    assert synced["0"] == NOW
