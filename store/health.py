@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text
 from portal_rules.balances import company_today
 from portal_rules.health import Health, Tally, band_of, score
 from store.admin import NotFound
-from store.bulk import among
+from store.bulk import among, insert_new
 from store.health_tables import HealthOverride, HealthScore
 from store.health_tally import company_tallies
 from store.tables import Company, Customer
@@ -85,10 +85,15 @@ def recompute(
                         SCORES.c.company_id == company_id, among(connection, SCORES.c.customer_ref, refs)
                     )
                 )
-        rows = [_score_row(company_id, ref, health, now) for ref, health in assessed]
-        if rows:
-            connection.execute(insert(SCORES), rows)
+        rows = [(ref, health.score, str(health.band), health.reasons) for ref, health in assessed]
+        # The rows were deleted just above, under the company's lock: every one is new.
+        shared = {"company_id": company_id, "computed_at": now}
+        insert_new(connection, SCORES, rows, _SCORE_KEYS, columns=_SCORE_COLUMNS, shared=shared)
     return len(rows)
+
+
+_SCORE_KEYS = ("company_id", "customer_ref")
+_SCORE_COLUMNS = ("customer_ref", "score", "band", "reasons")
 
 
 def _lock_company(connection: Connection, company_id: str, now: datetime) -> date:
