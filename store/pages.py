@@ -100,8 +100,7 @@ class _Money:
     allocations: bool = False
 
     def of(self, record: Record) -> tuple[Decimal, ...]:
-        owned = tuple(a.amount for a in record.allocations) if self.allocations else ()  # type: ignore[union-attr]
-        return (*(getattr(record, name) for name in self.fields), *owned)
+        return tuple(self.on((record,)))
 
     def on(self, records: Sequence[Record]) -> Iterator[Decimal]:
         """Every amount of `records`, read column by column in C-level maps."""
