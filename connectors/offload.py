@@ -3,9 +3,10 @@
 A large full pull is CPU-bound in one interpreter: reading a page's JSON into records costs
 about as much as storing them, and the GIL runs one at a time. `Offload` hands each raw
 body to a child interpreter (`python -m connectors.offload`) running the connector's own
-pure reader (`JOBS`); the records come back as msgpack, which msgspec turns straight into
-the record dataclasses (about 1 ms a page, money as its exact decimal text, times as
-RFC 3339), so the parent's share is that and the HTTP read.
+pure reader (`JOBS`); the records (or, from the typed reader, their field dicts, which
+msgpack writes alike) come back as msgpack, which msgspec turns straight into the record
+dataclasses (about 2 ms a page, money as its exact decimal text, times as RFC 3339), so
+the parent's share is that and the HTTP read.
 
 Nothing is decided there that was not before: an answer the reader cannot read comes
 back as None and the caller reads it in process, with the SDK's checks and errors. If the
@@ -33,14 +34,7 @@ from typing import IO, Any
 import msgspec
 
 from connectors.gc_pace import fewer_collections
-from portal_rules.records import (
-    CreditRecord,
-    CustomerRecord,
-    Entity,
-    InvoiceRecord,
-    PaymentRecord,
-    Quarantined,
-)
+from portal_rules.records import RECORD_TYPES, Entity, Quarantined
 
 try:
     import fcntl
@@ -49,13 +43,7 @@ except ImportError:  # not on Windows: pipes keep the system's size
 
 # What the child may run: a job name and (body, entity, home currency) -> (records,
 # quarantined, rows) or None. A name, never a path from the parent, picks the function.
-JOBS = {"quickbooks.listing": "connectors.quickbooks.listed:listed"}
-RECORDS: dict[Entity, type] = {
-    "customers": CustomerRecord,
-    "invoices": InvoiceRecord,
-    "payments": PaymentRecord,
-    "credits": CreditRecord,
-}
+JOBS = {"quickbooks.listing": "connectors.quickbooks.listed:listed_fields"}
 PIPE_SIZE = 1 << 20  # asked for both pipes; a 1000-invoice body is ~2.7 MB, its answer ~0.8 MB
 # The decoder works ahead of the store, whose commits are the pull's critical path: on a
 # machine with fewer free cores than busy processes, it yields them to the store first (it
@@ -106,7 +94,7 @@ class Offload:
         self._pending: deque[_Ticket] = deque()  # written, not yet answered: the child's order
         self._decoders = {
             entity: msgspec.msgpack.Decoder(tuple[list[kind], list[Quarantined], int])  # type: ignore[valid-type]
-            for entity, kind in RECORDS.items()
+            for entity, kind in RECORD_TYPES.items()
         }
 
     def start(self) -> None:

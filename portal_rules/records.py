@@ -88,6 +88,12 @@ class CreditRecord:
 
 
 Record = CustomerRecord | InvoiceRecord | PaymentRecord | CreditRecord
+RECORD_TYPES: dict[Entity, type] = {
+    "customers": CustomerRecord,
+    "invoices": InvoiceRecord,
+    "payments": PaymentRecord,
+    "credits": CreditRecord,
+}
 
 
 @dataclass(frozen=True, slots=True)

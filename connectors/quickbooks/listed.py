@@ -1,10 +1,11 @@
 """One page of a full QuickBooks listing, read straight from its raw body.
 
-`listed` decodes a query answer (`decode`) and normalizes its rows (`normalize_all`): all a
+`listed` reads a page of the usual shape straight into records (`typed`); any other it
+decodes (`decode`) and normalizes row by row (`normalize_all`), with its quarantine. All a
 full pull fetched ahead needs of a page is its records, its quarantined rows and how many
 rows it held (a short page ends its entity). It is a pure function of the body, so it runs
 in the fetching thread or, for a large pull, in the page decoder's process
-(`connectors.offload`); only this module, decode and normalize load there, not the SDK.
+(`connectors.offload`); only this module, typed, decode and normalize load there, not the SDK.
 
 An answer it cannot read (a fault, another shape) is None: the caller gives it to the
 SDK's own checks, exactly as before.
@@ -15,20 +16,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from connectors.quickbooks.decode import decode
 from connectors.quickbooks.normalize import TABLES, normalize_all
-from portal_rules.records import Entity, Quarantined
+from connectors.quickbooks.typed import typed_fields
+from portal_rules.records import RECORD_TYPES, Entity, Quarantined
 
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    records: list[Any]  # of the entity's record type
+    records: list[Any]  # of the entity's record type (in `listed_fields`, maybe as field dicts)
     quarantined: list[Quarantined]
     rows: int  # rows in the answer, quarantined ones included
 
 
 def listed(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
     """The page's records, or None when only the SDK's checks can say what the answer is."""
+    page = listed_fields(body, entity, home_currency)
+    if page is None or not page.records or page.records[0].__class__ is not dict:
+        return page
+    records = msgspec.convert(page.records, list[RECORD_TYPES[entity]])  # type: ignore[valid-type]
+    return Listed(records, [], page.rows)
+
+
+def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
+    """`listed`, but a page of the usual shape holds its records as field dicts: what the page
+    decoder sends back (msgpack writes a record and its dict alike, for a third of the cost,
+    and the sync's side reads them as records), without building records it would only write."""
+    fields = typed_fields(body, entity, home_currency)
+    if fields is not None:
+        return Listed(fields, [], len(fields))
     answer = decode(body)
     response = answer.get("QueryResponse") if answer is not None else None
     rows = response.get(TABLES[entity], []) if isinstance(response, dict) else None
