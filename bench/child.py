@@ -63,6 +63,7 @@ def main() -> None:
     os.close(handle)
     os.environ[STATS_ENV] = stats  # the page decoder's process, if the sync starts one
     started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+    kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     if mode == "floor":
         result = floor(app, company_id)
     else:
@@ -76,6 +77,7 @@ def main() -> None:
     figures = {
         "wall_seconds": round(wall, 3),
         "cpu_seconds": round(cpu, 3),
+        "cpu_system_seconds": round(resource.getrusage(resource.RUSAGE_SELF).ru_stime - kernel, 3),  # of cpu
         "peak_rss_mb": peak_rss_mb(),
         # the page decoder's process (connectors.offload), when the pull started one
         "decoder_cpu_seconds": round(_children_cpu() - children, 3),
