@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +33,7 @@ PAGE = 1000
 UNLIMITED = 10**9
 CAPS = {"quickbooks": (500, 10), "xero": (60, 5)}  # (requests per minute, concurrent requests)
 LATENCY_RUNS = 3  # each latency row: the median of this many runs of each sync
+FULL_RUNS = 3  # each 100k QuickBooks row: the median of this many syncs (and floors)
 # The first release's README figures (full sync wall seconds, lean payloads), for the ratio.
 PREVIOUS = {("quickbooks", 10_000): 0.84, ("quickbooks", 100_000): 6.4, ("xero", 10_000): 0.66,
             ("xero", 100_000): 63.6}  # fmt: skip
@@ -103,26 +105,32 @@ def prepared(
     )
     with _simulator(kind, company, latency=latency, real_limits=real_limits) as sim:
         sim.prerender()
-        directory = Path(tempfile.mkdtemp(prefix=f"arsync-bench-{kind}-"))
-        config = _config(directory, kind, sim, company, store_url)
-        pair = sim.tokens.issue()
-        for args in (
-            ["db", "upgrade"],
-            [
-                "auth",
-                "set-tokens",
-                "bench",
-                "--access-token",
-                pair.access_token,
-                "--refresh-token",
-                pair.refresh_token,
-                "--expires-in",
-                "86400",
-            ],
-        ):
-            if arsync(["--config", str(config), *args]) != 0:
-                raise RuntimeError(f"bench setup failed: arsync {' '.join(args[:2])}")
-        yield Setup(kind, sim, company, config)
+        yield Setup(kind, sim, company, new_store(kind, sim, company, store_url))
+
+
+def new_store(kind: str, sim, company: SimCompany, store_url: str | None = None) -> Path:
+    """A configuration naming a new migrated store (SQLite in a new directory unless
+    `store_url`) holding tokens for `sim`."""
+    directory = Path(tempfile.mkdtemp(prefix=f"arsync-bench-{kind}-"))
+    config = _config(directory, kind, sim, company, store_url)
+    pair = sim.tokens.issue()
+    for args in (
+        ["db", "upgrade"],
+        [
+            "auth",
+            "set-tokens",
+            "bench",
+            "--access-token",
+            pair.access_token,
+            "--refresh-token",
+            pair.refresh_token,
+            "--expires-in",
+            "86400",
+        ],
+    ):
+        if arsync(["--config", str(config), *args]) != 0:
+            raise RuntimeError(f"bench setup failed: arsync {' '.join(args[:2])}")
+    return config
 
 
 def run_child(setup: Setup, mode: str) -> dict:
@@ -147,24 +155,37 @@ def run_child(setup: Setup, mode: str) -> dict:
     return result
 
 
-def full_sync(kind: str, invoices: int, store_url: str | None = None) -> dict:
+def full_sync(
+    kind: str, invoices: int, stores: Callable[[], str | None] = lambda: None, runs: int = 1
+) -> dict:
     """A full sync against the decode-only floor (the same pull, nothing stored) and the
-    first release's figure."""
-    with prepared(kind, invoices, store_url=store_url) as setup:
-        floor = run_child(setup, "floor")
-        result = run_child(setup, "full")
+    first release's figure: the medians of `runs` of each, taken in turn, each sync into a
+    new store (`stores()` names it; None: SQLite). Single runs on these VMs vary by a
+    fifth within minutes, more than most changes move them."""
+    floors, fulls = [], []
+    url = stores()
+    with prepared(kind, invoices, store_url=url) as setup:
+        for run in range(runs):
+            config = setup.config if run == 0 else new_store(kind, setup.sim, setup.company, stores())
+            floors.append(run_child(replace(setup, config=config), "floor"))
+            fulls.append(run_child(replace(setup, config=config), "full"))
         minimum = minimum_requests(kind, setup.company)
+    floor, result = _median_run(floors), _median_run(fulls)
     api = sum(v for k, v in result["requests_by_endpoint"].items() if k != "token")
-    previous = PREVIOUS.get((kind, invoices)) if store_url is None else None
+    store = (url or "sqlite").split(":", 1)[0].split("+", 1)[0]
+    previous = PREVIOUS.get((kind, invoices)) if store == "sqlite" else None
     return {
         "kind": kind,
-        "store": (store_url or "sqlite").split(":", 1)[0].split("+", 1)[0],
+        "store": store,
         "invoices": invoices,
-        "wall_seconds": result["wall_seconds"],
+        "wall_seconds": result["wall_seconds"],  # the median run's, as every figure below
+        "wall_runs": [r["wall_seconds"] for r in fulls],
         "invoices_per_second": round(result["invoices"] / result["wall_seconds"]),
         "cpu_seconds": result["cpu_seconds"],  # the sync process's own
+        "cpu_system_seconds": result.get("cpu_system_seconds"),  # of which in the kernel
         "decoder_cpu_seconds": result["decoder_cpu_seconds"],  # its page decoder's (connectors.offload)
         "floor_seconds": floor["wall_seconds"],
+        "floor_runs": [r["wall_seconds"] for r in floors],
         "floor_cpu_seconds": floor["cpu_seconds"],
         "floor_decoder_cpu_seconds": floor["decoder_cpu_seconds"],
         "ratio_to_floor": round(result["wall_seconds"] / floor["wall_seconds"], 2),
@@ -172,10 +193,16 @@ def full_sync(kind: str, invoices: int, store_url: str | None = None) -> dict:
         "api_requests": api,
         "minimum_requests": minimum,
         "request_ratio": round(api / minimum, 2),
-        "peak_rss_mb": result["peak_rss_mb"],
-        "decoder_peak_rss_mb": result["decoder_peak_rss_mb"],
-        "floor_peak_rss_mb": floor["peak_rss_mb"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in fulls),  # the largest of the runs
+        "decoder_peak_rss_mb": max((r["decoder_peak_rss_mb"] or 0 for r in fulls), default=0) or None,
+        "floor_peak_rss_mb": max(r["peak_rss_mb"] for r in floors),
     }
+
+
+def _median_run(results: list[dict]) -> dict:
+    """The run whose wall time is the median (the lower middle one of an even number)."""
+    ordered = sorted(results, key=lambda r: r["wall_seconds"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def incremental_sync(kind: str, invoices: int, changes: int = 100) -> dict:
