@@ -67,6 +67,10 @@ def local(sizes) -> list[dict]:
 
     pages = bench_local.fetch_pages(sizes[-1])
     out = [bench_local.run(pages, write_only=only) for only in (False, True)]
+    # SPEC section 8's bar as it is written, "100,000 invoices": the first release's company
+    # (customers and invoices), without the payments and credit memos the second one adds
+    invoices = [(entity, body) for entity, body in pages if entity in ("customers", "invoices")]
+    out += [bench_local.run(invoices, write_only=only) for only in (False, True)]
     pg = os.environ.get("ARSYNC_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     for only in (False, True):
         try:
