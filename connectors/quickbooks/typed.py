@@ -204,6 +204,8 @@ def typed_fields(body: bytes, entity: Entity, home_currency: str) -> list[dict[s
     """The page's records as their fields (a dict per record: every field of the record type,
     in its order, which msgspec reads fastest) when every row is of the usual shape, else
     None (the general path reads the page)."""
+    if entity not in READERS:  # an entity without a typed reader: the general path reads it
+        return None
     table, decoder, convert = READERS[entity]
     try:
         answer = decoder.decode(body)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from connectors.quickbooks import normalize as qbo
 from connectors.quickbooks.listed import listed, listed_fields
-from connectors.quickbooks.typed import typed_fields
+from connectors.quickbooks.typed import READERS, typed_fields
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from portal_rules.records import RECORD_TYPES, Quarantined
@@ -280,6 +280,14 @@ def edged_rows():
 @pytest.fixture(params=list(edged_rows()))
 def case(request):
     return request.param
+
+
+def test_an_entity_without_a_typed_reader_is_left_to_the_general_path(monkeypatch):
+    raw = page("invoices", [BASE["invoices"]])
+    monkeypatch.delitem(READERS, "invoices")
+    assert typed_fields(raw, "invoices", "USD") is None
+    got = listed(raw, "invoices", "USD")
+    assert got is not None and (got.records, got.quarantined, got.rows) == general(raw, "invoices")
 
 
 def test_a_fault_or_another_shape_is_left_to_the_general_path():
