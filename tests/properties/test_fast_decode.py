@@ -233,19 +233,7 @@ def test_rich_quickbooks_payments_and_credit_memos_decode_fast_and_the_same(monk
 
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     company = generate_company("quickbooks", seed=5, customers=40, invoices=400, today=date(2026, 6, 1))
-    with QuickBooksSimulator(company) as sim:
-        access, _ = sim.tokens.issue()
-        session = requests.Session()
-        session.headers.update({"Authorization": f"Bearer {access}", "Accept": "application/json"})
-        bodies = {
-            table: session.post(
-                f"{sim.api_url}/company/{company.id}/query",
-                data=f"SELECT * FROM {table} ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000",
-                headers={"Content-Type": "application/text"},
-                timeout=30,
-            ).content
-            for table in ("Payment", "CreditMemo")
-        }
+    bodies = first_query_pages(company, ("Payment", "CreditMemo"))
     for table, entity, normalize in (
         ("Payment", "payments", to_payment),
         ("CreditMemo", "credits", to_credit),
@@ -267,3 +255,21 @@ def test_rich_quickbooks_payments_and_credit_memos_decode_fast_and_the_same(monk
         assert lines <= set(qbo_decode._Line.__struct_fields__) and (
             entity == "credits" or "LinkedTxn" in lines
         )
+
+
+def first_query_pages(company, tables) -> dict[str, bytes]:
+    """Each table's first query page (up to 1000 rows) as the QuickBooks simulator serves it
+    (the caller allows OAuth over plain HTTP, as the simulator speaks it)."""
+    with QuickBooksSimulator(company) as sim:
+        access, _ = sim.tokens.issue()
+        session = requests.Session()
+        session.headers.update({"Authorization": f"Bearer {access}", "Accept": "application/json"})
+        return {
+            table: session.post(
+                f"{sim.api_url}/company/{company.id}/query",
+                data=f"SELECT * FROM {table} ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000",
+                headers={"Content-Type": "application/text"},
+                timeout=30,
+            ).content
+            for table in tables
+        }

@@ -18,7 +18,6 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,10 +25,9 @@ from connectors.quickbooks import normalize as qbo
 from connectors.quickbooks.listed import listed, listed_fields
 from connectors.quickbooks.typed import READERS, typed_fields
 from connectors.simulators.generator import generate_company
-from connectors.simulators.quickbooks import QuickBooksSimulator
 from portal_rules.records import RECORD_TYPES, Quarantined
 
-from .test_fast_decode import body, standard
+from .test_fast_decode import body, first_query_pages, standard
 from .test_ledger_normalizers_fuzz import QBO_CREDIT, QBO_PAYMENT
 from .test_normalizers_fuzz import QBO_CUSTOMER, QBO_INVOICE, anything, payloads
 
@@ -302,19 +300,8 @@ def test_the_page_decoders_answers_are_the_records(monkeypatch):
     through msgpack as the page decoder sends them, are the normalizers' records."""
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     company = generate_company("quickbooks", seed=11, customers=60, invoices=600, today=date(2026, 6, 1))
-    with QuickBooksSimulator(company) as sim:
-        access, _ = sim.tokens.issue()
-        session = requests.Session()
-        session.headers.update({"Authorization": f"Bearer {access}", "Accept": "application/json"})
-        bodies = {
-            entity: session.post(
-                f"{sim.api_url}/company/{company.id}/query",
-                data=f"SELECT * FROM {table} ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000",
-                headers={"Content-Type": "application/text"},
-                timeout=30,
-            ).content
-            for entity, table in TABLES.items()
-        }
+    pages = first_query_pages(company, TABLES.values())
+    bodies = {entity: pages[table] for entity, table in TABLES.items()}
     encoder = msgspec.msgpack.Encoder()
     for entity, raw in bodies.items():
         fields = listed_fields(raw, entity, "USD")
