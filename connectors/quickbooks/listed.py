@@ -33,11 +33,11 @@ class Listed:
 
 def listed(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
     """The page's records, or None when only the SDK's checks can say what the answer is."""
-    page = listed_fields(body, entity, home_currency)
-    if page is None or not page.records or page.records[0].__class__ is not dict:
-        return page
-    records = msgspec.convert(page.records, list[RECORD_TYPES[entity]])  # type: ignore[valid-type]
-    return Listed(records, [], page.rows)
+    fields = typed_fields(body, entity, home_currency)
+    if fields is None:
+        return _general(body, entity, home_currency)
+    records = msgspec.convert(fields, list[RECORD_TYPES[entity]])  # type: ignore[valid-type]
+    return Listed(records, [], len(records))
 
 
 def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
@@ -45,8 +45,13 @@ def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | N
     decoder sends back (msgpack writes a record and its dict alike, for a third of the cost,
     and the sync's side reads them as records), without building records it would only write."""
     fields = typed_fields(body, entity, home_currency)
-    if fields is not None:
-        return Listed(fields, [], len(fields))
+    if fields is None:
+        return _general(body, entity, home_currency)
+    return Listed(fields, [], len(fields))
+
+
+def _general(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
+    """A page of any shape, decoded and normalized row by row, its unreadable rows quarantined."""
     answer = decode(body)
     response = answer.get("QueryResponse") if answer is not None else None
     rows = response.get(TABLES[entity], []) if isinstance(response, dict) else None

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct
 
-from connectors.quickbooks.normalize import ZERO, Malformed, parse_time
+from connectors.quickbooks.normalize import TABLES, ZERO, Malformed, parse_time
 from connectors.quickbooks.normalize_ledger import Line, _allocations
 from connectors.quickbooks.signals import quickbooks_sent, quickbooks_voided
 from portal_rules.records import Entity
@@ -108,8 +108,9 @@ class _Credit(Struct):
     status: Any = None
 
 
-def _page(table: str, row: type) -> msgspec.json.Decoder:
-    """A decoder of a query answer holding `table`'s rows (none when the key is absent)."""
+def _page(entity: Entity, row: type) -> msgspec.json.Decoder:
+    """A decoder of a query answer holding `entity`'s rows (none when the key is absent)."""
+    table = TABLES[entity]
     rows = msgspec.defstruct(f"_{table}Rows", [(table, list[row], msgspec.field(default_factory=list))])
     envelope = msgspec.defstruct(f"_{table}Page", [("QueryResponse", rows), ("Fault", Any, UNSET)])
     return msgspec.json.Decoder(envelope)
@@ -192,11 +193,11 @@ def _credit(row: _Credit, home_currency: str) -> dict[str, Any]:
     }
 
 
-READERS: dict[Entity, tuple[str, msgspec.json.Decoder, Any]] = {
-    "customers": ("Customer", _page("Customer", _Customer), _customer),
-    "invoices": ("Invoice", _page("Invoice", _Invoice), _invoice),
-    "payments": ("Payment", _page("Payment", _Payment), _payment),
-    "credits": ("CreditMemo", _page("CreditMemo", _Credit), _credit),
+READERS: dict[Entity, tuple[msgspec.json.Decoder, Any]] = {
+    "customers": (_page("customers", _Customer), _customer),
+    "invoices": (_page("invoices", _Invoice), _invoice),
+    "payments": (_page("payments", _Payment), _payment),
+    "credits": (_page("credits", _Credit), _credit),
 }
 
 
@@ -204,9 +205,10 @@ def typed_fields(body: bytes, entity: Entity, home_currency: str) -> list[dict[s
     """The page's records as their fields (a dict per record: every field of the record type,
     in its order, which msgspec reads fastest) when every row is of the usual shape, else
     None (the general path reads the page)."""
-    if entity not in READERS:  # an entity without a typed reader: the general path reads it
+    reader = READERS.get(entity)
+    if reader is None:  # an entity without a typed reader: the general path reads it
         return None
-    table, decoder, convert = READERS[entity]
+    decoder, convert = reader
     try:
         answer = decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -214,7 +216,7 @@ def typed_fields(body: bytes, entity: Entity, home_currency: str) -> list[dict[s
     if answer.Fault is not UNSET:
         return None
     try:
-        return [convert(row, home_currency) for row in getattr(answer.QueryResponse, table)]
+        return [convert(row, home_currency) for row in getattr(answer.QueryResponse, TABLES[entity])]
     except _Decline:
         return None
 
