@@ -77,8 +77,8 @@ class Allocation(SQLModel, table=True):
     __tablename__ = "allocations"
     __table_args__ = (
         UniqueConstraint("company_id", "owner_kind", "owner_ref", "line"),
+        # read by invoice (statements, the health tally) and by owner (the unique key), never by source
         Index("ix_allocations_company_invoice", "company_id", "invoice_ref"),
-        Index("ix_allocations_company_source", "company_id", "source_kind", "source_ref"),
     )
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64)
