@@ -110,7 +110,11 @@ def latency(sizes) -> list[dict]:
     from bench import sync
 
     kinds = ("quickbooks", "xero")
-    return [sync.latency_sync(kind, sizes[0], seconds) for seconds in (0.15, 1.0) for kind in kinds]
+    rows = [sync.latency_sync(kind, sizes[0], seconds) for seconds in (0.15, 1.0) for kind in kinds]
+    # QuickBooks at the large size too: its 203 requests need 21 whole rounds of latency where
+    # the SPEC's bound counts 20.3 (at 10k, 3 rounds against 2.1). Xero's large pull is bound
+    # by its 60 calls a minute, not by latency (the full section's floor shows it at the cap).
+    return rows + [sync.latency_sync("quickbooks", sizes[-1], seconds) for seconds in (0.15, 1.0)]
 
 
 def mail(_sizes) -> list[dict]:
