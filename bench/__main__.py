@@ -180,8 +180,9 @@ def main() -> None:
         print(f"\n== {section} (calibration loop {speed['before']} s before, {speed['after']} s after)")
         for row in rows:
             print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k != "requests_by_endpoint"))
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(json.dumps(results, indent=2, default=str))
+        # after each section, so a section that fails keeps the figures of the ones before it
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nwritten to {target}")
 
 
