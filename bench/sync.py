@@ -259,7 +259,7 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
     Both syncs run `LATENCY_RUNS` times, each a first full sync into a new store, and the
     medians are compared: one run's local time varied by a third on these VMs, and the
     ratio with it."""
-    locals_, walls = [], []
+    plain_runs, slow_runs = [], []
     company = _company(kind, invoices)
     with (
         _simulator(kind, company, latency=0.0, real_limits=False) as plain,
@@ -268,12 +268,12 @@ def latency_sync(kind: str, invoices: int, latency: float) -> dict:
         for sim in (plain, slow):
             sim.prerender()
         for _ in range(LATENCY_RUNS):  # in turn, so a drift of the machine's speed meets both
-            locals_.append(run_child(Setup(kind, plain, company, new_store(kind, plain, company)), "full"))
+            plain_runs.append(run_child(Setup(kind, plain, company, new_store(kind, plain, company)), "full"))
             _fresh_windows(slow)  # each run a first sync, as on a simulator of its own
-            walls.append(run_child(Setup(kind, slow, company, new_store(kind, slow, company)), "full"))
-    result = _median_run(walls)
-    locals_ = [r["wall_seconds"] for r in locals_]
-    walls = [r["wall_seconds"] for r in walls]
+            slow_runs.append(run_child(Setup(kind, slow, company, new_store(kind, slow, company)), "full"))
+    result = _median_run(slow_runs)
+    locals_ = [r["wall_seconds"] for r in plain_runs]
+    walls = [r["wall_seconds"] for r in slow_runs]
     minimum = minimum_requests(kind, company)
     local, wall = statistics.median(locals_), statistics.median(walls)
     per_minute, concurrent = CAPS[kind]
