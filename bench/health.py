@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import insert
 
+from bench.workdirs import scratch_dir
 from store import health
 from store.db import make_engine, upgrade
 from store.history.tables import ALLOCATIONS, PAYMENTS
@@ -95,7 +94,7 @@ def write_books(engine, customers: int, invoices: int, seed: int = 11) -> None:
 
 
 def run(customers: int = 10_000, invoices: int = 100_000, store_url: str | None = None) -> dict:
-    url = store_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='arsync-bench-health-')) / 'health.db'}"
+    url = store_url or f"sqlite:///{scratch_dir('arsync-bench-health-') / 'health.db'}"
     engine = make_engine(url)
     upgrade(engine)
     write_books(engine, customers, invoices)

@@ -16,7 +16,6 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, text
 
+from bench.workdirs import scratch_dir
 from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
@@ -50,7 +50,7 @@ def run(
         "quickbooks", seed=11, customers=customers, invoices=invoices, today=datetime.now(UTC).date()
     )
     with QuickBooksSimulator(company, per_minute=UNLIMITED, concurrency=UNLIMITED) as sim:
-        directory = Path(tempfile.mkdtemp(prefix="arsync-bench-http-"))
+        directory = scratch_dir("arsync-bench-http-")
         config = _prepare(directory, sim, company.id)
         engine = make_engine(f"sqlite:///{directory / 'bench.db'}")
         _, key = create_key(engine, "bench", now=datetime.now(UTC))

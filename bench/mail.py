@@ -6,17 +6,16 @@ Target (SPEC section 8): under 30 s to reach the server.
 from __future__ import annotations
 
 import socket
-import tempfile
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from bench.feed import MemorySource, customers
+from bench.workdirs import scratch_dir
 from mailer.dispatch import dispatch
 from mailer.smtp import SmtpTransport
 from portal_rules.records import InvoiceRecord
@@ -52,7 +51,7 @@ def free_port() -> int:
 
 
 def run(n: int = 10_000, store_url: str | None = None) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="arsync-bench-mail-"))
+    workdir = scratch_dir("arsync-bench-mail-")
     url = store_url or f"sqlite:///{workdir / 'bench.db'}"
     config = parse_config(
         {

@@ -17,7 +17,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from bench.workdirs import scratch_dir
 from connectors.base import Tokens
 from connectors.simulators.generator import generate_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
@@ -144,7 +144,7 @@ def _own_schema(pg: str) -> Iterator[str]:
 
 
 def _run(url: str, companies: int, workers: int, interval: int, intervals: int) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="arsync-bench-scale-"))
+    workdir = scratch_dir("arsync-bench-scale-")
     with QuickBooksSimulator(latency=LATENCY) as sim:
         os.environ["BENCH_QBO_SECRET"] = sim.tokens.client_secret
         config = _prepare(url, sim, companies, interval, workdir)

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.workdirs import scratch_dir
+
 BAR_SECONDS = 0.5
 RUNS = 10
 
@@ -36,7 +38,7 @@ client_secret_env = "ARSYNC_BENCH_UNSET_SECRET"
 
 
 def run() -> list[dict]:
-    workdir = Path(tempfile.mkdtemp(prefix="arsync-bench-startup-"))
+    workdir = scratch_dir("arsync-bench-startup-")
     config = workdir / "arsync.toml"
     config.write_text(CONFIG.format(db=workdir / "arsync.db"))
     arsync = [sys.executable, "-m", "sync", "--config", str(config)]

@@ -12,7 +12,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from bench.workdirs import scratch_dir
 from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
 from connectors.simulators.model import SimCompany
@@ -125,7 +125,7 @@ def _company(kind: str, invoices: int) -> SimCompany:
 def new_store(kind: str, sim, company: SimCompany, store_url: str | None = None) -> Path:
     """A configuration naming a new migrated store (SQLite in a new directory unless
     `store_url`) holding tokens for `sim`."""
-    directory = Path(tempfile.mkdtemp(prefix=f"arsync-bench-{kind}-"))
+    directory = scratch_dir(f"arsync-bench-{kind}-")
     config = _config(directory, kind, sim, company, store_url)
     pair = sim.tokens.issue()
     for args in (
