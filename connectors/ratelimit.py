@@ -28,6 +28,13 @@ PacingFactory = Callable[[int, float, int], Pacer]
 """Given (requests per window, window in seconds, requests in flight), the pacer to use."""
 
 
+def effective(left: int, ticket: int, answers_before: int) -> int:
+    """An answer's count `left` at its request's place among the sends: less the `ticket`
+    requests let go before it that had not all been answered (`answers_before` had) when it
+    was let go; the provider may have counted those after it, or not yet."""
+    return left - (ticket - answers_before)
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -46,24 +53,29 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         # The provider's own count (X-MinLimit-Remaining style headers), whatever order
-        # answers come back in. Each request gets a ticket as it is let go; an answer to
-        # ticket t saying `left` means at most `left - (requests let go after t)` are left
-        # now (fewer if it was counted after some of those), so the lowest such figure is
-        # kept: an answer counted early cannot raise the count a later one lowered. No
-        # thread sends into a spent window, asked ahead or not, and a spent window holds
-        # every thread until its oldest send leaves it; answers to requests let go before
-        # that are stale then.
-        self._hint: int | None = None
+        # requests reach it and answers come back in. Each request gets a ticket as it is
+        # let go, noting how many answers had been heard by then. An answer to ticket t
+        # saying `left` counted every request answered before t was let go, but perhaps
+        # none of the others: those let go before t and not yet answered then (still on
+        # their way, the provider may count them after t: `effective`) and those let
+        # go after t. So at most `left - (those before t) - (those after t)` are left now,
+        # and the lowest such figure is kept: an answer counted early cannot raise the
+        # count a later one lowered. No thread sends into a spent window, asked ahead or
+        # not, and a spent window holds every thread until its oldest send leaves it;
+        # answers to requests let go before that are stale then.
+        self._hint: int | None = None  # `left` less those before its ticket
         self._hint_ticket = -1
         self._tickets = 0  # the next request's ticket
+        self._answers = 0  # answers with a count heard so far
         self._heard_from = 0  # answers to requests let go before this ticket are stale
         self._hold_until = float("-inf")
         self._ticket = threading.local()
 
     @property
     def remaining_hint(self) -> int | None:
-        """The provider's count of requests left, from the answer that says least (see above);
-        None before any answer and once a spent window has been waited out."""
+        """The provider's count of requests left, from the answer that says least, less the
+        requests let go before its own that it may not have counted (see above); None before
+        any answer and once a spent window has been waited out."""
         return self._hint
 
     @remaining_hint.setter
@@ -71,8 +83,13 @@ class RateLimiter:
         """Called with an answer's count, in the thread that sent its request."""
         with self._lock:
             ticket = getattr(self._ticket, "number", self._tickets - 1)
-            if left is None or ticket < self._heard_from:
+            answers_before = getattr(self._ticket, "answers_before", ticket)
+            if left is None:
                 return
+            self._answers += 1
+            if ticket < self._heard_from:
+                return
+            left = effective(left, ticket, answers_before)
             if self._hint is None or left + ticket < self._hint + self._hint_ticket:
                 self._hint, self._hint_ticket = left, ticket
 
@@ -92,7 +109,7 @@ class RateLimiter:
                     return max(self._hold_until - now, 0.0)
             if len(self._sent) < self.per_window:
                 self._sent.append(now)
-                self._ticket.number = self._tickets
+                self._ticket.number, self._ticket.answers_before = self._tickets, self._answers
                 self._tickets += 1
                 return 0.0
             return self.window - (now - self._sent[0])

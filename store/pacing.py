@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
 
+from connectors.ratelimit import effective
 from store.bulk import insert_ignoring
 from store.fleet_tables import Pacing
 from store.leases import owner_is_dead, worker_id
@@ -45,20 +46,26 @@ class Counts:
     """The provider's count of requests left (X-MinLimit-Remaining), fleet-wide: the same
     reading as `connectors.ratelimit.RateLimiter`'s, kept in the company's row.
 
-    Every send gets a ticket (`issued` counts them); an answer to ticket t saying `left`
-    means at most `left - (sends since t)` are left, so the lowest such figure is kept. A
-    spent window holds every process until `hold_until` (the server's clock); answers to
-    sends from before that (tickets below `heard_from`) are stale then.
+    Every send gets a ticket (`issued` counts them) and notes how many answers had been
+    heard (`answered`) when it was let go; an answer to ticket t saying `left` means at
+    most `left - (sends before t not answered when t was let go) - (sends since t)` are
+    left (`connectors.ratelimit.effective`), so the lowest such figure is kept. A spent
+    window holds every process until `hold_until` (the server's clock); answers to sends
+    from before that (tickets below `heard_from`) are stale then.
     """
 
     issued: int = 0
-    left: int | None = None
+    left: int | None = None  # at `left_ticket`'s place: less the sends before it it may not count
     left_ticket: int = -1
     heard_from: int = 0
     hold_until: float | None = None
+    answered: int = 0
 
-    def heard(self, left: int, ticket: int) -> None:
-        """An answer to send `ticket` says `left` requests are left."""
+    def heard(self, left: int, ticket: int, answers_before: int) -> None:
+        """An answer to send `ticket`, let go when `answers_before` answers had been heard,
+        says `left` requests are left."""
+        self.answered += 1
+        left = effective(left, ticket, answers_before)
         if ticket >= self.heard_from and (self.left is None or left + ticket < self.left + self.left_ticket):
             self.left, self.left_ticket = left, ticket
 
@@ -140,6 +147,7 @@ class StorePacer:
             sent.append(now)
             in_flight[token] = now + IN_FLIGHT_TTL
             self._mine.ticket, counts.issued = counts.issued, counts.issued + 1
+            self._mine.answers_before = counts.answered
             self._save(connection, sent, in_flight, counts)
         return 0.0
 
@@ -150,7 +158,8 @@ class StorePacer:
                 in_flight.pop(token, None)
                 left, self._mine.left = getattr(self._mine, "left", None), None
                 if left is not None:
-                    counts.heard(left, getattr(self._mine, "ticket", counts.issued - 1))
+                    ticket = getattr(self._mine, "ticket", counts.issued - 1)
+                    counts.heard(left, ticket, getattr(self._mine, "answers_before", ticket))
                     self._known = counts.left
                 self._save(connection, sent, in_flight, counts)
         except DBAPIError:

@@ -58,6 +58,28 @@ def test_an_answer_counted_early_cannot_raise_the_count_a_later_one_lowered():
     assert clock.slept == [60.0]
 
 
+def test_a_request_let_go_earlier_may_reach_the_provider_after_a_later_one_is_counted():
+    """The provider allows 3 a minute. Two requests let go; the second reaches it first and
+    its answer says 2 left, while the first is still on its way: one more may go now, not
+    two (the first will be counted too)."""
+    clock = Clock()
+    pacer = limiter(clock)
+    sent, answer = threading.Event(), threading.Event()
+    first = threading.Thread(target=answered, args=(pacer, 0, sent, answer))
+    first.start()
+    assert sent.wait(5)
+    with pacer.slot():
+        pacer.remaining_hint = 2  # counted before the first request
+    with pacer.slot():
+        pass
+    assert clock.slept == []
+    with pacer.slot():  # a fourth would draw a 429 once the first arrives
+        pass
+    assert clock.slept == [60.0]
+    answer.set()
+    first.join(5)
+
+
 def test_requests_sent_after_an_answer_count_against_it():
     """2 left when the first answer came; two more requests let go since: the third waits."""
     clock = Clock()

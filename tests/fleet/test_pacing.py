@@ -207,6 +207,30 @@ def test_an_answer_counted_early_cannot_raise_a_shared_count_a_later_one_lowered
     assert waited >= 1.0
 
 
+def test_a_shared_count_allows_for_requests_still_on_their_way(pg_engine, pg_url):
+    """The provider allows 3 a window. One process's request is still on its way when
+    another's, let go after it, is counted first (2 left): one more may go, not two."""
+    other = make_engine(pg_url)
+    first = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    second = StorePacer(other, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    sent, answer = threading.Event(), threading.Event()
+    late = threading.Thread(target=counted, args=(first, 0, sent, answer))
+    late.start()
+    assert sent.wait(10)
+    began = time.monotonic()
+    with second.slot():
+        second.remaining_hint = 2
+    with second.slot():
+        pass
+    assert time.monotonic() - began < 0.5
+    with second.slot():  # waits the window out
+        pass
+    assert time.monotonic() - began >= 1.0
+    answer.set()
+    late.join(10)
+    other.dispose()
+
+
 def test_a_stale_count_after_a_spent_window_was_waited_out_is_ignored(pg_engine):
     """An answer to a request let go before the wait says nothing of the next window."""
     pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
