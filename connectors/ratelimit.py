@@ -69,6 +69,11 @@ class RateLimiter:
         self._answers = 0  # answers with a count heard so far
         self._heard_from = 0  # answers to requests let go before this ticket are stale
         self._hold_until = float("-inf")
+        # A spent window is waited out once the requests in flight have ended: one still on
+        # its way could otherwise be counted in the next window, which the first requests
+        # after the wait take as empty (and their counts may show the window spent already).
+        self._in_flight = 0
+        self._ended = threading.Condition(self._lock)
         self._ticket = threading.local()
 
     @property
@@ -96,23 +101,27 @@ class RateLimiter:
     def _reserve(self) -> float:
         """Reserve a send time; return how long to wait before it."""
         with self._lock:
-            now = self._clock()
-            if now < self._hold_until:
-                return self._hold_until - now
-            while self._sent and now - self._sent[0] >= self.window:
-                self._sent.popleft()
-            if self._hint is not None and self._sent:
-                left = self._hint - (self._tickets - 1 - self._hint_ticket)  # less those sent since
-                if left <= 0:
-                    self._hold_until = self._sent[0] + self.window
-                    self._hint, self._heard_from = None, self._tickets
-                    return max(self._hold_until - now, 0.0)
-            if len(self._sent) < self.per_window:
-                self._sent.append(now)
-                self._ticket.number, self._ticket.answers_before = self._tickets, self._answers
-                self._tickets += 1
-                return 0.0
-            return self.window - (now - self._sent[0])
+            while True:
+                now = self._clock()
+                if now < self._hold_until:
+                    return self._hold_until - now
+                while self._sent and now - self._sent[0] >= self.window:
+                    self._sent.popleft()
+                if self._hint is not None and self._sent:
+                    left = self._hint - (self._tickets - 1 - self._hint_ticket)  # less those sent since
+                    if left <= 0:
+                        if self._in_flight and self._ended.wait(timeout=self.window):
+                            continue  # one ended, its count heard: look again
+                        self._hold_until = self._sent[0] + self.window
+                        self._hint, self._heard_from = None, self._tickets
+                        return max(self._hold_until - now, 0.0)
+                if len(self._sent) < self.per_window:
+                    self._sent.append(now)
+                    self._ticket.number, self._ticket.answers_before = self._tickets, self._answers
+                    self._tickets += 1
+                    self._in_flight += 1
+                    return 0.0
+                return self.window - (now - self._sent[0])
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -120,7 +129,12 @@ class RateLimiter:
         with self._slots:
             while (wait := self._reserve()) > 0:
                 self._sleep(wait)
-            yield
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+                    self._ended.notify_all()
 
 
 def make_pacer(

@@ -58,6 +58,19 @@ def test_an_answer_counted_early_cannot_raise_the_count_a_later_one_lowered():
     assert clock.slept == [60.0]
 
 
+def later(pacer: RateLimiter) -> tuple[threading.Thread, threading.Event]:
+    """A request on its own thread; the event is set once it is let go."""
+    went = threading.Event()
+
+    def request() -> None:
+        with pacer.slot():
+            went.set()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    return thread, went
+
+
 def test_a_request_let_go_earlier_may_reach_the_provider_after_a_later_one_is_counted():
     """The provider allows 3 a minute. Two requests let go; the second reaches it first and
     its answer says 2 left, while the first is still on its way: one more may go now, not
@@ -72,12 +85,12 @@ def test_a_request_let_go_earlier_may_reach_the_provider_after_a_later_one_is_co
         pacer.remaining_hint = 2  # counted before the first request
     with pacer.slot():
         pass
-    assert clock.slept == []
-    with pacer.slot():  # a fourth would draw a 429 once the first arrives
-        pass
-    assert clock.slept == [60.0]
+    fourth, went = later(pacer)  # would draw a 429 once the first arrives
+    assert not went.wait(0.2)
     answer.set()
     first.join(5)
+    fourth.join(5)
+    assert went.is_set() and clock.slept == [60.0]
 
 
 def test_requests_sent_after_an_answer_count_against_it():
@@ -95,9 +108,10 @@ def test_requests_sent_after_an_answer_count_against_it():
     assert clock.slept == [60.0]
 
 
-def test_a_stale_answer_after_a_spent_window_is_ignored():
-    """An answer to a request let go before the window was waited out says nothing of the
-    next window."""
+def test_a_spent_window_is_waited_out_once_the_requests_in_flight_have_ended():
+    """A request still on its way when the window is spent could be counted in the next
+    one, which the first requests after the wait take as empty: the wait starts once it has
+    ended. Its count, from the window before, does not make a second wait."""
     clock = Clock()
     pacer = limiter(clock)
     sent, answer = threading.Event(), threading.Event()
@@ -105,12 +119,13 @@ def test_a_stale_answer_after_a_spent_window_is_ignored():
     late.start()
     assert sent.wait(5)
     with pacer.slot():
-        pacer.remaining_hint = 0  # the window is spent: the next request waits it out
-    with pacer.slot():
-        pass
-    assert clock.slept == [60.0]
-    answer.set()  # the request sent before the wait answers now, with its old count
+        pacer.remaining_hint = 0  # the window is spent
+    waiting, went = later(pacer)
+    assert not went.wait(0.2) and clock.slept == []  # not while a request is in flight
+    answer.set()  # it ends, with its own count of the spent window
     late.join(5)
+    waiting.join(5)
+    assert went.is_set() and clock.slept == [60.0]
     with pacer.slot():
         pass
     assert clock.slept == [60.0]  # no second wait
