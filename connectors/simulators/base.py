@@ -8,6 +8,7 @@ so each simulator is only its system's routing and payload shapes.
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -172,6 +173,9 @@ class SimServer:
 
     def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.latency = latency
+        # Up to this many seconds (at random) before a request is counted: requests sent
+        # together reach the API in any order, as over a network (set by a test).
+        self.arrival_jitter = 0.0
         self.faults = FaultPlan()
         self.counters = Counters()
         self.errors: list[str] = []  # tracebacks of handler crashes (answered as 500)
@@ -249,6 +253,8 @@ class SimServer:
         if fault in ("429", "500", "503"):
             self._sleep()
             return self.fault_response(fault, request), fault
+        if self.arrival_jitter:
+            time.sleep(random.uniform(0.0, self.arrival_jitter))
         with self.admit(request) as refusal:
             if refusal is not None:
                 return refusal, fault

@@ -88,6 +88,18 @@ def test_remaining_count_headers_pace_the_pull(limited, volume):
     assert connector.client.day_remaining == 5000 - requests  # X-DayLimit-Remaining, read back
 
 
+@pytest.mark.parametrize("limited", [XeroLimits(per_minute=5)], indirect=True)
+def test_the_pull_is_paced_whatever_order_its_requests_arrive_in(limited, volume):
+    """Requests sent together reach Xero in any order: an answer's count may leave out one
+    sent before it, still on its way, and one on its way when the minute is spent may be
+    counted in the next minute. Neither draws a 429."""
+    limited.sim.arrival_jitter = 0.03
+    result = pull(limited.connector(volume.id))
+    assert set(result.invoices) == sales_ids(volume)
+    assert limited.sim.counters.violations == {}
+    assert limited.sim.counters.requests == {"contacts": 1, "invoices": 3, **ledger_requests(volume)}
+
+
 def test_limits_come_from_options(world, volume):
     result = pull(world.connector(volume.id, per_minute=2))  # the simulator would allow more
     assert set(result.invoices) == sales_ids(volume)
