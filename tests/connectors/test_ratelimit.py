@@ -129,3 +129,20 @@ def test_a_spent_window_is_waited_out_once_the_requests_in_flight_have_ended():
     with pacer.slot():
         pass
     assert clock.slept == [60.0]  # no second wait
+
+
+def test_after_a_spent_window_only_as_many_go_as_left_it():
+    """The provider allows 3 a minute and counts a sliding minute: sends at 0, 10 and 20 s
+    spend it. The wait ends at 60 s, when only the first has left: one may go then, the
+    next at 70 s (when the second leaves), not a round at once."""
+    clock = Clock()
+    pacer = limiter(clock)
+    for left in (2, 1, 0):
+        with pacer.slot():
+            pacer.remaining_hint = left
+        clock.now += 10
+    for _ in range(2):
+        with pacer.slot():
+            pass
+    assert clock.slept == [30.0, 10.0]
+    assert clock.now == 70.0
