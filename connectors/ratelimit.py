@@ -62,12 +62,12 @@ class RateLimiter:
         # and the lowest such figure is kept: an answer counted early cannot raise the
         # count a later one lowered. No thread sends into a spent window, asked ahead or
         # not, and a spent window holds every thread until its oldest send leaves it;
-        # answers to requests let go before that are stale then. After the wait as many
-        # may go as left the window with it (its sends of that moment: the window slides,
-        # the others are still counted), until an answer counts afresh.
+        # answers to requests let go before that are stale then. The provider allowed as
+        # many as were sent in that window (`_cap`): until an answer counts afresh, no more
+        # are sent in any window (it slides: after the wait, as many go as left it).
         self._hint: int | None = None  # `left` less those before its ticket
+        self._cap: int | None = None
         self._hint_ticket = -1
-        self._assumed = False  # the hint is the sends the wait let out, not an answer's
         self._tickets = 0  # the next request's ticket
         self._answers = 0  # answers with a count heard so far
         self._heard_from = 0  # answers to requests let go before this ticket are stale
@@ -82,8 +82,11 @@ class RateLimiter:
     @property
     def remaining_hint(self) -> int | None:
         """The provider's count of requests left, from the answer that says least, less the
-        requests let go before its own that it may not have counted (see above); after a
-        spent window was waited out, the sends that left it then; None before any answer."""
+        requests let go before its own that it may not have counted (see above); once a
+        spent window has been waited out, what its sends leave of the count they reached;
+        None before any answer."""
+        if self._hint is None and self._cap is not None:
+            return max(self._cap - len(self._sent), 0)
         return self._hint
 
     @remaining_hint.setter
@@ -98,8 +101,9 @@ class RateLimiter:
             if ticket < self._heard_from:
                 return
             left = effective(left, ticket, answers_before)
-            if self._hint is None or self._assumed or left + ticket < self._hint + self._hint_ticket:
-                self._hint, self._hint_ticket, self._assumed = left, ticket, False
+            if self._hint is None or left + ticket < self._hint + self._hint_ticket:
+                self._hint, self._hint_ticket = left, ticket
+            self._cap = None
 
     def _reserve(self) -> float:
         """Reserve a send time; return how long to wait before it."""
@@ -116,11 +120,9 @@ class RateLimiter:
                         if self._in_flight and self._ended.wait(timeout=self.window):
                             continue  # one ended, its count heard: look again
                         self._hold_until = self._sent[0] + self.window
-                        let_out = sum(1 for sent in self._sent if sent <= self._sent[0])
-                        self._hint, self._hint_ticket, self._assumed = let_out, self._tickets - 1, True
-                        self._heard_from = self._tickets
+                        self._hint, self._heard_from, self._cap = None, self._tickets, len(self._sent)
                         return max(self._hold_until - now, 0.0)
-                if len(self._sent) < self.per_window:
+                if len(self._sent) < min(self.per_window, self._cap or self.per_window):
                     self._sent.append(now)
                     self._ticket.number, self._ticket.answers_before = self._tickets, self._answers
                     self._tickets += 1

@@ -51,7 +51,8 @@ class Counts:
     most `left - (sends before t not answered when t was let go) - (sends since t)` are
     left (`connectors.ratelimit.effective`), so the lowest such figure is kept. A spent
     window holds every process until `hold_until` (the server's clock); answers to sends
-    from before that (tickets below `heard_from`) are stale then.
+    from before that (tickets below `heard_from`) are stale then, and until an answer
+    counts afresh no window holds more sends than that one did (`cap`).
     """
 
     issued: int = 0
@@ -60,21 +61,26 @@ class Counts:
     heard_from: int = 0
     hold_until: float | None = None
     answered: int = 0
+    cap: int | None = None
 
     def heard(self, left: int, ticket: int, answers_before: int) -> None:
         """An answer to send `ticket`, let go when `answers_before` answers had been heard,
         says `left` requests are left."""
         self.answered += 1
         left = effective(left, ticket, answers_before)
-        if ticket >= self.heard_from and (self.left is None or left + ticket < self.left + self.left_ticket):
+        if ticket < self.heard_from:
+            return
+        if self.left is None or left + ticket < self.left + self.left_ticket:
             self.left, self.left_ticket = left, ticket
+        self.cap = None
 
     def spent(self) -> bool:
         """Whether the lowest count, less the sends since, leaves nothing."""
         return self.left is not None and self.left - (self.issued - 1 - self.left_ticket) <= 0
 
-    def hold(self, until: float) -> None:
-        self.hold_until, self.left, self.heard_from = until, None, self.issued
+    def hold(self, until: float, sent: int) -> None:
+        """Wait until `until`: the window is spent with `sent` sends in it."""
+        self.hold_until, self.left, self.heard_from, self.cap = until, None, self.issued, sent
 
 
 class StorePacer:
@@ -137,13 +143,14 @@ class StorePacer:
             if counts.hold_until is not None and now < counts.hold_until:
                 return counts.hold_until - now
             if counts.spent() and sent:
-                counts.hold(sent[0] + self.window + self.margin)
+                counts.hold(sent[0] + self.window + self.margin, len(sent))
                 self._save(connection, sent, in_flight, counts)
                 return max(counts.hold_until - now, POLL)
             if len(in_flight) >= self.concurrent:
                 return POLL
-            if len(sent) >= self.per_window:
-                return max(self.window + self.margin - (now - sent[-self.per_window]), POLL)
+            limit = min(self.per_window, counts.cap or self.per_window)
+            if len(sent) >= limit:
+                return max(self.window + self.margin - (now - sent[-limit]), POLL)
             sent.append(now)
             in_flight[token] = now + IN_FLIGHT_TTL
             self._mine.ticket, counts.issued = counts.issued, counts.issued + 1
@@ -189,7 +196,8 @@ class StorePacer:
         counts = Counts(**json.loads(row[2]))
         if counts.hold_until is not None and now >= counts.hold_until:
             counts.hold_until = None
-        self._known = counts.left
+        spent_with = counts.cap if counts.left is None else None  # what a waited-out window held
+        self._known = counts.left if spent_with is None else max(spent_with - len(sent), 0)
         return sent, in_flight, counts, now
 
     def _save(

@@ -183,7 +183,9 @@ def test_a_spent_count_one_process_heard_holds_every_process(pg_engine, pg_url):
         waited = time.monotonic() - began
     other.dispose()
     assert waited >= 1.0
-    assert second.remaining_hint is None  # the wait used the count up
+    # The spent window held one send: until a count is heard afresh, no window holds more
+    # (the one sent after the wait takes its place).
+    assert second.remaining_hint == 0
 
 
 def test_an_answer_counted_early_cannot_raise_a_shared_count_a_later_one_lowered(pg_engine):
@@ -229,6 +231,24 @@ def test_a_shared_count_allows_for_requests_still_on_their_way(pg_engine, pg_url
     answer.set()
     late.join(10)
     other.dispose()
+
+
+def test_after_a_spent_window_only_as_many_go_as_left_it(pg_engine):
+    """The provider counts a sliding window of 3: sends 0.3 s apart spend it. After the
+    wait, one may go (the first send left); the next waits for the second to leave."""
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)
+    began = time.monotonic()
+    for left in (2, 1, 0):
+        with pacer.slot():
+            pacer.remaining_hint = left
+        time.sleep(0.3)  # the sends' spacing is what is tested
+    entered = []
+    for _ in range(2):
+        with pacer.slot():
+            entered.append(time.monotonic() - began)
+    assert entered[0] >= 1.1  # the first send's window and margin
+    assert entered[1] >= 0.3 + 1.1  # the second's: not at once with the first
+    assert entered[1] < 2.0
 
 
 def test_a_stale_count_after_a_spent_window_was_waited_out_is_ignored(pg_engine):
