@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
@@ -62,6 +62,13 @@ class Counts:
     hold_until: float | None = None
     answered: int = 0
     cap: int | None = None
+
+    @classmethod
+    def load(cls, text: str) -> Counts:
+        """The row's counts; a field this version does not know (written by a newer worker
+        of the fleet, mid-upgrade) is left out rather than failing every request."""
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in json.loads(text).items() if key in known})
 
     def heard(self, left: int, ticket: int, answers_before: int) -> None:
         """An answer to send `ticket`, let go when `answers_before` answers had been heard,
@@ -193,7 +200,7 @@ class StorePacer:
             for k, until in json.loads(row[1]).items()
             if until > now and k not in _ABANDONED and not owner_is_dead(k)
         }
-        counts = Counts(**json.loads(row[2]))
+        counts = Counts.load(row[2])
         if counts.hold_until is not None and now >= counts.hold_until:
             counts.hold_until = None
         spent_with = counts.cap if counts.left is None else None  # what a waited-out window held

@@ -73,6 +73,24 @@ def test_a_slot_of_a_killed_process_comes_back(pg_engine):
     assert (len(json.loads(sent)), json.loads(in_flight)) == (1, {})
 
 
+def test_counts_a_newer_worker_wrote_do_not_stop_this_one(pg_engine):
+    """Mid-upgrade, a newer worker of the fleet keeps a field this version does not know in
+    the company's counts: this worker's requests still go, and keep what it knows."""
+    pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=1)
+    counts = json.dumps({"issued": 7, "answered": 7, "coming_later": [1, 2]})
+    with pg_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO pacing (company_id, sent, in_flight, counts)"
+            " VALUES ('acme', '[]', '{}', %(counts)s)",
+            {"counts": counts},
+        )
+    with pacer.slot():
+        pacer.remaining_hint = 40
+    with pg_engine.connect() as connection:
+        stored = json.loads(connection.exec_driver_sql("SELECT counts FROM pacing").scalar())
+    assert (stored["issued"], stored["answered"], stored["left"]) == (8, 8, 40)
+
+
 def test_the_slots_of_a_process_that_exited_come_back_at_once(pg_engine):
     """A sync killed (or failed with the store gone) while its requests were in flight leaves
     their slots behind, unexpired: the next sync of the company must not wait them out."""
