@@ -58,6 +58,15 @@ def test_an_answer_counted_early_cannot_raise_the_count_a_later_one_lowered():
     assert clock.slept == [60.0]
 
 
+def on_its_way(pacer: RateLimiter, left: int) -> tuple[threading.Thread, threading.Event]:
+    """A request let go and not answered yet: set the event and its answer says `left`."""
+    sent, answer = threading.Event(), threading.Event()
+    thread = threading.Thread(target=answered, args=(pacer, left, sent, answer))
+    thread.start()
+    assert sent.wait(5)
+    return thread, answer
+
+
 def later(pacer: RateLimiter) -> tuple[threading.Thread, threading.Event]:
     """A request on its own thread; the event is set once it is let go."""
     went = threading.Event()
@@ -77,10 +86,7 @@ def test_a_request_let_go_earlier_may_reach_the_provider_after_a_later_one_is_co
     two (the first will be counted too)."""
     clock = Clock()
     pacer = limiter(clock)
-    sent, answer = threading.Event(), threading.Event()
-    first = threading.Thread(target=answered, args=(pacer, 0, sent, answer))
-    first.start()
-    assert sent.wait(5)
+    first, answer = on_its_way(pacer, left=0)
     with pacer.slot():
         pacer.remaining_hint = 2  # counted before the first request
     with pacer.slot():
@@ -114,10 +120,7 @@ def test_a_spent_window_is_waited_out_once_the_requests_in_flight_have_ended():
     ended. Its count, from the window before, does not make a second wait."""
     clock = Clock()
     pacer = limiter(clock)
-    sent, answer = threading.Event(), threading.Event()
-    late = threading.Thread(target=answered, args=(pacer, 0, sent, answer))
-    late.start()
-    assert sent.wait(5)
+    late, answer = on_its_way(pacer, left=0)
     with pacer.slot():
         pacer.remaining_hint = 0  # the window is spent
     waiting, went = later(pacer)
