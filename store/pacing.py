@@ -74,9 +74,9 @@ class Counts:
         """An answer to send `ticket`, let go when `answers_before` answers had been heard,
         says `left` requests are left."""
         self.answered += 1
-        left = effective(left, ticket, answers_before)
         if ticket < self.heard_from:
             return
+        left = effective(left, ticket, answers_before)
         if self.left is None or left + ticket < self.left + self.left_ticket:
             self.left, self.left_ticket = left, ticket
         self.cap = None

@@ -1,14 +1,17 @@
-"""The store's indexes as the table classes declare them and as a migrated database has them."""
+"""The store's schema in tests: its indexes as the table classes declare them and as a
+migrated database has them, and migrations run to a given revision."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from sqlalchemy import inspect
+from alembic.config import Config
+from sqlalchemy import Engine, inspect
 
 import store.fleet_tables
 import store.health_tables
 import store.history.tables  # noqa: F401  (their tables join the shared metadata)
+from store.db import MIGRATIONS
 from store.tables import metadata
 
 Indexes = dict[str, dict[str, tuple[str, ...]]]  # table -> index name -> its columns
@@ -32,3 +35,13 @@ def migrated_indexes(engine, tables: Iterable[str]) -> Indexes:
         }
         for name in tables
     }
+
+
+def migrate(engine: Engine, step: Callable[[Config, str], None], target: str) -> None:
+    """Run Alembic's `step` (`command.upgrade` or `command.downgrade`) to `target` on
+    `engine`, as `store.db.upgrade` runs it to the newest revision."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        step(config, target)

@@ -10,16 +10,16 @@ from decimal import Decimal
 
 import pytest
 from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, insert, text
 
 from portal_rules.health import HealthInvoice, tally
 from store import health
 from store.admin import NotFound
-from store.db import MIGRATIONS, make_engine, upgrade
+from store.db import make_engine, upgrade
 from store.health_tally import company_tallies
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.tables import Company, Customer, Invoice
+from tests.foundation.schema import migrate
 
 NOW = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)
 TODAY = date(2026, 6, 30)  # in America/New_York at NOW
@@ -139,11 +139,7 @@ def test_recompute_scores_customers_in_the_portal_and_keeps_overrides(engine):
 
 def test_first_release_database_upgrades_with_its_data(store_url):
     engine = make_engine(store_url)
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+    migrate(engine, command.upgrade, "0001")
     books(engine)
     upgrade(engine)
     assert health.recompute(engine, "co", NOW) == 3

@@ -7,29 +7,20 @@ knew; a step that cannot be undone would strand the store.
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 
-from store.db import MIGRATIONS, current_revision, head_revision, make_engine, upgrade
-from tests.foundation.schema import declared_indexes, migrated_indexes
-
-
-def _downgrade(engine, target: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, target)
+from store.db import current_revision, head_revision, make_engine, upgrade
+from tests.foundation.schema import declared_indexes, migrate, migrated_indexes
 
 
 def test_every_migration_downgrades_and_the_store_upgrades_again(store_url):
     engine = make_engine(store_url)
     upgrade(engine)
-    _downgrade(engine, "-1")  # the newest step alone, as a rollback of one release runs it
+    migrate(engine, command.downgrade, "-1")  # the newest step alone, as a rollback of one release runs it
     previous = current_revision(engine)
     assert previous not in (None, head_revision())
     assert upgrade(engine) == (previous, head_revision())  # and the release deployed again
-    _downgrade(engine, "base")
+    migrate(engine, command.downgrade, "base")
     assert current_revision(engine) is None
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     assert inspect(engine).get_view_names() == []

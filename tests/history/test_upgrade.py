@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 
-from store.db import MIGRATIONS, current_revision, head_revision, make_engine, upgrade
+from store.db import current_revision, head_revision, make_engine, upgrade
+from tests.foundation.schema import migrate
 
 FIRST_RELEASE = [
     "INSERT INTO companies (company_id, name, timezone, kind) VALUES ('acme', 'Acme', 'UTC', 'xero')",
@@ -23,11 +23,7 @@ FIRST_RELEASE = [
 
 def test_first_release_database_upgrades_with_its_data(store_url):
     engine = make_engine(store_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+    migrate(engine, command.upgrade, "0001")
     sqlite = engine.dialect.name == "sqlite"
     values = {
         "t": "1" if sqlite else "TRUE",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import text
 
 from store.api_keys import company_for_key, create_key, list_keys, revoke_key
-from store.db import MIGRATIONS, make_engine, upgrade
+from store.db import make_engine, upgrade
+from tests.foundation.schema import migrate
 from tests.http.conftest import Served
 
 
@@ -42,11 +42,8 @@ def test_unknown_company_is_bad_usage(served: Served):
 def test_a_first_release_store_with_data_upgrades_and_takes_keys(store_url: str):
     engine = make_engine(store_url)
     try:
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        migrate(engine, command.upgrade, "0001")
         with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
             connection.execute(
                 text(
                     "INSERT INTO companies (company_id, name, timezone, kind) "
