@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, update
 
 from portal_rules.status import PortalEvent, next_status
 from portal_rules.types import CompanyPolicy, PortalStatus
-from portal_rules.visibility import is_sent_and_live
+from portal_rules.visibility import hidden_reason, is_sent_and_live
 from store.accounts import recompute_accounts
 from store.facts import invoice_facts
 from store.tables import Contact, Customer, Invoice
@@ -69,17 +69,28 @@ def conflicts(engine: Engine, company_id: str) -> dict[str, list[tuple[str, str]
     return dict(out)
 
 
-def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: bool) -> bool:
-    """`arsync invoice mark-sent|mark-unsent`: returns whether the invoice is now visible."""
+def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: bool) -> str | None:
+    """`arsync invoice mark-sent|mark-unsent`: why the invoice is now hidden from the portal
+    (`portal_rules.visibility.hidden_reason`), or None when the portal shows it.
+
+    Marked sent, an invoice is still hidden while its customer is not in the portal (inactive,
+    or never imported): the store keeps the invoice's own visibility, the views add the customer's.
+    """
     where = (INVOICES.c.company_id == company_id, INVOICES.c.ref == invoice_ref)
     with engine.begin() as connection:
         row = connection.execute(select(INVOICES).where(*where)).mappings().first()
         if row is None:
             raise NotFound(f"company {company_id!r} has no invoice {invoice_ref!r}")
         facts = replace(invoice_facts(row), sent_override=sent)
-        visible = is_sent_and_live(facts)
-        connection.execute(update(INVOICES).where(*where).values(sent_override=sent, visible=visible))
-    return visible
+        connection.execute(
+            update(INVOICES).where(*where).values(sent_override=sent, visible=is_sent_and_live(facts))
+        )
+        customer_visible = connection.scalar(
+            select(CUSTOMERS.c.portal_visible).where(
+                CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == row["customer_ref"]
+            )
+        )
+    return hidden_reason(facts, bool(customer_visible))
 
 
 def set_reminders_paused(engine: Engine, company_id: str, customer_ref: str, paused: bool) -> None:

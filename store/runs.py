@@ -24,6 +24,7 @@ from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnec
 from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
 from store.reconcile import TABLES, mark_absent, stored_entities, unseen
+from store.rule_settings import settle_rules
 from store.tables import SyncCursor, SyncRun
 
 RUNS = SyncRun.__table__
@@ -93,6 +94,9 @@ class Run:
     # Entities the company had no live record of when this run began its full pull: the
     # pull cannot have missed one of those, so none is asked for at its end.
     unstored: frozenset[Entity] = frozenset()
+    # The company's settings had changed: its customers' and contacts' derived columns were
+    # decided again as the run began (`store.rule_settings`)
+    rederived: bool = False
 
     @property
     def pulling_everything(self) -> bool:
@@ -104,11 +108,15 @@ class Run:
         return [entity for entity in TABLES if entity not in self.unstored]
 
 
-def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: datetime) -> Run:
+def begin(
+    engine: Engine, company_id: str, policy: CompanyPolicy, *, full: bool, worker: str, now: datetime
+) -> Run:
     """Open a run (the caller holds the company's sync lease).
 
     Runs a killed worker left `running` are closed as interrupted. A first sync (no cursor
-    yet) pulls everything, like `full`; so does a run resuming an interrupted full pull.
+    yet) pulls everything, like `full`; so does a run resuming an interrupted full pull, and
+    one whose company now imports the inactive customers it did not (`store.rule_settings`,
+    which also decides the company's rows again when its settings changed).
     """
     with engine.begin() as connection:
         connection.execute(
@@ -118,6 +126,8 @@ def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: date
                 status=RunStatus.INTERRUPTED, finished_at=now, error="the worker stopped before finishing"
             )
         )
+        settled = settle_rules(connection, company_id, policy)
+        full = full or settled.pull_all
         cursor, full_since_run = _load_cursor(connection, company_id)
         if full or cursor is None:
             cursor, full_since_run = None, None
@@ -132,7 +142,16 @@ def begin(engine: Engine, company_id: str, *, full: bool, worker: str, now: date
     if begins_pull:
         full_since_run = run_id
     new = set(INSERTED_NEW) if pulls_all else set()
-    return Run(run_id, company_id, pulls_all, cursor, full_since_run, new=new, unstored=unstored)
+    return Run(
+        run_id,
+        company_id,
+        pulls_all,
+        cursor,
+        full_since_run,
+        new=new,
+        unstored=unstored,
+        rederived=settled.rederived,
+    )
 
 
 def absent_candidates(engine: Engine, run: Run, page: Page) -> dict[Entity, list[str]]:

@@ -29,6 +29,8 @@ class Company(SQLModel, table=True):
     name: str
     timezone: str = "UTC"
     kind: str  # connector kind
+    # JSON: the settings the company's derived columns were last decided with (`store.rule_settings`)
+    rules: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class CompanyConnection(SQLModel, table=True):

@@ -30,6 +30,7 @@ from store.runs import FailReason, Run, RunStatus, Tally
 log = structlog.get_logger("arsync.sync")
 
 LEASE_TTL = timedelta(minutes=5)  # renewed with every page
+_SETTINGS_CHANGED = "portal visibility and eligibility decided again for the company's new settings"
 Clock = Callable[[], datetime]
 
 
@@ -44,6 +45,7 @@ class SyncSummary(Tally):
     error: str | None = None
     run_id: int | None = field(default=None, repr=False)
     customers_touched: set[str] = field(default_factory=set, repr=False)  # by the records written
+    rederived: bool = field(default=False, repr=False)  # the company's settings changed (`Run.rederived`)
 
     def describe(self) -> str:
         """One human line: what the run did."""
@@ -57,7 +59,16 @@ class SyncSummary(Tally):
 
     def as_json(self) -> dict:
         counters = asdict(self)
-        for name in ("company", "status", "full", "seconds", "error", "run_id", "customers_touched"):
+        for name in (
+            "company",
+            "status",
+            "full",
+            "seconds",
+            "error",
+            "run_id",
+            "customers_touched",
+            "rederived",
+        ):
             counters.pop(name)
         head = {"company": self.company, "status": str(self.status), "full": self.full}
         return head | counters | {"seconds": round(self.seconds, 3), "error": self.error}
@@ -98,9 +109,11 @@ def sync_company(
         summary.error = f"another sync of this company is running ({holder(engine, lease)})"
         return summary
     try:
-        run = runs.begin(engine, company_id, full=full, worker=owner, now=clock())
-        summary.run_id, summary.full = run.id, run.full
+        run = runs.begin(engine, company_id, policy, full=full, worker=owner, now=clock())
+        summary.run_id, summary.full, summary.rederived = run.id, run.full, run.rederived
         log.info("sync.started", company=company_id, run=run.id, full=run.full)
+        if run.rederived:
+            log.info("sync.settings_changed", company=company_id, run=run.id, note=_SETTINGS_CHANGED)
         with fewer_collections():
             _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, requested_full=full)
     finally:

@@ -111,13 +111,11 @@ def invoice_mark_unsent(state: State, company: str, invoice_ref: str) -> None:
 def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
     _company(state, company)
     try:
-        visible = admin.set_sent_override(state.app().engine, company, invoice_ref, sent)
+        hidden = admin.set_sent_override(state.app().engine, company, invoice_ref, sent)
     except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint="INVOICE_REF") from None
-    click.echo(
-        f"{company} invoice {invoice_ref}: marked {'sent' if sent else 'unsent'}; "
-        f"{'visible' if visible else 'hidden'} in the portal"
-    )
+    shown = "visible in the portal" if hidden is None else f"hidden in the portal ({hidden})"
+    click.echo(f"{company} invoice {invoice_ref}: marked {'sent' if sent else 'unsent'}; {shown}")
 
 
 @click.group(cls=LazyGroup)
