@@ -12,6 +12,7 @@ import click
 from store.leases import worker_id
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
+from sync.interrupt import stop_on_interrupt
 from sync.runner import sync_now
 
 
@@ -42,8 +43,11 @@ def sync_command(
     clock = (lambda: parse_now(now)) if now else (lambda: parse_now(None))
     display = _display(as_json)
     failed = []
-    with display or nullcontext():
+    with display or nullcontext(), stop_on_interrupt("the page being committed") as stop:
         for company_id in wanted:
+            if stop():  # Ctrl-C: the companies not begun are left to the next sync
+                failed.append(f"{company_id} (not begun)")
+                continue
             if display:
                 display.start(company_id)
             summary = sync_now(
@@ -54,6 +58,7 @@ def sync_command(
                 full=full,
                 clock=clock,
                 on_page=display.on_page if display else None,
+                stop=stop,
             )
             if display:
                 display.finish(summary)

@@ -255,3 +255,31 @@ def test_xero_sigkill_at_random_points_then_rerun_equals_uninterrupted(xero_sim,
     final = arsync_sync(config)
     assert final.wait(timeout=120) == 0
     assert snapshot(sqlite_url) == expected
+
+
+def test_ctrl_c_stops_after_the_page_in_hand_and_the_next_sync_resumes(books_sim, tmp_path, sqlite_url):
+    """The first Ctrl-C ends the run cleanly at a page boundary: recorded as interrupted, its
+    lease released (the next sync starts at once), and resumed by the next sync to the same store."""
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert main(["--config", str(setup_store(tmp_path / "ref", reference, books_sim)), "sync"]) == 0
+    expected = snapshot(reference)
+
+    config = setup_store(tmp_path / "stopped", sqlite_url, books_sim)
+    process = arsync_sync(config, capture=True)
+    assert wait_for_progress(sqlite_url, pages_done=1, process=process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, (out, err)
+    assert "stopping after the page being committed" in err and "Traceback" not in err
+    assert "acme: interrupted" in out and "not synced: acme (interrupted)" in err
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT status FROM sync_runs")).scalars().all() == ["interrupted"]
+            assert connection.scalar(text("SELECT COUNT(*) FROM leases WHERE name LIKE 'sync:%'")) == 0
+    finally:
+        engine.dispose()
+    assert snapshot(sqlite_url) != expected
+    final = arsync_sync(config)
+    assert final.wait(timeout=120) == 0
+    assert snapshot(sqlite_url) == expected
