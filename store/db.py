@@ -79,8 +79,10 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def require_migrated(engine: Engine) -> None:
-    """Refuse to work on a database whose schema is missing or older than the code."""
+    """Refuse to work on a database whose schema is missing, older than the code, or newer."""
     current = current_revision(engine)
+    if current is not None and current != head_revision():
+        _refuse_newer(engine, current)
     if current != head_revision():
         state = "has no arsync schema" if current is None else f"is at revision {current}"
         raise StoreNotMigrated(
@@ -89,12 +91,28 @@ def require_migrated(engine: Engine) -> None:
         )
 
 
+def _refuse_newer(engine: Engine, current: str) -> None:
+    """A revision no migration file of this code names was written by a newer arsync: an
+    upgrade cannot help (and Alembic would only say it cannot locate the revision)."""
+    if any(
+        f'revision = "{current}"' in path.read_text("utf-8")
+        for path in (MIGRATIONS / "versions").glob("*.py")
+    ):
+        return
+    raise StoreNotMigrated(
+        f"the database {engine.url.render_as_string(hide_password=True)} is at revision {current}, "
+        f"newer than this arsync's schema ({head_revision()}): run the arsync release that upgraded it"
+    )
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Create or migrate the schema to the newest revision; returns (before, after)."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
     before = current_revision(engine)
+    if before is not None:
+        _refuse_newer(engine, before)
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:

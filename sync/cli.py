@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -208,9 +209,18 @@ def parse_now(value: str | None) -> datetime:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise click.BadParameter(f"not an ISO-8601 date-time: {value!r}", param_hint="--now") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if not NOW_YEARS[0] <= parsed.year <= NOW_YEARS[1]:
+        # the rules add days and years to it (due dates, windows, expiries): keep them in range
+        raise click.BadParameter(
+            f"{value!r} is outside the years {NOW_YEARS[0]}-{NOW_YEARS[1]}", param_hint="--now"
+        )
+    return parsed
+
+
+NOW_YEARS = (1970, 9000)
 
 
 now_option = click.option("--now", "now", metavar="ISO-8601", help="Act as if it were this instant.")
@@ -239,6 +249,10 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: map every known failure to a message and an exit code."""
+    unreadable = _not_utf8(sys.argv[1:] if argv is None else argv)
+    if unreadable is not None:
+        click.echo(f"arsync: argument {unreadable} is not valid UTF-8", err=True)
+        return 2
     try:
         cli.main(args=argv, prog_name="arsync", standalone_mode=False)
     except click.exceptions.Abort:
@@ -257,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("ARSYNC_DEBUG"):  # a bug: one clear line, the traceback only on request
             raise
         click.echo(
-            f"arsync: unexpected error: {type(exc).__name__}: {exc} (set ARSYNC_DEBUG=1 for details)",
+            f"arsync: unexpected error: {type(exc).__name__}: {_first_line(exc)}"
+            " (set ARSYNC_DEBUG=1 for details)",
             err=True,
         )
         return 1
@@ -278,4 +293,33 @@ def _known_failure(exc: Exception) -> tuple[int, str] | None:
         return 2, f"arsync: configuration error: {exc}"
     if isinstance(exc, StoreNotMigrated | SecretKeyError):
         return 1, f"arsync: {exc}"
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        detail = _first_line(exc.orig or exc) if isinstance(exc, DBAPIError) else ""
+        if any(cause in detail for cause in _UNOPENABLE):
+            return 2, f"arsync: configuration error: store.url: cannot open the store: {detail}"
+        if isinstance(exc, OperationalError):  # the store itself: unreachable, locked, read-only
+            return 1, f"arsync: the store (store.url) failed: {detail}"
     return None
+
+
+# SQLite's answers for a store path that cannot be a database (a missing folder, another file)
+_UNOPENABLE = ("unable to open database file", "file is not a database")
+
+
+def _not_utf8(args: list[str]) -> str | None:
+    """The first argument (quoted, its bad bytes escaped) that the shell passed as bytes which
+    are not UTF-8 (Python keeps them as surrogates: they could be neither stored nor printed)."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"'{arg.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')}'"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message without the lines drivers add (the SQL, its parameters, links)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from store import api_keys
-from sync.cli import LazyGroup, State, WorkFailed, pass_state
+from sync.cli import LazyGroup, State, pass_state
 
 
 @click.group("api-key", cls=LazyGroup)
@@ -47,5 +47,5 @@ def api_key_revoke(state: State, company: str, key_id: str) -> None:
     """Revoke a key: from now on it answers 401."""
     state.company_ids((company,))
     if not api_keys.revoke_key(state.app().engine, company, key_id, now=datetime.now(UTC)):
-        raise WorkFailed(f"{company} has no live API key {key_id!r}")
+        raise click.BadParameter(f"{company} has no live API key {key_id!r}", param_hint="KEY_ID")
     click.echo(f"{company}: API key {key_id} revoked")

@@ -9,10 +9,13 @@ from mailer.dispatch import dispatch
 from store import portal as portal_api
 from store.leases import worker_id
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
+from sync.interrupt import stop_on_interrupt
 from sync.invites import invite as invite_contacts
 from sync.mail import invitation_enqueuer, transport, window_for
 from sync.reminders import plan_reminders
 from sync.settings import company_policy
+
+OUTBOX_ID = click.IntRange(1, 2**63 - 1)  # the ids a store can hold: anything else names no message
 
 
 def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
@@ -21,17 +24,24 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
     With `answer_only` (request access) nothing but the caller's answer is printed and the
     exit code does not depend on the mail: both must be identical whether or not the email
     matched (no account enumeration). A refusal stays in the outbox for `arsync status`.
+
+    Ctrl-C lets the messages already handed to the server finish and have their answers
+    recorded (else they would later count as in doubt); the rest stay queued (exit 1).
     """
-    report = dispatch(
-        state.app().engine,
-        transport(state.config, base_dir=state.config_path.parent),
-        now=now,
-        window_for=window_for(state.config),
-        worker_id=worker_id(),
-    )
+    with stop_on_interrupt("the messages already handed to the mail server") as stop:
+        report = dispatch(
+            state.app().engine,
+            transport(state.config, base_dir=state.config_path.parent),
+            now=now,
+            window_for=window_for(state.config),
+            worker_id=worker_id(),
+            stop=stop,
+        )
     if answer_only:
         return
     click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
+    if report.stopped:
+        raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
     if report.failed:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
 
@@ -173,7 +183,7 @@ def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
 
 @mail.command("resend")
 @click.argument("company")
-@click.argument("outbox_id", type=int)
+@click.argument("outbox_id", type=OUTBOX_ID)
 @pass_state
 def mail_resend(state: State, company: str, outbox_id: int) -> None:
     """Queue a message in doubt (or failed) again: the admin checked it did not arrive."""
@@ -189,7 +199,7 @@ def mail_resend(state: State, company: str, outbox_id: int) -> None:
 
 @mail.command("drop")
 @click.argument("company")
-@click.argument("outbox_id", type=int)
+@click.argument("outbox_id", type=OUTBOX_ID)
 @pass_state
 def mail_drop(state: State, company: str, outbox_id: int) -> None:
     """Drop a message in doubt (or failed): it will never be sent."""

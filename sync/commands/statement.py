@@ -50,6 +50,10 @@ def statement(
     state.company_ids((company,))
     config = state.config.company(company)
     day = company_today(parse_now(now), config.timezone)
+    if first and not last and first > day:
+        raise click.BadParameter(
+            f"{start} is after today ({day}), where the statement ends", param_hint="--from"
+        )
     document = load_document(
         state.app().engine, company, config.name, customer_ref, day=day, start=first, end=last
     )

@@ -4,25 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from sync.cli import main
-
-
-@pytest.fixture
-def cli(tmp_path, sqlite_url, capsys):
-    path = tmp_path / "arsync.toml"
-    path.write_text(
-        f'[store]\nurl = "{sqlite_url}"\n[mail]\nfile_directory = "{tmp_path / "outbox"}"\n'
-        '[[companies]]\nid = "acme"\nname = "Acme"\n[companies.connection]\nkind = "quickbooks"\n'
-    )
-
-    def run(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main(["--config", str(path), *args])
-        return code, capsys.readouterr().err
-
-    assert run("db", "upgrade")[0] == 0
-    return run
-
 
 @pytest.mark.parametrize(
     "args, argument, named",
@@ -46,6 +27,8 @@ def cli(tmp_path, sqlite_url, capsys):
         (("mail", "drop", "acme", "4242"), "OUTBOX_ID", "no outbox message 4242"),
         (("status", "--json", "extra"), "", "unexpected extra argument"),
         (("history", "nosuch"), "COMPANY", "no company 'nosuch'"),
+        (("mail", "drop", "acme", str(2**64)), "'OUTBOX_ID'", "is not in the range"),
+        (("portal", "api-key", "revoke", "acme", "nokey"), "KEY_ID", "no live API key 'nokey'"),
     ],
     ids=lambda value: " ".join(value[:3]) if isinstance(value, tuple) else "",
 )
