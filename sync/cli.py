@@ -178,13 +178,15 @@ class State:
 
         check_secrets(self.config, company_ids, smtp=smtp)
 
-    def app(self, *, migrated: bool = True) -> App:
-        """The opened store; on a migrated one, `config.companies` then also holds the stored companies."""
+    def app(self, *, migrated: bool = True, merged: bool = True) -> App:
+        """The opened store; on a migrated one, `config.companies` then also holds the stored
+        companies, unless not `merged` (`company remove` settles an id both in the file and
+        in the store, which merging refuses)."""
         if self._app is None:
             from sync.app import App
 
             self._app = App.open(self.config, migrated=migrated, register=not self.read_only)
-            if migrated:
+            if migrated and merged:
                 self._config = self.config.model_copy(update={"companies": self._app.companies()})
         return self._app
 

@@ -56,14 +56,24 @@ def company_add(state: State, file: Path) -> None:
 @pass_state
 def company_remove(state: State, company_id: str, purge: bool) -> None:
     """Remove a stored company: no further syncs; its rows stay unless --purge."""
-    app = state.app()
-    if any(c.id == company_id for c in app.config.companies):
+    app = state.app(merged=False)
+    in_file = any(c.id == company_id for c in app.config.companies)
+    if in_file and purge:  # the rows are the file's company's too
         raise click.BadParameter(
-            f"company {company_id!r} is in {state.config_path}, not in the store: remove it from the file",
+            f"company {company_id!r} is in {state.config_path}: --purge would delete the rows it syncs",
             param_hint="ID",
         )
     if not remove_definition(app.engine, company_id, purge=purge):
-        raise click.BadParameter(f"no company {company_id!r} in the store", param_hint="ID")
+        if in_file:
+            message = (
+                f"company {company_id!r} is in {state.config_path}, not in the store: remove it from the file"
+            )
+        else:
+            message = f"no company {company_id!r} in the store"
+        raise click.BadParameter(message, param_hint="ID")
+    if in_file:  # it was in both, which every command refused: the file's now stands alone
+        click.echo(f"removed {company_id} from the store; it stays configured in {state.config_path}")
+        return
     click.echo(f"removed {company_id}" + (" and purged its rows" if purge else "; its stored rows stay"))
 
 

@@ -75,7 +75,14 @@ def test_an_id_in_the_file_and_the_store_is_exit_2_naming_it(cli, tmp_path):
     # the operator then writes it into the file as well: every command refuses, naming it
     cli.config.write_text(cli.config.read_text() + company_toml("initech"))
     code, _, err = cli("company", "list")
-    assert code == 2 and "company 'initech' is both in" in err
+    assert code == 2 and "company 'initech' is both in" in err and "`arsync company remove initech`" in err
+    # and the command the message names settles it (purging would delete the file's company's rows)
+    code, _, err = cli("company", "remove", "initech", "--purge")
+    assert code == 2 and "--purge would delete the rows it syncs" in err
+    code, out, _ = cli("company", "remove", "initech")
+    assert (code, out) == (0, f"removed initech from the store; it stays configured in {cli.config}\n")
+    code, out, _ = cli("company", "list", "--json")
+    assert code == 0 and {row["id"]: row["source"] for row in json.loads(out)}["initech"] == "file"
 
 
 def test_remove_refuses_file_companies_and_unknown_ids(cli):
