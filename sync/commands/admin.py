@@ -59,6 +59,7 @@ def _switch(state: State, company: str, customer_ref: str, email: str, *, enable
 @pass_state
 def portal_conflicts(state: State, company: str) -> None:
     """Emails shared by several customers where only one may be enabled."""
+    state.read_only = True  # reads only: works on a read-only store or replica
     _company(state, company)
     found = admin.conflicts(state.app().engine, company)
     if not found:

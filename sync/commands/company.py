@@ -82,6 +82,7 @@ def company_remove(state: State, company_id: str, purge: bool) -> None:
 @pass_state
 def company_list(state: State, as_json: bool) -> None:
     """Every company: the configuration file's and the store's."""
+    state.read_only = True  # reads only: works on a read-only store or replica
     app = state.app()
     in_file = {c.id for c in app.config.companies}
     rows = [

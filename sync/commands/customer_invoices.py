@@ -16,6 +16,7 @@ from sync.cli import State, now_option, parse_now, pass_state
 @pass_state
 def customer_invoices(state: State, company: str, ref: str, now: str | None) -> None:
     """The customer's invoices the portal shows, with its balance due and past-due amount."""
+    state.read_only = True  # reads only: works on a read-only store or replica
     state.company_ids((company,))
     config = state.config.company(company)
     engine = state.app().engine

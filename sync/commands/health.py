@@ -23,6 +23,7 @@ COLUMNS = ("score", "band", "source", "customer", "name", "reasons")
 @pass_state
 def customer_health(state: State, company: str, ref: str | None, as_json: bool) -> None:
     """Customer health scores, worst first (all customers in the portal, or REF)."""
+    state.read_only = True  # reads only: works on a read-only store or replica
     state.company_ids((company,))
     rows = _known(lambda: health.read(state.app().engine, company, ref))
     if as_json:

@@ -40,6 +40,7 @@ def statement(
     now: str | None,
 ) -> None:
     """A customer's statement: opening balance, lines with running balance, closing balance, aging."""
+    state.read_only = True  # reads only: works on a read-only store or replica
     from mailer.statement_doc import load_document
     from mailer.statement_pdf import render_pdf
     from portal_rules.balances import company_today

@@ -147,6 +147,7 @@ def status(state: State, as_json: bool, workers: bool) -> None:
 @pass_state
 def history(state: State, company: str | None, as_json: bool, limit: int) -> None:
     """Sync history, newest first."""
+    state.read_only = True  # reads only: works on a read-only store or replica
     if company:
         state.company_ids((company,))
     from store import reports
