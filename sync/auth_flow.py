@@ -64,7 +64,12 @@ def authorize(
     """Run the flow; returns the tokens and the callback's extra parameters (e.g. QuickBooks realmId)."""
     result: list[Callback] = []
     done = threading.Event()
-    server = HTTPServer(("127.0.0.1", port), _listener(result, done))
+    try:
+        server = HTTPServer(("127.0.0.1", port), _listener(result, done))
+    except OSError as exc:  # the port is taken (or not ours to take)
+        raise AuthFlowError(
+            f"cannot listen for the redirect on 127.0.0.1:{port}: {exc.strerror or exc}"
+        ) from None
     redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
     state = secrets.token_urlsafe(24)
     query = urlencode(

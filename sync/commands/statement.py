@@ -65,7 +65,11 @@ def statement(
     if pdf_path is not None:
         try:
             pdf_path.write_bytes(render_pdf(document))
-        except OSError as exc:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:  # no such place
+            raise click.BadParameter(
+                f"cannot write {pdf_path}: {exc.strerror or exc}", param_hint="--pdf"
+            ) from None
+        except OSError as exc:  # the place exists and refused (permissions, a full disk)
             raise WorkFailed(f"cannot write {pdf_path}: {exc.strerror or exc}") from None
     if as_json:
         click.echo(json.dumps(as_dict(company, document), indent=2))

@@ -101,3 +101,11 @@ def test_long_statement_runs_over_pages_with_non_ascii_names():
     pages = int(re.search(rb"/Count (\d+)", pdf).group(1))
     assert pages >= 4
     assert b"/FontFile2" in pdf  # the embedded Unicode TrueType font
+
+
+@pytest.mark.parametrize("target", ["", "missing/folder/statement.pdf"], ids=["empty", "missing-folder"])
+def test_a_pdf_path_that_names_no_writable_file_is_bad_usage_naming_pdf(config, tmp_path, capsys, target):
+    pdf = str(tmp_path / target) if target else target
+    code = main(["--config", str(config), "statement", "acme", "C1", "--pdf", pdf])
+    err = capsys.readouterr().err
+    assert code == 2 and "Invalid value for --pdf: cannot write" in err and "Traceback" not in err

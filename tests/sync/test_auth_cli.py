@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -164,3 +165,26 @@ def test_connect_for_a_kind_without_a_provider_says_what_to_configure(tmp_path, 
     assert done.returncode == 2, done.stderr
     assert "'nosuch'" in done.stderr and "connection.token_url" in done.stderr
     assert "--authorize-url" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_connect_on_a_taken_port_says_so_in_one_line(tmp_path, store_url, qbo):
+    config, env = setup(tmp_path, store_url, qbo)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "sync", "--config", str(config), "auth", "connect", "acme"]
+            + ["--no-browser", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"Error: cannot listen for the redirect on 127.0.0.1:{port}")
+    )
+    assert "Traceback" not in done.stderr
