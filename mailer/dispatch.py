@@ -6,19 +6,25 @@ crash in between leaves `sending` rows that a later run turns `in_doubt` (see
 `mailer.claim`), for an admin to resend or drop. A transport that reports each message
 as it starts (`marks_start`) has each row marked `sending` just before its message, so a
 crash leaves in doubt only what had begun; the rest of the batch is queued again.
+
+A run asked to stop (`stop`, the first Ctrl-C) claims no further batch, and begins no
+further message of the batch in hand: only what is already on its way finishes. The
+messages not begun go back to `queued` as they were (no attempt counted, no retry delay)
+in the transaction that records the answers of those sent, so nothing is left `sending`
+to turn in doubt once the lease runs out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, or_, update
+from sqlalchemy import Connection, Engine, bindparam, false, func, or_, select, update
 
-from mailer.claim import CLAIMED, Claimed, WindowFor, claim, expire_leases, open_companies, start
+from mailer.claim import CLAIMED, Claimed, WindowFor, claim, due, expire_leases, open_companies, start
 from mailer.outbox import OUTBOX
 from mailer.outgoing import Outgoing
 from mailer.preview import Planned, preview
@@ -43,10 +49,14 @@ class DispatchReport:
     errors: dict[int, str] = field(default_factory=dict)  # row id -> server answer
     planned: list[Planned] = field(default_factory=list)  # dry run only
     dry_run: bool = False
+    stopped: bool = False  # ended by `stop()`, not by finding nothing more to claim
+    handed_back: list[int] = field(default_factory=list)  # claimed, not begun: queued as they were
+    left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
-        """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned."""
-        names = ("sent", "retrying", "failed", "in_doubt", "expired", "planned")
+        """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
+        handed_back."""
+        names = ("sent", "retrying", "failed", "in_doubt", "expired", "planned", "handed_back")
         return {name: len(getattr(self, name)) for name in names}
 
 
@@ -61,12 +71,15 @@ def dispatch(
     dry_run: bool = False,
     lease: timedelta = LEASE,
     backoff: Backoff = Backoff(),
+    stop: Callable[[], bool] | None = None,
 ) -> DispatchReport:
     """Deliver every outbox message whose time (and, if automatic, window) has come.
 
     Synchronous; runs the transport with `asyncio.run`, so call it from a thread with no
     running event loop. `worker_id` must be unique per running dispatcher. If the
-    transport raises, the claimed rows stay `sending` and later become `in_doubt`.
+    transport raises, the claimed rows stay `sending` and later become `in_doubt`. Once
+    `stop()` is true the run ends at the next safe point (see the module docstring) with
+    `stopped` set and the messages not begun queued again.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -79,8 +92,9 @@ def dispatch(
         companies = open_companies(connection, now, window_for)
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
+    stopping = stop or _never
     each = bool(getattr(transport, "marks_start", False))  # else the whole batch is `sending`
-    while True:
+    while not stopping():
         with engine.begin() as connection:  # committed before anything is sent
             batch = claim(
                 connection,
@@ -92,14 +106,29 @@ def dispatch(
             )
         if not batch:
             return report
-        results = asyncio.run(_send(transport, batch, _starter(engine, batch, worker_id) if each else None))
-        with engine.begin() as connection:
-            _record(connection, batch, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
+        not_begun: set[int] = set()  # filled by the starter once `stop()` is true
+        starter = _starter(engine, batch, worker_id, stopping, not_begun) if each else None
+        results = asyncio.run(_send(transport, batch, starter))
+        begun = [row for row in batch if row.id not in not_begun]
+        with engine.begin() as connection:  # the answers and the hand-back, together
+            _record(connection, begun, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
+            report.handed_back += _hand_back(connection, not_begun, worker_id)
         log.info("mail.batch", worker=worker_id, claimed=len(batch), **report.summary())
+    with engine.connect() as connection:
+        report.stopped, report.left = True, _still_due(connection, now, companies)
+    log.info("mail.stopped", worker=worker_id, handed_back=len(report.handed_back), left=report.left)
+    return report
 
 
-def _starter(engine: Engine, batch: Sequence[Claimed], worker_id: str) -> OnStart:
-    """The transport's `on_start`: commit rows `sending` before their messages leave."""
+def _never() -> bool:
+    return False
+
+
+def _starter(
+    engine: Engine, batch: Sequence[Claimed], worker_id: str, stop: Callable[[], bool], not_begun: set[int]
+) -> OnStart:
+    """The transport's `on_start`: commit rows `sending` before their messages leave. Once
+    `stop()` is true it begins none: their ids go to `not_begun`, the store is not touched."""
     ids = {row.message_id: row.id for row in batch}
     message_ids = {row.id: row.message_id for row in batch}
 
@@ -109,9 +138,34 @@ def _starter(engine: Engine, batch: Sequence[Claimed], worker_id: str) -> OnStar
         return {message_ids[row_id] for row_id in held}
 
     async def on_start(started: Sequence[str]) -> set[str]:
+        if stop():
+            not_begun.update(ids[m] for m in started)
+            return set()
         return await asyncio.to_thread(start_some, started)
 
     return on_start
+
+
+def _hand_back(connection: Connection, row_ids: set[int], worker_id: str) -> list[int]:
+    """Rows this worker claimed but never began, queued again exactly as they were before the
+    claim: not having reached the server, they cost no attempt and wait for no retry."""
+    if not row_ids:
+        return []
+    c = OUTBOX.c
+    statement = (
+        update(OUTBOX)
+        .where(c.id.in_(sorted(row_ids)), c.claimed_by == worker_id, c.status == CLAIMED)
+        .values(status="queued", claimed_by=None, claimed_at=None)
+        .returning(c.id)
+    )
+    return sorted(connection.execute(statement).scalars().all())
+
+
+def _still_due(connection: Connection, now: datetime, companies: list[str]) -> int:
+    """How many queued messages this run would still have claimed (the filter `claim` uses)."""
+    c = OUTBOX.c
+    allowed = or_(c.automatic == false(), c.company_id.in_(companies))
+    return connection.scalar(select(func.count()).select_from(OUTBOX).where(due(now), allowed))
 
 
 async def _send(

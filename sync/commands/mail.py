@@ -40,7 +40,7 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
     if answer_only:
         return
     click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
-    if report.stopped:
+    if report.stopped and report.left:  # stopped once the last message had begun: all done
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
     if report.failed:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
