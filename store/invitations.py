@@ -159,7 +159,19 @@ def accept(
     outcome = check_acceptance(record, token, now=now, contact_status=status)
     if isinstance(outcome, Rejected):
         return outcome
-    connection.execute(update(INVITATIONS).where(INVITATIONS.c.id == row["id"]).values(accepted_at=now))
+    # Only if nobody accepted (or superseded) it since it was read: of requests racing with
+    # one token, one enables the contact and the others are told it is invalid.
+    taken = connection.execute(
+        update(INVITATIONS)
+        .where(
+            INVITATIONS.c.id == row["id"],
+            INVITATIONS.c.accepted_at.is_(None),
+            INVITATIONS.c.superseded_at.is_(None),
+        )
+        .values(accepted_at=now)
+    ).rowcount
+    if taken != 1:
+        return Rejected()
     siblings = load_accounts(connection, company_id, email=record.email)
     for key in accept_targets(outcome, siblings, policy.multi_account_portal):
         set_status(connection, company_id, key, PortalStatus.ENABLED)

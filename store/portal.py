@@ -126,15 +126,24 @@ def request_access(
     """
     normalized = email.strip().lower()
     with engine.begin() as connection:
+        # One request of an email at a time, so the earlier ones are all counted: on
+        # PostgreSQL a lock on the (company, email) pair; on SQLite the INSERT, first in
+        # its transaction, takes the store's write lock (SQLite reads before a write outside
+        # any transaction, so counting first let concurrent requests all see too few).
+        if connection.dialect.name == "postgresql":
+            pair = func.hashtextextended(f"{company_id} {normalized}", 0)
+            connection.execute(select(func.pg_advisory_xact_lock(pair)))
+        this = connection.execute(
+            insert(AccessRequest).values(company_id=company_id, email=normalized, requested_at=now)
+        ).inserted_primary_key[0]
         recent = list(
             connection.scalars(
                 select(AccessRequest.requested_at).where(
-                    AccessRequest.company_id == company_id, AccessRequest.email == normalized
+                    AccessRequest.company_id == company_id,
+                    AccessRequest.email == normalized,
+                    AccessRequest.id != this,
                 )
             )
-        )
-        connection.execute(
-            insert(AccessRequest).values(company_id=company_id, email=normalized, requested_at=now)
         )
         accounts = invitations.load_accounts(connection, company_id, email=normalized)
         decision = decide_request_access(accounts, recent, now)

@@ -93,9 +93,17 @@ def test_public_answer_is_identical_whether_or_not_the_email_matched() -> None:
         (_ago(1, 2, 3), 3, timedelta(hours=1), True),
         (_ago(1), 1, timedelta(minutes=5), True),
         (_ago(6), 1, timedelta(minutes=5), False),
-        ([NOW + timedelta(minutes=1)] * 5, 3, timedelta(hours=1), False),
+        ([NOW + timedelta(minutes=1)] * 5, 3, timedelta(hours=1), True),  # decided after a later-stamped one
+        ([NOW + timedelta(hours=2)] * 5, 3, timedelta(hours=1), False),
     ],
-    ids=["under-limit", "at-limit", "custom-limit", "custom-period-expired", "future-times-ignored"],
+    ids=[
+        "under-limit",
+        "at-limit",
+        "custom-limit",
+        "custom-period-expired",
+        "racing-requests-count",
+        "far-future-ignored",
+    ],
 )
 def test_is_rate_limited(recent, limit: int, period: timedelta, expected: bool) -> None:
     assert is_rate_limited(recent, NOW, limit=limit, period=period) is expected
