@@ -6,7 +6,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
+
+from store.db import StoreNotMigrated
 
 log = structlog.get_logger("arsync.http")
 
@@ -26,6 +29,8 @@ class Problem(HTTPException):
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _store_error)
+    app.add_exception_handler(StoreNotMigrated, _store_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -40,6 +45,23 @@ async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": validation_message(exc)}, status_code=422)
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    """The store, not the request, failed: 503 (unreachable, locked, not migrated), as
+    `/readyz` and the webhooks answer; text PostgreSQL cannot hold is the request's: 422.
+
+    Handled here rather than as a bug (500): Starlette re-raises what only the catch-all
+    handler answered, and uvicorn then drops the client's keep-alive connection.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(exc, DataError) and "NUL" in str(cause):
+        return JSONResponse({"error": "text must not contain NUL characters"}, status_code=422)
+    if isinstance(exc, StoreNotMigrated | OperationalError | ProgrammingError | InterfaceError):
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        log.error("http.store_unavailable", path=request.url.path, error=f"{type(cause).__name__}: {first}")
+        return JSONResponse({"error": "store unavailable"}, status_code=503, headers={"Retry-After": "5"})
+    return await _unexpected(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

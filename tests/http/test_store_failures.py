@@ -1,0 +1,52 @@
+"""The portal API when the store, not the request, is at fault: 503 in JSON, like `/readyz`
+and the webhooks, on a connection that stays usable; and text the store cannot hold is the
+request's fault (422), never a 500."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from sync.config import load_config
+from sync.http.app import create_app
+from tests.http.conftest import Served, serving_in_thread
+
+
+def test_an_unmigrated_store_answers_503_and_keeps_the_connection(tmp_path: Path):
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\ntimezone = "UTC"\nportal_url = "https://portal.example"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "1"\n'
+    )
+    app = create_app(config=load_config(config))
+    with (
+        serving_in_thread(app) as base,
+        httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer ak_000000000000_{'x' * 43}"}
+        ) as client,
+    ):
+        answers = [
+            client.get("/v1/companies/acme/customers/1/invoices"),
+            client.post("/v1/companies/acme/request-access", json={"email": "a@b.example"}),
+            client.get("/v1/companies/acme/customers/1/balance"),
+        ]
+    assert [(a.status_code, a.json()) for a in answers] == [(503, {"error": "store unavailable"})] * 3
+    assert answers[0].headers["retry-after"] == "5"
+
+
+def test_a_nul_character_is_the_requests_fault_on_every_store(served: Served):
+    postgres = served.store_url.startswith("postgresql")
+    with served.client("qbo") as client:
+        answers = [
+            client.get("/v1/companies/qbo/customers/a%00b/invoices"),
+            client.get("/v1/companies/qbo/customers/%00/balance"),
+            client.get("/v1/companies/qbo/accounts", params={"email": "a\x00b@x.example"}),
+            client.post("/v1/companies/qbo/request-access", json={"email": "a\u0000b@x.example"}),
+        ]
+    statuses = [a.status_code for a in answers]
+    assert 500 not in statuses, [a.text for a in answers]
+    if postgres:  # SQLite stores the text and finds nothing; PostgreSQL cannot hold it
+        assert statuses[:2] == [422, 422]
+        assert answers[0].json() == {"error": "text must not contain NUL characters"}
