@@ -9,7 +9,6 @@ than one pending request. Unknown realms and tenants are ignored.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -24,8 +23,10 @@ from sync.http.webhook_events import MAX_BODY, quickbooks_realms, signature_ok, 
 
 log = structlog.get_logger("arsync.http.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-REQUEST_WAIT = 0.8  # seconds: both vendors want the answer fast (Xero: within 5 s, Intuit: 3 s)
-RETRY_FOR = 60.0  # seconds: requests that failed after a 200 are retried this long
+# Seconds the answer waits for the requests to be committed: Intuit wants it within 3 s,
+# Xero within 5 s. A write on SQLite waits behind the store's one writer (a sync's page
+# commit: milliseconds); a store locked longer than this gets a 503 and a delivery again.
+REQUEST_WAIT = 2.5
 SIGNED = {
     200: {"description": "Signature good: syncs requested (empty body)"},
     401: {"description": "Bad or missing signature (empty body); nothing changes"},
@@ -63,53 +64,44 @@ async def _receive(
     context: ServerContext = request.app.state.context
     named = sources(body)
     if named:
-        # The answer waits for the requests at most REQUEST_WAIT: behind a long write on SQLite
-        # (one writer at a time) they are recorded by the thread after the answer has gone.
         recording = Recording(partial(context.request_syncs_for, kind, named))
         with anyio.move_on_after(REQUEST_WAIT):
             await anyio.to_thread.run_sync(recording.run, abandon_on_cancel=True)
         if not recording.answer():
-            return Response(status_code=503)  # nothing recorded: the vendor delivers it again
+            return Response(status_code=503)  # not recorded (yet): the vendor delivers it again
     return Response(status_code=200)
 
 
 class Recording:
-    """Records the sync requests of one notification, in a thread, without losing them.
+    """Records the sync requests of one notification in a thread; the answer is a 200 only
+    once they are committed, so no 200 ever stands for a lost request.
 
-    A failure before the answer makes it a 503 (Intuit and Xero deliver again; a replay is
-    harmless); after a 200 has gone, nobody would deliver again, so it retries for a while.
+    Not recorded when the answer goes (the store down, or locked past `REQUEST_WAIT`): 503,
+    and Intuit and Xero deliver the notification again. An attempt still waiting for the
+    store then may yet succeed; the delivery again finds its requests there (they coalesce).
     """
 
     def __init__(self, record: Callable[[], object]) -> None:
         self.record = record
         self.lock = threading.Lock()
-        self.answered = self.failed = False
+        self.answered = self.recorded = False
 
     def run(self) -> None:
-        delay, deadline = 0.5, time.monotonic() + RETRY_FOR
-        while True:
-            try:
-                self.record()
-                return
-            except Exception as exc:  # noqa: BLE001  (the store unreachable or locked: any kind)
-                error = f"{type(exc).__name__}: {exc}"
-                with self.lock:
-                    if not self.answered:
-                        self.failed = True
-                        log.error("webhook.requests_not_recorded", error=error, answer=503)
-                        return
-                if time.monotonic() + delay > deadline:
-                    log.error("webhook.requests_lost", error=error, note="the scheduled sync catches up")
-                    return
-                log.warning("webhook.requests_retrying", error=error, retry_in=delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        try:
+            self.record()
+        except Exception as exc:  # noqa: BLE001  (the store unreachable or locked: any kind)
+            log.error("webhook.requests_not_recorded", error=f"{type(exc).__name__}: {exc}", answer=503)
+            return
+        with self.lock:
+            self.recorded = True
+            if self.answered:  # after a 503: the vendor's next delivery changes nothing
+                log.info("webhook.requests_recorded_late")
 
     def answer(self) -> bool:
-        """Called when the answer goes: False if the requests failed before it (answer 503)."""
+        """Called when the answer goes: whether the requests are committed (else 503)."""
         with self.lock:
             self.answered = True
-            return not self.failed
+            return self.recorded
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

@@ -4,13 +4,17 @@ to receive, the size limit, and the coalesced sync requests they leave for the w
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from store.db import make_engine
 from store.schedule import claim_due, release
+from sync.cli import main
 from sync.http.app import create_app
 from sync.http.webhook_events import signature
 from tests.http.conftest import COMPANIES, QBO_VERIFIER, XERO_KEY, Served, serving_in_thread
@@ -210,3 +214,38 @@ def test_a_notification_the_store_cannot_record_is_a_503_so_the_vendor_delivers_
         signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
         answer = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed)
     assert (answer.status_code, answer.content) == (503, b"")
+
+
+def test_a_notification_behind_a_locked_store_is_a_503_and_its_delivery_again_a_200(tmp_path, monkeypatch):
+    """A 200 only once the requests are committed: a store locked past the answer's wait gets a
+    503 (Intuit and Xero deliver again), and the delivery after the lock finds them recorded."""
+    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
+    monkeypatch.setattr("sync.http.webhooks.REQUEST_WAIT", 0.3)
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n'
+        '[http]\nquickbooks_verifier_token_env = "TEST_QBO_VERIFIER"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "4620816365"\nclient_id = "c"\n'
+    )
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert main(["--config", str(config), "reminders", "plan", "--dry-run"]) == 0  # registers acme
+    body = legacy("4620816365")
+    signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
+    locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    with serving_in_thread(create_app(config)) as base:
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+        locked = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed)
+        locker.execute("ROLLBACK")
+        again = httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed)
+    locker.close()
+    assert (locked.status_code, locked.content) == (503, b"")
+    assert (again.status_code, again.content) == (200, b"")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        requested = connection.execute(
+            text("SELECT requested_at FROM sync_schedule WHERE company_id = 'acme'")
+        )
+        assert requested.scalar_one() is not None
+    engine.dispose()
