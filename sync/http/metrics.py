@@ -16,7 +16,10 @@ from sqlalchemy import Engine
 from mailer.admin import STATUSES
 from store.metrics import store_counts
 
-SYNC_STATUSES = ("ok", "failed", "interrupted", "running")
+# How runs ended: a run only ever moves from `running` to one of these, so their counts
+# only grow. Runs still running are a current count: the `arsync_syncs_running` gauge.
+SYNC_STATUSES = ("ok", "failed", "interrupted")
+RUNNING = "running"
 
 
 class StoreCollector(Collector):
@@ -36,7 +39,10 @@ class StoreCollector(Collector):
         companies = sorted(
             set(self.company_ids()) | {c for c, _ in counts.syncs} | {c for c, _ in counts.outbox}
         )
-        syncs = CounterMetricFamily("arsync_syncs", "Sync runs by status", labels=["company", "status"])
+        syncs = CounterMetricFamily(
+            "arsync_syncs", "Sync runs by how they ended", labels=["company", "status"]
+        )
+        running = GaugeMetricFamily("arsync_syncs_running", "Sync runs running now", labels=["company"])
         calls = CounterMetricFamily(
             "arsync_api_calls", "Accounting API requests made by syncs", labels=["company"]
         )
@@ -50,15 +56,16 @@ class StoreCollector(Collector):
             "arsync_mail_in_doubt", "Messages in doubt now, waiting for an admin", labels=["company"]
         )
         for company in companies:
-            statuses = sorted(set(SYNC_STATUSES) | {s for c, s in counts.syncs if c == company})
+            statuses = sorted(set(SYNC_STATUSES) | {s for c, s in counts.syncs if c == company} - {RUNNING})
             for status in statuses:
                 syncs.add_metric([company, status], counts.syncs.get((company, status), 0))
+            running.add_metric([company], counts.syncs.get((company, RUNNING), 0))
             calls.add_metric([company], counts.api_calls.get(company, 0))
             quarantined.add_metric([company], counts.quarantined.get(company, 0))
             for state in STATUSES:
                 outbox.add_metric([company, state], counts.outbox.get((company, state), 0))
             in_doubt.add_metric([company], counts.outbox.get((company, "in_doubt"), 0))
-        yield from (syncs, calls, quarantined, outbox, in_doubt)
+        yield from (syncs, running, calls, quarantined, outbox, in_doubt)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no store query at registration time

@@ -125,6 +125,12 @@ def test_metrics_count_per_company_from_the_store(served: Served):
         assert samples[("arsync_mail_in_doubt", (("company", company),))] == 0
         assert ("arsync_outbox_messages", (("company", company), ("state", "queued"))) in samples
     assert samples[("arsync_syncs_total", (("company", "qbo"), ("status", "failed")))] == 0
+    # a run in progress is a current count: a counter of it would fall when the run ends
+    assert not [s for s in samples if s[0] == "arsync_syncs_total" and ("status", "running") in s[1]]
+    assert (
+        types["arsync_syncs_running"] == "gauge"
+        and samples[("arsync_syncs_running", (("company", "qbo"),))] == 0
+    )
 
 
 def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
