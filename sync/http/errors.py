@@ -22,6 +22,11 @@ BODY_PROBLEMS = {
 }
 
 
+# FastAPI's 400 for a body its JSON decoder raised on (invalid UTF-8, nesting too deep),
+# where malformed JSON gets a validation error: both are malformed input (422)
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
 class Problem(HTTPException):
     """An error answer with its status and message (and optional headers)."""
 
@@ -36,6 +41,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 400 and detail == _UNPARSEABLE_BODY:  # bytes no JSON decoder reads
+        return JSONResponse({"error": f"request body: {BODY_PROBLEMS['json_invalid']}"}, status_code=422)
     if exc.status_code == 404 and detail == "Not Found":
         detail = "not found"
     elif exc.status_code == 405:

@@ -136,6 +136,14 @@ def test_request_access_answers_the_same_for_every_email_and_invites_the_eligibl
             content=b"{email",
             headers={"Content-Type": "application/json"},
         )
+        undecodable = [  # bytes that are not UTF-8, nesting deeper than the decoder goes
+            client.post(
+                "/v1/companies/qbo_single/request-access",
+                content=content,
+                headers={"Content-Type": "application/json"},
+            )
+            for content in (b'{"email": "\xff@x.example"}', b"[" * 100_000 + b"]" * 100_000)
+        ]
     assert known.status_code == unknown.status_code == limited.status_code == 202
     assert known.content == unknown.content == limited.content
     assert "invitation" in known.json()["message"]
@@ -147,6 +155,8 @@ def test_request_access_answers_the_same_for_every_email_and_invites_the_eligibl
         {"error": "body field 'email': not an email address"},
     )
     assert (not_json.status_code, not_json.json()) == (422, {"error": "request body: not valid JSON"})
+    for answer in undecodable:
+        assert (answer.status_code, answer.json()) == (422, {"error": "request body: not valid JSON"})
 
 
 def test_unknown_routes_and_methods_answer_json(served: Served):
