@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -18,26 +19,31 @@ class StoreNotMigrated(Exception):
     """The database schema is missing or behind the code."""
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5, busy_timeout: float = 30.0) -> Engine:
     """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg.
 
     `pool_size` connections are kept open; more at once are opened and closed each time, so
     a process with more threads using the store than that (`arsync serve`) asks for more.
+    `busy_timeout`: how long a SQLite statement waits for the store's one writer before
+    failing as locked (a request served over HTTP should not wait as long as a sync).
     """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, echo=echo, pool_size=pool_size, connect_args={"timeout": 30, "check_same_thread": False}
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=round(busy_timeout * 1000)))
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, _record, *, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

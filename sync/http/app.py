@@ -23,6 +23,9 @@ from sync.http.errors import install_error_handlers
 from sync.http.metrics import registry_for
 
 POOL_SIZE = 20  # store connections kept open for the request handlers
+# Seconds a request waits for SQLite's one writer before answering 503: well within the
+# server's graceful stop (10 s), so a request in hand at SIGTERM still gets its answer
+STORE_WAIT = 5.0
 
 
 def create_app(
@@ -43,7 +46,7 @@ def create_app(
     check_http_secrets(config)
     # Handlers run on the thread pool (up to 40 at once): with the default 5 pooled
     # connections, every request beyond 5 opened and closed a connection of its own.
-    engine = make_engine(config.store.url, pool_size=POOL_SIZE)
+    engine = make_engine(config.store.url, pool_size=POOL_SIZE, busy_timeout=STORE_WAIT)
     context = ServerContext(
         config=config,
         engine=engine,

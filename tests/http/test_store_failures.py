@@ -4,10 +4,15 @@ request's fault (422), never a 500."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sqlite3
+import time
 from pathlib import Path
 
 import httpx
 
+from sync.cli import main
 from sync.config import load_config
 from sync.http.app import create_app
 from tests.http.conftest import Served, serving_in_thread
@@ -50,3 +55,37 @@ def test_a_nul_character_is_the_requests_fault_on_every_store(served: Served):
     if postgres:  # SQLite stores the text and finds nothing; PostgreSQL cannot hold it
         assert statuses[:2] == [422, 422]
         assert answers[0].json() == {"error": "text must not contain NUL characters"}
+
+
+def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(tmp_path: Path, monkeypatch):
+    """A portal request waits `STORE_WAIT` for SQLite's one writer, not a sync's 30 s: its
+    answer comes well within the server's graceful stop, and says the store is busy."""
+    monkeypatch.setattr("sync.http.app.STORE_WAIT", 0.5)
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\ntimezone = "UTC"\nportal_url = "https://portal.example"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "1"\n'
+    )
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--config", str(config), "portal", "api-key", "create", "acme"]) == 0
+    key = printed.getvalue().splitlines()[-1]
+    locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    app = create_app(config=load_config(config))
+    with (
+        serving_in_thread(app) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+        began = time.monotonic()
+        locked = client.post("/v1/companies/acme/request-access", json={"email": "a@b.example"})
+        waited = time.monotonic() - began
+        locker.execute("ROLLBACK")
+        free = client.post("/v1/companies/acme/request-access", json={"email": "a@b.example"})
+    locker.close()
+    assert (locked.status_code, locked.json()) == (503, {"error": "store unavailable"})
+    assert 0.4 < waited < 5  # the server's wait, not SQLite's 30 s of a sync
+    assert free.status_code == 202
