@@ -85,6 +85,7 @@ def send(ctx: JobContext) -> None:
         window_for=window_for(config),
         worker_id=ctx.worker,
         batch_size=100,
+        stop=ctx.stopping,  # a stopping worker finishes the messages on their way, queues the rest
     )
     if report.sent or report.failed:
         log.info(

@@ -11,6 +11,8 @@ import sys
 import time
 from datetime import date, datetime
 
+from sync.app import App
+from sync.jobs import JobContext, send
 from tests.endtoend.mail.conftest import COMPANY, customer, invoice, iso
 from tests.mailer.test_dispatch_stop import Slow
 
@@ -65,3 +67,27 @@ def test_ctrl_c_records_what_was_sent_and_leaves_the_rest_queued(make_shop, stor
     assert (rest.code, rest.out) == (0, f"mail: {left} sent, 0 failed, 0 to retry\n"), rest.err
     assert slow.by_message_id() == {message_id: 1 for message_id, *_ in outbox}
     assert {status for _, status in shop.outbox("id", "status")} == {"sent"}
+
+
+def test_a_stopping_worker_finishes_the_messages_on_their_way_and_queues_the_rest(make_shop, store_url, smtp):
+    """`arsync run`'s dispatch job on SIGTERM: the same stop as Ctrl-C, so a worker stopped by
+    systemd mid-batch leaves nothing `sending` to turn in doubt."""
+    shop = make_shop(store_url)
+    smtp.stop()
+    smtp.recorder = slow = Slow(delay=0.2)
+    smtp.start()
+    shop.sync(
+        [customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in range(MESSAGES)],
+        [invoice(f"{n}0", str(n), date(2026, 11, 20), "10.00") for n in range(MESSAGES)],
+    )
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    app = App.open(shop.config)
+    try:
+        send(JobContext(app, shop.config, lambda: FRIDAY_10AM, lambda: slow.count() >= 1, "host:1:w1"))
+    finally:
+        app.close()
+    received = slow.by_message_id()
+    outbox = shop.outbox("message_id", "status", "attempts")
+    assert 1 <= len(received) < MESSAGES
+    assert {m: (s, a) for m, s, a in outbox if m in received} == dict.fromkeys(received, ("sent", 1))
+    assert {(s, a) for m, s, a in outbox if m not in received} == {("queued", 0)}
