@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from sync.cli import main
-
 CONFIG = """
 [store]
 url = "{url}"
@@ -36,20 +34,11 @@ SMTP = "mail.smtp_password_env: environment variable UX_TEST_SMTP_PASSWORD_UNSET
 
 
 @pytest.fixture
-def cli(tmp_path, sqlite_url, capsys, monkeypatch):
+def cli(cli_over, sqlite_url, monkeypatch):
     monkeypatch.setenv("UX_TEST_ACME_SECRET", "acme-secret")
     for unset in ("UX_TEST_GLOBEX_SECRET_UNSET", "UX_TEST_SMTP_PASSWORD_UNSET"):
         monkeypatch.delenv(unset, raising=False)
-    path = tmp_path / "arsync.toml"
-    path.write_text(CONFIG.format(url=sqlite_url))
-
-    def run(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = main(["--config", str(path), *args])
-        return code, capsys.readouterr().err
-
-    assert run("db", "upgrade")[0] == 0
-    return run
+    return cli_over(CONFIG.format(url=sqlite_url))
 
 
 @pytest.mark.parametrize(
