@@ -18,6 +18,7 @@ from store.db import make_engine
 from sync.cli import default_config_path
 from sync.config import Config, check_http_secrets, load_config
 from sync.http import history, ops, portal, webhooks
+from sync.http.auth import install_key_first
 from sync.http.context import ServerContext, WebhookSecrets
 from sync.http.errors import install_error_handlers
 from sync.http.metrics import registry_for
@@ -70,6 +71,7 @@ def create_app(
     )
     app.state.context = context
     install_error_handlers(app)
+    install_key_first(app)
     for area in (portal, history, webhooks, ops):
         app.include_router(area.router)
     return app

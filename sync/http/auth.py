@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from store.api_keys import company_for_key
 from sync.config import CompanyConfig
 from sync.http.context import ServerContext, server_context
-from sync.http.errors import Problem
+from sync.http.errors import Problem, answer_problem, answer_validation_error
 
 bearer = HTTPBearer(auto_error=False, description="A key from `arsync portal api-key create COMPANY`.")
 
@@ -43,3 +46,21 @@ def company_access(
 
 Company = Annotated[CompanyConfig, Depends(company_access)]
 Context = Annotated[ServerContext, Depends(server_context)]
+
+
+def install_key_first(app: FastAPI) -> None:
+    """Malformed input to a keyed route is answered after the key check, as everything else
+    is: FastAPI reads a JSON body before it resolves dependencies, so malformed JSON from a
+    caller without a valid key was told 422 (what the route expects) instead of 401."""
+
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        company = request.path_params.get("company")
+        if company is not None:
+            try:
+                credentials, context = await bearer(request), await server_context(request)
+                await run_in_threadpool(company_access, company, credentials, context)  # reads the store
+            except Problem as problem:
+                return await answer_problem(request, problem)
+        return await answer_validation_error(request, exc)
+
+    app.add_exception_handler(RequestValidationError, validation_error)

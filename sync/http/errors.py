@@ -32,14 +32,14 @@ class Problem(HTTPException):
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, answer_problem)
+    app.add_exception_handler(RequestValidationError, answer_validation_error)
     app.add_exception_handler(DBAPIError, _store_error)
     app.add_exception_handler(StoreNotMigrated, _store_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+async def answer_problem(_request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "error"
     if exc.status_code == 400 and detail == _UNPARSEABLE_BODY:  # bytes no JSON decoder reads
         return JSONResponse({"error": f"request body: {BODY_PROBLEMS['json_invalid']}"}, status_code=422)
@@ -50,7 +50,7 @@ async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def answer_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": validation_message(exc)}, status_code=422)
 
 

@@ -171,3 +171,17 @@ def _config(served: Served, company_id: str):
     from sync.config import load_config
 
     return load_config(served.config).company(company_id)
+
+
+def test_malformed_input_is_answered_after_the_key_check(served: Served):
+    """A caller without a valid key learns nothing of what a route expects: 401 first, and 404
+    for another company's, also when the body is not even JSON."""
+    broken = {"content": b"{email", "headers": {"Content-Type": "application/json"}}
+    path = "/v1/companies/qbo_single/request-access"
+    with served.client() as nobody, served.client("qbo") as other, served.client("qbo_single") as owner:
+        answers = [nobody.post(path, **broken), other.post(path, **broken), owner.post(path, **broken)]
+    assert [(a.status_code, a.json()["error"]) for a in answers] == [
+        (401, "missing or invalid API key"),
+        (404, "no such company"),
+        (422, "request body: not valid JSON"),
+    ]
