@@ -13,12 +13,14 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from store.api_keys import company_for_key
+from store.db import StoreNotMigrated
 from sync.config import CompanyConfig
 from sync.http.context import ServerContext, server_context
-from sync.http.errors import Problem, answer_problem, answer_validation_error
+from sync.http.errors import Problem, answer_problem, answer_store_error, answer_validation_error
 
 bearer = HTTPBearer(auto_error=False, description="A key from `arsync portal api-key create COMPANY`.")
 
@@ -61,6 +63,8 @@ def install_key_first(app: FastAPI) -> None:
                 await run_in_threadpool(company_access, company, credentials, context)  # reads the store
             except Problem as problem:
                 return await answer_problem(request, problem)
+            except (DBAPIError, StoreNotMigrated) as failure:  # the store, not the caller
+                return await answer_store_error(request, failure)
         return await answer_validation_error(request, exc)
 
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -34,8 +34,8 @@ class Problem(HTTPException):
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, answer_problem)
     app.add_exception_handler(RequestValidationError, answer_validation_error)
-    app.add_exception_handler(DBAPIError, _store_error)
-    app.add_exception_handler(StoreNotMigrated, _store_error)
+    app.add_exception_handler(DBAPIError, answer_store_error)
+    app.add_exception_handler(StoreNotMigrated, answer_store_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -54,7 +54,7 @@ async def answer_validation_error(_request: Request, exc: RequestValidationError
     return JSONResponse({"error": validation_message(exc)}, status_code=422)
 
 
-async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+async def answer_store_error(request: Request, exc: Exception) -> JSONResponse:
     """The store, not the request, failed: 503 (unreachable, locked, not migrated), as
     `/readyz` and the webhooks answer; text PostgreSQL cannot hold is the request's: 422.
 

@@ -18,13 +18,19 @@ from sync.http.app import create_app
 from tests.http.conftest import Served, serving_in_thread
 
 
-def test_an_unmigrated_store_answers_503_and_keeps_the_connection(tmp_path: Path):
+def one_company(tmp_path: Path, url: str) -> Path:
+    """A configuration of one QuickBooks company, `acme`, over the store at `url`."""
     config = tmp_path / "arsync.toml"
     config.write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n'
+        f'[store]\nurl = "{url}"\n'
         '[[companies]]\nid = "acme"\nname = "Acme"\ntimezone = "UTC"\nportal_url = "https://portal.example"\n'
         '[companies.connection]\nkind = "quickbooks"\nrealm_id = "1"\n'
     )
+    return config
+
+
+def test_an_unmigrated_store_answers_503_and_keeps_the_connection(tmp_path: Path):
+    config = one_company(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
     app = create_app(config=load_config(config))
     with (
         serving_in_thread(app) as base,
@@ -62,12 +68,7 @@ def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(
     answer comes well within the server's graceful stop, and says the store is busy."""
     monkeypatch.setattr("sync.http.app.STORE_WAIT", 0.5)
     url = f"sqlite:///{tmp_path / 'arsync.db'}"
-    config = tmp_path / "arsync.toml"
-    config.write_text(
-        f'[store]\nurl = "{url}"\n'
-        '[[companies]]\nid = "acme"\nname = "Acme"\ntimezone = "UTC"\nportal_url = "https://portal.example"\n'
-        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "1"\n'
-    )
+    config = one_company(tmp_path, url)
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -89,3 +90,18 @@ def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(
     assert (locked.status_code, locked.json()) == (503, {"error": "store unavailable"})
     assert 0.4 < waited < 5  # the server's wait, not SQLite's 30 s of a sync
     assert free.status_code == 202
+
+
+def test_malformed_input_on_an_unmigrated_store_is_still_a_503(tmp_path: Path):
+    """The key check that comes before a malformed body's 422 reads the store too."""
+    config = one_company(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
+    with serving_in_thread(create_app(config=load_config(config))) as base:
+        answer = httpx.post(
+            f"{base}/v1/companies/acme/request-access",
+            content=b"{email",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer ak_000000000000_{'x' * 43}",
+            },
+        )
+    assert (answer.status_code, answer.json()) == (503, {"error": "store unavailable"})
