@@ -29,14 +29,7 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
     recorded (else they would later count as in doubt); the rest stay queued (exit 1).
     """
     with stop_on_interrupt("the messages already handed to the mail server") as stop:
-        report = dispatch(
-            state.app().engine,
-            transport(state.config, base_dir=state.config_path.parent),
-            now=now,
-            window_for=window_for(state.config),
-            worker_id=worker_id(),
-            stop=stop,
-        )
+        report = _dispatch(state, now, stop=stop)
     if answer_only:
         return
     click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
@@ -44,6 +37,18 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
     if report.failed:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
+
+
+def _dispatch(state: State, now, **options):
+    """`mailer.dispatch.dispatch` over this configuration's store, transport and windows."""
+    return dispatch(
+        state.app().engine,
+        transport(state.config, base_dir=state.config_path.parent),
+        now=now,
+        window_for=window_for(state.config),
+        worker_id=worker_id(),
+        **options,
+    )
 
 
 @click.command()
@@ -165,14 +170,7 @@ def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
         state.require_secrets([], smtp=True)
         deliver_now(state, at)
         return
-    report = dispatch(
-        state.app().engine,
-        transport(state.config, base_dir=state.config_path.parent),
-        now=at,
-        window_for=window_for(state.config),
-        worker_id=worker_id(),
-        dry_run=True,
-    )
+    report = _dispatch(state, at, dry_run=True)
     for p in report.planned:
         how = "automatic" if p.automatic else "manual"
         click.echo(
