@@ -6,7 +6,7 @@ import re
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # `revision = "0001"` / `down_revision: str | None = None` at the top of a migration file
@@ -82,6 +82,19 @@ def current_revision(engine: Engine) -> str | None:
         if not inspect(connection).has_table("alembic_version"):
             return None
         return connection.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def require_existing(url: str) -> None:
+    """Refuse a SQLite store file that does not exist yet, before connecting would create it
+    empty (for commands that only read: `db upgrade` and the writing ones create it)."""
+    if not url.startswith("sqlite"):
+        return
+    database = make_url(url).database
+    if not database or database.startswith("file:") or database == ":memory:":
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():  # a missing folder is the URL's mistake
+        raise StoreNotMigrated(f"no store at {database} yet; run `arsync db upgrade` first")
 
 
 def require_migrated(engine: Engine) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from store.crypto import SecretBox
-from store.db import make_engine, require_migrated
+from store.db import make_engine, require_existing, require_migrated
 from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config, ConfigError
 
@@ -33,6 +33,8 @@ class App:
         With `register` (every command that may write), the file's companies are registered
         and scheduled; a read-only command leaves that to the next one that writes.
         """
+        if migrated and not register:
+            require_existing(config.store.url)
         engine = make_engine(config.store.url)
         app = cls(config=config, engine=engine, box=SecretBox(os.environ.get(SECRET_KEY_ENV)))
         if migrated:

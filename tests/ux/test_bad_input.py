@@ -86,3 +86,16 @@ def test_a_store_a_newer_arsync_upgraded_is_refused_by_every_command_and_left_al
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0099_future"
     engine.dispose()
+
+
+def test_a_reading_command_on_a_store_not_created_yet_says_so_and_creates_nothing(tmp_path, capsys):
+    store = tmp_path / "not-yet.db"
+    config = write_config(tmp_path, f"sqlite:///{store}")
+    for command in (("status",), ("history",)):
+        assert main(["--config", str(config), *command]) == 1
+        assert (
+            one_line(capsys.readouterr().err)
+            == f"arsync: no store at {store} yet; run `arsync db upgrade` first"
+        )
+    assert not store.exists()
+    assert main(["--config", str(config), "db", "upgrade"]) == 0 and store.exists()
