@@ -65,6 +65,13 @@ def open_companies(connection: Connection, now: datetime, window_for: WindowFor)
     return [c for c in companies if (w := window_for(c)) is None or is_open(w, now)]
 
 
+def claimable(now: datetime, open_companies: Collection[str]) -> ColumnElement[bool]:
+    """Due rows a dispatcher may take now: manual mail, and automatic mail of the companies
+    whose delivery window is open."""
+    c = OUTBOX.c
+    return and_(due(now), or_(c.automatic == false(), c.company_id.in_(list(open_companies))))
+
+
 def claim(
     connection: Connection,
     *,
@@ -77,8 +84,7 @@ def claim(
     """Mark up to `limit` due rows `sending` (`each`: `claimed`, see `start`) for `worker_id`;
     the caller commits."""
     c = OUTBOX.c
-    allowed = or_(c.automatic == false(), c.company_id.in_(list(open_companies)))
-    picked = select(c.id).where(due(now), allowed).order_by(c.not_before, c.id).limit(limit)
+    picked = select(c.id).where(claimable(now, open_companies)).order_by(c.not_before, c.id).limit(limit)
     if connection.dialect.name == "postgresql":
         ids = connection.execute(picked.with_for_update(skip_locked=True)).scalars().all()
         if not ids:

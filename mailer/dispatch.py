@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, false, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
 
-from mailer.claim import CLAIMED, Claimed, WindowFor, claim, due, expire_leases, open_companies, start
+from mailer.claim import CLAIMED, Claimed, WindowFor, claim, claimable, expire_leases, open_companies, start
 from mailer.outbox import OUTBOX
 from mailer.outgoing import Outgoing
 from mailer.preview import Planned, preview
@@ -162,10 +162,8 @@ def _hand_back(connection: Connection, row_ids: set[int], worker_id: str) -> lis
 
 
 def _still_due(connection: Connection, now: datetime, companies: list[str]) -> int:
-    """How many queued messages this run would still have claimed (the filter `claim` uses)."""
-    c = OUTBOX.c
-    allowed = or_(c.automatic == false(), c.company_id.in_(companies))
-    return connection.scalar(select(func.count()).select_from(OUTBOX).where(due(now), allowed))
+    """How many queued messages this run would still have claimed."""
+    return connection.scalar(select(func.count()).select_from(OUTBOX).where(claimable(now, companies)))
 
 
 async def _send(

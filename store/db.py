@@ -100,9 +100,9 @@ def require_existing(url: str) -> None:
 def require_migrated(engine: Engine) -> None:
     """Refuse to work on a database whose schema is missing, older than the code, or newer."""
     current = current_revision(engine)
-    if current is not None and current != head_revision():
-        _refuse_newer(engine, current)
     if current != head_revision():
+        if current is not None:
+            _refuse_newer(engine, current)
         state = "has no arsync schema" if current is None else f"is at revision {current}"
         raise StoreNotMigrated(
             f"the database {engine.url.render_as_string(hide_password=True)} {state}; "

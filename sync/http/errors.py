@@ -33,7 +33,7 @@ class Problem(HTTPException):
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, answer_problem)
-    app.add_exception_handler(RequestValidationError, answer_validation_error)
+    # RequestValidationError: `sync.http.auth.install_key_first`, after the key check
     app.add_exception_handler(DBAPIError, answer_store_error)
     app.add_exception_handler(StoreNotMigrated, answer_store_error)
     app.add_exception_handler(Exception, _unexpected)
