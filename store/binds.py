@@ -18,7 +18,7 @@ from operator import is_
 from sqlalchemy import Boolean, Date, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from store.types import batched
+from store.types import all_exactly, batched
 
 Processor = Callable[[object], object]
 
@@ -114,7 +114,10 @@ def _date_text(original: Processor) -> Processor:
     def process(value):
         return value.isoformat() if value.__class__ is date else original(value)
 
-    return process
+    def many(values):
+        return list(map(date.isoformat, values)) if all_exactly(date, values) else None
+
+    return batched(process, many)
 
 
 def _checked(original: Processor, fast: Processor, probe: object) -> Processor:

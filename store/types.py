@@ -61,7 +61,7 @@ class Money(TypeDecorator):
                 return general(value)
 
             def many(values: Sequence[Any]) -> list | None:
-                if not _only(Decimal, values):
+                if not all_exactly(Decimal, values):
                     return None
                 return list(map(int, map(_FACTOR_DECIMAL.__mul__, _quantized(values))))
 
@@ -73,7 +73,7 @@ class Money(TypeDecorator):
                 return general(value)
 
             def many(values: Sequence[Any]) -> list | None:
-                return list(_quantized(values)) if _only(Decimal, values) else None
+                return list(_quantized(values)) if all_exactly(Decimal, values) else None
 
         return batched(process, many)
 
@@ -167,7 +167,7 @@ def batched(process: Callable[[Any], Any], many: Callable[[Sequence[Any]], list 
     return process
 
 
-def _only(kind: type, values: Sequence[Any]) -> bool:
+def all_exactly(kind: type, values: Sequence[Any]) -> bool:
     """Whether every value is exactly of type `kind` (not a subclass), checked in C."""
     return all(map(is_, map(type, values), repeat(kind)))
 
@@ -180,7 +180,7 @@ _tzinfo = attrgetter("tzinfo")
 
 
 def _utc_times(values: Sequence[Any]) -> bool:
-    return _only(datetime, values) and all(map(is_, map(_tzinfo, values), repeat(UTC)))
+    return all_exactly(datetime, values) and all(map(is_, map(_tzinfo, values), repeat(UTC)))
 
 
 def _is_sqlite_text(general) -> bool:

@@ -182,3 +182,18 @@ def test_the_usual_columns_are_processed_at_once(dialect, type_, column):
     """What a sync writes (exact amounts, UTC times, flags) takes the column path."""
     fast, _ = _both(type_, dialect)
     assert fast.many(column) == [fast(value) for value in column]
+
+
+@given(column=st.lists(st.one_of(st.dates(), st.datetimes(), st.none()), max_size=20))
+def test_a_date_column_at_once_is_each_value_processed_on_sqlite(column):
+    fast, _ = _both(Date(), sqlite.dialect())
+    done = fast.many(column)
+    if done is not None:  # None: the column goes value by value
+        assert done == [fast(v) for v in column]
+
+
+def test_a_usual_date_column_is_processed_at_once_on_sqlite():
+    """Invoice and payment dates (SQLite stores DATE as text) take the column path."""
+    fast, _ = _both(Date(), sqlite.dialect())
+    column = [date(2026, 12, 4), date(1, 1, 1), date(9999, 12, 31)]
+    assert fast.many(column) == ["2026-12-04", "0001-01-01", "9999-12-31"] == [fast(v) for v in column]
