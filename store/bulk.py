@@ -208,9 +208,50 @@ def _write(connection, table, rows, keys, columns, shared, *, update: bool) -> i
             return len(rows)
         _copy_upsert(connection, table, order, bound, tuple(keys), update_columns)
         return None
+    if fixed and connection.dialect.name == "sqlite":
+        sql, bound = _shared_inlined(sql, order, bound, fixed)
     done = connection.exec_driver_sql(sql, list(zip(*bound, strict=True)))
     # sqlite3 sums an executemany's changes (rows a DO NOTHING skipped are not among them)
     return done.rowcount if connection.dialect.name == "sqlite" else None
+
+
+def _shared_inlined(
+    sql: str, order: tuple[str, ...], bound: list[Sequence], fixed: Mapping[str, object]
+) -> tuple[str, list[Sequence]]:
+    """SQLite: the statement with the values every row shares (the company, the page's time,
+    its run, defaults) written into its VALUES as literals, and the columns left to bind.
+
+    sqlite3 binds every parameter of every row: for a page's invoices that is four of
+    seventeen values per row the same each time, about a tenth of the insert's work. Only
+    values whose literal SQLite reads back as the bound value are written in (integers,
+    text without NUL, NULL); any other stays bound, as does everything if the statement
+    is not in the expected shape.
+    """
+    placeholders = f"VALUES ({', '.join('?' * len(order))})"
+    if sql.count(placeholders) != 1:
+        return sql, bound
+    values, kept = [], []
+    for column, column_values in zip(order, bound, strict=True):
+        literal = _sqlite_literal(column_values[0]) if column in fixed else None
+        if literal is None:
+            values.append("?")
+            kept.append(column_values)
+        else:
+            values.append(literal)
+    if not kept:  # a statement without parameters cannot be executed once per row
+        return sql, bound
+    return sql.replace(placeholders, f"VALUES ({', '.join(values)})"), kept
+
+
+def _sqlite_literal(value: object) -> str | None:
+    """`value` as an SQLite literal that stores exactly what binding it would, or None."""
+    if value is None:
+        return "NULL"
+    if value.__class__ in (int, bool):
+        return str(int(value))  # type: ignore[call-overload]
+    if value.__class__ is str and "\x00" not in value:  # type: ignore[operator]
+        return "'" + value.replace("'", "''") + "'"  # type: ignore[attr-defined]
+    return None
 
 
 def _unique_keys(columns: tuple[str, ...], rows: Sequence[tuple], keys: Sequence[str]) -> bool:

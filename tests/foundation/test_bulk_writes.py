@@ -222,3 +222,38 @@ def test_update_by_key_sets_only_the_given_rows_columns_with_their_types_binding
         synced = dict(connection.execute(select(INVOICES.c.ref, INVOICES.c.synced_at)).all())
     assert synced["1"] == synced["3"] == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
     assert synced["0"] == NOW
+
+
+def test_shared_values_store_what_binding_them_to_each_row_stores(engine):
+    """SQLite writes the values every row shares into the statement: the rows must be the same."""
+    companies = ["o'brien", "x'); DROP TABLE invoices; --", "Zürich ☃ ''"]
+    if engine.dialect.name == "sqlite":  # PostgreSQL's text cannot hold NUL (requests with it are refused)
+        companies.append("nul\x00inside")
+    columns = ("ref", "customer_ref", "total", "balance")
+    rows = [("A", "C1", Decimal("1.5"), Decimal(0)), ("B", "C2", Decimal(2), Decimal("0.5"))]
+    for company in companies:
+        shared = {"company_id": company, "synced_at": NOW, "seen_run": 2**31 - 1, "doc_number": None}
+        bound = {**shared, "company_id": f"{company}/bound"}  # the same values, in every row
+        with engine.begin() as connection:
+            upsert(connection, INVOICES, rows, ("company_id", "ref"), columns=columns, shared=shared)
+            upsert(
+                connection,
+                INVOICES,
+                [(*row, *bound.values()) for row in rows],
+                ("company_id", "ref"),
+                columns=(*columns, *bound),
+            )
+        with engine.connect() as connection:
+            found = connection.execute(
+                select(INVOICES).where(INVOICES.c.company_id.in_([company, f"{company}/bound"]))
+            ).all()
+        stored: dict[str, list[dict]] = {}
+        for row in found:
+            values = row._asdict()
+            del values["id"]
+            stored.setdefault(values.pop("company_id"), []).append(values)
+        assert stored[company] == stored[f"{company}/bound"]
+        assert [(r["ref"], r["seen_run"], r["doc_number"]) for r in stored[company]] == [
+            ("A", 2**31 - 1, None),
+            ("B", 2**31 - 1, None),
+        ]
