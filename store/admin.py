@@ -6,7 +6,7 @@ Each re-derives what depends on it through `portal_rules` in the same transactio
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, select, update
 
@@ -69,12 +69,21 @@ def conflicts(engine: Engine, company_id: str) -> dict[str, list[tuple[str, str]
     return dict(out)
 
 
-def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: bool) -> str | None:
-    """`arsync invoice mark-sent|mark-unsent`: why the invoice is now hidden from the portal
-    (`portal_rules.visibility.hidden_reason`), or None when the portal shows it.
+@dataclass(frozen=True, slots=True)
+class SentOverride:
+    """What `set_sent_override` did: whose invoice it was, and why the portal now hides it
+    (`portal_rules.visibility.hidden_reason`), None when the portal shows it."""
+
+    customer_ref: str
+    hidden: str | None
+
+
+def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: bool) -> SentOverride:
+    """`arsync invoice mark-sent|mark-unsent`.
 
     Marked sent, an invoice is still hidden while its customer is not in the portal (inactive,
     or never imported): the store keeps the invoice's own visibility, the views add the customer's.
+    The customer's health, which counts visible invoices, is the caller's to recompute.
     """
     where = (INVOICES.c.company_id == company_id, INVOICES.c.ref == invoice_ref)
     with engine.begin() as connection:
@@ -90,7 +99,7 @@ def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: b
                 CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == row["customer_ref"]
             )
         )
-    return hidden_reason(facts, bool(customer_visible))
+    return SentOverride(row["customer_ref"], hidden_reason(facts, bool(customer_visible)))
 
 
 def set_reminders_paused(engine: Engine, company_id: str, customer_ref: str, paused: bool) -> None:

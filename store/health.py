@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 
 from portal_rules.balances import company_today
 from portal_rules.health import Health, Tally, band_of, score
@@ -72,7 +72,10 @@ def recompute(
     if customer_refs is not None and len(customer_refs) > SCOPED_AT_MOST:
         customer_refs = None
     with engine.begin() as connection:
-        today = _lock_company(connection, company_id, now)
+        timezone = _lock_company(connection, company_id)
+        today = company_today(now, timezone)
+        if customer_refs is not None and _computed_before(connection, company_id, today, timezone):
+            customer_refs = None  # days past due moved on for every customer, changed or not
         if customer_refs is None:
             assessed = list(_assess(connection, company_id, today))
             connection.execute(delete(SCORES).where(SCORES.c.company_id == company_id))
@@ -96,13 +99,23 @@ _SCORE_KEYS = ("company_id", "customer_ref")
 _SCORE_COLUMNS = ("customer_ref", "score", "band", "reasons")
 
 
-def _lock_company(connection: Connection, company_id: str, now: datetime) -> date:
+def _lock_company(connection: Connection, company_id: str) -> str:
+    """Lock the company's row (one recomputation at a time); its time zone."""
     timezone = connection.scalar(
         select(COMPANIES.c.timezone).where(COMPANIES.c.company_id == company_id).with_for_update()
     )
     if timezone is None:
         raise NotFound(f"no company {company_id!r} in the store")
-    return company_today(now, timezone)
+    return timezone
+
+
+def _computed_before(connection: Connection, company_id: str, today: date, timezone: str) -> bool:
+    """Whether some computed score of the company is from before its `today` (or none is
+    stored): an open invoice's days past due have grown since, so the whole company is due."""
+    oldest = connection.scalar(
+        select(func.min(SCORES.c.computed_at)).where(SCORES.c.company_id == company_id)
+    )
+    return oldest is None or company_today(oldest, timezone) < today
 
 
 def _assess(
@@ -143,7 +156,7 @@ def set_override(
     """`arsync customer set-health`: the admin's score wins until cleared (ValueError outside 0..100)."""
     band = band_of(score)
     with engine.begin() as connection:
-        today = _lock_company(connection, company_id, now)
+        today = company_today(now, _lock_company(connection, company_id))
         _require_customer(connection, company_id, customer_ref)
         where = (OVERRIDES.c.company_id == company_id, OVERRIDES.c.customer_ref == customer_ref)
         connection.execute(delete(OVERRIDES).where(*where))

@@ -110,11 +110,17 @@ def invoice_mark_unsent(state: State, company: str, invoice_ref: str) -> None:
 
 
 def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
+    from sync.runner import recompute_health
+
     _company(state, company)
+    engine = state.app().engine
     try:
-        hidden = admin.set_sent_override(state.app().engine, company, invoice_ref, sent)
+        marked = admin.set_sent_override(engine, company, invoice_ref, sent)
     except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint="INVOICE_REF") from None
+    # health counts visible invoices: the customer's score follows now, not at the next full sync
+    recompute_health(engine, company, parse_now(None), {marked.customer_ref})
+    hidden = marked.hidden
     shown = "visible in the portal" if hidden is None else f"hidden in the portal ({hidden})"
     click.echo(f"{company} invoice {invoice_ref}: marked {'sent' if sent else 'unsent'}; {shown}")
 

@@ -280,10 +280,10 @@ def test_balances_and_past_due_for_a_day(world):
 
 def test_mark_sent_overrides_and_reaches_balances(world):
     _, engine, _ = world
-    assert admin.set_sent_override(engine, "acme", "20", True) is None  # now shown
+    assert admin.set_sent_override(engine, "acme", "20", True).hidden is None  # now shown
     assert portal.balances(engine, "acme", "2", date(2026, 11, 20)).balance_due == Decimal("5.00")
     assert portal.balances(engine, "globex", "2", date(2026, 11, 20)).balance_due == Decimal("0")
-    assert admin.set_sent_override(engine, "acme", "10", False) == "unsent"
+    assert admin.set_sent_override(engine, "acme", "10", False).hidden == "unsent"
     assert [i.invoice_ref for i in portal.visible_invoices(engine, "acme", "1")] == ["11", "12"]
 
 
