@@ -9,7 +9,6 @@ statements run over several pages; each repeats the header and the column headin
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from fpdf import FPDF
@@ -29,18 +28,22 @@ KIND_LABELS = {"invoice": "Invoice", "credit": "Credit", "payment": "Payment"}
 
 
 def money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
+    """Two places, or as many as the amount holds (the store keeps four): every line and
+    running balance is printed exactly, so the printed lines add up to the printed balances."""
+    places = max(2, -int(amount.normalize().as_tuple().exponent))
+    return f"{amount:,.{places}f}"
 
 
-def period(statement: Statement, day: date) -> str:
-    """The period a statement covers, in words."""
+def period(statement: Statement) -> str:
+    """The period a statement covers, in words. Without an end it holds everything the books
+    hold from its start on, an invoice dated ahead of today included (as the balance due does)."""
     if statement.start and statement.end:
         return f"{statement.start.isoformat()} to {statement.end.isoformat()}"
     if statement.start:
-        return f"from {statement.start.isoformat()} to {day.isoformat()}"
+        return f"all activity from {statement.start.isoformat()}"
     if statement.end:
         return f"all activity to {statement.end.isoformat()}"
-    return f"all activity to {day.isoformat()}"
+    return "all activity"
 
 
 class _Pdf(FPDF):
@@ -57,7 +60,7 @@ class _Pdf(FPDF):
         doc = self.document
         self._text(doc.company_name, 17, INK, height=9)
         self._text(f"Statement for {doc.customer_name} (account {doc.customer_ref})", 11, INK, height=6)
-        self._text(f"Period: {period(doc.statement, doc.day)}  ·  issued {doc.day.isoformat()}", 9, GREY)
+        self._text(f"Period: {period(doc.statement)}  ·  issued {doc.day.isoformat()}", 9, GREY)
         self.ln(3)
         if self.table_open:
             self.headings()

@@ -53,7 +53,7 @@ def statement(
     day = company_today(parse_now(now), config.timezone)
     if first and not last and first > day:
         raise click.BadParameter(
-            f"{start} is after today ({day}), where the statement ends", param_hint="--from"
+            f"{start} is after today ({day}): give --to as well for a period ahead", param_hint="--from"
         )
     document = load_document(
         state.app().engine, company, config.name, customer_ref, day=day, start=first, end=last
@@ -110,7 +110,7 @@ def _print(document) -> None:
     from mailer.statement_pdf import AGING_LABELS, money, period
 
     statement = document.statement
-    click.echo(f"{document.customer_name} ({document.customer_ref}): {period(statement, document.day)}")
+    click.echo(f"{document.customer_name} ({document.customer_ref}): {period(statement)}")
     if statement.start is not None:
         click.echo(f"{'':<10}  {'opening balance':<40} {'':>14} {money(statement.opening_balance):>14}")
     for line in statement.lines:

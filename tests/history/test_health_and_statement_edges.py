@@ -1,0 +1,209 @@
+"""SPEC sections 9 and 10 from outside, cases an audit found: hand-built books served by the QuickBooks
+simulator, synced with `arsync sync`, read back through `arsync customer health` and
+`arsync statement`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.simulators.ledger import SimAllocation, SimPayment
+from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice
+from connectors.simulators.quickbooks import QuickBooksSimulator
+from sync.cli import main
+
+D = Decimal
+TODAY = datetime.now(UTC).date()
+
+
+def _at(days_ago: int) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(days=days_ago)
+
+
+@dataclass
+class Books:
+    config: Path
+    sim: QuickBooksSimulator
+    company: SimCompany
+    capsys: pytest.CaptureFixture
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(["--config", str(self.config), *args])
+        out = self.capsys.readouterr()
+        return code, out.out, out.err
+
+    def sync(self, *args: str) -> dict:
+        code, out, err = self.cli("sync", "--json", *args)
+        assert code == 0, (out, err)
+        [summary] = [json.loads(line) for line in out.splitlines()]
+        assert summary["status"] == "ok", summary
+        return summary
+
+    def health(self) -> dict[str, dict]:
+        code, out, err = self.cli("customer", "health", "co", "--json")
+        assert code == 0, err
+        return {row["customer_ref"]: row for row in map(json.loads, out.splitlines())}
+
+
+def quickbooks(customers: list[SimCustomer], invoices: list[SimInvoice], payments=()) -> SimCompany:
+    company = SimCompany(id="9130000000000077", name="Audit Books", kind="quickbooks")
+    company.customers = {c.id: c for c in customers}
+    company.invoices = {i.id: i for i in invoices}
+    company.payments = {p.id: p for p in payments}
+    return company
+
+
+@pytest.fixture
+def open_books(store_url: str, tmp_path: Path, capsys, monkeypatch) -> Iterator:
+    """Serve a QuickBooks company and point a migrated, connected arsync store at it."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.delenv("ARSYNC_CONFIG", raising=False)
+    opened: list[QuickBooksSimulator] = []
+
+    def start(company: SimCompany, timezone: str = "UTC") -> Books:
+        sim = QuickBooksSimulator(company)
+        sim.__enter__()
+        opened.append(sim)
+        monkeypatch.setenv("AUDIT_QBO_SECRET", sim.tokens.client_secret)
+        config = tmp_path / "arsync.toml"
+        config.write_text(
+            f'[store]\nurl = "{store_url}"\n[log]\nlevel = "warning"\n'
+            f'[[companies]]\nid = "co"\nname = "Audit Co"\ntimezone = "{timezone}"\n'
+            'portal_url = "https://portal.audit.example"\n'
+            f'[companies.connection]\nkind = "quickbooks"\nrealm_id = "{company.id}"\n'
+            f'client_id = "{sim.tokens.client_id}"\nclient_secret_env = "AUDIT_QBO_SECRET"\n'
+            f'api_base_url = "{sim.api_url}"\ntoken_url = "{sim.token_url}"\n'
+        )
+        books = Books(config, sim, company, capsys)
+        assert books.cli("db", "upgrade")[0] == 0
+        pair = sim.tokens.issue()
+        code, _, err = books.cli(
+            "auth", "set-tokens", "co", "--access-token", pair.access_token,
+            "--refresh-token", pair.refresh_token, "--expires-in", "1800",
+        )  # fmt: skip
+        assert code == 0, err
+        return books
+
+    yield start
+    for sim in opened:
+        sim.__exit__(None, None, None)
+
+
+def test_health_follows_an_invoice_marked_sent_at_the_next_sync(open_books):
+    """SPEC 10: the score is "computed at the end of each sync from the customer's visible
+    invoices". After `arsync invoice mark-sent` the invoice is visible (portal_invoices shows
+    it, 20 days past due), yet every later incremental sync leaves the customer's health at
+    "no visible invoice": only customers the sync wrote rows for are recomputed."""
+    due = TODAY - timedelta(days=20)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice("101", "1001", "1", due - timedelta(days=10), due, "USD", D("100.00"), D("100.00"),
+                        _at(4))],
+        )
+    )  # fmt: skip
+    books.sync()
+    assert books.health()["1"]["band"] == "unknown"  # the only invoice was never sent
+
+    code, out, err = books.cli("invoice", "mark-sent", "co", "101")
+    assert code == 0 and "visible in the portal" in out, err
+    books.sync()
+    row = books.health()["1"]
+    assert row["score"] is not None and row["band"] != "unknown", row
+    assert "1 open invoice 20 days past due" in row["reasons"], row
+
+    assert books.cli("invoice", "mark-unsent", "co", "101")[0] == 0
+    books.sync()
+    assert books.health()["1"]["band"] == "unknown"  # hidden again: it no longer counts
+
+
+def test_a_sync_on_a_later_day_counts_the_days_past_due_so_far(open_books):
+    """SPEC 10: computed at the end of each sync; "open invoices count with the days they are
+    past due so far". A sync ten days later that brings no change from the books leaves the
+    score and reasons of the day the invoice fell due ("1 open invoice due today", 100)."""
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice("101", "1001", "1", TODAY - timedelta(days=30), TODAY, "USD", D("50.00"), D("50.00"),
+                        _at(4), email_sent=True)],
+        )
+    )  # fmt: skip
+    books.sync("--now", datetime.now(UTC).isoformat())
+    assert books.health()["1"]["reasons"] == "1 open invoice due today"
+
+    later = datetime.now(UTC) + timedelta(days=10)
+    books.sync("--now", later.isoformat())
+    row = books.health()["1"]
+    assert "1 open invoice 10 days past due" in row["reasons"], row
+    assert row["score"] < 90, row
+    assert datetime.fromisoformat(row["computed_at"]) >= later - timedelta(minutes=5), row
+
+
+def _printed_end(header: str) -> date | None:
+    found = re.search(r"to (\d{4}-\d{2}-\d{2})$", header.strip())
+    return date.fromisoformat(found.group(1)) if found else None
+
+
+def test_statement_lines_lie_within_the_period_it_prints(open_books):
+    """`arsync statement co 1 --from D` prints "from D to TODAY" (and refuses a --from after
+    today "where the statement ends"), yet lists and sums a line dated after that day."""
+    issued = TODAY - timedelta(days=20)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [
+                SimInvoice("101", "1001", "1", issued, issued + timedelta(days=30), "USD", D("100.00"),
+                           D("100.00"), _at(4), email_sent=True),
+                SimInvoice("102", "1002", "1", TODAY + timedelta(days=5), TODAY + timedelta(days=35), "USD",
+                           D("40.00"), D("40.00"), _at(4), email_sent=True),  # dated ahead
+            ],
+        )
+    )  # fmt: skip
+    books.sync()
+    for args in (["--from", (TODAY - timedelta(days=30)).isoformat()], []):
+        code, out, err = books.cli("statement", "co", "1", *args)
+        assert code == 0, err
+        header, *rows = out.splitlines()
+        end = _printed_end(header)
+        dated = [date.fromisoformat(row[:10]) for row in rows if re.match(r"\d{4}-\d{2}-\d{2} ", row)]
+        assert end is None or all(day <= end for day in dated), (header, dated)
+
+
+def test_printed_statement_amounts_add_up_to_the_printed_balances(open_books):
+    """The store keeps four places and the portal API shows them ("100.125"); the text
+    statement rounds every amount and running balance to cents on its own (half-even), so the
+    printed lines no longer add up to the printed balances (100.12 + 10.12 -> 110.25)."""
+    day = TODAY - timedelta(days=10)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [
+                SimInvoice("101", "1001", "1", day, day, "USD", D("100.125"), D("66.7917"), _at(4),
+                           email_sent=True),
+                SimInvoice("102", "1002", "1", day, day, "USD", D("10.1234"), D("10.1234"), _at(4),
+                           email_sent=True),
+            ],
+            [SimPayment("201", "1", day, "USD", D("33.3333"), _at(4),
+                        [SimAllocation("101", D("33.3333"), day)], reference="R")],
+        )
+    )  # fmt: skip
+    books.sync()
+    code, out, err = books.cli("statement", "co", "1")
+    assert code == 0, err
+    running = Decimal(0)
+    for row in out.splitlines():
+        if not re.match(r"\d{4}-\d{2}-\d{2} ", row):
+            continue
+        amount, balance = (Decimal(x.replace(",", "")) for x in row.split()[-2:])
+        running += amount
+        assert running == balance, (row, running)
+    closing = next(r for r in out.splitlines() if "closing balance" in r).split()[-1]
+    assert Decimal(closing.replace(",", "")) == running == Decimal("76.9151"), out
