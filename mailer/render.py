@@ -52,8 +52,11 @@ def one_line(text: str) -> str:
 
 
 def recipient_name(text: str) -> str:
-    """A name fit for a From or To display name: one line, RFC 5322 specials as spaces."""
-    return " ".join(_SPECIALS.sub(" ", one_line(text)).split())
+    """A name fit for a From or To display name: one line, RFC 5322 specials as spaces, and
+    no RFC 2047 encoded word: the email package decodes "=?utf-8?b?...?=" in a display name
+    and writes the decoded text (a CR/LF and another header, a comma and another address)
+    back raw, so a name spelled as one is broken up ("= ?") and stays the text it was."""
+    return " ".join(_SPECIALS.sub(" ", one_line(text)).replace("=?", "= ?").split())
 
 
 def message_id(kind: str, company_id: str, key: str, from_address: str) -> str:

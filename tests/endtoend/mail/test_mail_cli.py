@@ -319,3 +319,33 @@ def test_a_hostile_customer_name_injects_no_header_and_is_escaped_in_html(
     body = html(message)
     assert "<script>" not in body
     assert "Evil Corp Bcc: victim@evil.example X-Injected: yes &lt;script&gt;alert(" in body
+
+
+# As a QuickBooks or Xero customer name could be spelled: plain ASCII, no CR/LF, no specials.
+ENCODED_WORD_NAMES = {
+    # base64 of "Acme\r\nReply-To: pay@attacker.example\r\nX-Note: "
+    "reply-to": "=?utf-8?b?QWNtZQ0KUmVwbHktVG86IHBheUBhdHRhY2tlci5leGFtcGxlDQpYLU5vdGU6IA==?=",
+    # quoted-printable of "Evil, victim@evil.example"
+    "second-address": "=?utf-8?q?Evil=2C_victim=40evil=2Eexample?=",
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODED_WORD_NAMES.values()), ids=list(ENCODED_WORD_NAMES))
+@pytest.mark.parametrize("send", [send_reminder, send_invitation], ids=["reminder", "invitation"])
+def test_a_customer_name_spelled_as_an_encoded_word_injects_no_header(
+    make_shop, sqlite_url, smtp, send, name
+):
+    """The email package decodes an RFC 2047 encoded word in a display name and wrote the
+    decoded text back raw: `To: Acme` and `Reply-To: pay@attacker.example`, or a second address."""
+    shop = make_shop(sqlite_url)
+    shop.sync([customer("666", name, "ap@cafe.example")], [invoice("1", "666", date(2026, 11, 20), "5.00")])
+
+    send(shop)
+
+    [received] = smtp.received
+    message = received.message
+    assert received.rcpt_tos == ["ap@cafe.example"]
+    assert set(message.keys()) <= HEADERS
+    [to] = message["To"].addresses
+    assert to.addr_spec == "ap@cafe.example"
+    assert "@" not in to.display_name and "\n" not in to.display_name  # the name's own text, not decoded
