@@ -13,8 +13,9 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 
 from store.fleet_tables import CompanyDefinition
+from store.leases import sync_lease
 from store.schedule import unschedule
-from store.tables import metadata
+from store.tables import Lease, metadata
 
 D = CompanyDefinition.__table__.c
 
@@ -43,6 +44,10 @@ def remove_definition(engine: Engine, company_id: str, *, purge: bool = False) -
             return False
         unschedule(connection, company_id)
         if purge:
+            # A sync still running renews its lease with every page it commits: without the
+            # lease its next page is refused (LeaseBusy) and writes nothing after the purge.
+            # On PostgreSQL this DELETE waits for a page being committed, which the rest then sees.
+            connection.execute(delete(Lease).where(Lease.name == sync_lease(company_id)))
             for table in reversed(metadata.sorted_tables):
                 if "company_id" in table.c and table is not CompanyDefinition.__table__:
                     connection.execute(delete(table).where(table.c.company_id == company_id))

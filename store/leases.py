@@ -22,6 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from store.tables import Lease
 
 
+def sync_lease(company_id: str) -> str:
+    """The name of the lease a sync of `company_id` holds while it runs."""
+    return f"sync:{company_id}"
+
+
 def worker_id() -> str:
     """A lease owner's id: "host:pid:tag", unique per process and call."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -39,6 +39,7 @@ MIN_CLAIM_TTL = timedelta(seconds=3)  # even at a large test time scale
 REFRESH_EVERY = timedelta(seconds=30)  # stored companies added or removed show up within this
 RETRY_SKIPPED = timedelta(minutes=1)  # another process held the company's sync lease
 RETRY_REQUESTED = timedelta(minutes=1)  # a requested sync that failed
+_EARLIEST = datetime.min.replace(tzinfo=UTC)  # "at the next tick"
 
 
 class Daemon:
@@ -64,7 +65,7 @@ class Daemon:
         self.jobs_running: set[str] = set()
         self.claim_ttl = max(CLAIM_TTL / time_scale, MIN_CLAIM_TTL)
         self.tick = max(min(0.5, 2.0 / time_scale), 0.05)  # an idle tick is two reads
-        self._next_refresh = self._next_beat = datetime.min.replace(tzinfo=UTC)
+        self._next_refresh = self._next_beat = _EARLIEST
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync")
         self.job_pool = ThreadPoolExecutor(len(JOBS), thread_name_prefix="job")
 
@@ -114,6 +115,8 @@ class Daemon:
             with self.lock:
                 self.running.add(claim.company_id)
             self.pool.submit(self.run_claim, claim, self.companies[claim.company_id])
+        if claims:  # `status --workers` shows what this worker runs now, not a heartbeat later
+            self.beat(now)
         with self.lock:
             idle = [job.name for job in JOBS if job.name not in self.jobs_running]
         due = set(fleet_jobs.due_jobs(self.app.engine, idle, now=now))
@@ -184,6 +187,7 @@ class Daemon:
         finally:
             with self.lock:
                 self.running.discard(company.id)
+            self._next_beat = _EARLIEST  # the next tick's heartbeat says it is done
             self.wake.set()
 
     def _auto_invite(self, company: CompanyConfig) -> None:

@@ -23,7 +23,7 @@ from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store import runs
 from store.connections import blocked_until
-from store.leases import LeaseBusy, holder, release, try_acquire
+from store.leases import LeaseBusy, holder, release, sync_lease, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
 
@@ -103,7 +103,7 @@ def sync_company(
         summary.status = RunStatus.BLOCKED
         summary.error = f"daily API limit reached; resumes at {blocked.isoformat()}"
         return summary
-    lease = f"sync:{company_id}"
+    lease = sync_lease(company_id)
     if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):
         summary.status = RunStatus.SKIPPED
         summary.error = f"another sync of this company is running ({holder(engine, lease)})"
@@ -123,7 +123,7 @@ def sync_company(
 
 
 def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, *, requested_full) -> None:
-    lease = f"sync:{run.company_id}"
+    lease = sync_lease(run.company_id)
     pages = connector.pages(run.cursor, full=requested_full)
     try:
         for page in pages:
