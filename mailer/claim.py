@@ -27,7 +27,8 @@ from mailer.outbox import OUTBOX
 from portal_rules.windows import DeliveryWindow, is_open
 
 WindowFor = Callable[[str], DeliveryWindow | None]
-"""A company's delivery window; None means automatic mail is not restricted."""
+"""A company's delivery window; None for a company the configuration no longer holds (removed
+from the file or the store): its automatic mail waits, sent at no hour, until it is back."""
 
 CLAIMED = "claimed"  # taken by a dispatcher, not begun: safe to hand back to `queued`
 IN_DOUBT_NOTE = (
@@ -62,7 +63,7 @@ def open_companies(connection: Connection, now: datetime, window_for: WindowFor)
     """Companies with due automatic mail whose delivery window is open at `now`."""
     query = select(OUTBOX.c.company_id).where(due(now), OUTBOX.c.automatic).distinct()
     companies = connection.execute(query).scalars().all()
-    return [c for c in companies if (w := window_for(c)) is None or is_open(w, now)]
+    return [c for c in companies if (w := window_for(c)) is not None and is_open(w, now)]
 
 
 def claimable(now: datetime, open_companies: Collection[str]) -> ColumnElement[bool]:

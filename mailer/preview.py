@@ -16,8 +16,10 @@ from portal_rules.windows import next_opening
 class Planned:
     """A queued message and when it would be handed to the mail server.
 
-    `reason` says what it waits for: "due now", "not before", "retry backoff" or
-    "delivery window" (then `send_at` is the window's next opening).
+    `reason` says what it waits for: "due now", "not before", "retry backoff",
+    "delivery window" (then `send_at` is the window's next opening) or, for automatic mail
+    of a company the configuration no longer holds, "company not configured" (never sent
+    while it is not; `send_at` is when it would be otherwise).
     """
 
     id: int
@@ -67,9 +69,12 @@ def _plan(row, now: datetime, window_for: WindowFor) -> Planned:
         send_at, reason = row.not_before, "not before"
     if row.next_attempt_at is not None and row.next_attempt_at > send_at:
         send_at, reason = row.next_attempt_at, "retry backoff"
-    window = window_for(row.company_id) if row.automatic else None
-    if window is not None and (opening := next_opening(window, send_at)) > send_at:
-        send_at, reason = opening, "delivery window"
+    if row.automatic:
+        window = window_for(row.company_id)
+        if window is None:
+            reason = "company not configured"
+        elif (opening := next_opening(window, send_at)) > send_at:
+            send_at, reason = opening, "delivery window"
     return Planned(
         row.id, row.company_id, row.kind, row.automatic, row.recipient, row.subject, send_at, reason
     )

@@ -20,6 +20,7 @@ from mailer.outgoing import Outgoing
 from mailer.results import OnStart, SendResult
 from mailer.smtp import SmtpTransport
 from store.db import make_engine
+from tests.mailer.conftest import no_window
 
 DIE_AT = 3
 
@@ -49,4 +50,4 @@ class DieAtThirdStart:
 
 if __name__ == "__main__":
     url, port, now = sys.argv[1], int(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
-    dispatch(make_engine(url), DieAtThirdStart(port), now=now, window_for=lambda _: None, worker_id="doomed")
+    dispatch(make_engine(url), DieAtThirdStart(port), now=now, window_for=no_window, worker_id="doomed")

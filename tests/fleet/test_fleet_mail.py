@@ -18,7 +18,7 @@ from mailer.mails import ReminderMail, Sender
 from mailer.smtp import SmtpTransport
 from store.db import make_engine, upgrade
 from tests.fleet.test_fleet import wait_for
-from tests.mailer.conftest import put, reminders
+from tests.mailer.conftest import no_window, put, reminders
 from tests.mailer.smtp_server import LoopbackController, Recorder
 
 
@@ -98,7 +98,7 @@ def test_a_worker_killed_mid_batch_leaves_in_doubt_only_what_it_had_begun(store_
             assert expire_claims_of(connection, ["doomed"]) == ids[:3]
         assert _statuses(engine) == {"in_doubt": ids[:3], "queued": ids[3:]}
         transport = SmtpTransport("127.0.0.1", smtp.port, "none", timeout=5)
-        report = dispatch(engine, transport, now=now, window_for=lambda _: None, worker_id="survivor")
+        report = dispatch(engine, transport, now=now, window_for=no_window, worker_id="survivor")
     finally:
         smtp.stop()
         engine.dispose()

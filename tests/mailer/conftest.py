@@ -14,12 +14,13 @@ from mailer.outgoing import Outgoing
 from mailer.render import render_reminder
 from mailer.retry import RetryPolicy
 from mailer.smtp import SmtpTransport
-from portal_rules.windows import DeliveryWindow
+from portal_rules.windows import WEEKDAYS, DeliveryWindow
 from store.tables import Outbox
 from tests.mailer.smtp_server import Deferring, LoopbackController, Recorder, Refusing
 
 NOW = datetime(2024, 5, 20, 14, 30, tzinfo=UTC)
 WEEKDAYS_9_TO_17 = DeliveryWindow(frozenset({"mon", "tue", "wed", "thu", "fri"}), 9, 17, "America/New_York")
+ALWAYS_OPEN = DeliveryWindow(frozenset(WEEKDAYS), 0, 23, "UTC")
 FAST_RETRY = RetryPolicy(attempts=3, initial_seconds=0.01, max_seconds=0.05)
 
 
@@ -99,8 +100,9 @@ def in_new_york(_company: str) -> DeliveryWindow:
     return WEEKDAYS_9_TO_17
 
 
-def no_window(_company: str) -> None:
-    return None
+def no_window(_company: str) -> DeliveryWindow:
+    """Every hour of every day: automatic mail is not held back."""
+    return ALWAYS_OPEN
 
 
 def reminders(sender, reminder, count, now):

@@ -17,6 +17,7 @@ from mailer.outgoing import Outgoing
 from mailer.results import SendResult
 from mailer.smtp import SmtpTransport
 from store.db import make_engine
+from tests.mailer.conftest import no_window
 
 
 class DeliverThenDie:
@@ -32,4 +33,4 @@ class DeliverThenDie:
 if __name__ == "__main__":
     url, port, now = sys.argv[1], int(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
     engine = make_engine(url)
-    dispatch(engine, DeliverThenDie(port), now=now, window_for=lambda _: None, worker_id="doomed")
+    dispatch(engine, DeliverThenDie(port), now=now, window_for=no_window, worker_id="doomed")
