@@ -206,12 +206,12 @@ def _reasons(counts: Tally, worst: _View) -> str:
         parts.append(f"1 paid {_n(counts.paid_late_days, 'day')} late")
     elif counts.paid_late:
         average = _one_place(Decimal(counts.paid_late_days) / counts.paid_late)
-        parts.append(f"{counts.paid_late} paid late by {average} days on average")
+        parts.append(f"{counts.paid_late} paid late by {_days(average)} on average")
     if counts.overdue:
         low, high = counts.overdue_min_days, counts.overdue_max_days
         span = f"{low} to {high}" if low != high else str(low)
         parts.append(
-            f"{_n(counts.overdue, 'open invoice')} {span} {'day' if span == '1' else 'days'} past due"
+            f"{_n(counts.overdue, 'open invoice')} {_days(span)} past due"
         )
     if counts.due_today:
         parts.append(f"{_n(counts.due_today, 'open invoice')} due today")
@@ -219,7 +219,7 @@ def _reasons(counts: Tally, worst: _View) -> str:
         parts.append(f"{_n(counts.undated, 'paid invoice')} without a payment date counted as on time")
     if worst.days or worst.late:
         parts.append(
-            f"{worst.name}: {_one_place(worst.average_days)} days late on average, "
+            f"{worst.name}: {_days(_one_place(worst.average_days))} late on average, "
             f"{_one_place(100 * worst.late_share)}% late"
         )
     return "; ".join(parts)
@@ -227,6 +227,11 @@ def _reasons(counts: Tally, worst: _View) -> str:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _days(number: str) -> str:
+    """"1 day", "1.5 days", "3 to 5 days": a number of days as written."""
+    return f"{number} {'day' if number == '1' else 'days'}"
 
 
 def _one_place(value: Decimal) -> str:

@@ -88,9 +88,14 @@ def test_score_boundaries(invoices, low: int, high: int, band: Band) -> None:
             [paid(10, dated=False)],
             "paid 1 of 1 invoice on time; 1 paid invoice without a payment date counted as on time",
         ),
-        ([open_(1)], "1 open invoice 1 day past due; by invoice: 1 day" + "s late on average, 100% late"),
+        ([open_(1)], "1 open invoice 1 day past due; by invoice: 1 day late on average, 100% late"),
+        (
+            [paid(30, late=1), paid(30, late=1)],
+            "paid 0 of 2 invoices on time; 2 paid late by 1 day on average; "
+            "by invoice: 1 day late on average, 100% late",
+        ),
     ],
-    ids=["spec-example", "all-on-time", "mixed", "undated", "one-day"],
+    ids=["spec-example", "all-on-time", "mixed", "undated", "one-day", "one-day-each"],
 )
 def test_reasons_in_words(invoices, reasons: str) -> None:
     assert assess(invoices, TODAY).reasons == reasons
