@@ -253,7 +253,7 @@ def test_a_recompute_scoped_to_the_customers_a_sync_touched_equals_a_full_one(en
     with engine.begin() as connection:  # an incremental sync reopens C1's paid invoice
         connection.execute(text("UPDATE invoices SET balance = total WHERE company_id = 'co' AND ref = '1'"))
     touched = {"C1"}  # what the sync's pages named (SyncSummary.customers_touched)
-    later = NOW + timedelta(days=1)
+    later = NOW + timedelta(minutes=30)  # the same local day
     assert health.recompute(engine, "co", later, touched) == 1  # one customer assessed, not three
     stamps = {h.customer_ref: h.computed_at for h in health.read(engine, "co")}
     assert stamps["C1"] == later and stamps["C2"] == NOW  # C2 was left as it was
@@ -261,6 +261,16 @@ def test_a_recompute_scoped_to_the_customers_a_sync_touched_equals_a_full_one(en
     assert scoped["C1"] != [100, "good", "computed"]  # the reopened invoice counts against C1 now
     health.recompute(engine, "co", later)
     assert view(engine) == scoped  # the same scores a full recompute gives
+
+
+def test_a_recompute_scoped_on_a_later_day_assesses_the_whole_company(engine):
+    """Open invoices' days past due grew for every customer overnight, changed or not."""
+    books(engine)
+    assert health.recompute(engine, "co", NOW) == 3
+    next_day = NOW + timedelta(days=1)
+    assert health.recompute(engine, "co", next_day, {"C1"}) == 3
+    assert {h.computed_at for h in health.read(engine, "co")} == {next_day}
+    assert health.recompute(engine, "co", next_day + timedelta(hours=1), {"C1"}) == 1  # that day: scoped
 
 
 def test_the_tally_is_not_compiled_by_postgresql(pg_engine):
