@@ -12,6 +12,12 @@ further message of the batch in hand: only what is already on its way finishes. 
 messages not begun go back to `queued` as they were (no attempt counted, no retry delay)
 in the transaction that records the answers of those sent, so nothing is left `sending`
 to turn in doubt once the lease runs out.
+
+A message the server takes for some recipients and refuses for others is `sent` with the
+refusals noted; if some of them were only deferred (4xx), the row is instead queued again
+with the usual backoff, its `recipient` narrowed to those deferred: they get the same bytes
+(same Message-ID) later, the others never again. Narrowing is part of recording the answer,
+so a crash before it leaves the row `sending`, hence in doubt, like any other.
 """
 
 from __future__ import annotations
@@ -201,6 +207,7 @@ _RECORD = (
         next_attempt_at=bindparam("b_retry_at", type_=OUTBOX.c.next_attempt_at.type),
         last_error=bindparam("b_error"),
         sent_at=bindparam("b_sent_at", type_=OUTBOX.c.sent_at.type),
+        recipient=bindparam("b_recipient"),
     )
 )
 
@@ -227,6 +234,9 @@ def _record(
         getattr(report, _BUCKET[change["b_status"]]).append(row.id)
         if change["b_error"]:
             report.errors[row.id] = change["b_error"]
+        if result.refused:
+            refused = [str(refusal) for refusal in result.refused]
+            log.warning("mail.recipients_refused", id=row.id, status=change["b_status"], refused=refused)
         if change["b_status"] in ("failed", "in_doubt"):  # retries are summed up in mail.batch
             log.warning("mail.not_delivered", id=row.id, status=change["b_status"], error=change["b_error"])
     if params:
@@ -244,9 +254,10 @@ def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Bac
         "b_retry_at": None,
         "b_error": result.describe() or None,
         "b_sent_at": None,
+        "b_recipient": row.recipient,
     }
     if result.outcome is Outcome.DELIVERED:
-        return change | {"b_status": "sent", "b_sent_at": now, "b_error": None}
+        return change | _delivered(result, attempts, now=now, backoff=backoff)
     if result.outcome is Outcome.PERMANENT:
         return change | {"b_status": "failed"}
     if result.outcome is Outcome.IN_DOUBT:
@@ -258,3 +269,18 @@ def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Bac
             "b_error": f"gave up after {attempts} attempts: {result.describe()}",
         }
     return change | {"b_status": "queued", "b_retry_at": retry_at}
+
+
+def _delivered(result: SendResult, attempts: int, *, now: datetime, backoff: Backoff) -> dict:
+    """The row's change for a message the server took for at least one recipient: `sent`,
+    noting whom it refused; or, while some were only deferred (4xx), queued again for them
+    alone, since the others already have it (see the module docstring)."""
+    refused = "; ".join(str(refusal) for refusal in result.refused)
+    if not result.deferred:
+        return {"b_status": "sent", "b_sent_at": now, "b_error": f"refused: {refused}" if refused else None}
+    narrowed = {"b_recipient": ", ".join(result.deferred)}
+    note = f"delivered to the other recipients; refused: {refused}"
+    retry_at = backoff.next_attempt(attempts, now)
+    if retry_at is None:
+        return narrowed | {"b_status": "failed", "b_error": f"gave up after {attempts} attempts: {note}"}
+    return narrowed | {"b_status": "queued", "b_retry_at": retry_at, "b_error": note}

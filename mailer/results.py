@@ -25,17 +25,39 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """One recipient the server refused at RCPT, with its answer."""
+
+    recipient: str
+    code: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.recipient}: {self.code} {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
-    """The outcome for one message, with the server's code and text when there was one."""
+    """The outcome for one message, with the server's code and text when there was one.
+
+    A message delivered to some recipients lists in `refused` those the server refused at
+    RCPT: they did not get it, and those refused with a 4xx (`deferred`) are worth another try.
+    """
 
     message_id: str
     outcome: Outcome
     code: int | None = None
     detail: str = ""
+    refused: tuple[Refusal, ...] = ()
 
     def describe(self) -> str:
         """One line for `outbox.last_error` and logs, e.g. "550 5.1.1 no such user"."""
         return f"{self.code} {self.detail}".strip() if self.code else self.detail
+
+    @property
+    def deferred(self) -> tuple[str, ...]:
+        """The refused recipients whose refusal was temporary (4xx): to try again later."""
+        return tuple(r.recipient for r in self.refused if outcome_for_code(r.code) is Outcome.TRANSIENT)
 
 
 def outcome_for_code(code: int) -> Outcome:

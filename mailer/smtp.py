@@ -23,6 +23,7 @@ from mailer.results import (
     NOT_STARTED,
     OnStart,
     Outcome,
+    Refusal,
     SendResult,
     from_exception,
     from_refusals,
@@ -207,10 +208,11 @@ async def _transaction(client: aiosmtplib.SMTP, message: Outgoing) -> SendResult
     except _NETWORK_ERRORS as exc:
         client.close()
         return from_exception(message_id, exc, body_sent=body_sent)
+    refusals = tuple(Refusal(r, code, text) for r, (code, text) in refused.items())
     detail = response.message
-    if refused:
-        detail += " (refused: " + "; ".join(f"{r}: {c} {t}" for r, (c, t) in refused.items()) + ")"
-    return SendResult(message_id, Outcome.DELIVERED, response.code, detail)
+    if refusals:
+        detail += " (refused: " + "; ".join(map(str, refusals)) + ")"
+    return SendResult(message_id, Outcome.DELIVERED, response.code, detail, refusals)
 
 
 async def _recipients(

@@ -1,0 +1,99 @@
+# ruff: noqa: F811 - the e2e fixtures make_shop and smtp are imported, then requested by name
+"""A message the SMTP server takes for some recipients and refuses at RCPT for others, through
+`arsync mail dispatch` against a real SMTP server on loopback (aiosmtpd).
+
+Pins down SPEC 5: a recipient refused for good (5xx) is recorded on the row with the server's
+answer, the row still `sent` for the others; a recipient deferred (4xx) gets the same message
+again later with the usual backoff, and the recipients who already have it never get it twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp are fixtures
+    Shop,
+    customer,
+    invoice,
+    iso,
+    make_shop,
+    smtp,
+)
+from tests.mailer.smtp_server import Recorder
+
+FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
+
+
+class RefusesLinda(Recorder):
+    """Accepts every recipient but linda@..., who gets `answer_for_linda` at RCPT (and is
+    taken, like the others, once that answer is a 250)."""
+
+    answer_for_linda = "550 5.1.1 No such user"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        answer = self.answer_for_linda if address.startswith("linda@") else "250 OK"
+        if answer.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return answer
+
+
+def two_contact_reminder(make_shop, sqlite_url, smtp, answer: str) -> Shop:
+    smtp.stop()
+    smtp.recorder = RefusesLinda()
+    smtp.recorder.answer_for_linda = answer
+    smtp.start()
+    shop = make_shop(sqlite_url)
+    shop.sync(
+        [customer("1", "Bob's Burgers", "bob@burgers.example", "linda@burgers.example")],
+        [invoice("10", "1", date(2026, 11, 1), "120.00")],
+    )
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    sent = shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM))
+    assert sent.code == 0, sent.err
+    return shop
+
+
+def test_a_recipient_refused_for_good_is_recorded_with_the_servers_answer(make_shop, sqlite_url, smtp):
+    """SPEC 5: "permanent ones recorded with the server's answer". When one of a reminder's
+    two recipients is refused (550) the row is `sent` (the other has it) and its `last_error`
+    says who was refused and what the server answered."""
+    shop = two_contact_reminder(make_shop, sqlite_url, smtp, "550 5.1.1 No such user")
+
+    assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"]]
+    [(status, last_error)] = shop.rows("SELECT status, last_error FROM outbox")
+    assert status == "sent"
+    assert last_error is not None and "linda@burgers.example: 550 5.1.1 No such user" in last_error
+
+
+def test_a_recipient_deferred_with_a_4xx_is_tried_again(make_shop, sqlite_url, smtp):
+    """SPEC 5: "transient SMTP errors retried with backoff"; SPEC 8: "No mail is lost when the
+    SMTP server is down or refuses". A 450 (greylisting) for one of two recipients: that
+    contact gets the reminder on a later run, and the other does not get it a second time."""
+    shop = two_contact_reminder(make_shop, sqlite_url, smtp, "450 4.2.0 Greylisted, try again later")
+    smtp.recorder.answer_for_linda = "250 OK"  # linda's server takes mail again
+
+    for hours in (1, 2, 6, 24):
+        assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM + timedelta(hours=hours))).code == 0
+
+    delivered = sorted(address for r in smtp.received for address in r.rcpt_tos)
+    assert delivered == ["bob@burgers.example", "linda@burgers.example"]
+
+
+def test_the_deferred_recipient_alone_waits_for_the_retry_backoff(make_shop, sqlite_url, smtp):
+    """Between the 450 and the retry, the row is queued again for linda only, not before its
+    backoff, with the deferral noted; once she takes it, the one message is `sent`, with the
+    Message-ID bob got."""
+    shop = two_contact_reminder(make_shop, sqlite_url, smtp, "450 4.2.0 Greylisted, try again later")
+
+    [(status, recipient, last_error)] = shop.rows("SELECT status, recipient, last_error FROM outbox")
+    assert (status, recipient) == ("queued", "linda@burgers.example")
+    assert "linda@burgers.example: 450 4.2.0 Greylisted, try again later" in last_error
+    smtp.recorder.answer_for_linda = "250 OK"
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).code == 0
+    assert len(smtp.received) == 1  # not yet: the retry waits for its backoff
+
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM + timedelta(hours=1))).code == 0
+
+    assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"], ["linda@burgers.example"]]
+    assert len({r.message["Message-ID"] for r in smtp.received}) == 1
+    assert shop.rows("SELECT status, last_error FROM outbox") == [("sent", None)]
