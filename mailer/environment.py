@@ -6,6 +6,7 @@ cached per template directory, so Jinja's own template cache is reused across ma
 
 from __future__ import annotations
 
+import traceback
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -17,10 +18,18 @@ from jinja2 import (
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
     select_autoescape,
 )
 
 _CENT = Decimal("0.01")
+_TEMPLATE_SUFFIXES = (".txt", ".html")
+
+
+class TemplateProblem(ValueError):
+    """A company's templates cannot be used (missing folder, syntax error, unknown name),
+    worded for the admin who edits them: the file and line when Jinja knows them."""
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -39,12 +48,45 @@ def day(value: date) -> str:
 def environment(template_dir: str = "") -> Environment:
     """The environment for a company's `template_dir` ("" = packaged templates only).
 
-    Raises `ValueError` when a template directory is configured but does not exist: a
-    typo must not silently fall back to the defaults.
+    Raises `TemplateProblem` (a `ValueError`) when a template directory is configured but
+    does not exist: a typo must not silently fall back to the defaults.
     """
     if template_dir and not Path(template_dir).is_dir():
-        raise ValueError(f"template_dir {template_dir!r} is not a directory")
+        raise TemplateProblem(f"template_dir {template_dir!r} is not a directory")
     return _cached_environment(str(Path(template_dir).resolve()) if template_dir else "")
+
+
+def template_names(kind: str) -> tuple[str, ...]:
+    """The templates one mail of `kind` is made of, as `mailer.render` loads them."""
+    return (f"{kind}.subject.txt", f"{kind}.txt", f"{kind}.html")
+
+
+def check_templates(template_dir: str, kind: str) -> None:
+    """Compile `kind`'s templates, so a syntax error in a company's override stops its mail
+    before any is rendered or queued, with a `TemplateProblem` naming the file and line."""
+    env = environment(template_dir)
+    for name in template_names(kind):
+        try:
+            env.get_template(name)
+        except TemplateError as exc:
+            raise TemplateProblem(describe(exc)) from exc
+
+
+def describe(exc: TemplateError) -> str:
+    """`exc` as "FILE, line N: what Jinja said" (just what it said when it knows no place).
+
+    A syntax error carries its file and line; an error while rendering (an unknown name
+    under `StrictUndefined`) has them only in the traceback Jinja rewrites to the template.
+    """
+    if isinstance(exc, TemplateSyntaxError):
+        where, line = exc.filename or exc.name, exc.lineno
+    else:
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(_TEMPLATE_SUFFIXES)
+        ]
+        where, line = (frames[-1].filename, frames[-1].lineno) if frames else (None, None)
+    message = exc.message or type(exc).__name__
+    return f"{where}, line {line}: {message}" if where else message
 
 
 @lru_cache(maxsize=64)

@@ -111,5 +111,11 @@ def record_skipped(engine: Engine, company_id: str, pairs: Sequence[tuple[str, i
 def record_sent(
     connection: Connection, company_id: str, pairs: Sequence[tuple[str, int]], now: datetime
 ) -> None:
-    """Record pairs as sent in the caller's transaction; `IntegrityError` if one was recorded first."""
-    connection.execute(insert(LEDGER), _rows(company_id, pairs, "sent", now))
+    """Record pairs as sent in the caller's transaction; `IntegrityError` if one was recorded first.
+
+    One multi-row INSERT, not the driver's executemany: psycopg runs that in pipeline mode,
+    and a key another planner recorded first aborted the pipeline with a logged warning
+    ("error ignored terminating psycopg.Pipeline") for every customer it lost.
+    """
+    if pairs:
+        connection.execute(insert(LEDGER).values(_rows(company_id, pairs, "sent", now)))

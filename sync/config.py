@@ -72,7 +72,7 @@ class MailConfig(_Strict):
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     smtp_username: str = ""
     smtp_password_env: str = "ARSYNC_SMTP_PASSWORD"
-    file_directory: str = "outbox"
+    file_directory: str = "outbox"  # relative to the configuration file's folder (`load_config`)
 
     def smtp_password(self) -> str:
         """The SMTP password, read from the environment variable the file names."""
@@ -241,7 +241,19 @@ def load_config(path: str | Path, *, require_secrets: bool = True) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw, source=str(path), require_secrets=require_secrets)
+    config = parse_config(raw, source=str(path), require_secrets=require_secrets)
+    return _anchored(config, path.absolute().parent)
+
+
+def _anchored(config: Config, folder: Path) -> Config:
+    """`mail.file_directory` made absolute from the configuration file's folder, once, here:
+    `arsync mail dispatch` and the daemon (working directory / under systemd) then write
+    their .eml files to the same place, wherever they were started from."""
+    directory = Path(config.mail.file_directory)
+    if directory.is_absolute():
+        return config
+    mail = config.mail.model_copy(update={"file_directory": str(folder / directory)})
+    return config.model_copy(update={"mail": mail})
 
 
 def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:
@@ -310,3 +322,20 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
         raise ConfigError(
             f"{source}: mail.smtp_password_env: environment variable {mail.smtp_password_env} is not set"
         )
+
+
+def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None) -> None:
+    """Refuse, naming the key, when a company about to render mail (`company_ids`; None: all)
+    names a `template_dir` that is not a directory: a typo must not fall back to the
+    packaged templates, nor fail later as an error of the work.
+
+    Like the secrets, checked by the commands that render mail, not at load: the folder is
+    a fact of the machine, and `status` or `history` work on any shell.
+    """
+    source = config.path or "configuration"
+    wanted = None if company_ids is None else set(company_ids)
+    for index, company in enumerate(config.companies):
+        folder = company.template_dir
+        if (wanted is None or company.id in wanted) and folder and not Path(folder).is_dir():
+            key = f"companies[{index}].template_dir"
+            raise ConfigError(f"{source}: {key}: {folder!r} is not a directory")

@@ -21,6 +21,7 @@ from connectors.ratelimit import Pacer, make_pacer
 from connectors.xero.options import XeroOptions
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
+from mailer.environment import TemplateProblem
 from store.credentials import DbCredentials
 from store.workers import dead_workers
 from sync.app import App
@@ -56,11 +57,22 @@ class Job:
 
 
 def plan(ctx: JobContext) -> None:
-    """Plan due reminders of every company into the outbox."""
+    """Plan due reminders of every company into the outbox.
+
+    Each company on its own, as syncs are: one company's broken template (or crash) is
+    logged under its name and never stops the others' reminders.
+    """
     for company in ctx.config.companies:
         if ctx.stopping():
             return
-        report = plan_reminders(ctx.app.engine, ctx.config, company, now=ctx.clock())
+        try:
+            report = plan_reminders(ctx.app.engine, ctx.config, company, now=ctx.clock())
+        except TemplateProblem as exc:  # the admin's to fix: what and where, no traceback
+            log.error("daemon.reminders_failed", company=company.id, error=str(exc))
+            continue
+        except Exception:
+            log.exception("daemon.reminders_failed", company=company.id)
+            continue
         if report.planned:
             log.info("daemon.reminders_planned", company=company.id, emails=len(report.planned))
 

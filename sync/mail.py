@@ -31,14 +31,12 @@ def sender(config: Config, company: CompanyConfig) -> Sender:
     )
 
 
-def transport(config: Config, *, base_dir: Path | None = None) -> Transport:
-    """The configured transport (`file` writes .eml files; `smtp` delivers)."""
+def transport(config: Config) -> Transport:
+    """The configured transport (`file` writes .eml files, in `file_directory`, which
+    `load_config` made absolute from the configuration file's folder; `smtp` delivers)."""
     mail = config.mail
     if mail.transport == "file":
-        directory = Path(mail.file_directory)
-        if not directory.is_absolute() and base_dir is not None:
-            directory = base_dir / directory
-        return FileTransport(directory)
+        return FileTransport(Path(mail.file_directory))
     return SmtpTransport(
         mail.smtp_host, mail.smtp_port, mail.smtp_security, mail.smtp_username, mail.smtp_password()
     )

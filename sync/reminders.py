@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import structlog
+from jinja2 import TemplateError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.bulk import render_reminders
-from mailer.mails import ReminderLine, ReminderMail
-from mailer.outbox import enqueue_rendered
+from mailer.environment import TemplateProblem, check_templates, describe
+from mailer.mails import ReminderLine, ReminderMail, Sender
+from mailer.outbox import Rendered, enqueue_rendered
 from mailer.statement_doc import load_document
 from portal_rules.balances import company_today
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
@@ -52,6 +54,14 @@ class ReminderReport:
 def plan_reminders(
     engine: Engine, config: Config, company: CompanyConfig, *, now: datetime, dry_run: bool = False
 ) -> ReminderReport:
+    """Enqueue (or, `dry_run`, list) the company's reminders due at `now`.
+
+    `report.planned` holds only the reminders this call enqueued: on PostgreSQL several
+    planners may race, and a customer another one recorded first is theirs to report.
+    Raises `TemplateProblem` when the company's templates cannot be used; nothing is then
+    recorded or queued for it.
+    """
+    check_templates(company.template_dir, "reminder")
     policy = company_policy(company)
     today = company_today(now, company.timezone)
     report = ReminderReport(company.id, dry_run=dry_run)
@@ -61,44 +71,56 @@ def plan_reminders(
         )
         recipients = reminder_recipients(connection, company.id, [r.customer_ref for r in plan.reminders])
         names = customer_names(connection, company.id, [r.customer_ref for r in plan.reminders])
-    send_at = next_opening(policy.delivery_window, now)
     report.skipped = len(plan.skipped)
-    for reminder in plan.reminders:
-        to = recipients.get(reminder.customer_ref, ())
-        if not to:
-            report.no_recipient.append(reminder.customer_ref)
-            continue
-        report.planned.append(
-            PlannedReminder(
-                reminder.customer_ref,
-                to,
-                tuple((i.invoice.doc_number or i.invoice.ref, i.offset) for i in reminder.items),
-                send_at,
-            )
-        )
-    if dry_run:
-        return report
-    record_skipped(engine, company.id, plan.skipped, now)
-    from_ = sender(config, company)
+    report.no_recipient = [r.customer_ref for r in plan.reminders if not recipients.get(r.customer_ref)]
     due = [r for r in plan.reminders if recipients.get(r.customer_ref)]
-    mails = [
-        (
-            ReminderMail(
-                names.get(r.customer_ref, ""),
-                recipients[r.customer_ref],
-                company.portal_url,
-                tuple(_line(item.invoice) for item in r.items),
-                today,
-                _statement(engine, company, r.customer_ref, today),
-            ),
-            _key(r),
-        )
-        for r in due
-    ]
-    mails = list(zip(due, render_reminders(from_, mails, now=now), strict=True))
-    for start in range(0, len(mails), BATCH):
-        _enqueue_batch(engine, company.id, mails[start : start + BATCH], now)
+    send_at = next_opening(policy.delivery_window, now)
+    planned = [_planned(r, recipients[r.customer_ref], send_at) for r in due]
+    if dry_run:
+        report.planned = planned
+        return report
+    mails = [(_mail(engine, company, r, names, recipients, today), _key(r)) for r in due]
+    messages = _render(sender(config, company), mails, now)  # before any write: a failure leaves none
+    record_skipped(engine, company.id, plan.skipped, now)
+    enqueued: set[str] = set()
+    pairs = list(zip(due, messages, strict=True))
+    for start in range(0, len(pairs), BATCH):
+        enqueued |= _enqueue_batch(engine, company.id, pairs[start : start + BATCH], now)
+    report.planned = [p for p in planned if p.customer_ref in enqueued]
     return report
+
+
+def _planned(reminder: CustomerReminder, to: tuple[str, ...], send_at: datetime) -> PlannedReminder:
+    invoices = tuple((i.invoice.doc_number or i.invoice.ref, i.offset) for i in reminder.items)
+    return PlannedReminder(reminder.customer_ref, to, invoices, send_at)
+
+
+def _mail(
+    engine: Engine,
+    company: CompanyConfig,
+    reminder: CustomerReminder,
+    names: dict[str, str],
+    recipients: dict[str, tuple[str, ...]],
+    today: date,
+) -> ReminderMail:
+    ref = reminder.customer_ref
+    return ReminderMail(
+        names.get(ref, ""),
+        recipients[ref],
+        company.portal_url,
+        tuple(_line(item.invoice) for item in reminder.items),
+        today,
+        _statement(engine, company, ref, today),
+    )
+
+
+def _render(from_: Sender, mails: list[tuple[ReminderMail, str]], now: datetime) -> list[Rendered]:
+    """The rendered messages; a template failing while rendering (an unknown name) becomes a
+    `TemplateProblem` naming its file and line, as a syntax error found beforehand does."""
+    try:
+        return render_reminders(from_, mails, now=now)
+    except TemplateError as exc:
+        raise TemplateProblem(describe(exc)) from exc
 
 
 def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today: date):
@@ -127,8 +149,9 @@ def _key(reminder: CustomerReminder) -> str:
     return f"reminder:{reminder.customer_ref}:{items}"
 
 
-def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) -> None:
-    """Ledger rows and outbox messages of many customers in one transaction.
+def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) -> set[str]:
+    """Ledger rows and outbox messages of many customers in one transaction; the refs of the
+    customers actually enqueued.
 
     The ledger's primary key is the at-most-once guarantee: if another worker planned one of
     these customers meanwhile, the batch is rolled back and retried customer by customer.
@@ -138,12 +161,22 @@ def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) 
             for reminder, message in mails:
                 _enqueue(connection, company_id, reminder, message, now)
     except IntegrityError:
-        for reminder, message in mails:
-            try:
-                with engine.begin() as connection:
-                    _enqueue(connection, company_id, reminder, message, now)
-            except IntegrityError:
-                log.info("reminders.already_planned", company=company_id, customer=reminder.customer_ref)
+        return _enqueue_each(engine, company_id, mails, now)
+    return {reminder.customer_ref for reminder, _ in mails}
+
+
+def _enqueue_each(engine: Engine, company_id: str, mails: list, now: datetime) -> set[str]:
+    """One transaction per customer; those another worker planned first are left out."""
+    enqueued = set()
+    for reminder, message in mails:
+        try:
+            with engine.begin() as connection:
+                _enqueue(connection, company_id, reminder, message, now)
+        except IntegrityError:
+            log.info("reminders.already_planned", company=company_id, customer=reminder.customer_ref)
+        else:
+            enqueued.add(reminder.customer_ref)
+    return enqueued
 
 
 def _enqueue(

@@ -6,13 +6,15 @@ import click
 
 from mailer import admin as outbox_admin
 from mailer.dispatch import dispatch
+from mailer.environment import TemplateProblem
 from store import portal as portal_api
 from store.leases import worker_id
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
+from sync.config import check_template_dirs
 from sync.interrupt import stop_on_interrupt
 from sync.invites import invite as invite_contacts
 from sync.mail import invitation_enqueuer, transport, window_for
-from sync.reminders import plan_reminders
+from sync.reminders import ReminderReport, plan_reminders
 from sync.settings import company_policy
 
 OUTBOX_ID = click.IntRange(1, 2**63 - 1)  # the ids a store can hold: anything else names no message
@@ -43,7 +45,7 @@ def _dispatch(state: State, now, **options):
     """`mailer.dispatch.dispatch` over this configuration's store, transport and windows."""
     return dispatch(
         state.app().engine,
-        transport(state.config, base_dir=state.config_path.parent),
+        transport(state.config),  # `file_directory` is anchored to the config file at load
         now=now,
         window_for=window_for(state.config),
         worker_id=worker_id(),
@@ -73,6 +75,7 @@ def invite(
         raise click.UsageError("--email goes with --customer")
     state.company_ids((company,))
     state.require_secrets([], smtp=True)
+    check_template_dirs(state.config, [company])
     at = parse_now(now)
     report = invite_contacts(
         state.app().engine,
@@ -107,6 +110,7 @@ def portal_request_access(state: State, company: str, email: str, now: str | Non
     """The portal's request-access call: invites a matching eligible contact at once."""
     state.company_ids((company,))
     state.require_secrets([], smtp=True)
+    check_template_dirs(state.config, [company])
     config = state.config.company(company)
     at = parse_now(now)
     answer = portal_api.request_access(
@@ -133,25 +137,41 @@ def reminders() -> None:
 @now_option
 @pass_state
 def reminders_plan(state: State, companies: tuple[str, ...], dry_run: bool, now: str | None) -> None:
-    """Enqueue the reminders due now (sent by `arsync mail dispatch` inside the delivery window)."""
+    """Enqueue the reminders due now (sent by `arsync mail dispatch` inside the delivery window).
+
+    A company whose templates are broken is reported and the others are planned; the
+    command then fails (exit 1) naming it, its template file and line.
+    """
     at = parse_now(now)
-    for company_id in state.company_ids(companies):
-        report = plan_reminders(
-            state.app().engine, state.config, state.config.company(company_id), now=at, dry_run=dry_run
-        )
-        verb = "would enqueue" if dry_run else "enqueued"
-        click.echo(
-            f"{company_id}: {verb} {len(report.planned)} reminder email(s); "
-            f"{report.skipped} earlier offset(s) skipped"
-        )
-        for item in report.planned:
-            listed = ", ".join(f"{doc} ({offset:+d}d)" for doc, offset in item.invoices)
-            click.echo(
-                f"  {item.customer_ref} -> {', '.join(item.recipients)} at {item.send_at.isoformat()}: "
-                f"{listed}"
+    wanted = state.company_ids(companies)
+    check_template_dirs(state.config, wanted)
+    failed = []
+    for company_id in wanted:
+        try:
+            report = plan_reminders(
+                state.app().engine, state.config, state.config.company(company_id), now=at, dry_run=dry_run
             )
-        for ref in report.no_recipient:
-            click.echo(f"  {ref}: no valid email address, nothing sent")
+        except TemplateProblem as exc:
+            failed.append(f"{company_id} ({exc})")
+            continue
+        _print_plan(report)
+    if failed:
+        raise WorkFailed(f"reminders not planned: {'; '.join(failed)}")
+
+
+def _print_plan(report: ReminderReport) -> None:
+    verb = "would enqueue" if report.dry_run else "enqueued"
+    click.echo(
+        f"{report.company}: {verb} {len(report.planned)} reminder email(s); "
+        f"{report.skipped} earlier offset(s) skipped"
+    )
+    for item in report.planned:
+        listed = ", ".join(f"{doc} ({offset:+d}d)" for doc, offset in item.invoices)
+        click.echo(
+            f"  {item.customer_ref} -> {', '.join(item.recipients)} at {item.send_at.isoformat()}: {listed}"
+        )
+    for ref in report.no_recipient:
+        click.echo(f"  {ref}: no valid email address, nothing sent")
 
 
 @click.group(cls=LazyGroup)

@@ -7,6 +7,7 @@ import sys
 import click
 
 from sync.cli import State, pass_state
+from sync.config import check_template_dirs
 from sync.daemon import Daemon
 from sync.logging import configure_logging
 
@@ -24,6 +25,7 @@ def run(state: State, time_scale: float) -> None:
     """The daemon: scheduled syncs, reminders, mail dispatch, token keep-alive. Stops on SIGTERM/SIGINT."""
     config = state.config
     state.require_secrets(smtp=True)
+    check_template_dirs(config)  # a typo in a folder is exit 2 now, not a failure every minute
     if not sys.stderr.isatty():
         configure_logging(config.log.level, "json")  # daemons log JSON under systemd and containers
     Daemon(state.app(), time_scale=time_scale).run_until_stopped()
