@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,22 +127,30 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-@pytest.fixture
-def fleet(pg_url: str, tmp_path: Path, monkeypatch):
+@contextmanager
+def serving(pg_url: str, tmp_path: Path, monkeypatch, *, latency: float) -> Iterator[Fleet]:
+    """A QuickBooks simulator answering after `latency` and a migrated store for a fleet;
+    its workers are stopped at the end. The caller writes the configuration."""
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     monkeypatch.delenv("ARSYNC_CONFIG", raising=False)
     monkeypatch.delenv("ARSYNC_SECRET_KEY", raising=False)
-    with QuickBooksSimulator(latency=0.02) as sim:
+    with QuickBooksSimulator(latency=latency) as sim:
         monkeypatch.setenv("FLEET_QBO_SECRET", sim.tokens.client_secret)
         fleet = Fleet(pg_url, sim, tmp_path)
-        blocks = [company_block(cid, sim, fleet.add_realm(cid, n)) for n, cid in enumerate(COMPANIES)]
-        fleet.config.write_text(f'[store]\nurl = "{pg_url}"\n[log]\nlevel = "info"\n' + "".join(blocks))
         upgrade(fleet.engine)
         try:
             yield fleet
         finally:
             fleet.stop()
             fleet.engine.dispose()
+
+
+@pytest.fixture
+def fleet(pg_url: str, tmp_path: Path, monkeypatch):
+    with serving(pg_url, tmp_path, monkeypatch, latency=0.02) as fleet:
+        blocks = [company_block(cid, fleet.sim, fleet.add_realm(cid, n)) for n, cid in enumerate(COMPANIES)]
+        fleet.config.write_text(f'[store]\nurl = "{pg_url}"\n[log]\nlevel = "info"\n' + "".join(blocks))
+        yield fleet
 
 
 def starts(runs: list[tuple], since: datetime) -> list[datetime]:

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.simulators.quickbooks import QuickBooksSimulator
 from mailer.mails import ReminderMail, Sender
-from store.db import make_engine, upgrade
+from store.db import make_engine
 from store.tables import metadata
 from sync.cli import main
 from tests.fleet.conftest import company_toml
-from tests.fleet.test_fleet import Fleet, company_block, wait_for
+from tests.fleet.test_fleet import Fleet, company_block, serving, wait_for
 from tests.mailer.conftest import put, reminders
 from tests.mailer.smtp_server import LoopbackController, Recorder
 
@@ -31,19 +30,9 @@ from tests.mailer.smtp_server import LoopbackController, Recorder
 @pytest.fixture
 def slow_fleet(pg_url: str, tmp_path: Path, monkeypatch):
     """A fleet whose QuickBooks answers each request after 3 s: a first sync lasts ~3-6 s."""
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    monkeypatch.delenv("ARSYNC_CONFIG", raising=False)
-    monkeypatch.delenv("ARSYNC_SECRET_KEY", raising=False)
-    with QuickBooksSimulator(latency=3.0) as sim:
-        monkeypatch.setenv("FLEET_QBO_SECRET", sim.tokens.client_secret)
-        fleet = Fleet(pg_url, sim, tmp_path)
+    with serving(pg_url, tmp_path, monkeypatch, latency=3.0) as fleet:
         fleet.config.write_text(f'[store]\nurl = "{pg_url}"\n')
-        upgrade(fleet.engine)
-        try:
-            yield fleet
-        finally:
-            fleet.stop()
-            fleet.engine.dispose()
+        yield fleet
 
 
 def add_stored_company(fleet: Fleet, cid: str) -> None:

@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from sync.app import App
@@ -27,6 +27,7 @@ from sync.orchestrator import sync_company
 from sync.settings import company_policy
 from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp are fixtures
     COMPANY,
+    FRIDAY_10AM,
     SYNCED_AT,
     Shop,
     customer,
@@ -37,7 +38,6 @@ from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp ar
 )
 from tests.sync.scripted import ScriptedSource
 
-FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
 BROKEN = "Dear {{ customer_name }\n"  # a Jinja syntax error on line 1: unexpected '}'
 
 

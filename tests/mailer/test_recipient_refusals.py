@@ -9,9 +9,10 @@ again later with the usual backoff, and the recipients who already have it never
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp are fixtures
+    FRIDAY_10AM,
     Shop,
     customer,
     invoice,
@@ -20,8 +21,6 @@ from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp ar
     smtp,
 )
 from tests.mailer.smtp_server import Recorder
-
-FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
 
 
 class RefusesLinda(Recorder):

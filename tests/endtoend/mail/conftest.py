@@ -36,6 +36,7 @@ COMPANY = "acme"
 PORTAL = "https://portal.acme.example"
 FROM = "billing@acme.example"
 SYNCED_AT = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
 INVITE_LINK = re.compile(re.escape(PORTAL) + r"/invite/([A-Za-z0-9_-]{43})")
 TABLES = ("outbox", "reminder_ledger", "invitations", "access_requests", "contacts", "customers", "invoices")
 

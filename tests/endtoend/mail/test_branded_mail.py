@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import date
 from email.message import EmailMessage
 
 import pytest
 
-from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, PORTAL, customer, invoice, iso
+from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, PORTAL, customer, invoice, iso
 
-FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
 BRAND = {"brand_color": "#0b8043", "logo_url": "https://cdn.acme.example/logo.png?v=2&size=96"}
 NAME = 'Café <b>"Müller"</b> & Söhne'
 

@@ -10,11 +10,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from portal_rules.request_access import PUBLIC_ANSWER
-from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, PORTAL, customer, invoice, iso
+from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, PORTAL, customer, invoice, iso
 from tests.mailer.smtp_server import Refusing
 
 SATURDAY_NIGHT = datetime.fromisoformat("2026-11-22T04:30:00+00:00")  # Sat 23:30 in New York (EST)
-FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
 
 
 def plain(message) -> str:

@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date
 
 from sync.app import App
 from sync.jobs import JobContext, send
-from tests.endtoend.mail.conftest import COMPANY, customer, invoice, iso
+from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, customer, invoice, iso
 from tests.mailer.test_dispatch_stop import Slow
 
-FRIDAY_10AM = datetime.fromisoformat("2026-11-20T15:00:00+00:00")  # Fri 10:00 in New York (EST)
 MESSAGES = 24  # more than the transport begins at once (4 connections x 4 messages)
 
 
