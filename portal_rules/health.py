@@ -210,9 +210,7 @@ def _reasons(counts: Tally, worst: _View) -> str:
     if counts.overdue:
         low, high = counts.overdue_min_days, counts.overdue_max_days
         span = f"{low} to {high}" if low != high else str(low)
-        parts.append(
-            f"{_n(counts.overdue, 'open invoice')} {_days(span)} past due"
-        )
+        parts.append(f"{_n(counts.overdue, 'open invoice')} {_days(span)} past due")
     if counts.due_today:
         parts.append(f"{_n(counts.due_today, 'open invoice')} due today")
     if counts.undated:
@@ -230,7 +228,7 @@ def _n(count: int, noun: str) -> str:
 
 
 def _days(number: str) -> str:
-    """"1 day", "1.5 days", "3 to 5 days": a number of days as written."""
+    """A number of days as written: "1 day", "1.5 days", "3 to 5 days"."""
     return f"{number} {'day' if number == '1' else 'days'}"
 
 
