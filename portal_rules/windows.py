@@ -81,12 +81,22 @@ def next_opening(window: DeliveryWindow, now_utc: datetime) -> datetime:
         day = local_today + timedelta(days=delta)
         if _weekday(day) not in window.days:
             continue
-        opening = _first_instant_at_or_after(day, window.from_hour, zone)
-        # An opening inside a DST gap can land past `to` (a 2-2 window on a 02:00
-        # spring-forward day): that day's window is empty.
-        if opening > now_utc and is_open(window, opening):
-            return opening
+        for opening in _openings(day, window.from_hour, zone):
+            # An opening inside a DST gap can land past `to` (a 2-2 window on a 02:00
+            # spring-forward day): that day's window is empty.
+            if opening > now_utc and is_open(window, opening):
+                return opening
     raise AssertionError("unreachable: a window with at least one day opens within 15 days")
+
+
+def _openings(day: date, hour: int, zone: ZoneInfo) -> tuple[datetime, ...]:
+    """The instants `day` `hour`:00 opens a window at: the first, and on a fall-back day
+    whose repeated span holds that wall time, its second occurrence too. A zone that falls
+    back off the hour (Pacific/Chatham: 03:45 -> 02:45) closes a 3-3 window at the first
+    03:45 and opens it again at the second 03:00."""
+    first = _first_instant_at_or_after(day, hour, zone)
+    second = datetime.combine(day, time(hour)).replace(tzinfo=zone, fold=1).astimezone(UTC)
+    return (first, second) if second > first else (first,)
 
 
 def _first_instant_at_or_after(day: date, hour: int, zone: ZoneInfo) -> datetime:

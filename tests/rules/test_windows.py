@@ -39,6 +39,9 @@ SYD_SUNDAY_2_4 = DeliveryWindow(frozenset({"sun"}), 2, 4, SYD)
 # Samoa skipped Friday 2011-12-30 entirely (-10 -> +14): Friday 09:00 never happened, and
 # the first existing instant after it is Saturday 00:00 local, still inside Friday's night.
 APIA_FRIDAY_NIGHT = DeliveryWindow(frozenset({"fri"}), 9, 5, "Pacific/Apia")
+# Chatham falls back off the hour (2026-04-05 03:45 +13:45 -> 02:45 +12:45): a 3-3 window
+# closes at the first 03:45 and opens again at the second 03:00, fifteen minutes later.
+CHATHAM_3_3 = DeliveryWindow(frozenset(WEEKDAYS), 3, 3, "Pacific/Chatham")
 
 
 @pytest.mark.parametrize(
@@ -141,6 +144,8 @@ def test_is_open(window: DeliveryWindow, now: str, expected: bool) -> None:
         (SYD_SUNDAY_2_4, "2026-10-03T12:00:00", "2026-10-03T16:00:00"),
         (SYD_SUNDAY_2_2, "2026-10-03T12:00:00", "2026-10-10T15:00:00"),
         (APIA_FRIDAY_NIGHT, "2011-12-29T12:00:00", "2011-12-30T10:00:00"),
+        (CHATHAM_3_3, "2026-04-04T14:05:00", "2026-04-04T14:15:00"),
+        (CHATHAM_3_3, "2026-04-04T13:20:00", "2026-04-04T13:20:00"),
     ],
     ids=[
         "weekday-morning-waits-for-9",
@@ -163,6 +168,8 @@ def test_is_open(window: DeliveryWindow, now: str, expected: bool) -> None:
         "sydney-window-at-skipped-2am-opens-at-3am",
         "sydney-window-of-only-skipped-hour-opens-next-sunday",
         "apia-skipped-friday-window-opens-at-first-existing-instant",
+        "chatham-falls-back-off-the-hour-reopens-at-the-second-3am",
+        "chatham-first-3am-pass-is-open",
     ],
 )
 def test_next_opening(window: DeliveryWindow, now: str, expected: str) -> None:
