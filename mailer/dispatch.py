@@ -49,6 +49,7 @@ class DispatchReport:
 
     sent: list[int] = field(default_factory=list)
     retrying: list[int] = field(default_factory=list)  # transient: queued again, later
+    partly: list[int] = field(default_factory=list)  # of those, delivered to the other recipients
     failed: list[int] = field(default_factory=list)  # permanent, or retries exhausted
     in_doubt: list[int] = field(default_factory=list)  # the connection broke during DATA
     expired: list[int] = field(default_factory=list)  # leases run out: now in_doubt
@@ -232,6 +233,8 @@ def _record(
         change = _transition(row, result, now=now, backoff=backoff)
         params.append({"b_id": row.id, "b_worker": worker_id, **change})
         getattr(report, _BUCKET[change["b_status"]]).append(row.id)
+        if result.outcome is Outcome.DELIVERED and change["b_status"] != "sent":
+            report.partly.append(row.id)
         if change["b_error"]:
             report.errors[row.id] = change["b_error"]
         if result.refused:

@@ -34,7 +34,10 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
         report = _dispatch(state, now, stop=stop)
     if answer_only:
         return
-    click.echo(f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry")
+    partly = f" ({len(report.partly)} of them delivered to their other recipients)" if report.partly else ""
+    click.echo(
+        f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry{partly}"
+    )
     if report.stopped and report.left:  # stopped once the last message had begun: all done
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
     if report.failed:

@@ -36,7 +36,9 @@ class RefusesLinda(Recorder):
         return answer
 
 
-def two_contact_reminder(make_shop, sqlite_url, smtp, answer: str) -> Shop:
+def two_contact_reminder(make_shop, sqlite_url, smtp, answer: str) -> tuple[Shop, str]:
+    """A reminder to two contacts dispatched once, linda answered `answer`: the shop, and
+    what that dispatch printed."""
     smtp.stop()
     smtp.recorder = RefusesLinda()
     smtp.recorder.answer_for_linda = answer
@@ -49,14 +51,14 @@ def two_contact_reminder(make_shop, sqlite_url, smtp, answer: str) -> Shop:
     assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
     sent = shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM))
     assert sent.code == 0, sent.err
-    return shop
+    return shop, sent.out
 
 
 def test_a_recipient_refused_for_good_is_recorded_with_the_servers_answer(make_shop, sqlite_url, smtp):
     """SPEC 5: "permanent ones recorded with the server's answer". When one of a reminder's
     two recipients is refused (550) the row is `sent` (the other has it) and its `last_error`
     says who was refused and what the server answered."""
-    shop = two_contact_reminder(make_shop, sqlite_url, smtp, "550 5.1.1 No such user")
+    shop, _ = two_contact_reminder(make_shop, sqlite_url, smtp, "550 5.1.1 No such user")
 
     assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"]]
     [(status, last_error)] = shop.rows("SELECT status, last_error FROM outbox")
@@ -68,7 +70,7 @@ def test_a_recipient_deferred_with_a_4xx_is_tried_again(make_shop, sqlite_url, s
     """SPEC 5: "transient SMTP errors retried with backoff"; SPEC 8: "No mail is lost when the
     SMTP server is down or refuses". A 450 (greylisting) for one of two recipients: that
     contact gets the reminder on a later run, and the other does not get it a second time."""
-    shop = two_contact_reminder(make_shop, sqlite_url, smtp, "450 4.2.0 Greylisted, try again later")
+    shop, _ = two_contact_reminder(make_shop, sqlite_url, smtp, "450 4.2.0 Greylisted, try again later")
     smtp.recorder.answer_for_linda = "250 OK"  # linda's server takes mail again
 
     for hours in (1, 2, 6, 24):
@@ -82,8 +84,9 @@ def test_the_deferred_recipient_alone_waits_for_the_retry_backoff(make_shop, sql
     """Between the 450 and the retry, the row is queued again for linda only, not before its
     backoff, with the deferral noted; once she takes it, the one message is `sent`, with the
     Message-ID bob got."""
-    shop = two_contact_reminder(make_shop, sqlite_url, smtp, "450 4.2.0 Greylisted, try again later")
+    shop, printed = two_contact_reminder(make_shop, sqlite_url, smtp, "450 4.2.0 Greylisted, try again later")
 
+    assert printed == ("mail: 0 sent, 0 failed, 1 to retry (1 of them delivered to their other recipients)\n")
     [(status, recipient, last_error)] = shop.rows("SELECT status, recipient, last_error FROM outbox")
     assert (status, recipient) == ("queued", "linda@burgers.example")
     assert "linda@burgers.example: 450 4.2.0 Greylisted, try again later" in last_error
