@@ -61,9 +61,28 @@ def clear_rate_limit(connection: Connection, company_id: str) -> None:
     )
 
 
-def blocked_until(engine: Engine, company_id: str) -> datetime | None:
-    """Until when the company's daily API limit blocks syncs (None: not blocked)."""
+def why_blocked(engine: Engine, company_id: str, now: datetime) -> str | None:
+    """Why a sync of the company may not start now, or None.
+
+    A refused refresh token stays refused: presenting it again on every scheduled or
+    webhook-triggered sync would only ask the provider the same question, so syncs stop
+    until an admin stores new tokens (`store_tokens` sets the status back to ok). A spent
+    daily limit blocks until `blocked_until`.
+    """
     with engine.connect() as connection:
-        return connection.scalar(
-            select(CONNECTIONS.c.blocked_until).where(CONNECTIONS.c.company_id == company_id)
+        row = connection.execute(
+            select(CONNECTIONS.c.status, CONNECTIONS.c.status_detail, CONNECTIONS.c.blocked_until).where(
+                CONNECTIONS.c.company_id == company_id
+            )
+        ).first()
+    if row is None:
+        return None
+    status, detail, until = row
+    if status == ConnectionStatus.RECONNECT_NEEDED:
+        return (
+            f"reconnect needed ({detail}): run `arsync auth connect {company_id}` "
+            "(or `arsync auth set-tokens`); syncs resume once new tokens are stored"
         )
+    if until is not None and until > now:
+        return f"daily API limit reached; resumes at {until.isoformat()}"
+    return None

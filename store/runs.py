@@ -40,7 +40,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # stopped between pages (signal, lost worker); the next run resumes
     SKIPPED = "skipped"  # another run of the company held the lease: no row is written
-    BLOCKED = "blocked"  # the daily API limit is spent: no row is written
+    BLOCKED = "blocked"  # the daily API limit is spent, or a reconnect is needed: no row is written
 
 
 class FailReason(StrEnum):

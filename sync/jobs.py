@@ -22,7 +22,9 @@ from connectors.xero.options import XeroOptions
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem
+from store.connections import why_blocked
 from store.credentials import DbCredentials
+from store.crypto import SecretKeyError
 from store.workers import dead_workers
 from sync.app import App
 from sync.config import CompanyConfig, Config
@@ -110,25 +112,38 @@ def keep_alive(ctx: JobContext) -> None:
 
     A refresh is a request to the provider like a sync's: it takes a slot of the company's
     budget, shared by every worker on PostgreSQL (`store.pacing`), as the syncs' do.
+
+    Each company on its own: one whose tokens cannot be read (sealed with another
+    `ARSYNC_SECRET_KEY`) or refreshed is logged under its name, and the companies after it
+    still get theirs kept alive. A connection waiting for a reconnect (its refresh token was
+    refused) or blocked by its daily limit is left alone.
     """
     for company in ctx.config.companies:
         if ctx.stopping():
             return
-        credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
-        tokens = credentials.load()
-        expires = tokens.refresh_expires_at if tokens else None
-        if expires is None or expires - KEEP_ALIVE_WITHIN > ctx.clock():
-            continue  # not connected, or far from expiry: no request to make
         try:
-            REDACTOR.remember(company.connection.client_secret())
-            manager = TokenManager(credentials, token_endpoint_for(company), clock=ctx.clock)
-            with _budget(ctx, company).slot():
-                if manager.keep_alive(KEEP_ALIVE_WITHIN):  # checks again: another worker may have
-                    log.info("daemon.token_kept_alive", company=company.id)
+            _keep_alive(ctx, company)
         except Stopped:
             return
-        except ConnectorError as exc:
+        except (ConnectorError, SecretKeyError) as exc:
             log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
+        except Exception:  # a bug or the store: this company's, never the job's
+            log.exception("daemon.keep_alive_failed", company=company.id)
+
+
+def _keep_alive(ctx: JobContext, company: CompanyConfig) -> None:
+    if why_blocked(ctx.app.engine, company.id, ctx.clock()) is not None:
+        return
+    credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
+    tokens = credentials.load()
+    expires = tokens.refresh_expires_at if tokens else None
+    if expires is None or expires - KEEP_ALIVE_WITHIN > ctx.clock():
+        return  # not connected, or far from expiry: no request to make
+    REDACTOR.remember(company.connection.client_secret())
+    manager = TokenManager(credentials, token_endpoint_for(company), clock=ctx.clock)
+    with _budget(ctx, company).slot():
+        if manager.keep_alive(KEEP_ALIVE_WITHIN):  # checks again: another worker may have
+            log.info("daemon.token_kept_alive", company=company.id)
 
 
 def _budget(ctx: JobContext, company: CompanyConfig) -> Pacer:

@@ -22,7 +22,7 @@ from connectors.gc_pace import fewer_collections
 from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
 from store import runs
-from store.connections import blocked_until
+from store.connections import why_blocked
 from store.leases import LeaseBusy, holder, release, sync_lease, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
@@ -98,10 +98,10 @@ def sync_company(
     """
     summary = SyncSummary(company=company_id, full=full)
     started = time.monotonic()
-    blocked = blocked_until(engine, company_id)
-    if blocked and blocked > clock():
+    blocked = why_blocked(engine, company_id, clock())
+    if blocked is not None:  # no run row: nothing was tried
         summary.status = RunStatus.BLOCKED
-        summary.error = f"daily API limit reached; resumes at {blocked.isoformat()}"
+        summary.error = blocked
         return summary
     lease = sync_lease(company_id)
     if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):

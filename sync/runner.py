@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy import Engine
 
+from connectors.base import ConnectorError
 from connectors.ratelimit import PacingFactory
 from connectors.registry import UnknownConnector, create_connector
 from connectors.waits import interruptible
@@ -67,7 +68,8 @@ def sync_one(
             company, clock=clock, options=options, pacing=pacing_for(engine, company.id, stop), stop=stop
         )
         connector = create_connector(settings, credentials)
-    except UnknownConnector as exc:
+    except (UnknownConnector, ConnectorError) as exc:  # e.g. a Xero company without tenant_id:
+        # this company's failure, reported as such; the others are synced
         return SyncSummary(company=company.id, status=RunStatus.FAILED, full=full, error=str(exc))
     summary = sync_company(
         engine,

@@ -1,0 +1,206 @@
+"""The OAuth connection lifecycle from outside, cases an audit found: the CLI, the daemon's
+jobs, the simulators' real token endpoints and the SQL store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.base import Tokens
+from connectors.simulators.generator import sample_company
+from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.credentials import DbCredentials
+from store.crypto import SecretBox
+from store.db import upgrade
+from sync.app import App
+from sync.config import parse_config
+from sync.jobs import JobContext, keep_alive
+
+KEY = "audit-oauth-secret-key"
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def qbo():
+    with QuickBooksSimulator(sample_company("quickbooks", today=NOW.date())) as sim:
+        yield sim
+
+
+def setup(tmp_path: Path, store_url: str, sim: QuickBooksSimulator) -> tuple[Path, dict]:
+    config = tmp_path / "arsync.toml"
+    config.write_text(f"""
+[store]
+url = "{store_url}"
+[[companies]]
+id = "acme"
+name = "Acme"
+[companies.connection]
+kind = "quickbooks"
+realm_id = "{sim.realms[0]}"
+client_id = "{sim.tokens.client_id}"
+client_secret_env = "ACME_SECRET"
+api_base_url = "{sim.api_url}"
+token_url = "{sim.token_url}"
+""")
+    env = {**os.environ, "ACME_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
+    env.pop("ARSYNC_CONFIG", None)
+    arsync(config, env, "db", "upgrade", check=True)
+    return config, env
+
+
+def arsync(config: Path, env: dict, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "sync", "--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def token_requests(sim: QuickBooksSimulator) -> int:
+    return sim.counters.requests.get("token", 0)
+
+
+def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path, store_url, qbo):
+    """SPEC 3: a refresh that fails with `invalid_grant` marks the connection "reconnect
+    needed" *instead of retrying forever*. Once the connection says reconnect_needed, later
+    syncs (each scheduled interval, each webhook) must not keep presenting the refused refresh
+    token to the provider; they fail at once saying a reconnect is needed, until new tokens
+    are stored."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
+        check=True,
+    )  # fmt: skip
+    qbo.tokens.revoke(pair.refresh_token)  # the admin disconnected the app at Intuit
+
+    first = arsync(config, env, "sync", "--json")
+    assert first.returncode == 1
+    assert token_requests(qbo) == 1  # the one refresh that learned the token is refused
+    status = json.loads(arsync(config, env, "status", "--json", check=True).stdout)
+    assert "reconnect_needed" in json.dumps(status)
+
+    for _ in range(3):  # later scheduled syncs, webhook-triggered syncs...
+        again = arsync(config, env, "sync", "--json")
+        assert again.returncode == 1
+        assert "reconnect" in json.loads(again.stdout.splitlines()[0])["error"]
+    assert token_requests(qbo) == 1, "the refused refresh token was sent to the provider again"
+
+    fresh = qbo.tokens.issue()  # `auth set-tokens` recovers the connection
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", fresh.access_token, "--refresh-token", fresh.refresh_token,
+        check=True,
+    )  # fmt: skip
+    assert arsync(config, env, "sync", "--json").returncode == 0
+
+
+def test_keep_alive_goes_on_past_a_company_whose_tokens_cannot_be_read(store_url, monkeypatch):
+    """SPEC 3/6: the daemon keeps refresh tokens alive. One company whose stored tokens
+    cannot be opened with the current ARSYNC_SECRET_KEY (sealed with a previous key) must be
+    reported for that company, not stop the job: the companies after it in the file still get
+    their refresh tokens rotated before they expire unused (else those connections are lost)."""
+    with QuickBooksSimulator(sample_company("quickbooks", today=NOW.date())) as sim:
+        monkeypatch.setenv("KA_SECRET", sim.tokens.client_secret)
+        monkeypatch.setenv("ARSYNC_SECRET_KEY", KEY)
+        config = parse_config(
+            {
+                "store": {"url": store_url},
+                "companies": [
+                    {
+                        "id": company,
+                        "name": company,
+                        "connection": {
+                            "kind": "quickbooks",
+                            "realm_id": sim.realms[0],
+                            "client_id": sim.tokens.client_id,
+                            "client_secret_env": "KA_SECRET",
+                            "api_base_url": sim.api_url,
+                            "token_url": sim.token_url,
+                        },
+                    }
+                    for company in ("old-key", "soon")
+                ],
+            }
+        )
+        app = App.open(config, migrated=False)
+        upgrade(app.engine)
+        app = App.open(config)
+        assert app.box.encrypting
+        old = {}
+        for company, box in (("old-key", SecretBox("a-previous-key")), ("soon", app.box)):
+            pair = sim.tokens.issue()
+            old[company] = pair.refresh_token
+            DbCredentials(app.engine, company, box).save(
+                Tokens(
+                    pair.access_token, pair.refresh_token, NOW + timedelta(hours=1), NOW + timedelta(days=3)
+                )
+            )
+        try:
+            keep_alive(JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test"))
+            soon = DbCredentials(app.engine, "soon", app.box).load()
+            assert soon.refresh_token != old["soon"], "keep-alive stopped at the unreadable company"
+            assert sim.tokens.check(soon.access_token)
+        finally:
+            app.close()
+
+
+def test_a_xero_company_without_tenant_id_does_not_stop_the_other_companies_sync(tmp_path, sqlite_url):
+    """SPEC 8: bad configuration gives a clear message; SPEC 6: `arsync sync` reports one
+    object per company. A Xero connection whose `tenant_id` was left empty (the config
+    loader accepts it) must fail that company alone, not abort the whole command before the
+    correctly configured companies are synced."""
+    from connectors.simulators.xero import XeroSimulator
+
+    with XeroSimulator([sample_company("xero", today=NOW.date())]) as sim:
+        tenant = sim.tenants[0]
+        config = tmp_path / "arsync.toml"
+        connection = f"""kind = "xero"
+client_id = "{sim.tokens.client_id}"
+client_secret_env = "XERO_SECRET"
+api_base_url = "{sim.api_url}"
+token_url = "{sim.token_url}"
+"""
+        config.write_text(f"""
+[store]
+url = "{sqlite_url}"
+[[companies]]
+id = "notenant"
+name = "No tenant yet"
+[companies.connection]
+{connection}
+[[companies]]
+id = "good"
+name = "Good"
+[companies.connection]
+tenant_id = "{tenant}"
+{connection}
+""")
+        env = {**os.environ, "XERO_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
+        env.pop("ARSYNC_CONFIG", None)
+        arsync(config, env, "db", "upgrade", check=True)
+        for company in ("notenant", "good"):
+            pair = sim.tokens.issue()
+            arsync(
+                config, env, "auth", "set-tokens", company,
+                "--access-token", pair.access_token, "--refresh-token", pair.refresh_token,
+                check=True,
+            )  # fmt: skip
+        done = arsync(config, env, "sync", "--json")
+        assert done.returncode == 1  # one company failed
+        results = {r["company"]: r for r in map(json.loads, done.stdout.splitlines())}
+        assert results["good"]["status"] == "ok", done.stderr
+        assert results["notenant"]["status"] == "failed"
+        assert "tenant_id" in results["notenant"]["error"]
