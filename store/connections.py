@@ -79,10 +79,9 @@ def why_blocked(engine: Engine, company_id: str, now: datetime) -> str | None:
         return None
     status, detail, until = row
     if status == ConnectionStatus.RECONNECT_NEEDED:
-        return (
-            f"reconnect needed ({detail}): run `arsync auth connect {company_id}` "
-            "(or `arsync auth set-tokens`); syncs resume once new tokens are stored"
-        )
+        told = detail is not None and "arsync auth" in detail  # "no tokens stored: run ..."
+        how = "" if told else f": run `arsync auth connect {company_id}` (or `arsync auth set-tokens`)"
+        return f"reconnect needed ({detail}){how}; syncs resume once new tokens are stored"
     if until is not None and until > now:
         return f"daily API limit reached; resumes at {until.isoformat()}"
     return None

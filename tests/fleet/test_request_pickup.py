@@ -52,8 +52,11 @@ def test_a_running_worker_starts_requests_within_two_seconds_and_retries_failure
     store_url: str, tmp_path: Path
 ):
     config = tmp_path / "arsync.toml"
-    # A day's interval: only the requests make it sync (against a closed port: it fails fast).
-    config.write_text(f'[store]\nurl = "{store_url}"\n' + company_toml("acme", sync_interval_minutes=1440))
+    # A day's interval: only the requests make it sync. Each fails at once, and not for want of
+    # a reconnect (that blocks syncs until new tokens are stored): a Xero company without its
+    # tenant_id fails as the connector is made.
+    xero = company_toml("acme", sync_interval_minutes=1440).replace('kind = "quickbooks"', 'kind = "xero"')
+    config.write_text(f'[store]\nurl = "{store_url}"\n' + xero.replace('realm_id = "1"\n', ""))
     env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
     command = [sys.executable, "-m", "sync", "--config", str(config)]
     assert subprocess.run([*command, "db", "upgrade"], env=env, capture_output=True).returncode == 0
