@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the qbo fixture is imported, then requested by name
 """The OAuth connection lifecycle from outside, cases an audit found: the CLI, the daemon's
 jobs, the simulators' real token endpoints and the SQL store."""
 
@@ -10,8 +11,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from connectors.base import Tokens
 from connectors.simulators.generator import sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
@@ -21,37 +20,9 @@ from store.db import upgrade
 from sync.app import App
 from sync.config import parse_config
 from sync.jobs import JobContext, keep_alive
+from tests.sync.test_auth_cli import KEY, qbo, setup  # noqa: F401 - qbo is a fixture
 
-KEY = "audit-oauth-secret-key"
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def qbo():
-    with QuickBooksSimulator(sample_company("quickbooks", today=NOW.date())) as sim:
-        yield sim
-
-
-def setup(tmp_path: Path, store_url: str, sim: QuickBooksSimulator) -> tuple[Path, dict]:
-    config = tmp_path / "arsync.toml"
-    config.write_text(f"""
-[store]
-url = "{store_url}"
-[[companies]]
-id = "acme"
-name = "Acme"
-[companies.connection]
-kind = "quickbooks"
-realm_id = "{sim.realms[0]}"
-client_id = "{sim.tokens.client_id}"
-client_secret_env = "ACME_SECRET"
-api_base_url = "{sim.api_url}"
-token_url = "{sim.token_url}"
-""")
-    env = {**os.environ, "ACME_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
-    env.pop("ARSYNC_CONFIG", None)
-    arsync(config, env, "db", "upgrade", check=True)
-    return config, env
 
 
 def arsync(config: Path, env: dict, *args: str, check: bool = False) -> subprocess.CompletedProcess:
