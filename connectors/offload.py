@@ -55,7 +55,8 @@ _REQUEST = struct.Struct("<II")  # header length, body length
 _ANSWER = struct.Struct("<BI")  # status, payload length
 _READ, _UNREADABLE, _FAILED = 0, 1, 2
 _ENCODER = msgspec.msgpack.Encoder()
-Read = tuple[list[Any], list[Quarantined], int]  # records, quarantined, rows in the answer
+# records, quarantined, rows in the answer, and the first and last rows' ids
+Read = tuple[list[Any], list[Quarantined], int, str | None, str | None]
 
 
 class OffloadError(RuntimeError):
@@ -93,7 +94,7 @@ class Offload:
         self._broken = False
         self._pending: deque[_Ticket] = deque()  # written, not yet answered: the child's order
         self._decoders = {
-            entity: msgspec.msgpack.Decoder(tuple[list[kind], list[Quarantined], int])  # type: ignore[valid-type]
+            entity: msgspec.msgpack.Decoder(tuple[list[kind], list[Quarantined], int, str | None, str | None])  # type: ignore[valid-type]
             for entity, kind in RECORD_TYPES.items()
         }
 
@@ -105,8 +106,8 @@ class Offload:
             self._running()
 
     def read(self, body: bytes, entity: Entity, home_currency: str) -> Read | None:
-        """The page's (records, quarantined, rows), or None: unreadable there, or the child is gone
-        (then the caller reads it in process)."""
+        """The page's (records, quarantined, rows, first id, last id), or None: unreadable there,
+        or the child is gone (then the caller reads it in process)."""
         header = _ENCODER.encode((self.job, entity, home_currency))
         ticket = _Ticket()
         with self._writing:
@@ -283,9 +284,7 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
         try:
             result = _job(job)(body, entity, home_currency)
             status, payload = (
-                (_UNREADABLE, b"")
-                if result is None
-                else (_READ, _ENCODER.encode((result.records, result.quarantined, result.rows)))
+                (_UNREADABLE, b"") if result is None else (_READ, _ENCODER.encode(_read_of(result)))
             )
         except Exception as error:  # reported to the parent, which fails the sync with it
             status, payload = _FAILED, f"{type(error).__name__}: {error}".encode()
@@ -293,6 +292,10 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
         sink.write(_ANSWER.pack(status, len(payload)))
         sink.write(payload)
         sink.flush()
+
+
+def _read_of(listed: Any) -> Read:
+    return listed.records, listed.quarantined, listed.rows, listed.first, listed.last
 
 
 def _peak_rss_mb() -> float | None:

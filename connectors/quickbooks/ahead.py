@@ -47,12 +47,12 @@ from typing import Any
 from connectors.arenas import limit_arenas
 from connectors.base import ConnectorError
 from connectors.offload import Offload
-from connectors.quickbooks.client import QboClient, Reply
+from connectors.quickbooks.client import QboClient, Reply, batch_answers
 from connectors.quickbooks.cursor import ENTITIES, Listing, State
-from connectors.quickbooks.listed import Listed, listed
+from connectors.quickbooks.listed import Listed, ends, listed
 from connectors.quickbooks.normalize import normalize_all
 from connectors.quickbooks.options import QboOptions
-from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, server_time, statement
+from connectors.quickbooks.pull import TABLES, _advance, _page, _query_rows, recorded, server_time, statement
 from portal_rules.records import Entity, Page
 
 # Requests in flight at once, at most (and never more than the realm's concurrency cap).
@@ -138,10 +138,11 @@ class Ahead:
                     queue.append((plan.popleft(), first))
             del first, planned
             state: State = listing
+            edges = listing.edges  # the page boundaries so far (`shift`)
             for start in starts:
-                entity, total = start.entity, totals[start.entity]
+                entity, total, tail = start.entity, totals[start.entity], start.tail
                 if not (queue and queue[0][0].entity == entity) and not (plan and plan[0].entity == entity):
-                    state = _advance(replace(start, seen=seen), [], True)  # nothing to ask for
+                    state = _advance(replace(start, seen=seen, edges=edges), [], True)  # nothing to ask for
                     yield self._page(entity, Listed([], [], 0), state, 0, total)
                     continue
                 while True:
@@ -152,7 +153,9 @@ class Ahead:
                     read, calls = self._read(reply.body, entity), reply.calls
                     del answer, reply  # the raw answer goes as soon as its records are out
                     last = read.rows < self.size or asked.start - 1 + read.rows >= total
-                    state = _advance(replace(asked, seen=seen), range(read.rows), last)
+                    asked = recorded(replace(asked, seen=seen, edges=edges, tail=tail), read.first, read.last)
+                    edges, tail = asked.edges, asked.tail
+                    state = _advance(asked, range(read.rows), last)
                     yield self._page(entity, read, state, calls, total)
                     if last:
                         with self._lock:
@@ -172,7 +175,7 @@ class Ahead:
         first = starts[0]
         queries = [statement(first, self.size), *(count_statement(start) for start in starts)]
         reply = self.client.batch(queries)
-        answers = _batch_answers(reply.body, len(queries))
+        answers = batch_answers(reply.body, len(queries))
         totals = {start.entity: _total(answer) for start, answer in zip(starts, answers[1:], strict=True)}
         page = Reply({"QueryResponse": answers[0], "time": reply.body.get("time")}, reply.calls)
         return page, totals, first.seen or server_time(reply.body)
@@ -268,7 +271,7 @@ class Ahead:
         if isinstance(body, Listed):
             return body
         rows = _query_rows(body, entity)
-        return Listed(*normalize_all(entity, rows, self.home_currency), len(rows))
+        return Listed(*normalize_all(entity, rows, self.home_currency), len(rows), *ends(rows))
 
     def _page(self, entity: Entity, read: Listed, state: State, calls: int, total: int) -> Page:
         complete = entity == ENTITIES[-1] and not isinstance(state, Listing)
@@ -303,31 +306,6 @@ def count_statement(listing: Listing) -> str:
     """`SELECT COUNT(*)` over what `statement(listing)` pages through."""
     where = " WHERE Active IN (true,false)" if listing.entity == "customers" else ""
     return f"SELECT COUNT(*) FROM {TABLES[listing.entity]}{where}"
-
-
-def _batch_answers(body: Any, expected: int) -> list[dict[str, Any]]:
-    """Each operation's QueryResponse, in the order asked; a faulted operation fails the pull."""
-    items = body.get("BatchItemResponse") if isinstance(body, dict) else None
-    if not isinstance(items, list):
-        raise ConnectorError("unexpected QuickBooks batch answer")
-    answers: dict[str, dict[str, Any]] = {}
-    for item in items:
-        if not isinstance(item, dict):
-            raise ConnectorError("unexpected QuickBooks batch answer")
-        if "Fault" in item:
-            raise ConnectorError(f"QuickBooks refused a query of the batch: {_fault_text(item['Fault'])}")
-        if isinstance(item.get("QueryResponse"), dict):
-            answers[str(item.get("bId"))] = item["QueryResponse"]
-    missing = [str(number) for number in range(expected) if str(number) not in answers]
-    if missing:
-        raise ConnectorError(f"QuickBooks batch answer lacks operations {', '.join(missing)}")
-    return [answers[str(number)] for number in range(expected)]
-
-
-def _fault_text(fault: Any) -> str:
-    errors = fault.get("Error") if isinstance(fault, dict) else None
-    error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-    return str(error.get("Detail") or error.get("Message") or fault)[:300]
 
 
 def _total(response: dict[str, Any]) -> int:

@@ -274,3 +274,28 @@ def sdk_result(response: requests.Response) -> Any:
             f"Error returned with status code '{response.status_code}': {response.text}", 10000
         )
     return result
+
+
+def batch_answers(body: Any, expected: int) -> list[dict[str, Any]]:
+    """Each operation's QueryResponse, in the order asked; a faulted operation fails the pull."""
+    items = body.get("BatchItemResponse") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ConnectorError("unexpected QuickBooks batch answer")
+    answers: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConnectorError("unexpected QuickBooks batch answer")
+        if "Fault" in item:
+            raise ConnectorError(f"QuickBooks refused a query of the batch: {_fault_text(item['Fault'])}")
+        if isinstance(item.get("QueryResponse"), dict):
+            answers[str(item.get("bId"))] = item["QueryResponse"]
+    missing = [str(number) for number in range(expected) if str(number) not in answers]
+    if missing:
+        raise ConnectorError(f"QuickBooks batch answer lacks operations {', '.join(missing)}")
+    return [answers[str(number)] for number in range(expected)]
+
+
+def _fault_text(fault: Any) -> str:
+    errors = fault.get("Error") if isinstance(fault, dict) else None
+    error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    return str(error.get("Detail") or error.get("Message") or fault)[:300]

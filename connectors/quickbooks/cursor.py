@@ -14,6 +14,15 @@ Cursors written before `seen` had that name carry it as "began"; they still load
     {"v": 2, "mode": "second", "entity": "invoices", "start": 1001, "since": X}
     {"v": 2, "mode": "cdc", "since": X}
     {"v": 2, "mode": "done", "since": T}
+
+A full listing also keeps its page boundaries ("edges", and "tail": the last Id read of
+the entity it is in) until the first CDC after it has said whether a deletion may have
+pushed a record off its pages (`connectors.quickbooks.shift`): its "done" carries them,
+the CDC windows carry them with the deletions they report ("deleted"), and a "repair"
+reads the boundaries a deletion may have moved:
+
+    {"v": 2, "mode": "repair", "since": T, "edges": [[entity, start, before, after, slack]],
+     "deleted": [[entity, count, lowest]]}
 """
 
 from __future__ import annotations
@@ -31,6 +40,32 @@ from portal_rules.records import Entity
 VERSION = 2
 ListingMode = Literal["full", "changed", "second"]
 ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")  # a pull's order
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A boundary between two pages of a full listing of `entity`."""
+
+    entity: Entity
+    start: int  # the later page's STARTPOSITION
+    before: str  # the last Id of the earlier page
+    after: str | None  # the first Id of the later page (None: it was empty)
+    slack: int = 0  # positions added on each side after a window fell short
+
+    def to_json(self) -> list[Any]:
+        return [self.entity, self.start, self.before, self.after, self.slack]
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """Deletions of `entity` CDC reported since a full listing began: how many, lowest Id."""
+
+    entity: Entity
+    count: int
+    lowest: str
+
+    def to_json(self) -> list[Any]:
+        return [self.entity, self.count, self.lowest]
 
 
 @dataclass(frozen=True)
@@ -57,9 +92,12 @@ class Cursor:
         if not isinstance(raw, dict) or raw.get("v") != VERSION:
             raise CursorError(f"not a version-{VERSION} QuickBooks cursor")
         mode = raw.get("mode")
-        if mode in ("done", "cdc"):
-            since = _time(raw, "since", required=True)
-            return Done(since) if mode == "done" else Cdc(since)
+        if mode in ("done", "cdc", "repair"):
+            since, edges = _time(raw, "since", required=True), _edges(raw.get("edges"))
+            if mode == "done":
+                return Done(since, edges)
+            deleted = _deleted(raw.get("deleted"))
+            return Cdc(since, edges, deleted) if mode == "cdc" else Repair(since, edges, deleted)
         if mode not in ("full", "changed", "second"):
             raise CursorError(f"unknown cursor mode {mode!r}")
         entity, start = raw.get("entity"), raw.get("start")
@@ -73,6 +111,8 @@ class Cursor:
             since=_time(raw, "since", required=mode != "full"),
             after=_time(raw, "after", required=mode == "changed"),
             seen=_time(raw, seen, required=False),
+            edges=_edges(raw.get("edges")),
+            tail=_text(raw.get("tail")),
         )
 
 
@@ -88,7 +128,8 @@ class Listing(Cursor):
     - "second": `MetaData.LastUpdatedTime = since`: one second holding more changes than
       a CDC response can carry; CDC resumes one second later.
     `seen` is the server time of the pull's first response: everything changed before it
-    is read by this pull, and the next incremental starts there.
+    is read by this pull, and the next incremental starts there. A full listing's `edges`
+    are its page boundaries so far and `tail` the last Id read of `entity`.
     """
 
     mode: ListingMode
@@ -97,6 +138,8 @@ class Listing(Cursor):
     since: str | None = None
     after: str | None = None
     seen: str | None = None
+    edges: tuple[Edge, ...] = ()
+    tail: str | None = None
 
     @property
     def full(self) -> bool:
@@ -104,42 +147,61 @@ class Listing(Cursor):
 
     def next_entity(self) -> Listing:
         following = ENTITIES[ENTITIES.index(self.entity) + 1]
-        return replace(self, entity=following, start=1, after=self.since)
+        return replace(self, entity=following, start=1, after=self.since, tail=None)
 
     def to_dict(self) -> dict[str, Any]:
         cursor: dict[str, Any] = {"v": VERSION, "mode": self.mode, "entity": self.entity, "start": self.start}
-        for key in ("since", "after", "seen"):
+        for key in ("since", "after", "seen", "tail"):
             if getattr(self, key) is not None:
                 cursor[key] = getattr(self, key)
-        return cursor
+        return _with_edges(cursor, self.edges)
 
 
 @dataclass(frozen=True)
 class Cdc(Cursor):
-    """The next CDC request's `changedSince`, exactly (inside a split window)."""
+    """The next CDC request's `changedSince`, exactly (inside a split window); the page
+    boundaries of the full listing before it, and the deletions reported so far."""
 
     since: str
+    edges: tuple[Edge, ...] = ()
+    deleted: tuple[Deleted, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": VERSION, "mode": "cdc", "since": self.since}
+        return _with_deleted(
+            _with_edges({"v": VERSION, "mode": "cdc", "since": self.since}, self.edges), self.deleted
+        )
+
+
+@dataclass(frozen=True)
+class Repair(Cursor):
+    """Boundaries of a full listing a deletion may have moved, to read again; then `Done(since)`."""
+
+    since: str
+    edges: tuple[Edge, ...]
+    deleted: tuple[Deleted, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        cursor = _with_edges({"v": VERSION, "mode": "repair", "since": self.since}, self.edges)
+        return _with_deleted(cursor, self.deleted)
 
 
 @dataclass(frozen=True)
 class Done(Cursor):
     """A finished pull; the next one asks for changes since `since` (the pull's `seen`, minus
-    an overlap)."""
+    an overlap). After a full listing, its page boundaries."""
 
     since: str
+    edges: tuple[Edge, ...] = ()
 
     @property
     def done(self) -> bool:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": VERSION, "mode": "done", "since": self.since}
+        return _with_edges({"v": VERSION, "mode": "done", "since": self.since}, self.edges)
 
 
-State = Listing | Cdc | Done
+State = Listing | Cdc | Repair | Done
 
 
 def start(
@@ -179,3 +241,51 @@ def _time(cursor: dict[str, Any], key: str, *, required: bool) -> str | None:
     if parsed is None or parsed.tzinfo is None:
         raise CursorError(f"cursor {key} is not an ISO date-time with offset: {value!r}")
     return stamp(parsed)  # re-written by us: safe to quote in a query
+
+
+def _with_edges(cursor: dict[str, Any], edges: tuple[Edge, ...]) -> dict[str, Any]:
+    return {**cursor, "edges": [edge.to_json() for edge in edges]} if edges else cursor
+
+
+def _with_deleted(cursor: dict[str, Any], deleted: tuple[Deleted, ...]) -> dict[str, Any]:
+    return {**cursor, "deleted": [item.to_json() for item in deleted]} if deleted else cursor
+
+
+def _edges(raw: Any) -> tuple[Edge, ...]:
+    """The page boundaries a cursor holds; `CursorError` for anything else."""
+    if raw is None:
+        return ()
+    try:
+        return tuple(_edge(item) for item in raw)
+    except (TypeError, ValueError) as exc:
+        raise CursorError(f"cursor edges unreadable: {exc}") from None
+
+
+def _edge(item: Any) -> Edge:
+    entity, start, before, after, slack = item
+    if not isinstance(start, int) or isinstance(start, bool) or start < 2 or not isinstance(before, str):
+        raise ValueError(f"bad edge {item!r}")
+    if (after is not None and not isinstance(after, str)) or not isinstance(slack, int) or slack < 0:
+        raise ValueError(f"bad edge {item!r}")
+    return Edge(_entity(entity), start, before, after, slack)
+
+
+def _deleted(raw: Any) -> tuple[Deleted, ...]:
+    if raw is None:
+        return ()
+    try:
+        return tuple(Deleted(_entity(entity), int(count), str(lowest)) for entity, count, lowest in raw)
+    except (TypeError, ValueError) as exc:
+        raise CursorError(f"cursor deletions unreadable: {exc}") from None
+
+
+def _entity(value: Any) -> Entity:
+    if value not in ENTITIES:
+        raise ValueError(f"unknown entity {value!r}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise CursorError(f"cursor tail is not an Id: {value!r}")
+    return value

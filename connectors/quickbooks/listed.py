@@ -29,6 +29,8 @@ class Listed:
     records: list[Any]  # of the entity's record type (in `listed_fields`, maybe as field dicts)
     quarantined: list[Quarantined]
     rows: int  # rows in the answer, quarantined ones included
+    first: str | None = None  # the first row's Id and the last's: page boundaries (`shift`)
+    last: str | None = None
 
 
 def listed(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
@@ -37,7 +39,7 @@ def listed(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
     if fields is None:
         return _general(body, entity, home_currency)
     records = msgspec.convert(fields, list[RECORD_TYPES[entity]])  # type: ignore[valid-type]
-    return Listed(records, [], len(records))
+    return Listed(records, [], len(records), *_ends([field["ref"] for field in fields[:1] + fields[-1:]]))
 
 
 def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
@@ -47,7 +49,7 @@ def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | N
     fields = typed_fields(body, entity, home_currency)
     if fields is None:
         return _general(body, entity, home_currency)
-    return Listed(fields, [], len(fields))
+    return Listed(fields, [], len(fields), *_ends([field["ref"] for field in fields[:1] + fields[-1:]]))
 
 
 def _general(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
@@ -58,4 +60,19 @@ def _general(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
     if not isinstance(rows, list):
         return None
     records, quarantined = normalize_all(entity, rows, home_currency)
-    return Listed(records, quarantined, len(rows))
+    return Listed(records, quarantined, len(rows), *ends(rows))
+
+
+def ends(rows: list[Any]) -> tuple[str | None, str | None]:
+    """The Ids of a page's first and last raw rows, as text (None: no row, or no Id)."""
+    return _ends([_row_id(row) for row in rows[:1] + rows[-1:]])
+
+
+def _row_id(row: Any) -> str | None:
+    value = row.get("Id") if isinstance(row, dict) else None
+    return None if value is None else str(value)
+
+
+def _ends(ids: list[str | None]) -> tuple[str | None, str | None]:
+    """(first, last) of a page from its first and last rows' Ids (an empty page: neither)."""
+    return (ids[0], ids[-1]) if ids else (None, None)

@@ -2,8 +2,9 @@
 
 A full pull pages by STARTPOSITION over `ORDERBY Id`. A record deleted mid-pull on a page
 already read shifts every later record up by one, so the record that crossed the page
-boundary is never returned, though it is alive. Before the store marks a record deleted
-because a full pull did not return it, it asks here:
+boundary is never returned, though it is alive (the first incremental pull reads it, see
+`connectors.quickbooks.shift`). Before the store marks a record deleted because a full pull
+did not return it, it asks here:
 `SELECT Id FROM Invoice WHERE Id IN ('1','2',...)` (deleted records are never returned by
 a query; voided ones are, and are still present), as many ids per statement as keep it
 under `MAX_STATEMENT_CHARS`, at most `MAXRESULTS` 1000.

@@ -13,6 +13,8 @@ its page(s) carrying the state that resumes after them, and returns the next sta
   LastUpdatedTime (inclusive: the boundary second is re-read, never skipped). Deletions
   only ever arrive this way.
 - Incremental, older cursor: `MetaData.LastUpdatedTime >= cursor - overlap` listings.
+- After a full listing, the first CDC learns whether a deletion during it may have pushed a
+  record off its pages; if so a "repair" reads those page boundaries again (`shift`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,21 @@ from typing import Any
 import structlog
 
 from connectors.base import ConnectorError
-from connectors.quickbooks.client import QboClient
-from connectors.quickbooks.cursor import ENTITIES, Cdc, Done, Listing, State, moment, stamp
+from connectors.quickbooks import shift
+from connectors.quickbooks.client import QboClient, batch_answers
+from connectors.quickbooks.cursor import (
+    ENTITIES,
+    Cdc,
+    Deleted,
+    Done,
+    Edge,
+    Listing,
+    Repair,
+    State,
+    moment,
+    stamp,
+)
+from connectors.quickbooks.listed import ends
 from connectors.quickbooks.normalize import TABLES, normalize_all
 from connectors.quickbooks.options import QboOptions
 from portal_rules.records import Entity, Page, Quarantined
@@ -67,6 +82,8 @@ class Puller:
         while not isinstance(state, Done):
             if isinstance(state, Cdc):
                 state = yield from self.cdc_window(state)
+            elif isinstance(state, Repair):
+                state = yield from self.repair(state)
             else:
                 state = yield from self.listing_page(state)
 
@@ -75,7 +92,7 @@ class Puller:
         origin = moment(done.since) - timedelta(seconds=self.options.overlap_seconds)
         oldest = self.now() - timedelta(days=self.options.cdc_max_days)
         if origin >= oldest + timedelta(seconds=self.options.cdc_margin_seconds):
-            return Cdc(stamp(origin))
+            return Cdc(stamp(origin), done.edges)
         log.warning(
             "quickbooks.cursor_older_than_cdc",
             since=stamp(origin),
@@ -88,6 +105,8 @@ class Puller:
         rows = _query_rows(reply.body, listing.entity)
         seen = None if listing.mode == "second" else listing.seen or server_time(reply.body)
         last = len(rows) < self.options.page_size
+        if listing.mode == "full":
+            listing = recorded(listing, *ends(rows))
         following = _advance(replace(listing, seen=seen), rows, last)
         records, quarantined = normalize_all(listing.entity, rows, self.options.home_currency)
         complete = listing.mode == "full" and listing.entity == ENTITIES[-1] and last
@@ -98,14 +117,9 @@ class Puller:
         reply = self.client.cdc(CDC_ENTITIES, window.since)
         rows = _cdc_rows(reply.body)
         following = self._after_window(window, [row for part in rows.values() for row in part], reply.body)
-        calls = reply.calls
-        home = self.options.home_currency
-        parts = [(entity, *normalize_all(entity, rows[entity], home)) for entity in ENTITIES if rows[entity]]
-        for number, (entity, records, quarantined) in enumerate(parts or [("invoices", [], [])], start=1):
-            # Resuming after any but the last page redoes the window: the rest is not stored yet.
-            cursor = following.to_dict() if number >= len(parts) else window.to_dict()
-            yield _page(entity, records, quarantined, cursor, calls)
-            calls = 0
+        if window.edges:  # the first CDC after a full listing: what its deletions may have moved
+            following = _guarded(following, window.edges, shift.deletions(rows, window.deleted))
+        yield from self._by_entity(rows, window, following, reply.calls)
         return following
 
     def _after_window(self, window: Cdc, rows: Sequence[Any], body: dict[str, Any]) -> State:
@@ -121,6 +135,63 @@ class Puller:
         log.warning("quickbooks.cdc_second_overflow", second=stamp(second), objects=len(rows))
         return Listing("second", since=stamp(second))
 
+    def repair(self, state: Repair) -> Step:
+        """Read again, in one /batch request, up to 30 page boundaries a deletion may have moved."""
+        moved = {edge: shift.reach(edge, state.deleted) for edge in state.edges[: shift.WINDOWS_PER_REQUEST]}
+        if not all(shift.fits(edge, reach) for edge, reach in moved.items()):
+            deleted = [item.to_json() for item in state.deleted]
+            log.warning("quickbooks.shift_repair_by_full_listing", deleted=deleted)
+            return Listing("full")
+        reply = self.client.batch([shift.window_statement(edge, reach) for edge, reach in moved.items()])
+        answers = batch_answers(reply.body, len(moved))
+        found: dict[Entity, list[Any]] = {entity: [] for entity in ENTITIES}
+        again: list[Edge] = []
+        for (edge, reach), answer in zip(moved.items(), answers, strict=True):
+            rows = answer.get(TABLES[edge.entity], [])
+            skipped = shift.between(rows if isinstance(rows, list) else [], edge, reach)
+            if skipped is None:
+                again.append(shift.wider(edge, reach))
+            else:
+                found[edge.entity] += skipped
+        log.info("quickbooks.shift_repaired", boundaries=len(moved), records=sum(map(len, found.values())))
+        rest = (*state.edges[shift.WINDOWS_PER_REQUEST :], *again)
+        following: State = replace(state, edges=rest) if rest else Done(state.since)
+        yield from self._by_entity(found, state, following, reply.calls)
+        return following
+
+    def _by_entity(
+        self, rows: dict[Entity, list[Any]], state: State, following: State, calls: int
+    ) -> Iterator[Page]:
+        """One page per entity with rows (at least one page); resuming after any but the last
+        redoes `state`: the rest is not stored yet."""
+        home = self.options.home_currency
+        parts = [(entity, *normalize_all(entity, rows[entity], home)) for entity in ENTITIES if rows[entity]]
+        for number, (entity, records, quarantined) in enumerate(parts or [("invoices", [], [])], start=1):
+            cursor = following.to_dict() if number >= len(parts) else state.to_dict()
+            yield _page(entity, records, quarantined, cursor, calls)
+            calls = 0
+
+
+def recorded(listing: Listing, first: str | None, last: str | None) -> Listing:
+    """`listing` (of a full pull) with the boundary in front of its page, read from `first` to
+    `last`, kept: `edges` gains it and `tail` becomes `last`."""
+    edge = shift.edge_before(listing.entity, listing.start, listing.tail, first)
+    edges = (*listing.edges, edge) if edge is not None else listing.edges
+    return replace(listing, edges=edges, tail=last if last is not None else listing.tail)
+
+
+def _guarded(following: State, edges: tuple[Edge, ...], deleted: tuple[Deleted, ...]) -> State:
+    """The state after a CDC window of the first CDC after a full listing: the boundaries and
+    deletions go on to the next window; at the end, a repair of those a deletion may have
+    moved, or `Done` without them."""
+    if isinstance(following, Cdc):
+        return replace(following, edges=edges, deleted=deleted)
+    if isinstance(following, Done):
+        risky = shift.at_risk(edges, deleted)
+        return Repair(following.since, risky, deleted) if risky else following
+    log.warning("quickbooks.shift_guard_dropped", note="a second of 1000+ changes after a full pull")
+    return following
+
 
 def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
     """The state after a page of `listing` holding `rows`."""
@@ -135,7 +206,7 @@ def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
         return Cdc(stamp(moment(listing.since) + ONE_SECOND))
     if listing.seen is None:  # set from the first response before any page is advanced
         raise ConnectorError("QuickBooks pull finished without a server time")
-    return Done(listing.seen)
+    return Done(listing.seen, listing.edges)
 
 
 def _keyset(listing: Listing, rows: Sequence[Any]) -> tuple[str | None, int]:

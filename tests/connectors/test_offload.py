@@ -70,9 +70,10 @@ def test_a_page_comes_back_as_this_process_reads_it():
     offload = Offload("quickbooks.listing")
     try:
         body = page(GOOD, BAD)
-        records, quarantined, rows = offload.read(body, "invoices", "USD")
+        records, quarantined, rows, first, last = offload.read(body, "invoices", "USD")
         expected = listed(body, "invoices", "USD")
         assert (records, quarantined, rows) == (expected.records, expected.quarantined, 2)
+        assert (first, last) == (expected.first, expected.last) == (str(GOOD["Id"]), str(BAD["Id"]))
         assert records[0].total == Decimal("120.5") and str(records[0].balance) == "20.25"
         assert quarantined[0].reason == "missing CustomerRef"
     finally:
@@ -242,7 +243,7 @@ import sys, time, json
 from connectors.offload import Offload
 offload = Offload("quickbooks.listing")
 body = json.dumps({"QueryResponse": {"Invoice": []}, "time": "2025-06-02T08:30:00-07:00"}).encode()
-assert offload.read(body, "invoices", "USD") == ([], [], 0)
+assert offload.read(body, "invoices", "USD") == ([], [], 0, None, None)
 print(offload._child.pid, flush=True)
 time.sleep(60)
 """

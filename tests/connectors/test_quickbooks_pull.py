@@ -66,7 +66,8 @@ def test_full_pull_costs_the_page_limit_minimum(world):
     assert set(result.invoices) == set(dated(world.company)) and len(result.invoices) == LIVE_INVOICES
     assert set(result.customers) == set(world.company.customers)
     assert (len(result.payments), len(result.credits)) == (payments, credits)
-    assert result.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # the server's time
+    # the server's time, and each page boundary (the last Id before it, the first after)
+    assert result.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW, "edges": page_edges(world.company)}
     assert not result.quarantined
 
 
@@ -322,7 +323,8 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     assert not resumed.customers and not set(killed.invoices) & set(resumed.invoices)
     assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
     assert resumed.pages[-1].full_sync_complete
-    assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # when the pull began
+    # when the pull began; every page boundary, the one the killed run read up to included
+    assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW, "edges": page_edges(world.company)}
 
 
 def test_a_cursor_stored_in_the_earlier_format_still_resumes(world):
@@ -334,7 +336,9 @@ def test_a_cursor_stored_in_the_earlier_format_still_resumes(world):
     assert not resumed.customers and resumed.pages[-1].full_sync_complete
     live = dated(world.company)
     assert set(resumed.invoices) <= set(live) and len(resumed.invoices) == len(live) - 1000  # the rest
-    assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW}  # not the later clock
+    assert resumed.cursor["since"] == SIM_TZ_NOW  # not the later clock
+    # such a cursor holds no last Id read: the boundary it stood at is not kept, the later ones are
+    assert resumed.cursor["edges"] == page_edges(world.company)[1:]
 
 
 def test_full_true_starts_over_whatever_the_cursor(world):
@@ -377,7 +381,9 @@ def test_incremental_pull_returns_only_the_changes(world):
     clock.advance(hours=1)
     world.sim.counters.reset()
     result = pull(world.connector(), cursor)
-    assert api_requests(world.sim) == {"cdc": 1}
+    # the first CDC after a full pull reports a deletion: the page boundaries past it are read
+    # again (one batch), in case the deletion came during the pull and pushed a record off them
+    assert api_requests(world.sim) == {"cdc": 1, "batch": 1}
     assert set(result.invoices) == {unpaid.id, paid.id, doomed.id, voided.id, unsent.id}
     assert result.invoices[unpaid.id].balance == unpaid.total - Decimal("10.00")
     assert result.invoices[paid.id].balance == Decimal("5.00")
@@ -411,7 +417,8 @@ def test_a_cdc_window_with_more_than_1000_changes_is_split(world):
     assert api_requests(world.sim) == {"cdc": 2}
     assert set(result.invoices) == set(changed)
     assert [len(p.of("invoices")) for p in result.pages] == [1000, 502]  # the boundary second re-read
-    assert result.pages[0].cursor == {"v": 2, "mode": "cdc", "since": _la(start + timedelta(seconds=499))}
+    split = {"v": 2, "mode": "cdc", "since": _la(start + timedelta(seconds=499)), "edges": page_edges(model)}
+    assert result.pages[0].cursor == split  # the full pull's page boundaries go on to the next window
     assert result.cursor["mode"] == "done"
     world.sim.counters.reset()
     resumed = pull(world.connector(), result.pages[0].cursor)  # killed after the first window
@@ -536,6 +543,21 @@ def expected_requests(sizes: dict[str, int]) -> dict[str, int]:
         if pages:
             requests[f"query:{table}"] = pages
     return requests
+
+
+def page_edges(company) -> list[list]:
+    """The page boundaries a full pull of `company` keeps: (entity, the later page's start, the
+    last Id before, the first Id after, 0) at every 1000 records of each entity, in Id order."""
+    live = {
+        "invoices": dated(company),
+        "payments": [p.id for p in company.payments.values() if p.status != "deleted"],
+        "credits": [c.id for c in company.credits.values() if c.status != "deleted"],
+    }
+    edges = []
+    for entity, ids in live.items():
+        ordered = sorted(ids, key=int)
+        edges += [[entity, n + 1, ordered[n - 1], ordered[n], 0] for n in range(1000, len(ordered), 1000)]
+    return edges
 
 
 def ledger_sizes(company) -> tuple[int, int]:
