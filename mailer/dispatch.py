@@ -13,6 +13,9 @@ messages not begun go back to `queued` as they were (no attempt counted, no retr
 in the transaction that records the answers of those sent, so nothing is left `sending`
 to turn in doubt once the lease runs out.
 
+Automatic reminders whose invoices all stopped being due while they waited for the window
+are withdrawn just before claiming (`mailer.withdraw`), when the caller says how (`withdraw`).
+
 A message the server takes for some recipients and refuses for others is `sent` with the
 refusals noted; if some of them were only deferred (4xx), the row is instead queued again
 with the usual backoff, its `recipient` narrowed to those deferred: they get the same bytes
@@ -42,6 +45,9 @@ log = structlog.get_logger("arsync.mailer")
 
 LEASE = timedelta(minutes=10)
 
+Withdraw = Callable[[Connection, datetime, list[str]], list[int]]
+"""Given the companies whose automatic mail may go now, drop what must not (the caller's rules)."""
+
 
 @dataclass(slots=True)
 class DispatchReport:
@@ -58,12 +64,13 @@ class DispatchReport:
     dry_run: bool = False
     stopped: bool = False  # ended by `stop()`, not by finding nothing more to claim
     handed_back: list[int] = field(default_factory=list)  # claimed, not begun: queued as they were
+    withdrawn: list[int] = field(default_factory=list)  # reminders no longer due: dropped unsent
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back."""
-        names = ("sent", "retrying", "failed", "in_doubt", "expired", "planned", "handed_back")
+        handed_back, withdrawn."""
+        names = ("sent", "retrying", "failed", "in_doubt", "expired", "planned", "handed_back", "withdrawn")
         return {name: len(getattr(self, name)) for name in names}
 
 
@@ -79,6 +86,7 @@ def dispatch(
     lease: timedelta = LEASE,
     backoff: Backoff = Backoff(),
     stop: Callable[[], bool] | None = None,
+    withdraw: Withdraw | None = None,
 ) -> DispatchReport:
     """Deliver every outbox message whose time (and, if automatic, window) has come.
 
@@ -86,7 +94,8 @@ def dispatch(
     running event loop. `worker_id` must be unique per running dispatcher. If the
     transport raises, the claimed rows stay `sending` and later become `in_doubt`. Once
     `stop()` is true the run ends at the next safe point (see the module docstring) with
-    `stopped` set and the messages not begun queued again.
+    `stopped` set and the messages not begun queued again. `withdraw` drops the reminders no
+    longer due among those about to be claimed (`mailer.withdraw.withdraw_stale`).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -97,6 +106,10 @@ def dispatch(
     with engine.begin() as connection:
         report.expired = expire_leases(connection, now=now, lease=lease)
         companies = open_companies(connection, now, window_for)
+        if withdraw is not None:
+            report.withdrawn = withdraw(connection, now, companies)
+    if report.withdrawn:
+        log.info("mail.withdrawn", ids=report.withdrawn, reason="its invoices are no longer due")
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
     stopping = stop or _never

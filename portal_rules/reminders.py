@@ -87,7 +87,7 @@ def due_reminders(
     skipped: list[ReminderKey] = []
     for invoice in invoices:
         customer = customers.get(invoice.customer_ref)
-        if invoice.due_date is None or not _remindable(invoice, customer, import_inactive):
+        if invoice.due_date is None or not remindable(invoice, customer, import_inactive):
             continue
         send, skip = _select_offset(invoice.ref, invoice.due_date, ordered_offsets, already_done, today)
         skipped.extend((invoice.ref, offset) for offset in skip)
@@ -100,7 +100,10 @@ def due_reminders(
     return ReminderPlan(reminders, tuple(skipped))
 
 
-def _remindable(invoice: InvoiceFacts, customer: CustomerFacts | None, import_inactive: bool) -> bool:
+def remindable(invoice: InvoiceFacts, customer: CustomerFacts | None, import_inactive: bool) -> bool:
+    """Whether `invoice` may be in a reminder: visible with a balance, its customer in the
+    portal and not paused. Planning asks it, and so does sending (the invoice may have been
+    paid while its reminder waited for the delivery window)."""
     if customer is None or customer.reminders_paused:
         return False
     if not is_visible(invoice, portal_visible_customer(customer, import_inactive)):

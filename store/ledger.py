@@ -109,13 +109,20 @@ def record_skipped(engine: Engine, company_id: str, pairs: Sequence[tuple[str, i
 
 
 def record_sent(
-    connection: Connection, company_id: str, pairs: Sequence[tuple[str, int]], now: datetime
+    connection: Connection,
+    company_id: str,
+    pairs: Sequence[tuple[str, int]],
+    now: datetime,
+    *,
+    outbox_id: int | None = None,
 ) -> None:
-    """Record pairs as sent in the caller's transaction; `IntegrityError` if one was recorded first.
+    """Record pairs as sent, by the outbox message `outbox_id`, in the caller's transaction;
+    `IntegrityError` if one was recorded first.
 
     One multi-row INSERT, not the driver's executemany: psycopg runs that in pipeline mode,
     and a key another planner recorded first aborted the pipeline with a logged warning
     ("error ignored terminating psycopg.Pipeline") for every customer it lost.
     """
     if pairs:
-        connection.execute(insert(LEDGER).values(_rows(company_id, pairs, "sent", now)))
+        rows = [{**row, "outbox_id": outbox_id} for row in _rows(company_id, pairs, "sent", now)]
+        connection.execute(insert(LEDGER).values(rows))

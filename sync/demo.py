@@ -36,7 +36,7 @@ from sync.config import load_config
 from sync.demo_history import show_account_history
 from sync.invites import invite
 from sync.logging import REDACTOR, configure_logging
-from sync.mail import transport, window_for
+from sync.mail import stale_reminders, transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import sync_now
 
@@ -183,7 +183,12 @@ def _communicate(app: App, echo: Echo, now: datetime) -> None:
             f"({planned.skipped} earlier offsets skipped as caught up)"
         )
     report = dispatch(
-        app.engine, transport(app.config), now=now, window_for=window_for(app.config), worker_id=worker_id()
+        app.engine,
+        transport(app.config),
+        now=now,
+        window_for=window_for(app.config),
+        worker_id=worker_id(),
+        withdraw=stale_reminders(app.config),
     )
     echo(f"  {len(report.sent)} emails written to {app.config.mail.file_directory}")
 

@@ -29,7 +29,7 @@ from store.workers import dead_workers
 from sync.app import App
 from sync.config import CompanyConfig, Config
 from sync.logging import REDACTOR
-from sync.mail import transport, window_for
+from sync.mail import stale_reminders, transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import pacing_for, recompute_health
 from sync.settings import token_endpoint_for
@@ -97,6 +97,7 @@ def send(ctx: JobContext) -> None:
         transport(config),
         now=ctx.clock(),
         window_for=window_for(config),
+        withdraw=stale_reminders(config),
         worker_id=ctx.worker,
         batch_size=100,
         stop=ctx.stopping,  # a stopping worker finishes the messages on their way, queues the rest

@@ -1,4 +1,5 @@
-"""Wiring between decisions and the mailer: senders, transports, windows, invitation mail."""
+"""Wiring between decisions and the mailer: senders, transports, windows, stale reminders,
+invitation mail."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from mailer.dispatch import Withdraw
 from mailer.mails import InvitationMail, Sender
 from mailer.outbox import enqueue
 from mailer.render import render_invitation
 from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport, Transport
+from mailer.withdraw import withdraw_stale
 from portal_rules.invitations import IssuedInvitation
 from portal_rules.windows import DeliveryWindow
 from sync.config import CompanyConfig, Config
@@ -45,6 +48,18 @@ def transport(config: Config) -> Transport:
 def window_for(config: Config) -> Callable[[str], DeliveryWindow | None]:
     windows = {c.id: company_policy(c).delivery_window for c in config.companies}
     return windows.get
+
+
+def stale_reminders(config: Config) -> Withdraw:
+    """The dispatcher's `withdraw`: reminders whose invoices all stopped being due while they
+    waited for the window are dropped unsent (`mailer.withdraw`)."""
+    imports = {c.id: company_policy(c).import_inactive_customers for c in config.companies}
+
+    def withdraw(connection: Connection, now: datetime, companies: list[str]) -> list[int]:
+        inactive = lambda company: imports.get(company, False)  # noqa: E731
+        return withdraw_stale(connection, now=now, companies=companies, imports_inactive=inactive)
+
+    return withdraw
 
 
 def invitation_enqueuer(

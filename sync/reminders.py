@@ -182,8 +182,7 @@ def _enqueue_each(engine: Engine, company_id: str, mails: list, now: datetime) -
 def _enqueue(
     connection: Connection, company_id: str, reminder: CustomerReminder, message, now: datetime
 ) -> None:
-    record_sent(connection, company_id, [(item.invoice.ref, item.offset) for item in reminder.items], now)
-    enqueue_rendered(
+    outbox_id = enqueue_rendered(
         Session(bind=connection),
         message,
         company_id=company_id,
@@ -192,3 +191,7 @@ def _enqueue(
         dedupe_key=_key(reminder),
         not_before=now,
     )
+    # the ledger rows name their message (what the dispatcher withdraws them with); if another
+    # worker recorded one of the pairs first, this raises and the message goes with the rollback
+    pairs = [(item.invoice.ref, item.offset) for item in reminder.items]
+    record_sent(connection, company_id, pairs, now, outbox_id=outbox_id)

@@ -13,7 +13,7 @@ from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_s
 from sync.config import check_template_dirs
 from sync.interrupt import stop_on_interrupt
 from sync.invites import invite as invite_contacts
-from sync.mail import invitation_enqueuer, transport, window_for
+from sync.mail import invitation_enqueuer, stale_reminders, transport, window_for
 from sync.reminders import ReminderReport, plan_reminders
 from sync.settings import company_policy
 
@@ -35,8 +35,10 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
     if answer_only:
         return
     partly = f" ({len(report.partly)} of them delivered to their other recipients)" if report.partly else ""
+    withdrawn = f", {len(report.withdrawn)} reminder(s) withdrawn: no longer due" if report.withdrawn else ""
     click.echo(
-        f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry{partly}"
+        f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry"
+        f"{partly}{withdrawn}"
     )
     if report.stopped and report.left:  # stopped once the last message had begun: all done
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
@@ -51,6 +53,7 @@ def _dispatch(state: State, now, **options):
         transport(state.config),  # `file_directory` is anchored to the config file at load
         now=now,
         window_for=window_for(state.config),
+        withdraw=stale_reminders(state.config),
         worker_id=worker_id(),
         **options,
     )

@@ -177,6 +177,14 @@ class Shop:
         )
         assert summary.status == "ok", summary.error
 
+    def sync_changes(self, changes: list[CustomerRecord | InvoiceRecord]) -> None:
+        """Store changed records as the next incremental sync would (after `sync`)."""
+        source = ScriptedSource(changes=changes)
+        summary = sync_company(
+            self.engine, COMPANY, company_policy(self.company), source, owner="e2e", clock=lambda: SYNCED_AT
+        )
+        assert summary.status == "ok", summary.error
+
     def cli(self, *args: str) -> Result:
         """`arsync --config PATH ARGS...` in this process (exit code, stdout, stderr)."""
         self.capsys.readouterr()

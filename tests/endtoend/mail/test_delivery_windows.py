@@ -189,3 +189,45 @@ def test_a_superseded_automatic_invitation_is_not_delivered_later(make_shop, sql
     shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
 
     assert [r.message["Message-ID"] for r in smtp.received] == [first.message["Message-ID"]]
+
+
+# --- reminders whose invoices stopped being due while they waited ------------------------------
+
+FRIDAY_EVENING, MONDAY_OPENING = utc("2026-11-20T23:00"), utc("2026-11-23T14:00")  # New York, 9-17
+
+
+def test_a_reminder_whose_invoices_were_paid_while_it_waited_is_withdrawn(make_shop, store_url, smtp):
+    """Planned on Friday evening, held for Monday's opening; over the weekend one customer pays
+    its invoice, another is paused, a third pays one of its two invoices."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[0]
+    )
+    due = date(2026, 11, 1)
+    customers = [customer(ref, f"Customer {ref}", f"c{ref}@example.com") for ref in ("1", "2", "3")]
+    invoices = [invoice("10", "1", due, "120.00"), invoice("20", "2", due, "80.00")]
+    invoices += [invoice("30", "3", due, "50.00"), invoice("31", "3", due, "70.00")]
+    shop.sync(customers, invoices)
+    planned = shop.cli("reminders", "plan", "--now", iso(FRIDAY_EVENING))
+    assert planned.code == 0, planned.err
+    assert shop.rows("SELECT status FROM outbox") == [("queued",)] * 3
+
+    shop.sync_changes([invoice("10", "1", due, "0.00"), invoice("30", "3", due, "0.00")])
+    assert shop.cli("customer", "pause-reminders", COMPANY, "2").code == 0
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 1 sent, 0 failed, 0 to retry, 2 reminder(s) withdrawn: no longer due\n"
+    assert recipients(smtp) == ["c3@example.com"]  # 31 is still owed: the reminder goes as rendered
+    assert shop.rows("SELECT recipient, status FROM outbox ORDER BY recipient") == [
+        ("c1@example.com", "dropped"), ("c2@example.com", "dropped"), ("c3@example.com", "sent"),
+    ]  # fmt: skip
+    reasons = shop.rows("SELECT DISTINCT last_error FROM outbox WHERE status = 'dropped'")
+    assert [reason for (reason,) in reasons] == [
+        "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
+    ]
+    assert shop.rows("SELECT invoice_ref, status FROM reminder_ledger ORDER BY invoice_ref") == [
+        ("10", "skipped"), ("20", "skipped"), ("30", "sent"), ("31", "sent"),
+    ]  # fmt: skip
+    again = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING + timedelta(hours=1)))
+    assert again.out == "mail: 0 sent, 0 failed, 0 to retry\n" and len(smtp.received) == 1
+    replanned = shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING + timedelta(hours=1)))
+    assert replanned.code == 0 and shop.scalar("SELECT COUNT(*) FROM outbox") == 3  # (invoice, offset): done
