@@ -273,7 +273,7 @@ def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Bac
         "b_recipient": row.recipient,
     }
     if result.outcome is Outcome.DELIVERED:
-        return change | _delivered(result, attempts, now=now, backoff=backoff)
+        return change | _delivered(result, attempts, now=now, backoff=backoff, earlier=_refused_before(row))
     if result.outcome is Outcome.PERMANENT:
         return change | {"b_status": "failed"}
     if result.outcome is Outcome.IN_DOUBT:
@@ -287,16 +287,33 @@ def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Bac
     return change | {"b_status": "queued", "b_retry_at": retry_at}
 
 
-def _delivered(result: SendResult, attempts: int, *, now: datetime, backoff: Backoff) -> dict:
+def _delivered(
+    result: SendResult, attempts: int, *, now: datetime, backoff: Backoff, earlier: str | None
+) -> dict:
     """The row's change for a message the server took for at least one recipient: `sent`,
-    noting whom it refused; or, while some were only deferred (4xx), queued again for them
-    alone, since the others already have it (see the module docstring)."""
-    refused = "; ".join(str(refusal) for refusal in result.refused)
+    noting whom it refused for good (now, or at an `earlier` attempt of this message); or,
+    while some were only deferred (4xx), queued again for them alone, since the others already
+    have it (see the module docstring)."""
+    for_good = [str(r) for r in result.refused if r.recipient not in result.deferred]
+    refused = "; ".join([*for_good, earlier] if earlier else for_good)
     if not result.deferred:
         return {"b_status": "sent", "b_sent_at": now, "b_error": f"refused: {refused}" if refused else None}
     narrowed = {"b_recipient": ", ".join(result.deferred)}
-    note = f"delivered to the other recipients; refused: {refused}"
+    deferred = "; ".join(str(r) for r in result.refused if r.recipient in result.deferred)
+    note = f"{PARTLY}{f'; refused: {refused}' if refused else ''}; deferred: {deferred}"
     retry_at = backoff.next_attempt(attempts, now)
     if retry_at is None:
         return narrowed | {"b_status": "failed", "b_error": f"gave up after {attempts} attempts: {note}"}
     return narrowed | {"b_status": "queued", "b_retry_at": retry_at, "b_error": note}
+
+
+PARTLY = "delivered to the other recipients"
+
+
+def _refused_before(row: Claimed) -> str | None:
+    """The recipients an earlier attempt of this (narrowed) message saw refused for good, as
+    its note says them: they never got it, which the row must keep saying once it is sent."""
+    note = row.last_error or ""
+    if not note.startswith(PARTLY) or "; refused: " not in note:
+        return None
+    return note.split("; refused: ", 1)[1].split("; deferred: ", 1)[0]

@@ -99,3 +99,38 @@ def test_the_deferred_recipient_alone_waits_for_the_retry_backoff(make_shop, sql
     assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"], ["linda@burgers.example"]]
     assert len({r.message["Message-ID"] for r in smtp.received}) == 1
     assert shop.rows("SELECT status, last_error FROM outbox") == [("sent", None)]
+
+
+class RefusesGeneDefersLinda(RefusesLinda):
+    """bob@ takes it, gene@ is refused for good, linda@ gets `answer_for_linda`."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("gene@"):
+            return "550 5.1.1 No such user"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_refusal_for_good_stays_recorded_once_the_deferred_recipient_has_it(make_shop, sqlite_url, smtp):
+    """Three recipients: one served, one refused for good (550), one deferred (450). The row is
+    narrowed to the deferred one; when she gets it, the row is `sent` and still says that gene
+    was refused (he never got the reminder), not only what its last attempt saw."""
+    smtp.stop()
+    smtp.recorder = RefusesGeneDefersLinda()
+    smtp.recorder.answer_for_linda = "450 4.2.0 Greylisted, try again later"
+    smtp.start()
+    shop = make_shop(sqlite_url)
+    emails = ("bob@burgers.example", "gene@burgers.example", "linda@burgers.example")
+    shop.sync([customer("1", "Bob's Burgers", *emails)], [invoice("10", "1", date(2026, 11, 1), "120.00")])
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).code == 0
+    [(status, note)] = shop.rows("SELECT status, last_error FROM outbox")
+    assert status == "queued" and "gene@burgers.example: 550 5.1.1 No such user" in note
+    assert "linda@burgers.example: 450 4.2.0 Greylisted" in note
+
+    smtp.recorder.answer_for_linda = "250 OK"
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM + timedelta(hours=1))).code == 0
+
+    assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"], ["linda@burgers.example"]]
+    assert shop.rows("SELECT status, last_error FROM outbox") == [
+        ("sent", "refused: gene@burgers.example: 550 5.1.1 No such user")
+    ]
