@@ -87,6 +87,7 @@ def dispatch(
     backoff: Backoff = Backoff(),
     stop: Callable[[], bool] | None = None,
     withdraw: Withdraw | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> DispatchReport:
     """Deliver every outbox message whose time (and, if automatic, window) has come.
 
@@ -95,7 +96,9 @@ def dispatch(
     transport raises, the claimed rows stay `sending` and later become `in_doubt`. Once
     `stop()` is true the run ends at the next safe point (see the module docstring) with
     `stopped` set and the messages not begun queued again. `withdraw` drops the reminders no
-    longer due among those about to be claimed (`mailer.withdraw.withdraw_stale`).
+    longer due among those about to be claimed (`mailer.withdraw.withdraw_stale`). With a
+    `clock`, each batch after the first reads the time again and which windows are open then:
+    a long backlog stops handing automatic mail to the server once its window closes.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -105,16 +108,17 @@ def dispatch(
     report = DispatchReport()
     with engine.begin() as connection:
         report.expired = expire_leases(connection, now=now, lease=lease)
-        companies = open_companies(connection, now, window_for)
-        if withdraw is not None:
-            report.withdrawn = withdraw(connection, now, companies)
-    if report.withdrawn:
-        log.info("mail.withdrawn", ids=report.withdrawn, reason="its invoices are no longer due")
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
+    companies = _opening(engine, now, window_for, withdraw, report)
     stopping = stop or _never
     each = bool(getattr(transport, "marks_start", False))  # else the whole batch is `sending`
+    claimed_before = False
     while not stopping():
+        if clock is not None and claimed_before:  # the time has moved on since the last batch
+            now = clock()
+            companies = _opening(engine, now, window_for, withdraw, report)
+        claimed_before = True
         with engine.begin() as connection:  # committed before anything is sent
             batch = claim(
                 connection,
@@ -142,6 +146,20 @@ def dispatch(
 
 def _never() -> bool:
     return False
+
+
+def _opening(
+    engine: Engine, now: datetime, window_for: WindowFor, withdraw: Withdraw | None, report: DispatchReport
+) -> list[str]:
+    """The companies whose automatic mail may go at `now`, their reminders no longer due
+    withdrawn first (added to `report`)."""
+    with engine.begin() as connection:
+        companies = open_companies(connection, now, window_for)
+        withdrawn = withdraw(connection, now, companies) if withdraw is not None else []
+    if withdrawn:
+        log.info("mail.withdrawn", ids=withdrawn, reason="its invoices are no longer due")
+        report.withdrawn += withdrawn
+    return companies
 
 
 def _starter(

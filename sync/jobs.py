@@ -98,6 +98,7 @@ def send(ctx: JobContext) -> None:
         now=ctx.clock(),
         window_for=window_for(config),
         withdraw=stale_reminders(config),
+        clock=ctx.clock,  # a long backlog stops at a window's closing
         worker_id=ctx.worker,
         batch_size=100,
         stop=ctx.stopping,  # a stopping worker finishes the messages on their way, queues the rest

@@ -330,3 +330,32 @@ def test_connection_lost_during_data_leaves_the_row_in_doubt(engine, sender, inv
     assert report.in_doubt == [row_id] and again.sent == [] and again.in_doubt == []
     assert rows(engine)[row_id].status == "in_doubt"
     assert len(handler.received) == 1
+
+
+def test_a_long_run_stops_sending_automatic_mail_when_the_window_closes(engine, smtp, sender, reminder):
+    """The daemon dispatches with its clock: a backlog of 30 reminders, 10 a batch, begun in
+    the last second of the window (9-17 in New York), which closes once the first batch is
+    sent. The rest is not claimed: it waits for the next opening."""
+    controller, recorder = smtp
+    closing = datetime(2024, 5, 20, 21, 59, 59, tzinfo=UTC)  # 17:59:59 EDT, the window's last second
+    ids = put(engine, reminders(sender, reminder, 30, closing), automatic=True, not_before=closing)
+    times = iter([closing + timedelta(seconds=1), closing + timedelta(seconds=2)])
+    report = dispatch(
+        engine,
+        transport_for(controller),
+        now=closing,
+        window_for=in_new_york,
+        worker_id="w1",
+        batch_size=10,
+        clock=lambda: next(times),
+    )
+    assert report.sent == ids[:10] and len(recorder.received) == 10
+    assert [rows(engine)[row_id].status for row_id in ids[10:]] == ["queued"] * 20
+    monday_evening = dispatch(
+        engine,
+        transport_for(controller),
+        now=closing + timedelta(hours=1),
+        window_for=in_new_york,
+        worker_id="w1",
+    )
+    assert monday_evening.sent == [] and len(recorder.received) == 10
