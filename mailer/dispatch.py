@@ -40,13 +40,11 @@ from mailer.preview import Planned, preview
 from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
 from mailer.transports import OnStart, Transport
+from mailer.withdraw import Withdrawal
 
 log = structlog.get_logger("arsync.mailer")
 
 LEASE = timedelta(minutes=10)
-
-Withdraw = Callable[[Connection, datetime, list[str]], list[int]]
-"""Given the companies whose automatic mail may go now, drop what must not (the caller's rules)."""
 
 
 @dataclass(slots=True)
@@ -86,7 +84,7 @@ def dispatch(
     lease: timedelta = LEASE,
     backoff: Backoff = Backoff(),
     stop: Callable[[], bool] | None = None,
-    withdraw: Withdraw | None = None,
+    withdraw: Withdrawal | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> DispatchReport:
     """Deliver every outbox message whose time (and, if automatic, window) has come.
@@ -103,7 +101,8 @@ def dispatch(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if dry_run:
-        planned, expiring = preview(engine, now=now, window_for=window_for, lease=lease)
+        stale = withdraw.stale if withdraw is not None else None
+        planned, expiring = preview(engine, now=now, window_for=window_for, lease=lease, stale=stale)
         return DispatchReport(planned=planned, expired=expiring, dry_run=True)
     report = DispatchReport()
     with engine.begin() as connection:
@@ -149,7 +148,7 @@ def _never() -> bool:
 
 
 def _opening(
-    engine: Engine, now: datetime, window_for: WindowFor, withdraw: Withdraw | None, report: DispatchReport
+    engine: Engine, now: datetime, window_for: WindowFor, withdraw: Withdrawal | None, report: DispatchReport
 ) -> list[str]:
     """The companies whose automatic mail may go at `now`, their reminders no longer due
     withdrawn first (added to `report`)."""

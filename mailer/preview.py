@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from mailer.claim import WindowFor
 from mailer.outbox import OUTBOX
@@ -19,7 +20,8 @@ class Planned:
     `reason` says what it waits for: "due now", "not before", "retry backoff",
     "delivery window" (then `send_at` is the window's next opening) or, for automatic mail
     of a company the configuration no longer holds, "company not configured" (never sent
-    while it is not; `send_at` is when it would be otherwise).
+    while it is not; `send_at` is when it would be otherwise). A reminder whose invoices are
+    all no longer due adds "; no longer due: withdrawn unless that changes" (`mailer.withdraw`).
     """
 
     id: int
@@ -33,10 +35,17 @@ class Planned:
 
 
 def preview(
-    engine: Engine, *, now: datetime, window_for: WindowFor, lease: timedelta, limit: int = 1000
+    engine: Engine,
+    *,
+    now: datetime,
+    window_for: WindowFor,
+    lease: timedelta,
+    limit: int = 1000,
+    stale: Callable[[Connection], Collection[int]] | None = None,
 ) -> tuple[list[Planned], list[int]]:
     """The queued messages (oldest first, at most `limit`) with their send times, and
-    the ids of `sending` rows whose lease has run out (a real run marks them in_doubt)."""
+    the ids of `sending` rows whose lease has run out (a real run marks them in_doubt).
+    `stale` names the reminders no longer due, which a real run withdraws when they are."""
     c = OUTBOX.c
     columns = (
         c.id,
@@ -59,11 +68,12 @@ def preview(
             .scalars()
             .all()
         )
-    planned = [_plan(row, now, window_for) for row in rows]
+        withdrawn = set(stale(connection)) if stale is not None else set()
+    planned = [_plan(row, now, window_for, row.id in withdrawn) for row in rows]
     return sorted(planned, key=lambda p: (p.send_at, p.id)), list(expiring)
 
 
-def _plan(row, now: datetime, window_for: WindowFor) -> Planned:
+def _plan(row, now: datetime, window_for: WindowFor, no_longer_due: bool) -> Planned:
     send_at, reason = now, "due now"
     if row.not_before > send_at:
         send_at, reason = row.not_before, "not before"
@@ -75,6 +85,8 @@ def _plan(row, now: datetime, window_for: WindowFor) -> Planned:
             reason = "company not configured"
         elif (opening := next_opening(window, send_at)) > send_at:
             send_at, reason = opening, "delivery window"
+    if no_longer_due:
+        reason += "; no longer due: withdrawn unless that changes"
     return Planned(
         row.id, row.company_id, row.kind, row.automatic, row.recipient, row.subject, send_at, reason
     )

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, select, update
+from sqlalchemy import Connection, Select, select, true, update
 
 from mailer.claim import due
 from mailer.outbox import OUTBOX
@@ -41,17 +42,27 @@ ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """The dispatcher's `withdraw`, for the companies' settings: the call drops the reminders
+    no longer due among those about to be claimed; `stale` only names them (`--dry-run`)."""
+
+    imports_inactive: ImportsInactive
+
+    def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> list[int]:
+        inactive = self.imports_inactive
+        return withdraw_stale(connection, now=now, companies=companies, imports_inactive=inactive)
+
+    def stale(self, connection: Connection) -> list[int]:
+        return no_longer_due(connection, now=None, companies=None, imports_inactive=self.imports_inactive)
+
+
 def withdraw_stale(
     connection: Connection, *, now: datetime, companies: Collection[str], imports_inactive: ImportsInactive
 ) -> list[int]:
     """Drop the due, never-tried automatic reminders of `companies` whose invoices are all no
     longer remindable; the ids dropped. The caller commits."""
-    if not companies:
-        return []
-    listed: dict[int, list[bool]] = defaultdict(list)  # outbox id -> each listed invoice still due?
-    for row in connection.execute(_waiting(now, companies)).mappings():
-        listed[row["outbox_id"]].append(_still_due(row, imports_inactive))
-    stale = sorted(outbox_id for outbox_id, due_now in listed.items() if not any(due_now))
+    stale = no_longer_due(connection, now=now, companies=companies, imports_inactive=imports_inactive)
     withdrawn: list[int] = []
     c = OUTBOX.c
     for start in range(0, len(stale), CHUNK):
@@ -69,7 +80,24 @@ def withdraw_stale(
     return sorted(withdrawn)
 
 
-def _waiting(now: datetime, companies: Collection[str]) -> Select:
+def no_longer_due(
+    connection: Connection,
+    *,
+    now: datetime | None,
+    companies: Collection[str] | None,
+    imports_inactive: ImportsInactive,
+) -> list[int]:
+    """The never-tried automatic reminders (of `companies`, due at `now`; None: any) whose
+    invoices are all no longer remindable. Reads only (`--dry-run` shows them)."""
+    if companies is not None and not companies:
+        return []
+    listed: dict[int, list[bool]] = defaultdict(list)  # outbox id -> each listed invoice still due?
+    for row in connection.execute(_waiting(now, companies)).mappings():
+        listed[row["outbox_id"]].append(_still_due(row, imports_inactive))
+    return sorted(outbox_id for outbox_id, due_now in listed.items() if not any(due_now))
+
+
+def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
     """Each (reminder about to be claimed, invoice it lists): the invoice's and its customer's
     columns (NULL when no longer stored). A reminder without ledger pairs lists nothing known:
     it is left alone."""
@@ -89,11 +117,11 @@ def _waiting(now: datetime, companies: Collection[str]) -> Select:
         )
         .select_from(with_invoice)
         .where(
-            due(now),
+            due(now) if now is not None else c.status == "queued",
             c.kind == "reminder",
             c.automatic,
             c.attempts == 0,
-            c.company_id.in_(list(companies)),
+            c.company_id.in_(list(companies)) if companies is not None else true(),
             LEDGER.c.status == "sent",
         )
     )

@@ -10,13 +10,12 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from mailer.dispatch import Withdraw
 from mailer.mails import InvitationMail, Sender
 from mailer.outbox import enqueue
 from mailer.render import render_invitation
 from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport, Transport
-from mailer.withdraw import withdraw_stale
+from mailer.withdraw import Withdrawal
 from portal_rules.invitations import IssuedInvitation
 from portal_rules.windows import DeliveryWindow
 from sync.config import CompanyConfig, Config
@@ -50,16 +49,11 @@ def window_for(config: Config) -> Callable[[str], DeliveryWindow | None]:
     return windows.get
 
 
-def stale_reminders(config: Config) -> Withdraw:
+def stale_reminders(config: Config) -> Withdrawal:
     """The dispatcher's `withdraw`: reminders whose invoices all stopped being due while they
     waited for the window are dropped unsent (`mailer.withdraw`)."""
     imports = {c.id: company_policy(c).import_inactive_customers for c in config.companies}
-
-    def withdraw(connection: Connection, now: datetime, companies: list[str]) -> list[int]:
-        inactive = lambda company: imports.get(company, False)  # noqa: E731
-        return withdraw_stale(connection, now=now, companies=companies, imports_inactive=inactive)
-
-    return withdraw
+    return Withdrawal(lambda company: imports.get(company, False))
 
 
 def invitation_enqueuer(

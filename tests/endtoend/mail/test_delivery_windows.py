@@ -214,6 +214,12 @@ def test_a_reminder_whose_invoices_were_paid_while_it_waited_is_withdrawn(make_s
     shop.sync_changes([invoice("10", "1", due, "0.00"), invoice("30", "3", due, "0.00")])
     assert shop.cli("customer", "pause-reminders", COMPANY, "2").code == 0
 
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(FRIDAY_EVENING)).out
+    withdrawing = "[delivery window; no longer due: withdrawn unless that changes]"
+    assert f"to c1@example.com: {iso(MONDAY_OPENING)} {withdrawing}" in preview
+    assert f"to c2@example.com: {iso(MONDAY_OPENING)} {withdrawing}" in preview
+    assert f"to c3@example.com: {iso(MONDAY_OPENING)} [delivery window]\n" in preview
+
     opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
     assert opened.out == "mail: 1 sent, 0 failed, 0 to retry, 2 reminder(s) withdrawn: no longer due\n"
     assert recipients(smtp) == ["c3@example.com"]  # 31 is still owed: the reminder goes as rendered
