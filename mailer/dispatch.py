@@ -63,12 +63,23 @@ class DispatchReport:
     stopped: bool = False  # ended by `stop()`, not by finding nothing more to claim
     handed_back: list[int] = field(default_factory=list)  # claimed, not begun: queued as they were
     withdrawn: list[int] = field(default_factory=list)  # reminders no longer due: dropped unsent
+    replanned: list[int] = field(default_factory=list)  # partly due: dropped, their due part planned again
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn."""
-        names = ("sent", "retrying", "failed", "in_doubt", "expired", "planned", "handed_back", "withdrawn")
+        handed_back, withdrawn, replanned."""
+        names = (
+            "sent",
+            "retrying",
+            "failed",
+            "in_doubt",
+            "expired",
+            "planned",
+            "handed_back",
+            "withdrawn",
+            "replanned",
+        )
         return {name: len(getattr(self, name)) for name in names}
 
 
@@ -101,7 +112,7 @@ def dispatch(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if dry_run:
-        stale = withdraw.stale if withdraw is not None else None
+        stale = withdraw.assess if withdraw is not None else None
         planned, expiring = preview(engine, now=now, window_for=window_for, lease=lease, stale=stale)
         return DispatchReport(planned=planned, expired=expiring, dry_run=True)
     report = DispatchReport()
@@ -154,10 +165,13 @@ def _opening(
     withdrawn first (added to `report`)."""
     with engine.begin() as connection:
         companies = open_companies(connection, now, window_for)
-        withdrawn = withdraw(connection, now, companies) if withdraw is not None else []
-    if withdrawn:
-        log.info("mail.withdrawn", ids=withdrawn, reason="its invoices are no longer due")
-        report.withdrawn += withdrawn
+        taken = withdraw(connection, now, companies) if withdraw is not None else None
+    if taken is not None and (taken.withdrawn or taken.replanned):
+        log.info(
+            "mail.withdrawn", ids=taken.withdrawn, replanned=taken.replanned, reason="invoices no longer due"
+        )
+        report.withdrawn += taken.withdrawn
+        report.replanned += taken.replanned
     return companies
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,7 +10,11 @@ from sqlalchemy import Connection, Engine, select
 
 from mailer.claim import WindowFor
 from mailer.outbox import OUTBOX
+from mailer.withdraw import Verdict
 from portal_rules.windows import next_opening
+
+WITHDRAWN_NOTE = "no longer due: withdrawn unless that changes"
+REPLANNED_NOTE = "some invoices no longer due: planned again without them unless that changes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +24,8 @@ class Planned:
     `reason` says what it waits for: "due now", "not before", "retry backoff",
     "delivery window" (then `send_at` is the window's next opening) or, for automatic mail
     of a company the configuration no longer holds, "company not configured" (never sent
-    while it is not; `send_at` is when it would be otherwise). A reminder whose invoices are
-    all no longer due adds "; no longer due: withdrawn unless that changes" (`mailer.withdraw`).
+    while it is not; `send_at` is when it would be otherwise). A reminder listing invoices no
+    longer due says what sending would do instead, unless that changes (`mailer.withdraw`).
     """
 
     id: int
@@ -41,11 +45,11 @@ def preview(
     window_for: WindowFor,
     lease: timedelta,
     limit: int = 1000,
-    stale: Callable[[Connection], Collection[int]] | None = None,
+    stale: Callable[[Connection], Verdict] | None = None,
 ) -> tuple[list[Planned], list[int]]:
     """The queued messages (oldest first, at most `limit`) with their send times, and
     the ids of `sending` rows whose lease has run out (a real run marks them in_doubt).
-    `stale` names the reminders no longer due, which a real run withdraws when they are."""
+    `stale` says which reminders list invoices no longer due (a real run takes them back)."""
     c = OUTBOX.c
     columns = (
         c.id,
@@ -68,12 +72,16 @@ def preview(
             .scalars()
             .all()
         )
-        withdrawn = set(stale(connection)) if stale is not None else set()
-    planned = [_plan(row, now, window_for, row.id in withdrawn) for row in rows]
+        verdict = stale(connection) if stale is not None else Verdict()
+    notes = {
+        **dict.fromkeys(verdict.withdrawn, WITHDRAWN_NOTE),
+        **dict.fromkeys(verdict.replanned, REPLANNED_NOTE),
+    }
+    planned = [_plan(row, now, window_for, notes.get(row.id)) for row in rows]
     return sorted(planned, key=lambda p: (p.send_at, p.id)), list(expiring)
 
 
-def _plan(row, now: datetime, window_for: WindowFor, no_longer_due: bool) -> Planned:
+def _plan(row, now: datetime, window_for: WindowFor, note: str | None) -> Planned:
     send_at, reason = now, "due now"
     if row.not_before > send_at:
         send_at, reason = row.not_before, "not before"
@@ -85,8 +93,8 @@ def _plan(row, now: datetime, window_for: WindowFor, no_longer_due: bool) -> Pla
             reason = "company not configured"
         elif (opening := next_opening(window, send_at)) > send_at:
             send_at, reason = opening, "delivery window"
-    if no_longer_due:
-        reason += "; no longer due: withdrawn unless that changes"
+    if note:
+        reason += f"; {note}"
     return Planned(
         row.id, row.company_id, row.kind, row.automatic, row.recipient, row.subject, send_at, reason
     )

@@ -1,27 +1,29 @@
-"""Automatic reminders withdrawn before sending: their invoices stopped being due while they
-waited.
+"""Automatic reminders taken back before sending: invoices they list stopped being due while
+they waited.
 
 A reminder planned outside the delivery window waits in the outbox for the next opening
-(Saturday's reminder goes out on Monday). If by then none of the invoices it lists may be
-reminded of any more (paid, voided, deleted, no longer shown in the portal, or the customer
-was paused or left the portal), sending it would ask the customer for money they do not
-owe. Just before the dispatcher claims automatic mail, such reminders are `dropped` with the
-reason, and their (invoice, offset) pairs turn from `sent` to `skipped` in the ledger: they
-were never sent, and stay done (a reopened invoice is reminded at its next offset).
+(Saturday's reminder goes out on Monday). An invoice it lists may meanwhile have stopped
+being one to remind of (paid, voided, deleted, no longer shown in the portal, or the customer
+was paused or left the portal): sending it as rendered would ask for money no longer owed.
+Just before the dispatcher claims automatic mail, such a reminder is `dropped` with the
+reason, in one transaction with its ledger rows:
 
-Only reminders never handed to the server yet are withdrawn (no attempt made); one listing
-at least one invoice still due goes out as it was rendered.
+- the (invoice, offset) pairs no longer due turn from `sent` to `skipped`: they were never
+  sent, and stay done (a reopened invoice is reminded at its next offset);
+- the pairs still due are taken out of the ledger, so the next planning (every minute in the
+  daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
+
+Only reminders never handed to the server are taken back (no attempt made, still queued).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, select, true, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, select, true, update
 
 from mailer.claim import due
 from mailer.outbox import OUTBOX
@@ -32,75 +34,115 @@ from store.tables import Customer, Invoice, ReminderLedger
 
 LEDGER, INVOICES, CUSTOMERS = ReminderLedger.__table__, Invoice.__table__, Customer.__table__
 FACTS = {
-    "ref", "customer_ref", "balance", "total", "due_date", "doc_number", "issue_date", "currency",
+    "customer_ref", "balance", "total", "due_date", "doc_number", "issue_date", "currency",
     "source_sent", "sent_override", "voided", "deleted", "draft",
-}  # fmt: skip  # the invoice columns `invoice_facts` reads
+}  # fmt: skip  # the invoice columns `invoice_facts` reads (besides its ref)
 CHUNK = 500
-REASON = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
+WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
+REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 
 ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
+Pair = tuple[str, int]  # (invoice ref, offset)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The reminders to take back: `withdrawn` list nothing still due; `replanned` list some
+    invoices still due (their pairs, to plan again), and others not."""
+
+    withdrawn: list[int] = field(default_factory=list)
+    replanned: list[int] = field(default_factory=list)
+    pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(
+        default_factory=dict
+    )  # id -> company, due, not
 
 
 @dataclass(frozen=True, slots=True)
 class Withdrawal:
-    """The dispatcher's `withdraw`, for the companies' settings: the call drops the reminders
-    no longer due among those about to be claimed; `stale` only names them (`--dry-run`)."""
+    """The dispatcher's `withdraw`, for the companies' settings: the call takes back the
+    reminders no longer (wholly) due among those about to be claimed; `assess` only says which
+    (`--dry-run`)."""
 
     imports_inactive: ImportsInactive
 
-    def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> list[int]:
-        inactive = self.imports_inactive
-        return withdraw_stale(connection, now=now, companies=companies, imports_inactive=inactive)
+    def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> Verdict:
+        return take_back(connection, assess(connection, now, companies, self.imports_inactive))
 
-    def stale(self, connection: Connection) -> list[int]:
-        return no_longer_due(connection, now=None, companies=None, imports_inactive=self.imports_inactive)
-
-
-def withdraw_stale(
-    connection: Connection, *, now: datetime, companies: Collection[str], imports_inactive: ImportsInactive
-) -> list[int]:
-    """Drop the due, never-tried automatic reminders of `companies` whose invoices are all no
-    longer remindable; the ids dropped. The caller commits."""
-    stale = no_longer_due(connection, now=now, companies=companies, imports_inactive=imports_inactive)
-    withdrawn: list[int] = []
-    c = OUTBOX.c
-    for start in range(0, len(stale), CHUNK):
-        dropped = connection.execute(
-            update(OUTBOX)
-            .where(c.id.in_(stale[start : start + CHUNK]), c.status == "queued", c.attempts == 0)
-            .values(status="dropped", last_error=REASON)
-            .returning(c.id)
-        )
-        ids = list(dropped.scalars().all())  # not those another dispatcher claimed meanwhile
-        if ids:
-            done = update(LEDGER).where(LEDGER.c.outbox_id.in_(ids), LEDGER.c.status == "sent")
-            connection.execute(done.values(status="skipped"))
-        withdrawn += ids
-    return sorted(withdrawn)
+    def assess(self, connection: Connection) -> Verdict:
+        return assess(connection, None, None, self.imports_inactive)
 
 
-def no_longer_due(
+def assess(
     connection: Connection,
-    *,
     now: datetime | None,
     companies: Collection[str] | None,
     imports_inactive: ImportsInactive,
-) -> list[int]:
-    """The never-tried automatic reminders (of `companies`, due at `now`; None: any) whose
-    invoices are all no longer remindable. Reads only (`--dry-run` shows them)."""
+) -> Verdict:
+    """The never-tried automatic reminders (of `companies`, due at `now`; None: any) listing an
+    invoice no longer remindable. Reads only."""
+    verdict = Verdict()
     if companies is not None and not companies:
-        return []
-    listed: dict[int, list[bool]] = defaultdict(list)  # outbox id -> each listed invoice still due?
+        return verdict
     for row in connection.execute(_waiting(now, companies)).mappings():
-        listed[row["outbox_id"]].append(_still_due(row, imports_inactive))
-    return sorted(outbox_id for outbox_id, due_now in listed.items() if not any(due_now))
+        _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
+        pair = (row["invoice_ref"], row["offset_days"])
+        (due_now if _still_due(row, imports_inactive) else not_due).append(pair)
+    for outbox_id, (_, due_now, not_due) in sorted(verdict.pairs.items()):
+        if not_due:
+            (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+    return verdict
+
+
+def take_back(connection: Connection, verdict: Verdict) -> Verdict:
+    """Drop the reminders `verdict` names that are still queued and untried, and change their
+    ledger rows (module docstring); what was taken back. The caller commits."""
+    taken = Verdict()
+    for ids, reason, bucket in (
+        (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
+        (verdict.replanned, REPLANNED, taken.replanned),
+    ):
+        for start in range(0, len(ids), CHUNK):
+            bucket += _drop(connection, ids[start : start + CHUNK], reason)
+    taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in (*taken.withdrawn, *taken.replanned)}
+    skipped = [_key(company, pair) for company, _, not_due in taken.pairs.values() for pair in not_due]
+    again = [_key(company, pair) for company, due_now, _ in taken.pairs.values() for pair in due_now]
+    if skipped:
+        connection.execute(update(LEDGER).where(_pair()).values(status="skipped"), skipped)
+    if again:
+        connection.execute(delete(LEDGER).where(_pair()), again)
+    return taken
+
+
+def _drop(connection: Connection, ids: list[int], reason: str) -> list[int]:
+    c = OUTBOX.c
+    dropped = connection.execute(
+        update(OUTBOX)
+        .where(c.id.in_(ids), c.status == "queued", c.attempts == 0)  # not claimed meanwhile
+        .values(status="dropped", last_error=reason)
+        .returning(c.id)
+    )
+    return sorted(dropped.scalars().all())
+
+
+def _pair() -> Any:
+    l = LEDGER.c  # noqa: E741
+    return and_(
+        l.company_id == bindparam("b_company"),
+        l.invoice_ref == bindparam("b_ref"),
+        l.offset_days == bindparam("b_offset"),
+        l.status == "sent",
+    )
+
+
+def _key(company_id: str, pair: Pair) -> dict[str, Any]:
+    return {"b_company": company_id, "b_ref": pair[0], "b_offset": pair[1]}
 
 
 def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
-    """Each (reminder about to be claimed, invoice it lists): the invoice's and its customer's
-    columns (NULL when no longer stored). A reminder without ledger pairs lists nothing known:
-    it is left alone."""
+    """Each (reminder about to be claimed, (invoice, offset) it lists): the invoice's and its
+    customer's columns (NULL when no longer stored). A reminder without ledger pairs lists
+    nothing known: it is left alone."""
     c, i, k = OUTBOX.c, INVOICES.c, CUSTOMERS.c
     listed = LEDGER.join(OUTBOX, (LEDGER.c.outbox_id == c.id) & (LEDGER.c.company_id == c.company_id))
     with_invoice = listed.outerjoin(
@@ -110,6 +152,9 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
         select(
             c.id.label("outbox_id"),
             c.company_id,
+            LEDGER.c.invoice_ref,
+            LEDGER.c.offset_days,
+            i.ref,
             *(column for column in INVOICES.c if column.name in FACTS),
             k.active.label("customer_active"),
             k.deleted.label("customer_deleted"),

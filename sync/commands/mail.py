@@ -36,6 +36,8 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
         return
     partly = f" ({len(report.partly)} of them delivered to their other recipients)" if report.partly else ""
     withdrawn = f", {len(report.withdrawn)} reminder(s) withdrawn: no longer due" if report.withdrawn else ""
+    if report.replanned:
+        withdrawn += f", {len(report.replanned)} to plan again without invoices no longer due"
     click.echo(
         f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry"
         f"{partly}{withdrawn}"
