@@ -23,7 +23,7 @@ from store.companies import CompanyRow, register_companies
 from store.db import make_engine, upgrade
 from store.tables import Outbox
 from sync.config import parse_config
-from sync.mail import window_for
+from sync.mail import stale_reminders, window_for
 from sync.orchestrator import sync_company
 from sync.reminders import plan_reminders
 from sync.settings import company_policy
@@ -106,8 +106,14 @@ def run(n: int = 10_000, store_url: str | None = None) -> dict:
         transport = SmtpTransport("127.0.0.1", port, "none", concurrency=8, messages_per_connection=1000)
         started = time.perf_counter()
         while True:
-            result = dispatch(
-                engine, transport, now=NOW, window_for=window_for(config), worker_id="bench", batch_size=2000
+            result = dispatch(  # as the daemon does: reminders no longer due are taken back first
+                engine,
+                transport,
+                now=NOW,
+                window_for=window_for(config),
+                worker_id="bench",
+                batch_size=2000,
+                withdraw=stale_reminders(config),
             )
             if not result.sent and not result.retrying:
                 break

@@ -225,6 +225,7 @@ class ReminderLedger(SQLModel, table=True):
     """Every (invoice, offset) ever sent or skipped: the primary key makes "at most once" hold."""
 
     __tablename__ = "reminder_ledger"
+    __table_args__ = (Index("ix_reminder_ledger_outbox", "outbox_id"),)  # what a waiting message lists
     company_id: str = Field(primary_key=True, max_length=64)
     invoice_ref: str = Field(primary_key=True, max_length=64)
     offset_days: int = Field(primary_key=True)
