@@ -120,14 +120,15 @@ def dispatch(
         report.expired = expire_leases(connection, now=now, lease=lease)
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
-    companies = _opening(engine, now, window_for, withdraw, report)
+    assessed: set[str] = set()  # companies whose waiting reminders were checked this run
+    companies = _opening(engine, now, window_for, withdraw, report, assessed)
     stopping = stop or _never
     each = bool(getattr(transport, "marks_start", False))  # else the whole batch is `sending`
     claimed_before = False
     while not stopping():
         if clock is not None and claimed_before:  # the time has moved on since the last batch
             now = clock()
-            companies = _opening(engine, now, window_for, withdraw, report)
+            companies = _opening(engine, now, window_for, withdraw, report, assessed)
         claimed_before = True
         with engine.begin() as connection:  # committed before anything is sent
             batch = claim(
@@ -159,13 +160,21 @@ def _never() -> bool:
 
 
 def _opening(
-    engine: Engine, now: datetime, window_for: WindowFor, withdraw: Withdrawal | None, report: DispatchReport
+    engine: Engine,
+    now: datetime,
+    window_for: WindowFor,
+    withdraw: Withdrawal | None,
+    report: DispatchReport,
+    assessed: set[str],
 ) -> list[str]:
-    """The companies whose automatic mail may go at `now`, their reminders no longer due
-    withdrawn first (added to `report`)."""
+    """The companies whose automatic mail may go at `now`; the waiting reminders no longer due
+    of those not `assessed` yet in this run are taken back first (added to `report`). Once per
+    company a run: checking a backlog again at every batch would cost more than its sending."""
     with engine.begin() as connection:
         companies = open_companies(connection, now, window_for)
-        taken = withdraw(connection, now, companies) if withdraw is not None else None
+        fresh = [company for company in companies if company not in assessed]
+        taken = withdraw(connection, now, fresh) if withdraw is not None and fresh else None
+    assessed.update(fresh)
     if taken is not None and (taken.withdrawn or taken.replanned):
         log.info(
             "mail.withdrawn", ids=taken.withdrawn, replanned=taken.replanned, reason="invoices no longer due"
