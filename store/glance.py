@@ -40,12 +40,13 @@ _CONNECTION = _typed(
     blocked_until=_WHEN,
 )
 _SCHEDULE = _typed(
-    """SELECT next_due_at, requested_at, claimed_by, last_worker FROM sync_schedule
+    """SELECT next_due_at, requested_at, claimed_by, last_worker, last_finished_at FROM sync_schedule
        WHERE company_id = :c""",
     next_due_at=_WHEN,
     requested_at=_WHEN,
     claimed_by=String,
     last_worker=String,
+    last_finished_at=_WHEN,
 )
 _OUTBOX_COUNTS = _typed(
     "SELECT status, COUNT(*) AS n FROM outbox WHERE company_id = :c GROUP BY status", status=String, n=Integer
@@ -74,7 +75,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
 
     Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
-    requested_at, claimed_by, last_worker, or None), `outbox` (count per status) and
+    requested_at, claimed_by, last_worker, last_finished_at, or None), `outbox` (count per
+    status) and
     `needing_admin` (in-doubt and failed messages, newest first).
     """
     params = {"c": company_id}

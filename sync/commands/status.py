@@ -67,6 +67,10 @@ def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None)
         return f"running now on {plan['claimed_by']}"
     if plan.get("requested_at"):
         return "requested (a worker starts it within seconds)"
+    finished = plan.get("last_finished_at")
+    if next_sync is not None and finished is not None and next_sync < finished:
+        # e.g. a manual `arsync sync` that failed: the due time it left is already past
+        return f"due now (since {_iso(next_sync)}): a worker syncs it at its next check"
     if plan or success:
         return _iso(next_sync)
     return "at the next run"

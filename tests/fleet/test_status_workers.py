@@ -28,6 +28,20 @@ def test_status_shows_last_worker_and_next_due(cli):
     assert "  last worker: host:1:w1\n" in cli("status")[1]
 
 
+def test_a_due_time_already_past_at_the_last_sync_reads_due_now(cli):
+    """A failed manual sync leaves the schedule's due time as it was, before the sync itself:
+    `status` says the company is due, not a "next sync" earlier than the last one."""
+    assert cli("reminders", "plan", "--dry-run")[0] == 0
+    engine = make_engine(cli.store_url)
+    now = datetime.now(UTC)
+    claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
+    due = now - timedelta(minutes=30)
+    release(engine, "host:1:w1", "acme", next_at=due, finished=now, status="failed")
+    engine.dispose()
+    acme = next(row for row in json.loads(cli("status", "--json")[1]) if row["company"] == "acme")
+    assert acme["next_sync"] == f"due now (since {due.isoformat()}): a worker syncs it at its next check"
+
+
 def test_status_only_reads_the_store(cli):
     code, out, _ = cli("status", "--json")
     assert code == 0 and {row["next_sync"] for row in json.loads(out)} == {"at the next run"}
