@@ -1,10 +1,12 @@
 """Pre-rendered, ordered indexes of one tenant's contacts, invoices, payments and credit notes.
 
 A `Collection` is an immutable snapshot: records ordered by UpdatedDateUTC then id, each with
-its JSON already rendered. A list request selects a filtered view (memoised, so the pages of
-one pull filter once) and answers a page as a slice of it. `TenantIndex` rebuilds snapshots
-after a mutation, re-rendering only records whose content changed, so a 100,000-invoice
-company serves fast and stays cheap to mutate between syncs.
+its JSON already rendered, and by id alone once a request asks for that order (`order=` the
+record's id field, e.g. `InvoiceID ASC`: the order the Xero connector pages in). A list
+request selects a filtered view (memoised, so the pages of one pull filter once) and answers
+a page as a slice of it. `TenantIndex` rebuilds snapshots after a mutation, re-rendering only
+records whose content changed, so a 100,000-invoice company serves fast and stays cheap to
+mutate between syncs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from connectors.simulators.xero_ledger import (
     render_credit_note,
     render_payment,
 )
-from connectors.simulators.xero_query import ListQuery
+from connectors.simulators.xero_query import UPDATED, ListQuery
 from connectors.simulators.xero_render import (
     contact_fields,
     invoice_fields,
@@ -48,12 +50,14 @@ class Page(NamedTuple):
 
 
 class Collection:
-    """One endpoint's records of one tenant, ordered by (UpdatedDateUTC, id)."""
+    """One endpoint's records of one tenant, ordered by (UpdatedDateUTC, id), or by id."""
 
-    def __init__(self, entries: Iterable[Entry], *, archived_field: str | None = None) -> None:
+    def __init__(self, entries: Iterable[Entry], *, id_field: str, archived_field: str | None = None) -> None:
         self._entries = sorted(entries, key=lambda entry: (entry.updated_ms, entry.id))
         self._stamps = [entry.updated_ms for entry in self._entries]
+        self._id_field = id_field  # lower-cased, as `ListQuery.order_by` names it
         self._archived_field = archived_field  # contacts: hidden unless includeArchived
+        self._by_id: list[Entry] | None = None  # sorted when first asked for
         self._views: OrderedDict[tuple, list[Entry]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -91,14 +95,32 @@ class Collection:
         return view
 
     def _select(self, query: ListQuery) -> list[Entry]:
+        keep = _predicate(query, None if query.include_archived else self._archived_field)
         start = 0
         if query.modified_after_ms is not None:
             start = bisect_right(self._stamps, query.modified_after_ms)
-        keep = _predicate(query, None if query.include_archived else self._archived_field)
-        view = [entry for entry in self._entries[start:] if keep(entry)]
-        if query.descending:
+        if query.order_by != self._id_field:
+            view = [entry for entry in self._entries[start:] if keep(entry)]
+            descending = query.descending and query.order_by == UPDATED  # other fields: ignored
+        elif start:  # changed since: usually a few, sorted here
+            view = sorted((entry for entry in self._entries[start:] if keep(entry)), key=_id)
+            descending = query.descending
+        else:
+            view = [entry for entry in self._sorted_by_id() if keep(entry)]
+            descending = query.descending
+        if descending:
             view.reverse()
         return view
+
+    def _sorted_by_id(self) -> list[Entry]:
+        with self._lock:
+            if self._by_id is None:
+                self._by_id = sorted(self._entries, key=_id)
+            return self._by_id
+
+
+def _id(entry: Entry) -> str:
+    return entry.id
 
 
 def _predicate(query: ListQuery, active_only_field: str | None) -> Callable[[Entry], bool]:
@@ -163,10 +185,10 @@ class TenantIndex:
         for key in [key for key in self._rendered if key not in live]:
             del self._rendered[key]
         return Snapshot(
-            Collection(contacts, archived_field="contactstatus"),
-            Collection(invoices),
-            Collection(payments),
-            Collection(credits),
+            Collection(contacts, id_field="contactid", archived_field="contactstatus"),
+            Collection(invoices, id_field="invoiceid"),
+            Collection(payments, id_field="paymentid"),
+            Collection(credits, id_field="creditnoteid"),
         )
 
     def _payment(self, payment: SimPayment, customers: dict[str, SimCustomer]) -> Entry:

@@ -2,8 +2,9 @@
 
 Supported: `page` (1-based) and `pageSize` (default 100, capped at 1000), the
 `If-Modified-Since` header (HTTP-date or ISO 8601 as xero-python sends it; naive = UTC),
-`includeArchived`, `Statuses` (comma separated), `IDs`, `order` (`UpdatedDateUTC ASC|DESC`;
-other fields are accepted and keep the default order) and a `where` subset: clauses
+`includeArchived`, `Statuses` (comma separated), `IDs`, `order` (`UpdatedDateUTC ASC|DESC`
+or the record's id, e.g. `InvoiceID ASC|DESC`; other fields are accepted and keep the
+default order, UpdatedDateUTC then id) and a `where` subset: clauses
 `Field == value` / `Field != value` joined by `AND` / `&&`, and such groups joined by `OR` /
 `||` (AND binds tighter), values `"text"`, `true`, `false` or `guid("...")`. Query parameter
 names are case-insensitive, as at Xero.
@@ -20,6 +21,7 @@ from connectors.simulators.xero_render import to_ms
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+UPDATED = "updateddateutc"  # the default order, then the record's id
 
 _CLAUSE = re.compile(
     r"""^\s*(?P<field>[A-Za-z][A-Za-z.]*)\s*(?P<op>==|!=)\s*
@@ -58,6 +60,7 @@ class ListQuery:
     statuses: frozenset[str] | None = None
     ids: frozenset[str] | None = None
     where: tuple[tuple[Clause, ...], ...] = ()  # groups ORed, each group's clauses ANDed
+    order_by: str = UPDATED  # the lower-cased field `order` names (its collection knows its id field)
     descending: bool = False
 
     def view_key(self) -> tuple:
@@ -68,6 +71,7 @@ class ListQuery:
             self.statuses,
             self.ids,
             self.where,
+            self.order_by,
             self.descending,
         )
 
@@ -77,6 +81,7 @@ def parse_list_query(query: dict[str, list[str]], if_modified_since: str | None)
     params = {name.lower(): values[-1] for name, values in query.items() if values}
     page = _int(params, "page")
     size = _int(params, "pagesize")
+    order_by, descending = _order(params.get("order", ""))
     return ListQuery(
         page=None if page is None else max(1, page),
         page_size=DEFAULT_PAGE_SIZE if size is None else min(max(1, size), MAX_PAGE_SIZE),
@@ -85,7 +90,8 @@ def parse_list_query(query: dict[str, list[str]], if_modified_since: str | None)
         statuses=_csv(params.get("statuses"), upper=True),
         ids=_csv(params.get("ids"), upper=False),
         where=parse_where(params.get("where", "")),
-        descending=_descending(params.get("order", "")),
+        order_by=order_by,
+        descending=descending,
     )
 
 
@@ -148,6 +154,7 @@ def _csv(raw: str | None, *, upper: bool) -> frozenset[str] | None:
     return frozenset(item.upper() if upper else item.lower() for item in items if item)
 
 
-def _descending(order: str) -> bool:
+def _order(order: str) -> tuple[str, bool]:
+    """The lower-cased field and whether descending, of an `order` such as "InvoiceID DESC"."""
     field, _, direction = order.strip().partition(" ")
-    return field.lower() == "updateddateutc" and direction.strip().upper() == "DESC"
+    return field.lower() or UPDATED, direction.strip().upper() == "DESC"

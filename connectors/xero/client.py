@@ -31,7 +31,7 @@ from connectors.oauth import TokenManager
 from connectors.ratelimit import PacingFactory, make_pacer
 from connectors.xero import decode
 from connectors.xero.errors import classify
-from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_listing
+from connectors.xero.normalize import ORDER, SALES_INVOICES, parse_answer
 from connectors.xero.normalize_ledger import SALES_CREDITS, SALES_PAYMENTS
 from connectors.xero.options import XeroOptions
 from portal_rules.records import Entity
@@ -42,6 +42,7 @@ class Listing(NamedTuple):
     page_count: int | None  # pagination.pageCount when Xero sent it
     calls: int = 0  # HTTP requests it took: attempts, and token refreshes made for it
     item_count: int | None = None  # pagination.itemCount: records in the whole listing
+    served: datetime | None = None  # the answer's DateTimeUTC: Xero's clock when it answered
 
 
 def isolated_api_client(token: Callable[[], dict]) -> ApiClient:
@@ -91,7 +92,7 @@ class XeroClient:
 
     def contacts(self, page: int, since: datetime | None) -> Listing:
         """One page of contacts, archived ones included, changed since `since` if given."""
-        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        params = self._paged("customers", page, since)
         return self._list("customers", self.api.get_contacts, include_archived=True, **params)
 
     def contacts_by_id(self, ids: list[str]) -> Listing:
@@ -119,18 +120,23 @@ class XeroClient:
 
     def invoices(self, page: int, since: datetime | None) -> Listing:
         """One page of sales invoices (ACCREC), changed since `since` if given."""
-        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        params = self._paged("invoices", page, since)
         return self._list("invoices", self.api.get_invoices, where=SALES_INVOICES, **params)
 
     def payments(self, page: int, since: datetime | None) -> Listing:
         """One page of customer payments (ACCRECPAYMENT), changed since `since` if given."""
-        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        params = self._paged("payments", page, since)
         return self._list("payments", self.api.get_payments, where=SALES_PAYMENTS, **params)
 
     def credit_notes(self, page: int, since: datetime | None) -> Listing:
         """One page of customer credit notes (ACCRECCREDIT) with their allocations."""
-        params = _since({"page": page, "page_size": self.options.page_size, "order": ORDER}, since)
+        params = self._paged("credits", page, since)
         return self._list("credits", self.api.get_credit_notes, where=SALES_CREDITS, **params)
+
+    def _paged(self, entity: Entity, page: int, since: datetime | None) -> dict[str, Any]:
+        """A listing page's parameters: in id order (`normalize.ORDER`), If-Modified-Since if given."""
+        params: dict[str, Any] = {"page": page, "page_size": self.options.page_size, "order": ORDER[entity]}
+        return params if since is None else {**params, "if_modified_since": since}
 
     def _list(self, entity: Entity, operation: Callable[..., Any], **params: Any) -> Listing:
         requests = 0  # this listing's own API requests: pages fetched ahead run on other threads
@@ -142,8 +148,8 @@ class XeroClient:
                 self._api_requests += 1
                 self._tokens_sent.token = token
                 body = self._send(operation, params)
-            items, paging = decode.listing(body, entity) or parse_listing(body, entity)
-            return Listing(items, paging.page_count, item_count=paging.item_count)
+            items, paging, served = decode.listing(body, entity) or parse_answer(body, entity)
+            return Listing(items, paging.page_count, item_count=paging.item_count, served=served)
 
         listing, token_requests = self._bearer.call(
             attempt,
@@ -186,10 +192,6 @@ class XeroClient:
         if day is not None:
             with self._counts:  # answers come back in any order: the lowest count is the newest
                 self.day_remaining = day if self.day_remaining is None else min(self.day_remaining, day)
-
-
-def _since(params: dict[str, Any], since: datetime | None) -> dict[str, Any]:
-    return params if since is None else {**params, "if_modified_since": since}
 
 
 def _int(value: Any) -> int | None:

@@ -6,9 +6,13 @@ dataclass with `to_dict()` and `Cursor.from_dict()`, `start()` to resume, `full`
 that re-reads everything, `done` for a finished one, `seen` for where the next pass starts.
 
 A pass reads contacts, sales invoices, customer payments and customer credit notes, page by
-page, with one fixed If-Modified-Since per entity (`since`). `seen` is the newest
-`UpdatedDateUTC` the listings returned (never the local clock); when a pass is done, `seen`
-becomes the next pass's `since`.
+page in id order, with one fixed If-Modified-Since per entity (`since`). `seen` is, per
+entity, the earliest `DateTimeUTC` of the pass's answers: Xero's clock when it began
+reading that listing (never the local clock; pages fetched ahead are answered in any
+order). A record changed after its page was read was changed after that moment, so when a
+pass is done `seen` becomes the next pass's `since`, and that pass reads the change. (The
+newest `UpdatedDateUTC` read is no watermark: a record changed mid-pass is newer than
+records on pages not read yet.)
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ from portal_rules.records import Entity
 
 # 2: payments and credit notes follow invoices. A version-1 cursor never pulled them, so it
 # is not read back and the next pass is a full one (which also fetches their history).
-VERSION = 2
+# 3: listings are paged in id order and `seen` is Xero's clock. A finished version-2 pass
+# still leads to an incremental one from its marks; an unfinished one's page counted
+# positions in UpdatedDateUTC order, so its pass starts over (same `full` and `since`).
+VERSION = 3
+_RESTARTED = 2  # the version whose unfinished passes start over
 Phase = Literal["customers", "invoices", "payments", "credits", "done"]
 _PHASES: tuple[Phase, ...] = ("customers", "invoices", "payments", "credits", "done")
 _ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")
-OVERLAP = timedelta(seconds=1)  # If-Modified-Since is compared per second: re-read the edge
+# If-Modified-Since is compared per second, and `seen` is Xero's clock when it answered, which
+# may be some seconds after it read the page (a page of 1000 invoices takes a while): the
+# next pass re-reads a minute's edge (upserts are idempotent; a minute's changes are few).
+OVERLAP = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +53,10 @@ class Marks:
     def get(self, entity: Entity) -> datetime | None:
         return getattr(self, entity)
 
-    def advanced(self, entity: Entity, moment: datetime | None) -> Marks:
-        """These marks with `entity` moved forward to `moment` (never backward)."""
+    def earliest(self, entity: Entity, moment: datetime) -> Marks:
+        """These marks with `entity` at `moment` if it is the first or earlier (never later)."""
         current = self.get(entity)
-        if moment is None or (current is not None and current >= moment):
+        if current is not None and current <= moment:
             return self
         return replace(self, **{entity: moment})
 
@@ -56,7 +67,7 @@ class Cursor:
     phase: Phase = "customers"
     page: int = 1  # the next page of `phase` to fetch
     since: Marks = field(default_factory=Marks)  # If-Modified-Since of this pass
-    seen: Marks = field(default_factory=Marks)  # newest UpdatedDateUTC returned so far
+    seen: Marks = field(default_factory=Marks)  # earliest DateTimeUTC of this pass's answers
     held: frozenset[str] = frozenset()  # contacts not imported: not IsCustomer, no sales invoice yet
     promoted: frozenset[str] = frozenset()  # not IsCustomer but imported for their sales invoices
 
@@ -92,11 +103,12 @@ class Cursor:
 
     @staticmethod
     def from_dict(raw: dict[str, Any]) -> Cursor:
-        """The cursor `to_dict` wrote; raise `CursorError` for anything else."""
+        """The cursor `to_dict` wrote, or one of version 2 (an unfinished pass starts over);
+        raise `CursorError` for anything else."""
         try:
-            if raw.get("v") != VERSION or raw["phase"] not in _PHASES:
+            if raw.get("v") not in (VERSION, _RESTARTED) or raw["phase"] not in _PHASES:
                 raise CursorError(f"not a version-{VERSION} Xero cursor")
-            return Cursor(
+            cursor = Cursor(
                 full=bool(raw["full"]),
                 phase=raw["phase"],
                 page=max(1, int(raw["page"])),
@@ -107,6 +119,9 @@ class Cursor:
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise CursorError(f"unreadable Xero cursor: {type(exc).__name__}: {exc}") from None
+        if raw["v"] == _RESTARTED and not cursor.done:
+            return replace(cursor, phase="customers", page=1, seen=Marks())
+        return cursor
 
 
 def start(
@@ -125,7 +140,7 @@ def start(
         return Cursor(full=True)
     if not cursor.done:
         return cursor
-    return replace(cursor, full=False, phase="customers", page=1, since=cursor.seen)
+    return replace(cursor, full=False, phase="customers", page=1, since=cursor.seen, seen=Marks())
 
 
 def _marks_to_dict(marks: Marks) -> dict[str, str | None]:

@@ -11,7 +11,8 @@ would give, so `normalize.py` and `pull.py` stay the one code path.
 
 An answer the structs do not describe (no list, a record that is not an object, a NaN
 literal) is not decided here: `listing` returns None and the caller parses the body the
-standard way (`normalize.parse_listing`), so odd answers behave exactly as before.
+standard way (`normalize.parse_answer`), so odd answers behave exactly as before. The
+envelope's `DateTimeUTC` is read either way (see `normalize.served_at`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
 from connectors.structs import plain
-from connectors.xero.normalize import Paging
+from connectors.xero.normalize import Answer, Paging, served_at
 from portal_rules.records import Entity
 
 _CONTACT_FIELDS = (
@@ -115,6 +116,7 @@ class _Pagination(Struct):
 
 
 class _Envelope(Struct):
+    DateTimeUTC: Any = UNSET
     Contacts: list[_Record] | UnsetType = UNSET
     Invoices: list[_Record] | UnsetType = UNSET
     Payments: list[_Payment] | UnsetType = UNSET
@@ -125,8 +127,8 @@ class _Envelope(Struct):
 _DECODER = msgspec.json.Decoder(_Envelope, float_hook=Decimal)
 
 
-def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], Paging] | None:
-    """(records as slim dicts, pagination) as `parse_listing` gives them, or None
+def listing(body: bytes, entity: Entity) -> Answer | None:
+    """The answer as `normalize.parse_answer` gives it, records as slim dicts, or None
     when only the standard parser can say what the answer is."""
     try:
         envelope = _DECODER.decode(body)
@@ -134,16 +136,17 @@ def listing(body: bytes, entity: Entity) -> tuple[list[dict[str, Any]], Paging] 
         return None
     pagination = envelope.pagination
     paging = Paging() if pagination is UNSET else Paging.read(pagination.pageCount, pagination.itemCount)
+    served = served_at(envelope.DateTimeUTC)
     if entity in ("payments", "credits"):
         ledger = envelope.Payments if entity == "payments" else envelope.CreditNotes
-        return None if ledger is UNSET else ([plain(row) for row in ledger], paging)
+        return None if ledger is UNSET else Answer([plain(row) for row in ledger], paging, served)
     if entity == "customers":
         rows, fields = envelope.Contacts, _CONTACT_FIELDS
     else:
         rows, fields = envelope.Invoices, _INVOICE_FIELDS
     if rows is UNSET:
         return None
-    return [_slim(row, fields) for row in rows], paging
+    return Answer([_slim(row, fields) for row in rows], paging, served)
 
 
 def _slim(row: _Record, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from connectors.xero.signals import xero_contact_active, xero_flags, xero_import
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
-ORDER = "UpdatedDateUTC ASC"  # pages in watermark order: a record changed mid-pull moves to the end
 _ENVELOPE: dict[Entity, str] = {
     "customers": "Contacts",
     "invoices": "Invoices",
@@ -32,6 +31,13 @@ _REF: dict[Entity, str] = {
     "payments": "PaymentID",
     "credits": "CreditNoteID",
 }
+# Listings are paged by page number in the order of their record's id, which never changes
+# (Xero's docs list each id among the "optimised ordering" fields). In UpdatedDateUTC order
+# a record changed mid-pass moved to the end and pushed the record at the next page
+# boundary off both pages. In id order a pass's filtered listing only grows (UpdatedDateUTC
+# only increases; deleted, voided and archived records stay listed with their status), so
+# a boundary record may be read twice, never skipped.
+ORDER: dict[Entity, str] = {entity: f"{field} ASC" for entity, field in _REF.items()}
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -59,16 +65,42 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def parse_listing(body: bytes, entity: Entity) -> tuple[list[Any], Paging]:
-    """The records of a list response and its pagination."""
+class Answer(NamedTuple):
+    """A list response: its records, its pagination, and Xero's clock when it answered."""
+
+    items: list[Any]
+    paging: Paging
+    served: datetime | None  # the envelope's DateTimeUTC; None when absent or unreadable
+
+
+def parse_answer(body: bytes, entity: Entity) -> Answer:
+    """A list response parsed the standard way (the fallback of `decode.listing`)."""
     data = json.loads(body, parse_float=Decimal)
     items = data.get(_ENVELOPE[entity]) if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise MalformedBody(f"response has no {_ENVELOPE[entity]} list")
     pagination = data.get("pagination")
-    if not isinstance(pagination, dict):
-        return items, Paging()
-    return items, Paging.read(pagination.get("pageCount"), pagination.get("itemCount"))
+    paging = Paging()
+    if isinstance(pagination, dict):
+        paging = Paging.read(pagination.get("pageCount"), pagination.get("itemCount"))
+    return Answer(items, paging, served_at(data.get("DateTimeUTC")))
+
+
+def parse_listing(body: bytes, entity: Entity) -> tuple[list[Any], Paging]:
+    """The records of a list response and its pagination (`parse_answer` without the clock)."""
+    answer = parse_answer(body, entity)
+    return answer.items, answer.paging
+
+
+def served_at(value: Any) -> datetime | None:
+    """An envelope's `DateTimeUTC` (`/Date(1439434356790)/`) as an aware UTC datetime; None
+    when it is missing or not a Xero date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except (ValueError, OverflowError):
+        return None
 
 
 def record_ref(raw: Any, entity: Entity) -> str | None:

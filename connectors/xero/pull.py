@@ -1,6 +1,10 @@
 """Paging a Xero pull into `Page`s: contacts, sales invoices, customer payments, customer
 credit notes, each page with its cursor.
 
+Each listing is read in id order, and each page's cursor keeps the earliest DateTimeUTC of
+its listing's answers as the next pass's watermark (see `connectors.xero.cursor`); an
+answer without one fails the pull rather than guess where the next pass starts.
+
 Invoice, payment and credit note pages carry Xero's `pagination.itemCount` as `total` (the
 listings are filtered by type); contact pages do not: the count includes suppliers.
 
@@ -37,7 +41,6 @@ class _Contacts:
     customers: tuple[CustomerRecord, ...]
     quarantined: tuple[Quarantined, ...]
     held: frozenset[str]
-    newest: datetime | None
 
 
 def pages(client: XeroClient, cursor: Cursor) -> Iterator[Page]:
@@ -60,11 +63,12 @@ def pages(client: XeroClient, cursor: Cursor) -> Iterator[Page]:
 def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
     listing = client.contacts(cursor.page, cursor.if_modified_since("customers"))
     guard.check("customers", cursor.page, listing)
+    answered = _served("customers", cursor.page, listing)
     batch = sort_contacts(listing.items, held=cursor.held, promoted=cursor.promoted)
     after = replace(
         cursor.after_page(_is_last(listing, cursor.page, client.options.page_size)),
         held=batch.held,
-        seen=cursor.seen.advanced("customers", batch.newest),
+        seen=cursor.seen.earliest("customers", answered),
     )
     page = Page(
         "customers",
@@ -79,7 +83,8 @@ def _customers_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> li
 def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> list[tuple[Page, Cursor]]:
     listing = client.invoices(cursor.page, cursor.if_modified_since("invoices"))
     guard.check("invoices", cursor.page, listing)
-    invoices, quarantined, newest = sort_invoices(listing.items)
+    answered = _served("invoices", cursor.page, listing)
+    invoices, quarantined = sort_invoices(listing.items)
     steps: list[tuple[Page, Cursor]] = []
     wanted = sorted({invoice.customer_ref for invoice in invoices} & cursor.held)
     if wanted:
@@ -87,7 +92,7 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
         steps.append((promotion, cursor))
     after = replace(
         cursor.after_page(_is_last(listing, cursor.page, client.options.page_size)),
-        seen=cursor.seen.advanced("invoices", newest),
+        seen=cursor.seen.earliest("invoices", answered),
     )
     page = Page(
         "invoices",
@@ -121,8 +126,8 @@ def _ledger_step(
     """One page of payments or credit notes; supplier documents (None) are left out."""
     listing = fetch(cursor.page, cursor.if_modified_since(entity))
     guard.check(entity, cursor.page, listing)
+    answered = _served(entity, cursor.page, listing)
     records, quarantined = [], []
-    newest: datetime | None = None
     for raw in listing.items:
         try:
             record = normalize(raw)
@@ -131,10 +136,9 @@ def _ledger_step(
             continue
         if record is not None:
             records.append(record)
-            newest = _later(newest, record.updated_at)
     after = replace(
         cursor.after_page(_is_last(listing, cursor.page, client.options.page_size)),
-        seen=cursor.seen.advanced(entity, newest),
+        seen=cursor.seen.earliest(entity, answered),
     )
     page = Page(
         entity,
@@ -180,30 +184,25 @@ def sort_contacts(
     promoted: frozenset[str] = frozenset(),
     promote: bool = False,
 ) -> _Contacts:
-    """Customers to yield, malformed contacts, the updated held-back set, newest UpdatedDateUTC."""
+    """Customers to yield, malformed contacts, and the updated held-back set."""
     customers, quarantined, kept = [], [], set(held)
-    newest: datetime | None = None
     for raw in items:
         try:
             record = to_customer(raw)
         except MalformedRecord as error:
             quarantined.append(Quarantined("customers", record_ref(raw, "customers"), str(error)))
             continue
-        newest = _later(newest, record.updated_at)
         if xero_is_customer(is_customer_flag(raw), promote or record.ref in promoted):
             customers.append(record)
             kept.discard(record.ref)
         else:
             kept.add(record.ref)
-    return _Contacts(tuple(customers), tuple(quarantined), frozenset(kept), newest)
+    return _Contacts(tuple(customers), tuple(quarantined), frozenset(kept))
 
 
-def sort_invoices(
-    items: list,
-) -> tuple[tuple[InvoiceRecord, ...], tuple[Quarantined, ...], datetime | None]:
-    """Sales invoices, malformed ones, and the newest UpdatedDateUTC among the good ones."""
+def sort_invoices(items: list) -> tuple[tuple[InvoiceRecord, ...], tuple[Quarantined, ...]]:
+    """Sales invoices, and malformed ones."""
     invoices, quarantined = [], []
-    newest: datetime | None = None
     for raw in items:
         try:
             record = to_invoice(raw)
@@ -212,8 +211,7 @@ def sort_invoices(
             continue
         if record is not None:  # None: a bill that slipped through the where filter
             invoices.append(record)
-            newest = _later(newest, record.updated_at)
-    return tuple(invoices), tuple(quarantined), newest
+    return tuple(invoices), tuple(quarantined)
 
 
 def _is_last(listing: Listing, page: int, page_size: int) -> bool:
@@ -225,10 +223,14 @@ def _is_last(listing: Listing, page: int, page_size: int) -> bool:
     return len(listing.items) < page_size
 
 
-def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
-    if candidate is None or (current is not None and current >= candidate):
-        return current
-    return candidate
+def _served(entity: Entity, page: int, listing: Listing) -> datetime:
+    """Xero's clock when it answered this page (DateTimeUTC), which every Xero answer carries."""
+    if listing.served is None:
+        raise ConnectorError(
+            f"Xero answered {entity} page {page} without a usable DateTimeUTC: "
+            "the time the next sync starts from is unknown"
+        )
+    return listing.served
 
 
 _STEPS = {

@@ -12,11 +12,13 @@ import urllib3
 
 from connectors.base import ConnectorError, ReconnectNeeded
 from connectors.errors import Action, retry_after_seconds
+from connectors.xero import decode
 from connectors.xero.cursor import Cursor, Marks, start
 from connectors.xero.errors import classify
 from connectors.xero.normalize import (
     MalformedBody,
     MalformedRecord,
+    parse_answer,
     parse_datetime,
     parse_listing,
     to_customer,
@@ -56,6 +58,7 @@ BODY = b"""{"Id": "d1", "Status": "OK", "DateTimeUTC": "/Date(1748772000000)/",
 
 def test_an_invoice_as_xero_sends_it():
     (raw,), paging = parse_listing(BODY, "invoices")
+    assert parse_answer(BODY, "invoices").served == datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
     record = to_invoice(raw)
     assert paging == (3, 2100)  # pageCount, itemCount
     assert (record.ref, record.customer_ref, record.doc_number) == ("inv-1", "c-1", "INV-0001")
@@ -137,12 +140,11 @@ def test_malformed_invoices_say_why(raw, reason):
 
 def test_a_page_quarantines_bad_records_and_keeps_the_rest():
     good, bad = raw_invoice(), raw_invoice(InvoiceID="inv-2", Total="abc")
-    invoices, quarantined, newest = sort_invoices([good, bad, raw_invoice(Type="ACCPAY", InvoiceID="b")])
+    invoices, quarantined = sort_invoices([good, bad, raw_invoice(Type="ACCPAY", InvoiceID="b")])
     assert [i.ref for i in invoices] == ["inv-1"]
     assert [(q.entity, q.ref, q.reason) for q in quarantined] == [
         ("invoices", "inv-2", "Total is not a number: 'abc'")
     ]
-    assert newest == invoices[0].updated_at
 
 
 def raw_contact(**changes) -> dict:
@@ -224,6 +226,27 @@ def test_xero_dates(text, expected):
 
 
 @pytest.mark.parametrize(
+    ("stamp", "served"),
+    [
+        ('"/Date(1748772000000)/"', datetime(2025, 6, 1, 10, 0, tzinfo=UTC)),
+        ('"/Date(1748772000000+0000)/"', datetime(2025, 6, 1, 10, 0, tzinfo=UTC)),
+        (None, None),
+        ('"yesterday"', None),
+        ("1748772000000", None),
+        ("null", None),
+    ],
+    ids=["xero", "with-offset", "absent", "not-a-date", "a-number", "null"],
+)
+def test_the_answers_datetimeutc_is_read_by_both_decoders(stamp, served):
+    head = b"{" if stamp is None else b'{"DateTimeUTC": ' + stamp.encode() + b", "
+    body = head + b'"Contacts": [], "pagination": {"pageCount": 0, "itemCount": 0}}'
+    assert decode.listing(body, "customers").served == served
+    assert parse_answer(body, "customers").served == served
+    broken = head + b'"Contacts": [1]}'  # not what the fast decoder describes: the standard parser's
+    assert decode.listing(broken, "customers") is None and parse_answer(broken, "customers").served == served
+
+
+@pytest.mark.parametrize(
     "body",
     [b'{"Invoices": [', b"[]", b'{"Contacts": []}', b'{"Invoices": {}}'],
     ids=["truncated", "list", "other-collection", "not-a-list"],
@@ -245,7 +268,9 @@ def test_a_finished_pass_starts_an_incremental_one_from_what_it_saw():
     following = start(done.to_dict(), full=False)
     assert (following.full, following.phase, following.page) == (False, "customers", 1)
     assert following.since == done.seen and following.held == {"s"}
-    assert following.if_modified_since("customers") == datetime(2025, 6, 1, 8, 59, 59)  # naive UTC
+    assert following.seen == Marks()  # this pass's own answers set its watermark
+    # naive UTC, a minute before: Xero stamps an answer when it sends it, not when it read the page
+    assert following.if_modified_since("customers") == datetime(2025, 6, 1, 8, 59, 0)
     assert start(done.to_dict(), full=True) == Cursor(full=True)
 
 
@@ -256,6 +281,32 @@ def test_a_finished_pass_starts_an_incremental_one_from_what_it_saw():
 )
 def test_unreadable_cursors_start_a_full_pull(raw):
     assert start(raw, full=False) == Cursor(full=True)
+
+
+def v2(**changes) -> dict:
+    """A cursor as version 2 stored it (pages counted in UpdatedDateUTC order)."""
+    marks = {"customers": T1.isoformat(), "invoices": T1.isoformat(), "payments": None, "credits": None}
+    return {"v": 2, "full": False, "phase": "invoices", "page": 4, "since": marks, "seen": marks,
+            "held": ["s"], "promoted": ["p"], **changes}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "full"),
+    [(v2(), False), (v2(full=True, since={}), True), (v2(phase="credits", page=1), False)],
+    ids=["incremental", "full", "last-listing"],
+)
+def test_an_unfinished_v2_pass_starts_over_with_its_marks(raw, full):
+    cursor = start(raw, full=False)
+    assert (cursor.full, cursor.phase, cursor.page, cursor.seen) == (full, "customers", 1, Marks())
+    assert cursor.since == (Marks() if full else Marks(T1, T1))
+    assert (cursor.held, cursor.promoted) == ({"s"}, {"p"})
+    assert cursor.to_dict()["v"] == 3
+
+
+def test_a_finished_v2_pass_leads_to_an_incremental_one_from_its_marks():
+    cursor = start(v2(phase="done", page=1, full=True), full=False)
+    assert (cursor.full, cursor.phase, cursor.page) == (False, "customers", 1)
+    assert (cursor.since, cursor.seen, cursor.held) == (Marks(T1, T1), Marks(), {"s"})
 
 
 def test_a_cursor_round_trips_through_json():
@@ -273,10 +324,12 @@ def test_a_cursor_round_trips_through_json():
     assert start(raw, full=False) == cursor  # mid-pass: continue it
 
 
-def test_watermarks_never_move_back():
+def test_a_watermark_keeps_the_earliest_answer():
+    """Pages fetched ahead are answered in any order: the mark is the earliest DateTimeUTC."""
     marks = Marks(T1, None)
-    assert marks.advanced("customers", T1 - timedelta(days=1)) is marks
-    assert marks.advanced("invoices", T1).invoices == T1
+    assert marks.earliest("customers", T1 + timedelta(seconds=5)) is marks
+    assert marks.earliest("customers", T1 - timedelta(seconds=5)).customers == T1 - timedelta(seconds=5)
+    assert marks.earliest("invoices", T1).invoices == T1
 
 
 # -- errors and options -----------------------------------------------------------------------

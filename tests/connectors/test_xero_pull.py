@@ -4,6 +4,7 @@ normalized records, suppliers, incremental pulls and resuming."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 from xero_python.api_client import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 
+from connectors.base import ConnectorError
 from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
 from connectors.simulators.xero import XeroSimulator
@@ -129,10 +131,11 @@ def test_a_full_pull_promotes_in_the_same_pass(world, sample):
 
 
 def test_a_cursor_stored_in_todays_format_still_resumes(world, sample):
-    """A cursor committed by an earlier release (this literal format) resumes mid-pass."""
+    """A cursor committed by an earlier run (this literal format) resumes mid-pass, and keeps
+    the DateTimeUTC of the answers read before it as the watermark."""
     contacts_seen = "2025-05-30T10:00:00+00:00"
     stored = {
-        "v": 2,
+        "v": 3,
         "full": True,
         "phase": "invoices",
         "page": 1,
@@ -147,12 +150,13 @@ def test_a_cursor_stored_in_todays_format_still_resumes(world, sample):
     assert world.sim.counters.requests == {"invoices": 1, "payments": 1, "creditnotes": 1}
     done = Cursor.from_dict(resumed.cursor)
     assert done.done and done.seen.customers.isoformat() == contacts_seen
+    assert done.seen.invoices == done.seen.payments == done.seen.credits == START  # Xero's clock
 
 
 def test_incremental_returns_only_changes(world, volume):
     first = pull(world.connector(volume.id))
     seen = Cursor.from_dict(first.cursor).seen
-    at = START + timedelta(hours=1)
+    at = START + timedelta(minutes=10)
     live = [i for i in sales(volume).values() if i.status == "open" and i.balance > 0 and not i.email_sent]
     paid, reopened, voided, deleted, sent = live[:5]
     customer = next(c for c in volume.customers.values() if c.active and c.is_customer)
@@ -164,6 +168,7 @@ def test_incremental_returns_only_changes(world, volume):
         mutations.delete(books, deleted.id, at)
         mutations.mark_sent(books, sent.id, at)
         mutations.deactivate_customer(books, customer.id, at)
+    world.clock.advance(20 * 60)  # the changes are in the past of Xero's clock
     world.sim.counters.reset()
 
     again = pull(world.connector(volume.id), first.cursor)
@@ -185,7 +190,7 @@ def test_incremental_returns_only_changes(world, volume):
     assert len(new) == 1 and new[0].allocations[0].source_kind == "payment"  # paid in full, just now
     gone = [p for p in again.payments.values() if p.allocations[0].invoice_ref == reopened.id and p.deleted]
     assert gone  # a Xero payment is never edited: the refund deleted it (and recorded the rest anew)
-    assert Cursor.from_dict(again.cursor).seen.invoices == at
+    assert Cursor.from_dict(again.cursor).seen.invoices == world.now()  # Xero's clock as it answered
 
 
 def test_pages_fetched_ahead_are_the_pages_read_one_at_a_time(world, volume):
@@ -361,3 +366,26 @@ def test_pages_follow_page_size(world, sample, size):
     assert world.sim.counters.requests == {"contacts": contact_pages + 1, "invoices": invoice_pages, **ledger}
     assert [p.full_sync_complete for p in result.pages].count(True) == 1
     assert result.pages[-1].full_sync_complete
+
+
+class ClocklessSimulator(XeroSimulator):
+    """Answers GET /Invoices without the envelope's DateTimeUTC."""
+
+    def handle(self, request):
+        response = super().handle(request)
+        if self.endpoint(request) == "invoices" and response.status == 200:
+            response.body = re.sub(rb'"DateTimeUTC":"[^"]*",', b"", response.body, count=1)
+        return response
+
+
+@pytest.mark.parametrize("concurrent", [1, 5], ids=["one-at-a-time", "fetched-ahead"])
+def test_an_answer_without_its_datetimeutc_stops_the_pull(clock, store, sample, concurrent):
+    """Where the next pass starts is Xero's clock: without it, nothing of the listing is yielded."""
+    with ClocklessSimulator([sample], clock=clock, limits=ROOMY) as sim:
+        world = XeroWorld(sim, clock, store)
+        world.connect(sample.id)
+        pages, stopped = [], "^Xero answered invoices page 1 without a usable DateTimeUTC:"
+        with pytest.raises(ConnectorError, match=stopped):
+            for page in world.connector(sample.id, concurrent=concurrent).pages(None):
+                pages.append(page)
+    assert pages and {p.entity for p in pages} == {"customers"}

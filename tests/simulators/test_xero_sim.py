@@ -143,9 +143,9 @@ def test_connections_list_every_tenant(sim, store, company):
 
 
 def test_full_pull_uses_pages_of_1000(sim, api, company):
-    invoices = pull_invoices(api, company.id, where='Type=="ACCREC"')
+    invoices = pull_invoices(api, company.id, where='Type=="ACCREC"', order="InvoiceID ASC")
     expected = {i.id for i in company.invoices.values() if i.type == "ACCREC"}
-    assert {i.invoice_id for i in invoices} == expected
+    assert [i.invoice_id for i in invoices] == sorted(expected)  # the connector's order, across pages
     assert len(invoices) == len(expected) > 2000
     assert sim.counters.requests["invoices"] == 3
     last = api.get_invoices(company.id, page=3, page_size=1000, where='Type=="ACCREC"')
@@ -212,11 +212,53 @@ def test_unsupported_where_is_a_400(api, company):
     assert raised.value.status == 400
 
 
-def test_order_descending(api, company):
-    invoices = api.get_invoices(company.id, page=1, order="UpdatedDateUTC DESC").invoices
-    stamps = [i.updated_date_utc for i in invoices]
-    assert stamps == sorted(stamps, reverse=True)
-    assert stamps[0] == max(i.updated_at for i in company.invoices.values())
+def by_update(records) -> list[str]:
+    return [r.id for r in sorted(records, key=lambda r: (r.updated_at, r.id))]
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (None, by_update),
+        ("UpdatedDateUTC ASC", by_update),
+        ("UpdatedDateUTC DESC", lambda records: by_update(records)[::-1]),
+        ("InvoiceID ASC", lambda records: sorted(r.id for r in records)),
+        ("invoiceid", lambda records: sorted(r.id for r in records)),
+        ("InvoiceId DESC", lambda records: sorted((r.id for r in records), reverse=True)),
+        ("Date DESC", by_update),  # accepted, not simulated: the default order
+    ],
+    ids=["default", "updated", "updated-desc", "id", "id-lower-case", "id-desc", "other-field"],
+)
+def test_invoice_orders(api, company, order, expected):
+    params = {} if order is None else {"order": order}
+    invoices = api.get_invoices(company.id, page=2, page_size=500, **params).invoices
+    assert [i.invoice_id for i in invoices] == expected(company.invoices.values())[500:1000]
+
+
+def test_every_listing_orders_by_its_own_id(sim, api, company):
+    contacts = api.get_contacts(company.id, include_archived=True, order="ContactID DESC").contacts
+    assert [c.contact_id for c in contacts] == sorted(company.customers, reverse=True)
+    payments = api.get_payments(company.id, page=1, order="PaymentID ASC").payments
+    assert [p.payment_id for p in payments] == sorted(company.payments)[:100]
+    credits = api.get_credit_notes(company.id, page=1, order="CreditNoteID ASC").credit_notes
+    assert [c.credit_note_id for c in credits] == sorted(company.credits)[:100]
+    # another id field than the listing's own is just another field: the default order
+    invoices = api.get_invoices(company.id, page=1, order="ContactID ASC").invoices
+    assert [i.invoice_id for i in invoices] == by_update(company.invoices.values())[:100]
+
+
+def test_in_id_order_a_change_moves_no_record_across_pages(sim, api, company):
+    """The connector's reason for id order: a record changed between two pages keeps its place."""
+    first = api.get_invoices(company.id, page=1, order="InvoiceID ASC").invoices
+    at = max(i.updated_at for i in company.invoices.values()) + timedelta(minutes=1)
+    with sim.mutate(company.id) as books:
+        mutations.mark_sent(books, first[0].invoice_id, at)
+    second = api.get_invoices(company.id, page=2, order="InvoiceID ASC").invoices
+    assert [i.invoice_id for i in first + second] == sorted(company.invoices)[:200]
+    changed = api.get_invoices(
+        company.id, page=1, order="InvoiceID ASC", if_modified_since=at - timedelta(seconds=1)
+    )
+    assert [i.invoice_id for i in changed.invoices] == [first[0].invoice_id]
 
 
 def test_contacts_need_include_archived(sim, api, company):
