@@ -76,6 +76,25 @@ def auth_connect(
             f"note: the authorized QuickBooks company is realm {extra['realmId']}; "
             f"set connection.realm_id to it"
         )
+    if connection.kind == "xero":
+        _show_tenants(tokens.access_token, connection.api_base_url, connection.tenant_id)
+
+
+def _show_tenants(access_token: str, api_base_url: str, configured: str) -> None:
+    """The Xero organisations the consent covers, and whether `connection.tenant_id` is one."""
+    from connectors.xero.tenants import connected_tenants
+
+    try:
+        tenants = connected_tenants(access_token, api_base_url)
+    except ConnectorError as exc:  # the tokens are stored: only the listing is missing
+        click.echo(f"note: {exc}; `connection.tenant_id` must name one of the organisations you authorized")
+        return
+    click.echo("Xero organisations this connection may read:")
+    for tenant in tenants:
+        mark = "  (connection.tenant_id)" if tenant.tenant_id == configured else ""
+        click.echo(f"  {tenant.tenant_id}  {tenant.name}{mark}")
+    if configured not in {tenant.tenant_id for tenant in tenants}:
+        click.echo(f"note: connection.tenant_id {configured!r} is not among them; set it to one of these")
 
 
 @auth.command("set-tokens")

@@ -1,4 +1,4 @@
-"""`arsync auth set-tokens` and `arsync auth connect` against the QuickBooks simulator."""
+"""`arsync auth set-tokens` and `arsync auth connect` against the QuickBooks and Xero simulators."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from connectors.simulators.generator import sample_company
+from connectors.simulators.generator import generate_company, sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
+from connectors.simulators.xero import XeroSimulator
 from store.crypto import SecretBox
 from store.db import make_engine
 
@@ -95,7 +96,9 @@ def test_set_tokens_are_encrypted_at_rest(tmp_path, store_url, qbo):
     assert pair.refresh_token not in done.stdout + done.stderr
 
 
-def start_connect(config: Path, env: dict, sim: QuickBooksSimulator) -> tuple[subprocess.Popen, str]:
+def start_connect(
+    config: Path, env: dict, sim: QuickBooksSimulator | XeroSimulator, authorize_url: str | None = None
+) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -107,7 +110,7 @@ def start_connect(config: Path, env: dict, sim: QuickBooksSimulator) -> tuple[su
             "connect",
             "acme",
             "--authorize-url",
-            f"{sim.url}/connect/oauth2",
+            authorize_url or f"{sim.url}/connect/oauth2",
             "--no-browser",
             "--timeout",
             "60",
@@ -188,3 +191,73 @@ def test_connect_on_a_taken_port_says_so_in_one_line(tmp_path, store_url, qbo):
         .startswith(f"Error: cannot listen for the redirect on 127.0.0.1:{port}")
     )
     assert "Traceback" not in done.stderr
+
+
+# -- Xero: which organisations the consent covers -------------------------------------------
+
+
+@pytest.fixture
+def xero():
+    today = datetime.now(UTC).date()
+    books = [
+        sample_company("xero", today=today),
+        generate_company("xero", seed=8, customers=3, invoices=5, today=today),
+    ]
+    with XeroSimulator(books) as sim:
+        yield sim
+
+
+def xero_setup(tmp_path: Path, store_url: str, sim: XeroSimulator, tenant_id: str) -> tuple[Path, dict]:
+    config = tmp_path / "arsync.toml"
+    config.write_text(f"""
+[store]
+url = "{store_url}"
+[[companies]]
+id = "acme"
+name = "Acme"
+[companies.connection]
+kind = "xero"
+tenant_id = "{tenant_id}"
+client_id = "{sim.tokens.client_id}"
+client_secret_env = "ACME_SECRET"
+api_base_url = "{sim.accounting_url}"
+token_url = "{sim.token_url}"
+""")
+    env = {**os.environ, "ACME_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
+    env.pop("ARSYNC_CONFIG", None)
+    subprocess.run(
+        [sys.executable, "-m", "sync", "--config", str(config), "db", "upgrade"], env=env, check=True
+    )
+    return config, env
+
+
+@pytest.mark.parametrize("configured", ["first", "elsewhere"])
+def test_connecting_xero_lists_the_organisations_the_consent_covers(tmp_path, store_url, xero, configured):
+    tenant_id = xero.tenants[0] if configured == "first" else "00000000-0000-0000-0000-000000000000"
+    config, env = xero_setup(tmp_path, store_url, xero, tenant_id)
+    process, url = start_connect(config, env, xero, xero.authorize_url)
+    assert requests.get(url, timeout=30).status_code == 200  # the browser: consent, then the redirect
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    first, second = (xero.company(tenant) for tenant in xero.tenants)
+    assert "acme: connected (encrypted)\nXero organisations this connection may read:\n" in out
+    assert f"  {first.id}  {first.name}" in out and f"  {second.id}  {second.name}\n" in out
+    if configured == "first":
+        assert f"  {first.id}  {first.name}  (connection.tenant_id)\n" in out and "note:" not in out
+    else:
+        assert f"note: connection.tenant_id {tenant_id!r} is not among them; set it to one of these" in out
+
+
+def test_connecting_xero_when_the_organisations_cannot_be_listed_still_stores_the_tokens(
+    tmp_path, store_url, xero
+):
+    config, env = xero_setup(tmp_path, store_url, xero, xero.tenants[0])
+    xero.faults.add("/Connections", "500")  # the path as xero-python writes it
+    process, url = start_connect(config, env, xero, xero.authorize_url)
+    assert requests.get(url, timeout=30).status_code == 200
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert (
+        "acme: connected (encrypted)\nnote: Xero did not list the connected organisations: HTTP 500;" in out
+    )
+    assert stored_tokens(store_url)[2] == "ok"
