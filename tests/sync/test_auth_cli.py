@@ -193,7 +193,7 @@ def test_connect_on_a_taken_port_says_so_in_one_line(tmp_path, store_url, qbo):
     assert "Traceback" not in done.stderr
 
 
-# -- Xero: which organisations the consent covers -------------------------------------------
+# -- Xero: which organisations the consent covers (the store plays no part: SQLite only) ----
 
 
 @pytest.fixture
@@ -232,9 +232,9 @@ token_url = "{sim.token_url}"
 
 
 @pytest.mark.parametrize("configured", ["first", "elsewhere"])
-def test_connecting_xero_lists_the_organisations_the_consent_covers(tmp_path, store_url, xero, configured):
+def test_connecting_xero_lists_the_organisations_the_consent_covers(tmp_path, sqlite_url, xero, configured):
     tenant_id = xero.tenants[0] if configured == "first" else "00000000-0000-0000-0000-000000000000"
-    config, env = xero_setup(tmp_path, store_url, xero, tenant_id)
+    config, env = xero_setup(tmp_path, sqlite_url, xero, tenant_id)
     process, url = start_connect(config, env, xero, xero.authorize_url)
     assert requests.get(url, timeout=30).status_code == 200  # the browser: consent, then the redirect
     out, err = process.communicate(timeout=60)
@@ -249,9 +249,9 @@ def test_connecting_xero_lists_the_organisations_the_consent_covers(tmp_path, st
 
 
 def test_connecting_xero_when_the_organisations_cannot_be_listed_still_stores_the_tokens(
-    tmp_path, store_url, xero
+    tmp_path, sqlite_url, xero
 ):
-    config, env = xero_setup(tmp_path, store_url, xero, xero.tenants[0])
+    config, env = xero_setup(tmp_path, sqlite_url, xero, xero.tenants[0])
     xero.faults.add("/Connections", "500")  # the path as xero-python writes it
     process, url = start_connect(config, env, xero, xero.authorize_url)
     assert requests.get(url, timeout=30).status_code == 200
@@ -260,4 +260,4 @@ def test_connecting_xero_when_the_organisations_cannot_be_listed_still_stores_th
     assert (
         "acme: connected (encrypted)\nnote: Xero did not list the connected organisations: HTTP 500;" in out
     )
-    assert stored_tokens(store_url)[2] == "ok"
+    assert stored_tokens(sqlite_url)[2] == "ok"
