@@ -13,7 +13,10 @@ reason, in one transaction with its ledger rows:
 - the pairs still due are taken out of the ledger, so the next planning (every minute in the
   daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
 
-Only reminders never handed to the server are taken back (no attempt made, still queued).
+Only queued reminders are taken back, never one on its way to the server. One already tried
+(a 4xx, the server down, or delivered to some recipients and deferred for others) is dropped
+only when none of its invoices is due any more, and its ledger rows stay `sent`: it may have
+reached someone, so nothing of it is planned again.
 """
 
 from __future__ import annotations
@@ -53,9 +56,9 @@ class Verdict:
 
     withdrawn: list[int] = field(default_factory=list)
     replanned: list[int] = field(default_factory=list)
-    pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(
-        default_factory=dict
-    )  # id -> company, due, not
+    # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
+    pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
+    tried: set[int] = field(default_factory=set)  # handed to the server before: ledger rows stay
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +82,9 @@ def assess(
     companies: Collection[str] | None,
     imports_inactive: ImportsInactive,
 ) -> Verdict:
-    """The never-tried automatic reminders (of `companies`, due at `now`; None: any) listing an
-    invoice no longer remindable. Reads only."""
+    """The queued automatic reminders (of `companies`, due at `now`; None: any) listing an
+    invoice no longer remindable: to withdraw (none due), or to plan again (some due, never
+    tried). Reads only."""
     verdict = Verdict()
     if companies is not None and not companies:
         return verdict
@@ -88,9 +92,12 @@ def assess(
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
         (due_now if _still_due(row, imports_inactive) else not_due).append(pair)
+        if row["attempts"]:
+            verdict.tried.add(row["outbox_id"])
     for outbox_id, (_, due_now, not_due) in sorted(verdict.pairs.items()):
-        if not_due:
-            (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+        if not not_due or (due_now and outbox_id in verdict.tried):
+            continue  # wholly due, or partly and perhaps on its way to some: it goes as it is
+        (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
     return verdict
 
 
@@ -103,8 +110,13 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
         (verdict.replanned, REPLANNED, taken.replanned),
     ):
         for start in range(0, len(ids), CHUNK):
-            bucket += _drop(connection, ids[start : start + CHUNK], reason)
-    taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in (*taken.withdrawn, *taken.replanned)}
+            chunk = ids[start : start + CHUNK]
+            bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
+            bucket += _drop(connection, [i for i in chunk if i in verdict.tried], reason, tried=True)
+        bucket.sort()
+    taken.tried = verdict.tried & {*taken.withdrawn, *taken.replanned}
+    untried = [i for i in (*taken.withdrawn, *taken.replanned) if i not in taken.tried]
+    taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
     skipped = [_key(company, pair) for company, _, not_due in taken.pairs.values() for pair in not_due]
     again = [_key(company, pair) for company, due_now, _ in taken.pairs.values() for pair in due_now]
     if skipped:
@@ -114,11 +126,15 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     return taken
 
 
-def _drop(connection: Connection, ids: list[int], reason: str) -> list[int]:
+def _drop(connection: Connection, ids: list[int], reason: str, *, tried: bool) -> list[int]:
+    """Drop those of `ids` still queued (not claimed meanwhile) and still (un)tried as assessed."""
+    if not ids:
+        return []
     c = OUTBOX.c
+    attempted = c.attempts > 0 if tried else c.attempts == 0
     dropped = connection.execute(
         update(OUTBOX)
-        .where(c.id.in_(ids), c.status == "queued", c.attempts == 0)  # not claimed meanwhile
+        .where(c.id.in_(ids), c.status == "queued", attempted)
         .values(status="dropped", last_error=reason)
         .returning(c.id)
     )
@@ -152,6 +168,7 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
         select(
             c.id.label("outbox_id"),
             c.company_id,
+            c.attempts,
             LEDGER.c.invoice_ref,
             LEDGER.c.offset_days,
             i.ref,
@@ -165,7 +182,6 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
             due(now) if now is not None else c.status == "queued",
             c.kind == "reminder",
             c.automatic,
-            c.attempts == 0,
             c.company_id.in_(list(companies)) if companies is not None else true(),
             LEDGER.c.status == "sent",
         )

@@ -134,3 +134,33 @@ def test_a_refusal_for_good_stays_recorded_once_the_deferred_recipient_has_it(ma
     assert shop.rows("SELECT status, last_error FROM outbox") == [
         ("sent", "refused: gene@burgers.example: 550 5.1.1 No such user")
     ]
+
+
+def test_a_reminder_deferred_then_paid_is_withdrawn_not_sent(make_shop, sqlite_url, smtp):
+    """Her only address is deferred (450): the reminder waits for its retry. Meanwhile the
+    invoice is paid; at the retry the reminder is dropped, not sent, and its ledger row stays
+    `sent` (a tried message may have reached someone: nothing of it is planned again)."""
+    smtp.stop()
+    smtp.recorder = RefusesLinda()
+    smtp.recorder.answer_for_linda = "450 4.2.0 Greylisted, try again later"
+    smtp.start()
+    shop = make_shop(sqlite_url)
+    due = date(2026, 11, 1)
+    shop.sync([customer("1", "Linda's", "linda@burgers.example")], [invoice("10", "1", due, "120.00")])
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    first = shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM))
+    assert first.out == "mail: 0 sent, 0 failed, 1 to retry\n"
+
+    ledger = shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY offset_days")
+    assert [status for *_, status in ledger].count("sent") == 1  # the offset this reminder carries
+    shop.sync_changes([invoice("10", "1", due, "0.00")])
+    smtp.recorder.answer_for_linda = "250 OK"
+    retry = shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM + timedelta(hours=1)))
+
+    assert retry.out == "mail: 0 sent, 0 failed, 0 to retry, 1 reminder(s) withdrawn: no longer due\n"
+    assert smtp.received == []
+    assert shop.rows("SELECT status, attempts FROM outbox") == [("dropped", 1)]
+    assert (
+        shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY offset_days")
+        == ledger
+    )
