@@ -20,7 +20,7 @@ from sync.settings import company_policy
 OUTBOX_ID = click.IntRange(1, 2**63 - 1)  # the ids a store can hold: anything else names no message
 
 
-def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
+def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> None:
     """Hand what is due to the mail server now (manual and transactional mail ignore windows).
 
     With `answer_only` (request access) nothing but the caller's answer is printed and the
@@ -31,7 +31,7 @@ def deliver_now(state: State, now, *, answer_only: bool = False) -> None:
     recorded (else they would later count as in doubt); the rest stay queued (exit 1).
     """
     with stop_on_interrupt("the messages already handed to the mail server") as stop:
-        report = _dispatch(state, now, stop=stop)
+        report = _dispatch(state, now, stop=stop, clock=clock)
     if answer_only:
         return
     partly = f" ({len(report.partly)} of them delivered to their other recipients)" if report.partly else ""
@@ -196,7 +196,8 @@ def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
     at = parse_now(now)
     if not dry_run:
         state.require_secrets([], smtp=True)
-        deliver_now(state, at)
+        # without --now, a long backlog reads the clock at every batch (windows close meanwhile)
+        deliver_now(state, at, clock=None if now else (lambda: parse_now(None)))
         return
     report = _dispatch(state, at, dry_run=True)
     for p in report.planned:

@@ -348,3 +348,19 @@ def test_a_customer_name_spelled_as_an_encoded_word_injects_no_header(
     [to] = message["To"].addresses
     assert to.addr_spec == "ap@cafe.example"
     assert "@" not in to.display_name and "\n" not in to.display_name  # the name's own text, not decoded
+
+
+def test_dispatch_without_now_runs_on_the_clock(make_shop, sqlite_url, smtp):
+    """No --now: the run is on the real clock, which it reads again between batches (that a
+    window closing mid-run stops it is pinned with a scripted clock in
+    tests/mailer/test_dispatch.py); here the window is open every hour of every day."""
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    shop = make_shop(sqlite_url, delivery_days=every_day, delivery_from_hour=0, delivery_to_hour=23)
+    shop.sync(
+        [customer("1", "Bob's Burgers", "bob@burgers.example")],
+        [invoice("10", "1", date(2026, 1, 1), "9.00")],
+    )
+    assert shop.cli("reminders", "plan").code == 0
+    sent = shop.cli("mail", "dispatch")
+    assert sent.out == "mail: 1 sent, 0 failed, 0 to retry\n", sent.err
+    assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"]]
