@@ -14,7 +14,8 @@ reason, in one transaction with its ledger rows:
   daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
 
 Only queued reminders are taken back, never one on its way to the server. One already tried
-(a 4xx, the server down, or delivered to some recipients and deferred for others) is dropped
+(a 4xx, the server down, delivered to some recipients and deferred for others, or queued
+again by `mail resend`) is dropped
 only when none of its invoices is due any more, and its ledger rows stay `sent`: it may have
 reached someone, so nothing of it is planned again.
 """
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, select, true, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, delete, or_, select, true, update
 
 from mailer.claim import due
 from mailer.outbox import OUTBOX
@@ -92,7 +93,7 @@ def assess(
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
         (due_now if _still_due(row, imports_inactive) else not_due).append(pair)
-        if row["attempts"]:
+        if row["tried"]:
             verdict.tried.add(row["outbox_id"])
     for outbox_id, (_, due_now, not_due) in sorted(verdict.pairs.items()):
         if not not_due or (due_now and outbox_id in verdict.tried):
@@ -131,7 +132,7 @@ def _drop(connection: Connection, ids: list[int], reason: str, *, tried: bool) -
     if not ids:
         return []
     c = OUTBOX.c
-    attempted = c.attempts > 0 if tried else c.attempts == 0
+    attempted = _tried() if tried else ~_tried()
     dropped = connection.execute(
         update(OUTBOX)
         .where(c.id.in_(ids), c.status == "queued", attempted)
@@ -139,6 +140,13 @@ def _drop(connection: Connection, ids: list[int], reason: str, *, tried: bool) -
         .returning(c.id)
     )
     return sorted(dropped.scalars().all())
+
+
+def _tried() -> ColumnElement[bool]:
+    """Handed to the server at least once: an attempt is counted, or the row was claimed and
+    not handed back (`mail resend` sets attempts back to 0 but keeps who claimed it)."""
+    c = OUTBOX.c
+    return or_(c.attempts > 0, c.claimed_at.is_not(None))
 
 
 def _pair() -> Any:
@@ -168,7 +176,7 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
         select(
             c.id.label("outbox_id"),
             c.company_id,
-            c.attempts,
+            _tried().label("tried"),
             LEDGER.c.invoice_ref,
             LEDGER.c.offset_days,
             i.ref,

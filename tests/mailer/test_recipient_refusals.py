@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp are fixtures
+    COMPANY,
     FRIDAY_10AM,
     Shop,
     customer,
@@ -164,3 +165,39 @@ def test_a_reminder_deferred_then_paid_is_withdrawn_not_sent(make_shop, sqlite_u
         shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY offset_days")
         == ledger
     )
+
+
+def test_a_resent_partly_delivered_reminder_is_not_planned_again(make_shop, sqlite_url, smtp):
+    """bob@ gets the reminder for invoices 30 and 31; linda@ is deferred, then refused for good,
+    and the row fails. Invoice 30 is paid, and an admin resends the message (attempts back to
+    0). It was delivered to bob: it must not be taken back and planned again (bob would get 31
+    twice); it goes to linda as it was stored."""
+    smtp.stop()
+    smtp.recorder = RefusesLinda()
+    smtp.recorder.answer_for_linda = "450 4.2.0 Greylisted, try again later"
+    smtp.start()
+    shop = make_shop(sqlite_url)
+    due = date(2026, 11, 1)
+    emails = ("bob@burgers.example", "linda@burgers.example")
+    shop.sync(
+        [customer("1", "Bob's Burgers", *emails)],
+        [invoice("30", "1", due, "50.00"), invoice("31", "1", due, "70.00")],
+    )
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).code == 0
+    smtp.recorder.answer_for_linda = "550 5.1.1 No such user"
+    later = FRIDAY_10AM + timedelta(hours=2)
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).code == 1  # refused for good: failed
+    [(row_id, status)] = shop.rows("SELECT id, status FROM outbox")
+    assert status == "failed"
+
+    shop.sync_changes([invoice("30", "1", due, "0.00")])
+    smtp.recorder.answer_for_linda = "250 OK"
+    assert shop.cli("mail", "resend", COMPANY, str(row_id)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 1 sent, 0 failed, 0 to retry\n"
+    assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
+
+    delivered = sorted(address for r in smtp.received for address in r.rcpt_tos)
+    assert delivered == ["bob@burgers.example", "linda@burgers.example"]  # each once
+    assert len({r.message["Message-ID"] for r in smtp.received}) == 1
