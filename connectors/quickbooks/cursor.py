@@ -113,6 +113,7 @@ class Cursor:
             seen=_time(raw, seen, required=False),
             edges=_edges(raw.get("edges")),
             tail=_text(raw.get("tail")),
+            deleted=_deleted(raw.get("deleted")),
         )
 
 
@@ -140,6 +141,7 @@ class Listing(Cursor):
     seen: str | None = None
     edges: tuple[Edge, ...] = ()
     tail: str | None = None
+    deleted: tuple[Deleted, ...] = ()  # a "second" within the first CDC after a full listing
 
     @property
     def full(self) -> bool:
@@ -154,7 +156,7 @@ class Listing(Cursor):
         for key in ("since", "after", "seen", "tail"):
             if getattr(self, key) is not None:
                 cursor[key] = getattr(self, key)
-        return _with_edges(cursor, self.edges)
+        return _with_deleted(_with_edges(cursor, self.edges), self.deleted)
 
 
 @dataclass(frozen=True)

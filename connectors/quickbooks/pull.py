@@ -93,6 +93,13 @@ class Puller:
         oldest = self.now() - timedelta(days=self.options.cdc_max_days)
         if origin >= oldest + timedelta(seconds=self.options.cdc_margin_seconds):
             return Cdc(stamp(origin), done.edges)
+        if done.edges:  # no CDC to say whether a deletion pushed a record off those pages
+            log.warning(
+                "quickbooks.cursor_older_than_cdc",
+                since=stamp(origin),
+                note="the last full pull's pages cannot be checked: every record is read again",
+            )
+            return Listing("full")
         log.warning(
             "quickbooks.cursor_older_than_cdc",
             since=stamp(origin),
@@ -189,8 +196,7 @@ def _guarded(following: State, edges: tuple[Edge, ...], deleted: tuple[Deleted, 
     if isinstance(following, Done):
         risky = shift.at_risk(edges, deleted)
         return Repair(following.since, risky, deleted) if risky else following
-    log.warning("quickbooks.shift_guard_dropped", note="a second of 1000+ changes after a full pull")
-    return following
+    return replace(following, edges=edges, deleted=deleted)  # a second read by query, then CDC again
 
 
 def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
@@ -203,7 +209,7 @@ def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:
     if listing.entity != ENTITIES[-1]:
         return listing.next_entity()
     if listing.mode == "second" and listing.since is not None:
-        return Cdc(stamp(moment(listing.since) + ONE_SECOND))
+        return Cdc(stamp(moment(listing.since) + ONE_SECOND), listing.edges, listing.deleted)
     if listing.seen is None:  # set from the first response before any page is advanced
         raise ConnectorError("QuickBooks pull finished without a server time")
     return Done(listing.seen, listing.edges)

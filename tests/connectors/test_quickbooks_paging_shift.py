@@ -72,15 +72,16 @@ def in_the_books(world: QboWorld) -> dict[str, Decimal]:
 class DeleteAfterFirstInvoicesPage:
     """`on_page`: once the first invoices page is committed, delete invoices of that page."""
 
-    def __init__(self, world: QboWorld, count: int = 1) -> None:
-        self.world, self.count, self.deleted = world, count, []
+    def __init__(self, world: QboWorld, count: int = 1, pause: float = 1) -> None:
+        self.world, self.count, self.pause, self.deleted = world, count, pause, []
 
     def __call__(self, _: SyncSummary, page: Page) -> None:
         if self.deleted or page.entity != "invoices" or not page.records:
             return
         for record in page.records[: self.count]:
-            mutations.delete(self.world.company, record.ref, self.world.clock.advance(seconds=1))
+            mutations.delete(self.world.company, record.ref, self.world.clock.advance(seconds=self.pause))
             self.deleted.append(record.ref)
+        self.world.clock.advance(seconds=1)
 
 
 @pytest.mark.parametrize(
@@ -116,6 +117,34 @@ def test_without_a_deletion_the_incremental_sync_costs_one_cdc_request(qbo):
     sync(qbo, concurrent=1)
     assert api_requests(qbo.sim) == {"cdc": 1}
     assert stored(qbo) == in_the_books(qbo)
+
+
+def test_a_next_sync_past_cdcs_30_days_reads_every_record_again(qbo):
+    """Too late for CDC, nothing can say whether a deletion pushed a record off the full
+    pull's pages: the incremental sync reads every record (LastUpdatedTime would not find the
+    skipped one: it did not change)."""
+    deleting = DeleteAfterFirstInvoicesPage(qbo)
+    sync(qbo, full=True, on_page=deleting, concurrent=1)
+    assert set(in_the_books(qbo)) - set(stored(qbo))  # a live invoice was pushed off
+    qbo.clock.advance(days=31)
+    sync(qbo, concurrent=1)
+    assert set(in_the_books(qbo)) <= set(stored(qbo))
+    # the deleted invoice stays live until a full sync: no CDC reports deletions that old
+    assert set(stored(qbo)) - set(in_the_books(qbo)) == set(deleting.deleted)
+
+
+def test_the_boundaries_go_through_a_second_of_more_changes_than_cdc_answers(qbo_engine):
+    """The first CDC after the full pull is full within one second (QuickBooks answers at most
+    1000 objects; 5 here): that second is read by query, then CDC goes on, and the
+    boundaries with it."""
+    with open_world(
+        make_company(seed=23, customers=60, live_invoices=300), qbo_engine, cdc_max_objects=5
+    ) as world:
+        deleting = DeleteAfterFirstInvoicesPage(world, count=12, pause=0)
+        sync(world, full=True, on_page=deleting, concurrent=1, cdc_max_objects=5)
+        world.clock.advance(minutes=10)
+        sync(world, concurrent=1, cdc_max_objects=5)
+        assert set(in_the_books(world)) <= set(stored(world))
 
 
 def test_a_repair_killed_midway_resumes_and_a_window_fallen_short_is_asked_wider(qbo):
