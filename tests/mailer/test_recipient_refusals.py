@@ -137,14 +137,19 @@ def test_a_refusal_for_good_stays_recorded_once_the_deferred_recipient_has_it(ma
     ]
 
 
-def test_a_reminder_deferred_then_paid_is_withdrawn_not_sent(make_shop, sqlite_url, smtp):
-    """Her only address is deferred (450): the reminder waits for its retry. Meanwhile the
-    invoice is paid; at the retry the reminder is dropped, not sent, and its ledger row stays
-    `sent` (a tried message may have reached someone: nothing of it is planned again)."""
+def deferring_linda(smtp) -> None:
+    """The loopback server, restarted to answer linda@ with a 450 (greylisting)."""
     smtp.stop()
     smtp.recorder = RefusesLinda()
     smtp.recorder.answer_for_linda = "450 4.2.0 Greylisted, try again later"
     smtp.start()
+
+
+def test_a_reminder_deferred_then_paid_is_withdrawn_not_sent(make_shop, sqlite_url, smtp):
+    """Her only address is deferred (450): the reminder waits for its retry. Meanwhile the
+    invoice is paid; at the retry the reminder is dropped, not sent, and its ledger row stays
+    `sent` (a tried message may have reached someone: nothing of it is planned again)."""
+    deferring_linda(smtp)
     shop = make_shop(sqlite_url)
     due = date(2026, 11, 1)
     shop.sync([customer("1", "Linda's", "linda@burgers.example")], [invoice("10", "1", due, "120.00")])
@@ -172,10 +177,7 @@ def test_a_resent_partly_delivered_reminder_is_not_planned_again(make_shop, sqli
     and the row fails. Invoice 30 is paid, and an admin resends the message (attempts back to
     0). It was delivered to bob: it must not be taken back and planned again (bob would get 31
     twice); it goes to linda as it was stored."""
-    smtp.stop()
-    smtp.recorder = RefusesLinda()
-    smtp.recorder.answer_for_linda = "450 4.2.0 Greylisted, try again later"
-    smtp.start()
+    deferring_linda(smtp)
     shop = make_shop(sqlite_url)
     due = date(2026, 11, 1)
     emails = ("bob@burgers.example", "linda@burgers.example")

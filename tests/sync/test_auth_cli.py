@@ -30,6 +30,14 @@ def qbo():
 
 
 def setup(tmp_path: Path, store_url: str, sim: QuickBooksSimulator) -> tuple[Path, dict]:
+    connection = f'''kind = "quickbooks"
+realm_id = "{sim.realms[0]}"
+api_base_url = "{sim.api_url}"'''
+    return configured(tmp_path, store_url, sim, connection)
+
+
+def configured(tmp_path: Path, store_url: str, sim, connection: str) -> tuple[Path, dict]:
+    """A migrated store and a config with company acme on `sim`, its `connection` lines given."""
     config = tmp_path / "arsync.toml"
     config.write_text(f"""
 [store]
@@ -38,11 +46,9 @@ url = "{store_url}"
 id = "acme"
 name = "Acme"
 [companies.connection]
-kind = "quickbooks"
-realm_id = "{sim.realms[0]}"
+{connection}
 client_id = "{sim.tokens.client_id}"
 client_secret_env = "ACME_SECRET"
-api_base_url = "{sim.api_url}"
 token_url = "{sim.token_url}"
 """)
     env = {**os.environ, "ACME_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
@@ -208,27 +214,10 @@ def xero():
 
 
 def xero_setup(tmp_path: Path, store_url: str, sim: XeroSimulator, tenant_id: str) -> tuple[Path, dict]:
-    config = tmp_path / "arsync.toml"
-    config.write_text(f"""
-[store]
-url = "{store_url}"
-[[companies]]
-id = "acme"
-name = "Acme"
-[companies.connection]
-kind = "xero"
+    connection = f'''kind = "xero"
 tenant_id = "{tenant_id}"
-client_id = "{sim.tokens.client_id}"
-client_secret_env = "ACME_SECRET"
-api_base_url = "{sim.accounting_url}"
-token_url = "{sim.token_url}"
-""")
-    env = {**os.environ, "ACME_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
-    env.pop("ARSYNC_CONFIG", None)
-    subprocess.run(
-        [sys.executable, "-m", "sync", "--config", str(config), "db", "upgrade"], env=env, check=True
-    )
-    return config, env
+api_base_url = "{sim.accounting_url}"'''
+    return configured(tmp_path, store_url, sim, connection)
 
 
 @pytest.mark.parametrize("configured", ["first", "elsewhere"])
