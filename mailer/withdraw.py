@@ -103,8 +103,9 @@ def assess(
 
 
 def take_back(connection: Connection, verdict: Verdict) -> Verdict:
-    """Drop the reminders `verdict` names that are still queued and untried, and change their
-    ledger rows (module docstring); what was taken back. The caller commits."""
+    """Drop the reminders `verdict` names that are still queued and still as tried or untried
+    as assessed; change the ledger rows of the untried ones (module docstring). What was
+    taken back; the caller commits."""
     taken = Verdict()
     for ids, reason, bucket in (
         (verdict.withdrawn, WITHDRAWN, taken.withdrawn),

@@ -39,7 +39,7 @@ def listed(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
     if fields is None:
         return _general(body, entity, home_currency)
     records = msgspec.convert(fields, list[RECORD_TYPES[entity]])  # type: ignore[valid-type]
-    return Listed(records, [], len(records), *_ends([field["ref"] for field in fields[:1] + fields[-1:]]))
+    return Listed(records, [], len(records), *_field_ends(fields))
 
 
 def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
@@ -49,7 +49,7 @@ def listed_fields(body: bytes, entity: Entity, home_currency: str) -> Listed | N
     fields = typed_fields(body, entity, home_currency)
     if fields is None:
         return _general(body, entity, home_currency)
-    return Listed(fields, [], len(fields), *_ends([field["ref"] for field in fields[:1] + fields[-1:]]))
+    return Listed(fields, [], len(fields), *_field_ends(fields))
 
 
 def _general(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
@@ -66,6 +66,11 @@ def _general(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
 def ends(rows: list[Any]) -> tuple[str | None, str | None]:
     """The Ids of a page's first and last raw rows, as text (None: no row, or no Id)."""
     return _ends([_row_id(row) for row in rows[:1] + rows[-1:]])
+
+
+def _field_ends(fields: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """`ends` of a page read as field dicts (their `ref` is the row's Id)."""
+    return _ends([field["ref"] for field in fields[:1] + fields[-1:]])
 
 
 def _row_id(row: Any) -> str | None:

@@ -149,7 +149,7 @@ class Puller:
             deleted = [item.to_json() for item in state.deleted]
             log.warning("quickbooks.shift_repair_by_full_listing", deleted=deleted)
             return Listing("full")
-        reply = self.client.batch([shift.window_statement(edge, reach) for edge, reach in moved.items()])
+        reply = self.client.batch([_window_statement(edge, reach) for edge, reach in moved.items()])
         answers = batch_answers(reply.body, len(moved))
         found: dict[Entity, list[Any]] = {entity: [] for entity in ENTITIES}
         again: list[Edge] = []
@@ -187,16 +187,20 @@ def recorded(listing: Listing, first: str | None, last: str | None) -> Listing:
     return replace(listing, edges=edges, tail=last if last is not None else listing.tail)
 
 
+def _window_statement(edge: Edge, moved: int) -> str:
+    """The full listing's own query, over the positions `edge`'s two Ids can be at now."""
+    first, size = shift.window(edge, moved)
+    return statement(Listing("full", edge.entity, first), size)
+
+
 def _guarded(following: State, edges: tuple[Edge, ...], deleted: tuple[Deleted, ...]) -> State:
     """The state after a CDC window of the first CDC after a full listing: the boundaries and
-    deletions go on to the next window; at the end, a repair of those a deletion may have
-    moved, or `Done` without them."""
-    if isinstance(following, Cdc):
-        return replace(following, edges=edges, deleted=deleted)
+    deletions go on to the next window (or the second read by query before it); at the end, a
+    repair of those a deletion may have moved, or `Done` without them."""
     if isinstance(following, Done):
         risky = shift.at_risk(edges, deleted)
         return Repair(following.since, risky, deleted) if risky else following
-    return replace(following, edges=edges, deleted=deleted)  # a second read by query, then CDC again
+    return replace(following, edges=edges, deleted=deleted)
 
 
 def _advance(listing: Listing, rows: Sequence[Any], last: bool) -> State:

@@ -26,7 +26,6 @@ from dataclasses import replace
 from typing import Any
 
 from connectors.quickbooks.cursor import ENTITIES, Deleted, Edge
-from connectors.quickbooks.normalize import TABLES
 from connectors.quickbooks.signals import quickbooks_deleted
 from portal_rules.records import Entity
 
@@ -79,12 +78,6 @@ def window(edge: Edge, moved: int) -> tuple[int, int]:
     """(STARTPOSITION, MAXRESULTS) of the positions `edge`'s two Ids can be at now."""
     first = max(1, edge.start - 1 - moved)
     return first, edge.start + 1 + edge.slack - first + 1
-
-
-def window_statement(edge: Edge, moved: int) -> str:
-    first, size = window(edge, moved)
-    where = " WHERE Active IN (true,false)" if edge.entity == "customers" else ""
-    return f"SELECT * FROM {TABLES[edge.entity]}{where} ORDERBY Id STARTPOSITION {first} MAXRESULTS {size}"
 
 
 def fits(edge: Edge, moved: int) -> bool:
