@@ -18,12 +18,11 @@ from connectors.base import Stopped, Tokens
 from connectors.simulators.generator import sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from store.credentials import DbCredentials
-from store.db import make_engine, upgrade
+from store.db import make_engine
 from store.pacing import StorePacer
-from sync.app import App
-from sync.config import parse_config
 from sync.jobs import JobContext, keep_alive
 from sync.runner import pacing_for
+from tests.sync.test_keep_alive import opened
 
 
 def test_pacers_in_separate_processes_share_one_window_and_one_concurrency_cap(pg_engine, pg_url):
@@ -154,18 +153,7 @@ def test_token_keep_alive_takes_its_request_from_the_shared_budget(pg_url, monke
     now = datetime.now(UTC)
     with QuickBooksSimulator(sample_company("quickbooks", today=now.date())) as sim:
         monkeypatch.setenv("KA_SECRET", sim.tokens.client_secret)
-        connection = {
-            "kind": "quickbooks",
-            "realm_id": sim.realms[0],
-            "client_id": sim.tokens.client_id,
-            "client_secret_env": "KA_SECRET",
-            "api_base_url": sim.api_url,
-            "token_url": sim.token_url,
-        }
-        companies = [{"id": cid, "name": cid, "connection": connection} for cid in ("soon", "later")]
-        config = parse_config({"store": {"url": pg_url}, "companies": companies})
-        upgrade(App.open(config, migrated=False).engine)
-        app = App.open(config)
+        app = opened(pg_url, sim, ("soon", "later"))
         for company, days_left in (("soon", 3), ("later", 40)):
             pair = sim.tokens.issue()
             expires = now + timedelta(days=days_left)
