@@ -142,7 +142,7 @@ class CompanyConfig(_Strict):
     delivery_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
     delivery_from_hour: Hour = 9
     delivery_to_hour: Hour = 17
-    template_dir: str = ""
+    template_dir: str = ""  # relative to the configuration file's folder (`load_config`)
     brand_color: str = ""
     logo_url: str = ""
     attach_statement: bool = False  # reminders carry the customer's PDF statement
@@ -246,14 +246,21 @@ def load_config(path: str | Path, *, require_secrets: bool = True) -> Config:
 
 
 def _anchored(config: Config, folder: Path) -> Config:
-    """`mail.file_directory` made absolute from the configuration file's folder, once, here:
-    `arsync mail dispatch` and the daemon (working directory / under systemd) then write
-    their .eml files to the same place, wherever they were started from."""
+    """The file's relative folders (`mail.file_directory`, each company's `template_dir`)
+    made absolute from the configuration file's folder, once, here: `arsync mail dispatch`
+    and the daemon (working directory / under systemd) then read and write the same places,
+    wherever they were started from."""
     directory = Path(config.mail.file_directory)
-    if directory.is_absolute():
-        return config
-    mail = config.mail.model_copy(update={"file_directory": str(folder / directory)})
-    return config.model_copy(update={"mail": mail})
+    mail = config.mail
+    if not directory.is_absolute():
+        mail = mail.model_copy(update={"file_directory": str(folder / directory)})
+    companies = [
+        company.model_copy(update={"template_dir": str(folder / company.template_dir)})
+        if company.template_dir and not Path(company.template_dir).is_absolute()
+        else company
+        for company in config.companies
+    ]
+    return config.model_copy(update={"mail": mail, "companies": companies})
 
 
 def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:

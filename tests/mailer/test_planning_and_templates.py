@@ -12,6 +12,8 @@ concurrent planners each report only the reminders they enqueued.
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import os
 import re
 import subprocess
@@ -207,6 +209,28 @@ def test_a_missing_template_dir_is_a_configuration_error_naming_the_key(
     assert "unexpected error" not in planned.err
     daemon = shop.process("run")  # refused as it starts, not failing every minute after
     assert daemon.code == 2 and "companies[0].template_dir" in daemon.err, daemon.err
+
+
+def test_a_relative_template_dir_is_found_from_the_configuration_files_folder(
+    make_shop, sqlite_url, smtp, tmp_path, monkeypatch
+):
+    """`template_dir = "acme-templates"` names the folder beside the configuration file, as
+    `mail.file_directory` does, whatever the working directory of the command or daemon."""
+    folder = tmp_path / "acme-templates"
+    folder.mkdir()
+    (folder / "reminder.txt").write_text("Acme's own words for {{ customer_name }}.\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where a relative folder used to be looked for
+    shop = make_shop(sqlite_url, template_dir="acme-templates")
+    shop.sync([customer("1", "Café", "ap@cafe.example")], [invoice("10", "1", date(2026, 11, 20), "1.00")])
+
+    planned = shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM))
+
+    assert planned.code == 0, planned.err
+    [(payload,)] = shop.rows("SELECT payload FROM outbox")
+    text = email.message_from_string(payload, policy=email.policy.default).get_body(("plain",))
+    assert text.get_content() == "Acme's own words for Café.\n"
 
 
 def test_a_broken_template_is_named_in_the_message_and_nothing_is_queued(
