@@ -3,13 +3,21 @@
 PostgreSQL tests use the local service (127.0.0.1:5432, database `test`, trust auth) and
 get a schema of their own per test, so runs never see each other's rows. With CI=true a
 missing PostgreSQL is a failure, not a skip (see also .ci/run).
+
+The suite runs in parallel processes (pytest-xdist, `addopts` in pyproject.toml). A test
+marked `restarts_postgres` restarts the shared service, so it runs alone: every test holds a
+shared lock for its whole run (module fixtures included), that one an exclusive lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -25,6 +33,30 @@ PG_BASE = os.environ.get("ARSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
+
+
+_LOCKS = Path(tempfile.gettempdir()) / f"arsync-tests-{os.getuid()}"
+
+
+@contextmanager
+def _postgres_turn(exclusive: bool) -> Iterator[None]:
+    """A readers-writer lock across the test processes of this machine (not only this run's:
+    a restart would break any of them). The turnstile lets a waiting writer in before readers
+    that come after it, so the restart cannot be starved by the other process's next tests."""
+    _LOCKS.mkdir(exist_ok=True)
+    with open(_LOCKS / "postgres.turn", "a") as turn, open(_LOCKS / "postgres.lock", "a") as lock:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    with _postgres_turn(exclusive=item.get_closest_marker("restarts_postgres") is not None):
+        return (yield)
 
 
 def _pg_available() -> bool:

@@ -52,6 +52,7 @@ def _restart_postgres() -> None:
     raise AssertionError("PostgreSQL did not come back")
 
 
+@pytest.mark.restarts_postgres
 @pytest.mark.skipif(not Path("/etc/postgresql").exists(), reason="needs the local PostgreSQL service")
 def test_postgres_restarted_mid_sync_then_rerun_equals_uninterrupted(books_sim, tmp_path, pg_url):  # noqa: F811
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
