@@ -36,7 +36,9 @@ class CredentialsStore(Protocol):
         """Held while refreshing, so only one process refreshes this connection at a time."""
 
     def mark_reconnect_needed(self, reason: str) -> None:
-        """Record that the refresh token was refused (`invalid_grant`): an admin must reconnect."""
+        """Record that the refresh token was refused (`invalid_grant`), or that none is stored:
+        an admin must reconnect. Unless new tokens were stored since the last `load` (an
+        admin reconnecting while this failed): those are left usable."""
 
 
 class CursorError(ValueError):
@@ -48,7 +50,16 @@ class ConnectorError(Exception):
 
 
 class ReconnectNeeded(ConnectorError):
-    """The refresh token was refused; retrying cannot help."""
+    """The refresh token was refused, or no tokens are stored; retrying cannot help.
+
+    `recorded`: the credentials store has already marked the connection (`CredentialsStore.
+    mark_reconnect_needed`, which knows whether new tokens landed meanwhile), so the caller
+    must not mark it again over them.
+    """
+
+    def __init__(self, message: str, *, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 class Stopped(ConnectorError):

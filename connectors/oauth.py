@@ -19,6 +19,8 @@ import requests
 from connectors.base import ConnectorError, CredentialsStore, ReconnectNeeded, Tokens
 
 REFRESH_AHEAD = timedelta(minutes=5)
+REFUSED = "the accounting system refused the refresh token: reconnect needed"
+NO_TOKENS = "no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`"
 
 
 class InvalidGrant(Exception):
@@ -137,7 +139,7 @@ class TokenManager:
                 self._cached = current
                 return current.access_token
             if current.refresh_token == self._refused:  # another thread's request was just refused
-                raise ReconnectNeeded("the accounting system refused the refresh token: reconnect needed")
+                raise ReconnectNeeded(REFUSED, recorded=True)  # and that thread marked it
             self.requests += 1
             try:
                 new = self.endpoint.refresh(current.refresh_token, self.clock())
@@ -146,9 +148,7 @@ class TokenManager:
                 self.credentials.mark_reconnect_needed(
                     f"refresh token refused ({exc}); run `arsync auth connect`"
                 )
-                raise ReconnectNeeded(
-                    "the accounting system refused the refresh token: reconnect needed"
-                ) from exc
+                raise ReconnectNeeded(REFUSED, recorded=True) from exc
             self.credentials.save(new)  # committed before the new access token is used
             self.refreshes += 1
             self._cached = new
@@ -169,7 +169,8 @@ class TokenManager:
     def _load(self) -> Tokens:
         tokens = self.credentials.load()
         if tokens is None:
-            raise ReconnectNeeded("no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`")
+            self.credentials.mark_reconnect_needed(NO_TOKENS)
+            raise ReconnectNeeded(NO_TOKENS, recorded=True)
         return tokens
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 
 from connectors.base import Tokens
-from store.connections import CONNECTIONS, mark_reconnect_needed, store_tokens
+from store.connections import ANY, CONNECTIONS, mark_reconnect_needed, store_tokens
 from store.crypto import SecretBox
 from store.leases import lease, worker_id
 
@@ -40,6 +40,7 @@ class DbCredentials:
         self.box = box
         self.owner = worker_id()
         self.lock_wait = lock_wait
+        self._seen: object = ANY  # the sealed refresh token last loaded or saved (None: none)
 
     def load(self) -> Tokens | None:
         with self.engine.connect() as connection:
@@ -48,6 +49,7 @@ class DbCredentials:
                 .mappings()
                 .first()
             )
+        self._seen = row["refresh_token"] if row is not None else None
         if row is None or not row["access_token"] or not row["refresh_token"]:
             return None
         tokens = Tokens(
@@ -70,6 +72,7 @@ class DbCredentials:
         }
         with self.engine.begin() as connection:
             store_tokens(connection, self.company_id, sealed)
+        self._seen = sealed["refresh_token"]
 
     @contextmanager
     def refresh_lock(self) -> Iterator[None]:
@@ -83,5 +86,6 @@ class DbCredentials:
             yield
 
     def mark_reconnect_needed(self, reason: str) -> None:
+        """Only while the refresh token last loaded is still the stored one (see the protocol)."""
         with self.engine.begin() as connection:
-            mark_reconnect_needed(connection, self.company_id, reason)
+            mark_reconnect_needed(connection, self.company_id, reason, while_stored=self._seen)

@@ -243,10 +243,13 @@ def fail(
     now: datetime,
     *,
     retry_at: datetime | None = None,
+    recorded: bool = False,
 ) -> str:
-    """Close the run as failed, with what the connection's status must say; returns the error recorded."""
+    """Close the run as failed, with what the connection's status must say; returns the error
+    recorded. `recorded`: the connection's status was already set by whoever found the failure
+    (the credentials store, which knows whether new tokens landed meanwhile)."""
     with engine.begin() as connection:
-        if reason is FailReason.RECONNECT_NEEDED:
+        if reason is FailReason.RECONNECT_NEEDED and not recorded:
             mark_reconnect_needed(connection, run.company_id, message)
         elif reason is FailReason.DAILY_LIMIT and retry_at is not None:
             mark_rate_limited(connection, run.company_id, message, retry_at)

@@ -152,7 +152,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
     except Stopped as exc:  # a stop requested while the connector waited to retry
         _finish(engine, run, summary, RunStatus.INTERRUPTED, str(exc), clock)
     except ReconnectNeeded as exc:
-        _fail(engine, run, summary, FailReason.RECONNECT_NEEDED, exc, clock)
+        _fail(engine, run, summary, FailReason.RECONNECT_NEEDED, exc, clock, recorded=exc.recorded)
     except DailyLimitReached as exc:
         _fail(engine, run, summary, FailReason.DAILY_LIMIT, exc, clock, retry_at=exc.retry_at)
     except ConnectorError as exc:
@@ -242,9 +242,10 @@ def _fail(
     clock: Clock,
     *,
     retry_at: datetime | None = None,
+    recorded: bool = False,
 ) -> None:
     message = cause if isinstance(cause, str) else (str(cause) or type(cause).__name__)
-    summary.error = runs.fail(engine, run, reason, message, clock(), retry_at=retry_at)
+    summary.error = runs.fail(engine, run, reason, message, clock(), retry_at=retry_at, recorded=recorded)
     summary.status = RunStatus.FAILED
     _log_end(summary)
 
