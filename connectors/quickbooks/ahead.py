@@ -89,6 +89,7 @@ class _Request:
     """One page's request, counted in the window until the API is done with it."""
 
     done: bool = False
+    planned: bool = True  # an early page's: false until the plan reaches it
 
 
 class Ahead:
@@ -111,7 +112,7 @@ class Ahead:
         self._in_flight = 0
         self._closed = False
         # each later entity's first page, asked beside the batch, until the plan reaches it
-        self._early: dict[Entity, tuple[Listing, Future[Reply]]] = {}
+        self._early: dict[Entity, tuple[Listing, Future[Reply], _Request]] = {}
         # set once the pull knows whether pages are read in the page decoder's process
         self._decided = threading.Event()
 
@@ -125,7 +126,7 @@ class Ahead:
             plan: deque[Listing] = deque()
             with self._lock:
                 for early in starts[1 : self.window]:  # the batch is one of the window's requests
-                    self._early[early.entity] = (early, self._ask(early, queue, plan, early=True))
+                    self._ask(early, queue, plan, early=True)
             first, totals, seen = self._open(starts)
             planned = _planned(starts, totals, self.size, asked=self._early)
             if self.offload_pages and len(planned) >= self.offload_pages:
@@ -188,8 +189,9 @@ class Ahead:
             early = self._early.get(asked.entity)
             if early is not None and early[0] == asked:  # asked beside the batch: in flight already
                 del self._early[asked.entity]
+                early[2].planned = True  # planned now: its failure fails the pull, as any page's
                 queue.append((plan.popleft(), early[1]))
-                early[1].add_done_callback(self._closes_if_failed)  # planned now: as any other page
+                early[1].add_done_callback(self._closes_if_failed)  # (at once, if it has failed)
                 continue
             if self._in_flight >= self.window:
                 return
@@ -206,7 +208,7 @@ class Ahead:
         """Start the request for one page; it counts in the window until the API is done with
         it. A failed request closes the pull, except an early one not yet planned: that fails
         the pull only if the pull gets to its page. Under `_lock`."""
-        request = _Request()
+        request = _Request(planned=not early)
         read = self._reader(asked.entity)
 
         def received(body: bytes, request=request, read=read, queue=queue, plan=plan) -> Listed | None:
@@ -216,10 +218,8 @@ class Ahead:
         future = self._pool.submit(self.client.query, statement(asked, self.size), received, self.reading)
         self._in_flight += 1
         if early:
-            future.add_done_callback(lambda _, request=request: self._done_with(request, queue, plan))
-        else:
-            answered = functools.partial(self._answered, request=request, queue=queue, plan=plan)
-            future.add_done_callback(answered)
+            self._early[asked.entity] = (asked, future, request)
+        future.add_done_callback(functools.partial(self._answered, request=request, queue=queue, plan=plan))
         return future
 
     def _closes_if_failed(self, done: Future[Reply]) -> None:
@@ -236,9 +236,11 @@ class Ahead:
         plan: deque[Listing],
     ) -> None:
         """A request ended: the next planned page may go, unless this one failed (retries are
-        the client's; the pull fails at this page, so pages past it would be wasted)."""
+        the client's; the pull fails at this page, so pages past it would be wasted). An early
+        page not yet planned fails nothing yet: the pull fails when it gets to it, if it does."""
         with self._lock:
-            self._closes_if_failed(done)
+            if request.planned:  # read under the lock: `_top_up` plans an early page under it
+                self._closes_if_failed(done)
             self._done_with(request, queue, plan)
 
     def _done_with(

@@ -3,6 +3,8 @@ stop at once, and client-side pacing keeps the simulator's real limits unviolate
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -98,6 +100,38 @@ def test_a_page_that_fails_stops_the_pages_asked_ahead(small):
     # at most the window's two of the 8 planned (one, when the first failed before the second went)
     assert asked.keys() == {"batch", "query:Invoice"} and asked["batch"] == 1
     assert 1 <= asked["query:Invoice"] <= 2
+
+
+def test_an_early_page_failing_once_planned_stops_the_pages_asked_ahead(small):
+    """The invoices' first page is asked beside the batch, before the plan has it. Once the
+    plan has it, its failure fails the pull as any page's does: no page past it is asked.
+    Held until then, it failed while the second page was still in flight, and the window's
+    freed place went to a third."""
+    small.sim.faults.add(f"/v3/company/{small.company.id}/query", "503", count=50)
+    connector = small.connector(page_size=50, concurrent=2, retry_attempts=1)
+    client = connector.client
+    first_invoices, others = threading.Event(), threading.Event()
+    asked: list[str] = []
+    query = client.query
+
+    def held(statement: str, *args, **kwargs):
+        asked.append(statement)
+        if "FROM Invoice" in statement:
+            (first_invoices if "STARTPOSITION 1 " in statement else others).wait(timeout=30)
+        return query(statement, *args, **kwargs)
+
+    client.query = held
+    pages = connector.pages(None)
+    assert next(pages).entity == "customers"  # the plan has every page now; two are in flight
+    first_invoices.set()
+    until = time.monotonic() + 30
+    while small.sim.counters.requests.get("query:Invoice", 0) < 1 and time.monotonic() < until:
+        time.sleep(0.01)
+    time.sleep(0.2)  # its answer's callbacks run in the fetching thread
+    others.set()
+    with pytest.raises(ConnectorError, match=r"QuickBooks server error \[HTTP 503\]"):
+        list(pages)
+    assert len([s for s in asked if "FROM Invoice" in s]) == 2, asked
 
 
 def test_pacing_keeps_under_the_minute_limit(qbo_engine):
