@@ -197,11 +197,19 @@ class Ahead:
         return None
 
     def _done(self, plan: _Plan, key: Key, future: Future[Listing]) -> None:
+        """A request ended: the next pages may go, unless it failed. A failed page (after the
+        client's retries) fails the pass when the pull reads it, so pages asked past it would
+        be calls spent for nothing; one the pull passes by (its listing ended sooner) leaves
+        the pull reading page by page, as it would with `concurrent = 1`."""
         with self._lock:
             self._in_flight -= 1
             if self._asked.get(key) is future:
                 self._answered.add(key)
-            if not future.cancelled() and future.exception() is None:
+            if future.cancelled():
+                pass
+            elif future.exception() is not None:
+                self._closed = True  # stop asking; the failed answer stays for the pull to meet
+            else:
                 self._learn(plan, future.result())
             self._fill()
 

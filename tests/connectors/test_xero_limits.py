@@ -220,3 +220,40 @@ def test_other_client_errors_fail_at_once(world, sample, concurrent, asked):
     with pytest.raises(ConnectorError, match="HTTP 403"):
         pull(stranger)
     assert world.sim.counters.requests == asked
+
+
+def test_a_page_that_fails_stops_the_pages_asked_ahead(world, sample, monkeypatch):
+    """Invoices' first page fails (after the client's one attempt) while contacts' is still
+    out: the pull will fail there, so contacts' answer must not send payments' first page, as
+    it did, a request spent for nothing (Xero's 60 a minute and 5,000 a day)."""
+    from connectors.xero.client import XeroClient
+
+    world.sim.faults.add(INVOICES, "503", 50)
+    invoices_failed = threading.Event()
+    contacts = XeroClient.contacts
+
+    def held(self, *args, **kwargs):
+        invoices_failed.wait(timeout=30)
+        return contacts(self, *args, **kwargs)
+
+    monkeypatch.setattr(XeroClient, "contacts", held)
+    connector = world.connector(sample.id, concurrent=5, retry_attempts=1)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pull(connector)
+        except BaseException as exc:  # noqa: BLE001 - kept for the assertion below
+            errors.append(exc)
+
+    puller = threading.Thread(target=run)
+    puller.start()
+    until = time.monotonic() + 30
+    while world.sim.counters.requests.get("invoices", 0) < 1 and time.monotonic() < until:
+        time.sleep(0.01)
+    time.sleep(0.2)  # its answer's callback runs in the fetching thread
+    invoices_failed.set()
+    puller.join(timeout=60)
+
+    assert len(errors) == 1 and isinstance(errors[0], ConnectorError) and "503" in str(errors[0])
+    assert world.sim.counters.requests == {"contacts": 1, "invoices": 1}
