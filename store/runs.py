@@ -231,7 +231,9 @@ def finish(engine: Engine, run: Run, status: RunStatus, error: str | None, now: 
         if status is RunStatus.OK:
             clear_rate_limit(connection, run.company_id)
         connection.execute(
-            update(RUNS).where(RUNS.c.id == run.id).values(status=status, error=error, finished_at=now)
+            update(RUNS)
+            .where(RUNS.c.id == run.id)
+            .values(status=status, error=error, finished_at=now, api_calls=run.tally.api_calls)
         )
 
 
@@ -257,7 +259,7 @@ def fail(
         connection.execute(
             update(RUNS)
             .where(RUNS.c.id == run.id)
-            .values(status=RunStatus.FAILED, error=message, finished_at=now)
+            .values(status=RunStatus.FAILED, error=message, finished_at=now, api_calls=run.tally.api_calls)
         )
     return message
 

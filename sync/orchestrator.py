@@ -139,6 +139,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
             if on_page:
                 on_page(summary, page)
             if stop is not None and stop():
+                _spent(run, summary, connector)
                 _finish(
                     engine,
                     run,
@@ -150,22 +151,24 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
                 return
         _finish(engine, run, summary, RunStatus.OK, None, clock)
     except Stopped as exc:  # a stop requested while the connector waited to retry
+        _spent(run, summary, connector)
         _finish(engine, run, summary, RunStatus.INTERRUPTED, str(exc), clock)
     except ReconnectNeeded as exc:
-        _fail(engine, run, summary, FailReason.RECONNECT_NEEDED, exc, clock, recorded=exc.recorded)
+        _fail(engine, run, connector, summary, FailReason.RECONNECT_NEEDED, exc, clock, recorded=exc.recorded)
     except DailyLimitReached as exc:
-        _fail(engine, run, summary, FailReason.DAILY_LIMIT, exc, clock, retry_at=exc.retry_at)
+        _fail(engine, run, connector, summary, FailReason.DAILY_LIMIT, exc, clock, retry_at=exc.retry_at)
     except ConnectorError as exc:
-        _fail(engine, run, summary, FailReason.CONNECTOR, exc, clock)
+        _fail(engine, run, connector, summary, FailReason.CONNECTOR, exc, clock)
     except LeaseBusy as exc:
-        _fail(engine, run, summary, FailReason.LEASE_LOST, exc, clock)
+        _fail(engine, run, connector, summary, FailReason.LEASE_LOST, exc, clock)
     except DBAPIError as exc:  # the store went away (restart, network): operational, not a bug
         cause = str(exc.orig or exc)
         log.error("sync.store_unavailable", company=run.company_id, error=cause.splitlines()[0])
-        _fail(engine, run, summary, FailReason.STORE_UNAVAILABLE, f"store unavailable: {cause}", clock)
+        unavailable = f"store unavailable: {cause}"
+        _fail(engine, run, connector, summary, FailReason.STORE_UNAVAILABLE, unavailable, clock)
     except Exception as exc:  # a bug or an unexpected payload: record it, never lose the run row
         log.exception("sync.crashed", company=run.company_id)
-        _fail(engine, run, summary, FailReason.CRASHED, exc, clock)
+        _fail(engine, run, connector, summary, FailReason.CRASHED, exc, clock)
     finally:
         # A pull that ended early stops fetching ahead now (its queued requests are dropped,
         # its decoder process ends), not whenever the generator is collected.
@@ -236,6 +239,7 @@ def _finish(
 def _fail(
     engine: Engine,
     run: Run,
+    connector: Connector,
     summary: SyncSummary,
     reason: FailReason,
     cause: Exception | str,
@@ -245,9 +249,19 @@ def _fail(
     recorded: bool = False,
 ) -> None:
     message = cause if isinstance(cause, str) else (str(cause) or type(cause).__name__)
+    _spent(run, summary, connector)
     summary.error = runs.fail(engine, run, reason, message, clock(), retry_at=retry_at, recorded=recorded)
     summary.status = RunStatus.FAILED
     _log_end(summary)
+
+
+def _spent(run: Run, summary: SyncSummary, connector: Connector) -> None:
+    """A run ending early counts the requests its connector made, committed pages or not:
+    pages asked ahead, attempts of the page that failed, token refreshes (a connector that
+    keeps no such count, `requests_made`, leaves the committed pages' count)."""
+    made = getattr(connector, "requests_made", None)
+    if isinstance(made, int) and made > run.tally.api_calls:
+        run.tally.api_calls = summary.api_calls = made
 
 
 def _log_end(summary: SyncSummary) -> None:

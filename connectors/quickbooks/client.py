@@ -126,6 +126,13 @@ class QboClient:
             sleep=options.sleep,
         )
         self.bearer = Bearer(tokens)  # pages fetched ahead share one TokenManager
+        self._counts = threading.Lock()
+        self._attempts = 0
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests so far: API calls (every attempt, answered or not) and token refreshes."""
+        return self._attempts + self.tokens.requests
 
     def query(
         self, statement: str, read: Callable[[bytes], Any] = decode, gate: AbstractContextManager[Any] = _OPEN
@@ -159,6 +166,8 @@ class QboClient:
         def attempt(token: str) -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
+            with self._counts:
+                self._attempts += 1
             body = None
             try:
                 with self.limiter.slot():

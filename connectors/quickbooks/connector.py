@@ -46,6 +46,12 @@ class QuickBooksConnector:
         self.tokens = TokenManager(credentials, endpoint, clock=self.clock)
         self.client = QboClient(settings, self.tokens, self.options)
 
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests this connector made (every attempt, token refreshes): what a run that
+        ends early records, its committed pages' or not (`sync.orchestrator`)."""
+        return self.client.requests
+
     def pages(self, cursor: dict[str, Any] | None, *, full: bool = False) -> Iterator[Page]:
         """Customers then invoices, page by page (see `connectors.quickbooks.pull`).
 

@@ -49,6 +49,12 @@ class XeroConnector:
             pacing=settings.pacing,
         )
 
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests this connector made (every attempt, token refreshes): what a run that
+        ends early records, its committed pages' or not (`sync.orchestrator`)."""
+        return self.client.requests
+
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
         """Customers then sales invoices, page by page (see `connectors.xero.pull`)."""
         return pages(self.client, cursors.start(cursor, full=full, unreadable=self._unreadable))
