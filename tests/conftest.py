@@ -12,6 +12,7 @@ shared lock for its whole run (module fixtures included), that one an exclusive 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import tempfile
 import uuid
@@ -57,6 +58,20 @@ def _postgres_turn(exclusive: bool) -> Iterator[None]:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     with _postgres_turn(exclusive=item.get_closest_marker("restarts_postgres") is not None):
         return (yield)
+
+
+@pytest.fixture(autouse=True)
+def _no_handler_left_on_a_closed_stream() -> Iterator[None]:
+    """`main()` run in-process points the root logger at this test's captured stderr, which
+    pytest closes after the test; a thread of a later test (an SMTP server's) logging there
+    printed "--- Logging error ---" into the run's output. The plain stream handlers the test
+    added (arsync's; pytest's own are subclasses) go with it."""
+    before = set(logging.getLogger().handlers)
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
 
 
 def _pg_available() -> bool:
