@@ -40,7 +40,7 @@ class _Strict(BaseModel):
 
 
 class StoreConfig(_Strict):
-    url: str = "sqlite:///arsync.db"
+    url: str = "sqlite:///arsync.db"  # a relative SQLite path: from the configuration file's folder
 
     @field_validator("url")
     @classmethod
@@ -246,10 +246,15 @@ def load_config(path: str | Path, *, require_secrets: bool = True) -> Config:
 
 
 def _anchored(config: Config, folder: Path) -> Config:
-    """The file's relative folders (`mail.file_directory`, each company's `template_dir`)
-    made absolute from the configuration file's folder, once, here: `arsync mail dispatch`
-    and the daemon (working directory / under systemd) then read and write the same places,
+    """The file's relative paths (a SQLite store's, `mail.file_directory`, each company's
+    `template_dir`) made absolute from the configuration file's folder, once, here: the CLI
+    and the daemon (working directory / under systemd) then use the same store and folders,
     wherever they were started from."""
+    store = config.store
+    url = make_url(store.url)
+    if url.get_backend_name() == "sqlite" and _relative_file(url.database):
+        anchored = url.set(database=str(folder / url.database)).render_as_string(hide_password=False)
+        store = store.model_copy(update={"url": anchored})
     directory = Path(config.mail.file_directory)
     mail = config.mail
     if not directory.is_absolute():
@@ -260,7 +265,17 @@ def _anchored(config: Config, folder: Path) -> Config:
         else company
         for company in config.companies
     ]
-    return config.model_copy(update={"mail": mail, "companies": companies})
+    return config.model_copy(update={"store": store, "mail": mail, "companies": companies})
+
+
+def _relative_file(database: str | None) -> bool:
+    """A SQLite database given as a relative file path (not in memory, not a `file:` URI)."""
+    return (
+        bool(database)
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not (Path(database).is_absolute())
+    )
 
 
 def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:

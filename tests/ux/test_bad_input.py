@@ -99,3 +99,19 @@ def test_a_reading_command_on_a_store_not_created_yet_says_so_and_creates_nothin
         )
     assert not store.exists()
     assert main(["--config", str(config), "db", "upgrade"]) == 0 and store.exists()
+
+
+def test_a_relative_sqlite_store_is_the_one_beside_the_configuration_file(tmp_path, capsys, monkeypatch):
+    """`url = "sqlite:///arsync.db"` (the example's) names one store wherever arsync runs
+    from: the daemon under systemd (working directory /) and the admin's shell share it."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = write_config(folder, "sqlite:///arsync.db")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert (folder / "arsync.db").exists() and not (elsewhere / "arsync.db").exists()
+    monkeypatch.chdir(folder)
+    capsys.readouterr()
+    assert main(["--config", "arsync.toml", "history"]) == 0, capsys.readouterr().err
