@@ -107,10 +107,12 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     as assessed; change the ledger rows of the untried ones (module docstring). What was
     taken back; the caller commits."""
     taken = Verdict()
-    for ids, reason, bucket in (
+    free = _locked(connection, sorted({*verdict.withdrawn, *verdict.replanned}))
+    for named, reason, bucket in (
         (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
         (verdict.replanned, REPLANNED, taken.replanned),
     ):
+        ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
@@ -126,6 +128,27 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     if again:
         connection.execute(delete(LEDGER).where(_pair()), again)
     return taken
+
+
+def _locked(connection: Connection, ids: list[int]) -> set[int]:
+    """Those of `ids` still queued, locked for this transaction in id order, skipping the rows
+    another dispatcher holds (it is taking them back or claiming them). On PostgreSQL: the
+    drops lock rows by verdict (withdrawn, then planned again), and two dispatchers whose
+    readings straddled a payment classify the same rows differently, so without one order
+    they locked them in opposite orders and deadlocked. SQLite has a single writer."""
+    if connection.dialect.name != "postgresql":
+        return set(ids)
+    c = OUTBOX.c
+    free: set[int] = set()
+    for start in range(0, len(ids), CHUNK):
+        rows = (
+            select(c.id)
+            .where(c.id.in_(ids[start : start + CHUNK]), c.status == "queued")
+            .order_by(c.id)
+            .with_for_update(skip_locked=True)
+        )
+        free.update(connection.execute(rows).scalars())
+    return free
 
 
 def _drop(connection: Connection, ids: list[int], reason: str, *, tried: bool) -> list[int]:
