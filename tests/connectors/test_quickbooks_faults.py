@@ -4,7 +4,6 @@ stop at once, and client-side pacing keeps the simulator's real limits unviolate
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,6 +13,7 @@ from sqlalchemy import Engine
 
 from connectors.base import ConnectorError
 from connectors.quickbooks.cursor import Done, stamp
+from tests.connectors.answered import after_first_answer
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     NOW,
     QboWorld,
@@ -124,10 +124,7 @@ def test_an_early_page_failing_once_planned_stops_the_pages_asked_ahead(small):
     pages = connector.pages(None)
     assert next(pages).entity == "customers"  # the plan has every page now; two are in flight
     first_invoices.set()
-    until = time.monotonic() + 30
-    while small.sim.counters.requests.get("query:Invoice", 0) < 1 and time.monotonic() < until:
-        time.sleep(0.01)
-    time.sleep(0.2)  # its answer's callbacks run in the fetching thread
+    after_first_answer(small.sim.counters, "query:Invoice")
     others.set()
     with pytest.raises(ConnectorError, match=r"QuickBooks server error \[HTTP 503\]"):
         list(pages)

@@ -19,6 +19,7 @@ from connectors.simulators.xero_limits import XeroLimits
 from portal_rules.types import CompanyPolicy, Plan
 from store.tables import Invoice
 from sync.orchestrator import sync_company
+from tests.connectors.answered import after_first_answer
 from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     START,
     XeroWorld,
@@ -248,10 +249,7 @@ def test_a_page_that_fails_stops_the_pages_asked_ahead(world, sample, monkeypatc
 
     puller = threading.Thread(target=run)
     puller.start()
-    until = time.monotonic() + 30
-    while world.sim.counters.requests.get("invoices", 0) < 1 and time.monotonic() < until:
-        time.sleep(0.01)
-    time.sleep(0.2)  # its answer's callback runs in the fetching thread
+    after_first_answer(world.sim.counters, "invoices")
     invoices_failed.set()
     puller.join(timeout=60)
 
