@@ -37,19 +37,17 @@ ANY = object()  # `mark_reconnect_needed` whatever refresh token is stored
 
 def mark_reconnect_needed(
     connection: Connection, company_id: str, reason: str, *, while_stored: object = ANY
-) -> bool:
+) -> None:
     """Mark the connection "reconnect needed"; with `while_stored` (a sealed refresh token, or
     None for none), only while that is still what is stored: tokens an admin stored while a
-    sync was failing on the old ones (or on none) stay usable. True when marked."""
+    sync was failing on the old ones (or on none) stay usable."""
     where = [CONNECTIONS.c.company_id == company_id]
     if while_stored is not ANY:
         where.append(CONNECTIONS.c.refresh_token.is_not_distinct_from(while_stored))
-    return bool(
-        connection.execute(
-            update(CONNECTIONS)
-            .where(*where)
-            .values(status=ConnectionStatus.RECONNECT_NEEDED, status_detail=reason, blocked_until=None)
-        ).rowcount
+    connection.execute(
+        update(CONNECTIONS)
+        .where(*where)
+        .values(status=ConnectionStatus.RECONNECT_NEEDED, status_detail=reason, blocked_until=None)
     )
 
 

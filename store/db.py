@@ -84,17 +84,23 @@ def current_revision(engine: Engine) -> str | None:
         return connection.scalar(text("SELECT version_num FROM alembic_version"))
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite store URL names, as written (perhaps relative); None for another
+    database, an in-memory one or a `file:` URI."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database.startswith("file:") or database == ":memory:":
+        return None
+    return Path(database)
+
+
 def require_existing(url: str) -> None:
     """Refuse a SQLite store file that does not exist yet, before connecting would create it
     empty (for commands that only read: `db upgrade` and the writing ones create it)."""
-    if not url.startswith("sqlite"):
-        return
-    database = make_url(url).database
-    if not database or database.startswith("file:") or database == ":memory:":
-        return
-    path = Path(database)
-    if path.parent.is_dir() and not path.exists():  # a missing folder is the URL's mistake
-        raise StoreNotMigrated(f"no store at {database} yet; run `arsync db upgrade` first")
+    path = sqlite_file(url)
+    if path is not None and path.parent.is_dir() and not path.exists():  # no folder: the URL's mistake
+        raise StoreNotMigrated(f"no store at {path} yet; run `arsync db upgrade` first")
 
 
 def require_migrated(engine: Engine) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connectors.urls import url_problem
 from mailer.brand import color_problem, logo_problem
+from store.db import sqlite_file
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
@@ -251,10 +252,10 @@ def _anchored(config: Config, folder: Path) -> Config:
     and the daemon (working directory / under systemd) then use the same store and folders,
     wherever they were started from."""
     store = config.store
-    url = make_url(store.url)
-    if url.get_backend_name() == "sqlite" and _relative_file(url.database):
-        anchored = url.set(database=str(folder / url.database)).render_as_string(hide_password=False)
-        store = store.model_copy(update={"url": anchored})
+    database = sqlite_file(store.url)
+    if database is not None and not database.is_absolute():
+        anchored = make_url(store.url).set(database=str(folder / database))
+        store = store.model_copy(update={"url": anchored.render_as_string(hide_password=False)})
     directory = Path(config.mail.file_directory)
     mail = config.mail
     if not directory.is_absolute():
@@ -266,16 +267,6 @@ def _anchored(config: Config, folder: Path) -> Config:
         for company in config.companies
     ]
     return config.model_copy(update={"store": store, "mail": mail, "companies": companies})
-
-
-def _relative_file(database: str | None) -> bool:
-    """A SQLite database given as a relative file path (not in memory, not a `file:` URI)."""
-    return (
-        bool(database)
-        and database != ":memory:"
-        and not database.startswith("file:")
-        and not (Path(database).is_absolute())
-    )
 
 
 def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:

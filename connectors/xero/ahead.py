@@ -205,12 +205,11 @@ class Ahead:
             self._in_flight -= 1
             if self._asked.get(key) is future:
                 self._answered.add(key)
-            if future.cancelled():
-                pass
-            elif future.exception() is not None:
-                self._closed = True  # stop asking; the failed answer stays for the pull to meet
-            else:
-                self._learn(plan, future.result())
+            if not future.cancelled():
+                if future.exception() is None:
+                    self._learn(plan, future.result())
+                else:
+                    self._closed = True  # stop asking; the failed answer stays for the pull to meet
             self._fill()
 
     def _learn(self, plan: _Plan, listing: Listing) -> None:
