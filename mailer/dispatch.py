@@ -64,11 +64,12 @@ class DispatchReport:
     handed_back: list[int] = field(default_factory=list)  # claimed, not begun: queued as they were
     withdrawn: list[int] = field(default_factory=list)  # reminders no longer due: dropped unsent
     replanned: list[int] = field(default_factory=list)  # partly due: dropped, their due part planned again
+    merged: list[int] = field(default_factory=list)  # one of a customer's several: planned again together
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn, replanned."""
+        handed_back, withdrawn, replanned, merged."""
         names = (
             "sent",
             "retrying",
@@ -79,6 +80,7 @@ class DispatchReport:
             "handed_back",
             "withdrawn",
             "replanned",
+            "merged",
         )
         return {name: len(getattr(self, name)) for name in names}
 
@@ -175,12 +177,17 @@ def _opening(
         fresh = [company for company in companies if company not in assessed]
         taken = withdraw(connection, now, fresh) if withdraw is not None and fresh else None
     assessed.update(fresh)
-    if taken is not None and (taken.withdrawn or taken.replanned):
+    if taken is not None and (taken.withdrawn or taken.replanned or taken.merged):
         log.info(
-            "mail.withdrawn", ids=taken.withdrawn, replanned=taken.replanned, reason="invoices no longer due"
+            "mail.withdrawn",
+            ids=taken.withdrawn,
+            replanned=taken.replanned,
+            merged=taken.merged,
+            reason="invoices no longer due, or several reminders for one customer",
         )
         report.withdrawn += taken.withdrawn
         report.replanned += taken.replanned
+        report.merged += taken.merged
     return companies
 
 

@@ -1,5 +1,5 @@
 """Automatic reminders taken back before sending: invoices they list stopped being due while
-they waited.
+they waited, or another reminder would reach the same customer at the same time.
 
 A reminder planned outside the delivery window waits in the outbox for the next opening
 (Saturday's reminder goes out on Monday). An invoice it lists may meanwhile have stopped
@@ -12,6 +12,9 @@ reason, in one transaction with its ledger rows:
   sent, and stay done (a reopened invoice is reminded at its next offset);
 - the pairs still due are taken out of the ledger, so the next planning (every minute in the
   daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
+
+A customer with several untried reminders about to go (Saturday's and Sunday's, both held
+for Monday) has them all taken back the same way, their pairs planned again as one email.
 
 Only queued reminders are taken back, never one on its way to the server. One already tried
 (a 4xx, the server down, delivered to some recipients and deferred for others, or queued
@@ -44,6 +47,7 @@ FACTS = {
 CHUNK = 500
 WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
+MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
 
 ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
@@ -53,10 +57,13 @@ Pair = tuple[str, int]  # (invoice ref, offset)
 @dataclass(slots=True)
 class Verdict:
     """The reminders to take back: `withdrawn` list nothing still due; `replanned` list some
-    invoices still due (their pairs, to plan again), and others not."""
+    invoices still due (their pairs, to plan again), and others not; `merged` are wholly due
+    but would reach their customer beside another reminder (all of their pairs planned again,
+    together)."""
 
     withdrawn: list[int] = field(default_factory=list)
     replanned: list[int] = field(default_factory=list)
+    merged: list[int] = field(default_factory=list)  # wholly due, but one of a customer's several
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)  # handed to the server before: ledger rows stay
@@ -89,17 +96,42 @@ def assess(
     verdict = Verdict()
     if companies is not None and not companies:
         return verdict
+    customers: dict[int, str] = {}  # outbox id -> the customer its invoices still due are of
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
-        (due_now if _still_due(row, imports_inactive) else not_due).append(pair)
+        if _still_due(row, imports_inactive):
+            due_now.append(pair)
+            customers.setdefault(row["outbox_id"], row["customer_ref"])
+        else:
+            not_due.append(pair)
         if row["tried"]:
             verdict.tried.add(row["outbox_id"])
     for outbox_id, (_, due_now, not_due) in sorted(verdict.pairs.items()):
         if not not_due or (due_now and outbox_id in verdict.tried):
             continue  # wholly due, or partly and perhaps on its way to some: it goes as it is
         (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+    verdict.merged = _several(verdict, customers)
     return verdict
+
+
+def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
+    """The wholly due reminders that would reach their customer beside another one.
+
+    Each planning enqueues one email per customer; reminders planned on Saturday and on
+    Sunday both wait for Monday's opening, and would go out as two emails at once. SPEC:
+    all reminders due for one customer at the same time go out as one email. So when a
+    customer has several untried reminders about to go, all are taken back and their pairs
+    planned again together (those partly due are taken back anyway). One already tried goes
+    as it is: it may have reached someone.
+    """
+    untried: dict[tuple[str, str], list[int]] = {}
+    for outbox_id, customer in customers.items():
+        if outbox_id not in verdict.tried:
+            untried.setdefault((verdict.pairs[outbox_id][0], customer), []).append(outbox_id)
+    replanned = set(verdict.replanned)
+    several = (ids for ids in untried.values() if len(ids) > 1)
+    return sorted(i for ids in several for i in ids if i not in replanned)
 
 
 def take_back(connection: Connection, verdict: Verdict) -> Verdict:
@@ -107,10 +139,11 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     as assessed; change the ledger rows of the untried ones (module docstring). What was
     taken back; the caller commits."""
     taken = Verdict()
-    free = _locked(connection, sorted({*verdict.withdrawn, *verdict.replanned}))
+    free = _locked(connection, sorted({*verdict.withdrawn, *verdict.replanned, *verdict.merged}))
     for named, reason, bucket in (
         (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
         (verdict.replanned, REPLANNED, taken.replanned),
+        (verdict.merged, MERGED, taken.merged),
     ):
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
@@ -118,8 +151,9 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
             bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
             bucket += _drop(connection, [i for i in chunk if i in verdict.tried], reason, tried=True)
         bucket.sort()
-    taken.tried = verdict.tried & {*taken.withdrawn, *taken.replanned}
-    untried = [i for i in (*taken.withdrawn, *taken.replanned) if i not in taken.tried]
+    dropped = (*taken.withdrawn, *taken.replanned, *taken.merged)
+    taken.tried = verdict.tried & set(dropped)
+    untried = [i for i in dropped if i not in taken.tried]
     taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
     skipped = [_key(company, pair) for company, _, not_due in taken.pairs.values() for pair in not_due]
     again = [_key(company, pair) for company, due_now, _ in taken.pairs.values() for pair in due_now]

@@ -38,6 +38,8 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
     withdrawn = f", {len(report.withdrawn)} reminder(s) withdrawn: no longer due" if report.withdrawn else ""
     if report.replanned:
         withdrawn += f", {len(report.replanned)} to plan again without invoices no longer due"
+    if report.merged:
+        withdrawn += f", {len(report.merged)} to plan again as one email per customer"
     click.echo(
         f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry"
         f"{partly}{withdrawn}"

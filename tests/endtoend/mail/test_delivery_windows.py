@@ -257,3 +257,66 @@ def test_a_reminder_whose_invoices_were_paid_while_it_waited_is_withdrawn(make_s
     assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
     assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
     assert len(smtp.received) == 2  # each (invoice, offset) once, ever
+
+
+SATURDAY_NOON, SUNDAY_NOON = utc("2026-11-21T17:00"), utc("2026-11-22T17:00")  # New York
+
+
+def test_reminders_held_from_different_days_reach_their_customer_as_one_email(make_shop, store_url, smtp):
+    """Saturday's and Sunday's reminders both wait for Monday's opening: a customer with one of
+    each gets one email listing both invoices (SPEC: all reminders due for one customer at the
+    same time go out as one email), not two at 9:00. A reminder already tried goes as it is."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[0]
+    )
+    saturday, sunday = date(2026, 11, 21), date(2026, 11, 22)
+    customers = [customer(ref, f"Customer {ref}", f"c{ref}@example.com") for ref in ("1", "2", "3")]
+    invoices = [invoice("10", "1", saturday, "120.00"), invoice("11", "1", sunday, "30.00")]
+    invoices += [invoice("20", "2", saturday, "80.00")]
+    invoices += [invoice("30", "3", saturday, "50.00"), invoice("31", "3", sunday, "70.00")]
+    shop.sync(customers, invoices)
+    for moment in (SATURDAY_NOON, SUNDAY_NOON):
+        planned = shop.cli("reminders", "plan", "--now", iso(moment))
+        assert planned.code == 0, planned.err
+    assert [r for (r,) in shop.rows("SELECT recipient FROM outbox ORDER BY id")] == [
+        "c1@example.com", "c2@example.com", "c3@example.com", "c1@example.com", "c3@example.com",
+    ]  # fmt: skip
+    # c3's Saturday reminder met a temporary refusal on an earlier attempt: it may have reached someone
+    tried = shop.scalar("SELECT min(id) FROM outbox WHERE recipient = 'c3@example.com'")
+    with shop.engine.begin() as connection:
+        connection.exec_driver_sql(f"UPDATE outbox SET attempts = 1 WHERE id = {int(tried)}")
+
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(SUNDAY_NOON)).out
+    together = (
+        "[delivery window; one of several for this customer: planned again as one email unless that changes]"
+    )
+    assert preview.count(f"to c1@example.com: {iso(MONDAY_OPENING)} {together}") == 2
+    assert preview.count(f"to c3@example.com: {iso(MONDAY_OPENING)} [delivery window]\n") == 2
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 3 sent, 0 failed, 0 to retry, 2 to plan again as one email per customer\n"
+    assert recipients(smtp) == ["c2@example.com", "c3@example.com", "c3@example.com"]
+    reasons = shop.rows("SELECT last_error FROM outbox WHERE status = 'dropped'")
+    assert [reason for (reason,) in reasons] == [
+        "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
+    ] * 2
+    assert shop.rows("SELECT invoice_ref FROM reminder_ledger ORDER BY invoice_ref") == [
+        ("20",), ("30",), ("31",),
+    ]  # fmt: skip  # 10 and 11 are planned again
+
+    replanned = shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING))
+    assert replanned.code == 0, replanned.err
+    assert (
+        shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING)).out
+        == "mail: 1 sent, 0 failed, 0 to retry\n"
+    )
+    assert [address for r in smtp.received for address in r.rcpt_tos].count("c1@example.com") == 1
+    body = smtp.received[-1].message.get_body(("plain",)).get_content()
+    assert "INV-10" in body and "INV-11" in body
+    assert shop.rows("SELECT invoice_ref, status FROM reminder_ledger ORDER BY invoice_ref") == [
+        ("10", "sent"), ("11", "sent"), ("20", "sent"), ("30", "sent"), ("31", "sent"),
+    ]  # fmt: skip
+    later = MONDAY_OPENING + timedelta(hours=1)
+    assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    assert len(smtp.received) == 4  # each (invoice, offset) once, ever
