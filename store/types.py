@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import repeat
-from operator import attrgetter, is_
+from itertools import compress, repeat
+from operator import attrgetter, is_, not_
 from typing import Any
 
+import msgspec
 from sqlalchemy import BigInteger, DateTime, Numeric
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -143,10 +144,7 @@ class UTCDateTime(TypeDecorator):
             return general(value)
 
         def many(values: Sequence[Any]) -> list | None:
-            if not _utc_times(values):
-                return None
-            texts = map(datetime.isoformat, values, repeat(" "), repeat("microseconds"))
-            return list(map(str.removesuffix, texts, repeat("+00:00")))
+            return sqlite_utc_texts(values) if _utc_times(values) else None
 
         return batched(text, many)
 
@@ -156,6 +154,29 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def sqlite_utc_texts(values: Sequence[datetime]) -> list[str]:
+    """UTC times as SQLite's DATETIME text ("2026-12-04 21:42:07.000000"), a column at once.
+
+    `datetime.isoformat` is ~1 µs a value (a 100k-invoice sync writes ~200k times, a
+    fifth of its bind processing); msgspec writes the whole column as RFC 3339 in a C loop
+    ("2026-12-04T21:42:07Z", or "...07.123456Z" with microseconds, always six digits), and
+    the text needs only its "T" and "Z" replaced (nothing else in a list of times holds
+    either) and ".000000" added where a time has no microseconds.
+    """
+    micros = list(map(_microsecond, values))
+    some = any(micros)
+    encoded = msgspec.json.encode(values).replace(b"T", b" ")
+    texts = _TEXTS.decode(encoded.replace(b'Z"', b'"' if some else b'.000000"'))
+    if some:  # Xero's times have milliseconds, all but one in a thousand
+        for whole in compress(range(len(texts)), map(not_, micros)):
+            texts[whole] += ".000000"
+    return texts
+
+
+_TEXTS = msgspec.json.Decoder(list[str])
+_microsecond = attrgetter("microsecond")
 
 
 def batched(process: Callable[[Any], Any], many: Callable[[Sequence[Any]], list | None]):

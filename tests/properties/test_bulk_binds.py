@@ -197,3 +197,23 @@ def test_a_usual_date_column_is_processed_at_once_on_sqlite():
     fast, _ = _both(Date(), sqlite.dialect())
     column = [date(2026, 12, 4), date(1, 1, 1), date(9999, 12, 31)]
     assert fast.many(column) == ["2026-12-04", "0001-01-01", "9999-12-31"] == [fast(v) for v in column]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        [datetime(2026, 11, 3, 18, 22, 31, tzinfo=UTC), datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)],
+        [
+            datetime(2026, 11, 3, 18, 22, 31, 314000, tzinfo=UTC),
+            datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        ],
+        [datetime(2026, 11, 3, 18, 22, 31, 10, tzinfo=UTC), datetime(2026, 11, 3, 18, 22, 32, tzinfo=UTC)],
+    ],
+    ids=["none-with-microseconds", "all-with-microseconds", "some-with-microseconds"],
+)
+def test_sqlite_utc_text_for_a_column_is_sqlalchemys(column):
+    """QuickBooks' times have no fractions of a second, Xero's have milliseconds: the column's
+    text is what SQLAlchemy's own DATETIME processor writes for each."""
+    original = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
+    fast, _ = _both(UTCDateTime(), sqlite.dialect())
+    assert fast.many(column) == [original(value.replace(tzinfo=None)) for value in column]
