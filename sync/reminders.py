@@ -7,6 +7,7 @@ Automatic mail: the dispatcher holds it until the company's delivery window open
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -79,7 +80,7 @@ def plan_reminders(
     if dry_run:
         report.planned = planned
         return report
-    mails = [(_mail(engine, company, r, names, recipients, today), _key(r)) for r in due]
+    mails = [(_mail(engine, company, r, names, recipients, today), _key(r, now)) for r in due]
     messages = _render(sender(config, company), mails, now)  # before any write: a failure leaves none
     record_skipped(engine, company.id, plan.skipped, now)
     enqueued: set[str] = set()
@@ -144,9 +145,23 @@ def _line(invoice: InvoiceFacts) -> ReminderLine:
     )
 
 
-def _key(reminder: CustomerReminder) -> str:
-    items = ",".join(f"{item.invoice.ref}@{item.offset}" for item in reminder.items)
-    return f"reminder:{reminder.customer_ref}:{items}"
+def _key(reminder: CustomerReminder, now: datetime) -> str:
+    """The reminder's dedupe key, which its Message-ID is derived from: the customer, and a
+    digest of what it lists (pairs and balances) and when it was planned.
+
+    A digest: a customer's list of invoices can be longer than the key's 255 characters
+    (PostgreSQL refused the whole company's planning). What and when: pairs taken back at
+    dispatch (`mailer.withdraw`) are planned again, perhaps as the same list, in a new
+    message, which must not collide with the dropped one's key or Message-ID.
+    """
+    items = ",".join(f"{i.invoice.ref}@{i.offset}={i.invoice.balance}" for i in reminder.items)
+    digest = hashlib.sha256(f"{items}\0{now.isoformat()}".encode()).hexdigest()[:32]
+    return f"reminder:{reminder.customer_ref}:{digest}"
+
+
+class AlreadyPlanned(Exception):
+    """The reminder's message is in the outbox already: its transaction must be rolled back,
+    or its pairs would be recorded sent by a message that does not list them."""
 
 
 def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) -> set[str]:
@@ -160,7 +175,7 @@ def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) 
         with engine.begin() as connection:
             for reminder, message in mails:
                 _enqueue(connection, company_id, reminder, message, now)
-    except IntegrityError:
+    except (IntegrityError, AlreadyPlanned):
         return _enqueue_each(engine, company_id, mails, now)
     return {reminder.customer_ref for reminder, _ in mails}
 
@@ -172,7 +187,7 @@ def _enqueue_each(engine: Engine, company_id: str, mails: list, now: datetime) -
         try:
             with engine.begin() as connection:
                 _enqueue(connection, company_id, reminder, message, now)
-        except IntegrityError:
+        except (IntegrityError, AlreadyPlanned):
             log.info("reminders.already_planned", company=company_id, customer=reminder.customer_ref)
         else:
             enqueued.add(reminder.customer_ref)
@@ -188,9 +203,11 @@ def _enqueue(
         company_id=company_id,
         kind="reminder",
         automatic=True,
-        dedupe_key=_key(reminder),
+        dedupe_key=_key(reminder, now),
         not_before=now,
     )
+    if outbox_id is None:  # the very same reminder is queued (another planner's): it holds the pairs
+        raise AlreadyPlanned(reminder.customer_ref)
     # the ledger rows name their message (what the dispatcher withdraws them with); if another
     # worker recorded one of the pairs first, this raises and the message goes with the rollback
     pairs = [(item.invoice.ref, item.offset) for item in reminder.items]

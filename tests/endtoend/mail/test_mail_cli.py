@@ -234,6 +234,23 @@ def test_reminders_plan_and_dispatch_one_email_per_customer(make_shop, store_url
     assert len(smtp.received) == 2
 
 
+def test_a_customer_with_many_invoices_due_gets_one_reminder_listing_them_all(make_shop, store_url, smtp):
+    """Sixty invoices due at once (a customer far behind, or the first sync of a long-unpaid
+    account) make one email; on PostgreSQL the reminder's key once outgrew its 255-character
+    column and the whole company's planning failed."""
+    shop = make_shop(store_url, reminder_offsets_days=[0])
+    invoices = [invoice(str(100_000 + n), "1", date(2026, 11, 1), "10.00") for n in range(60)]
+    shop.sync([customer("1", "Cafe", "ap@cafe.example")], invoices)
+    now = iso(FRIDAY_10AM)
+    planned = shop.cli("reminders", "plan", "--now", now)
+    assert (planned.code, planned.err) == (0, "")
+    assert "acme: enqueued 1 reminder email(s)" in planned.out
+    assert shop.cli("mail", "dispatch", "--now", now).out == "mail: 1 sent, 0 failed, 0 to retry\n"
+    [only] = smtp.received
+    assert len(html_rows(only.message)) == 60
+    assert shop.scalar("SELECT count(*) FROM reminder_ledger WHERE status = 'sent'") == 60
+
+
 # --- 6. SMTP down, then up --------------------------------------------------------------------
 
 
