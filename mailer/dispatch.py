@@ -65,11 +65,12 @@ class DispatchReport:
     withdrawn: list[int] = field(default_factory=list)  # reminders no longer due: dropped unsent
     replanned: list[int] = field(default_factory=list)  # partly due: dropped, their due part planned again
     merged: list[int] = field(default_factory=list)  # one of a customer's several: planned again together
+    rebalanced: list[int] = field(default_factory=list)  # a balance changed: planned again with it
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn, replanned, merged."""
+        handed_back, withdrawn, replanned, merged, rebalanced."""
         names = (
             "sent",
             "retrying",
@@ -81,6 +82,7 @@ class DispatchReport:
             "withdrawn",
             "replanned",
             "merged",
+            "rebalanced",
         )
         return {name: len(getattr(self, name)) for name in names}
 
@@ -177,17 +179,19 @@ def _opening(
         fresh = [company for company in companies if company not in assessed]
         taken = withdraw(connection, now, fresh) if withdraw is not None and fresh else None
     assessed.update(fresh)
-    if taken is not None and (taken.withdrawn or taken.replanned or taken.merged):
+    if taken is not None and (taken.withdrawn or taken.replanned or taken.merged or taken.rebalanced):
         log.info(
             "mail.withdrawn",
             ids=taken.withdrawn,
             replanned=taken.replanned,
             merged=taken.merged,
-            reason="invoices no longer due, or several reminders for one customer",
+            rebalanced=taken.rebalanced,
+            reason="invoices no longer due or with another balance, or several reminders for one customer",
         )
         report.withdrawn += taken.withdrawn
         report.replanned += taken.replanned
         report.merged += taken.merged
+        report.rebalanced += taken.rebalanced
     return companies
 
 

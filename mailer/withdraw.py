@@ -14,7 +14,9 @@ reason, in one transaction with its ledger rows:
   daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
 
 A customer with several untried reminders about to go (Saturday's and Sunday's, both held
-for Monday) has them all taken back the same way, their pairs planned again as one email.
+for Monday) has them all taken back the same way, their pairs planned again as one email;
+so is a reminder listing an invoice whose balance changed since it was rendered (paid in
+part over the weekend), so that the email asks for what is owed on the day it goes.
 
 Only queued reminders are taken back, never one on its way to the server. One already tried
 (a 4xx, the server down, delivered to some recipients and deferred for others, or queued
@@ -48,6 +50,7 @@ CHUNK = 500
 WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
+REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
 
 ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
@@ -59,11 +62,13 @@ class Verdict:
     """The reminders to take back: `withdrawn` list nothing still due; `replanned` list some
     invoices still due (their pairs, to plan again), and others not; `merged` are wholly due
     but would reach their customer beside another reminder (all of their pairs planned again,
-    together)."""
+    together); `rebalanced` are wholly due but list a balance that changed since they were
+    rendered (planned again, to ask for what is owed now)."""
 
     withdrawn: list[int] = field(default_factory=list)
     replanned: list[int] = field(default_factory=list)
     merged: list[int] = field(default_factory=list)  # wholly due, but one of a customer's several
+    rebalanced: list[int] = field(default_factory=list)  # wholly due, a balance changed since rendered
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)  # handed to the server before: ledger rows stay
@@ -97,20 +102,26 @@ def assess(
     if companies is not None and not companies:
         return verdict
     customers: dict[int, str] = {}  # outbox id -> the customer its invoices still due are of
+    changed: set[int] = set()  # listing a due invoice whose balance is not the one rendered
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
         if _still_due(row, imports_inactive):
             due_now.append(pair)
             customers.setdefault(row["outbox_id"], row["customer_ref"])
+            if row["planned_balance"] is not None and row["planned_balance"] != row["balance"]:
+                changed.add(row["outbox_id"])
         else:
             not_due.append(pair)
         if row["tried"]:
             verdict.tried.add(row["outbox_id"])
     for outbox_id, (_, due_now, not_due) in sorted(verdict.pairs.items()):
-        if not not_due or (due_now and outbox_id in verdict.tried):
-            continue  # wholly due, or partly and perhaps on its way to some: it goes as it is
-        (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+        if due_now and outbox_id in verdict.tried:
+            continue  # perhaps on its way to some already: it goes as it is
+        if not_due:
+            (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+        elif outbox_id in changed:
+            verdict.rebalanced.append(outbox_id)
     verdict.merged = _several(verdict, customers)
     return verdict
 
@@ -129,9 +140,9 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
     for outbox_id, customer in customers.items():
         if outbox_id not in verdict.tried:
             untried.setdefault((verdict.pairs[outbox_id][0], customer), []).append(outbox_id)
-    replanned = set(verdict.replanned)
+    again = {*verdict.replanned, *verdict.rebalanced}  # taken back anyway
     several = (ids for ids in untried.values() if len(ids) > 1)
-    return sorted(i for ids in several for i in ids if i not in replanned)
+    return sorted(i for ids in several for i in ids if i not in again)
 
 
 def take_back(connection: Connection, verdict: Verdict) -> Verdict:
@@ -139,11 +150,13 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     as assessed; change the ledger rows of the untried ones (module docstring). What was
     taken back; the caller commits."""
     taken = Verdict()
-    free = _locked(connection, sorted({*verdict.withdrawn, *verdict.replanned, *verdict.merged}))
+    named_ids = {*verdict.withdrawn, *verdict.replanned, *verdict.merged, *verdict.rebalanced}
+    free = _locked(connection, sorted(named_ids))
     for named, reason, bucket in (
         (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
         (verdict.replanned, REPLANNED, taken.replanned),
         (verdict.merged, MERGED, taken.merged),
+        (verdict.rebalanced, REBALANCED, taken.rebalanced),
     ):
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
@@ -151,7 +164,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
             bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
             bucket += _drop(connection, [i for i in chunk if i in verdict.tried], reason, tried=True)
         bucket.sort()
-    dropped = (*taken.withdrawn, *taken.replanned, *taken.merged)
+    dropped = (*taken.withdrawn, *taken.replanned, *taken.merged, *taken.rebalanced)
     taken.tried = verdict.tried & set(dropped)
     untried = [i for i in dropped if i not in taken.tried]
     taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
@@ -237,6 +250,7 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
             _tried().label("tried"),
             LEDGER.c.invoice_ref,
             LEDGER.c.offset_days,
+            LEDGER.c.balance.label("planned_balance"),
             i.ref,
             *(column for column in INVOICES.c if column.name in FACTS),
             k.active.label("customer_active"),

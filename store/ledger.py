@@ -9,9 +9,10 @@ rows alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, insert, select
 
@@ -115,14 +116,19 @@ def record_sent(
     now: datetime,
     *,
     outbox_id: int | None = None,
+    balances: Mapping[str, Decimal] | None = None,
 ) -> None:
     """Record pairs as sent, by the outbox message `outbox_id`, in the caller's transaction;
-    `IntegrityError` if one was recorded first.
+    `IntegrityError` if one was recorded first. `balances` (invoice ref -> balance) are what
+    the message was rendered with: the dispatcher plans it again if one changes meanwhile.
 
     One multi-row INSERT, not the driver's executemany: psycopg runs that in pipeline mode,
     and a key another planner recorded first aborted the pipeline with a logged warning
     ("error ignored terminating psycopg.Pipeline") for every customer it lost.
     """
     if pairs:
-        rows = [{**row, "outbox_id": outbox_id} for row in _rows(company_id, pairs, "sent", now)]
+        rows = [
+            {**row, "outbox_id": outbox_id, "balance": (balances or {}).get(row["invoice_ref"])}
+            for row in _rows(company_id, pairs, "sent", now)
+        ]
         connection.execute(insert(LEDGER).values(rows))

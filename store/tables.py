@@ -232,6 +232,8 @@ class ReminderLedger(SQLModel, table=True):
     status: str  # sent | skipped
     outbox_id: int | None = None
     recorded_at: datetime = Field(sa_column=_when(nullable=False))
+    # a sent pair: the invoice's balance its reminder was rendered with (None: skipped, or older)
+    balance: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
 
 
 class ApiKey(SQLModel, table=True):

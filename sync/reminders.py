@@ -211,4 +211,5 @@ def _enqueue(
     # the ledger rows name their message (what the dispatcher withdraws them with); if another
     # worker recorded one of the pairs first, this raises and the message goes with the rollback
     pairs = [(item.invoice.ref, item.offset) for item in reminder.items]
-    record_sent(connection, company_id, pairs, now, outbox_id=outbox_id)
+    balances = {item.invoice.ref: item.invoice.balance for item in reminder.items}
+    record_sent(connection, company_id, pairs, now, outbox_id=outbox_id, balances=balances)

@@ -40,6 +40,8 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
         withdrawn += f", {len(report.replanned)} to plan again without invoices no longer due"
     if report.merged:
         withdrawn += f", {len(report.merged)} to plan again as one email per customer"
+    if report.rebalanced:
+        withdrawn += f", {len(report.rebalanced)} to plan again with today's balances"
     click.echo(
         f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry"
         f"{partly}{withdrawn}"

@@ -9,8 +9,9 @@ the function under test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -320,3 +321,61 @@ def test_reminders_held_from_different_days_reach_their_customer_as_one_email(ma
     assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
     assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
     assert len(smtp.received) == 4  # each (invoice, offset) once, ever
+
+
+def test_a_reminder_whose_invoice_was_paid_in_part_while_it_waited_asks_for_what_is_owed(
+    make_shop, store_url, smtp
+):
+    """Planned on Friday evening with the balance of that day; paid in part over the weekend,
+    the invoice is still due, and Monday's email asks for the balance left, not Friday's. One
+    already tried goes as it was rendered: it may have reached someone."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[0]
+    )
+    due = date(2026, 11, 1)
+    customers = [customer(ref, f"Customer {ref}", f"c{ref}@example.com") for ref in ("1", "2", "3")]
+    invoices = [
+        invoice("10", "1", due, "120.00"),
+        invoice("20", "2", due, "80.00"),
+        invoice("30", "3", due, "90.00"),
+    ]
+    shop.sync(customers, invoices)
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_EVENING)).code == 0
+    assert shop.rows("SELECT invoice_ref, balance FROM reminder_ledger ORDER BY invoice_ref") == [
+        ("10", 1200000), ("20", 800000), ("30", 900000),
+    ] if store_url.startswith("sqlite") else [
+        ("10", Decimal("120.0000")), ("20", Decimal("80.0000")), ("30", Decimal("90.0000")),
+    ]  # fmt: skip  # what each reminder was rendered with (SQLite keeps ten-thousandths)
+    tried = shop.scalar("SELECT id FROM outbox WHERE recipient = 'c3@example.com'")
+    with shop.engine.begin() as connection:
+        connection.exec_driver_sql(f"UPDATE outbox SET attempts = 1 WHERE id = {int(tried)}")
+
+    partly_paid = [invoice("10", "1", due, "120.00"), invoice("30", "3", due, "90.00")]
+    partly_paid = [replace(i, balance=Decimal("70.00")) for i in partly_paid]
+    shop.sync_changes(partly_paid)
+
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(FRIDAY_EVENING)).out
+    note = "a balance changed since it was rendered: planned again with it unless that changes"
+    assert f"to c1@example.com: {iso(MONDAY_OPENING)} [delivery window; {note}]" in preview
+    assert f"to c2@example.com: {iso(MONDAY_OPENING)} [delivery window]\n" in preview
+    assert f"to c3@example.com: {iso(MONDAY_OPENING)} [delivery window]\n" in preview
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 2 sent, 0 failed, 0 to retry, 1 to plan again with today's balances\n"
+    assert recipients(smtp) == ["c2@example.com", "c3@example.com"]
+    assert shop.scalar("SELECT last_error FROM outbox WHERE status = 'dropped'") == (
+        "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
+    )
+    assert shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).code == 0
+    assert (
+        shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING)).out
+        == "mail: 1 sent, 0 failed, 0 to retry\n"
+    )
+    assert recipients(smtp) == ["c1@example.com", "c2@example.com", "c3@example.com"]
+    bodies = {r.rcpt_tos[0]: r.message.get_body(("plain",)).get_content() for r in smtp.received}
+    assert "70.00" in bodies["c1@example.com"] and "120.00" not in bodies["c1@example.com"]
+    assert "90.00" in bodies["c3@example.com"]  # tried before: as rendered on Friday
+    later = MONDAY_OPENING + timedelta(hours=1)
+    assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    assert len(smtp.received) == 3  # each (invoice, offset) once, ever
