@@ -1,8 +1,9 @@
 """Writing one page of synced records, whatever its entity: the sync's single entry to the store.
 
-A page is screened (amounts the store cannot hold go to the quarantine), handed to its
-entity's writer, and its quarantined records are stored for `arsync status`. A new record
-type needs one writer in `WRITERS` and its money fields in `_AMOUNTS`.
+A page is screened (amounts and ids the store cannot hold go to the quarantine), handed to
+its entity's writer, and its quarantined records are stored for `arsync status`. A new
+record type needs one writer in `WRITERS`, its money fields in `_AMOUNTS` and its ids in
+`_IDS`.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from portal_rules.records import (
 )
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
+from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.history.writes import write_credits, write_payments
 from store.tables import QuarantinedRecord
 from store.types import MONEY_LIMIT, fits_money
-from store.writes import write_customers, write_invoices
+from store.writes import CUSTOMERS, INVOICES, write_customers, write_invoices
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,54 @@ class _Money:
         return chain.from_iterable(columns)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    """The ids and codes a record type writes into columns of bounded length, with each one's
+    length: its own fields, and its allocations' refs when it owns allocations.
+
+    PostgreSQL refuses a longer value, and with it the page and every later sync of the
+    company ("value too long for type character varying(64)"); SQLite would keep it. A record
+    whose id no accounting system would send (QuickBooks' are numbers, Xero's GUIDs) is
+    quarantined, as one with an amount out of range is.
+    """
+
+    fields: tuple[tuple[str, int], ...]
+    allocations: tuple[tuple[str, int], ...] = ()
+
+    def fit(self, records: Sequence[Record]) -> bool:
+        """Whether every id of `records` fits its column, read column by column in C-level maps."""
+        lines = list(chain.from_iterable(map(_ALLOCATIONS, records))) if self.allocations else []
+        return all(
+            max(map(len, filter(None, map(attrgetter(name), rows))), default=0) <= limit
+            for rows, named in ((records, self.fields), (lines, self.allocations))
+            for name, limit in named
+        )
+
+    def unfit(self, record: Record) -> list[str]:
+        """What of `record` is too long, said so (none: an empty list)."""
+        values = [(name, getattr(record, name), limit) for name, limit in self.fields]
+        for line in getattr(record, "allocations", ()) if self.allocations else ():
+            values += [(f"an allocation's {n}", getattr(line, n), most) for n, most in self.allocations]
+        return [
+            f"{name} is {len(value)} characters, longer than the store's {limit}"
+            for name, value, limit in values
+            if value and len(value) > limit
+        ]
+
+
+def _bounded(table, *names: str) -> tuple[tuple[str, int], ...]:
+    """(column, its length) for `names`, as the table declares them."""
+    return tuple((name, table.c[name].type.length) for name in names)
+
+
 _AMOUNT, _ALLOCATIONS = attrgetter("amount"), attrgetter("allocations")
+_LINE_IDS = _bounded(ALLOCATIONS, "source_ref", "invoice_ref")
+_IDS: dict[Entity, _Ids] = {
+    "customers": _Ids(_bounded(CUSTOMERS, "ref")),
+    "invoices": _Ids(_bounded(INVOICES, "ref", "customer_ref", "currency")),
+    "payments": _Ids(_bounded(PAYMENTS, "ref", "customer_ref", "currency"), _LINE_IDS),
+    "credits": _Ids(_bounded(CREDITS, "ref", "customer_ref", "currency"), _LINE_IDS),
+}
 _AMOUNTS: dict[Entity, _Money] = {
     "customers": _Money(),
     "invoices": _Money(("total", "balance")),
@@ -122,14 +171,15 @@ _AMOUNTS: dict[Entity, _Money] = {
 def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     """The page's records the store can hold, and quarantine entries for the others.
 
-    The page's amounts are first checked all at once, in C (a 1000-payment page holds
-    about 3,000): when the largest is within the store's limit every record fits, as
-    `fits_money` would say of each. Only a page with an amount beyond it (or one the
-    comparison cannot order) is screened record by record.
+    The page's amounts and ids are first checked all at once, in C (a 1000-payment page
+    holds about 3,000 amounts): when the largest amount is within the store's limit and
+    every id within its column, every record fits, as `fits_money` and `_Ids.unfit` would
+    say of each. Only a page with a value beyond them (or an amount the comparison cannot
+    order) is screened record by record.
     """
-    money = _AMOUNTS[page.entity]
+    money, ids = _AMOUNTS[page.entity], _IDS[page.entity]
     try:
-        if max(map(abs, money.on(page.records)), default=0) <= MONEY_LIMIT:
+        if max(map(abs, money.on(page.records)), default=0) <= MONEY_LIMIT and ids.fit(page.records):
             return tuple(page.records), page.quarantined
     except (ArithmeticError, TypeError):  # a NaN or a non-number: the per-record screen decides
         pass
@@ -137,11 +187,14 @@ def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     unfit: list[Quarantined] = []
     for record in page.records:
         amounts = money.of(record)
-        if all(map(fits_money, amounts)):
-            kept.append(record)
-        else:
+        problems = ids.unfit(record)
+        if not all(map(fits_money, amounts)):
             too_big = ", ".join(str(amount) for amount in amounts if not fits_money(amount))
-            unfit.append(Quarantined(page.entity, record.ref, f"amount out of range ({too_big})"))
+            problems.insert(0, f"amount out of range ({too_big})")
+        if problems:
+            unfit.append(Quarantined(page.entity, record.ref, "; ".join(problems)))
+        else:
+            kept.append(record)
     return tuple(kept), page.quarantined + tuple(unfit)
 
 

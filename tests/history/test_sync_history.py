@@ -4,7 +4,7 @@ out-of-range amounts, and reconciled by a full pull (a payment it no longer read
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -25,12 +25,12 @@ class Source:
     payments: list
     credits: list
     kind: str = "scripted"
+    invoices: tuple = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"))
 
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
         customers = (CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),)
-        invoices = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"))
         yield Page("customers", customers, cursor={"at": 1}, api_calls=1)
-        yield Page("invoices", invoices, cursor={"at": 2}, api_calls=1)
+        yield Page("invoices", self.invoices, cursor={"at": 2}, api_calls=1)
         yield Page("payments", tuple(self.payments), cursor={"at": 3}, api_calls=1)
         yield Page("credits", tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True)
 
@@ -69,6 +69,36 @@ def test_a_full_pull_writes_counts_screens_and_reconciles_the_account_history(sh
     assert sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW).status == "ok"
     assert portal.payments(engine, cid, "C1") == []
     assert [x.ref for x in portal.statement(engine, cid, "C1").lines] == ["I1", "I2", "CN1"]
+
+
+def test_records_whose_ids_outgrow_the_store_are_quarantined_and_the_rest_synced(shared_engine, cid):
+    """An id or currency code longer than its column (no accounting system sends one, but a
+    broken answer may) is quarantined like an amount out of range. PostgreSQL refused the
+    whole page, and every later sync of the company, as "store unavailable"."""
+    engine = shared_engine
+    books.company(engine, cid)
+    policy = CompanyPolicy(plan="pro", timezone="UTC")
+    long_line = payment("P8", "C1", "10", pay("payment", "P8", "I" * 65, "10"))
+    source = Source(
+        payments=[payment("P1", "C1", "50", pay("payment", "P1", "I1", "50")), long_line], credits=[]
+    )
+    long_currency = replace(invoice("I3", "C1", "5"), currency="DOLLARSXYZ")
+    source.invoices = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"), long_currency)
+    summary = sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW)
+    assert summary.status == "ok", summary.error
+    assert (summary.invoices, summary.payments, summary.quarantined) == (2, 1, 2)
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            text("SELECT ref, reason FROM quarantine WHERE company_id = :c ORDER BY ref"), {"c": cid}
+        ).all()
+        stored = connection.execute(
+            text("SELECT ref FROM invoices WHERE company_id = :c ORDER BY ref"), {"c": cid}
+        ).all()
+    assert [tuple(r) for r in reasons] == [
+        ("I3", "currency is 10 characters, longer than the store's 8"),
+        ("P8", "an allocation's invoice_ref is 65 characters, longer than the store's 64"),
+    ]
+    assert [ref for (ref,) in stored] == ["I1", "I2"]
 
 
 def _lines(engine, cid: str) -> list[tuple]:

@@ -1,6 +1,6 @@
 """The page screen (`store.pages.screen`) keeps and quarantines exactly what checking each
-record's amounts with `fits_money` would: its all-at-once check of a page's amounts is only
-a shortcut for pages whose every amount fits."""
+record's amounts with `fits_money`, and its ids against their columns' lengths, would: its
+all-at-once check of a page is only a shortcut for pages whose every value fits."""
 
 from __future__ import annotations
 
@@ -29,23 +29,26 @@ AMOUNTS = st.one_of(
     st.sampled_from(EDGES),
     st.sampled_from([Decimal("1e30"), Decimal("-1e30"), Decimal("0.00001")]),
 )
+# Ids (64 characters in the store) and currency codes (8) within, at and past their columns.
+REFS = st.sampled_from(["C1", "x" * 64, "y" * 65])
+CURRENCIES = st.sampled_from(["USD", "ABCDEFGH", "ABCDEFGHI"])
 
 
 def allocations(owner: str):
     return st.lists(
-        st.builds(
-            AllocationRecord, st.just("payment"), st.just(owner), st.just("I1"), AMOUNTS, st.just(None)
-        ),
+        st.builds(AllocationRecord, st.just("payment"), st.just(owner), REFS, AMOUNTS, st.just(None)),
         max_size=3,
     ).map(tuple)
 
 
 def invoices():
     return st.builds(
-        lambda n, total, balance: InvoiceRecord(
-            f"I{n}", "C1", None, date(2026, 1, 1), None, "USD", total, balance, True
+        lambda n, customer, currency, total, balance: InvoiceRecord(
+            f"I{n}", customer, None, date(2026, 1, 1), None, currency, total, balance, True
         ),
         st.integers(0, 10**6),
+        REFS,
+        CURRENCIES,
         AMOUNTS,
         AMOUNTS,
     )
@@ -54,9 +57,10 @@ def invoices():
 def payments():
     return st.integers(0, 10**6).flatmap(
         lambda n: st.builds(
-            lambda amount, unapplied, owned: PaymentRecord(
-                f"P{n}", "C1", None, "USD", amount, unapplied, None, allocations=owned
+            lambda customer, amount, unapplied, owned: PaymentRecord(
+                f"P{n}", customer, None, "USD", amount, unapplied, None, allocations=owned
             ),
+            REFS,
             AMOUNTS,
             AMOUNTS,
             allocations(f"P{n}"),
@@ -67,9 +71,10 @@ def payments():
 def credits():
     return st.integers(0, 10**6).flatmap(
         lambda n: st.builds(
-            lambda total, remaining, owned: CreditRecord(
-                f"CN{n}", "C1", None, None, "USD", total, remaining, allocations=owned
+            lambda currency, total, remaining, owned: CreditRecord(
+                f"CN{n}", "C1", None, None, currency, total, remaining, allocations=owned
             ),
+            CURRENCIES,
             AMOUNTS,
             AMOUNTS,
             allocations(f"CN{n}"),
@@ -78,7 +83,8 @@ def credits():
 
 
 def one_by_one(page: Page) -> tuple[tuple, tuple]:
-    """The screen's definition: each record's every amount through `fits_money`."""
+    """The screen's definition: each record's every amount through `fits_money`, and its ids
+    (and its allocations') within 64 characters, its currency within 8."""
 
     def amounts(record) -> list[Decimal]:
         own = [record.total, record.balance] if page.entity == "invoices" else []
@@ -88,12 +94,28 @@ def one_by_one(page: Page) -> tuple[tuple, tuple]:
             own = [record.total, record.remaining]
         return own + [a.amount for a in getattr(record, "allocations", ())]
 
+    def too_long(record) -> list[str]:
+        ids = [
+            ("ref", record.ref, 64),
+            ("customer_ref", record.customer_ref, 64),
+            ("currency", record.currency, 8),
+        ]
+        for line in getattr(record, "allocations", ()):
+            ids += [("an allocation's source_ref", line.source_ref, 64)]
+            ids += [("an allocation's invoice_ref", line.invoice_ref, 64)]
+        return [
+            f"{name} is {len(v)} characters, longer than the store's {most}"
+            for name, v, most in ids
+            if len(v) > most
+        ]
+
     kept, unfit = [], []
     for record in page.records:
         too_big = [amount for amount in amounts(record) if not fits_money(amount)]
-        if too_big:
-            reason = f"amount out of range ({', '.join(map(str, too_big))})"
-            unfit.append(Quarantined(page.entity, record.ref, reason))
+        reasons = [f"amount out of range ({', '.join(map(str, too_big))})"] if too_big else []
+        reasons += too_long(record)
+        if reasons:
+            unfit.append(Quarantined(page.entity, record.ref, "; ".join(reasons)))
         else:
             kept.append(record)
     return tuple(kept), page.quarantined + tuple(unfit)
