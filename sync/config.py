@@ -23,7 +23,7 @@ from mailer.brand import color_problem, logo_problem
 from store.db import sqlite_file
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-COMPANY_ID = re.compile(r"^[a-z0-9_-]+$")
+COMPANY_ID = re.compile(r"^[a-z0-9_-]{1,64}$")  # the store's company_id columns hold 64
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 STORE_BACKENDS = ("sqlite", "postgresql")
 Hour = Annotated[int, Field(ge=0, le=23)]
@@ -153,7 +153,7 @@ class CompanyConfig(_Strict):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         if not COMPANY_ID.match(value):
-            raise ValueError(f"company id {value!r} must match [a-z0-9_-]+")
+            raise ValueError(f"company id {value!r} must be 1 to 64 characters of [a-z0-9_-]")
         return value
 
     @field_validator("timezone")

@@ -44,7 +44,12 @@ CASES = [
     (
         "malformed-id",
         GOOD_COMPANY.replace('id = "acme"', 'id = "Acme Inc"'),
-        "companies[0].id: company id 'Acme Inc' must match [a-z0-9_-]+",
+        "companies[0].id: company id 'Acme Inc' must be 1 to 64 characters of [a-z0-9_-]",
+    ),
+    (
+        "overlong-id",  # PostgreSQL's company_id columns refused it, with an unexpected error
+        GOOD_COMPANY.replace('id = "acme"', f'id = "{"a" * 65}"'),
+        f"companies[0].id: company id '{'a' * 65}' must be 1 to 64 characters of [a-z0-9_-]",
     ),
     (
         "http-not-loopback",
