@@ -15,14 +15,12 @@ from datetime import date, datetime
 from itertools import repeat
 from operator import is_
 
-import msgspec
 from sqlalchemy import Boolean, Date, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from store.types import all_exactly, batched
+from store.types import all_exactly, batched, date_texts
 
 Processor = Callable[[object], object]
-_TEXTS = msgspec.json.Decoder(list[str])
 
 
 def bound_columns(
@@ -117,8 +115,7 @@ def _date_text(original: Processor) -> Processor:
         return value.isoformat() if value.__class__ is date else original(value)
 
     def many(values):
-        # msgspec writes a date as isoformat does, a column in one C loop (~7x faster)
-        return _TEXTS.decode(msgspec.json.encode(values)) if all_exactly(date, values) else None
+        return date_texts(values) if all_exactly(date, values) else None
 
     return batched(process, many)
 

@@ -8,7 +8,7 @@ summable exactly in SQL). Datetimes are stored as UTC and always come back tz-aw
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import compress, repeat
 from operator import attrgetter, is_, not_
@@ -173,6 +173,12 @@ def sqlite_utc_texts(values: Sequence[datetime]) -> list[str]:
         for whole in compress(range(len(texts)), map(not_, micros)):
             texts[whole] += ".000000"
     return texts
+
+
+def date_texts(values: Sequence[date]) -> list[str]:
+    """Dates as their isoformat text, a column at once: msgspec writes a date exactly as
+    `date.isoformat` does, in one C loop (~7x faster than a call per value)."""
+    return _TEXTS.decode(msgspec.json.encode(values))
 
 
 _TEXTS = msgspec.json.Decoder(list[str])
