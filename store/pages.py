@@ -1,9 +1,9 @@
 """Writing one page of synced records, whatever its entity: the sync's single entry to the store.
 
-A page is screened (amounts and ids the store cannot hold go to the quarantine), handed to
-its entity's writer, and its quarantined records are stored for `arsync status`. A new
-record type needs one writer in `WRITERS`, its money fields in `_AMOUNTS` and its ids in
-`_IDS`.
+A page is screened (amounts and texts the store cannot hold go to the quarantine), handed
+to its entity's writer, and its quarantined records are stored for `arsync status`. A new
+record type needs one writer in `WRITERS`, its money fields in `_AMOUNTS` and its text
+fields in `_TEXTS`.
 """
 
 from __future__ import annotations
@@ -112,39 +112,60 @@ class _Money:
         return chain.from_iterable(columns)
 
 
-@dataclass(frozen=True, slots=True)
-class _Ids:
-    """The ids and codes a record type writes into columns of bounded length, with each one's
-    length: its own fields, and its allocations' refs when it owns allocations.
+NUL = "\x00"
 
-    PostgreSQL refuses a longer value, and with it the page and every later sync of the
-    company ("value too long for type character varying(64)"); SQLite would keep it. A record
-    whose id no accounting system would send (QuickBooks' are numbers, Xero's GUIDs) is
-    quarantined, as one with an amount out of range is.
+
+@dataclass(frozen=True, slots=True)
+class _Texts:
+    """The text a record type writes, as the store can hold it: no NUL character anywhere,
+    and its ids and codes within their columns' lengths.
+
+    PostgreSQL refuses a NUL in any text ('invalid byte sequence for encoding "UTF8": 0x00')
+    and a value longer than its column ("value too long for type character varying(64)"),
+    and with it the page and every later sync of the company; SQLite would keep both. A
+    record carrying one is quarantined, as one with an amount out of range is: no accounting
+    system sends such ids (QuickBooks' are numbers, Xero's GUIDs), but a broken answer or a
+    pasted name might.
+
+    `bounded`: (field, column length) of the record's ids and codes; `free`: its other text
+    fields (a text or None); `lists`: fields holding several texts (a customer's emails);
+    `allocations`: (field, length) of its allocations' refs, when it owns allocations.
     """
 
-    fields: tuple[tuple[str, int], ...]
+    bounded: tuple[tuple[str, int], ...]
+    free: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
     allocations: tuple[tuple[str, int], ...] = ()
 
     def fit(self, records: Sequence[Record]) -> bool:
-        """Whether every id of `records` fits its column, read column by column in C-level maps."""
+        """Whether every text of `records` fits, read column by column in C-level maps (a
+        TypeError when an id is missing: then the caller screens record by record)."""
         lines = list(chain.from_iterable(map(_ALLOCATIONS, records))) if self.allocations else []
-        return all(
-            max(map(len, filter(None, map(attrgetter(name), rows))), default=0) <= limit
-            for rows, named in ((records, self.fields), (lines, self.allocations))
-            for name, limit in named
-        )
+        texts = []
+        for rows, named in ((records, self.bounded), (lines, self.allocations)):
+            for name, limit in named:
+                column = list(map(attrgetter(name), rows))
+                if max(map(len, column), default=0) > limit:
+                    return False
+                texts.append(column)
+        texts += [filter(None, map(attrgetter(name), records)) for name in self.free]
+        texts += [chain.from_iterable(map(attrgetter(name), records)) for name in self.lists]
+        return NUL not in "".join(chain.from_iterable(texts))
 
     def unfit(self, record: Record) -> list[str]:
-        """What of `record` is too long, said so (none: an empty list)."""
-        values = [(name, getattr(record, name), limit) for name, limit in self.fields]
+        """What of `record` the store cannot hold, said so (none: an empty list)."""
+        texts = [(name, getattr(record, name), limit) for name, limit in self.bounded]
+        texts += [(name, getattr(record, name), None) for name in self.free]
+        texts += [(f"one of its {name}", text, None) for name in self.lists for text in getattr(record, name)]
         for line in getattr(record, "allocations", ()) if self.allocations else ():
-            values += [(f"an allocation's {n}", getattr(line, n), most) for n, most in self.allocations]
-        return [
-            f"{name} is {len(value)} characters, longer than the store's {limit}"
-            for name, value, limit in values
-            if value and len(value) > limit
-        ]
+            texts += [(f"an allocation's {n}", getattr(line, n), most) for n, most in self.allocations]
+        problems = []
+        for name, text, limit in texts:
+            if text and NUL in text:
+                problems.append(f"{name} holds a NUL character, which the store cannot keep")
+            elif text and limit is not None and len(text) > limit:
+                problems.append(f"{name} is {len(text)} characters, longer than the store's {limit}")
+        return problems
 
 
 def _bounded(table, *names: str) -> tuple[tuple[str, int], ...]:
@@ -154,11 +175,15 @@ def _bounded(table, *names: str) -> tuple[tuple[str, int], ...]:
 
 _AMOUNT, _ALLOCATIONS = attrgetter("amount"), attrgetter("allocations")
 _LINE_IDS = _bounded(ALLOCATIONS, "source_ref", "invoice_ref")
-_IDS: dict[Entity, _Ids] = {
-    "customers": _Ids(_bounded(CUSTOMERS, "ref")),
-    "invoices": _Ids(_bounded(INVOICES, "ref", "customer_ref", "currency")),
-    "payments": _Ids(_bounded(PAYMENTS, "ref", "customer_ref", "currency"), _LINE_IDS),
-    "credits": _Ids(_bounded(CREDITS, "ref", "customer_ref", "currency"), _LINE_IDS),
+_TEXTS: dict[Entity, _Texts] = {
+    "customers": _Texts(_bounded(CUSTOMERS, "ref"), ("display_name",), ("emails",)),
+    "invoices": _Texts(_bounded(INVOICES, "ref", "customer_ref", "currency"), ("doc_number",)),
+    "payments": _Texts(
+        _bounded(PAYMENTS, "ref", "customer_ref", "currency"), ("reference",), allocations=_LINE_IDS
+    ),
+    "credits": _Texts(
+        _bounded(CREDITS, "ref", "customer_ref", "currency"), ("doc_number",), allocations=_LINE_IDS
+    ),
 }
 _AMOUNTS: dict[Entity, _Money] = {
     "customers": _Money(),
@@ -171,15 +196,15 @@ _AMOUNTS: dict[Entity, _Money] = {
 def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     """The page's records the store can hold, and quarantine entries for the others.
 
-    The page's amounts and ids are first checked all at once, in C (a 1000-payment page
+    The page's amounts and texts are first checked all at once, in C (a 1000-payment page
     holds about 3,000 amounts): when the largest amount is within the store's limit and
-    every id within its column, every record fits, as `fits_money` and `_Ids.unfit` would
+    every text fits (`_Texts`), every record fits, as `fits_money` and `_Texts.unfit` would
     say of each. Only a page with a value beyond them (or an amount the comparison cannot
     order) is screened record by record.
     """
-    money, ids = _AMOUNTS[page.entity], _IDS[page.entity]
+    money, texts = _AMOUNTS[page.entity], _TEXTS[page.entity]
     try:
-        if max(map(abs, money.on(page.records)), default=0) <= MONEY_LIMIT and ids.fit(page.records):
+        if max(map(abs, money.on(page.records)), default=0) <= MONEY_LIMIT and texts.fit(page.records):
             return tuple(page.records), page.quarantined
     except (ArithmeticError, TypeError):  # a NaN or a non-number: the per-record screen decides
         pass
@@ -187,7 +212,7 @@ def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     unfit: list[Quarantined] = []
     for record in page.records:
         amounts = money.of(record)
-        problems = ids.unfit(record)
+        problems = texts.unfit(record)
         if not all(map(fits_money, amounts)):
             too_big = ", ".join(str(amount) for amount in amounts if not fits_money(amount))
             problems.insert(0, f"amount out of range ({too_big})")
@@ -210,11 +235,16 @@ def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
                     "company_id": ctx.company_id,
                     "run_id": ctx.run_id,
                     "entity": q.entity,
-                    "ref": q.ref,
-                    "reason": q.reason,
+                    "ref": _keepable(q.ref),
+                    "reason": _keepable(q.reason),
                     "seen_at": ctx.now,
                 }
                 for q in quarantined
             ],
         )
     return Written(rows, adjustments, quarantined)
+
+
+def _keepable(text: str | None) -> str | None:
+    """`text` with any NUL shown as U+FFFD: a quarantined ref or reason may quote one."""
+    return text.replace(NUL, "\ufffd") if text else text

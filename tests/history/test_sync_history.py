@@ -101,6 +101,55 @@ def test_records_whose_ids_outgrow_the_store_are_quarantined_and_the_rest_synced
     assert [ref for (ref,) in stored] == ["I1", "I2"]
 
 
+def test_records_holding_a_nul_character_are_quarantined_and_the_rest_synced(shared_engine, cid):
+    """A NUL in a name, a document number or an id (a pasted name, a broken answer): the
+    record is quarantined, its ref shown with U+FFFD. PostgreSQL refused the page, and every
+    later sync of the company, as "store unavailable: invalid byte sequence"."""
+    engine = shared_engine
+    books.company(engine, cid)
+
+    class Source:
+        kind = "scripted"
+
+        def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
+            customers = (
+                CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),
+                CustomerRecord("C2", "Pasted\x00Name", True, ("c2@example.com",)),
+                CustomerRecord("C3", "Third", True, ("c3@exa\x00mple.com",)),
+            )
+            invoices = (
+                invoice("I1", "C1", "100", "30"),
+                replace(invoice("I2", "C1", "50"), doc_number="A\x00B"),
+            )
+            invoices += (invoice("I\x003", "C1", "5"),)
+            yield Page("customers", customers, cursor={"at": 1}, api_calls=1)
+            yield Page("invoices", invoices, cursor={"at": 2}, api_calls=1, full_sync_complete=True)
+
+    policy = CompanyPolicy(plan="pro", timezone="UTC")
+    summary = sync_company(engine, cid, policy, Source(), full=True, owner="t", clock=lambda: NOW)
+    assert summary.status == "ok", summary.error
+    assert (summary.customers, summary.invoices, summary.quarantined) == (1, 1, 4)
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            text("SELECT ref, reason FROM quarantine WHERE company_id = :c ORDER BY ref"), {"c": cid}
+        ).all()
+        stored = connection.execute(
+            text(
+                "SELECT ref FROM customers WHERE company_id = :c"
+                " UNION ALL SELECT ref FROM invoices WHERE company_id = :c"
+            ),
+            {"c": cid},
+        ).all()
+    nul = "holds a NUL character, which the store cannot keep"
+    assert [tuple(r) for r in reasons] == [
+        ("C2", "display_name holds a NUL character, which the store cannot keep"),
+        ("C3", "one of its emails holds a NUL character, which the store cannot keep"),
+        ("I2", "doc_number holds a NUL character, which the store cannot keep"),
+        ("I\ufffd3", f"ref {nul}; doc_number {nul}"),  # the helper numbers the document after its id
+    ]
+    assert sorted(ref for (ref,) in stored) == ["C1", "I1"]
+
+
 def _lines(engine, cid: str) -> list[tuple]:
     with engine.connect() as connection:
         rows = connection.execute(

@@ -30,8 +30,10 @@ AMOUNTS = st.one_of(
     st.sampled_from([Decimal("1e30"), Decimal("-1e30"), Decimal("0.00001")]),
 )
 # Ids (64 characters in the store) and currency codes (8) within, at and past their columns.
-REFS = st.sampled_from(["C1", "x" * 64, "y" * 65])
-CURRENCIES = st.sampled_from(["USD", "ABCDEFGH", "ABCDEFGHI"])
+# ... and texts with a NUL, which PostgreSQL cannot keep in any text column.
+REFS = st.sampled_from(["C1", "x" * 64, "y" * 65, "C\x00"])
+CURRENCIES = st.sampled_from(["USD", "ABCDEFGH", "ABCDEFGHI", "U\x00D"])
+TEXTS = st.sampled_from([None, "INV-1", "INV\x00-1"])
 
 
 def allocations(owner: str):
@@ -43,11 +45,12 @@ def allocations(owner: str):
 
 def invoices():
     return st.builds(
-        lambda n, customer, currency, total, balance: InvoiceRecord(
-            f"I{n}", customer, None, date(2026, 1, 1), None, currency, total, balance, True
+        lambda n, customer, doc, currency, total, balance: InvoiceRecord(
+            f"I{n}", customer, doc, date(2026, 1, 1), None, currency, total, balance, True
         ),
         st.integers(0, 10**6),
         REFS,
+        TEXTS,
         CURRENCIES,
         AMOUNTS,
         AMOUNTS,
@@ -57,12 +60,13 @@ def invoices():
 def payments():
     return st.integers(0, 10**6).flatmap(
         lambda n: st.builds(
-            lambda customer, amount, unapplied, owned: PaymentRecord(
-                f"P{n}", customer, None, "USD", amount, unapplied, None, allocations=owned
+            lambda customer, amount, unapplied, reference, owned: PaymentRecord(
+                f"P{n}", customer, None, "USD", amount, unapplied, reference, allocations=owned
             ),
             REFS,
             AMOUNTS,
             AMOUNTS,
+            TEXTS,
             allocations(f"P{n}"),
         )
     )
@@ -83,8 +87,8 @@ def credits():
 
 
 def one_by_one(page: Page) -> tuple[tuple, tuple]:
-    """The screen's definition: each record's every amount through `fits_money`, and its ids
-    (and its allocations') within 64 characters, its currency within 8."""
+    """The screen's definition: each record's every amount through `fits_money`, its ids (and
+    its allocations') within 64 characters, its currency within 8, and no NUL in any text."""
 
     def amounts(record) -> list[Decimal]:
         own = [record.total, record.balance] if page.entity == "invoices" else []
@@ -94,26 +98,30 @@ def one_by_one(page: Page) -> tuple[tuple, tuple]:
             own = [record.total, record.remaining]
         return own + [a.amount for a in getattr(record, "allocations", ())]
 
-    def too_long(record) -> list[str]:
-        ids = [
+    def unkeepable(record) -> list[str]:
+        texts = [
             ("ref", record.ref, 64),
             ("customer_ref", record.customer_ref, 64),
             ("currency", record.currency, 8),
         ]
+        free = "reference" if page.entity == "payments" else "doc_number"
+        texts += [(free, getattr(record, free), None)]
         for line in getattr(record, "allocations", ()):
-            ids += [("an allocation's source_ref", line.source_ref, 64)]
-            ids += [("an allocation's invoice_ref", line.invoice_ref, 64)]
-        return [
-            f"{name} is {len(v)} characters, longer than the store's {most}"
-            for name, v, most in ids
-            if len(v) > most
-        ]
+            texts += [("an allocation's source_ref", line.source_ref, 64)]
+            texts += [("an allocation's invoice_ref", line.invoice_ref, 64)]
+        reasons = []
+        for name, text, most in texts:
+            if text and "\x00" in text:
+                reasons.append(f"{name} holds a NUL character, which the store cannot keep")
+            elif text and most and len(text) > most:
+                reasons.append(f"{name} is {len(text)} characters, longer than the store's {most}")
+        return reasons
 
     kept, unfit = [], []
     for record in page.records:
         too_big = [amount for amount in amounts(record) if not fits_money(amount)]
         reasons = [f"amount out of range ({', '.join(map(str, too_big))})"] if too_big else []
-        reasons += too_long(record)
+        reasons += unkeepable(record)
         if reasons:
             unfit.append(Quarantined(page.entity, record.ref, "; ".join(reasons)))
         else:
