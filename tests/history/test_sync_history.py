@@ -4,7 +4,7 @@ out-of-range amounts, and reconciled by a full pull (a payment it no longer read
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -22,14 +22,14 @@ from tests.history.books import NOW, credit, invoice, pay, payment
 class Source:
     """A full pull of fixed books, one page per entity (a stand-in for a connector)."""
 
-    payments: list
-    credits: list
+    payments: list = field(default_factory=list)
+    credits: list = field(default_factory=list)
     kind: str = "scripted"
     invoices: tuple = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"))
+    customers: tuple = (CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),)
 
     def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
-        customers = (CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),)
-        yield Page("customers", customers, cursor={"at": 1}, api_calls=1)
+        yield Page("customers", self.customers, cursor={"at": 1}, api_calls=1)
         yield Page("invoices", self.invoices, cursor={"at": 2}, api_calls=1)
         yield Page("payments", tuple(self.payments), cursor={"at": 3}, api_calls=1)
         yield Page("credits", tuple(self.credits), cursor={"at": 4}, api_calls=1, full_sync_complete=True)
@@ -79,26 +79,19 @@ def test_records_whose_ids_outgrow_the_store_are_quarantined_and_the_rest_synced
     books.company(engine, cid)
     policy = CompanyPolicy(plan="pro", timezone="UTC")
     long_line = payment("P8", "C1", "10", pay("payment", "P8", "I" * 65, "10"))
-    source = Source(
-        payments=[payment("P1", "C1", "50", pay("payment", "P1", "I1", "50")), long_line], credits=[]
-    )
     long_currency = replace(invoice("I3", "C1", "5"), currency="DOLLARSXYZ")
-    source.invoices = (invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"), long_currency)
+    source = Source(
+        payments=[payment("P1", "C1", "50", pay("payment", "P1", "I1", "50")), long_line],
+        invoices=(invoice("I1", "C1", "100", "30"), invoice("I2", "C1", "50", "50"), long_currency),
+    )
     summary = sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW)
     assert summary.status == "ok", summary.error
     assert (summary.invoices, summary.payments, summary.quarantined) == (2, 1, 2)
-    with engine.connect() as connection:
-        reasons = connection.execute(
-            text("SELECT ref, reason FROM quarantine WHERE company_id = :c ORDER BY ref"), {"c": cid}
-        ).all()
-        stored = connection.execute(
-            text("SELECT ref FROM invoices WHERE company_id = :c ORDER BY ref"), {"c": cid}
-        ).all()
-    assert [tuple(r) for r in reasons] == [
+    assert _quarantined(engine, cid) == [
         ("I3", "currency is 10 characters, longer than the store's 8"),
         ("P8", "an allocation's invoice_ref is 65 characters, longer than the store's 64"),
     ]
-    assert [ref for (ref,) in stored] == ["I1", "I2"]
+    assert _refs(engine, cid, "invoices") == ["I1", "I2"]
 
 
 def test_records_holding_a_nul_character_are_quarantined_and_the_rest_synced(shared_engine, cid):
@@ -107,47 +100,49 @@ def test_records_holding_a_nul_character_are_quarantined_and_the_rest_synced(sha
     later sync of the company, as "store unavailable: invalid byte sequence"."""
     engine = shared_engine
     books.company(engine, cid)
-
-    class Source:
-        kind = "scripted"
-
-        def pages(self, cursor: dict | None, *, full: bool = False) -> Iterator[Page]:
-            customers = (
-                CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),
-                CustomerRecord("C2", "Pasted\x00Name", True, ("c2@example.com",)),
-                CustomerRecord("C3", "Third", True, ("c3@exa\x00mple.com",)),
-            )
-            invoices = (
-                invoice("I1", "C1", "100", "30"),
-                replace(invoice("I2", "C1", "50"), doc_number="A\x00B"),
-            )
-            invoices += (invoice("I\x003", "C1", "5"),)
-            yield Page("customers", customers, cursor={"at": 1}, api_calls=1)
-            yield Page("invoices", invoices, cursor={"at": 2}, api_calls=1, full_sync_complete=True)
-
+    source = Source(
+        customers=(
+            CustomerRecord("C1", "Zoë", True, ("zoe@example.com",)),
+            CustomerRecord("C2", "Pasted\x00Name", True, ("c2@example.com",)),
+            CustomerRecord("C3", "Third", True, ("c3@exa\x00mple.com",)),
+        ),
+        invoices=(
+            invoice("I1", "C1", "100", "30"),
+            replace(invoice("I2", "C1", "50"), doc_number="A\x00B"),
+            invoice("I\x003", "C1", "5"),
+        ),
+    )
     policy = CompanyPolicy(plan="pro", timezone="UTC")
-    summary = sync_company(engine, cid, policy, Source(), full=True, owner="t", clock=lambda: NOW)
+    summary = sync_company(engine, cid, policy, source, full=True, owner="t", clock=lambda: NOW)
     assert summary.status == "ok", summary.error
     assert (summary.customers, summary.invoices, summary.quarantined) == (1, 1, 4)
-    with engine.connect() as connection:
-        reasons = connection.execute(
-            text("SELECT ref, reason FROM quarantine WHERE company_id = :c ORDER BY ref"), {"c": cid}
-        ).all()
-        stored = connection.execute(
-            text(
-                "SELECT ref FROM customers WHERE company_id = :c"
-                " UNION ALL SELECT ref FROM invoices WHERE company_id = :c"
-            ),
-            {"c": cid},
-        ).all()
     nul = "holds a NUL character, which the store cannot keep"
-    assert [tuple(r) for r in reasons] == [
+    assert _quarantined(engine, cid) == [
         ("C2", "display_name holds a NUL character, which the store cannot keep"),
         ("C3", "one of its emails holds a NUL character, which the store cannot keep"),
         ("I2", "doc_number holds a NUL character, which the store cannot keep"),
         ("I\ufffd3", f"ref {nul}; doc_number {nul}"),  # the helper numbers the document after its id
     ]
-    assert sorted(ref for (ref,) in stored) == ["C1", "I1"]
+    assert (_refs(engine, cid, "customers"), _refs(engine, cid, "invoices")) == (["C1"], ["I1"])
+
+
+def _quarantined(engine, cid: str) -> list[tuple]:
+    """(ref, reason) of the company's quarantined records, by ref."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT ref, reason FROM quarantine WHERE company_id = :c ORDER BY ref"), {"c": cid}
+        )
+        return [tuple(row) for row in rows]
+
+
+def _refs(engine, cid: str, table: str) -> list[str]:
+    """The refs the company's `table` holds, in order."""
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(f"SELECT ref FROM {table} WHERE company_id = :c ORDER BY ref"), {"c": cid}
+            )
+        )
 
 
 def _lines(engine, cid: str) -> list[tuple]:
