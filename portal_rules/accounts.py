@@ -46,7 +46,8 @@ def assess_accounts(
     )
     accounts = []
     for contact in contacts:
-        resolved = replace(contact, portal_status=statuses[contact.key])
+        status = statuses[contact.key]
+        resolved = contact if status is contact.portal_status else replace(contact, portal_status=status)
         eligible = is_eligible(resolved, plan=policy.plan, customer_visible=contact.customer_ref in visible)
         accounts.append(PortalAccount(contact.customer_ref, contact.email, resolved.portal_status, eligible))
     return tuple(accounts)
