@@ -73,6 +73,18 @@ class SyncSummary(Tally):
         head = {"company": self.company, "status": str(self.status), "full": self.full}
         return head | counters | {"seconds": round(self.seconds, 3), "error": self.error}
 
+    @property
+    def every_customer(self) -> bool:
+        """Whether what follows the sync concerns every customer of the company (a full pull, or
+        changed settings), not only `customers_touched`, which is then not collected."""
+        return self.full or self.rederived
+
+    def touch(self, page: Page) -> None:
+        """Note the customers a written page's records belong to (a customer record: itself)."""
+        if not self.every_customer:
+            records = page.records
+            self.customers_touched.update(getattr(record, "customer_ref", record.ref) for record in records)
+
     def absorb(self, run: Run) -> None:
         """Take over the counters of the run's committed pages."""
         for name, value in vars(run.tally).items():
@@ -134,7 +146,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
                 engine, run, page, policy, clock(), absent=absent, lease=(lease, owner, LEASE_TTL)
             )
             summary.absorb(run)
-            summary.customers_touched.update(_customers_of(page))
+            summary.touch(page)
             _log_page(run.company_id, page, written)
             if on_page:
                 on_page(summary, page)
@@ -197,11 +209,6 @@ def _confirmed_absent(engine: Engine, run: Run, page: Page, connector: Connector
         if present:
             log.info("sync.unseen_but_present", company=run.company_id, entity=entity, records=len(present))
     return absent, getattr(connector, "presence_calls", 0) - before
-
-
-def _customers_of(page: Page) -> set[str]:
-    """The customers a page's records belong to (a customer record: itself)."""
-    return {getattr(record, "customer_ref", record.ref) for record in page.records}
 
 
 def _log_page(company_id: str, page: Page, written: Written) -> None:

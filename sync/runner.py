@@ -85,7 +85,7 @@ def sync_one(
     if summary.status == "ok":
         if summary.full:
             analyze(engine, company.id)
-        touched = None if summary.full or summary.rederived else summary.customers_touched
+        touched = None if summary.every_customer else summary.customers_touched
         recompute_health(engine, company.id, clock(), touched)
     return summary
 

@@ -226,7 +226,8 @@ class AskingSource(ScriptedSource):
 
 def test_an_incremental_sync_names_the_customers_its_records_belong_to(company):
     source = ScriptedSource(customers(), invoices())
-    run(company, source)
+    first = run(company, source)
+    assert first.full and first.every_customer and first.customers_touched == set()  # all are recomputed
     source.changes = [invoice("14", "2", "10.00"), CustomerRecord("3", "Renamed", True, ())]
     summary = run(company, source)
     assert summary.status == "ok" and not summary.full
