@@ -50,8 +50,24 @@ async def answer_problem(_request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def answer_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse({"error": validation_message(exc)}, status_code=422)
+async def answer_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    message = validation_message(exc)
+    if message == _NOT_AN_OBJECT and not _declares_json(request.headers.get("content-type", "")):
+        # FastAPI reads only a JSON content type as JSON: a JSON object sent as text/plain or
+        # as a form arrives as something else, and "expected a JSON object" alone misleads
+        message += " (send it with Content-Type: application/json)"
+    return JSONResponse({"error": message}, status_code=422)
+
+
+_NOT_AN_OBJECT = f"request body: {BODY_PROBLEMS['dict_type']}"
+
+
+def _declares_json(content_type: str) -> bool:
+    """None, `application/json` or a `+json` type: as FastAPI decides whether to parse a body."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not media:
+        return True
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 async def answer_store_error(request: Request, exc: Exception) -> JSONResponse:

@@ -159,6 +159,21 @@ def test_request_access_answers_the_same_for_every_email_and_invites_the_eligibl
         assert (answer.status_code, answer.json()) == (422, {"error": "request body: not valid JSON"})
 
 
+def test_a_json_object_sent_as_another_content_type_is_told_which_one_to_use(served: Served):
+    """FastAPI parses a body as JSON only under a JSON content type: the same object sent as
+    text/plain or as a form arrives as something else, and the answer says what to change."""
+    path = "/v1/companies/qbo_single/request-access"
+    with served.client("qbo_single") as client:
+        plain = client.post(path, content=b'{"email": "a@b.example"}', headers={"Content-Type": "text/plain"})
+        form = client.post(path, data={"email": "a@b.example"})
+        array = client.post(path, content=b"[]", headers={"Content-Type": "application/json"})
+        untyped = client.post(path, content=b"[]", headers={"Content-Type": ""})
+    hint = "request body: expected a JSON object (send it with Content-Type: application/json)"
+    assert [(a.status_code, a.json()["error"]) for a in (plain, form)] == [(422, hint)] * 2
+    plain_answer = "request body: expected a JSON object"  # JSON was sent, and it is not an object
+    assert [(a.status_code, a.json()["error"]) for a in (array, untyped)] == [(422, plain_answer)] * 2
+
+
 def test_unknown_routes_and_methods_answer_json(served: Served):
     with served.client("qbo") as client:
         route = client.get("/v2/nothing")
