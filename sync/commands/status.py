@@ -15,6 +15,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _json_run(run: dict) -> dict:
+    """A sync run for `history --json`: times in ISO 8601, as `status --json` prints them."""
+    return {key: _iso(value) if isinstance(value, datetime) else value for key, value in run.items()}
+
+
 def company_status(state: State, company_id: str) -> dict:
     app = state.app()
     company = state.config.company(company_id)
@@ -158,7 +163,7 @@ def history(state: State, company: str | None, as_json: bool, limit: int) -> Non
 
     runs = reports.sync_runs(state.app().engine, company, limit)
     if as_json:
-        click.echo(json.dumps(runs, default=str, indent=2))
+        click.echo(json.dumps([_json_run(run) for run in runs], indent=2))
         return
     if not runs:
         click.echo("no sync runs yet")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 from sqlalchemy import text
 
@@ -79,7 +80,10 @@ def test_turning_inactive_imports_on_pulls_the_customers_never_imported(world):
     assert "2" in customers and "106" in invoices
     assert ("2", "old@dormant.example", "not_invited", True) in accounts
     code, out, _ = world.cli("history", "qbo", "--json")
-    assert code == 0 and [run["full"] for run in json.loads(out)] == [True, True]  # newest first
+    runs = json.loads(out)
+    assert code == 0 and [run["full"] for run in runs] == [True, True]  # newest first
+    for run in runs:  # ISO 8601 as `status --json` prints times, not Python's str()
+        assert "T" in run["started_at"] and datetime.fromisoformat(run["finished_at"]).tzinfo is not None
     assert world.sync("qbo")["qbo"]["full"] is False  # once
 
 
