@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 
 MAX_BODY = 1_048_576  # 1 MiB: bodies beyond are refused (413) while being read
 
@@ -30,7 +31,16 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     )
 
 
-def quickbooks_realms(body: bytes) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class Named:
+    """The realm or tenant ids a notification names, and why it names none that could be read
+    (`unread`; None also when it names none on purpose: Xero's "intent to receive" check)."""
+
+    ids: frozenset[str]
+    unread: str | None = None
+
+
+def quickbooks_realms(body: bytes) -> Named:
     """The realm ids a QuickBooks notification names, in either format Intuit sends.
 
     Legacy: `{"eventNotifications": [{"realmId": ..., "dataChangeEvent": {...}}]}`.
@@ -40,31 +50,39 @@ def quickbooks_realms(body: bytes) -> set[str]:
     payload = _json(body)
     if isinstance(payload, dict):
         notifications = payload.get("eventNotifications")
-        items = notifications if isinstance(notifications, list) else []
-        return {str(n["realmId"]) for n in items if isinstance(n, dict) and _id(n.get("realmId"))}
+        if not isinstance(notifications, list):
+            return Named(frozenset(), "no `eventNotifications` list")
+        ids = {str(n["realmId"]) for n in notifications if isinstance(n, dict) and _id(n.get("realmId"))}
+        return Named(frozenset(ids), None if ids else "no notification names a `realmId`")
     if isinstance(payload, list):
-        return {
-            str(e["intuitaccountid"])
-            for e in payload
-            if isinstance(e, dict) and _id(e.get("intuitaccountid"))
-        }
-    return set()
+        events = (e for e in payload if isinstance(e, dict))
+        ids = {str(e["intuitaccountid"]) for e in events if _id(e.get("intuitaccountid"))}
+        return Named(frozenset(ids), None if ids else "no CloudEvents event names an `intuitaccountid`")
+    if payload is _UNREADABLE:
+        return Named(frozenset(), "not JSON")
+    return Named(frozenset(), "neither `eventNotifications` nor a CloudEvents array")
 
 
-def xero_tenants(body: bytes) -> set[str]:
+def xero_tenants(body: bytes) -> Named:
     """The tenant ids of a Xero notification (none for the "intent to receive" check)."""
     payload = _json(body)
+    if payload is _UNREADABLE:
+        return Named(frozenset(), "not JSON")
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list):
-        return set()
-    return {str(e["tenantId"]).lower() for e in events if isinstance(e, dict) and _id(e.get("tenantId"))}
+        return Named(frozenset(), "no `events` list")
+    ids = {str(e["tenantId"]).lower() for e in events if isinstance(e, dict) and _id(e.get("tenantId"))}
+    return Named(frozenset(ids), None if ids or not events else "no event names a `tenantId`")
+
+
+_UNREADABLE = object()
 
 
 def _json(body: bytes) -> object:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
+        return _UNREADABLE
 
 
 def _id(value: object) -> bool:

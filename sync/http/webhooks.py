@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from sync.http.context import ServerContext
 from sync.http.errors import Problem
-from sync.http.webhook_events import MAX_BODY, quickbooks_realms, signature_ok, xero_tenants
+from sync.http.webhook_events import MAX_BODY, Named, quickbooks_realms, signature_ok, xero_tenants
 
 log = structlog.get_logger("arsync.http.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -53,7 +53,7 @@ async def xero(request: Request) -> Response:
 
 
 async def _receive(
-    request: Request, kind: str, secret: str, header: str, sources: Callable[[bytes], set[str]]
+    request: Request, kind: str, secret: str, header: str, sources: Callable[[bytes], Named]
 ) -> Response:
     if not secret:
         raise Problem(404, f"the {kind} webhook is not enabled")
@@ -63,8 +63,10 @@ async def _receive(
         return Response(status_code=401)
     context: ServerContext = request.app.state.context
     named = sources(body)
-    if named:
-        recording = Recording(partial(context.request_syncs_for, kind, named))
+    if named.unread is not None:  # signed, so answered as one; an operator should still hear of it
+        log.warning("webhook.unreadable", kind=kind, bytes=len(body), problem=named.unread, synced="none")
+    if named.ids:
+        recording = Recording(partial(context.request_syncs_for, kind, named.ids))
         with anyio.move_on_after(REQUEST_WAIT):
             await anyio.to_thread.run_sync(recording.run, abandon_on_cancel=True)
         if not recording.answer():

@@ -138,6 +138,38 @@ def test_quickbooks_unknown_realm_and_unreadable_bodies_are_ignored(served: Serv
     assert requested(served) == set()
 
 
+def test_a_signed_notification_naming_nothing_readable_is_answered_200_and_logged(served: Served):
+    """Signed, so the vendor is told 200 as SPEC asks; but a notification no sync comes of
+    (a payload shape arsync cannot read) is a warning naming what was wrong, so an operator
+    whose webhooks stop working hears of it. An intent-to-receive check is not one."""
+    clear_requests(served)
+    unreadable = {
+        ("quickbooks", b"not json"): "not JSON",
+        ("quickbooks", b'{"eventNotifications": "x"}'): "no `eventNotifications` list",
+        ("quickbooks", b'{"eventNotifications": [{"realmId": null}]}'): "no notification names a `realmId`",
+        ("quickbooks", b"[1, {}]"): "no CloudEvents event names an `intuitaccountid`",
+        ("quickbooks", b'"text"'): "neither `eventNotifications` nor a CloudEvents array",
+        ("xero", b"{}"): "no `events` list",
+        ("xero", b'{"events": [{"tenantId": null}]}'): "no event names a `tenantId`",
+        ("xero", b"\xff"): "not JSON",
+    }
+    log = served.config.with_name("serve.log")  # the server's own stderr: JSON lines
+    seen = len(log.read_bytes())
+    for (kind, body), _ in unreadable.items():
+        key = QBO_VERIFIER if kind == "quickbooks" else XERO_KEY
+        answer = post(served, kind, body, signature(key, body))
+        assert (answer.status_code, answer.content) == (200, b"")
+    intent = post(served, "xero", INTENT_TO_RECEIVE, signature(XERO_KEY, INTENT_TO_RECEIVE))
+    body = legacy(served.qbo.realms[0])
+    good = post(served, "quickbooks", body, signature(QBO_VERIFIER, body))
+    assert (intent.status_code, good.status_code) == (200, 200)
+    lines = [json.loads(line) for line in log.read_bytes()[seen:].splitlines() if line.startswith(b"{")]
+    warned = [(line["kind"], line["problem"]) for line in lines if line["event"] == "webhook.unreadable"]
+    assert warned == [(kind, problem) for (kind, _), problem in unreadable.items()]
+    assert all(line["level"] == "warning" for line in lines if line["event"] == "webhook.unreadable")
+    assert eventually(lambda: requested(served) == set(QBO_COMPANIES))
+
+
 def test_xero_intent_to_receive_and_events(served: Served):
     clear_requests(served)
     good = post(served, "xero", INTENT_TO_RECEIVE, signature(XERO_KEY, INTENT_TO_RECEIVE))
