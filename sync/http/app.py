@@ -21,6 +21,7 @@ from sync.http import history, ops, portal, webhooks
 from sync.http.auth import install_key_first
 from sync.http.context import ServerContext, WebhookSecrets
 from sync.http.errors import install_error_handlers
+from sync.http.head import HeadAsGet
 from sync.http.metrics import registry_for
 
 POOL_SIZE = 20  # store connections kept open for the request handlers
@@ -74,4 +75,5 @@ def create_app(
     install_key_first(app)
     for area in (portal, history, webhooks, ops):
         app.include_router(area.router)
+    app.add_middleware(HeadAsGet)
     return app

@@ -45,6 +45,23 @@ def test_health_readiness_and_openapi_need_no_key(served: Served):
     assert "HTTPBearer" in document.json()["components"]["securitySchemes"]
 
 
+def test_head_is_answered_as_get_without_the_body(served: Served):
+    """Uptime monitors send HEAD; RFC 9110 asks that a server supporting GET support it."""
+    paths = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/companies/qbo/customers/1/invoices"]
+    with served.client("qbo") as keyed, served.client() as anonymous:
+        for path in paths:
+            get, head = keyed.get(path), keyed.head(path)
+            assert (head.status_code, head.content) == (get.status_code, b""), path
+            assert get.status_code == 200 and get.content, path
+            assert head.headers["content-type"] == get.headers["content-type"], path
+            if path != "/metrics":  # its counters may move between the two requests
+                assert head.headers["content-length"] == str(len(get.content)), path
+        no_key = anonymous.head("/v1/companies/qbo/customers/1/invoices")
+        post_only = anonymous.head("/webhooks/xero")
+    assert (no_key.status_code, no_key.content) == (401, b"")
+    assert (post_only.status_code, post_only.headers["allow"]) == (405, "POST")
+
+
 READS = {  # each read route's answer for customer 1 of `qbo`, and its declared schema
     "/v1/companies/qbo/accounts?email=ap@cafe.example": "AccountsOut",
     "/v1/companies/qbo/customers/1/invoices": "InvoicesOut",
