@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from portal_rules.money import decimal_text
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
 
 
@@ -80,7 +81,7 @@ def statement(
 
 
 def as_dict(company: str, document) -> dict:
-    """The statement as JSON-able data: money as decimal strings, dates ISO 8601."""
+    """The statement as JSON-able data: money as the portal API writes it, dates ISO 8601."""
     statement = document.statement
     return {
         "company": company,
@@ -88,21 +89,21 @@ def as_dict(company: str, document) -> dict:
         "customer_name": document.customer_name,
         "from": statement.start.isoformat() if statement.start else None,
         "to": statement.end.isoformat() if statement.end else None,
-        "opening_balance": str(statement.opening_balance),
+        "opening_balance": decimal_text(statement.opening_balance),
         "lines": [
             {
                 "entry_date": line.entry_date.isoformat() if line.entry_date else None,
                 "kind": line.kind,
                 "ref": line.ref,
                 "doc_number": line.doc_number,
-                "amount": str(line.amount),
-                "running_balance": str(line.running_balance),
+                "amount": decimal_text(line.amount),
+                "running_balance": decimal_text(line.running_balance),
             }
             for line in statement.lines
         ],
-        "closing_balance": str(statement.closing_balance),
+        "closing_balance": decimal_text(statement.closing_balance),
         "aging_on": document.day.isoformat(),
-        "aging": {name: str(amount) for name, amount in document.aging.buckets().items()},
+        "aging": {name: decimal_text(amount) for name, amount in document.aging.buckets().items()},
     }
 
 

@@ -18,11 +18,11 @@ import msgspec
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
+from portal_rules.money import decimal_text
 from store.portal_customers import in_portal
 from sync.config import CompanyConfig
 from sync.http.context import ServerContext
 from sync.http.errors import Problem
-from sync.http.schemas import money
 
 _encoder = msgspec.json.Encoder()
 
@@ -44,7 +44,7 @@ def plain(row: object) -> dict[str, Any]:
     out = {}
     for name in _names(type(row)):
         value = getattr(row, name)
-        out[name] = money(value) if isinstance(value, Decimal) else value
+        out[name] = decimal_text(value) if isinstance(value, Decimal) else value
     return out
 
 

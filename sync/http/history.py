@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from portal_rules.money import decimal_text
 from store import portal as portal_store
 from sync.http.answers import JSONBody, customer_in_portal, customer_listing, plain
 from sync.http.auth import Company, Context
 from sync.http.errors import Problem
 from sync.http.portal import ERRORS, CustomerRef
-from sync.http.schemas import CreditsOut, PaymentsOut, StatementOut, money
+from sync.http.schemas import CreditsOut, PaymentsOut, StatementOut
 
 router = APIRouter(prefix="/v1/companies/{company}/customers/{ref}", tags=["portal"], responses=ERRORS)
 
@@ -48,8 +49,8 @@ def statement(
             "customer_ref": ref,
             "from": found.start,
             "to": found.end,
-            "opening_balance": money(found.opening_balance),
-            "closing_balance": money(found.closing_balance),
+            "opening_balance": decimal_text(found.opening_balance),
+            "closing_balance": decimal_text(found.closing_balance),
             "lines": [plain(line) for line in found.lines],
         }
     )

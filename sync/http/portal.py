@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from portal_rules.invitations import Rejected
+from portal_rules.money import decimal_text
 from store import invitations
 from store import portal as portal_store
 from sync.http.answers import JSONBody, customer_in_portal, customer_listing
@@ -22,7 +23,6 @@ from sync.http.schemas import (
     InvoicesOut,
     RequestAccessIn,
     RequestAccessOut,
-    money,
 )
 from sync.mail import invitation_enqueuer
 from sync.settings import company_policy
@@ -74,10 +74,10 @@ def balance(
     return JSONBody(
         {
             "on": day,
-            "balance_due": money(found.balance_due),
-            "past_due_amount": money(found.past_due_amount),
+            "balance_due": decimal_text(found.balance_due),
+            "past_due_amount": decimal_text(found.past_due_amount),
             "past_due": found.past_due,
-            "aging": {bucket: money(amount) for bucket, amount in aging.buckets().items()},
+            "aging": {bucket: decimal_text(amount) for bucket, amount in aging.buckets().items()},
         }
     )
 

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
 
 from pydantic import BaseModel, Field, field_validator
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-Money = str  # a decimal string: at least two places, more only when the store holds them
-
-
-def money(value: Decimal) -> Money:
-    """`Decimal("123.4000")` as "123.40"; "0.1250" keeps its third and fourth places."""
-    cents = value.quantize(Decimal("0.01"))
-    return str(cents) if cents == value else str(value.normalize())
+Money = str  # a decimal string (`portal_rules.money.decimal_text`)
 
 
 class ErrorOut(BaseModel):
