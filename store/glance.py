@@ -9,8 +9,9 @@ their columns here. The tables they read are defined in `store.tables` and
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
-from sqlalchemy import Engine, Integer, String, Text, text
+from sqlalchemy import Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
 from store.types import UTCDateTime
@@ -62,6 +63,9 @@ _OUTBOX_NEEDING_ADMIN = _typed(
     claimed_at=_WHEN,
 )
 _DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDER BY company_id")
+_LIVE_WORKERS = text("SELECT COUNT(*) FROM workers WHERE alive_until >= :now").bindparams(
+    bindparam("now", type_=_WHEN)
+)
 
 
 def stored_definitions(engine: Engine) -> dict[str, dict]:
@@ -96,3 +100,9 @@ def company_glance(engine: Engine, company_id: str) -> dict:
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],
         }
+
+
+def live_worker_count(engine: Engine, now: datetime) -> int:
+    """How many `arsync run` workers are alive at `now` (their heartbeat not yet run out)."""
+    with engine.connect() as connection:
+        return connection.execute(_LIVE_WORKERS, {"now": now}).scalar_one()

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from store.glance import company_glance
+from store.glance import company_glance, live_worker_count
 from sync.cli import State, pass_state
+
+NO_WORKER = "no `arsync run` worker is running to start it"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -20,7 +22,8 @@ def _json_run(run: dict) -> dict:
     return {key: _iso(value) if isinstance(value, datetime) else value for key, value in run.items()}
 
 
-def company_status(state: State, company_id: str) -> dict:
+def company_status(state: State, company_id: str, *, workers: int) -> dict:
+    """What `status` says of one company; `workers`: how many `arsync run` workers are alive."""
     app = state.app()
     company = state.config.company(company_id)
     seen = company_glance(app.engine, company_id)
@@ -43,7 +46,7 @@ def company_status(state: State, company_id: str) -> dict:
         "last_sync_status": run["status"] if run else None,
         "last_sync_error": run["error"] if run else None,
         "last_success": _iso(success),
-        "next_sync": _next_sync(plan, next_sync, success),
+        "next_sync": _next_sync(plan, next_sync, success, workers),
         "last_worker": plan.get("last_worker"),
         "connection": connection["status"],
         "connection_detail": connection["status_detail"],
@@ -66,16 +69,18 @@ def company_status(state: State, company_id: str) -> dict:
     }
 
 
-def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None) -> str | None:
-    """When the workers sync the company next: running, requested, or its due time."""
+def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None, workers: int) -> str | None:
+    """When the workers sync the company next: running, requested, or its due time. A request
+    or a due time no live worker will act on says so."""
     if plan.get("claimed_by"):
         return f"running now on {plan['claimed_by']}"
     if plan.get("requested_at"):
-        return "requested (a worker starts it within seconds)"
+        return "requested (a worker starts it within seconds)" if workers else f"requested; {NO_WORKER}"
     finished = plan.get("last_finished_at")
     if next_sync is not None and finished is not None and next_sync < finished:
         # e.g. a manual `arsync sync` that failed: the due time it left is already past
-        return f"due now (since {_iso(next_sync)}): a worker syncs it at its next check"
+        since = f"due now (since {_iso(next_sync)})"
+        return f"{since}: a worker syncs it at its next check" if workers else f"{since}; {NO_WORKER}"
     if plan or success:
         return _iso(next_sync)
     return "at the next run"
@@ -120,7 +125,9 @@ def status(state: State, as_json: bool, workers: bool) -> None:
     if workers:
         _workers(state, as_json)
         return
-    rows = [company_status(state, company_id) for company_id in state.company_ids(())]
+    companies = state.company_ids(())
+    workers = live_worker_count(state.app().engine, datetime.now(UTC)) if companies else 0
+    rows = [company_status(state, company_id, workers=workers) for company_id in companies]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 
+from store.glance import live_worker_count
 from store.leases import worker_id
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
@@ -83,6 +84,12 @@ def _request(state: State, companies: tuple[str, ...], as_json: bool, now: datet
             click.echo(json.dumps({"company": company_id, "requested": True, "coalesced": not recorded}))
         else:
             click.echo(f"{company_id}: sync requested" + ("" if recorded else " (joins the pending request)"))
+    if not live_worker_count(engine, datetime.now(UTC)):
+        click.echo(
+            "note: no `arsync run` worker is running; the request waits for one "
+            "(or run `arsync sync COMPANY` to sync in this process)",
+            err=True,
+        )
 
 
 def _display(as_json: bool):

@@ -37,9 +37,40 @@ def test_a_due_time_already_past_at_the_last_sync_reads_due_now(cli):
     claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
     due = now - timedelta(minutes=30)
     release(engine, "host:1:w1", "acme", next_at=due, finished=now, status="failed")
+    register_worker(engine, "host:1:w1", concurrency=4, now=now, ttl=timedelta(minutes=2))
     engine.dispose()
     acme = next(row for row in json.loads(cli("status", "--json")[1]) if row["company"] == "acme")
     assert acme["next_sync"] == f"due now (since {due.isoformat()}): a worker syncs it at its next check"
+
+
+def test_a_request_or_due_time_no_live_worker_acts_on_says_so(cli):
+    """A sync requested or due while no `arsync run` is alive waits for one: `status` and
+    `sync --request` say so instead of promising a worker within seconds."""
+    assert cli("reminders", "plan", "--dry-run")[0] == 0
+    engine = make_engine(cli.store_url)
+    now = datetime.now(UTC)
+    claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
+    due = now - timedelta(minutes=30)
+    release(engine, "host:1:w1", "acme", next_at=due, finished=now, status="failed")
+    an_hour_ago = now - timedelta(hours=1)
+    register_worker(engine, "host:2:gone", concurrency=4, now=an_hour_ago, ttl=timedelta(minutes=2))
+    code, out, err = cli("sync", "--request", "globex")
+    assert (code, out) == (0, "globex: sync requested\n")
+    assert "no `arsync run` worker is running; the request waits for one" in err
+    rows = {row["company"]: row["next_sync"] for row in json.loads(cli("status", "--json")[1])}
+    assert rows == {
+        "acme": f"due now (since {due.isoformat()}); no `arsync run` worker is running to start it",
+        "globex": "requested; no `arsync run` worker is running to start it",
+    }
+    register_worker(engine, "host:3:alive", concurrency=4, now=datetime.now(UTC), ttl=timedelta(minutes=2))
+    engine.dispose()
+    rows = {row["company"]: row["next_sync"] for row in json.loads(cli("status", "--json")[1])}
+    assert rows == {
+        "acme": f"due now (since {due.isoformat()}): a worker syncs it at its next check",
+        "globex": "requested (a worker starts it within seconds)",
+    }
+    code, _, err = cli("sync", "--request", "globex")
+    assert code == 0 and err == ""
 
 
 def test_status_only_reads_the_store(cli):
