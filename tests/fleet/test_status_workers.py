@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from store.db import make_engine
 from store.schedule import claim_due, release
@@ -28,16 +28,22 @@ def test_status_shows_last_worker_and_next_due(cli):
     assert "  last worker: host:1:w1\n" in cli("status")[1]
 
 
-def test_a_due_time_already_past_at_the_last_sync_reads_due_now(cli):
-    """A failed manual sync leaves the schedule's due time as it was, before the sync itself:
-    `status` says the company is due, not a "next sync" earlier than the last one."""
+def _due_half_an_hour_ago(cli) -> tuple[Engine, datetime]:
+    """acme's last (failed) sync left a due time already past: the engine, and that time."""
     assert cli("reminders", "plan", "--dry-run")[0] == 0
     engine = make_engine(cli.store_url)
     now = datetime.now(UTC)
     claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
     due = now - timedelta(minutes=30)
     release(engine, "host:1:w1", "acme", next_at=due, finished=now, status="failed")
-    register_worker(engine, "host:1:w1", concurrency=4, now=now, ttl=timedelta(minutes=2))
+    return engine, due
+
+
+def test_a_due_time_already_past_at_the_last_sync_reads_due_now(cli):
+    """A failed manual sync leaves the schedule's due time as it was, before the sync itself:
+    `status` says the company is due, not a "next sync" earlier than the last one."""
+    engine, due = _due_half_an_hour_ago(cli)
+    register_worker(engine, "host:1:w1", concurrency=4, now=datetime.now(UTC), ttl=timedelta(minutes=2))
     engine.dispose()
     acme = next(row for row in json.loads(cli("status", "--json")[1]) if row["company"] == "acme")
     assert acme["next_sync"] == f"due now (since {due.isoformat()}): a worker syncs it at its next check"
@@ -46,13 +52,8 @@ def test_a_due_time_already_past_at_the_last_sync_reads_due_now(cli):
 def test_a_request_or_due_time_no_live_worker_acts_on_says_so(cli):
     """A sync requested or due while no `arsync run` is alive waits for one: `status` and
     `sync --request` say so instead of promising a worker within seconds."""
-    assert cli("reminders", "plan", "--dry-run")[0] == 0
-    engine = make_engine(cli.store_url)
-    now = datetime.now(UTC)
-    claim_due(engine, "host:1:w1", now=now, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
-    due = now - timedelta(minutes=30)
-    release(engine, "host:1:w1", "acme", next_at=due, finished=now, status="failed")
-    an_hour_ago = now - timedelta(hours=1)
+    engine, due = _due_half_an_hour_ago(cli)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     register_worker(engine, "host:2:gone", concurrency=4, now=an_hour_ago, ttl=timedelta(minutes=2))
     code, out, err = cli("sync", "--request", "globex")
     assert (code, out) == (0, "globex: sync requested\n")
