@@ -20,7 +20,7 @@ from portal_rules.aging import aging as aging_of
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.invitations import IssuedInvitation, Rejected
 from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
-from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
+from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalAccount, PortalStatus
 from portal_rules.visibility import is_visible
 from store import invitations
 from store.facts import invoice_facts
@@ -122,8 +122,24 @@ def request_access(
     """The portal's "request access": invite a matching eligible contact at once.
 
     The answer is the same whatever happened (no account enumeration); every request is
-    recorded so the per-email rate limit holds for unknown emails too.
+    recorded so the per-email rate limit holds for unknown emails too. A caller that must
+    not take longer for a matched email (the HTTP API) answers after
+    `record_access_request` and sends the invitation after its answer (`invite_on_request`).
     """
+    invite = record_access_request(engine, company_id, email, now=now)
+    if invite is not None:
+        invite_on_request(
+            engine, company_id, invite, policy=policy, portal_url=portal_url, now=now, enqueue=enqueue
+        )
+    return PUBLIC_ANSWER
+
+
+def record_access_request(
+    engine: Engine, company_id: str, email: str, *, now: datetime
+) -> PortalAccount | None:
+    """Record one request of `email` (counted by the per-email limit, matched or not) and
+    decide it: the eligible contact to invite now, or None. The same reads and one write
+    whatever the email."""
     normalized = email.strip().lower()
     with engine.begin() as connection:
         # One request of an email at a time, so the earlier ones are all counted: on
@@ -146,16 +162,26 @@ def request_access(
             )
         )
         accounts = invitations.load_accounts(connection, company_id, email=normalized)
-        decision = decide_request_access(accounts, recent, now)
-        if decision.invite is not None:
-            issued = invitations.issue_invitation(
-                connection, company_id, decision.invite, policy=policy, portal_url=portal_url, now=now
-            )
-            name = customer_names(connection, company_id, [decision.invite.customer_ref]).get(
-                decision.invite.customer_ref, ""
-            )
-            enqueue(connection, issued, name)
-    return PUBLIC_ANSWER
+        return decide_request_access(accounts, recent, now).invite
+
+
+def invite_on_request(
+    engine: Engine,
+    company_id: str,
+    invite: PortalAccount,
+    *,
+    policy: CompanyPolicy,
+    portal_url: str,
+    now: datetime,
+    enqueue: Enqueue,
+) -> None:
+    """Issue the invitation `record_access_request` decided on and put its mail in the outbox."""
+    with engine.begin() as connection:
+        issued = invitations.issue_invitation(
+            connection, company_id, invite, policy=policy, portal_url=portal_url, now=now
+        )
+        name = customer_names(connection, company_id, [invite.customer_ref]).get(invite.customer_ref, "")
+        enqueue(connection, issued, name)
 
 
 def accept_invitation(
