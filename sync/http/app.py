@@ -19,6 +19,7 @@ from sync.cli import default_config_path
 from sync.config import Config, check_http_secrets, load_config
 from sync.http import history, ops, portal, webhooks
 from sync.http.auth import install_key_first
+from sync.http.body_limit import BodyLimit
 from sync.http.context import ServerContext, WebhookSecrets
 from sync.http.errors import install_error_handlers
 from sync.http.head import HeadAsGet
@@ -75,5 +76,6 @@ def create_app(
     install_key_first(app)
     for area in (portal, history, webhooks, ops):
         app.include_router(area.router)
+    app.add_middleware(BodyLimit)
     app.add_middleware(HeadAsGet)
     return app

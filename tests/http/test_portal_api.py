@@ -205,3 +205,28 @@ def test_malformed_input_is_answered_after_the_key_check(served: Served):
         (404, "no such company"),
         (422, "request body: not valid JSON"),
     ]
+
+
+def test_a_body_over_the_portal_limit_is_refused_before_it_is_read_key_or_not(served: Served):
+    """A portal call carries a few hundred bytes; a larger body is a 413 before the server
+    buffers or parses it (it would otherwise read it all before its 401)."""
+    path = "/v1/companies/qbo_single/request-access"
+    big = b'{"email": "' + b"a" * 5_000_000 + b'@x.example"}'
+
+    def streamed():
+        yield b'{"email": "'
+        for _ in range(1_000):
+            yield b"a" * 4096
+        yield b'@x.example"}'
+
+    with served.client() as anonymous, served.client("qbo_single") as keyed:
+        answers = [
+            anonymous.post(path, content=big, headers={"Content-Type": "application/json"}),
+            keyed.post(path, content=big, headers={"Content-Type": "application/json"}),
+            anonymous.post(path, content=streamed(), headers={"Content-Type": "application/json"}),
+        ]
+        small = anonymous.post(path, json={"email": "a@b.example"})
+    for answer in answers:
+        assert (answer.status_code, answer.json()) == (413, {"error": "body over 16384 bytes"})
+    assert "content-length" not in answers[2].request.headers  # sent in chunks, length unknown
+    assert small.status_code == 401  # under the limit: the key check answers, as before
