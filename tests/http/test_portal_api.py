@@ -143,7 +143,7 @@ def test_request_access_answers_the_same_for_every_email_and_invites_the_eligibl
                 content=content,
                 headers={"Content-Type": "application/json"},
             )
-            for content in (b'{"email": "\xff@x.example"}', b"[" * 100_000 + b"]" * 100_000)
+            for content in (b'{"email": "\xff@x.example"}', b"[" * 8_000 + b"]" * 8_000)
         ]
     assert known.status_code == unknown.status_code == limited.status_code == 202
     assert known.content == unknown.content == limited.content
