@@ -13,7 +13,7 @@ from sync.http.answers import JSONBody, customer_in_portal, customer_listing, pl
 from sync.http.auth import Company, Context
 from sync.http.errors import Problem
 from sync.http.portal import ERRORS, CustomerRef
-from sync.http.schemas import CreditsOut, PaymentsOut, StatementOut
+from sync.http.schemas import CreditsOut, ErrorOut, PaymentsOut, StatementOut
 
 router = APIRouter(prefix="/v1/companies/{company}/customers/{ref}", tags=["portal"], responses=ERRORS)
 
@@ -30,7 +30,11 @@ def credits(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
     return customer_listing(context, company, ref, "credits", portal_store.credits)
 
 
-@router.get("/statement", response_model=StatementOut, responses={422: {"description": "from after to"}})
+@router.get(
+    "/statement",
+    response_model=StatementOut,
+    responses={422: {"model": ErrorOut, "description": "Malformed input, or `from` after `to`"}},
+)
 def statement(
     company: Company,
     context: Context,

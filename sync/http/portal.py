@@ -36,7 +36,10 @@ log = structlog.get_logger("arsync.http.portal")
 ERRORS = {
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
     404: {"model": ErrorOut, "description": "Unknown company (or not the key's), or unknown customer"},
+    422: {"model": ErrorOut, "description": "Malformed input: the message names the bad parameter"},
+    503: {"model": ErrorOut, "description": "The store is unreachable or busy: try again after Retry-After"},
 }
+TOO_LARGE = {413: {"model": ErrorOut, "description": "Body over 16 KiB (`sync.http.body_limit`)"}}
 router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=ERRORS)
 CustomerRef = Annotated[str, Path(max_length=64, description="The accounting system's customer id.")]
 
@@ -88,7 +91,7 @@ def balance(
     )
 
 
-@router.post("/request-access", status_code=202, response_model=RequestAccessOut)
+@router.post("/request-access", status_code=202, response_model=RequestAccessOut, responses=TOO_LARGE)
 def request_access(
     company: Company, context: Context, body: RequestAccessIn, after: BackgroundTasks
 ) -> RequestAccessOut:
@@ -132,7 +135,7 @@ def _invite(context: ServerContext, company: CompanyConfig, invite: PortalAccoun
 @router.post(
     "/invitations/accept",
     response_model=AcceptOut,
-    responses={400: {"model": ErrorOut, "description": "invalid invitation token"}},
+    responses={400: {"model": ErrorOut, "description": "invalid invitation token"}, **TOO_LARGE},
 )
 def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
     """Accept an invitation: unknown, superseded, expired and used tokens all answer 400."""

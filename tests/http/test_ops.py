@@ -91,6 +91,34 @@ def test_read_answers_hold_to_the_schemas_the_openapi_document_declares(served: 
     assert answers["/v1/companies/qbo/customers/1/invoices"].json()["invoices"], "no invoice to check"
 
 
+def test_error_answers_hold_to_the_schema_the_openapi_document_declares(served: Served):
+    """Every error a `/v1/` route declares is `{"error": ...}`, as the server sends it: not
+    FastAPI's default `{"detail": [...]}`, which a client generated from the document would
+    expect for a 422."""
+    with served.client("qbo") as client:
+        document = client.get("/openapi.json").json()
+        malformed = client.get("/v1/companies/qbo/customers/1/balance", params={"on": "2026-13-01"})
+        json_body = {"Content-Type": "application/json"}
+        too_large = client.post("/v1/companies/qbo/request-access", content=b"x" * 20_000, headers=json_body)
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    declared = {
+        (route, method, status): response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for route, methods in document["paths"].items()
+        if route.startswith("/v1/")
+        for method, operation in methods.items()
+        for status, response in operation["responses"].items()
+        if int(status) >= 400
+    }
+    assert set(declared.values()) == {"ErrorOut"}
+    balance = "/v1/companies/{company}/customers/{ref}/balance"
+    assert {(balance, "get", status) for status in ("401", "404", "422", "503")} <= set(declared)
+    assert ("/v1/companies/{company}/request-access", "post", "413") in set(declared)
+    assert (malformed.status_code, too_large.status_code) == (422, 413)
+    for answer in (malformed, too_large):
+        _conforms(answer.json(), schemas["ErrorOut"], schemas, str(answer.status_code))
+
+
 def _conforms(value, schema: dict, schemas: dict, where: str) -> None:
     """`value` has exactly the schema's properties, each of its JSON type (strings for money)."""
     if "$ref" in schema:
