@@ -248,6 +248,36 @@ def test_a_notification_the_store_cannot_record_is_a_503_so_the_vendor_delivers_
     assert (answer.status_code, answer.content) == (503, b"")
 
 
+def test_a_notification_behind_a_locked_store_is_answered_within_the_second(tmp_path, monkeypatch):
+    """SPEC section 12: a signed notification is answered within a second, whatever the work
+    behind it. A store locked longer than the answer's wait gets a 503 in that second (the
+    vendor delivers again), not a 200 for requests not recorded."""
+    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n'
+        '[http]\nquickbooks_verifier_token_env = "TEST_QBO_VERIFIER"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "4620816365"\nclient_id = "c"\n'
+    )
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert main(["--config", str(config), "reminders", "plan", "--dry-run"]) == 0  # registers acme
+    body = legacy("4620816365")
+    signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
+    locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    with serving_in_thread(create_app(config)) as base, httpx.Client(base_url=base) as client:
+        assert client.get("/healthz").status_code == 200  # connected: the timing is the answer's
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the store for longer than a second
+        began = time.monotonic()
+        locked = client.post("/webhooks/quickbooks", content=body, headers=signed)
+        took = time.monotonic() - began
+        locker.execute("ROLLBACK")
+    locker.close()
+    assert (locked.status_code, locked.content) == (503, b"")
+    assert took < 1.0
+
+
 def test_a_notification_behind_a_locked_store_is_a_503_and_its_delivery_again_a_200(tmp_path, monkeypatch):
     """A 200 only once the requests are committed: a store locked past the answer's wait gets a
     503 (Intuit and Xero deliver again), and the delivery after the lock finds them recorded."""
