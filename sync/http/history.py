@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,7 +12,7 @@ from sync.http.answers import JSONBody, customer_in_portal, customer_listing, pl
 from sync.http.auth import Company, Context
 from sync.http.errors import Problem
 from sync.http.portal import ERRORS, CustomerRef
-from sync.http.schemas import CreditsOut, ErrorOut, PaymentsOut, StatementOut
+from sync.http.schemas import CreditsOut, ErrorOut, IsoDay, PaymentsOut, StatementOut
 
 router = APIRouter(prefix="/v1/companies/{company}/customers/{ref}", tags=["portal"], responses=ERRORS)
 
@@ -39,8 +38,10 @@ def statement(
     company: Company,
     context: Context,
     ref: CustomerRef,
-    start: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Last day (inclusive)")] = None,
+    start: Annotated[
+        IsoDay | None, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")
+    ] = None,
+    end: Annotated[IsoDay | None, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")] = None,
 ) -> JSONBody:
     """The account history between two days, with the opening and closing balances."""
     if start and end and start > end:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 import structlog
@@ -26,6 +26,7 @@ from sync.http.schemas import (
     BalanceOut,
     ErrorOut,
     InvoicesOut,
+    IsoDay,
     RequestAccessIn,
     RequestAccessOut,
 )
@@ -72,7 +73,7 @@ def balance(
     context: Context,
     ref: CustomerRef,
     on: Annotated[
-        date | None, Query(description="The day (default: today in the company's time zone).")
+        IsoDay | None, Query(description="The day, YYYY-MM-DD (default: today in the company's time zone).")
     ] = None,
 ) -> JSONBody:
     """Balance due, past-due amount and aging of the customer on a day."""

@@ -72,7 +72,11 @@ def test_balance_on_a_day_and_bad_dates(served: Served):
         early = client.get(
             "/v1/companies/qbo/customers/1/balance", params={"on": (today - timedelta(days=30)).isoformat()}
         )
-        bad = client.get("/v1/companies/qbo/customers/1/balance", params={"on": "tomorrow"})
+        bad = {
+            value: client.get("/v1/companies/qbo/customers/1/balance", params={"on": value})
+            for value in ("tomorrow", "0", "1733400000", "20261204", "2026-13-01", " 2026-12-04")
+        }
+        statement = client.get("/v1/companies/qbo/customers/1/statement", params={"from": "0"})
         default = client.get("/v1/companies/qbo/customers/1/balance")
     assert now.status_code == 200
     body = now.json()
@@ -81,7 +85,19 @@ def test_balance_on_a_day_and_bad_dates(served: Served):
     assert body["past_due_amount"] == "100.00" and body["past_due"] is True
     assert body["on"] == today.isoformat()
     assert early.json()["past_due"] is False and early.json()["past_due_amount"] == "0.00"
-    assert bad.status_code == 422 and bad.json()["error"].startswith("query parameter 'on':")
+    # ISO 8601's YYYY-MM-DD only: not a number taken as a Unix time, nor the compact form
+    assert {value: (a.status_code, a.json()["error"]) for value, a in bad.items()} == {
+        "tomorrow": (422, "query parameter 'on': not a date (YYYY-MM-DD)"),
+        "0": (422, "query parameter 'on': not a date (YYYY-MM-DD)"),
+        "1733400000": (422, "query parameter 'on': not a date (YYYY-MM-DD)"),
+        "20261204": (422, "query parameter 'on': not a date (YYYY-MM-DD)"),
+        "2026-13-01": (422, "query parameter 'on': not a date: month must be in 1..12"),
+        " 2026-12-04": (422, "query parameter 'on': not a date (YYYY-MM-DD)"),
+    }
+    assert (statement.status_code, statement.json()) == (
+        422,
+        {"error": "query parameter 'from': not a date (YYYY-MM-DD)"},
+    )
     assert default.status_code == 200 and default.json()["balance_due"] == "180.00"
 
 
