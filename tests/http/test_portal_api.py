@@ -116,6 +116,8 @@ def test_accept_an_invitation_then_the_email_reaches_its_accounts(served: Served
         accepted = client.post("/v1/companies/qbo/invitations/accept", json={"token": issued.token})
         again = client.post("/v1/companies/qbo/invitations/accept", json={"token": issued.token})
         unknown = client.post("/v1/companies/qbo/invitations/accept", json={"token": "not-a-token"})
+        empty = client.post("/v1/companies/qbo/invitations/accept", json={"token": ""})
+        too_long = client.post("/v1/companies/qbo/invitations/accept", json={"token": "x" * 600})
         after = client.get("/v1/companies/qbo/accounts", params={"email": "AP@cafe.example"})
         no_email = client.get("/v1/companies/qbo/accounts")
     with served.client("qbo_all") as client:  # same books, another company: its own invitations
@@ -123,7 +125,7 @@ def test_accept_an_invitation_then_the_email_reaches_its_accounts(served: Served
     assert before.json() == {"accounts": []}
     assert accepted.status_code == 200
     assert accepted.json() == {"customer_ref": "1", "email": "ap@cafe.example", "status": "enabled"}
-    for rejected in (again, unknown, elsewhere):
+    for rejected in (again, unknown, empty, too_long, elsewhere):  # SPEC: 400, whatever the token
         assert (rejected.status_code, rejected.json()) == (400, {"error": "invalid invitation token"})
     assert after.json() == {
         "accounts": [{"customer_ref": "1", "display_name": "Café Müller", "status": "enabled"}]
