@@ -47,7 +47,16 @@ async def answer_problem(_request: Request, exc: HTTPException) -> JSONResponse:
         detail = "not found"
     elif exc.status_code == 405:
         detail = "method not allowed"
+        return JSONResponse({"error": detail}, status_code=405, headers=_with_head(exc.headers or {}))
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _with_head(headers: dict[str, str]) -> dict[str, str]:
+    """A 405's `Allow` names HEAD wherever GET is allowed: `sync.http.head` serves it."""
+    allowed = [method.strip() for method in headers.get("Allow", "").split(",") if method.strip()]
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return {**headers, "Allow": ", ".join(allowed)} if allowed else headers
 
 
 async def answer_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

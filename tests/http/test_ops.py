@@ -58,8 +58,10 @@ def test_head_is_answered_as_get_without_the_body(served: Served):
                 assert head.headers["content-length"] == str(len(get.content)), path
         no_key = anonymous.head("/v1/companies/qbo/customers/1/invoices")
         post_only = anonymous.head("/webhooks/xero")
+        get_only = anonymous.post("/healthz")
     assert (no_key.status_code, no_key.content) == (401, b"")
     assert (post_only.status_code, post_only.headers["allow"]) == (405, "POST")
+    assert (get_only.status_code, get_only.headers["allow"]) == (405, "GET, HEAD")  # as served
 
 
 READS = {  # each read route's answer for customer 1 of `qbo`, and its declared schema
