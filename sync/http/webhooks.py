@@ -16,6 +16,7 @@ import anyio
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from sync.http.context import ServerContext
 from sync.http.errors import Problem
@@ -58,7 +59,11 @@ async def _receive(
 ) -> Response:
     if not secret:
         raise Problem(404, f"the {kind} webhook is not enabled")
-    body = await read_limited(request, MAX_BODY)
+    try:
+        body = await read_limited(request, MAX_BODY)
+    except ClientDisconnect:  # the sender went away mid-body: nobody reads an answer, nothing changes
+        log.info("webhook.client_disconnected", kind=kind)
+        return Response(status_code=400)
     if not signature_ok(secret, body, request.headers.get(header)):
         log.warning("webhook.bad_signature", kind=kind, bytes=len(body))
         return Response(status_code=401)

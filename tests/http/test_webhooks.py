@@ -3,6 +3,7 @@ to receive, the size limit, and the coalesced sync requests they leave for the w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -311,3 +312,34 @@ def test_a_notification_behind_a_locked_store_is_a_503_and_its_delivery_again_a_
         )
         assert requested.scalar_one() is not None
     engine.dispose()
+
+
+def test_a_sender_gone_mid_body_is_no_error_and_changes_nothing(tmp_path, monkeypatch):
+    """A delivery whose connection drops before its body is in (a vendor's timeout): the app
+    answers 400 to nobody and logs it as news, not as an unexpected error of its own."""
+    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "arsync.db"}"\n'
+        '[http]\nquickbooks_verifier_token_env = "TEST_QBO_VERIFIER"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "4620816365"\nclient_id = "c"\n'
+    )
+    app = create_app(config)
+    incoming = [{"type": "http.request", "body": b'{"eventNoti', "more_body": True}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/webhooks/quickbooks", "raw_path": b"/webhooks/quickbooks", "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))  # raised ClientDisconnect through the app before
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
