@@ -155,11 +155,20 @@ def _processor_formatter(fmt: str, stream) -> logging.Formatter:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    # A stdlib record's exception (uvicorn's "Exception in ASGI application") reaches the JSON
+    # renderer as a tuple it can only repr, traceback lost: render it as text first. The
+    # console renderer prints it itself.
+    exceptions = [structlog.processors.format_exc_info] if fmt == "json" else []
     return structlog.stdlib.ProcessorFormatter(
         # `extra=` keys are added before the redactor sees the event, so they are masked too.
         foreign_pre_chain=[*_head(), structlog.stdlib.ExtraAdder(), REDACTOR],
         # Exceptions are rendered after the redactor ran on the event: scrub the final line.
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, REDACTOR.rendered],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *exceptions,
+            renderer,
+            REDACTOR.rendered,
+        ],
     )
 
 

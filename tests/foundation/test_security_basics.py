@@ -36,6 +36,23 @@ def test_json_logs_redact_sensitive_keys_and_known_values():
     assert "Bearer ***" in lines[1]["event"]
 
 
+def test_json_logs_keep_the_traceback_of_a_stdlib_records_exception():
+    """uvicorn logs "Exception in ASGI application" through the stdlib with exc_info: the JSON
+    line carries the traceback as text (it was a repr of the traceback object), scrubbed."""
+    stream = io.StringIO()
+    redactor = configure_logging("info", "json", stream=stream)
+    redactor.remember("sekret-in-a-traceback-456")
+    try:
+        raise RuntimeError("failed with sekret-in-a-traceback-456")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=True)
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["event"] == "Exception in ASGI application" and line["level"] == "error"
+    assert "Traceback (most recent call last)" in line["exception"]
+    assert "RuntimeError: failed with ***" in line["exception"]
+    assert "traceback object" not in stream.getvalue() and "sekret-in-a-traceback" not in stream.getvalue()
+
+
 def test_tokens_are_unreadable_without_the_key():
     sealed = SecretBox("correct horse battery staple").seal("refresh-token-value")
     assert "refresh-token-value" not in sealed
