@@ -109,6 +109,16 @@ def aging(engine: Engine, company_id: str, customer_ref: str, day: date) -> Agin
     return aging_of(facts, day, customer_visible)
 
 
+def balances_and_aging(
+    engine: Engine, company_id: str, customer_ref: str, day: date
+) -> tuple[Balances, Aging]:
+    """`balances` and `aging` from one read of the invoices, so that a sync committing between
+    two reads cannot make them disagree."""
+    facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
+    found = Balances(balance_due(facts, customer_visible), past_due_amount(facts, day, customer_visible))
+    return found, aging_of(facts, day, customer_visible)
+
+
 def request_access(
     engine: Engine,
     company_id: str,

@@ -79,8 +79,7 @@ def balance(
     """Balance due, past-due amount and aging of the customer on a day."""
     customer_in_portal(context.engine, company, ref)
     day = on or context.today(company)
-    found = portal_store.balances(context.engine, company.id, ref, day)
-    aging = portal_store.aging(context.engine, company.id, ref, day)
+    found, aging = portal_store.balances_and_aging(context.engine, company.id, ref, day)
     return JSONBody(
         {
             "on": day,
