@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -249,12 +250,9 @@ def test_a_notification_the_store_cannot_record_is_a_503_so_the_vendor_delivers_
     assert (answer.status_code, answer.content) == (503, b"")
 
 
-def test_a_notification_behind_a_locked_store_is_answered_within_the_second(tmp_path, monkeypatch):
-    """SPEC section 12: a signed notification is answered within a second, whatever the work
-    behind it. A store locked longer than the answer's wait gets a 503 in that second (the
-    vendor delivers again), not a 200 for requests not recorded."""
-    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
-    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+def acme_store(tmp_path: Path, url: str) -> Path:
+    """A configuration of one QuickBooks company with the webhook on, its store migrated and
+    the company registered (as any arsync command that writes leaves it)."""
     config = tmp_path / "arsync.toml"
     config.write_text(
         f'[store]\nurl = "{url}"\n'
@@ -264,6 +262,16 @@ def test_a_notification_behind_a_locked_store_is_answered_within_the_second(tmp_
     )
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     assert main(["--config", str(config), "reminders", "plan", "--dry-run"]) == 0  # registers acme
+    return config
+
+
+def test_a_notification_behind_a_locked_store_is_answered_within_the_second(tmp_path, monkeypatch):
+    """SPEC section 12: a signed notification is answered within a second, whatever the work
+    behind it. A store locked longer than the answer's wait gets a 503 in that second (the
+    vendor delivers again), not a 200 for requests not recorded."""
+    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config = acme_store(tmp_path, url)
     body = legacy("4620816365")
     signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
     locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
@@ -285,15 +293,7 @@ def test_a_notification_behind_a_locked_store_is_a_503_and_its_delivery_again_a_
     monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
     monkeypatch.setattr("sync.http.webhooks.REQUEST_WAIT", 0.3)
     url = f"sqlite:///{tmp_path / 'arsync.db'}"
-    config = tmp_path / "arsync.toml"
-    config.write_text(
-        f'[store]\nurl = "{url}"\n'
-        '[http]\nquickbooks_verifier_token_env = "TEST_QBO_VERIFIER"\n'
-        '[[companies]]\nid = "acme"\nname = "Acme"\n'
-        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "4620816365"\nclient_id = "c"\n'
-    )
-    assert main(["--config", str(config), "db", "upgrade"]) == 0
-    assert main(["--config", str(config), "reminders", "plan", "--dry-run"]) == 0  # registers acme
+    config = acme_store(tmp_path, url)
     body = legacy("4620816365")
     signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
     locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
