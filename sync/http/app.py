@@ -24,6 +24,7 @@ from sync.http.context import ServerContext, WebhookSecrets
 from sync.http.errors import install_error_handlers
 from sync.http.head import HeadAsGet
 from sync.http.metrics import registry_for
+from sync.http.options import OptionsAllowed
 
 POOL_SIZE = 20  # store connections kept open for the request handlers
 # Seconds a request waits for SQLite's one writer before answering 503: well within the
@@ -77,5 +78,6 @@ def create_app(
     for area in (portal, history, webhooks, ops):
         app.include_router(area.router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(OptionsAllowed)
     app.add_middleware(HeadAsGet)
     return app

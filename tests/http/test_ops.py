@@ -64,6 +64,23 @@ def test_head_is_answered_as_get_without_the_body(served: Served):
     assert (get_only.status_code, get_only.headers["allow"]) == (405, "GET, HEAD")  # as served
 
 
+def test_options_names_the_methods_a_path_allows(served: Served):
+    """RFC 9110: OPTIONS says what a resource supports; no key needed, nothing of a company told."""
+    with served.client() as anonymous:
+        answers = {
+            path: anonymous.options(path)
+            for path in ("/healthz", "/webhooks/xero", "/v1/companies/qbo/customers/1/invoices", "/nope")
+        }
+    allowed = {path: (a.status_code, a.headers.get("allow")) for path, a in answers.items()}
+    assert allowed == {
+        "/healthz": (204, "GET, HEAD, OPTIONS"),
+        "/webhooks/xero": (204, "POST, OPTIONS"),
+        "/v1/companies/qbo/customers/1/invoices": (204, "GET, HEAD, OPTIONS"),
+        "/nope": (404, None),
+    }
+    assert answers["/healthz"].content == b"" and answers["/nope"].json() == {"error": "not found"}
+
+
 READS = {  # each read route's answer for customer 1 of `qbo`, and its declared schema
     "/v1/companies/qbo/accounts?email=ap@cafe.example": "AccountsOut",
     "/v1/companies/qbo/customers/1/invoices": "InvoicesOut",
