@@ -10,15 +10,16 @@ import click
 
 from portal_rules.money import decimal_text
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
+from sync.days import parse_day
 
 
 def _day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint=option) from None
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}: {value!r}", param_hint=option) from None
 
 
 @click.command()

@@ -11,19 +11,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
+from sync.days import parse_day
+
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 Money = str  # a decimal string (`portal_rules.money.decimal_text`)
 
 
 def _iso_day(value: object) -> object:
     """A day as ISO 8601 writes it, YYYY-MM-DD, only: pydantic alone also takes a number as a
     Unix time (`on=0` was 1970-01-01) and says "date or datetime" of a compact 20261204."""
-    if isinstance(value, str) and ISO_DAY.fullmatch(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"not a date: {exc}") from None
+    if isinstance(value, str):
+        return parse_day(value)
     if isinstance(value, date):
         return value
     raise ValueError("not a date (YYYY-MM-DD)")

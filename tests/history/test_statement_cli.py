@@ -71,6 +71,23 @@ def test_statement_text_between_dates(config, capsys):
 
 
 @pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("20261010", "not a date (YYYY-MM-DD): '20261010'"),
+        ("2026-W48-1", "not a date (YYYY-MM-DD): '2026-W48-1'"),
+        ("2026-11-31", "not a date: day is out of range for month: '2026-11-31'"),
+    ],
+    ids=["compact", "iso-week", "no-such-day"],
+)
+def test_a_day_not_written_yyyy_mm_dd_is_refused_not_read_as_another_day(config, capsys, value, message):
+    """`date.fromisoformat` alone reads 20261010 and 2026-W48-1 as days; the HTTP API refuses them."""
+    code = main(["--config", str(config), "statement", "acme", "C1", "--from", "2026-10-01", "--to", value])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"Invalid value for --to: {message}" in err
+
+
+@pytest.mark.parametrize(
     ("args", "named"),
     [
         (["nosuchco", "C1"], "COMPANY"),
