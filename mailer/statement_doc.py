@@ -37,10 +37,10 @@ def load_document(
     start: date | None = None,
     end: date | None = None,
 ) -> StatementDocument | None:
-    """The statement of a customer in `portal_customers`; None when the portal has no such customer."""
-    name = portal.portal_customer_name(engine, company_id, customer_ref)
-    if name is None:
+    """The statement of a customer in `portal_customers`; None when the portal has no such customer.
+    Lines and aging come from one snapshot of the store, so they agree while a sync runs."""
+    found = portal.statement_with_aging(engine, company_id, customer_ref, day=day, start=start, end=end)
+    if found is None:
         return None
-    statement = portal.statement(engine, company_id, customer_ref, start=start, end=end)
-    aging = portal.aging(engine, company_id, customer_ref, day)
+    name, statement, aging = found
     return StatementDocument(company_name, customer_ref, name, statement, aging, day)

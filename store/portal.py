@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from portal_rules.aging import Aging
 from portal_rules.aging import aging as aging_of
@@ -32,8 +32,11 @@ from store.history.reads import (
     credits,
     payments,
     portal_customer_name,
+    portal_customer_name_in,
     statement,
+    statement_in,
 )
+from store.snapshot import snapshot
 from store.tables import AccessRequest, Customer, Invoice
 
 INVOICES = Invoice.__table__
@@ -117,6 +120,27 @@ def balances_and_aging(
     facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
     found = Balances(balance_due(facts, customer_visible), past_due_amount(facts, day, customer_visible))
     return found, aging_of(facts, day, customer_visible)
+
+
+def statement_with_aging(
+    engine: Engine,
+    company_id: str,
+    customer_ref: str,
+    *,
+    day: date,
+    start: date | None = None,
+    end: date | None = None,
+) -> tuple[str, Statement, Aging] | None:
+    """The customer's name, statement and aging on `day`, all from one snapshot of the store,
+    so that a sync committing meanwhile cannot print a closing balance the aging contradicts;
+    None when the portal has no such customer."""
+    with snapshot(engine) as connection:
+        name = portal_customer_name_in(connection, company_id, customer_ref)
+        if name is None:
+            return None
+        found = statement_in(connection, company_id, customer_ref, start=start, end=end)
+        facts, customer_visible = _invoice_facts_in(connection, company_id, customer_ref)
+    return name, found, aging_of(facts, day, customer_visible)
 
 
 def request_access(
@@ -205,24 +229,29 @@ def accept_invitation(
 
 def _invoice_facts(engine: Engine, company_id: str, customer_ref: str) -> tuple[list[InvoiceFacts], bool]:
     with engine.connect() as connection:
-        customer_visible = bool(
-            connection.scalar(
-                select(CUSTOMERS.c.portal_visible).where(
-                    CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == customer_ref
-                )
+        return _invoice_facts_in(connection, company_id, customer_ref)
+
+
+def _invoice_facts_in(
+    connection: Connection, company_id: str, customer_ref: str
+) -> tuple[list[InvoiceFacts], bool]:
+    customer_visible = bool(
+        connection.scalar(
+            select(CUSTOMERS.c.portal_visible).where(
+                CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == customer_ref
             )
         )
-        rows = (
-            connection.execute(
-                select(INVOICES).where(
-                    INVOICES.c.company_id == company_id, INVOICES.c.customer_ref == customer_ref
-                )
+    )
+    rows = (
+        connection.execute(
+            select(INVOICES).where(
+                INVOICES.c.company_id == company_id, INVOICES.c.customer_ref == customer_ref
             )
-            .mappings()
-            .all()
         )
-    facts = [invoice_facts(r) for r in rows]
-    return facts, customer_visible
+        .mappings()
+        .all()
+    )
+    return [invoice_facts(r) for r in rows], customer_visible
 
 
 def customer_names(connection, company_id: str, refs: list[str]) -> dict[str, str]:
@@ -255,6 +284,7 @@ __all__ = [
     "reachable_accounts",
     "request_access",
     "statement",
+    "statement_with_aging",
     "visible_invoices",
 ]
 

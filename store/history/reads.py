@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Date, Engine, String, and_, func, select, text
+from sqlalchemy import Connection, Date, Engine, String, and_, func, select, text
 
 from store.history.tables import CREDITS, PAYMENTS
 from store.history.views import order_sql, statement_sql
@@ -107,8 +107,21 @@ def statement(
     end: date | None = None,
 ) -> Statement:
     """The customer's statement (as `portal_statement`), optionally between two dates."""
+    with engine.connect() as connection:
+        return statement_in(connection, company_id, customer_ref, start=start, end=end)
+
+
+def statement_in(
+    connection: Connection,
+    company_id: str,
+    customer_ref: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> Statement:
+    """`statement`, read on a connection the caller holds (for reads that must agree)."""
     opening, shown = ZERO, []
-    for line in history(engine, company_id, customer_ref):
+    for line in _history(connection, company_id, customer_ref):
         if start is not None and (line.entry_date is None or line.entry_date < start):
             opening += line.amount
         elif end is None or line.entry_date is None or line.entry_date <= end:
@@ -119,26 +132,34 @@ def statement(
 
 def history(engine: Engine, company_id: str, customer_ref: str) -> list[StatementLine]:
     """Every statement line of the customer, in the statement's order."""
-    dialect = engine.dialect.name
+    with engine.connect() as connection:
+        return _history(connection, company_id, customer_ref)
+
+
+def _history(connection: Connection, company_id: str, customer_ref: str) -> list[StatementLine]:
+    dialect = connection.dialect.name
     body = statement_sql(dialect, lambda column: column, scoped=True)
     query = text(f"SELECT * FROM ({body}) s ORDER BY {order_sql(dialect, 's.')}").columns(
         entry_date=Date(), kind=String(), ref=String(), doc_number=String(),
         amount=Money(), running_balance=Money(),
     )  # fmt: skip
-    with engine.connect() as connection:
-        rows = connection.execute(query, {"company_id": company_id, "customer_ref": customer_ref})
-        return [
-            StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance)
-            for r in rows
-        ]
+    rows = connection.execute(query, {"company_id": company_id, "customer_ref": customer_ref})
+    return [
+        StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance) for r in rows
+    ]
 
 
 def portal_customer_name(engine: Engine, company_id: str, customer_ref: str) -> str | None:
     """The display name of a customer in `portal_customers`; None when the portal has no such customer."""
     with engine.connect() as connection:
-        return connection.scalar(
-            select(CUSTOMERS.c.display_name).where(_portal_customer(company_id, customer_ref))
-        )
+        return portal_customer_name_in(connection, company_id, customer_ref)
+
+
+def portal_customer_name_in(connection: Connection, company_id: str, customer_ref: str) -> str | None:
+    """`portal_customer_name`, read on a connection the caller holds."""
+    return connection.scalar(
+        select(CUSTOMERS.c.display_name).where(_portal_customer(company_id, customer_ref))
+    )
 
 
 @dataclass(frozen=True, slots=True)
