@@ -48,8 +48,10 @@ class InvoiceRecord:
 class AllocationRecord:
     """Money from a payment or a credit (the source) applied to one invoice."""
 
-    source_kind: Literal["payment", "credit"]
-    source_ref: str  # the payment's or credit note/memo's own id
+    # journal: credit from a QuickBooks journal entry a payment applied (arsync does not
+    # sync journal entries; the allocation lives while the payment that listed it does)
+    source_kind: Literal["payment", "credit", "journal"]
+    source_ref: str  # the payment's, credit note/memo's or journal entry's own id
     invoice_ref: str
     amount: Decimal
     allocated_on: date | None  # QuickBooks: the payment's TxnDate; Xero: the allocation's or payment's Date

@@ -65,11 +65,12 @@ _COLUMNS = ("customer_ref", *(f.name for f in fields(Tally)))
 _CLEARED = "d.cleared_on"
 
 
-def _live(role: str, false: str) -> str:
+def _live(role: str, false: str, true: str) -> str:
     """The allocation's owner or source (`role`) is live: one probe of its own table.
 
     A payment's allocations are mostly its own money (source = owner): then the source is
     not looked up again. (Joining both tables for both roles was 4 probes an allocation.)
+    A journal entry's credit (not synced itself) lives while its owner payment does.
     """
     kind, ref = f"a.{role}_kind", f"a.{role}_ref"
     return (
@@ -78,6 +79,7 @@ def _live(role: str, false: str) -> str:
         f" AND p.ref = {ref} AND p.voided = {false} AND p.deleted = {false})"
         f" WHEN 'credit' THEN EXISTS (SELECT 1 FROM credits c WHERE c.company_id = a.company_id"
         f" AND c.ref = {ref} AND c.voided = {false} AND c.deleted = {false} AND c.draft = {false})"
+        f" WHEN 'journal' THEN {true}"
         " END"
     )
 
@@ -98,8 +100,8 @@ def _sql(dialect: str, one_customer: bool) -> str:
     today = "CAST(:today AS DATE)" if dialect != "sqlite" else ":today"
     return _TALLY.format(
         cleared=_CLEARED,
-        owner_live=_live("owner", false),
-        source_live=_live("source", false),
+        owner_live=_live("owner", false, true),
+        source_live=_live("source", false, true),
         days_open=days(today, "d.due_date"),
         days_paid=f"{greatest}(0, {days(f'{least}({_CLEARED}, {today})', 'd.due_date')})",
         true=true,

@@ -4,7 +4,8 @@ A QuickBooks payment has one line per linked transaction: lines linking an `Invo
 receive money, lines linking a `CreditMemo` supply credit (how QuickBooks records a credit
 memo applied to an invoice, `TotalAmt` 0 when no money moves). The invoice lines are funded
 first by the payment's credit lines, in line order, as allocations from those credit memos,
-and the rest from the payment's own money (SPEC section 9). A credit memo's `Balance` is
+and the rest from the payment's own money (SPEC section 9). Lines linking a `JournalEntry`
+supply credit too when the books say so (`_journal_credit`). A credit memo's `Balance` is
 the credit not yet applied. Voids keep the record with zero amounts and a `PrivateNote`
 beginning "Voided"; deletions arrive only through CDC as `status="Deleted"`.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.quickbooks.normalize import (
     ZERO,
@@ -46,9 +47,9 @@ def to_payment(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Payment
     amount = _money(raw, "TotalAmt")
     unapplied = _money(raw, "UnappliedAmt") if raw.get("UnappliedAmt") is not None else ZERO
     paid_on = _date(raw, "TxnDate")
-    invoice_lines, credit_lines = _lines(raw.get("Line"))
+    lines = _lines(raw.get("Line"))
     voided = quickbooks_voided(_text(raw.get("PrivateNote")), amount, unapplied)
-    allocations = () if voided else _allocations(ref, paid_on, invoice_lines, credit_lines)
+    allocations = () if voided else _allocations(ref, paid_on, lines, amount - unapplied)
     return PaymentRecord(
         ref=ref,
         customer_ref=customer_ref,
@@ -94,14 +95,24 @@ def to_credit(raw: Mapping[str, Any], *, home_currency: str = "USD") -> CreditRe
 Line = tuple[str, Decimal]  # (linked transaction id, amount)
 
 
-def _lines(lines: Any) -> tuple[list[Line], list[Line]]:
-    """(invoice lines, credit memo lines) in line order; other linked types are ignored."""
+class PaymentLines(NamedTuple):
+    """A payment's lines by what they link, each list in line order."""
+
+    invoices: list[Line]  # receive money
+    credits: list[Line]  # credit memos applied: supply credit
+    journals: list[Line]  # journal entries: credit applied (a write-off, say) or a charge paid
+
+
+LINKED = {"Invoice": 0, "CreditMemo": 1, "JournalEntry": 2}  # other types (refund checks) settle no invoice
+
+
+def _lines(lines: Any) -> PaymentLines:
+    """The payment's lines by linked type; other linked types are ignored."""
     if lines is None:
-        return [], []
+        return PaymentLines([], [], [])
     if not isinstance(lines, list):
         raise Malformed("Line is not a list")
-    invoices: list[Line] = []
-    credits: list[Line] = []
+    found = PaymentLines([], [], [])
     for line in lines:
         line = _mapping(line)
         linked = line.get("LinkedTxn") or []
@@ -109,32 +120,57 @@ def _lines(lines: Any) -> tuple[list[Line], list[Line]]:
             raise Malformed("Line.LinkedTxn is not a list")
         for link in linked:
             kind = link.get("TxnType") if isinstance(link, Mapping) else None
-            if kind not in ("Invoice", "CreditMemo"):
+            if not isinstance(kind, str) or kind not in LINKED:
                 continue
             txn_id = _text(link.get("TxnId"))
             if not txn_id or not txn_id.strip():
                 raise Malformed(f"a payment line links an {kind} without TxnId")
-            target = invoices if kind == "Invoice" else credits
-            target.append((txn_id.strip(), _money(line, "Amount")))
-    return invoices, credits
+            found[LINKED[kind]].append((txn_id.strip(), _money(line, "Amount")))
+    return found
 
 
 def _allocations(
-    ref: str, paid_on: date | None, invoice_lines: list[Line], credit_lines: list[Line]
+    ref: str, paid_on: date | None, lines: PaymentLines, money: Decimal
 ) -> tuple[AllocationRecord, ...]:
-    """Fund each invoice line from the credit lines first (in order), then from the money."""
-    pool = [[credit_ref, amount] for credit_ref, amount in credit_lines if amount > 0]
+    """Fund each invoice line from the credit memo lines first (in order), then from the
+    credit journal entries supply, then from the payment's money (`money`: what it applied)."""
+    pool = [["credit", credit_ref, amount] for credit_ref, amount in lines.credits if amount > 0]
+    pool += _journal_credit(lines, money)
     allocations: list[AllocationRecord] = []
-    for invoice_ref, amount in invoice_lines:
+    for invoice_ref, amount in lines.invoices:
         need = amount
         while need > 0 and pool:
-            credit_ref, available = pool[0]
+            kind, source_ref, available = pool[0]
             take = min(need, available)
-            allocations.append(AllocationRecord("credit", credit_ref, invoice_ref, take, paid_on))
+            allocations.append(AllocationRecord(kind, source_ref, invoice_ref, take, paid_on))
             need -= take
-            pool[0][1] = available - take
-            if pool[0][1] <= 0:
+            pool[0][2] = available - take
+            if pool[0][2] <= 0:
                 pool.pop(0)
         if need > 0:
             allocations.append(AllocationRecord("payment", ref, invoice_ref, need, paid_on))
     return tuple(allocations)
+
+
+def _journal_credit(lines: PaymentLines, money: Decimal) -> list[list[Any]]:
+    """The credit the journal-entry lines supply, as a pool in line order.
+
+    A journal entry on a payment is either a credit applied to the invoices (how many
+    accountants write off bad debt) or a charge the payment pays, and the payment does not
+    say which. Its books do: what the invoice lines receive beyond the credit memos and the
+    money applied came from journal credit. Without this, a write-off was shown as money
+    the customer paid, or (a payment of `TotalAmt` 0) left out of the statement.
+    """
+    if not lines.journals:
+        return []
+    received = sum((amount for _, amount in lines.invoices), ZERO)
+    credited = sum((amount for _, amount in lines.credits if amount > 0), ZERO)
+    left = received - credited - max(money, ZERO)
+    pool: list[list[Any]] = []
+    for journal_ref, amount in lines.journals:
+        take = min(left, amount)
+        if take <= 0:
+            break
+        pool.append(["journal", journal_ref, take])
+        left -= take
+    return pool

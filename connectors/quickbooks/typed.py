@@ -24,7 +24,7 @@ import msgspec
 from msgspec import UNSET, Struct
 
 from connectors.quickbooks.normalize import TABLES, ZERO, Malformed, parse_time
-from connectors.quickbooks.normalize_ledger import Line, _allocations
+from connectors.quickbooks.normalize_ledger import LINKED, PaymentLines, _allocations
 from connectors.quickbooks.signals import quickbooks_sent, quickbooks_voided
 from portal_rules.records import Entity
 
@@ -155,7 +155,7 @@ def _payment(row: _Payment, home_currency: str) -> dict[str, Any]:
     amount = _amount(row.TotalAmt)
     unapplied = ZERO if row.UnappliedAmt is None else _amount(row.UnappliedAmt)
     voided = quickbooks_voided(row.PrivateNote, amount, unapplied)
-    invoice_lines, credit_lines = _lines(row.Line)
+    lines = _lines(row.Line)
     return {
         "ref": ref,
         "customer_ref": _customer_ref(row.CustomerRef),
@@ -168,7 +168,7 @@ def _payment(row: _Payment, home_currency: str) -> dict[str, Any]:
         "voided": voided,
         "deleted": False,
         "updated_at": _updated(row.MetaData),
-        "allocations": () if voided else _allocations(ref, row.TxnDate, invoice_lines, credit_lines),
+        "allocations": () if voided else _allocations(ref, row.TxnDate, lines, amount - unapplied),
     }
 
 
@@ -255,17 +255,17 @@ def _updated(meta: _Meta | None):
         raise _Decline from None
 
 
-def _lines(lines: list[_Line] | None) -> tuple[list[Line], list[Line]]:
-    """(invoice lines, credit memo lines) in line order, as `normalize_ledger._lines` reads them."""
-    invoices: list[Line] = []
-    credits: list[Line] = []
+def _lines(lines: list[_Line] | None) -> PaymentLines:
+    """The payment's lines by linked type, as `normalize_ledger._lines` reads them."""
+    found = PaymentLines([], [], [])
     for line in lines or ():
         for link in line.LinkedTxn or ():
             kind = link.TxnType
-            if kind != "Invoice" and kind != "CreditMemo":
+            slot = LINKED.get(kind) if isinstance(kind, str) else None
+            if slot is None:
                 continue
             txn_id, amount = link.TxnId, line.Amount
             if txn_id is None or not txn_id.strip() or amount is None:
                 raise _Decline
-            (invoices if kind == "Invoice" else credits).append((txn_id.strip(), _amount(amount)))
-    return invoices, credits
+            found[slot].append((txn_id.strip(), _amount(amount)))
+    return found

@@ -42,6 +42,9 @@ class SimPayment:
     reference: str = ""
     status: str = "live"  # "live", "voided" (QuickBooks: zero amounts), "deleted"
     type: str = "ACCRECPAYMENT"  # Xero ACCPAYPAYMENT pays a bill: never imported
+    # QuickBooks: credit from journal entries this payment applies, (journal entry id,
+    # allocation) each: how accountants often write off bad debt
+    journals: list[tuple[str, SimAllocation]] = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -81,11 +84,12 @@ class SimCredit:
 
 
 def live_allocations(company: Any) -> Iterator[tuple[str, SimAllocation]]:
-    """("payment"|"credit", allocation) for every allocation that counts against a balance."""
+    """("payment"|"journal"|"credit", allocation) for every allocation that counts against a balance."""
     payments: dict[str, SimPayment] = company.payments
     for payment in list(payments.values()):
         if payment.live:
             yield from (("payment", a) for a in payment.allocations)
+            yield from (("journal", a) for _, a in payment.journals)
     for credit in list(company.credits.values()):
         if credit.live:
             for allocation in credit.allocations:

@@ -58,6 +58,28 @@ def receive_payment(
     return payment
 
 
+def write_off(
+    company: SimCompany, invoice_id: str, amount: Decimal, at: datetime, *, money: Decimal = ZERO
+) -> SimPayment:
+    """QuickBooks: write `amount` of an invoice off with a journal entry's credit, applied by
+    a payment that also brings `money` (TotalAmt; 0 when only the credit is applied)."""
+    if company.kind != "quickbooks":
+        raise ValueError("journal entries applied by payments are QuickBooks'")
+    amount, money = _cents(amount), _cents(money)
+    invoice = company.invoices[invoice_id]
+    _payable(company, invoice_id, amount + money, invoice.customer_id)
+    allocations = [SimAllocation(invoice_id, money, at.date())] if money > 0 else []
+    payment = SimPayment(
+        new_id(company, "payment"), invoice.customer_id, at.date(), invoice.currency, money, at, allocations
+    )
+    company.payments[payment.id] = payment
+    payment.journals.append((new_id(company, "journal"), SimAllocation(invoice_id, amount, at.date())))
+    invoice.balance -= amount + money
+    _stamp(invoice, at)
+    _done(company, payment, at)
+    return payment
+
+
 def unapply(company: SimCompany, invoice_id: str, amount: Decimal, at: datetime) -> SimInvoice:
     """Take `amount` back from what paid the invoice, newest first (a refund: it reopens).
 
@@ -157,7 +179,8 @@ def new_id(company: SimCompany, entity: str) -> str:
     if company.kind == "xero":
         count = len(company.payments) + len(company.credits)
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{company.id}/{entity}/{count}"))
-    keys = (*company.invoices, *company.payments, *company.credits)
+    journals = (key for payment in company.payments.values() for key, _ in payment.journals)
+    keys = (*company.invoices, *company.payments, *company.credits, *journals)
     return str(max((int(key) for key in keys if key.isdigit()), default=100) + 1)
 
 
@@ -165,7 +188,7 @@ def _cancel(company: SimCompany, payment_id: str, status: str, at: datetime) -> 
     payment = company.payments.get(payment_id)
     if payment is None or not payment.live:
         raise KeyError(f"no live payment {payment_id!r} in company {company.id}")
-    for allocation in payment.allocations:
+    for allocation in [*payment.allocations, *(a for _, a in payment.journals)]:
         _reopen(company, allocation.invoice_id, allocation.amount, at)
     for credit, allocation in credit_lines(company.credits.values()).get(payment_id, []):
         credit.allocations.remove(allocation)  # the credit is available again

@@ -66,6 +66,7 @@ apply_credit = ledger_mutations.apply_credit
 void_payment = ledger_mutations.void_payment
 delete_payment = ledger_mutations.delete_payment
 void_credit = ledger_mutations.void_credit
+write_off = ledger_mutations.write_off
 
 
 def void(company: SimCompany, invoice_id: str, at: datetime) -> SimInvoice:

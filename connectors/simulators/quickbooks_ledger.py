@@ -46,6 +46,7 @@ def payment_fingerprint(
     """Everything the payment's JSON shows: a change re-renders it and bumps its SyncToken."""
     lines = tuple((a.invoice_id, a.amount) for a in payment.allocations)
     credits = tuple((credit.id, a.invoice_id, a.amount) for credit, a in carried)
+    credits += tuple((journal, a.invoice_id, a.amount) for journal, a in payment.journals)
     numbers = tuple(_doc_number(invoices, key) for key, _ in lines)
     return (payment.customer_id, payment.paid_on, payment.currency, payment.amount, payment.status,
             payment.reference, payment.updated_at, lines, credits, numbers, name)  # fmt: skip
@@ -145,13 +146,15 @@ def _payment_lines(
     payment: SimPayment, carried: Carried, invoices: dict[str, SimInvoice]
 ) -> list[dict[str, Any]]:
     to_invoice: dict[str, Decimal] = {}
-    for allocation in [*(a for _, a in carried), *payment.allocations]:
+    journals = payment.journals
+    for allocation in [*(a for _, a in carried), *(a for _, a in journals), *payment.allocations]:
         to_invoice[allocation.invoice_id] = to_invoice.get(allocation.invoice_id, ZERO) + allocation.amount
     from_credit: dict[str, Decimal] = {}
     for credit, allocation in carried:
         from_credit[credit.id] = from_credit.get(credit.id, ZERO) + allocation.amount
     lines = [_line(key, "Invoice", amount, _doc_number(invoices, key)) for key, amount in to_invoice.items()]
-    return lines + [_line(key, "CreditMemo", amount, None) for key, amount in from_credit.items()]
+    lines += [_line(key, "CreditMemo", amount, None) for key, amount in from_credit.items()]
+    return lines + [_line(key, "JournalEntry", a.amount, None) for key, a in journals]
 
 
 def _line(txn_id: str, txn_type: str, amount: Decimal, doc_number: str | None) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class Allocation(SQLModel, table=True):
     owner_kind: str = Field(max_length=16)  # payment | credit: the record that listed it
     owner_ref: str = Field(max_length=64)
     line: int  # position in the owner's list
-    source_kind: str = Field(max_length=16)  # payment | credit: whose money it is
+    source_kind: str = Field(max_length=16)  # payment | credit | journal: whose money it is
     source_ref: str = Field(max_length=64)
     invoice_ref: str = Field(max_length=64)
     amount: Decimal = Field(sa_column=_money())

@@ -3,8 +3,9 @@
 Column names and the statement's ordering are a public contract. The SQL reads tables
 only (never another view), so a later migration may recreate the first release's views
 without touching these. `statement_sql` is shared with `store.portal`, which runs it scoped
-to one customer with exact (unpresented) money; changing it changes what migration 0003
-creates, so copy the current SQL into a pinned version first and add a migration.
+to one customer with exact (unpresented) money; changing it changes what the migrations
+create (0003: version 1, 0013: version 2), so keep the older SQL behind a parameter (as
+`journals`) and add a migration with a new version.
 """
 
 from __future__ import annotations
@@ -43,11 +44,16 @@ def order_sql(dialect: str, prefix: str = "") -> str:
     )
 
 
-def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = False) -> str:
+def statement_sql(
+    dialect: str, money: Callable[[str], str], *, scoped: bool = False, journals: bool = True
+) -> str:
     """The statement's SELECT; `scoped` adds `:company_id`/`:customer_ref` parameters.
 
     An allocation counts while its owner and its source are live and its invoice is
-    visible; payments that only apply credit are no statement line of their own.
+    visible; payments that only apply credit are no statement line of their own. Credit
+    from a QuickBooks journal entry (`source_kind = 'journal'`, not synced itself) is a
+    credit line of its own per journal entry and day, ref the entry's id; `journals=False`
+    is the view as migration 0003 created it, without those lines.
     """
     true = _true(dialect)
     scope = "AND i.company_id = :company_id AND i.customer_ref = :customer_ref" if scoped else ""
@@ -67,9 +73,21 @@ def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = F
         OR (a.owner_kind = 'credit' AND EXISTS (SELECT 1 FROM credits o
             WHERE o.company_id = a.company_id AND o.ref = a.owner_ref
                   AND {_live("o", dialect, draft=True)})))"""
+    journal_date = ", a.allocated_on" if journals else ""
+    journal_lines = (
+        """
+            UNION ALL
+            SELECT k.company_id, k.customer_ref, k.allocated_on, 'credit', k.source_ref,
+                   CAST(NULL AS VARCHAR(64)), -SUM(k.amount)
+            FROM counted k
+            WHERE k.source_kind = 'journal'
+            GROUP BY k.company_id, k.customer_ref, k.allocated_on, k.source_ref"""
+        if journals
+        else ""
+    )
     return f"""
         WITH counted AS (
-            SELECT a.company_id, i.customer_ref, a.source_kind, a.source_ref, a.amount
+            SELECT a.company_id, i.customer_ref, a.source_kind, a.source_ref, a.amount{journal_date}
             FROM allocations a
             JOIN invoices i ON i.company_id = a.company_id AND i.ref = a.invoice_ref
             JOIN customers c ON c.company_id = i.company_id AND c.ref = i.customer_ref
@@ -94,7 +112,7 @@ def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = F
             JOIN payments s ON s.company_id = k.company_id AND s.ref = k.source_ref
             WHERE k.source_kind = 'payment' AND {_live("s", dialect, draft=False)}
                   AND s.credit_only = {_false(dialect)}
-            GROUP BY s.company_id, k.customer_ref, s.paid_on, s.ref, s.reference
+            GROUP BY s.company_id, k.customer_ref, s.paid_on, s.ref, s.reference{journal_lines}
         )
         SELECT e.company_id, e.customer_ref, e.entry_date, e.kind, e.ref, e.doc_number,
                {money("e.amount")} AS amount,
@@ -104,9 +122,12 @@ def statement_sql(dialect: str, money: Callable[[str], str], *, scoped: bool = F
 
 
 def _views_v1(dialect: str) -> dict[str, str]:
-    def money(column: str) -> str:
-        return money_sql(column, dialect)
+    return {**_views_v2(dialect), "portal_statement": statement_sql(dialect, _money(dialect), journals=False)}
 
+
+def _views_v2(dialect: str) -> dict[str, str]:
+    """Migration 0013: the statement shows credit applied from QuickBooks journal entries."""
+    money = _money(dialect)
     true = _true(dialect)
     return {
         "portal_payments": f"""
@@ -126,7 +147,12 @@ def _views_v1(dialect: str) -> dict[str, str]:
     }
 
 
-VERSIONS = {1: _views_v1}
+def _money(dialect: str) -> Callable[[str], str]:
+    return lambda column: money_sql(column, dialect)
+
+
+VERSIONS = {1: _views_v1, 2: _views_v2}
+LATEST = 2
 
 
 def create_views(connection: Connection, version: int) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.quickbooks.cursor import Listing
+from connectors.quickbooks.listed import listed
 from connectors.quickbooks.normalize import Malformed
 from connectors.quickbooks.normalize_ledger import to_credit as qbo_credit
 from connectors.quickbooks.normalize_ledger import to_payment as qbo_payment
@@ -91,6 +92,69 @@ def test_quickbooks_credit_only_payment():
     payment = qbo_payment(raw(QBO_PAYMENT, TotalAmt=0, UnappliedAmt=0, Line=lines))
     assert payment.credit_only and payment.amount == 0
     assert payment.allocations == (AllocationRecord("credit", "C5", "130", D("25"), date(2025, 5, 3)),)
+
+
+def _typed_payment(data: dict):
+    """The same payment through the typed fast path a full listing's pages take."""
+    page = json.dumps({"QueryResponse": {"Payment": [data], "startPosition": 1}}, default=str)
+    found = listed(page.encode(), "payments", "USD")
+    assert found is not None, "the typed reader declined the page"
+    (payment,) = found.records
+    return payment
+
+
+def _line(amount, kind: str, txn_id: str) -> dict:
+    return {"Amount": amount, "LinkedTxn": [{"TxnId": txn_id, "TxnType": kind}]}
+
+
+JE = "JournalEntry"
+ON = date(2025, 5, 3)
+
+
+@pytest.mark.parametrize("read", [qbo_payment, _typed_payment], ids=["normalizer", "typed"])
+@pytest.mark.parametrize(
+    ("total", "unapplied", "lines", "expected"),
+    [
+        (  # $150 invoice: $100 written off by a journal entry, $50 paid
+            50, 0, [_line(150, "Invoice", "130"), _line(100, JE, "J1")],
+            [("journal", "J1", "130", "100"), ("payment", "901", "130", "50")],
+        ),
+        (  # a write-off alone: no money moves, and the credit is still the journal entry's
+            0, 0, [_line(80, "Invoice", "130"), _line(80, JE, "J1")],
+            [("journal", "J1", "130", "80")],
+        ),
+        (  # credit memo first, then the journal entry's credit, then money; $5 left unapplied
+            25, 5, [_line(60, "Invoice", "130"), _line(30, "CreditMemo", "C5"), _line(20, JE, "J1")],
+            [("credit", "C5", "130", "30"), ("journal", "J1", "130", "10"), ("payment", "901", "130", "20")],
+        ),
+        (  # the journal entry is a charge the payment pays: the invoice gets money only
+            130, 0, [_line(100, "Invoice", "130"), _line(30, JE, "J1")],
+            [("payment", "901", "130", "100")],
+        ),
+        (  # two journal credits, in line order, over two invoices
+            0, 0,
+            [_line(40, "Invoice", "130"), _line(30, "Invoice", "131"),
+             _line(50, JE, "J1"), _line(20, JE, "J2")],
+            [("journal", "J1", "130", "40"), ("journal", "J1", "131", "10"), ("journal", "J2", "131", "20")],
+        ),
+    ],
+    ids=["write-off-and-money", "write-off-only", "memo-journal-money", "journal-charge", "two-journals"],
+)  # fmt: skip
+def test_quickbooks_journal_entry_credit_is_the_journal_entrys_not_the_payments_money(
+    read, total, unapplied, lines, expected
+):
+    """A payment's journal-entry lines supply what its invoice lines receive beyond its
+    credit memos and its money; before, that was shown as money the customer paid."""
+    payment = read(raw(QBO_PAYMENT, TotalAmt=total, UnappliedAmt=unapplied, Line=lines))
+    assert payment.allocations == tuple(AllocationRecord(k, s, i, D(a), ON) for k, s, i, a in expected)
+    assert payment.credit_only == (total == 0)
+
+
+def test_quickbooks_a_link_whose_type_is_not_text_is_ignored_not_a_crash():
+    odd = {"Amount": 5, "LinkedTxn": [{"TxnId": "9", "TxnType": ["Invoice"]}]}
+    lines = [_line(40, "Invoice", "130"), odd]
+    payment = qbo_payment(raw(QBO_PAYMENT, TotalAmt=40, UnappliedAmt=0, Line=lines))
+    assert payment.allocations == (AllocationRecord("payment", "901", "130", D(40), ON),)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 
 from connectors.simulators import mutations
 from connectors.simulators.generator import generate_company
@@ -165,3 +165,39 @@ def test_statements_close_at_the_balance_due_after_every_change(engine, system):
                 books.assert_statements_close()
             except AssertionError as error:
                 raise AssertionError(f"after {change}: {error}") from error
+
+
+def test_a_write_off_by_journal_entry_is_a_credit_line_and_the_payment_shows_its_money(engine):
+    """QuickBooks: part of an invoice written off by a journal entry, applied by a payment that
+    brings most of the rest as money, then its last $5 written off alone. The statement shows
+    the journal entries' credit and the payment's money apart, and still closes at the balance
+    due (the payment's line was the sum of both; a write-off alone left the $5 owed)."""
+    with quickbooks(engine, seed=31) as books:
+        books.sync()
+        invoice = max(_visible_open(books), key=lambda i: i.balance)
+        money, whole = invoice.balance - Decimal("15.00"), Decimal("5.00")
+        ten = Decimal("10.00")
+        part_paid = mutations.write_off(books.company, invoice.id, ten, books.later(), money=money)
+        written_off = mutations.write_off(books.company, invoice.id, whole, books.later())
+        books.sync()
+        books.assert_statements_close()
+        [(journal, _)], [(whole_journal, _)] = part_paid.journals, written_off.journals
+        refs = [part_paid.id, written_off.id, journal, whole_journal]
+        with engine.connect() as connection:
+            lines = connection.execute(STATEMENT_LINES, {"c": books.company_id, "refs": refs}).all()
+            paid = connection.execute(PAYMENTS, {"c": books.company_id, "refs": refs}).all()
+        assert sorted((kind, ref, _money(amount)) for ref, kind, amount in lines) == sorted([
+            ("payment", part_paid.id, -money),
+            ("credit", journal, Decimal("-10.00")),
+            ("credit", whole_journal, -whole),
+        ])  # fmt: skip
+        assert [(ref, _money(amount)) for ref, amount in paid] == [(part_paid.id, money)]
+        assert invoice.balance == 0
+
+
+STATEMENT_LINES = text(
+    "SELECT ref, kind, amount FROM portal_statement WHERE company_id = :c AND ref IN :refs"
+).bindparams(bindparam("refs", expanding=True))
+PAYMENTS = text(
+    "SELECT payment_ref, amount FROM portal_payments WHERE company_id = :c AND payment_ref IN :refs"
+).bindparams(bindparam("refs", expanding=True))

@@ -208,6 +208,27 @@ def test_days_late_come_from_the_latest_live_allocation(engine):
     assert c1.score == 68  # 100 - 12 - 20
 
 
+def test_a_journal_entrys_credit_dates_the_invoice_while_its_payment_lives(engine):
+    """QuickBooks write-offs: credit from a journal entry (not synced itself) clears the
+    invoice on the day its payment applied it, and stops counting when that payment is voided."""
+    books(engine)  # invoice 1 of C1: 100.00 due 30 days ago, paid
+    due = TODAY - timedelta(days=30)
+    with engine.begin() as connection:
+        ledger(
+            connection,
+            {"P1": {}, "P2": {"voided": True}},
+            {},
+            [
+                allocation("payment:P1", "payment:P1", "1", due + timedelta(days=3)),
+                allocation("payment:P1", "journal:J7", "1", due + timedelta(days=9), line=1),
+                allocation("payment:P2", "journal:J8", "1", due + timedelta(days=20)),  # voided payment
+            ],
+        )
+    health.recompute(engine, "co", NOW)
+    (c1,) = health.read(engine, "co", "C1")
+    assert c1.reasons.startswith("paid 0 of 1 invoice on time; 1 paid 9 days late; ")
+
+
 def test_the_sql_tally_equals_the_rules_tally(engine):
     """The set-based tally in SQL and `portal_rules.health.tally` agree on the same invoices,
     clearing dates from live allocations included."""

@@ -20,7 +20,7 @@ from .test_normalizers_fuzz import anything, iso_days, money, outcome, payloads,
 
 FUZZ = settings(max_examples=50, deadline=None)  # four targets: the suite's time budget
 links = st.fixed_dictionaries(
-    {"TxnType": st.sampled_from(["Invoice", "CreditMemo", "Expense"])},
+    {"TxnType": st.sampled_from(["Invoice", "CreditMemo", "JournalEntry", "Expense"]) | anything},
     optional={"TxnId": st.one_of(st.integers(1, 999).map(str), anything)},
 )
 qbo_lines = st.lists(

@@ -70,7 +70,7 @@ def maybe(values, *, null: bool = True):
 
 
 links = st.fixed_dictionaries(
-    {"TxnType": st.sampled_from(["Invoice", "CreditMemo", "Expense", "Deposit"])},
+    {"TxnType": st.sampled_from(["Invoice", "CreditMemo", "JournalEntry", "Expense", "Deposit"])},
     optional={"TxnId": ids},
 ).filter(lambda link: "TxnId" in link or link["TxnType"] in ("Expense", "Deposit"))
 lines = st.fixed_dictionaries(
