@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from portal_rules.aging import Aging
 from portal_rules.aging import aging as aging_of
 from portal_rules.balances import balance_due, past_due_amount
-from portal_rules.invitations import IssuedInvitation, Rejected
+from portal_rules.invitations import IssuedInvitation, Rejected, can_invite
 from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
-from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalAccount, PortalStatus
+from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
 from portal_rules.visibility import is_visible
 from store import invitations
 from store.facts import invoice_facts
@@ -157,23 +157,33 @@ def request_access(
 
     The answer is the same whatever happened (no account enumeration); every request is
     recorded so the per-email rate limit holds for unknown emails too. A caller that must
-    not take longer for a matched email (the HTTP API) answers after
-    `record_access_request` and sends the invitation after its answer (`invite_on_request`).
+    not take longer for a matched email (the HTTP API) calls only `record_access_request`:
+    a worker issues the invitation it decided on (`requested_invites`, `invite_on_request`).
     """
-    invite = record_access_request(engine, company_id, email, now=now)
-    if invite is not None:
+    request = record_access_request(engine, company_id, email, now=now)
+    if request is not None:
         invite_on_request(
-            engine, company_id, invite, policy=policy, portal_url=portal_url, now=now, enqueue=enqueue
+            engine, company_id, request, policy=policy, portal_url=portal_url, now=now, enqueue=enqueue
         )
     return PUBLIC_ANSWER
 
 
+@dataclass(frozen=True, slots=True)
+class RequestedInvite:
+    """An invitation a request decided on, not yet issued: the contact's customer and email."""
+
+    request_id: int
+    customer_ref: str
+    email: str
+
+
 def record_access_request(
     engine: Engine, company_id: str, email: str, *, now: datetime
-) -> PortalAccount | None:
-    """Record one request of `email` (counted by the per-email limit, matched or not) and
-    decide it: the eligible contact to invite now, or None. The same reads and one write
-    whatever the email."""
+) -> RequestedInvite | None:
+    """Record one request of `email` (counted by the per-email limit, matched or not) with
+    its decision: the eligible contact to invite, or None. The same reads and writes
+    whatever the email; the invitation stays to issue until `invite_on_request` (or a worker)
+    issues it."""
     normalized = email.strip().lower()
     with engine.begin() as connection:
         # One request of an email at a time, so the earlier ones are all counted: on
@@ -196,26 +206,64 @@ def record_access_request(
             )
         )
         accounts = invitations.load_accounts(connection, company_id, email=normalized)
-        return decide_request_access(accounts, recent, now).invite
+        invite = decide_request_access(accounts, recent, now).invite
+        connection.execute(  # the decision, written alike whatever it is
+            update(AccessRequest)
+            .where(AccessRequest.id == this)
+            .values(
+                invite_ref=invite.customer_ref if invite else None,
+                handled_at=None if invite else now,
+            )
+        )
+    return RequestedInvite(this, invite.customer_ref, invite.email) if invite is not None else None
 
 
 def invite_on_request(
     engine: Engine,
     company_id: str,
-    invite: PortalAccount,
+    request: RequestedInvite,
     *,
     policy: CompanyPolicy,
     portal_url: str,
     now: datetime,
     enqueue: Enqueue,
-) -> None:
-    """Issue the invitation `record_access_request` decided on and put its mail in the outbox."""
+) -> bool:
+    """Issue the invitation a request decided on and put its mail in the outbox, with the
+    request marked handled in the same transaction; False when it already was (by a worker
+    or another process) or the contact can no longer be invited."""
     with engine.begin() as connection:
+        taken = connection.execute(
+            update(AccessRequest)
+            .where(AccessRequest.id == request.request_id, AccessRequest.handled_at.is_(None))
+            .values(handled_at=now)
+        ).rowcount
+        if not taken:
+            return False
+        accounts = invitations.load_accounts(connection, company_id, email=request.email)
+        account = next((a for a in accounts if a.customer_ref == request.customer_ref), None)
+        if account is None or not can_invite(account):
+            return False  # enabled, or no longer eligible, since the request
         issued = invitations.issue_invitation(
-            connection, company_id, invite, policy=policy, portal_url=portal_url, now=now
+            connection, company_id, account, policy=policy, portal_url=portal_url, now=now
         )
-        name = customer_names(connection, company_id, [invite.customer_ref]).get(invite.customer_ref, "")
+        name = customer_names(connection, company_id, [account.customer_ref]).get(account.customer_ref, "")
         enqueue(connection, issued, name)
+    return True
+
+
+def requested_invites(engine: Engine, company_id: str) -> list[RequestedInvite]:
+    """The invitations requests decided on that nobody has issued yet, oldest first."""
+    query = (
+        select(AccessRequest.id, AccessRequest.invite_ref, AccessRequest.email)
+        .where(
+            AccessRequest.company_id == company_id,
+            AccessRequest.invite_ref.is_not(None),
+            AccessRequest.handled_at.is_(None),
+        )
+        .order_by(AccessRequest.id)
+    )
+    with engine.connect() as connection:
+        return [RequestedInvite(*row) for row in connection.execute(query)]
 
 
 def accept_invitation(

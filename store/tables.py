@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from store.types import Money, UTCDateTime
@@ -184,15 +184,29 @@ class Invitation(SQLModel, table=True):
     superseded_at: datetime | None = Field(default=None, sa_column=_when())
 
 
+PENDING = text("invite_ref IS NOT NULL AND handled_at IS NULL")
+
+
 class AccessRequest(SQLModel, table=True):
-    """Request-access calls, kept to rate-limit them per email."""
+    """Request-access calls, kept to rate-limit them per email, with what each decided."""
 
     __tablename__ = "access_requests"
-    __table_args__ = (Index("ix_access_requests_lookup", "company_id", "email", "requested_at"),)
+    __table_args__ = (
+        Index("ix_access_requests_lookup", "company_id", "email", "requested_at"),
+        # the invitations a worker still has to issue (`store.portal.requested_invites`)
+        Index(
+            "ix_access_requests_pending",
+            "company_id",
+            sqlite_where=PENDING,
+            postgresql_where=PENDING,
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64)
     email: str
     requested_at: datetime = Field(sa_column=_when(nullable=False))
+    invite_ref: str | None = Field(default=None, max_length=64)  # the customer whose contact to invite
+    handled_at: datetime | None = Field(default=None, sa_column=_when())  # None: still to invite
 
 
 class Outbox(SQLModel, table=True):

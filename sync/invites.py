@@ -1,4 +1,4 @@
-"""`arsync invite` and automatic invitations: issue invitations and enqueue their mail."""
+"""`arsync invite`, automatic and requested invitations: issue invitations and enqueue their mail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from portal_rules.invitations import can_invite, needs_auto_invitation
 from portal_rules.types import PortalAccount
 from store.invitations import issue_invitation, load_accounts
-from store.portal import customer_names
+from store.portal import customer_names, invite_on_request, requested_invites
 from sync.config import CompanyConfig, Config
 from sync.mail import invitation_enqueuer
 from sync.settings import company_policy
@@ -64,6 +64,20 @@ def invite(
                 if outbox_id is not None:
                     report.outbox_ids.append(outbox_id)
     return report
+
+
+def issue_requested(engine: Engine, config: Config, company: CompanyConfig, *, now: datetime) -> int:
+    """Issue the invitations portal "request access" calls decided on (the HTTP API only
+    records them, see `store.portal.record_access_request`); how many were issued. Their
+    mail is transactional: the dispatch right after sends it, whatever the window."""
+    put = invitation_enqueuer(config, company, now=now, automatic=False)
+    policy = company_policy(company)
+    return sum(
+        invite_on_request(
+            engine, company.id, request, policy=policy, portal_url=company.portal_url, now=now, enqueue=put
+        )
+        for request in requested_invites(engine, company.id)
+    )
 
 
 def _why(account: PortalAccount) -> str:

@@ -28,6 +28,7 @@ from store.crypto import SecretKeyError
 from store.workers import dead_workers
 from sync.app import App
 from sync.config import CompanyConfig, Config
+from sync.invites import issue_requested
 from sync.logging import REDACTOR
 from sync.mail import stale_reminders, transport, window_for
 from sync.reminders import plan_reminders
@@ -82,10 +83,21 @@ def plan(ctx: JobContext) -> None:
 def send(ctx: JobContext) -> None:
     """Dispatch the due outbox (rows are claimed one batch at a time, see `mailer.claim`).
 
-    First, what a killed worker had claimed is settled: messages it had begun turn
+    First, the invitations portal requests decided on are issued, so their mail goes in this
+    dispatch; and what a killed worker had claimed is settled: messages it had begun turn
     `in_doubt` (never re-sent), the rest of its batch is queued again.
     """
     config = ctx.config
+    for company in config.companies:
+        if ctx.stopping():
+            return
+        try:
+            issued = issue_requested(ctx.app.engine, config, company, now=ctx.clock())
+        except Exception:  # one company's problem never holds the others' mail
+            log.exception("daemon.requested_invitations_failed", company=company.id)
+            continue
+        if issued:
+            log.info("daemon.requested_invitations", company=company.id, invitations=issued)
     dead = dead_workers(ctx.app.engine, now=ctx.clock())
     if dead:
         with ctx.app.engine.begin() as connection:

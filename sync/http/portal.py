@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-import structlog
-from fastapi import APIRouter, BackgroundTasks, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from portal_rules.invitations import Rejected
 from portal_rules.money import decimal_text
 from portal_rules.request_access import PUBLIC_ANSWER
-from portal_rules.types import PortalAccount
 from store import invitations
 from store import portal as portal_store
-from sync.config import CompanyConfig
 from sync.http.answers import JSONBody, customer_in_portal, customer_listing
 from sync.http.auth import Company, Context
-from sync.http.context import ServerContext
 from sync.http.errors import Problem
 from sync.http.schemas import (
     AcceptIn,
@@ -30,10 +25,8 @@ from sync.http.schemas import (
     RequestAccessIn,
     RequestAccessOut,
 )
-from sync.mail import invitation_enqueuer
 from sync.settings import company_policy
 
-log = structlog.get_logger("arsync.http.portal")
 ERRORS = {
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
     404: {"model": ErrorOut, "description": "Unknown company (or not the key's), or unknown customer"},
@@ -92,44 +85,16 @@ def balance(
 
 
 @router.post("/request-access", status_code=202, response_model=RequestAccessOut, responses=TOO_LARGE)
-def request_access(
-    company: Company, context: Context, body: RequestAccessIn, after: BackgroundTasks
-) -> RequestAccessOut:
+def request_access(company: Company, context: Context, body: RequestAccessIn) -> RequestAccessOut:
     """Invite the email's eligible contact; the answer is the same whatever the email.
 
-    Requests are limited per email; the invitation mail goes into the outbox and out with
-    the next dispatch of `arsync run` (manual mail: no delivery window). The answer waits
-    only for the request to be recorded and decided, the same work for every email: the
-    invitation is issued after it, so no email is answered more slowly for being a
-    customer's (timing would tell what the body does not).
+    Requests are limited per email. The request is recorded with its decision, the same
+    work for every email, and nothing more happens in this process (timing would tell what
+    the body does not): `arsync run` issues the invitation and sends its mail at its next
+    dispatch, within a minute (manual mail: no delivery window).
     """
-    now = context.clock()
-    invite = portal_store.record_access_request(context.engine, company.id, body.email, now=now)
-    if invite is not None:
-        after.add_task(_invite, context, company, invite, now)
+    portal_store.record_access_request(context.engine, company.id, body.email, now=context.clock())
     return RequestAccessOut(message=PUBLIC_ANSWER)
-
-
-def _invite(context: ServerContext, company: CompanyConfig, invite: PortalAccount, now: datetime) -> None:
-    """The invitation of a request already answered: a failure can only be logged (the
-    requester may ask again; the request stays counted)."""
-    try:
-        portal_store.invite_on_request(
-            context.engine,
-            company.id,
-            invite,
-            policy=company_policy(company),
-            portal_url=company.portal_url,
-            now=now,
-            enqueue=invitation_enqueuer(context.config, company, now=now, automatic=False),
-        )
-    except Exception as exc:  # after the answer: nobody else would hear of it
-        log.error(
-            "portal.invitation_not_sent",
-            company=company.id,
-            customer=invite.customer_ref,
-            error=f"{type(exc).__name__}: {exc}",
-        )
 
 
 @router.post(

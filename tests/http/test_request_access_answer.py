@@ -1,19 +1,28 @@
-"""`POST /request-access` answers before the invitation is issued, so a customer's email is
-answered no more slowly than a stranger's: the timing would tell what the body does not."""
+"""`POST /request-access` does the same work for a customer's email as for a stranger's, so
+neither its answer nor its timing (nor the next request's on the same connection) tells
+them apart: it records the request with its decision, and the worker's dispatch job issues
+the invitation and sends it (a real SMTP server on loopback)."""
 
 from __future__ import annotations
 
+import re
 import threading
+from datetime import UTC, datetime
 
 import httpx
-import pytest
+from sqlalchemy import Engine, event
 
 from store import portal as store_portal
+from sync.app import App
 from sync.config import load_config
 from sync.http.app import create_app
+from sync.jobs import JobContext, send
 from tests.http.conftest import Served, serving_in_thread
+from tests.mailer.smtp_server import LoopbackController, Recorder
 
 EMAIL = "accounts@orsted.example"  # the primary contact of a Xero customer: eligible, not invited
+STRANGER = "who@else.example"
+INVITE_LINK = re.compile(r"https?://\S+/invite/[A-Za-z0-9_-]{43}")
 
 
 def invitations_to(served: Served, email: str) -> int:
@@ -23,33 +32,82 @@ def invitations_to(served: Served, email: str) -> int:
     )
 
 
-def test_the_answer_does_not_wait_for_the_invitation(served: Served, monkeypatch: pytest.MonkeyPatch):
-    status = served.scalar(
-        "SELECT portal_status FROM contacts WHERE company_id = 'xero' AND email = :e", e=EMAIL
+def portal_status(served: Served, email: str) -> str:
+    return served.scalar(
+        "SELECT portal_status FROM contacts WHERE company_id = 'xero' AND email = :e", e=email
     )
-    assert status == "not_invited" and invitations_to(served, EMAIL) == 0
-    issuing, release = threading.Event(), threading.Event()
-    issue = store_portal.invite_on_request
 
-    def held(*args, **kwargs):
-        issuing.set()
-        assert release.wait(10)
-        return issue(*args, **kwargs)
 
-    monkeypatch.setattr(store_portal, "invite_on_request", held)
+class Statements:
+    """The SQL the server's threads run (the test's own reads excluded), without parameters."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.test_thread = threading.get_ident()
+
+    def __call__(self, _connection, _cursor, statement: str, *_args) -> None:
+        if threading.get_ident() != self.test_thread:
+            self.seen.append(re.sub(r"\s+", " ", statement))
+
+    def take(self) -> list[str]:
+        taken, self.seen = self.seen, []
+        return taken
+
+
+def test_a_customers_email_costs_the_same_statements_as_a_strangers_and_issues_nothing(served: Served):
+    assert portal_status(served, EMAIL) == "not_invited" and invitations_to(served, EMAIL) == 0
+    statements = Statements()
     headers = {"Authorization": f"Bearer {served.keys['xero']}"}
     app = create_app(config=load_config(served.config))
-    with serving_in_thread(app) as base, httpx.Client(base_url=base, headers=headers, timeout=10) as client:
-        answer = client.post("/v1/companies/xero/request-access", json={"email": EMAIL.upper()})
-        stranger = client.post("/v1/companies/xero/request-access", json={"email": "who@else.example"})
-        # answered, and the stranger's request too, while the invitation is still held
-        assert issuing.wait(5) and not release.is_set()
-        assert invitations_to(served, EMAIL) == 0
-        release.set()
-    assert (answer.status_code, answer.content) == (stranger.status_code, stranger.content)
-    assert answer.status_code == 202
-    assert invitations_to(served, EMAIL) == 1  # the server's stop waited for it
-    assert (
-        served.scalar("SELECT portal_status FROM contacts WHERE company_id = 'xero' AND email = :e", e=EMAIL)
-        == "pending"
+    event.listen(Engine, "before_cursor_execute", statements)
+    try:
+        with (
+            serving_in_thread(app) as base,
+            httpx.Client(base_url=base, headers=headers, timeout=10) as client,
+        ):
+            client.post("/v1/companies/xero/request-access", json={"email": "warm@up.example"})
+            statements.take()  # the first request reads what the server keeps (keys, companies)
+            stranger = client.post("/v1/companies/xero/request-access", json={"email": STRANGER})
+            after_stranger = client.get("/v1/companies/xero/accounts", params={"email": STRANGER})
+            for_stranger = statements.take()
+            customer = client.post("/v1/companies/xero/request-access", json={"email": EMAIL.upper()})
+            after_customer = client.get("/v1/companies/xero/accounts", params={"email": STRANGER})
+            for_customer = statements.take()
+    finally:
+        event.remove(Engine, "before_cursor_execute", statements)
+    assert (customer.status_code, customer.content) == (stranger.status_code, stranger.content)
+    assert customer.status_code == 202 and after_customer.json() == after_stranger.json()
+    assert for_customer == for_stranger and any("access_requests" in s for s in for_customer)
+    # nothing was issued in the server: the worker does it
+    assert invitations_to(served, EMAIL) == 0 and portal_status(served, EMAIL) == "not_invited"
+
+
+def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(served: Served, tmp_path):
+    with served.client("xero") as client:
+        assert client.post("/v1/companies/xero/request-access", json={"email": EMAIL}).status_code == 202
+    recorder = Recorder()
+    smtp = LoopbackController(recorder)
+    smtp.start()
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        served.config.read_text().replace(
+            "[http]\n",
+            f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
+            'smtp_security = "none"\n[http]\n',
+        )
     )
+    app = App.open(load_config(config), register=False)
+    try:
+        job = JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test")
+        send(job)
+        send(job)  # a later dispatch finds nothing left to issue
+        assert store_portal.requested_invites(app.engine, "xero") == []
+    finally:
+        app.close()
+        smtp.stop()
+    # one mail, whether this test's request alone or an earlier one's too was waiting: the
+    # later invitation supersedes the earlier before its mail leaves
+    # (the dispatch also sends what other tests of this package left in the outbox)
+    [mail] = [r for r in recorder.received if r.rcpt_tos == [EMAIL]]
+    assert INVITE_LINK.search(mail.message.get_body(("plain",)).get_content())
+    assert portal_status(served, EMAIL) == "pending"

@@ -39,7 +39,7 @@ from store.db import make_engine, upgrade
 from sync.app import App
 from sync.cli import main
 from sync.config import parse_config
-from sync.invites import invite
+from sync.invites import invite, issue_requested
 from sync.logging import Redactor, configure_logging
 from sync.mail import invitation_enqueuer
 from sync.orchestrator import sync_company
@@ -288,6 +288,25 @@ def test_request_access_answers_are_identical(world):
     with engine.connect() as connection:
         mailed = connection.scalars(text("SELECT recipient FROM outbox WHERE company_id = 'acme'")).all()
     assert mailed == [EMAIL] * 3
+
+
+def test_a_requested_invitation_is_issued_once_and_only_while_it_can_be(world):
+    """The HTTP API records requests with their decision; the worker issues them
+    (`issue_requested`). A request already served (the CLI, `request_access`) is not issued
+    again, and one whose contact was enabled meanwhile is dropped, not re-invited."""
+    config, engine = world
+    acme = config.company("acme")
+    assert ask(config, engine, EMAIL, NOW) == PUBLIC_ANSWER  # issued at once
+    assert issue_requested(engine, config, acme, now=NOW) == 0
+    assert len(outbox_tokens(engine, "acme")) == 1
+
+    recorded = portal.record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=1))
+    assert recorded is not None and portal.requested_invites(engine, "acme") == [recorded]
+    token = outbox_tokens(engine, "acme")[-1]
+    assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=NOW) is None
+    assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=2)) == 0
+    assert portal.requested_invites(engine, "acme") == []
+    assert len(outbox_tokens(engine, "acme")) == 1 and status_of(engine, "acme", "1") == "enabled"
 
 
 def test_request_access_through_the_cli_prints_the_same_answer(world, store_url, tmp_path, capsys):
