@@ -112,14 +112,20 @@ def _print(document) -> None:
     from mailer.statement_pdf import AGING_LABELS, money, period
 
     statement = document.statement
+    described = [_described(line) for line in statement.lines]
+    # as wide as the longest description (a Xero id alone is 36 characters), so columns align
+    width = max([40, *(len(what) for what in described)])
     click.echo(f"{document.customer_name} ({document.customer_ref}): {period(statement)}")
     if statement.start is not None:
-        click.echo(f"{'':<10}  {'opening balance':<40} {'':>14} {money(statement.opening_balance):>14}")
-    for line in statement.lines:
+        click.echo(f"{'':<10}  {'opening balance':<{width}} {'':>14} {money(statement.opening_balance):>14}")
+    for line, what in zip(statement.lines, described, strict=True):
         when = line.entry_date.isoformat() if line.entry_date else "-"
-        what = f"{line.kind} {line.ref}" + (f" ({line.doc_number})" if line.doc_number else "")
-        click.echo(f"{when:<10}  {what:<40} {money(line.amount):>14} {money(line.running_balance):>14}")
-    click.echo(f"{'':<10}  {'closing balance':<40} {'':>14} {money(statement.closing_balance):>14}")
+        click.echo(f"{when:<10}  {what:<{width}} {money(line.amount):>14} {money(line.running_balance):>14}")
+    click.echo(f"{'':<10}  {'closing balance':<{width}} {'':>14} {money(statement.closing_balance):>14}")
     buckets = document.aging.buckets()
     aging = ", ".join(f"{AGING_LABELS[k]} {money(v)}" for k, v in buckets.items())
     click.echo(f"aging on {document.day.isoformat()}: {aging}")
+
+
+def _described(line) -> str:
+    return f"{line.kind} {line.ref}" + (f" ({line.doc_number})" if line.doc_number else "")

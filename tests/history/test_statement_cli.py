@@ -70,6 +70,20 @@ def test_statement_text_between_dates(config, capsys):
     assert re.search(r"closing balance\s+40\.00", out)
 
 
+def test_statement_text_columns_line_up_with_xero_length_ids(config, tmp_path, capsys):
+    """A Xero id alone is 36 characters: the description column grows to the longest one, so
+    every amount and balance still ends in the same column."""
+    long_ref = "1d9a6f2e-5b7c-4e21-9f3a-8c0d2b4e6f10"
+    engine = make_engine(f"sqlite:///{tmp_path / 'arsync.db'}")
+    books.invoices(engine, "acme", [invoice(long_ref, "C1", "25", issued=date(2026, 11, 1))])
+    engine.dispose()
+    assert main(["--config", str(config), "statement", "acme", "C1", "--now", "2026-12-01T12:00:00"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = [line for line in lines if re.search(r"\d\.\d\d$", line) and not line.startswith("aging")]
+    assert any(long_ref in line for line in table) and len(table) >= 4
+    assert len({len(line) for line in table}) == 1, table  # right-aligned to one edge
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
