@@ -251,6 +251,16 @@ def invite_on_request(
     return True
 
 
+def companies_with_requested_invites(engine: Engine) -> set[str]:
+    """The companies with requested invitations nobody has issued yet (one read of the
+    partial index, so a fleet's dispatch does not ask each of its companies every minute)."""
+    query = select(AccessRequest.company_id).where(
+        AccessRequest.invite_ref.is_not(None), AccessRequest.handled_at.is_(None)
+    )
+    with engine.connect() as connection:
+        return set(connection.scalars(query.distinct()))
+
+
 def requested_invites(engine: Engine, company_id: str) -> list[RequestedInvite]:
     """The invitations requests decided on that nobody has issued yet, oldest first."""
     query = (

@@ -25,6 +25,7 @@ from mailer.environment import TemplateProblem
 from store.connections import why_blocked
 from store.credentials import DbCredentials
 from store.crypto import SecretKeyError
+from store.portal import companies_with_requested_invites
 from store.workers import dead_workers
 from sync.app import App
 from sync.config import CompanyConfig, Config
@@ -88,7 +89,10 @@ def send(ctx: JobContext) -> None:
     `in_doubt` (never re-sent), the rest of its batch is queued again.
     """
     config = ctx.config
+    requested = companies_with_requested_invites(ctx.app.engine)
     for company in config.companies:
+        if company.id not in requested:
+            continue
         if ctx.stopping():
             return
         try:
