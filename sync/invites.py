@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from mailer.environment import check_templates
 from portal_rules.invitations import can_invite, needs_auto_invitation
 from portal_rules.types import PortalAccount
 from store.invitations import issue_invitation, load_accounts
@@ -69,7 +70,10 @@ def invite(
 def issue_requested(engine: Engine, config: Config, company: CompanyConfig, *, now: datetime) -> int:
     """Issue the invitations portal "request access" calls decided on (the HTTP API only
     records them, see `store.portal.record_access_request`); how many were issued. Their
-    mail is transactional: the dispatch right after sends it, whatever the window."""
+    mail is transactional: the dispatch right after sends it, whatever the window.
+    `TemplateProblem` (the company's invitation templates broken): nothing is issued, the
+    requests wait for the fix."""
+    check_templates(company.template_dir, "invitation")
     put = invitation_enqueuer(config, company, now=now, automatic=False)
     policy = company_policy(company)
     return sum(

@@ -97,6 +97,9 @@ def send(ctx: JobContext) -> None:
             return
         try:
             issued = issue_requested(ctx.app.engine, config, company, now=ctx.clock())
+        except TemplateProblem as exc:  # the admin's to fix; the requests wait for it
+            log.error("daemon.requested_invitations_failed", company=company.id, error=str(exc))
+            continue
         except Exception:  # one company's problem never holds the others' mail
             log.exception("daemon.requested_invitations_failed", company=company.id)
             continue

@@ -21,6 +21,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
+from store import portal
 from sync.app import App
 from sync.config import Config, load_config
 from sync.jobs import JobContext, plan
@@ -251,3 +254,28 @@ def test_a_broken_template_is_named_in_the_message_and_nothing_is_queued(
     assert "reminder.txt" in planned.err
     assert shop.scalar("SELECT COUNT(*) FROM outbox") == 0
     assert smtp.received == []
+
+
+def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_says_why(
+    make_shop, sqlite_url, smtp, tmp_path
+):
+    """The worker issues the invitations portal requests decided on (`sync.jobs.send`): with
+    the company's invitation.txt broken it logs which file and line, once a dispatch, with
+    no traceback, and the request waits for the fix instead of being dropped."""
+    folder = tmp_path / "acme-templates"
+    folder.mkdir()
+    (folder / "invitation.txt").write_text(BROKEN, encoding="utf-8")
+    shop = make_shop(sqlite_url, template_dir=str(folder))
+    shop.sync([customer("1", "Café", "ap@cafe.example")], [])
+    assert portal.record_access_request(shop.engine, COMPANY, "ap@cafe.example", now=FRIDAY_10AM)
+    app = App.open(load_config(shop.path))
+    try:
+        with capture_logs() as logs:
+            dispatch_job(JobContext(app, app.config, lambda: FRIDAY_10AM, lambda: False, "host:1:w1"))
+    finally:
+        app.close()
+    [failed] = [e for e in logs if e["event"] == "daemon.requested_invitations_failed"]
+    assert failed["log_level"] == "error" and "exc_info" not in failed
+    assert "invitation.txt, line 1: unexpected '}'" in failed["error"]
+    assert len(portal.requested_invites(shop.engine, COMPANY)) == 1
+    assert shop.rows("SELECT recipient FROM outbox") == []
