@@ -168,9 +168,11 @@ def _journal_credit(lines: PaymentLines, money: Decimal) -> list[list[Any]]:
     left = received - credited - max(money, ZERO)
     pool: list[list[Any]] = []
     for journal_ref, amount in lines.journals:
-        take = min(left, amount)
-        if take <= 0:
+        if left <= 0:
             break
+        take = min(left, amount)
+        if take <= 0:  # a zero or negative line supplies nothing; later ones still may
+            continue
         pool.append(["journal", journal_ref, take])
         left -= take
     return pool

@@ -137,8 +137,13 @@ ON = date(2025, 5, 3)
              _line(50, JE, "J1"), _line(20, JE, "J2")],
             [("journal", "J1", "130", "40"), ("journal", "J1", "131", "10"), ("journal", "J2", "131", "20")],
         ),
+        (  # a zero journal line before the write-off does not hide it
+            50, 0, [_line(0, JE, "J0"), _line(100, JE, "J1"), _line(150, "Invoice", "130")],
+            [("journal", "J1", "130", "100"), ("payment", "901", "130", "50")],
+        ),
     ],
-    ids=["write-off-and-money", "write-off-only", "memo-journal-money", "journal-charge", "two-journals"],
+    ids=["write-off-and-money", "write-off-only", "memo-journal-money", "journal-charge", "two-journals",
+         "zero-journal-first"],
 )  # fmt: skip
 def test_quickbooks_journal_entry_credit_is_the_journal_entrys_not_the_payments_money(
     read, total, unapplied, lines, expected
