@@ -251,25 +251,23 @@ def invite_on_request(
     return True
 
 
+# decided to invite, not yet issued (the partial index `ix_access_requests_pending`)
+_TO_ISSUE = (AccessRequest.invite_ref.is_not(None), AccessRequest.handled_at.is_(None))
+
+
 def companies_with_requested_invites(engine: Engine) -> set[str]:
     """The companies with requested invitations nobody has issued yet (one read of the
     partial index, so a fleet's dispatch does not ask each of its companies every minute)."""
-    query = select(AccessRequest.company_id).where(
-        AccessRequest.invite_ref.is_not(None), AccessRequest.handled_at.is_(None)
-    )
+    query = select(AccessRequest.company_id).where(*_TO_ISSUE).distinct()
     with engine.connect() as connection:
-        return set(connection.scalars(query.distinct()))
+        return set(connection.scalars(query))
 
 
 def requested_invites(engine: Engine, company_id: str) -> list[RequestedInvite]:
     """The invitations requests decided on that nobody has issued yet, oldest first."""
     query = (
         select(AccessRequest.id, AccessRequest.invite_ref, AccessRequest.email)
-        .where(
-            AccessRequest.company_id == company_id,
-            AccessRequest.invite_ref.is_not(None),
-            AccessRequest.handled_at.is_(None),
-        )
+        .where(AccessRequest.company_id == company_id, *_TO_ISSUE)
         .order_by(AccessRequest.id)
     )
     with engine.connect() as connection:

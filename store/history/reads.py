@@ -130,13 +130,8 @@ def statement_in(
     return Statement(start, end, opening, tuple(shown), closing)
 
 
-def history(engine: Engine, company_id: str, customer_ref: str) -> list[StatementLine]:
-    """Every statement line of the customer, in the statement's order."""
-    with engine.connect() as connection:
-        return _history(connection, company_id, customer_ref)
-
-
 def _history(connection: Connection, company_id: str, customer_ref: str) -> list[StatementLine]:
+    """Every statement line of the customer, in the statement's order."""
     dialect = connection.dialect.name
     body = statement_sql(dialect, lambda column: column, scoped=True)
     query = text(f"SELECT * FROM ({body}) s ORDER BY {order_sql(dialect, 's.')}").columns(
