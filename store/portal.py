@@ -37,7 +37,7 @@ from store.history.reads import (
     statement_in,
 )
 from store.snapshot import snapshot
-from store.tables import AccessRequest, Customer, Invoice
+from store.tables import AccessRequest, Customer, Invitation, Invoice
 
 INVOICES = Invoice.__table__
 CUSTOMERS = Customer.__table__
@@ -230,7 +230,9 @@ def invite_on_request(
 ) -> bool:
     """Issue the invitation a request decided on and put its mail in the outbox, with the
     request marked handled in the same transaction; False when it already was (by a worker
-    or another process) or the contact can no longer be invited."""
+    or another process), the contact can no longer be invited, or an invitation issued since
+    the request answered it (an admin's `arsync invite`, or an earlier request of the same
+    email issued in this pass): a second one would supersede its link and mail again."""
     with engine.begin() as connection:
         taken = connection.execute(
             update(AccessRequest)
@@ -243,12 +245,25 @@ def invite_on_request(
         account = next((a for a in accounts if a.customer_ref == request.customer_ref), None)
         if account is None or not can_invite(account):
             return False  # enabled, or no longer eligible, since the request
+        if _invited_since_request(connection, company_id, request):
+            return False
         issued = invitations.issue_invitation(
             connection, company_id, account, policy=policy, portal_url=portal_url, now=now
         )
         name = customer_names(connection, company_id, [account.customer_ref]).get(account.customer_ref, "")
         enqueue(connection, issued, name)
     return True
+
+
+def _invited_since_request(connection: Connection, company_id: str, request: RequestedInvite) -> bool:
+    requested_at = select(AccessRequest.requested_at).where(AccessRequest.id == request.request_id)
+    query = select(Invitation.id).where(
+        Invitation.company_id == company_id,
+        Invitation.customer_ref == request.customer_ref,
+        Invitation.email == request.email,
+        Invitation.created_at >= requested_at.scalar_subquery(),
+    )
+    return connection.scalar(query.limit(1)) is not None
 
 
 # decided to invite, not yet issued (the partial index `ix_access_requests_pending`)

@@ -60,9 +60,10 @@ def test_the_per_email_limit_holds_for_requests_arriving_together(served: Served
     assert served.scalar(f"SELECT COUNT(*) FROM access_requests {where} AND invite_ref IS NOT NULL") == 3
     config = load_config(served.config)
     engine = served.engine()
-    try:  # the worker's dispatch issues the three decided (each superseding the one before)
-        assert issue_requested(engine, config, config.company("qbo"), now=datetime.now(UTC)) == 3
+    try:  # the worker's dispatch issues one: issued after all three requests, it answers them all
+        assert issue_requested(engine, config, config.company("qbo"), now=datetime.now(UTC)) == 1
     finally:
         engine.dispose()
-    assert served.scalar(f"SELECT COUNT(*) FROM invitations {where}") == 3
+    assert served.scalar(f"SELECT COUNT(*) FROM invitations {where}") == 1
+    assert served.scalar(f"SELECT COUNT(*) FROM access_requests {where} AND handled_at IS NULL") == 0
     assert served.scalar(f"SELECT COUNT(*) FROM access_requests {where}") == RACERS

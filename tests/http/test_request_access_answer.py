@@ -106,7 +106,7 @@ def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(serve
         app.close()
         smtp.stop()
     # one mail, whether this test's request alone or an earlier one's too was waiting: the
-    # later invitation supersedes the earlier before its mail leaves
+    # first issued answers the later requests (`store.portal.invite_on_request`)
     # (the dispatch also sends what other tests of this package left in the outbox)
     [mail] = [r for r in recorder.received if r.rcpt_tos == [EMAIL]]
     assert INVITE_LINK.search(mail.message.get_body(("plain",)).get_content())

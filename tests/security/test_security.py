@@ -309,6 +309,35 @@ def test_a_requested_invitation_is_issued_once_and_only_while_it_can_be(world):
     assert len(outbox_tokens(engine, "acme")) == 1 and status_of(engine, "acme", "1") == "enabled"
 
 
+def test_an_invitation_issued_after_the_request_answers_it(world):
+    """A request recorded over HTTP while no worker runs, then the admin's `arsync invite`:
+    the worker must not issue the old request too, which would supersede the admin's link
+    and mail the contact a second time."""
+    config, engine = world
+    acme = config.company("acme")
+    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW) is not None
+    admin = invite(engine, config, acme, now=NOW + timedelta(minutes=1), customer_ref="1")
+    assert admin.invited == [("1", EMAIL)]
+    [token] = outbox_tokens(engine, "acme")
+    assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=2)) == 0
+    assert portal.requested_invites(engine, "acme") == []
+    assert outbox_tokens(engine, "acme") == [token]
+    later = NOW + timedelta(minutes=3)
+    assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=later) is None
+
+
+def test_several_waiting_requests_of_one_email_give_one_invitation(world):
+    config, engine = world
+    acme = config.company("acme")
+    for minute in range(3):  # the per-email limit: three an hour
+        assert portal.record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=minute))
+    assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=5)) == 1
+    assert portal.requested_invites(engine, "acme") == []
+    [token] = outbox_tokens(engine, "acme")
+    later = NOW + timedelta(minutes=6)
+    assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=later) is None
+
+
 def test_request_access_through_the_cli_prints_the_same_answer(world, store_url, tmp_path, capsys):
     config_path = tmp_path / "arsync.toml"
     config_path.write_text(
