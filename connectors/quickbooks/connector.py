@@ -12,7 +12,7 @@ from connectors.base import CredentialsStore
 from connectors.oauth import TokenManager
 from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
-from connectors.quickbooks.cursor import CursorError, Listing, start
+from connectors.quickbooks.cursor import CursorError, Listing, OutdatedCursor, start
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.present import confirm_present
 from connectors.quickbooks.provider import PROVIDER
@@ -80,4 +80,7 @@ class QuickBooksConnector:
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.
+        if isinstance(error, OutdatedCursor):
+            log.info("quickbooks.cursor_outdated", company=self.settings.company_id, reason=str(error))
+            return
         log.warning("quickbooks.cursor_unreadable", company=self.settings.company_id, reason=str(error))

@@ -9,11 +9,11 @@ with `to_dict()` and `Cursor.from_dict()`, `start()` to resume, `full` for a pas
 re-reads everything, `done` for a finished one, `seen` for where the next pass starts.
 Cursors written before `seen` had that name carry it as "began"; they still load.
 
-    {"v": 2, "mode": "full", "entity": "invoices", "start": 2001, "seen": T}
-    {"v": 2, "mode": "changed", "entity": "customers", "start": 3, "since": S, "after": A, "seen": T}
-    {"v": 2, "mode": "second", "entity": "invoices", "start": 1001, "since": X}
-    {"v": 2, "mode": "cdc", "since": X}
-    {"v": 2, "mode": "done", "since": T}
+    {"v": 3, "mode": "full", "entity": "invoices", "start": 2001, "seen": T}
+    {"v": 3, "mode": "changed", "entity": "customers", "start": 3, "since": S, "after": A, "seen": T}
+    {"v": 3, "mode": "second", "entity": "invoices", "start": 1001, "since": X}
+    {"v": 3, "mode": "cdc", "since": X}
+    {"v": 3, "mode": "done", "since": T}
 
 A full listing also keeps its page boundaries ("edges", and "tail": the last Id read of
 the entity it is in) until the first CDC after it has said whether a deletion may have
@@ -21,7 +21,7 @@ pushed a record off its pages (`connectors.quickbooks.shift`): its "done" carrie
 the CDC windows carry them with the deletions they report ("deleted"), and a "repair"
 reads the boundaries a deletion may have moved:
 
-    {"v": 2, "mode": "repair", "since": T, "edges": [[entity, start, before, after, slack]],
+    {"v": 3, "mode": "repair", "since": T, "edges": [[entity, start, before, after, slack]],
      "deleted": [[entity, count, lowest]]}
 """
 
@@ -35,11 +35,19 @@ from typing import Any, Literal
 from connectors.base import CursorError
 from portal_rules.records import Entity
 
-# 2: payments and credit memos follow invoices. A version-1 cursor never pulled them, so it
-# is refused and the connector starts one full pull (which also fetches their history).
-VERSION = 2
+# An older version's cursor is refused (`OutdatedCursor`) and the connector starts one full
+# pull, which re-reads and rewrites what the older code stored:
+# 2: payments and credit memos follow invoices (a version-1 cursor never pulled them);
+# 3: a payment's lines linking a JournalEntry are credits (write-offs), not its money, so the
+#    payments version-2 code stored with that money are written again.
+VERSION = 3
 ListingMode = Literal["full", "changed", "second"]
 ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")  # a pull's order
+
+
+class OutdatedCursor(CursorError):
+    """A cursor an earlier release wrote: readable in principle, but what it pulled lacks
+    what this release stores, so a full pull starts (an upgrade, not a fault)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +97,10 @@ class Cursor:
     @staticmethod
     def from_dict(raw: dict[str, Any]) -> State:
         """The cursor `to_dict` wrote; raise `CursorError` for anything else."""
-        if not isinstance(raw, dict) or raw.get("v") != VERSION:
+        version = raw.get("v") if isinstance(raw, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < VERSION:
+            raise OutdatedCursor(f"a version-{version} QuickBooks cursor (this release writes {VERSION})")
+        if version != VERSION:
             raise CursorError(f"not a version-{VERSION} QuickBooks cursor")
         mode = raw.get("mode")
         if mode in ("done", "cdc", "repair"):

@@ -11,7 +11,16 @@ import pytest
 from connectors.base import ConnectorError
 from connectors.quickbooks import create
 from connectors.quickbooks.client import api_base
-from connectors.quickbooks.cursor import Cdc, Cursor, CursorError, Done, Listing
+from connectors.quickbooks.cursor import (
+    VERSION,
+    Cdc,
+    Cursor,
+    CursorError,
+    Done,
+    Listing,
+    OutdatedCursor,
+    start,
+)
 from connectors.quickbooks.normalize import Malformed, normalize_all, to_customer, to_invoice
 from connectors.quickbooks.pull import statement
 from connectors.registry import ConnectorSettings
@@ -156,12 +165,12 @@ def test_cursor_round_trips_through_json(state):
     "cursor",
     [
         {"phase": "done", "position": 0},
-        {"v": 3, "mode": "done", "since": "2025-06-02T08:30:00-07:00"},
-        {"v": 2, "mode": "done", "since": "2025-06-02T08:30:00"},
-        {"v": 2, "mode": "cdc", "since": "2025-06-02'; DROP"},
-        {"v": 2, "mode": "full", "entity": "refunds", "start": 1},
-        {"v": 2, "mode": "full", "entity": "invoices", "start": 0},
-        {"v": 2, "mode": "changed", "entity": "invoices", "start": 1, "since": "2025-06-02T08:30:00Z"},
+        {"v": 4, "mode": "done", "since": "2025-06-02T08:30:00-07:00"},
+        {"v": 3, "mode": "done", "since": "2025-06-02T08:30:00"},
+        {"v": 3, "mode": "cdc", "since": "2025-06-02'; DROP"},
+        {"v": 3, "mode": "full", "entity": "refunds", "start": 1},
+        {"v": 3, "mode": "full", "entity": "invoices", "start": 0},
+        {"v": 3, "mode": "changed", "entity": "invoices", "start": 1, "since": "2025-06-02T08:30:00Z"},
         {"v": 1, "mode": "done", "since": "2025-06-02T08:30:00-07:00"},
     ],
     ids=[
@@ -178,6 +187,21 @@ def test_cursor_round_trips_through_json(state):
 def test_foreign_or_broken_cursors_are_refused(cursor):
     with pytest.raises(CursorError):
         Cursor.from_dict(cursor)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_earlier_releases_cursor_starts_one_full_pull(version):
+    """Version 1 never pulled payments; version 2 stored a journal entry's write-off as the
+    payment's money. Either starts a full pull, which rewrites what it stored, and is
+    reported as an upgrade, not as a broken cursor."""
+    raw = {"v": version, "mode": "done", "since": "2025-06-02T08:30:00-07:00"}
+    with pytest.raises(OutdatedCursor):
+        Cursor.from_dict(raw)
+    reported: list[CursorError] = []
+    assert start(raw, full=False, unreadable=reported.append) == Listing("full")
+    assert [type(error) for error in reported] == [OutdatedCursor]
+    done = {"v": VERSION, "mode": "done", "since": "2025-06-02T08:30:00-07:00"}
+    assert start(done, full=False, unreadable=reported.append) == Done("2025-06-02T08:30:00-07:00", ())
 
 
 def test_statements():

@@ -167,7 +167,7 @@ def test_a_repair_killed_midway_resumes_and_a_window_fallen_short_is_asked_wider
     qbo.sim.counters.reset()
     resumed = pull(connector(), killed.cursor)
     assert missed <= set(resumed.invoices)
-    assert resumed.cursor == {"v": 2, "mode": "done", "since": killed.cursor["since"]}
+    assert resumed.cursor == {"v": 3, "mode": "done", "since": killed.cursor["since"]}
     assert api_requests(qbo.sim) == {"batch": 2}  # the windows, then those that fell short, wider
 
 
@@ -175,7 +175,7 @@ def test_too_many_deletions_for_windows_mean_a_full_listing(qbo):
     """A repair whose windows would exceed 1000 rows re-reads the listing instead."""
     since = "2025-06-02T08:30:00-07:00"
     cursor = {
-        "v": 2, "mode": "repair", "since": since,
+        "v": 3, "mode": "repair", "since": since,
         "edges": [["invoices", 1001, "1117", "1118", 0]], "deleted": [["invoices", 5000, "1"]],
     }  # fmt: skip
     qbo.sim.counters.reset()
@@ -190,7 +190,7 @@ def test_too_many_deletions_for_windows_mean_a_full_listing(qbo):
     ids=["start 1", "unknown entity", "numeric id", "not a list"],
 )
 def test_a_cursor_with_unreadable_edges_means_a_full_pull(qbo, edges):
-    cursor = {"v": 2, "mode": "done", "since": "2025-06-02T08:30:00-07:00", "edges": edges}
+    cursor = {"v": 3, "mode": "done", "since": "2025-06-02T08:30:00-07:00", "edges": edges}
     result = pull(create_connector(qbo.settings(concurrent=1), qbo.credentials()), cursor)
     assert result.pages[-1].full_sync_complete and set(result.invoices) == set(dated(qbo.company))
 

@@ -67,7 +67,7 @@ def test_full_pull_costs_the_page_limit_minimum(world):
     assert set(result.customers) == set(world.company.customers)
     assert (len(result.payments), len(result.credits)) == (payments, credits)
     # the server's time, and each page boundary (the last Id before it, the first after)
-    assert result.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW, "edges": page_edges(world.company)}
+    assert result.cursor == {"v": 3, "mode": "done", "since": SIM_TZ_NOW, "edges": page_edges(world.company)}
     assert not result.quarantined
 
 
@@ -324,13 +324,13 @@ def test_resuming_a_full_pull_yields_the_rest_and_nothing_twice(world):
     assert set(killed.invoices) | set(resumed.invoices) == set(dated(world.company))
     assert resumed.pages[-1].full_sync_complete
     # when the pull began; every page boundary, the one the killed run read up to included
-    assert resumed.cursor == {"v": 2, "mode": "done", "since": SIM_TZ_NOW, "edges": page_edges(world.company)}
+    assert resumed.cursor == {"v": 3, "mode": "done", "since": SIM_TZ_NOW, "edges": page_edges(world.company)}
 
 
 def test_a_cursor_stored_in_the_earlier_format_still_resumes(world):
     """Cursors committed before `seen` had that name carry it as "began": a stored one
     resumes where it stood, and the pull's start time it holds is kept."""
-    stored = {"v": 2, "mode": "full", "entity": "invoices", "start": 1001, "began": SIM_TZ_NOW}
+    stored = {"v": 3, "mode": "full", "entity": "invoices", "start": 1001, "began": SIM_TZ_NOW}
     world.clock.advance(minutes=20)
     resumed = pull(world.connector(), stored)
     assert not resumed.customers and resumed.pages[-1].full_sync_complete
@@ -397,7 +397,7 @@ def test_incremental_pull_returns_only_the_changes(world):
     assert [(a.source_kind, a.amount) for p in new for a in p.allocations] == [("payment", Decimal("10.00"))]
     refunded = [p for p in result.payments.values() if paid.id in {a.invoice_ref for a in p.allocations}]
     assert refunded or any(p.deleted for p in result.payments.values())  # the payment gave 5.00 back
-    assert result.cursor == {"v": 2, "mode": "done", "since": _la(clock.now())}
+    assert result.cursor == {"v": 3, "mode": "done", "since": _la(clock.now())}
     world.sim.counters.reset()
     quiet = pull(world.connector(), result.cursor)  # nothing changed since
     assert api_requests(world.sim) == {"cdc": 1} and not quiet.invoices and not quiet.customers
@@ -417,7 +417,7 @@ def test_a_cdc_window_with_more_than_1000_changes_is_split(world):
     assert api_requests(world.sim) == {"cdc": 2}
     assert set(result.invoices) == set(changed)
     assert [len(p.of("invoices")) for p in result.pages] == [1000, 502]  # the boundary second re-read
-    split = {"v": 2, "mode": "cdc", "since": _la(start + timedelta(seconds=499)), "edges": page_edges(model)}
+    split = {"v": 3, "mode": "cdc", "since": _la(start + timedelta(seconds=499)), "edges": page_edges(model)}
     assert result.pages[0].cursor == split  # the full pull's page boundaries go on to the next window
     assert result.cursor["mode"] == "done"
     world.sim.counters.reset()

@@ -5,6 +5,7 @@ SQLite and PostgreSQL, for QuickBooks and Xero."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -193,6 +194,45 @@ def test_a_write_off_by_journal_entry_is_a_credit_line_and_the_payment_shows_its
         ])  # fmt: skip
         assert [(ref, _money(amount)) for ref, amount in paid] == [(part_paid.id, money)]
         assert invoice.balance == 0
+
+
+def test_an_upgrade_rewrites_the_write_offs_an_earlier_release_stored_as_money(engine):
+    """Version-2 code stored a journal entry's write-off as the payment's money. After the
+    upgrade, its cursor starts one full pull, which rewrites the payment: the statement is
+    right again without anyone running `arsync sync --full`, and with no change in the books."""
+    with quickbooks(engine, seed=37) as books:
+        books.sync()
+        invoice = max(_visible_open(books), key=lambda i: i.balance)
+        ten = Decimal("10.00")
+        money = invoice.balance - ten
+        paid = mutations.write_off(books.company, invoice.id, ten, books.later(), money=money)
+        books.sync()
+        [(journal, _)] = paid.journals
+        company = {"c": books.company_id, "refs": [paid.id, journal]}
+        with engine.begin() as connection:  # as the earlier release left the store
+            connection.execute(
+                text(
+                    "UPDATE allocations SET source_kind = 'payment', source_ref = owner_ref"
+                    " WHERE company_id = :c AND source_kind = 'journal'"
+                ),
+                company,
+            )
+            raw = connection.scalar(text("SELECT cursor FROM sync_cursors WHERE company_id = :c"), company)
+            stored = json.loads(raw)
+            earlier = json.dumps({**stored, "connector": {**stored["connector"], "v": 2}})
+            connection.execute(
+                text("UPDATE sync_cursors SET cursor = :e WHERE company_id = :c"), {**company, "e": earlier}
+            )
+
+        def lines() -> list[tuple[str, str, Decimal]]:
+            with engine.connect() as connection:
+                found = connection.execute(STATEMENT_LINES, company).all()
+            return sorted((kind, ref, _money(amount)) for ref, kind, amount in found)
+
+        assert lines() == [("payment", paid.id, -(money + ten))]  # the earlier release's money
+        books.sync()
+        assert lines() == sorted([("payment", paid.id, -money), ("credit", journal, -ten)])
+        books.assert_statements_close()
 
 
 STATEMENT_LINES = text(
