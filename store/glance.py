@@ -62,6 +62,12 @@ _OUTBOX_NEEDING_ADMIN = _typed(
     last_error=Text,
     claimed_at=_WHEN,
 )
+_REQUESTED_INVITES = _typed(  # `store.portal` decided them; a worker's dispatch issues them
+    """SELECT COUNT(*) AS n, MIN(requested_at) AS oldest FROM access_requests
+       WHERE company_id = :c AND invite_ref IS NOT NULL AND handled_at IS NULL""",
+    n=Integer,
+    oldest=_WHEN,
+)
 _DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDER BY company_id")
 _LIVE_WORKERS = text("SELECT COUNT(*) FROM workers WHERE alive_until >= :now").bindparams(
     bindparam("now", type_=_WHEN)
@@ -80,8 +86,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
     requested_at, claimed_by, last_worker, last_finished_at, or None), `outbox` (count per
-    status) and
-    `needing_admin` (in-doubt and failed messages, newest first).
+    status), `requested_invites` (n, oldest: portal requests' invitations no worker has issued
+    yet) and `needing_admin` (in-doubt and failed messages, newest first).
     """
     params = {"c": company_id}
     with engine.connect() as connection:
@@ -96,6 +102,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             "connection": one(_CONNECTION),
             "schedule": one(_SCHEDULE),
             "outbox": {row.status: row.n for row in connection.execute(_OUTBOX_COUNTS, params)},
+            "requested_invites": one(_REQUESTED_INVITES),
             "needing_admin": [
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],

@@ -11,11 +11,12 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
 
-from store.tables import Outbox, QuarantinedRecord, SyncRun
+from store.tables import PENDING, AccessRequest, Outbox, QuarantinedRecord, SyncRun
 
 RUNS = SyncRun.__table__
 QUARANTINE = QuarantinedRecord.__table__
 OUTBOX = Outbox.__table__
+REQUESTS = AccessRequest.__table__
 
 
 @dataclass
@@ -24,10 +25,12 @@ class StoreCounts:
     api_calls: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (company, state) -> messages
+    requested_invites: dict[str, int] = field(default_factory=dict)  # decided, not yet issued
 
 
 def store_counts(engine: Engine) -> StoreCounts:
-    """Sync runs by status, API calls, quarantined records and outbox messages by state."""
+    """Sync runs by status, API calls, quarantined records, outbox messages by state, and the
+    invitations portal requests decided on that no worker has issued yet."""
     counts = StoreCounts()
     with engine.connect() as connection:
         runs = select(
@@ -42,4 +45,6 @@ def store_counts(engine: Engine) -> StoreCounts:
             OUTBOX.c.company_id, OUTBOX.c.status
         )
         counts.outbox = {(company, state): n for company, state, n in connection.execute(outbox)}
+        requested = select(REQUESTS.c.company_id, func.count()).where(PENDING).group_by(REQUESTS.c.company_id)
+        counts.requested_invites = {company: n for company, n in connection.execute(requested)}
     return counts

@@ -37,7 +37,7 @@ from store.history.reads import (
     statement_in,
 )
 from store.snapshot import snapshot
-from store.tables import AccessRequest, Customer, Invitation, Invoice
+from store.tables import PENDING, AccessRequest, Customer, Invitation, Invoice
 
 INVOICES = Invoice.__table__
 CUSTOMERS = Customer.__table__
@@ -266,14 +266,10 @@ def _invited_since_request(connection: Connection, company_id: str, request: Req
     return connection.scalar(query.limit(1)) is not None
 
 
-# decided to invite, not yet issued (the partial index `ix_access_requests_pending`)
-_TO_ISSUE = (AccessRequest.invite_ref.is_not(None), AccessRequest.handled_at.is_(None))
-
-
 def companies_with_requested_invites(engine: Engine) -> set[str]:
     """The companies with requested invitations nobody has issued yet (one read of the
     partial index, so a fleet's dispatch does not ask each of its companies every minute)."""
-    query = select(AccessRequest.company_id).where(*_TO_ISSUE).distinct()
+    query = select(AccessRequest.company_id).where(PENDING).distinct()
     with engine.connect() as connection:
         return set(connection.scalars(query))
 
@@ -282,7 +278,7 @@ def requested_invites(engine: Engine, company_id: str) -> list[RequestedInvite]:
     """The invitations requests decided on that nobody has issued yet, oldest first."""
     query = (
         select(AccessRequest.id, AccessRequest.invite_ref, AccessRequest.email)
-        .where(AccessRequest.company_id == company_id, *_TO_ISSUE)
+        .where(AccessRequest.company_id == company_id, PENDING)
         .order_by(AccessRequest.id)
     )
     with engine.connect() as connection:

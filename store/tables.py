@@ -184,6 +184,7 @@ class Invitation(SQLModel, table=True):
     superseded_at: datetime | None = Field(default=None, sa_column=_when())
 
 
+# an access request decided to invite, not yet issued (its partial index; `store.glance` spells it out)
 PENDING = text("invite_ref IS NOT NULL AND handled_at IS NULL")
 
 

@@ -11,6 +11,7 @@ from store.glance import company_glance, live_worker_count
 from sync.cli import State, pass_state
 
 NO_WORKER = "no `arsync run` worker is running to start it"
+NO_WORKER_TO_SEND = "no `arsync run` worker is running to issue and send them"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -51,6 +52,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "connection": connection["status"],
         "connection_detail": connection["status_detail"],
         "outbox": seen["outbox"],
+        "requested_invitations": _requested(seen["requested_invites"], workers),
         "in_doubt": [
             {
                 "id": e["id"],
@@ -67,6 +69,15 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
             if e["status"] == "failed"
         ],
     }
+
+
+def _requested(waiting: dict, workers: int) -> dict | None:
+    """Invitations portal requests decided on that no worker has issued yet: how many, since
+    when; None when there are none."""
+    if not waiting["n"]:
+        return None
+    detail = "the next dispatch issues and sends them" if workers else NO_WORKER_TO_SEND
+    return {"count": waiting["n"], "since": _iso(waiting["oldest"]), "detail": detail}
 
 
 def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None, workers: int) -> str | None:
@@ -146,6 +157,11 @@ def status(state: State, as_json: bool, workers: bool) -> None:
         click.echo(f"  connection:  {row['connection']}{detail}")
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["outbox"].items())) or "empty"
         click.echo(f"  outbox:      {counts}")
+        if waiting := row["requested_invitations"]:
+            click.echo(
+                f"  requested:   {waiting['count']} invitation(s) asked for in the portal since "
+                f"{waiting['since']}, not yet issued: {waiting['detail']}"
+            )
         for doubt in row["in_doubt"]:
             click.echo(
                 f"  IN DOUBT:    message {doubt['id']} to {doubt['recipient']} "

@@ -55,6 +55,11 @@ class StoreCollector(Collector):
         in_doubt = GaugeMetricFamily(
             "arsync_mail_in_doubt", "Messages in doubt now, waiting for an admin", labels=["company"]
         )
+        requested = GaugeMetricFamily(
+            "arsync_requested_invitations",
+            "Invitations portal requests decided on that no worker has issued yet",
+            labels=["company"],
+        )
         for company in companies:
             statuses = sorted(set(SYNC_STATUSES) | {s for c, s in counts.syncs if c == company} - {RUNNING})
             for status in statuses:
@@ -65,7 +70,8 @@ class StoreCollector(Collector):
             for state in STATUSES:
                 outbox.add_metric([company, state], counts.outbox.get((company, state), 0))
             in_doubt.add_metric([company], counts.outbox.get((company, "in_doubt"), 0))
-        yield from (syncs, running, calls, quarantined, outbox, in_doubt)
+            requested.add_metric([company], counts.requested_invites.get(company, 0))
+        yield from (syncs, running, calls, quarantined, outbox, in_doubt, requested)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no store query at registration time

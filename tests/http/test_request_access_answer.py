@@ -5,11 +5,13 @@ the invitation and sends it (a real SMTP server on loopback)."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import UTC, datetime
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, event
 
 from store import portal as store_portal
@@ -17,7 +19,7 @@ from sync.app import App
 from sync.config import load_config
 from sync.http.app import create_app
 from sync.jobs import JobContext, send
-from tests.http.conftest import Served, serving_in_thread
+from tests.http.conftest import Served, run_cli, serving_in_thread
 from tests.mailer.smtp_server import LoopbackController, Recorder
 
 EMAIL = "accounts@orsted.example"  # the primary contact of a Xero customer: eligible, not invited
@@ -82,9 +84,34 @@ def test_a_customers_email_costs_the_same_statements_as_a_strangers_and_issues_n
     assert invitations_to(served, EMAIL) == 0 and portal_status(served, EMAIL) == "not_invited"
 
 
+def waiting(served: Served) -> tuple[int, float, dict | None]:
+    """What is still to issue for xero: in the store, in `/metrics`, in `arsync status --json`."""
+    stored = served.scalar(
+        "SELECT COUNT(*) FROM access_requests"
+        " WHERE company_id = 'xero' AND invite_ref IS NOT NULL AND handled_at IS NULL"
+    )
+    with served.client() as client:
+        metrics = client.get("/metrics").text
+    [gauge] = [
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "arsync_requested_invitations" and sample.labels == {"company": "xero"}
+    ]
+    code, out, _ = run_cli(served.config, "status", "--json")
+    assert code == 0
+    [row] = [row for row in json.loads(out) if row["company"] == "xero"]
+    return stored, gauge, row["requested_invitations"]
+
+
 def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(served: Served, tmp_path):
     with served.client("xero") as client:
         assert client.post("/v1/companies/xero/request-access", json={"email": EMAIL}).status_code == 202
+    # waiting for a worker, and shown where an operator looks
+    stored, gauge, shown = waiting(served)
+    assert stored >= 1 and gauge == stored and shown["count"] == stored and shown["since"]
+    code, text_out, _ = run_cli(served.config, "status")
+    assert code == 0 and f"requested:   {stored} invitation(s)" in text_out and "not yet issued" in text_out
     recorder = Recorder()
     smtp = LoopbackController(recorder)
     smtp.start()
@@ -102,6 +129,7 @@ def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(serve
         send(job)
         send(job)  # a later dispatch finds nothing left to issue
         assert store_portal.requested_invites(app.engine, "xero") == []
+        assert waiting(served) == (0, 0, None)
     finally:
         app.close()
         smtp.stop()
