@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import FleetJob
+from store.wakeups import notify_requested
 
 J = FleetJob.__table__.c
+DISPATCH = "dispatch"  # the mail dispatch (`sync.jobs.send`), which also issues requested invitations
 
 
 def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
@@ -59,6 +61,14 @@ def claim_job(
                 )
             ).rowcount
         )
+
+
+def bring_forward(connection: Connection, name: str, *, now: datetime) -> None:
+    """Make job `name` due at `now` if it was due later, and wake the workers listening
+    (PostgreSQL; SQLite workers poll every half second). With no worker, or no row yet,
+    nothing happens: the first worker to start runs every job at once anyway."""
+    connection.execute(update(FleetJob).where(J.name == name, J.next_due_at > now).values(next_due_at=now))
+    notify_requested(connection, f"job:{name}")
 
 
 def renew_jobs(engine: Engine, worker: str, names: Collection[str], *, now: datetime, ttl: timedelta) -> None:

@@ -22,7 +22,7 @@ from portal_rules.invitations import IssuedInvitation, Rejected, can_invite
 from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
 from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
 from portal_rules.visibility import is_visible
-from store import invitations
+from store import invitations, jobs
 from store.facts import invoice_facts
 from store.history.reads import (
     PortalCredit,
@@ -183,7 +183,8 @@ def record_access_request(
     """Record one request of `email` (counted by the per-email limit, matched or not) with
     its decision: the eligible contact to invite, or None. The same reads and writes
     whatever the email; the invitation stays to issue until `invite_on_request` (or a worker)
-    issues it."""
+    issues it. Every request brings the workers' mail dispatch forward to now, which issues
+    and sends what was decided: "at once" (SPEC §2), within a second with a running worker."""
     normalized = email.strip().lower()
     with engine.begin() as connection:
         # One request of an email at a time, so the earlier ones are all counted: on
@@ -215,6 +216,7 @@ def record_access_request(
                 handled_at=None if invite else now,
             )
         )
+        jobs.bring_forward(connection, jobs.DISPATCH, now=now)
     return RequestedInvite(this, invite.customer_ref, invite.email) if invite is not None else None
 
 

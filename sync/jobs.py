@@ -25,6 +25,7 @@ from mailer.environment import TemplateProblem
 from store.connections import why_blocked
 from store.credentials import DbCredentials
 from store.crypto import SecretKeyError
+from store.jobs import DISPATCH
 from store.portal import companies_with_requested_invites
 from store.workers import dead_workers
 from sync.app import App
@@ -184,7 +185,7 @@ def health(ctx: JobContext) -> None:
 
 JOBS = (
     Job("reminders", timedelta(minutes=1), plan),
-    Job("dispatch", timedelta(minutes=1), send),
+    Job(DISPATCH, timedelta(minutes=1), send),  # and at once after a portal's request for access
     Job("keepalive", timedelta(days=1), keep_alive),
     Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
 )

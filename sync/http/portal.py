@@ -90,8 +90,9 @@ def request_access(company: Company, context: Context, body: RequestAccessIn) ->
 
     Requests are limited per email. The request is recorded with its decision, the same
     work for every email, and nothing more happens in this process (timing would tell what
-    the body does not): `arsync run` issues the invitation and sends its mail at its next
-    dispatch, within a minute (manual mail: no delivery window).
+    the body does not): the request brings `arsync run`'s mail dispatch forward, which
+    issues the invitation and sends its mail within a second or so (transactional mail: no
+    delivery window).
     """
     portal_store.record_access_request(context.engine, company.id, body.email, now=context.clock())
     return RequestAccessOut(message=PUBLIC_ANSWER)

@@ -1,0 +1,86 @@
+"""A portal's request for access, with `arsync run` running: the invitation is mailed at once
+(SPEC §2), not at the next minutely dispatch. A real worker process, a real server, a real
+SMTP server on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from store.fleet_tables import FleetJob, SyncSchedule
+from store.jobs import DISPATCH
+from tests.http.conftest import Served
+from tests.http.test_webhook_worker import wait_for
+from tests.mailer.smtp_server import LoopbackController, Recorder
+
+EMAIL = "accounts@orsted.example"  # the primary contact of a Xero customer: eligible, not enabled
+INVITE_LINK = re.compile(r"https?://\S+/invite/[A-Za-z0-9_-]{43}")
+
+
+def test_a_request_for_access_is_mailed_within_seconds_by_a_running_worker(served: Served, tmp_path):
+    recorder = Recorder()
+    smtp = LoopbackController(recorder)
+    smtp.start()
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        served.config.read_text().replace(
+            "[http]\n",
+            f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
+            'smtp_security = "none"\n[http]\n',
+        )
+    )
+    log = tmp_path / "run.log"
+    engine = served.engine()
+    with engine.begin() as connection:  # no sync due for a day: the worker only dispatches
+        connection.execute(update(SyncSchedule).values(next_due_at=datetime.now(UTC) + timedelta(days=1)))
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "sync", "--config", str(config), "run"],
+            env=dict(os.environ),
+            stderr=out,
+            stdout=subprocess.DEVNULL,
+        )
+    try:
+        started = lambda: served.scalar("SELECT COUNT(*) FROM workers") >= 1  # noqa: E731
+        assert wait_for(started, 30), log.read_text()[-2000:]
+        # Whatever dispatch the start-up ran is over; the next is not due for a day, so only
+        # the request can bring it on.
+        free = f"SELECT COUNT(*) FROM fleet_jobs WHERE name = '{DISPATCH}' AND claimed_by IS NULL"
+        assert wait_for(lambda: served.scalar(free) == 1, 30), log.read_text()[-2000:]
+        with engine.begin() as connection:
+            connection.execute(
+                update(FleetJob)
+                .where(FleetJob.name == DISPATCH)
+                .values(next_due_at=datetime.now(UTC) + timedelta(days=1))
+            )
+        with recorder.lock:
+            recorder.received.clear()
+
+        began = time.monotonic()
+        with served.client("xero") as client:
+            answer = client.post("/v1/companies/xero/request-access", json={"email": EMAIL})
+        assert answer.status_code == 202
+
+        def invited() -> list:
+            return [r for r in list(recorder.received) if r.rcpt_tos == [EMAIL]]
+
+        assert wait_for(lambda: invited(), 10), log.read_text()[-2000:]
+        waited = time.monotonic() - began
+        [mail] = invited()
+        assert INVITE_LINK.search(mail.message.get_body(("plain",)).get_content())
+        assert waited < 10
+        pending = "SELECT COUNT(*) FROM access_requests WHERE company_id = 'xero' AND handled_at IS NULL"
+        assert served.scalar(pending) == 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+        engine.dispose()
+        smtp.stop()
+    assert worker.returncode == 0, log.read_text()[-2000:]
