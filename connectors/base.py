@@ -45,6 +45,11 @@ class CursorError(ValueError):
     """A cursor this connector did not write (or a newer version of it wrote)."""
 
 
+class OutdatedCursor(CursorError):
+    """A cursor an earlier release wrote: what it pulled lacks what this release stores, so a
+    full pull starts (an upgrade, not a fault)."""
+
+
 class ConnectorError(Exception):
     """A sync-stopping failure with a message fit for `arsync status`."""
 
@@ -86,6 +91,18 @@ class Connector(Protocol):
         `cursor` is the last committed page cursor (None: never synced). With `full=True`
         everything is re-read and the final page has `full_sync_complete=True`.
         """
+
+
+@runtime_checkable
+class ChecksCursor(Protocol):
+    """The optional part of a `Connector` that tells, before a run begins, whether it can go
+    on from a stored cursor. A cursor it cannot (another version's, unreadable) makes the
+    run a full pull from its start: marked full, its deletions reconciled at its end, as
+    `arsync sync --full` would be (without it, `pages()` starts over by itself, unmarked)."""
+
+    def cursor_problem(self, cursor: dict) -> str | None:
+        """None when `pages(cursor)` goes on from `cursor`; otherwise why not, in words
+        (the connector logs it)."""
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ failure is written here, in `store.connections`, and nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -109,14 +109,23 @@ class Run:
 
 
 def begin(
-    engine: Engine, company_id: str, policy: CompanyPolicy, *, full: bool, worker: str, now: datetime
+    engine: Engine,
+    company_id: str,
+    policy: CompanyPolicy,
+    *,
+    full: bool,
+    worker: str,
+    now: datetime,
+    cursor_problem: Callable[[dict], str | None] | None = None,
 ) -> Run:
     """Open a run (the caller holds the company's sync lease).
 
     Runs a killed worker left `running` are closed as interrupted. A first sync (no cursor
     yet) pulls everything, like `full`; so does a run resuming an interrupted full pull, and
     one whose company now imports the inactive customers it did not (`store.rule_settings`,
-    which also decides the company's rows again when its settings changed).
+    which also decides the company's rows again when its settings changed), and one whose
+    cursor the connector cannot go on from (`cursor_problem` says why, see
+    `connectors.base.ChecksCursor`).
     """
     with engine.begin() as connection:
         connection.execute(
@@ -129,7 +138,8 @@ def begin(
         settled = settle_rules(connection, company_id, policy)
         full = full or settled.pull_all
         cursor, full_since_run = _load_cursor(connection, company_id)
-        if full or cursor is None:
+        # a cursor the connector cannot go on from (an earlier release's) begins a full pull
+        if full or cursor is None or (cursor_problem is not None and cursor_problem(cursor)):
             cursor, full_since_run = None, None
         pulls_all = full or cursor is None or full_since_run is not None
         begins_pull = pulls_all and full_since_run is None

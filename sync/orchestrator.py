@@ -17,7 +17,14 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import Connector, ConnectorError, DailyLimitReached, ReconnectNeeded, Stopped
+from connectors.base import (
+    ChecksCursor,
+    Connector,
+    ConnectorError,
+    DailyLimitReached,
+    ReconnectNeeded,
+    Stopped,
+)
 from connectors.gc_pace import fewer_collections
 from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy
@@ -121,7 +128,10 @@ def sync_company(
         summary.error = f"another sync of this company is running ({holder(engine, lease)})"
         return summary
     try:
-        run = runs.begin(engine, company_id, policy, full=full, worker=owner, now=clock())
+        checks = connector.cursor_problem if isinstance(connector, ChecksCursor) else None
+        run = runs.begin(
+            engine, company_id, policy, full=full, worker=owner, now=clock(), cursor_problem=checks
+        )
         summary.run_id, summary.full, summary.rederived = run.id, run.full, run.rederived
         log.info("sync.started", company=company_id, run=run.id, full=run.full)
         if run.rederived:

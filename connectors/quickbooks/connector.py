@@ -12,7 +12,7 @@ from connectors.base import CredentialsStore
 from connectors.oauth import TokenManager
 from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
-from connectors.quickbooks.cursor import CursorError, Listing, OutdatedCursor, start
+from connectors.quickbooks.cursor import Cursor, CursorError, Listing, OutdatedCursor, start
 from connectors.quickbooks.options import QboOptions
 from connectors.quickbooks.present import confirm_present
 from connectors.quickbooks.provider import PROVIDER
@@ -77,6 +77,15 @@ class QuickBooksConnector:
             api_calls=calls,
         )
         return present
+
+    def cursor_problem(self, cursor: dict) -> str | None:
+        """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None."""
+        try:
+            Cursor.from_dict(cursor)
+        except CursorError as error:
+            self._unreadable(error)
+            return str(error)
+        return None
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.base import CursorError
+from connectors.base import CursorError, OutdatedCursor
 from portal_rules.records import Entity
 
 # An older version's cursor is refused (`OutdatedCursor`) and the connector starts one full
@@ -43,11 +43,6 @@ from portal_rules.records import Entity
 VERSION = 3
 ListingMode = Literal["full", "changed", "second"]
 ENTITIES: tuple[Entity, ...] = ("customers", "invoices", "payments", "credits")  # a pull's order
-
-
-class OutdatedCursor(CursorError):
-    """A cursor an earlier release wrote: readable in principle, but what it pulled lacks
-    what this release stores, so a full pull starts (an upgrade, not a fault)."""
 
 
 @dataclass(frozen=True, slots=True)

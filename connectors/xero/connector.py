@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connectors.base import ConnectorError, CredentialsStore, CursorError
+from connectors.base import ConnectorError, CredentialsStore, CursorError, OutdatedCursor
 from connectors.oauth import TokenManager
 from connectors.registry import ConnectorSettings
 from connectors.waits import with_stop
@@ -59,8 +59,20 @@ class XeroConnector:
         """Customers then sales invoices, page by page (see `connectors.xero.pull`)."""
         return pages(self.client, cursors.start(cursor, full=full, unreadable=self._unreadable))
 
+    def cursor_problem(self, cursor: dict) -> str | None:
+        """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None."""
+        try:
+            cursors.Cursor.from_dict(cursor)
+        except CursorError as error:
+            self._unreadable(error)
+            return str(error)
+        return None
+
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.
+        if isinstance(error, OutdatedCursor):
+            log.info("xero.cursor_outdated", company=self.company_id, reason=str(error))
+            return
         log.warning("xero.cursor_unreadable", company=self.company_id, reason=str(error))
 
     def confirm_present(self, entity: str, refs: Sequence[str]) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.base import ConfirmsPresence
+from connectors.base import ChecksCursor, ConfirmsPresence
 from connectors.quickbooks.present import MAX_STATEMENT_CHARS, statements
 from connectors.simulators import mutations
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
@@ -69,3 +69,13 @@ def test_every_entity_in_batches_within_the_statement_limit(world):
 def test_quotes_in_a_ref_cannot_break_the_statement():
     [statement] = statements("Invoice", ["1", "2') OR ('1"])
     assert statement == "SELECT Id FROM Invoice WHERE Id IN ('1','2\\') OR (\\'1') MAXRESULTS 1000"
+
+
+def test_the_connector_tells_before_a_run_whether_it_can_go_on_from_a_cursor(world):
+    """`ChecksCursor`: the orchestrator makes a run from an unusable cursor a full one."""
+    connector = world.connector()
+    assert isinstance(connector, ChecksCursor)
+    *_, last = connector.pages(None)
+    assert connector.cursor_problem(last.cursor) is None
+    assert "version-2" in connector.cursor_problem({**last.cursor, "v": 2})
+    assert connector.cursor_problem({"phase": "done"}) == "not a version-3 QuickBooks cursor"

@@ -3,7 +3,7 @@ anything is marked deleted. Through xero-python against the simulator."""
 
 from __future__ import annotations
 
-from connectors.base import ConfirmsPresence
+from connectors.base import ChecksCursor, ConfirmsPresence
 from connectors.simulators import mutations
 from tests.connectors.xero_fixtures import (  # noqa: F401 - fixtures
     clock_fixture,
@@ -60,3 +60,13 @@ def test_every_entity_in_batches_of_ids_per_request(world, volume):
     assert connector.confirm_present("payments", payments) == set(payments[1:])
     assert connector.confirm_present("credits", [c.upper() for c in credits]) == {c.upper() for c in credits}
     assert connector.confirm_present("credits", []) == set()
+
+
+def test_the_connector_tells_before_a_run_whether_it_can_go_on_from_a_cursor(world, volume):
+    """`ChecksCursor`: the orchestrator makes a run from an unusable cursor a full one."""
+    connector = world.connector(volume.id)
+    assert isinstance(connector, ChecksCursor)
+    *_, last = connector.pages(None)
+    assert connector.cursor_problem(last.cursor) is None
+    assert "version-1" in connector.cursor_problem({**last.cursor, "v": 1})
+    assert connector.cursor_problem({**last.cursor, "v": 4}) == "not a version-3 Xero cursor"

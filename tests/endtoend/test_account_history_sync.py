@@ -199,7 +199,10 @@ def test_a_write_off_by_journal_entry_is_a_credit_line_and_the_payment_shows_its
 def test_an_upgrade_rewrites_the_write_offs_an_earlier_release_stored_as_money(engine):
     """Version-2 code stored a journal entry's write-off as the payment's money. After the
     upgrade, its cursor starts one full pull, which rewrites the payment: the statement is
-    right again without anyone running `arsync sync --full`, and with no change in the books."""
+    right again without anyone running `arsync sync --full`, and with no change in the books.
+    The run is a full one, as `--full` would be: marked so, and what it did not see is
+    confirmed gone by id and marked deleted (here an invoice QuickBooks lost without a word,
+    as past CDC's 30 days)."""
     with quickbooks(engine, seed=37) as books:
         books.sync()
         invoice = max(_visible_open(books), key=lambda i: i.balance)
@@ -230,9 +233,21 @@ def test_an_upgrade_rewrites_the_write_offs_an_earlier_release_stored_as_money(e
             return sorted((kind, ref, _money(amount)) for ref, kind, amount in found)
 
         assert lines() == [("payment", paid.id, -(money + ten))]  # the earlier release's money
+        lost = min(_visible_open(books, paid=False), key=lambda i: int(i.id))
+        del books.company.invoices[lost.id]
+        books.company.revision += 1
         books.sync()
         assert lines() == sorted([("payment", paid.id, -money), ("credit", journal, -ten)])
         books.assert_statements_close()
+        with engine.connect() as connection:
+            last_full = connection.scalar(
+                text('SELECT "full" FROM sync_runs WHERE company_id = :c ORDER BY id DESC LIMIT 1'), company
+            )
+            shown = connection.scalar(
+                text("SELECT COUNT(*) FROM portal_invoices WHERE company_id = :c AND invoice_ref = :r"),
+                {**company, "r": lost.id},
+            )
+        assert bool(last_full) and shown == 0
 
 
 STATEMENT_LINES = text(
