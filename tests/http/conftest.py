@@ -66,6 +66,15 @@ class Served:
     def engine(self):
         return make_engine(self.store_url)
 
+    def config_mailing_to(self, smtp_port: int, path: Path) -> Path:
+        """This configuration with mail sent to an SMTP server on loopback, written to `path`."""
+        mail = (
+            f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\n'
+            'smtp_security = "none"\n'
+        )
+        path.write_text(self.config.read_text().replace("[http]\n", mail + "[http]\n"))
+        return path
+
     def scalar(self, sql: str, **params):
         engine = self.engine()
         try:

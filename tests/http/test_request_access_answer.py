@@ -115,14 +115,7 @@ def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(serve
     recorder = Recorder()
     smtp = LoopbackController(recorder)
     smtp.start()
-    config = tmp_path / "arsync.toml"
-    config.write_text(
-        served.config.read_text().replace(
-            "[http]\n",
-            f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
-            'smtp_security = "none"\n[http]\n',
-        )
-    )
+    config = served.config_mailing_to(smtp.port, tmp_path / "arsync.toml")
     app = App.open(load_config(config), register=False)
     try:
         job = JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test")

@@ -28,14 +28,7 @@ def test_a_request_for_access_is_mailed_within_seconds_by_a_running_worker(serve
     recorder = Recorder()
     smtp = LoopbackController(recorder)
     smtp.start()
-    config = tmp_path / "arsync.toml"
-    config.write_text(
-        served.config.read_text().replace(
-            "[http]\n",
-            f'[mail]\ntransport = "smtp"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
-            'smtp_security = "none"\n[http]\n',
-        )
-    )
+    config = served.config_mailing_to(smtp.port, tmp_path / "arsync.toml")
     log = tmp_path / "run.log"
     engine = served.engine()
     with engine.begin() as connection:  # no sync due for a day: the worker only dispatches
