@@ -9,7 +9,7 @@ writer). A claim expires like a sync's: a killed worker's job runs again at the 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
@@ -18,6 +18,7 @@ from store.fleet_tables import FleetJob
 from store.wakeups import notify_requested
 
 J = FleetJob.__table__.c
+AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # a due time before any worker's "now"
 DISPATCH = "dispatch"  # the mail dispatch (`sync.jobs.send`), which also issues requested invitations
 
 
@@ -63,11 +64,14 @@ def claim_job(
         )
 
 
-def bring_forward(connection: Connection, name: str, *, now: datetime) -> None:
-    """Make job `name` due at `now` if it was due later, and wake the workers listening
-    (PostgreSQL; SQLite workers poll every half second). With no worker, or no row yet,
-    nothing happens: the first worker to start runs every job at once anyway."""
-    connection.execute(update(FleetJob).where(J.name == name, J.next_due_at > now).values(next_due_at=now))
+def bring_forward(connection: Connection, name: str) -> None:
+    """Make job `name` due at once, whatever the workers' clocks say (a time of this
+    process's would be in a worker's future by any skew between them), and wake the
+    workers listening (PostgreSQL; SQLite workers poll every half second). With no worker,
+    or no row yet, nothing happens: the first worker to start runs every job at once anyway."""
+    connection.execute(
+        update(FleetJob).where(J.name == name, J.next_due_at > AT_ONCE).values(next_due_at=AT_ONCE)
+    )
     notify_requested(connection, f"job:{name}")
 
 

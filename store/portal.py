@@ -216,7 +216,7 @@ def record_access_request(
                 handled_at=None if invite else now,
             )
         )
-        jobs.bring_forward(connection, jobs.DISPATCH, now=now)
+        jobs.bring_forward(connection, jobs.DISPATCH)
     return RequestedInvite(this, invite.customer_ref, invite.email) if invite is not None else None
 
 
