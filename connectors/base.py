@@ -6,7 +6,7 @@ tokens (encrypted, committed) and provides a cross-process refresh lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +48,27 @@ class CursorError(ValueError):
 class OutdatedCursor(CursorError):
     """A cursor an earlier release wrote: what it pulled lacks what this release stores, so a
     full pull starts (an upgrade, not a fault)."""
+
+
+def earlier_version(raw: object, current: int) -> int | None:
+    """The version an earlier release wrote `raw` with (an int from 1 to `current` − 1), or None."""
+    version = raw.get("v") if isinstance(raw, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < current:
+        return version
+    return None
+
+
+def cursor_problem(
+    read: Callable[[dict], object], cursor: dict, report: Callable[[CursorError], None]
+) -> str | None:
+    """`ChecksCursor.cursor_problem` for a connector whose cursors `read` parses (raising
+    `CursorError`): None when it reads, else the error, given to `report` and in words."""
+    try:
+        read(cursor)
+    except CursorError as error:
+        report(error)
+        return str(error)
+    return None
 
 
 class ConnectorError(Exception):

@@ -183,8 +183,8 @@ def record_access_request(
     """Record one request of `email` (counted by the per-email limit, matched or not) with
     its decision: the eligible contact to invite, or None. The same reads and writes
     whatever the email; the invitation stays to issue until `invite_on_request` (or a worker)
-    issues it. Every request brings the workers' mail dispatch forward to now, which issues
-    and sends what was decided: "at once" (SPEC §2), within a second with a running worker."""
+    issues it. Every request makes the workers' mail dispatch due at once, which issues and
+    sends what was decided: "at once" (SPEC §2), within a second with a running worker."""
     normalized = email.strip().lower()
     with engine.begin() as connection:
         # One request of an email at a time, so the earlier ones are all counted: on

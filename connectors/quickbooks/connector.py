@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import CredentialsStore
+from connectors.base import CredentialsStore, cursor_problem
 from connectors.oauth import TokenManager
 from connectors.quickbooks.ahead import Ahead
 from connectors.quickbooks.client import QboClient
@@ -80,12 +80,7 @@ class QuickBooksConnector:
 
     def cursor_problem(self, cursor: dict) -> str | None:
         """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None."""
-        try:
-            Cursor.from_dict(cursor)
-        except CursorError as error:
-            self._unreadable(error)
-            return str(error)
-        return None
+        return cursor_problem(Cursor.from_dict, cursor, self._unreadable)
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.base import CursorError, OutdatedCursor
+from connectors.base import CursorError, OutdatedCursor, earlier_version
 from portal_rules.records import Entity
 
 # An older version's cursor is refused (`OutdatedCursor`) and the connector starts one full
@@ -92,10 +92,9 @@ class Cursor:
     @staticmethod
     def from_dict(raw: dict[str, Any]) -> State:
         """The cursor `to_dict` wrote; raise `CursorError` for anything else."""
-        version = raw.get("v") if isinstance(raw, dict) else None
-        if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < VERSION:
-            raise OutdatedCursor(f"a version-{version} QuickBooks cursor (this release writes {VERSION})")
-        if version != VERSION:
+        if (earlier := earlier_version(raw, VERSION)) is not None:
+            raise OutdatedCursor(f"a version-{earlier} QuickBooks cursor (this release writes {VERSION})")
+        if not isinstance(raw, dict) or raw.get("v") != VERSION:
             raise CursorError(f"not a version-{VERSION} QuickBooks cursor")
         mode = raw.get("mode")
         if mode in ("done", "cdc", "repair"):

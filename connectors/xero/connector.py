@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from connectors.base import ConnectorError, CredentialsStore, CursorError, OutdatedCursor
+from connectors.base import ConnectorError, CredentialsStore, CursorError, OutdatedCursor, cursor_problem
 from connectors.oauth import TokenManager
 from connectors.registry import ConnectorSettings
 from connectors.waits import with_stop
@@ -61,12 +61,7 @@ class XeroConnector:
 
     def cursor_problem(self, cursor: dict) -> str | None:
         """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None."""
-        try:
-            cursors.Cursor.from_dict(cursor)
-        except CursorError as error:
-            self._unreadable(error)
-            return str(error)
-        return None
+        return cursor_problem(cursors.Cursor.from_dict, cursor, self._unreadable)
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from connectors.base import CursorError, OutdatedCursor
+from connectors.base import CursorError, OutdatedCursor, earlier_version
 from portal_rules.records import Entity
 
 # 2: payments and credit notes follow invoices. A version-1 cursor never pulled them, so it
@@ -105,11 +105,10 @@ class Cursor:
     def from_dict(raw: dict[str, Any]) -> Cursor:
         """The cursor `to_dict` wrote, or one of version 2 (an unfinished pass starts over);
         raise `CursorError` for anything else."""
-        version = raw.get("v") if isinstance(raw, dict) else None
-        if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < _RESTARTED:
-            raise OutdatedCursor(f"a version-{version} Xero cursor (this release writes {VERSION})")
+        if (earlier := earlier_version(raw, _RESTARTED)) is not None:
+            raise OutdatedCursor(f"a version-{earlier} Xero cursor (this release writes {VERSION})")
         try:
-            if version not in (VERSION, _RESTARTED) or raw["phase"] not in _PHASES:
+            if raw.get("v") not in (VERSION, _RESTARTED) or raw["phase"] not in _PHASES:
                 raise CursorError(f"not a version-{VERSION} Xero cursor")
             cursor = Cursor(
                 full=bool(raw["full"]),
