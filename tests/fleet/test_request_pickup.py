@@ -9,6 +9,7 @@ requested sync that fails is tried again a minute later, not an interval later.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -29,22 +30,31 @@ T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def test_a_request_notifies_listening_workers_on_postgresql(pg_engine):
-    register_companies(pg_engine, [CompanyRow("acme", "Acme", "UTC", "scripted")])
-    ensure_scheduled(pg_engine, ["acme"], now=T0)
+    # Channels are per database: tests running beside this one, on other schemas, notify too
+    # (their requests, their request-access `job:dispatch`); this one hears its own company's.
+    company = f"acme-{secrets.token_hex(4)}"
+    register_companies(pg_engine, [CompanyRow(company, "Acme", "UTC", "scripted")])
+    ensure_scheduled(pg_engine, [company], now=T0)
     heard: list[str] = []
     got = threading.Event()
     stopping = threading.Event()
-    listener = RequestListener(pg_engine, lambda company: (heard.append(company), got.set()), stopping)
+
+    def on_request(name: str) -> None:
+        if name == company:
+            heard.append(name)
+            got.set()
+
+    listener = RequestListener(pg_engine, on_request, stopping)
     listener.start()
     try:
         assert listener.listening.wait(10), "the listener never ran LISTEN"
-        assert request_sync(pg_engine, "acme", now=T0)
+        assert request_sync(pg_engine, company, now=T0)
         assert got.wait(10), "no notification after the request's commit"
-        assert not request_sync(pg_engine, "acme", now=T0)  # coalesced: nothing new to wake for
+        assert not request_sync(pg_engine, company, now=T0)  # coalesced: nothing new to wake for
     finally:
         stopping.set()
         listener.join(10)
-    assert heard == ["acme"]
+    assert heard == [company]
     assert not listener.is_alive()
 
 
