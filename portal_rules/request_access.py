@@ -24,6 +24,9 @@ PUBLIC_ANSWER = (
 )
 DEFAULT_LIMIT = 3
 DEFAULT_PERIOD = timedelta(hours=1)
+# An invitation this recent answers a request of its contact: its mail may not have arrived
+# yet, and a new one would supersede the link on its way (a double click, an impatient retry).
+REPEAT_WINDOW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,31 @@ def decide_request_access(
     if not candidates:
         return AccessDecision(invite=None)
     return AccessDecision(invite=min(candidates, key=_preference))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInvitation:
+    """An invitation of the contact, neither accepted, superseded nor expired."""
+
+    id: int
+    created_at: datetime
+
+
+def already_answered(
+    open_invitations: Iterable[OpenInvitation],
+    *,
+    requested_at: datetime,
+    newest_id_then: int,
+    window: timedelta = REPEAT_WINDOW,
+) -> bool:
+    """Whether an open invitation of the contact answers a request, so issuing another would
+    only supersede its link and mail the contact twice: one issued after the request (an
+    id above the newest one when it was made: ids, since the HTTP server's clock and the
+    admin's may differ), or less than `window` before it."""
+    return any(
+        invitation.id > newest_id_then or invitation.created_at > requested_at - window
+        for invitation in open_invitations
+    )
 
 
 def _preference(account: PortalAccount) -> tuple[int, tuple[int, int, str]]:

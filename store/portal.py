@@ -19,7 +19,12 @@ from portal_rules.aging import Aging
 from portal_rules.aging import aging as aging_of
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.invitations import IssuedInvitation, Rejected, can_invite
-from portal_rules.request_access import PUBLIC_ANSWER, decide_request_access
+from portal_rules.request_access import (
+    PUBLIC_ANSWER,
+    OpenInvitation,
+    already_answered,
+    decide_request_access,
+)
 from portal_rules.types import CompanyPolicy, InvoiceFacts, PortalStatus
 from portal_rules.visibility import is_visible
 from store import invitations, jobs
@@ -195,7 +200,12 @@ def record_access_request(
             pair = func.hashtextextended(f"{company_id} {normalized}", 0)
             connection.execute(select(func.pg_advisory_xact_lock(pair)))
         this = connection.execute(
-            insert(AccessRequest).values(company_id=company_id, email=normalized, requested_at=now)
+            insert(AccessRequest).values(
+                company_id=company_id,
+                email=normalized,
+                requested_at=now,
+                newest_invitation_id=func.coalesce(select(func.max(Invitation.id)).scalar_subquery(), 0),
+            )
         ).inserted_primary_key[0]
         recent = list(
             connection.scalars(
@@ -232,9 +242,9 @@ def invite_on_request(
 ) -> bool:
     """Issue the invitation a request decided on and put its mail in the outbox, with the
     request marked handled in the same transaction; False when it already was (by a worker
-    or another process), the contact can no longer be invited, or an invitation issued since
-    the request answered it (an admin's `arsync invite`, or an earlier request of the same
-    email issued in this pass): a second one would supersede its link and mail again."""
+    or another process), the contact can no longer be invited, or an open invitation answers
+    it (`already_answered`: an admin's `arsync invite` since, an earlier request of the same
+    email a moment before): a second one would supersede its link and mail again."""
     with engine.begin() as connection:
         taken = connection.execute(
             update(AccessRequest)
@@ -247,7 +257,7 @@ def invite_on_request(
         account = next((a for a in accounts if a.customer_ref == request.customer_ref), None)
         if account is None or not can_invite(account):
             return False  # enabled, or no longer eligible, since the request
-        if _invited_since_request(connection, company_id, request):
+        if _answered(connection, company_id, request, now):
             return False
         issued = invitations.issue_invitation(
             connection, company_id, account, policy=policy, portal_url=portal_url, now=now
@@ -257,15 +267,25 @@ def invite_on_request(
     return True
 
 
-def _invited_since_request(connection: Connection, company_id: str, request: RequestedInvite) -> bool:
-    requested_at = select(AccessRequest.requested_at).where(AccessRequest.id == request.request_id)
-    query = select(Invitation.id).where(
+def _answered(connection: Connection, company_id: str, request: RequestedInvite, now: datetime) -> bool:
+    requested_at, newest_id_then = connection.execute(
+        select(AccessRequest.requested_at, AccessRequest.newest_invitation_id).where(
+            AccessRequest.id == request.request_id
+        )
+    ).one()
+    open_ = select(Invitation.id, Invitation.created_at).where(
         Invitation.company_id == company_id,
         Invitation.customer_ref == request.customer_ref,
         Invitation.email == request.email,
-        Invitation.created_at >= requested_at.scalar_subquery(),
+        Invitation.accepted_at.is_(None),
+        Invitation.superseded_at.is_(None),
+        Invitation.expires_at > now,
     )
-    return connection.scalar(query.limit(1)) is not None
+    return already_answered(
+        (OpenInvitation(*row) for row in connection.execute(open_)),
+        requested_at=requested_at,
+        newest_id_then=newest_id_then or 0,
+    )
 
 
 def companies_with_requested_invites(engine: Engine) -> set[str]:

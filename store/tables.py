@@ -208,6 +208,8 @@ class AccessRequest(SQLModel, table=True):
     requested_at: datetime = Field(sa_column=_when(nullable=False))
     invite_ref: str | None = Field(default=None, max_length=64)  # the customer whose contact to invite
     handled_at: datetime | None = Field(default=None, sa_column=_when())  # None: still to invite
+    # the newest invitation's id when the request was made: any later one was issued since
+    newest_invitation_id: int | None = Field(default=None)
 
 
 class Outbox(SQLModel, table=True):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from store.db import current_revision, head_revision, make_engine, upgrade
+from store.tables import AccessRequest, Invitation
 from tests.foundation.schema import migrate
 
 FIRST_RELEASE = [
@@ -51,4 +53,45 @@ def test_first_release_database_upgrades_with_its_data(store_url):
     ]
     assert Decimal(str(due)) == Decimal(50)
     assert payments == 0
+    engine.dispose()
+
+
+def test_waiting_access_requests_learn_the_invitations_issued_before_them(store_url):
+    """0015: "issued since the request" became an id; requests still waiting when the store
+    upgrades get the newest invitation of their time, so an older link is not taken as an
+    answer (and a newer one still is)."""
+    engine = make_engine(store_url)
+    migrate(engine, command.upgrade, "0014_requested_invitations")
+    day = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    invitation = {"company_id": "acme", "customer_ref": "C1", "email": "ap@x.example", "accepted_at": None}
+    request = {"company_id": "acme", "email": "ap@x.example", "invite_ref": "C1", "handled_at": None}
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Invitation.__table__),
+            [
+                {**invitation, "token_hash": "a", "created_at": day, "expires_at": day + timedelta(days=14)},
+                {
+                    **invitation,
+                    "token_hash": "b",
+                    "created_at": day + timedelta(hours=2),
+                    "expires_at": day + timedelta(days=14),
+                },
+            ],
+        )
+        connection.execute(
+            insert(AccessRequest.__table__),
+            [
+                {**request, "requested_at": day - timedelta(hours=1)},
+                {**request, "requested_at": day + timedelta(hours=1)},
+                {**request, "requested_at": day + timedelta(hours=3), "handled_at": day},
+            ],
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        newest = connection.execute(
+            text("SELECT requested_at, newest_invitation_id FROM access_requests ORDER BY id")
+        ).all()
+        first, second = connection.scalars(text("SELECT id FROM invitations ORDER BY id")).all()
+    assert [n for _, n in newest] == [0, first, None]
+    assert second > first
     engine.dispose()

@@ -6,6 +6,8 @@ import pytest
 
 from portal_rules.request_access import (
     PUBLIC_ANSWER,
+    OpenInvitation,
+    already_answered,
     decide_request_access,
     is_rate_limited,
 )
@@ -107,3 +109,32 @@ def test_public_answer_is_identical_whether_or_not_the_email_matched() -> None:
 )
 def test_is_rate_limited(recent, limit: int, period: timedelta, expected: bool) -> None:
     assert is_rate_limited(recent, NOW, limit=limit, period=period) is expected
+
+
+@pytest.mark.parametrize(
+    ("invitations", "answered"),
+    [
+        ([], False),
+        ([OpenInvitation(8, NOW - timedelta(days=3))], False),  # an old invitation: resend
+        ([OpenInvitation(12, NOW - timedelta(days=3))], True),  # issued after the request
+        ([OpenInvitation(8, NOW - timedelta(minutes=4))], True),  # its mail is on its way
+        ([OpenInvitation(8, NOW - timedelta(minutes=5))], False),
+        # the admin's machine is 10 minutes behind the server's: issued since, by id
+        ([OpenInvitation(12, NOW - timedelta(minutes=9))], True),
+        ([OpenInvitation(10, NOW + timedelta(minutes=2))], True),  # just before, clock ahead
+        ([OpenInvitation(10, NOW - timedelta(days=1)), OpenInvitation(11, NOW)], True),
+    ],
+    ids=[
+        "none-open",
+        "old-invitation",
+        "issued-since",
+        "issued-4-min-before",
+        "issued-5-min-before",
+        "issued-since-clock-behind",
+        "issued-just-before-clock-ahead",
+        "one-of-several",
+    ],
+)
+def test_an_open_invitation_answers_a_request(invitations, answered):
+    old_newest = 10
+    assert already_answered(invitations, requested_at=NOW, newest_id_then=old_newest) is answered

@@ -269,7 +269,8 @@ def test_request_access_answers_are_identical(world):
     config, engine = world
     cases = {
         "known": (EMAIL, NOW),
-        "known-other-case": (" AP@Cafe.Example ", NOW + timedelta(minutes=1)),
+        # more than `REPEAT_WINDOW` apart, so each is a resend (sooner, the first answers it)
+        "known-other-case": (" AP@Cafe.Example ", NOW + timedelta(minutes=6)),
         "unknown": ("nobody@nowhere.example", NOW),
         "invalid": ("not an email", NOW),
         "empty": ("", NOW),
@@ -277,7 +278,7 @@ def test_request_access_answers_are_identical(world):
         "huge": ("a" * 5000 + "@x.example", NOW),
     }
     answers = {name: ask(config, engine, address, at).encode() for name, (address, at) in cases.items()}
-    for minute in range(2, 6):  # past the per-email limit
+    for minute in (12, 18, 24, 30):  # the third, then past the per-email limit
         answers[f"limited-{minute}"] = ask(config, engine, EMAIL, NOW + timedelta(minutes=minute)).encode()
         answers[f"unknown-limited-{minute}"] = ask(
             config, engine, "nobody@nowhere.example", NOW + timedelta(minutes=minute)
@@ -338,6 +339,44 @@ def test_several_waiting_requests_of_one_email_give_one_invitation(world):
     assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=later) is None
 
 
+def test_the_admins_invitation_answers_a_request_whatever_the_clocks(world):
+    """The HTTP server's clock 10 minutes ahead of the admin's: the request is stamped later
+    than the admin's invitation that followed it. Issued since is told by ids, not clocks."""
+    config, engine = world
+    acme = config.company("acme")
+    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=10)) is not None
+    admin = invite(engine, config, acme, now=NOW, customer_ref="1")
+    assert admin.invited == [("1", EMAIL)]
+    [token] = outbox_tokens(engine, "acme")
+    assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=1)) == 0
+    assert outbox_tokens(engine, "acme") == [token]
+    later = NOW + timedelta(minutes=2)
+    assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=later) is None
+
+
+def test_asking_again_a_moment_later_keeps_the_link_on_its_way(world):
+    """A double click, or an impatient second try before the first mail arrived: the worker
+    issued the first at once; the second must not supersede its link and mail again. Once
+    `REPEAT_WINDOW` has passed, asking again is a resend (the first mail may be lost)."""
+    config, engine = world
+    acme = config.company("acme")
+    for seconds in (0, 3):
+        at = NOW + timedelta(seconds=seconds)
+        assert portal.record_access_request(engine, "acme", EMAIL, now=at) is not None
+        issue_requested(engine, config, acme, now=at)
+    [token] = outbox_tokens(engine, "acme")
+    assert portal.requested_invites(engine, "acme") == []
+
+    resend = NOW + timedelta(minutes=6)
+    assert portal.record_access_request(engine, "acme", EMAIL, now=resend) is not None
+    assert issue_requested(engine, config, acme, now=resend) == 1
+    first, second = outbox_tokens(engine, "acme")
+    assert first == token
+    policy = company_policy(acme)
+    assert portal.accept_invitation(engine, "acme", token, policy=policy, now=resend) == INVALID
+    assert portal.accept_invitation(engine, "acme", second, policy=policy, now=resend) is None
+
+
 def test_request_access_through_the_cli_prints_the_same_answer(world, store_url, tmp_path, capsys):
     config_path = tmp_path / "arsync.toml"
     config_path.write_text(
@@ -357,8 +396,8 @@ def test_request_access_through_the_cli_prints_the_same_answer(world, store_url,
         """)
     )
     outcomes = []
-    for minute, address in enumerate([EMAIL, "nobody@nowhere.example", EMAIL, EMAIL, EMAIL, "x@y"]):
-        at = (NOW + timedelta(minutes=minute)).isoformat()
+    for step, address in enumerate([EMAIL, "nobody@nowhere.example", EMAIL, EMAIL, EMAIL, "x@y"]):
+        at = (NOW + timedelta(minutes=6 * step)).isoformat()  # each a resend, not a repeat
         code = main(["--config", str(config_path), "portal", "request-access", "acme", address, "--now", at])
         outcomes.append((code, capsys.readouterr().out.encode()))
     assert set(outcomes) == {(0, PUBLIC_ANSWER.encode() + b"\n")}
@@ -396,7 +435,7 @@ def test_one_company_never_sees_another_companys_data(world):
     assert status_of(engine, "globex", "2", "two@x.example") == "pending"
 
     # Request access for globex touches globex only.
-    ask(config, engine, "two@x.example", NOW + timedelta(minutes=1), company_id="globex")
+    ask(config, engine, "two@x.example", NOW + timedelta(minutes=6), company_id="globex")  # a resend
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT company_id, email FROM invitations ORDER BY id")).all()
         requests = connection.execute(text("SELECT company_id, email FROM access_requests")).all()
