@@ -12,6 +12,11 @@ from sync.cli import State, pass_state
 
 NO_WORKER = "no `arsync run` worker is running to start it"
 NO_WORKER_TO_SEND = "no `arsync run` worker is running to issue and send them"
+REQUESTS_OVERDUE = timedelta(minutes=2)
+REQUESTS_FAILING = (
+    "the workers' dispatches have not issued them: their log's `daemon.requested_invitations_failed`"
+    " says why (a broken invitation template, say)"
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -52,7 +57,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "connection": connection["status"],
         "connection_detail": connection["status_detail"],
         "outbox": seen["outbox"],
-        "requested_invitations": _requested(seen["requested_invites"], workers),
+        "requested_invitations": _requested(seen["requested_invites"], workers, datetime.now(UTC)),
         "in_doubt": [
             {
                 "id": e["id"],
@@ -71,12 +76,18 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
     }
 
 
-def _requested(waiting: dict, workers: int) -> dict | None:
+def _requested(waiting: dict, workers: int, now: datetime) -> dict | None:
     """Invitations portal requests decided on that no worker has issued yet: how many, since
-    when; None when there are none."""
+    when; None when there are none. A worker's dispatch issues them at once (and runs every
+    minute anyway), so any waiting longer than `REQUESTS_OVERDUE` with workers alive failed."""
     if not waiting["n"]:
         return None
-    detail = "the next dispatch issues and sends them" if workers else NO_WORKER_TO_SEND
+    if not workers:
+        detail = NO_WORKER_TO_SEND
+    elif now - waiting["oldest"] > REQUESTS_OVERDUE:
+        detail = REQUESTS_FAILING
+    else:
+        detail = "the next dispatch issues and sends them"
     return {"count": waiting["n"], "since": _iso(waiting["oldest"]), "detail": detail}
 
 

@@ -14,17 +14,20 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import json
 import os
 import re
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from structlog.testing import capture_logs
 
 from store import portal
+from store.workers import register_worker
 from sync.app import App
+from sync.commands.status import REQUESTS_FAILING
 from sync.config import Config, load_config
 from sync.jobs import JobContext, plan
 from sync.jobs import send as dispatch_job
@@ -279,3 +282,10 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     assert "invitation.txt, line 1: unexpected '}'" in failed["error"]
     assert len(portal.requested_invites(shop.engine, COMPANY)) == 1
     assert shop.rows("SELECT recipient FROM outbox") == []
+    # `status` does not promise the next dispatch while a live worker's dispatches keep failing
+    register_worker(shop.engine, "host:1:w1", concurrency=1, now=datetime.now(UTC), ttl=timedelta(minutes=1))
+    status = shop.cli("status", "--json")
+    assert status.code == 0
+    [row] = json.loads(status.out)
+    assert row["requested_invitations"]["detail"] == REQUESTS_FAILING
+    assert "daemon.requested_invitations_failed" in shop.cli("status").out
