@@ -19,6 +19,8 @@ from store.wakeups import notify_requested
 
 J = FleetJob.__table__.c
 AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # a due time before any worker's "now"
+# However often a job is brought forward (a flood of portal requests), it runs at most this often
+MIN_GAP = timedelta(seconds=0.5)
 DISPATCH = "dispatch"  # the mail dispatch (`sync.jobs.send`), which also issues requested invitations
 
 
@@ -31,8 +33,12 @@ def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
 
 
 def _due_and_free(now: datetime):
-    """Due by `now`, and not held by a live claim."""
-    return and_(J.next_due_at <= now, or_(J.claimed_by.is_(None), J.claimed_until < now))
+    """Due by `now`, not held by a live claim, and not run within `MIN_GAP`."""
+    return and_(
+        J.next_due_at <= now,
+        or_(J.claimed_by.is_(None), J.claimed_until < now),
+        or_(J.last_run_at.is_(None), J.last_run_at <= now - MIN_GAP),
+    )
 
 
 def due_jobs(engine: Engine, names: Collection[str], *, now: datetime) -> list[str]:
@@ -64,15 +70,19 @@ def claim_job(
         )
 
 
-def bring_forward(connection: Connection, name: str) -> None:
+def bring_forward(connection: Connection, name: str) -> bool:
     """Make job `name` due at once, whatever the workers' clocks say (a time of this
     process's would be in a worker's future by any skew between them), and wake the
-    workers listening (PostgreSQL; SQLite workers poll every half second). With no worker,
-    or no row yet, nothing happens: the first worker to start runs every job at once anyway."""
-    connection.execute(
+    workers listening (PostgreSQL; SQLite workers poll every half second); True if it was
+    not due yet. Already due, it changes nothing and wakes nobody: a flood of requests
+    wakes the workers once per run of the job, not once each. With no worker, or no row
+    yet, nothing happens: the first worker to start runs every job at once anyway."""
+    moved = connection.execute(
         update(FleetJob).where(J.name == name, J.next_due_at > AT_ONCE).values(next_due_at=AT_ONCE)
-    )
-    notify_requested(connection, f"job:{name}")
+    ).rowcount
+    if moved:
+        notify_requested(connection, f"job:{name}")
+    return bool(moved)
 
 
 def renew_jobs(engine: Engine, worker: str, names: Collection[str], *, now: datetime, ttl: timedelta) -> None:

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from store.crypto import SecretBox
 from store.health import SCORES
-from store.jobs import claim_job, due_jobs, ensure_jobs, finish_job
+from store.jobs import AT_ONCE, MIN_GAP, bring_forward, claim_job, due_jobs, ensure_jobs, finish_job
+from store.tables import metadata
 from sync.app import App
 from sync.config import parse_config
 from sync.jobs import JobContext, health
@@ -45,6 +46,37 @@ def test_due_jobs_reads_what_a_claim_would_take(engine):
     assert due_jobs(engine, ["dispatch"], now=NOW + timedelta(seconds=59)) == []
     assert due_jobs(engine, ["dispatch"], now=NOW + every) == ["dispatch"]
     assert due_jobs(engine, [], now=NOW + every) == []
+
+
+def due_at(engine, name: str):
+    jobs = metadata.tables["fleet_jobs"]
+    with engine.connect() as connection:
+        return connection.scalar(select(jobs.c.next_due_at).where(jobs.c.name == name))
+
+
+def test_a_job_brought_forward_runs_at_once_but_never_twice_within_the_gap(engine):
+    """A portal request brings the dispatch forward; a flood of them wakes the workers once
+    per run (nothing to change while it is due) and runs it at most every `MIN_GAP`."""
+    every = timedelta(minutes=1)
+    ensure_jobs(engine, ["dispatch"], now=NOW)
+    assert claim_job(engine, "dispatch", "w1", now=NOW, interval=every, ttl=TTL)
+    finish_job(engine, "dispatch", "w1")
+    with engine.begin() as connection:
+        assert bring_forward(connection, "dispatch")
+        assert not bring_forward(connection, "dispatch")  # already due: no second wake-up
+    assert due_at(engine, "dispatch") == AT_ONCE
+    soon = NOW + MIN_GAP / 2
+    assert due_jobs(engine, ["dispatch"], now=soon) == []
+    assert not claim_job(engine, "dispatch", "w2", now=soon, interval=every, ttl=TTL)
+    gap = NOW + MIN_GAP
+    assert due_jobs(engine, ["dispatch"], now=gap) == ["dispatch"]
+    assert claim_job(engine, "dispatch", "w2", now=gap, interval=every, ttl=TTL)
+    assert due_at(engine, "dispatch") == gap + every
+    with engine.begin() as connection:  # brought forward while it runs: due again after it
+        assert bring_forward(connection, "dispatch")
+    assert not claim_job(engine, "dispatch", "w1", now=gap + MIN_GAP, interval=every, ttl=TTL)  # held
+    finish_job(engine, "dispatch", "w2")
+    assert claim_job(engine, "dispatch", "w1", now=gap + MIN_GAP, interval=every, ttl=TTL)
 
 
 def test_the_hourly_health_job_recomputes_every_company(engine):
