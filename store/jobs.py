@@ -80,8 +80,7 @@ def bring_forward(connection: Connection, name: str) -> bool:
     moved = connection.execute(
         update(FleetJob).where(J.name == name, J.next_due_at > AT_ONCE).values(next_due_at=AT_ONCE)
     ).rowcount
-    if moved:
-        notify_requested(connection, f"job:{name}")
+    notify_requested(connection, f"job:{name}", when=bool(moved))  # the same statement either way
     return bool(moved)
 
 

@@ -14,17 +14,19 @@ import threading
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 
 log = structlog.get_logger("arsync.daemon")
 CHANNEL = "arsync_sync_requested"
 RECONNECT_AFTER = 5.0  # seconds between attempts while the store is unreachable
 
 
-def notify_requested(connection: Connection, company_id: str) -> None:
-    """Tell listening workers that `company_id` has a request (no-op on SQLite)."""
+def notify_requested(connection: Connection, company_id: str, *, when: bool = True) -> None:
+    """Tell listening workers that `company_id` has a request (no-op on SQLite). With `when`
+    false, the same statement runs and notifies nobody: a caller whose statements must not
+    depend on its data (request access) runs it either way."""
     if connection.dialect.name == "postgresql":
-        connection.execute(select(func.pg_notify(CHANNEL, company_id)))
+        connection.execute(select(func.pg_notify(CHANNEL, company_id)).where(bindparam("when", when)))
 
 
 class RequestListener(threading.Thread):
