@@ -21,6 +21,8 @@ from store.fleet_tables import SyncSchedule
 from store.wakeups import notify_requested
 
 S = SyncSchedule.__table__.c
+TURNED_AWAY = "wanted while a manual sync ran"
+STARVING = timedelta(minutes=1)  # a due sync starts within a minute (SPEC §11), requests or not
 
 
 class UnknownCompany(LookupError):
@@ -78,9 +80,16 @@ def request_sync(engine: Engine, company_id: str, *, now: datetime, reason: str 
         return False
 
 
+def _abandoned(now: datetime):
+    """A claim its worker stopped renewing (killed, lost): the run it began is unfinished."""
+    return and_(S.claimed_by.is_not(None), S.claimed_until < now)
+
+
 def _claimable(now: datetime, company_ids: Collection[str]):
     free = or_(S.claimed_by.is_(None), S.claimed_until < now)
-    wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now)
+    # an abandoned run is wanted whatever its due time: a requested (early) one would
+    # otherwise wait for the next scheduled time, the request having left with its worker
+    wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now, _abandoned(now))
     return and_(S.company_id.in_(list(company_ids)), free, wanted)
 
 
@@ -92,11 +101,16 @@ def claim_due(
     company_ids: Collection[str],
     limit: int,
     ttl: timedelta,
+    starving: timedelta = STARVING,
 ) -> list[Claim]:
-    """Claim up to `limit` due companies among `company_ids`: requested first, then oldest-due."""
+    """Claim up to `limit` due companies among `company_ids`: requested first, then oldest-due;
+    but a company due for longer than `starving` goes before requests, so a stream of them
+    (one busy company's webhooks) never keeps the others' scheduled syncs waiting."""
     if limit <= 0 or not company_ids:
         return []
-    order = (case((S.requested_at.is_not(None), 0), else_=1), _wanted_since(), S.company_id)
+    overdue = and_(S.requested_at.is_(None), S.next_due_at < now - starving)
+    rank = case((overdue, 0), (S.requested_at.is_not(None), 1), else_=2)
+    order = (rank, _wanted_since(), S.company_id)
     picked = (
         select(S.company_id, S.next_due_at, S.requested_at, S.request_reason)
         .where(_claimable(now, company_ids))
@@ -134,8 +148,13 @@ def claim_due(
 
 
 def _wanted_since():
-    """Order key: when the row became wanted (its request, else its due time)."""
-    return case((S.requested_at.is_not(None), S.requested_at), else_=S.next_due_at)
+    """Order key: when the row became wanted (its request, else its due time, or when an
+    abandoned claim expired if that came first)."""
+    return case(
+        (S.requested_at.is_not(None), S.requested_at),
+        (and_(S.claimed_by.is_not(None), S.claimed_until < S.next_due_at), S.claimed_until),
+        else_=S.next_due_at,
+    )
 
 
 def renew(
@@ -197,11 +216,16 @@ def record_manual_sync(
     """A sync run outside the schedule (`arsync sync`, the demo) counts as the company's sync.
 
     A successful one pushes the next due time an interval past its start, so the workers do
-    not sync the company again right away; a pending request stays pending. A row a worker
+    not sync the company again right away; a pending request stays pending. A worker turned
+    away meanwhile (the lease was this run's) took a request, or a due time, this run may
+    have read too early for: it becomes a request again, served right after. A row a worker
     has claimed is left to that worker.
     """
+    turned_away = and_(S.last_status == "skipped", S.last_finished_at >= started, S.requested_at.is_(None))
     values: dict = {"last_worker": worker, "last_started_at": started, "last_finished_at": finished}
     values["last_status"] = status
+    values["requested_at"] = case((turned_away, literal(finished, S.requested_at.type)), else_=S.requested_at)
+    values["request_reason"] = case((turned_away, literal(TURNED_AWAY)), else_=S.request_reason)
     if status == "ok":
         values["next_due_at"] = max(started + interval, finished)
     with engine.begin() as connection:
@@ -210,6 +234,7 @@ def record_manual_sync(
             .where(S.company_id == company_id, or_(S.claimed_by.is_(None), S.claimed_until < finished))
             .values(**values)
         )
+        notify_requested(connection, company_id)  # a listening worker takes it at once, if any
 
 
 def schedule_row(engine: Engine, company_id: str) -> dict | None:

@@ -109,7 +109,13 @@ class Daemon:
             room = self.concurrency - len(self.running)
         now = self.clock()  # refresh and heartbeat write: a request may have come in meanwhile
         claims = schedule.claim_due(
-            self.app.engine, self.owner, now=now, company_ids=self.companies, limit=room, ttl=self.claim_ttl
+            self.app.engine,
+            self.owner,
+            now=now,
+            company_ids=self.companies,
+            limit=room,
+            ttl=self.claim_ttl,
+            starving=self.scaled(schedule.STARVING),
         )
         for claim in claims:
             with self.lock:

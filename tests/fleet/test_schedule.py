@@ -8,10 +8,12 @@ import pytest
 
 from store.companies import CompanyRow, register_companies
 from store.schedule import (
+    TURNED_AWAY,
     UnknownCompany,
     claim_due,
     ensure_scheduled,
     next_due,
+    record_manual_sync,
     release,
     renew,
     request_sync,
@@ -74,6 +76,62 @@ def test_a_claim_not_renewed_expires_and_another_worker_takes_it(scheduled):
     # the dead worker's late release changes nothing: the claim is no longer its own
     assert not release(scheduled, "dead", "a", next_at=T0 + TTL, finished=T0, status="ok")
     assert schedule_rows(scheduled)["a"]["claimed_by"] == "w2"
+
+
+def test_a_requested_run_whose_worker_died_is_taken_again_once_its_claim_expires(scheduled):
+    """The claim took the request with it and the company is not due for an hour: the run
+    the request asked for is still unfinished, so another worker takes it when it expires."""
+    early = T0 - timedelta(hours=1)
+    request_sync(scheduled, "b", now=early)
+    [claim] = claim_due(scheduled, "dead", now=early, company_ids=IDS, limit=4, ttl=TTL)
+    assert claim.requested and schedule_rows(scheduled)["b"]["requested_at"] is None
+    assert (
+        claim_due(scheduled, "w2", now=early + TTL - timedelta(seconds=1), company_ids=IDS, limit=4, ttl=TTL)
+        == []
+    )
+    [taken] = claim_due(
+        scheduled, "w2", now=early + TTL + timedelta(seconds=1), company_ids=IDS, limit=4, ttl=TTL
+    )
+    assert taken.company_id == "b"
+    assert schedule_rows(scheduled)["b"]["claimed_by"] == "w2"
+
+
+def test_a_stream_of_requests_never_keeps_a_due_company_waiting_past_a_minute(scheduled):
+    """Requests go first, but not before a company due for over a minute (`STARVING`):
+    one busy company's webhooks cannot starve the others' scheduled syncs."""
+    for minutes, expected in ((0.5, "c"), (1.5, "a")):
+        now = T0 + timedelta(minutes=minutes)
+        request_sync(scheduled, "c", now=now - timedelta(seconds=1))
+        [claim] = claim_due(scheduled, "w1", now=now, company_ids=IDS, limit=1, ttl=TTL)
+        assert claim.company_id == expected, minutes
+        release(scheduled, "w1", expected, next_at=now + timedelta(hours=1), finished=now, status="ok")
+
+
+def test_a_request_turned_away_by_a_manual_sync_is_served_after_it(scheduled):
+    """`arsync sync b` holds the lease; a webhook's request comes in and the worker that
+    claims it is turned away (skipped). The manual sync may have read the books before the
+    change: when it ends, the request is pending again, not pushed an interval away."""
+    started = T0 + timedelta(minutes=1)
+    request_sync(scheduled, "b", now=started + timedelta(seconds=5))
+    [claim] = claim_due(
+        scheduled, "w1", now=started + timedelta(seconds=6), company_ids=["b"], limit=1, ttl=TTL
+    )
+    assert claim.requested
+    turned = started + timedelta(seconds=7)
+    release(scheduled, "w1", "b", next_at=turned + timedelta(minutes=1), finished=turned, status="skipped")
+    finished = started + timedelta(minutes=2)
+    record_manual_sync(
+        scheduled, "b", "cli", started=started, finished=finished, status="ok", interval=timedelta(minutes=15)
+    )
+    row = schedule_rows(scheduled)["b"]
+    assert (row["requested_at"], row["request_reason"]) == (finished, TURNED_AWAY)
+    [again] = claim_due(scheduled, "w1", now=finished, company_ids=["b"], limit=1, ttl=TTL)
+    assert again.requested
+    # a manual sync no worker waited for leaves no request behind
+    record_manual_sync(
+        scheduled, "a", "cli", started=started, finished=finished, status="ok", interval=timedelta(minutes=15)
+    )
+    assert schedule_rows(scheduled)["a"]["requested_at"] is None
 
 
 def test_a_claim_never_starts_before_the_request_it_serves(scheduled):
