@@ -41,11 +41,12 @@ _CONNECTION = _typed(
     blocked_until=_WHEN,
 )
 _SCHEDULE = _typed(
-    """SELECT next_due_at, requested_at, claimed_by, last_worker, last_finished_at FROM sync_schedule
-       WHERE company_id = :c""",
+    """SELECT next_due_at, requested_at, claimed_by, claimed_until, last_worker, last_finished_at
+       FROM sync_schedule WHERE company_id = :c""",
     next_due_at=_WHEN,
     requested_at=_WHEN,
     claimed_by=String,
+    claimed_until=_WHEN,
     last_worker=String,
     last_finished_at=_WHEN,
 )
@@ -85,7 +86,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
 
     Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
-    requested_at, claimed_by, last_worker, last_finished_at, or None), `outbox` (count per
+    requested_at, claimed_by, claimed_until, last_worker, last_finished_at, or None), `outbox` (count per
     status), `requested_invites` (n, oldest: portal requests' invitations no worker has issued
     yet) and `needing_admin` (in-doubt and failed messages, newest first).
     """

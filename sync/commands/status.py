@@ -33,6 +33,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
     app = state.app()
     company = state.config.company(company_id)
     seen = company_glance(app.engine, company_id)
+    now = datetime.now(UTC)
     run, success, plan = seen["last_run"], seen["last_success"], seen["schedule"] or {}
     connection = seen["connection"] or {
         "status": "not_connected",
@@ -52,12 +53,12 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "last_sync_status": run["status"] if run else None,
         "last_sync_error": run["error"] if run else None,
         "last_success": _iso(success),
-        "next_sync": _next_sync(plan, next_sync, success, workers),
+        "next_sync": _next_sync(plan, next_sync, success, workers, now),
         "last_worker": plan.get("last_worker"),
         "connection": connection["status"],
         "connection_detail": connection["status_detail"],
         "outbox": seen["outbox"],
-        "requested_invitations": _requested(seen["requested_invites"], workers, datetime.now(UTC)),
+        "requested_invitations": _requested(seen["requested_invites"], workers, now),
         "in_doubt": [
             {
                 "id": e["id"],
@@ -91,11 +92,17 @@ def _requested(waiting: dict, workers: int, now: datetime) -> dict | None:
     return {"count": waiting["n"], "since": _iso(waiting["oldest"]), "detail": detail}
 
 
-def _next_sync(plan: dict, next_sync: datetime | None, success: datetime | None, workers: int) -> str | None:
+def _next_sync(
+    plan: dict, next_sync: datetime | None, success: datetime | None, workers: int, now: datetime
+) -> str | None:
     """When the workers sync the company next: running, requested, or its due time. A request
     or a due time no live worker will act on says so."""
     if plan.get("claimed_by"):
-        return f"running now on {plan['claimed_by']}"
+        if plan["claimed_until"] >= now:
+            return f"running now on {plan['claimed_by']}"
+        # its worker stopped renewing the claim (killed, lost): the run is unfinished
+        gone = f"interrupted on {plan['claimed_by']} (its claim expired at {_iso(plan['claimed_until'])})"
+        return f"{gone}: another worker resumes it" if workers else f"{gone}; {NO_WORKER}"
     if plan.get("requested_at"):
         return "requested (a worker starts it within seconds)" if workers else f"requested; {NO_WORKER}"
     finished = plan.get("last_finished_at")
