@@ -33,11 +33,13 @@ def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
 
 
 def _due_and_free(now: datetime):
-    """Due by `now`, not held by a live claim, and not run within `MIN_GAP`."""
+    """Due by `now`, not held by a live claim, and not run within `MIN_GAP` (a last run in
+    this clock's future was another worker's clock running ahead: the gap is then moot, or
+    no worker could claim the job until this clock caught up)."""
     return and_(
         J.next_due_at <= now,
         or_(J.claimed_by.is_(None), J.claimed_until < now),
-        or_(J.last_run_at.is_(None), J.last_run_at <= now - MIN_GAP),
+        or_(J.last_run_at.is_(None), J.last_run_at <= now - MIN_GAP, J.last_run_at > now),
     )
 
 

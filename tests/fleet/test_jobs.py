@@ -79,6 +79,19 @@ def test_a_job_brought_forward_runs_at_once_but_never_twice_within_the_gap(engin
     assert claim_job(engine, "dispatch", "w1", now=gap + MIN_GAP, interval=every, ttl=TTL)
 
 
+def test_a_last_run_stamped_by_a_clock_ahead_does_not_hold_the_job(engine):
+    """The worker that ran it last had its clock two minutes ahead (then stopped): the gap
+    must not keep the others from a job brought forward until their clocks catch up."""
+    every = timedelta(minutes=1)
+    ensure_jobs(engine, ["dispatch"], now=NOW)
+    ahead = NOW + timedelta(minutes=2)
+    assert claim_job(engine, "dispatch", "fast", now=ahead, interval=every, ttl=TTL)
+    finish_job(engine, "dispatch", "fast")
+    with engine.begin() as connection:
+        assert bring_forward(connection, "dispatch")
+    assert claim_job(engine, "dispatch", "w1", now=NOW + timedelta(seconds=1), interval=every, ttl=TTL)
+
+
 def test_the_hourly_health_job_recomputes_every_company(engine):
     books(engine)
     config = parse_config({"companies": [{"id": "co", "name": "Co", "connection": {"kind": "quickbooks"}}]})
