@@ -80,27 +80,48 @@ def decide_request_access(
     return AccessDecision(invite=min(candidates, key=_preference))
 
 
+# the outbox states of a mail that has left or will leave at once (a retry included)
+_ON_ITS_WAY = frozenset({"claimed", "sending", "sent"})
+
+
 @dataclass(frozen=True, slots=True)
 class OpenInvitation:
-    """An invitation of the contact, neither accepted, superseded nor expired."""
+    """An invitation of the contact, neither accepted, superseded nor expired, with the
+    outbox state of its mail (None: no mail) and whether that mail waits for the window."""
 
     id: int
     created_at: datetime
+    mail_status: str | None = "sent"
+    mail_automatic: bool = False
+
+    @property
+    def mail_on_its_way(self) -> bool:
+        """Sent, being sent, or queued to go at once: not refused, dropped, in doubt, nor
+        held for the delivery window (request-access mail ignores windows)."""
+        queued_now = self.mail_status == "queued" and not self.mail_automatic
+        return self.mail_status in _ON_ITS_WAY or queued_now
 
 
 def already_answered(
     open_invitations: Iterable[OpenInvitation],
     *,
     requested_at: datetime,
-    newest_id_then: int,
+    newest_id_then: int | None,
     window: timedelta = REPEAT_WINDOW,
 ) -> bool:
     """Whether an open invitation of the contact answers a request, so issuing another would
-    only supersede its link and mail the contact twice: one issued after the request (an
-    id above the newest one when it was made: ids, since the HTTP server's clock and the
-    admin's may differ), or less than `window` before it."""
+    only supersede its link and mail the contact twice: one whose mail is on its way, issued
+    after the request (an id above the newest one when it was made: ids, since the HTTP
+    server's clock and the admin's may differ; by time for a request recorded without it,
+    by an earlier release's server) or less than `window` before it."""
+
+    def since(invitation: OpenInvitation) -> bool:
+        if newest_id_then is None:
+            return invitation.created_at >= requested_at
+        return invitation.id > newest_id_then
+
     return any(
-        invitation.id > newest_id_then or invitation.created_at > requested_at - window
+        invitation.mail_on_its_way and (since(invitation) or invitation.created_at > requested_at - window)
         for invitation in open_invitations
     )
 

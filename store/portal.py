@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, literal, outerjoin, select, update
 
 from portal_rules.aging import Aging
 from portal_rules.aging import aging as aging_of
@@ -42,7 +42,7 @@ from store.history.reads import (
     statement_in,
 )
 from store.snapshot import snapshot
-from store.tables import PENDING, AccessRequest, Customer, Invitation, Invoice
+from store.tables import PENDING, AccessRequest, Customer, Invitation, Invoice, Outbox
 
 INVOICES = Invoice.__table__
 CUSTOMERS = Customer.__table__
@@ -273,18 +273,33 @@ def _answered(connection: Connection, company_id: str, request: RequestedInvite,
             AccessRequest.id == request.request_id
         )
     ).one()
-    open_ = select(Invitation.id, Invitation.created_at).where(
-        Invitation.company_id == company_id,
-        Invitation.customer_ref == request.customer_ref,
-        Invitation.email == request.email,
-        Invitation.accepted_at.is_(None),
-        Invitation.superseded_at.is_(None),
-        Invitation.expires_at > now,
+    mail = outerjoin(
+        Invitation,
+        Outbox,
+        and_(
+            Outbox.company_id == Invitation.company_id,
+            Outbox.dedupe_key == literal("invitation:") + Invitation.token_hash,
+        ),
+    )
+    open_ = (
+        select(Invitation.id, Invitation.created_at, Outbox.status, Outbox.automatic)
+        .select_from(mail)
+        .where(
+            Invitation.company_id == company_id,
+            Invitation.customer_ref == request.customer_ref,
+            Invitation.email == request.email,
+            Invitation.accepted_at.is_(None),
+            Invitation.superseded_at.is_(None),
+            Invitation.expires_at > now,
+        )
     )
     return already_answered(
-        (OpenInvitation(*row) for row in connection.execute(open_)),
+        (
+            OpenInvitation(id_, created, status, bool(automatic))
+            for id_, created, status, automatic in connection.execute(open_)
+        ),
         requested_at=requested_at,
-        newest_id_then=newest_id_then or 0,
+        newest_id_then=newest_id_then,
     )
 
 

@@ -123,6 +123,14 @@ def test_is_rate_limited(recent, limit: int, period: timedelta, expected: bool) 
         ([OpenInvitation(12, NOW - timedelta(minutes=9))], True),
         ([OpenInvitation(10, NOW + timedelta(minutes=2))], True),  # just before, clock ahead
         ([OpenInvitation(10, NOW - timedelta(days=1)), OpenInvitation(11, NOW)], True),
+        # its mail never left, or waits for the window: the request mails at once
+        ([OpenInvitation(12, NOW, mail_status="failed")], False),
+        ([OpenInvitation(12, NOW, mail_status="in_doubt")], False),
+        ([OpenInvitation(12, NOW, mail_status="dropped")], False),
+        ([OpenInvitation(12, NOW, mail_status=None)], False),
+        ([OpenInvitation(12, NOW, mail_status="queued", mail_automatic=True)], False),
+        ([OpenInvitation(12, NOW, mail_status="queued")], True),
+        ([OpenInvitation(12, NOW, mail_status="sending")], True),
     ],
     ids=[
         "none-open",
@@ -133,8 +141,28 @@ def test_is_rate_limited(recent, limit: int, period: timedelta, expected: bool) 
         "issued-since-clock-behind",
         "issued-just-before-clock-ahead",
         "one-of-several",
+        "mail-refused",
+        "mail-in-doubt",
+        "mail-dropped",
+        "no-mail",
+        "mail-held-for-the-window",
+        "mail-queued-to-go-now",
+        "mail-being-sent",
     ],
 )
 def test_an_open_invitation_answers_a_request(invitations, answered):
     old_newest = 10
     assert already_answered(invitations, requested_at=NOW, newest_id_then=old_newest) is answered
+
+
+@pytest.mark.parametrize(
+    ("created", "answered"),
+    [(NOW - timedelta(days=3), False), (NOW + timedelta(seconds=1), True)],
+    ids=["older-resend", "issued-since"],
+)
+def test_a_request_recorded_without_the_newest_id_falls_back_to_time(created, answered):
+    """An earlier release's server, still running after the upgrade, records no id."""
+    invitation = OpenInvitation(3, created)
+    assert (
+        already_answered([invitation], requested_at=NOW, newest_id_then=None, window=timedelta(0)) is answered
+    )

@@ -377,6 +377,49 @@ def test_asking_again_a_moment_later_keeps_the_link_on_its_way(world):
     assert portal.accept_invitation(engine, "acme", second, policy=policy, now=resend) is None
 
 
+def test_an_invitation_whose_mail_never_left_does_not_answer_a_request(world):
+    """The first mail was refused (550): asking again a minute later gets a new one, not
+    silence for the rest of the hour."""
+    config, engine = world
+    acme = config.company("acme")
+    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW) is not None
+    assert issue_requested(engine, config, acme, now=NOW) == 1
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE outbox SET status = 'failed', last_error = '550 no such user'"))
+    later = NOW + timedelta(minutes=1)
+    assert portal.record_access_request(engine, "acme", EMAIL, now=later) is not None
+    assert issue_requested(engine, config, acme, now=later) == 1
+    assert len(outbox_tokens(engine, "acme")) == 2
+
+
+def test_an_automatic_invitation_waiting_for_the_window_does_not_hold_a_request(world):
+    """Request-access mail ignores windows: an automatic invitation queued for the next
+    opening is replaced by one mailed at once, and its own mail is dropped."""
+    config, engine = world
+    acme = config.company("acme")
+    assert invite(engine, config, acme, now=NOW, customer_ref="1").invited == [("1", EMAIL)]
+    with engine.begin() as connection:  # as `auto_invite` queues it: for the window
+        connection.execute(text("UPDATE outbox SET automatic = :t"), {"t": True})
+    later = NOW + timedelta(minutes=2)
+    assert portal.record_access_request(engine, "acme", EMAIL, now=later) is not None
+    assert issue_requested(engine, config, acme, now=later) == 1
+    with engine.connect() as connection:
+        mails = connection.execute(text("SELECT automatic, status FROM outbox ORDER BY id")).all()
+    assert [(bool(auto), status) for auto, status in mails] == [(True, "dropped"), (False, "queued")]
+
+
+def test_a_request_an_earlier_release_recorded_is_judged_by_its_time(world):
+    """A previous release's server still running after `db upgrade` records requests without
+    the newest invitation id: an invitation from days before is not taken as issued since."""
+    config, engine = world
+    acme = config.company("acme")
+    assert invite(engine, config, acme, now=NOW - timedelta(days=3), customer_ref="1").invited
+    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW) is not None
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE access_requests SET newest_invitation_id = NULL"))
+    assert issue_requested(engine, config, acme, now=NOW) == 1
+
+
 def test_request_access_through_the_cli_prints_the_same_answer(world, store_url, tmp_path, capsys):
     config_path = tmp_path / "arsync.toml"
     config_path.write_text(
