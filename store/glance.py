@@ -69,6 +69,12 @@ _REQUESTED_INVITES = _typed(  # `store.portal` decided them; a worker's dispatch
     n=Integer,
     oldest=_WHEN,
 )
+_DISPATCH = _typed(  # the fleet's mail dispatch (`store.jobs.DISPATCH`): running, or when it last ran
+    "SELECT claimed_by, claimed_until, last_run_at FROM fleet_jobs WHERE name = 'dispatch'",
+    claimed_by=String,
+    claimed_until=_WHEN,
+    last_run_at=_WHEN,
+)
 _DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDER BY company_id")
 _LIVE_WORKERS = text("SELECT COUNT(*) FROM workers WHERE alive_until >= :now").bindparams(
     bindparam("now", type_=_WHEN)
@@ -86,9 +92,10 @@ def company_glance(engine: Engine, company_id: str) -> dict:
 
     Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
-    requested_at, claimed_by, claimed_until, last_worker, last_finished_at, or None), `outbox` (count per
-    status), `requested_invites` (n, oldest: portal requests' invitations no worker has issued
-    yet) and `needing_admin` (in-doubt and failed messages, newest first).
+    requested_at, claimed_by, claimed_until, last_worker, last_finished_at, or None),
+    `outbox` (count per status), `requested_invites` (n, oldest: portal requests' invitations
+    no worker has issued yet), `dispatch` (the mail dispatch job's claim and last run, or
+    None) and `needing_admin` (in-doubt and failed messages, newest first).
     """
     params = {"c": company_id}
     with engine.connect() as connection:
@@ -104,6 +111,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             "schedule": one(_SCHEDULE),
             "outbox": {row.status: row.n for row in connection.execute(_OUTBOX_COUNTS, params)},
             "requested_invites": one(_REQUESTED_INVITES),
+            "dispatch": one(_DISPATCH),
             "needing_admin": [
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],

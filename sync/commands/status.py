@@ -58,7 +58,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "connection": connection["status"],
         "connection_detail": connection["status_detail"],
         "outbox": seen["outbox"],
-        "requested_invitations": _requested(seen["requested_invites"], workers, now),
+        "requested_invitations": _requested(seen["requested_invites"], seen["dispatch"], workers, now),
         "in_doubt": [
             {
                 "id": e["id"],
@@ -77,19 +77,23 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
     }
 
 
-def _requested(waiting: dict, workers: int, now: datetime) -> dict | None:
+def _requested(waiting: dict, dispatch: dict | None, workers: int, now: datetime) -> dict | None:
     """Invitations portal requests decided on that no worker has issued yet: how many, since
-    when; None when there are none. A worker's dispatch issues them at once (and runs every
-    minute anyway), so any waiting longer than `REQUESTS_OVERDUE` with workers alive failed."""
+    when; None when there are none. A worker's dispatch issues them when it starts (at once
+    after a request, and every minute): still waiting after `REQUESTS_OVERDUE` although a
+    dispatch has started and ended since, issuing them failed."""
     if not waiting["n"]:
         return None
+    oldest = waiting["oldest"]
     if not workers:
         detail = NO_WORKER_TO_SEND
-    elif now - waiting["oldest"] > REQUESTS_OVERDUE:
+    elif dispatch and dispatch["claimed_by"] and dispatch["claimed_until"] >= now:
+        detail = f"a dispatch is running (since {_iso(dispatch['last_run_at'])}); the next one issues them"
+    elif now - oldest > REQUESTS_OVERDUE and dispatch and (dispatch["last_run_at"] or oldest) > oldest:
         detail = REQUESTS_FAILING
     else:
         detail = "the next dispatch issues and sends them"
-    return {"count": waiting["n"], "since": _iso(waiting["oldest"]), "detail": detail}
+    return {"count": waiting["n"], "since": _iso(oldest), "detail": detail}
 
 
 def _next_sync(

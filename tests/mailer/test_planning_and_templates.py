@@ -25,6 +25,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from store import portal
+from store.jobs import DISPATCH, claim_job, ensure_jobs, finish_job
 from store.workers import register_worker
 from sync.app import App
 from sync.commands.status import REQUESTS_FAILING
@@ -46,6 +47,7 @@ from tests.endtoend.mail.conftest import (  # noqa: F401 - make_shop and smtp ar
 )
 from tests.sync.scripted import ScriptedSource
 
+MINUTE = timedelta(minutes=1)
 BROKEN = "Dear {{ customer_name }\n"  # a Jinja syntax error on line 1: unexpected '}'
 
 
@@ -272,10 +274,17 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     shop.sync([customer("1", "Café", "ap@cafe.example")], [])
     assert portal.record_access_request(shop.engine, COMPANY, "ap@cafe.example", now=FRIDAY_10AM)
     app = App.open(load_config(shop.path))
+    run_at = FRIDAY_10AM + timedelta(seconds=1)
+    ensure_jobs(shop.engine, [DISPATCH], now=FRIDAY_10AM)
+    # as a worker's loop runs it: claimed, run, let go
+    assert claim_job(
+        shop.engine, DISPATCH, "host:1:w1", now=run_at, interval=timedelta(minutes=1), ttl=MINUTE
+    )
     try:
         with capture_logs() as logs:
-            dispatch_job(JobContext(app, app.config, lambda: FRIDAY_10AM, lambda: False, "host:1:w1"))
+            dispatch_job(JobContext(app, app.config, lambda: run_at, lambda: False, "host:1:w1"))
     finally:
+        finish_job(shop.engine, DISPATCH, "host:1:w1")
         app.close()
     [failed] = [e for e in logs if e["event"] == "daemon.requested_invitations_failed"]
     assert failed["log_level"] == "error" and "exc_info" not in failed
@@ -283,9 +292,13 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     assert len(portal.requested_invites(shop.engine, COMPANY)) == 1
     assert shop.rows("SELECT recipient FROM outbox") == []
     # `status` does not promise the next dispatch while a live worker's dispatches keep failing
-    register_worker(shop.engine, "host:1:w1", concurrency=1, now=datetime.now(UTC), ttl=timedelta(minutes=1))
+    register_worker(shop.engine, "host:1:w1", concurrency=1, now=datetime.now(UTC), ttl=MINUTE)
     status = shop.cli("status", "--json")
     assert status.code == 0
     [row] = json.loads(status.out)
     assert row["requested_invitations"]["detail"] == REQUESTS_FAILING
     assert "daemon.requested_invitations_failed" in shop.cli("status").out
+    # while a dispatch runs (say, a long backlog of mail), waiting is not failing
+    assert claim_job(shop.engine, DISPATCH, "host:1:w1", now=datetime.now(UTC), interval=MINUTE, ttl=MINUTE)
+    [row] = json.loads(shop.cli("status", "--json").out)
+    assert row["requested_invitations"]["detail"].startswith("a dispatch is running")
