@@ -19,7 +19,7 @@ from pathlib import Path
 from connectors.offload import STATS_ENV
 from connectors.registry import create_connector
 from store.credentials import DbCredentials
-from store.leases import worker_id
+from store.owners import worker_id
 from sync.app import App
 from sync.config import load_config
 from sync.logging import configure_logging

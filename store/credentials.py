@@ -15,7 +15,8 @@ from sqlalchemy import Engine, select
 from connectors.base import Tokens
 from store.connections import ANY, CONNECTIONS, mark_reconnect_needed, store_tokens
 from store.crypto import SecretBox
-from store.leases import lease, worker_id
+from store.leases import lease
+from store.owners import worker_id
 
 
 def _forget(*_values: str) -> None:

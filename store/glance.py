@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
+from store.owners import owner_is_dead
 from store.types import UTCDateTime
 
 _WHEN = UTCDateTime()
@@ -76,7 +77,7 @@ _DISPATCH = _typed(  # the fleet's mail dispatch (`store.jobs.DISPATCH`): runnin
     last_run_at=_WHEN,
 )
 _DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDER BY company_id")
-_LIVE_WORKERS = text("SELECT COUNT(*) FROM workers WHERE alive_until >= :now").bindparams(
+_LIVE_WORKERS = text("SELECT worker FROM workers WHERE alive_until >= :now").bindparams(
     bindparam("now", type_=_WHEN)
 )
 
@@ -119,6 +120,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
 
 
 def live_worker_count(engine: Engine, now: datetime) -> int:
-    """How many `arsync run` workers are alive at `now` (their heartbeat not yet run out)."""
+    """How many `arsync run` workers are alive at `now`: their heartbeat not yet run out, and
+    not a process of this host that has exited (killed: its heartbeat lasts minutes more)."""
     with engine.connect() as connection:
-        return connection.execute(_LIVE_WORKERS, {"now": now}).scalar_one()
+        workers = connection.execute(_LIVE_WORKERS, {"now": now}).scalars()
+        return sum(1 for worker in workers if not owner_is_dead(worker))

@@ -8,10 +8,7 @@ exists (killed mid-sync) is taken over at once instead of blocking until it expi
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,17 +16,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from store.owners import owner_is_dead
 from store.tables import Lease
 
 
 def sync_lease(company_id: str) -> str:
     """The name of the lease a sync of `company_id` holds while it runs."""
     return f"sync:{company_id}"
-
-
-def worker_id() -> str:
-    """A lease owner's id: "host:pid:tag", unique per process and call."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class LeaseBusy(Exception):
@@ -75,21 +68,6 @@ def renew(connection: Connection, name: str, owner: str, ttl: timedelta, now: da
 def holder(engine: Engine, name: str) -> str | None:
     with engine.connect() as connection:
         return connection.scalar(select(Lease.owner).where(Lease.name == name))
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True when `owner` names a process of this host that has exited."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
 
 
 def release(engine: Engine, name: str, owner: str) -> None:

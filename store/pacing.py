@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from connectors.ratelimit import effective
 from store.bulk import insert_ignoring
 from store.fleet_tables import Pacing
-from store.leases import owner_is_dead, worker_id
+from store.owners import owner_is_dead, worker_id
 
 P = Pacing.__table__.c
 IN_FLIGHT_TTL = 300.0  # seconds: longer than any request's timeout

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, select, update
 
 from store.fleet_tables import WorkerRow
+from store.owners import owner_is_dead
 
 W = WorkerRow.__table__.c
 
@@ -52,9 +53,11 @@ FORGET_AFTER = timedelta(days=1)  # a dead worker's row is kept this long (its m
 
 
 def dead_workers(engine: Engine, *, now: datetime) -> list[str]:
-    """Workers whose heartbeat ran out (killed, machine lost) and not yet forgotten."""
+    """Workers whose heartbeat ran out (killed, machine lost), or processes of this host that
+    have exited (known at once), and not yet forgotten."""
     with engine.connect() as connection:
-        return list(connection.execute(select(W.worker).where(W.alive_until < now)).scalars())
+        rows = connection.execute(select(W.worker, W.alive_until)).all()
+    return [worker for worker, until in rows if until < now or owner_is_dead(worker)]
 
 
 def forget_dead(engine: Engine, *, now: datetime) -> int:
@@ -69,4 +72,6 @@ def live_workers(engine: Engine, *, now: datetime) -> list[dict]:
         rows = connection.execute(
             select(WorkerRow.__table__).where(W.alive_until >= now).order_by(W.started_at, W.worker)
         ).mappings()
-        return [{**row, "running": json.loads(row["running"])} for row in rows]
+        return [
+            {**row, "running": json.loads(row["running"])} for row in rows if not owner_is_dead(row["worker"])
+        ]

@@ -25,7 +25,7 @@ import structlog
 from store import jobs as fleet_jobs
 from store import schedule
 from store import workers as fleet_workers
-from store.leases import worker_id
+from store.owners import worker_id
 from store.wakeups import RequestListener
 from sync.app import App
 from sync.config import CompanyConfig, ConfigError

@@ -29,7 +29,7 @@ from portal_rules.balances import company_today
 from store import reports
 from store.credentials import DbCredentials
 from store.db import upgrade
-from store.leases import worker_id
+from store.owners import worker_id
 from store.portal import busiest_customer
 from sync.app import App
 from sync.config import load_config

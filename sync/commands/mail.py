@@ -8,7 +8,7 @@ from mailer import admin as outbox_admin
 from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem
 from store import portal as portal_api
-from store.leases import worker_id
+from store.owners import worker_id
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
 from sync.config import check_template_dirs
 from sync.interrupt import stop_on_interrupt

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import click
 
 from store.glance import live_worker_count
-from store.leases import worker_id
+from store.owners import worker_id
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
 from sync.interrupt import stop_on_interrupt

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
 from store.db import make_engine
+from store.glance import live_worker_count
 from store.schedule import claim_due, release
-from store.workers import heartbeat, live_workers, register_worker
+from store.workers import dead_workers, heartbeat, live_workers, register_worker
 
 
 def test_status_shows_last_worker_and_next_due(cli):
@@ -99,6 +102,28 @@ def test_status_workers_lists_the_live_ones(cli):
     assert worker["started_at"] == now.isoformat()
     code, out, _ = cli("status", "--workers")
     assert out.startswith("host:1:alive  since ") and out.endswith("running 2/4: acme, globex\n")
+
+
+def test_a_worker_of_this_host_that_exited_is_not_live_though_its_heartbeat_holds(cli):
+    """SIGKILLed: its heartbeat holds for two minutes more, but a process of this host that
+    has exited is known dead at once (as leases already know): not listed, not counted, and
+    its mail claims can be settled now."""
+    dead = f"{socket.gethostname()}:{_exited_pid()}:x"
+    engine = make_engine(cli.store_url)
+    now = datetime.now(UTC)
+    register_worker(engine, dead, concurrency=4, now=now, ttl=timedelta(minutes=2))
+    assert live_workers(engine, now=now) == [] and live_worker_count(engine, now) == 0
+    assert dead_workers(engine, now=now) == [dead]
+    engine.dispose()
+    assert json.loads(cli("status", "--workers", "--json")[1]) == []
+    code, _, err = cli("sync", "--request", "acme")
+    assert code == 0 and "no `arsync run` worker is running" in err
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: the pid names no process now
+    return child.pid
 
 
 def test_daemon_concurrency_is_validated_like_every_setting(cli):

@@ -30,7 +30,7 @@ from mailer.withdraw import Verdict, assess, take_back
 from portal_rules.balances import company_today
 from portal_rules.records import InvoiceRecord
 from store.history.writes import write_payments
-from store.leases import worker_id
+from store.owners import worker_id
 from sync.mail import stale_reminders, transport, window_for
 from sync.reminders import plan_reminders
 from tests.endtoend.mail.conftest import Shop, customer, invoice, iso
