@@ -48,6 +48,7 @@ class Claimed:
     payload: str
     attempts: int
     last_error: str | None = None  # what an earlier attempt noted (refusals are carried on)
+    automatic: bool = False  # held to its company's delivery window (checked again as it leaves)
 
 
 def due(now: datetime) -> ColumnElement[bool]:
@@ -98,7 +99,9 @@ def claim(
         update(OUTBOX)
         .where(c.id.in_(picked), c.status == "queued")
         .values(status=CLAIMED if each else "sending", claimed_by=worker_id, claimed_at=now)
-        .returning(c.id, c.company_id, c.message_id, c.recipient, c.payload, c.attempts, c.last_error)
+        .returning(
+            c.id, c.company_id, c.message_id, c.recipient, c.payload, c.attempts, c.last_error, c.automatic
+        )
     )
     rows = connection.execute(statement).all()
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)

@@ -13,6 +13,11 @@ messages not begun go back to `queued` as they were (no attempt counted, no retr
 in the transaction that records the answers of those sent, so nothing is left `sending`
 to turn in doubt once the lease runs out.
 
+Automatic mail is claimed only while its company's delivery window is open, and (given a
+`clock`) each group of it is checked again just before it leaves: a window that closed while
+the batch was on its way sends the automatic messages not begun back to `queued` the same
+way, to go at the next opening; manual mail goes on.
+
 Automatic reminders whose invoices all stopped being due while they waited for the window
 are withdrawn just before claiming (`mailer.withdraw`), when the caller says how (`withdraw`).
 
@@ -41,6 +46,7 @@ from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
 from mailer.transports import OnStart, Transport
 from mailer.withdraw import Withdrawal
+from portal_rules.windows import is_open
 
 log = structlog.get_logger("arsync.mailer")
 
@@ -110,8 +116,9 @@ def dispatch(
     `stop()` is true the run ends at the next safe point (see the module docstring) with
     `stopped` set and the messages not begun queued again. `withdraw` drops the reminders no
     longer due among those about to be claimed (`mailer.withdraw.withdraw_stale`). With a
-    `clock`, each batch after the first reads the time again and which windows are open then:
-    a long backlog stops handing automatic mail to the server once its window closes.
+    `clock`, each batch after the first reads the time again and which windows are open then,
+    and each group of messages is checked against its window again as it leaves: automatic
+    mail whose window closed since the claim is queued again untouched (`handed_back`).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -128,6 +135,7 @@ def dispatch(
     companies = _opening(engine, now, window_for, withdraw, report, assessed)
     stopping = stop or _never
     each = bool(getattr(transport, "marks_start", False))  # else the whole batch is `sending`
+    closed = _closed_windows(window_for, clock) if clock is not None else None
     claimed_before = False
     while not stopping():
         if clock is not None and claimed_before:  # the time has moved on since the last batch
@@ -145,8 +153,8 @@ def dispatch(
             )
         if not batch:
             return report
-        not_begun: set[int] = set()  # filled by the starter once `stop()` is true
-        starter = _starter(engine, batch, worker_id, stopping, not_begun) if each else None
+        not_begun: set[int] = set()  # filled by the starter: stopping, or a window closed
+        starter = _starter(engine, batch, worker_id, stopping, not_begun, closed) if each else None
         results = asyncio.run(_send(transport, batch, starter))
         begun = [row for row in batch if row.id not in not_begun]
         with engine.begin() as connection:  # the answers and the hand-back, together
@@ -196,25 +204,52 @@ def _opening(
 
 
 def _starter(
-    engine: Engine, batch: Sequence[Claimed], worker_id: str, stop: Callable[[], bool], not_begun: set[int]
+    engine: Engine,
+    batch: Sequence[Claimed],
+    worker_id: str,
+    stop: Callable[[], bool],
+    not_begun: set[int],
+    closed: Closed | None,
 ) -> OnStart:
     """The transport's `on_start`: commit rows `sending` before their messages leave. Once
-    `stop()` is true it begins none: their ids go to `not_begun`, the store is not touched."""
-    ids = {row.message_id: row.id for row in batch}
+    `stop()` is true it begins none, and it never begins automatic mail whose window `closed`
+    since the claim: their ids go to `not_begun`, the store is not touched."""
+    rows = {row.message_id: row for row in batch}
     message_ids = {row.id: row.message_id for row in batch}
 
-    def start_some(started: Sequence[str]) -> set[str]:
+    def start_some(row_ids: list[int]) -> set[str]:
         with engine.begin() as connection:
-            held = start(connection, [ids[m] for m in started], worker_id)
+            held = start(connection, row_ids, worker_id)
         return {message_ids[row_id] for row_id in held}
 
     async def on_start(started: Sequence[str]) -> set[str]:
-        if stop():
-            not_begun.update(ids[m] for m in started)
-            return set()
-        return await asyncio.to_thread(start_some, started)
+        taken = [rows[m] for m in started]
+        shut = {row.id for row in taken} if stop() else closed(taken) if closed else set()
+        not_begun.update(shut)
+        going = [row.id for row in taken if row.id not in shut]
+        return await asyncio.to_thread(start_some, going) if going else set()
 
     return on_start
+
+
+Closed = Callable[[Sequence[Claimed]], set[int]]
+"""The ids of the given rows that may not go to the server now (see `_closed_windows`)."""
+
+
+def _closed_windows(window_for: WindowFor, clock: Callable[[], datetime]) -> Closed:
+    """The automatic rows whose company's window is closed at `clock()`, read as they are about
+    to leave: a batch claimed just before a closing may take longer than what is left of the
+    window (a slow server, retries). Pure: the window comes from the settings, not the store."""
+
+    def closed(rows: Sequence[Claimed]) -> set[int]:
+        now, open_at_now = clock(), {}
+        for row in rows:
+            if row.automatic and row.company_id not in open_at_now:
+                window = window_for(row.company_id)
+                open_at_now[row.company_id] = window is not None and is_open(window, now)
+        return {row.id for row in rows if row.automatic and not open_at_now[row.company_id]}
+
+    return closed
 
 
 def _hand_back(connection: Connection, row_ids: set[int], worker_id: str) -> list[int]:
