@@ -8,7 +8,8 @@ as it starts (`marks_start`) has each row marked `sending` just before its messa
 crash leaves in doubt only what had begun; the rest of the batch is queued again.
 
 A run asked to stop (`stop`, the first Ctrl-C) claims no further batch, and begins no
-further message of the batch in hand: only what is already on its way finishes. The
+further message of the batch in hand: only what is already on its way finishes (a
+transport that `heeds_stop` also gives up a connection it is still opening, and its retries). The
 messages not begun go back to `queued` as they were (no attempt counted, no retry delay)
 in the transaction that records the answers of those sent, so nothing is left `sending`
 to turn in doubt once the lease runs out.
@@ -155,7 +156,8 @@ def dispatch(
             return report
         not_begun: set[int] = set()  # filled by the starter: stopping, or a window closed
         starter = _starter(engine, batch, worker_id, stopping, not_begun, closed) if each else None
-        results = asyncio.run(_send(transport, batch, starter))
+        results = asyncio.run(_send(transport, batch, starter, stopping))
+        not_begun.update(row.id for row in batch if _unsent(results.get(row.message_id)))
         begun = [row for row in batch if row.id not in not_begun]
         with engine.begin() as connection:  # the answers and the hand-back, together
             _record(connection, begun, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
@@ -252,15 +254,21 @@ def _closed_windows(window_for: WindowFor, clock: Callable[[], datetime]) -> Clo
     return closed
 
 
+def _unsent(result: SendResult | None) -> bool:
+    """Whether the transport gave the message up before any of it reached the server."""
+    return result is not None and result.outcome is Outcome.UNSENT
+
+
 def _hand_back(connection: Connection, row_ids: set[int], worker_id: str) -> list[int]:
     """Rows this worker claimed but never began, queued again exactly as they were before the
-    claim: not having reached the server, they cost no attempt and wait for no retry."""
+    claim: not having reached the server, they cost no attempt and wait for no retry. Some may
+    be `sending` already: marked, then given up while connecting (`Outcome.UNSENT`)."""
     if not row_ids:
         return []
     c = OUTBOX.c
     statement = (
         update(OUTBOX)
-        .where(c.id.in_(sorted(row_ids)), c.claimed_by == worker_id, c.status == CLAIMED)
+        .where(c.id.in_(sorted(row_ids)), c.claimed_by == worker_id, c.status.in_((CLAIMED, "sending")))
         .values(status="queued", claimed_by=None, claimed_at=None)
         .returning(c.id)
     )
@@ -273,7 +281,7 @@ def _still_due(connection: Connection, now: datetime, companies: list[str]) -> i
 
 
 async def _send(
-    transport: Transport, batch: Sequence[Claimed], on_start: OnStart | None
+    transport: Transport, batch: Sequence[Claimed], on_start: OnStart | None, stop: Callable[[], bool]
 ) -> dict[str, SendResult]:
     messages: list[Outgoing] = []
     results: dict[str, SendResult] = {}
@@ -284,9 +292,10 @@ async def _send(
             results[row.message_id] = SendResult(
                 row.message_id, Outcome.PERMANENT, None, f"unparseable payload: {exc}"
             )
-    sent = await (
-        transport.send_many(messages, on_start=on_start) if on_start else transport.send_many(messages)
-    )
+    options: dict = {"on_start": on_start} if on_start else {}
+    if getattr(transport, "heeds_stop", False):  # it gives up connecting once stopping
+        options["stop"] = stop
+    sent = await transport.send_many(messages, **options)
     for result in sent:
         results[result.message_id] = result
     return results

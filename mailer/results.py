@@ -22,6 +22,7 @@ class Outcome(StrEnum):
     TRANSIENT = "transient"  # not accepted, worth retrying: refused connection, 4xx, timeout
     PERMANENT = "permanent"  # refused for good: 5xx; the server's answer is recorded
     IN_DOUBT = "in_doubt"  # the connection failed after the body was sent: never re-send
+    UNSENT = "unsent"  # given up before any of it reached the server (a stop): queued as it was
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,13 @@ that pick a transiently failed message up again, and says when to give up.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, stop_any, wait_random_exponential
 
 from mailer.results import Outcome, SendResult
 
@@ -25,19 +26,42 @@ class RetryPolicy:
     initial_seconds: float = 0.5
     max_seconds: float = 5.0
 
-    async def run(self, attempt: Callable[..., Awaitable[SendResult]], *args: object) -> SendResult:
+    async def run(
+        self,
+        attempt: Callable[..., Awaitable[SendResult]],
+        *args: object,
+        stop: Callable[[], bool] | None = None,
+    ) -> SendResult:
         """Await `attempt(*args)` until it is not transient or the attempts are spent.
 
         Returns the last result (never raises for a transient one). `attempt` must be an
-        `async def` function: tenacity decides how to call it from its type.
+        `async def` function: tenacity decides how to call it from its type. Once `stop()` is
+        true no further attempt begins and a wait between attempts ends early: a stopping
+        worker must not spend its grace period on a server that does not answer.
         """
+        stopping = stop or _never
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_any(stop_after_attempt(self.attempts), lambda _state: stopping()),
             wait=wait_random_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
             retry=retry_if_result(lambda result: result.outcome is Outcome.TRANSIENT),
             retry_error_callback=lambda state: state.outcome.result(),
+            sleep=lambda seconds: _sleep_unless(stopping, seconds),
         )
         return await retrying(attempt, *args)
+
+
+def _never() -> bool:
+    return False
+
+
+async def _sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
+    """Sleep `seconds`, or less once `stop()` is true (looked at every `POLL_SECONDS`)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not stop() and (left := deadline - asyncio.get_running_loop().time()) > 0:
+        await asyncio.sleep(min(left, POLL_SECONDS))
+
+
+POLL_SECONDS = 0.1  # how often a wait looks at the stop flag
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,19 @@ sends many messages through it (reconnecting after `messages_per_connection`, or
 connection-level failure). Every message ends as a `SendResult`; retries follow
 `RetryPolicy`. When a worker still cannot reach the server after its retries, the rest of
 the batch is reported transient at once instead of waiting through every retry again.
+
+Given a `stop` flag, a connection still being opened (connect, greeting, EHLO, STARTTLS,
+AUTH: nothing of a message sent yet) is abandoned as soon as it is true, and no retry
+begins: a server that accepts connections but never answers would otherwise hold a
+stopping worker for every attempt's timeout (3 x 30 s). The messages it held are `UNSENT`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,9 +35,10 @@ from mailer.results import (
     from_refusals,
     from_reply,
 )
-from mailer.retry import RetryPolicy
+from mailer.retry import POLL_SECONDS, RetryPolicy
 
 Security = Literal["none", "starttls", "tls"]
+STOPPED = "not sent: the dispatcher stopped while connecting"
 _NETWORK_ERRORS = (SMTPException, OSError, TimeoutError)
 
 
@@ -41,6 +48,11 @@ class _Batch:
     results: list[SendResult | None]
     unreachable: SendResult | None = None  # set once the server could not be reached
     on_start: OnStart | None = None  # the dispatcher's mark before each message
+    stop: Callable[[], bool] | None = None  # the dispatcher is stopping: open no connection
+
+
+class _Stopped(Exception):
+    """A connection was abandoned while opening because the dispatcher is stopping."""
 
 
 @dataclass(slots=True)
@@ -51,14 +63,14 @@ class _Connection:
     client: aiosmtplib.SMTP | None = None
     sent: int = 0
 
-    async def ready(self) -> aiosmtplib.SMTP:
+    async def ready(self, stop: Callable[[], bool] | None = None) -> aiosmtplib.SMTP:
         if self.client is not None and (
             not self.client.is_connected or self.sent >= self.transport.messages_per_connection
         ):
             await self.close()
         if self.client is None:
             client = self.transport.new_client()
-            await client.connect()  # also STARTTLS and AUTH, as configured
+            await _unless_stopped(client, stop)
             self.client, self.sent = client, 0
             self.transport.connections_opened += 1
         return self.client
@@ -75,6 +87,24 @@ class _Connection:
             except _NETWORK_ERRORS:
                 self.client.close()
         self.client = None
+
+
+async def _unless_stopped(client: aiosmtplib.SMTP, stop: Callable[[], bool] | None) -> None:
+    """`client.connect()` (also STARTTLS and AUTH, as configured), given up with `_Stopped` as
+    soon as `stop()` is true (looked at every `POLL_SECONDS`): nothing of a message is sent yet."""
+    if stop is None:
+        await client.connect()
+        return
+    connecting = asyncio.ensure_future(client.connect())
+    while not connecting.done():
+        if stop():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *_NETWORK_ERRORS):
+                await connecting
+            client.close()
+            raise _Stopped
+        await asyncio.wait({connecting}, timeout=POLL_SECONDS)
+    connecting.result()
 
 
 class SmtpTransport:
@@ -129,12 +159,17 @@ class SmtpTransport:
         )
 
     marks_start = True  # awaits `on_start` before each group of messages (`mailer.claim.start`)
+    heeds_stop = True  # takes `stop`: gives up opening connections once it is true
 
     async def send_many(
-        self, messages: Sequence[Outgoing], on_start: OnStart | None = None
+        self,
+        messages: Sequence[Outgoing],
+        on_start: OnStart | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> list[SendResult]:
-        """Deliver `messages` through at most `concurrency` connections; results in order."""
-        batch = _Batch(asyncio.Queue(), [None] * len(messages), on_start=on_start)
+        """Deliver `messages` through at most `concurrency` connections; results in order.
+        Once `stop()` is true, no connection is opened or retried (see the module docstring)."""
+        batch = _Batch(asyncio.Queue(), [None] * len(messages), on_start=on_start, stop=stop)
         for item in enumerate(messages):
             batch.queue.put_nowait(item)
         workers = min(self.concurrency, len(messages))
@@ -166,14 +201,18 @@ class SmtpTransport:
             return SendResult(message.message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
         if batch.on_start is not None and (held is None or message.message_id not in held):
             return SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED)
-        result = await self.retry.run(self._attempt, connection, message)
+        result = await self.retry.run(self._attempt, connection, message, batch.stop, stop=batch.stop)
         if result.outcome is Outcome.TRANSIENT and connection.client is None:
             batch.unreachable = result
         return result
 
-    async def _attempt(self, connection: _Connection, message: Outgoing) -> SendResult:
+    async def _attempt(
+        self, connection: _Connection, message: Outgoing, stop: Callable[[], bool] | None
+    ) -> SendResult:
         try:
-            client = await connection.ready()
+            client = await connection.ready(stop)
+        except _Stopped:
+            return SendResult(message.message_id, Outcome.UNSENT, None, STOPPED)
         except _NETWORK_ERRORS as exc:
             # Includes refused logins and greetings: the message itself is not at fault.
             connection.discard()

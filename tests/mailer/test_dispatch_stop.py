@@ -4,7 +4,9 @@ queues the rest again untouched: nothing is left `sending` to turn in doubt late
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +15,8 @@ from sqlalchemy import update
 
 from mailer.dispatch import dispatch
 from mailer.outbox import OUTBOX
+from mailer.retry import RetryPolicy
+from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport
 from tests.mailer.conftest import no_window, put, reminders, rows, start, transport_for
 from tests.mailer.smtp_server import Recorder
@@ -126,3 +130,28 @@ def test_stop_before_the_first_batch_claims_nothing(engine, smtp, sender, remind
     assert (report.stopped, report.left, report.sent, report.handed_back) == (True, 3, [], [])
     assert recorder.received == []
     assert {(row.status, row.claimed_by) for row in rows(engine).values()} == {("queued", None)}
+
+
+def test_stop_ends_the_wait_between_connection_attempts(engine, sender, reminder):
+    """A server refusing connections, up to 5 s between attempts (full jitter): a stop during a
+    wait ends the run at once, without waiting it out nor connecting again. Every message is
+    queued again, nothing is left `sending`."""
+    closed = socket.create_server(("127.0.0.1", 0))  # a free port nobody listens on
+    port = closed.getsockname()[1]
+    closed.close()
+    ids = put(engine, reminders(sender, reminder, 8, MONDAY_9AM), automatic=False, not_before=MONDAY_9AM)
+    patient = RetryPolicy(attempts=3, initial_seconds=5.0, max_seconds=5.0)
+    transport = SmtpTransport("127.0.0.1", port, "none", retry=patient, start_group=1, concurrency=2)
+    began = time.monotonic()
+
+    def stop() -> bool:  # refusals are instant: by then the workers wait to try again
+        return time.monotonic() > began + 0.3
+
+    report = dispatch(engine, transport, now=MONDAY_9AM, window_for=no_window, worker_id="w1", stop=stop)
+
+    assert report.stopped and time.monotonic() - began < 2
+    after = rows(engine)
+    assert {after[i].status for i in ids} == {"queued"}
+    tried = [i for i in ids if after[i].attempts]
+    assert sorted(report.retrying) == tried  # only if all 3 attempts came within 0.3 s: rare
+    assert sorted(report.handed_back) == [i for i in ids if i not in tried]
