@@ -9,15 +9,15 @@ crash leaves in doubt only what had begun; the rest of the batch is queued again
 
 A run asked to stop (`stop`, the first Ctrl-C) claims no further batch, and begins no
 further message of the batch in hand: only what is already on its way finishes (a
-transport that `heeds_stop` also gives up a connection it is still opening, and its retries). The
-messages not begun go back to `queued` as they were (no attempt counted, no retry delay)
-in the transaction that records the answers of those sent, so nothing is left `sending`
-to turn in doubt once the lease runs out.
+transport that `heeds_halt` also gives up a connection it is still opening, and its
+retries). The messages not begun go back to `queued` as they were (no attempt counted, no
+retry delay) in the transaction that records the answers of those sent, so nothing is left
+`sending` to turn in doubt once the lease runs out.
 
 Automatic mail is claimed only while its company's delivery window is open, and (given a
-`clock`) each group of it is checked again just before it leaves: a window that closed while
-the batch was on its way sends the automatic messages not begun back to `queued` the same
-way, to go at the next opening; manual mail goes on.
+`clock`) each message of it is checked again just before it leaves: a window that closed
+while the batch was on its way sends the automatic messages not begun back to `queued` the
+same way, to go at the next opening; manual mail goes on.
 
 Automatic reminders whose invoices all stopped being due while they waited for the window
 are withdrawn just before claiming (`mailer.withdraw`), when the caller says how (`withdraw`).
@@ -118,7 +118,7 @@ def dispatch(
     `stopped` set and the messages not begun queued again. `withdraw` drops the reminders no
     longer due among those about to be claimed (`mailer.withdraw.withdraw_stale`). With a
     `clock`, each batch after the first reads the time again and which windows are open then,
-    and each group of messages is checked against its window again as it leaves: automatic
+    and each message is checked against its window again as it leaves: automatic
     mail whose window closed since the claim is queued again untouched (`handed_back`).
     """
     if now.tzinfo is None:
@@ -156,7 +156,7 @@ def dispatch(
             return report
         not_begun: set[int] = set()  # filled by the starter: stopping, or a window closed
         starter = _starter(engine, batch, worker_id, stopping, not_begun, closed) if each else None
-        results = asyncio.run(_send(transport, batch, starter, stopping))
+        results = asyncio.run(_send(transport, batch, starter, _halting(batch, stopping, closed)))
         not_begun.update(row.id for row in batch if _unsent(results.get(row.message_id)))
         begun = [row for row in batch if row.id not in not_begun]
         with engine.begin() as connection:  # the answers and the hand-back, together
@@ -262,7 +262,7 @@ def _unsent(result: SendResult | None) -> bool:
 def _hand_back(connection: Connection, row_ids: set[int], worker_id: str) -> list[int]:
     """Rows this worker claimed but never began, queued again exactly as they were before the
     claim: not having reached the server, they cost no attempt and wait for no retry. Some may
-    be `sending` already: marked, then given up while connecting (`Outcome.UNSENT`)."""
+    be `sending` already: marked, then given up before they began (`Outcome.UNSENT`)."""
     if not row_ids:
         return []
     c = OUTBOX.c
@@ -280,8 +280,23 @@ def _still_due(connection: Connection, now: datetime, companies: list[str]) -> i
     return connection.scalar(select(func.count()).select_from(OUTBOX).where(claimable(now, companies)))
 
 
+def _halting(
+    batch: Sequence[Claimed], stop: Callable[[], bool], closed: Closed | None
+) -> Callable[[str], bool]:
+    """The transport's `halt`: whether a message must not begin now, asked just before it goes
+    (a group marked `sending` at once may take a while): the run is stopping, or the message is
+    automatic and its window has closed since. Cheap: no store access."""
+    rows = {row.message_id: row for row in batch}
+
+    def halt(message_id: str) -> bool:
+        row = rows.get(message_id)
+        return stop() or (closed is not None and row is not None and bool(closed([row])))
+
+    return halt
+
+
 async def _send(
-    transport: Transport, batch: Sequence[Claimed], on_start: OnStart | None, stop: Callable[[], bool]
+    transport: Transport, batch: Sequence[Claimed], on_start: OnStart | None, halt: Callable[[str], bool]
 ) -> dict[str, SendResult]:
     messages: list[Outgoing] = []
     results: dict[str, SendResult] = {}
@@ -293,8 +308,8 @@ async def _send(
                 row.message_id, Outcome.PERMANENT, None, f"unparseable payload: {exc}"
             )
     options: dict = {"on_start": on_start} if on_start else {}
-    if getattr(transport, "heeds_stop", False):  # it gives up connecting once stopping
-        options["stop"] = stop
+    if getattr(transport, "heeds_halt", False):  # it asks before each message, and while connecting
+        options["halt"] = halt
     sent = await transport.send_many(messages, **options)
     for result in sent:
         results[result.message_id] = result

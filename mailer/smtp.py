@@ -6,10 +6,12 @@ connection-level failure). Every message ends as a `SendResult`; retries follow
 `RetryPolicy`. When a worker still cannot reach the server after its retries, the rest of
 the batch is reported transient at once instead of waiting through every retry again.
 
-Given a `stop` flag, a connection still being opened (connect, greeting, EHLO, STARTTLS,
-AUTH: nothing of a message sent yet) is abandoned as soon as it is true, and no retry
-begins: a server that accepts connections but never answers would otherwise hold a
-stopping worker for every attempt's timeout (3 x 30 s). The messages it held are `UNSENT`.
+Given a `halt` check (the dispatcher's: it is stopping, or the message's delivery window
+has closed), each attempt of a message asks it first; a connection still being opened for
+it (connect, greeting, EHLO, STARTTLS, AUTH: nothing of the message sent yet) is abandoned
+as soon as it says so, and no retry begins. Such a message answers `UNSENT`. A server that
+accepts connections but never answers would otherwise hold a stopping worker for every
+attempt's timeout (3 x 30 s). Once its MAIL command is sent, a message is not halted.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from mailer.results import (
 from mailer.retry import POLL_SECONDS, RetryPolicy
 
 Security = Literal["none", "starttls", "tls"]
-STOPPED = "not sent: the dispatcher stopped while connecting"
+HALTED = "not sent: given up before it began (the dispatcher stopping, or its window closed)"
 _NETWORK_ERRORS = (SMTPException, OSError, TimeoutError)
 
 
@@ -48,11 +50,11 @@ class _Batch:
     results: list[SendResult | None]
     unreachable: SendResult | None = None  # set once the server could not be reached
     on_start: OnStart | None = None  # the dispatcher's mark before each message
-    stop: Callable[[], bool] | None = None  # the dispatcher is stopping: open no connection
+    halt: Callable[[str], bool] | None = None  # this message must not begin now
 
 
-class _Stopped(Exception):
-    """A connection was abandoned while opening because the dispatcher is stopping."""
+class _Halted(Exception):
+    """A connection was abandoned while opening: its message must not begin now."""
 
 
 @dataclass(slots=True)
@@ -63,14 +65,14 @@ class _Connection:
     client: aiosmtplib.SMTP | None = None
     sent: int = 0
 
-    async def ready(self, stop: Callable[[], bool] | None = None) -> aiosmtplib.SMTP:
+    async def ready(self, halted: Callable[[], bool] | None = None) -> aiosmtplib.SMTP:
         if self.client is not None and (
             not self.client.is_connected or self.sent >= self.transport.messages_per_connection
         ):
             await self.close()
         if self.client is None:
             client = self.transport.new_client()
-            await _unless_stopped(client, stop)
+            await _connect_unless(client, halted)
             self.client, self.sent = client, 0
             self.transport.connections_opened += 1
         return self.client
@@ -89,20 +91,20 @@ class _Connection:
         self.client = None
 
 
-async def _unless_stopped(client: aiosmtplib.SMTP, stop: Callable[[], bool] | None) -> None:
-    """`client.connect()` (also STARTTLS and AUTH, as configured), given up with `_Stopped` as
-    soon as `stop()` is true (looked at every `POLL_SECONDS`): nothing of a message is sent yet."""
-    if stop is None:
+async def _connect_unless(client: aiosmtplib.SMTP, halted: Callable[[], bool] | None) -> None:
+    """`client.connect()` (also STARTTLS and AUTH, as configured), given up with `_Halted` as
+    soon as `halted()` is true (looked at every `POLL_SECONDS`): nothing of a message is sent yet."""
+    if halted is None:
         await client.connect()
         return
     connecting = asyncio.ensure_future(client.connect())
     while not connecting.done():
-        if stop():
+        if halted():
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, *_NETWORK_ERRORS):
                 await connecting
             client.close()
-            raise _Stopped
+            raise _Halted
         await asyncio.wait({connecting}, timeout=POLL_SECONDS)
     connecting.result()
 
@@ -159,17 +161,17 @@ class SmtpTransport:
         )
 
     marks_start = True  # awaits `on_start` before each group of messages (`mailer.claim.start`)
-    heeds_stop = True  # takes `stop`: gives up opening connections once it is true
+    heeds_halt = True  # takes `halt`: asks it before each attempt (see the module docstring)
 
     async def send_many(
         self,
         messages: Sequence[Outgoing],
         on_start: OnStart | None = None,
-        stop: Callable[[], bool] | None = None,
+        halt: Callable[[str], bool] | None = None,
     ) -> list[SendResult]:
         """Deliver `messages` through at most `concurrency` connections; results in order.
-        Once `stop()` is true, no connection is opened or retried (see the module docstring)."""
-        batch = _Batch(asyncio.Queue(), [None] * len(messages), on_start=on_start, stop=stop)
+        A message for which `halt(message_id)` is true just before an attempt is `UNSENT`."""
+        batch = _Batch(asyncio.Queue(), [None] * len(messages), on_start=on_start, halt=halt)
         for item in enumerate(messages):
             batch.queue.put_nowait(item)
         workers = min(self.concurrency, len(messages))
@@ -201,18 +203,22 @@ class SmtpTransport:
             return SendResult(message.message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
         if batch.on_start is not None and (held is None or message.message_id not in held):
             return SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED)
-        result = await self.retry.run(self._attempt, connection, message, batch.stop, stop=batch.stop)
+        halt, message_id = batch.halt, message.message_id
+        halted = (lambda: halt(message_id)) if halt is not None else None
+        result = await self.retry.run(self._attempt, connection, message, halted, stop=halted)
         if result.outcome is Outcome.TRANSIENT and connection.client is None:
             batch.unreachable = result
         return result
 
     async def _attempt(
-        self, connection: _Connection, message: Outgoing, stop: Callable[[], bool] | None
+        self, connection: _Connection, message: Outgoing, halted: Callable[[], bool] | None
     ) -> SendResult:
+        if halted is not None and halted():
+            return SendResult(message.message_id, Outcome.UNSENT, None, HALTED)
         try:
-            client = await connection.ready(stop)
-        except _Stopped:
-            return SendResult(message.message_id, Outcome.UNSENT, None, STOPPED)
+            client = await connection.ready(halted)
+        except _Halted:
+            return SendResult(message.message_id, Outcome.UNSENT, None, HALTED)
         except _NETWORK_ERRORS as exc:
             # Includes refused logins and greetings: the message itself is not at fault.
             connection.discard()

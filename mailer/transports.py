@@ -29,8 +29,9 @@ class Transport(Protocol):
 
     A transport whose `marks_start` is true also takes `on_start` and awaits it before
     each message (see `mailer.claim.start`); others have the whole batch marked at once.
-    One whose `heeds_stop` is true also takes `stop` and, once it is true, gives up what it
-    has not begun yet, answering `Outcome.UNSENT` for those messages (queued again as they were).
+    One whose `heeds_halt` is true also takes `halt` and asks it just before each message (and
+    while connecting for it): a message it says must not begin now (the dispatcher stopping,
+    its window closed) answers `Outcome.UNSENT`, and is queued again as it was.
     """
 
     async def send_many(self, messages: Sequence[Outgoing]) -> list[SendResult]:
