@@ -83,11 +83,15 @@ def claim(
     open_companies: Collection[str],
     limit: int,
     each: bool = False,
+    only: Collection[int] | None = None,
 ) -> list[Claimed]:
-    """Mark up to `limit` due rows `sending` (`each`: `claimed`, see `start`) for `worker_id`;
-    the caller commits."""
+    """Mark up to `limit` due rows `sending` (`each`: `claimed`, see `start`) for `worker_id`,
+    among the rows `only` names if given; the caller commits."""
     c = OUTBOX.c
-    picked = select(c.id).where(claimable(now, open_companies)).order_by(c.not_before, c.id).limit(limit)
+    wanted = claimable(now, open_companies)
+    if only is not None:
+        wanted = and_(wanted, c.id.in_(list(only)))
+    picked = select(c.id).where(wanted).order_by(c.not_before, c.id).limit(limit)
     if connection.dialect.name == "postgresql":
         ids = connection.execute(picked.with_for_update(skip_locked=True)).scalars().all()
         if not ids:

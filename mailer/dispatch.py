@@ -32,7 +32,7 @@ so a crash before it leaves the row `sending`, hence in doubt, like any other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -108,6 +108,7 @@ def dispatch(
     stop: Callable[[], bool] | None = None,
     withdraw: Withdrawal | None = None,
     clock: Callable[[], datetime] | None = None,
+    only: Collection[int] | None = None,
 ) -> DispatchReport:
     """Deliver every outbox message whose time (and, if automatic, window) has come.
 
@@ -120,6 +121,8 @@ def dispatch(
     `clock`, each batch after the first reads the time again and which windows are open then,
     and each message is checked against its window again as it leaves: automatic
     mail whose window closed since the claim is queued again untouched (`handed_back`).
+    With `only`, the run takes those outbox rows and no others (invitations just issued for
+    portal requests, sent beside a backlog another run is working through).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -151,6 +154,7 @@ def dispatch(
                 open_companies=companies,
                 limit=batch_size,
                 each=each,
+                only=only,
             )
         if not batch:
             return report

@@ -70,8 +70,8 @@ _REQUESTED_INVITES = _typed(  # `store.portal` decided them; a worker's dispatch
     n=Integer,
     oldest=_WHEN,
 )
-_DISPATCH = _typed(  # the fleet's mail dispatch (`store.jobs.DISPATCH`): running, or when it last ran
-    "SELECT claimed_by, claimed_until, last_run_at FROM fleet_jobs WHERE name = 'dispatch'",
+_REQUESTS_JOB = _typed(  # the job issuing them (`store.jobs.REQUESTED`): running, or when it last ran
+    "SELECT claimed_by, claimed_until, last_run_at FROM fleet_jobs WHERE name = 'requested'",
     claimed_by=String,
     claimed_until=_WHEN,
     last_run_at=_WHEN,
@@ -95,8 +95,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
     requested_at, claimed_by, claimed_until, last_worker, last_finished_at, or None),
     `outbox` (count per status), `requested_invites` (n, oldest: portal requests' invitations
-    no worker has issued yet), `dispatch` (the mail dispatch job's claim and last run, or
-    None) and `needing_admin` (in-doubt and failed messages, newest first).
+    no worker has issued yet), `requests_job` (the claim and last run of the job issuing
+    them, or None) and `needing_admin` (in-doubt and failed messages, newest first).
     """
     params = {"c": company_id}
     with engine.connect() as connection:
@@ -112,7 +112,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             "schedule": one(_SCHEDULE),
             "outbox": {row.status: row.n for row in connection.execute(_OUTBOX_COUNTS, params)},
             "requested_invites": one(_REQUESTED_INVITES),
-            "dispatch": one(_DISPATCH),
+            "requests_job": one(_REQUESTS_JOB),
             "needing_admin": [
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],

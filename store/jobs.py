@@ -21,7 +21,10 @@ J = FleetJob.__table__.c
 AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # a due time before any worker's "now"
 # However often a job is brought forward (a flood of portal requests), it runs at most this often
 MIN_GAP = timedelta(seconds=0.5)
-DISPATCH = "dispatch"  # the mail dispatch (`sync.jobs.send`), which also issues requested invitations
+DISPATCH = "dispatch"  # the mail dispatch (`sync.jobs.send`)
+# issues the invitations portal requests decided on and mails them (`sync.jobs.answer_requests`):
+# a job of its own, so a long backlog in the dispatch never holds them
+REQUESTED = "requested"
 
 
 def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:

@@ -188,7 +188,7 @@ def record_access_request(
     """Record one request of `email` (counted by the per-email limit, matched or not) with
     its decision: the eligible contact to invite, or None. The same reads and writes
     whatever the email; the invitation stays to issue until `invite_on_request` (or a worker)
-    issues it. Every request makes the workers' mail dispatch due at once, which issues and
+    issues it. Every request makes the workers' `REQUESTED` job due at once, which issues and
     sends what was decided: "at once" (SPEC §2), within a second with a running worker."""
     normalized = email.strip().lower()
     with engine.begin() as connection:
@@ -226,7 +226,7 @@ def record_access_request(
                 handled_at=None if invite else now,
             )
         )
-        jobs.bring_forward(connection, jobs.DISPATCH)
+        jobs.bring_forward(connection, jobs.REQUESTED)
     return RequestedInvite(this, invite.customer_ref, invite.email) if invite is not None else None
 
 

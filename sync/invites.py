@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from mailer.environment import check_templates
-from portal_rules.invitations import can_invite, needs_auto_invitation
+from portal_rules.invitations import IssuedInvitation, can_invite, needs_auto_invitation
 from portal_rules.types import PortalAccount
 from store.invitations import issue_invitation, load_accounts
 from store.portal import customer_names, invite_on_request, requested_invites
@@ -67,15 +67,24 @@ def invite(
     return report
 
 
-def issue_requested(engine: Engine, config: Config, company: CompanyConfig, *, now: datetime) -> int:
+def issue_requested(
+    engine: Engine, config: Config, company: CompanyConfig, *, now: datetime, into: list[int] | None = None
+) -> int:
     """Issue the invitations portal "request access" calls decided on (the HTTP API only
-    records them, see `store.portal.record_access_request`); how many were issued. Their
-    mail is transactional: the dispatch right after sends it, whatever the window.
-    `TemplateProblem` (the company's invitation templates broken): nothing is issued, the
-    requests wait for the fix."""
+    records them, see `store.portal.record_access_request`); how many were issued, their
+    outbox ids added to `into`. Their mail is transactional: sent at once, whatever the
+    window. `TemplateProblem` (the company's invitation templates broken): nothing is
+    issued, the requests wait for the fix."""
     check_templates(company.template_dir, "invitation")
-    put = invitation_enqueuer(config, company, now=now, automatic=False)
+    enqueue = invitation_enqueuer(config, company, now=now, automatic=False)
     policy = company_policy(company)
+
+    def put(connection: Connection, issued: IssuedInvitation, name: str) -> int | None:
+        outbox_id = enqueue(connection, issued, name)
+        if into is not None and outbox_id is not None:
+            into.append(outbox_id)
+        return outbox_id
+
     return sum(
         invite_on_request(
             engine, company.id, request, policy=policy, portal_url=company.portal_url, now=now, enqueue=put

@@ -22,10 +22,11 @@ from connectors.xero.options import XeroOptions
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem
+from mailer.withdraw import Withdrawal
 from store.connections import why_blocked
 from store.credentials import DbCredentials
 from store.crypto import SecretKeyError
-from store.jobs import DISPATCH
+from store.jobs import DISPATCH, REQUESTED
 from store.portal import companies_with_requested_invites
 from store.workers import dead_workers
 from sync.app import App
@@ -82,22 +83,22 @@ def plan(ctx: JobContext) -> None:
             log.info("daemon.reminders_planned", company=company.id, emails=len(report.planned))
 
 
-def send(ctx: JobContext) -> None:
-    """Dispatch the due outbox (rows are claimed one batch at a time, see `mailer.claim`).
+def answer_requests(ctx: JobContext) -> None:
+    """Issue the invitations portal requests decided on and mail them at once (SPEC §2).
 
-    First, the invitations portal requests decided on are issued, so their mail goes in this
-    dispatch; and what a killed worker had claimed is settled: messages it had begun turn
-    `in_doubt` (never re-sent), the rest of its batch is queued again.
+    A job of its own, brought forward by every request (`store.jobs.REQUESTED`): the mail
+    dispatch may be working through a long backlog (a window opening on many reminders, a
+    slow relay), and these go beside it, only these (`dispatch(only=...)`).
     """
-    config = ctx.config
+    ids: list[int] = []
     requested = companies_with_requested_invites(ctx.app.engine)
-    for company in config.companies:
+    for company in ctx.config.companies:
         if company.id not in requested:
             continue
         if ctx.stopping():
             return
         try:
-            issued = issue_requested(ctx.app.engine, config, company, now=ctx.clock())
+            issued = issue_requested(ctx.app.engine, ctx.config, company, now=ctx.clock(), into=ids)
         except TemplateProblem as exc:  # the admin's to fix; the requests wait for it
             log.error("daemon.requested_invitations_failed", company=company.id, error=str(exc))
             continue
@@ -106,22 +107,37 @@ def send(ctx: JobContext) -> None:
             continue
         if issued:
             log.info("daemon.requested_invitations", company=company.id, invitations=issued)
+    if ids:
+        _dispatch(ctx, only=ids)
+
+
+def send(ctx: JobContext) -> None:
+    """Dispatch the due outbox (rows are claimed one batch at a time, see `mailer.claim`).
+
+    First, what a killed worker had claimed is settled: messages it had begun turn
+    `in_doubt` (never re-sent), the rest of its batch is queued again.
+    """
     dead = dead_workers(ctx.app.engine, now=ctx.clock())
     if dead:
         with ctx.app.engine.begin() as connection:
             doubtful = expire_claims_of(connection, dead)
         if doubtful:
             log.warning("mail.in_doubt", ids=doubtful, reason="the worker that claimed them died")
+    _dispatch(ctx, withdraw=stale_reminders(ctx.config))
+
+
+def _dispatch(ctx: JobContext, *, withdraw: Withdrawal | None = None, only: list[int] | None = None) -> None:
     report = dispatch(
         ctx.app.engine,
-        transport(config),
+        transport(ctx.config),
         now=ctx.clock(),
-        window_for=window_for(config),
-        withdraw=stale_reminders(config),
+        window_for=window_for(ctx.config),
+        withdraw=withdraw,
         clock=ctx.clock,  # a long backlog stops at a window's closing
         worker_id=ctx.worker,
         batch_size=100,
         stop=ctx.stopping,  # a stopping worker finishes the messages on their way, queues the rest
+        only=only,
     )
     if report.sent or report.failed:
         log.info(
@@ -185,7 +201,8 @@ def health(ctx: JobContext) -> None:
 
 JOBS = (
     Job("reminders", timedelta(minutes=1), plan),
-    Job(DISPATCH, timedelta(minutes=1), send),  # and at once after a portal's request for access
+    Job(DISPATCH, timedelta(minutes=1), send),
+    Job(REQUESTED, timedelta(minutes=1), answer_requests),  # and at once after a portal's request
     Job("keepalive", timedelta(days=1), keep_alive),
     Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
 )

@@ -14,7 +14,7 @@ NO_WORKER = "no `arsync run` worker is running to start it"
 NO_WORKER_TO_SEND = "no `arsync run` worker is running to issue and send them"
 REQUESTS_OVERDUE = timedelta(minutes=2)
 REQUESTS_FAILING = (
-    "the workers' dispatches have not issued them: their log's `daemon.requested_invitations_failed`"
+    "the workers have tried and not issued them: their log's `daemon.requested_invitations_failed`"
     " says why (a broken invitation template, say)"
 )
 
@@ -58,7 +58,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "connection": connection["status"],
         "connection_detail": connection["status_detail"],
         "outbox": seen["outbox"],
-        "requested_invitations": _requested(seen["requested_invites"], seen["dispatch"], workers, now),
+        "requested_invitations": _requested(seen["requested_invites"], seen["requests_job"], workers, now),
         "in_doubt": [
             {
                 "id": e["id"],
@@ -77,22 +77,23 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
     }
 
 
-def _requested(waiting: dict, dispatch: dict | None, workers: int, now: datetime) -> dict | None:
+def _requested(waiting: dict, job: dict | None, workers: int, now: datetime) -> dict | None:
     """Invitations portal requests decided on that no worker has issued yet: how many, since
-    when; None when there are none. A worker's dispatch issues them when it starts (at once
-    after a request, and every minute): still waiting after `REQUESTS_OVERDUE` although a
-    dispatch has started and ended since, issuing them failed."""
+    when; None when there are none. A worker's `requested` job issues them when it starts (at
+    once after a request, and every minute): still waiting after `REQUESTS_OVERDUE` although
+    the job has started and ended since, issuing them failed."""
     if not waiting["n"]:
         return None
     oldest = waiting["oldest"]
     if not workers:
         detail = NO_WORKER_TO_SEND
-    elif dispatch and dispatch["claimed_by"] and dispatch["claimed_until"] >= now:
-        detail = f"a dispatch is running (since {_iso(dispatch['last_run_at'])}); the next one issues them"
-    elif now - oldest > REQUESTS_OVERDUE and dispatch and (dispatch["last_run_at"] or oldest) > oldest:
+    elif job and job["claimed_by"] and job["claimed_until"] >= now:
+        since = _iso(job["last_run_at"])
+        detail = f"a worker is issuing requested invitations (since {since}); its next run takes these"
+    elif now - oldest > REQUESTS_OVERDUE and job and (job["last_run_at"] or oldest) > oldest:
         detail = REQUESTS_FAILING
     else:
-        detail = "the next dispatch issues and sends them"
+        detail = "a worker issues and sends them at once"
     return {"count": waiting["n"], "since": _iso(oldest), "detail": detail}
 
 

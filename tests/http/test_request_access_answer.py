@@ -17,12 +17,12 @@ from sqlalchemy import Engine, event, update
 
 from store import portal as store_portal
 from store.fleet_tables import FleetJob
-from store.jobs import DISPATCH, ensure_jobs
+from store.jobs import REQUESTED, ensure_jobs
 from sync.app import App
 from sync.config import load_config
 from sync.http.app import create_app
 from sync.http.steady import STEADY
-from sync.jobs import JobContext, send
+from sync.jobs import JobContext, answer_requests
 from tests.http.conftest import Served, run_cli, serving_in_thread
 from tests.mailer.smtp_server import LoopbackController, Recorder
 
@@ -63,9 +63,9 @@ class Statements:
 def dispatch_due_tomorrow(served: Served) -> None:
     engine = served.engine()
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    ensure_jobs(engine, [DISPATCH], now=tomorrow)
+    ensure_jobs(engine, [REQUESTED], now=tomorrow)
     with engine.begin() as connection:
-        connection.execute(update(FleetJob).where(FleetJob.name == DISPATCH).values(next_due_at=tomorrow))
+        connection.execute(update(FleetJob).where(FleetJob.name == REQUESTED).values(next_due_at=tomorrow))
     engine.dispose()
 
 
@@ -135,8 +135,8 @@ def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(serve
     app = App.open(load_config(config), register=False)
     try:
         job = JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test")
-        send(job)
-        send(job)  # a later dispatch finds nothing left to issue
+        answer_requests(job)
+        answer_requests(job)  # a later run finds nothing left to issue
         assert store_portal.requested_invites(app.engine, "xero") == []
         assert waiting(served) == (0, 0, None)
     finally:

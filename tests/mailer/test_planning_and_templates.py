@@ -25,12 +25,12 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from store import portal
-from store.jobs import DISPATCH, claim_job, ensure_jobs, finish_job
+from store.jobs import REQUESTED, claim_job, ensure_jobs, finish_job
 from store.workers import register_worker
 from sync.app import App
 from sync.commands.status import REQUESTS_FAILING
 from sync.config import Config, load_config
-from sync.jobs import JobContext, plan
+from sync.jobs import JobContext, answer_requests, plan
 from sync.jobs import send as dispatch_job
 from sync.orchestrator import sync_company
 from sync.settings import company_policy
@@ -275,16 +275,16 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     assert portal.record_access_request(shop.engine, COMPANY, "ap@cafe.example", now=FRIDAY_10AM)
     app = App.open(load_config(shop.path))
     run_at = FRIDAY_10AM + timedelta(seconds=1)
-    ensure_jobs(shop.engine, [DISPATCH], now=FRIDAY_10AM)
+    ensure_jobs(shop.engine, [REQUESTED], now=FRIDAY_10AM)
     # as a worker's loop runs it: claimed, run, let go
     assert claim_job(
-        shop.engine, DISPATCH, "host:1:w1", now=run_at, interval=timedelta(minutes=1), ttl=MINUTE
+        shop.engine, REQUESTED, "host:1:w1", now=run_at, interval=timedelta(minutes=1), ttl=MINUTE
     )
     try:
         with capture_logs() as logs:
-            dispatch_job(JobContext(app, app.config, lambda: run_at, lambda: False, "host:1:w1"))
+            answer_requests(JobContext(app, app.config, lambda: run_at, lambda: False, "host:1:w1"))
     finally:
-        finish_job(shop.engine, DISPATCH, "host:1:w1")
+        finish_job(shop.engine, REQUESTED, "host:1:w1")
         app.close()
     [failed] = [e for e in logs if e["event"] == "daemon.requested_invitations_failed"]
     assert failed["log_level"] == "error" and "exc_info" not in failed
@@ -298,7 +298,7 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     [row] = json.loads(status.out)
     assert row["requested_invitations"]["detail"] == REQUESTS_FAILING
     assert "daemon.requested_invitations_failed" in shop.cli("status").out
-    # while a dispatch runs (say, a long backlog of mail), waiting is not failing
-    assert claim_job(shop.engine, DISPATCH, "host:1:w1", now=datetime.now(UTC), interval=MINUTE, ttl=MINUTE)
+    # while the job runs (a slow mail server, say), waiting is not failing
+    assert claim_job(shop.engine, REQUESTED, "host:1:w1", now=datetime.now(UTC), interval=MINUTE, ttl=MINUTE)
     [row] = json.loads(shop.cli("status", "--json").out)
-    assert row["requested_invitations"]["detail"].startswith("a dispatch is running")
+    assert row["requested_invitations"]["detail"].startswith("a worker is issuing requested invitations")
