@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, insert, update
 
@@ -27,6 +28,17 @@ EMAIL = "accounts@orsted.example"  # the primary contact of a Xero customer: eli
 INVITE_LINK = re.compile(r"https?://\S+/invite/[A-Za-z0-9_-]{43}")
 
 
+def start_worker(config: Path, log: Path) -> subprocess.Popen:
+    """`arsync run` on `config`, its log in `log` (a file: a pipe could fill up)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sync", "--config", str(config), "run"],
+            env=dict(os.environ),
+            stderr=out,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 def test_a_request_for_access_is_mailed_within_seconds_by_a_running_worker(served: Served, tmp_path):
     recorder = Recorder()
     smtp = LoopbackController(recorder)
@@ -36,18 +48,12 @@ def test_a_request_for_access_is_mailed_within_seconds_by_a_running_worker(serve
     engine = served.engine()
     with engine.begin() as connection:  # no sync due for a day: the worker only dispatches
         connection.execute(update(SyncSchedule).values(next_due_at=datetime.now(UTC) + timedelta(days=1)))
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "sync", "--config", str(config), "run"],
-            env=dict(os.environ),
-            stderr=out,
-            stdout=subprocess.DEVNULL,
-        )
+    worker = start_worker(config, log)
     try:
         started = lambda: served.scalar("SELECT COUNT(*) FROM workers") >= 1  # noqa: E731
         assert wait_for(started, 30), log.read_text()[-2000:]
-        # Whatever dispatch the start-up ran is over; the next is not due for a day, so only
-        # the request can bring it on.
+        # Whatever run of the `requested` job the start-up made is over; the next is not due
+        # for a day, so only the request can bring it on.
         free = f"SELECT COUNT(*) FROM fleet_jobs WHERE name = '{REQUESTED}' AND claimed_by IS NULL"
         assert wait_for(lambda: served.scalar(free) == 1, 30), log.read_text()[-2000:]
         with engine.begin() as connection:
@@ -129,13 +135,7 @@ def test_a_request_is_mailed_at_once_beside_a_long_backlog(served: Served, tmp_p
             .values(superseded_at=now)
         )
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "sync", "--config", str(config), "run"],
-            env=dict(os.environ),
-            stderr=out,
-            stdout=subprocess.DEVNULL,
-        )
+    worker = start_worker(config, log)
     try:
         assert wait_for(lambda: len(recorder.received) >= 3, 30), log.read_text()[-2000:]  # under way
         with served.client("xero") as client:
