@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from connectors.simulators.generator import sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from store.credentials import DbCredentials
 from store.db import make_engine
+from store.owners import owner_id
 from store.pacing import StorePacer
 from sync.jobs import JobContext, keep_alive
 from sync.runner import pacing_for
@@ -96,9 +96,8 @@ def test_the_slots_of_a_process_that_exited_come_back_at_once(pg_engine):
     exited = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
-    host = socket.gethostname()
-    dead = {f"{host}:{exited.stdout.strip()}:{n}": time.time() + 300 for n in range(3)}
-    alive = {f"{host}:{os.getpid()}:held": time.time() + 300}
+    dead = {owner_id(int(exited.stdout), str(n)): time.time() + 300 for n in range(3)}
+    alive = {owner_id(os.getpid(), "held"): time.time() + 300}
     with pg_engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO pacing (company_id, sent, in_flight) VALUES ('acme', '[]', %(in_flight)s)",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from store.db import make_engine
 from store.glance import live_worker_count
+from store.owners import owner_id, owner_is_dead
 from store.schedule import claim_due, release
 from store.workers import dead_workers, heartbeat, live_workers, register_worker
 
@@ -108,7 +108,7 @@ def test_a_worker_of_this_host_that_exited_is_not_live_though_its_heartbeat_hold
     """SIGKILLed: its heartbeat holds for two minutes more, but a process of this host that
     has exited is known dead at once (as leases already know): not listed, not counted, and
     its mail claims can be settled now."""
-    dead = f"{socket.gethostname()}:{_exited_pid()}:x"
+    dead = owner_id(_exited_pid(), "x")
     engine = make_engine(cli.store_url)
     now = datetime.now(UTC)
     register_worker(engine, dead, concurrency=4, now=now, ttl=timedelta(minutes=2))
@@ -118,6 +118,19 @@ def test_a_worker_of_this_host_that_exited_is_not_live_though_its_heartbeat_hold
     assert json.loads(cli("status", "--workers", "--json")[1]) == []
     code, _, err = cli("sync", "--request", "acme")
     assert code == 0 and "no `arsync run` worker is running" in err
+
+
+def test_a_worker_of_another_pid_namespace_is_never_judged_by_our_pids():
+    """Containers sharing a hostname (host network, one `hostname:` for every replica) have
+    pids of their own: an id of another machine boot or pid namespace, or an old id without
+    one, is left to its heartbeat, even when its pid means nothing here."""
+    gone = _exited_pid()
+    ours = owner_id(gone, "x")
+    host, pid, tag, space = ours.split(":")
+    assert owner_is_dead(ours)
+    assert not owner_is_dead(f"{host}:{pid}:{tag}:{'0' * 8 if space != '0' * 8 else '1' * 8}")
+    assert not owner_is_dead(f"{host}:{pid}:{tag}")  # an id from before spaces were part of it
+    assert not owner_is_dead(f"elsewhere:{pid}:{tag}:{space}")
 
 
 def _exited_pid() -> int:

@@ -198,13 +198,14 @@ def test_a_deletion_carrying_only_the_id_hides_the_row_and_keeps_its_data(compan
 
 
 def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over(company):
-    import socket
     import subprocess
     import sys
 
+    from store.owners import owner_id
+
     script = [sys.executable, "-c", "import os; print(os.getpid())"]
     dead = subprocess.run(script, capture_output=True, text=True)
-    owner = f"{socket.gethostname()}:{dead.stdout.strip()}:gone"
+    owner = owner_id(int(dead.stdout), "gone")
     assert try_acquire(company, "sync:acme", owner, __import__("datetime").timedelta(minutes=5), NOW)
     summary = run(company, ScriptedSource(customers(), invoices()))
     assert summary.status == "ok"
