@@ -103,14 +103,15 @@ def claim_due(
     ttl: timedelta,
     starving: timedelta = STARVING,
 ) -> list[Claim]:
-    """Claim up to `limit` due companies among `company_ids`: requested first, then oldest-due;
-    but a company due for longer than `starving` goes before requests, so a stream of them
-    (one busy company's webhooks) never keeps the others' scheduled syncs waiting."""
+    """Claim up to `limit` due companies among `company_ids`: requested ones, and ones due
+    for longer than `starving`, first, each by how long it has been wanted; then the rest,
+    oldest-due first. A stream of requests (one busy company's webhooks) thus never keeps
+    the others' scheduled syncs waiting beyond a minute, and a request waits only for what
+    was wanted before it while the fleet is behind."""
     if limit <= 0 or not company_ids:
         return []
-    overdue = and_(S.requested_at.is_(None), S.next_due_at < now - starving)
-    rank = case((overdue, 0), (S.requested_at.is_not(None), 1), else_=2)
-    order = (rank, _wanted_since(), S.company_id)
+    first = or_(S.requested_at.is_not(None), S.next_due_at < now - starving)
+    order = (case((first, 0), else_=1), _wanted_since(), S.company_id)
     picked = (
         select(S.company_id, S.next_due_at, S.requested_at, S.request_reason)
         .where(_claimable(now, company_ids))
@@ -148,10 +149,10 @@ def claim_due(
 
 
 def _wanted_since():
-    """Order key: when the row became wanted (its request, else its due time, or when an
-    abandoned claim expired if that came first)."""
+    """Order key: when the row became wanted, the earliest of its due time, its request and
+    when an abandoned claim expired."""
     return case(
-        (S.requested_at.is_not(None), S.requested_at),
+        (and_(S.requested_at.is_not(None), S.requested_at < S.next_due_at), S.requested_at),
         (and_(S.claimed_by.is_not(None), S.claimed_until < S.next_due_at), S.claimed_until),
         else_=S.next_due_at,
     )
@@ -219,10 +220,11 @@ def record_manual_sync(
     not sync the company again right away; a pending request stays pending. A worker turned
     away meanwhile (the lease was this run's) took a request, or a due time, this run may
     have read too early for: it becomes a request again, served right after. A row a worker
-    has claimed is left to that worker.
+    has claimed (and still renews) is left to that worker.
     """
     turned_away = and_(S.last_status == "skipped", S.last_finished_at >= started, S.requested_at.is_(None))
     values: dict = {"last_worker": worker, "last_started_at": started, "last_finished_at": finished}
+    values |= {"claimed_by": None, "claimed_until": None}  # an abandoned claim: this run did its work
     values["last_status"] = status
     values["requested_at"] = case((turned_away, literal(finished, S.requested_at.type)), else_=S.requested_at)
     values["request_reason"] = case((turned_away, literal(TURNED_AWAY)), else_=S.request_reason)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from store.companies import CompanyRow, register_companies
+from store.fleet_tables import SyncSchedule
 from store.schedule import (
     TURNED_AWAY,
     UnknownCompany,
@@ -132,6 +134,55 @@ def test_a_request_turned_away_by_a_manual_sync_is_served_after_it(scheduled):
         scheduled, "a", "cli", started=started, finished=finished, status="ok", interval=timedelta(minutes=15)
     )
     assert schedule_rows(scheduled)["a"]["requested_at"] is None
+
+
+def due_at(engine, times: dict[str, datetime]) -> None:
+    with engine.begin() as connection:
+        for company_id, at in times.items():
+            connection.execute(
+                update(SyncSchedule).where(SyncSchedule.company_id == company_id).values(next_due_at=at)
+            )
+
+
+def test_a_request_never_demotes_a_company_already_long_overdue(scheduled):
+    due_at(scheduled, {"a": T0, "b": T0 + timedelta(minutes=8), "c": T0 + timedelta(hours=8)})
+    now = T0 + timedelta(minutes=10)
+    request_sync(scheduled, "a", now=now - timedelta(seconds=1), reason="webhook")
+    [first] = claim_due(scheduled, "w1", now=now, company_ids=IDS, limit=1, ttl=TTL)
+    assert first.company_id == "a"  # wanted for 10 minutes, not 1 second
+
+
+def test_while_the_fleet_is_behind_a_request_waits_only_for_what_was_wanted_before_it(scheduled):
+    """Six companies overdue by minutes, one slot: the request goes after them, not after
+    every company that comes due meanwhile (first come, first served), and before any
+    company due less than a minute."""
+    more = [f"x{n}" for n in range(4)]
+    register_companies(scheduled, [CompanyRow(cid, cid.upper(), "UTC", "scripted") for cid in more])
+    ensure_scheduled(scheduled, more, now=T0)
+    due_at(scheduled, {"c": T0 + timedelta(hours=8)})
+    now = T0 + timedelta(minutes=5)
+    request_sync(scheduled, "c", now=now)
+    served = []
+    for tick in range(8):
+        at = now + timedelta(seconds=10 * tick + 1)
+        [got] = claim_due(scheduled, "w1", now=at, company_ids=[*IDS, *more], limit=1, ttl=TTL)
+        served.append(got.company_id)
+        release(scheduled, "w1", got.company_id, next_at=at + timedelta(seconds=20), finished=at, status="ok")
+    assert served[:7] == ["a", "b", "x0", "x1", "x2", "x3", "c"]
+
+
+def test_a_manual_sync_over_an_abandoned_claim_settles_it(scheduled):
+    """A worker was killed syncing 'a'; its claim expired; then `arsync sync a` succeeded: no
+    worker syncs 'a' again at once, and the claim is gone (status no longer says interrupted)."""
+    claim_due(scheduled, "dead", now=T0, company_ids=["a"], limit=1, ttl=TTL)
+    started = T0 + timedelta(minutes=5)
+    finished = started + timedelta(minutes=1)
+    record_manual_sync(
+        scheduled, "a", "cli", started=started, finished=finished, status="ok", interval=timedelta(hours=1)
+    )
+    assert schedule_rows(scheduled)["a"]["claimed_by"] is None
+    later = finished + timedelta(seconds=1)
+    assert claim_due(scheduled, "w1", now=later, company_ids=["a"], limit=1, ttl=TTL) == []
 
 
 def test_a_claim_never_starts_before_the_request_it_serves(scheduled):
