@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from store.glance import company_glance, live_worker_count
+from store.owners import owner_is_dead
 from sync.cli import State, pass_state
 
 NO_WORKER = "no `arsync run` worker is running to start it"
@@ -103,10 +104,12 @@ def _next_sync(
     """When the workers sync the company next: running, requested, or its due time. A request
     or a due time no live worker will act on says so."""
     if plan.get("claimed_by"):
-        if plan["claimed_until"] >= now:
-            return f"running now on {plan['claimed_by']}"
+        owner = plan["claimed_by"]
+        if plan["claimed_until"] >= now and not owner_is_dead(owner):
+            return f"running now on {owner}"
         # its worker stopped renewing the claim (killed, lost): the run is unfinished
-        gone = f"interrupted on {plan['claimed_by']} (its claim expired at {_iso(plan['claimed_until'])})"
+        ended = "exited" if owner_is_dead(owner) else f"its claim expired at {_iso(plan['claimed_until'])}"
+        gone = f"interrupted on {owner} ({ended})"
         return f"{gone}: another worker resumes it" if workers else f"{gone}; {NO_WORKER}"
     if plan.get("requested_at"):
         return "requested (a worker starts it within seconds)" if workers else f"requested; {NO_WORKER}"

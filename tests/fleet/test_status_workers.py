@@ -114,8 +114,14 @@ def test_a_worker_of_this_host_that_exited_is_not_live_though_its_heartbeat_hold
     register_worker(engine, dead, concurrency=4, now=now, ttl=timedelta(minutes=2))
     assert live_workers(engine, now=now) == [] and live_worker_count(engine, now) == 0
     assert dead_workers(engine, now=now) == [dead]
-    engine.dispose()
     assert json.loads(cli("status", "--workers", "--json")[1]) == []
+    # the company it was syncing: interrupted, not "running now", though the claim holds
+    assert cli("reminders", "plan", "--dry-run")[0] == 0  # a command that may write schedules acme
+    claimed_at = datetime.now(UTC)
+    assert claim_due(engine, dead, now=claimed_at, company_ids=["acme"], limit=1, ttl=timedelta(minutes=2))
+    engine.dispose()
+    [acme] = [row for row in json.loads(cli("status", "--json")[1]) if row["company"] == "acme"]
+    assert acme["next_sync"].startswith(f"interrupted on {dead} (exited)"), acme["next_sync"]
     code, _, err = cli("sync", "--request", "acme")
     assert code == 0 and "no `arsync run` worker is running" in err
 
