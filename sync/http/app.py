@@ -25,6 +25,7 @@ from sync.http.errors import install_error_handlers
 from sync.http.head import HeadAsGet
 from sync.http.metrics import registry_for
 from sync.http.options import OptionsAllowed
+from sync.http.steady import SteadyAnswers
 
 POOL_SIZE = 20  # store connections kept open for the request handlers
 # Seconds a request waits for SQLite's one writer before answering 503: well within the
@@ -80,4 +81,5 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(OptionsAllowed)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(SteadyAnswers)  # outermost: the body's reading and the key check fall inside
     return app

@@ -28,7 +28,6 @@ from sync.http.schemas import (
     RequestAccessIn,
     RequestAccessOut,
 )
-from sync.http.steady import steady_answer
 from sync.settings import company_policy
 
 ERRORS = {
@@ -96,12 +95,12 @@ async def request_access(company: Company, context: Context, body: RequestAccess
     work for every email, and nothing more happens in this process (timing would tell what
     the body does not): the request brings `arsync run`'s mail dispatch forward, which
     issues the invitation and sends its mail within a second or so (transactional mail: no
-    delivery window). The answer leaves a fixed time after it began (`sync.http.steady`).
+    delivery window). The answer leaves a fixed time after the request came in
+    (`sync.http.steady`).
     """
-    async with steady_answer():
-        await run_in_threadpool(
-            portal_store.record_access_request, context.engine, company.id, body.email, now=context.clock()
-        )
+    await run_in_threadpool(
+        portal_store.record_access_request, context.engine, company.id, body.email, now=context.clock()
+    )
     return RequestAccessOut(message=PUBLIC_ANSWER)
 
 
@@ -112,9 +111,8 @@ async def request_access(company: Company, context: Context, body: RequestAccess
 )
 async def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
     """Accept an invitation: unknown, superseded, expired and used tokens all answer 400, a
-    fixed time after the work began (`sync.http.steady`: a visitor's probe of the worker's load)."""
-    async with steady_answer():
-        outcome = await run_in_threadpool(_accept, context, company, body.token)
+    fixed time after the request came in (`sync.http.steady`: a visitor's probe of the worker's load)."""
+    outcome = await run_in_threadpool(_accept, context, company, body.token)
     if isinstance(outcome, Rejected):
         raise Problem(400, outcome.reason)
     customer_ref, email = outcome.key

@@ -153,20 +153,25 @@ def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(serve
 def test_the_anonymous_routes_answer_a_fixed_time_after_they_began(served: Served):
     """A request right after a customer's waits a few milliseconds for the worker issuing and
     mailing its invitation (SQLite's one writer, the machine's cores): the answers a portal's
-    visitor can cause leave `STEADY` after they began, so such a wait shows nowhere."""
+    visitor can cause leave `STEADY` after the request came in, refusals included, so such a
+    wait shows nowhere."""
     timings = []
-    with served.client("xero") as client:
-        for path, body in [
-            ("/v1/companies/xero/request-access", {"email": STRANGER}),
-            ("/v1/companies/xero/request-access", {"email": EMAIL}),
-            ("/v1/companies/xero/invitations/accept", {"token": "x" * 43}),
+    with served.client("xero") as client, served.client(key="ak_000000000000_" + "x" * 43) as stranger:
+        for caller, path, body in [
+            (client, "/v1/companies/xero/request-access", {"email": STRANGER}),
+            (client, "/v1/companies/xero/request-access", {"email": EMAIL}),
+            (client, "/v1/companies/xero/invitations/accept", {"token": "x" * 43}),
+            (client, "/v1/companies/xero/request-access", {"mail": EMAIL}),
+            (stranger, "/v1/companies/xero/request-access", {"email": EMAIL}),
         ]:
             began = time.monotonic()
-            answer = client.post(path, json=body)
+            answer = caller.post(path, json=body)
             timings.append((path.rsplit("/", 1)[1], answer.status_code, time.monotonic() - began))
     assert [(route, status) for route, status, _ in timings] == [
         ("request-access", 202),
         ("request-access", 202),
         ("accept", 400),
+        ("request-access", 422),
+        ("request-access", 401),
     ]
     assert all(took >= STEADY for *_, took in timings), timings
