@@ -86,7 +86,7 @@ def _abandoned(now: datetime):
 
 
 def _claimable(now: datetime, company_ids: Collection[str]):
-    free = or_(S.claimed_by.is_(None), S.claimed_until < now)
+    free = or_(S.claimed_by.is_(None), _abandoned(now))
     # an abandoned run is wanted whatever its due time: a requested (early) one would
     # otherwise wait for the next scheduled time, the request having left with its worker
     wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now, _abandoned(now))
@@ -223,11 +223,16 @@ def record_manual_sync(
     has claimed (and still renews) is left to that worker.
     """
     turned_away = and_(S.last_status == "skipped", S.last_finished_at >= started, S.requested_at.is_(None))
-    values: dict = {"last_worker": worker, "last_started_at": started, "last_finished_at": finished}
-    values |= {"claimed_by": None, "claimed_until": None}  # an abandoned claim: this run did its work
-    values["last_status"] = status
-    values["requested_at"] = case((turned_away, literal(finished, S.requested_at.type)), else_=S.requested_at)
-    values["request_reason"] = case((turned_away, literal(TURNED_AWAY)), else_=S.request_reason)
+    values: dict = {
+        "last_worker": worker,
+        "last_started_at": started,
+        "last_finished_at": finished,
+        "last_status": status,
+        "claimed_by": None,  # an abandoned claim (the only kind updated here): this run did its work
+        "claimed_until": None,
+        "requested_at": case((turned_away, literal(finished, S.requested_at.type)), else_=S.requested_at),
+        "request_reason": case((turned_away, literal(TURNED_AWAY)), else_=S.request_reason),
+    }
     if status == "ok":
         values["next_due_at"] = max(started + interval, finished)
     with engine.begin() as connection:

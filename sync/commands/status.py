@@ -104,11 +104,11 @@ def _next_sync(
     """When the workers sync the company next: running, requested, or its due time. A request
     or a due time no live worker will act on says so."""
     if plan.get("claimed_by"):
-        owner = plan["claimed_by"]
-        if plan["claimed_until"] >= now and not owner_is_dead(owner):
+        owner, exited = plan["claimed_by"], owner_is_dead(plan["claimed_by"])
+        if plan["claimed_until"] >= now and not exited:
             return f"running now on {owner}"
         # its worker stopped renewing the claim (killed, lost): the run is unfinished
-        ended = "exited" if owner_is_dead(owner) else f"its claim expired at {_iso(plan['claimed_until'])}"
+        ended = "exited" if exited else f"its claim expired at {_iso(plan['claimed_until'])}"
         gone = f"interrupted on {owner} ({ended})"
         return f"{gone}: another worker resumes it" if workers else f"{gone}; {NO_WORKER}"
     if plan.get("requested_at"):

@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 
-from portal_rules.invitations import Accepted, Rejected
+from portal_rules.invitations import Rejected
 from portal_rules.money import decimal_text
 from portal_rules.request_access import PUBLIC_ANSWER
 from store import invitations
 from store import portal as portal_store
-from sync.config import CompanyConfig
 from sync.http.answers import JSONBody, customer_in_portal, customer_listing
 from sync.http.auth import Company, Context
-from sync.http.context import ServerContext
 from sync.http.errors import Problem
 from sync.http.schemas import (
     AcceptIn,
@@ -88,7 +85,7 @@ def balance(
 
 
 @router.post("/request-access", status_code=202, response_model=RequestAccessOut, responses=TOO_LARGE)
-async def request_access(company: Company, context: Context, body: RequestAccessIn) -> RequestAccessOut:
+def request_access(company: Company, context: Context, body: RequestAccessIn) -> RequestAccessOut:
     """Invite the email's eligible contact; the answer is the same whatever the email.
 
     Requests are limited per email. The request is recorded with its decision, the same
@@ -98,9 +95,7 @@ async def request_access(company: Company, context: Context, body: RequestAccess
     delivery window). The answer leaves a fixed time after the request came in
     (`sync.http.steady`).
     """
-    await run_in_threadpool(
-        portal_store.record_access_request, context.engine, company.id, body.email, now=context.clock()
-    )
+    portal_store.record_access_request(context.engine, company.id, body.email, now=context.clock())
     return RequestAccessOut(message=PUBLIC_ANSWER)
 
 
@@ -109,18 +104,14 @@ async def request_access(company: Company, context: Context, body: RequestAccess
     response_model=AcceptOut,
     responses={400: {"model": ErrorOut, "description": "invalid invitation token"}, **TOO_LARGE},
 )
-async def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
+def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
     """Accept an invitation: unknown, superseded, expired and used tokens all answer 400, a
     fixed time after the request came in (`sync.http.steady`: a visitor's probe of the worker's load)."""
-    outcome = await run_in_threadpool(_accept, context, company, body.token)
+    with context.engine.begin() as connection:
+        outcome = invitations.accept(
+            connection, company.id, body.token, policy=company_policy(company), now=context.clock()
+        )
     if isinstance(outcome, Rejected):
         raise Problem(400, outcome.reason)
     customer_ref, email = outcome.key
     return AcceptOut(customer_ref=customer_ref, email=email, status=str(outcome.new_status))
-
-
-def _accept(context: ServerContext, company: CompanyConfig, token: str) -> Accepted | Rejected:
-    with context.engine.begin() as connection:
-        return invitations.accept(
-            connection, company.id, token, policy=company_policy(company), now=context.clock()
-        )
