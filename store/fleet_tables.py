@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from store.types import UTCDateTime
@@ -34,6 +34,8 @@ class SyncSchedule(SQLModel, table=True):
     last_started_at: datetime | None = Field(default=None, sa_column=_when())
     last_finished_at: datetime | None = Field(default=None, sa_column=_when())
     last_status: str | None = None
+    # syncs in a row a worker began and never finished (killed, lost): each holds it back longer
+    abandoned_runs: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
 class FleetJob(SQLModel, table=True):

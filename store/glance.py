@@ -42,8 +42,10 @@ _CONNECTION = _typed(
     blocked_until=_WHEN,
 )
 _SCHEDULE = _typed(
-    """SELECT next_due_at, requested_at, claimed_by, claimed_until, last_worker, last_finished_at
+    """SELECT next_due_at, requested_at, claimed_by, claimed_until, last_worker, last_finished_at,
+              abandoned_runs
        FROM sync_schedule WHERE company_id = :c""",
+    abandoned_runs=Integer,
     next_due_at=_WHEN,
     requested_at=_WHEN,
     claimed_by=String,
@@ -93,7 +95,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
 
     Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
-    requested_at, claimed_by, claimed_until, last_worker, last_finished_at, or None),
+    requested_at, claimed_by, claimed_until, last_worker, last_finished_at,
+    abandoned_runs, or None),
     `outbox` (count per status), `requested_invites` (n, oldest: portal requests' invitations
     no worker has issued yet), `requests_job` (the claim and last run of the job issuing
     them, or None) and `needing_admin` (in-doubt and failed messages, newest first).

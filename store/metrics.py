@@ -7,16 +7,19 @@ are the fleet's, not one process's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
+from store.fleet_tables import SyncSchedule
 from store.tables import PENDING, AccessRequest, Outbox, QuarantinedRecord, SyncRun
 
 RUNS = SyncRun.__table__
 QUARANTINE = QuarantinedRecord.__table__
 OUTBOX = Outbox.__table__
 REQUESTS = AccessRequest.__table__
+SCHEDULE = SyncSchedule.__table__
 
 
 @dataclass
@@ -26,11 +29,13 @@ class StoreCounts:
     quarantined: dict[str, int] = field(default_factory=dict)
     outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (company, state) -> messages
     requested_invites: dict[str, int] = field(default_factory=dict)  # decided, not yet issued
+    abandoned: dict[str, int] = field(default_factory=dict)  # syncs in a row whose worker died
 
 
-def store_counts(engine: Engine) -> StoreCounts:
-    """Sync runs by status, API calls, quarantined records, outbox messages by state, and the
-    invitations portal requests decided on that no worker has issued yet."""
+def store_counts(engine: Engine, now: datetime) -> StoreCounts:
+    """Sync runs by status, API calls, quarantined records, outbox messages by state, the
+    invitations portal requests decided on that no worker has issued yet, and the syncs in a
+    row each company's workers began and never finished (the last one's claim expired)."""
     counts = StoreCounts()
     with engine.connect() as connection:
         runs = select(
@@ -47,4 +52,8 @@ def store_counts(engine: Engine) -> StoreCounts:
         counts.outbox = {(company, state): n for company, state, n in connection.execute(outbox)}
         requested = select(REQUESTS.c.company_id, func.count()).where(PENDING).group_by(REQUESTS.c.company_id)
         counts.requested_invites = {company: n for company, n in connection.execute(requested)}
+        s = SCHEDULE.c
+        expired = and_(s.claimed_by.is_not(None), s.claimed_until < now)
+        abandoned = select(s.company_id, s.abandoned_runs + case((expired, 1), else_=0))
+        counts.abandoned = {company: n for company, n in connection.execute(abandoned)}
     return counts

@@ -6,11 +6,16 @@ the conditional UPDATE of the claim is exclusive on its own. A claim carries an 
 worker renews while it runs: a worker killed mid-sync leaves its companies to the others
 once the claim expires. Requests (`request_sync`) coalesce: however many arrive before the
 sync starts, one sync serves them; one arriving while it runs asks for another after it.
+
+A run a worker began and never finished (its claim expired) is taken up again at once, the
+first time; a company whose syncs keep killing their workers is then held back longer each
+time (`ABANDONED_HOLDS`), so it cannot take the fleet down one worker after another. A run
+that ends, whatever its status, clears the count; `status` shows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +23,7 @@ from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, sel
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import SyncSchedule
+from store.holds import ABANDONED_HOLDS, held_for
 from store.wakeups import notify_requested
 
 S = SyncSchedule.__table__.c
@@ -37,6 +43,7 @@ class Claim:
     next_due_at: datetime
     requested_at: datetime | None
     reason: str | None
+    abandoned: int = 0  # runs in a row that a worker began and never finished, before this one
 
     @property
     def requested(self) -> bool:
@@ -85,8 +92,22 @@ def _abandoned(now: datetime):
     return and_(S.claimed_by.is_not(None), S.claimed_until < now)
 
 
-def _claimable(now: datetime, company_ids: Collection[str]):
-    free = or_(S.claimed_by.is_(None), _abandoned(now))
+def _resumable(now: datetime, holds: Sequence[timedelta]):
+    """An abandoned claim whose hold is over (see `ABANDONED_HOLDS`)."""
+
+    def expired_before(at: datetime):
+        return literal(at, S.claimed_until.type)
+
+    by_count = [
+        (S.abandoned_runs >= n, expired_before(now - held_for(n, holds)))
+        for n in range(len(holds) - 1, 0, -1)
+    ]
+    latest = case(*by_count, else_=expired_before(now)) if by_count else expired_before(now)
+    return and_(S.claimed_by.is_not(None), S.claimed_until < latest)
+
+
+def _claimable(now: datetime, company_ids: Collection[str], holds: Sequence[timedelta] = ABANDONED_HOLDS):
+    free = or_(S.claimed_by.is_(None), _resumable(now, holds))
     # an abandoned run is wanted whatever its due time: a requested (early) one would
     # otherwise wait for the next scheduled time, the request having left with its worker
     wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now, _abandoned(now))
@@ -102,19 +123,27 @@ def claim_due(
     limit: int,
     ttl: timedelta,
     starving: timedelta = STARVING,
+    holds: Sequence[timedelta] = ABANDONED_HOLDS,
 ) -> list[Claim]:
     """Claim up to `limit` due companies among `company_ids`: requested ones, and ones due
     for longer than `starving`, first, each by how long it has been wanted; then the rest,
     oldest-due first. A stream of requests (one busy company's webhooks) thus never keeps
     the others' scheduled syncs waiting beyond a minute, and a request waits only for what
-    was wanted before it while the fleet is behind."""
+    was wanted before it while the fleet is behind. An abandoned run (its claim expired) is
+    claimed once its hold is over (`holds`, by the runs abandoned in a row before it)."""
     if limit <= 0 or not company_ids:
         return []
     first = or_(S.requested_at.is_not(None), S.next_due_at < now - starving)
     order = (case((first, 0), else_=1), _wanted_since(), S.company_id)
     picked = (
-        select(S.company_id, S.next_due_at, S.requested_at, S.request_reason)
-        .where(_claimable(now, company_ids))
+        select(
+            S.company_id,
+            S.next_due_at,
+            S.requested_at,
+            S.request_reason,
+            S.abandoned_runs + case((_abandoned(now), 1), else_=0),
+        )
+        .where(_claimable(now, company_ids, holds))
         .order_by(*order)
         .limit(limit)
     )
@@ -130,11 +159,12 @@ def claim_due(
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             candidates = connection.execute(picked.with_for_update(skip_locked=True)).all()
-        for company_id, due_at, requested_at, reason in candidates:
+        for company_id, due_at, requested_at, reason, abandoned in candidates:
             taken = connection.execute(
                 update(SyncSchedule)
-                .where(S.company_id == company_id, _claimable(now, [company_id]))
+                .where(S.company_id == company_id, _claimable(now, [company_id], holds))
                 .values(
+                    abandoned_runs=S.abandoned_runs + case((_abandoned(now), 1), else_=0),
                     claimed_by=worker,
                     claimed_until=now + ttl,
                     requested_at=None,
@@ -144,7 +174,7 @@ def claim_due(
                 )
             ).rowcount
             if taken:
-                claims.append(Claim(company_id, due_at, requested_at, reason))
+                claims.append(Claim(company_id, due_at, requested_at, reason, abandoned))
     return claims
 
 
@@ -187,19 +217,25 @@ def next_due(previous_due: datetime, started: datetime, finished: datetime, inte
 def release(
     engine: Engine, worker: str, company_id: str, *, next_at: datetime, finished: datetime, status: str
 ) -> bool:
-    """Let go of this worker's claim on `company_id`, due again at `next_at`; False if not ours."""
+    """Let go of this worker's claim on `company_id`, due again at `next_at`; False if not ours.
+
+    A run that ran clears the count of abandoned runs; one turned away (`skipped`: another
+    process, perhaps the killed worker, still held the lease) did not run, and keeps it."""
+    values: dict = {
+        "claimed_by": None,
+        "claimed_until": None,
+        "next_due_at": next_at,
+        "last_finished_at": finished,
+        "last_status": status,
+    }
+    if status != "skipped":
+        values["abandoned_runs"] = 0
     with engine.begin() as connection:
         return bool(
             connection.execute(
                 update(SyncSchedule)
                 .where(S.company_id == company_id, S.claimed_by == worker)
-                .values(
-                    claimed_by=None,
-                    claimed_until=None,
-                    next_due_at=next_at,
-                    last_finished_at=finished,
-                    last_status=status,
-                )
+                .values(**values)
             ).rowcount
         )
 
@@ -230,6 +266,7 @@ def record_manual_sync(
         "last_status": status,
         "claimed_by": None,  # an abandoned claim (the only kind updated here): this run did its work
         "claimed_until": None,
+        "abandoned_runs": 0,
         "requested_at": case((turned_away, literal(finished, S.requested_at.type)), else_=S.requested_at),
         "request_reason": case((turned_away, literal(TURNED_AWAY)), else_=S.request_reason),
     }

@@ -25,6 +25,7 @@ import structlog
 from store import jobs as fleet_jobs
 from store import schedule
 from store import workers as fleet_workers
+from store.holds import ABANDONED_HOLDS
 from store.owners import worker_id
 from store.wakeups import RequestListener
 from sync.app import App
@@ -116,6 +117,7 @@ class Daemon:
             limit=room,
             ttl=self.claim_ttl,
             starving=self.scaled(schedule.STARVING),
+            holds=[self.scaled(hold) for hold in ABANDONED_HOLDS],
         )
         for claim in claims:
             with self.lock:
@@ -155,6 +157,8 @@ class Daemon:
             due_at=claim.due_at.isoformat(),
             delay=round((started - claim.due_at).total_seconds(), 3),
         )
+        if claim.abandoned:  # its last runs' workers died mid-sync: perhaps of this company's sync
+            log.warning("daemon.sync_resumed", company=company.id, abandoned_in_a_row=claim.abandoned)
         try:
             summary = sync_one(
                 self.app.engine,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from store.glance import company_glance, live_worker_count
+from store.holds import held_for
 from store.owners import owner_is_dead
 from sync.cli import State, pass_state
 
@@ -110,6 +111,10 @@ def _next_sync(
         # its worker stopped renewing the claim (killed, lost): the run is unfinished
         ended = "exited" if exited else f"its claim expired at {_iso(plan['claimed_until'])}"
         gone = f"interrupted on {owner} ({ended})"
+        before = plan.get("abandoned_runs") or 0
+        resumes = plan["claimed_until"] + held_for(before)
+        if before and resumes > now:  # its syncs keep dying with their workers: held back
+            gone = f"{gone}, {before + 1} runs in a row not finished: held until {_iso(resumes)}"
         return f"{gone}: another worker resumes it" if workers else f"{gone}; {NO_WORKER}"
     if plan.get("requested_at"):
         return "requested (a worker starts it within seconds)" if workers else f"requested; {NO_WORKER}"

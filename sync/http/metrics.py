@@ -7,6 +7,7 @@ process, as in tests, never share or double-register metrics.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,12 +31,15 @@ class StoreCollector(Collector):
     (Prometheus naming: that suffix tells a counter, and `rate()` over a gauge is wrong).
     """
 
-    def __init__(self, engine: Engine, company_ids: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self, engine: Engine, company_ids: Callable[[], Iterable[str]], clock: Callable[[], datetime]
+    ) -> None:
         self.engine = engine
         self.company_ids = company_ids
+        self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        counts = store_counts(self.engine)
+        counts = store_counts(self.engine, self.clock())
         companies = sorted(
             set(self.company_ids()) | {c for c, _ in counts.syncs} | {c for c, _ in counts.outbox}
         )
@@ -60,6 +64,11 @@ class StoreCollector(Collector):
             "Invitations portal requests decided on that no worker has issued yet",
             labels=["company"],
         )
+        abandoned = GaugeMetricFamily(
+            "arsync_syncs_abandoned_in_a_row",
+            "Syncs in a row a worker began and never finished (killed, lost): each holds it back longer",
+            labels=["company"],
+        )
         for company in companies:
             statuses = sorted(set(SYNC_STATUSES) | {s for c, s in counts.syncs if c == company} - {RUNNING})
             for status in statuses:
@@ -71,13 +80,18 @@ class StoreCollector(Collector):
                 outbox.add_metric([company, state], counts.outbox.get((company, state), 0))
             in_doubt.add_metric([company], counts.outbox.get((company, "in_doubt"), 0))
             requested.add_metric([company], counts.requested_invites.get(company, 0))
-        yield from (syncs, running, calls, quarantined, outbox, in_doubt, requested)
+            abandoned.add_metric([company], counts.abandoned.get(company, 0))
+        yield from (syncs, running, calls, quarantined, outbox, in_doubt, requested, abandoned)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no store query at registration time
 
 
-def registry_for(engine: Engine, company_ids: Callable[[], Iterable[str]]) -> CollectorRegistry:
+def registry_for(
+    engine: Engine,
+    company_ids: Callable[[], Iterable[str]],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(engine, company_ids))
+    registry.register(StoreCollector(engine, company_ids, clock))
     return registry

@@ -80,7 +80,7 @@ class Fleet:
     def cli(self, *args: str) -> int:
         return main(["--config", str(self.config), *args])
 
-    def start(self, count: int) -> None:
+    def start(self, count: int, scale: float = SCALE) -> None:
         env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
         command = [
             sys.executable,
@@ -90,7 +90,7 @@ class Fleet:
             str(self.config),
             "run",
             "--time-scale",
-            str(SCALE),
+            str(scale),
         ]
         for _ in range(count):
             log = (self.tmp / f"worker{len(self.workers)}.log").open("w")  # a file: a pipe could fill up

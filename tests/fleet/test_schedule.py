@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from store.companies import CompanyRow, register_companies
@@ -21,6 +23,7 @@ from store.schedule import (
     request_sync,
     schedule_rows,
 )
+from sync.http.metrics import registry_for
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
@@ -185,6 +188,79 @@ def test_a_manual_sync_over_an_abandoned_claim_settles_it(scheduled):
     assert claim_due(scheduled, "w1", now=later, company_ids=["a"], limit=1, ttl=TTL) == []
 
 
+def _claim_at(engine, worker: str, at: datetime, ids=("a",)) -> list[str]:
+    return [c.company_id for c in claim_due(engine, worker, now=at, company_ids=list(ids), limit=4, ttl=TTL)]
+
+
+def test_a_company_whose_syncs_keep_dying_with_their_workers_is_held_back_longer_each_time(scheduled):
+    """The first abandoned run is taken up at once; the second in a row 5 minutes after its
+    claim expired, the third 20, then hourly, requested or due alike; a run that ends clears it."""
+    later = T0 + timedelta(days=1)  # always due: only the hold keeps it back
+    [first] = claim_due(scheduled, "w1", now=T0, company_ids=["a"], limit=1, ttl=TTL)
+    assert first.abandoned == 0
+    expired = T0 + TTL  # w1 killed: its claim expires
+    [second] = claim_due(
+        scheduled, "w2", now=expired + timedelta(seconds=1), company_ids=["a"], limit=1, ttl=TTL
+    )
+    assert second.abandoned == 1
+    expired += timedelta(seconds=1) + TTL  # w2 killed too
+    request_sync(scheduled, "a", now=expired, reason="webhook")  # a request does not bring it on
+    assert _claim_at(scheduled, "w3", expired + timedelta(minutes=4, seconds=59)) == []
+    [third] = claim_due(
+        scheduled, "w3", now=expired + timedelta(minutes=5, seconds=1), company_ids=["a"], limit=1, ttl=TTL
+    )
+    assert (third.abandoned, third.requested) == (2, True)
+    expired += timedelta(minutes=5, seconds=1) + TTL
+    assert _claim_at(scheduled, "w4", expired + timedelta(minutes=19)) == []
+    assert _claim_at(scheduled, "w4", expired + timedelta(minutes=20, seconds=1)) == ["a"]
+    for _ in range(2):  # hourly from then on
+        expired += timedelta(minutes=20, seconds=1) if _ == 0 else timedelta(hours=1, seconds=1)
+        expired += TTL
+        assert _claim_at(scheduled, "w5", expired + timedelta(minutes=59)) == []
+        assert _claim_at(scheduled, "w5", expired + timedelta(hours=1, seconds=1)) == ["a"]
+    assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 5
+    # a run that fails still ran: the count is cleared, and the next abandoned run is taken at once
+    now = expired + timedelta(hours=1, seconds=2)
+    assert release(scheduled, "w5", "a", next_at=now, finished=now, status="failed")
+    assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 0
+    assert _claim_at(scheduled, "w6", later) == ["a"]
+    assert _claim_at(scheduled, "w7", later + TTL + timedelta(seconds=1)) == ["a"]
+
+
+def test_a_run_turned_away_keeps_the_count_and_a_manual_sync_clears_it(scheduled):
+    """A worker of another host found the killed worker's lease still held (`skipped`): it did
+    not run, so the count stays; a successful `arsync sync` ran, and clears it."""
+    claim_due(scheduled, "w1", now=T0, company_ids=["a"], limit=1, ttl=TTL)
+    now = T0 + TTL + timedelta(seconds=1)
+    assert _claim_at(scheduled, "w2", now) == ["a"]
+    assert release(scheduled, "w2", "a", next_at=now, finished=now, status="skipped")
+    assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 1
+    [claim] = claim_due(scheduled, "w3", now=now, company_ids=["a"], limit=1, ttl=TTL)
+    assert claim.abandoned == 1  # not abandoned this time: the count is carried, not raised
+    expired = now + TTL
+    assert _claim_at(scheduled, "w4", expired + timedelta(minutes=4)) == []  # held: the 2nd in a row
+    record_manual_sync(
+        scheduled,
+        "a",
+        "cli",
+        started=expired,
+        finished=expired + timedelta(minutes=1),
+        status="ok",
+        interval=timedelta(hours=1),
+    )
+    assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 0
+
+
+def test_other_companies_are_not_held_by_a_poisoned_one(scheduled):
+    claim_due(scheduled, "w1", now=T0, company_ids=IDS, limit=4, ttl=TTL)
+    now = T0 + TTL + timedelta(seconds=1)
+    assert sorted(_claim_at(scheduled, "w2", now, IDS)) == IDS
+    for cid in ("b", "c"):
+        release(scheduled, "w2", cid, next_at=now, finished=now, status="ok")
+    later = now + TTL + timedelta(seconds=1)  # 'a' abandoned twice in a row: held; the others due
+    assert sorted(_claim_at(scheduled, "w3", later, IDS)) == ["b", "c"]
+
+
 def test_a_claim_never_starts_before_the_request_it_serves(scheduled):
     # The worker read its clock, then the request came in (from another process, whose clock
     # may run ahead), then the worker claimed: the start is the request's time, not before.
@@ -220,3 +296,22 @@ def test_release_sets_the_next_due_time_and_frees_the_row(scheduled):
 )
 def test_next_due(due, started, finished, expected):
     assert next_due(due, started, finished, timedelta(minutes=15)) == expected
+
+
+def test_metrics_show_the_syncs_in_a_row_whose_worker_died(scheduled):
+    """`/metrics`' `arsync_syncs_abandoned_in_a_row`: the stored count, and the run whose claim
+    has expired now, not yet taken up again."""
+
+    def shown(at: datetime) -> dict[str, float]:
+        text = generate_latest(registry_for(scheduled, lambda: IDS, clock=lambda: at)).decode()
+        [family] = [
+            f for f in text_string_to_metric_families(text) if f.name == "arsync_syncs_abandoned_in_a_row"
+        ]
+        return {s.labels["company"]: s.value for s in family.samples}
+
+    claim_due(scheduled, "w1", now=T0, company_ids=["a"], limit=1, ttl=TTL)
+    assert shown(T0 + timedelta(minutes=1)) == {"a": 0, "b": 0, "c": 0}
+    expired = T0 + TTL + timedelta(seconds=1)
+    assert shown(expired) == {"a": 1, "b": 0, "c": 0}
+    claim_due(scheduled, "w2", now=expired, company_ids=["a"], limit=1, ttl=TTL)
+    assert shown(expired + TTL + timedelta(seconds=1)) == {"a": 2, "b": 0, "c": 0}
