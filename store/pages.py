@@ -15,7 +15,7 @@ from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, insert, select
 
 from portal_rules.records import (
     CreditRecord,
@@ -29,6 +29,7 @@ from portal_rules.records import (
 )
 from portal_rules.types import CompanyPolicy
 from store.accounts import recompute_accounts
+from store.bulk import among
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.history.writes import write_credits, write_payments
 from store.tables import QuarantinedRecord
@@ -52,6 +53,9 @@ class Written:
     adjustments: int  # reopened invoices recorded
     quarantined: tuple[Quarantined, ...]  # the connector's and the screen's, all stored
     gone: dict[str, int] | None = None  # per entity, rows the end of a full pull marked deleted
+    # the customers the page's stored records belonged to before it (`PageContext.assess`): a
+    # deletion names none (QuickBooks' CDC), a record moved names only its new customer
+    owners_before: frozenset[str] = frozenset()
 
 
 Writer = Callable[[Connection, PageContext, Sequence[Record]], tuple[int, int]]
@@ -223,9 +227,16 @@ def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     return tuple(kept), page.quarantined + tuple(unfit)
 
 
+_OWNED: dict[Entity, Table] = {"invoices": INVOICES, "payments": PAYMENTS, "credits": CREDITS}
+
+
 def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
-    """Write `page` in the caller's transaction."""
+    """Write `page` in the caller's transaction.
+
+    Outside a full pull (`ctx.assess`), the customers its records belonged to before are read
+    first (`Written.owners_before`): what follows a sync (health) concerns them too."""
     records, quarantined = screen(page)
+    owners = _owners(connection, ctx.company_id, page.entity, records) if ctx.assess and not ctx.new else ()
     rows, adjustments = WRITERS[page.entity](connection, ctx, records) if records else (0, 0)
     if quarantined:
         connection.execute(
@@ -242,7 +253,19 @@ def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
                 for q in quarantined
             ],
         )
-    return Written(rows, adjustments, quarantined)
+    return Written(rows, adjustments, quarantined, owners_before=frozenset(owners))
+
+
+def _owners(connection: Connection, company_id: str, entity: Entity, records: Sequence[Record]) -> list[str]:
+    """The customers `records` (of an entity owned by a customer) are stored under now."""
+    table = _OWNED.get(entity)
+    if table is None or not records:
+        return []
+    refs = sorted({record.ref for record in records})
+    query = select(table.c.customer_ref).where(
+        table.c.company_id == company_id, among(connection, table.c.ref, refs)
+    )
+    return list(connection.execute(query.distinct()).scalars())
 
 
 def _keepable(text: str | None) -> str | None:

@@ -86,11 +86,14 @@ class SyncSummary(Tally):
         changed settings), not only `customers_touched`, which is then not collected."""
         return self.full or self.rederived
 
-    def touch(self, page: Page) -> None:
-        """Note the customers a written page's records belong to (a customer record: itself)."""
+    def touch(self, page: Page, written: Written) -> None:
+        """Note the customers a written page's records belong to (a customer record: itself),
+        and the ones they belonged to before (a record deleted or moved to another customer)."""
         if not self.every_customer:
             records = page.records
             self.customers_touched.update(getattr(record, "customer_ref", record.ref) for record in records)
+            self.customers_touched.update(written.owners_before)
+            self.customers_touched.discard("")  # a deletion that names no customer
 
     def absorb(self, run: Run) -> None:
         """Take over the counters of the run's committed pages."""
@@ -156,7 +159,7 @@ def _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, 
                 engine, run, page, policy, clock(), absent=absent, lease=(lease, owner, LEASE_TTL)
             )
             summary.absorb(run)
-            summary.touch(page)
+            summary.touch(page, written)
             _log_page(run.company_id, page, written)
             if on_page:
                 on_page(summary, page)

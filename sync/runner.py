@@ -82,12 +82,19 @@ def sync_one(
         on_page=on_page,
         stop=stop,
     )
-    if summary.status == "ok":
-        if summary.full:
-            analyze(engine, company.id)
+    if summary.status == "ok" and summary.full:
+        analyze(engine, company.id)
+    if summary.status == "ok" or _wrote(summary):
+        # A run that failed or was stopped after committing pages moved its cursor past them:
+        # no later run re-reads them, so their customers' health is recomputed now.
         touched = None if summary.every_customer else summary.customers_touched
         recompute_health(engine, company.id, clock(), touched)
     return summary
+
+
+def _wrote(summary: SyncSummary) -> bool:
+    """Whether the run committed anything: a page, or its company's settings decided again."""
+    return summary.run_id is not None and (summary.rederived or summary.pages > 0)
 
 
 def sync_now(
@@ -128,9 +135,9 @@ def analyze(engine: Engine, company_id: str) -> None:
 def recompute_health(
     engine: Engine, company_id: str, now: datetime, customer_refs: set[str] | None = None
 ) -> None:
-    """Customer health after a successful sync (and daily): a failure here is logged, never fatal.
+    """Customer health after a sync that wrote (and daily): a failure here is logged, never fatal.
 
-    The sync itself succeeded and is committed; the next sync or daily run recomputes.
+    The sync itself is committed; the next sync or daily run recomputes.
     """
     try:
         count = health.recompute(engine, company_id, now, customer_refs)

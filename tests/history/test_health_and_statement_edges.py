@@ -207,3 +207,47 @@ def test_printed_statement_amounts_add_up_to_the_printed_balances(open_books):
         assert running == balance, (row, running)
     closing = next(r for r in out.splitlines() if "closing balance" in r).split()[-1]
     assert Decimal(closing.replace(",", "")) == running == Decimal("76.9151"), out
+
+
+def _recomputed(books: Books, store_url: str) -> dict[str, tuple]:
+    """Every customer's health as a recomputation of the whole company gives it now."""
+    from store.db import make_engine
+    from store.health import recompute
+
+    engine = make_engine(store_url)
+    try:
+        recompute(engine, "co", datetime.now(UTC))
+    finally:
+        engine.dispose()
+    return {ref: (row["score"], row["band"], row["reasons"]) for ref, row in books.health().items()}
+
+
+@pytest.mark.parametrize("change", ["deleted", "moved"])
+def test_health_follows_an_invoice_deleted_or_moved_to_another_customer(open_books, store_url, change):
+    """QuickBooks' CDC reports a deleted invoice as {Id, status: Deleted}, naming no customer, and
+    a moved invoice names only its new one: the customer it was counted for is rescored too."""
+    past = TODAY - timedelta(days=70)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5)),
+             SimCustomer("2", "Beta", True, ["b@beta.example"], _at(5))],
+            [SimInvoice("101", "1001", "1", past - timedelta(days=30), past, "USD", D("500.00"), D("500.00"),
+                        _at(4), email_sent=True),
+             SimInvoice("102", "1002", "2", TODAY - timedelta(days=5), TODAY, "USD", D("100.00"), D("100.00"),
+                        _at(4), email_sent=True)],
+        )
+    )  # fmt: skip
+    books.sync("--full")
+    assert "1 open invoice 70 days past due" in books.health()["1"]["reasons"]
+
+    invoice = books.company.invoices["101"]
+    if change == "deleted":
+        invoice.status = "deleted"
+    else:
+        invoice.customer_id = "2"
+    invoice.updated_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    books.company.revision += 1
+    books.sync()
+    after = {ref: (row["score"], row["band"], row["reasons"]) for ref, row in books.health().items()}
+    assert after["1"][1] == "unknown", after  # no visible invoice left in its year
+    assert after == _recomputed(books, store_url)
