@@ -152,8 +152,11 @@ def set_override(
     note: str | None,
     by: str,
     now: datetime,
-) -> None:
-    """`arsync customer set-health`: the admin's score wins until cleared (ValueError outside 0..100)."""
+) -> bool:
+    """`arsync customer set-health`: the admin's score wins until cleared (ValueError outside 0..100).
+
+    True when `customer_health` shows it now; False for a customer not in the portal (inactive,
+    say): the override is kept, and shows once the customer is back."""
     band = band_of(score)
     with engine.begin() as connection:
         today = company_today(now, _lock_company(connection, company_id))
@@ -179,6 +182,9 @@ def set_override(
             ]
             if rows:
                 connection.execute(insert(SCORES), rows)
+        return (
+            connection.scalar(select(SCORES.c.band).where(*_score_key(company_id, customer_ref))) is not None
+        )
 
 
 def clear_override(engine: Engine, company_id: str, customer_ref: str) -> bool:

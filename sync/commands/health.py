@@ -70,8 +70,18 @@ def customer_set_health(
     """Set the customer's health score by hand (0-100); kept by every later sync until cleared."""
     state.company_ids((company,))
     engine = state.app().engine
-    _known(lambda: health.set_override(engine, company, ref, score, note=note, by=_who(), now=parse_now(now)))
+    shown = _known(
+        lambda: health.set_override(
+            engine, company, ref, score, note=note or None, by=_who(), now=parse_now(now)
+        )
+    )
     click.echo(f"{company} customer {ref}: health {score} (override)")
+    if not shown:
+        click.echo(
+            f"note: customer {ref} is not in the portal now (inactive, or hidden by the company's settings): "
+            "no score shows for it until it is back; the override is kept until then",
+            err=True,
+        )
 
 
 @click.command("clear-health")

@@ -251,3 +251,35 @@ def test_health_follows_an_invoice_deleted_or_moved_to_another_customer(open_boo
     after = {ref: (row["score"], row["band"], row["reasons"]) for ref, row in books.health().items()}
     assert after["1"][1] == "unknown", after  # no visible invoice left in its year
     assert after == _recomputed(books, store_url)
+
+
+def test_an_override_for_a_customer_out_of_the_portal_says_so_and_shows_once_it_is_back(open_books):
+    """`customer set-health` on a customer made inactive in the books: set and kept, but no
+    score shows for it; the command says so instead of only "health 35 (override)"."""
+    past = TODAY - timedelta(days=10)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice("101", "1001", "1", past, past, "USD", D("10.00"), D("10.00"), _at(4),
+                        email_sent=True)],
+        )
+    )  # fmt: skip
+    books.sync()
+    alpha = books.company.customers["1"]
+
+    def edit(active: bool) -> None:
+        alpha.active = active
+        alpha.updated_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        books.company.revision += 1
+        books.sync()
+
+    edit(active=False)
+    code, out, err = books.cli("customer", "set-health", "co", "1", "35", "--note", "watch list")
+    assert code == 0 and "health 35 (override)" in out, err
+    assert "not in the portal now" in err, err
+    assert "1" not in books.health()
+    edit(active=True)
+    row = books.health()["1"]
+    assert (row["score"], row["source"]) == (35, "override"), row
+    code, out, err = books.cli("customer", "set-health", "co", "1", "40")
+    assert code == 0 and err == "", err  # in the portal: nothing more to say
