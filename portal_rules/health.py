@@ -200,8 +200,9 @@ class _View:
 
 def _reasons(counts: Tally, worst: _View) -> str:
     parts = []
-    if counts.paid:
-        parts.append(f"paid {counts.paid - counts.paid_late} of {_n(counts.paid, 'invoice')} on time")
+    if counts.paid:  # of every invoice counted, open ones included (SPEC §10: "paid 9 of 10 ...")
+        counted = counts.paid + counts.overdue + counts.due_today
+        parts.append(f"paid {counts.paid - counts.paid_late} of {_n(counted, 'invoice')} on time")
     if counts.paid_late == 1:
         parts.append(f"1 paid {_n(counts.paid_late_days, 'day')} late")
     elif counts.paid_late:

@@ -33,7 +33,7 @@ def test_sync_computes_health_an_override_survives_syncs_and_bad_input_is_exit_2
         ("4", None, "unknown", "computed"),
         ("5", None, "unknown", "computed"),
     ]
-    assert rows[0]["reasons"].startswith("paid 1 of 1 invoice on time; 1 open invoice ")
+    assert rows[0]["reasons"].startswith("paid 1 of 2 invoices on time; 1 open invoice ")
     assert "1 paid invoice without a payment date counted as on time" in rows[0]["reasons"]
     assert rows[1]["reasons"] == "no visible invoice due in the last 365 days"
 

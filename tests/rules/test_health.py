@@ -74,13 +74,28 @@ def test_score_boundaries(invoices, low: int, high: int, band: Band) -> None:
     [
         (
             [*ON_TIME[:9], paid(40, late=12), open_(12)],
-            "paid 9 of 10 invoices on time; 1 paid 12 days late; 1 open invoice 12 days past due; "
+            "paid 9 of 11 invoices on time; 1 paid 12 days late; 1 open invoice 12 days past due; "
             "by invoice: 2.2 days late on average, 18.2% late",
         ),
         (ON_TIME, "paid 10 of 10 invoices on time"),
+        (  # SPEC §10's own example: ten invoices, nine paid on time, one open
+            [*ON_TIME[:9], open_(12)],
+            "paid 9 of 10 invoices on time; 1 open invoice 12 days past due; "
+            "by invoice: 1.2 days late on average, 10% late",
+        ),
+        (  # the README's worked example (score 82)
+            [
+                HealthInvoice(date(2026, 3, 31), Decimal(1000), Decimal(0), date(2026, 3, 28)),
+                HealthInvoice(date(2026, 4, 30), Decimal(1000), Decimal(0), date(2026, 5, 10)),
+                HealthInvoice(date(2026, 5, 31), Decimal(2000), Decimal(0), date(2026, 5, 31)),
+                HealthInvoice(date(2026, 6, 10), Decimal(500), Decimal(500)),
+            ],
+            "paid 2 of 4 invoices on time; 1 paid 10 days late; 1 open invoice 20 days past due; "
+            "by invoice: 7.5 days late on average, 50% late",
+        ),
         (
             [paid(100, late=10), paid(100, late=20), open_(5), open_(0), open_(1, total="50")],
-            "paid 0 of 2 invoices on time; 2 paid late by 15 days on average; "
+            "paid 0 of 5 invoices on time; 2 paid late by 15 days on average; "
             "2 open invoices 1 to 5 days past due; 1 open invoice due today; "
             "by amount: 7.9 days late on average, 77.8% late",
         ),
@@ -95,7 +110,16 @@ def test_score_boundaries(invoices, low: int, high: int, band: Band) -> None:
             "by invoice: 1 day late on average, 100% late",
         ),
     ],
-    ids=["spec-example", "all-on-time", "mixed", "undated", "one-day", "one-day-each"],
+    ids=[
+        "nine-on-time-one-late-one-open",
+        "all-on-time",
+        "spec-example",
+        "readme-worked-example",
+        "mixed",
+        "undated",
+        "one-day",
+        "one-day-each",
+    ],
 )
 def test_reasons_in_words(invoices, reasons: str) -> None:
     assert assess(invoices, TODAY).reasons == reasons
