@@ -5,10 +5,15 @@ Cyrillic, Vietnamese), shipped as a Python package (`fontpkg-noto-sans`). Its fi
 variable font: fpdf2 embeds its default instance (regular) quickly, while instancing a
 bold weight costs tens of seconds, so emphasis is by size and colour instead. Long
 statements run over several pages; each repeats the header and the column headings.
+
+Money is never cut: the money columns are as wide as the document's widest amount needs
+(taken from Reference and Document, whose texts may end in "…"), and an amount still too
+wide is set smaller, down to SMALLEST (an IDR or VND balance runs to trillions).
 """
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from fpdf import FPDF
@@ -25,6 +30,12 @@ COLUMNS = (("Date", 24, "L"), ("Type", 22, "L"), ("Reference", 36, "L"), ("Docum
 AGING_LABELS = {"current": "Current", "1_30": "1–30 days", "31_60": "31–60 days",
                 "61_90": "61–90 days", "over_90": "Over 90 days"}  # fmt: skip
 KIND_LABELS = {"invoice": "Invoice", "credit": "Credit", "payment": "Payment"}
+MONEY_COLUMNS = ("Amount", "Balance")
+DONORS = ("Document", "Reference")  # the columns a wider money column takes its room from
+NARROWEST = 20  # mm a donor column keeps
+SMALLEST = 5  # pt: the floor an amount too wide for its cell is set at
+BODY, CLOSING = 9, 11  # pt: lines, and the closing balance row
+PAD = 2  # mm: fpdf2's cell margins, one each side
 
 
 def money(amount: Decimal) -> str:
@@ -54,6 +65,7 @@ class _Pdf(FPDF):
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(True, margin=18)
         self.table_open = False  # column headings follow the page header while lines are printed
+        self.widths = _widths(self, document)
         self.alias_nb_pages()
 
     def header(self) -> None:
@@ -74,15 +86,30 @@ class _Pdf(FPDF):
     def headings(self) -> None:
         self.set_font(FONT, "", 9)
         self.set_text_color(*GREY)
-        for title, width, align in COLUMNS:
+        for (title, _, align), width in zip(COLUMNS, self.widths, strict=True):
             self.cell(width, 6, title, border="B", align=align)
         self.ln(7)
 
-    def row(self, cells: tuple[str, ...], *, size: float = 9, color=INK) -> None:
-        self.set_font(FONT, "", size)
+    def row(self, cells: tuple[str, ...], *, size: float = BODY, color=INK) -> None:
         self.set_text_color(*color)
-        for text, (_, width, align) in zip(cells, COLUMNS, strict=True):
-            self.cell(width, 5.5, _fit(self, text, width), align=align)
+        for text, (title, _, align), width in zip(cells, COLUMNS, self.widths, strict=True):
+            if title in MONEY_COLUMNS:
+                self.set_font(FONT, "", _fitting_size(self, text, width, size))
+            else:
+                self.set_font(FONT, "", size)
+                text = _fit(self, text, width)
+            self.cell(width, 5.5, text, align=align)
+        self.ln(5.5)
+
+    def summary(self, label: str, balance: str, *, size: float = BODY, color=INK) -> None:
+        """A row of a label and a balance only: the label runs from Reference to Amount."""
+        self.set_text_color(*color)
+        lead, room, last = sum(self.widths[:2]), sum(self.widths[2:5]), self.widths[5]
+        self.cell(lead, 5.5)
+        self.set_font(FONT, "", size)
+        self.cell(room, 5.5, _fit(self, label, room))
+        self.set_font(FONT, "", _fitting_size(self, balance, last, size))
+        self.cell(last, 5.5, balance, align="R")
         self.ln(5.5)
 
     def _text(self, text: str, size: float, color, *, height: float = 5) -> None:
@@ -92,12 +119,49 @@ class _Pdf(FPDF):
 
 
 def _fit(pdf: FPDF, text: str, width: float) -> str:
-    """`text` shortened with an ellipsis so it stays inside its column."""
-    if pdf.get_string_width(text) <= width - 2:
+    """`text` shortened with an ellipsis so it stays inside its column (never money)."""
+    if pdf.get_string_width(text) <= width - PAD:
         return text
-    while text and pdf.get_string_width(text + "…") > width - 2:
+    while text and pdf.get_string_width(text + "…") > width - PAD:
         text = text[:-1]
     return text + "…"
+
+
+def _width(pdf: FPDF, text: str, size: float) -> float:
+    pdf.set_font(FONT, "", size)
+    return pdf.get_string_width(text)
+
+
+def _fitting_size(pdf: FPDF, text: str, width: float, size: float) -> float:
+    """The font size, `size` or smaller down to SMALLEST, at which `text` fits a cell `width`
+    wide. Text width grows linearly with size; past the floor the text is still printed whole."""
+    need = _width(pdf, text, size)
+    if need <= width - PAD:
+        return size
+    return max(SMALLEST, math.floor(size * (width - PAD) / need * 10) / 10)
+
+
+def _widths(pdf: FPDF, document: StatementDocument) -> tuple[float, ...]:
+    """The column widths: a money column as wide as its widest amount needs (the closing
+    balance at its own size), its extra room taken from the donors down to NARROWEST."""
+    statement = document.statement
+    amounts = [money(line.amount) for line in statement.lines]
+    balances = [money(line.running_balance) for line in statement.lines]
+    balances.append(money(statement.opening_balance))
+    closing = _width(pdf, money(statement.closing_balance), CLOSING)
+    needs = {
+        "Amount": max((_width(pdf, text, BODY) for text in amounts), default=0),
+        "Balance": max([closing, *(_width(pdf, text, BODY) for text in balances)]),
+    }
+    widths = {title: float(width) for title, width, _ in COLUMNS}
+    for title, need in needs.items():
+        for donor in DONORS:
+            # half a millimetre to spare, so rounding cannot shrink the widest amount after all
+            taken = min(need + PAD + 0.5 - widths[title], widths[donor] - NARROWEST)
+            if taken > 0:
+                widths[title] += taken
+                widths[donor] -= taken
+    return tuple(widths[title] for title, _, _ in COLUMNS)
 
 
 def render_pdf(document: StatementDocument, font_path: str | None = None) -> bytes:
@@ -107,17 +171,17 @@ def render_pdf(document: StatementDocument, font_path: str | None = None) -> byt
     pdf.table_open = True
     pdf.add_page()
     if statement.start is not None:
-        pdf.row(("", "", "Opening balance", "", "", money(statement.opening_balance)), color=GREY)
+        pdf.summary("Opening balance", money(statement.opening_balance), color=GREY)
     for line in statement.lines:
         date_text = line.entry_date.isoformat() if line.entry_date else "—"
         kind = KIND_LABELS.get(line.kind, line.kind)
         pdf.row((date_text, kind, line.ref, line.doc_number or "", money(line.amount),
                  money(line.running_balance)))  # fmt: skip
     if not statement.lines:
-        pdf.row(("", "", "No activity in this period", "", "", ""), color=GREY)
+        pdf.summary("No activity in this period", "", color=GREY)
     pdf.table_open = False
     pdf.ln(2)
-    pdf.row(("", "", "Closing balance", "", "", money(statement.closing_balance)), size=11)
+    pdf.summary("Closing balance", money(statement.closing_balance), size=CLOSING)
     _aging(pdf, document)
     return bytes(pdf.output())
 
@@ -129,14 +193,17 @@ def _aging(pdf: _Pdf, document: StatementDocument) -> None:
         pdf.add_page()
     pdf.ln(6)
     pdf._text(f"Aging on {document.day.isoformat()} (days past due)", 10, INK, height=7)
-    pdf.set_font(FONT, "", 9)
+    pdf.set_font(FONT, "", BODY)
     pdf.set_text_color(*GREY)
     for label in [*(AGING_LABELS[k] for k in buckets), "Total due"]:
         pdf.cell(width, 6, label, border="B", align="R")
     pdf.ln(7)
+    amounts = [money(amount) for amount in [*buckets.values(), document.aging.total]]
+    # one size for the whole row, the largest at which every amount fits its cell
+    pdf.set_font(FONT, "", min(_fitting_size(pdf, text, width, BODY) for text in amounts))
     pdf.set_text_color(*INK)
-    for amount in [*buckets.values(), document.aging.total]:
-        pdf.cell(width, 6, money(amount), align="R")
+    for text in amounts:
+        pdf.cell(width, 6, text, align="R")
     pdf.ln(6)
 
 

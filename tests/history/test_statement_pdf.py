@@ -1,0 +1,77 @@
+"""The PDF statement prints what the store holds: every digit of every amount, the account
+reference whatever the name; names and descriptions may be cut with "…", money never is.
+
+fpdf2 is asked to draw each text in a cell; the tests record those calls (cell width, text,
+the text's width in the font then set) and judge what a reader would see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from fpdf import FPDF
+
+from mailer.statement_doc import StatementDocument
+from mailer.statement_pdf import money, render_pdf
+from portal_rules.aging import Aging
+from store.history.reads import Statement, StatementLine
+from store.types import MONEY_LIMIT
+from tests.history.books import D
+
+
+@dataclass(frozen=True)
+class Drawn:
+    width: float  # mm (a cell of width 0, which runs to the right margin: the text width)
+    text: str
+    text_width: float  # mm, at the font size it is drawn in
+
+    def fits(self) -> bool:
+        return self.text_width <= self.width - 2  # fpdf2's cell margins, 1 mm each side
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> list[Drawn]:
+    """Every non-empty text fpdf2 draws in a cell while the test renders."""
+    texts: list[Drawn] = []
+    cell = FPDF.cell
+
+    def recording(pdf, w=None, h=None, text="", *args, **kwargs):
+        if text:
+            texts.append(Drawn(w or pdf.epw, text, pdf.get_string_width(text)))
+        return cell(pdf, w, h, text, *args, **kwargs)
+
+    monkeypatch.setattr(FPDF, "cell", recording)
+    return texts
+
+
+def document(amounts: list[str], *, name: str = "PT Sumber Makmur", ref: str = "1") -> StatementDocument:
+    day = date(2026, 6, 1)
+    balance, lines = D(0), []
+    for n, amount in enumerate(amounts):
+        balance += D(amount)
+        lines.append(StatementLine(day, "invoice", f"10{n}", f"INV-10{n}", D(amount), balance))
+    return StatementDocument(
+        "Acme", ref, name, Statement(day, None, D(0), tuple(lines), balance), Aging(over_90=balance), day
+    )
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [
+        ["1250000000000.00", "980000000000.00"],  # IDR: 2,230,000,000,000.00 (the audit's case)
+        ["123456789012.00"],
+        ["1234567890.00"],
+        [str(MONEY_LIMIT), str(MONEY_LIMIT), "-0.0001"],  # the largest amount the store holds, twice
+    ],
+    ids=["idr-trillions", "line-of-123-billion", "closing-of-1.2-billion", "store-limit-sums"],
+)
+def test_every_amount_prints_whole_and_inside_its_cell(drawn, amounts):
+    doc = document(amounts)
+    render_pdf(doc)
+    statement = doc.statement
+    expected = {money(D(a)) for a in amounts} | {money(line.running_balance) for line in statement.lines}
+    expected |= {money(statement.opening_balance), money(statement.closing_balance)}
+    assert expected <= {d.text for d in drawn}, "an amount was not drawn whole"
+    assert [d.text for d in drawn if d.text.endswith("…")] == []  # the names here are short
+    assert [d for d in drawn if any(c.isdigit() for c in d.text) and not d.fits()] == []
