@@ -36,6 +36,7 @@ NARROWEST = 20  # mm a donor column keeps
 SMALLEST = 5  # pt: the floor an amount too wide for its cell is set at
 BODY, CLOSING = 9, 11  # pt: lines, and the closing balance row
 PAD = 2  # mm: fpdf2's cell margins, one each side
+NAME_ROOM = 50  # mm: the least a customer name gets beside its account reference
 
 
 def money(amount: Decimal) -> str:
@@ -71,7 +72,7 @@ class _Pdf(FPDF):
     def header(self) -> None:
         doc = self.document
         self._text(doc.company_name, 17, INK, height=9)
-        self._text(f"Statement for {doc.customer_name} (account {doc.customer_ref})", 11, INK, height=6)
+        self._customer(doc.customer_name, doc.customer_ref)
         self._text(f"Period: {period(doc.statement)}  ·  issued {doc.day.isoformat()}", 9, GREY)
         self.ln(3)
         if self.table_open:
@@ -111,6 +112,21 @@ class _Pdf(FPDF):
         self.set_font(FONT, "", _fitting_size(self, balance, last, size))
         self.cell(last, 5.5, balance, align="R")
         self.ln(5.5)
+
+    def _customer(self, name: str, ref: str) -> None:
+        """The line "Statement for NAME (account REF)": a long name is cut, never the reference.
+        A reference that would leave the name less than NAME_ROOM goes on a line of its own, in
+        smaller type if it must."""
+        self.set_font(FONT, "", 11)
+        account = f" (account {ref})"
+        room = self.epw - self.get_string_width(f"Statement for {account}")
+        if room >= NAME_ROOM:
+            self._text(f"Statement for {_fit(self, name, room)}{account}", 11, INK, height=6)
+            return
+        self._text(f"Statement for {name}", 11, INK, height=6)
+        text = f"Account {ref}"
+        self.set_font(FONT, "", _fitting_size(self, text, self.epw, 11))
+        self.cell(0, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def _text(self, text: str, size: float, color, *, height: float = 5) -> None:
         self.set_font(FONT, "", size)

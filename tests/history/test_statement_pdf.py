@@ -75,3 +75,19 @@ def test_every_amount_prints_whole_and_inside_its_cell(drawn, amounts):
     assert expected <= {d.text for d in drawn}, "an amount was not drawn whole"
     assert [d.text for d in drawn if d.text.endswith("…")] == []  # the names here are short
     assert [d for d in drawn if any(c.isdigit() for c in d.text) and not d.fits()] == []
+
+
+LONG_NAME = "The Board of Trustees of the Leland Stanford Junior University Facilities Operations"
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["4711", "2f4ad9a3-7c1e-4b8f-9d2a-5e6f7a8b9c0d", "W" * 64],
+    ids=["quickbooks-id", "xero-guid", "64-wide-letters"],
+)
+def test_a_long_customer_name_is_cut_and_the_account_reference_printed_whole(drawn, ref):
+    render_pdf(document(["100.00"], name=LONG_NAME, ref=ref))
+    header = [d for d in drawn if d.text.startswith(("Statement for", "Account"))]
+    assert any(d.text.endswith(f"(account {ref})") or d.text == f"Account {ref}" for d in header)
+    assert any(d.text.startswith("Statement for The Board of Trustees") for d in header)
+    assert [d for d in header if not d.fits()] == []
