@@ -9,16 +9,20 @@ statements run over several pages; each repeats the header and the column headin
 Money is never cut: the money columns are as wide as the document's widest amount needs
 (taken from Reference and Document, whose texts may end in "…"), and an amount still too
 wide is set smaller, down to SMALLEST (an IDR or VND balance runs to trillions).
+A character the font lacks (CJK, emoji) prints as a visible mark, and the rendering says
+which ones those were (`mailer.printable`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from mailer.printable import Printable
 from mailer.statement_doc import StatementDocument
 from store.history.reads import Statement
 
@@ -63,6 +67,7 @@ class _Pdf(FPDF):
         super().__init__(format="A4")
         self.document = document
         self.add_font(FONT, "", font_path)
+        self.printable = Printable(font_path)
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(True, margin=18)
         self.table_open = False  # column headings follow the page header while lines are printed
@@ -72,7 +77,7 @@ class _Pdf(FPDF):
     def header(self) -> None:
         doc = self.document
         self._text(doc.company_name, 17, INK, height=9)
-        self._customer(doc.customer_name, doc.customer_ref)
+        self._customer(self.printable(doc.customer_name), self.printable(doc.customer_ref))
         self._text(f"Period: {period(doc.statement)}  ·  issued {doc.day.isoformat()}", 9, GREY)
         self.ln(3)
         if self.table_open:
@@ -98,7 +103,7 @@ class _Pdf(FPDF):
                 self.set_font(FONT, "", _fitting_size(self, text, width, size))
             else:
                 self.set_font(FONT, "", size)
-                text = _fit(self, text, width)
+                text = _fit(self, self.printable(text), width)
             self.cell(width, 5.5, text, align=align)
         self.ln(5.5)
 
@@ -131,7 +136,8 @@ class _Pdf(FPDF):
     def _text(self, text: str, size: float, color, *, height: float = 5) -> None:
         self.set_font(FONT, "", size)
         self.set_text_color(*color)
-        self.cell(0, height, _fit(self, text, self.epw), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        text = _fit(self, self.printable(text), self.epw)
+        self.cell(0, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _fit(pdf: FPDF, text: str, width: float) -> str:
@@ -180,8 +186,22 @@ def _widths(pdf: FPDF, document: StatementDocument) -> tuple[float, ...]:
     return tuple(widths[title] for title, _, _ in COLUMNS)
 
 
+@dataclass(frozen=True, slots=True)
+class StatementPdf:
+    """A rendered statement and the characters of it the font could not print."""
+
+    data: bytes
+    unprintable: tuple[str, ...]  # in the order met, each once
+    mark: str  # what was printed in their place
+
+
 def render_pdf(document: StatementDocument, font_path: str | None = None) -> bytes:
     """The statement as PDF bytes."""
+    return render_statement(document, font_path).data
+
+
+def render_statement(document: StatementDocument, font_path: str | None = None) -> StatementPdf:
+    """The statement as a PDF, with what of it could not be printed as it is."""
     pdf = _Pdf(document, font_path or statement_font())
     statement = document.statement
     pdf.table_open = True
@@ -199,7 +219,8 @@ def render_pdf(document: StatementDocument, font_path: str | None = None) -> byt
     pdf.ln(2)
     pdf.summary("Closing balance", money(statement.closing_balance), size=CLOSING)
     _aging(pdf, document)
-    return bytes(pdf.output())
+    data = bytes(pdf.output())
+    return StatementPdf(data, tuple(pdf.printable.missing), pdf.printable.mark)
 
 
 def _aging(pdf: _Pdf, document: StatementDocument) -> None:

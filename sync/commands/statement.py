@@ -44,7 +44,7 @@ def statement(
     """A customer's statement: opening balance, lines with running balance, closing balance, aging."""
     state.read_only = True  # reads only: works on a read-only store or replica
     from mailer.statement_doc import load_document
-    from mailer.statement_pdf import render_pdf
+    from mailer.statement_pdf import render_statement
     from portal_rules.balances import company_today
 
     first, last = _day(start, "--from"), _day(end, "--to")
@@ -65,20 +65,36 @@ def statement(
             f"no customer {customer_ref!r} in the portal of company {company!r}", param_hint="CUSTOMER_REF"
         )
     if pdf_path is not None:
+        rendered = render_statement(document)
         try:
-            pdf_path.write_bytes(render_pdf(document))
+            pdf_path.write_bytes(rendered.data)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:  # no such place
             raise click.BadParameter(
                 f"cannot write {pdf_path}: {exc.strerror or exc}", param_hint="--pdf"
             ) from None
         except OSError as exc:  # the place exists and refused (permissions, a full disk)
             raise WorkFailed(f"cannot write {pdf_path}: {exc.strerror or exc}") from None
+        if rendered.unprintable:  # the statement is right otherwise: a warning, not a failure
+            click.echo(_unprintable(pdf_path, rendered.unprintable, rendered.mark), err=True)
     if as_json:
         click.echo(json.dumps(as_dict(company, document), indent=2))
     else:
         _print(document)
     if pdf_path is not None and not as_json:
         click.echo(f"PDF statement written to {pdf_path}")
+
+
+def _unprintable(pdf_path: Path, chars: tuple[str, ...], mark: str, most: int = 20) -> str:
+    """The characters the PDF's font has no glyph for, named (the first `most` of them)."""
+    from mailer.printable import described
+
+    named = ", ".join(map(described, chars[:most]))
+    if len(chars) > most:
+        named += f" and {len(chars) - most} more"
+    return (
+        f"warning: {pdf_path}: the PDF font (Noto Sans) cannot print {named}; "
+        f"each is printed as {mark!r} (the text and --json output show them)"
+    )
 
 
 def as_dict(company: str, document) -> dict:

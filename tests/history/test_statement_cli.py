@@ -22,10 +22,15 @@ from tests.history.books import D, invoice, pay, payment
 
 @pytest.fixture
 def config(tmp_path, sqlite_url):
+    return write_config(tmp_path, sqlite_url, "Zoë Ångström")
+
+
+def write_config(tmp_path, sqlite_url, customer_name: str):
+    """A store with customer C1 ("{customer_name} C1": one invoice, one payment) and its config."""
     engine = make_engine(sqlite_url)
     upgrade(engine)
     books.company(engine, "acme", "Ærø Landscaping")
-    books.customers(engine, "acme", ["C1"], name="Zoë Ångström")
+    books.customers(engine, "acme", ["C1"], name=customer_name)
     books.invoices(engine, "acme", [invoice("I1", "C1", "100", "40", issued=date(2026, 10, 1))])
     books.payments(engine, "acme", [payment("P1", "C1", "60", pay("payment", "P1", "I1", "60"))])
     engine.dispose()
@@ -142,3 +147,30 @@ def test_a_pdf_path_that_names_no_writable_file_is_bad_usage_naming_pdf(config, 
     code = main(["--config", str(config), "statement", "acme", "C1", "--pdf", pdf])
     err = capsys.readouterr().err
     assert code == 2 and "Invalid value for --pdf: cannot write" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "warning"),
+    [
+        (
+            "株式会社 東京商事",
+            "cannot print 株 U+682A, 式 U+5F0F, 会 U+4F1A, 社 U+793E, 東 U+6771, 京 U+4EAC, 商 U+5546, "
+            "事 U+4E8B; each is printed as '\ufffd'",
+        ),
+        ("Zoë Ångström", None),
+    ],
+    ids=["cjk-name", "latin-name"],
+)
+def test_characters_the_pdf_cannot_print_are_named_on_stderr_and_the_exit_stays_0(
+    tmp_path, sqlite_url, capsys, name, warning
+):
+    config = write_config(tmp_path, sqlite_url, name)
+    pdf = tmp_path / "statement.pdf"
+    code = main(["--config", str(config), "statement", "acme", "C1", "--pdf", str(pdf)])
+    out, err = capsys.readouterr()
+    assert code == 0 and pdf.read_bytes().startswith(b"%PDF-")
+    assert f"{name} C1 (C1)" in out and f"PDF statement written to {pdf}" in out
+    if warning:
+        assert f"warning: {pdf}: the PDF font (Noto Sans) {warning}" in err
+    else:
+        assert "warning" not in err

@@ -13,7 +13,7 @@ import pytest
 from fpdf import FPDF
 
 from mailer.statement_doc import StatementDocument
-from mailer.statement_pdf import money, render_pdf
+from mailer.statement_pdf import money, render_pdf, render_statement
 from portal_rules.aging import Aging
 from store.history.reads import Statement, StatementLine
 from store.types import MONEY_LIMIT
@@ -91,3 +91,21 @@ def test_a_long_customer_name_is_cut_and_the_account_reference_printed_whole(dra
     assert any(d.text.endswith(f"(account {ref})") or d.text == f"Account {ref}" for d in header)
     assert any(d.text.startswith("Statement for The Board of Trustees") for d in header)
     assert [d for d in header if not d.fits()] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "printed", "unprintable"),
+    [
+        ("株式会社 東京商事", "���� ����", "株式会社東京商事"),
+        ("Café 😀 Zoë", "Café � Zoë", "😀"),
+        ("Tab\tNew\nLine\r\nEnd", "Tab New Line  End", ""),
+        ("I ❤\ufe0f NY, 👍🏽", "I � NY, ��", "❤👍🏽"),
+        ("Δήμητρα Привет", "Δήμητρα Привет", ""),
+    ],
+    ids=["cjk", "emoji", "tabs-and-newlines", "variation-selector-and-skin-tone", "greek-cyrillic"],
+)
+def test_characters_the_font_lacks_print_as_a_visible_mark_and_are_named(drawn, name, printed, unprintable):
+    rendered = render_statement(document(["100.00"], name=name))
+    assert f"Statement for {printed} (account 1)" in [d.text for d in drawn]
+    assert (rendered.mark, "".join(rendered.unprintable)) == ("\ufffd", unprintable)
+    assert rendered.data.startswith(b"%PDF-")
