@@ -19,24 +19,48 @@ class StoreNotMigrated(Exception):
     """The database schema is missing or behind the code."""
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5, busy_timeout: float = 30.0) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 5,
+    busy_timeout: float = 30.0,
+    bounded: bool = False,
+) -> Engine:
     """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg.
 
     `pool_size` connections are kept open; more at once are opened and closed each time, so
     a process with more threads using the store than that (`arsync serve`) asks for more.
     `busy_timeout`: how long a SQLite statement waits for the store's one writer before
     failing as locked (a request served over HTTP should not wait as long as a sync).
+    `bounded` (`arsync serve`): no wait is longer than `busy_timeout` on PostgreSQL either,
+    for a lock (`lock_timeout`) or for one of the pool's connections.
     """
+    limits = {"pool_timeout": busy_timeout} if bounded else {}
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             pool_size=pool_size,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
+            **limits,
         )
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=round(busy_timeout * 1000)))
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True, **limits)
+    if bounded:
+        event.listen(engine, "connect", partial(_postgres_lock_timeout, ms=round(busy_timeout * 1000)))
+    return engine
+
+
+def _postgres_lock_timeout(dbapi_connection, _record, *, ms: int) -> None:
+    """Every statement of this connection waits at most `ms` for a lock, then fails (55P03)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute(f"SET lock_timeout = {int(ms)}")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_pragmas(dbapi_connection, _record, *, busy_ms: int) -> None:

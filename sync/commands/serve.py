@@ -35,8 +35,9 @@ def serve(state: State, host: str | None, port: int | None) -> None:
     logging.getLogger("uvicorn.error").addFilter(_drop_color_message)
     host = host or config.http.host
     port = config.http.port if port is None else port
-    listener = _listen(host, port)
     app = create_app(config=config)
+    _check_companies(app.state.context)
+    listener = _listen(host, port)
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     )
@@ -50,6 +51,25 @@ def serve(state: State, host: str | None, port: int | None) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("arsync serve: stopped", err=True)
+
+
+def _check_companies(context) -> None:
+    """Refuse to start (exit 2, as every command does) on companies that do not read as one
+    set: an id both in the file and in the store. A store not there or not migrated yet is
+    left to `/readyz` (a service manager may start the server before the migration job)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.db import StoreNotMigrated, require_existing
+    from sync.config import ConfigError
+    from sync.http.context import CompaniesUnreadable
+
+    try:
+        require_existing(context.config.store.url)  # connecting would create an empty SQLite file
+        context.companies()
+    except CompaniesUnreadable as exc:
+        raise ConfigError(str(exc)) from None
+    except (StoreNotMigrated, SQLAlchemyError):
+        return
 
 
 def _drop_color_message(record: logging.LogRecord) -> bool:

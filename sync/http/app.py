@@ -28,8 +28,9 @@ from sync.http.options import OptionsAllowed
 from sync.http.steady import SteadyAnswers
 
 POOL_SIZE = 20  # store connections kept open for the request handlers
-# Seconds a request waits for SQLite's one writer before answering 503: well within the
-# server's graceful stop (10 s), so a request in hand at SIGTERM still gets its answer
+# Seconds a request waits for SQLite's one writer, a PostgreSQL lock or a pooled connection
+# before answering 503: well within the server's graceful stop (10 s), so a request in hand
+# at SIGTERM still gets its answer
 STORE_WAIT = 5.0
 
 
@@ -51,7 +52,7 @@ def create_app(
     check_http_secrets(config)
     # Handlers run on the thread pool (up to 40 at once): with the default 5 pooled
     # connections, every request beyond 5 opened and closed a connection of its own.
-    engine = make_engine(config.store.url, pool_size=POOL_SIZE, busy_timeout=STORE_WAIT)
+    engine = make_engine(config.store.url, pool_size=POOL_SIZE, busy_timeout=STORE_WAIT, bounded=True)
     context = ServerContext(
         config=config,
         engine=engine,

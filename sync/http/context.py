@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,10 +16,15 @@ from sqlalchemy import Engine
 
 from store.schedule import UnknownCompany, request_sync
 from sync.companies import effective_companies
-from sync.config import CompanyConfig, Config
+from sync.config import CompanyConfig, Config, ConfigError
 
 log = structlog.get_logger("arsync.http")
 COMPANIES_FRESH_FOR = 5.0  # seconds: companies added to or removed from the store show up within this
+RECORDINGS_AT_ONCE = 4  # of the server's 20 pooled connections, the most webhooks may hold
+
+
+class CompaniesUnreadable(Exception):
+    """The configured and stored companies do not read as one set, and none was read before."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,13 @@ class ServerContext:
     registry: CollectorRegistry
     secrets: WebhookSecrets
 
+    # webhook recordings that may wait for the store at once, each holding a connection
+    recordings: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(RECORDINGS_AT_ONCE), init=False, repr=False
+    )
     _known: tuple[float, dict[str, CompanyConfig]] | None = field(default=None, init=False, repr=False)
+    # why the companies could not be read last time (an id both in the file and the store)
+    problem: str | None = field(default=None, init=False)
 
     def companies(self) -> list[CompanyConfig]:
         """The file's companies and those added with `arsync company add` (read again after
@@ -49,9 +61,24 @@ class ServerContext:
         return self._companies().get(company_id)
 
     def _companies(self) -> dict[str, CompanyConfig]:
+        """The companies, read again when stale. Companies that stop reading as one set (an id
+        added to the store that this server's file also has) are an operator's mistake about
+        one company: the last set read keeps serving every other, as `arsync run` does, and
+        the error is logged; with no set read yet, it is raised (`CompaniesUnreadable`)."""
         known, now = self._known, time.monotonic()
         if known is None or now - known[0] >= COMPANIES_FRESH_FOR:
-            known = self._known = (now, {c.id: c for c in effective_companies(self.config, self.engine)})
+            try:
+                companies = effective_companies(self.config, self.engine)
+            except ConfigError as exc:
+                if str(exc) != self.problem:  # once per distinct problem, not per request
+                    log.error("http.companies_unreadable", error=str(exc), serving="the last companies read")
+                self.problem = str(exc)
+                if known is None:
+                    raise CompaniesUnreadable(str(exc)) from None
+                known = self._known = (now, known[1])
+            else:
+                self.problem = None
+                known = self._known = (now, {c.id: c for c in companies})
         return known[1]
 
     def today(self, company: CompanyConfig) -> date:

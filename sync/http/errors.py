@@ -7,9 +7,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout  # every pooled connection in use past the wait
 from starlette.exceptions import HTTPException
 
 from store.db import StoreNotMigrated
+from sync.http.context import CompaniesUnreadable
 
 log = structlog.get_logger("arsync.http")
 
@@ -36,6 +38,8 @@ def install_error_handlers(app: FastAPI) -> None:
     # RequestValidationError: `sync.http.auth.install_key_first`, after the key check
     app.add_exception_handler(DBAPIError, answer_store_error)
     app.add_exception_handler(StoreNotMigrated, answer_store_error)
+    app.add_exception_handler(PoolTimeout, answer_store_error)
+    app.add_exception_handler(CompaniesUnreadable, answer_companies_unreadable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -79,6 +83,14 @@ def _declares_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+async def answer_companies_unreadable(_request: Request, exc: Exception) -> JSONResponse:
+    """The companies do not read as one set (an id both in the file and the store): no answer
+    about any company can be trusted until an operator fixes it (503, as `/readyz` says)."""
+    return JSONResponse(
+        {"error": f"configuration error: {exc}"}, status_code=503, headers={"Retry-After": "30"}
+    )
+
+
 async def answer_store_error(request: Request, exc: Exception) -> JSONResponse:
     """The store, not the request, failed: 503 (unreachable, locked, not migrated), as
     `/readyz` and the webhooks answer; text PostgreSQL cannot hold is the request's: 422.
@@ -89,7 +101,7 @@ async def answer_store_error(request: Request, exc: Exception) -> JSONResponse:
     cause = getattr(exc, "orig", None) or exc
     if isinstance(exc, DataError) and "NUL" in str(cause):
         return JSONResponse({"error": "text must not contain NUL characters"}, status_code=422)
-    if isinstance(exc, StoreNotMigrated | OperationalError | ProgrammingError | InterfaceError):
+    if isinstance(exc, StoreNotMigrated | OperationalError | ProgrammingError | InterfaceError | PoolTimeout):
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         log.error("http.store_unavailable", path=request.url.path, error=f"{type(cause).__name__}: {first}")
         return JSONResponse({"error": "store unavailable"}, status_code=503, headers={"Retry-After": "5"})

@@ -6,9 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from store.db import current_revision, head_revision
 from sync.http.auth import Context
+from sync.http.context import CompaniesUnreadable
 
 router = APIRouter(tags=["ops"])
 
@@ -24,15 +26,25 @@ def readyz(context: Context) -> JSONResponse:
     """200 only when the store is reachable and migrated to this code's schema."""
     try:
         revision = current_revision(context.engine)
+    except PoolTimeout:  # reachable, but every connection of this server is taken
+        return _unready("store busy: every connection of this server is in use")
     except SQLAlchemyError as exc:
-        reason = f"store unreachable: {type(exc).__name__}"
-        return JSONResponse({"status": "unavailable", "error": reason}, status_code=503)
+        return _unready(f"store unreachable: {type(exc).__name__}")
     if revision != head_revision():
-        reason = (
+        return _unready(
             f"store at revision {revision or 'none'}, code needs {head_revision()}: run `arsync db upgrade`"
         )
-        return JSONResponse({"status": "unavailable", "error": reason}, status_code=503)
+    try:
+        context.companies()
+    except CompaniesUnreadable as exc:
+        return _unready(f"configuration error: {exc}")
+    except SQLAlchemyError as exc:
+        return _unready(f"store unreachable: {type(exc).__name__}")
     return JSONResponse({"status": "ready", "revision": revision})
+
+
+def _unready(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", "error": reason}, status_code=503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
@@ -42,4 +54,6 @@ def metrics(context: Context) -> Response:
         text = generate_latest(context.registry)
     except SQLAlchemyError as exc:
         return JSONResponse({"error": f"store unavailable: {type(exc).__name__}"}, status_code=503)
+    except CompaniesUnreadable as exc:
+        return JSONResponse({"error": f"configuration error: {exc}"}, status_code=503)
     return Response(text, media_type=CONTENT_TYPE_LATEST)

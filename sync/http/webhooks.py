@@ -29,6 +29,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 # the store's one writer (a sync's page commit: milliseconds); a store locked longer than
 # this gets a 503 and the vendor's delivery again, never a 200 for requests not recorded.
 REQUEST_WAIT = 0.8
+SLOT_POLL = 0.005  # seconds between looks for a free recording slot (`ServerContext.recordings`)
 SIGNED = {
     200: {"description": "Signature good: syncs requested (empty body)"},
     401: {"description": "Bad or missing signature (empty body); nothing changes"},
@@ -72,9 +73,19 @@ async def _receive(
     if named.unread is not None:  # signed, so answered as one; an operator should still hear of it
         log.warning("webhook.unreadable", kind=kind, bytes=len(body), problem=named.unread, synced="none")
     if named.ids:
-        recording = Recording(partial(context.request_syncs_for, kind, named.ids))
+        recording = None
         with anyio.move_on_after(REQUEST_WAIT):
+            # At most RECORDINGS_AT_ONCE wait for the store at once: a locked store's webhooks
+            # would otherwise take every connection the portal's reads need.
+            while not context.recordings.acquire(blocking=False):
+                await anyio.sleep(SLOT_POLL)
+            recording = Recording(
+                partial(context.request_syncs_for, kind, named.ids), context.recordings.release
+            )
             await anyio.to_thread.run_sync(recording.run, abandon_on_cancel=True)
+        if recording is None:
+            log.warning("webhook.store_busy", kind=kind, answer=503)
+            return Response(status_code=503)
         if not recording.answer():
             return Response(status_code=503)  # not recorded (yet): the vendor delivers it again
     return Response(status_code=200)
@@ -87,19 +98,29 @@ class Recording:
     Not recorded when the answer goes (the store down, or locked past `REQUEST_WAIT`): 503,
     and Intuit and Xero deliver the notification again. An attempt still waiting for the
     store then may yet succeed; the delivery again finds its requests there (they coalesce).
+    It waits no longer than the server's store wait (`STORE_WAIT`, a lock or a connection),
+    and holds one of the server's recording slots until it ends (`done`, called once); one
+    not begun when the answer went is not begun at all.
     """
 
-    def __init__(self, record: Callable[[], object]) -> None:
+    def __init__(self, record: Callable[[], object], done: Callable[[], object]) -> None:
         self.record = record
+        self.done = done
         self.lock = threading.Lock()
-        self.answered = self.recorded = False
+        self.answered = self.recorded = self.begun = False
 
     def run(self) -> None:
+        with self.lock:
+            if self.answered:  # the answer (503) went before a thread was free: nothing to do
+                return
+            self.begun = True
         try:
             self.record()
         except Exception as exc:  # noqa: BLE001  (the store unreachable or locked: any kind)
             log.error("webhook.requests_not_recorded", error=f"{type(exc).__name__}: {exc}", answer=503)
             return
+        finally:
+            self.done()
         with self.lock:
             self.recorded = True
             if self.answered:  # after a 503: the vendor's next delivery changes nothing
@@ -109,6 +130,8 @@ class Recording:
         """Called when the answer goes: whether the requests are committed (else 503)."""
         with self.lock:
             self.answered = True
+            if not self.begun:
+                self.done()  # never to begin: its slot is free again
             return self.recorded
 
 

@@ -343,3 +343,47 @@ def test_a_sender_gone_mid_body_is_no_error_and_changes_nothing(tmp_path, monkey
     }  # fmt: skip
     asyncio.run(app(scope, receive, send))  # raised ClientDisconnect through the app before
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+
+
+def test_webhooks_behind_a_locked_store_never_take_the_connections_the_portal_needs(
+    pg_url, tmp_path, monkeypatch
+):
+    """PostgreSQL: another transaction holds the schedule's rows (a migration, an admin's
+    session) while 35 deliveries arrive, as a vendor re-delivers its 503s. Each answer goes in
+    the second (503); the recordings still waiting for the lock hold no more than a few of the
+    server's connections, and give up after the server's store wait: `/readyz` and the
+    portal's reads keep answering at once, and nothing waits on after the lock is gone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sync.http.context import RECORDINGS_AT_ONCE
+
+    monkeypatch.setenv("TEST_QBO_VERIFIER", QBO_VERIFIER)
+    monkeypatch.setattr("sync.http.app.STORE_WAIT", 2.0)
+    config = acme_store(tmp_path, pg_url)
+    body = legacy("4620816365")
+    signed = {"intuit-signature": signature(QBO_VERIFIER, body)}
+    app = create_app(config)
+    locker = make_engine(pg_url)
+    with serving_in_thread(app) as base, locker.connect() as held:
+        held.execute(text("SELECT * FROM sync_schedule FOR UPDATE"))  # until rolled back
+        with ThreadPoolExecutor(35) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: httpx.post(f"{base}/webhooks/quickbooks", content=body, headers=signed),
+                    range(35),
+                )
+            )
+        in_use = app.state.context.engine.pool.checkedout()
+        began = time.monotonic()
+        ready = httpx.get(f"{base}/readyz", timeout=60)
+        took = time.monotonic() - began
+        held.rollback()
+        settled = time.monotonic() + 10
+        while app.state.context.engine.pool.checkedout() and time.monotonic() < settled:
+            time.sleep(0.05)
+        left = app.state.context.engine.pool.checkedout()
+    locker.dispose()
+    assert {a.status_code for a in answers} == {503}
+    assert in_use <= RECORDINGS_AT_ONCE, in_use
+    assert ready.status_code == 200 and took < 1.0, (ready.text, took)
+    assert left == 0
