@@ -39,12 +39,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+import structlog
+
 from connectors.arenas import limit_arenas
 from connectors.xero.client import Listing, XeroClient
 from connectors.xero.cursor import Cursor
 from connectors.xero.options import XeroOptions
 from portal_rules.records import Entity
 
+log = structlog.get_logger("arsync.connectors.xero")
 Key = tuple[Entity, int]
 Fetch = Callable[[int, datetime | None], Listing]
 
@@ -73,6 +76,7 @@ class _Plan:
     last: int  # the last page known to exist (the first one, until a pageCount says more)
     counted: bool = False  # an answer said where the listing ends (pageCount, or no records)
     passed: bool = False  # the pull has gone on to a later listing
+    items: int | None = None  # the listing's itemCount in the answer of the page read last
 
 
 class Ahead:
@@ -144,7 +148,10 @@ class Ahead:
             self._answered.discard((entity, page))
             plan.next = max(plan.next, page + 1)
         listing = future.result() if future is not None else plan.fetch(page, since)
+        if _behind(plan.items, listing):
+            listing = _asked_again(plan, page, since, listing)
         with self._lock:  # its pageCount may not be learnt yet: result() returns before callbacks run
+            plan.items = listing.item_count
             self._learn(plan, listing)
             self._fill()
         return listing
@@ -226,3 +233,32 @@ class Ahead:
         in flight, says the minute or the day is spent (by us or another app)."""
         counts = (self.client.pacer.remaining_hint, self.client.day_remaining)
         return all(remaining is None or remaining - self._in_flight > 0 for remaining in counts)
+
+
+def _behind(items_before: int | None, listing: Listing) -> bool:
+    """Whether this page was answered from an older state of its listing than the page read
+    before it: its itemCount is lower (records only ever enter a listing: Xero keeps deleted
+    and voided documents, and a record changed during an incremental pass joins it)."""
+    return items_before is not None and listing.item_count is not None and listing.item_count < items_before
+
+
+def _asked_again(plan: _Plan, page: int, since: datetime | None, stale: Listing) -> Listing:
+    """`page` asked again, now that the page before it is in.
+
+    Pages asked ahead are answered in any order. A record entering the listing before the
+    end of page k (created during a full pass, or changed during an incremental one; ids are
+    random) pushes page k's last record onto page k+1: if k+1 was answered before that and k
+    after, the record is on neither page, and nothing would read it again. Page k's answer
+    counts one record more than page k+1's then; asked again, page k+1 holds it (at worst a
+    record read twice, as in a pull one page at a time). The cost: one request more, only
+    when records entered the listing while its pages were asked."""
+    again = plan.fetch(page, since)
+    log.info(
+        "xero.page_asked_again",
+        entity=plan.entity,
+        page=page,
+        items_before=plan.items,
+        items_then=stale.item_count,
+        items_now=again.item_count,
+    )
+    return again._replace(calls=again.calls + stale.calls)

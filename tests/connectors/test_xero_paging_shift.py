@@ -14,6 +14,7 @@ store's rows; the cursor tests read what `pages()` yields.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -294,3 +295,95 @@ def test_a_finished_v2_pass_leads_to_an_incremental_one_from_its_marks(world, bo
 
 def vars_of(marks) -> list[datetime | None]:
     return [marks.get(entity) for entity in ("customers", "invoices", "payments", "credits")]
+
+
+class ShiftingSimulator(XeroSimulator):
+    """With `armed`, holds invoices page 2 until page 3 has been answered (network latency
+    does so at random with pages fetched ahead), and in that moment a sales invoice enters
+    the listing at its start: created (a full pass) or changed (an incremental pass), with an
+    id that sorts first. Evaluated before it, page 3 never saw the record it pushed back."""
+
+    armed = False
+    entered: str | None = None
+    change: str = "create"  # or the ref of an invoice to change
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.third_answered = threading.Event()
+
+    def handle(self, request):
+        page = request.param("page") if self.endpoint(request) == "invoices" else None
+        if self.armed and page == "2" and self.entered is None:
+            self.third_answered.wait(10)
+            (tenant,) = self.tenants
+            with self.mutate(tenant) as books:
+                self.entered = self._enter(books)
+        response = super().handle(request)
+        if page == "3":
+            self.third_answered.set()
+        return response
+
+    def _enter(self, books: SimCompany) -> str:
+        self.clock.advance(1)
+        at = moment(self.clock)
+        if self.change != "create":
+            mutations.pay(books, self.change, books.invoices[self.change].balance, at)
+            return self.change
+        customer = next(c for c in books.customers.values() if c.is_customer and c.active)
+        invoice = mutations.add_invoice(books, customer.id, Decimal("123.45"), at, email_sent=True)
+        del books.invoices[invoice.id]
+        invoice.id = "00000000-0000-4000-8000-000000000001"
+        books.invoices[invoice.id] = invoice
+        return invoice.id
+
+
+@pytest.fixture(name="shifting")
+def shifting_fixture(clock, store, books) -> Iterator[XeroWorld]:
+    with ShiftingSimulator([books], clock=clock, limits=ROOMY) as sim:
+        world = XeroWorld(sim, clock, store)
+        world.connect(books.id)
+        yield world
+
+
+def test_a_record_entering_the_listing_between_pages_answered_out_of_order_is_read_again(shifting, books):
+    """A full pass, pages fetched ahead: invoices page 3 is answered before page 2, and an
+    invoice created in between sorts before page 2's end. Page 2's answer counts one more
+    record than page 3's did, so page 3 is asked again: the invoice pushed back from page 2
+    onto it is read, not lost (before: on neither page, and no later incremental pass
+    reads an invoice that did not change)."""
+    shifting.sim.armed = True
+    sync(shifting, books, full=True, page_size=PAGE)  # Xero's 5 requests in flight
+    assert shifting.sim.entered is not None
+    stored = stored_invoices(shifting, books)
+    in_books = invoices_in_the_books(books)
+    assert set(in_books) - set(stored) <= {shifting.sim.entered}  # new: the next pass reads it
+    shifting.clock.advance(300)
+    sync(shifting, books, page_size=PAGE)
+    assert stored_invoices(shifting, books) == invoices_in_the_books(books)
+
+
+def test_a_change_entering_an_incremental_listing_between_pages_answered_out_of_order_is_kept(
+    shifting, books
+):
+    """An incremental pass of several pages, fetched ahead: an invoice paid while page 2 is
+    held enters the If-Modified-Since listing at its start (its id sorts first), pushing an
+    invoice changed earlier from page 2 onto page 3, which was answered before. The pass
+    after it starts past that earlier change: only asking page 3 again keeps it."""
+    sync(shifting, books, full=True, concurrent=1, page_size=1000)
+    shifting.clock.advance(600)
+    open_ = sorted(
+        (i for i in books.invoices.values() if i.type == "ACCREC" and i.status == "open" and i.balance > 1),
+        key=lambda i: i.id,
+    )
+    first, changed = open_[0], open_[1:][: 3 * PAGE - 50]  # three pages of changes, the first id kept
+    with shifting.sim.mutate(books.id) as live:
+        for invoice in changed:
+            mutations.pay(live, invoice.id, live.invoices[invoice.id].balance, moment(shifting.clock))
+    shifting.clock.advance(60)
+    shifting.sim.armed, shifting.sim.change = True, first.id
+    sync(shifting, books, page_size=PAGE)
+    assert shifting.sim.entered == first.id
+    for _ in range(2):  # and no later pass needs to catch up on anything
+        shifting.clock.advance(300)
+        sync(shifting, books, page_size=PAGE)
+        assert stored_invoices(shifting, books) == invoices_in_the_books(books)
