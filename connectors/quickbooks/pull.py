@@ -79,6 +79,10 @@ class Puller:
         """Every page from `state` until the pull is done."""
         if isinstance(state, Done):
             state = self.incremental(state)
+        elif isinstance(state, Cdc) and not self._within_cdc(moment(state.since)):
+            # a CDC window an interrupted run left, resumed after CDC's days: QuickBooks would
+            # refuse it at every run (ValidationFault 2010), so the queries take over
+            state = self._older_than_cdc(moment(state.since), state.edges)
         while not isinstance(state, Done):
             if isinstance(state, Cdc):
                 state = yield from self.cdc_window(state)
@@ -90,10 +94,16 @@ class Puller:
     def incremental(self, done: Done) -> State:
         """CDC from the cursor minus the overlap, or LastUpdatedTime queries when too old for CDC."""
         origin = moment(done.since) - timedelta(seconds=self.options.overlap_seconds)
-        oldest = self.now() - timedelta(days=self.options.cdc_max_days)
-        if origin >= oldest + timedelta(seconds=self.options.cdc_margin_seconds):
+        if self._within_cdc(origin):
             return Cdc(stamp(origin), done.edges)
-        if done.edges:  # no CDC to say whether a deletion pushed a record off those pages
+        return self._older_than_cdc(origin, done.edges)
+
+    def _within_cdc(self, origin: datetime) -> bool:
+        oldest = self.now() - timedelta(days=self.options.cdc_max_days)
+        return origin >= oldest + timedelta(seconds=self.options.cdc_margin_seconds)
+
+    def _older_than_cdc(self, origin: datetime, edges: tuple[Edge, ...]) -> State:
+        if edges:  # no CDC to say whether a deletion pushed a record off those pages
             log.warning(
                 "quickbooks.cursor_older_than_cdc",
                 since=stamp(origin),

@@ -77,6 +77,28 @@ def test_a_validation_fault_stops_without_retrying(small):
     assert api_requests(small.sim) == {"cdc": 1}
 
 
+@pytest.mark.parametrize("edges", [False, True])
+def test_a_cdc_window_left_by_an_interrupted_run_and_resumed_after_30_days_is_read_by_queries(small, edges):
+    """A run stopped between CDC windows (an outage, a kill) leaves a `cdc` cursor; resumed
+    more than 30 days later, QuickBooks refuses that window (ValidationFault 2010) at every
+    run. It is read as an older `done` cursor is: by LastUpdatedTime, or, with the page
+    boundaries of a full listing still to check, by a full listing."""
+    first = pull(small.connector(page_size=100))  # five invoice pages: four boundaries
+    assert first.cursor["mode"] == "done" and first.cursor["edges"]
+    window = {"v": first.cursor["v"], "mode": "cdc", "since": stamp(NOW - timedelta(days=31))}
+    if edges:
+        window["edges"] = first.cursor["edges"]
+    small.sim.counters.reset()
+    result = pull(small.connector(), window)
+    assert result.cursor["mode"] == "done"
+    requests = api_requests(small.sim)
+    assert "cdc" not in requests, requests
+    if edges:
+        assert len(result.invoices) == INVOICES  # everything read again
+    else:
+        assert set(requests) <= {"query:Customer", "query:Invoice", "query:Payment", "query:CreditMemo"}
+
+
 def test_giving_up_after_the_attempts_says_why(small):
     small.sim.faults.add(f"/v3/company/{small.company.id}/batch", "503", count=10)
     gave_up = r"gave up after 3 attempts: QuickBooks server error \[HTTP 503\]"
