@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -50,6 +50,7 @@ log = structlog.get_logger("arsync.connectors.quickbooks")
 
 CDC_ENTITIES = ",".join(TABLES.values())  # one request for the changes of every entity
 ONE_SECOND = timedelta(seconds=1)
+_EPOCH = datetime.fromtimestamp(0, UTC)
 Step = Generator[Page, None, State]
 
 
@@ -133,15 +134,25 @@ class Puller:
     def cdc_window(self, window: Cdc) -> Step:
         reply = self.client.cdc(CDC_ENTITIES, window.since)
         rows = _cdc_rows(reply.body)
-        following = self._after_window(window, [row for part in rows.values() for row in part], reply.body)
+        following = self._after_window(window, rows, reply.body)
         if window.edges:  # the first CDC after a full listing: what its deletions may have moved
             following = _guarded(following, window.edges, shift.deletions(rows, window.deleted))
         yield from self._by_entity(rows, window, following, reply.calls)
         return following
 
-    def _after_window(self, window: Cdc, rows: Sequence[Any], body: dict[str, Any]) -> State:
-        if len(rows) < self.options.cdc_max_objects:
+    def _after_window(self, window: Cdc, by_entity: dict[str, list[Any]], body: dict[str, Any]) -> State:
+        """Where the pull goes on after a CDC answer. Intuit documents "a maximum of 1,000
+        objects" per response; an answer that full goes on from its newest change. Should the
+        cap hold per entity instead, an entity answered that full may have been cut sooner
+        than the others: the pull then goes on from the oldest of those entities' newest
+        changes (re-reading the others' later ones), so no entity's changes are skipped."""
+        cap = self.options.cdc_max_objects
+        rows = [row for part in by_entity.values() for row in part]
+        if len(rows) < cap and all(len(part) < cap for part in by_entity.values()):
             return Done(server_time(body))
+        cut = [part for part in by_entity.values() if len(part) >= cap]
+        if cut and len(rows) > cap:  # more than one response's worth: a cap per entity
+            rows = min(cut, key=lambda part: max((t for t in map(_row_time, part) if t), default=_EPOCH))
         times = [t for t in map(_row_time, rows) if t is not None]
         latest, since = max(times, default=None), moment(window.since)
         if latest is not None and latest > since and any(t != latest for t in times):

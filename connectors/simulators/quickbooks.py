@@ -71,6 +71,7 @@ class QuickBooksSimulator(SimServer):
         limit_clock: Clock = time.monotonic,
         cdc_max_days: int = 30,
         cdc_max_objects: int = 1000,
+        cdc_cap_per_entity: bool = False,
     ) -> None:
         super().__init__(latency=latency)
         self.tokens = tokens or TokenAuthority(prefix="qbo", access_ttl=3600.0)
@@ -79,6 +80,9 @@ class QuickBooksSimulator(SimServer):
         self.now = now
         self.per_minute, self.concurrency = per_minute, concurrency
         self.cdc_max_days, self.cdc_max_objects = cdc_max_days, cdc_max_objects
+        # Intuit documents "a maximum of 1,000 objects" per CDC response; True caps each
+        # entity's list at that instead (how some read it), to test a client against both
+        self.cdc_cap_per_entity = cdc_cap_per_entity
         self.gauge = ConcurrencyGauge()
         self.realm_counters: dict[str, Counters] = {}
         self.minorversions: set[str] = set()  # every minorversion a client sent
@@ -258,7 +262,9 @@ class QuickBooksSimulator(SimServer):
             detail = f"changedSince cannot be more than {self.cdc_max_days} days in the past"
             message = "Request has invalid or unsupported property"
             return self._fault(400, "ValidationFault", "2010", message, detail)
-        rows = snap.changed_since(since, set(entities), self.cdc_max_objects)
+        rows = snap.changed_since(
+            since, set(entities), self.cdc_max_objects, per_entity=self.cdc_cap_per_entity
+        )
         parts = [_cdc_part(index, snap, entity, rows) for entity in entities]
         return self._envelope(b'{"CDCResponse":[{"QueryResponse":[%s]}]' % b",".join(parts))
 

@@ -137,14 +137,20 @@ class Snapshot:
                 rows = sorted(rows, key=self.getters[query.entity][field], reverse=descending)
         return rows
 
-    def changed_since(self, since_s: int, entities: set[str], limit: int) -> list[Row]:
-        """Up to `limit` changes at or after `since_s`, oldest first (CDC)."""
-        out = []
+    def changed_since(
+        self, since_s: int, entities: set[str], limit: int, *, per_entity: bool = False
+    ) -> list[Row]:
+        """Up to `limit` changes at or after `since_s`, oldest first (CDC); `per_entity`: up
+        to `limit` of each entity, each oldest first."""
+        out: list[Row] = []
+        taken: dict[str, int] = {}
         for row in self.changes[bisect_left(self.change_times, since_s) :]:
-            if row.entity in entities:
-                out.append(row)
-                if len(out) >= limit:
-                    break
+            if row.entity not in entities or (per_entity and taken.get(row.entity, 0) >= limit):
+                continue
+            out.append(row)
+            taken[row.entity] = taken.get(row.entity, 0) + 1
+            if not per_entity and len(out) >= limit:
+                break
         return out
 
 

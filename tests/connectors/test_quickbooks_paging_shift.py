@@ -13,6 +13,7 @@ store's rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -24,7 +25,7 @@ from connectors.registry import create_connector
 from connectors.simulators import mutations
 from portal_rules.records import Page
 from portal_rules.types import CompanyPolicy, Plan
-from store.tables import Invoice
+from store.tables import Customer, Invoice
 from sync.orchestrator import SyncSummary, sync_company
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     COMPANY,
@@ -225,3 +226,35 @@ def test_deletions_add_up_over_cdc_windows_and_keep_the_lowest_id():
     later = Edge("invoices", 2001, "20", "21")
     assert shift.at_risk([EDGE, later], (Deleted("invoices", 1, "10"),)) == (later,)
     assert shift.at_risk([EDGE, later], (Deleted("payments", 1, "1"),)) == ()
+
+
+@pytest.mark.parametrize("per_entity", [False, True], ids=["cap-per-response", "cap-per-entity"])
+def test_a_full_cdc_answer_skips_no_entitys_changes_however_the_cap_is_counted(qbo_engine, per_entity):
+    """Intuit documents at most 1,000 objects per CDC response (5 here). Were the cap counted
+    per entity instead, an answer of 5 invoice changes and 3 later customer renames would be
+    full for invoices only: going on from the renames' time skipped the invoices changed in
+    between, for good. The pull goes on from the oldest newest change of the entities cut."""
+    with open_world(
+        make_company(seed=23, customers=20, live_invoices=40),
+        qbo_engine,
+        cdc_max_objects=5,
+        cdc_cap_per_entity=per_entity,
+    ) as world:
+        sync(world, full=True, concurrent=1, cdc_max_objects=5)
+        start = world.clock.advance(minutes=10)
+        live = [i for i in world.company.invoices.values() if i.status == "open" and i.balance > 1][:12]
+        for n, invoice in enumerate(live):  # one a second
+            mutations.pay(world.company, invoice.id, invoice.balance, start + timedelta(seconds=n))
+        customers = list(world.company.customers.values())[:3]
+        for n, customer in enumerate(customers):  # later than every invoice change
+            mutations.rename_customer(
+                world.company, customer.id, f"Renamed {n}", start + timedelta(seconds=60 + n)
+            )
+        world.company.revision += 1
+        world.clock.advance(minutes=10)
+        sync(world, concurrent=1, cdc_max_objects=5)
+        balances = stored(world)
+        assert {i.id: balances[i.id] for i in live} == {i.id: 0 for i in live}
+        with world.engine.connect() as connection:
+            names = dict(connection.execute(select(Customer.ref, Customer.display_name)).all())
+        assert [names[c.id] for c in customers] == ["Renamed 0", "Renamed 1", "Renamed 2"]
