@@ -21,8 +21,12 @@ def new_token() -> str:
 
 
 def hash_token(token: str) -> str:
-    """The SHA-256 hex digest kept in the store instead of the token itself."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """The SHA-256 hex digest kept in the store instead of the token itself.
+
+    Any string has one: a token sent back holding a lone surrogate (JSON's `"\\ud800"`) is
+    no issued token, and must be refused as unknown, not fail to encode.
+    """
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def tokens_match(a_hash: str, b_hash: str) -> bool:

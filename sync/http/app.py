@@ -26,6 +26,7 @@ from sync.http.head import HeadAsGet
 from sync.http.metrics import registry_for
 from sync.http.options import OptionsAllowed
 from sync.http.steady import SteadyAnswers
+from sync.http.unexpected import UnexpectedErrors
 
 POOL_SIZE = 20  # store connections kept open for the request handlers
 # Seconds a request waits for SQLite's one writer, a PostgreSQL lock or a pooled connection
@@ -79,6 +80,8 @@ def create_app(
     install_key_first(app)
     for area in (portal, history, webhooks, ops):
         app.include_router(area.router)
+    # Innermost first: an unexpected error is answered inside the layers below, in its time
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(BodyLimit)
     app.add_middleware(OptionsAllowed)
     app.add_middleware(HeadAsGet)

@@ -40,6 +40,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreNotMigrated, answer_store_error)
     app.add_exception_handler(PoolTimeout, answer_store_error)
     app.add_exception_handler(CompaniesUnreadable, answer_companies_unreadable)
+    # A last resort for the outer layers: `sync.http.unexpected` answers the routes' errors
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 from store import portal
 from store.invitations import issue_invitation, load_accounts
 from sync.config import load_config
+from sync.http.steady import STEADY
 from sync.invites import issue_requested
 from sync.settings import company_policy
 from tests.http.conftest import Served
@@ -253,3 +255,27 @@ def test_a_body_over_the_portal_limit_is_refused_before_it_is_read_key_or_not(se
         assert (answer.status_code, answer.json()) == (413, {"error": "body over 16384 bytes"})
     assert "content-length" not in answers[2].request.headers  # sent in chunks, length unknown
     assert small.status_code == 401  # under the limit: the key check answers, as before
+
+
+def test_text_no_encoding_can_hold_is_a_bad_token_or_malformed_input_never_a_500(served: Served):
+    """A lone UTF-16 surrogate, as JSON's escape or as the raw bytes Python's decoder lets
+    through: an invitation token holding one is no issued token (400, in the route's steady
+    time); elsewhere it is malformed input. The connection stays usable after each."""
+    json_body = {"Content-Type": "application/json"}
+    with served.client("qbo") as client:
+        tokens = []
+        for body in (b'{"token": "\\ud800"}', b'{"token": "\xed\xa0\x80"}'):
+            began = time.monotonic()
+            answer = client.post("/v1/companies/qbo/invitations/accept", content=body, headers=json_body)
+            tokens.append((answer.status_code, answer.json(), time.monotonic() - began >= STEADY))
+        email = client.post(
+            "/v1/companies/qbo/request-access", content=b'{"email": "\\ud800@x.example"}', headers=json_body
+        )
+        lookup = client.get("/v1/companies/qbo/accounts?email=%ED%A0%80@x.example")
+        customer = client.get("/v1/companies/qbo/customers/%ED%A0%80/invoices")
+        still = client.get("/v1/companies/qbo/customers/1/invoices")
+    assert tokens == [(400, {"error": "invalid invitation token"}, True)] * 2
+    assert email.status_code == 422 and email.json()["error"].startswith("body field 'email'")
+    assert (lookup.status_code, lookup.json()) == (200, {"accounts": []})
+    assert (customer.status_code, customer.json()) == (404, {"error": "no such customer"})
+    assert still.status_code == 200

@@ -15,6 +15,7 @@ import httpx
 from sync.cli import main
 from sync.config import load_config
 from sync.http.app import create_app
+from sync.http.steady import STEADY
 from tests.http.conftest import Served, serving_in_thread
 
 
@@ -63,17 +64,22 @@ def test_a_nul_character_is_the_requests_fault_on_every_store(served: Served):
         assert answers[0].json() == {"error": "text must not contain NUL characters"}
 
 
-def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(tmp_path: Path, monkeypatch):
-    """A portal request waits `STORE_WAIT` for SQLite's one writer, not a sync's 30 s: its
-    answer comes well within the server's graceful stop, and says the store is busy."""
-    monkeypatch.setattr("sync.http.app.STORE_WAIT", 0.5)
-    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+def migrated_with_key(tmp_path: Path, url: str) -> tuple[Path, str]:
+    """`one_company` over a migrated store, and an API key of `acme`."""
     config = one_company(tmp_path, url)
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["--config", str(config), "portal", "api-key", "create", "acme"]) == 0
-    key = printed.getvalue().splitlines()[-1]
+    return config, printed.getvalue().splitlines()[-1]
+
+
+def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(tmp_path: Path, monkeypatch):
+    """A portal request waits `STORE_WAIT` for SQLite's one writer, not a sync's 30 s: its
+    answer comes well within the server's graceful stop, and says the store is busy."""
+    monkeypatch.setattr("sync.http.app.STORE_WAIT", 0.5)
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config, key = migrated_with_key(tmp_path, url)
     locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     app = create_app(config=load_config(config))
     with (
@@ -105,3 +111,28 @@ def test_malformed_input_on_an_unmigrated_store_is_still_a_503(tmp_path: Path):
             },
         )
     assert (answer.status_code, answer.json()) == (503, {"error": "store unavailable"})
+
+
+def test_an_unexpected_error_is_a_json_500_in_its_time_on_a_connection_kept(tmp_path: Path, monkeypatch):
+    """A bug is still answered like everything else: one JSON line, no sooner than the route's
+    steady time (an early 500 told its cause apart), and the keep-alive connection stays."""
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    config, key = migrated_with_key(tmp_path, f"sqlite:///{tmp_path / 'arsync.db'}")
+    monkeypatch.setattr("sync.http.portal.portal_store.record_access_request", broken)
+    connections: list[object] = []
+    with (
+        serving_in_thread(create_app(config=load_config(config))) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        began = time.monotonic()
+        failed = client.post("/v1/companies/acme/request-access", json={"email": "a@b.example"})
+        took = time.monotonic() - began
+        connections.append(failed.extensions["network_stream"])
+        after = client.get("/healthz")
+        connections.append(after.extensions["network_stream"])
+    assert (failed.status_code, failed.json()) == (500, {"error": "internal error"})
+    assert took >= STEADY
+    assert after.status_code == 200 and connections[0] is connections[1]
