@@ -34,8 +34,9 @@ class Problem(HTTPException):
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # RequestValidationError, and HTTPException again: `sync.http.auth.install_key_first`,
+    # after the key check
     app.add_exception_handler(HTTPException, answer_problem)
-    # RequestValidationError: `sync.http.auth.install_key_first`, after the key check
     app.add_exception_handler(DBAPIError, answer_store_error)
     app.add_exception_handler(StoreNotMigrated, answer_store_error)
     app.add_exception_handler(PoolTimeout, answer_store_error)
@@ -46,7 +47,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def answer_problem(_request: Request, exc: HTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "error"
-    if exc.status_code == 400 and detail == _UNPARSEABLE_BODY:  # bytes no JSON decoder reads
+    if unparseable_body(exc):  # bytes no JSON decoder reads
         return JSONResponse({"error": f"request body: {BODY_PROBLEMS['json_invalid']}"}, status_code=422)
     if exc.status_code == 404 and detail == "Not Found":
         detail = "not found"
@@ -54,6 +55,11 @@ async def answer_problem(_request: Request, exc: HTTPException) -> JSONResponse:
         detail = "method not allowed"
         return JSONResponse({"error": detail}, status_code=405, headers=_with_head(exc.headers or {}))
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def unparseable_body(exc: HTTPException) -> bool:
+    """Whether `exc` is FastAPI's refusal of a body its JSON decoder raised on."""
+    return exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY
 
 
 def _with_head(headers: dict[str, str]) -> dict[str, str]:

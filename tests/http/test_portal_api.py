@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from store import portal
 from store.invitations import issue_invitation, load_accounts
 from sync.config import load_config
@@ -218,16 +220,37 @@ def _config(served: Served, company_id: str):
     return load_config(served.config).company(company_id)
 
 
-def test_malformed_input_is_answered_after_the_key_check(served: Served):
+@pytest.mark.parametrize(
+    "body",
+    [b"{email", b'{"email": "\xff\xfe@x.example"}', b"[" * 5_000],
+    ids=["malformed JSON", "invalid UTF-8", "nested too deep"],
+)
+def test_malformed_input_is_answered_after_the_key_check(served: Served, body: bytes):
     """A caller without a valid key learns nothing of what a route expects: 401 first, and 404
-    for another company's, also when the body is not even JSON."""
-    broken = {"content": b"{email", "headers": {"Content-Type": "application/json"}}
+    for another company's or an unknown one, also when the body is not even JSON, or bytes
+    no JSON decoder reads (FastAPI answers those itself, before any validation)."""
+    broken = {"content": body, "headers": {"Content-Type": "application/json"}}
     path = "/v1/companies/qbo_single/request-access"
-    with served.client() as nobody, served.client("qbo") as other, served.client("qbo_single") as owner:
-        answers = [nobody.post(path, **broken), other.post(path, **broken), owner.post(path, **broken)]
+    with (
+        served.client() as nobody,
+        served.client(key="ak_000000000000_" + "x" * 43) as bad_key,
+        served.client("qbo") as other,
+        served.client("qbo_single") as owner,
+    ):
+        answers = [
+            nobody.post(path, **broken),
+            bad_key.post(path, **broken),
+            other.post(path, **broken),
+            other.post("/v1/companies/nope/request-access", **broken),
+            owner.post(path, **broken),
+            owner.post("/v1/companies/qbo_single/invitations/accept", **broken),
+        ]
     assert [(a.status_code, a.json()["error"]) for a in answers] == [
         (401, "missing or invalid API key"),
+        (401, "missing or invalid API key"),
         (404, "no such company"),
+        (404, "no such company"),
+        (422, "request body: not valid JSON"),
         (422, "request body: not valid JSON"),
     ]
 
