@@ -17,6 +17,15 @@ LIMIT = 16_384  # bytes: {"email"} is at most ~330, {"token"} ~530
 PREFIX = "/v1/"
 
 
+def route_path(scope: Scope) -> str:
+    """The path as the routes see it: served under a root path (`uvicorn --root-path /api`),
+    `scope["path"]` holds it too (`/api/v1/...`), and routing strips it (as Starlette does)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
+
+
 class BodyLimit:
     """ASGI middleware: a `/v1/` request body over `LIMIT` bytes is a 413, never read whole."""
 
@@ -24,7 +33,7 @@ class BodyLimit:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        if scope["type"] != "http" or not route_path(scope).startswith(PREFIX):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")

@@ -85,13 +85,15 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving_in_thread(app) -> Iterator[str]:
-    """`app` served by uvicorn on loopback in this process (a thread); its base URL."""
+def serving_in_thread(app, **options) -> Iterator[str]:
+    """`app` served by uvicorn on loopback in this process (a thread); its base URL.
+
+    `options` go to uvicorn's `Config` (`root_path="/api"`, say)."""
     import uvicorn
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
     thread.start()
     try:

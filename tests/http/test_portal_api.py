@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 from store import portal
 from store.invitations import issue_invitation, load_accounts
 from sync.config import load_config
+from sync.http.app import create_app
 from sync.http.steady import STEADY
 from sync.invites import issue_requested
 from sync.settings import company_policy
-from tests.http.conftest import Served
+from tests.http.conftest import Served, serving_in_thread
 
 
 def test_a_missing_or_bad_key_is_401_whatever_the_company(served: Served):
@@ -302,3 +304,19 @@ def test_text_no_encoding_can_hold_is_a_bad_token_or_malformed_input_never_a_500
     assert (lookup.status_code, lookup.json()) == (200, {"accounts": []})
     assert (customer.status_code, customer.json()) == (404, {"error": "no such customer"})
     assert still.status_code == 200
+
+
+def test_the_portal_body_limit_holds_under_a_root_path(served: Served):
+    """Under `uvicorn --root-path /api` (a proxy forwards `/api/v1/...` as `/v1/...`) the
+    server's path carries the root path again (`/api/v1/...`): the limit goes by the path
+    the routes see, not that one."""
+    big = b'{"email": "' + b"a" * 5_000_000 + b'@x.example"}'
+    json_body = {"Content-Type": "application/json"}
+    app = create_app(config=load_config(served.config))
+    with serving_in_thread(app, root_path="/api") as base, httpx.Client(base_url=base) as client:
+        health = client.get("/healthz")
+        too_large = client.post("/v1/companies/qbo/request-access", content=big, headers=json_body)
+        small = client.post("/v1/companies/qbo/request-access", json={"email": "a@b.example"})
+    assert health.status_code == 200
+    assert (too_large.status_code, too_large.json()) == (413, {"error": "body over 16384 bytes"})
+    assert small.status_code == 401  # under the limit: the key check answers
