@@ -26,6 +26,7 @@ def make_engine(
     pool_size: int = 5,
     busy_timeout: float = 30.0,
     bounded: bool = False,
+    create: bool = True,
 ) -> Engine:
     """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg.
 
@@ -35,9 +36,15 @@ def make_engine(
     failing as locked (a request served over HTTP should not wait as long as a sync).
     `bounded` (`arsync serve`): no wait is longer than `busy_timeout` on PostgreSQL either,
     for a lock (`lock_timeout`) or for one of the pool's connections.
+    `create=False`: a SQLite file that does not exist is never created (empty) by connecting;
+    each connection fails until `arsync db upgrade` has made it.
     """
     limits = {"pool_timeout": busy_timeout} if bounded else {}
     if url.startswith("sqlite"):
+        path = None if create else sqlite_file(url)
+        if path is not None:  # SQLite's `mode=rw` opens the file or fails, never creates it
+            uri = make_url(url).set(database=path.absolute().as_uri())
+            url = uri.update_query_dict({"mode": "rw", "uri": "true"}).render_as_string(hide_password=False)
         engine = create_engine(
             url,
             echo=echo,

@@ -53,7 +53,11 @@ def create_app(
     check_http_secrets(config)
     # Handlers run on the thread pool (up to 40 at once): with the default 5 pooled
     # connections, every request beyond 5 opened and closed a connection of its own.
-    engine = make_engine(config.store.url, pool_size=POOL_SIZE, busy_timeout=STORE_WAIT, bounded=True)
+    # create=False: the CLI's reading commands refuse a SQLite file that is not there, and
+    # the first /readyz made it empty (a mistyped or relative path became a new store)
+    engine = make_engine(
+        config.store.url, pool_size=POOL_SIZE, busy_timeout=STORE_WAIT, bounded=True, create=False
+    )
     context = ServerContext(
         config=config,
         engine=engine,

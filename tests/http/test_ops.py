@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -200,6 +201,7 @@ def test_metrics_count_per_company_from_the_store(served: Served):
 def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
     """Served in this process by uvicorn on loopback: the store file exists but has no schema."""
     config = tmp_path / "arsync.toml"
+    sqlite3.connect(tmp_path / "empty.db").close()
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n')
     app = create_app(config=load_config(config))
     with serving_in_thread(app) as base:

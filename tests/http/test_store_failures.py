@@ -31,6 +31,7 @@ def one_company(tmp_path: Path, url: str) -> Path:
 
 
 def test_an_unmigrated_store_answers_503_and_keeps_the_connection(tmp_path: Path):
+    sqlite3.connect(tmp_path / "empty.db").close()  # a file with no schema
     config = one_company(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
     app = create_app(config=load_config(config))
     with (
@@ -100,6 +101,7 @@ def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(
 
 def test_malformed_input_on_an_unmigrated_store_is_still_a_503(tmp_path: Path):
     """The key check that comes before a malformed body's 422 reads the store too."""
+    sqlite3.connect(tmp_path / "empty.db").close()  # a file with no schema
     config = one_company(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
     with serving_in_thread(create_app(config=load_config(config))) as base:
         answer = httpx.post(
@@ -136,3 +138,24 @@ def test_an_unexpected_error_is_a_json_500_in_its_time_on_a_connection_kept(tmp_
     assert (failed.status_code, failed.json()) == (500, {"error": "internal error"})
     assert took >= STEADY
     assert after.status_code == 200 and connections[0] is connections[1]
+
+
+def test_a_missing_sqlite_store_is_unavailable_and_never_created(tmp_path: Path):
+    """As the CLI's reading commands, the server leaves a store file that is not there alone
+    (a mistyped or relative path made an empty store): unavailable until `arsync db upgrade`
+    makes it, then served without a restart."""
+    store = tmp_path / "typo-arsync.db"
+    config = one_company(tmp_path, f"sqlite:///{store}")
+    bad_key = {"Authorization": f"Bearer ak_000000000000_{'x' * 43}"}
+    with serving_in_thread(create_app(config=load_config(config))) as base:
+        ready = httpx.get(f"{base}/readyz")
+        invoices = httpx.get(f"{base}/v1/companies/acme/customers/1/invoices", headers=bad_key)
+        metrics = httpx.get(f"{base}/metrics")
+        created = sorted(p.name for p in tmp_path.glob("typo-arsync.db*"))
+        assert main(["--config", str(config), "db", "upgrade"]) == 0
+        ready_after = httpx.get(f"{base}/readyz")
+        invoices_after = httpx.get(f"{base}/v1/companies/acme/customers/1/invoices", headers=bad_key)
+    assert created == []
+    assert ready.status_code == 503 and metrics.status_code == 503
+    assert (invoices.status_code, invoices.json()) == (503, {"error": "store unavailable"})
+    assert (ready_after.status_code, invoices_after.status_code) == (200, 401)
