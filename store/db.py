@@ -126,6 +126,12 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite store file `url` names, absolute, if it does not exist (yet)."""
+    path = sqlite_file(url)
+    return path.absolute() if path is not None and not path.exists() else None
+
+
 def require_existing(url: str) -> None:
     """Refuse a SQLite store file that does not exist yet, before connecting would create it
     empty (for commands that only read: `db upgrade` and the writing ones create it)."""

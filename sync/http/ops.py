@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from store.db import current_revision, head_revision
+from store.db import current_revision, head_revision, missing_sqlite_file
 from sync.http.auth import Context
 from sync.http.context import CompaniesUnreadable
 
@@ -24,6 +24,9 @@ def healthz() -> dict:
 @router.get("/readyz", responses={503: {"description": "Store unreachable or not migrated"}})
 def readyz(context: Context) -> JSONResponse:
     """200 only when the store is reachable and migrated to this code's schema."""
+    missing = missing_sqlite_file(context.config.store.url)  # serve never creates it
+    if missing is not None:
+        return _unready(f"no store at {missing}; run `arsync db upgrade`")
     try:
         revision = current_revision(context.engine)
     except PoolTimeout:  # reachable, but every connection of this server is taken

@@ -156,6 +156,7 @@ def test_a_missing_sqlite_store_is_unavailable_and_never_created(tmp_path: Path)
         ready_after = httpx.get(f"{base}/readyz")
         invoices_after = httpx.get(f"{base}/v1/companies/acme/customers/1/invoices", headers=bad_key)
     assert created == []
-    assert ready.status_code == 503 and metrics.status_code == 503
+    assert (ready.status_code, metrics.status_code) == (503, 503)
+    assert ready.json()["error"] == f"no store at {store}; run `arsync db upgrade`"
     assert (invoices.status_code, invoices.json()) == (503, {"error": "store unavailable"})
     assert (ready_after.status_code, invoices_after.status_code) == (200, 401)
