@@ -24,6 +24,7 @@ from sync.http.schemas import (
     IsoDay,
     RequestAccessIn,
     RequestAccessOut,
+    Text,
 )
 from sync.settings import company_policy
 
@@ -35,12 +36,12 @@ ERRORS = {
 }
 TOO_LARGE = {413: {"model": ErrorOut, "description": "Body over 16 KiB (`sync.http.body_limit`)"}}
 router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=ERRORS)
-CustomerRef = Annotated[str, Path(max_length=64, description="The accounting system's customer id.")]
+CustomerRef = Annotated[Text, Path(max_length=64, description="The accounting system's customer id.")]
 
 
 @router.get("/accounts", response_model=AccountsOut)
 def accounts(
-    company: Company, context: Context, email: Annotated[str, Query(min_length=3, max_length=320)]
+    company: Company, context: Context, email: Annotated[Text, Query(min_length=3, max_length=320)]
 ) -> JSONBody:
     """The accounts this email can sign in to (eligible and enabled contacts)."""
     found = portal_store.reachable_accounts(context.engine, company.id, email)

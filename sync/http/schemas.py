@@ -9,7 +9,7 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
 from sync.days import parse_day
 
@@ -28,6 +28,17 @@ def _iso_day(value: object) -> object:
 
 
 IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL's text cannot hold a NUL and SQLite stores it: refused as the request's
+    mistake on either store, naming the parameter (the store's error could name none)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]  # a string that reaches the store
 
 
 class ErrorOut(BaseModel):
@@ -71,7 +82,7 @@ class BalanceOut(BaseModel):
 
 
 class RequestAccessIn(BaseModel):
-    email: str = Field(min_length=3, max_length=320, description="What the customer typed")
+    email: Text = Field(min_length=3, max_length=320, description="What the customer typed")
 
     @field_validator("email")
     @classmethod
