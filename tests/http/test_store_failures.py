@@ -8,6 +8,7 @@ import contextlib
 import io
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -167,3 +168,32 @@ def test_a_missing_sqlite_store_is_unavailable_and_never_created(tmp_path: Path)
     assert ready.json()["error"] == f"no store at {store}; run `arsync db upgrade`"
     assert (invoices.status_code, invoices.json()) == (503, {"error": "store unavailable"})
     assert (ready_after.status_code, invoices_after.status_code) == (200, 401)
+
+
+def test_health_answers_at_once_while_every_handler_waits_for_a_locked_store(tmp_path: Path, monkeypatch):
+    """A liveness probe (typically a 1 s timeout) must not fail while the process is well and
+    only the store is busy: /healthz needs none of the handler threads the waiting requests hold."""
+    monkeypatch.setattr("sync.http.app.STORE_WAIT", 3.0)
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config, key = migrated_with_key(tmp_path, url)
+    locker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    with (
+        serving_in_thread(create_app(config=load_config(config))) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client,
+        ThreadPoolExecutor(max_workers=45) as pool,
+    ):
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+        waiting = [
+            pool.submit(client.post, "/v1/companies/acme/request-access", json={"email": f"{n}@b.example"})
+            for n in range(45)  # more than the 40 handler threads
+        ]
+        time.sleep(1.0)  # they are all in, and waiting
+        began = time.monotonic()
+        health = httpx.get(f"{base}/healthz", timeout=10)
+        took = time.monotonic() - began
+        locker.execute("ROLLBACK")
+        statuses = {future.result().status_code for future in waiting}
+    locker.close()
+    assert health.status_code == 200
+    assert took < 0.5, took
+    assert statuses <= {202, 503}
