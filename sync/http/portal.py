@@ -31,10 +31,11 @@ from sync.settings import company_policy
 ERRORS = {
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
     404: {"model": ErrorOut, "description": "Unknown company (or not the key's), or unknown customer"},
+    # `sync.http.body_limit` refuses it on every /v1/ route, GET included (a GET may carry a body)
+    413: {"model": ErrorOut, "description": "Body over 16 KiB (`sync.http.body_limit`)"},
     422: {"model": ErrorOut, "description": "Malformed input: the message names the bad parameter"},
     503: {"model": ErrorOut, "description": "The store is unreachable or busy: try again after Retry-After"},
 }
-TOO_LARGE = {413: {"model": ErrorOut, "description": "Body over 16 KiB (`sync.http.body_limit`)"}}
 router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=ERRORS)
 CustomerRef = Annotated[Text, Path(max_length=64, description="The accounting system's customer id.")]
 
@@ -85,7 +86,7 @@ def balance(
     )
 
 
-@router.post("/request-access", status_code=202, response_model=RequestAccessOut, responses=TOO_LARGE)
+@router.post("/request-access", status_code=202, response_model=RequestAccessOut)
 def request_access(company: Company, context: Context, body: RequestAccessIn) -> RequestAccessOut:
     """Invite the email's eligible contact; the answer is the same whatever the email.
 
@@ -103,7 +104,7 @@ def request_access(company: Company, context: Context, body: RequestAccessIn) ->
 @router.post(
     "/invitations/accept",
     response_model=AcceptOut,
-    responses={400: {"model": ErrorOut, "description": "invalid invitation token"}, **TOO_LARGE},
+    responses={400: {"model": ErrorOut, "description": "invalid invitation token"}},
 )
 def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
     """Accept an invitation: unknown, superseded, expired and used tokens all answer 400, a

@@ -120,6 +120,8 @@ def test_error_answers_hold_to_the_schema_the_openapi_document_declares(served: 
         malformed = client.get("/v1/companies/qbo/customers/1/balance", params={"on": "2026-13-01"})
         json_body = {"Content-Type": "application/json"}
         too_large = client.post("/v1/companies/qbo/request-access", content=b"x" * 20_000, headers=json_body)
+        # the body limit holds on every /v1/ route: a GET may carry a body too
+        get_too_large = client.request("GET", "/v1/companies/qbo/customers/1/invoices", content=b"x" * 20_000)
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     declared = {
@@ -133,9 +135,12 @@ def test_error_answers_hold_to_the_schema_the_openapi_document_declares(served: 
     assert set(declared.values()) == {"ErrorOut"}
     balance = "/v1/companies/{company}/customers/{ref}/balance"
     assert {(balance, "get", status) for status in ("401", "404", "422", "503")} <= set(declared)
-    assert ("/v1/companies/{company}/request-access", "post", "413") in set(declared)
-    assert (malformed.status_code, too_large.status_code) == (422, 413)
-    for answer in (malformed, too_large):
+    operations = {(route, method) for route, methods in document["paths"].items() for method in methods}
+    assert {(route, method, "413") for route, method in operations if route.startswith("/v1/")} <= set(
+        declared
+    )
+    assert (malformed.status_code, too_large.status_code, get_too_large.status_code) == (422, 413, 413)
+    for answer in (malformed, too_large, get_too_large):
         _conforms(answer.json(), schemas["ErrorOut"], schemas, str(answer.status_code))
 
 
