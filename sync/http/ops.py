@@ -11,6 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from store.db import current_revision, head_revision, missing_sqlite_file
 from sync.http.auth import Context
 from sync.http.context import CompaniesUnreadable
+from sync.http.schemas import ErrorOut, ReadyOut, UnreadyOut
 
 router = APIRouter(tags=["ops"])
 
@@ -22,7 +23,16 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Store unreachable or not migrated"}})
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={
+        503: {
+            "model": UnreadyOut,
+            "description": "Store missing, unreachable, busy or not migrated, or configuration error",
+        }
+    },
+)
 def readyz(context: Context) -> JSONResponse:
     """200 only when the store is reachable and migrated to this code's schema."""
     missing = missing_sqlite_file(context.config.store.url)  # serve never creates it
@@ -51,7 +61,14 @@ def _unready(reason: str) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "error": reason}, status_code=503)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}},
+        503: {"model": ErrorOut, "description": "Store unreachable or not migrated, or configuration error"},
+    },
+)
 def metrics(context: Context) -> Response:
     """Prometheus text format, per company: syncs by status, API calls, quarantine, outbox, mail in doubt."""
     try:

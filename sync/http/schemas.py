@@ -45,6 +45,16 @@ class ErrorOut(BaseModel):
     error: str
 
 
+class ReadyOut(BaseModel):
+    status: str = Field(description="ready")
+    revision: str = Field(description="The store's schema revision")
+
+
+class UnreadyOut(BaseModel):
+    status: str = Field(description="unavailable")
+    error: str = Field(description="Why, and what to run when a command helps")
+
+
 class AccountOut(BaseModel):
     customer_ref: str
     display_name: str

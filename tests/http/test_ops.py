@@ -144,6 +144,28 @@ def test_error_answers_hold_to_the_schema_the_openapi_document_declares(served: 
         _conforms(answer.json(), schemas["ErrorOut"], schemas, str(answer.status_code))
 
 
+def test_ops_answers_hold_to_the_schemas_the_openapi_document_declares(served: Served, tmp_path: Path):
+    """/readyz and /metrics, ready and not (no store yet): each answer is one the document
+    declares, with its JSON schema."""
+    config = tmp_path / "arsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "not-yet.db"}"\n')
+    with served.client() as client:
+        document = client.get("/openapi.json").json()
+        answers = [("/readyz", client.get("/readyz"))]
+    with serving_in_thread(create_app(config=load_config(config))) as base:
+        answers += [(path, httpx.get(f"{base}{path}")) for path in ("/readyz", "/metrics")]
+    assert [(path, a.status_code) for path, a in answers] == [
+        ("/readyz", 200),
+        ("/readyz", 503),
+        ("/metrics", 503),
+    ]
+    schemas = document["components"]["schemas"]
+    for path, answer in answers:
+        declared = document["paths"][path]["get"]["responses"][str(answer.status_code)]
+        schema = declared["content"][answer.headers["content-type"]]["schema"]
+        _conforms(answer.json(), schema, schemas, f"{path} {answer.status_code}")
+
+
 def _conforms(value, schema: dict, schemas: dict, where: str) -> None:
     """`value` has exactly the schema's properties, each of its JSON type (strings for money)."""
     if "$ref" in schema:
