@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from sync.http.context import ServerContext
 from sync.http.errors import Problem
+from sync.http.schemas import ErrorOut
 from sync.http.webhook_events import MAX_BODY, Named, quickbooks_realms, signature_ok, xero_tenants
 
 log = structlog.get_logger("arsync.http.webhooks")
@@ -34,8 +35,8 @@ SIGNED = {
     200: {"description": "Signature good: syncs requested (empty body)"},
     401: {"description": "Bad or missing signature (empty body); nothing changes"},
     503: {"description": "The store could not record the requests (empty body): deliver again"},
-    404: {"description": "This webhook is not enabled in `[http]`"},
-    413: {"description": "Body over 1 MiB"},
+    404: {"model": ErrorOut, "description": "This webhook is not enabled in `[http]`"},
+    413: {"model": ErrorOut, "description": "Body over 1 MiB"},
 }
 
 

@@ -202,6 +202,15 @@ def test_bodies_over_one_mebibyte_are_refused_while_read(served: Served):
     assert streamed.status_code == 413
     exactly = b" " * 1_048_576
     assert post(served, "xero", exactly, signature(XERO_KEY, exactly)).status_code == 200
+    # the refusal is JSON, as the OpenAPI document declares it
+    assert declared.json() == streamed.json() == {"error": "body over 1048576 bytes"}
+    with served.client() as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    for kind in ("quickbooks", "xero"):
+        answers = paths[f"/webhooks/{kind}"]["post"]["responses"]
+        for status in ("404", "413"):  # JSON errors; 200, 401 and 503 have empty bodies
+            schema = answers[status]["content"]["application/json"]["schema"]
+            assert schema["$ref"].endswith("/ErrorOut"), (kind, status)
 
 
 def test_a_burst_of_100_notifications_is_one_sync_per_company(served: Served):
