@@ -50,6 +50,7 @@ log = structlog.get_logger("arsync.connectors.quickbooks")
 
 CDC_ENTITIES = ",".join(TABLES.values())  # one request for the changes of every entity
 ONE_SECOND = timedelta(seconds=1)
+LISTING_OVERLAP = 50  # rows a "second" or "changed" page re-reads of the one before (`_overlapping`)
 _EPOCH = datetime.fromtimestamp(0, UTC)
 Step = Generator[Page, None, State]
 
@@ -119,14 +120,31 @@ class Puller:
         return Listing("changed", since=stamp(origin), after=stamp(origin))
 
     def listing_page(self, listing: Listing) -> Step:
-        reply = self.client.query(statement(listing, self.options.page_size))
+        asked = _overlapping(listing, self.options.page_size)
+        reply = self.client.query(statement(asked, self.options.page_size))
         rows = _query_rows(reply.body, listing.entity)
         seen = None if listing.mode == "second" else listing.seen or server_time(reply.body)
+        new = rows
+        if asked is not listing:
+            new = _after_tail(rows, listing.tail)
+            if new is None:  # more records left the listing than the overlap covers
+                log.warning(
+                    "quickbooks.listing_shifted",
+                    mode=listing.mode,
+                    entity=listing.entity,
+                    start=listing.start,
+                )
+                again = replace(listing, start=1, tail=None, seen=seen)
+                yield _page(listing.entity, (), (), again.to_dict(), reply.calls)
+                return again
         last = len(rows) < self.options.page_size
         if listing.mode == "full":
             listing = recorded(listing, *ends(rows))
-        following = _advance(replace(listing, seen=seen), rows, last)
-        records, quarantined = normalize_all(listing.entity, rows, self.options.home_currency)
+            following = _advance(replace(listing, seen=seen), rows, last)
+        else:
+            tail = _row_id(rows[-1]) if rows else listing.tail
+            following = _advance(replace(asked, seen=seen, tail=tail), rows, last)
+        records, quarantined = normalize_all(listing.entity, new, self.options.home_currency)
         complete = listing.mode == "full" and listing.entity == ENTITIES[-1] and last
         yield _page(listing.entity, records, quarantined, following.to_dict(), reply.calls, complete)
         return following
@@ -198,6 +216,39 @@ class Puller:
             cursor = following.to_dict() if number >= len(parts) else state.to_dict()
             yield _page(entity, records, quarantined, cursor, calls)
             calls = 0
+
+
+def _overlapping(listing: Listing, page_size: int) -> Listing:
+    """A "second" or "changed" listing's next page asked from a few rows earlier.
+
+    Both page by position within rows that can leave them (a record of second S edited
+    again moves past it), never enter them before the current position: every later row then
+    moves up, and the row at the next STARTPOSITION was on neither page. Asked from
+    `LISTING_OVERLAP` rows back, the page still holds the last row read (`tail`) unless more
+    than that many left; the rows after it are the new ones (`_after_tail`)."""
+    if listing.mode == "full" or listing.tail is None or listing.start <= 1:
+        return listing
+    back = min(listing_overlap(page_size), listing.start - 1)
+    return replace(listing, start=listing.start - back) if back > 0 else listing
+
+
+def listing_overlap(page_size: int) -> int:
+    """Rows of the page before that a "second" or "changed" page asks again: 50 of 1000."""
+    return max(1, min(LISTING_OVERLAP, page_size // 20))
+
+
+def _after_tail(rows: Sequence[Any], tail: str | None) -> Sequence[Any] | None:
+    """The rows after the one with Id `tail`; None when it is not among them (the listing
+    moved further than the overlap: read from its start again)."""
+    for index, row in enumerate(rows):
+        if _row_id(row) == tail:
+            return rows[index + 1 :]
+    return None
+
+
+def _row_id(row: Any) -> str | None:
+    value = row.get("Id") if isinstance(row, dict) else None
+    return None if value is None else str(value)
 
 
 def recorded(listing: Listing, first: str | None, last: str | None) -> Listing:
