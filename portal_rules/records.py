@@ -126,6 +126,9 @@ class Page:
     api_calls: int = 0  # HTTP requests this page cost (for sync_runs and benchmarks)
     full_sync_complete: bool = False
     total: int | None = None
+    # deletions made since then the source could not report (QuickBooks: a cursor older than
+    # CDC's 30 days is read by LastUpdatedTime, which shows no deletion): until a full pull
+    deletions_unseen_since: str | None = None
 
     def of(self, entity: Entity) -> tuple[Record, ...]:
         """The page's records if it is a page of `entity`, else none."""

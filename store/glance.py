@@ -72,6 +72,7 @@ _REQUESTED_INVITES = _typed(  # `store.portal` decided them; a worker's dispatch
     n=Integer,
     oldest=_WHEN,
 )
+_CURSOR = text("SELECT cursor FROM sync_cursors WHERE company_id = :c").columns(cursor=Text)
 _REQUESTS_JOB = _typed(  # the job issuing them (`store.jobs.REQUESTED`): running, or when it last ran
     "SELECT claimed_by, claimed_until, last_run_at FROM fleet_jobs WHERE name = 'requested'",
     claimed_by=String,
@@ -99,7 +100,9 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     abandoned_runs, or None),
     `outbox` (count per status), `requested_invites` (n, oldest: portal requests' invitations
     no worker has issued yet), `requests_job` (the claim and last run of the job issuing
-    them, or None) and `needing_admin` (in-doubt and failed messages, newest first).
+    them, or None), `needing_admin` (in-doubt and failed messages, newest first) and
+    `deletions_unseen_since` (deletions in the books since then are unknown until a full
+    sync, or None).
     """
     params = {"c": company_id}
     with engine.connect() as connection:
@@ -119,7 +122,16 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             "needing_admin": [
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],
+            "deletions_unseen_since": _deletions_unseen_since(connection.execute(_CURSOR, params).scalar()),
         }
+
+
+def _deletions_unseen_since(cursor: str | None) -> str | None:
+    """Since when deletions in the books are unknown to the store (`store.runs.Run`), if so."""
+    try:
+        return json.loads(cursor).get("deletions_unseen_since") if cursor else None
+    except (ValueError, AttributeError):
+        return None
 
 
 def live_worker_count(engine: Engine, now: datetime) -> int:

@@ -87,6 +87,9 @@ class Run:
     cursor: dict | None
     full_since_run: int | None  # the run that began the full pull in progress (resumable)
     tally: Tally = field(default_factory=Tally)
+    # deletions in the books since then are unknown to the store (`Page.deletions_unseen_since`),
+    # kept with the cursor until a full pull has confirmed every stored record
+    deletions_unseen_since: str | None = None
     # Entities whose pages are inserted without reading what is stored first: in a full pull,
     # until a page finds one of its records stored (a company synced before, a record read
     # twice); that page is then written again the usual way, and the entity's later ones too.
@@ -137,7 +140,7 @@ def begin(
         )
         settled = settle_rules(connection, company_id, policy)
         full = full or settled.pull_all
-        cursor, full_since_run = _load_cursor(connection, company_id)
+        cursor, full_since_run, unseen_since = _load_cursor(connection, company_id)
         # a cursor the connector cannot go on from (an earlier release's) begins a full pull
         if full or cursor is None or (cursor_problem is not None and cursor_problem(cursor)):
             cursor, full_since_run = None, None
@@ -161,6 +164,7 @@ def begin(
         new=new,
         unstored=unstored,
         rederived=settled.rederived,
+        deletions_unseen_since=unseen_since,
     )
 
 
@@ -227,11 +231,13 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
                 absent = unseen(connection, run.company_id, run.full_since_run, run.may_miss)
             gone = mark_absent(connection, run.company_id, policy, absent)
         cursor, full_since_run = page.cursor, (None if gone is not None else run.full_since_run)
-        _save_cursor(connection, run.company_id, cursor, full_since_run, now)
+        unseen_since = None if gone is not None else run.deletions_unseen_since or page.deletions_unseen_since
+        _save_cursor(connection, run.company_id, cursor, full_since_run, now, unseen_since)
         tally = Tally(**vars(run.tally))
         tally.add(page, written)
         connection.execute(update(RUNS).where(RUNS.c.id == run.id).values(**tally.columns()))
     run.cursor, run.full_since_run, run.tally = cursor, full_since_run, tally  # only once committed
+    run.deletions_unseen_since = unseen_since
     return replace(written, gone=gone)
 
 
@@ -274,18 +280,24 @@ def fail(
     return message
 
 
-def _load_cursor(connection: Connection, company_id: str) -> tuple[dict | None, int | None]:
+def _load_cursor(connection: Connection, company_id: str) -> tuple[dict | None, int | None, str | None]:
     raw = connection.scalar(select(CURSORS.c.cursor).where(CURSORS.c.company_id == company_id))
     if raw is None:
-        return None, None
+        return None, None, None
     data = json.loads(raw)
-    return data.get("connector"), data.get("full_since_run")
+    return data.get("connector"), data.get("full_since_run"), data.get("deletions_unseen_since")
 
 
 def _save_cursor(
-    connection: Connection, company_id: str, cursor: dict, full_since_run: int | None, now: datetime
+    connection: Connection,
+    company_id: str,
+    cursor: dict,
+    full_since_run: int | None,
+    now: datetime,
+    deletions_unseen_since: str | None = None,
 ) -> None:
-    payload = json.dumps({"connector": cursor, "full_since_run": full_since_run})
+    kept = {"deletions_unseen_since": deletions_unseen_since} if deletions_unseen_since else {}
+    payload = json.dumps({"connector": cursor, "full_since_run": full_since_run, **kept})
     updated = connection.execute(
         update(CURSORS).where(CURSORS.c.company_id == company_id).values(cursor=payload, updated_at=now)
     ).rowcount

@@ -146,7 +146,10 @@ class Puller:
             following = _advance(replace(asked, seen=seen, tail=tail), rows, last)
         records, quarantined = normalize_all(listing.entity, new, self.options.home_currency)
         complete = listing.mode == "full" and listing.entity == ENTITIES[-1] and last
-        yield _page(listing.entity, records, quarantined, following.to_dict(), reply.calls, complete)
+        page = _page(listing.entity, records, quarantined, following.to_dict(), reply.calls, complete)
+        if listing.mode == "changed":  # LastUpdatedTime shows no deletion: they stay unknown
+            page = replace(page, deletions_unseen_since=listing.since)
+        yield page
         return following
 
     def cdc_window(self, window: Cdc) -> Step:

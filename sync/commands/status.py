@@ -61,6 +61,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "connection_detail": connection["status_detail"],
         "outbox": seen["outbox"],
         "requested_invitations": _requested(seen["requested_invites"], seen["requests_job"], workers, now),
+        "deletions_unseen_since": seen["deletions_unseen_since"],
         "in_doubt": [
             {
                 "id": e["id"],
@@ -192,6 +193,12 @@ def status(state: State, as_json: bool, workers: bool) -> None:
             click.echo(
                 f"  requested:   {waiting['count']} invitation(s) asked for in the portal since "
                 f"{waiting['since']}, not yet issued: {waiting['detail']}"
+            )
+        if since := row["deletions_unseen_since"]:
+            click.echo(
+                f"  DELETIONS:   records deleted in the books since {since} may still show (a sync "
+                "after a gap past the API's change window cannot see them): "
+                f"`arsync sync --full {row['company']}`"
             )
         for doubt in row["in_doubt"]:
             click.echo(

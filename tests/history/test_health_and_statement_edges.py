@@ -283,3 +283,38 @@ def test_an_override_for_a_customer_out_of_the_portal_says_so_and_shows_once_it_
     assert (row["score"], row["source"]) == (35, "override"), row
     code, out, err = books.cli("customer", "set-health", "co", "1", "40")
     assert code == 0 and err == "", err  # in the portal: nothing more to say
+
+
+def test_status_says_when_deletions_since_a_gap_are_unknown_until_a_full_sync(open_books):
+    """A QuickBooks sync more than 30 days after the last one reads changes by LastUpdatedTime
+    (SPEC §3), which shows no deletion: an invoice deleted meanwhile stays in the portal.
+    `arsync status` now says so, with the command that settles it, until a full sync has."""
+    past = TODAY - timedelta(days=10)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice(ref, f"1{ref}", "1", past, past, "USD", D(10), D(10), _at(4), email_sent=True)
+             for ref in ("101", "102")],
+        )
+    )  # fmt: skip
+    books.sync("--full")
+    books.company.invoices["102"].status = "deleted"
+    books.company.invoices["102"].updated_at = datetime.now(UTC).replace(microsecond=0)
+    books.company.revision += 1
+    later = (datetime.now(UTC) + timedelta(days=31)).isoformat()
+
+    def status() -> tuple[dict, str]:
+        code, out, err = books.cli("status", "--json")
+        assert code == 0, err
+        [row] = json.loads(out)
+        return row, books.cli("status")[1]
+
+    books.sync("--now", later)
+    row, text = status()
+    assert row["deletions_unseen_since"] is not None, row
+    assert "DELETIONS:" in text and "`arsync sync --full co`" in text, text
+    books.sync("--now", later)  # a later incremental sync (CDC again) keeps saying it
+    assert status()[0]["deletions_unseen_since"] == row["deletions_unseen_since"]
+    books.sync("--full", "--now", later)
+    row, text = status()
+    assert row["deletions_unseen_since"] is None and "DELETIONS:" not in text
