@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -52,11 +53,18 @@ def books_fixture() -> SimCompany:
     return generate_company("xero", seed=21, customers=60, invoices=1000, today=TODAY)
 
 
-@pytest.fixture(name="world")
-def world_fixture(clock, store, books) -> Iterator[XeroWorld]:
-    with PayingSimulator([books], clock=clock, limits=ROOMY) as sim:
+@contextmanager
+def served_by(simulator: type[XeroSimulator], clock, store, books: SimCompany) -> Iterator[XeroWorld]:
+    """`books` served by a `simulator` (a subclass changing the books mid-pull), connected."""
+    with simulator([books], clock=clock, limits=ROOMY) as sim:
         world = XeroWorld(sim, clock, store)
         world.connect(books.id)
+        yield world
+
+
+@pytest.fixture(name="world")
+def world_fixture(clock, store, books) -> Iterator[XeroWorld]:
+    with served_by(PayingSimulator, clock, store, books) as world:
         yield world
 
 
@@ -339,9 +347,7 @@ class ShiftingSimulator(XeroSimulator):
 
 @pytest.fixture(name="shifting")
 def shifting_fixture(clock, store, books) -> Iterator[XeroWorld]:
-    with ShiftingSimulator([books], clock=clock, limits=ROOMY) as sim:
-        world = XeroWorld(sim, clock, store)
-        world.connect(books.id)
+    with served_by(ShiftingSimulator, clock, store, books) as world:
         yield world
 
 
