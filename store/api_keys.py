@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from store.tables import ApiKey
 
@@ -69,6 +69,16 @@ def revoke_key(engine: Engine, company_id: str, key_id: str, *, now: datetime) -
             .values(revoked_at=now)
         )
     return result.rowcount == 1
+
+
+def revoke_all_keys(connection: Connection, company_id: str, *, now: datetime) -> int:
+    """Revoke every live key of the company (it is removed); how many, in the caller's transaction."""
+    result = connection.execute(
+        update(API_KEYS)
+        .where(API_KEYS.c.company_id == company_id, API_KEYS.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount
 
 
 def company_for_key(engine: Engine, key: str) -> str | None:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, delete, select
 
+from store.api_keys import revoke_all_keys
 from store.fleet_tables import CompanyDefinition
 from store.leases import sync_lease
 from store.schedule import unschedule
@@ -36,13 +37,23 @@ def add_definitions(engine: Engine, definitions: dict[str, dict], *, now: dateti
         )
 
 
-def remove_definition(engine: Engine, company_id: str, *, purge: bool = False) -> bool:
-    """Forget a stored company (its synced rows stay unless `purge`); False if it was not stored."""
+def remove_definition(
+    engine: Engine, company_id: str, *, purge: bool = False, revoke_keys_at: datetime | None = None
+) -> int | None:
+    """Forget a stored company (its synced rows stay unless `purge`); None if it was not
+    stored, else how many of its portal API keys were revoked (`revoke_keys_at`).
+
+    Revoking them with the company matters to a SaaS operator: an id removed and later given
+    to another tenant would otherwise let the first tenant's portal read the second's books.
+    """
     with engine.begin() as connection:
         removed = connection.execute(delete(CompanyDefinition).where(D.company_id == company_id)).rowcount
         if not removed:
-            return False
+            return None
         unschedule(connection, company_id)
+        revoked = 0
+        if revoke_keys_at is not None and not purge:  # a purge deletes them below
+            revoked = revoke_all_keys(connection, company_id, now=revoke_keys_at)
         if purge:
             # A sync still running renews its lease with every page it commits: without the
             # lease its next page is refused (LeaseBusy) and writes nothing after the purge.
@@ -51,4 +62,4 @@ def remove_definition(engine: Engine, company_id: str, *, purge: bool = False) -
             for table in reversed(metadata.sorted_tables):
                 if "company_id" in table.c and table is not CompanyDefinition.__table__:
                     connection.execute(delete(table).where(table.c.company_id == company_id))
-    return True
+    return revoked

@@ -63,7 +63,9 @@ def company_remove(state: State, company_id: str, purge: bool) -> None:
             f"company {company_id!r} is in {state.config_path}: --purge would delete the rows it syncs",
             param_hint="ID",
         )
-    if not remove_definition(app.engine, company_id, purge=purge):
+    revoke_at = None if in_file else datetime.now(UTC)  # the file's company keeps its keys
+    revoked = remove_definition(app.engine, company_id, purge=purge, revoke_keys_at=revoke_at)
+    if revoked is None:
         if in_file:
             message = (
                 f"company {company_id!r} is in {state.config_path}, not in the store: remove it from the file"
@@ -74,7 +76,10 @@ def company_remove(state: State, company_id: str, purge: bool) -> None:
     if in_file:  # it was in both, which every command refused: the file's now stands alone
         click.echo(f"removed {company_id} from the store; it stays configured in {state.config_path}")
         return
-    click.echo(f"removed {company_id}" + (" and purged its rows" if purge else "; its stored rows stay"))
+    keys = f", its {revoked} portal API key(s) revoked" if revoked else ""
+    click.echo(
+        f"removed {company_id}" + (" and purged its rows" if purge else f"; its stored rows stay{keys}")
+    )
 
 
 @company.command("list")

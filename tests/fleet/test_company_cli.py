@@ -90,3 +90,26 @@ def test_remove_refuses_file_companies_and_unknown_ids(cli):
     assert code == 2 and "is in" in err and "not in the store" in err
     code, _, err = cli("company", "remove", "nope")
     assert code == 2 and "no company 'nope' in the store" in err
+
+
+def test_removing_a_stored_company_revokes_its_portal_keys_so_a_reused_id_is_not_reachable(cli, tmp_path):
+    """The rows stay (no --purge), but the company's API keys end with it: an operator who
+    later gives the id to another tenant must not hand the first tenant's portal its books."""
+    from store.api_keys import company_for_key
+
+    extra = tmp_path / "tenant.toml"
+    extra.write_text(company_toml("initech"))
+    assert cli("company", "add", str(extra))[0] == 0
+    code, out, err = cli("portal", "api-key", "create", "initech")
+    assert code == 0, err
+    key = out.strip().splitlines()[-1]
+    engine = make_engine(cli.store_url)
+    try:
+        assert company_for_key(engine, key) == "initech"
+        code, out, _ = cli("company", "remove", "initech")
+        assert (code, out) == (0, "removed initech; its stored rows stay, its 1 portal API key(s) revoked\n")
+        assert company_for_key(engine, key) is None
+        assert cli("company", "add", str(extra))[0] == 0  # the id given again
+        assert company_for_key(engine, key) is None
+    finally:
+        engine.dispose()
