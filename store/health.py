@@ -174,17 +174,17 @@ def set_override(
                 set_at=now,
             )
         )
-        if connection.scalar(select(SCORES.c.band).where(*_score_key(company_id, customer_ref))) is None:
-            # Not computed yet (no sync since the upgrade): compute it now so the view shows the override.
-            rows = [
-                _score_row(company_id, ref, h, now)
-                for ref, h in _assess(connection, company_id, today, customer_ref)
-            ]
-            if rows:
-                connection.execute(insert(SCORES), rows)
-        return (
-            connection.scalar(select(SCORES.c.band).where(*_score_key(company_id, customer_ref))) is not None
-        )
+        if connection.scalar(select(SCORES.c.band).where(*_score_key(company_id, customer_ref))) is not None:
+            return True
+        # Not computed yet (no sync since the upgrade): compute it now so the view shows the
+        # override; none for a customer not in the portal
+        rows = [
+            _score_row(company_id, ref, h, now)
+            for ref, h in _assess(connection, company_id, today, customer_ref)
+        ]
+        if rows:
+            connection.execute(insert(SCORES), rows)
+        return bool(rows)
 
 
 def clear_override(engine: Engine, company_id: str, customer_ref: str) -> bool:

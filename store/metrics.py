@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, func, select
 
 from store.fleet_tables import SyncSchedule
+from store.schedule import abandoned_in_a_row
 from store.tables import PENDING, AccessRequest, Outbox, QuarantinedRecord, SyncRun
 
 RUNS = SyncRun.__table__
@@ -52,8 +53,6 @@ def store_counts(engine: Engine, now: datetime) -> StoreCounts:
         counts.outbox = {(company, state): n for company, state, n in connection.execute(outbox)}
         requested = select(REQUESTS.c.company_id, func.count()).where(PENDING).group_by(REQUESTS.c.company_id)
         counts.requested_invites = {company: n for company, n in connection.execute(requested)}
-        s = SCHEDULE.c
-        expired = and_(s.claimed_by.is_not(None), s.claimed_until < now)
-        abandoned = select(s.company_id, s.abandoned_runs + case((expired, 1), else_=0))
+        abandoned = select(SCHEDULE.c.company_id, abandoned_in_a_row(now))
         counts.abandoned = {company: n for company, n in connection.execute(abandoned)}
     return counts

@@ -87,9 +87,16 @@ def request_sync(engine: Engine, company_id: str, *, now: datetime, reason: str 
         return False
 
 
-def _abandoned(now: datetime):
-    """A claim its worker stopped renewing (killed, lost): the run it began is unfinished."""
-    return and_(S.claimed_by.is_not(None), S.claimed_until < now)
+def _abandoned(before):
+    """A claim its worker stopped renewing (killed, lost) before `before` (a time, or an
+    expression of the row): the run it began is unfinished."""
+    return and_(S.claimed_by.is_not(None), S.claimed_until < before)
+
+
+def abandoned_in_a_row(now: datetime):
+    """The runs in a row a worker began and never finished, counting one whose claim has
+    expired by `now` (an expression of the schedule row)."""
+    return S.abandoned_runs + case((_abandoned(now), 1), else_=0)
 
 
 def _resumable(now: datetime, holds: Sequence[timedelta]):
@@ -102,8 +109,7 @@ def _resumable(now: datetime, holds: Sequence[timedelta]):
         (S.abandoned_runs >= n, expired_before(now - held_for(n, holds)))
         for n in range(len(holds) - 1, 0, -1)
     ]
-    latest = case(*by_count, else_=expired_before(now)) if by_count else expired_before(now)
-    return and_(S.claimed_by.is_not(None), S.claimed_until < latest)
+    return _abandoned(case(*by_count, else_=expired_before(now)) if by_count else expired_before(now))
 
 
 def _claimable(now: datetime, company_ids: Collection[str], holds: Sequence[timedelta] = ABANDONED_HOLDS):
@@ -141,7 +147,7 @@ def claim_due(
             S.next_due_at,
             S.requested_at,
             S.request_reason,
-            S.abandoned_runs + case((_abandoned(now), 1), else_=0),
+            abandoned_in_a_row(now),
         )
         .where(_claimable(now, company_ids, holds))
         .order_by(*order)
@@ -164,7 +170,7 @@ def claim_due(
                 update(SyncSchedule)
                 .where(S.company_id == company_id, _claimable(now, [company_id], holds))
                 .values(
-                    abandoned_runs=S.abandoned_runs + case((_abandoned(now), 1), else_=0),
+                    abandoned_runs=abandoned_in_a_row(now),
                     claimed_by=worker,
                     claimed_until=now + ttl,
                     requested_at=None,

@@ -65,7 +65,7 @@ def _general(body: bytes, entity: Entity, home_currency: str) -> Listed | None:
 
 def ends(rows: list[Any]) -> tuple[str | None, str | None]:
     """The Ids of a page's first and last raw rows, as text (None: no row, or no Id)."""
-    return _ends([_row_id(row) for row in rows[:1] + rows[-1:]])
+    return _ends([row_id(row) for row in rows[:1] + rows[-1:]])
 
 
 def _field_ends(fields: list[dict[str, Any]]) -> tuple[str | None, str | None]:
@@ -73,7 +73,8 @@ def _field_ends(fields: list[dict[str, Any]]) -> tuple[str | None, str | None]:
     return _ends([field["ref"] for field in fields[:1] + fields[-1:]])
 
 
-def _row_id(row: Any) -> str | None:
+def row_id(row: Any) -> str | None:
+    """A raw row's Id, as text (None: not a row, or no Id)."""
     value = row.get("Id") if isinstance(row, dict) else None
     return None if value is None else str(value)
 

@@ -41,7 +41,7 @@ from connectors.quickbooks.cursor import (
     moment,
     stamp,
 )
-from connectors.quickbooks.listed import ends
+from connectors.quickbooks.listed import ends, row_id
 from connectors.quickbooks.normalize import TABLES, normalize_all
 from connectors.quickbooks.options import QboOptions
 from portal_rules.records import Entity, Page, Quarantined
@@ -142,7 +142,7 @@ class Puller:
             listing = recorded(listing, *ends(rows))
             following = _advance(replace(listing, seen=seen), rows, last)
         else:
-            tail = _row_id(rows[-1]) if rows else listing.tail
+            tail = row_id(rows[-1]) if rows else listing.tail
             following = _advance(replace(asked, seen=seen, tail=tail), rows, last)
         records, quarantined = normalize_all(listing.entity, new, self.options.home_currency)
         complete = listing.mode == "full" and listing.entity == ENTITIES[-1] and last
@@ -244,14 +244,9 @@ def _after_tail(rows: Sequence[Any], tail: str | None) -> Sequence[Any] | None:
     """The rows after the one with Id `tail`; None when it is not among them (the listing
     moved further than the overlap: read from its start again)."""
     for index, row in enumerate(rows):
-        if _row_id(row) == tail:
+        if row_id(row) == tail:
             return rows[index + 1 :]
     return None
-
-
-def _row_id(row: Any) -> str | None:
-    value = row.get("Id") if isinstance(row, dict) else None
-    return None if value is None else str(value)
 
 
 def recorded(listing: Listing, first: str | None, last: str | None) -> Listing:
