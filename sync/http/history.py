@@ -12,7 +12,7 @@ from sync.http.answers import JSONBody, customer_in_portal, customer_listing, pl
 from sync.http.auth import Company, Context
 from sync.http.errors import Problem
 from sync.http.portal import ERRORS, CustomerRef
-from sync.http.schemas import CreditsOut, ErrorOut, IsoDay, PaymentsOut, StatementOut
+from sync.http.schemas import CreditsOut, ErrorOut, OptionalDay, PaymentsOut, StatementOut
 
 router = APIRouter(prefix="/v1/companies/{company}/customers/{ref}", tags=["portal"], responses=ERRORS)
 
@@ -39,9 +39,9 @@ def statement(
     context: Context,
     ref: CustomerRef,
     start: Annotated[
-        IsoDay | None, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")
+        OptionalDay, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")
     ] = None,
-    end: Annotated[IsoDay | None, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")] = None,
+    end: Annotated[OptionalDay, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")] = None,
 ) -> JSONBody:
     """The account history between two days, with the opening and closing balances."""
     if start and end and start > end:

@@ -21,7 +21,7 @@ from sync.http.schemas import (
     BalanceOut,
     ErrorOut,
     InvoicesOut,
-    IsoDay,
+    OptionalDay,
     RequestAccessIn,
     RequestAccessOut,
     Text,
@@ -68,7 +68,7 @@ def balance(
     context: Context,
     ref: CustomerRef,
     on: Annotated[
-        IsoDay | None, Query(description="The day, YYYY-MM-DD (default: today in the company's time zone).")
+        OptionalDay, Query(description="The day, YYYY-MM-DD (default: today in the company's time zone).")
     ] = None,
 ) -> JSONBody:
     """Balance due, past-due amount and aging of the customer on a day."""

@@ -30,6 +30,17 @@ def _iso_day(value: object) -> object:
 IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
 
+def _day_or_none(value: object) -> object:
+    """An optional day's query parameter: left empty (`?from=&to=`, as an HTML form sends an
+    unset field) it is absent, as if not given; anything else is read as `IsoDay`."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _iso_day(value)
+
+
+OptionalDay = Annotated[date | None, BeforeValidator(_day_or_none)]  # a query's optional day
+
+
 def _no_nul(value: str) -> str:
     """PostgreSQL's text cannot hold a NUL and SQLite stores it: refused as the request's
     mistake on either store, naming the parameter (the store's error could name none)."""

@@ -96,6 +96,25 @@ def test_statement_whole_and_between_two_days(history: Served):
     assert bad.status_code == 422 and bad.json()["error"].startswith("query parameter 'from':")
 
 
+def test_empty_day_parameters_read_as_absent(history: Served):
+    """`?from=&to=` is what an HTML form sends for fields left empty: the whole statement, not
+    a 422; an empty `on` is today, as if not given."""
+    engine = history.engine()
+    up_to_today = portal.statement(engine, "qbo", "1", end=TODAY)
+    engine.dispose()
+    path = "/v1/companies/qbo/customers/1"
+    with history.client("qbo") as client:
+        whole = client.get(f"{path}/statement").json()
+        empty = client.get(f"{path}/statement?from=&to=")
+        open_start = client.get(f"{path}/statement", params={"from": "", "to": TODAY.isoformat()})
+        today = client.get(f"{path}/balance").json()
+        empty_on = client.get(f"{path}/balance?on=")
+    assert (empty.status_code, empty.json()) == (200, whole)
+    assert open_start.status_code == 200 and open_start.json()["from"] is None
+    assert [line["ref"] for line in open_start.json()["lines"]] == [x.ref for x in up_to_today.lines]
+    assert (empty_on.status_code, empty_on.json()) == (200, today)
+
+
 def test_balance_carries_the_aging_buckets(history: Served):
     with history.client("qbo") as client:
         body = client.get("/v1/companies/qbo/customers/1/balance", params={"on": TODAY.isoformat()}).json()
