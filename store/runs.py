@@ -100,6 +100,8 @@ class Run:
     # The company's settings had changed: its customers' and contacts' derived columns were
     # decided again as the run began (`store.rule_settings`)
     rederived: bool = False
+    # This run pulls everything because deletions since `deletions_unseen_since` are unknown
+    for_deletions: bool = False
 
     @property
     def pulling_everything(self) -> bool:
@@ -126,9 +128,10 @@ def begin(
     Runs a killed worker left `running` are closed as interrupted. A first sync (no cursor
     yet) pulls everything, like `full`; so does a run resuming an interrupted full pull, and
     one whose company now imports the inactive customers it did not (`store.rule_settings`,
-    which also decides the company's rows again when its settings changed), and one whose
+    which also decides the company's rows again when its settings changed), one whose
     cursor the connector cannot go on from (`cursor_problem` says why, see
-    `connectors.base.ChecksCursor`).
+    `connectors.base.ChecksCursor`), and the one after a run that could not see deletions
+    (`deletions_unseen_since`: a QuickBooks gap past CDC's 30 days).
     """
     with engine.begin() as connection:
         connection.execute(
@@ -139,8 +142,12 @@ def begin(
             )
         )
         settled = settle_rules(connection, company_id, policy)
-        full = full or settled.pull_all
         cursor, full_since_run, unseen_since = _load_cursor(connection, company_id)
+        # Deletions made in the books during a gap past the API's change window are unknown
+        # until a full pull has confirmed every stored record: the run after the one that
+        # found the gap pulls everything by itself (one resumed does, already).
+        for_deletions = unseen_since is not None and full_since_run is None and not full
+        full = full or settled.pull_all or for_deletions
         # a cursor the connector cannot go on from (an earlier release's) begins a full pull
         if full or cursor is None or (cursor_problem is not None and cursor_problem(cursor)):
             cursor, full_since_run = None, None
@@ -165,6 +172,7 @@ def begin(
         unstored=unstored,
         rederived=settled.rederived,
         deletions_unseen_since=unseen_since,
+        for_deletions=for_deletions,
     )
 
 

@@ -139,6 +139,10 @@ def sync_company(
         log.info("sync.started", company=company_id, run=run.id, full=run.full)
         if run.rederived:
             log.info("sync.settings_changed", company=company_id, run=run.id, note=_SETTINGS_CHANGED)
+        if run.for_deletions:
+            log.info(
+                "sync.full_for_deletions", company=company_id, run=run.id, since=run.deletions_unseen_since
+            )
         with fewer_collections():
             _pull(engine, run, policy, connector, summary, owner, clock, on_page, stop, requested_full=full)
     finally:

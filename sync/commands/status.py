@@ -197,8 +197,8 @@ def status(state: State, as_json: bool, workers: bool) -> None:
         if since := row["deletions_unseen_since"]:
             click.echo(
                 f"  DELETIONS:   records deleted in the books since {since} may still show (a sync "
-                "after a gap past the API's change window cannot see them): "
-                f"`arsync sync --full {row['company']}`"
+                "after a gap past the API's change window cannot see them) until the next sync, "
+                f"which reads everything; at once: `arsync sync --full {row['company']}`"
             )
         for doubt in row["in_doubt"]:
             click.echo(

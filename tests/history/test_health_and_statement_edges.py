@@ -285,10 +285,11 @@ def test_an_override_for_a_customer_out_of_the_portal_says_so_and_shows_once_it_
     assert code == 0 and err == "", err  # in the portal: nothing more to say
 
 
-def test_status_says_when_deletions_since_a_gap_are_unknown_until_a_full_sync(open_books):
+def test_deletions_unseen_after_a_gap_are_said_and_settled_by_the_next_sync(open_books):
     """A QuickBooks sync more than 30 days after the last one reads changes by LastUpdatedTime
     (SPEC §3), which shows no deletion: an invoice deleted meanwhile stays in the portal.
-    `arsync status` now says so, with the command that settles it, until a full sync has."""
+    `arsync status` says so; the next sync (a worker's or a manual one) pulls everything by
+    itself and the invoice leaves the portal, with no one running `--full`."""
     past = TODAY - timedelta(days=10)
     books = open_books(
         quickbooks(
@@ -309,12 +310,19 @@ def test_status_says_when_deletions_since_a_gap_are_unknown_until_a_full_sync(op
         [row] = json.loads(out)
         return row, books.cli("status")[1]
 
-    books.sync("--now", later)
+    def invoices() -> list[str]:  # the doc numbers the portal shows
+        code, out, err = books.cli("customer", "invoices", "co", "1")
+        assert code == 0, err
+        return sorted(line.split()[0] for line in out.splitlines() if " issued " in line)
+
+    assert books.sync("--now", later)["full"] is False
     row, text = status()
     assert row["deletions_unseen_since"] is not None, row
-    assert "DELETIONS:" in text and "`arsync sync --full co`" in text, text
-    books.sync("--now", later)  # a later incremental sync (CDC again) keeps saying it
-    assert status()[0]["deletions_unseen_since"] == row["deletions_unseen_since"]
-    books.sync("--full", "--now", later)
+    assert "DELETIONS:" in text and "until the next sync" in text and "`arsync sync --full co`" in text, text
+    assert invoices() == ["1101", "1102"]  # what LastUpdatedTime cannot show
+
+    assert books.sync("--now", later)["full"] is True  # asked as an incremental sync
     row, text = status()
     assert row["deletions_unseen_since"] is None and "DELETIONS:" not in text
+    assert invoices() == ["1101"]
+    assert books.sync("--now", later)["full"] is False  # settled: incremental again
