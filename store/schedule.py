@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, true, update
 
 from store.bulk import insert_ignoring
 from store.fleet_tables import SyncSchedule
@@ -130,14 +130,30 @@ def claim_due(
     ttl: timedelta,
     starving: timedelta = STARVING,
     holds: Sequence[timedelta] = ABANDONED_HOLDS,
+    scheduled: int | None = None,
 ) -> list[Claim]:
     """Claim up to `limit` due companies among `company_ids`: requested ones, and ones due
     for longer than `starving`, first, each by how long it has been wanted; then the rest,
     oldest-due first. A stream of requests (one busy company's webhooks) thus never keeps
     the others' scheduled syncs waiting beyond a minute, and a request waits only for what
     was wanted before it while the fleet is behind. An abandoned run (its claim expired) is
-    claimed once its hold is over (`holds`, by the runs abandoned in a row before it)."""
+    claimed once its hold is over (`holds`, by the runs abandoned in a row before it).
+
+    At most `scheduled` of the claims (all, when None) may be syncs nobody requested: the
+    rest of `limit` is left to requests (a worker's slot kept for them, `sync.daemon`)."""
     if limit <= 0 or not company_ids:
+        return []
+    scheduled = limit if scheduled is None else max(0, min(scheduled, limit))
+    claims = _claim(engine, worker, now, company_ids, scheduled, ttl, starving, holds)
+    if len(claims) < limit and scheduled < limit:  # the slots kept for requests
+        left, requested = limit - len(claims), S.requested_at.is_not(None)
+        claims += _claim(engine, worker, now, company_ids, left, ttl, starving, holds, requested)
+    return claims
+
+
+def _claim(engine, worker, now, company_ids, limit, ttl, starving, holds, only=None) -> list[Claim]:
+    """`claim_due`'s claims of up to `limit` rows (of those matching `only`, if given)."""
+    if limit <= 0:
         return []
     first = or_(S.requested_at.is_not(None), S.next_due_at < now - starving)
     order = (case((first, 0), else_=1), _wanted_since(), S.company_id)
@@ -149,7 +165,7 @@ def claim_due(
             S.request_reason,
             abandoned_in_a_row(now),
         )
-        .where(_claimable(now, company_ids, holds))
+        .where(_claimable(now, company_ids, holds), true() if only is None else only)
         .order_by(*order)
         .limit(limit)
     )

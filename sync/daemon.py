@@ -2,8 +2,9 @@
 
 Every company has a row in the store's sync schedule. Each tick the worker claims due
 companies (requested first, then oldest-due; `store.schedule`) up to `[daemon]
-concurrency` syncs at once, runs them on a fixed thread pool, renews its claims while
-they run and, on finish, releases each with its next due time. A sync request wakes the
+concurrency` syncs at once, one slot of which only requested syncs take
+(`KEPT_FOR_REQUESTS`), runs them on a fixed thread pool, renews its claims while they run
+and, on finish, releases each with its next due time. A sync request wakes the
 loop at once on PostgreSQL (`store.wakeups`); SQLite workers see it at the next tick. The periodic jobs
 (`sync.jobs`) are claimed the same way, once per interval across the fleet. Companies
 added to or removed from the store are picked up every half minute.
@@ -40,6 +41,10 @@ MIN_CLAIM_TTL = timedelta(seconds=3)  # even at a large test time scale
 REFRESH_EVERY = timedelta(seconds=30)  # stored companies added or removed show up within this
 RETRY_SKIPPED = timedelta(minutes=1)  # another process held the company's sync lease
 RETRY_REQUESTED = timedelta(minutes=1)  # a requested sync that failed
+# Slots of a worker that only requested syncs may take (when it runs more than one sync at
+# once): a webhook's or portal's request starts within seconds even while every other slot
+# runs a long sync (a large Xero company's full pull, paced to 60 calls a minute).
+KEPT_FOR_REQUESTS = 1
 _EARLIEST = datetime.min.replace(tzinfo=UTC)  # "at the next tick"
 
 
@@ -63,6 +68,7 @@ class Daemon:
         self.wake = threading.Event()
         self.lock = threading.Lock()
         self.running: set[str] = set()
+        self.scheduled_running: set[str] = set()  # of `running`, the syncs nobody requested
         self.jobs_running: set[str] = set()
         self.claim_ttl = max(CLAIM_TTL / time_scale, MIN_CLAIM_TTL)
         self.tick = max(min(0.5, 2.0 / time_scale), 0.05)  # an idle tick is two reads
@@ -108,6 +114,8 @@ class Daemon:
             self.beat(now)
         with self.lock:
             room = self.concurrency - len(self.running)
+            kept = KEPT_FOR_REQUESTS if self.concurrency > KEPT_FOR_REQUESTS else 0
+            scheduled = self.concurrency - kept - len(self.scheduled_running)
         now = self.clock()  # refresh and heartbeat write: a request may have come in meanwhile
         claims = schedule.claim_due(
             self.app.engine,
@@ -118,10 +126,13 @@ class Daemon:
             ttl=self.claim_ttl,
             starving=self.scaled(schedule.STARVING),
             holds=[self.scaled(hold) for hold in ABANDONED_HOLDS],
+            scheduled=scheduled,
         )
         for claim in claims:
             with self.lock:
                 self.running.add(claim.company_id)
+                if not claim.requested:
+                    self.scheduled_running.add(claim.company_id)
             self.pool.submit(self.run_claim, claim, self.companies[claim.company_id])
         if claims:  # `status --workers` shows what this worker runs now, not a heartbeat later
             self.beat(now)
@@ -197,6 +208,7 @@ class Daemon:
         finally:
             with self.lock:
                 self.running.discard(company.id)
+                self.scheduled_running.discard(company.id)
             self._next_beat = _EARLIEST  # the next tick's heartbeat says it is done
             self.wake.set()
 

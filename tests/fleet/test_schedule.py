@@ -315,3 +315,23 @@ def test_metrics_show_the_syncs_in_a_row_whose_worker_died(scheduled):
     assert shown(expired) == {"a": 1, "b": 0, "c": 0}
     claim_due(scheduled, "w2", now=expired, company_ids=["a"], limit=1, ttl=TTL)
     assert shown(expired + TTL + timedelta(seconds=1)) == {"a": 2, "b": 0, "c": 0}
+
+
+def test_a_slot_kept_for_requests_is_taken_by_requests_only(scheduled):
+    """`scheduled` caps the claims nobody requested; the rest of `limit` goes to requests,
+    even past companies overdue for longer (they have the other slots)."""
+    now = T0 + timedelta(minutes=5)  # a, b and c all overdue
+    [only] = claim_due(scheduled, "w1", now=now, company_ids=IDS, limit=2, ttl=TTL, scheduled=1)
+    assert (only.company_id, only.requested) == ("a", False)
+    assert claim_due(scheduled, "w1", now=now, company_ids=IDS, limit=1, ttl=TTL, scheduled=0) == []
+    request_sync(scheduled, "c", now=now + timedelta(seconds=1), reason="webhook")
+    later = now + timedelta(seconds=2)
+    [kept] = claim_due(scheduled, "w1", now=later, company_ids=IDS, limit=1, ttl=TTL, scheduled=0)
+    assert (kept.company_id, kept.requested) == ("c", True)  # b, overdue since T0, waits
+    # both kinds at once: the scheduled share first (oldest wanted), then requests only
+    request_sync(scheduled, "a", now=later)  # asked again while it runs: after this run
+    release(scheduled, "w1", "a", next_at=later, finished=later, status="ok")
+    request_sync(scheduled, "a", now=later + timedelta(seconds=1))
+    both = claim_due(scheduled, "w1", now=later + timedelta(seconds=2), company_ids=IDS, limit=2, ttl=TTL,
+                     scheduled=1)  # fmt: skip
+    assert [(c.company_id, c.requested) for c in both] == [("b", False), ("a", True)]
