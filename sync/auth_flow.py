@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from connectors.base import Tokens
-from connectors.oauth import TokenEndpoint
+from connectors.oauth import InvalidGrant, TokenEndpoint
 
 
 class AuthFlowError(Exception):
@@ -97,6 +97,11 @@ def authorize(
         raise AuthFlowError("state mismatch: the redirect did not come from this authorization request")
     if "code" not in params:
         raise AuthFlowError("the redirect carried no authorization code")
-    tokens = endpoint.exchange_code(params["code"], redirect_uri, now())
+    try:
+        tokens = endpoint.exchange_code(params["code"], redirect_uri, now())
+    except InvalidGrant as exc:  # a used or expired code, or a redirect_uri it was not issued for
+        raise AuthFlowError(
+            f"the provider refused the authorization code ({exc}); run `arsync auth connect` again"
+        ) from None
     extra = {k: v for k, v in params.items() if k not in ("code", "state")}
     return tokens, extra

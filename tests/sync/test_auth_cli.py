@@ -250,3 +250,19 @@ def test_connecting_xero_when_the_organisations_cannot_be_listed_still_stores_th
         "acme: connected (encrypted)\nnote: Xero did not list the connected organisations: HTTP 500;" in out
     )
     assert stored_tokens(sqlite_url)[2] == "ok"
+
+
+def test_connect_with_a_code_the_provider_refuses_says_so_in_one_line(tmp_path, store_url, qbo):
+    """The redirect is genuine (its state matches) but the token endpoint refuses the code
+    (used, expired, or the redirect_uri does not match): a clear failure, exit 1, no
+    "unexpected error" and nothing stored."""
+    config, env = setup(tmp_path, store_url, qbo)
+    process, url = start_connect(config, env, qbo)
+    query = parse_qs(urlsplit(url).query)
+    redirect, state = query["redirect_uri"][0], query["state"][0]
+    requests.get(redirect, params={"code": "sim-code-never-issued", "state": state}, timeout=30)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "unexpected error" not in err and "Traceback" not in err
+    assert "authorization code" in err
+    assert stored_tokens(store_url)[0] is None
