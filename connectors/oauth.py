@@ -9,7 +9,8 @@ token is used, under the store's cross-process refresh lock. A refused refresh t
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -19,6 +20,11 @@ import requests
 from connectors.base import ConnectorError, CredentialsStore, ReconnectNeeded, Tokens
 
 REFRESH_AHEAD = timedelta(minutes=5)
+# Waits between attempts to store a rotated pair (about 30 s in all, well within the refresh
+# lock's 2 minutes): once the endpoint has answered, this process holds the only copy of the
+# new refresh token, so a store that hiccups (a failover, a dropped connection, a busy SQLite
+# writer) is waited for rather than losing the connection.
+SAVE_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 REFUSED = "the accounting system refused the refresh token: reconnect needed"
 NO_TOKENS = "no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`"
 
@@ -113,11 +119,15 @@ class TokenManager:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         ahead: timedelta = REFRESH_AHEAD,
+        save_waits: Sequence[float] = SAVE_WAITS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.credentials = credentials
         self.endpoint = endpoint
         self.clock = clock
         self.ahead = ahead
+        self.save_waits = tuple(save_waits)
+        self.sleep = sleep
         self.refreshes = 0  # refreshes this manager performed (tests, status)
         self.requests = 0  # refresh requests sent to the token endpoint, answered or not (API calls)
         self._cached: Tokens | None = None
@@ -149,10 +159,23 @@ class TokenManager:
                     f"refresh token refused ({exc}); run `arsync auth connect`"
                 )
                 raise ReconnectNeeded(REFUSED, recorded=True) from exc
-            self.credentials.save(new)  # committed before the new access token is used
+            self._save(new)  # committed before the new access token is used
             self.refreshes += 1
             self._cached = new
             return new.access_token
+
+    def _save(self, tokens: Tokens) -> None:
+        """Store the rotated pair, trying again while the store fails: the old refresh token
+        is already spent (QuickBooks keeps no grace for it), so giving up at the first
+        failure would leave a stored token the provider refuses: a lost connection."""
+        for wait in (*self.save_waits, None):
+            try:
+                self.credentials.save(tokens)
+                return
+            except Exception:
+                if wait is None:
+                    raise
+                self.sleep(wait)
 
     def invalidate(self) -> None:
         """Forget the cached token (after a 401) so the next call re-reads or refreshes."""

@@ -4,12 +4,15 @@ persisted before use, one refresh across processes, `invalid_grant` -> reconnect
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
-from connectors.base import ReconnectNeeded
+from connectors.base import ReconnectNeeded, Tokens
 from connectors.simulators.base import InvalidGrant
+from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.tables import CompanyConnection
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
@@ -90,3 +93,33 @@ def test_a_refused_refresh_token_means_reconnect_needed(small, when):
     row = small.connection_row()
     assert row["status"] == "reconnect_needed" and "auth connect" in row["status_detail"]
     assert small.sim.tokens.refreshes == 0
+
+
+class StoreFailsOnce(DbCredentials):
+    """The store is unreachable for the first `failures` saves (a failover, a dropped
+    connection) and fine again after."""
+
+    def __init__(self, *args: Any, failures: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = failures
+
+    def save(self, tokens: Tokens) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OperationalError("UPDATE connections", {}, Exception("server closed the connection"))
+        super().save(tokens)
+
+
+def test_a_store_failing_when_rotated_tokens_arrive_does_not_lose_the_connection(small):
+    """The token endpoint rotated the refresh token (QuickBooks keeps no grace for the old one)
+    and the store failed to take the new pair once: the pair is stored when the store is back,
+    the pull completes, and the stored refresh token is the one the provider accepts."""
+    original = small.store_tokens(expires_in=-60)
+    credentials = StoreFailsOnce(small.engine, "acme", small.box, lock_wait=20)
+    pulled = pull(small.connector(credentials, page_size=PAGE))
+    assert credentials.failures == 0 and small.sim.tokens.refreshes == 1
+    assert len(pulled.invoices) == INVOICES
+    current = stored_refresh_token(small)
+    assert current != original.refresh_token
+    small.sim.tokens.refresh(current)  # accepted: the connection survived
+    assert small.connection_row()["status"] == "ok"
