@@ -54,7 +54,7 @@ class TokenEndpoint:
     timeout: float = 30.0
     refresh_token_lifetime: timedelta | None = None  # Xero: 60 days; QuickBooks: x_refresh_token_expires_in
 
-    def _post(self, form: dict[str, str], now: datetime) -> Tokens:
+    def _post(self, form: dict[str, str], now: datetime, keep: str | None = None) -> Tokens:
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         try:
             response = requests.post(
@@ -77,28 +77,46 @@ class TokenEndpoint:
                 f"token endpoint answered HTTP {response.status_code}: {body.get('error', '')}",
                 response.status_code,
             )
-        return self._tokens(body, now)
+        return self._tokens(body, now, keep)
 
-    def _tokens(self, body: dict, now: datetime) -> Tokens:
-        refresh_life = body.get("x_refresh_token_expires_in")
+    def _tokens(self, body: dict, now: datetime, keep: str | None) -> Tokens:
+        """The answer's tokens. A refresh answered without a refresh token keeps the one sent
+        (RFC 6749 section 6: the server *may* issue a new one); a code exchange must bring one.
+        The grant is spent by now, so an odd lifetime is taken as the default, never fatal."""
+        refresh_token = body.get("refresh_token") or keep
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise TokenEndpointError(
+                "the token endpoint answered without a refresh token (was offline access granted?)", 200
+            )
+        refresh_life = _seconds(body.get("x_refresh_token_expires_in"))
         refresh_expires = (
-            now + timedelta(seconds=int(refresh_life))
+            now + timedelta(seconds=refresh_life)
             if refresh_life
             else (now + self.refresh_token_lifetime if self.refresh_token_lifetime else None)
         )
         return Tokens(
             access_token=body["access_token"],
-            refresh_token=body["refresh_token"],
-            access_expires_at=now + timedelta(seconds=int(body.get("expires_in", 3600))),
+            refresh_token=refresh_token,
+            access_expires_at=now + timedelta(seconds=_seconds(body.get("expires_in")) or 3600),
             refresh_expires_at=refresh_expires,
         )
 
     def refresh(self, refresh_token: str, now: datetime) -> Tokens:
-        return self._post({"grant_type": "refresh_token", "refresh_token": refresh_token}, now)
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return self._post(form, now, keep=refresh_token)
 
     def exchange_code(self, code: str, redirect_uri: str, now: datetime) -> Tokens:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         return self._post(form, now)
+
+
+def _seconds(value: object) -> int | None:
+    """A lifetime in seconds as the token endpoint sent it (a number or a numeric string)."""
+    try:
+        seconds = int(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if seconds > 0 else None
 
 
 def _json(response: requests.Response) -> dict:

@@ -3,17 +3,25 @@ and the sync completes (one shared policy, `connectors.bearer`)."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import requests
 from sqlalchemy import Engine
 
 from connectors.bearer import classify_token_failure
 from connectors.errors import Action
-from connectors.oauth import TokenEndpointError
+from connectors.oauth import TokenEndpoint, TokenEndpointError
+from connectors.registry import create_connector
 from connectors.simulators.quickbooks import TOKEN_PATH
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     COMPANY,
+    NOW,
     QboWorld,
     make_company,
     open_world,
@@ -107,3 +115,57 @@ def test_xero_retries_a_failed_refresh_and_completes(world: XeroWorld, sample, f
 def test_token_endpoint_failures_are_classified_once_for_both(status, action):
     classified = classify_token_failure(TokenEndpointError("token endpoint answered", status))
     assert classified.action is action and classified.reason.startswith("token endpoint failed")
+
+
+@contextmanager
+def token_endpoint_keeping_the_refresh_token(token_url: str) -> Iterator[str]:
+    """A real token endpoint in front of the simulator's that answers a refresh the way RFC 6749
+    section 6 allows (and SPEC section 3 says QuickBooks may): new access token, no new refresh
+    token, meaning the client keeps the one it has."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            form = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = {k: self.headers[k] for k in ("Authorization", "Content-Type") if self.headers[k]}
+            upstream = requests.post(token_url, data=form, headers=headers, timeout=10)
+            payload = upstream.json()
+            payload.pop("refresh_token", None)
+            body = json.dumps(payload).encode()
+            self.send_response(upstream.status_code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_stored_one(qbo):
+    original = qbo.store_tokens(expires_in=-60)
+    with token_endpoint_keeping_the_refresh_token(qbo.sim.token_url) as token_url:
+        settings = replace(qbo.settings(page_size=50, concurrent=1), token_url=token_url)
+        pages = list(create_connector(settings, qbo.credentials()).pages(None))
+    assert len({i.ref for page in pages for i in page.of("invoices")}) == INVOICES
+    stored = qbo.credentials().load()
+    assert stored.refresh_token == original.refresh_token  # kept, as the answer asked
+    assert stored.access_token != original.access_token and qbo.sim.tokens.check(stored.access_token)
+    assert qbo.connection_row()["status"] == "ok"
+
+
+def test_a_code_exchange_answered_without_a_refresh_token_says_so(qbo):
+    """No refresh token for a new grant (Xero without the offline_access scope): a connector
+    error `arsync auth connect` reports in one line, not a KeyError."""
+    with token_endpoint_keeping_the_refresh_token(qbo.sim.token_url) as token_url:
+        endpoint = TokenEndpoint(token_url, qbo.sim.tokens.client_id, qbo.sim.tokens.client_secret)
+        with pytest.raises(TokenEndpointError, match="without a refresh token"):
+            endpoint.exchange_code(qbo.sim.tokens.authorize(), "http://127.0.0.1/callback", NOW)
