@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from connectors.base import Tokens
@@ -30,6 +30,8 @@ class Callback:
 
 def _listener(result: list[Callback], done: threading.Event) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 30  # a connection that sends no request (a browser's preconnect) is dropped
+
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             parts = urlsplit(self.path)
             if parts.path != "/callback":
@@ -65,7 +67,9 @@ def authorize(
     result: list[Callback] = []
     done = threading.Event()
     try:
-        server = HTTPServer(("127.0.0.1", port), _listener(result, done))
+        # One thread per connection: a browser's idle speculative connection must not hold
+        # up the redirect, as it would a server that handles one connection at a time.
+        server = ThreadingHTTPServer(("127.0.0.1", port), _listener(result, done))
     except OSError as exc:  # the port is taken (or not ours to take)
         raise AuthFlowError(
             f"cannot listen for the redirect on 127.0.0.1:{port}: {exc.strerror or exc}"

@@ -266,3 +266,17 @@ def test_connect_with_a_code_the_provider_refuses_says_so_in_one_line(tmp_path, 
     assert "unexpected error" not in err and "Traceback" not in err
     assert "authorization code" in err
     assert stored_tokens(store_url)[0] is None
+
+
+def test_connect_is_not_stalled_by_an_idle_connection_to_its_listener(tmp_path, store_url, qbo):
+    """Browsers open speculative connections they may never send a request on: one such idle
+    connection to the redirect listener must not keep the real redirect from being served."""
+    config, env = setup(tmp_path, store_url, qbo)
+    process, url = start_connect(config, env, qbo)
+    redirect = urlsplit(parse_qs(urlsplit(url).query)["redirect_uri"][0])
+    with socket.create_connection((redirect.hostname, redirect.port)):  # the idle preconnect
+        answer = requests.get(url, timeout=30)
+        assert answer.status_code == 200 and "authorization received" in answer.text
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "acme: connected (encrypted)" in out
