@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connectors.oauth import TokenEndpoint
 from connectors.ratelimit import PacingFactory
@@ -25,6 +25,10 @@ def company_policy(company: CompanyConfig) -> CompanyPolicy:
         delivery_from_hour=company.delivery_from_hour,
         delivery_to_hour=company.delivery_to_hour,
     )
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 def connector_settings(
@@ -49,6 +53,7 @@ def connector_settings(
         import_inactive_customers=company.import_inactive_customers,
         options=options or {},
         clock=clock,
+        token_clock=_wall_clock,  # tokens expire in real time, whatever `--now` says
         pacing=pacing,
         stop=stop,
     )

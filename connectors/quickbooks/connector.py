@@ -43,7 +43,7 @@ class QuickBooksConnector:
             client_secret=settings.client_secret,
             token_url=settings.token_url,
         )
-        self.tokens = TokenManager(credentials, endpoint, clock=self.clock)
+        self.tokens = TokenManager(credentials, endpoint, clock=settings.token_clock or self.clock)
         self.client = QboClient(settings, self.tokens, self.options)
 
     @property

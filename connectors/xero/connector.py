@@ -39,7 +39,7 @@ class XeroConnector:
             client_secret=settings.client_secret,
             token_url=settings.token_url,
         )
-        self.tokens = TokenManager(credentials, endpoint, clock=clock)
+        self.tokens = TokenManager(credentials, endpoint, clock=settings.token_clock or clock)
         self.client = XeroClient(
             tenant_id=settings.tenant_id,
             base_url=settings.api_base_url.rstrip("/"),

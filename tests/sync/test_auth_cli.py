@@ -6,19 +6,20 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from connectors.simulators.generator import generate_company, sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from connectors.simulators.xero import XeroSimulator
 from store.crypto import SecretBox
 from store.db import make_engine
+from store.tables import CompanyConnection
 
 KEY = "test-secret-key-for-arsync"
 
@@ -280,3 +281,34 @@ def test_connect_is_not_stalled_by_an_idle_connection_to_its_listener(tmp_path, 
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "acme: connected (encrypted)" in out
+
+
+def test_a_sync_with_now_stores_token_lifetimes_of_the_real_clock(tmp_path, store_url, qbo):
+    """`arsync sync --now` replays business time; token lifetimes are real. A refresh made by
+    such a run stores when the tokens really expire: expiry times years ahead would have the
+    daemon's keep-alive leave a refresh token to die unused, and every other process take an
+    expired access token for a valid one."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    base = [sys.executable, "-m", "sync", "--config", str(config)]
+    tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
+    subprocess.run(
+        [*base, "auth", "set-tokens", "acme", *tokens, "--expires-in", "0"], env=env, check=True, timeout=60
+    )
+    done = subprocess.run(
+        [*base, "sync", "acme", "--now", "2030-01-01T00:00:00+00:00"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert qbo.tokens.refreshes == 1
+    engine = make_engine(store_url)
+    with engine.connect() as c:
+        columns = (CompanyConnection.access_expires_at, CompanyConnection.refresh_expires_at)
+        access, refresh = c.execute(select(*columns)).one()
+    engine.dispose()
+    now = datetime.now(UTC)
+    assert now < access <= now + timedelta(hours=2)
+    assert now < refresh <= now + timedelta(days=102)
