@@ -103,11 +103,13 @@ def sync_now(
     """`sync_one` outside the workers' schedule (`arsync sync`, the demo); the schedule learns of it.
 
     A successful run makes the company due again an interval later, so a worker does not
-    repeat it at once, and `arsync status` never shows a next sync before the last one.
+    repeat it at once, and `arsync status` never shows a next sync before the last one. The
+    schedule is the workers', kept in real time: a run at another `--now` (a replay, a test)
+    neither moves the next sync to that day nor dates its claims there.
     """
     from store.schedule import record_manual_sync
 
-    started = clock()
+    started = datetime.now(UTC)
     summary = sync_one(engine, box, company, owner=owner, clock=clock, **options)
     if summary.status in (RunStatus.OK, RunStatus.FAILED, RunStatus.INTERRUPTED):
         interval = timedelta(minutes=company.sync_interval_minutes)
@@ -116,7 +118,7 @@ def sync_now(
             company.id,
             owner,
             started=started,
-            finished=clock(),
+            finished=datetime.now(UTC),
             status=summary.status,
             interval=interval,
         )

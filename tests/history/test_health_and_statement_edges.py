@@ -326,3 +326,26 @@ def test_deletions_unseen_after_a_gap_are_said_and_settled_by_the_next_sync(open
     assert row["deletions_unseen_since"] is None and "DELETIONS:" not in text
     assert invoices() == ["1101"]
     assert books.sync("--now", later)["full"] is False  # settled: incremental again
+
+
+def test_a_sync_at_another_now_leaves_the_workers_schedule_in_real_time(open_books):
+    """`arsync sync --now` (a replay, a test) dates its run at that time, but the schedule is
+    the workers': a run dated a month ahead once moved the company's next sync a month ahead,
+    and no worker synced it until then."""
+    past = TODAY - timedelta(days=10)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice("101", "1101", "1", past, past, "USD", D(10), D(10), _at(4), email_sent=True)],
+        )
+    )
+    later = datetime.now(UTC) + timedelta(days=31)
+    before = datetime.now(UTC)
+    books.sync("--now", later.isoformat())
+    code, out, err = books.cli("status", "--json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    next_sync = datetime.fromisoformat(row["next_sync"])
+    # an interval (15 minutes) after the run's real start, not after 31 days
+    assert before < next_sync < datetime.now(UTC) + timedelta(minutes=16), row
+    assert row["last_sync"].startswith(later.date().isoformat())  # the run itself is dated --now
