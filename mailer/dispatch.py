@@ -19,8 +19,9 @@ Automatic mail is claimed only while its company's delivery window is open, and 
 while the batch was on its way sends the automatic messages not begun back to `queued` the
 same way, to go at the next opening; manual mail goes on.
 
-Automatic reminders whose invoices all stopped being due while they waited for the window
-are withdrawn just before claiming (`mailer.withdraw`), when the caller says how (`withdraw`).
+Automatic reminders whose invoices all stopped being due while they waited for the window,
+and automatic invitations that can no longer be accepted, are withdrawn just before claiming
+(`mailer.withdraw`), when the caller says how (`withdraw`).
 
 A message the server takes for some recipients and refuses for others is `sent` with the
 refusals noted; if some of them were only deferred (4xx), the row is instead queued again
@@ -73,11 +74,12 @@ class DispatchReport:
     replanned: list[int] = field(default_factory=list)  # partly due: dropped, their due part planned again
     merged: list[int] = field(default_factory=list)  # one of a customer's several: planned again together
     rebalanced: list[int] = field(default_factory=list)  # a balance changed: planned again with it
+    revoked: list[int] = field(default_factory=list)  # automatic invitations no longer acceptable: dropped
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn, replanned, merged, rebalanced."""
+        handed_back, withdrawn, replanned, merged, rebalanced, revoked."""
         names = (
             "sent",
             "retrying",
@@ -90,6 +92,7 @@ class DispatchReport:
             "replanned",
             "merged",
             "rebalanced",
+            "revoked",
         )
         return {name: len(getattr(self, name)) for name in names}
 
@@ -193,6 +196,9 @@ def _opening(
         fresh = [company for company in companies if company not in assessed]
         taken = withdraw(connection, now, fresh) if withdraw is not None and fresh else None
     assessed.update(fresh)
+    if taken is not None and taken.revoked:
+        log.info("mail.withdrawn", ids=taken.revoked, reason="invitations that can no longer be accepted")
+        report.revoked += taken.revoked
     if taken is not None and (taken.withdrawn or taken.replanned or taken.merged or taken.rebalanced):
         log.info(
             "mail.withdrawn",

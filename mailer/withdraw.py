@@ -18,6 +18,12 @@ for Monday) has them all taken back the same way, their pairs planned again as o
 so is a reminder listing an invoice whose balance changed since it was rendered (paid in
 part over the weekend), so that the email asks for what is owed on the day it goes.
 
+An automatic invitation waiting for the window is dropped the same way when it can no longer
+be accepted (`REVOKED`): an admin disabled its contact, the contact left the books or the
+portal (customer inactive, email removed, plan without portal), or it was accepted (perhaps
+through a sibling account) or superseded meanwhile. Its link could only fail, and it would
+reach an address the admin or the books took out of the portal.
+
 Only queued reminders are taken back, never one on its way to the server. One already tried
 (a 4xx, the server down, delivered to some recipients and deferred for others, or queued
 again by `mail resend`) is dropped
@@ -32,25 +38,43 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, delete, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from mailer.claim import due
 from mailer.outbox import OUTBOX
 from portal_rules.reminders import remindable
 from portal_rules.types import CustomerFacts
 from store.facts import invoice_facts
-from store.tables import Customer, Invoice, ReminderLedger
+from store.tables import Contact, Customer, Invitation, Invoice, ReminderLedger
 
 LEDGER, INVOICES, CUSTOMERS = ReminderLedger.__table__, Invoice.__table__, Customer.__table__
+INVITATIONS, CONTACTS = Invitation.__table__, Contact.__table__
 FACTS = {
     "customer_ref", "balance", "total", "due_date", "doc_number", "issue_date", "currency",
     "source_sent", "sent_override", "voided", "deleted", "draft",
 }  # fmt: skip  # the invoice columns `invoice_facts` reads (besides its ref)
 CHUNK = 500
+INVITATION_KEY = "invitation:"  # an invitation mail's dedupe key: this, then its token's hash
 WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
 REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
+REVOKED = (
+    "withdrawn before sending: the invitation can no longer be accepted "
+    "(contact disabled or out of the portal, or invitation accepted or superseded)"
+)
 
 ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
@@ -69,6 +93,7 @@ class Verdict:
     replanned: list[int] = field(default_factory=list)
     merged: list[int] = field(default_factory=list)  # wholly due, but one of a customer's several
     rebalanced: list[int] = field(default_factory=list)  # wholly due, a balance changed since rendered
+    revoked: list[int] = field(default_factory=list)  # automatic invitations that can no longer be accepted
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)  # handed to the server before: ledger rows stay
@@ -123,6 +148,7 @@ def assess(
         elif outbox_id in changed:
             verdict.rebalanced.append(outbox_id)
     verdict.merged = _several(verdict, customers)
+    verdict.revoked = sorted(connection.execute(_dead_invitations(now, companies)).scalars())
     return verdict
 
 
@@ -151,7 +177,10 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     taken back; the caller commits."""
     taken = Verdict()
     named_ids = {*verdict.withdrawn, *verdict.replanned, *verdict.merged, *verdict.rebalanced}
-    free = _locked(connection, sorted(named_ids))
+    free = _locked(connection, sorted(named_ids | set(verdict.revoked)))
+    revoked = [i for i in verdict.revoked if i in free]
+    for start in range(0, len(revoked), CHUNK):
+        taken.revoked += _drop_invitations(connection, revoked[start : start + CHUNK])
     for named, reason, bucket in (
         (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
         (verdict.replanned, REPLANNED, taken.replanned),
@@ -196,6 +225,47 @@ def _locked(connection: Connection, ids: list[int]) -> set[int]:
         )
         free.update(connection.execute(rows).scalars())
     return free
+
+
+def _drop_invitations(connection: Connection, ids: list[int]) -> list[int]:
+    """Drop those of `ids` still queued: invitations whose link could only fail."""
+    c = OUTBOX.c
+    dropped = connection.execute(
+        update(OUTBOX)
+        .where(c.id.in_(ids), c.status == "queued", c.kind == "invitation")
+        .values(status="dropped", last_error=REVOKED)
+        .returning(c.id)
+    )
+    return sorted(dropped.scalars().all())
+
+
+def _dead_invitations(now: datetime | None, companies: Collection[str] | None) -> Select:
+    """The automatic invitations about to be claimed (of `companies`, due at `now`; None: any)
+    whose invitation can no longer be accepted: accepted or superseded, or its contact no
+    longer `pending` and eligible (disabled, enabled meanwhile, out of the books or the
+    portal). The mail's dedupe key names the invitation it carries; one naming no stored
+    invitation is left alone."""
+    c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
+    carried = OUTBOX.join(
+        # the key is "invitation:" + the hash: looked up by the hash's unique index
+        INVITATIONS,
+        (v.token_hash == func.substr(c.dedupe_key, len(INVITATION_KEY) + 1)) & (v.company_id == c.company_id),
+    ).outerjoin(
+        CONTACTS, (k.company_id == v.company_id) & (k.customer_ref == v.customer_ref) & (k.email == v.email)
+    )
+    contact_open = and_(k.id.is_not(None), k.portal_status == "pending", k.eligible.is_(True))
+    return (
+        select(c.id)
+        .select_from(carried)
+        .where(
+            due(now) if now is not None else c.status == "queued",
+            c.kind == "invitation",
+            c.dedupe_key.startswith(INVITATION_KEY, autoescape=True),
+            c.automatic,
+            c.company_id.in_(list(companies)) if companies is not None else true(),
+            or_(v.accepted_at.is_not(None), v.superseded_at.is_not(None), ~contact_open),
+        )
+    )
 
 
 def _drop(connection: Connection, ids: list[int], reason: str, *, tried: bool) -> list[int]:

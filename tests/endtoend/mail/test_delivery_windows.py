@@ -192,6 +192,30 @@ def test_a_superseded_automatic_invitation_is_not_delivered_later(make_shop, sql
     assert [r.message["Message-ID"] for r in smtp.received] == [first.message["Message-ID"]]
 
 
+def test_an_automatic_invitation_is_withdrawn_when_its_contact_left_the_portal_meanwhile(
+    make_shop, store_url, smtp
+):
+    shop = make_shop(store_url, auto_invite=True)
+    shop.sync([customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in (1, 2, 3)], [])
+    invite(shop.engine, shop.config, shop.company, now=SATURDAY_NIGHT, all_eligible=True, automatic=True)
+    # Sunday: an admin disables one contact, the books replace another's address.
+    disabled = shop.cli("portal", "disable", COMPANY, "--customer", "1", "--email", "c1@example.com")
+    assert disabled.code == 0, disabled.err
+    shop.sync_changes([customer("2", "Customer 2", "new2@example.com")])
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
+
+    assert recipients(smtp) == ["c3@example.com"]
+    assert opened.out == (
+        "mail: 1 sent, 0 failed, 0 to retry, 2 invitation(s) withdrawn: can no longer be accepted\n"
+    )
+    assert shop.rows("SELECT recipient, status FROM outbox ORDER BY recipient") == [
+        ("c1@example.com", "dropped"),
+        ("c2@example.com", "dropped"),
+        ("c3@example.com", "sent"),
+    ]
+
+
 # --- reminders whose invoices stopped being due while they waited ------------------------------
 
 FRIDAY_EVENING, MONDAY_OPENING = utc("2026-11-20T23:00"), utc("2026-11-23T14:00")  # New York, 9-17
