@@ -74,12 +74,13 @@ class DispatchReport:
     replanned: list[int] = field(default_factory=list)  # partly due: dropped, their due part planned again
     merged: list[int] = field(default_factory=list)  # one of a customer's several: planned again together
     rebalanced: list[int] = field(default_factory=list)  # a balance changed: planned again with it
+    readdressed: list[int] = field(default_factory=list)  # the customer's addresses changed: planned again
     revoked: list[int] = field(default_factory=list)  # automatic invitations no longer acceptable: dropped
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn, replanned, merged, rebalanced, revoked."""
+        handed_back, withdrawn, replanned, merged, rebalanced, readdressed, revoked."""
         names = (
             "sent",
             "retrying",
@@ -92,6 +93,7 @@ class DispatchReport:
             "replanned",
             "merged",
             "rebalanced",
+            "readdressed",
             "revoked",
         )
         return {name: len(getattr(self, name)) for name in names}
@@ -199,19 +201,23 @@ def _opening(
     if taken is not None and taken.revoked:
         log.info("mail.withdrawn", ids=taken.revoked, reason="invitations that can no longer be accepted")
         report.revoked += taken.revoked
-    if taken is not None and (taken.withdrawn or taken.replanned or taken.merged or taken.rebalanced):
+    if taken is not None and (
+        taken.withdrawn or taken.replanned or taken.merged or taken.rebalanced or taken.readdressed
+    ):
         log.info(
             "mail.withdrawn",
             ids=taken.withdrawn,
             replanned=taken.replanned,
             merged=taken.merged,
             rebalanced=taken.rebalanced,
+            readdressed=taken.readdressed,
             reason="invoices no longer due or with another balance, or several reminders for one customer",
         )
         report.withdrawn += taken.withdrawn
         report.replanned += taken.replanned
         report.merged += taken.merged
         report.rebalanced += taken.rebalanced
+        report.readdressed += taken.readdressed
     return companies
 
 

@@ -17,6 +17,7 @@ WITHDRAWN_NOTE = "no longer due: withdrawn unless that changes"
 REPLANNED_NOTE = "some invoices no longer due: planned again without them unless that changes"
 MERGED_NOTE = "one of several for this customer: planned again as one email unless that changes"
 REBALANCED_NOTE = "a balance changed since it was rendered: planned again with it unless that changes"
+READDRESSED_NOTE = "the customer's addresses changed: planned again to them unless that changes"
 REVOKED_NOTE = "the invitation can no longer be accepted: withdrawn unless that changes"
 
 
@@ -81,6 +82,7 @@ def preview(
         **dict.fromkeys(verdict.replanned, REPLANNED_NOTE),
         **dict.fromkeys(verdict.merged, MERGED_NOTE),
         **dict.fromkeys(verdict.rebalanced, REBALANCED_NOTE),
+        **dict.fromkeys(verdict.readdressed, READDRESSED_NOTE),
         **dict.fromkeys(verdict.revoked, REVOKED_NOTE),
     }
     planned = [_plan(row, now, window_for, notes.get(row.id)) for row in rows]

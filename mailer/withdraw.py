@@ -16,7 +16,9 @@ reason, in one transaction with its ledger rows:
 A customer with several untried reminders about to go (Saturday's and Sunday's, both held
 for Monday) has them all taken back the same way, their pairs planned again as one email;
 so is a reminder listing an invoice whose balance changed since it was rendered (paid in
-part over the weekend), so that the email asks for what is owed on the day it goes.
+part over the weekend), so that the email asks for what is owed on the day it goes, and one
+addressed to other contacts than the customer's valid ones now (the books replaced or removed
+an address): it must not reach an address that no longer belongs to the customer.
 
 An automatic invitation waiting for the window is dropped the same way when it can no longer
 be accepted (`REVOKED`): an admin disabled its contact, the contact left the books or the
@@ -57,6 +59,7 @@ from mailer.outbox import OUTBOX
 from portal_rules.reminders import remindable
 from portal_rules.types import CustomerFacts
 from store.facts import invoice_facts
+from store.ledger import reminder_recipients
 from store.tables import Contact, Customer, Invitation, Invoice, ReminderLedger
 
 LEDGER, INVOICES, CUSTOMERS = ReminderLedger.__table__, Invoice.__table__, Customer.__table__
@@ -71,6 +74,7 @@ WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (pai
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
 REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
+READDRESSED = "withdrawn before sending: the customer's email addresses changed; planned again to them"
 REVOKED = (
     "withdrawn before sending: the invitation can no longer be accepted "
     "(contact disabled or out of the portal, or invitation accepted or superseded)"
@@ -93,6 +97,7 @@ class Verdict:
     replanned: list[int] = field(default_factory=list)
     merged: list[int] = field(default_factory=list)  # wholly due, but one of a customer's several
     rebalanced: list[int] = field(default_factory=list)  # wholly due, a balance changed since rendered
+    readdressed: list[int] = field(default_factory=list)  # wholly due, the customer's addresses changed
     revoked: list[int] = field(default_factory=list)  # automatic invitations that can no longer be accepted
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
@@ -128,6 +133,7 @@ def assess(
         return verdict
     customers: dict[int, str] = {}  # outbox id -> the customer its invoices still due are of
     changed: set[int] = set()  # listing a due invoice whose balance is not the one rendered
+    addressed: dict[int, str] = {}  # outbox id -> its recipients
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
@@ -140,6 +146,8 @@ def assess(
             not_due.append(pair)
         if row["tried"]:
             verdict.tried.add(row["outbox_id"])
+        addressed[row["outbox_id"]] = row["recipient"]
+    moved = _readdressed(connection, verdict, customers, addressed)
     for outbox_id, (_, due_now, not_due) in sorted(verdict.pairs.items()):
         if due_now and outbox_id in verdict.tried:
             continue  # perhaps on its way to some already: it goes as it is
@@ -147,9 +155,35 @@ def assess(
             (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
         elif outbox_id in changed:
             verdict.rebalanced.append(outbox_id)
+        elif outbox_id in moved:
+            verdict.readdressed.append(outbox_id)
     verdict.merged = _several(verdict, customers)
     verdict.revoked = sorted(connection.execute(_dead_invitations(now, companies)).scalars())
     return verdict
+
+
+def _readdressed(
+    connection: Connection, verdict: Verdict, customers: Mapping[int, str], addressed: Mapping[int, str]
+) -> set[int]:
+    """The untried reminders with invoices still due whose recipients are not the customer's
+    valid addresses in the books now (what planning would address them to)."""
+    refs: dict[str, set[str]] = {}
+    for outbox_id, customer in customers.items():
+        if outbox_id not in verdict.tried:
+            refs.setdefault(verdict.pairs[outbox_id][0], set()).add(customer)
+    now_to: dict[tuple[str, str], set[str]] = {}
+    for company, wanted in refs.items():
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), CHUNK):  # a backlog of many customers: bounded IN lists
+            found = reminder_recipients(connection, company, ordered[start : start + CHUNK])
+            now_to.update({(company, ref): set(emails) for ref, emails in found.items()})
+    return {
+        outbox_id
+        for outbox_id, customer in customers.items()
+        if outbox_id not in verdict.tried
+        and {a.strip() for a in addressed[outbox_id].split(",")}
+        != now_to.get((verdict.pairs[outbox_id][0], customer), set())
+    }
 
 
 def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
@@ -166,7 +200,7 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
     for outbox_id, customer in customers.items():
         if outbox_id not in verdict.tried:
             untried.setdefault((verdict.pairs[outbox_id][0], customer), []).append(outbox_id)
-    again = {*verdict.replanned, *verdict.rebalanced}  # taken back anyway
+    again = {*verdict.replanned, *verdict.rebalanced, *verdict.readdressed}  # taken back anyway
     several = (ids for ids in untried.values() if len(ids) > 1)
     return sorted(i for ids in several for i in ids if i not in again)
 
@@ -176,7 +210,13 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     as assessed; change the ledger rows of the untried ones (module docstring). What was
     taken back; the caller commits."""
     taken = Verdict()
-    named_ids = {*verdict.withdrawn, *verdict.replanned, *verdict.merged, *verdict.rebalanced}
+    named_ids = {
+        *verdict.withdrawn,
+        *verdict.replanned,
+        *verdict.merged,
+        *verdict.rebalanced,
+        *verdict.readdressed,
+    }
     free = _locked(connection, sorted(named_ids | set(verdict.revoked)))
     revoked = [i for i in verdict.revoked if i in free]
     for start in range(0, len(revoked), CHUNK):
@@ -186,6 +226,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
         (verdict.replanned, REPLANNED, taken.replanned),
         (verdict.merged, MERGED, taken.merged),
         (verdict.rebalanced, REBALANCED, taken.rebalanced),
+        (verdict.readdressed, READDRESSED, taken.readdressed),
     ):
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
@@ -193,7 +234,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
             bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
             bucket += _drop(connection, [i for i in chunk if i in verdict.tried], reason, tried=True)
         bucket.sort()
-    dropped = (*taken.withdrawn, *taken.replanned, *taken.merged, *taken.rebalanced)
+    dropped = (*taken.withdrawn, *taken.replanned, *taken.merged, *taken.rebalanced, *taken.readdressed)
     taken.tried = verdict.tried & set(dropped)
     untried = [i for i in dropped if i not in taken.tried]
     taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
@@ -317,6 +358,7 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
         select(
             c.id.label("outbox_id"),
             c.company_id,
+            c.recipient,
             _tried().label("tried"),
             LEDGER.c.invoice_ref,
             LEDGER.c.offset_days,

@@ -287,6 +287,37 @@ def test_a_reminder_whose_invoices_were_paid_while_it_waited_is_withdrawn(make_s
 SATURDAY_NOON, SUNDAY_NOON = utc("2026-11-21T17:00"), utc("2026-11-22T17:00")  # New York
 
 
+def test_a_reminder_held_for_the_window_goes_to_the_addresses_the_books_hold_when_it_leaves(
+    make_shop, store_url, smtp
+):
+    """Planned on Friday evening to the customer's address; over the weekend the books replace
+    it (the old one may belong to someone else now). Monday's email goes to the new one only."""
+    shop = make_shop(store_url, delivery_days=WEEKDAYS, reminder_offsets_days=[0])
+    due = date(2026, 11, 1)
+    customers = [
+        customer("1", "Customer 1", "old@example.com"),
+        customer("2", "Customer 2", "c2@example.com"),
+    ]
+    shop.sync(customers, [invoice("10", "1", due, "120.00"), invoice("20", "2", due, "80.00")])
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_EVENING)).code == 0
+    shop.sync_changes([customer("1", "Customer 1", "new@example.com")])
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == (
+        "mail: 1 sent, 0 failed, 0 to retry, 1 to plan again to the customer's current addresses\n"
+    )
+    assert recipients(smtp) == ["c2@example.com"]
+    replanned = shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING))
+    assert "1 -> new@example.com" in replanned.out, replanned.out
+    assert shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING)).code == 0
+
+    assert recipients(smtp) == ["c2@example.com", "new@example.com"]
+    assert shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY invoice_ref") == [
+        ("10", 0, "sent"),
+        ("20", 0, "sent"),
+    ]
+
+
 def test_reminders_held_from_different_days_reach_their_customer_as_one_email(make_shop, store_url, smtp):
     """Saturday's and Sunday's reminders both wait for Monday's opening: a customer with one of
     each gets one email listing both invoices (SPEC: all reminders due for one customer at the
