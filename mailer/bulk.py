@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 
+from mailer.environment import template_failure
 from mailer.mails import ReminderMail, Sender
 from mailer.outbox import Rendered, rendered
 from mailer.render import render_reminder
@@ -37,5 +38,13 @@ def render_reminders(
 
 
 def _render(job: tuple[Sender, ReminderMail, str, datetime]) -> Rendered:
+    """One job; a template's failure is a `TemplateProblem` naming its file and line, worded
+    here: a worker process's traceback does not cross back to the caller."""
     sender, mail, key, now = job
-    return rendered(render_reminder(sender, mail, key=key, now=now))
+    try:
+        return rendered(render_reminder(sender, mail, key=key, now=now))
+    except Exception as exc:
+        problem = template_failure(exc)
+        if problem is None:
+            raise
+        raise problem from exc

@@ -72,21 +72,38 @@ def check_templates(template_dir: str, kind: str) -> None:
             raise TemplateProblem(describe(exc)) from exc
 
 
-def describe(exc: TemplateError) -> str:
+def describe(exc: BaseException) -> str:
     """`exc` as "FILE, line N: what Jinja said" (just what it said when it knows no place).
 
     A syntax error carries its file and line; an error while rendering (an unknown name
-    under `StrictUndefined`) has them only in the traceback Jinja rewrites to the template.
+    under `StrictUndefined`, or Python's own, as `{{ 'a' + 1 }}` raises) has them only in
+    the traceback Jinja rewrites to the template.
     """
     if isinstance(exc, TemplateSyntaxError):
         where, line = exc.filename or exc.name, exc.lineno
     else:
-        frames = [
-            f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(_TEMPLATE_SUFFIXES)
-        ]
+        frames = _template_frames(exc)
         where, line = (frames[-1].filename, frames[-1].lineno) if frames else (None, None)
-    message = exc.message or type(exc).__name__
+    if isinstance(exc, TemplateError):
+        message = exc.message or type(exc).__name__
+    else:
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return f"{where}, line {line}: {message}" if where else message
+
+
+def template_failure(exc: BaseException) -> TemplateProblem | None:
+    """`exc` as a `TemplateProblem` when a template caused it: a Jinja error, or any error
+    raised while a template ran (`{{ 'a' + 1 }}`, a division by zero in an override); None
+    for anything else, which is not the template editor's to fix."""
+    if isinstance(exc, TemplateProblem):
+        return exc
+    if isinstance(exc, TemplateError) or _template_frames(exc):
+        return TemplateProblem(describe(exc))
+    return None
+
+
+def _template_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(_TEMPLATE_SUFFIXES)]
 
 
 @lru_cache(maxsize=64)

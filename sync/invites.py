@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from mailer.environment import check_templates
+from mailer.environment import check_templates, template_failure
 from portal_rules.invitations import IssuedInvitation, can_invite, needs_auto_invitation
 from portal_rules.types import PortalAccount
 from store.invitations import issue_invitation, load_accounts
@@ -40,8 +40,10 @@ def invite(
     """Invite the chosen contacts: one customer's (or one email of it), or every eligible one.
 
     `all_eligible` covers the whole company, not one page of it; work is committed in
-    batches so a huge company does not hold one long transaction.
+    batches so a huge company does not hold one long transaction. `TemplateProblem` when the
+    company's invitation templates cannot be used (the batch being issued is rolled back).
     """
+    check_templates(company.template_dir, "invitation")
     policy = company_policy(company)
     put = invitation_enqueuer(config, company, now=now, automatic=automatic)
     report = InviteReport()
@@ -60,11 +62,22 @@ def invite(
                 issued = issue_invitation(
                     connection, company.id, account, policy=policy, portal_url=company.portal_url, now=now
                 )
-                outbox_id = put(connection, issued, names.get(account.customer_ref, ""))
+                outbox_id = _put(put, connection, issued, names.get(account.customer_ref, ""))
                 report.invited.append(account.key)
                 if outbox_id is not None:
                     report.outbox_ids.append(outbox_id)
     return report
+
+
+def _put(put, connection: Connection, issued: IssuedInvitation, name: str) -> int | None:
+    """`put`, a template's failure worded as a `TemplateProblem` (its file and line)."""
+    try:
+        return put(connection, issued, name)
+    except Exception as exc:
+        problem = template_failure(exc)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 def issue_requested(
@@ -80,7 +93,7 @@ def issue_requested(
     policy = company_policy(company)
 
     def put(connection: Connection, issued: IssuedInvitation, name: str) -> int | None:
-        outbox_id = enqueue(connection, issued, name)
+        outbox_id = _put(enqueue, connection, issued, name)
         if into is not None and outbox_id is not None:
             into.append(outbox_id)
         return outbox_id

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import structlog
-from jinja2 import TemplateError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.bulk import render_reminders
-from mailer.environment import TemplateProblem, check_templates, describe
+from mailer.environment import check_templates, template_failure
 from mailer.mails import ReminderLine, ReminderMail, Sender
 from mailer.outbox import Rendered, enqueue_rendered
 from mailer.statement_doc import load_document
@@ -116,12 +115,16 @@ def _mail(
 
 
 def _render(from_: Sender, mails: list[tuple[ReminderMail, str]], now: datetime) -> list[Rendered]:
-    """The rendered messages; a template failing while rendering (an unknown name) becomes a
-    `TemplateProblem` naming its file and line, as a syntax error found beforehand does."""
+    """The rendered messages; a template failing while rendering (an unknown name, or any error
+    its expressions raise) becomes a `TemplateProblem` naming its file and line, as a syntax
+    error found beforehand does."""
     try:
         return render_reminders(from_, mails, now=now)
-    except TemplateError as exc:
-        raise TemplateProblem(describe(exc)) from exc
+    except Exception as exc:
+        problem = template_failure(exc)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today: date):

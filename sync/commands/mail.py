@@ -6,7 +6,7 @@ import click
 
 from mailer import admin as outbox_admin
 from mailer.dispatch import dispatch
-from mailer.environment import TemplateProblem
+from mailer.environment import TemplateProblem, check_templates
 from store import portal as portal_api
 from store.owners import worker_id
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
@@ -93,15 +93,18 @@ def invite(
     state.require_secrets([], smtp=True)
     check_template_dirs(state.config, [company])
     at = parse_now(now)
-    report = invite_contacts(
-        state.app().engine,
-        state.config,
-        state.config.company(company),
-        now=at,
-        customer_ref=customer_ref,
-        email=email,
-        all_eligible=all_eligible,
-    )
+    try:
+        report = invite_contacts(
+            state.app().engine,
+            state.config,
+            state.config.company(company),
+            now=at,
+            customer_ref=customer_ref,
+            email=email,
+            all_eligible=all_eligible,
+        )
+    except TemplateProblem as exc:
+        raise WorkFailed(f"invitations not sent: {company} ({exc})") from None
     if customer_ref and not report.invited and not report.not_invitable:
         contact = f"contact {email.strip().lower()!r}" if email else "contacts"
         raise click.BadParameter(
@@ -128,6 +131,10 @@ def portal_request_access(state: State, company: str, email: str, now: str | Non
     state.require_secrets([], smtp=True)
     check_template_dirs(state.config, [company])
     config = state.config.company(company)
+    try:  # before anything depends on the email: a broken template must not tell matches apart
+        check_templates(config.template_dir, "invitation")
+    except TemplateProblem as exc:
+        raise WorkFailed(f"invitations not sent: {company} ({exc})") from None
     at = parse_now(now)
     answer = portal_api.request_access(
         state.app().engine,

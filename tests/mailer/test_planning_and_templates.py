@@ -22,6 +22,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from store import portal
@@ -129,6 +130,55 @@ def test_reminders_plan_plans_the_other_companies_and_then_fails_naming_the_brok
     assert "acme (" in planned.err and "reminder.txt, line 1: unexpected '}'" in planned.err
     assert "unexpected error" not in planned.err
     assert shop.rows("SELECT company_id, recipient FROM outbox") == [("beta", "ap@globex.example")]
+
+
+def test_a_template_whose_expression_raises_is_named_and_the_other_companies_are_planned(
+    make_shop, sqlite_url, smtp, tmp_path
+):
+    """An override whose expression raises a plain Python error while rendering (`{{ 'a' + 1 }}`:
+    a TypeError, not a Jinja one) is the same admin's problem as a syntax error: named by
+    company, file and line, with beta still planned, not "unexpected error" stopping them all."""
+    shop, _ = acme_broken_and_beta_due(make_shop, sqlite_url, tmp_path)
+    (tmp_path / "acme-templates" / "reminder.txt").write_text("Hello\n{{ 'a' + 1 }}\n", encoding="utf-8")
+
+    planned = shop.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+
+    assert planned.code == 1
+    assert "beta: enqueued 1 reminder email(s)" in planned.out
+    assert "reminder.txt, line 2: TypeError: can only concatenate str" in planned.err, planned.err
+    assert "unexpected error" not in planned.err
+    assert shop.rows("SELECT company_id, recipient FROM outbox") == [("beta", "ap@globex.example")]
+
+
+def test_invite_with_a_broken_invitation_template_names_the_file_and_sends_nothing(
+    make_shop, sqlite_url, smtp, tmp_path
+):
+    """`arsync invite` and `arsync portal request-access` say which file and line of the
+    company's invitation templates is broken, as `reminders plan` does, and issue nothing;
+    request access fails the same way whether or not the email matches (no enumeration)."""
+    folder = tmp_path / "acme-templates"
+    folder.mkdir()
+    shop = make_shop(sqlite_url, template_dir=str(folder))
+    shop.sync([customer("1", "Café", "ap@cafe.example")], [])
+    before = shop.snapshot()
+    for body, said in ((BROKEN, "line 1: unexpected '}'"), ("{{ nope }}\n", "line 1: 'nope' is undefined")):
+        (folder / "invitation.txt").write_text(body, encoding="utf-8")
+
+        invited = shop.process("invite", COMPANY, "--customer", "1", "--now", iso(FRIDAY_10AM))
+
+        assert invited.code == 1
+        assert "invitations not sent: acme (" in invited.err and f"invitation.txt, {said}" in invited.err
+        assert "unexpected error" not in invited.err
+        assert shop.snapshot() == before
+    (folder / "invitation.txt").write_text(BROKEN, encoding="utf-8")
+    answers = [
+        shop.process("portal", "request-access", COMPANY, address, "--now", iso(FRIDAY_10AM))
+        for address in ("ap@cafe.example", "nobody@example.com")
+    ]
+    assert answers[0] == answers[1] and answers[0].code == 1
+    assert "invitation.txt, line 1: unexpected '}'" in answers[0].err
+    assert shop.snapshot() == before
+    assert smtp.received == []
 
 
 # --- the file transport writes to one folder from the CLI and to another from the daemon -----
@@ -261,15 +311,20 @@ def test_a_broken_template_is_named_in_the_message_and_nothing_is_queued(
     assert smtp.received == []
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [(BROKEN, "line 1: unexpected '}'"), ("{{ nope }}\n", "line 1: 'nope' is undefined")],
+    ids=["syntax-error", "unknown-name"],
+)
 def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_says_why(
-    make_shop, sqlite_url, smtp, tmp_path
+    make_shop, sqlite_url, smtp, tmp_path, body, said
 ):
     """The worker issues the invitations portal requests decided on (`sync.jobs.send`): with
     the company's invitation.txt broken it logs which file and line, once a dispatch, with
     no traceback, and the request waits for the fix instead of being dropped."""
     folder = tmp_path / "acme-templates"
     folder.mkdir()
-    (folder / "invitation.txt").write_text(BROKEN, encoding="utf-8")
+    (folder / "invitation.txt").write_text(body, encoding="utf-8")
     shop = make_shop(sqlite_url, template_dir=str(folder))
     shop.sync([customer("1", "Café", "ap@cafe.example")], [])
     assert portal.record_access_request(shop.engine, COMPANY, "ap@cafe.example", now=FRIDAY_10AM)
@@ -288,7 +343,7 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
         app.close()
     [failed] = [e for e in logs if e["event"] == "daemon.requested_invitations_failed"]
     assert failed["log_level"] == "error" and "exc_info" not in failed
-    assert "invitation.txt, line 1: unexpected '}'" in failed["error"]
+    assert f"invitation.txt, {said}" in failed["error"]
     assert len(portal.requested_invites(shop.engine, COMPANY)) == 1
     assert shop.rows("SELECT recipient FROM outbox") == []
     # `status` does not promise the next dispatch while a live worker's dispatches keep failing
