@@ -115,7 +115,10 @@ def _select_offset(
     ref: str, due_date: date, offsets: list[int], done: Collection[ReminderKey], today: date
 ) -> tuple[int | None, list[int]]:
     """(offset to send or None, offsets to skip) for one remindable invoice."""
-    due = [offset for offset in offsets if today >= reminder_date(due_date, offset)]
+    # days since the due date, not `reminder_date`: the books may hold a due date at the
+    # calendar's edge (Xero's DateTime.MinValue, 0001-01-01) that an offset would push past it
+    late = (today - due_date).days
+    due = [offset for offset in offsets if late >= offset]
     if not due:
         return None, []
     latest = due[-1]

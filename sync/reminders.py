@@ -135,11 +135,20 @@ def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today:
 
 
 def _plan(connection: Connection, company_id: str, offsets, today, import_inactive: bool) -> ReminderPlan:
-    horizon = today - timedelta(days=min(offsets))  # due dates after this have nothing due yet
+    horizon = _horizon(today, min(offsets))
     inputs = reminder_inputs(connection, company_id, horizon)
     return due_reminders(
         inputs.invoices, inputs.customers, offsets, inputs.done, today, import_inactive=import_inactive
     )
+
+
+def _horizon(today: date, earliest_offset: int) -> date:
+    """The last due date with something due `today`; the calendar's end when that lies past it
+    (`--now` in year 9999 with a negative offset)."""
+    try:
+        return today - timedelta(days=earliest_offset)
+    except OverflowError:
+        return date.max if earliest_offset < 0 else date.min
 
 
 def _line(invoice: InvoiceFacts) -> ReminderLine:

@@ -125,6 +125,17 @@ def test_custom_offsets(offsets, today: str, sent, skipped) -> None:
     assert _summary(plan) == (sent, skipped)
 
 
+def test_due_dates_at_the_calendars_edges_are_planned_not_overflowed() -> None:
+    """The books may hold 0001-01-01 (Xero's DateTime.MinValue) or 9999-12-31: an offset that
+    would take the reminder date past the calendar must not stop the company's planning."""
+    invoices = [invoice("OLD", due="0001-01-01"), invoice("LATE", due="9999-12-31"), invoice("I2")]
+    plan = due_reminders(invoices, C1, (-3650, -3, 0, 3650), set(), day("2026-06-01"))
+    assert _summary(plan) == (
+        [("C1", [("OLD", 3650), ("I2", 0)])],  # by due date
+        [("I2", -3650), ("I2", -3)] + [("OLD", -3650), ("OLD", -3), ("OLD", 0)],
+    )
+
+
 def test_grouped_reminder_carries_invoices_and_total() -> None:
     invoices = [invoice("I1", balance="10.10"), invoice("I2", balance="5.05")]
     plan = due_reminders(invoices, C1, OFFSETS, set(), day("2026-06-01"))

@@ -254,6 +254,24 @@ def test_a_customer_with_many_invoices_due_gets_one_reminder_listing_them_all(ma
 # --- 6. SMTP down, then up --------------------------------------------------------------------
 
 
+def test_an_invoice_due_on_the_calendars_first_day_blocks_no_reminder(make_shop, sqlite_url, smtp):
+    """The books can hold a due date of 0001-01-01 (Xero's DateTime.MinValue); with a negative
+    offset its reminder date lay before the calendar, and planning failed for the whole company
+    ("unexpected error: OverflowError"), every minute, so nobody was reminded."""
+    shop = make_shop(sqlite_url, reminder_offsets_days=[-3, 0])
+    customers = [customer("1", "Old Books", "old@example.com"), customer("2", "Globex", "ap@globex.example")]
+    shop.sync(
+        customers, [invoice("10", "1", date(1, 1, 1), "1.00"), invoice("20", "2", date(2026, 11, 1), "2.00")]
+    )
+
+    planned = shop.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+
+    assert planned.code == 0, planned.err
+    assert "enqueued 2 reminder email(s)" in planned.out
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).code == 0
+    assert sorted(a for r in smtp.received for a in r.rcpt_tos) == ["ap@globex.example", "old@example.com"]
+
+
 def test_smtp_down_then_up_delivers_every_message_exactly_once(make_shop, store_url, smtp):
     shop = make_shop(store_url)
     shop.sync(
