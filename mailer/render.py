@@ -59,6 +59,15 @@ def recipient_name(text: str) -> str:
     return " ".join(_SPECIALS.sub(" ", one_line(text)).replace("=?", "= ?").split())
 
 
+def subject_line(text: str) -> str:
+    """A rendered subject fit for the Subject header: one line, and no RFC 2047 encoded word.
+    The email package decodes "=?utf-8?q?...?=" in an unstructured header and writes the decoded
+    text back raw, so a customer name spelled as one (in a company's subject template) or such
+    a company name carried a CR/LF and headers of its own (`Reply-To:`); broken up ("= ?"),
+    it stays the text it was."""
+    return one_line(text).replace("=?", "= ?")
+
+
 def message_id(kind: str, company_id: str, key: str, from_address: str) -> str:
     """A Message-ID derived only from its inputs, so a retried message keeps its id.
 
@@ -186,7 +195,7 @@ def _compose(
     msg = EmailMessage(policy=POLICY)
     msg["From"] = Address(display_name=recipient_name(sender.company_name), addr_spec=sender.from_address)
     msg["To"] = recipients
-    msg["Subject"] = one_line(env.get_template(f"{template}.subject.txt").render(context))
+    msg["Subject"] = subject_line(env.get_template(f"{template}.subject.txt").render(context))
     msg["Date"] = now.astimezone(UTC)
     msg["Message-ID"] = msg_id
     for name, value in (extra_headers or {}).items():

@@ -385,6 +385,31 @@ def test_a_customer_name_spelled_as_an_encoded_word_injects_no_header(
     assert "@" not in to.display_name and "\n" not in to.display_name  # the name's own text, not decoded
 
 
+@pytest.mark.parametrize("name", list(ENCODED_WORD_NAMES.values()), ids=list(ENCODED_WORD_NAMES))
+@pytest.mark.parametrize("send", [send_reminder, send_invitation], ids=["reminder", "invitation"])
+def test_a_customer_name_spelled_as_an_encoded_word_in_a_subject_template_injects_no_header(
+    make_shop, sqlite_url, smtp, tmp_path, send, name
+):
+    """A company's subject override naming the customer ("Invoices for {{ customer_name }}"):
+    the email package decoded the encoded word in the Subject and wrote it back raw, so the
+    message carried the name's `Reply-To: pay@attacker.example` as a header of its own."""
+    folder = tmp_path / "acme-templates"
+    folder.mkdir()
+    for kind in ("reminder", "invitation"):
+        (folder / f"{kind}.subject.txt").write_text("For {{ customer_name }}", encoding="utf-8")
+    shop = make_shop(sqlite_url, template_dir=str(folder))
+    shop.sync([customer("666", name, "ap@cafe.example")], [invoice("1", "666", date(2026, 11, 20), "5.00")])
+
+    send(shop)
+
+    [received] = smtp.received
+    message = received.message
+    assert received.rcpt_tos == ["ap@cafe.example"]
+    assert set(message.keys()) <= HEADERS
+    assert message["Subject"].startswith("For = ?utf-8?")  # the name's own text, not decoded
+    assert "\n" not in message["Subject"] and "@" not in message["Subject"].replace("=40", "")
+
+
 def test_dispatch_without_now_runs_on_the_clock(make_shop, sqlite_url, smtp):
     """No --now: the run is on the real clock, which it reads again between batches (that a
     window closing mid-run stops it is pinned with a scripted clock in
