@@ -75,12 +75,13 @@ class DispatchReport:
     merged: list[int] = field(default_factory=list)  # one of a customer's several: planned again together
     rebalanced: list[int] = field(default_factory=list)  # a balance changed: planned again with it
     readdressed: list[int] = field(default_factory=list)  # the customer's addresses changed: planned again
+    redated: list[int] = field(default_factory=list)  # an invoice is due later now: reminded of when due
     revoked: list[int] = field(default_factory=list)  # automatic invitations no longer acceptable: dropped
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn, replanned, merged, rebalanced, readdressed, revoked."""
+        handed_back, withdrawn, replanned, merged, rebalanced, readdressed, redated, revoked."""
         names = (
             "sent",
             "retrying",
@@ -94,6 +95,7 @@ class DispatchReport:
             "merged",
             "rebalanced",
             "readdressed",
+            "redated",
             "revoked",
         )
         return {name: len(getattr(self, name)) for name in names}
@@ -132,7 +134,7 @@ def dispatch(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if dry_run:
-        stale = withdraw.assess if withdraw is not None else None
+        stale = (lambda connection: withdraw.assess(connection, now)) if withdraw is not None else None
         planned, expiring = preview(engine, now=now, window_for=window_for, lease=lease, stale=stale)
         return DispatchReport(planned=planned, expired=expiring, dry_run=True)
     report = DispatchReport()
@@ -202,7 +204,12 @@ def _opening(
         log.info("mail.withdrawn", ids=taken.revoked, reason="invitations that can no longer be accepted")
         report.revoked += taken.revoked
     if taken is not None and (
-        taken.withdrawn or taken.replanned or taken.merged or taken.rebalanced or taken.readdressed
+        taken.withdrawn
+        or taken.replanned
+        or taken.merged
+        or taken.rebalanced
+        or taken.readdressed
+        or taken.redated
     ):
         log.info(
             "mail.withdrawn",
@@ -211,6 +218,7 @@ def _opening(
             merged=taken.merged,
             rebalanced=taken.rebalanced,
             readdressed=taken.readdressed,
+            redated=taken.redated,
             reason="invoices no longer due or with another balance, or several reminders for one customer",
         )
         report.withdrawn += taken.withdrawn
@@ -218,6 +226,7 @@ def _opening(
         report.merged += taken.merged
         report.rebalanced += taken.rebalanced
         report.readdressed += taken.readdressed
+        report.redated += taken.redated
     return companies
 
 

@@ -18,6 +18,7 @@ REPLANNED_NOTE = "some invoices no longer due: planned again without them unless
 MERGED_NOTE = "one of several for this customer: planned again as one email unless that changes"
 REBALANCED_NOTE = "a balance changed since it was rendered: planned again with it unless that changes"
 READDRESSED_NOTE = "the customer's addresses changed: planned again to them unless that changes"
+REDATED_NOTE = "an invoice it lists is due later now: withdrawn unless that changes"
 REVOKED_NOTE = "the invitation can no longer be accepted: withdrawn unless that changes"
 
 
@@ -83,6 +84,7 @@ def preview(
         **dict.fromkeys(verdict.merged, MERGED_NOTE),
         **dict.fromkeys(verdict.rebalanced, REBALANCED_NOTE),
         **dict.fromkeys(verdict.readdressed, READDRESSED_NOTE),
+        **dict.fromkeys(verdict.redated, REDATED_NOTE),
         **dict.fromkeys(verdict.revoked, REVOKED_NOTE),
     }
     planned = [_plan(row, now, window_for, notes.get(row.id)) for row in rows]

@@ -18,7 +18,10 @@ for Monday) has them all taken back the same way, their pairs planned again as o
 so is a reminder listing an invoice whose balance changed since it was rendered (paid in
 part over the weekend), so that the email asks for what is owed on the day it goes, and one
 addressed to other contacts than the customer's valid ones now (the books replaced or removed
-an address): it must not reach an address that no longer belongs to the customer.
+an address): it must not reach an address that no longer belongs to the customer. A reminder
+listing an invoice whose offset is no longer due today (the books moved its due date later,
+an extension over the weekend) is taken back too, its pairs released: sent, it would call
+"past due" an invoice that is not; planning reminds of it when its new date comes.
 
 An automatic invitation waiting for the window is dropped the same way when it can no longer
 be accepted (`REVOKED`): an admin disabled its contact, the contact left the books or the
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -56,6 +59,7 @@ from sqlalchemy import (
 
 from mailer.claim import due
 from mailer.outbox import OUTBOX
+from portal_rules.balances import company_today
 from portal_rules.reminders import remindable
 from portal_rules.types import CustomerFacts
 from store.facts import invoice_facts
@@ -74,12 +78,15 @@ WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (pai
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
 REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
+REDATED = "withdrawn before sending: an invoice it lists is due later now; it is reminded of when due"
 READDRESSED = "withdrawn before sending: the customer's email addresses changed; planned again to them"
 REVOKED = (
     "withdrawn before sending: the invitation can no longer be accepted "
     "(contact disabled or out of the portal, or invitation accepted or superseded)"
 )
 
+TodayOf = Callable[[str], date | None]
+"""A company's date now (None: unknown, the offsets' dates are not checked)."""
 ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
 Pair = tuple[str, int]  # (invoice ref, offset)
@@ -98,6 +105,7 @@ class Verdict:
     merged: list[int] = field(default_factory=list)  # wholly due, but one of a customer's several
     rebalanced: list[int] = field(default_factory=list)  # wholly due, a balance changed since rendered
     readdressed: list[int] = field(default_factory=list)  # wholly due, the customer's addresses changed
+    redated: list[int] = field(default_factory=list)  # lists an invoice whose offset is not due any more
     revoked: list[int] = field(default_factory=list)  # automatic invitations that can no longer be accepted
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
@@ -111,12 +119,21 @@ class Withdrawal:
     (`--dry-run`)."""
 
     imports_inactive: ImportsInactive
+    timezone_of: Callable[[str], str | None] = lambda _company: None  # a company's time zone
 
     def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> Verdict:
-        return take_back(connection, assess(connection, now, companies, self.imports_inactive))
+        verdict = assess(connection, now, companies, self.imports_inactive, self._today(now))
+        return take_back(connection, verdict)
 
-    def assess(self, connection: Connection) -> Verdict:
-        return assess(connection, None, None, self.imports_inactive)
+    def assess(self, connection: Connection, now: datetime | None = None) -> Verdict:
+        return assess(connection, None, None, self.imports_inactive, self._today(now) if now else None)
+
+    def _today(self, now: datetime) -> TodayOf:
+        def today(company: str) -> date | None:
+            zone = self.timezone_of(company)
+            return company_today(now, zone) if zone else None
+
+        return today
 
 
 def assess(
@@ -124,6 +141,7 @@ def assess(
     now: datetime | None,
     companies: Collection[str] | None,
     imports_inactive: ImportsInactive,
+    today_of: TodayOf | None = None,
 ) -> Verdict:
     """The queued automatic reminders (of `companies`, due at `now`; None: any) listing an
     invoice no longer remindable: to withdraw (none due), or to plan again (some due, never
@@ -134,6 +152,7 @@ def assess(
     customers: dict[int, str] = {}  # outbox id -> the customer its invoices still due are of
     changed: set[int] = set()  # listing a due invoice whose balance is not the one rendered
     addressed: dict[int, str] = {}  # outbox id -> its recipients
+    early: set[int] = set()  # listing a remindable invoice whose offset is not due today
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
@@ -142,6 +161,8 @@ def assess(
             customers.setdefault(row["outbox_id"], row["customer_ref"])
             if row["planned_balance"] is not None and row["planned_balance"] != row["balance"]:
                 changed.add(row["outbox_id"])
+            if not _offset_due(row, today_of):
+                early.add(row["outbox_id"])
         else:
             not_due.append(pair)
         if row["tried"]:
@@ -153,6 +174,8 @@ def assess(
             continue  # perhaps on its way to some already: it goes as it is
         if not_due:
             (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+        elif outbox_id in early:
+            verdict.redated.append(outbox_id)
         elif outbox_id in changed:
             verdict.rebalanced.append(outbox_id)
         elif outbox_id in moved:
@@ -200,7 +223,12 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
     for outbox_id, customer in customers.items():
         if outbox_id not in verdict.tried:
             untried.setdefault((verdict.pairs[outbox_id][0], customer), []).append(outbox_id)
-    again = {*verdict.replanned, *verdict.rebalanced, *verdict.readdressed}  # taken back anyway
+    again = {
+        *verdict.replanned,
+        *verdict.rebalanced,
+        *verdict.readdressed,
+        *verdict.redated,
+    }  # taken back anyway
     several = (ids for ids in untried.values() if len(ids) > 1)
     return sorted(i for ids in several for i in ids if i not in again)
 
@@ -216,6 +244,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
         *verdict.merged,
         *verdict.rebalanced,
         *verdict.readdressed,
+        *verdict.redated,
     }
     free = _locked(connection, sorted(named_ids | set(verdict.revoked)))
     revoked = [i for i in verdict.revoked if i in free]
@@ -227,6 +256,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
         (verdict.merged, MERGED, taken.merged),
         (verdict.rebalanced, REBALANCED, taken.rebalanced),
         (verdict.readdressed, READDRESSED, taken.readdressed),
+        (verdict.redated, REDATED, taken.redated),
     ):
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
@@ -234,7 +264,14 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
             bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
             bucket += _drop(connection, [i for i in chunk if i in verdict.tried], reason, tried=True)
         bucket.sort()
-    dropped = (*taken.withdrawn, *taken.replanned, *taken.merged, *taken.rebalanced, *taken.readdressed)
+    dropped = (
+        *taken.withdrawn,
+        *taken.replanned,
+        *taken.merged,
+        *taken.rebalanced,
+        *taken.readdressed,
+        *taken.redated,
+    )
     taken.tried = verdict.tried & set(dropped)
     untried = [i for i in dropped if i not in taken.tried]
     taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
@@ -378,6 +415,15 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
             LEDGER.c.status == "sent",
         )
     )
+
+
+def _offset_due(row: Mapping[str, Any], today_of: TodayOf | None) -> bool:
+    """Whether the pair's offset is still due on the company's today (its due date may have
+    moved since planning); True when that day or the due date is unknown."""
+    today = today_of(row["company_id"]) if today_of is not None else None
+    if today is None or row["due_date"] is None:
+        return True
+    return (today - row["due_date"]).days >= row["offset_days"]
 
 
 def _still_due(row: Mapping[str, Any], imports_inactive: ImportsInactive) -> bool:

@@ -53,7 +53,8 @@ def stale_reminders(config: Config) -> Withdrawal:
     """The dispatcher's `withdraw`: reminders whose invoices all stopped being due while they
     waited for the window are dropped unsent (`mailer.withdraw`)."""
     imports = {c.id: company_policy(c).import_inactive_customers for c in config.companies}
-    return Withdrawal(lambda company: imports.get(company, False))
+    zones = {c.id: c.timezone for c in config.companies}
+    return Withdrawal(lambda company: imports.get(company, False), zones.get)
 
 
 def invitation_enqueuer(

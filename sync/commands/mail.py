@@ -44,6 +44,8 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
         withdrawn += f", {len(report.rebalanced)} to plan again with today's balances"
     if report.readdressed:
         withdrawn += f", {len(report.readdressed)} to plan again to the customer's current addresses"
+    if report.redated:
+        withdrawn += f", {len(report.redated)} withdrawn: an invoice is due later now"
     if report.revoked:
         withdrawn += f", {len(report.revoked)} invitation(s) withdrawn: can no longer be accepted"
     click.echo(

@@ -318,6 +318,33 @@ def test_a_reminder_held_for_the_window_goes_to_the_addresses_the_books_hold_whe
     ]
 
 
+def test_a_held_reminder_whose_invoice_got_a_later_due_date_is_not_sent_as_past_due(
+    make_shop, store_url, smtp
+):
+    """Planned on Friday evening (due Nov 1, offset +7); over the weekend the books extend the
+    invoice to Dec 15. Monday's email would have called it past due; it is taken back, and the
+    +7 reminder goes a week after the new due date."""
+    shop = make_shop(store_url, delivery_days=WEEKDAYS, reminder_offsets_days=[0, 7])
+    shop.sync(
+        [customer("1", "Customer 1", "c1@example.com")], [invoice("10", "1", date(2026, 11, 1), "120.00")]
+    )
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_EVENING)).code == 0
+    shop.sync_changes([invoice("10", "1", date(2026, 12, 15), "120.00")])
+
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(MONDAY_OPENING)).out
+    assert "[due now; an invoice it lists is due later now: withdrawn unless that changes]" in preview
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 0 sent, 0 failed, 0 to retry, 1 withdrawn: an invoice is due later now\n"
+    assert "enqueued 0 reminder email(s)" in shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).out
+    assert smtp.received == []
+
+    week_after = utc("2026-12-22T15:00")  # Tue 10:00 EST
+    assert "INV-10 (+7d)" in shop.cli("reminders", "plan", "--now", iso(week_after)).out
+    assert shop.cli("mail", "dispatch", "--now", iso(week_after)).code == 0
+    [received] = smtp.received
+    assert "due Dec 15, 2026" in received.message.get_body(("plain",)).get_content()
+
+
 def test_reminders_held_from_different_days_reach_their_customer_as_one_email(make_shop, store_url, smtp):
     """Saturday's and Sunday's reminders both wait for Monday's opening: a customer with one of
     each gets one email listing both invoices (SPEC: all reminders due for one customer at the
