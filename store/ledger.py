@@ -35,50 +35,48 @@ class ReminderInputs:
 
 
 def reminder_inputs(connection: Connection, company_id: str, horizon: date) -> ReminderInputs:
-    rows = (
-        connection.execute(
-            select(Invoice.__table__).where(
-                Invoice.company_id == company_id,
-                Invoice.visible.is_(True),
-                Invoice.balance > 0,
-                Invoice.due_date <= horizon,
+    """The company's open visible invoices due by `horizon`, their customers, and the ledger
+    pairs of those invoices. The customers and pairs are selected by subquery, not by a list
+    of refs: a company with more open invoices than a statement may carry parameters (65,535
+    on PostgreSQL) must still be planned."""
+    wanted = (
+        Invoice.company_id == company_id,
+        Invoice.visible.is_(True),
+        Invoice.balance > 0,
+        Invoice.due_date <= horizon,
+    )
+    rows = connection.execute(select(Invoice.__table__).where(*wanted)).mappings().all()
+    invoices = [invoice_facts(r) for r in rows]
+    if not invoices:
+        return ReminderInputs([], {}, set())
+    customers = {
+        r.ref: CustomerFacts(r.ref, r.active, r.deleted, r.reminders_paused)
+        for r in connection.execute(
+            select(Customer.ref, Customer.active, Customer.deleted, Customer.reminders_paused).where(
+                Customer.company_id == company_id,
+                Customer.ref.in_(select(Invoice.customer_ref).where(*wanted)),
             )
         )
-        .mappings()
-        .all()
-    )
-    invoices = [invoice_facts(r) for r in rows]
-    refs = sorted({i.customer_ref for i in invoices})
-    customers = (
-        {
-            r.ref: CustomerFacts(r.ref, r.active, r.deleted, r.reminders_paused)
-            for r in connection.execute(
-                select(Customer.ref, Customer.active, Customer.deleted, Customer.reminders_paused).where(
-                    Customer.company_id == company_id, Customer.ref.in_(refs)
-                )
-            )
-        }
-        if refs
-        else {}
-    )
+    }
     ledger = select(LEDGER.c.invoice_ref, LEDGER.c.offset_days).where(
-        LEDGER.c.company_id == company_id, LEDGER.c.invoice_ref.in_([i.ref for i in invoices])
+        LEDGER.c.company_id == company_id, LEDGER.c.invoice_ref.in_(select(Invoice.ref).where(*wanted))
     )
-    done = {(ref, offset) for ref, offset in connection.execute(ledger)} if invoices else set()
+    done = {(ref, offset) for ref, offset in connection.execute(ledger)}
     return ReminderInputs(invoices, customers, done)
 
 
 def reminder_recipients(
     connection: Connection, company_id: str, refs: Sequence[str]
 ) -> dict[str, tuple[str, ...]]:
-    """Each customer's valid contact addresses still in the source, primary first."""
+    """Each customer's valid contact addresses still in the source, primary first (asked
+    `BATCH` customers at a time: bounded statements whatever the number of customers)."""
     out: dict[str, list[str]] = defaultdict(list)
-    if refs:
+    for start in range(0, len(refs), BATCH):
         for ref, email in connection.execute(
             select(Contact.customer_ref, Contact.email)
             .where(
                 Contact.company_id == company_id,
-                Contact.customer_ref.in_(refs),
+                Contact.customer_ref.in_(list(refs[start : start + BATCH])),
                 Contact.valid.is_(True),
                 Contact.in_source.is_(True),
             )

@@ -359,14 +359,16 @@ def _invoice_facts_in(
 
 
 def customer_names(connection, company_id: str, refs: list[str]) -> dict[str, str]:
-    if not refs:
-        return {}
-    rows = connection.execute(
-        select(CUSTOMERS.c.ref, CUSTOMERS.c.display_name).where(
-            CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(refs)
+    """Display names by ref, asked 500 refs at a time (a statement's parameters are bounded)."""
+    names: dict[str, str] = {}
+    for start in range(0, len(refs), 500):
+        rows = connection.execute(
+            select(CUSTOMERS.c.ref, CUSTOMERS.c.display_name).where(
+                CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref.in_(list(refs[start : start + 500]))
+            )
         )
-    )
-    return dict(rows.all())
+        names.update(rows.all())
+    return names
 
 
 __all__ = [

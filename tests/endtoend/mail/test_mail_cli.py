@@ -272,6 +272,24 @@ def test_an_invoice_due_on_the_calendars_first_day_blocks_no_reminder(make_shop,
     assert sorted(a for r in smtp.received for a in r.rcpt_tos) == ["ap@globex.example", "old@example.com"]
 
 
+def test_a_company_with_more_open_invoices_than_a_statement_takes_parameters_is_planned(
+    make_shop, pg_url, smtp
+):
+    """Planning read the ledger with one IN list holding every open invoice's ref: past 65,535
+    open invoices due, PostgreSQL refused the statement ("number of parameters must be between
+    0 and 65535") and the company got no reminder at all, from the CLI or the daemon."""
+    shop = make_shop(pg_url, reminder_offsets_days=[0])
+    shop.sync(
+        [customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in range(100)],
+        [invoice(str(n), str(n % 100), date(2026, 11, 1), "1.00") for n in range(65_600)],
+    )
+
+    planned = shop.process("reminders", "plan", "--dry-run", "--now", iso(FRIDAY_10AM))
+
+    assert planned.code == 0, planned.err
+    assert planned.out.startswith("acme: would enqueue 100 reminder email(s)")
+
+
 def test_smtp_down_then_up_delivers_every_message_exactly_once(make_shop, store_url, smtp):
     shop = make_shop(store_url)
     shop.sync(
