@@ -64,4 +64,18 @@ def load_company_file(path: Path) -> dict[str, tuple[dict, CompanyConfig]]:
     companies = parse_config(raw, source=str(path), require_secrets=False).companies
     if not companies:
         raise ConfigError(f"{path}: companies: no [[companies]] table in the file")
-    return {company.id: (table, company) for table, company in zip(raw["companies"], companies, strict=True)}
+    folder = path.absolute().parent
+    return {
+        company.id: _anchored(table, company, folder)
+        for table, company in zip(raw["companies"], companies, strict=True)
+    }
+
+
+def _anchored(table: dict, company: CompanyConfig, folder: Path) -> tuple[dict, CompanyConfig]:
+    """A relative `template_dir` taken from the company file's folder, as the main file's
+    are from its own (`sync.config.load_config`), and stored so: the workers and admins
+    reading the stored company run from any folder."""
+    if not company.template_dir or Path(company.template_dir).is_absolute():
+        return table, company
+    anchored = str(folder / company.template_dir)
+    return {**table, "template_dir": anchored}, company.model_copy(update={"template_dir": anchored})

@@ -113,3 +113,21 @@ def test_removing_a_stored_company_revokes_its_portal_keys_so_a_reused_id_is_not
         assert company_for_key(engine, key) is None
     finally:
         engine.dispose()
+
+
+def test_a_stored_companys_template_dir_is_taken_from_its_files_folder(cli, tmp_path, monkeypatch):
+    # like the main file's relative paths: the workers and admins run from any folder
+    tenants = tmp_path / "tenants"
+    (tenants / "tpl").mkdir(parents=True)
+    (tenants / "tenants.toml").write_text(company_toml("initech", template_dir="tpl"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli("company", "add", str(tenants / "tenants.toml"))[0] == 0
+    code, out, err = cli("reminders", "plan", "initech")
+    assert (code, err) == (0, ""), err
+    assert out == "initech: enqueued 0 reminder email(s); 0 earlier offset(s) skipped\n"
+    stored = count(
+        cli.store_url, "SELECT COUNT(*) FROM company_definitions WHERE definition LIKE '%tenants/tpl%'"
+    )
+    assert stored == 1
