@@ -337,6 +337,27 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
         )
 
 
+def check_kinds(config: Config, company_ids: Iterable[str] | None = None) -> None:
+    """Refuse, naming the key, a company about to be synced (`company_ids`; None: all) whose
+    `connection.kind` no connector answers to: a typo is a configuration error (exit 2), not
+    a failed sync recorded in the history at every run.
+
+    Checked by the commands that call an accounting API, not at load: a plug-in's kind may be
+    installed on the workers only, and `status` or `history` work on any machine.
+    """
+    from connectors.registry import BUILTIN, UnknownConnector, factory_for
+
+    source = config.path or "configuration"
+    wanted = None if company_ids is None else set(company_ids)
+    for index, company in enumerate(config.companies):
+        kind = company.connection.kind
+        if (wanted is None or company.id in wanted) and kind not in BUILTIN:
+            try:
+                factory_for(kind)
+            except UnknownConnector as exc:
+                raise ConfigError(f"{source}: companies[{index}].connection.kind: {exc}") from None
+
+
 def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None) -> None:
     """Refuse, naming the key, when a company about to render mail (`company_ids`; None: all)
     names a `template_dir` that is not a directory: a typo must not fall back to the

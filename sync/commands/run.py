@@ -7,7 +7,7 @@ import sys
 import click
 
 from sync.cli import State, pass_state
-from sync.config import check_template_dirs
+from sync.config import check_kinds, check_template_dirs
 from sync.daemon import Daemon
 from sync.logging import configure_logging
 
@@ -26,6 +26,7 @@ def run(state: State, time_scale: float) -> None:
     config = state.config
     state.require_secrets(smtp=True)
     check_template_dirs(config)  # a typo in a folder is exit 2 now, not a failure every minute
+    check_kinds(config)  # nor one in a connection's kind, a failed sync every interval
     if not sys.stderr.isatty():
         configure_logging(config.log.level, "json")  # daemons log JSON under systemd and containers
     Daemon(state.app(), time_scale=time_scale).run_until_stopped()

@@ -13,6 +13,7 @@ from store.glance import live_worker_count
 from store.owners import worker_id
 from store.schedule import request_sync
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
+from sync.config import check_kinds
 from sync.interrupt import stop_on_interrupt
 from sync.runner import sync_now
 
@@ -40,6 +41,7 @@ def sync_command(
         return
     wanted = state.company_ids(companies)
     state.require_secrets(wanted)
+    check_kinds(state.config, wanted)
     app = state.app()
     clock = (lambda: parse_now(now)) if now else (lambda: parse_now(None))
     display = _display(as_json)

@@ -80,3 +80,43 @@ def test_a_company_whose_secret_is_set_syncs_without_the_others(cli):
     code, err = cli("sync", "acme")
     assert code == 1  # not connected yet: the work failed, the configuration is fine
     assert "is not set" not in err and "not synced: acme" in err
+
+
+TYPO = """
+[store]
+url = "{url}"
+
+[[companies]]
+id = "acme"
+name = "Acme"
+[companies.connection]
+kind = "quickbooks"
+realm_id = "1"
+
+[[companies]]
+id = "globex"
+name = "Globex"
+[companies.connection]
+kind = "xeor"
+tenant_id = "t"
+"""
+
+
+@pytest.mark.parametrize("args", [("sync",), ("sync", "globex")], ids=" ".join)
+def test_a_connection_kind_nobody_provides_is_a_configuration_error(cli_over, sqlite_url, args):
+    # exit 2 naming the key, not a failed sync recorded in the history at every run
+    cli = cli_over(TYPO.format(url=sqlite_url))
+    code, err = cli(*args)
+    assert code == 2, err
+    assert (
+        err.count("\n") == 1
+        and "arsync.toml: companies[1].connection.kind: unknown connector kind 'xeor'" in err
+    )
+    assert cli("history", "globex") == (0, "")
+
+
+def test_a_connection_kind_is_checked_only_for_the_companies_synced(cli_over, sqlite_url):
+    cli = cli_over(TYPO.format(url=sqlite_url))
+    code, err = cli("sync", "acme")
+    assert code == 1 and "unknown connector kind" not in err  # not connected: the work failed
+    assert cli("status")[0] == 0
