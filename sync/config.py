@@ -75,6 +75,20 @@ class MailConfig(_Strict):
     smtp_password_env: str = "ARSYNC_SMTP_PASSWORD"
     file_directory: str = "outbox"  # relative to the configuration file's folder (`load_config`)
 
+    @field_validator("from_address")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        # What every message's From header is built from (`email.headerregistry.Address`):
+        # refused here, not as an "unexpected error" of each mail command and daemon minute.
+        from email.errors import HeaderParseError
+        from email.headerregistry import Address
+
+        try:
+            Address(addr_spec=value)
+        except (ValueError, IndexError, HeaderParseError):
+            raise ValueError(f"{value!r} is not an email address (name@example.com)") from None
+        return value
+
     def smtp_password(self) -> str:
         """The SMTP password, read from the environment variable the file names."""
         if not self.smtp_username:

@@ -82,6 +82,12 @@ CASES = [
         "companies[0].connection: required key is missing",
     ),
     ("bad-log-level", '[log]\nlevel = "loud"\n', "log.level: Input should be"),
+    (  # every message's From header is built from it: each mail command failed "unexpectedly"
+        "bad-from-address",
+        '[mail]\nfrom_address = "Billing <billing@acme.example>"\n',
+        "mail.from_address: 'Billing <billing@acme.example>' is not an email address",
+    ),
+    ("from-address-no-domain", '[mail]\nfrom_address = "billing"\n', "mail.from_address: 'billing' is not"),
     ("not-toml", "[store\nurl=", "not valid TOML"),
     ("key-with-newline", '"stor\\n" = 1\n', "'stor\\n': unknown key"),
 ]
