@@ -39,6 +39,20 @@ class ConfigError(Exception):
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # TOML's "\u0000" is a string no store, path or environment variable can hold:
+        # PostgreSQL refused the company row with an unexpected error, a path or a variable
+        # name was cut short or raised.
+        if any(
+            "\x00" in item
+            for item in (value if isinstance(value, list) else [value])
+            if isinstance(item, str)
+        ):
+            raise ValueError("a NUL character (\\u0000) is not allowed")
+        return value
+
 
 class StoreConfig(_Strict):
     url: str = "sqlite:///arsync.db"  # a relative SQLite path: from the configuration file's folder

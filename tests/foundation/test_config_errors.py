@@ -88,6 +88,17 @@ CASES = [
         "mail.from_address: 'Billing <billing@acme.example>' is not an email address",
     ),
     ("from-address-no-domain", '[mail]\nfrom_address = "billing"\n', "mail.from_address: 'billing' is not"),
+    (  # PostgreSQL refused the company row: "unexpected error: DataError", exit 1
+        "nul-in-a-string",
+        GOOD_COMPANY.replace('name = "Acme Landscaping"', 'name = "Acme\\u0000Evil"'),
+        "companies[0].name: a NUL character (\\u0000) is not allowed",
+    ),
+    (
+        "nul-in-a-list",
+        GOOD_COMPANY.replace('timezone = "America/New_York"', 'delivery_days = ["mon", "tue\\u0000"]'),
+        "companies[0].delivery_days: a NUL character",
+    ),
+    ("nul-in-a-path", '[mail]\nfile_directory = "out\\u0000box"\n', "mail.file_directory: a NUL character"),
     ("not-toml", "[store\nurl=", "not valid TOML"),
     ("key-with-newline", '"stor\\n" = 1\n', "'stor\\n': unknown key"),
 ]
