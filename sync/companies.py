@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from store.glance import stored_definitions
-from sync.config import CompanyConfig, Config, ConfigError, parse_config
+from sync.config import CompanyConfig, Config, ConfigError, first_error, parse_config
 
 
 def stored_companies(engine: Engine) -> list[CompanyConfig]:
@@ -24,7 +24,10 @@ def stored_companies(engine: Engine) -> list[CompanyConfig]:
         try:
             out.append(CompanyConfig.model_validate(definition))
         except ValidationError as exc:
-            raise ConfigError(f"stored company {company_id!r}: {exc.errors()[0]['msg']}") from None
+            raise ConfigError(
+                f"stored company {company_id!r}: {first_error(exc)} "
+                f"(`arsync company remove {company_id}`, then add it again corrected)"
+            ) from None
     return out
 
 

@@ -304,13 +304,13 @@ def parse_config(raw: dict, *, source: str = "configuration", require_secrets: b
     try:
         config = Config.model_validate({**raw, "path": source})
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_first_error(exc)}") from None
+        raise ConfigError(f"{source}: {first_error(exc)}") from None
     if require_secrets:
         check_secrets(config, smtp=True)
     return config
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     key = _key_path(error["loc"])
     message = error["msg"].removeprefix("Value error, ")

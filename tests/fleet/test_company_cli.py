@@ -131,3 +131,26 @@ def test_a_stored_companys_template_dir_is_taken_from_its_files_folder(cli, tmp_
         cli.store_url, "SELECT COUNT(*) FROM company_definitions WHERE definition LIKE '%tenants/tpl%'"
     )
     assert stored == 1
+
+
+def test_a_stored_company_that_no_longer_validates_is_named_with_its_key(cli):
+    # e.g. a time zone the machine's tzdata no longer has: the message says which key, and how out
+    with make_engine(cli.store_url).begin() as connection:
+        definition = json.dumps(
+            {"id": "initech", "name": "I", "timezone": "Mars/Base", "connection": {"kind": "xero"}}
+        )
+        connection.execute(
+            text(
+                "INSERT INTO company_definitions (company_id, definition, added_at)"
+                " VALUES ('initech', :d, CURRENT_TIMESTAMP)"
+            ),
+            {"d": definition},
+        )
+    code, _, err = cli("status")
+    assert code == 2
+    assert err == (
+        "arsync: configuration error: stored company 'initech': timezone: unknown time zone 'Mars/Base'"
+        " (`arsync company remove initech`, then add it again corrected)\n"
+    )
+    assert cli("company", "remove", "initech")[0] == 0
+    assert cli("status")[0] == 0
