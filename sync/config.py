@@ -124,6 +124,15 @@ class HttpConfig(_Strict):
     quickbooks_verifier_token_env: str = ""  # empty: /webhooks/quickbooks is off
     xero_webhook_key_env: str = ""  # empty: /webhooks/xero is off
 
+    @field_validator("host")
+    @classmethod
+    def _named_host(cls, value: str) -> str:
+        # bind("") is every interface: /metrics and the webhooks on the public network, where
+        # an empty value elsewhere in this file means "none" or the default
+        if not value.strip():
+            raise ValueError("empty: give the address to listen on (0.0.0.0 for every interface)")
+        return value
+
     def quickbooks_verifier_token(self) -> str:
         return (
             os.environ.get(self.quickbooks_verifier_token_env, "")

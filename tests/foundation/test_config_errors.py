@@ -99,6 +99,11 @@ CASES = [
         "companies[0].delivery_days: a NUL character",
     ),
     ("nul-in-a-path", '[mail]\nfile_directory = "out\\u0000box"\n', "mail.file_directory: a NUL character"),
+    (  # it listened on every interface (bind to ""), /metrics and the webhooks public
+        "empty-http-host",
+        '[http]\nhost = ""\n',
+        "http.host: empty: give the address to listen on (0.0.0.0 for every interface)",
+    ),
     ("not-toml", "[store\nurl=", "not valid TOML"),
     ("key-with-newline", '"stor\\n" = 1\n', "'stor\\n': unknown key"),
 ]
