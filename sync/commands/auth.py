@@ -97,10 +97,22 @@ def _show_tenants(access_token: str, api_base_url: str, configured: str) -> None
         click.echo(f"note: connection.tenant_id {configured!r} is not among them; set it to one of these")
 
 
+def _token(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A token as the provider issued it: never empty, never with spaces or control characters.
+
+    An unset shell variable (`--refresh-token "$REFRESH"`) or a pasted line break replaced the
+    working tokens with ones no provider accepts: the connection was lost until a new consent.
+    """
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        what = "empty" if not value else "holds spaces or control characters"
+        raise click.BadParameter(f"{what}, which no token does; the stored tokens are unchanged")
+    return value
+
+
 @auth.command("set-tokens")
 @click.argument("company")
-@click.option("--access-token", required=True)
-@click.option("--refresh-token", required=True)
+@click.option("--access-token", required=True, callback=_token)
+@click.option("--refresh-token", required=True, callback=_token)
 @click.option(
     "--expires-in",
     type=click.IntRange(0, 86400 * 365),

@@ -312,3 +312,31 @@ def test_a_sync_with_now_stores_token_lifetimes_of_the_real_clock(tmp_path, stor
     now = datetime.now(UTC)
     assert now < access <= now + timedelta(hours=2)
     assert now < refresh <= now + timedelta(days=102)
+
+
+@pytest.mark.parametrize("bad", ["", "tok en", "tok\nen"], ids=["empty", "space", "line-break"])
+def test_set_tokens_refuses_a_token_no_provider_issues_and_keeps_the_stored_ones(tmp_path, store_url, bad):
+    # `--refresh-token "$REFRESH"` with the variable unset replaced the working tokens
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{store_url}"\n[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("ARSYNC_CONFIG", "ARSYNC_SECRET_KEY")}
+
+    def arsync(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "sync", "--config", str(config), *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True)
+
+    assert arsync("db", "upgrade").returncode == 0
+    assert (
+        arsync("auth", "set-tokens", "acme", "--access-token", "a1", "--refresh-token", "r1").returncode == 0
+    )
+    refused = arsync("auth", "set-tokens", "acme", "--access-token", "a2", "--refresh-token", bad)
+    assert refused.returncode == 2
+    assert "--refresh-token" in refused.stderr and "the stored tokens are unchanged" in refused.stderr
+    engine = make_engine(store_url)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT access_token, refresh_token FROM connections")).one()
+    engine.dispose()
+    assert tuple(stored) == ("plain:a1", "plain:r1")  # no ARSYNC_SECRET_KEY: stored as given
