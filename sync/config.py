@@ -374,10 +374,15 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
         )
 
 
-def check_kinds(config: Config, company_ids: Iterable[str] | None = None) -> None:
+# The id a built-in connection cannot call its API without (SPEC 7: "realm_id # quickbooks").
+CONNECTION_ID = {"quickbooks": "realm_id", "xero": "tenant_id"}
+
+
+def check_kinds(config: Config, company_ids: Iterable[str] | None = None, *, ids: bool = False) -> None:
     """Refuse, naming the key, a company about to be synced (`company_ids`; None: all) whose
-    `connection.kind` no connector answers to: a typo is a configuration error (exit 2), not
-    a failed sync recorded in the history at every run.
+    `connection.kind` no connector answers to, or (`ids`: `arsync sync`, which syncs them now)
+    a built-in connection without its realm or tenant id: a typo or an omission is a
+    configuration error (exit 2), not a failed sync recorded in the history.
 
     Checked by the commands that call an accounting API, not at load: a plug-in's kind may be
     installed on the workers only, and `status` or `history` work on any machine.
@@ -388,11 +393,17 @@ def check_kinds(config: Config, company_ids: Iterable[str] | None = None) -> Non
     wanted = None if company_ids is None else set(company_ids)
     for index, company in enumerate(config.companies):
         kind = company.connection.kind
-        if (wanted is None or company.id in wanted) and kind not in BUILTIN:
+        if wanted is not None and company.id not in wanted:
+            continue
+        if kind not in BUILTIN:
             try:
                 factory_for(kind)
             except UnknownConnector as exc:
                 raise ConfigError(f"{source}: companies[{index}].connection.kind: {exc}") from None
+        needed = CONNECTION_ID.get(kind) if ids else None
+        if needed and not getattr(company.connection, needed).strip():
+            key = f"companies[{index}].connection.{needed}"
+            raise ConfigError(f"{source}: {key}: required for a {kind} connection")
 
 
 def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None) -> None:

@@ -41,7 +41,7 @@ def sync_command(
         return
     wanted = state.company_ids(companies)
     state.require_secrets(wanted)
-    check_kinds(state.config, wanted)
+    check_kinds(state.config, wanted, ids=True)
     app = state.app()
     clock = (lambda: parse_now(now)) if now else (lambda: parse_now(None))
     display = _display(as_json)

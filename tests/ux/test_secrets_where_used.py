@@ -120,3 +120,18 @@ def test_a_connection_kind_is_checked_only_for_the_companies_synced(cli_over, sq
     code, err = cli("sync", "acme")
     assert code == 1 and "unknown connector kind" not in err  # not connected: the work failed
     assert cli("status")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"), [("quickbooks", "realm_id"), ("xero", "tenant_id")], ids=["quickbooks", "xero"]
+)
+def test_a_built_in_connection_without_its_id_is_a_configuration_error(cli_over, sqlite_url, kind, key):
+    # it was a failed sync ("connection.realm_id is required ..."), exit 1, at every run
+    cli = cli_over(
+        f'[store]\nurl = "{sqlite_url}"\n[[companies]]\nid = "acme"\nname = "Acme"\n'
+        f'[companies.connection]\nkind = "{kind}"\n{key} = " "\n'
+    )
+    code, err = cli("sync", "acme")
+    assert code == 2, err
+    assert err.count("\n") == 1
+    assert f"arsync.toml: companies[0].connection.{key}: required for a {kind} connection" in err
