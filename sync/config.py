@@ -406,6 +406,17 @@ def check_kinds(config: Config, company_ids: Iterable[str] | None = None, *, ids
             raise ConfigError(f"{source}: {key}: required for a {kind} connection")
 
 
+def check_portal_url(config: Config, company_id: str) -> None:
+    """Refuse, naming the key, to invite a company's contacts without its `portal_url`: the
+    link would be a bare `/invite/TOKEN` no customer can open, and a new invitation supersedes
+    the contact's earlier (working) ones."""
+    for index, company in enumerate(config.companies):
+        if company.id == company_id and not company.portal_url:
+            key = f"companies[{index}].portal_url"
+            source = config.path or "configuration"
+            raise ConfigError(f"{source}: {key}: required to invite (the link is {{portal_url}}/invite/...)")
+
+
 def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None) -> None:
     """Refuse, naming the key, when a company about to render mail (`company_ids`; None: all)
     names a `template_dir` that is not a directory: a typo must not fall back to the

@@ -10,7 +10,7 @@ from mailer.environment import TemplateProblem, check_templates
 from store import portal as portal_api
 from store.owners import worker_id
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
-from sync.config import check_template_dirs
+from sync.config import check_portal_url, check_template_dirs
 from sync.interrupt import stop_on_interrupt
 from sync.invites import invite as invite_contacts
 from sync.mail import invitation_enqueuer, stale_reminders, transport, window_for
@@ -94,6 +94,7 @@ def invite(
     state.company_ids((company,))
     state.require_secrets([], smtp=True)
     check_template_dirs(state.config, [company])
+    check_portal_url(state.config, company)
     at = parse_now(now)
     try:
         report = invite_contacts(
@@ -132,6 +133,7 @@ def portal_request_access(state: State, company: str, email: str, now: str | Non
     state.company_ids((company,))
     state.require_secrets([], smtp=True)
     check_template_dirs(state.config, [company])
+    check_portal_url(state.config, company)
     config = state.config.company(company)
     try:  # before anything depends on the email: a broken template must not tell matches apart
         check_templates(config.template_dir, "invitation")

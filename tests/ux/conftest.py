@@ -35,5 +35,6 @@ def cli(cli_over, tmp_path, sqlite_url) -> Run:
     """One company, `acme`, mail written as files."""
     return cli_over(
         f'[store]\nurl = "{sqlite_url}"\n[mail]\nfile_directory = "{tmp_path / "outbox"}"\n'
-        '[[companies]]\nid = "acme"\nname = "Acme"\n[companies.connection]\nkind = "quickbooks"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\nportal_url = "https://portal.acme.example"\n'
+        '[companies.connection]\nkind = "quickbooks"\n'
     )

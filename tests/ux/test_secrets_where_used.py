@@ -135,3 +135,20 @@ def test_a_built_in_connection_without_its_id_is_a_configuration_error(cli_over,
     assert code == 2, err
     assert err.count("\n") == 1
     assert f"arsync.toml: companies[0].connection.{key}: required for a {kind} connection" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("invite", "acme", "--all-eligible"), ("portal", "request-access", "acme", "ap@example.com")],
+    ids=" ".join,
+)
+def test_inviting_without_a_portal_url_is_a_configuration_error(cli_over, sqlite_url, tmp_path, args):
+    # the link was a bare /invite/TOKEN, mailed, superseding the contact's working invitations
+    cli = cli_over(
+        f'[store]\nurl = "{sqlite_url}"\n[mail]\nfile_directory = "{tmp_path / "outbox"}"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n[companies.connection]\nkind = "quickbooks"\n'
+    )
+    code, err = cli(*args)
+    assert code == 2, err
+    assert err.count("\n") == 1 and "arsync.toml: companies[0].portal_url: required to invite" in err
+    assert not (tmp_path / "outbox").exists()
