@@ -358,7 +358,9 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
 
     Loading validates the whole file without needing the secrets: only the commands that
     call an accounting API (`company_ids`: those companies; None: all) or log in to the
-    SMTP server (`smtp`) ask for them, so `status` or `history` work on any shell.
+    SMTP server (`smtp`) ask for them, so `status` or `history` work on any shell. Those
+    delivering mail (`smtp`) with the file transport also need `mail.file_directory` to be a
+    folder (or not there yet: it is made).
     """
     source = config.path or "configuration"
     wanted = None if company_ids is None else set(company_ids)
@@ -372,6 +374,10 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
         raise ConfigError(
             f"{source}: mail.smtp_password_env: environment variable {mail.smtp_password_env} is not set"
         )
+    folder = Path(mail.file_directory)
+    if smtp and mail.transport == "file" and folder.exists() and not folder.is_dir():
+        # each message would be "to retry" for ever (FileExistsError), the command exiting 0
+        raise ConfigError(f"{source}: mail.file_directory: {str(folder)!r} is not a directory")
 
 
 # The id a built-in connection cannot call its API without (SPEC 7: "realm_id # quickbooks").
