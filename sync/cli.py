@@ -299,7 +299,7 @@ def _known_failure(exc: Exception) -> tuple[int, str] | None:
         from sqlalchemy.exc import DBAPIError, OperationalError
 
         detail = _first_line(exc.orig or exc) if isinstance(exc, DBAPIError) else ""
-        if any(cause in detail for cause in _UNOPENABLE):
+        if store_unopenable(exc):
             return 2, f"arsync: configuration error: store.url: cannot open the store: {detail}"
         if isinstance(exc, OperationalError):  # the store itself: unreachable, locked, read-only
             return 1, f"arsync: the store (store.url) failed: {detail}"
@@ -308,6 +308,14 @@ def _known_failure(exc: Exception) -> tuple[int, str] | None:
 
 # SQLite's answers for a store path that cannot be a database (a missing folder, another file)
 _UNOPENABLE = ("unable to open database file", "file is not a database")
+
+
+def store_unopenable(exc: BaseException) -> bool:
+    """Whether `exc` says the store.url names no place a database can be (a configuration
+    error: no migration or restart will open it)."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, DBAPIError) and any(c in _first_line(exc.orig or exc) for c in _UNOPENABLE)
 
 
 def _not_utf8(args: list[str]) -> str | None:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from sync.cli import State, WorkFailed, pass_state
+from sync.cli import State, WorkFailed, pass_state, store_unopenable
 from sync.config import check_http_secrets
 from sync.logging import configure_logging
 
@@ -68,7 +68,11 @@ def _check_companies(context) -> None:
         context.companies()
     except CompaniesUnreadable as exc:
         raise ConfigError(str(exc)) from None
-    except (StoreNotMigrated, SQLAlchemyError):
+    except SQLAlchemyError as exc:
+        if store_unopenable(exc):  # a missing folder, another file: no migration job opens it
+            raise
+        return
+    except StoreNotMigrated:
         return
 
 

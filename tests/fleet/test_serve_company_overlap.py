@@ -78,3 +78,20 @@ def test_a_running_server_keeps_serving_the_others_when_an_overlapping_id_is_add
         assert app.state.context.problem is not None and BOTH in app.state.context.problem
     assert ready.status_code == 200, ready.text
     assert metrics.status_code == 200 and 'company="acme"' in metrics.text, metrics.text
+
+
+def test_serve_refuses_a_store_url_no_database_can_be_at(tmp_path):
+    # a missing folder (or another file): no migration job will ever open it, unlike a store
+    # not migrated yet, which /readyz reports while the server waits
+    config = tmp_path / "arsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "no-such-folder" / "arsync.db"}"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "sync", "--config", str(config), "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "arsync: configuration error: store.url: cannot open the store: unable to open database file\n"
+    )
