@@ -187,7 +187,10 @@ class State:
 
             self._app = App.open(self.config, migrated=migrated, register=not self.read_only)
             if migrated and merged:
-                self._config = self.config.model_copy(update={"companies": self._app.companies()})
+                companies = self._app.companies()
+                in_file = {c.id for c in self.config.companies}
+                stored = frozenset(c.id for c in companies if c.id not in in_file)
+                self._config = self.config.model_copy(update={"companies": companies, "stored_ids": stored})
         return self._app
 
     def company_ids(self, given: tuple[str, ...]) -> list[str]:

@@ -244,6 +244,8 @@ class Config(_Strict):
     http: HttpConfig = HttpConfig()
     companies: list[CompanyConfig] = []
     path: str = Field(default="", exclude=True)
+    # ids of `companies` read from the store (`arsync company add`), not from the file at `path`
+    stored_ids: frozenset[str] = Field(default=frozenset(), exclude=True)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:
@@ -308,8 +310,9 @@ def _anchored(config: Config, folder: Path) -> Config:
 
 def parse_config(raw: dict, *, source: str = "configuration", require_secrets: bool = True) -> Config:
     """Validate an already-parsed TOML document."""
-    if "path" in raw:  # `path` is where the file was read from, not a key of the file
-        raise ConfigError(f"{source}: path: unknown key")
+    for internal in ("path", "stored_ids"):  # where the companies were read from: not keys of the file
+        if internal in raw:
+            raise ConfigError(f"{source}: {internal}: unknown key")
     try:
         config = Config.model_validate({**raw, "path": source})
     except ValidationError as exc:
@@ -345,6 +348,14 @@ def _key_path(loc: tuple) -> str:
     return out
 
 
+def company_key(config: Config, index: int, company: CompanyConfig, key: str) -> str:
+    """Where a company's `key` is written, for a message: the file and `companies[i].key`, or
+    the stored company (`arsync company add`), which the file does not hold."""
+    if company.id in config.stored_ids:
+        return f"stored company {company.id!r} (`arsync company add`): {key}"
+    return f"{config.path or 'configuration'}: companies[{index}].{key}"
+
+
 def check_http_secrets(config: Config) -> None:
     """`arsync serve` only: the webhook secrets the file names must be set (exit 2 otherwise)."""
     for key in ("quickbooks_verifier_token_env", "xero_webhook_key_env"):
@@ -367,8 +378,8 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
     for index, company in enumerate(config.companies):
         env = company.connection.client_secret_env
         if (wanted is None or company.id in wanted) and env and env not in os.environ:
-            key = f"companies[{index}].connection.client_secret_env"
-            raise ConfigError(f"{source}: {key}: environment variable {env} is not set")
+            key = company_key(config, index, company, "connection.client_secret_env")
+            raise ConfigError(f"{key}: environment variable {env} is not set")
     mail = config.mail
     if smtp and mail.transport == "smtp" and mail.smtp_username and mail.smtp_password_env not in os.environ:
         raise ConfigError(
@@ -395,7 +406,6 @@ def check_kinds(config: Config, company_ids: Iterable[str] | None = None, *, ids
     """
     from connectors.registry import BUILTIN, UnknownConnector, factory_for
 
-    source = config.path or "configuration"
     wanted = None if company_ids is None else set(company_ids)
     for index, company in enumerate(config.companies):
         kind = company.connection.kind
@@ -405,11 +415,13 @@ def check_kinds(config: Config, company_ids: Iterable[str] | None = None, *, ids
             try:
                 factory_for(kind)
             except UnknownConnector as exc:
-                raise ConfigError(f"{source}: companies[{index}].connection.kind: {exc}") from None
+                raise ConfigError(
+                    f"{company_key(config, index, company, 'connection.kind')}: {exc}"
+                ) from None
         needed = CONNECTION_ID.get(kind) if ids else None
         if needed and not getattr(company.connection, needed).strip():
-            key = f"companies[{index}].connection.{needed}"
-            raise ConfigError(f"{source}: {key}: required for a {kind} connection")
+            key = company_key(config, index, company, f"connection.{needed}")
+            raise ConfigError(f"{key}: required for a {kind} connection")
 
 
 def check_portal_url(config: Config, company_id: str) -> None:
@@ -418,9 +430,8 @@ def check_portal_url(config: Config, company_id: str) -> None:
     the contact's earlier (working) ones."""
     for index, company in enumerate(config.companies):
         if company.id == company_id and not company.portal_url:
-            key = f"companies[{index}].portal_url"
-            source = config.path or "configuration"
-            raise ConfigError(f"{source}: {key}: required to invite (the link is {{portal_url}}/invite/...)")
+            key = company_key(config, index, company, "portal_url")
+            raise ConfigError(f"{key}: required to invite (the link is {{portal_url}}/invite/...)")
 
 
 def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None) -> None:
@@ -431,10 +442,9 @@ def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None
     Like the secrets, checked by the commands that render mail, not at load: the folder is
     a fact of the machine, and `status` or `history` work on any shell.
     """
-    source = config.path or "configuration"
     wanted = None if company_ids is None else set(company_ids)
     for index, company in enumerate(config.companies):
         folder = company.template_dir
         if (wanted is None or company.id in wanted) and folder and not Path(folder).is_dir():
-            key = f"companies[{index}].template_dir"
-            raise ConfigError(f"{source}: {key}: {folder!r} is not a directory")
+            key = company_key(config, index, company, "template_dir")
+            raise ConfigError(f"{key}: {folder!r} is not a directory")

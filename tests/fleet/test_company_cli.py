@@ -154,3 +154,25 @@ def test_a_stored_company_that_no_longer_validates_is_named_with_its_key(cli):
     )
     assert cli("company", "remove", "initech")[0] == 0
     assert cli("status")[0] == 0
+
+
+def test_a_stored_companys_configuration_error_names_it_not_the_file(cli, tmp_path, monkeypatch):
+    # the file's companies[2] does not exist: the admin looked for it there in vain
+    monkeypatch.delenv("INITECH_SECRET_UNSET", raising=False)
+    extra = tmp_path / "tenants.toml"
+    extra.write_text(
+        company_toml("initech").replace('client_id = "x"', 'client_secret_env = "INITECH_SECRET_UNSET"')
+    )
+    assert cli("company", "add", str(extra))[0] == 0
+    code, _, err = cli("sync", "initech")
+    assert code == 2
+    assert err == (
+        "arsync: configuration error: stored company 'initech' (`arsync company add`): "
+        "connection.client_secret_env: environment variable INITECH_SECRET_UNSET is not set\n"
+    )
+    monkeypatch.delenv("ACME_SECRET_UNSET", raising=False)
+    cli.config.write_text(
+        cli.config.read_text().replace('client_id = "x"', 'client_secret_env = "ACME_SECRET_UNSET"', 1)
+    )
+    code, _, err = cli("sync", "acme")  # the file's own companies are still named in it
+    assert code == 2 and f"{cli.config}: companies[0].connection.client_secret_env" in err
