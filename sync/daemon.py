@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from mailer.environment import TemplateProblem
 from store import jobs as fleet_jobs
 from store import schedule
 from store import workers as fleet_workers
@@ -213,9 +214,13 @@ class Daemon:
             self.wake.set()
 
     def _auto_invite(self, company: CompanyConfig) -> None:
-        report = invite(
-            self.app.engine, self.config, company, now=self.clock(), all_eligible=True, automatic=True
-        )
+        try:
+            report = invite(
+                self.app.engine, self.config, company, now=self.clock(), all_eligible=True, automatic=True
+            )
+        except TemplateProblem as exc:  # the admin's to fix (no portal_url, broken templates)
+            log.error("daemon.auto_invite_failed", company=company.id, error=str(exc))
+            return
         if report.invited:
             log.info("daemon.auto_invited", company=company.id, contacts=len(report.invited))
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from mailer.environment import check_templates, template_failure
+from mailer.environment import TemplateProblem, check_templates, template_failure
 from portal_rules.invitations import IssuedInvitation, can_invite, needs_auto_invitation
 from portal_rules.types import PortalAccount
 from store.invitations import issue_invitation, load_accounts
@@ -43,6 +43,7 @@ def invite(
     batches so a huge company does not hold one long transaction. `TemplateProblem` when the
     company's invitation templates cannot be used (the batch being issued is rolled back).
     """
+    check_portal_url(company)
     check_templates(company.template_dir, "invitation")
     policy = company_policy(company)
     put = invitation_enqueuer(config, company, now=now, automatic=automatic)
@@ -89,6 +90,7 @@ def issue_requested(
     window. `TemplateProblem` (the company's invitation templates broken): nothing is
     issued, the requests wait for the fix."""
     check_templates(company.template_dir, "invitation")
+    check_portal_url(company)
     enqueue = invitation_enqueuer(config, company, now=now, automatic=False)
     policy = company_policy(company)
 
@@ -104,6 +106,18 @@ def issue_requested(
         )
         for request in requested_invites(engine, company.id)
     )
+
+
+def check_portal_url(company: CompanyConfig) -> None:
+    """`TemplateProblem` (the admin's to fix; requests wait for it) when the company has no
+    `portal_url`: its invitation link would be a bare `/invite/TOKEN` nobody can open, and a
+    new invitation supersedes the contact's earlier, working ones. The CLI refuses this before
+    (`sync.config.check_portal_url`, exit 2); the daemon's automatic and requested invitations
+    stop here."""
+    if not company.portal_url:
+        raise TemplateProblem(
+            f"company {company.id!r} has no portal_url: its invitation links would be /invite/TOKEN"
+        )
 
 
 def _why(account: PortalAccount) -> str:

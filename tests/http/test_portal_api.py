@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
+from mailer.environment import TemplateProblem
 from store import portal
 from store.invitations import issue_invitation, load_accounts
 from sync.config import load_config
@@ -320,3 +321,27 @@ def test_the_portal_body_limit_holds_under_a_root_path(served: Served):
     assert health.status_code == 200
     assert (too_large.status_code, too_large.json()) == (413, {"error": "body over 16384 bytes"})
     assert small.status_code == 401  # under the limit: the key check answers
+
+
+def test_requested_invitations_wait_while_the_company_has_no_portal_url(served: Served):
+    # their link would be a bare /invite/TOKEN, and each supersedes the contact's working one
+    email = served.scalar(
+        "SELECT MAX(email) FROM portal_accounts WHERE company_id = 'qbo_single' AND eligible"
+        " AND status = 'not_invited'"
+    )
+    sent = "SELECT COUNT(*) FROM outbox WHERE company_id = 'qbo_single' AND recipient LIKE :e"
+    with served.client("qbo_single") as client:
+        answer = client.post("/v1/companies/qbo_single/request-access", json={"email": email})
+    assert answer.status_code == 202
+    config = load_config(served.config)
+    company = config.company("qbo_single").model_copy(update={"portal_url": ""})
+    engine = served.engine()
+    try:
+        with pytest.raises(TemplateProblem, match="has no portal_url"):
+            issue_requested(engine, config, company, now=datetime.now(UTC))
+        assert served.scalar(sent, e=f"%{email}%") == 0
+        issued = issue_requested(engine, config, config.company("qbo_single"), now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    assert issued == 1  # the request waited for the fix
+    assert served.scalar(sent, e=f"%{email}%") == 1
