@@ -174,7 +174,7 @@ class State:
         self, company_ids: list[str] | tuple[str, ...] | None = None, *, smtp: bool = False
     ) -> None:
         """Exit 2 naming the key if a secret this command uses is unset (see `check_secrets`)."""
-        from sync.config import check_secrets
+        from sync.checks import check_secrets
 
         check_secrets(self.config, company_ids, smtp=smtp)
 

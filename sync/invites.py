@@ -112,7 +112,7 @@ def check_portal_url(company: CompanyConfig) -> None:
     """`TemplateProblem` (the admin's to fix; requests wait for it) when the company has no
     `portal_url`: its invitation link would be a bare `/invite/TOKEN` nobody can open, and a
     new invitation supersedes the contact's earlier, working ones. The CLI refuses this before
-    (`sync.config.check_portal_url`, exit 2); the daemon's automatic and requested invitations
+    (`sync.checks.check_portal_url`, exit 2); the daemon's automatic and requested invitations
     stop here."""
     if not company.portal_url:
         raise TemplateProblem(

@@ -9,8 +9,8 @@ from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem, check_templates
 from store import portal as portal_api
 from store.owners import worker_id
+from sync.checks import check_portal_url, check_template_dirs
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
-from sync.config import check_portal_url, check_template_dirs
 from sync.interrupt import stop_on_interrupt
 from sync.invites import invite as invite_contacts
 from sync.mail import invitation_enqueuer, stale_reminders, transport, window_for

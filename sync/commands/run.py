@@ -6,8 +6,8 @@ import sys
 
 import click
 
+from sync.checks import check_kinds, check_template_dirs
 from sync.cli import State, pass_state
-from sync.config import check_kinds, check_template_dirs
 from sync.daemon import Daemon
 from sync.logging import configure_logging
 

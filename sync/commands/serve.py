@@ -9,8 +9,8 @@ import sys
 
 import click
 
+from sync.checks import check_http_secrets
 from sync.cli import State, WorkFailed, pass_state, store_unopenable
-from sync.config import check_http_secrets
 from sync.logging import configure_logging
 
 

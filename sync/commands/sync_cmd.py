@@ -12,8 +12,8 @@ import click
 from store.glance import live_worker_count
 from store.owners import worker_id
 from store.schedule import request_sync
+from sync.checks import check_kinds
 from sync.cli import State, WorkFailed, now_option, parse_now, pass_state
-from sync.config import check_kinds
 from sync.interrupt import stop_on_interrupt
 from sync.runner import sync_now
 

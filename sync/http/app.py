@@ -15,8 +15,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from store.db import make_engine
+from sync.checks import check_http_secrets
 from sync.cli import default_config_path
-from sync.config import Config, check_http_secrets, load_config
+from sync.config import Config, load_config
 from sync.http import history, ops, portal, webhooks
 from sync.http.auth import install_key_first
 from sync.http.body_limit import BodyLimit
