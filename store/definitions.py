@@ -41,14 +41,15 @@ def remove_definition(
     engine: Engine, company_id: str, *, purge: bool = False, revoke_keys_at: datetime | None = None
 ) -> int | None:
     """Forget a stored company (its synced rows stay unless `purge`); None if it was not
-    stored, else how many of its portal API keys were revoked (`revoke_keys_at`).
+    stored, else how many of its portal API keys were revoked (`revoke_keys_at`). With
+    `purge`, the rows an earlier removal kept are deleted too, the definition being gone.
 
     Revoking them with the company matters to a SaaS operator: an id removed and later given
     to another tenant would otherwise let the first tenant's portal read the second's books.
     """
     with engine.begin() as connection:
         removed = connection.execute(delete(CompanyDefinition).where(D.company_id == company_id)).rowcount
-        if not removed:
+        if not removed and not purge:
             return None
         unschedule(connection, company_id)
         revoked = 0
@@ -59,7 +60,11 @@ def remove_definition(
             # lease its next page is refused (LeaseBusy) and writes nothing after the purge.
             # On PostgreSQL this DELETE waits for a page being committed, which the rest then sees.
             connection.execute(delete(Lease).where(Lease.name == sync_lease(company_id)))
-            for table in reversed(metadata.sorted_tables):
-                if "company_id" in table.c and table is not CompanyDefinition.__table__:
-                    connection.execute(delete(table).where(table.c.company_id == company_id))
+            deleted = sum(
+                connection.execute(delete(table).where(table.c.company_id == company_id)).rowcount
+                for table in reversed(metadata.sorted_tables)
+                if "company_id" in table.c and table is not CompanyDefinition.__table__
+            )
+            if not removed and not deleted:  # neither stored nor any row kept: nothing was there
+                return None
     return revoked

@@ -102,6 +102,9 @@ class Run:
     rederived: bool = False
     # This run pulls everything because deletions since `deletions_unseen_since` are unknown
     for_deletions: bool = False
+    # Whose books the company's rows are synced from ("quickbooks realm 123"), kept with the
+    # cursor: rows of other books under the same id are never synced over (`BooksChanged`)
+    books: str | None = None
 
     @property
     def pulling_everything(self) -> bool:
@@ -122,6 +125,7 @@ def begin(
     worker: str,
     now: datetime,
     cursor_problem: Callable[[dict], str | None] | None = None,
+    books: str | None = None,
 ) -> Run:
     """Open a run (the caller holds the company's sync lease).
 
@@ -132,6 +136,11 @@ def begin(
     cursor the connector cannot go on from (`cursor_problem` says why, see
     `connectors.base.ChecksCursor`), and the one after a run that could not see deletions
     (`deletions_unseen_since`: a QuickBooks gap past CDC's 30 days).
+
+    `books` names whose books the company is connected to now; the rows stored were synced
+    from the books the cursor names. When the two differ (an id removed and given to another
+    tenant, a realm id edited), the run is recorded as failed and `BooksChanged` raised:
+    syncing one company's books over another's rows would mix them in one portal.
     """
     with engine.begin() as connection:
         connection.execute(
@@ -141,6 +150,23 @@ def begin(
                 status=RunStatus.INTERRUPTED, finished_at=now, error="the worker stopped before finishing"
             )
         )
+        stored_books = _stored_books(connection, company_id)
+        refused = _other_books(company_id, stored_books, books)
+        if refused is not None:  # recorded for history and status; nothing is pulled
+            connection.execute(
+                insert(RUNS).values(
+                    company_id=company_id,
+                    started_at=now,
+                    finished_at=now,
+                    status=RunStatus.FAILED,
+                    error=refused,
+                    full=False,
+                    worker=worker,
+                )
+            )
+    if refused is not None:
+        raise BooksChanged(refused)
+    with engine.begin() as connection:
         settled = settle_rules(connection, company_id, policy)
         cursor, full_since_run, unseen_since = _load_cursor(connection, company_id)
         # Deletions made in the books during a gap past the API's change window are unknown
@@ -173,6 +199,7 @@ def begin(
         rederived=settled.rederived,
         deletions_unseen_since=unseen_since,
         for_deletions=for_deletions,
+        books=books or stored_books,
     )
 
 
@@ -240,7 +267,7 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
             gone = mark_absent(connection, run.company_id, policy, absent)
         cursor, full_since_run = page.cursor, (None if gone is not None else run.full_since_run)
         unseen_since = None if gone is not None else run.deletions_unseen_since or page.deletions_unseen_since
-        _save_cursor(connection, run.company_id, cursor, full_since_run, now, unseen_since)
+        _save_cursor(connection, run.company_id, cursor, full_since_run, now, unseen_since, run.books)
         tally = Tally(**vars(run.tally))
         tally.add(page, written)
         connection.execute(update(RUNS).where(RUNS.c.id == run.id).values(**tally.columns()))
@@ -288,6 +315,39 @@ def fail(
     return message
 
 
+class BooksChanged(Exception):
+    """The company's rows were synced from other books than the ones it is connected to now."""
+
+
+def _other_books(company_id: str, stored: str | None, books: str | None) -> str | None:
+    """Why `company_id` must not sync: its rows and its connection are of other books."""
+    return books_changed(company_id, stored, books) if stored and books and stored != books else None
+
+
+def books_changed(company_id: str, stored: str, books: str) -> str:
+    """What an operator reads when `company_id`'s rows and connection belong to other books."""
+    return (
+        f"company {company_id!r} holds rows synced from {stored}, but is connected to {books}: "
+        f"if the id now names another company, delete the old rows first (`arsync company remove "
+        f"{company_id} --purge`); if the connection's id was mistyped, correct it"
+    )
+
+
+def stored_books(engine: Engine, company_ids: Collection[str]) -> dict[str, str]:
+    """Whose books each company's stored rows were synced from, where the store knows it."""
+    with engine.connect() as connection:
+        return {
+            company_id: books
+            for company_id in company_ids
+            if (books := _stored_books(connection, company_id)) is not None
+        }
+
+
+def _stored_books(connection: Connection, company_id: str) -> str | None:
+    raw = connection.scalar(select(CURSORS.c.cursor).where(CURSORS.c.company_id == company_id))
+    return json.loads(raw).get("books") if raw is not None else None
+
+
 def _load_cursor(connection: Connection, company_id: str) -> tuple[dict | None, int | None, str | None]:
     raw = connection.scalar(select(CURSORS.c.cursor).where(CURSORS.c.company_id == company_id))
     if raw is None:
@@ -303,8 +363,11 @@ def _save_cursor(
     full_since_run: int | None,
     now: datetime,
     deletions_unseen_since: str | None = None,
+    books: str | None = None,
 ) -> None:
     kept = {"deletions_unseen_since": deletions_unseen_since} if deletions_unseen_since else {}
+    if books:
+        kept["books"] = books
     payload = json.dumps({"connector": cursor, "full_since_run": full_since_run, **kept})
     updated = connection.execute(
         update(CURSORS).where(CURSORS.c.company_id == company_id).values(cursor=payload, updated_at=now)

@@ -112,8 +112,12 @@ def sync_company(
     clock: Clock = lambda: datetime.now(UTC),
     on_page: Callable[[SyncSummary, Page], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    books: str | None = None,
 ) -> SyncSummary:
     """Run one sync of `company_id`; never raises for a connector failure (it is in the summary).
+
+    `books` names whose books the connection reads (`sync.settings.books_of`): a company whose
+    stored rows came from other books fails at once, its rows untouched (`runs.BooksChanged`).
 
     `stop` is polled between pages: when it turns true the run ends after the page in
     hand is committed, as `interrupted`, and the next run resumes from its cursor.
@@ -132,9 +136,21 @@ def sync_company(
         return summary
     try:
         checks = connector.cursor_problem if isinstance(connector, ChecksCursor) else None
-        run = runs.begin(
-            engine, company_id, policy, full=full, worker=owner, now=clock(), cursor_problem=checks
-        )
+        try:
+            run = runs.begin(
+                engine,
+                company_id,
+                policy,
+                full=full,
+                worker=owner,
+                now=clock(),
+                cursor_problem=checks,
+                books=books,
+            )
+        except runs.BooksChanged as exc:
+            summary.status, summary.error = RunStatus.FAILED, str(exc)
+            log.error("sync.other_books", company=company_id, error=str(exc))
+            return summary
         summary.run_id, summary.full, summary.rederived = run.id, run.full, run.rederived
         log.info("sync.started", company=company_id, run=run.id, full=run.full)
         if run.rederived:

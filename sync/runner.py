@@ -23,7 +23,7 @@ from store.statistics import refresh_statistics
 from sync.config import CompanyConfig
 from sync.logging import REDACTOR
 from sync.orchestrator import SyncSummary, sync_company
-from sync.settings import company_policy, connector_settings
+from sync.settings import books_of, company_policy, connector_settings
 
 Clock = Callable[[], datetime]
 log = structlog.get_logger("arsync.sync")
@@ -81,6 +81,7 @@ def sync_one(
         clock=clock,
         on_page=on_page,
         stop=stop,
+        books=books_of(company),
     )
     if summary.status == "ok" and summary.full:
         analyze(engine, company.id)

@@ -68,3 +68,15 @@ def token_endpoint_for(company: CompanyConfig) -> TokenEndpoint:
         client_secret=connection.client_secret(),
         token_url=connection.token_url,
     )
+
+
+def books_of(company: CompanyConfig) -> str:
+    """Whose books the company's connection reads, as the store keeps it beside the rows
+    synced from them ("quickbooks realm 9130...", "xero tenant ..."; a plug-in: its kind and
+    whichever id it is given)."""
+    connection = company.connection
+    if connection.realm_id and connection.kind != "xero":
+        return f"{connection.kind} realm {connection.realm_id}"
+    if connection.tenant_id:
+        return f"{connection.kind} tenant {connection.tenant_id}"
+    return connection.kind

@@ -15,11 +15,13 @@ import click
 
 from store.companies import register_companies
 from store.definitions import CompanyExists, add_definitions, remove_definition
+from store.runs import stored_books
 from store.schedule import ensure_scheduled
 from sync.app import company_rows
 from sync.cli import LazyGroup, State, pass_state
 from sync.companies import load_company_file
 from sync.config import ConfigError
+from sync.settings import books_of
 
 
 @click.group(cls=LazyGroup)
@@ -40,6 +42,15 @@ def company_add(state: State, file: Path) -> None:
             raise ConfigError(
                 f"{file}: companies[{index}].id: company {company_id!r} is already in {state.config_path}"
             )
+    kept = stored_books(app.engine, list(tables))
+    for index, (company_id, (_, parsed)) in enumerate(tables.items()):
+        books = books_of(parsed)
+        if company_id in kept and kept[company_id] != books:  # rows kept by `remove` without --purge
+            raise ConfigError(
+                f"{file}: companies[{index}].connection: company {company_id!r} still holds the rows "
+                f"synced from {kept[company_id]} when it was removed, not from {books}: "
+                f"`arsync company remove {company_id} --purge` deletes them first"
+            )
     now = datetime.now(UTC)
     try:
         add_definitions(app.engine, {cid: raw for cid, (raw, _) in tables.items()}, now=now)
@@ -57,12 +68,25 @@ def company_add(state: State, file: Path) -> None:
 def company_remove(state: State, company_id: str, purge: bool) -> None:
     """Remove a stored company: no further syncs; its rows stay unless --purge."""
     app = state.app(merged=False)
-    in_file = any(c.id == company_id for c in app.config.companies)
-    if in_file and purge:  # the rows are the file's company's too
-        raise click.BadParameter(
-            f"company {company_id!r} is in {state.config_path}: --purge would delete the rows it syncs",
-            param_hint="ID",
+    configured = next((c for c in app.config.companies if c.id == company_id), None)
+    in_file = configured is not None
+    if configured is not None and purge:
+        # the rows are the file's company's too, unless they were synced from other books
+        other = stored_books(app.engine, [company_id]).get(company_id)
+        if other is None or other == books_of(configured):
+            raise click.BadParameter(
+                f"company {company_id!r} is in {state.config_path}: --purge would delete the rows it syncs",
+                param_hint="ID",
+            )
+        remove_definition(app.engine, company_id, purge=True)  # its tokens too: they may be the old books'
+        register_companies(app.engine, company_rows([configured]))
+        ensure_scheduled(app.engine, [company_id], now=datetime.now(UTC))
+        click.echo(
+            f"purged {company_id}'s rows synced from {other}; it stays configured in {state.config_path}: "
+            f"connect it (`arsync auth connect {company_id}`) and its next sync reads "
+            f"{books_of(configured)} from the start"
         )
+        return
     revoke_at = None if in_file else datetime.now(UTC)  # the file's company keeps its keys
     revoked = remove_definition(app.engine, company_id, purge=purge, revoke_keys_at=revoke_at)
     if revoked is None:
