@@ -203,11 +203,19 @@ def _adjustments(
     stored: dict[str, tuple[Decimal, bool | None]],
     now: datetime,
 ) -> list[dict]:
-    """The `adjustments_log` rows for the page's reopened invoices, in page order."""
+    """The `adjustments_log` rows for the page's reopened invoices, in page order.
+
+    A page naming an invoice twice is written as sequential upserts would write it (the
+    later row wins), so each occurrence is compared with the balance the one before it
+    left: the same reopening read twice is one adjustment, not two.
+    """
     rows = []
+    balances = {ref: balance for ref, (balance, _) in stored.items()}
     for invoice in invoices:
         # compared as stored, so an amount the column rounds away is no change
-        adjustment = detect_adjustment(stored[invoice.ref][0], to_money(invoice.balance))
+        new_balance = to_money(invoice.balance)
+        adjustment = detect_adjustment(balances[invoice.ref], new_balance)
+        balances[invoice.ref] = new_balance
         if adjustment is not None:
             rows.append(
                 {

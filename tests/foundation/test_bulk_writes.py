@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from portal_rules.records import InvoiceRecord
 from store.bulk import AlreadyStored, insert_new, update_by_key, upsert
 from store.db import make_engine, upgrade
-from store.writes import INVOICES, write_invoices
+from store.writes import ADJUSTMENTS, INVOICES, write_invoices
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -77,6 +77,17 @@ def test_a_key_twice_in_one_page_leaves_the_later_row(engine):
         write_invoices(connection, "acme", [_invoice("1", "0.00")], now=NOW, run_id=1)
         assert write_invoices(connection, "acme", page, now=NOW, run_id=2) == (4, 2)
     assert _stored(engine) == {"1": (Decimal("7.5000"), True, None), "2": (Decimal("6.0000"), True, None)}
+
+
+def test_a_reopening_read_twice_in_one_page_is_one_adjustment(engine):
+    """The later duplicate sees the balance the earlier one left, as sequential upserts do."""
+    with engine.begin() as connection:
+        write_invoices(connection, "acme", [_invoice("1", "0.00")], now=NOW, run_id=1)
+        page = [_invoice("1", "25.00"), _invoice("2", "6.00"), _invoice("1", "25.00")]
+        assert write_invoices(connection, "acme", page, now=NOW, run_id=2) == (3, 1)
+    with engine.connect() as connection:
+        rows = connection.execute(select(ADJUSTMENTS.c.invoice_ref, ADJUSTMENTS.c.amount)).all()
+    assert rows == [("1", Decimal("25.0000"))]
 
 
 def test_two_pages_in_one_transaction_and_a_rolled_back_one(engine):
