@@ -12,7 +12,7 @@ beginning "Voided"; deletions arrive only through CDC as `status="Deleted"`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -28,7 +28,7 @@ from connectors.quickbooks.normalize import (
     _text,
     updated_at,
 )
-from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_voided
+from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_payment_voided, quickbooks_voided
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
 
 
@@ -48,7 +48,7 @@ def to_payment(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Payment
     unapplied = _money(raw, "UnappliedAmt") if raw.get("UnappliedAmt") is not None else ZERO
     paid_on = _date(raw, "TxnDate")
     lines = _lines(raw.get("Line"))
-    voided = quickbooks_voided(_text(raw.get("PrivateNote")), amount, unapplied)
+    voided = quickbooks_payment_voided(_text(raw.get("PrivateNote")), amount, unapplied, line_amounts(lines))
     allocations = () if voided else _allocations(ref, paid_on, lines, amount - unapplied)
     return PaymentRecord(
         ref=ref,
@@ -101,6 +101,11 @@ class PaymentLines(NamedTuple):
     invoices: list[Line]  # receive money
     credits: list[Line]  # credit memos applied: supply credit
     journals: list[Line]  # journal entries: credit applied (a write-off, say) or a charge paid
+
+
+def line_amounts(lines: PaymentLines) -> Iterator[Decimal]:
+    """Every linked line's amount, whatever it links."""
+    return (amount for part in lines for _, amount in part)
 
 
 LINKED = {"Invoice": 0, "CreditMemo": 1, "JournalEntry": 2}  # other types (refund checks) settle no invoice

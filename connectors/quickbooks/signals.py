@@ -6,6 +6,7 @@ QuickBooks field is decided in one place; `portal_rules` only sees the neutral f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 
@@ -22,6 +23,16 @@ def quickbooks_voided(private_note: str | None, total: Decimal, balance: Decimal
     """
     note = (private_note or "").lstrip().lower()
     return note.startswith("voided") and total == 0 and balance == 0
+
+
+def quickbooks_payment_voided(
+    private_note: str | None, total: Decimal, unapplied: Decimal, line_amounts: Iterable[Decimal]
+) -> bool:
+    """A voided Payment: QuickBooks zeroes every amount, its lines' too, and prepends "Voided"
+    to the note. A live payment of `TotalAmt` 0 (one that only applies a credit memo) has the
+    same zero totals: its lines moving credit tell it apart when its own note begins with the
+    word ("Voided check 1043, settled by credit memo")."""
+    return quickbooks_voided(private_note, total, unapplied) and not any(line_amounts)
 
 
 def quickbooks_deleted(cdc_status: str | None) -> bool:

@@ -24,8 +24,8 @@ import msgspec
 from msgspec import UNSET, Struct
 
 from connectors.quickbooks.normalize import TABLES, ZERO, Malformed, parse_time
-from connectors.quickbooks.normalize_ledger import LINKED, PaymentLines, _allocations
-from connectors.quickbooks.signals import quickbooks_sent, quickbooks_voided
+from connectors.quickbooks.normalize_ledger import LINKED, PaymentLines, _allocations, line_amounts
+from connectors.quickbooks.signals import quickbooks_payment_voided, quickbooks_sent, quickbooks_voided
 from portal_rules.records import Entity
 
 
@@ -154,8 +154,8 @@ def _payment(row: _Payment, home_currency: str) -> dict[str, Any]:
     ref = _ref(row)
     amount = _amount(row.TotalAmt)
     unapplied = ZERO if row.UnappliedAmt is None else _amount(row.UnappliedAmt)
-    voided = quickbooks_voided(row.PrivateNote, amount, unapplied)
     lines = _lines(row.Line)
+    voided = quickbooks_payment_voided(row.PrivateNote, amount, unapplied, line_amounts(lines))
     return {
         "ref": ref,
         "customer_ref": _customer_ref(row.CustomerRef),

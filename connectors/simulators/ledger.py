@@ -42,6 +42,7 @@ class SimPayment:
     reference: str = ""
     status: str = "live"  # "live", "voided" (QuickBooks: zero amounts), "deleted"
     type: str = "ACCRECPAYMENT"  # Xero ACCPAYPAYMENT pays a bill: never imported
+    note: str = ""  # QuickBooks PrivateNote as the user typed it ("Voided" is prepended on a void)
     # QuickBooks: credit from journal entries this payment applies, (journal entry id,
     # allocation) each: how accountants often write off bad debt
     journals: list[tuple[str, SimAllocation]] = field(default_factory=list)

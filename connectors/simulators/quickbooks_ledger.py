@@ -49,7 +49,7 @@ def payment_fingerprint(
     credits += tuple((journal, a.invoice_id, a.amount) for journal, a in payment.journals)
     numbers = tuple(_doc_number(invoices, key) for key, _ in lines)
     return (payment.customer_id, payment.paid_on, payment.currency, payment.amount, payment.status,
-            payment.reference, payment.updated_at, lines, credits, numbers, name)  # fmt: skip
+            payment.reference, payment.note, payment.updated_at, lines, credits, numbers, name)  # fmt: skip
 
 
 def credit_fingerprint(credit: SimCredit, customer: SimCustomer | None) -> tuple:
@@ -88,8 +88,10 @@ def payment_dict(
         data["PaymentRefNum"] = payment.reference
     if payment.currency != home_currency:
         data["ExchangeRate"] = 1.0
-    if voided:
-        data["PrivateNote"] = "Voided"
+    if voided:  # QuickBooks prepends "Voided" to the note there was
+        data["PrivateNote"] = f"Voided - {payment.note}" if payment.note else "Voided"
+    elif payment.note:
+        data["PrivateNote"] = payment.note
     return data
 
 

@@ -168,6 +168,32 @@ def test_statements_close_at_the_balance_due_after_every_change(engine, system):
                 raise AssertionError(f"after {change}: {error}") from error
 
 
+def test_a_credit_application_whose_note_begins_with_voided_is_no_void(engine):
+    """QuickBooks voids a payment by zeroing its amounts and lines and prepending "Voided" to
+    its note. A credit memo applied through a payment of TotalAmt 0 has zero totals too: its
+    own note beginning with the word ("Voided check ...") left the credit out of the
+    statement, which then no longer closed at the balance due. Voided for real, it is out."""
+    with quickbooks(engine, seed=31) as books:
+        books.sync()
+        invoice, ten = max(_visible_open(books), key=lambda i: i.balance), Decimal("10.00")
+        credit = mutations.add_credit(
+            books.company, invoice.customer_id, invoice.balance, books.later(), apply_to={invoice.id: ten}
+        )
+        carrier = books.company.payments[credit.allocations[0].via]
+        carrier.note = "Voided check 1043, settled with this credit memo"
+        books.sync()
+        books.assert_statements_close()
+        with engine.connect() as connection:
+            lines = connection.execute(STATEMENT_LINES, {"c": books.company_id, "refs": [credit.id]}).all()
+        assert [(ref, kind, _money(amount)) for ref, kind, amount in lines] == [(credit.id, "credit", -ten)]
+        mutations.void_payment(books.company, carrier.id, books.later())
+        books.sync()
+        books.assert_statements_close()
+        with engine.connect() as connection:
+            lines = connection.execute(STATEMENT_LINES, {"c": books.company_id, "refs": [credit.id]}).all()
+        assert lines == []
+
+
 def test_a_write_off_by_journal_entry_is_a_credit_line_and_the_payment_shows_its_money(engine):
     """QuickBooks: part of an invoice written off by a journal entry, applied by a payment that
     brings most of the rest as money, then its last $5 written off alone. The statement shows
