@@ -87,19 +87,32 @@ def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: b
     """
     where = (INVOICES.c.company_id == company_id, INVOICES.c.ref == invoice_ref)
     with engine.begin() as connection:
-        row = connection.execute(select(INVOICES).where(*where)).mappings().first()
-        if row is None:
-            raise NotFound(f"company {company_id!r} has no invoice {invoice_ref!r}")
-        facts = replace(invoice_facts(row), sent_override=sent)
-        connection.execute(
-            update(INVOICES).where(*where).values(sent_override=sent, visible=is_sent_and_live(facts))
-        )
+        while True:
+            row = connection.execute(select(INVOICES).where(*where)).mappings().first()
+            if row is None:
+                raise NotFound(f"company {company_id!r} has no invoice {invoice_ref!r}")
+            facts = replace(invoice_facts(row), sent_override=sent)
+            # Written only while the row still holds the facts `visible` was decided from: a
+            # sync committing a void, deletion or draft in between (the read takes no lock)
+            # would otherwise be overwritten with the visibility of the live invoice it read.
+            still = [INVOICES.c[name] == row[name] for name in _VISIBILITY_FACTS]
+            written = connection.execute(
+                update(INVOICES)
+                .where(*where, *still)
+                .values(sent_override=sent, visible=is_sent_and_live(facts))
+            ).rowcount
+            if written:
+                break
         customer_visible = connection.scalar(
             select(CUSTOMERS.c.portal_visible).where(
                 CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == row["customer_ref"]
             )
         )
     return SentOverride(row["customer_ref"], hidden_reason(facts, bool(customer_visible)))
+
+
+# The synced columns `is_sent_and_live` reads (besides the override being set).
+_VISIBILITY_FACTS = ("source_sent", "voided", "deleted", "draft")
 
 
 def set_reminders_paused(engine: Engine, company_id: str, customer_ref: str, paused: bool) -> None:
