@@ -20,7 +20,7 @@ from portal_rules.customers import portal_visible_customer, should_import
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CustomerFacts
 from portal_rules.visibility import sent_and_live
-from store.bulk import among, insert_new, select_among, upsert
+from store.bulk import among, insert_new, select_among, update_by_key, upsert
 from store.tables import Adjustment, Contact, Customer, Invoice
 from store.types import to_money
 
@@ -167,6 +167,8 @@ def write_invoices(
         columns=_INVOICE_COLUMNS,
         shared={"company_id": company_id, "deleted": False, "synced_at": now, "seen_run": run_id},
     )
+    if not new:
+        _overrides_since(connection, company_id, invoices, stored)
     adjustments = _adjustments(company_id, [i for i in invoices if i.ref in stored], stored, now)
     if adjustments:
         connection.execute(ADJUSTMENTS.insert(), adjustments)
@@ -195,6 +197,39 @@ def _stored_state(
         (INVOICES.c.balance == 0) | INVOICES.c.sent_override.is_not(None),
     )
     return {ref: (balance, override) for ref, balance, override in connection.execute(query)}
+
+
+def _overrides_since(
+    connection: Connection,
+    company_id: str,
+    invoices: Sequence[InvoiceRecord],
+    stored: dict[str, tuple[Decimal, bool | None]],
+) -> None:
+    """Decide `visible` again for the page's invoices whose sent override an admin changed
+    after `_stored_state` read it (`arsync invoice mark-sent` committing in between: the
+    read takes no lock, so the upsert wrote the visibility of the override it read).
+
+    Read after the upsert, which holds the rows (PostgreSQL waited for the admin's row lock;
+    SQLite's writer is alone), so what this reads stays until the page commits. Invoices
+    with an override are few: one probe per page, a row read only where one is set.
+    """
+    if not invoices:
+        return
+    query = select_among(
+        connection,
+        INVOICES.c.ref,
+        [i.ref for i in invoices],
+        (INVOICES.c.id, INVOICES.c.ref, INVOICES.c.sent_override),
+        INVOICES.c.company_id == company_id,
+        INVOICES.c.sent_override.is_not(None),
+    )
+    latest = {i.ref: i for i in invoices}  # a key twice in a page: the later row was written
+    changed = [
+        (id_, sent_and_live(latest[ref].source_sent, override, latest[ref].voided, False, latest[ref].draft))
+        for id_, ref, override in connection.execute(query)
+        if override != stored.get(ref, _NOTHING)[1]
+    ]
+    update_by_key(connection, INVOICES, "id", ("visible",), changed)
 
 
 def _adjustments(
