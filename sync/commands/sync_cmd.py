@@ -41,7 +41,9 @@ def sync_command(
         return
     wanted = state.company_ids(companies)
     state.require_secrets(wanted)
-    check_kinds(state.config, wanted, ids=True)
+    # A company named on the command line without its realm or tenant id is the file's mistake
+    # (exit 2); with none named, such a company fails alone and the others are synced.
+    check_kinds(state.config, wanted, ids=bool(companies))
     app = state.app()
     clock = (lambda: parse_now(now)) if now else (lambda: parse_now(None))
     display = _display(as_json)

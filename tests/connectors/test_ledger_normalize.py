@@ -162,15 +162,24 @@ def test_quickbooks_a_link_whose_type_is_not_text_is_ignored_not_a_crash():
     assert payment.allocations == (AllocationRecord("payment", "901", "130", D(40), ON),)
 
 
+ZEROED_LINES = [
+    {"Amount": 0, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]},
+    {"Amount": 0, "LinkedTxn": [{"TxnId": "C5", "TxnType": "CreditMemo"}]},
+]
+
+
 @pytest.mark.parametrize(
     ("changes", "voided", "deleted", "allocated"),
     [
         ({"PrivateNote": "Voided", "TotalAmt": 0, "UnappliedAmt": 0, "Line": []}, True, False, 0),
-        ({"PrivateNote": "Voided", "TotalAmt": 0, "UnappliedAmt": 0}, True, False, 0),  # lines kept
+        # Intuit: a void keeps the transaction and zeroes "all amounts", its lines' too
+        ({"PrivateNote": "Voided", "TotalAmt": 0, "UnappliedAmt": 0, "Line": ZEROED_LINES}, True, False, 0),
+        # a live credit application (no money moves) whose own note begins "Voided": not a void
+        ({"PrivateNote": "Voided check 1043", "TotalAmt": 0, "UnappliedAmt": 0}, False, False, 4),
         ({"status": "Deleted"}, False, True, 0),
         ({"Line": ...}, False, False, 0),
     ],
-    ids=["voided", "voided-lines-kept", "deleted-in-cdc", "no-lines"],
+    ids=["voided", "voided-lines-kept", "credit-application-noted-voided", "deleted-in-cdc", "no-lines"],
 )
 def test_quickbooks_payment_liveness(changes, voided, deleted, allocated):
     payment = qbo_payment(raw(QBO_PAYMENT, **changes))
