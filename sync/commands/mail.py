@@ -36,18 +36,16 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
         return
     partly = f" ({len(report.partly)} of them delivered to their other recipients)" if report.partly else ""
     withdrawn = f", {len(report.withdrawn)} reminder(s) withdrawn: no longer due" if report.withdrawn else ""
-    if report.replanned:
-        withdrawn += f", {len(report.replanned)} to plan again without invoices no longer due"
-    if report.merged:
-        withdrawn += f", {len(report.merged)} to plan again as one email per customer"
-    if report.rebalanced:
-        withdrawn += f", {len(report.rebalanced)} to plan again with today's balances"
-    if report.readdressed:
-        withdrawn += f", {len(report.readdressed)} to plan again to the customer's current addresses"
-    if report.redated:
-        withdrawn += f", {len(report.redated)} withdrawn: an invoice is due later now"
-    if report.revoked:
-        withdrawn += f", {len(report.revoked)} invitation(s) withdrawn: can no longer be accepted"
+    for taken, why in (
+        (report.replanned, "to plan again without invoices no longer due"),
+        (report.merged, "to plan again as one email per customer"),
+        (report.rebalanced, "to plan again with today's balances"),
+        (report.readdressed, "to plan again to the customer's current addresses"),
+        (report.redated, "withdrawn: an invoice is due later now"),
+        (report.revoked, "invitation(s) withdrawn: can no longer be accepted"),
+    ):
+        if taken:
+            withdrawn += f", {len(taken)} {why}"
     click.echo(
         f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry"
         f"{partly}{withdrawn}"
