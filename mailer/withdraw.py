@@ -195,11 +195,9 @@ def _readdressed(
         if outbox_id not in verdict.tried:
             refs.setdefault(verdict.pairs[outbox_id][0], set()).add(customer)
     now_to: dict[tuple[str, str], set[str]] = {}
-    for company, wanted in refs.items():
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), CHUNK):  # a backlog of many customers: bounded IN lists
-            found = reminder_recipients(connection, company, ordered[start : start + CHUNK])
-            now_to.update({(company, ref): set(emails) for ref, emails in found.items()})
+    for company, wanted in refs.items():  # (reminder_recipients bounds its own IN lists)
+        found = reminder_recipients(connection, company, sorted(wanted))
+        now_to.update({(company, ref): set(emails) for ref, emails in found.items()})
     return {
         outbox_id
         for outbox_id, customer in customers.items()

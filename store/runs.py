@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -150,8 +151,8 @@ def begin(
                 status=RunStatus.INTERRUPTED, finished_at=now, error="the worker stopped before finishing"
             )
         )
-        stored_books = _stored_books(connection, company_id)
-        refused = _other_books(company_id, stored_books, books)
+        stored = _load_cursor(connection, company_id)  # the lease holder's: read once
+        refused = _other_books(company_id, stored.books, books)
         if refused is not None:  # recorded for history and status; nothing is pulled
             connection.execute(
                 insert(RUNS).values(
@@ -168,7 +169,7 @@ def begin(
         raise BooksChanged(refused)
     with engine.begin() as connection:
         settled = settle_rules(connection, company_id, policy)
-        cursor, full_since_run, unseen_since = _load_cursor(connection, company_id)
+        cursor, full_since_run, unseen_since = stored.connector, stored.full_since_run, stored.unseen_since
         # Deletions made in the books during a gap past the API's change window are unknown
         # until a full pull has confirmed every stored record: the run after the one that
         # found the gap pulls everything by itself (one resumed does, already).
@@ -199,7 +200,7 @@ def begin(
         rederived=settled.rederived,
         deletions_unseen_since=unseen_since,
         for_deletions=for_deletions,
-        books=books or stored_books,
+        books=books or stored.books,
     )
 
 
@@ -339,21 +340,26 @@ def stored_books(engine: Engine, company_ids: Collection[str]) -> dict[str, str]
         return {
             company_id: books
             for company_id in company_ids
-            if (books := _stored_books(connection, company_id)) is not None
+            if (books := _load_cursor(connection, company_id).books) is not None
         }
 
 
-def _stored_books(connection: Connection, company_id: str) -> str | None:
-    raw = connection.scalar(select(CURSORS.c.cursor).where(CURSORS.c.company_id == company_id))
-    return json.loads(raw).get("books") if raw is not None else None
+class _Stored(NamedTuple):
+    """What `_save_cursor` kept beside the connector's cursor."""
+
+    connector: dict | None = None
+    full_since_run: int | None = None
+    unseen_since: str | None = None
+    books: str | None = None
 
 
-def _load_cursor(connection: Connection, company_id: str) -> tuple[dict | None, int | None, str | None]:
+def _load_cursor(connection: Connection, company_id: str) -> _Stored:
     raw = connection.scalar(select(CURSORS.c.cursor).where(CURSORS.c.company_id == company_id))
     if raw is None:
-        return None, None, None
+        return _Stored()
     data = json.loads(raw)
-    return data.get("connector"), data.get("full_since_run"), data.get("deletions_unseen_since")
+    keys = ("connector", "full_since_run", "deletions_unseen_since", "books")
+    return _Stored(*(data.get(key) for key in keys))
 
 
 def _save_cursor(
