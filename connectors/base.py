@@ -88,6 +88,11 @@ class ReconnectNeeded(ConnectorError):
         self.recorded = recorded
 
 
+class TokensUnreadable(ConnectorError):
+    """The stored tokens cannot be read with the secret key at hand (none set, or another):
+    retrying cannot help, and the connection itself is not lost (the right key reads them)."""
+
+
 class Stopped(ConnectorError):
     """A stop was requested while the connector waited (backoff, Retry-After, pacing): the
     sync ends as interrupted and the next run resumes from the last committed cursor."""

@@ -200,9 +200,12 @@ class TokenManager:
         self._cached = None
 
     def keep_alive(self, within: timedelta) -> bool:
-        """Refresh now if the refresh token would expire unused within `within`."""
+        """Refresh now if the refresh token would expire unused within `within`, or when its
+        expiry is unknown (tokens stored by hand): the answer says it, or the provider's
+        lifetime does, and a token nobody knew the age of is not left to die unused."""
         tokens = self._load()
-        if tokens.refresh_expires_at and tokens.refresh_expires_at - within <= self.clock():
+        expires = tokens.refresh_expires_at
+        if expires is None or expires - within <= self.clock():
             self.refresh()
             return True
         return False

@@ -14,7 +14,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from connectors.base import ConnectorError, DailyLimitReached, ReconnectNeeded, Stopped
+from connectors.base import ConnectorError, DailyLimitReached, ReconnectNeeded, Stopped, TokensUnreadable
 from connectors.errors import Action, Classified
 
 T = TypeVar("T")
@@ -57,7 +57,7 @@ def call(
         nonlocal refreshed
         try:
             return fn()
-        except (ReconnectNeeded, DailyLimitReached, Stopped):  # verdicts, not failures to retry
+        except (ReconnectNeeded, DailyLimitReached, Stopped, TokensUnreadable):  # verdicts: never retried
             raise
         except Exception as exc:  # classified below; unknown ones become FAIL
             classified = classify(exc)

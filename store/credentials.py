@@ -12,15 +12,25 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from connectors.base import Tokens
+from connectors.base import Tokens, TokensUnreadable
 from store.connections import ANY, CONNECTIONS, mark_reconnect_needed, store_tokens
-from store.crypto import SecretBox
+from store.crypto import SecretBox, SecretKeyError
 from store.leases import lease
 from store.owners import worker_id
 
 
 def _forget(*_values: str) -> None:
     pass
+
+
+class StoredTokensUnreadable(TokensUnreadable, SecretKeyError):
+    """A company's stored tokens sealed with another key (or none set): what to do, named."""
+
+    def __init__(self, company_id: str, why: SecretKeyError) -> None:
+        super().__init__(
+            f"the stored tokens cannot be read ({why}): start arsync with the ARSYNC_SECRET_KEY "
+            f"they were stored with, or store new ones (`arsync auth connect {company_id}`)"
+        )
 
 
 class DbCredentials:
@@ -53,12 +63,15 @@ class DbCredentials:
         self._seen = row["refresh_token"] if row is not None else None
         if row is None or not row["access_token"] or not row["refresh_token"]:
             return None
-        tokens = Tokens(
-            access_token=self.box.open(row["access_token"]),
-            refresh_token=self.box.open(row["refresh_token"]),
-            access_expires_at=row["access_expires_at"],
-            refresh_expires_at=row["refresh_expires_at"],
-        )
+        try:
+            tokens = Tokens(
+                access_token=self.box.open(row["access_token"]),
+                refresh_token=self.box.open(row["refresh_token"]),
+                access_expires_at=row["access_expires_at"],
+                refresh_expires_at=row["refresh_expires_at"],
+            )
+        except SecretKeyError as exc:
+            raise StoredTokensUnreadable(self.company_id, exc) from None
         self.remember(tokens.access_token, tokens.refresh_token)
         return tokens
 

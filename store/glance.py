@@ -36,10 +36,13 @@ _LAST_SUCCESS = _typed(
     "SELECT MAX(finished_at) AS at FROM sync_runs WHERE company_id = :c AND status = 'ok'", at=_WHEN
 )
 _CONNECTION = _typed(
-    "SELECT status, status_detail, blocked_until FROM connections WHERE company_id = :c",
+    """SELECT status, status_detail, blocked_until, refresh_token, refresh_expires_at
+       FROM connections WHERE company_id = :c""",
     status=String,
     status_detail=Text,
     blocked_until=_WHEN,
+    refresh_token=Text,  # sealed: read to tell whether this process's key opens it
+    refresh_expires_at=_WHEN,
 )
 _SCHEDULE = _typed(
     """SELECT next_due_at, requested_at, claimed_by, claimed_until, last_worker, last_finished_at,

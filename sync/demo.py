@@ -139,7 +139,13 @@ def run_demo(directory: Path, echo: Echo, now: datetime | None = None, log_level
 
 def _connect(app: App, company_id: str, pair, now: datetime) -> None:
     DbCredentials(app.engine, company_id, app.box, remember=REDACTOR.remember).save(
-        Tokens(pair.access_token, pair.refresh_token, now + timedelta(minutes=30))
+        # just issued: a refresh token lives 60 days at least (Xero's; QuickBooks' 100), on the real clock
+        Tokens(
+            pair.access_token,
+            pair.refresh_token,
+            now + timedelta(minutes=30),
+            datetime.now(UTC) + timedelta(days=60),
+        )
     )
 
 

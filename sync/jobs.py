@@ -37,9 +37,9 @@ from sync.mail import stale_reminders, transport, window_for
 from sync.reminders import plan_reminders
 from sync.runner import pacing_for, recompute_health
 from sync.settings import token_endpoint_for
+from sync.token_health import KEEP_ALIVE_WITHIN
 
 log = structlog.get_logger("arsync.daemon")
-KEEP_ALIVE_WITHIN = timedelta(days=14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +174,11 @@ def _keep_alive(ctx: JobContext, company: CompanyConfig) -> None:
         return
     credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
     tokens = credentials.load()
-    expires = tokens.refresh_expires_at if tokens else None
-    if expires is None or expires - KEEP_ALIVE_WITHIN > ctx.clock():
-        return  # not connected, or far from expiry: no request to make
+    if tokens is None:
+        return  # not connected: nothing to keep alive
+    expires = tokens.refresh_expires_at
+    if expires is not None and expires - KEEP_ALIVE_WITHIN > ctx.clock():
+        return  # far from expiry: no request to make (unknown expiry: refreshed to learn it)
     REDACTOR.remember(company.connection.client_secret())
     manager = TokenManager(credentials, token_endpoint_for(company), clock=ctx.clock)
     with _budget(ctx, company).slot():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -111,8 +111,22 @@ def _token(_ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @auth.command("set-tokens")
 @click.argument("company")
-@click.option("--access-token", required=True, callback=_token)
-@click.option("--refresh-token", required=True, callback=_token)
+@click.option(
+    "--access-token",
+    required=True,
+    envvar="ARSYNC_ACCESS_TOKEN",
+    show_envvar=True,
+    callback=_token,
+    help="Or from the environment, out of other users' sight (`ps` shows arguments).",
+)
+@click.option(
+    "--refresh-token",
+    required=True,
+    envvar="ARSYNC_REFRESH_TOKEN",
+    show_envvar=True,
+    callback=_token,
+    help="Or from the environment, as the access token.",
+)
 @click.option(
     "--expires-in",
     type=click.IntRange(0, 86400 * 365),
@@ -120,18 +134,36 @@ def _token(_ctx: click.Context, param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Seconds the access token stays valid.",
 )
+@click.option(
+    "--refresh-expires-in",
+    type=click.IntRange(1, 86400 * 3650),
+    default=None,
+    help="Seconds the refresh token stays valid (QuickBooks: x_refresh_token_expires_in). "
+    "Unknown otherwise: the workers' keep-alive refreshes the tokens at its next run to learn it.",
+)
 @now_option
 @pass_state
 def auth_set_tokens(
-    state: State, company: str, access_token: str, refresh_token: str, expires_in: int, now: str | None
+    state: State,
+    company: str,
+    access_token: str,
+    refresh_token: str,
+    expires_in: int,
+    refresh_expires_in: int | None,
+    now: str | None,
 ) -> None:
     """Store tokens obtained elsewhere (they are refreshed and rotated from then on)."""
     state.company_ids((company,))
     app = state.app()
     REDACTOR.remember(access_token, refresh_token)
     at = parse_now(now)
+    # The refresh token's life runs on the real clock, as a refresh's answer does (`--now`
+    # replays business time only): an expiry dated in a replay's future would hide it.
+    refresh_expires = (
+        datetime.now(UTC) + timedelta(seconds=refresh_expires_in) if refresh_expires_in else None
+    )
     DbCredentials(app.engine, company, app.box).save(
-        Tokens(access_token, refresh_token, at + timedelta(seconds=expires_in))
+        Tokens(access_token, refresh_token, at + timedelta(seconds=expires_in), refresh_expires)
     )
     click.echo(f"{company}: tokens stored ({_sealed(app)})")
 

@@ -11,6 +11,7 @@ from store.glance import company_glance, live_worker_count
 from store.holds import held_for
 from store.owners import owner_is_dead
 from sync.cli import State, pass_state
+from sync.token_health import token_health
 
 NO_WORKER = "no `arsync run` worker is running to start it"
 NO_WORKER_TO_SEND = "no `arsync run` worker is running to issue and send them"
@@ -42,6 +43,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "status_detail": None,
         "blocked_until": None,
     }
+    health, health_detail = token_health(company_id, connection, app.box, now, workers=workers)
     next_sync = plan.get("next_due_at") or (
         success + timedelta(minutes=company.sync_interval_minutes) if success else None
     )
@@ -57,8 +59,8 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "last_success": _iso(success),
         "next_sync": _next_sync(plan, next_sync, success, workers, now),
         "last_worker": plan.get("last_worker"),
-        "connection": connection["status"],
-        "connection_detail": connection["status_detail"],
+        "connection": health,
+        "connection_detail": health_detail,
         "outbox": seen["outbox"],
         "requested_invitations": _requested(seen["requested_invites"], seen["requests_job"], workers, now),
         "deletions_unseen_since": seen["deletions_unseen_since"],

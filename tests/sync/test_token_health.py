@@ -1,0 +1,138 @@
+"""What an admin is told about a connection's tokens before a sync fails on them: tokens this
+process cannot read, a refresh token near or past its end, one whose end nobody knows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from connectors.simulators.generator import sample_company
+from connectors.simulators.quickbooks import QuickBooksSimulator
+from store.db import make_engine
+from store.tables import CompanyConnection
+from sync.app import App
+from sync.config import load_config
+from sync.jobs import JobContext, keep_alive
+from tests.sync.test_auth_cli import setup
+
+
+@pytest.fixture
+def qbo():
+    with QuickBooksSimulator(sample_company("quickbooks", today=datetime.now(UTC).date())) as sim:
+        yield sim
+
+
+def arsync(config, env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sync", "--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def status_of(config, env) -> dict:
+    done = arsync(config, env, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)[0]
+
+
+def refresh_expiry(store_url: str) -> datetime | None:
+    engine = make_engine(store_url)
+    with engine.connect() as connection:
+        expires = connection.execute(select(CompanyConnection.refresh_expires_at)).scalar_one()
+    engine.dispose()
+    return expires
+
+
+def test_tokens_sealed_with_another_key_are_named_in_the_sync_and_in_status(tmp_path, store_url, qbo):
+    """A missing or changed ARSYNC_SECRET_KEY read "unexpected error: SecretKeyError: ..." in
+    the failed sync, and `status` said `connection: ok`. The connection is not lost: the
+    right key reads the tokens again, so nothing is marked for a reconnect."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
+    assert arsync(config, env, "auth", "set-tokens", "acme", *tokens).returncode == 0
+    other = {**env, "ARSYNC_SECRET_KEY": "not-the-key-they-were-sealed-with"}
+    unset = {k: v for k, v in env.items() if k != "ARSYNC_SECRET_KEY"}
+    for wrong, why in (
+        (other, "cannot be decrypted with this ARSYNC_SECRET_KEY"),
+        (unset, "set ARSYNC_SECRET_KEY"),
+    ):
+        done = arsync(config, wrong, "sync", "acme")
+        assert done.returncode == 1
+        assert "unexpected error" not in done.stdout + done.stderr
+        assert why in done.stdout and "auth connect acme" in done.stdout
+        assert "Traceback" not in done.stderr
+        seen = status_of(config, wrong)
+        assert seen["connection"] == "tokens_unreadable"
+        assert why in seen["connection_detail"]
+        assert why in seen["last_sync_error"] and "unexpected" not in seen["last_sync_error"]
+        text_status = arsync(config, wrong, "status").stdout
+        assert "connection:  tokens_unreadable (" in text_status
+    assert qbo.tokens.refreshes == 0  # no request was made with tokens it could not read
+    done = arsync(config, env, "sync", "acme")  # the right key: the same tokens, no reconnect
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert status_of(config, env)["connection"] == "ok"
+
+
+def test_set_tokens_from_the_environment_with_a_refresh_expiry_status_warns_before_it_ends(
+    tmp_path, store_url, qbo
+):
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    hidden = {**env, "ARSYNC_ACCESS_TOKEN": pair.access_token, "ARSYNC_REFRESH_TOKEN": pair.refresh_token}
+    done = arsync(config, hidden, "auth", "set-tokens", "acme", "--refresh-expires-in", str(3 * 86400))
+    assert done.returncode == 0, done.stderr
+    expires = refresh_expiry(store_url)
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=5)
+    seen = status_of(config, env)
+    assert seen["connection"] == "ok"
+    assert f"the refresh token expires at {expires.isoformat()}" in seen["connection_detail"]
+    assert "no `arsync run` worker is running to refresh it" in seen["connection_detail"]
+    assert arsync(config, env, "sync", "acme").returncode == 0  # the tokens themselves work
+
+    engine = make_engine(store_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE connections SET refresh_expires_at = :at"),
+            {"at": datetime.now(UTC) - timedelta(hours=1)},
+        )
+    engine.dispose()
+    seen = status_of(config, env)
+    assert seen["connection"] == "refresh_expired"
+    assert "reconnect with `arsync auth connect acme`" in seen["connection_detail"]
+
+
+def test_tokens_stored_without_a_refresh_expiry_are_refreshed_by_the_keep_alive(
+    tmp_path, store_url, qbo, monkeypatch
+):
+    """`auth set-tokens` stored no refresh expiry and the daily keep-alive skipped such a
+    connection: a refresh token of unknown age could die unused. Now the keep-alive refreshes
+    it once, and the answer's lifetime is stored."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
+    assert arsync(config, env, "auth", "set-tokens", "acme", *tokens).returncode == 0
+    assert refresh_expiry(store_url) is None
+    assert "expiry is unknown" in status_of(config, env)["connection_detail"]
+    for name in ("ACME_SECRET", "ARSYNC_SECRET_KEY"):
+        monkeypatch.setenv(name, env[name])
+    app = App.open(load_config(config))
+    try:
+        keep_alive(JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test"))
+        assert qbo.tokens.refreshes == 1
+        keep_alive(JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test"))
+        assert qbo.tokens.refreshes == 1  # learnt: far from expiry now
+    finally:
+        app.close()
+    expires = refresh_expiry(store_url)
+    assert expires is not None and expires > datetime.now(UTC) + timedelta(days=30)
+    seen = status_of(config, env)
+    assert (seen["connection"], seen["connection_detail"]) == ("ok", None)
