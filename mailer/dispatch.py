@@ -20,8 +20,10 @@ while the batch was on its way sends the automatic messages not begun back to `q
 same way, to go at the next opening; manual mail goes on.
 
 Automatic reminders whose invoices all stopped being due while they waited for the window,
-and automatic invitations that can no longer be accepted, are withdrawn just before claiming
-(`mailer.withdraw`), when the caller says how (`withdraw`).
+invitations that can no longer be accepted (automatic ones held for the window, manual ones
+queued again after a failed attempt) and automatic invitations of a company that turned
+`auto_invite` off are withdrawn just before claiming (`mailer.withdraw`), when the caller says
+how (`withdraw`).
 
 A message the server takes for some recipients and refuses for others is `sent` with the
 refusals noted; if some of them were only deferred (4xx), the row is instead queued again
@@ -76,12 +78,14 @@ class DispatchReport:
     rebalanced: list[int] = field(default_factory=list)  # a balance changed: planned again with it
     readdressed: list[int] = field(default_factory=list)  # the customer's addresses changed: planned again
     redated: list[int] = field(default_factory=list)  # an invoice is due later now: reminded of when due
-    revoked: list[int] = field(default_factory=list)  # automatic invitations no longer acceptable: dropped
+    revoked: list[int] = field(default_factory=list)  # invitations no longer acceptable: dropped
+    unwanted: list[int] = field(default_factory=list)  # automatic invitations, auto_invite now off: dropped
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
-        handed_back, withdrawn, replanned, merged, rebalanced, readdressed, redated, revoked."""
+        handed_back, withdrawn, replanned, merged, rebalanced, readdressed, redated, revoked,
+        unwanted."""
         names = (
             "sent",
             "retrying",
@@ -97,6 +101,7 @@ class DispatchReport:
             "readdressed",
             "redated",
             "revoked",
+            "unwanted",
         )
         return {name: len(getattr(self, name)) for name in names}
 
@@ -143,7 +148,7 @@ def dispatch(
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
     assessed: set[str] = set()  # companies whose waiting reminders were checked this run
-    companies = _opening(engine, now, window_for, withdraw, report, assessed)
+    companies = _opening(engine, now, window_for, withdraw, report, assessed, first=True)
     stopping = stop or _never
     each = bool(getattr(transport, "marks_start", False))  # else the whole batch is `sending`
     closed = _closed_windows(window_for, clock) if clock is not None else None
@@ -191,18 +196,25 @@ def _opening(
     withdraw: Withdrawal | None,
     report: DispatchReport,
     assessed: set[str],
+    *,
+    first: bool = False,
 ) -> list[str]:
     """The companies whose automatic mail may go at `now`; the waiting reminders no longer due
     of those not `assessed` yet in this run are taken back first (added to `report`). Once per
-    company a run: checking a backlog again at every batch would cost more than its sending."""
+    company a run: checking a backlog again at every batch would cost more than its sending.
+    The `first` call of a run also checks the manual invitations of every company (they go
+    whatever the window)."""
     with engine.begin() as connection:
         companies = open_companies(connection, now, window_for)
         fresh = [company for company in companies if company not in assessed]
-        taken = withdraw(connection, now, fresh) if withdraw is not None and fresh else None
+        taken = withdraw(connection, now, fresh) if withdraw is not None and (fresh or first) else None
     assessed.update(fresh)
     if taken is not None and taken.revoked:
         log.info("mail.withdrawn", ids=taken.revoked, reason="invitations that can no longer be accepted")
         report.revoked += taken.revoked
+    if taken is not None and taken.unwanted:
+        log.info("mail.withdrawn", ids=taken.unwanted, reason="automatic invitations, auto_invite is off")
+        report.unwanted += taken.unwanted
     if taken is not None and (
         taken.withdrawn
         or taken.replanned

@@ -20,6 +20,7 @@ REBALANCED_NOTE = "a balance changed since it was rendered: planned again with i
 READDRESSED_NOTE = "the customer's addresses changed: planned again to them unless that changes"
 REDATED_NOTE = "an invoice it lists is due later now: withdrawn unless that changes"
 REVOKED_NOTE = "the invitation can no longer be accepted: withdrawn unless that changes"
+UNWANTED_NOTE = "automatic invitations are off for the company: withdrawn unless that changes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def preview(
         **dict.fromkeys(verdict.readdressed, READDRESSED_NOTE),
         **dict.fromkeys(verdict.redated, REDATED_NOTE),
         **dict.fromkeys(verdict.revoked, REVOKED_NOTE),
+        **dict.fromkeys(verdict.unwanted, UNWANTED_NOTE),
     }
     planned = [_plan(row, now, window_for, notes.get(row.id)) for row in rows]
     return sorted(planned, key=lambda p: (p.send_at, p.id)), list(expiring)

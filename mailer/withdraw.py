@@ -23,11 +23,15 @@ listing an invoice whose offset is no longer due today (the books moved its due 
 an extension over the weekend) is taken back too, its pairs released: sent, it would call
 "past due" an invoice that is not; planning reminds of it when its new date comes.
 
-An automatic invitation waiting for the window is dropped the same way when it can no longer
-be accepted (`REVOKED`): an admin disabled its contact, the contact left the books or the
-portal (customer inactive, email removed, plan without portal), or it was accepted (perhaps
-through a sibling account) or superseded meanwhile. Its link could only fail, and it would
-reach an address the admin or the books took out of the portal.
+An invitation waiting to go is dropped the same way when it can no longer be accepted
+(`REVOKED`): an admin disabled its contact, the contact left the books or the portal
+(customer inactive, email removed, plan without portal), or it was accepted (perhaps through
+a sibling account) or superseded meanwhile. Its link could only fail, and it would reach an
+address the admin or the books took out of the portal. This holds for automatic invitations
+held for the window and for manual or requested ones queued again after a failed attempt (the
+server down): those go whatever the window, so they are checked whenever a run begins. An
+automatic invitation of a company whose `auto_invite` was turned off since it was queued is
+dropped too (`UNWANTED`): the company no longer wants its contacts invited unasked.
 
 Only queued reminders are taken back, never one on its way to the server. One already tried
 (a 4xx, the server down, delivered to some recipients and deferred for others, or queued
@@ -84,11 +88,14 @@ REVOKED = (
     "withdrawn before sending: the invitation can no longer be accepted "
     "(contact disabled or out of the portal, or invitation accepted or superseded)"
 )
+UNWANTED = "withdrawn before sending: automatic invitations are off for the company (auto_invite = false)"
 
 TodayOf = Callable[[str], date | None]
 """A company's date now (None: unknown, the offsets' dates are not checked)."""
 ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
+AutoInvites = Callable[[str], bool]
+"""Whether a company sends automatic invitations (`auto_invite`) now."""
 Pair = tuple[str, int]  # (invoice ref, offset)
 
 
@@ -106,7 +113,8 @@ class Verdict:
     rebalanced: list[int] = field(default_factory=list)  # wholly due, a balance changed since rendered
     readdressed: list[int] = field(default_factory=list)  # wholly due, the customer's addresses changed
     redated: list[int] = field(default_factory=list)  # lists an invoice whose offset is not due any more
-    revoked: list[int] = field(default_factory=list)  # automatic invitations that can no longer be accepted
+    revoked: list[int] = field(default_factory=list)  # invitations that can no longer be accepted
+    unwanted: list[int] = field(default_factory=list)  # automatic, of a company without auto_invite
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)  # handed to the server before: ledger rows stay
@@ -120,13 +128,18 @@ class Withdrawal:
 
     imports_inactive: ImportsInactive
     timezone_of: Callable[[str], str | None] = lambda _company: None  # a company's time zone
+    auto_invites: AutoInvites = lambda _company: True  # a company's `auto_invite`
 
     def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> Verdict:
-        verdict = assess(connection, now, companies, self.imports_inactive, self._today(now))
+        """Take back what is stale among the automatic mail of `companies` (whose windows are
+        open) and the manual invitations of any company, due at `now`."""
+        today = self._today(now)
+        verdict = assess(connection, now, companies, self.imports_inactive, today, self.auto_invites)
         return take_back(connection, verdict)
 
     def assess(self, connection: Connection, now: datetime | None = None) -> Verdict:
-        return assess(connection, None, None, self.imports_inactive, self._today(now) if now else None)
+        today = self._today(now) if now else None
+        return assess(connection, None, None, self.imports_inactive, today, self.auto_invites)
 
     def _today(self, now: datetime) -> TodayOf:
         def today(company: str) -> date | None:
@@ -142,11 +155,13 @@ def assess(
     companies: Collection[str] | None,
     imports_inactive: ImportsInactive,
     today_of: TodayOf | None = None,
+    auto_invites: AutoInvites | None = None,
 ) -> Verdict:
     """The queued automatic reminders (of `companies`, due at `now`; None: any) listing an
     invoice no longer remindable: to withdraw (none due), or to plan again (some due, never
-    tried). Reads only."""
+    tried); and the invitations to drop (`_invitations`). Reads only."""
     verdict = Verdict()
+    verdict.revoked, verdict.unwanted = _invitations(connection, now, companies, auto_invites)
     if companies is not None and not companies:
         return verdict
     customers: dict[int, str] = {}  # outbox id -> the customer its invoices still due are of
@@ -181,8 +196,25 @@ def assess(
         elif outbox_id in moved:
             verdict.readdressed.append(outbox_id)
     verdict.merged = _several(verdict, customers)
-    verdict.revoked = sorted(connection.execute(_dead_invitations(now, companies)).scalars())
     return verdict
+
+
+def _invitations(
+    connection: Connection,
+    now: datetime | None,
+    companies: Collection[str] | None,
+    auto_invites: AutoInvites | None,
+) -> tuple[list[int], list[int]]:
+    """The queued invitations about to be claimed (manual ones of any company, automatic ones
+    of `companies`; None: any) that can no longer be accepted, and the automatic ones, still
+    acceptable, of a company whose `auto_invite` is off now."""
+    revoked, unwanted = [], []
+    for row in connection.execute(_queued_invitations(now, companies)):
+        if row.dead:
+            revoked.append(row.id)
+        elif row.automatic and auto_invites is not None and not auto_invites(row.company_id):
+            unwanted.append(row.id)
+    return sorted(revoked), sorted(unwanted)
 
 
 def _readdressed(
@@ -244,10 +276,14 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
         *verdict.readdressed,
         *verdict.redated,
     }
-    free = _locked(connection, sorted(named_ids | set(verdict.revoked)))
-    revoked = [i for i in verdict.revoked if i in free]
-    for start in range(0, len(revoked), CHUNK):
-        taken.revoked += _drop_invitations(connection, revoked[start : start + CHUNK])
+    free = _locked(connection, sorted(named_ids | set(verdict.revoked) | set(verdict.unwanted)))
+    for named, reason, bucket in (
+        (verdict.revoked, REVOKED, taken.revoked),
+        (verdict.unwanted, UNWANTED, taken.unwanted),
+    ):
+        ids = [i for i in named if i in free]
+        for start in range(0, len(ids), CHUNK):
+            bucket += _drop_invitations(connection, ids[start : start + CHUNK], reason)
     for named, reason, bucket in (
         (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
         (verdict.replanned, REPLANNED, taken.replanned),
@@ -303,24 +339,25 @@ def _locked(connection: Connection, ids: list[int]) -> set[int]:
     return free
 
 
-def _drop_invitations(connection: Connection, ids: list[int]) -> list[int]:
-    """Drop those of `ids` still queued: invitations whose link could only fail."""
+def _drop_invitations(connection: Connection, ids: list[int], reason: str) -> list[int]:
+    """Drop those of `ids` still queued: invitations not to send, for `reason`."""
     c = OUTBOX.c
     dropped = connection.execute(
         update(OUTBOX)
         .where(c.id.in_(ids), c.status == "queued", c.kind == "invitation")
-        .values(status="dropped", last_error=REVOKED)
+        .values(status="dropped", last_error=reason)
         .returning(c.id)
     )
     return sorted(dropped.scalars().all())
 
 
-def _dead_invitations(now: datetime | None, companies: Collection[str] | None) -> Select:
-    """The automatic invitations about to be claimed (of `companies`, due at `now`; None: any)
-    whose invitation can no longer be accepted: accepted or superseded, or its contact no
-    longer `pending` and eligible (disabled, enabled meanwhile, out of the books or the
-    portal). The mail's dedupe key names the invitation it carries; one naming no stored
-    invitation is left alone."""
+def _queued_invitations(now: datetime | None, companies: Collection[str] | None) -> Select:
+    """The invitations about to be claimed (due at `now`; None: any queued): manual ones of any
+    company (they ignore windows), automatic ones of `companies` (None: any); each with its
+    company, whether it is automatic, and `dead`: its invitation can no longer be accepted
+    (accepted or superseded, or its contact no longer `pending` and eligible: disabled,
+    enabled meanwhile, out of the books or the portal). The mail's dedupe key names the
+    invitation it carries; one naming no stored invitation is left alone."""
     c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
     carried = OUTBOX.join(
         # the key is "invitation:" + the hash: looked up by the hash's unique index
@@ -330,16 +367,16 @@ def _dead_invitations(now: datetime | None, companies: Collection[str] | None) -
         CONTACTS, (k.company_id == v.company_id) & (k.customer_ref == v.customer_ref) & (k.email == v.email)
     )
     contact_open = and_(k.id.is_not(None), k.portal_status == "pending", k.eligible.is_(True))
+    dead = or_(v.accepted_at.is_not(None), v.superseded_at.is_not(None), ~contact_open)
+    in_scope = or_(~c.automatic, c.company_id.in_(list(companies))) if companies is not None else true()
     return (
-        select(c.id)
+        select(c.id, c.company_id, c.automatic, dead.label("dead"))
         .select_from(carried)
         .where(
             due(now) if now is not None else c.status == "queued",
             c.kind == "invitation",
             c.dedupe_key.startswith(INVITATION_KEY, autoescape=True),
-            c.automatic,
-            c.company_id.in_(list(companies)) if companies is not None else true(),
-            or_(v.accepted_at.is_not(None), v.superseded_at.is_not(None), ~contact_open),
+            in_scope,
         )
     )
 

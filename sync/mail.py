@@ -51,10 +51,16 @@ def window_for(config: Config) -> Callable[[str], DeliveryWindow | None]:
 
 def stale_reminders(config: Config) -> Withdrawal:
     """The dispatcher's `withdraw`: reminders whose invoices all stopped being due while they
-    waited for the window are dropped unsent (`mailer.withdraw`)."""
+    waited for the window, invitations that can no longer be accepted, and automatic
+    invitations of a company whose `auto_invite` is off now are dropped unsent
+    (`mailer.withdraw`)."""
     imports = {c.id: company_policy(c).import_inactive_customers for c in config.companies}
     zones = {c.id: c.timezone for c in config.companies}
-    return Withdrawal(lambda company: imports.get(company, False), zones.get)
+    auto = {c.id: c.auto_invite for c in config.companies}
+    # a company the configuration no longer holds sends no automatic mail at all: left as it is
+    return Withdrawal(
+        lambda company: imports.get(company, False), zones.get, lambda company: auto.get(company, True)
+    )
 
 
 def invitation_enqueuer(

@@ -43,6 +43,7 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
         (report.readdressed, "to plan again to the customer's current addresses"),
         (report.redated, "withdrawn: an invoice is due later now"),
         (report.revoked, "invitation(s) withdrawn: can no longer be accepted"),
+        (report.unwanted, "automatic invitation(s) withdrawn: auto_invite is off"),
     ):
         if taken:
             withdrawn += f", {len(taken)} {why}"

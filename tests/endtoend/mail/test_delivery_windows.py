@@ -137,6 +137,7 @@ def test_a_reminder_planned_outside_the_window_goes_out_once_at_the_opening(make
 
 # --- automatic invitations (auto_invite = true) -----------------------------------------------
 
+UNWANTED = "withdrawn before sending: automatic invitations are off for the company (auto_invite = false)"
 SATURDAY_NIGHT = utc("2026-11-22T04:30")  # Sat 23:30 in New York (EST)
 MONDAY_9AM = utc("2026-11-23T14:00")  # Mon 09:00 EST: the window opens
 
@@ -214,6 +215,42 @@ def test_an_automatic_invitation_is_withdrawn_when_its_contact_left_the_portal_m
         ("c2@example.com", "dropped"),
         ("c3@example.com", "sent"),
     ]
+
+
+def test_automatic_invitations_held_for_the_window_are_withdrawn_once_auto_invite_is_off(
+    make_shop, store_url, smtp
+):
+    """Queued on Saturday night for Monday's opening; on Sunday the company turns `auto_invite`
+    off. Monday's dispatch sends none of them. A manual invitation that met the server down on
+    Saturday night still goes: `auto_invite` is about automatic invitations only."""
+    shop = make_shop(store_url, auto_invite=True)
+    shop.sync([customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in (1, 2, 3)], [])
+    smtp.stop()
+    manual = shop.cli("invite", COMPANY, "--customer", "3", "--now", iso(SATURDAY_NIGHT))
+    assert manual.code == 0, manual.err
+    assert "mail: 0 sent, 0 failed, 1 to retry" in manual.out
+    invite(shop.engine, shop.config, shop.company, now=SATURDAY_NIGHT, all_eligible=True, automatic=True)
+    smtp.start()  # back up, same port
+    shop = make_shop(store_url, auto_invite=False)  # Sunday: the admin turns automatic invitations off
+
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(MONDAY_9AM)).out
+    off = "[due now; automatic invitations are off for the company: withdrawn unless that changes]"
+    assert f"to c1@example.com: {iso(MONDAY_9AM)} {off}" in preview
+    assert f"to c2@example.com: {iso(MONDAY_9AM)} {off}" in preview
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
+
+    assert opened.out == (
+        "mail: 1 sent, 0 failed, 0 to retry, 2 automatic invitation(s) withdrawn: auto_invite is off\n"
+    )
+    assert recipients(smtp) == ["c3@example.com"]
+    assert shop.rows("SELECT recipient, automatic, status, last_error FROM outbox ORDER BY recipient") == [
+        ("c1@example.com", True, "dropped", UNWANTED),
+        ("c2@example.com", True, "dropped", UNWANTED),
+        ("c3@example.com", False, "sent", None),
+    ]
+    later = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM + timedelta(hours=1)))
+    assert later.out == "mail: 0 sent, 0 failed, 0 to retry\n"
+    assert recipients(smtp) == ["c3@example.com"]
 
 
 # --- reminders whose invoices stopped being due while they waited ------------------------------

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from mailer.withdraw import REVOKED
 from portal_rules.request_access import PUBLIC_ANSWER
 from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, PORTAL, customer, invoice, iso
 from tests.mailer.smtp_server import Refusing
@@ -114,6 +115,63 @@ def test_invite_all_eligible_covers_more_than_one_page(make_shop, sqlite_url, sm
         ("not_invited", 1002),  # the secondary contacts and the invalid address
         ("pending", 1001),
     ]
+
+
+def test_a_manual_invitation_queued_for_a_retry_is_checked_again_before_it_leaves(make_shop, store_url, smtp):
+    """`arsync invite` while the mail server is down queues the invitations for a retry. By the
+    time it is back, an admin disabled one contact, the books replaced another's address and
+    made a third customer inactive, and a fourth contact was enabled when its email accepted a
+    sibling account's invitation. Only the invitation that can still be accepted goes out."""
+    shop = make_shop(store_url)  # multi_account_portal: one login reaches every account of an email
+    shop.sync(
+        [
+            customer("1", "Customer 1", "c1@example.com"),
+            customer("2", "Customer 2", "c2@example.com"),
+            customer("3", "Customer 3", "c3@example.com"),
+            customer("4", "Customer 4", "shared@example.com"),
+            customer("5", "Customer 5", "shared@example.com"),
+            customer("6", "Customer 6", "c6@example.com"),
+        ],
+        [],
+    )
+    now = SATURDAY_NIGHT
+    assert shop.cli("invite", COMPANY, "--customer", "4", "--now", iso(now)).code == 0
+    [sibling] = smtp.received
+    smtp.stop()
+    for ref in ("1", "2", "3", "5", "6"):
+        down = shop.cli("invite", COMPANY, "--customer", ref, "--now", iso(now))
+        assert down.code == 0, down.err
+        assert "mail: 0 sent, 0 failed, 1 to retry" in down.out
+
+    disabled = shop.cli("portal", "disable", COMPANY, "--customer", "1", "--email", "c1@example.com")
+    assert disabled.code == 0, disabled.err
+    shop.sync_changes(
+        [
+            customer("2", "Customer 2", "new2@example.com"),
+            customer("3", "Customer 3", "c3@example.com", active=False),
+        ]
+    )
+    token = INVITE_LINK.search(plain(sibling.message)).group(1)
+    assert shop.cli("portal", "accept", COMPANY, token, "--now", iso(now)).code == 0
+    assert ("5", "shared@example.com", "enabled") in accounts(shop)
+
+    smtp.start()  # back up, same port
+    up = shop.cli("mail", "dispatch", "--now", iso(now + timedelta(minutes=5)))
+
+    assert (
+        up.out == "mail: 1 sent, 0 failed, 0 to retry, 4 invitation(s) withdrawn: can no longer be accepted\n"
+    )
+    assert [r.rcpt_tos for r in smtp.received] == [["shared@example.com"], ["c6@example.com"]]
+    assert shop.rows("SELECT recipient, status FROM outbox ORDER BY id") == [
+        ("shared@example.com", "sent"),
+        ("c1@example.com", "dropped"),
+        ("c2@example.com", "dropped"),
+        ("c3@example.com", "dropped"),
+        ("shared@example.com", "dropped"),
+        ("c6@example.com", "sent"),
+    ]
+    reasons = {error for (error,) in shop.rows("SELECT last_error FROM outbox WHERE status = 'dropped'")}
+    assert reasons == {REVOKED}
 
 
 # --- 2. request access ------------------------------------------------------------------------
