@@ -97,3 +97,32 @@ def test_bad_brand_values_exit_2_naming_the_key(make_shop, sqlite_url, key, valu
     assert result.code == 2
     assert message in result.err and str(shop.path) in result.err
     assert result.err.count("\n") == 1
+
+
+# --- reminders with no portal to lead to ------------------------------------------------------
+
+
+def send_reminder(shop, smtp) -> EmailMessage:
+    """One reminder, planned and delivered inside the window."""
+    shop.sync([customer("1", NAME, "ap@cafe.example")], [invoice("10", "1", date(2026, 10, 31), "120.00")])
+    now = iso(FRIDAY_10AM)
+    assert shop.cli("reminders", "plan", "--now", now).code == 0
+    sent = shop.cli("mail", "dispatch", "--now", now)
+    assert sent.out == "mail: 1 sent, 0 failed, 0 to retry\n", sent.err
+    [message] = smtp.messages()
+    return message
+
+
+def assert_no_portal(message: EmailMessage) -> None:
+    """The reminder lists its invoice, with no button and no sentence about a portal."""
+    text, html = parts(message)
+    assert "INV-10" in text and "INV-10" in html and "Past Due" in html
+    assert "View and pay" not in html and 'class="button"' not in html and "href" not in html
+    assert "portal" not in text and "portal" not in html
+
+
+def test_a_reminder_of_a_company_without_portal_url_has_no_button_and_no_portal_link(
+    make_shop, store_url, smtp
+):
+    shop = make_shop(store_url, portal_url="", **BRAND)
+    assert_no_portal(send_reminder(shop, smtp))
