@@ -22,6 +22,7 @@ from mailer.mails import ReminderLine, ReminderMail, Sender
 from mailer.outbox import Rendered, enqueue_rendered
 from mailer.statement_doc import load_document
 from portal_rules.balances import company_today
+from portal_rules.eligibility import plan_includes_portal
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
 from portal_rules.types import InvoiceFacts
 from portal_rules.windows import next_opening
@@ -107,11 +108,18 @@ def _mail(
     return ReminderMail(
         names.get(ref, ""),
         recipients[ref],
-        company.portal_url,
+        _portal_link(company),
         tuple(_line(item.invoice) for item in reminder.items),
         today,
         _statement(engine, company, ref, today),
     )
+
+
+def _portal_link(company: CompanyConfig) -> str:
+    """The portal a reminder leads to; "" (no button, no portal sentence) when the company's
+    plan has no portal (`basic`, SPEC 2 "Portal eligibility"): its customers cannot sign in,
+    so a link there could only fail. Reminders themselves are sent on every plan."""
+    return company.portal_url if plan_includes_portal(company.plan) else ""
 
 
 def _render(from_: Sender, mails: list[tuple[ReminderMail, str]], now: datetime) -> list[Rendered]:

@@ -126,3 +126,12 @@ def test_a_reminder_of_a_company_without_portal_url_has_no_button_and_no_portal_
 ):
     shop = make_shop(store_url, portal_url="", **BRAND)
     assert_no_portal(send_reminder(shop, smtp))
+
+
+def test_a_reminder_on_the_basic_plan_is_sent_without_leading_to_the_portal(make_shop, store_url, smtp):
+    """SPEC 2: the basic plan has no portal (no contact is eligible), yet reminders go on every
+    plan; one must not send the customer to a portal they cannot sign in to."""
+    shop = make_shop(store_url, plan="basic", **BRAND)
+    message = send_reminder(shop, smtp)
+    assert_no_portal(message)
+    assert PORTAL not in message.as_string()
