@@ -9,7 +9,8 @@ others once an admin enabled them, never a disabled one, never one in conflict.
 from __future__ import annotations
 
 from portal_rules.contacts import is_valid_email
-from portal_rules.types import ContactFacts, Plan, PortalStatus
+from portal_rules.customers import portal_visible_customer
+from portal_rules.types import CompanyPolicy, ContactFacts, CustomerFacts, Plan, PortalStatus
 
 PORTAL_PLANS = frozenset({Plan.PRO, Plan.PLUS, Plan.ENTERPRISE})
 
@@ -57,3 +58,21 @@ def ineligibility_reason(contact: ContactFacts, *, plan: Plan | str, customer_vi
 def is_eligible(contact: ContactFacts, *, plan: Plan | str, customer_visible: bool) -> bool:
     """Whether `contact` may be invited to and log in to the portal."""
     return ineligibility_reason(contact, plan=plan, customer_visible=customer_visible) is None
+
+
+def still_portal_visible(customer: CustomerFacts, policy: CompanyPolicy) -> bool:
+    """Whether a customer the store shows in the portal still may be under the company's
+    current settings (`import_inactive_customers` turned off since: an inactive one may not)."""
+    return portal_visible_customer(customer, policy.import_inactive_customers)
+
+
+def eligible_under(policy: CompanyPolicy, *, stored_eligible: bool, customer: CustomerFacts) -> bool:
+    """Whether a contact the last sync found eligible (`stored_eligible`) still is under the
+    company's current settings.
+
+    The store decides eligibility again only at the next sync (`store.rule_settings`), but an
+    invitation must not wait for it: a plan without the portal, or an inactive customer once
+    inactive customers are no longer imported, is refused now. This only narrows: a contact
+    the new settings would make eligible waits for that sync, which decides it in full.
+    """
+    return stored_eligible and plan_includes_portal(policy.plan) and still_portal_visible(customer, policy)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
+from portal_rules.eligibility import eligible_under, still_portal_visible
 from portal_rules.invitations import (
     Accepted,
     InvitationRecord,
@@ -21,7 +22,7 @@ from portal_rules.invitations import (
     issue,
 )
 from portal_rules.tokens import hash_token
-from portal_rules.types import CompanyPolicy, PortalAccount, PortalStatus
+from portal_rules.types import CompanyPolicy, CustomerFacts, PortalAccount, PortalStatus
 from store.tables import Contact, Customer, Invitation, Outbox
 
 CONTACTS = Contact.__table__
@@ -31,11 +32,29 @@ OUTBOX = Outbox.__table__
 
 
 def load_accounts(
-    connection: Connection, company_id: str, *, email: str | None = None, customer_ref: str | None = None
+    connection: Connection,
+    company_id: str,
+    *,
+    email: str | None = None,
+    customer_ref: str | None = None,
+    policy: CompanyPolicy | None = None,
 ) -> list[PortalAccount]:
-    """The company's portal accounts (contacts of portal-visible customers), optionally filtered."""
+    """The company's portal accounts (contacts of portal-visible customers), optionally filtered.
+
+    With `policy` (the company's settings now), eligibility and the customers shown are judged
+    against it too (`portal_rules.eligibility.eligible_under`): settings changed since the
+    last sync (a plan without the portal, inactive customers no longer imported) apply to
+    invitations at once, not at the next sync. Every path that invites reads accounts here.
+    """
     query = (
-        select(CONTACTS.c.customer_ref, CONTACTS.c.email, CONTACTS.c.portal_status, CONTACTS.c.eligible)
+        select(
+            CONTACTS.c.customer_ref,
+            CONTACTS.c.email,
+            CONTACTS.c.portal_status,
+            CONTACTS.c.eligible,
+            CUSTOMERS.c.active,
+            CUSTOMERS.c.deleted,
+        )
         .join(
             CUSTOMERS,
             (CUSTOMERS.c.company_id == CONTACTS.c.company_id) & (CUSTOMERS.c.ref == CONTACTS.c.customer_ref),
@@ -51,10 +70,16 @@ def load_accounts(
         query = query.where(CONTACTS.c.email == email.strip().lower())
     if customer_ref is not None:
         query = query.where(CONTACTS.c.customer_ref == customer_ref)
-    return [
-        PortalAccount(r.customer_ref, r.email, r.portal_status, bool(r.eligible))
-        for r in connection.execute(query)
-    ]
+    accounts = []
+    for r in connection.execute(query):
+        eligible = bool(r.eligible)
+        if policy is not None:
+            customer = CustomerFacts(r.customer_ref, bool(r.active), bool(r.deleted))
+            if not still_portal_visible(customer, policy):
+                continue  # as the next sync will leave it: no portal account at all
+            eligible = eligible_under(policy, stored_eligible=eligible, customer=customer)
+        accounts.append(PortalAccount(r.customer_ref, r.email, r.portal_status, eligible))
+    return accounts
 
 
 def set_status(connection: Connection, company_id: str, key: tuple[str, str], status: PortalStatus) -> None:
@@ -172,7 +197,7 @@ def accept(
     ).rowcount
     if taken != 1:
         return Rejected()
-    siblings = load_accounts(connection, company_id, email=record.email)
+    siblings = load_accounts(connection, company_id, email=record.email, policy=policy)
     for key in accept_targets(outcome, siblings, policy.multi_account_portal):
         set_status(connection, company_id, key, PortalStatus.ENABLED)
     return outcome

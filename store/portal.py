@@ -165,7 +165,7 @@ def request_access(
     not take longer for a matched email (the HTTP API) calls only `record_access_request`:
     a worker issues the invitation it decided on (`requested_invites`, `invite_on_request`).
     """
-    request = record_access_request(engine, company_id, email, now=now)
+    request = record_access_request(engine, company_id, email, now=now, policy=policy)
     if request is not None:
         invite_on_request(
             engine, company_id, request, policy=policy, portal_url=portal_url, now=now, enqueue=enqueue
@@ -183,13 +183,14 @@ class RequestedInvite:
 
 
 def record_access_request(
-    engine: Engine, company_id: str, email: str, *, now: datetime
+    engine: Engine, company_id: str, email: str, *, now: datetime, policy: CompanyPolicy | None = None
 ) -> RequestedInvite | None:
     """Record one request of `email` (counted by the per-email limit, matched or not) with
     its decision: the eligible contact to invite, or None. The same reads and writes
     whatever the email; the invitation stays to issue until `invite_on_request` (or a worker)
     issues it. Every request makes the workers' `REQUESTED` job due at once, which issues and
-    sends what was decided: "at once" (SPEC §2), within a second with a running worker."""
+    sends what was decided: "at once" (SPEC §2), within a second with a running worker.
+    `policy`, the company's settings now, judges eligibility with them (`load_accounts`)."""
     normalized = email.strip().lower()
     with engine.begin() as connection:
         # One request of an email at a time, so the earlier ones are all counted: on
@@ -216,7 +217,7 @@ def record_access_request(
                 )
             )
         )
-        accounts = invitations.load_accounts(connection, company_id, email=normalized)
+        accounts = invitations.load_accounts(connection, company_id, email=normalized, policy=policy)
         invite = decide_request_access(accounts, recent, now).invite
         connection.execute(  # the decision, written alike whatever it is
             update(AccessRequest)
@@ -253,7 +254,7 @@ def invite_on_request(
         ).rowcount
         if not taken:
             return False
-        accounts = invitations.load_accounts(connection, company_id, email=request.email)
+        accounts = invitations.load_accounts(connection, company_id, email=request.email, policy=policy)
         account = next((a for a in accounts if a.customer_ref == request.customer_ref), None)
         if account is None or not can_invite(account):
             return False  # enabled, or no longer eligible, since the request

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from portal_rules.eligibility import plan_includes_portal
 from sync.config import CompanyConfig, Config, ConfigError
 
 
@@ -99,6 +100,19 @@ def check_portal_url(config: Config, company_id: str) -> None:
         if company.id == company_id and not company.portal_url:
             key = company_key(config, index, company, "portal_url")
             raise ConfigError(f"{key}: required to invite (the link is {{portal_url}}/invite/...)")
+
+
+def check_portal_plan(config: Config, company_id: str) -> None:
+    """Refuse, naming the key, to invite a company's contacts when its `plan` does not include
+    the portal (`basic`): nobody is eligible (SPEC section 2), also before the next sync has
+    decided the stored contacts again with the new plan."""
+    for index, company in enumerate(config.companies):
+        if company.id == company_id and not plan_includes_portal(company.plan):
+            key = company_key(config, index, company, "plan")
+            raise ConfigError(
+                f"{key}: {company.plan!r} does not include the portal "
+                "(invitations need pro, plus or enterprise)"
+            )
 
 
 def check_template_dirs(config: Config, company_ids: Iterable[str] | None = None) -> None:

@@ -49,7 +49,9 @@ def invite(
     put = invitation_enqueuer(config, company, now=now, automatic=automatic)
     report = InviteReport()
     with engine.connect() as connection:
-        accounts = load_accounts(connection, company.id, customer_ref=None if all_eligible else customer_ref)
+        accounts = load_accounts(
+            connection, company.id, customer_ref=None if all_eligible else customer_ref, policy=policy
+        )
     if email is not None:
         accounts = [a for a in accounts if a.email == email.strip().lower()]
     wanted = [a for a in accounts if (needs_auto_invitation(policy, a) if automatic else can_invite(a))]

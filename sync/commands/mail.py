@@ -9,7 +9,7 @@ from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem, check_templates
 from store import portal as portal_api
 from store.owners import worker_id
-from sync.checks import check_portal_url, check_template_dirs
+from sync.checks import check_portal_plan, check_portal_url, check_template_dirs
 from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
 from sync.interrupt import stop_on_interrupt
 from sync.invites import invite as invite_contacts
@@ -94,6 +94,7 @@ def invite(
     state.require_secrets([], smtp=True)
     check_template_dirs(state.config, [company])
     check_portal_url(state.config, company)
+    check_portal_plan(state.config, company)
     at = parse_now(now)
     try:
         report = invite_contacts(

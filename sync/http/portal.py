@@ -97,7 +97,9 @@ def request_access(company: Company, context: Context, body: RequestAccessIn) ->
     delivery window). The answer leaves a fixed time after the request came in
     (`sync.http.steady`).
     """
-    portal_store.record_access_request(context.engine, company.id, body.email, now=context.clock())
+    portal_store.record_access_request(
+        context.engine, company.id, body.email, now=context.clock(), policy=company_policy(company)
+    )
     return RequestAccessOut(message=PUBLIC_ANSWER)
 
 

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
+import httpx
 from sqlalchemy import text
 
 from store.db import make_engine
+from sync.config import load_config
+from sync.http.app import create_app
+from sync.invites import issue_requested
 from tests.endtoend.test_sync_rules import ACCOUNTS, PORTAL_CUSTOMERS, PORTAL_INVOICES
+from tests.http.conftest import serving_in_thread
 
 
 def set_setting(world, company: str, key: str, value) -> None:
@@ -115,3 +120,76 @@ def test_a_store_from_before_settings_were_kept_decides_once_and_reads_inactive_
         "qbo": False,
         "qbo_all": False,
     }
+
+
+def invitations(world, company: str) -> list[tuple[str, str]]:
+    sql = "SELECT customer_ref, email FROM invitations WHERE company_id = :c ORDER BY customer_ref, email"
+    return world.rows(sql, c=company)
+
+
+def test_a_plan_without_the_portal_stops_invitations_before_the_next_sync(world):
+    world.sync("qbo")
+    assert ("1", "ap@cafe.example", "not_invited", True) in portal(world, "qbo")[2]
+
+    set_setting(world, "qbo", "plan", "basic")  # no sync since: the store still says eligible
+    for how in (["--customer", "1"], ["--customer", "1", "--email", "ap@cafe.example"], ["--all-eligible"]):
+        code, _, err = world.cli("invite", "qbo", *how)
+        assert code == 2, (how, err)
+        assert "companies[0].plan: 'basic' does not include the portal" in err and "Traceback" not in err
+    # the portal's call answers as for any email, and invites nobody
+    matched = world.cli("portal", "request-access", "qbo", "ap@cafe.example")
+    unknown = world.cli("portal", "request-access", "qbo", "nobody@nowhere.example")
+    assert matched[:2] == unknown[:2] and matched[0] == 0
+    assert invitations(world, "qbo") == []
+    assert world.rows("SELECT COUNT(*) FROM outbox WHERE company_id = 'qbo'") == [(0,)]
+
+
+def test_inactive_customers_no_longer_imported_are_not_invited_before_the_next_sync(world):
+    world.sync("qbo_all")
+    assert ("2", "old@dormant.example", "not_invited", True) in portal(world, "qbo_all")[2]
+
+    set_setting(world, "qbo_all", "import_inactive_customers", False)  # no sync since
+    code, _, err = world.cli("invite", "qbo_all", "--customer", "2")
+    assert code == 2 and "no contacts for customer '2'" in err  # as the next sync will leave it
+    matched = world.cli("portal", "request-access", "qbo_all", "old@dormant.example")
+    unknown = world.cli("portal", "request-access", "qbo_all", "nobody@nowhere.example")
+    assert matched[:2] == unknown[:2] and matched[0] == 0
+    assert invitations(world, "qbo_all") == []
+    code, _, err = world.cli("invite", "qbo_all", "--all-eligible")
+    assert code == 0, err
+    invited = invitations(world, "qbo_all")
+    assert ("1", "ap@cafe.example") in invited and "2" not in [ref for ref, _ in invited]
+
+
+def request_access_over_http(world, key: str, *emails: str) -> list[httpx.Response]:
+    """POST each email to `arsync serve`'s request-access, as the config file says now."""
+    with (
+        serving_in_thread(create_app(world.config)) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client,
+    ):
+        return [client.post("/v1/companies/qbo_all/request-access", json={"email": e}) for e in emails]
+
+
+def test_the_portal_api_and_the_workers_requested_invitations_follow_the_current_settings(world):
+    world.sync("qbo_all")
+    code, out, err = world.cli("portal", "api-key", "create", "qbo_all")
+    assert code == 0, err
+    key = out.splitlines()[-1]
+    [early] = request_access_over_http(world, key, "old@dormant.example")  # still eligible then
+    assert early.status_code == 202
+    decided = "SELECT invite_ref FROM access_requests WHERE company_id = 'qbo_all' ORDER BY id"
+    assert world.rows(decided) == [("2",)]  # for a worker to issue
+
+    set_setting(world, "qbo_all", "import_inactive_customers", False)  # no sync since
+    matched, unknown = request_access_over_http(world, key, "old@dormant.example", "nobody@nowhere.example")
+    assert matched.status_code == unknown.status_code == 202 and matched.json() == unknown.json()
+    assert world.rows(decided) == [("2",), (None,), (None,)]
+    # the workers' `requested` job, with the configuration as it is now, issues none of them
+    config = load_config(world.config)
+    engine = make_engine(world.store_url)
+    try:
+        issued = issue_requested(engine, config, config.company("qbo_all"), now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    assert issued == 0 and invitations(world, "qbo_all") == []
+    assert world.rows("SELECT COUNT(*) FROM outbox WHERE company_id = 'qbo_all'") == [(0,)]
