@@ -2,6 +2,13 @@
 
 Called after a page of customers is written (for the emails it touched) and after any
 admin switch. Only rows whose outcome changed are updated, in one statement (`update_by_key`).
+
+The status is local state the portal changes too: an invitation accepted (`pending` to
+`enabled`) may commit between this read and its update, which takes no lock (a sync's run
+opening with new settings, its last full-pull page for contacts of other pages, a page for
+other customers' contacts of its emails). So a status is written only where it is still the
+one read, and the emails whose contacts changed meanwhile are decided again over what they
+hold now, as `store.writes._overrides_since` does for sent overrides.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from store.tables import Contact, Customer
 CONTACTS = Contact.__table__
 CUSTOMERS = Customer.__table__
 _CHUNK = 900  # stay under SQLite's bound-parameter limits comfortably
+_TRIES = 3  # passes over emails whose contacts changed meanwhile (the second reads them locked)
 
 
 def recompute_accounts(
@@ -31,13 +39,19 @@ def recompute_accounts(
     )
     changed = 0
     for batch in batches:
-        changed += _recompute(connection, company_id, policy, batch)
+        for _ in range(_TRIES):
+            done, stale = _recompute(connection, company_id, policy, batch)
+            changed += done
+            if not stale:
+                break
+            batch = sorted(stale)  # decided over contacts another transaction changed: again
     return changed
 
 
 def _recompute(
     connection: Connection, company_id: str, policy: CompanyPolicy, emails: list[str] | None
-) -> int:
+) -> tuple[int, set[str]]:
+    """Assess the contacts of `emails`; (rows written, the emails decided over a stale read)."""
     query = (
         select(
             CONTACTS.c.id,
@@ -61,7 +75,7 @@ def _recompute(
         query = query.where(CONTACTS.c.email.in_(emails))
     rows = connection.execute(query).all()
     if not rows:
-        return 0
+        return 0, set()
     customers: dict[str, CustomerFacts] = {}
     for row in rows:  # one per customer, not per contact: the joined columns are the customer's
         if row.customer_ref not in customers:
@@ -73,10 +87,38 @@ def _recompute(
         for row in rows
     ]
     accounts = assess_accounts(policy, customers, facts)
-    changed = [
-        (row.id, str(account.status), account.eligible)
-        for row, account in zip(rows, accounts, strict=True)
-        if str(account.status) != row.portal_status or account.eligible != row.eligible
-    ]
-    update_by_key(connection, CONTACTS, "id", ("portal_status", "eligible"), changed)
-    return len(changed)
+    expected = {row.id: (row.portal_status, bool(row.eligible)) for row in rows}
+    changed = []
+    for row, account in zip(rows, accounts, strict=True):
+        if str(account.status) != row.portal_status or account.eligible != row.eligible:
+            changed.append((row.id, str(account.status), account.eligible, row.portal_status))
+            expected[row.id] = (str(account.status), account.eligible)
+    update_by_key(
+        connection, CONTACTS, "id", ("portal_status", "eligible"), changed, unless_changed=("portal_status",)
+    )
+    written = {row_id for row_id, *_ in changed}
+    decided = {row.email for row in rows if row.id in written}  # emails whose contacts were written
+    return len(changed), _changed_since(connection, company_id, decided, expected)
+
+
+def _changed_since(
+    connection: Connection, company_id: str, emails: set[str], expected: dict[int, tuple[str, bool]]
+) -> set[str]:
+    """Of `emails`, those whose contacts do not hold what was read or written for them: a
+    status committed by someone else since the read (the update left it, or, unwritten, it
+    changed the group's decision). Read after the update and locked (PostgreSQL; SQLite's
+    writer is alone by then), so that what this finds stays until the transaction commits."""
+    if not emails:
+        return set()
+    stale: set[str] = set()
+    ordered = sorted(emails)
+    for start in range(0, len(ordered), _CHUNK):
+        query = select(CONTACTS.c.id, CONTACTS.c.email, CONTACTS.c.portal_status, CONTACTS.c.eligible).where(
+            CONTACTS.c.company_id == company_id, CONTACTS.c.email.in_(ordered[start : start + _CHUNK])
+        )
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row_id, email, status, eligible in connection.execute(query):
+            if expected.get(row_id, (status, bool(eligible))) != (status, bool(eligible)):
+                stale.add(email)
+    return stale

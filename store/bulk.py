@@ -129,36 +129,50 @@ def upsert(
 
 
 def update_by_key(
-    connection: Connection, table: Table, key: str, columns: Sequence[str], rows: Sequence[tuple]
+    connection: Connection,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    unless_changed: Sequence[str] = (),
 ) -> None:
     """Set `columns` of the rows whose `key` (a unique column, as `id`) is given.
 
     `rows` are tuples: the key's value, then the columns' values in order, each through
-    its column type's bind processing. SQLite: a driver executemany of one UPDATE by key.
-    PostgreSQL: one UPDATE ... FROM unnest() of the values as arrays, where an UPDATE per
-    row, even pipelined, took ~0.3 s for a company's 9,000 contacts at the end of a pull.
+    its column type's bind processing, then the values read of the `unless_changed` columns:
+    a row whose column holds another value now (another transaction committed one since the
+    read) is left as it is. SQLite: a driver executemany of one UPDATE by key. PostgreSQL:
+    one UPDATE ... FROM unnest() of the values as arrays, where an UPDATE per row, even
+    pipelined, took ~0.3 s for a company's 9,000 contacts at the end of a pull.
     """
     if not rows:
         return
     dialect = connection.dialect
-    order = (key, *columns)
-    processors = tuple(bind_processor(table.c[name].type, dialect) for name in order)
-    bound = bound_columns(order, rows, {}, order, processors)
+    names = (key, *columns, *unless_changed)
+    labels = (key, *columns, *(f"{name} read" for name in unless_changed))
+    processors = tuple(bind_processor(table.c[name].type, dialect) for name in names)
+    bound = bound_columns(labels, rows, {}, labels, processors)
     quote, target = dialect.identifier_preparer.quote, dialect.identifier_preparer.format_table(table)
+    compared = range(1 + len(columns), len(names))
     if dialect.name == "postgresql":
         arrays = ", ".join(
-            f"%(v{i})s::{table.c[name].type.compile(dialect)}[]" for i, name in enumerate(order)
+            f"%(v{i})s::{table.c[name].type.compile(dialect)}[]" for i, name in enumerate(names)
         )
-        sets = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in columns)
+        sets = ", ".join(f"{quote(name)} = v.c{i}" for i, name in enumerate(columns, start=1))
+        where = "".join(f" AND t.{quote(names[i])} = v.c{i}" for i in compared)
+        aliases = ", ".join(f"c{i}" for i in range(len(names)))
         connection.exec_driver_sql(
-            f"UPDATE {target} AS t SET {sets} FROM unnest({arrays}) AS v({', '.join(map(quote, order))})"
-            f" WHERE t.{quote(key)} = v.{quote(key)}",
+            f"UPDATE {target} AS t SET {sets} FROM unnest({arrays}) AS v({aliases})"
+            f" WHERE t.{quote(key)} = v.c0{where}",
             {f"v{i}": list(values) for i, values in enumerate(bound)},
         )
         return
     sets = ", ".join(f"{quote(name)} = ?" for name in columns)
+    where = "".join(f" AND {quote(names[i])} = ?" for i in compared)
+    parameters = [*bound[1 : 1 + len(columns)], bound[0], *(bound[i] for i in compared)]
     connection.exec_driver_sql(
-        f"UPDATE {target} SET {sets} WHERE {quote(key)} = ?", list(zip(*bound[1:], bound[0], strict=True))
+        f"UPDATE {target} SET {sets} WHERE {quote(key)} = ?{where}", list(zip(*parameters, strict=True))
     )
 
 
