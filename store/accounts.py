@@ -96,26 +96,29 @@ def _recompute(
     update_by_key(
         connection, CONTACTS, "id", ("portal_status", "eligible"), changed, unless_changed=("portal_status",)
     )
+    if not changed:
+        return 0, set()
     written = {row_id for row_id, *_ in changed}
-    decided = {row.email for row in rows if row.id in written}  # emails whose contacts were written
+    # the emails whose contacts were written (the whole company's: one read, not IN lists)
+    decided = None if emails is None else {row.email for row in rows if row.id in written}
     return len(changed), _changed_since(connection, company_id, decided, expected)
 
 
 def _changed_since(
-    connection: Connection, company_id: str, emails: set[str], expected: dict[int, tuple[str, bool]]
+    connection: Connection, company_id: str, emails: set[str] | None, expected: dict[int, tuple[str, bool]]
 ) -> set[str]:
-    """Of `emails`, those whose contacts do not hold what was read or written for them: a
-    status committed by someone else since the read (the update left it, or, unwritten, it
-    changed the group's decision). Read after the update and locked (PostgreSQL; SQLite's
-    writer is alone by then), so that what this finds stays until the transaction commits."""
-    if not emails:
-        return set()
+    """Of `emails` (None: all), those whose contacts do not hold what was read or written for
+    them: a status committed by someone else since the read (the update left it, or,
+    unwritten, it changed the group's decision). Read after the update and locked
+    (PostgreSQL; SQLite's writer is alone by then), so what this finds stays until commit."""
     stale: set[str] = set()
-    ordered = sorted(emails)
+    ordered = [None] if emails is None else sorted(emails)
     for start in range(0, len(ordered), _CHUNK):
         query = select(CONTACTS.c.id, CONTACTS.c.email, CONTACTS.c.portal_status, CONTACTS.c.eligible).where(
-            CONTACTS.c.company_id == company_id, CONTACTS.c.email.in_(ordered[start : start + _CHUNK])
+            CONTACTS.c.company_id == company_id
         )
+        if emails is not None:
+            query = query.where(CONTACTS.c.email.in_(ordered[start : start + _CHUNK]))
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()
         for row_id, email, status, eligible in connection.execute(query):
