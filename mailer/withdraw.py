@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -65,7 +65,7 @@ from mailer.claim import due
 from mailer.outbox import OUTBOX
 from portal_rules.balances import company_today
 from portal_rules.reminders import remindable
-from portal_rules.types import CustomerFacts
+from portal_rules.types import CustomerFacts, PortalStatus
 from store.facts import invoice_facts
 from store.ledger import reminder_recipients
 from store.tables import Contact, Customer, Invitation, Invoice, ReminderLedger
@@ -342,13 +342,71 @@ def _locked(connection: Connection, ids: list[int]) -> set[int]:
 def _drop_invitations(connection: Connection, ids: list[int], reason: str) -> list[int]:
     """Drop those of `ids` still queued: invitations not to send, for `reason`."""
     c = OUTBOX.c
-    dropped = connection.execute(
-        update(OUTBOX)
-        .where(c.id.in_(ids), c.status == "queued", c.kind == "invitation")
-        .values(status="dropped", last_error=reason)
-        .returning(c.id)
+    dropped = sorted(
+        connection.execute(
+            update(OUTBOX)
+            .where(c.id.in_(ids), c.status == "queued", c.kind == "invitation")
+            .values(status="dropped", last_error=reason)
+            .returning(c.id)
+        ).scalars()
     )
-    return sorted(dropped.scalars().all())
+    if dropped:
+        _uninvite(connection, dropped)
+    return dropped
+
+
+def _uninvite(connection: Connection, outbox_ids: list[int]) -> None:
+    """The contacts these dropped mails would have invited were not invited after all.
+
+    Each mail's invitation, if still open, is superseded (its link never left), and its
+    contact, if still `pending` with no other open invitation, goes back to `not_invited`
+    (`portal_rules.status`: withdraw). Left `pending`, it showed as invited though no mail
+    went, and automatic invitations, which only invite `not_invited` contacts, never
+    reached it again (after `auto_invite` was turned back on, or its customer active again).
+    A contact disabled, enabled or in conflict meanwhile keeps its status.
+    """
+    c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
+    carried = select(v.id, v.company_id, v.customer_ref, v.email).select_from(
+        OUTBOX.join(INVITATIONS, _carries())
+    )
+    open_ = (v.accepted_at.is_(None), v.superseded_at.is_(None))
+    rows = connection.execute(carried.where(c.id.in_(outbox_ids), *open_)).all()
+    if not rows:
+        return
+    superseded = [row.id for row in rows]
+    connection.execute(
+        update(INVITATIONS).where(v.id.in_(superseded)).values(superseded_at=datetime.now(UTC))
+    )
+    still_open = (
+        select(v.id)
+        .where(
+            v.company_id == k.company_id,
+            v.customer_ref == k.customer_ref,
+            v.email == k.email,
+            *open_,
+        )
+        .exists()
+    )
+    for row in rows:
+        connection.execute(
+            update(CONTACTS)
+            .where(
+                k.company_id == row.company_id,
+                k.customer_ref == row.customer_ref,
+                k.email == row.email,
+                k.portal_status == PortalStatus.PENDING,
+                ~still_open,
+            )
+            .values(portal_status=PortalStatus.NOT_INVITED)
+        )
+
+
+def _carries() -> ColumnElement[bool]:
+    """An outbox mail and the invitation it carries: its key is "invitation:" + the token's
+    hash, looked up by the hash's unique index."""
+    c, v = OUTBOX.c, INVITATIONS.c
+    hashed = func.substr(c.dedupe_key, len(INVITATION_KEY) + 1)
+    return (v.token_hash == hashed) & (v.company_id == c.company_id)
 
 
 def _queued_invitations(now: datetime | None, companies: Collection[str] | None) -> Select:
@@ -359,11 +417,7 @@ def _queued_invitations(now: datetime | None, companies: Collection[str] | None)
     enabled meanwhile, out of the books or the portal). The mail's dedupe key names the
     invitation it carries; one naming no stored invitation is left alone."""
     c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
-    carried = OUTBOX.join(
-        # the key is "invitation:" + the hash: looked up by the hash's unique index
-        INVITATIONS,
-        (v.token_hash == func.substr(c.dedupe_key, len(INVITATION_KEY) + 1)) & (v.company_id == c.company_id),
-    ).outerjoin(
+    carried = OUTBOX.join(INVITATIONS, _carries()).outerjoin(
         CONTACTS, (k.company_id == v.company_id) & (k.customer_ref == v.customer_ref) & (k.email == v.email)
     )
     contact_open = and_(k.id.is_not(None), k.portal_status == "pending", k.eligible.is_(True))

@@ -19,6 +19,7 @@ class PortalEvent(StrEnum):
     ACCEPT = "accept"  # a valid invitation token was accepted
     DISABLE = "disable"  # `arsync portal disable`
     ENABLE = "enable"  # `arsync portal enable`
+    WITHDRAW = "withdraw"  # its invitation taken back before it was sent (`mailer.withdraw`)
 
 
 class InvalidTransition(ValueError):
@@ -36,6 +37,7 @@ TRANSITIONS: dict[tuple[PortalStatus, PortalEvent], PortalStatus] = {
     (_S.PENDING, _E.ACCEPT): _S.ENABLED,
     (_S.PENDING, _E.DISABLE): _S.DISABLED,
     (_S.PENDING, _E.ENABLE): _S.PENDING,
+    (_S.PENDING, _E.WITHDRAW): _S.NOT_INVITED,  # no mail left: not invited after all
     (_S.ENABLED, _E.DISABLE): _S.DISABLED,
     (_S.ENABLED, _E.ENABLE): _S.ENABLED,
     (_S.DISABLED, _E.DISABLE): _S.DISABLED,
@@ -44,6 +46,11 @@ TRANSITIONS: dict[tuple[PortalStatus, PortalEvent], PortalStatus] = {
     # Enabling records the admin's wish; which contact of a shared email keeps access is
     # then decided by `resolve_conflicts` (the others must be disabled to hand it over).
     (_S.CONFLICT, _E.ENABLE): _S.CONFLICT,
+    # An invitation taken back unsent changes only a contact still waiting on it.
+    (_S.NOT_INVITED, _E.WITHDRAW): _S.NOT_INVITED,
+    (_S.ENABLED, _E.WITHDRAW): _S.ENABLED,
+    (_S.DISABLED, _E.WITHDRAW): _S.DISABLED,
+    (_S.CONFLICT, _E.WITHDRAW): _S.CONFLICT,
 }
 
 _WHY = {

@@ -253,6 +253,30 @@ def test_automatic_invitations_held_for_the_window_are_withdrawn_once_auto_invit
     assert recipients(smtp) == ["c3@example.com"]
 
 
+def test_contacts_whose_automatic_invitations_were_withdrawn_are_invited_once_auto_invite_is_on_again(
+    make_shop, store_url, smtp
+):
+    """A withdrawn invitation never left, so its contact is not invited: it was left `pending`
+    (shown as invited in the portal views), and automatic invitations, which only reach
+    `not_invited` contacts, never invited it again after `auto_invite` was turned back on."""
+    shop = make_shop(store_url, auto_invite=True)
+    shop.sync([customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in (1, 2)], [])
+    invite(shop.engine, shop.config, shop.company, now=SATURDAY_NIGHT, all_eligible=True, automatic=True)
+    shop = make_shop(store_url, auto_invite=False)
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
+    assert "2 automatic invitation(s) withdrawn" in opened.out
+    statuses = "SELECT email, portal_status FROM contacts ORDER BY email"
+    assert shop.rows(statuses) == [("c1@example.com", "not_invited"), ("c2@example.com", "not_invited")]
+    assert shop.rows("SELECT COUNT(*) FROM invitations WHERE superseded_at IS NULL") == [(0,)]  # links dead
+
+    shop = make_shop(store_url, auto_invite=True)  # on again
+    invite(shop.engine, shop.config, shop.company, now=MONDAY_9AM, all_eligible=True, automatic=True)
+    sent = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM + timedelta(minutes=1)))
+    assert sent.out == "mail: 2 sent, 0 failed, 0 to retry\n"
+    assert sorted(recipients(smtp)) == ["c1@example.com", "c2@example.com"]
+    assert shop.rows(statuses) == [("c1@example.com", "pending"), ("c2@example.com", "pending")]
+
+
 # --- reminders whose invoices stopped being due while they waited ------------------------------
 
 FRIDAY_EVENING, MONDAY_OPENING = utc("2026-11-20T23:00"), utc("2026-11-23T14:00")  # New York, 9-17
