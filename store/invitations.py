@@ -184,6 +184,21 @@ def accept(
     outcome = check_acceptance(record, token, now=now, contact_status=status)
     if isinstance(outcome, Rejected):
         return outcome
+    # Only if the contact still holds the status read: a sync deciding its email meanwhile
+    # (another customer's contact keeps it, `conflict`) is not overwritten with `enabled`,
+    # which could leave two logins on one email; the token is then refused, nothing changed.
+    contact = (
+        CONTACTS.c.company_id == company_id,
+        CONTACTS.c.customer_ref == record.customer_ref,
+        CONTACTS.c.email == record.email,
+    )
+    held = connection.execute(
+        update(CONTACTS)
+        .where(*contact, CONTACTS.c.portal_status == str(status))
+        .values(portal_status=str(PortalStatus.ENABLED))
+    ).rowcount
+    if held != 1:
+        return Rejected()
     # Only if nobody accepted (or superseded) it since it was read: of requests racing with
     # one token, one enables the contact and the others are told it is invalid.
     taken = connection.execute(
@@ -196,6 +211,7 @@ def accept(
         .values(accepted_at=now)
     ).rowcount
     if taken != 1:
+        connection.execute(update(CONTACTS).where(*contact).values(portal_status=str(status)))  # as it was
         return Rejected()
     siblings = load_accounts(connection, company_id, email=record.email, policy=policy)
     for key in accept_targets(outcome, siblings, policy.multi_account_portal):

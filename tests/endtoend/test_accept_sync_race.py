@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import store.accounts
+import store.invitations
 from connectors.simulators import mutations
 from store.db import make_engine
 from store.invitations import issue_invitation, load_accounts
@@ -100,3 +101,34 @@ def test_an_invitation_accepted_while_a_full_pull_ends_stays_accepted(world, mon
         ("1", "ap@cafe.example", "enabled", False),  # accepted; no longer the primary contact
         ("1", "new@cafe.example", "not_invited", True),
     ]
+
+
+def test_an_acceptance_racing_a_sync_that_hands_the_email_to_another_customer_is_refused(world, monkeypatch):
+    """The other way round: the acceptance read its contact `pending`, a sync then gave the
+    shared email to the other customer (`conflict` for this one) and committed; the
+    acceptance wrote `enabled` over it, so one email could hold two logins. It is now
+    refused as any token of a contact no longer pending is, and nothing changes."""
+    world.sync("qbo")
+    invite(world, "qbo", "3", SHARED)
+    token = invite(world, "qbo", "4", SHARED)
+    set_setting(world, "qbo", "multi_account_portal", False)
+    check = store.invitations.check_acceptance
+    synced: list = []
+
+    def a_sync_between_the_read_and_the_write(*args, **kwargs):
+        if not synced:
+            synced.append(world.sync("qbo")["qbo"]["status"])
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(store.invitations, "check_acceptance", a_sync_between_the_read_and_the_write)
+    policy = company_policy(load_config(world.config).company("qbo"))
+    engine = make_engine(world.store_url)
+    try:
+        answer = accept_invitation(engine, "qbo", token, policy=policy, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    assert synced == ["ok"]
+    assert answer == "invalid invitation token"
+    shared = [(ref, status) for ref, email, status, _ in portal(world, "qbo")[2] if email == SHARED]
+    assert shared == [("3", "pending"), ("4", "conflict")]  # as the sync decided
+    assert world.rows("SELECT COUNT(*) FROM invitations WHERE accepted_at IS NOT NULL") == [(0,)]
