@@ -16,6 +16,7 @@ from store.crypto import SecretBox, SecretKeyError
 KEEP_ALIVE_WITHIN = timedelta(days=14)
 
 UNREADABLE = "tokens_unreadable"
+SEALED = "enc:"  # `store.crypto.SecretBox.seal`'s prefix with a key
 EXPIRED = "refresh_expired"
 
 
@@ -31,6 +32,12 @@ def token_health(
     sealed = connection.get("refresh_token")
     if status != "ok" or not sealed:
         return status, detail
+    if not box.encrypting and sealed.startswith(SEALED):
+        # an admin's shell without the key cannot tell: the daemon's may open them
+        return status, (
+            "the tokens are encrypted at rest and this process has no ARSYNC_SECRET_KEY to check "
+            "them with; the last sync's error says whether the syncs' one opens them"
+        )
     try:
         box.open(sealed)
     except SecretKeyError as exc:
