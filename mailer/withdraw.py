@@ -366,36 +366,28 @@ def _uninvite(connection: Connection, outbox_ids: list[int]) -> None:
     A contact disabled, enabled or in conflict meanwhile keeps its status.
     """
     c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
-    carried = select(v.id, v.company_id, v.customer_ref, v.email).select_from(
-        OUTBOX.join(INVITATIONS, _carries())
-    )
     open_ = (v.accepted_at.is_(None), v.superseded_at.is_(None))
-    rows = connection.execute(carried.where(c.id.in_(outbox_ids), *open_)).all()
+    of_contact = _of_contact()
+    carried = (
+        select(v.id, k.id.label("contact"))
+        .select_from(OUTBOX.join(INVITATIONS, _carries()).outerjoin(CONTACTS, of_contact))
+        .where(c.id.in_(outbox_ids), *open_)
+    )
+    rows = connection.execute(carried).all()  # `outbox_ids` is one chunk: bounded IN lists
     if not rows:
         return
     superseded = [row.id for row in rows]
     connection.execute(
         update(INVITATIONS).where(v.id.in_(superseded)).values(superseded_at=datetime.now(UTC))
     )
-    still_open = (
-        select(v.id)
-        .where(
-            v.company_id == k.company_id,
-            v.customer_ref == k.customer_ref,
-            v.email == k.email,
-            *open_,
-        )
-        .exists()
-    )
-    for row in rows:
+    contacts = [row.contact for row in rows if row.contact is not None]
+    if contacts:
         connection.execute(
             update(CONTACTS)
             .where(
-                k.company_id == row.company_id,
-                k.customer_ref == row.customer_ref,
-                k.email == row.email,
+                k.id.in_(contacts),
                 k.portal_status == PortalStatus.PENDING,
-                ~still_open,
+                ~select(v.id).where(of_contact, *open_).exists(),
             )
             .values(portal_status=PortalStatus.NOT_INVITED)
         )
@@ -409,6 +401,12 @@ def _carries() -> ColumnElement[bool]:
     return (v.token_hash == hashed) & (v.company_id == c.company_id)
 
 
+def _of_contact() -> ColumnElement[bool]:
+    """An invitation and the contact it invites."""
+    v, k = INVITATIONS.c, CONTACTS.c
+    return (k.company_id == v.company_id) & (k.customer_ref == v.customer_ref) & (k.email == v.email)
+
+
 def _queued_invitations(now: datetime | None, companies: Collection[str] | None) -> Select:
     """The invitations about to be claimed (due at `now`; None: any queued): manual ones of any
     company (they ignore windows), automatic ones of `companies` (None: any); each with its
@@ -417,9 +415,7 @@ def _queued_invitations(now: datetime | None, companies: Collection[str] | None)
     enabled meanwhile, out of the books or the portal). The mail's dedupe key names the
     invitation it carries; one naming no stored invitation is left alone."""
     c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
-    carried = OUTBOX.join(INVITATIONS, _carries()).outerjoin(
-        CONTACTS, (k.company_id == v.company_id) & (k.customer_ref == v.customer_ref) & (k.email == v.email)
-    )
+    carried = OUTBOX.join(INVITATIONS, _carries()).outerjoin(CONTACTS, _of_contact())
     contact_open = and_(k.id.is_not(None), k.portal_status == "pending", k.eligible.is_(True))
     dead = or_(v.accepted_at.is_not(None), v.superseded_at.is_not(None), ~contact_open)
     in_scope = or_(~c.automatic, c.company_id.in_(list(companies))) if companies is not None else true()

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from connectors.base import Tokens, TokensUnreadable
 from store.connections import ANY, CONNECTIONS, mark_reconnect_needed, store_tokens
-from store.crypto import SecretBox, SecretKeyError
+from store.crypto import SecretBox, SecretKeyError, unreadable_tokens
 from store.leases import lease
 from store.owners import worker_id
 
@@ -27,10 +27,7 @@ class StoredTokensUnreadable(TokensUnreadable, SecretKeyError):
     """A company's stored tokens sealed with another key (or none set): what to do, named."""
 
     def __init__(self, company_id: str, why: SecretKeyError) -> None:
-        super().__init__(
-            f"the stored tokens cannot be read ({why}): start arsync with the ARSYNC_SECRET_KEY "
-            f"they were stored with, or store new ones (`arsync auth connect {company_id}`)"
-        )
+        super().__init__(unreadable_tokens(company_id, why))
 
 
 class DbCredentials:

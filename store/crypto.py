@@ -9,9 +9,24 @@ from __future__ import annotations
 import base64
 import hashlib
 
+SEALED = "enc:v1:"  # a value sealed with a key; without one, values are stored "plain:"
+
 
 class SecretKeyError(Exception):
     """A stored secret cannot be read with the key at hand."""
+
+
+def needs_a_key(stored: str) -> bool:
+    """Whether `stored` was sealed with a key (only a key can tell whether it opens)."""
+    return stored.startswith(SEALED)
+
+
+def unreadable_tokens(company_id: str, why: SecretKeyError) -> str:
+    """What an admin is told of a company's tokens this process's key does not open."""
+    return (
+        f"the stored tokens cannot be read ({why}): start arsync with the ARSYNC_SECRET_KEY "
+        f"they were stored with, or store new ones (`arsync auth connect {company_id}`)"
+    )
 
 
 class SecretBox:
@@ -29,19 +44,19 @@ class SecretBox:
     def seal(self, plaintext: str) -> str:
         if self._fernet is None:
             return "plain:" + plaintext
-        return "enc:v1:" + self._fernet.encrypt(plaintext.encode()).decode()
+        return SEALED + self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, stored: str) -> str:
         if stored.startswith("plain:"):
             return stored.removeprefix("plain:")
-        if not stored.startswith("enc:v1:"):
+        if not needs_a_key(stored):
             raise SecretKeyError("unrecognised stored secret format")
         if self._fernet is None:
             raise SecretKeyError("stored tokens are encrypted; set ARSYNC_SECRET_KEY to read them")
         from cryptography.fernet import InvalidToken
 
         try:
-            return self._fernet.decrypt(stored.removeprefix("enc:v1:").encode()).decode()
+            return self._fernet.decrypt(stored.removeprefix(SEALED).encode()).decode()
         except InvalidToken:
             raise SecretKeyError("stored tokens cannot be decrypted with this ARSYNC_SECRET_KEY") from None
 

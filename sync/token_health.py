@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from store.crypto import SecretBox, SecretKeyError
+from store.crypto import SecretBox, SecretKeyError, needs_a_key, unreadable_tokens
 
 # A refresh token this close to its expiry is refreshed by the workers' daily keep-alive.
 KEEP_ALIVE_WITHIN = timedelta(days=14)
 
 UNREADABLE = "tokens_unreadable"
-SEALED = "enc:"  # `store.crypto.SecretBox.seal`'s prefix with a key
 EXPIRED = "refresh_expired"
 
 
@@ -32,7 +31,7 @@ def token_health(
     sealed = connection.get("refresh_token")
     if status != "ok" or not sealed:
         return status, detail
-    if not box.encrypting and sealed.startswith(SEALED):
+    if not box.encrypting and needs_a_key(sealed):
         # an admin's shell without the key cannot tell: the daemon's may open them
         return status, (
             "the tokens are encrypted at rest and this process has no ARSYNC_SECRET_KEY to check "
@@ -41,10 +40,7 @@ def token_health(
     try:
         box.open(sealed)
     except SecretKeyError as exc:
-        return UNREADABLE, (
-            f"{exc}: start arsync with the ARSYNC_SECRET_KEY they were stored with, or store new "
-            f"ones (`arsync auth connect {company_id}`)"
-        )
+        return UNREADABLE, unreadable_tokens(company_id, exc)
     expires = connection.get("refresh_expires_at")
     reconnect = f"`arsync auth connect {company_id}`"
     if expires is None:

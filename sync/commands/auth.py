@@ -109,24 +109,16 @@ def _token(_ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _token_option(name: str, envvar: str):
+    """A token given as `name` or, out of other users' sight (`ps` shows arguments), in `envvar`."""
+    hidden = "Or from the environment, out of other users' sight (`ps` shows arguments)."
+    return click.option(name, required=True, envvar=envvar, show_envvar=True, callback=_token, help=hidden)
+
+
 @auth.command("set-tokens")
 @click.argument("company")
-@click.option(
-    "--access-token",
-    required=True,
-    envvar="ARSYNC_ACCESS_TOKEN",
-    show_envvar=True,
-    callback=_token,
-    help="Or from the environment, out of other users' sight (`ps` shows arguments).",
-)
-@click.option(
-    "--refresh-token",
-    required=True,
-    envvar="ARSYNC_REFRESH_TOKEN",
-    show_envvar=True,
-    callback=_token,
-    help="Or from the environment, as the access token.",
-)
+@_token_option("--access-token", "ARSYNC_ACCESS_TOKEN")
+@_token_option("--refresh-token", "ARSYNC_REFRESH_TOKEN")
 @click.option(
     "--expires-in",
     type=click.IntRange(0, 86400 * 365),
