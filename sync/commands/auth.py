@@ -11,7 +11,7 @@ from connectors.oauth import Provider
 from connectors.registry import NoProvider, provider_for
 from store.credentials import DbCredentials
 from sync.auth_flow import AuthFlowError, authorize
-from sync.cli import LazyGroup, State, WorkFailed, now_option, parse_now, pass_state
+from sync.cli import LazyGroup, State, WorkFailed, parse_now, pass_state
 from sync.logging import REDACTOR
 from sync.settings import token_endpoint_for
 
@@ -133,7 +133,6 @@ def _token_option(name: str, envvar: str):
     help="Seconds the refresh token stays valid (QuickBooks: x_refresh_token_expires_in). "
     "Unknown otherwise: the workers' keep-alive refreshes the tokens at its next run to learn it.",
 )
-@now_option
 @pass_state
 def auth_set_tokens(
     state: State,
@@ -142,18 +141,16 @@ def auth_set_tokens(
     refresh_token: str,
     expires_in: int,
     refresh_expires_in: int | None,
-    now: str | None,
 ) -> None:
     """Store tokens obtained elsewhere (they are refreshed and rotated from then on)."""
     state.company_ids((company,))
     app = state.app()
     REDACTOR.remember(access_token, refresh_token)
-    at = parse_now(now)
-    # The refresh token's life runs on the real clock, as a refresh's answer does (`--now`
-    # replays business time only): an expiry dated in a replay's future would hide it.
-    refresh_expires = (
-        datetime.now(UTC) + timedelta(seconds=refresh_expires_in) if refresh_expires_in else None
-    )
+    # Tokens live in real time, as the connectors judge them and as a refresh's answer is
+    # dated: no `--now` here (it replays business time only, and an access token dated in a
+    # replay's past was refreshed at once, one in its future sent after it had expired).
+    at = datetime.now(UTC)
+    refresh_expires = at + timedelta(seconds=refresh_expires_in) if refresh_expires_in else None
     DbCredentials(app.engine, company, app.box).save(
         Tokens(access_token, refresh_token, at + timedelta(seconds=expires_in), refresh_expires)
     )
