@@ -2,10 +2,10 @@
 
 Issuing creates a random token, keeps only its hash, and supersedes every earlier
 invitation of the same contact. Accepting an unknown, superseded, expired or already
-accepted token fails with exactly "invalid invitation token" and changes nothing; a
-valid one sets the contact `enabled`. With a multi-account portal, accepting also
-enables the email's other eligible contacts: the email is proven, and one login reaches
-all its customers.
+accepted token, or one whose contact is no longer eligible, fails with exactly "invalid
+invitation token" and changes nothing; a valid one sets the contact `enabled`. With a
+multi-account portal, accepting also enables the email's other eligible contacts: the email
+is proven, and one login reaches all its customers.
 """
 
 from __future__ import annotations
@@ -96,18 +96,22 @@ def check_acceptance(
     *,
     now: datetime,
     contact_status: PortalStatus | str,
+    contact_eligible: bool,
 ) -> Accepted | Rejected:
     """Whether `token` accepts `record` (looked up by `hash_token(token)`, None if unknown).
 
     Every failure gives the same `Rejected()`, so the answer reveals nothing about why.
     `contact_status` must still be `pending`: an invitation to a contact since disabled,
-    put in conflict or already enabled is no longer valid.
+    put in conflict or already enabled is no longer valid. Nor is one to a contact no longer
+    `contact_eligible` (the company's plan, the customer's state): it could not log in.
     """
     if record is None or not tokens_match(record.token_hash, hash_token(token)):
         return Rejected()
     if record.superseded_at is not None or record.accepted_at is not None:
         return Rejected()
     if now >= record.expires_at or PortalStatus(contact_status) is not PortalStatus.PENDING:
+        return Rejected()
+    if not contact_eligible:
         return Rejected()
     return Accepted(key=record.key, accepted_at=now)
 

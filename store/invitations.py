@@ -44,7 +44,8 @@ def load_accounts(
     With `policy` (the company's settings now), eligibility and the customers shown are judged
     against it too (`portal_rules.eligibility.eligible_under`): settings changed since the
     last sync (a plan without the portal, inactive customers no longer imported) apply to
-    invitations at once, not at the next sync. Every path that invites reads accounts here.
+    invitations, acceptance and login at once, not at the next sync. Every path that invites,
+    accepts or lists the accounts a login reaches reads them here. It only reads.
     """
     query = (
         select(
@@ -149,7 +150,11 @@ def _drop_unsent_mail(connection: Connection, company_id: str, token_hashes: lis
 def accept(
     connection: Connection, company_id: str, token: str, *, policy: CompanyPolicy, now: datetime
 ) -> Accepted | Rejected:
-    """Accept `token` for `company_id`: the contact (and, multi-account, its email's siblings) enabled."""
+    """Accept `token` for `company_id`: the contact (and, multi-account, its email's siblings) enabled.
+
+    The contact must be eligible under `policy`, the company's settings now (`load_accounts`):
+    a company switched to a plan without the portal, or a customer no longer shown, refuses
+    the token from then on, not only after the next sync has decided the contact again."""
     row = (
         connection.execute(
             select(INVITATIONS).where(
@@ -161,6 +166,7 @@ def accept(
     )
     record = None
     status = PortalStatus.NOT_INVITED
+    eligible = False
     if row is not None:
         record = InvitationRecord(
             row["customer_ref"],
@@ -181,7 +187,11 @@ def accept(
             )
             or PortalStatus.NOT_INVITED
         )
-    outcome = check_acceptance(record, token, now=now, contact_status=status)
+        invited = load_accounts(
+            connection, company_id, email=record.email, customer_ref=record.customer_ref, policy=policy
+        )
+        eligible = any(account.eligible for account in invited)
+    outcome = check_acceptance(record, token, now=now, contact_status=status, contact_eligible=eligible)
     if isinstance(outcome, Rejected):
         return outcome
     # Only if the contact still holds the status read: a sync deciding its email meanwhile

@@ -82,10 +82,16 @@ class Balances:
         return self.past_due_amount > 0
 
 
-def reachable_accounts(engine: Engine, company_id: str, email: str) -> list[Account]:
-    """The accounts `email` may log in to (eligible and enabled), for login and account switching."""
+def reachable_accounts(
+    engine: Engine, company_id: str, email: str, *, policy: CompanyPolicy
+) -> list[Account]:
+    """The accounts `email` may log in to (eligible and enabled), for login and account switching.
+
+    `policy`, the company's settings now, judges eligibility with them (`load_accounts`): a
+    plan without the portal, or a customer no longer shown, ends the login at once, not at
+    the next sync. Settings that widen eligibility wait for that sync."""
     with engine.connect() as connection:
-        accounts = invitations.load_accounts(connection, company_id, email=email)
+        accounts = invitations.load_accounts(connection, company_id, email=email, policy=policy)
         names = customer_names(connection, company_id, [a.customer_ref for a in accounts])
     return [
         Account(company_id, a.customer_ref, names.get(a.customer_ref, ""), a.email, str(a.status))

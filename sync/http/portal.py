@@ -44,8 +44,8 @@ CustomerRef = Annotated[Text, Path(max_length=64, description="The accounting sy
 def accounts(
     company: Company, context: Context, email: Annotated[Text, Query(min_length=3, max_length=320)]
 ) -> JSONBody:
-    """The accounts this email can sign in to (eligible and enabled contacts)."""
-    found = portal_store.reachable_accounts(context.engine, company.id, email)
+    """The accounts this email can sign in to (eligible under the company's settings, and enabled)."""
+    found = portal_store.reachable_accounts(context.engine, company.id, email, policy=company_policy(company))
     return JSONBody(
         {
             "accounts": [
@@ -109,8 +109,9 @@ def request_access(company: Company, context: Context, body: RequestAccessIn) ->
     responses={400: {"model": ErrorOut, "description": "invalid invitation token"}},
 )
 def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:
-    """Accept an invitation: unknown, superseded, expired and used tokens all answer 400, a
-    fixed time after the request came in (`sync.http.steady`: a visitor's probe of the worker's load)."""
+    """Accept an invitation: unknown, superseded, expired and used tokens, and those of a contact
+    the company's settings now make ineligible, all answer 400, a fixed time after the request
+    came in (`sync.http.steady`: a visitor's probe of the worker's load)."""
     with context.engine.begin() as connection:
         outcome = invitations.accept(
             connection, company.id, body.token, policy=company_policy(company), now=context.clock()

@@ -124,18 +124,19 @@ VALID = InvitationRecord(
 
 
 @pytest.mark.parametrize(
-    ("record", "token", "now", "contact_status", "accepted"),
+    ("record", "token", "now", "contact_status", "contact_eligible", "accepted"),
     [
-        (VALID, TOKEN, NOW + timedelta(days=1), S.PENDING, True),
-        (VALID, TOKEN, NOW + timedelta(days=14, seconds=-1), S.PENDING, True),
-        (None, TOKEN, NOW, S.PENDING, False),
-        (VALID, "some-other-token", NOW, S.PENDING, False),
-        (replace(VALID, superseded_at=NOW), TOKEN, NOW, S.PENDING, False),
-        (VALID, TOKEN, NOW + timedelta(days=14), S.PENDING, False),
-        (replace(VALID, accepted_at=NOW), TOKEN, NOW, S.ENABLED, False),
-        (VALID, TOKEN, NOW, S.ENABLED, False),
-        (VALID, TOKEN, NOW, S.DISABLED, False),
-        (VALID, TOKEN, NOW, S.CONFLICT, False),
+        (VALID, TOKEN, NOW + timedelta(days=1), S.PENDING, True, True),
+        (VALID, TOKEN, NOW + timedelta(days=14, seconds=-1), S.PENDING, True, True),
+        (None, TOKEN, NOW, S.PENDING, True, False),
+        (VALID, "some-other-token", NOW, S.PENDING, True, False),
+        (replace(VALID, superseded_at=NOW), TOKEN, NOW, S.PENDING, True, False),
+        (VALID, TOKEN, NOW + timedelta(days=14), S.PENDING, True, False),
+        (replace(VALID, accepted_at=NOW), TOKEN, NOW, S.ENABLED, True, False),
+        (VALID, TOKEN, NOW, S.ENABLED, True, False),
+        (VALID, TOKEN, NOW, S.DISABLED, True, False),
+        (VALID, TOKEN, NOW, S.CONFLICT, True, False),
+        (VALID, TOKEN, NOW, S.PENDING, False, False),
     ],
     ids=[
         "valid",
@@ -148,10 +149,15 @@ VALID = InvitationRecord(
         "contact-already-enabled",
         "contact-disabled-since",
         "contact-in-conflict-since",
+        "contact-no-longer-eligible",  # the plan has no portal, the customer is no longer shown
     ],
 )
-def test_check_acceptance(record, token: str, now, contact_status, accepted: bool) -> None:
-    outcome = check_acceptance(record, token, now=now, contact_status=contact_status)
+def test_check_acceptance(
+    record, token: str, now, contact_status, contact_eligible: bool, accepted: bool
+) -> None:
+    outcome = check_acceptance(
+        record, token, now=now, contact_status=contact_status, contact_eligible=contact_eligible
+    )
     if accepted:
         assert outcome == Accepted(key=("7", "ann@example.com"), accepted_at=now)
         assert outcome.new_status is S.ENABLED
@@ -166,9 +172,15 @@ def test_resending_supersedes_the_first_link() -> None:
     second = issue(account(status=first.new_status), portal_url="https://p", now=later, ttl_days=14)
     # The caller marks earlier invitations of the same contact superseded when storing the second.
     old = replace(first.record, superseded_at=second.record.created_at)
-    assert check_acceptance(old, first.token, now=later, contact_status=S.PENDING) == Rejected()
+    assert (
+        check_acceptance(old, first.token, now=later, contact_status=S.PENDING, contact_eligible=True)
+        == Rejected()
+    )
     assert isinstance(
-        check_acceptance(second.record, second.token, now=later, contact_status=S.PENDING), Accepted
+        check_acceptance(
+            second.record, second.token, now=later, contact_status=S.PENDING, contact_eligible=True
+        ),
+        Accepted,
     )
 
 

@@ -467,7 +467,9 @@ def test_one_company_never_sees_another_companys_data(world):
         assert not {i.balance for i in shown} & set(AMOUNTS[theirs])
         day = date(2026, 11, 20)
         assert portal.balances(engine, mine, "1", day) == portal.Balances(first + second, first)
-        [account] = portal.reachable_accounts(engine, mine, EMAIL)
+        [account] = portal.reachable_accounts(
+            engine, mine, EMAIL, policy=company_policy(config.company(mine))
+        )
         assert (account.company_id, account.display_name) == (mine, f"{mine.title()} Customer One")
 
     # A token from one company opens nothing in the other, and changes nothing in either.
@@ -490,18 +492,20 @@ def test_one_company_never_sees_another_companys_data(world):
     with engine.begin() as connection:
         connection.execute(text("UPDATE customers SET portal_visible = false WHERE company_id = 'globex'"))
     assert portal.visible_invoices(engine, "globex", "1") == []
-    assert portal.reachable_accounts(engine, "globex", EMAIL) == []
+    globex_policy = company_policy(config.company("globex"))
+    assert portal.reachable_accounts(engine, "globex", EMAIL, policy=globex_policy) == []
     assert portal.balances(engine, "globex", "1", date(2026, 11, 20)).balance_due == 0
     assert len(portal.visible_invoices(engine, "acme", "1")) == 2
-    assert len(portal.reachable_accounts(engine, "acme", EMAIL)) == 1
+    assert len(portal.reachable_accounts(engine, "acme", EMAIL, policy=acme_policy)) == 1
 
 
 def test_unknown_companies_and_customers_see_nothing(world):
-    _, engine = world
+    config, engine = world
+    policy = company_policy(config.company("acme"))
     for company_id, ref in (("initech", "1"), ("", "1"), ("acme", "999"), ("acme' OR '1'='1", "1")):
         assert portal.visible_invoices(engine, company_id, ref) == []
         assert portal.balances(engine, company_id, ref, date(2026, 12, 31)).balance_due == 0
-        assert portal.reachable_accounts(engine, company_id, EMAIL) == []
+        assert portal.reachable_accounts(engine, company_id, EMAIL, policy=policy) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -167,13 +167,13 @@ def test_invite_accept_and_login(world):
     assert (
         portal.accept_invitation(engine, "acme", token, policy=policy, now=NOW) == "invalid invitation token"
     )
-    [account] = portal.reachable_accounts(engine, "acme", " AP@Cafe.Example ")
+    [account] = portal.reachable_accounts(engine, "acme", " AP@Cafe.Example ", policy=policy)
     assert (account.customer_ref, account.display_name, account.status) == (
         "1",
         "Café <b>Müller</b>",
         "enabled",
     )
-    assert portal.reachable_accounts(engine, "globex", "ap@cafe.example") == []
+    assert portal.reachable_accounts(engine, "globex", "ap@cafe.example", policy=policy) == []
 
 
 def test_a_new_invitation_supersedes_and_tokens_expire(world):
@@ -263,7 +263,8 @@ def test_shared_email_reaches_both_accounts_in_multi_account_mode(world):
     send_all(engine, config, mail_dir)
     token = token_from(mails(mail_dir)[0])
     assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=NOW) is None
-    refs = [a.customer_ref for a in portal.reachable_accounts(engine, "acme", "shared@x.example")]
+    reached = portal.reachable_accounts(engine, "acme", "shared@x.example", policy=company_policy(acme))
+    refs = [a.customer_ref for a in reached]
     assert refs == ["2", "3"]
 
 
