@@ -10,7 +10,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
-from portal_rules.aging import Aging
+from portal_rules.aging import Aging, aging_day
 from store import portal
 from store.history.reads import Statement
 
@@ -24,7 +24,12 @@ class StatementDocument:
     customer_name: str
     statement: Statement
     aging: Aging
-    day: date  # the day it is made: aging is on this day
+    day: date  # the day it is made
+
+    @property
+    def aging_on(self) -> date:
+        """The day the aging is on: the statement's end when that is before the day it is made."""
+        return aging_day(self.day, self.statement.end)
 
 
 def load_document(

@@ -229,7 +229,7 @@ def _aging(pdf: _Pdf, document: StatementDocument) -> None:
     if pdf.will_page_break(24):
         pdf.add_page()
     pdf.ln(6)
-    pdf._text(f"Aging on {document.day.isoformat()} (days past due)", 10, INK, height=7)
+    pdf._text(f"Aging on {document.aging_on.isoformat()} (days past due)", 10, INK, height=7)
     pdf.set_font(FONT, "", BODY)
     pdf.set_text_color(*GREY)
     for label in [*(AGING_LABELS[k] for k in buckets), "Total due"]:

@@ -1,13 +1,14 @@
 """Aging of a customer's open balance on a given day: current, 1–30, 31–60, 61–90, over 90.
 
 Over visible invoices with a positive balance, by days past due (day − due date). An
-invoice due on the day itself, later, or without a due date is current.
+invoice due on the day itself, later, or without a due date is current. A statement that
+ends before today ages on its last day, over the invoices as they stood then (`invoices_on`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -62,3 +63,35 @@ def aging(invoices: Iterable[InvoiceFacts], day: date, customer_visible: bool = 
         late = 0 if invoice.due_date is None else (day - invoice.due_date).days
         sums[bucket(late)] += invoice.balance
     return Aging(**sums)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Money applied to an invoice, dated as the statement line it is part of (the payment's
+    or credit's own date; None: undated, which the statement counts before every day)."""
+
+    invoice_ref: str
+    on: date | None
+    amount: Decimal
+
+
+def aging_day(today: date, end: date | None) -> date:
+    """The day a statement's aging is on: its last day when that is before today, else today."""
+    return end if end is not None and end < today else today
+
+
+def invoices_on(
+    invoices: Iterable[InvoiceFacts], settlements: Iterable[Settlement], day: date
+) -> list[InvoiceFacts]:
+    """The invoices as a statement ending on `day` shows them: issued by then (or undated),
+    each with its total less what was settled on or before that day (undated settlements too),
+    so that their balances add up to that statement's closing balance."""
+    settled: dict[str, Decimal] = {}
+    for settlement in settlements:
+        if settlement.on is None or settlement.on <= day:
+            settled[settlement.invoice_ref] = settled.get(settlement.invoice_ref, ZERO) + settlement.amount
+    return [
+        replace(invoice, balance=invoice.total - settled.get(invoice.ref, ZERO))
+        for invoice in invoices
+        if invoice.issue_date is None or invoice.issue_date <= day
+    ]

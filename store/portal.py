@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, and_, func, insert, literal, outerjoin, select, update
 
-from portal_rules.aging import Aging
+from portal_rules.aging import Aging, aging_day, invoices_on
 from portal_rules.aging import aging as aging_of
 from portal_rules.balances import balance_due, past_due_amount
 from portal_rules.invitations import IssuedInvitation, Rejected, can_invite
@@ -38,6 +38,7 @@ from store.history.reads import (
     payments,
     portal_customer_name,
     portal_customer_name_in,
+    settlements_in,
     statement,
     statement_in,
 )
@@ -142,16 +143,20 @@ def statement_with_aging(
     start: date | None = None,
     end: date | None = None,
 ) -> tuple[str, Statement, Aging] | None:
-    """The customer's name, statement and aging on `day`, all from one snapshot of the store,
-    so that a sync committing meanwhile cannot print a closing balance the aging contradicts;
-    None when the portal has no such customer."""
+    """The customer's name, statement and aging, all from one snapshot of the store, so that
+    a sync committing meanwhile cannot print a closing balance the aging contradicts; None when
+    the portal has no such customer. The aging is on `day` (today) over today's balances, or,
+    for a statement that ends before `day`, on its end over the balances its lines give then."""
+    on = aging_day(day, end)
     with snapshot(engine) as connection:
         name = portal_customer_name_in(connection, company_id, customer_ref)
         if name is None:
             return None
         found = statement_in(connection, company_id, customer_ref, start=start, end=end)
         facts, customer_visible = _invoice_facts_in(connection, company_id, customer_ref)
-    return name, found, aging_of(facts, day, customer_visible)
+        if on < day:
+            facts = invoices_on(facts, settlements_in(connection, company_id, customer_ref), on)
+    return name, found, aging_of(facts, on, customer_visible)
 
 
 def request_access(

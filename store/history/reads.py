@@ -12,8 +12,9 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Date, Engine, String, and_, func, select, text
 
+from portal_rules.aging import Settlement
 from store.history.tables import CREDITS, PAYMENTS
-from store.history.views import order_sql, statement_sql
+from store.history.views import order_sql, settlements_sql, statement_sql
 from store.tables import Customer
 from store.types import Money
 
@@ -142,6 +143,15 @@ def _history(connection: Connection, company_id: str, customer_ref: str) -> list
     return [
         StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance) for r in rows
     ]
+
+
+def settlements_in(connection: Connection, company_id: str, customer_ref: str) -> list[Settlement]:
+    """The money the customer's statement applies to each of its invoices, dated as its lines."""
+    query = text(settlements_sql(connection.dialect.name)).columns(
+        invoice_ref=String(), entry_date=Date(), amount=Money()
+    )
+    rows = connection.execute(query, {"company_id": company_id, "customer_ref": customer_ref})
+    return [Settlement(r.invoice_ref, r.entry_date, r.amount) for r in rows]
 
 
 def portal_customer_name(engine: Engine, company_id: str, customer_ref: str) -> str | None:

@@ -119,7 +119,7 @@ def as_dict(company: str, document) -> dict:
             for line in statement.lines
         ],
         "closing_balance": decimal_text(statement.closing_balance),
-        "aging_on": document.day.isoformat(),
+        "aging_on": document.aging_on.isoformat(),
         "aging": {name: decimal_text(amount) for name, amount in document.aging.buckets().items()},
     }
 
@@ -140,7 +140,7 @@ def _print(document) -> None:
     click.echo(f"{'':<10}  {'closing balance':<{width}} {'':>14} {money(statement.closing_balance):>14}")
     buckets = document.aging.buckets()
     aging = ", ".join(f"{AGING_LABELS[k]} {money(v)}" for k, v in buckets.items())
-    click.echo(f"aging on {document.day.isoformat()}: {aging}")
+    click.echo(f"aging on {document.aging_on.isoformat()}: {aging}")
 
 
 def _described(line) -> str:

@@ -20,10 +20,12 @@ from sqlalchemy import text
 
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
 from store import portal
+from store.history.reads import settlements_in
 from tests.history import books
 
 DAY0 = date(2026, 1, 1)
 CUSTOMERS = ["A", "B", "C"]
+ZERO = Decimal(0)
 cents = st.integers(min_value=1, max_value=500_000).map(lambda n: Decimal(n).scaleb(-2))
 day = st.one_of(st.none(), st.integers(0, 40).map(lambda n: DAY0 + timedelta(days=n)))
 
@@ -127,6 +129,21 @@ def assert_closing_equals_balance_due(engine, cid):
         assert Decimal(str(due[ref])).quantize(Decimal("0.01")) == closing.quantize(Decimal("0.01"))
 
 
+def assert_settlements_date_as_the_statement_lines(engine, cid):
+    """What a past statement ages over (`settlements_in`): the invoices issued by its end less the
+    settlements dated by then add up to its closing balance, on every day the books name."""
+    for ref in CUSTOMERS:
+        invoices = portal.visible_invoices(engine, cid, ref)
+        with engine.connect() as connection:
+            settled = settlements_in(connection, cid, ref)
+        lines = portal.statement(engine, cid, ref).lines
+        named = {line.entry_date for line in lines} | {s.on for s in settled} | {DAY0 - timedelta(days=1)}
+        for end in sorted(d for d in named if d is not None):
+            issued = sum((i.total for i in invoices if i.issue_date is None or i.issue_date <= end), ZERO)
+            paid = sum((s.amount for s in settled if s.on is None or s.on <= end), ZERO)
+            assert portal.statement(engine, cid, ref, end=end).closing_balance == issued - paid, (ref, end)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(books_=company())
 def test_closing_running_balance_equals_balance_due(shared_engine, books_):
@@ -137,7 +154,9 @@ def test_closing_running_balance_equals_balance_due(shared_engine, books_):
     books.customers(engine, cid, CUSTOMERS)
     write(engine, cid, consistent(invoices, payments, credits), payments, credits, order)
     assert_closing_equals_balance_due(engine, cid)
+    assert_settlements_date_as_the_statement_lines(engine, cid)
 
     payments, credits = mutate(list(payments), list(credits), changes)
     write(engine, cid, consistent(invoices, payments, credits), payments, credits, order)
     assert_closing_equals_balance_due(engine, cid)
+    assert_settlements_date_as_the_statement_lines(engine, cid)

@@ -6,7 +6,7 @@ the text's width in the font then set) and judge what a reader would see."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pytest
@@ -109,3 +109,18 @@ def test_characters_the_font_lacks_print_as_a_visible_mark_and_are_named(drawn, 
     assert f"Statement for {printed} (account 1)" in [d.text for d in drawn]
     assert (rendered.mark, "".join(rendered.unprintable)) == ("\ufffd", unprintable)
     assert rendered.data.startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize(
+    ("end", "aging_on"),
+    [(None, "2026-06-01"), (date(2026, 7, 31), "2026-06-01"), (date(2026, 5, 31), "2026-05-31")],
+    ids=["no-end", "ends-ahead", "ended-before"],
+)
+def test_the_pdf_names_the_day_its_aging_is_on_and_the_day_it_was_issued(drawn, end, aging_on):
+    doc = document(["100.00"])
+    doc = StatementDocument(doc.company_name, "1", doc.customer_name, replace(doc.statement, start=None, end=end),
+                            doc.aging, doc.day)  # fmt: skip
+    render_pdf(doc)
+    texts = [d.text for d in drawn]
+    assert f"Aging on {aging_on} (days past due)" in texts
+    assert any(text.endswith("issued 2026-06-01") for text in texts)

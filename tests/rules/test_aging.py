@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
-from portal_rules.aging import aging, bucket
+from portal_rules.aging import Settlement, aging, aging_day, bucket, invoices_on
 from tests.rules.factories import day, invoice
 
 
@@ -47,3 +48,37 @@ def test_hidden_customer_owes_nothing_in_any_bucket():
         "current": Decimal("12.34"), "1_30": 0, "31_60": 0, "61_90": 0, "over_90": Decimal("100.00")
     }  # fmt: skip
     assert aging(facts, day("2026-06-01"), customer_visible=False).total == 0
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [(None, "2026-06-10"), ("2026-12-31", "2026-06-10"), ("2026-06-10", "2026-06-10"),
+     ("2026-06-09", "2026-06-09")],
+    ids=["no-end", "ends-ahead", "ends-today", "ended-yesterday"],
+)  # fmt: skip
+def test_a_statement_ages_today_unless_it_ended_before(end, expected):
+    assert aging_day(day("2026-06-10"), day(end) if end else None) == day(expected)
+
+
+def _issued(issued: str | None, **kw):
+    return replace(invoice(**kw), issue_date=day(issued) if issued else None)
+
+
+@pytest.mark.parametrize(
+    ("facts", "settled", "balance"),
+    [
+        (_issued("2026-05-01", total="100", balance="0"), [], "100"),
+        (_issued("2026-05-01", total="100", balance="0"), [("2026-05-31", "30")], "70"),
+        (_issued("2026-05-01", total="100", balance="0"), [("2026-06-01", "30")], "100"),
+        (_issued("2026-05-01", total="100", balance="0"), [(None, "30"), ("2026-05-02", "20")], "50"),
+        (_issued("2026-05-01", ref="I2", total="100", balance="0"), [("2026-05-02", "30")], "100"),
+        (_issued(None, total="100", balance="0"), [], "100"),
+        (_issued("2026-06-01", total="100"), [], None),
+    ],
+    ids=["unsettled", "settled-before", "settled-after", "undated-settlement", "other-invoice",
+         "undated-invoice", "issued-after"],
+)  # fmt: skip
+def test_an_invoice_on_a_day_owes_its_total_less_what_was_settled_by_then(facts, settled, balance):
+    settlements = [Settlement("I1", day(on) if on else None, Decimal(amount)) for on, amount in settled]
+    found = invoices_on([facts], settlements, day("2026-05-31"))
+    assert [f.balance for f in found] == ([Decimal(balance)] if balance else [])
