@@ -118,8 +118,7 @@ def test_characters_the_font_lacks_print_as_a_visible_mark_and_are_named(drawn, 
 )
 def test_the_pdf_names_the_day_its_aging_is_on_and_the_day_it_was_issued(drawn, end, aging_on):
     doc = document(["100.00"])
-    doc = StatementDocument(doc.company_name, "1", doc.customer_name, replace(doc.statement, start=None, end=end),
-                            doc.aging, doc.day)  # fmt: skip
+    doc = replace(doc, statement=replace(doc.statement, start=None, end=end))
     render_pdf(doc)
     texts = [d.text for d in drawn]
     assert f"Aging on {aging_on} (days past due)" in texts
