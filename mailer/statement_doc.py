@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from portal_rules.aging import Aging, aging_day
 from store import portal
-from store.history.reads import Statement
+from store.history.reads import ZERO, CurrencyBalance, Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +23,24 @@ class StatementDocument:
     customer_ref: str
     customer_name: str
     statement: Statement
-    aging: Aging
+    aging: Aging  # over every currency: what it says only with one currency
     day: date  # the day it is made
+    agings: tuple[tuple[str, Aging], ...] = ()  # per currency, by code
+
+    @property
+    def several_currencies(self) -> bool:
+        """Whether it must give its balances and aging per currency (a Xero contact billed in
+        several): a sum over them would mean nothing."""
+        return self.statement.several_currencies or len(self.agings) > 1
+
+    def by_currency(self) -> tuple[tuple[CurrencyBalance, Aging], ...]:
+        """Per currency (by code): its opening and closing balance, and its aging."""
+        balances = {b.currency: b for b in self.statement.balances}
+        agings = dict(self.agings)
+        return tuple(
+            (balances.get(c, CurrencyBalance(c, ZERO, ZERO)), agings.get(c, Aging()))
+            for c in sorted(balances.keys() | agings.keys())
+        )
 
     @property
     def aging_on(self) -> date:
@@ -44,8 +60,8 @@ def load_document(
 ) -> StatementDocument | None:
     """The statement of a customer in `portal_customers`; None when the portal has no such customer.
     Lines and aging come from one snapshot of the store, so they agree while a sync runs."""
-    found = portal.statement_with_aging(engine, company_id, customer_ref, day=day, start=start, end=end)
+    found = portal.statement_with_agings(engine, company_id, customer_ref, day=day, start=start, end=end)
     if found is None:
         return None
-    name, statement, aging = found
-    return StatementDocument(company_name, customer_ref, name, statement, aging, day)
+    name, statement, aging, agings = found
+    return StatementDocument(company_name, customer_ref, name, statement, aging, day, agings)

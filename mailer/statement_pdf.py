@@ -24,6 +24,7 @@ from fpdf.enums import XPos, YPos
 
 from mailer.printable import Printable
 from mailer.statement_doc import StatementDocument
+from portal_rules.aging import Aging
 from store.history.reads import Statement
 
 FONT = "NotoSans"
@@ -163,17 +164,44 @@ def _fitting_size(pdf: FPDF, text: str, width: float, size: float) -> float:
     return max(SMALLEST, math.floor(size * (width - PAD) / need * 10) / 10)
 
 
+@dataclass(frozen=True, slots=True)
+class _Money:
+    """The money texts a statement prints. With several currencies each names its currency,
+    a running balance is in its line's currency, and there is a balance per currency."""
+
+    amounts: tuple[str, ...]  # per line
+    balances: tuple[str, ...]  # per line: the running balance
+    openings: tuple[str, ...]
+    closings: tuple[str, ...]
+
+
+def _money_texts(document: StatementDocument) -> _Money:
+    statement = document.statement
+    if not document.several_currencies:
+        return _Money(
+            tuple(money(line.amount) for line in statement.lines),
+            tuple(money(line.running_balance) for line in statement.lines),
+            (money(statement.opening_balance),),
+            (money(statement.closing_balance),),
+        )
+    running = statement.running_in_currency()
+    per_currency = [balance for balance, _ in document.by_currency()]
+    return _Money(
+        tuple(f"{line.currency} {money(line.amount)}" for line in statement.lines),
+        tuple(f"{line.currency} {money(b)}" for line, b in zip(statement.lines, running, strict=True)),
+        tuple(f"{b.currency} {money(b.opening_balance)}" for b in per_currency),
+        tuple(f"{b.currency} {money(b.closing_balance)}" for b in per_currency),
+    )
+
+
 def _widths(pdf: FPDF, document: StatementDocument) -> tuple[float, ...]:
     """The column widths: a money column as wide as its widest amount needs (the closing
     balance at its own size), its extra room taken from the donors down to NARROWEST."""
-    statement = document.statement
-    amounts = [money(line.amount) for line in statement.lines]
-    balances = [money(line.running_balance) for line in statement.lines]
-    balances.append(money(statement.opening_balance))
-    closing = _width(pdf, money(statement.closing_balance), CLOSING)
+    texts = _money_texts(document)
+    closing = max(_width(pdf, text, CLOSING) for text in texts.closings)
     needs = {
-        "Amount": max((_width(pdf, text, BODY) for text in amounts), default=0),
-        "Balance": max([closing, *(_width(pdf, text, BODY) for text in balances)]),
+        "Amount": max((_width(pdf, text, BODY) for text in texts.amounts), default=0),
+        "Balance": max([closing, *(_width(pdf, text, BODY) for text in (*texts.balances, *texts.openings))]),
     }
     widths = {title: float(width) for title, width, _ in COLUMNS}
     for title, need in needs.items():
@@ -203,39 +231,44 @@ def render_pdf(document: StatementDocument, font_path: str | None = None) -> byt
 def render_statement(document: StatementDocument, font_path: str | None = None) -> StatementPdf:
     """The statement as a PDF, with what of it could not be printed as it is."""
     pdf = _Pdf(document, font_path or statement_font())
-    statement = document.statement
+    statement, texts = document.statement, _money_texts(document)
     pdf.table_open = True
     pdf.add_page()
     if statement.start is not None:
-        pdf.summary("Opening balance", money(statement.opening_balance), color=GREY)
-    for line in statement.lines:
+        for opening in texts.openings:
+            pdf.summary("Opening balance", opening, color=GREY)
+    for line, amount, balance in zip(statement.lines, texts.amounts, texts.balances, strict=True):
         date_text = line.entry_date.isoformat() if line.entry_date else "—"
         kind = KIND_LABELS.get(line.kind, line.kind)
-        pdf.row((date_text, kind, line.ref, line.doc_number or "", money(line.amount),
-                 money(line.running_balance)))  # fmt: skip
+        pdf.row((date_text, kind, line.ref, line.doc_number or "", amount, balance))
     if not statement.lines:
         pdf.summary("No activity in this period", "", color=GREY)
     pdf.table_open = False
     pdf.ln(2)
-    pdf.summary("Closing balance", money(statement.closing_balance), size=CLOSING)
-    _aging(pdf, document)
+    for closing in texts.closings:
+        pdf.summary("Closing balance", closing, size=CLOSING)
+    if document.several_currencies:
+        for balance, aging in document.by_currency():
+            _aging(pdf, document, aging, f", {balance.currency}")
+    else:
+        _aging(pdf, document, document.aging)
     data = bytes(pdf.output())
     return StatementPdf(data, tuple(pdf.printable.missing), pdf.printable.mark)
 
 
-def _aging(pdf: _Pdf, document: StatementDocument) -> None:
-    buckets = document.aging.buckets()
+def _aging(pdf: _Pdf, document: StatementDocument, aging: Aging, currency: str = "") -> None:
+    buckets = aging.buckets()
     width = pdf.epw / (len(buckets) + 1)
     if pdf.will_page_break(24):
         pdf.add_page()
     pdf.ln(6)
-    pdf._text(f"Aging on {document.aging_on.isoformat()} (days past due)", 10, INK, height=7)
+    pdf._text(f"Aging on {document.aging_on.isoformat()} (days past due){currency}", 10, INK, height=7)
     pdf.set_font(FONT, "", BODY)
     pdf.set_text_color(*GREY)
     for label in [*(AGING_LABELS[k] for k in buckets), "Total due"]:
         pdf.cell(width, 6, label, border="B", align="R")
     pdf.ln(7)
-    amounts = [money(amount) for amount in [*buckets.values(), document.aging.total]]
+    amounts = [money(amount) for amount in [*buckets.values(), aging.total]]
     # one size for the whole row, the largest at which every amount fits its cell
     pdf.set_font(FONT, "", min(_fitting_size(pdf, text, width, BODY) for text in amounts))
     pdf.set_text_color(*INK)

@@ -146,7 +146,23 @@ def statement_with_aging(
     """The customer's name, statement and aging, all from one snapshot of the store, so that
     a sync committing meanwhile cannot print a closing balance the aging contradicts; None when
     the portal has no such customer. The aging is on `day` (today) over today's balances, or,
-    for a statement that ends before `day`, on its end over the balances its lines give then."""
+    for a statement that ends before `day`, on its end over the balances its lines give then.
+    It adds every currency up; `statement_with_agings` keeps them apart."""
+    found = statement_with_agings(engine, company_id, customer_ref, day=day, start=start, end=end)
+    return None if found is None else found[:3]
+
+
+def statement_with_agings(
+    engine: Engine,
+    company_id: str,
+    customer_ref: str,
+    *,
+    day: date,
+    start: date | None = None,
+    end: date | None = None,
+) -> tuple[str, Statement, Aging, tuple[tuple[str, Aging], ...]] | None:
+    """`statement_with_aging`, and the aging per currency (by code) of every currency the
+    statement or an open invoice is in."""
     on = aging_day(day, end)
     with snapshot(engine) as connection:
         name = portal_customer_name_in(connection, company_id, customer_ref)
@@ -156,7 +172,12 @@ def statement_with_aging(
         facts, customer_visible = _invoice_facts_in(connection, company_id, customer_ref)
         if on < day:
             facts = invoices_on(facts, settlements_in(connection, company_id, customer_ref), on)
-    return name, found, aging_of(facts, on, customer_visible)
+    open_ = {f.currency for f in facts if f.balance > 0 and is_visible(f, customer_visible)}
+    currencies = sorted(open_ | {b.currency for b in found.balances})
+    agings = tuple(
+        (c, aging_of([f for f in facts if f.currency == c], on, customer_visible)) for c in currencies
+    )
+    return name, found, aging_of(facts, on, customer_visible), agings
 
 
 def request_access(
@@ -403,6 +424,7 @@ __all__ = [
     "request_access",
     "statement",
     "statement_with_aging",
+    "statement_with_agings",
     "visible_invoices",
 ]
 

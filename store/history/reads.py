@@ -50,17 +50,46 @@ class StatementLine:
     doc_number: str | None
     amount: Decimal  # invoices add, credits and payments (negative) settle
     running_balance: Decimal  # over the whole history, so the first line carries the opening balance
+    currency: str | None = None  # not a column of the view; None only in a line built by hand
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyBalance:
+    """A statement's balances in one currency."""
+
+    currency: str
+    opening_balance: Decimal
+    closing_balance: Decimal
 
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """The lines between `start` and `end` (inclusive; None: unbounded) and the balances around them."""
+    """The lines between `start` and `end` (inclusive; None: unbounded) and the balances around them.
+
+    As the view, the balances and running balances add every line whatever its currency; a
+    Xero contact may be billed in several, so `balances` holds them per currency (by code)."""
 
     start: date | None
     end: date | None
     opening_balance: Decimal  # the sum of every amount before `start` (undated entries included)
     lines: tuple[StatementLine, ...]
     closing_balance: Decimal  # opening balance plus the lines
+    balances: tuple[CurrencyBalance, ...] = ()
+
+    @property
+    def several_currencies(self) -> bool:
+        """Whether its sums add amounts of different currencies (and so mean nothing)."""
+        return len(self.balances) > 1
+
+    def running_in_currency(self) -> tuple[Decimal, ...]:
+        """Each line's running balance in its own currency: that currency's opening balance
+        plus its lines so far (the running balances themselves with a single currency)."""
+        running = {b.currency: b.opening_balance for b in self.balances}
+        found = []
+        for line in self.lines:
+            running[line.currency] = running.get(line.currency, ZERO) + line.amount
+            found.append(running[line.currency])
+        return tuple(found)
 
 
 def _portal_customer(company_id: str, alias_ref):
@@ -122,26 +151,33 @@ def statement_in(
 ) -> Statement:
     """`statement`, read on a connection the caller holds (for reads that must agree)."""
     opening, shown = ZERO, []
+    openings: dict[str | None, Decimal] = {}
     for line in _history(connection, company_id, customer_ref):
         if start is not None and (line.entry_date is None or line.entry_date < start):
             opening += line.amount
+            openings[line.currency] = openings.get(line.currency, ZERO) + line.amount
         elif end is None or line.entry_date is None or line.entry_date <= end:
             shown.append(line)
     closing = opening + sum((line.amount for line in shown), ZERO)
-    return Statement(start, end, opening, tuple(shown), closing)
+    closings = dict(openings)
+    for line in shown:
+        closings[line.currency] = closings.get(line.currency, ZERO) + line.amount
+    balances = tuple(CurrencyBalance(c, openings.get(c, ZERO), closings[c]) for c in sorted(closings))
+    return Statement(start, end, opening, tuple(shown), closing, balances)
 
 
 def _history(connection: Connection, company_id: str, customer_ref: str) -> list[StatementLine]:
     """Every statement line of the customer, in the statement's order."""
     dialect = connection.dialect.name
-    body = statement_sql(dialect, lambda column: column, scoped=True)
+    body = statement_sql(dialect, lambda column: column, scoped=True, currency=True)
     query = text(f"SELECT * FROM ({body}) s ORDER BY {order_sql(dialect, 's.')}").columns(
         entry_date=Date(), kind=String(), ref=String(), doc_number=String(),
-        amount=Money(), running_balance=Money(),
+        amount=Money(), running_balance=Money(), currency=String(),
     )  # fmt: skip
     rows = connection.execute(query, {"company_id": company_id, "customer_ref": customer_ref})
     return [
-        StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance) for r in rows
+        StatementLine(r.entry_date, r.kind, r.ref, r.doc_number, r.amount, r.running_balance, r.currency)
+        for r in rows
     ]
 
 

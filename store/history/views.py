@@ -66,9 +66,16 @@ def _owner_live(dialect: str) -> str:
 
 
 def statement_sql(
-    dialect: str, money: Callable[[str], str], *, scoped: bool = False, journals: bool = True
+    dialect: str,
+    money: Callable[[str], str],
+    *,
+    scoped: bool = False,
+    journals: bool = True,
+    currency: bool = False,
 ) -> str:
-    """The statement's SELECT; `scoped` adds `:company_id`/`:customer_ref` parameters.
+    """The statement's SELECT; `scoped` adds `:company_id`/`:customer_ref` parameters, and
+    `currency` (not a column of the view) each line's currency: the payment's or credit's
+    own, a journal entry's the invoices'.
 
     An allocation counts while its owner and its source are live and its invoice is
     visible; payments that only apply credit are no statement line of their own. Credit
@@ -81,11 +88,14 @@ def statement_sql(
     allocations_scope = _ALLOCATIONS_SCOPE if scoped else ""
     owner_live = _owner_live(dialect)
     journal_date = ", a.allocated_on" if journals else ""
+    # the currency column, read by `store.portal` only: the view's SQL stays as migrated
+    invoice_currency, source_currency = (", i.currency", ", s.currency") if currency else ("", "")
+    journal_currency = ", MIN(k.currency)" if currency else ""
     journal_lines = (
-        """
+        f"""
             UNION ALL
             SELECT k.company_id, k.customer_ref, k.allocated_on, 'credit', k.source_ref,
-                   CAST(NULL AS VARCHAR(64)), -SUM(k.amount)
+                   CAST(NULL AS VARCHAR(64)), -SUM(k.amount){journal_currency}
             FROM counted k
             WHERE k.source_kind = 'journal'
             GROUP BY k.company_id, k.customer_ref, k.allocated_on, k.source_ref"""
@@ -94,37 +104,37 @@ def statement_sql(
     )
     return f"""
         WITH counted AS (
-            SELECT a.company_id, i.customer_ref, a.source_kind, a.source_ref, a.amount{journal_date}
+            SELECT a.company_id, i.customer_ref, a.source_kind, a.source_ref, a.amount{journal_date}{invoice_currency}
             FROM allocations a
             JOIN invoices i ON i.company_id = a.company_id AND i.ref = a.invoice_ref
             JOIN customers c ON c.company_id = i.company_id AND c.ref = i.customer_ref
             WHERE i.visible = {true} AND c.portal_visible = {true} {scope}{allocations_scope} AND {owner_live}
         ), entries AS (
             SELECT i.company_id, i.customer_ref, i.issue_date AS entry_date, 'invoice' AS kind,
-                   i.ref, i.doc_number, i.total AS amount
+                   i.ref, i.doc_number, i.total AS amount{invoice_currency}
             FROM invoices i
             JOIN customers c ON c.company_id = i.company_id AND c.ref = i.customer_ref
             WHERE i.visible = {true} AND c.portal_visible = {true} {scope}
             UNION ALL
             SELECT s.company_id, k.customer_ref, s.issue_date, 'credit', s.ref, s.doc_number,
-                   -SUM(k.amount)
+                   -SUM(k.amount){source_currency}
             FROM counted k
             JOIN credits s ON s.company_id = k.company_id AND s.ref = k.source_ref
             WHERE k.source_kind = 'credit' AND {_live("s", dialect, draft=True)}
-            GROUP BY s.company_id, k.customer_ref, s.issue_date, s.ref, s.doc_number
+            GROUP BY s.company_id, k.customer_ref, s.issue_date, s.ref, s.doc_number{source_currency}
             UNION ALL
             SELECT s.company_id, k.customer_ref, s.paid_on, 'payment', s.ref, s.reference,
-                   -SUM(k.amount)
+                   -SUM(k.amount){source_currency}
             FROM counted k
             JOIN payments s ON s.company_id = k.company_id AND s.ref = k.source_ref
             WHERE k.source_kind = 'payment' AND {_live("s", dialect, draft=False)}
                   AND s.credit_only = {_false(dialect)}
-            GROUP BY s.company_id, k.customer_ref, s.paid_on, s.ref, s.reference{journal_lines}
+            GROUP BY s.company_id, k.customer_ref, s.paid_on, s.ref, s.reference{source_currency}{journal_lines}
         )
         SELECT e.company_id, e.customer_ref, e.entry_date, e.kind, e.ref, e.doc_number,
                {money("e.amount")} AS amount,
                {money(f"SUM(e.amount) OVER (PARTITION BY e.company_id, e.customer_ref ORDER BY {order_sql(dialect, 'e.')} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")}
-                   AS running_balance
+                   AS running_balance{", e.currency" if currency else ""}
         FROM entries e"""  # noqa: E501
 
 

@@ -98,49 +98,100 @@ def _unprintable(pdf_path: Path, chars: tuple[str, ...], mark: str, most: int = 
 
 
 def as_dict(company: str, document) -> dict:
-    """The statement as JSON-able data: money as the portal API writes it, dates ISO 8601."""
+    """The statement as JSON-able data: money as the portal API writes it, dates ISO 8601. With
+    several currencies the balances and aging are given per currency (`balances_by_currency`),
+    the sums over them are null, and each line says its currency and its running balance in it."""
     statement = document.statement
-    return {
+    several = document.several_currencies
+    running = (
+        statement.running_in_currency() if several else [line.running_balance for line in statement.lines]
+    )
+    found = {
         "company": company,
         "customer_ref": document.customer_ref,
         "customer_name": document.customer_name,
         "from": statement.start.isoformat() if statement.start else None,
         "to": statement.end.isoformat() if statement.end else None,
-        "opening_balance": decimal_text(statement.opening_balance),
+        "opening_balance": None if several else decimal_text(statement.opening_balance),
         "lines": [
             {
                 "entry_date": line.entry_date.isoformat() if line.entry_date else None,
                 "kind": line.kind,
                 "ref": line.ref,
                 "doc_number": line.doc_number,
+                **({"currency": line.currency} if several else {}),
                 "amount": decimal_text(line.amount),
-                "running_balance": decimal_text(line.running_balance),
+                "running_balance": decimal_text(balance),
             }
-            for line in statement.lines
+            for line, balance in zip(statement.lines, running, strict=True)
         ],
-        "closing_balance": decimal_text(statement.closing_balance),
+        "closing_balance": None if several else decimal_text(statement.closing_balance),
         "aging_on": document.aging_on.isoformat(),
-        "aging": {name: decimal_text(amount) for name, amount in document.aging.buckets().items()},
+        "aging": None if several else _buckets(document.aging),
     }
+    if several:
+        found["balances_by_currency"] = [
+            {
+                "currency": balance.currency,
+                "opening_balance": decimal_text(balance.opening_balance),
+                "closing_balance": decimal_text(balance.closing_balance),
+                "aging": _buckets(aging),
+            }
+            for balance, aging in document.by_currency()
+        ]
+    return found
+
+
+def _buckets(aging) -> dict[str, str]:
+    return {name: decimal_text(amount) for name, amount in aging.buckets().items()}
 
 
 def _print(document) -> None:
-    from mailer.statement_pdf import AGING_LABELS, money, period
+    from mailer.statement_pdf import money, period
 
     statement = document.statement
     described = [_described(line) for line in statement.lines]
     # as wide as the longest description (a Xero id alone is 36 characters), so columns align
     width = max([40, *(len(what) for what in described)])
     click.echo(f"{document.customer_name} ({document.customer_ref}): {period(statement)}")
+    if document.several_currencies:
+        _print_currencies(document, described, width)
+        return
     if statement.start is not None:
         click.echo(f"{'':<10}  {'opening balance':<{width}} {'':>14} {money(statement.opening_balance):>14}")
     for line, what in zip(statement.lines, described, strict=True):
         when = line.entry_date.isoformat() if line.entry_date else "-"
         click.echo(f"{when:<10}  {what:<{width}} {money(line.amount):>14} {money(line.running_balance):>14}")
     click.echo(f"{'':<10}  {'closing balance':<{width}} {'':>14} {money(statement.closing_balance):>14}")
-    buckets = document.aging.buckets()
-    aging = ", ".join(f"{AGING_LABELS[k]} {money(v)}" for k, v in buckets.items())
-    click.echo(f"aging on {document.aging_on.isoformat()}: {aging}")
+    click.echo(f"aging on {document.aging_on.isoformat()}: {_aging_text(document.aging)}")
+
+
+def _print_currencies(document, described: list[str], width: int) -> None:
+    """The lines with their currency, running balances in it, then balances and aging per currency."""
+    from mailer.statement_pdf import money
+
+    statement, per_currency = document.statement, document.by_currency()
+    code = max(3, *(len(balance.currency) for balance, _ in per_currency))
+    if statement.start is not None:
+        for balance, _ in per_currency:
+            label = f"{'opening balance':<{width}} {balance.currency:<{code}}"
+            click.echo(f"{'':<10}  {label} {'':>14} {money(balance.opening_balance):>14}")
+    running = statement.running_in_currency()
+    for line, what, balance in zip(statement.lines, described, running, strict=True):
+        when = line.entry_date.isoformat() if line.entry_date else "-"
+        label = f"{what:<{width}} {line.currency or '':<{code}}"
+        click.echo(f"{when:<10}  {label} {money(line.amount):>14} {money(balance):>14}")
+    for balance, _ in per_currency:
+        label = f"{'closing balance':<{width}} {balance.currency:<{code}}"
+        click.echo(f"{'':<10}  {label} {'':>14} {money(balance.closing_balance):>14}")
+    for balance, aging in per_currency:
+        click.echo(f"aging on {document.aging_on.isoformat()} in {balance.currency}: {_aging_text(aging)}")
+
+
+def _aging_text(aging) -> str:
+    from mailer.statement_pdf import AGING_LABELS, money
+
+    return ", ".join(f"{AGING_LABELS[k]} {money(v)}" for k, v in aging.buckets().items())
 
 
 def _described(line) -> str:

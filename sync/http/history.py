@@ -43,19 +43,27 @@ def statement(
     ] = None,
     end: Annotated[OptionalDay, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")] = None,
 ) -> JSONBody:
-    """The account history between two days, with the opening and closing balances."""
+    """The account history between two days, with the opening and closing balances, and
+    those per currency. A statement in several currencies (a Xero contact's) has no sums over
+    them (null), and each line's running balance is in its own currency."""
     if start and end and start > end:
         raise Problem(422, "query parameter 'from': after 'to'")
     customer_in_portal(context.engine, company, ref)
     found = portal_store.statement(context.engine, company.id, ref, start=start, end=end)
+    several = found.several_currencies
+    lines = [plain(line) for line in found.lines]
+    if several:
+        for line, balance in zip(lines, found.running_in_currency(), strict=True):
+            line["running_balance"] = decimal_text(balance)
     return JSONBody(
         {
             "company_id": company.id,
             "customer_ref": ref,
             "from": found.start,
             "to": found.end,
-            "opening_balance": decimal_text(found.opening_balance),
-            "closing_balance": decimal_text(found.closing_balance),
-            "lines": [plain(line) for line in found.lines],
+            "opening_balance": None if several else decimal_text(found.opening_balance),
+            "closing_balance": None if several else decimal_text(found.closing_balance),
+            "lines": lines,
+            "balances_by_currency": [plain(balance) for balance in found.balances],
         }
     )

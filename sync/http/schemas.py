@@ -163,7 +163,14 @@ class StatementLineOut(BaseModel):
     ref: str
     doc_number: str | None
     amount: Money
-    running_balance: Money
+    running_balance: Money = Field(description="In the line's currency alone when there are several")
+    currency: str
+
+
+class CurrencyBalanceOut(BaseModel):
+    currency: str
+    opening_balance: Money
+    closing_balance: Money
 
 
 class StatementOut(BaseModel):
@@ -171,6 +178,9 @@ class StatementOut(BaseModel):
     customer_ref: str
     start: date | None = Field(serialization_alias="from")
     end: date | None = Field(serialization_alias="to")
-    opening_balance: Money
-    closing_balance: Money
+    opening_balance: Money | None = Field(description="Null when the statement is in several currencies")
+    closing_balance: Money | None = Field(description="Null when the statement is in several currencies")
     lines: list[StatementLineOut]
+    balances_by_currency: list[CurrencyBalanceOut] = Field(
+        description="Its balances in each of its currencies, by code (a Xero contact may have several)"
+    )

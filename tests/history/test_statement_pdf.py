@@ -15,7 +15,7 @@ from fpdf import FPDF
 from mailer.statement_doc import StatementDocument
 from mailer.statement_pdf import money, render_pdf, render_statement
 from portal_rules.aging import Aging
-from store.history.reads import Statement, StatementLine
+from store.history.reads import CurrencyBalance, Statement, StatementLine
 from store.types import MONEY_LIMIT
 from tests.history.books import D
 
@@ -123,3 +123,31 @@ def test_the_pdf_names_the_day_its_aging_is_on_and_the_day_it_was_issued(drawn, 
     texts = [d.text for d in drawn]
     assert f"Aging on {aging_on} (days past due)" in texts
     assert any(text.endswith("issued 2026-06-01") for text in texts)
+
+
+def test_a_statement_in_two_currencies_prints_each_amount_with_its_currency_and_balances_per_currency(drawn):
+    day = date(2026, 6, 1)
+    lines = (
+        StatementLine(day, "invoice", "I1", None, D(100), D(100), "USD"),
+        StatementLine(day, "invoice", "I2", None, D(200), D(300), "EUR"),
+        StatementLine(day, "payment", "P1", None, D(-60), D(240), "USD"),
+    )
+    balances = (CurrencyBalance("EUR", D(0), D(200)), CurrencyBalance("USD", D(0), D(40)))
+    agings = (("EUR", Aging(current=D(200))), ("USD", Aging(days_1_30=D(40))))
+    statement = Statement(None, None, D(0), lines, D(240), balances)
+    render_pdf(StatementDocument("Acme", "X1", "Xavier", statement, Aging(), day, agings))
+    texts = [d.text for d in drawn]
+    assert [t for t in texts if t[:4] in ("USD ", "EUR ")][:6] == [
+        "USD 100.00",
+        "USD 100.00",
+        "EUR 200.00",
+        "EUR 200.00",
+        "USD -60.00",
+        "USD 40.00",
+    ]
+    assert "240.00" not in " ".join(texts)  # no sum of dollars and euros
+    assert texts.count("Closing balance") == 2 and {"EUR 200.00", "USD 40.00"} <= set(texts)
+    assert [t for t in texts if t.startswith("Aging on")] == [
+        "Aging on 2026-06-01 (days past due), EUR",
+        "Aging on 2026-06-01 (days past due), USD",
+    ]
