@@ -194,7 +194,7 @@ class AccessRequest(SQLModel, table=True):
     __tablename__ = "access_requests"
     __table_args__ = (
         Index("ix_access_requests_lookup", "company_id", "email", "requested_at"),
-        # the invitations a worker still has to issue (`store.portal.requested_invites`)
+        # the invitations a worker still has to issue (`store.access_requests.requested_invites`)
         Index(
             "ix_access_requests_pending",
             "company_id",

@@ -30,7 +30,7 @@ from store import reports
 from store.credentials import DbCredentials
 from store.db import upgrade
 from store.owners import worker_id
-from store.portal import busiest_customer
+from store.portal_customers import busiest_customer
 from sync.app import App
 from sync.config import load_config
 from sync.demo_history import show_account_history

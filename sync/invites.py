@@ -10,8 +10,9 @@ from sqlalchemy import Connection, Engine
 from mailer.environment import TemplateProblem, check_templates, template_failure
 from portal_rules.invitations import IssuedInvitation, can_invite, needs_auto_invitation
 from portal_rules.types import PortalAccount
+from store.access_requests import invite_on_request, requested_invites
 from store.invitations import issue_invitation, load_accounts
-from store.portal import customer_names, invite_on_request, requested_invites
+from store.portal_customers import customer_names
 from sync.config import CompanyConfig, Config
 from sync.mail import invitation_enqueuer
 from sync.settings import company_policy
@@ -87,7 +88,7 @@ def issue_requested(
     engine: Engine, config: Config, company: CompanyConfig, *, now: datetime, into: list[int] | None = None
 ) -> int:
     """Issue the invitations portal "request access" calls decided on (the HTTP API only
-    records them, see `store.portal.record_access_request`); how many were issued, their
+    records them, see `store.access_requests.record_access_request`); how many were issued, their
     outbox ids added to `into`. Their mail is transactional: sent at once, whatever the
     window. `TemplateProblem` (the company's invitation templates broken): nothing is
     issued, the requests wait for the fix."""

@@ -23,11 +23,11 @@ from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem
 from mailer.withdraw import Withdrawal
+from store.access_requests import companies_with_requested_invites
 from store.connections import why_blocked
 from store.credentials import DbCredentials
 from store.crypto import SecretKeyError
 from store.jobs import DISPATCH, REQUESTED
-from store.portal import companies_with_requested_invites
 from store.workers import dead_workers
 from sync.app import App
 from sync.config import CompanyConfig, Config

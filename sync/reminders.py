@@ -27,7 +27,7 @@ from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
 from portal_rules.types import InvoiceFacts
 from portal_rules.windows import next_opening
 from store.ledger import BATCH, record_sent, record_skipped, reminder_inputs, reminder_recipients
-from store.portal import customer_names
+from store.portal_customers import customer_names
 from sync.config import CompanyConfig, Config
 from sync.mail import sender
 from sync.settings import company_policy

@@ -6,6 +6,7 @@ import click
 
 from portal_rules.balances import company_today
 from store import portal as portal_api
+from store.portal_customers import customer_names
 from sync.cli import State, now_option, parse_now, pass_state
 
 
@@ -21,7 +22,7 @@ def customer_invoices(state: State, company: str, ref: str, now: str | None) -> 
     config = state.config.company(company)
     engine = state.app().engine
     with engine.connect() as connection:
-        name = portal_api.customer_names(connection, company, [ref]).get(ref)
+        name = customer_names(connection, company, [ref]).get(ref)
     if name is None:
         raise click.BadParameter(f"company {company!r} has no customer {ref!r}", param_hint="REF")
     today = company_today(parse_now(now), config.timezone)

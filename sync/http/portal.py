@@ -11,6 +11,7 @@ from portal_rules.money import decimal_text
 from portal_rules.request_access import PUBLIC_ANSWER
 from store import invitations
 from store import portal as portal_store
+from store.access_requests import record_access_request
 from sync.http.answers import JSONBody, customer_in_portal, customer_listing
 from sync.http.auth import Company, Context
 from sync.http.errors import Problem
@@ -97,7 +98,7 @@ def request_access(company: Company, context: Context, body: RequestAccessIn) ->
     delivery window). The answer leaves a fixed time after the request came in
     (`sync.http.steady`).
     """
-    portal_store.record_access_request(
+    record_access_request(
         context.engine, company.id, body.email, now=context.clock(), policy=company_policy(company)
     )
     return RequestAccessOut(message=PUBLIC_ANSWER)

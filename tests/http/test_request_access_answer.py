@@ -15,7 +15,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, event, update
 
-from store import portal as store_portal
+from store import access_requests
 from store.fleet_tables import FleetJob
 from store.jobs import REQUESTED, ensure_jobs
 from sync.app import App
@@ -137,13 +137,13 @@ def test_the_workers_dispatch_issues_the_requested_invitation_and_mails_it(serve
         job = JobContext(app, app.config, lambda: datetime.now(UTC), lambda: False, "test")
         answer_requests(job)
         answer_requests(job)  # a later run finds nothing left to issue
-        assert store_portal.requested_invites(app.engine, "xero") == []
+        assert access_requests.requested_invites(app.engine, "xero") == []
         assert waiting(served) == (0, 0, None)
     finally:
         app.close()
         smtp.stop()
     # one mail, whether this test's request alone or an earlier one's too was waiting: the
-    # first issued answers the later requests (`store.portal.invite_on_request`)
+    # first issued answers the later requests (`store.access_requests.invite_on_request`)
     # (the dispatch also sends what other tests of this package left in the outbox)
     [mail] = [r for r in recorder.received if r.rcpt_tos == [EMAIL]]
     assert INVITE_LINK.search(mail.message.get_body(("plain",)).get_content())

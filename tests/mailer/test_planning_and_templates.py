@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from store import portal
+from store import access_requests
 from store.jobs import REQUESTED, claim_job, ensure_jobs, finish_job
 from store.workers import register_worker
 from sync.app import App
@@ -327,7 +327,7 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     (folder / "invitation.txt").write_text(body, encoding="utf-8")
     shop = make_shop(sqlite_url, template_dir=str(folder))
     shop.sync([customer("1", "Café", "ap@cafe.example")], [])
-    assert portal.record_access_request(shop.engine, COMPANY, "ap@cafe.example", now=FRIDAY_10AM)
+    assert access_requests.record_access_request(shop.engine, COMPANY, "ap@cafe.example", now=FRIDAY_10AM)
     app = App.open(load_config(shop.path))
     run_at = FRIDAY_10AM + timedelta(seconds=1)
     ensure_jobs(shop.engine, [REQUESTED], now=FRIDAY_10AM)
@@ -344,7 +344,7 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     [failed] = [e for e in logs if e["event"] == "daemon.requested_invitations_failed"]
     assert failed["log_level"] == "error" and "exc_info" not in failed
     assert f"invitation.txt, {said}" in failed["error"]
-    assert len(portal.requested_invites(shop.engine, COMPANY)) == 1
+    assert len(access_requests.requested_invites(shop.engine, COMPANY)) == 1
     assert shop.rows("SELECT recipient FROM outbox") == []
     # `status` does not promise the next dispatch while a live worker's dispatches keep failing
     register_worker(shop.engine, "host:1:w1", concurrency=1, now=datetime.now(UTC), ttl=MINUTE)

@@ -32,6 +32,7 @@ from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.request_access import PUBLIC_ANSWER
 from portal_rules.tokens import hash_token
 from store import portal
+from store.access_requests import record_access_request, requested_invites
 from store.companies import CompanyRow, register_companies
 from store.credentials import DbCredentials
 from store.crypto import SecretBox, SecretKeyError
@@ -301,12 +302,12 @@ def test_a_requested_invitation_is_issued_once_and_only_while_it_can_be(world):
     assert issue_requested(engine, config, acme, now=NOW) == 0
     assert len(outbox_tokens(engine, "acme")) == 1
 
-    recorded = portal.record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=1))
-    assert recorded is not None and portal.requested_invites(engine, "acme") == [recorded]
+    recorded = record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=1))
+    assert recorded is not None and requested_invites(engine, "acme") == [recorded]
     token = outbox_tokens(engine, "acme")[-1]
     assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=NOW) is None
     assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=2)) == 0
-    assert portal.requested_invites(engine, "acme") == []
+    assert requested_invites(engine, "acme") == []
     assert len(outbox_tokens(engine, "acme")) == 1 and status_of(engine, "acme", "1") == "enabled"
 
 
@@ -316,12 +317,12 @@ def test_an_invitation_issued_after_the_request_answers_it(world):
     and mail the contact a second time."""
     config, engine = world
     acme = config.company("acme")
-    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=NOW) is not None
     admin = invite(engine, config, acme, now=NOW + timedelta(minutes=1), customer_ref="1")
     assert admin.invited == [("1", EMAIL)]
     [token] = outbox_tokens(engine, "acme")
     assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=2)) == 0
-    assert portal.requested_invites(engine, "acme") == []
+    assert requested_invites(engine, "acme") == []
     assert outbox_tokens(engine, "acme") == [token]
     later = NOW + timedelta(minutes=3)
     assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=later) is None
@@ -331,9 +332,9 @@ def test_several_waiting_requests_of_one_email_give_one_invitation(world):
     config, engine = world
     acme = config.company("acme")
     for minute in range(3):  # the per-email limit: three an hour
-        assert portal.record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=minute))
+        assert record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=minute))
     assert issue_requested(engine, config, acme, now=NOW + timedelta(minutes=5)) == 1
-    assert portal.requested_invites(engine, "acme") == []
+    assert requested_invites(engine, "acme") == []
     [token] = outbox_tokens(engine, "acme")
     later = NOW + timedelta(minutes=6)
     assert portal.accept_invitation(engine, "acme", token, policy=company_policy(acme), now=later) is None
@@ -344,7 +345,7 @@ def test_the_admins_invitation_answers_a_request_whatever_the_clocks(world):
     than the admin's invitation that followed it. Issued since is told by ids, not clocks."""
     config, engine = world
     acme = config.company("acme")
-    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=10)) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=NOW + timedelta(minutes=10)) is not None
     admin = invite(engine, config, acme, now=NOW, customer_ref="1")
     assert admin.invited == [("1", EMAIL)]
     [token] = outbox_tokens(engine, "acme")
@@ -362,13 +363,13 @@ def test_asking_again_a_moment_later_keeps_the_link_on_its_way(world):
     acme = config.company("acme")
     for seconds in (0, 3):
         at = NOW + timedelta(seconds=seconds)
-        assert portal.record_access_request(engine, "acme", EMAIL, now=at) is not None
+        assert record_access_request(engine, "acme", EMAIL, now=at) is not None
         issue_requested(engine, config, acme, now=at)
     [token] = outbox_tokens(engine, "acme")
-    assert portal.requested_invites(engine, "acme") == []
+    assert requested_invites(engine, "acme") == []
 
     resend = NOW + timedelta(minutes=6)
-    assert portal.record_access_request(engine, "acme", EMAIL, now=resend) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=resend) is not None
     assert issue_requested(engine, config, acme, now=resend) == 1
     first, second = outbox_tokens(engine, "acme")
     assert first == token
@@ -382,12 +383,12 @@ def test_an_invitation_whose_mail_never_left_does_not_answer_a_request(world):
     silence for the rest of the hour."""
     config, engine = world
     acme = config.company("acme")
-    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=NOW) is not None
     assert issue_requested(engine, config, acme, now=NOW) == 1
     with engine.begin() as connection:
         connection.execute(text("UPDATE outbox SET status = 'failed', last_error = '550 no such user'"))
     later = NOW + timedelta(minutes=1)
-    assert portal.record_access_request(engine, "acme", EMAIL, now=later) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=later) is not None
     assert issue_requested(engine, config, acme, now=later) == 1
     assert len(outbox_tokens(engine, "acme")) == 2
 
@@ -401,7 +402,7 @@ def test_an_automatic_invitation_waiting_for_the_window_does_not_hold_a_request(
     with engine.begin() as connection:  # as `auto_invite` queues it: for the window
         connection.execute(text("UPDATE outbox SET automatic = :t"), {"t": True})
     later = NOW + timedelta(minutes=2)
-    assert portal.record_access_request(engine, "acme", EMAIL, now=later) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=later) is not None
     assert issue_requested(engine, config, acme, now=later) == 1
     with engine.connect() as connection:
         mails = connection.execute(text("SELECT automatic, status FROM outbox ORDER BY id")).all()
@@ -414,7 +415,7 @@ def test_a_request_an_earlier_release_recorded_is_judged_by_its_time(world):
     config, engine = world
     acme = config.company("acme")
     assert invite(engine, config, acme, now=NOW - timedelta(days=3), customer_ref="1").invited
-    assert portal.record_access_request(engine, "acme", EMAIL, now=NOW) is not None
+    assert record_access_request(engine, "acme", EMAIL, now=NOW) is not None
     with engine.begin() as connection:
         connection.execute(text("UPDATE access_requests SET newest_invitation_id = NULL"))
     assert issue_requested(engine, config, acme, now=NOW) == 1
