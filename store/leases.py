@@ -4,16 +4,22 @@ Acquisition is one INSERT, or one conditional UPDATE of an expired lease, so two
 can never both hold a name. Used for "one sync per company" and "one token refresher".
 Owners are "host:pid:tag": a lease whose owner was a process on this host that no longer
 exists (killed mid-sync) is taken over at once instead of blocking until it expires.
+
+Expiry is written and judged on one clock, the store's: PostgreSQL's (workers on several
+machines, whose clocks may be apart by seconds or minutes), this machine's real clock on
+SQLite (its processes share it). Never the caller's clock: a worker whose clock ran ahead
+of the holder's by the time left on a lease would take it from a live holder, and one run
+with `--now` (a test's or an operator's time) would do the same.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, DateTime, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store.owners import owner_is_dead
@@ -29,15 +35,26 @@ class LeaseBusy(Exception):
     """Another worker holds the lease."""
 
 
-def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
-    expires = now + ttl
+def store_now(connection: Connection):
+    """The time leases are judged by: the database server's on PostgreSQL (an expression,
+    read as each statement runs), this machine's real clock on SQLite."""
+    if connection.dialect.name == "postgresql":
+        return func.clock_timestamp(type_=DateTime(timezone=True))
+    return datetime.now(UTC)
+
+
+def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta) -> bool:
+    """Take `name` for `ttl` (on the store's clock) unless a live holder has it."""
     try:
         with engine.begin() as connection:
+            expires = store_now(connection) + ttl
             connection.execute(insert(Lease).values(name=name, owner=owner, expires_at=expires))
         return True
     except IntegrityError:
         pass
     with engine.begin() as connection:
+        now = store_now(connection)
+        expires = now + ttl
         result = connection.execute(
             update(Lease)
             .where(Lease.name == name, or_(Lease.expires_at < now, Lease.owner == owner))
@@ -56,11 +73,14 @@ def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta, now: date
         return taken.rowcount == 1
 
 
-def renew(connection: Connection, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
-    """Extend a lease `owner` holds, in the caller's transaction: one UPDATE. False when
-    another owner has it now (ours expired and was taken over), or it is gone."""
+def renew(connection: Connection, name: str, owner: str, ttl: timedelta) -> bool:
+    """Extend a lease `owner` holds to `ttl` from now (the store's clock), in the caller's
+    transaction: one UPDATE. False when another owner has it now (ours expired and was taken
+    over), or it is gone."""
     result = connection.execute(
-        update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=now + ttl)
+        update(Lease)
+        .where(Lease.name == name, Lease.owner == owner)
+        .values(expires_at=store_now(connection) + ttl)
     )
     return result.rowcount == 1
 
@@ -84,11 +104,10 @@ def lease(
     ttl: timedelta = timedelta(minutes=2),
     wait: float = 0.0,
     poll: float = 0.1,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Iterator[None]:
     """Hold `name` for the block; wait up to `wait` seconds for it, else raise LeaseBusy."""
     deadline = time.monotonic() + wait
-    while not try_acquire(engine, name, owner, ttl, clock()):
+    while not try_acquire(engine, name, owner, ttl):
         if time.monotonic() >= deadline:
             raise LeaseBusy(f"{name} is held by another worker")
         time.sleep(poll)

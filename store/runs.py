@@ -256,7 +256,7 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
             # The page's rows and its cursor commit together, so a commit lost to a server crash
             # only means its page is pulled again: the sync need not wait for each WAL flush.
             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        if lease is not None and not renew(connection, *lease, now):
+        if lease is not None and not renew(connection, *lease):
             raise LeaseBusy("lost the sync lease")
         assess = not run.pulling_everything
         context = PageContext(run.company_id, policy, now, run.id, assess=assess, new=new)

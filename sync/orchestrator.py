@@ -130,7 +130,7 @@ def sync_company(
         summary.error = blocked
         return summary
     lease = sync_lease(company_id)
-    if not try_acquire(engine, lease, owner, LEASE_TTL, clock()):
+    if not try_acquire(engine, lease, owner, LEASE_TTL):
         summary.status = RunStatus.SKIPPED
         summary.error = f"another sync of this company is running ({holder(engine, lease)})"
         return summary

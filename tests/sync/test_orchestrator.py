@@ -173,7 +173,7 @@ def test_inactive_customers_imported_by_setting(company):
 
 
 def test_a_second_sync_of_the_same_company_is_skipped(company):
-    assert try_acquire(company, "sync:acme", "other-worker", __import__("datetime").timedelta(minutes=5), NOW)
+    assert try_acquire(company, "sync:acme", "other-worker", timedelta(minutes=5))
     summary = run(company, ScriptedSource(customers(), invoices()))
     assert summary.status == "skipped"
     assert snapshot(company)["stored"] == []
@@ -206,7 +206,7 @@ def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over(company):
     script = [sys.executable, "-c", "import os; print(os.getpid())"]
     dead = subprocess.run(script, capture_output=True, text=True)
     owner = owner_id(int(dead.stdout), "gone")
-    assert try_acquire(company, "sync:acme", owner, __import__("datetime").timedelta(minutes=5), NOW)
+    assert try_acquire(company, "sync:acme", owner, timedelta(minutes=5))
     summary = run(company, ScriptedSource(customers(), invoices()))
     assert summary.status == "ok"
 
@@ -306,8 +306,50 @@ def test_a_sync_whose_lease_was_taken_over_writes_no_further_page(company):
         reason = c.execute(text("SELECT error FROM sync_runs ORDER BY id DESC")).scalar()
     assert "lost the sync lease" in reason
     with company.begin() as c:
-        assert not renew(c, "sync:acme", "test", timedelta(minutes=5), NOW)  # still the other's
-        assert renew(c, "sync:acme", "elsewhere:1:new", timedelta(minutes=5), NOW)
+        assert not renew(c, "sync:acme", "test", timedelta(minutes=5))  # still the other's
+        assert renew(c, "sync:acme", "elsewhere:1:new", timedelta(minutes=5))
+
+
+@dataclass
+class OverlappedSource(ScriptedSource):
+    """Between two pages of a running sync, another worker (its clock `other_clock`)
+    tries to sync the same company."""
+
+    engine: object = None
+    other_clock: object = None
+    other: list = field(default_factory=list)
+
+    def pages(self, cursor, *, full=False):
+        for number, page in enumerate(super().pages(cursor, full=full)):
+            if number == 1:
+                source = ScriptedSource(customers(), invoices())
+                self.other.append(
+                    sync_company(self.engine, "acme", POLICY, source, owner="other", clock=self.other_clock)
+                )
+            yield page
+
+
+def _skewed(by: timedelta):
+    return lambda: datetime.now(UTC) + by
+
+
+@pytest.mark.parametrize(
+    ("this_clock", "other_clock"),
+    [
+        (_skewed(timedelta(0)), _skewed(timedelta(minutes=5))),
+        (_skewed(-timedelta(minutes=5)), _skewed(timedelta(0))),
+    ],
+    ids=["the other worker's clock 5 min ahead", "this worker's clock 5 min behind"],
+)
+def test_a_worker_whose_clock_is_off_never_takes_a_running_sync_over(company, this_clock, other_clock):
+    """SPEC §11: never two runs of a company at once, whatever the skew between the workers'
+    machines: a lease is judged on the store's clock, not the caller's."""
+    source = OverlappedSource(customers(), invoices(), engine=company, other_clock=other_clock)
+    summary = sync_company(company, "acme", POLICY, source, owner="this", clock=this_clock)
+    [other] = source.other
+    assert (other.status, summary.status) == ("skipped", "ok"), (other.error, summary.error)
+    with company.connect() as c:
+        assert c.execute(text("SELECT worker, status FROM sync_runs")).all() == [("this", "ok")]
 
 
 def test_a_full_resync_still_records_a_reopened_invoice(company):
