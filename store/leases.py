@@ -5,11 +5,9 @@ can never both hold a name. Used for "one sync per company" and "one token refre
 Owners are "host:pid:tag": a lease whose owner was a process on this host that no longer
 exists (killed mid-sync) is taken over at once instead of blocking until it expires.
 
-Expiry is written and judged on one clock, the store's: PostgreSQL's (workers on several
-machines, whose clocks may be apart by seconds or minutes), this machine's real clock on
-SQLite (its processes share it). Never the caller's clock: a worker whose clock ran ahead
-of the holder's by the time left on a lease would take it from a live holder, and one run
-with `--now` (a test's or an operator's time) would do the same.
+Expiry is written and judged on the store's clock (`store.clock`), never the caller's: a
+worker whose clock ran ahead of the holder's by the time left on a lease would take it from
+a live holder, and so would one run with `--now` (a test's or an operator's time).
 """
 
 from __future__ import annotations
@@ -17,11 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import Connection, DateTime, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from store.clock import store_now
 from store.owners import owner_is_dead
 from store.tables import Lease
 
@@ -33,14 +32,6 @@ def sync_lease(company_id: str) -> str:
 
 class LeaseBusy(Exception):
     """Another worker holds the lease."""
-
-
-def store_now(connection: Connection):
-    """The time leases are judged by: the database server's on PostgreSQL (an expression,
-    read as each statement runs), this machine's real clock on SQLite."""
-    if connection.dialect.name == "postgresql":
-        return func.clock_timestamp(type_=DateTime(timezone=True))
-    return datetime.now(UTC)
 
 
 def try_acquire(engine: Engine, name: str, owner: str, ttl: timedelta) -> bool:
