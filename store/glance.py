@@ -9,11 +9,11 @@ their columns here. The tables they read are defined in `store.tables` and
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from sqlalchemy import Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
+from store.clock import store_now
 from store.owners import owner_is_dead
 from store.types import UTCDateTime
 
@@ -83,9 +83,11 @@ _REQUESTS_JOB = _typed(  # the job issuing them (`store.jobs.REQUESTED`): runnin
     last_run_at=_WHEN,
 )
 _DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDER BY company_id")
+# heartbeats are judged on the store's clock (`store.clock`): the server's on PostgreSQL
 _LIVE_WORKERS = text("SELECT worker FROM workers WHERE alive_until >= :now").bindparams(
     bindparam("now", type_=_WHEN)
 )
+_LIVE_WORKERS_PG = text("SELECT worker FROM workers WHERE alive_until >= statement_timestamp()")
 
 
 def stored_definitions(engine: Engine) -> dict[str, dict]:
@@ -137,9 +139,12 @@ def _deletions_unseen_since(cursor: str | None) -> str | None:
         return None
 
 
-def live_worker_count(engine: Engine, now: datetime) -> int:
-    """How many `arsync run` workers are alive at `now`: their heartbeat not yet run out, and
-    not a process of this host that has exited (killed: its heartbeat lasts minutes more)."""
+def live_worker_count(engine: Engine) -> int:
+    """How many `arsync run` workers are alive: their heartbeat not yet run out, and not a
+    process of this host that has exited (killed: its heartbeat lasts minutes more)."""
     with engine.connect() as connection:
-        workers = connection.execute(_LIVE_WORKERS, {"now": now}).scalars()
+        if connection.dialect.name == "postgresql":
+            workers = connection.execute(_LIVE_WORKERS_PG).scalars()
+        else:
+            workers = connection.execute(_LIVE_WORKERS, {"now": store_now(connection)}).scalars()
         return sum(1 for worker in workers if not owner_is_dead(worker))

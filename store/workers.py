@@ -1,4 +1,9 @@
-"""The `workers` table: who is running, since when, and what each is doing (heartbeats)."""
+"""The `workers` table: who is running, since when, and what each is doing (heartbeats).
+
+Every time here is the store's (`store.clock`): a worker whose clock ran ahead of another's
+by what is left of its heartbeat would otherwise judge it dead, and settle the mail claims
+of a worker still delivering them.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,21 @@ import json
 import os
 import socket
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
+from store.clock import store_now
 from store.fleet_tables import WorkerRow
 from store.owners import owner_is_dead
 
 W = WorkerRow.__table__.c
 
 
-def register_worker(engine: Engine, worker: str, *, concurrency: int, now: datetime, ttl: timedelta) -> None:
+def register_worker(engine: Engine, worker: str, *, concurrency: int, ttl: timedelta) -> None:
+    """Say this worker started now, alive for `ttl` (until its next heartbeat)."""
     with engine.begin() as connection:
+        now = store_now(connection)
         connection.execute(
             WorkerRow.__table__.insert().values(
                 worker=worker,
@@ -32,11 +40,10 @@ def register_worker(engine: Engine, worker: str, *, concurrency: int, now: datet
         )
 
 
-def heartbeat(
-    engine: Engine, worker: str, running: Collection[str], *, now: datetime, ttl: timedelta
-) -> None:
-    """Say this worker is alive until `now + ttl`, running `running` (company ids)."""
+def heartbeat(engine: Engine, worker: str, running: Collection[str], *, ttl: timedelta) -> None:
+    """Say this worker is alive for `ttl` more, running `running` (company ids)."""
     with engine.begin() as connection:
+        now = store_now(connection)
         connection.execute(
             update(WorkerRow)
             .where(W.worker == worker)
@@ -52,25 +59,28 @@ def unregister_worker(engine: Engine, worker: str) -> None:
 FORGET_AFTER = timedelta(days=1)  # a dead worker's row is kept this long (its mail claims)
 
 
-def dead_workers(engine: Engine, *, now: datetime) -> list[str]:
+def dead_workers(engine: Engine) -> list[str]:
     """Workers whose heartbeat ran out (killed, machine lost), or processes of this host that
     have exited (known at once), and not yet forgotten."""
     with engine.connect() as connection:
-        rows = connection.execute(select(W.worker, W.alive_until)).all()
-    return [worker for worker, until in rows if until < now or owner_is_dead(worker)]
+        rows = connection.execute(select(W.worker, W.alive_until < store_now(connection))).all()
+    return [worker for worker, ran_out in rows if ran_out or owner_is_dead(worker)]
 
 
-def forget_dead(engine: Engine, *, now: datetime) -> int:
+def forget_dead(engine: Engine) -> int:
     """Delete the rows of workers dead for longer than FORGET_AFTER."""
     with engine.begin() as connection:
-        return connection.execute(delete(WorkerRow).where(W.alive_until < now - FORGET_AFTER)).rowcount
+        forgotten = W.alive_until < store_now(connection) - FORGET_AFTER
+        return connection.execute(delete(WorkerRow).where(forgotten)).rowcount
 
 
-def live_workers(engine: Engine, *, now: datetime) -> list[dict]:
-    """Workers whose heartbeat still holds at `now`, oldest first, `running` as a list."""
+def live_workers(engine: Engine) -> list[dict]:
+    """Workers whose heartbeat still holds, oldest first, `running` as a list."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(WorkerRow.__table__).where(W.alive_until >= now).order_by(W.started_at, W.worker)
+            select(WorkerRow.__table__)
+            .where(W.alive_until >= store_now(connection))
+            .order_by(W.started_at, W.worker)
         ).mappings()
         return [
             {**row, "running": json.loads(row["running"])} for row in rows if not owner_is_dead(row["worker"])

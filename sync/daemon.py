@@ -91,7 +91,7 @@ class Daemon:
             log.info("daemon.companies", companies=len(companies))
         schedule.ensure_scheduled(self.app.engine, [c.id for c in companies], now=now)
         fleet_jobs.ensure_jobs(self.app.engine, [job.name for job in JOBS], now=now)
-        fleet_workers.forget_dead(self.app.engine, now=now)
+        fleet_workers.forget_dead(self.app.engine)
         self.companies = {c.id: c for c in companies}
         self.config = self.app.config.model_copy(update={"companies": companies})
         self._next_refresh = now + self.scaled(REFRESH_EVERY)
@@ -103,7 +103,7 @@ class Daemon:
         engine = self.app.engine
         schedule.renew(engine, self.owner, running, now=now, ttl=self.claim_ttl)
         fleet_jobs.renew_jobs(engine, self.owner, jobs, now=now, ttl=self.claim_ttl)
-        fleet_workers.heartbeat(engine, self.owner, running, now=now, ttl=self.claim_ttl)
+        fleet_workers.heartbeat(engine, self.owner, running, ttl=self.claim_ttl)
         self._next_beat = now + self.claim_ttl / 4
 
     def step(self) -> None:
@@ -249,7 +249,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         fleet_workers.register_worker(
-            self.app.engine, self.owner, concurrency=self.concurrency, now=self.clock(), ttl=self.claim_ttl
+            self.app.engine, self.owner, concurrency=self.concurrency, ttl=self.claim_ttl
         )
         if self.app.engine.dialect.name == "postgresql":  # requests wake the loop at once
             RequestListener(self.app.engine, lambda _company: self.wake.set(), self.stopping).start()

@@ -117,7 +117,7 @@ def send(ctx: JobContext) -> None:
     First, what a killed worker had claimed is settled: messages it had begun turn
     `in_doubt` (never re-sent), the rest of its batch is queued again.
     """
-    dead = dead_workers(ctx.app.engine, now=ctx.clock())
+    dead = dead_workers(ctx.app.engine)
     if dead:
         with ctx.app.engine.begin() as connection:
             doubtful = expire_claims_of(connection, dead)

@@ -145,7 +145,7 @@ def _workers(state: State, as_json: bool) -> None:
             "concurrency": w["concurrency"],
             "running": w["running"],
         }
-        for w in live_workers(state.app().engine, now=datetime.now(UTC))
+        for w in live_workers(state.app().engine)
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -171,7 +171,7 @@ def status(state: State, as_json: bool, workers: bool) -> None:
         _workers(state, as_json)
         return
     companies = state.company_ids(())
-    workers = live_worker_count(state.app().engine, datetime.now(UTC)) if companies else 0
+    workers = live_worker_count(state.app().engine) if companies else 0
     rows = [company_status(state, company_id, workers=workers) for company_id in companies]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
@@ -88,7 +88,7 @@ def _request(state: State, companies: tuple[str, ...], as_json: bool, now: datet
             click.echo(json.dumps({"company": company_id, "requested": True, "coalesced": not recorded}))
         else:
             click.echo(f"{company_id}: sync requested" + ("" if recorded else " (joins the pending request)"))
-    if not live_worker_count(engine, datetime.now(UTC)):  # heartbeats are in real time, whatever --now says
+    if not live_worker_count(engine):  # heartbeats are on the store's clock, whatever --now says
         click.echo(
             "note: no `arsync run` worker is running; the request waits for one "
             "(or run `arsync sync COMPANY` to sync in this process)",

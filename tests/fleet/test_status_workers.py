@@ -7,13 +7,24 @@ import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 
 from store.db import make_engine
+from store.fleet_tables import WorkerRow
 from store.glance import live_worker_count
 from store.owners import owner_id, owner_is_dead
 from store.schedule import claim_due, release
 from store.workers import dead_workers, heartbeat, live_workers, register_worker
+
+
+def _ran_out(engine: Engine, worker: str) -> None:
+    """`worker`'s heartbeat ran out an hour ago (a lost machine)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(WorkerRow)
+            .where(WorkerRow.worker == worker)
+            .values(alive_until=datetime.now(UTC) - timedelta(hours=1))
+        )
 
 
 def test_status_shows_last_worker_and_next_due(cli):
@@ -46,7 +57,7 @@ def test_a_due_time_already_past_at_the_last_sync_reads_due_now(cli):
     """A failed manual sync leaves the schedule's due time as it was, before the sync itself:
     `status` says the company is due, not a "next sync" earlier than the last one."""
     engine, due = _due_half_an_hour_ago(cli)
-    register_worker(engine, "host:1:w1", concurrency=4, now=datetime.now(UTC), ttl=timedelta(minutes=2))
+    register_worker(engine, "host:1:w1", concurrency=4, ttl=timedelta(minutes=2))
     engine.dispose()
     acme = next(row for row in json.loads(cli("status", "--json")[1]) if row["company"] == "acme")
     assert acme["next_sync"] == f"due now (since {due.isoformat()}): a worker syncs it at its next check"
@@ -56,8 +67,8 @@ def test_a_request_or_due_time_no_live_worker_acts_on_says_so(cli):
     """A sync requested or due while no `arsync run` is alive waits for one: `status` and
     `sync --request` say so instead of promising a worker within seconds."""
     engine, due = _due_half_an_hour_ago(cli)
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    register_worker(engine, "host:2:gone", concurrency=4, now=an_hour_ago, ttl=timedelta(minutes=2))
+    register_worker(engine, "host:2:gone", concurrency=4, ttl=timedelta(minutes=2))
+    _ran_out(engine, "host:2:gone")
     code, out, err = cli("sync", "--request", "globex")
     assert (code, out) == (0, "globex: sync requested\n")
     assert "no `arsync run` worker is running; the request waits for one" in err
@@ -66,7 +77,7 @@ def test_a_request_or_due_time_no_live_worker_acts_on_says_so(cli):
         "acme": f"due now (since {due.isoformat()}); no `arsync run` worker is running to start it",
         "globex": "requested; no `arsync run` worker is running to start it",
     }
-    register_worker(engine, "host:3:alive", concurrency=4, now=datetime.now(UTC), ttl=timedelta(minutes=2))
+    register_worker(engine, "host:3:alive", concurrency=4, ttl=timedelta(minutes=2))
     engine.dispose()
     rows = {row["company"]: row["next_sync"] for row in json.loads(cli("status", "--json")[1])}
     assert rows == {
@@ -89,17 +100,18 @@ def test_status_only_reads_the_store(cli):
 
 def test_status_workers_lists_the_live_ones(cli):
     engine = make_engine(cli.store_url)
-    now = datetime.now(UTC)
     ttl = timedelta(minutes=2)
-    register_worker(engine, "host:1:alive", concurrency=4, now=now, ttl=ttl)
-    heartbeat(engine, "host:1:alive", ["globex", "acme"], now=now, ttl=ttl)
-    register_worker(engine, "host:2:dead", concurrency=4, now=now - timedelta(hours=1), ttl=ttl)
-    assert [w["worker"] for w in live_workers(engine, now=now)] == ["host:1:alive"]
+    register_worker(engine, "host:1:alive", concurrency=4, ttl=ttl)
+    heartbeat(engine, "host:1:alive", ["globex", "acme"], ttl=ttl)
+    register_worker(engine, "host:2:dead", concurrency=4, ttl=ttl)
+    _ran_out(engine, "host:2:dead")
+    [alive] = live_workers(engine)
+    assert alive["worker"] == "host:1:alive"
     engine.dispose()
     code, out, _ = cli("status", "--workers", "--json")
     [worker] = json.loads(out)
     assert code == 0 and worker["worker"] == "host:1:alive" and worker["running"] == ["acme", "globex"]
-    assert worker["started_at"] == now.isoformat()
+    assert worker["started_at"] == alive["started_at"].isoformat()
     code, out, _ = cli("status", "--workers")
     assert out.startswith("host:1:alive  since ") and out.endswith("running 2/4: acme, globex\n")
 
@@ -110,10 +122,9 @@ def test_a_worker_of_this_host_that_exited_is_not_live_though_its_heartbeat_hold
     its mail claims can be settled now."""
     dead = owner_id(_exited_pid(), "x")
     engine = make_engine(cli.store_url)
-    now = datetime.now(UTC)
-    register_worker(engine, dead, concurrency=4, now=now, ttl=timedelta(minutes=2))
-    assert live_workers(engine, now=now) == [] and live_worker_count(engine, now) == 0
-    assert dead_workers(engine, now=now) == [dead]
+    register_worker(engine, dead, concurrency=4, ttl=timedelta(minutes=2))
+    assert live_workers(engine) == [] and live_worker_count(engine) == 0
+    assert dead_workers(engine) == [dead]
     assert json.loads(cli("status", "--workers", "--json")[1]) == []
     # the company it was syncing: interrupted, not "running now", though the claim holds
     assert cli("reminders", "plan", "--dry-run")[0] == 0  # a command that may write schedules acme

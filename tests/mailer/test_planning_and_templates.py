@@ -347,7 +347,7 @@ def test_a_broken_invitation_template_keeps_requested_invitations_waiting_and_sa
     assert len(access_requests.requested_invites(shop.engine, COMPANY)) == 1
     assert shop.rows("SELECT recipient FROM outbox") == []
     # `status` does not promise the next dispatch while a live worker's dispatches keep failing
-    register_worker(shop.engine, "host:1:w1", concurrency=1, now=datetime.now(UTC), ttl=MINUTE)
+    register_worker(shop.engine, "host:1:w1", concurrency=1, ttl=MINUTE)
     status = shop.cli("status", "--json")
     assert status.code == 0
     [row] = json.loads(status.out)
