@@ -131,7 +131,7 @@ def test_an_unexpected_error_is_a_json_500_in_its_time_on_a_connection_kept(tmp_
         raise RuntimeError("a bug")
 
     config, key = migrated_with_key(tmp_path, f"sqlite:///{tmp_path / 'arsync.db'}")
-    monkeypatch.setattr("sync.http.portal.portal_store.record_access_request", broken)
+    monkeypatch.setattr("sync.http.portal.record_access_request", broken)
     connections: list[object] = []
     with (
         serving_in_thread(create_app(config=load_config(config))) as base,
