@@ -128,24 +128,6 @@ def balances_and_aging(
     return found, aging_of(facts, day, customer_visible)
 
 
-def statement_with_aging(
-    engine: Engine,
-    company_id: str,
-    customer_ref: str,
-    *,
-    day: date,
-    start: date | None = None,
-    end: date | None = None,
-) -> tuple[str, Statement, Aging] | None:
-    """The customer's name, statement and aging, all from one snapshot of the store, so that
-    a sync committing meanwhile cannot print a closing balance the aging contradicts; None when
-    the portal has no such customer. The aging is on `day` (today) over today's balances, or,
-    for a statement that ends before `day`, on its end over the balances its lines give then.
-    It adds every currency up; `statement_with_agings` keeps them apart."""
-    found = statement_with_agings(engine, company_id, customer_ref, day=day, start=start, end=end)
-    return None if found is None else found[:3]
-
-
 def statement_with_agings(
     engine: Engine,
     company_id: str,
@@ -155,8 +137,12 @@ def statement_with_agings(
     start: date | None = None,
     end: date | None = None,
 ) -> tuple[str, Statement, Aging, tuple[tuple[str, Aging], ...]] | None:
-    """`statement_with_aging`, and the aging per currency (by code) of every currency the
-    statement or an open invoice is in."""
+    """The customer's name, statement and aging, all from one snapshot of the store, so that
+    a sync committing meanwhile cannot print a closing balance the aging contradicts; None when
+    the portal has no such customer. The aging is on `day` (today) over today's balances, or,
+    for a statement that ends before `day`, on its end over the balances its lines give then:
+    over every currency added up, and per currency (by code) of every currency the statement
+    or an open invoice is in."""
     on = aging_day(day, end)
     with snapshot(engine) as connection:
         name = portal_customer_name_in(connection, company_id, customer_ref)
@@ -229,7 +215,6 @@ __all__ = [
     "reachable_accounts",
     "request_access",
     "statement",
-    "statement_with_aging",
     "statement_with_agings",
     "visible_invoices",
 ]
