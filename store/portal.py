@@ -118,12 +118,36 @@ def aging(engine: Engine, company_id: str, customer_ref: str, day: date) -> Agin
     return aging_of(facts, day, customer_visible)
 
 
+@dataclass(frozen=True, slots=True)
+class CurrencyBalances:
+    """A customer's balances and aging in one currency."""
+
+    currency: str
+    balances: Balances
+    aging: Aging
+
+
 def balances_and_aging(
     engine: Engine, company_id: str, customer_ref: str, day: date
-) -> tuple[Balances, Aging]:
+) -> tuple[Balances, Aging, tuple[CurrencyBalances, ...]]:
     """`balances` and `aging` from one read of the invoices, so that a sync committing between
-    two reads cannot make them disagree."""
+    two reads cannot make them disagree: over every currency added up (as `portal_customers`
+    does), and per currency (by code) of the visible invoices with a balance, since a Xero
+    contact may be billed in several and a sum of dollars and euros means nothing."""
     facts, customer_visible = _invoice_facts(engine, company_id, customer_ref)
+    open_ = sorted({f.currency for f in facts if f.balance != 0 and is_visible(f, customer_visible)})
+    by_currency = tuple(
+        CurrencyBalances(
+            c, *_balances_and_aging([f for f in facts if f.currency == c], day, customer_visible)
+        )
+        for c in open_
+    )
+    return *_balances_and_aging(facts, day, customer_visible), by_currency
+
+
+def _balances_and_aging(
+    facts: list[InvoiceFacts], day: date, customer_visible: bool
+) -> tuple[Balances, Aging]:
     found = Balances(balance_due(facts, customer_visible), past_due_amount(facts, day, customer_visible))
     return found, aging_of(facts, day, customer_visible)
 
@@ -200,6 +224,7 @@ __all__ = [
     "Account",
     "Aging",
     "Balances",
+    "CurrencyBalances",
     "IssuedInvitation",
     "PortalCredit",
     "PortalInvoice",

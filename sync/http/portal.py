@@ -72,19 +72,29 @@ def balance(
         OptionalDay, Query(description="The day, YYYY-MM-DD (default: today in the company's time zone).")
     ] = None,
 ) -> JSONBody:
-    """Balance due, past-due amount and aging of the customer on a day."""
+    """Balance due, past-due amount and aging of the customer on a day: added up over its
+    currencies (as `portal_customers`), and per currency in `balances_by_currency`."""
     customer_in_portal(context.engine, company, ref)
     day = on or context.today(company)
-    found, aging = portal_store.balances_and_aging(context.engine, company.id, ref, day)
+    found, aging, by_currency = portal_store.balances_and_aging(context.engine, company.id, ref, day)
     return JSONBody(
         {
             "on": day,
-            "balance_due": decimal_text(found.balance_due),
-            "past_due_amount": decimal_text(found.past_due_amount),
-            "past_due": found.past_due,
-            "aging": {bucket: decimal_text(amount) for bucket, amount in aging.buckets().items()},
+            **_balances(found, aging),
+            "balances_by_currency": [
+                {"currency": c.currency, **_balances(c.balances, c.aging)} for c in by_currency
+            ],
         }
     )
+
+
+def _balances(found: portal_store.Balances, aging: portal_store.Aging) -> dict:
+    return {
+        "balance_due": decimal_text(found.balance_due),
+        "past_due_amount": decimal_text(found.past_due_amount),
+        "past_due": found.past_due,
+        "aging": {bucket: decimal_text(amount) for bucket, amount in aging.buckets().items()},
+    }
 
 
 @router.post("/request-access", status_code=202, response_model=RequestAccessOut)

@@ -92,14 +92,25 @@ class InvoicesOut(BaseModel):
     invoices: list[InvoiceOut]
 
 
-class BalanceOut(BaseModel):
-    on: date
+class _BalancesOut(BaseModel):
     balance_due: Money
     past_due_amount: Money
     past_due: bool
     aging: dict[str, Money] = Field(
         description="Open balance by days past due: current, 1_30, 31_60, 61_90, over_90"
     )
+
+
+class CurrencyBalancesOut(_BalancesOut):
+    currency: str
+
+
+class BalanceOut(_BalancesOut):
+    """Added up over the customer's currencies, not converted (as `portal_customers`), and per
+    currency of its open invoices in `balances_by_currency` (a Xero contact may have several)."""
+
+    on: date
+    balances_by_currency: list[CurrencyBalancesOut]
 
 
 class RequestAccessIn(BaseModel):

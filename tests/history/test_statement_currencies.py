@@ -148,3 +148,34 @@ def test_the_portal_api_gives_balances_per_currency(config):
     assert one["balances_by_currency"] == [
         {"currency": "USD", "opening_balance": "0.00", "closing_balance": "70.00"}
     ]
+
+
+def test_the_balance_is_given_per_currency_beside_the_sum_the_spec_names(config):
+    """`balance` keeps the SPEC's fields (summed over currencies, as `portal_customers`) and
+    adds each currency's own, which is what a portal can show a customer billed in two."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--config", str(config), "portal", "api-key", "create", "acme"]) == 0
+    key = printed.getvalue().splitlines()[-1]
+    with (
+        serving_in_thread(create_app(config=load_config(config))) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        several = client.get("/v1/companies/acme/customers/X1/balance", params={"on": "2026-12-01"}).json()
+        one = client.get("/v1/companies/acme/customers/U1/balance", params={"on": "2026-12-01"}).json()
+    assert (several["balance_due"], several["past_due_amount"], several["past_due"]) == (
+        "190.00",
+        "190.00",
+        True,
+    )
+    assert several["balances_by_currency"] == [
+        {"currency": "EUR", "balance_due": "150.00", "past_due_amount": "150.00", "past_due": True,
+         "aging": _aging("1_30", "150.00")},
+        {"currency": "USD", "balance_due": "40.00", "past_due_amount": "40.00", "past_due": True,
+         "aging": _aging("31_60", "40.00")},
+    ]  # fmt: skip
+    assert one["balance_due"] == "70.00" and one["aging"] == _aging("31_60", "70.00")
+    assert one["balances_by_currency"] == [
+        {"currency": "USD", "balance_due": "70.00", "past_due_amount": "70.00", "past_due": True,
+         "aging": _aging("31_60", "70.00")},
+    ]  # fmt: skip
