@@ -37,7 +37,15 @@ def customer_invoices(state: State, company: str, ref: str, now: str | None) -> 
         )
     if not invoices:
         click.echo("  no invoice shown in the portal")
-    totals = portal_api.balances(engine, company, ref, today)
+    totals, _, by_currency = portal_api.balances_and_aging(engine, company, ref, today)
+    if len(by_currency) > 1:  # a Xero contact billed in several: a sum over them means nothing
+        for each in by_currency:
+            found = each.balances
+            click.echo(
+                f"  balance due {found.balance_due:,.2f} {each.currency}, "
+                f"past due {found.past_due_amount:,.2f} {each.currency} (as of {today})"
+            )
+        return
     click.echo(
         f"  balance due {totals.balance_due:,.2f}, past due {totals.past_due_amount:,.2f} (as of {today})"
     )

@@ -179,3 +179,14 @@ def test_the_balance_is_given_per_currency_beside_the_sum_the_spec_names(config)
         {"currency": "USD", "balance_due": "70.00", "past_due_amount": "70.00", "past_due": True,
          "aging": _aging("31_60", "70.00")},
     ]  # fmt: skip
+
+
+def test_customer_invoices_prints_the_balance_per_currency_when_there_are_several(config, capsys):
+    capsys.readouterr()
+    assert main(["--config", str(config), "customer", "invoices", "acme", "X1", "--now", NOW]) == 0
+    out = capsys.readouterr().out
+    assert "balance due 150.00 EUR, past due 150.00 EUR (as of 2026-12-01)" in out
+    assert "balance due 40.00 USD, past due 40.00 USD (as of 2026-12-01)" in out
+    assert "balance due 190.00" not in out
+    assert main(["--config", str(config), "customer", "invoices", "acme", "U1", "--now", NOW]) == 0
+    assert "balance due 70.00, past due 70.00 (as of 2026-12-01)" in capsys.readouterr().out
