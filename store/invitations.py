@@ -7,6 +7,7 @@ so the mail can be enqueued atomically with the decision.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
@@ -155,6 +156,36 @@ def accept(
     The contact must be eligible under `policy`, the company's settings now (`load_accounts`):
     a company switched to a plan without the portal, or a customer no longer shown, refuses
     the token from then on, not only after the next sync has decided the contact again."""
+    invited = _invited(connection, company_id, token, policy)
+    outcome = check_acceptance(
+        invited.record if invited else None,
+        token,
+        now=now,
+        contact_status=invited.status if invited else PortalStatus.NOT_INVITED,
+        contact_eligible=invited is not None and invited.eligible,
+    )
+    if isinstance(outcome, Rejected):
+        return outcome
+    if invited is None or not _enable(connection, company_id, invited, now):  # (None: rejected above)
+        return Rejected()
+    siblings = load_accounts(connection, company_id, email=invited.record.email, policy=policy)
+    for key in accept_targets(outcome, siblings, policy.multi_account_portal):
+        set_status(connection, company_id, key, PortalStatus.ENABLED)
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Invited:
+    """An invitation found by its token, with its contact as read: status, and eligibility
+    under the company's settings now."""
+
+    id: int
+    record: InvitationRecord
+    status: PortalStatus | str
+    eligible: bool
+
+
+def _invited(connection: Connection, company_id: str, token: str, policy: CompanyPolicy) -> _Invited | None:
     row = (
         connection.execute(
             select(INVITATIONS).where(
@@ -164,66 +195,63 @@ def accept(
         .mappings()
         .first()
     )
-    record = None
-    status = PortalStatus.NOT_INVITED
-    eligible = False
-    if row is not None:
-        record = InvitationRecord(
-            row["customer_ref"],
-            row["email"],
-            row["token_hash"],
-            row["created_at"],
-            row["expires_at"],
-            row["accepted_at"],
-            row["superseded_at"],
-        )
-        status = (
-            connection.scalar(
-                select(CONTACTS.c.portal_status).where(
-                    CONTACTS.c.company_id == company_id,
-                    CONTACTS.c.customer_ref == record.customer_ref,
-                    CONTACTS.c.email == record.email,
-                )
+    if row is None:
+        return None
+    record = InvitationRecord(
+        row["customer_ref"],
+        row["email"],
+        row["token_hash"],
+        row["created_at"],
+        row["expires_at"],
+        row["accepted_at"],
+        row["superseded_at"],
+    )
+    status = (
+        connection.scalar(
+            select(CONTACTS.c.portal_status).where(
+                CONTACTS.c.company_id == company_id,
+                CONTACTS.c.customer_ref == record.customer_ref,
+                CONTACTS.c.email == record.email,
             )
-            or PortalStatus.NOT_INVITED
         )
-        invited = load_accounts(
-            connection, company_id, email=record.email, customer_ref=record.customer_ref, policy=policy
-        )
-        eligible = any(account.eligible for account in invited)
-    outcome = check_acceptance(record, token, now=now, contact_status=status, contact_eligible=eligible)
-    if isinstance(outcome, Rejected):
-        return outcome
+        or PortalStatus.NOT_INVITED
+    )
+    accounts = load_accounts(
+        connection, company_id, email=record.email, customer_ref=record.customer_ref, policy=policy
+    )
+    return _Invited(row["id"], record, status, any(account.eligible for account in accounts))
+
+
+def _enable(connection: Connection, company_id: str, invited: _Invited, now: datetime) -> bool:
+    """Enable the invited contact and mark its invitation accepted, each only as it was read;
+    False (nothing changed) when a sync or another acceptance got there first."""
     # Only if the contact still holds the status read: a sync deciding its email meanwhile
     # (another customer's contact keeps it, `conflict`) is not overwritten with `enabled`,
     # which could leave two logins on one email; the token is then refused, nothing changed.
     contact = (
         CONTACTS.c.company_id == company_id,
-        CONTACTS.c.customer_ref == record.customer_ref,
-        CONTACTS.c.email == record.email,
+        CONTACTS.c.customer_ref == invited.record.customer_ref,
+        CONTACTS.c.email == invited.record.email,
     )
     held = connection.execute(
         update(CONTACTS)
-        .where(*contact, CONTACTS.c.portal_status == str(status))
+        .where(*contact, CONTACTS.c.portal_status == str(invited.status))
         .values(portal_status=str(PortalStatus.ENABLED))
     ).rowcount
     if held != 1:
-        return Rejected()
+        return False
     # Only if nobody accepted (or superseded) it since it was read: of requests racing with
     # one token, one enables the contact and the others are told it is invalid.
     taken = connection.execute(
         update(INVITATIONS)
         .where(
-            INVITATIONS.c.id == row["id"],
+            INVITATIONS.c.id == invited.id,
             INVITATIONS.c.accepted_at.is_(None),
             INVITATIONS.c.superseded_at.is_(None),
         )
         .values(accepted_at=now)
     ).rowcount
-    if taken != 1:
-        connection.execute(update(CONTACTS).where(*contact).values(portal_status=str(status)))  # as it was
-        return Rejected()
-    siblings = load_accounts(connection, company_id, email=record.email, policy=policy)
-    for key in accept_targets(outcome, siblings, policy.multi_account_portal):
-        set_status(connection, company_id, key, PortalStatus.ENABLED)
-    return outcome
+    if taken != 1:  # the contact as it was
+        connection.execute(update(CONTACTS).where(*contact).values(portal_status=str(invited.status)))
+        return False
+    return True
