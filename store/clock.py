@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, DateTime, func
+from sqlalchemy import Connection, DateTime, func, select
 
 
 def store_now(connection: Connection):
@@ -20,4 +20,12 @@ def store_now(connection: Connection):
     statement starts), on SQLite this machine's real clock."""
     if connection.dialect.name == "postgresql":
         return func.statement_timestamp(type_=DateTime(timezone=True))
+    return datetime.now(UTC)
+
+
+def store_time(connection: Connection) -> datetime:
+    """Now on the store's clock as a value: what a claim's expiry read back is compared with
+    (`arsync status`)."""
+    if connection.dialect.name == "postgresql":
+        return connection.scalar(select(store_now(connection)))
     return datetime.now(UTC)

@@ -13,7 +13,7 @@ import json
 from sqlalchemy import Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
-from store.clock import store_now
+from store.clock import store_now, store_time
 from store.owners import owner_is_dead
 from store.types import UTCDateTime
 
@@ -107,7 +107,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     no worker has issued yet), `requests_job` (the claim and last run of the job issuing
     them, or None), `needing_admin` (in-doubt and failed messages, newest first) and
     `deletions_unseen_since` (deletions in the books since then are unknown until a full
-    sync, or None).
+    sync, or None), and `store_now` (the store's clock, which claims expire on).
     """
     params = {"c": company_id}
     with engine.connect() as connection:
@@ -117,6 +117,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             return dict(row) if row else None
 
         return {
+            "store_now": store_time(connection),
             "last_run": one(_LAST_RUN),
             "last_success": connection.execute(_LAST_SUCCESS, params).scalar(),
             "connection": one(_CONNECTION),

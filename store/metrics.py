@@ -7,11 +7,11 @@ are the fleet's, not one process's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
 
+from store.clock import store_now
 from store.fleet_tables import SyncSchedule
 from store.schedule import abandoned_in_a_row
 from store.tables import PENDING, AccessRequest, Outbox, QuarantinedRecord, SyncRun
@@ -33,10 +33,11 @@ class StoreCounts:
     abandoned: dict[str, int] = field(default_factory=dict)  # syncs in a row whose worker died
 
 
-def store_counts(engine: Engine, now: datetime) -> StoreCounts:
+def store_counts(engine: Engine) -> StoreCounts:
     """Sync runs by status, API calls, quarantined records, outbox messages by state, the
     invitations portal requests decided on that no worker has issued yet, and the syncs in a
-    row each company's workers began and never finished (the last one's claim expired)."""
+    row each company's workers began and never finished (the last one's claim expired, on
+    the store's clock)."""
     counts = StoreCounts()
     with engine.connect() as connection:
         runs = select(
@@ -53,6 +54,6 @@ def store_counts(engine: Engine, now: datetime) -> StoreCounts:
         counts.outbox = {(company, state): n for company, state, n in connection.execute(outbox)}
         requested = select(REQUESTS.c.company_id, func.count()).where(PENDING).group_by(REQUESTS.c.company_id)
         counts.requested_invites = {company: n for company, n in connection.execute(requested)}
-        abandoned = select(SCHEDULE.c.company_id, abandoned_in_a_row(now))
+        abandoned = select(SCHEDULE.c.company_id, abandoned_in_a_row(store_now(connection)))
         counts.abandoned = {company: n for company, n in connection.execute(abandoned)}
     return counts

@@ -11,6 +11,12 @@ A run a worker began and never finished (its claim expired) is taken up again at
 first time; a company whose syncs keep killing their workers is then held back longer each
 time (`ABANDONED_HOLDS`), so it cannot take the fleet down one worker after another. A run
 that ends, whatever its status, clears the count; `status` shows it.
+
+Two clocks: due times (`next_due_at`, `requested_at`, `last_started_at`) are business time,
+the workers' injected clock (`now`), which `--now` and tests drive; a claim's expiry
+(`claimed_until`) is written and judged on the store's clock (`store.clock`), so a worker
+whose clock runs ahead never takes a live worker's claim as abandoned, and one behind still
+takes a dead worker's once it has expired. The holds are measured from that expiry too.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, true, update
 
 from store.bulk import insert_ignoring
+from store.clock import store_now
 from store.fleet_tables import SyncSchedule
 from store.holds import ABANDONED_HOLDS, held_for
 from store.wakeups import notify_requested
@@ -88,35 +95,40 @@ def request_sync(engine: Engine, company_id: str, *, now: datetime, reason: str 
 
 
 def _abandoned(before):
-    """A claim its worker stopped renewing (killed, lost) before `before` (a time, or an
-    expression of the row): the run it began is unfinished."""
-    return and_(S.claimed_by.is_not(None), S.claimed_until < before)
+    """A claim its worker stopped renewing (killed, lost) before `before` (the store's clock,
+    or an expression of the row): the run it began is unfinished."""
+    return and_(S.claimed_by.is_not(None), S.claimed_until < _on_claims_clock(before))
 
 
-def abandoned_in_a_row(now: datetime):
+def _on_claims_clock(at):
+    """`at` (a time of the store's clock: a value on SQLite, an expression on PostgreSQL) as
+    the claim expiry's column type."""
+    return literal(at, S.claimed_until.type) if isinstance(at, datetime) else at
+
+
+def abandoned_in_a_row(clock):
     """The runs in a row a worker began and never finished, counting one whose claim has
-    expired by `now` (an expression of the schedule row)."""
-    return S.abandoned_runs + case((_abandoned(now), 1), else_=0)
+    expired by `clock` (`store_now`), as an expression of the schedule row."""
+    return S.abandoned_runs + case((_abandoned(clock), 1), else_=0)
 
 
-def _resumable(now: datetime, holds: Sequence[timedelta]):
-    """An abandoned claim whose hold is over (see `ABANDONED_HOLDS`)."""
-
-    def expired_before(at: datetime):
-        return literal(at, S.claimed_until.type)
-
+def _resumable(clock, holds: Sequence[timedelta]):
+    """An abandoned claim whose hold is over by `clock` (`store_now`; see `ABANDONED_HOLDS`)."""
     by_count = [
-        (S.abandoned_runs >= n, expired_before(now - held_for(n, holds)))
+        (S.abandoned_runs >= n, _on_claims_clock(clock - held_for(n, holds)))
         for n in range(len(holds) - 1, 0, -1)
     ]
-    return _abandoned(case(*by_count, else_=expired_before(now)) if by_count else expired_before(now))
+    return _abandoned(case(*by_count, else_=_on_claims_clock(clock)) if by_count else clock)
 
 
-def _claimable(now: datetime, company_ids: Collection[str], holds: Sequence[timedelta] = ABANDONED_HOLDS):
-    free = or_(S.claimed_by.is_(None), _resumable(now, holds))
+def _claimable(
+    now: datetime, clock, company_ids: Collection[str], holds: Sequence[timedelta] = ABANDONED_HOLDS
+):
+    """Free (or abandoned, its hold over, by the store's `clock`) and wanted by `now`."""
+    free = or_(S.claimed_by.is_(None), _resumable(clock, holds))
     # an abandoned run is wanted whatever its due time: a requested (early) one would
     # otherwise wait for the next scheduled time, the request having left with its worker
-    wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now, _abandoned(now))
+    wanted = or_(S.requested_at.is_not(None), S.next_due_at <= now, _abandoned(clock))
     return and_(S.company_id.in_(list(company_ids)), free, wanted)
 
 
@@ -157,18 +169,15 @@ def _claim(engine, worker, now, company_ids, limit, ttl, starving, holds, only=N
         return []
     first = or_(S.requested_at.is_not(None), S.next_due_at < now - starving)
     order = (case((first, 0), else_=1), _wanted_since(), S.company_id)
-    picked = (
-        select(
-            S.company_id,
-            S.next_due_at,
-            S.requested_at,
-            S.request_reason,
-            abandoned_in_a_row(now),
+
+    def picked(clock):
+        return (
+            select(S.company_id, S.next_due_at, S.requested_at, S.request_reason, abandoned_in_a_row(clock))
+            .where(_claimable(now, clock, company_ids, holds), true() if only is None else only)
+            .order_by(*order)
+            .limit(limit)
         )
-        .where(_claimable(now, company_ids, holds), true() if only is None else only)
-        .order_by(*order)
-        .limit(limit)
-    )
+
     # A sync never starts before the request it serves: a clock read before the request was
     # recorded (the tick's, or another machine's) would otherwise date the start earlier.
     started = case((S.requested_at > now, S.requested_at), else_=literal(now, S.last_started_at.type))
@@ -177,18 +186,19 @@ def _claim(engine, worker, now, company_ids, limit, ttl, starving, holds, only=N
         # SQLite: read first, outside the write: a read transaction turned writer fails at
         # once if another connection wrote meanwhile. The conditional UPDATE below re-checks.
         with engine.connect() as connection:
-            candidates = connection.execute(picked).all()
+            candidates = connection.execute(picked(store_now(connection))).all()
     with engine.begin() as connection:
+        clock = store_now(connection)
         if engine.dialect.name == "postgresql":
-            candidates = connection.execute(picked.with_for_update(skip_locked=True)).all()
+            candidates = connection.execute(picked(clock).with_for_update(skip_locked=True)).all()
         for company_id, due_at, requested_at, reason, abandoned in candidates:
             taken = connection.execute(
                 update(SyncSchedule)
-                .where(S.company_id == company_id, _claimable(now, [company_id], holds))
+                .where(S.company_id == company_id, _claimable(now, clock, [company_id], holds))
                 .values(
-                    abandoned_runs=abandoned_in_a_row(now),
+                    abandoned_runs=abandoned_in_a_row(clock),
                     claimed_by=worker,
-                    claimed_until=now + ttl,
+                    claimed_until=clock + ttl,
                     requested_at=None,
                     request_reason=None,
                     last_worker=worker,
@@ -202,25 +212,25 @@ def _claim(engine, worker, now, company_ids, limit, ttl, starving, holds, only=N
 
 def _wanted_since():
     """Order key: when the row became wanted, the earliest of its due time, its request and
-    when an abandoned claim expired."""
+    when the run a claim still holds began (an abandoned one's, when this picks it); all
+    business time, unlike the claim's expiry."""
     return case(
         (and_(S.requested_at.is_not(None), S.requested_at < S.next_due_at), S.requested_at),
-        (and_(S.claimed_by.is_not(None), S.claimed_until < S.next_due_at), S.claimed_until),
+        (and_(S.claimed_by.is_not(None), S.last_started_at < S.next_due_at), S.last_started_at),
         else_=S.next_due_at,
     )
 
 
-def renew(
-    engine: Engine, worker: str, company_ids: Collection[str], *, now: datetime, ttl: timedelta
-) -> None:
-    """Push back the expiry of this worker's claims on `company_ids` (a heartbeat)."""
+def renew(engine: Engine, worker: str, company_ids: Collection[str], *, ttl: timedelta) -> None:
+    """Push back the expiry of this worker's claims on `company_ids` to `ttl` from now on the
+    store's clock (a heartbeat)."""
     if not company_ids:
         return
     with engine.begin() as connection:
         connection.execute(
             update(SyncSchedule)
             .where(S.claimed_by == worker, S.company_id.in_(list(company_ids)))
-            .values(claimed_until=now + ttl)
+            .values(claimed_until=store_now(connection) + ttl)
         )
 
 
@@ -278,7 +288,8 @@ def record_manual_sync(
     not sync the company again right away; a pending request stays pending. A worker turned
     away meanwhile (the lease was this run's) took a request, or a due time, this run may
     have read too early for: it becomes a request again, served right after. A row a worker
-    has claimed (and still renews) is left to that worker.
+    has claimed (and still renews: its claim not expired on the store's clock) is left to
+    that worker.
     """
     turned_away = and_(S.last_status == "skipped", S.last_finished_at >= started, S.requested_at.is_(None))
     values: dict = {
@@ -297,7 +308,7 @@ def record_manual_sync(
     with engine.begin() as connection:
         connection.execute(
             update(SyncSchedule)
-            .where(S.company_id == company_id, or_(S.claimed_by.is_(None), S.claimed_until < finished))
+            .where(S.company_id == company_id, or_(S.claimed_by.is_(None), _abandoned(store_now(connection))))
             .values(**values)
         )
         notify_requested(connection, company_id)  # a listening worker takes it at once, if any

@@ -57,7 +57,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "last_sync_status": run["status"] if run else None,
         "last_sync_error": run["error"] if run else None,
         "last_success": _iso(success),
-        "next_sync": _next_sync(plan, next_sync, success, workers, now),
+        "next_sync": _next_sync(plan, next_sync, success, workers, seen["store_now"]),
         "last_worker": plan.get("last_worker"),
         "connection": health,
         "connection_detail": health_detail,
@@ -103,20 +103,21 @@ def _requested(waiting: dict, job: dict | None, workers: int, now: datetime) -> 
 
 
 def _next_sync(
-    plan: dict, next_sync: datetime | None, success: datetime | None, workers: int, now: datetime
+    plan: dict, next_sync: datetime | None, success: datetime | None, workers: int, store_now: datetime
 ) -> str | None:
     """When the workers sync the company next: running, requested, or its due time. A request
-    or a due time no live worker will act on says so."""
+    or a due time no live worker will act on says so. A claim's expiry is on the store's
+    clock (`store_now`)."""
     if plan.get("claimed_by"):
         owner, exited = plan["claimed_by"], owner_is_dead(plan["claimed_by"])
-        if plan["claimed_until"] >= now and not exited:
+        if plan["claimed_until"] >= store_now and not exited:
             return f"running now on {owner}"
         # its worker stopped renewing the claim (killed, lost): the run is unfinished
         ended = "exited" if exited else f"its claim expired at {_iso(plan['claimed_until'])}"
         gone = f"interrupted on {owner} ({ended})"
         before = plan.get("abandoned_runs") or 0
         resumes = plan["claimed_until"] + held_for(before)
-        if before and resumes > now:  # its syncs keep dying with their workers: held back
+        if before and resumes > store_now:  # its syncs keep dying with their workers: held back
             gone = f"{gone}, {before + 1} runs in a row not finished: held until {_iso(resumes)}"
         return f"{gone}: another worker resumes it" if workers else f"{gone}; {NO_WORKER}"
     if plan.get("requested_at"):

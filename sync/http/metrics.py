@@ -7,7 +7,6 @@ process, as in tests, never share or double-register metrics.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -31,15 +30,12 @@ class StoreCollector(Collector):
     (Prometheus naming: that suffix tells a counter, and `rate()` over a gauge is wrong).
     """
 
-    def __init__(
-        self, engine: Engine, company_ids: Callable[[], Iterable[str]], clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, engine: Engine, company_ids: Callable[[], Iterable[str]]) -> None:
         self.engine = engine
         self.company_ids = company_ids
-        self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        counts = store_counts(self.engine, self.clock())
+        counts = store_counts(self.engine)
         companies = sorted(
             set(self.company_ids()) | {c for c, _ in counts.syncs} | {c for c, _ in counts.outbox}
         )
@@ -87,11 +83,7 @@ class StoreCollector(Collector):
         return iter(())  # no store query at registration time
 
 
-def registry_for(
-    engine: Engine,
-    company_ids: Callable[[], Iterable[str]],
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> CollectorRegistry:
+def registry_for(engine: Engine, company_ids: Callable[[], Iterable[str]]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(engine, company_ids, clock))
+    registry.register(StoreCollector(engine, company_ids))
     return registry

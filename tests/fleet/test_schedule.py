@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from store.companies import CompanyRow, register_companies
 from store.fleet_tables import SyncSchedule
@@ -35,6 +35,35 @@ def scheduled(engine):
     register_companies(engine, [CompanyRow(cid, cid.upper(), "UTC", "scripted") for cid in IDS])
     ensure_scheduled(engine, IDS, now=T0)
     return engine
+
+
+def age_claims(engine, by: timedelta) -> None:
+    """Let `by` pass on the store's clock for the claims held now: their expiry moves back."""
+    with engine.begin() as connection:
+        held = connection.execute(
+            select(SyncSchedule.company_id, SyncSchedule.claimed_until).where(
+                SyncSchedule.claimed_until.is_not(None)
+            )
+        ).all()
+        for company_id, until in held:
+            connection.execute(
+                update(SyncSchedule)
+                .where(SyncSchedule.company_id == company_id)
+                .values(claimed_until=until - by)
+            )
+
+
+class Passing:
+    """Business time (`now`) and the store's clock moving on together, as in a fleet whose
+    clocks agree: claims (on the store's clock) age by as much as `now` advances."""
+
+    def __init__(self, engine, now: datetime) -> None:
+        self.engine, self.now = engine, now
+
+    def to(self, at: datetime) -> datetime:
+        age_claims(self.engine, at - self.now)
+        self.now = at
+        return at
 
 
 def test_requests_before_the_sync_starts_coalesce_into_one(scheduled):
@@ -66,16 +95,18 @@ def test_requested_go_first_then_oldest_due_and_no_one_claims_twice(scheduled):
 
 
 def test_a_claim_not_renewed_expires_and_another_worker_takes_it(scheduled):
+    time = Passing(scheduled, T0)
     claim_due(scheduled, "dead", now=T0, company_ids=["a"], limit=1, ttl=TTL)
-    renew(scheduled, "dead", ["a"], now=T0 + timedelta(minutes=1), ttl=TTL)
-    assert (
-        claim_due(
-            scheduled, "w2", now=T0 + timedelta(minutes=2, seconds=30), company_ids=["a"], limit=1, ttl=TTL
-        )
-        == []
-    )
+    time.to(T0 + timedelta(minutes=1))
+    renew(scheduled, "dead", ["a"], ttl=TTL)
+    assert _claim_at(scheduled, "w2", time.to(T0 + timedelta(minutes=2, seconds=30))) == []
     taken = claim_due(
-        scheduled, "w2", now=T0 + timedelta(minutes=3, seconds=1), company_ids=["a"], limit=1, ttl=TTL
+        scheduled,
+        "w2",
+        now=time.to(T0 + timedelta(minutes=3, seconds=1)),
+        company_ids=["a"],
+        limit=1,
+        ttl=TTL,
     )
     assert [c.company_id for c in taken] == ["a"]
     # the dead worker's late release changes nothing: the claim is no longer its own
@@ -87,15 +118,13 @@ def test_a_requested_run_whose_worker_died_is_taken_again_once_its_claim_expires
     """The claim took the request with it and the company is not due for an hour: the run
     the request asked for is still unfinished, so another worker takes it when it expires."""
     early = T0 - timedelta(hours=1)
+    time = Passing(scheduled, early)
     request_sync(scheduled, "b", now=early)
     [claim] = claim_due(scheduled, "dead", now=early, company_ids=IDS, limit=4, ttl=TTL)
     assert claim.requested and schedule_rows(scheduled)["b"]["requested_at"] is None
-    assert (
-        claim_due(scheduled, "w2", now=early + TTL - timedelta(seconds=1), company_ids=IDS, limit=4, ttl=TTL)
-        == []
-    )
+    assert _claim_at(scheduled, "w2", time.to(early + TTL - timedelta(seconds=1)), IDS) == []
     [taken] = claim_due(
-        scheduled, "w2", now=early + TTL + timedelta(seconds=1), company_ids=IDS, limit=4, ttl=TTL
+        scheduled, "w2", now=time.to(early + TTL + timedelta(seconds=1)), company_ids=IDS, limit=4, ttl=TTL
     )
     assert taken.company_id == "b"
     assert schedule_rows(scheduled)["b"]["claimed_by"] == "w2"
@@ -177,9 +206,10 @@ def test_while_the_fleet_is_behind_a_request_waits_only_for_what_was_wanted_befo
 def test_a_manual_sync_over_an_abandoned_claim_settles_it(scheduled):
     """A worker was killed syncing 'a'; its claim expired; then `arsync sync a` succeeded: no
     worker syncs 'a' again at once, and the claim is gone (status no longer says interrupted)."""
+    time = Passing(scheduled, T0)
     claim_due(scheduled, "dead", now=T0, company_ids=["a"], limit=1, ttl=TTL)
     started = T0 + timedelta(minutes=5)
-    finished = started + timedelta(minutes=1)
+    finished = time.to(started + timedelta(minutes=1))
     record_manual_sync(
         scheduled, "a", "cli", started=started, finished=finished, status="ok", interval=timedelta(hours=1)
     )
@@ -196,49 +226,56 @@ def test_a_company_whose_syncs_keep_dying_with_their_workers_is_held_back_longer
     """The first abandoned run is taken up at once; the second in a row 5 minutes after its
     claim expired, the third 20, then hourly, requested or due alike; a run that ends clears it."""
     later = T0 + timedelta(days=1)  # always due: only the hold keeps it back
+    time = Passing(scheduled, T0)
     [first] = claim_due(scheduled, "w1", now=T0, company_ids=["a"], limit=1, ttl=TTL)
     assert first.abandoned == 0
     expired = T0 + TTL  # w1 killed: its claim expires
     [second] = claim_due(
-        scheduled, "w2", now=expired + timedelta(seconds=1), company_ids=["a"], limit=1, ttl=TTL
+        scheduled, "w2", now=time.to(expired + timedelta(seconds=1)), company_ids=["a"], limit=1, ttl=TTL
     )
     assert second.abandoned == 1
     expired += timedelta(seconds=1) + TTL  # w2 killed too
     request_sync(scheduled, "a", now=expired, reason="webhook")  # a request does not bring it on
-    assert _claim_at(scheduled, "w3", expired + timedelta(minutes=4, seconds=59)) == []
+    assert _claim_at(scheduled, "w3", time.to(expired + timedelta(minutes=4, seconds=59))) == []
     [third] = claim_due(
-        scheduled, "w3", now=expired + timedelta(minutes=5, seconds=1), company_ids=["a"], limit=1, ttl=TTL
+        scheduled,
+        "w3",
+        now=time.to(expired + timedelta(minutes=5, seconds=1)),
+        company_ids=["a"],
+        limit=1,
+        ttl=TTL,
     )
     assert (third.abandoned, third.requested) == (2, True)
     expired += timedelta(minutes=5, seconds=1) + TTL
-    assert _claim_at(scheduled, "w4", expired + timedelta(minutes=19)) == []
-    assert _claim_at(scheduled, "w4", expired + timedelta(minutes=20, seconds=1)) == ["a"]
+    assert _claim_at(scheduled, "w4", time.to(expired + timedelta(minutes=19))) == []
+    assert _claim_at(scheduled, "w4", time.to(expired + timedelta(minutes=20, seconds=1))) == ["a"]
     for _ in range(2):  # hourly from then on
         expired += timedelta(minutes=20, seconds=1) if _ == 0 else timedelta(hours=1, seconds=1)
         expired += TTL
-        assert _claim_at(scheduled, "w5", expired + timedelta(minutes=59)) == []
-        assert _claim_at(scheduled, "w5", expired + timedelta(hours=1, seconds=1)) == ["a"]
+        assert _claim_at(scheduled, "w5", time.to(expired + timedelta(minutes=59))) == []
+        assert _claim_at(scheduled, "w5", time.to(expired + timedelta(hours=1, seconds=1))) == ["a"]
     assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 5
     # a run that fails still ran: the count is cleared, and the next abandoned run is taken at once
-    now = expired + timedelta(hours=1, seconds=2)
+    now = time.to(expired + timedelta(hours=1, seconds=2))
     assert release(scheduled, "w5", "a", next_at=now, finished=now, status="failed")
     assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 0
-    assert _claim_at(scheduled, "w6", later) == ["a"]
-    assert _claim_at(scheduled, "w7", later + TTL + timedelta(seconds=1)) == ["a"]
+    assert _claim_at(scheduled, "w6", time.to(later)) == ["a"]
+    assert _claim_at(scheduled, "w7", time.to(later + TTL + timedelta(seconds=1))) == ["a"]
 
 
 def test_a_run_turned_away_keeps_the_count_and_a_manual_sync_clears_it(scheduled):
     """A worker of another host found the killed worker's lease still held (`skipped`): it did
     not run, so the count stays; a successful `arsync sync` ran, and clears it."""
+    time = Passing(scheduled, T0)
     claim_due(scheduled, "w1", now=T0, company_ids=["a"], limit=1, ttl=TTL)
-    now = T0 + TTL + timedelta(seconds=1)
+    now = time.to(T0 + TTL + timedelta(seconds=1))
     assert _claim_at(scheduled, "w2", now) == ["a"]
     assert release(scheduled, "w2", "a", next_at=now, finished=now, status="skipped")
     assert schedule_rows(scheduled)["a"]["abandoned_runs"] == 1
     [claim] = claim_due(scheduled, "w3", now=now, company_ids=["a"], limit=1, ttl=TTL)
     assert claim.abandoned == 1  # not abandoned this time: the count is carried, not raised
     expired = now + TTL
-    assert _claim_at(scheduled, "w4", expired + timedelta(minutes=4)) == []  # held: the 2nd in a row
+    assert _claim_at(scheduled, "w4", time.to(expired + timedelta(minutes=4))) == []  # held: the 2nd in a row
     record_manual_sync(
         scheduled,
         "a",
@@ -252,12 +289,13 @@ def test_a_run_turned_away_keeps_the_count_and_a_manual_sync_clears_it(scheduled
 
 
 def test_other_companies_are_not_held_by_a_poisoned_one(scheduled):
+    time = Passing(scheduled, T0)
     claim_due(scheduled, "w1", now=T0, company_ids=IDS, limit=4, ttl=TTL)
-    now = T0 + TTL + timedelta(seconds=1)
+    now = time.to(T0 + TTL + timedelta(seconds=1))
     assert sorted(_claim_at(scheduled, "w2", now, IDS)) == IDS
     for cid in ("b", "c"):
         release(scheduled, "w2", cid, next_at=now, finished=now, status="ok")
-    later = now + TTL + timedelta(seconds=1)  # 'a' abandoned twice in a row: held; the others due
+    later = time.to(now + TTL + timedelta(seconds=1))  # 'a' abandoned twice in a row: held; the others due
     assert sorted(_claim_at(scheduled, "w3", later, IDS)) == ["b", "c"]
 
 
@@ -302,8 +340,11 @@ def test_metrics_show_the_syncs_in_a_row_whose_worker_died(scheduled):
     """`/metrics`' `arsync_syncs_abandoned_in_a_row`: the stored count, and the run whose claim
     has expired now, not yet taken up again."""
 
+    time = Passing(scheduled, T0)
+
     def shown(at: datetime) -> dict[str, float]:
-        text = generate_latest(registry_for(scheduled, lambda: IDS, clock=lambda: at)).decode()
+        time.to(at)
+        text = generate_latest(registry_for(scheduled, lambda: IDS)).decode()
         [family] = [
             f for f in text_string_to_metric_families(text) if f.name == "arsync_syncs_abandoned_in_a_row"
         ]
@@ -335,3 +376,26 @@ def test_a_slot_kept_for_requests_is_taken_by_requests_only(scheduled):
     both = claim_due(scheduled, "w1", now=later + timedelta(seconds=2), company_ids=IDS, limit=2, ttl=TTL,
                      scheduled=1)  # fmt: skip
     assert [(c.company_id, c.requested) for c in both] == [("b", False), ("a", True)]
+
+
+@pytest.mark.parametrize("skew", [timedelta(minutes=5), timedelta(minutes=-5)], ids=["ahead", "behind"])
+def test_a_worker_whose_clock_is_off_never_takes_a_live_claim_but_takes_a_dead_one(scheduled, skew):
+    """Two workers whose clocks are 5 minutes apart: the other one's never judges the live
+    worker's claim expired (which lost its next due time, and counted a run abandoned that
+    was not), and still takes a dead worker's claim once it has expired on the store's clock."""
+    on_time = datetime.now(UTC)
+    other = on_time + skew
+    assert _claim_at(scheduled, "live", on_time) == ["a"]
+    assert _claim_at(scheduled, "other", other) == []
+    assert release(
+        scheduled, "live", "a", next_at=on_time + timedelta(hours=1), finished=on_time, status="ok"
+    )
+    row = schedule_rows(scheduled)["a"]
+    assert (row["next_due_at"], row["abandoned_runs"]) == (on_time + timedelta(hours=1), 0)
+
+    assert _claim_at(scheduled, "dead", on_time, ["b"]) == ["b"]
+    age_claims(scheduled, TTL - timedelta(seconds=30))  # not renewed for 90 s: still held
+    assert _claim_at(scheduled, "other", other, ["b"]) == []
+    age_claims(scheduled, timedelta(seconds=31))  # expired a second ago on the store's clock
+    [taken] = claim_due(scheduled, "other", now=other, company_ids=["b"], limit=1, ttl=TTL)
+    assert (taken.company_id, taken.abandoned) == ("b", 1)
