@@ -4,6 +4,10 @@ A job row holds its next due time. Claiming it is one conditional UPDATE that al
 the due time on by the interval, so of any number of workers exactly one runs each
 occurrence (on PostgreSQL the row lock makes the others re-check and miss; SQLite has one
 writer). A claim expires like a sync's: a killed worker's job runs again at the next due.
+
+Due times (`next_due_at`, `last_run_at`) are business time, the workers' injected clock
+(`now`); a claim's expiry (`claimed_until`) is written and judged on the store's clock
+(`store.clock`), so a worker whose clock runs ahead never runs a job a live worker holds.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from store.bulk import insert_ignoring
+from store.clock import store_now
 from store.fleet_tables import FleetJob
 from store.wakeups import notify_requested
 
@@ -35,13 +40,13 @@ def ensure_jobs(engine: Engine, names: Iterable[str], *, now: datetime) -> None:
         )
 
 
-def _due_and_free(now: datetime):
-    """Due by `now`, not held by a live claim, and not run within `MIN_GAP` (a last run in
-    this clock's future was another worker's clock running ahead: the gap is then moot, or
-    no worker could claim the job until this clock caught up)."""
+def _due_and_free(connection: Connection, now: datetime):
+    """Due by `now`, not held by a live claim (on the store's clock), and not run within
+    `MIN_GAP` (a last run in this clock's future was another worker's clock running ahead:
+    the gap is then moot, or no worker could claim the job until this clock caught up)."""
     return and_(
         J.next_due_at <= now,
-        or_(J.claimed_by.is_(None), J.claimed_until < now),
+        or_(J.claimed_by.is_(None), J.claimed_until < store_now(connection)),
         or_(J.last_run_at.is_(None), J.last_run_at <= now - MIN_GAP, J.last_run_at > now),
     )
 
@@ -52,7 +57,9 @@ def due_jobs(engine: Engine, names: Collection[str], *, now: datetime) -> list[s
     if not names:
         return []
     with engine.connect() as connection:
-        return list(connection.scalars(select(J.name).where(J.name.in_(list(names)), _due_and_free(now))))
+        return list(
+            connection.scalars(select(J.name).where(J.name.in_(list(names)), _due_and_free(connection, now)))
+        )
 
 
 def claim_job(
@@ -63,10 +70,10 @@ def claim_job(
         return bool(
             connection.execute(
                 update(FleetJob)
-                .where(J.name == name, _due_and_free(now))
+                .where(J.name == name, _due_and_free(connection, now))
                 .values(
                     claimed_by=worker,
-                    claimed_until=now + ttl,
+                    claimed_until=store_now(connection) + ttl,
                     next_due_at=now + interval,
                     last_worker=worker,
                     last_run_at=now,
@@ -89,14 +96,15 @@ def bring_forward(connection: Connection, name: str) -> bool:
     return bool(moved)
 
 
-def renew_jobs(engine: Engine, worker: str, names: Collection[str], *, now: datetime, ttl: timedelta) -> None:
+def renew_jobs(engine: Engine, worker: str, names: Collection[str], *, ttl: timedelta) -> None:
+    """Push back the expiry of this worker's job claims to `ttl` from now on the store's clock."""
     if not names:
         return
     with engine.begin() as connection:
         connection.execute(
             update(FleetJob)
             .where(J.claimed_by == worker, J.name.in_(list(names)))
-            .values(claimed_until=now + ttl)
+            .values(claimed_until=store_now(connection) + ttl)
         )
 
 

@@ -102,7 +102,7 @@ class Daemon:
             running, jobs = set(self.running), set(self.jobs_running)
         engine = self.app.engine
         schedule.renew(engine, self.owner, running, ttl=self.claim_ttl)
-        fleet_jobs.renew_jobs(engine, self.owner, jobs, now=now, ttl=self.claim_ttl)
+        fleet_jobs.renew_jobs(engine, self.owner, jobs, ttl=self.claim_ttl)
         fleet_workers.heartbeat(engine, self.owner, running, ttl=self.claim_ttl)
         self._next_beat = now + self.claim_ttl / 4
 

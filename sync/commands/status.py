@@ -62,7 +62,9 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "connection": health,
         "connection_detail": health_detail,
         "outbox": seen["outbox"],
-        "requested_invitations": _requested(seen["requested_invites"], seen["requests_job"], workers, now),
+        "requested_invitations": _requested(
+            seen["requested_invites"], seen["requests_job"], workers, now, seen["store_now"]
+        ),
         "deletions_unseen_since": seen["deletions_unseen_since"],
         "in_doubt": [
             {
@@ -82,17 +84,20 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
     }
 
 
-def _requested(waiting: dict, job: dict | None, workers: int, now: datetime) -> dict | None:
+def _requested(
+    waiting: dict, job: dict | None, workers: int, now: datetime, store_now: datetime
+) -> dict | None:
     """Invitations portal requests decided on that no worker has issued yet: how many, since
     when; None when there are none. A worker's `requested` job issues them when it starts (at
     once after a request, and every minute): still waiting after `REQUESTS_OVERDUE` although
-    the job has started and ended since, issuing them failed."""
+    the job has started and ended since, issuing them failed. The job's claim expires on the
+    store's clock (`store_now`)."""
     if not waiting["n"]:
         return None
     oldest = waiting["oldest"]
     if not workers:
         detail = NO_WORKER_TO_SEND
-    elif job and job["claimed_by"] and job["claimed_until"] >= now:
+    elif job and job["claimed_by"] and job["claimed_until"] >= store_now:
         since = _iso(job["last_run_at"])
         detail = f"a worker is issuing requested invitations (since {since}); its next run takes these"
     elif now - oldest > REQUESTS_OVERDUE and job and (job["last_run_at"] or oldest) > oldest:

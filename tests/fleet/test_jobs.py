@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from store.crypto import SecretBox
 from store.health import SCORES
@@ -29,7 +29,9 @@ def test_one_worker_runs_each_occurrence(engine):
     assert claim_job(engine, "dispatch", "w2", now=NOW + every, interval=every, ttl=TTL)
     # w2 dies holding it: the next occurrence goes to another worker once the claim expires
     later = NOW + every * 2
+    age_job_claims(engine, every)  # as much passes on the store's clock
     assert not claim_job(engine, "dispatch", "w3", now=later, interval=every, ttl=TTL)
+    age_job_claims(engine, TTL + timedelta(seconds=1) - every)
     assert claim_job(
         engine, "dispatch", "w3", now=NOW + every + TTL + timedelta(seconds=1), interval=every, ttl=TTL
     )
@@ -102,3 +104,32 @@ def test_the_hourly_health_job_recomputes_every_company(engine):
             connection.scalar(select(func.count()).select_from(SCORES).where(SCORES.c.company_id == "co"))
             >= 2
         )
+
+
+def age_job_claims(engine, by: timedelta) -> None:
+    """Let `by` pass on the store's clock for the job claims held now: their expiry moves back."""
+    jobs = metadata.tables["fleet_jobs"]
+    with engine.begin() as connection:
+        held = connection.execute(
+            select(jobs.c.name, jobs.c.claimed_until).where(jobs.c.claimed_until.is_not(None))
+        )
+        for name, until in held.all():
+            connection.execute(update(jobs).where(jobs.c.name == name).values(claimed_until=until - by))
+
+
+def test_a_worker_whose_clock_runs_ahead_never_takes_a_job_a_live_worker_holds(engine):
+    """Its clock 5 minutes ahead, the job is due again for it, but the live worker's claim is
+    judged on the store's clock: one run at a time. A dead worker's claim it still takes once
+    that has expired."""
+    every = timedelta(minutes=1)
+    on_time = datetime.now(UTC)
+    ahead = on_time + timedelta(minutes=5)
+    ensure_jobs(engine, ["dispatch"], now=on_time)
+    assert claim_job(engine, "dispatch", "live", now=on_time, interval=every, ttl=TTL)
+    assert due_jobs(engine, ["dispatch"], now=ahead) == []
+    assert not claim_job(engine, "dispatch", "ahead", now=ahead, interval=every, ttl=TTL)
+    age_job_claims(engine, TTL - timedelta(seconds=30))  # not renewed for 90 s: still held
+    assert not claim_job(engine, "dispatch", "ahead", now=ahead, interval=every, ttl=TTL)
+    age_job_claims(engine, timedelta(seconds=31))  # expired a second ago on the store's clock
+    assert due_jobs(engine, ["dispatch"], now=ahead) == ["dispatch"]
+    assert claim_job(engine, "dispatch", "ahead", now=ahead, interval=every, ttl=TTL)
