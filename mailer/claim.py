@@ -7,6 +7,9 @@ way the caller commits the claim before handing anything to the mail server.
 
 A row still `sending` after the lease belonged to a dispatcher that died before it
 recorded the server's answer: it becomes `in_doubt` and is never re-sent automatically.
+The lease (`claimed_at`) is written and judged on the store's clock (`store.clock`), so a
+dispatcher whose clock runs ahead never expires a live one's batch; due times and delivery
+windows are business time, the dispatcher's `now`.
 
 With a transport that reports each message as it starts (`marks_start`), a batch is
 claimed `claimed` instead, and each row turns `sending` (committed) just before its
@@ -25,6 +28,7 @@ from sqlalchemy import ColumnElement, Connection, and_, false, or_, select, upda
 
 from mailer.outbox import OUTBOX
 from portal_rules.windows import DeliveryWindow, is_open
+from store.clock import store_now
 
 WindowFor = Callable[[str], DeliveryWindow | None]
 """A company's delivery window; None for a company the configuration no longer holds (removed
@@ -102,7 +106,7 @@ def claim(
     statement = (
         update(OUTBOX)
         .where(c.id.in_(picked), c.status == "queued")
-        .values(status=CLAIMED if each else "sending", claimed_by=worker_id, claimed_at=now)
+        .values(status=CLAIMED if each else "sending", claimed_by=worker_id, claimed_at=store_now(connection))
         .returning(
             c.id, c.company_id, c.message_id, c.recipient, c.payload, c.attempts, c.last_error, c.automatic
         )
@@ -138,13 +142,13 @@ def expire_claims_of(connection: Connection, workers: Collection[str]) -> list[i
     return _expire(connection, c.claimed_by.in_(list(workers)))
 
 
-def expire_leases(connection: Connection, *, now: datetime, lease: timedelta) -> list[int]:
-    """Rows claimed before `now - lease`: `sending` ones become `in_doubt` (their ids are
-    returned), `claimed` ones go back to `queued`.
+def expire_leases(connection: Connection, *, lease: timedelta) -> list[int]:
+    """Rows claimed longer than `lease` ago on the store's clock: `sending` ones become
+    `in_doubt` (their ids are returned), `claimed` ones go back to `queued`.
 
     `claimed_by` and `claimed_at` stay on an in-doubt row to say which dispatcher held it.
     """
-    return _expire(connection, OUTBOX.c.claimed_at < now - lease)
+    return _expire(connection, OUTBOX.c.claimed_at < store_now(connection) - lease)
 
 
 def _expire(connection: Connection, whose: ColumnElement[bool]) -> list[int]:

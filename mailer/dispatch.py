@@ -144,7 +144,7 @@ def dispatch(
         return DispatchReport(planned=planned, expired=expiring, dry_run=True)
     report = DispatchReport()
     with engine.begin() as connection:
-        report.expired = expire_leases(connection, now=now, lease=lease)
+        report.expired = expire_leases(connection, lease=lease)
     if report.expired:
         log.warning("mail.in_doubt", ids=report.expired, reason="lease expired")
     assessed: set[str] = set()  # companies whose waiting reminders were checked this run

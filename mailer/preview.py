@@ -12,6 +12,7 @@ from mailer.claim import WindowFor
 from mailer.outbox import OUTBOX
 from mailer.withdraw import Verdict
 from portal_rules.windows import next_opening
+from store.clock import store_now
 
 WITHDRAWN_NOTE = "no longer due: withdrawn unless that changes"
 REPLANNED_NOTE = "some invoices no longer due: planned again without them unless that changes"
@@ -54,7 +55,8 @@ def preview(
     stale: Callable[[Connection], Verdict] | None = None,
 ) -> tuple[list[Planned], list[int]]:
     """The queued messages (oldest first, at most `limit`) with their send times, and
-    the ids of `sending` rows whose lease has run out (a real run marks them in_doubt).
+    the ids of `sending` rows whose lease has run out on the store's clock (a real run marks
+    them in_doubt).
     `stale` says which reminders list invoices no longer due (a real run takes them back)."""
     c = OUTBOX.c
     columns = (
@@ -73,7 +75,9 @@ def preview(
         ).all()
         expiring = (
             connection.execute(
-                select(c.id).where(c.status == "sending", c.claimed_at < now - lease).order_by(c.id)
+                select(c.id)
+                .where(c.status == "sending", c.claimed_at < store_now(connection) - lease)
+                .order_by(c.id)
             )
             .scalars()
             .all()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -88,7 +88,8 @@ def test_admin_actions_are_scoped_by_company(engine, three):
 
 def test_dry_run_reports_backoff_and_expiring_leases(engine, three):
     set_status(engine, three[0], "queued", next_attempt_at=NOW + timedelta(minutes=30))
-    set_status(engine, three[1], "sending", claimed_by="gone", claimed_at=NOW - timedelta(hours=1))
+    claimed = datetime.now(UTC) - timedelta(hours=1)  # the lease is judged on the store's clock
+    set_status(engine, three[1], "sending", claimed_by="gone", claimed_at=claimed)
 
     report = dispatch(
         engine, FileTransport("unused"), now=NOW, window_for=no_window, worker_id="w", dry_run=True

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from mailer.admin import counts, resend
+from mailer.claim import claim
 from mailer.dispatch import dispatch
+from mailer.outbox import OUTBOX
 from mailer.render import render_invitation
 from mailer.retry import Backoff, RetryPolicy
 from mailer.transports import FileTransport, eml_name
@@ -217,10 +220,12 @@ def test_killed_dispatcher_leaves_the_message_in_doubt(engine, store_url, smtp, 
     assert rows(engine)[row_id].status == "sending"
 
     soon = MONDAY_9AM + timedelta(minutes=5)  # the lease (10 min) has not run out
+    age_outbox_claims(engine, timedelta(minutes=5))  # as much passes on the store's clock
     report = dispatch(engine, transport_for(controller), now=soon, window_for=no_window, worker_id="w2")
     assert (report.sent, report.expired, rows(engine)[row_id].status) == ([], [], "sending")
 
     later = MONDAY_9AM + timedelta(minutes=11)
+    age_outbox_claims(engine, timedelta(minutes=6))
     report = dispatch(engine, transport_for(controller), now=later, window_for=no_window, worker_id="w2")
     again = dispatch(
         engine, transport_for(controller), now=later + timedelta(days=1), window_for=no_window, worker_id="w2"
@@ -362,3 +367,39 @@ def test_a_long_run_stops_sending_automatic_mail_when_the_window_closes(engine, 
         worker_id="w1",
     )
     assert monday_evening.sent == [] and len(recorder.received) == 10
+
+
+def age_outbox_claims(engine, by: timedelta) -> None:
+    """Let `by` pass on the store's clock for the outbox rows claimed now."""
+    with engine.begin() as connection:
+        held = connection.execute(
+            select(OUTBOX.c.id, OUTBOX.c.claimed_at).where(OUTBOX.c.claimed_at.is_not(None))
+        )
+        for row_id, at in held.all():
+            connection.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(claimed_at=at - by))
+
+
+def test_a_dispatcher_whose_clock_runs_ahead_never_expires_a_live_ones_batch(
+    engine, tmp_path, sender, reminder
+):
+    """A live dispatcher has been sending a batch for 6 minutes (the lease is 10); another,
+    its clock 5 minutes ahead, dispatches: the lease is judged on the store's clock, so the
+    batch stays the live one's (not in doubt, no false alert). Past 10 minutes on the store's
+    clock, a dead dispatcher's batch is expired, whatever the other's clock says."""
+    on_time = datetime.now(UTC)
+    ids = put(engine, reminders(sender, reminder, 2, on_time), automatic=False, not_before=on_time)
+    with engine.begin() as connection:
+        taken = claim(connection, now=on_time, worker_id="live", open_companies=[], limit=10)
+    assert sorted(c.id for c in taken) == ids
+    age_outbox_claims(engine, timedelta(minutes=6))
+    ahead = on_time + timedelta(minutes=5)
+    report = dispatch(engine, FileTransport(tmp_path), now=ahead, window_for=no_window, worker_id="ahead")
+    assert (report.expired, report.sent) == ([], [])
+    assert {row_id: (r.status, r.claimed_by) for row_id, r in rows(engine).items()} == dict.fromkeys(
+        ids, ("sending", "live")
+    )
+    age_outbox_claims(engine, timedelta(minutes=4, seconds=1))  # 10 min 1 s: that one is dead
+    behind = on_time - timedelta(minutes=5)
+    report = dispatch(engine, FileTransport(tmp_path), now=behind, window_for=no_window, worker_id="behind")
+    assert report.expired == ids and report.sent == []
+    assert {r.status for r in rows(engine).values()} == {"in_doubt"}
