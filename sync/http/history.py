@@ -32,7 +32,12 @@ def credits(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
 @router.get(
     "/statement",
     response_model=StatementOut,
-    responses={422: {"model": ErrorOut, "description": "Malformed input, or `from` after `to`"}},
+    responses={
+        422: {
+            "model": ErrorOut,
+            "description": "Malformed input, `from` after `to`, or after today without `to`",
+        }
+    },
 )
 def statement(
     company: Company,
@@ -48,6 +53,10 @@ def statement(
     them (null), and each line's running balance is in its own currency."""
     if start and end and start > end:
         raise Problem(422, "query parameter 'from': after 'to'")
+    if start and not end and start > (today := context.today(company)):  # as `arsync statement`
+        raise Problem(
+            422, f"query parameter 'from': after today ({today}): give 'to' as well for a period ahead"
+        )
     customer_in_portal(context.engine, company, ref)
     found = portal_store.statement(context.engine, company.id, ref, start=start, end=end)
     several = found.several_currencies

@@ -80,6 +80,10 @@ def test_statement_whole_and_between_two_days(history: Served):
             params={"from": TODAY.isoformat(), "to": start.isoformat()},
         )
         bad = client.get("/v1/companies/qbo/customers/1/statement", params={"from": "last week"})
+        ahead = client.get("/v1/companies/qbo/customers/1/statement", params={"from": "2999-01-01"})
+        period_ahead = client.get(
+            "/v1/companies/qbo/customers/1/statement", params={"from": "2999-01-01", "to": "2999-12-31"}
+        )
     assert [(line["kind"], line["ref"]) for line in whole["lines"]] == [
         (x.kind, x.ref) for x in whole_truth.lines
     ]
@@ -94,6 +98,11 @@ def test_statement_whole_and_between_two_days(history: Served):
     assert all(start <= date.fromisoformat(line["entry_date"]) <= TODAY for line in part["lines"])
     assert (backwards.status_code, backwards.json()) == (422, {"error": "query parameter 'from': after 'to'"})
     assert bad.status_code == 422 and bad.json()["error"].startswith("query parameter 'from':")
+    # as `arsync statement`: a start after today needs an end (a typo, else a period ahead)
+    assert ahead.status_code == 422 and ahead.json()["error"].startswith(
+        "query parameter 'from': after today ("
+    )
+    assert period_ahead.status_code == 200 and period_ahead.json()["lines"] == []
 
 
 def test_empty_day_parameters_read_as_absent(history: Served):
