@@ -49,7 +49,7 @@ from mailer.preview import Planned, preview
 from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
 from mailer.transports import OnStart, Transport
-from mailer.withdraw import Withdrawal
+from mailer.withdraw import REMINDER_REASONS, Withdrawal
 from portal_rules.windows import is_open
 
 log = structlog.get_logger("arsync.mailer")
@@ -215,30 +215,16 @@ def _opening(
     if taken is not None and taken.unwanted:
         log.info("mail.withdrawn", ids=taken.unwanted, reason="automatic invitations, auto_invite is off")
         report.unwanted += taken.unwanted
-    if taken is not None and (
-        taken.withdrawn
-        or taken.replanned
-        or taken.merged
-        or taken.rebalanced
-        or taken.readdressed
-        or taken.redated
-    ):
+    if taken is not None and taken.reminders():
+        buckets = {name: getattr(taken, name) for name in REMINDER_REASONS}
         log.info(
             "mail.withdrawn",
-            ids=taken.withdrawn,
-            replanned=taken.replanned,
-            merged=taken.merged,
-            rebalanced=taken.rebalanced,
-            readdressed=taken.readdressed,
-            redated=taken.redated,
+            ids=buckets.pop("withdrawn"),
+            **buckets,
             reason="invoices no longer due or with another balance, or several reminders for one customer",
         )
-        report.withdrawn += taken.withdrawn
-        report.replanned += taken.replanned
-        report.merged += taken.merged
-        report.rebalanced += taken.rebalanced
-        report.readdressed += taken.readdressed
-        report.redated += taken.redated
+        for name in REMINDER_REASONS:
+            getattr(report, name).extend(getattr(taken, name))
     return companies
 
 

@@ -89,6 +89,15 @@ REVOKED = (
     "(contact disabled or out of the portal, or invitation accepted or superseded)"
 )
 UNWANTED = "withdrawn before sending: automatic invitations are off for the company (auto_invite = false)"
+# A verdict's reminder buckets, in the order they are dropped, with the reason each records.
+REMINDER_REASONS = {
+    "withdrawn": WITHDRAWN,
+    "replanned": REPLANNED,
+    "merged": MERGED,
+    "rebalanced": REBALANCED,
+    "readdressed": READDRESSED,
+    "redated": REDATED,
+}
 
 TodayOf = Callable[[str], date | None]
 """A company's date now (None: unknown, the offsets' dates are not checked)."""
@@ -118,6 +127,10 @@ class Verdict:
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
     pairs: dict[int, tuple[str, list[Pair], list[Pair]]] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)  # handed to the server before: ledger rows stay
+
+    def reminders(self) -> list[int]:
+        """The reminders it names, bucket by bucket (`REMINDER_REASONS`)."""
+        return [outbox_id for name in REMINDER_REASONS for outbox_id in getattr(self, name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,14 +281,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     as assessed; change the ledger rows of the untried ones (module docstring). What was
     taken back; the caller commits."""
     taken = Verdict()
-    named_ids = {
-        *verdict.withdrawn,
-        *verdict.replanned,
-        *verdict.merged,
-        *verdict.rebalanced,
-        *verdict.readdressed,
-        *verdict.redated,
-    }
+    named_ids = set(verdict.reminders())
     free = _locked(connection, sorted(named_ids | set(verdict.revoked) | set(verdict.unwanted)))
     for named, reason, bucket in (
         (verdict.revoked, REVOKED, taken.revoked),
@@ -284,28 +290,15 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
             bucket += _drop_invitations(connection, ids[start : start + CHUNK], reason)
-    for named, reason, bucket in (
-        (verdict.withdrawn, WITHDRAWN, taken.withdrawn),
-        (verdict.replanned, REPLANNED, taken.replanned),
-        (verdict.merged, MERGED, taken.merged),
-        (verdict.rebalanced, REBALANCED, taken.rebalanced),
-        (verdict.readdressed, READDRESSED, taken.readdressed),
-        (verdict.redated, REDATED, taken.redated),
-    ):
+    for name, reason in REMINDER_REASONS.items():
+        named, bucket = getattr(verdict, name), getattr(taken, name)
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             bucket += _drop(connection, [i for i in chunk if i not in verdict.tried], reason, tried=False)
             bucket += _drop(connection, [i for i in chunk if i in verdict.tried], reason, tried=True)
         bucket.sort()
-    dropped = (
-        *taken.withdrawn,
-        *taken.replanned,
-        *taken.merged,
-        *taken.rebalanced,
-        *taken.readdressed,
-        *taken.redated,
-    )
+    dropped = taken.reminders()
     taken.tried = verdict.tried & set(dropped)
     untried = [i for i in dropped if i not in taken.tried]
     taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
