@@ -133,6 +133,13 @@ def _token_option(name: str, envvar: str):
     help="Seconds the refresh token stays valid (QuickBooks: x_refresh_token_expires_in). "
     "Unknown otherwise: the workers' keep-alive refreshes the tokens at its next run to learn it.",
 )
+@click.option(
+    "--now",
+    "now",
+    metavar="ISO-8601",
+    help="Accepted as by every command; tokens expire in real time (as the connectors judge them), "
+    "so it does not date them.",
+)
 @pass_state
 def auth_set_tokens(
     state: State,
@@ -141,14 +148,16 @@ def auth_set_tokens(
     refresh_token: str,
     expires_in: int,
     refresh_expires_in: int | None,
+    now: str | None,
 ) -> None:
     """Store tokens obtained elsewhere (they are refreshed and rotated from then on)."""
     state.company_ids((company,))
     app = state.app()
     REDACTOR.remember(access_token, refresh_token)
-    # Tokens live in real time, as the connectors judge them and as a refresh's answer is
-    # dated: no `--now` here (it replays business time only, and an access token dated in a
-    # replay's past was refreshed at once, one in its future sent after it had expired).
+    parse_now(now)  # checked as everywhere (SPEC §6), then not used:
+    # tokens live in real time, as the connectors judge them and as a refresh's answer is
+    # dated; `--now` replays business time only (an access token dated in a replay's past was
+    # refreshed at once, one in its future sent after it had expired).
     at = datetime.now(UTC)
     refresh_expires = at + timedelta(seconds=refresh_expires_in) if refresh_expires_in else None
     DbCredentials(app.engine, company, app.box).save(
