@@ -13,7 +13,7 @@ import json
 from sqlalchemy import Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
-from store.clock import store_now, store_time
+from store.clock import store_time
 from store.owners import owner_is_dead
 from store.types import UTCDateTime
 
@@ -87,7 +87,6 @@ _DEFINITIONS = text("SELECT company_id, definition FROM company_definitions ORDE
 _LIVE_WORKERS = text("SELECT worker FROM workers WHERE alive_until >= :now").bindparams(
     bindparam("now", type_=_WHEN)
 )
-_LIVE_WORKERS_PG = text("SELECT worker FROM workers WHERE alive_until >= statement_timestamp()")
 
 
 def stored_definitions(engine: Engine) -> dict[str, dict]:
@@ -144,8 +143,5 @@ def live_worker_count(engine: Engine) -> int:
     """How many `arsync run` workers are alive: their heartbeat not yet run out, and not a
     process of this host that has exited (killed: its heartbeat lasts minutes more)."""
     with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            workers = connection.execute(_LIVE_WORKERS_PG).scalars()
-        else:
-            workers = connection.execute(_LIVE_WORKERS, {"now": store_now(connection)}).scalars()
+        workers = connection.execute(_LIVE_WORKERS, {"now": store_time(connection)}).scalars()
         return sum(1 for worker in workers if not owner_is_dead(worker))
