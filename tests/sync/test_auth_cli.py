@@ -18,7 +18,7 @@ from connectors.simulators.generator import generate_company, sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
 from connectors.simulators.xero import XeroSimulator
 from store.crypto import SecretBox
-from store.db import make_engine
+from store.db import make_engine, upgrade
 from store.tables import CompanyConnection
 
 KEY = "test-secret-key-for-arsync"
@@ -54,12 +54,9 @@ token_url = "{sim.token_url}"
 """)
     env = {**os.environ, "ACME_SECRET": sim.tokens.client_secret, "ARSYNC_SECRET_KEY": KEY}
     env.pop("ARSYNC_CONFIG", None)
-    subprocess.run(
-        [sys.executable, "-m", "sync", "--config", str(config), "db", "upgrade"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    engine = make_engine(store_url)  # in this process: `db upgrade` has tests of its own
+    upgrade(engine)
+    engine.dispose()
     return config, env
 
 
