@@ -9,14 +9,16 @@ same Message-ID.
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_string
 from email.message import EmailMessage
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from store.bulk import insert_one_ignoring
+from store.bulk import insert_many_ignoring, insert_one_ignoring
 from store.tables import Outbox
 
 KINDS = ("invitation", "reminder")
@@ -90,13 +92,42 @@ def enqueue_rendered(
     not_before: datetime,
 ) -> int | None:
     """`enqueue` for a message serialized by `rendered` (possibly in another process)."""
+    row = outbox_row(
+        message,
+        company_id=company_id,
+        kind=kind,
+        automatic=automatic,
+        dedupe_key=dedupe_key,
+        not_before=not_before,
+    )
+    return insert_one_ignoring(session.connection(), OUTBOX, row)
+
+
+def enqueue_keyed(connection: Connection, rows: Sequence[dict]) -> dict[str, int]:
+    """Add many `outbox_row`s, each with its own `dedupe_key`, in the caller's transaction;
+    the id of each one added, by its key (a key already in the outbox is left out)."""
+    if any(row["dedupe_key"] is None for row in rows):
+        raise ValueError("messages enqueued together need a dedupe key each")
+    return insert_many_ignoring(connection, OUTBOX, rows, "dedupe_key")
+
+
+def outbox_row(
+    message: Rendered,
+    *,
+    company_id: str,
+    kind: str,
+    automatic: bool,
+    dedupe_key: str | None = None,
+    not_before: datetime,
+) -> dict:
+    """The outbox row of a rendered message, queued (see `enqueue` for the arguments)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if not_before.tzinfo is None:
         raise ValueError("not_before must be timezone-aware")
     if not message.recipients:
         raise ValueError("a message needs at least one To or Cc address")
-    row = {
+    return {
         "company_id": company_id,
         "kind": kind,
         "automatic": automatic,
@@ -110,7 +141,6 @@ def enqueue_rendered(
         "attempts": 0,
         "created_at": message.created_at,
     }
-    return insert_one_ignoring(session.connection(), OUTBOX, row)
 
 
 def _check(message: EmailMessage, kind: str, not_before: datetime) -> None:

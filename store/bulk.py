@@ -3,7 +3,9 @@
 `upsert` (INSERT ... ON CONFLICT DO UPDATE) writes synced rows; `insert_new` inserts synced
 rows none of which should be stored yet, and says when one was (`AlreadyStored`);
 `insert_ignoring` (INSERT ... ON CONFLICT DO NOTHING) records rows that another process
-may have recorded first (ledger entries, registrations, outbox messages); `update_by_key`
+may have recorded first (ledger entries, registrations, outbox messages), and
+`insert_many_ignoring` says which of them went in; `insert_many` inserts rows that must all
+be new (the ledger's sent pairs); `update_by_key`
 sets columns of many rows by their key in one statement. This module is
 the only place that picks an INSERT dialect; values are bound by `store.binds`.
 """
@@ -97,10 +99,37 @@ def insert_ignoring(connection: Connection, table: Table, rows: Sequence[dict]) 
 def insert_one_ignoring(connection: Connection, table: Table, row: dict) -> int | None:
     """Insert one row unless its key exists; its id, or None for a duplicate.
 
-    DO NOTHING (not an exception) keeps the caller's transaction usable on a duplicate.
+    DO NOTHING (not an exception) keeps the caller's transaction usable on a duplicate. The
+    row goes as parameters of a statement compiled once, not as values built into a new one.
     """
-    statement = dialect_insert(connection, table).values(row).on_conflict_do_nothing()
-    return connection.execute(statement.returning(table.c.id)).scalar_one_or_none()
+    statement = dialect_insert(connection, table).on_conflict_do_nothing().returning(table.c.id)
+    return connection.execute(statement, row).scalar_one_or_none()
+
+
+def insert_many_ignoring(
+    connection: Connection, table: Table, rows: Sequence[dict], key: str
+) -> dict[object, int]:
+    """Insert `rows` (each with a unique `key` column), leaving alone any whose key is stored
+    already; the id of each row inserted, by its `key`.
+
+    A list of parameters with RETURNING: SQLAlchemy sends it as multi-row INSERTs it compiles
+    once ("insertmanyvalues"), never as the driver's executemany (psycopg's pipeline logged a
+    warning for every statement a conflict aborted).
+    """
+    if not rows:
+        return {}
+    statement = dialect_insert(connection, table).on_conflict_do_nothing()
+    returned = connection.execute(statement.returning(table.c[key], table.c.id), list(rows))
+    return {stored_key: id_ for stored_key, id_ in returned}
+
+
+def insert_many(connection: Connection, table: Table, rows: Sequence[dict]) -> None:
+    """Insert `rows`, all new: `IntegrityError` if one's key is stored already (the caller's
+    transaction then rolls back). Sent as multi-row INSERTs compiled once, as
+    `insert_many_ignoring` is, not through psycopg's pipelined executemany."""
+    if rows:
+        statement = dialect_insert(connection, table).returning(*table.primary_key.columns)
+        connection.execute(statement, list(rows)).all()
 
 
 def upsert(

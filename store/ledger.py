@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, select
 
 from portal_rules.types import CustomerFacts, InvoiceFacts
-from store.bulk import insert_ignoring
+from store.bulk import insert_ignoring, insert_many
 from store.facts import invoice_facts
 from store.tables import Contact, Customer, Invoice, ReminderLedger
 
@@ -107,26 +107,25 @@ def record_skipped(engine: Engine, company_id: str, pairs: Sequence[tuple[str, i
             insert_ignoring(connection, LEDGER, rows[start : start + BATCH])
 
 
-def record_sent(
-    connection: Connection,
-    company_id: str,
-    pairs: Sequence[tuple[str, int]],
-    now: datetime,
-    *,
-    outbox_id: int | None = None,
-    balances: Mapping[str, Decimal] | None = None,
-) -> None:
-    """Record pairs as sent, by the outbox message `outbox_id`, in the caller's transaction;
-    `IntegrityError` if one was recorded first. `balances` (invoice ref -> balance) are what
-    the message was rendered with: the dispatcher plans it again if one changes meanwhile.
+@dataclass(frozen=True, slots=True)
+class SentPairs:
+    """The (invoice ref, offset) pairs one outbox message reminds of, and the balances
+    (invoice ref -> balance) it was rendered with."""
 
-    One multi-row INSERT, not the driver's executemany: psycopg runs that in pipeline mode,
-    and a key another planner recorded first aborted the pipeline with a logged warning
-    ("error ignored terminating psycopg.Pipeline") for every customer it lost.
-    """
-    if pairs:
-        rows = [
-            {**row, "outbox_id": outbox_id, "balance": (balances or {}).get(row["invoice_ref"])}
-            for row in _rows(company_id, pairs, "sent", now)
-        ]
-        connection.execute(insert(LEDGER).values(rows))
+    outbox_id: int | None
+    pairs: Sequence[tuple[str, int]]
+    balances: Mapping[str, Decimal]
+
+
+def record_sent(
+    connection: Connection, company_id: str, messages: Iterable[SentPairs], now: datetime
+) -> None:
+    """Record each message's pairs as sent by it, in the caller's transaction; `IntegrityError`
+    if one was recorded first. The balances are what the message was rendered with: the
+    dispatcher plans it again if one changes meanwhile."""
+    rows = [
+        {**row, "outbox_id": sent.outbox_id, "balance": sent.balances.get(row["invoice_ref"])}
+        for sent in messages
+        for row in _rows(company_id, sent.pairs, "sent", now)
+    ]
+    insert_many(connection, LEDGER, rows)

@@ -14,19 +14,25 @@ from datetime import date, datetime, timedelta
 import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from mailer.bulk import render_reminders
 from mailer.environment import check_templates, template_failure
 from mailer.mails import ReminderLine, ReminderMail, Sender
-from mailer.outbox import Rendered, enqueue_rendered
+from mailer.outbox import Rendered, enqueue_keyed, outbox_row
 from mailer.statement_doc import load_document
 from portal_rules.balances import company_today
 from portal_rules.eligibility import plan_includes_portal
 from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
 from portal_rules.types import InvoiceFacts
 from portal_rules.windows import next_opening
-from store.ledger import BATCH, record_sent, record_skipped, reminder_inputs, reminder_recipients
+from store.ledger import (
+    BATCH,
+    SentPairs,
+    record_sent,
+    record_skipped,
+    reminder_inputs,
+    reminder_recipients,
+)
 from store.portal_customers import customer_names
 from sync.config import CompanyConfig, Config
 from sync.mail import sender
@@ -191,10 +197,15 @@ def _enqueue_batch(engine: Engine, company_id: str, mails: list, now: datetime) 
     The ledger's primary key is the at-most-once guarantee: if another worker planned one of
     these customers meanwhile, the batch is rolled back and retried customer by customer.
     """
+    keys = [_key(reminder, now) for reminder, _ in mails]
+    rows = [_outbox_row(company_id, message, key, now) for (_, message), key in zip(mails, keys, strict=True)]
     try:
         with engine.begin() as connection:
-            for reminder, message in mails:
-                _enqueue(connection, company_id, reminder, message, now)
+            ids = enqueue_keyed(connection, rows)
+            if len(ids) < len(rows):  # some are queued already (another planner's): one by one
+                raise AlreadyPlanned(company_id)
+            sent = [_sent(reminder, ids[key]) for (reminder, _), key in zip(mails, keys, strict=True)]
+            record_sent(connection, company_id, sent, now)
     except (IntegrityError, AlreadyPlanned):
         return _enqueue_each(engine, company_id, mails, now)
     return {reminder.customer_ref for reminder, _ in mails}
@@ -215,21 +226,25 @@ def _enqueue_each(engine: Engine, company_id: str, mails: list, now: datetime) -
 
 
 def _enqueue(
-    connection: Connection, company_id: str, reminder: CustomerReminder, message, now: datetime
+    connection: Connection, company_id: str, reminder: CustomerReminder, message: Rendered, now: datetime
 ) -> None:
-    outbox_id = enqueue_rendered(
-        Session(bind=connection),
-        message,
-        company_id=company_id,
-        kind="reminder",
-        automatic=True,
-        dedupe_key=_key(reminder, now),
-        not_before=now,
-    )
+    row = _outbox_row(company_id, message, _key(reminder, now), now)
+    outbox_id = enqueue_keyed(connection, [row]).get(row["dedupe_key"])
     if outbox_id is None:  # the very same reminder is queued (another planner's): it holds the pairs
         raise AlreadyPlanned(reminder.customer_ref)
     # the ledger rows name their message (what the dispatcher withdraws them with); if another
     # worker recorded one of the pairs first, this raises and the message goes with the rollback
+    record_sent(connection, company_id, [_sent(reminder, outbox_id)], now)
+
+
+def _outbox_row(company_id: str, message: Rendered, key: str, now: datetime) -> dict:
+    return outbox_row(
+        message, company_id=company_id, kind="reminder", automatic=True, dedupe_key=key, not_before=now
+    )
+
+
+def _sent(reminder: CustomerReminder, outbox_id: int) -> SentPairs:
+    """The ledger rows of the reminder's message: its pairs, and the balances it lists."""
     pairs = [(item.invoice.ref, item.offset) for item in reminder.items]
     balances = {item.invoice.ref: item.invoice.balance for item in reminder.items}
-    record_sent(connection, company_id, pairs, now, outbox_id=outbox_id, balances=balances)
+    return SentPairs(outbox_id, pairs, balances)
