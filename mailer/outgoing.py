@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import email.policy
+import functools
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import HeaderParser
@@ -53,10 +54,22 @@ class Outgoing:
     @classmethod
     def from_stored(cls, message_id: str, recipient: str, payload: str) -> Outgoing:
         """From an outbox row: its `recipient` column and its payload, sent byte for byte."""
-        headers = _HEADERS_ONLY.parsestr(payload, headersonly=True)
-        sender = getaddresses([headers.get("From", "")])[0][1]
+        sender = _address(_HEADERS_ONLY.parsestr(_header_block(payload), headersonly=True).get("From", ""))
         recipients = tuple(address.strip() for address in recipient.split(",") if address.strip())
         if not sender or not recipients:
             raise ValueError("stored message has no From address or no recipients")
         data = payload.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
         return cls(message_id, sender, recipients, data)
+
+
+def _header_block(payload: str) -> str:
+    """The payload's header lines: the parser reads only what it is given, line by line, and
+    the body is most of a message."""
+    ends = [at + kept for at, kept in ((payload.find("\n\n"), 1), (payload.find("\r\n\r\n"), 2)) if at != -1]
+    return payload[: min(ends)] if ends else payload
+
+
+@functools.lru_cache(maxsize=256)
+def _address(header: str) -> str:
+    """The first address of a From header: a company's messages share one, parsed once."""
+    return getaddresses([header])[0][1]
