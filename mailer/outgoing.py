@@ -71,5 +71,6 @@ def _header_block(payload: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _address(header: str) -> str:
-    """The first address of a From header: a company's messages share one, parsed once."""
-    return getaddresses([header])[0][1]
+    """The first address of a From header ("" for none): a company's messages share one,
+    parsed once."""
+    return next(iter(getaddresses([header])), ("", ""))[1]

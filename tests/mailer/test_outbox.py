@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailer.outbox import enqueue, parse
+from mailer.outgoing import Outgoing
 from mailer.render import render_invitation, render_reminder
 from store.tables import Outbox
 from tests.mailer.conftest import NOW
@@ -94,3 +95,28 @@ def test_enqueue_refuses_bad_input(engine, sender, invitation, change, error):
     kwargs = dict(company_id="acme", kind="invitation", automatic=False, not_before=NOW) | change
     with Session(engine) as session, pytest.raises(ValueError, match=error):
         enqueue(session, message, **kwargs)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_stored_message_is_sent_from_its_header_not_a_from_line_of_its_body(newline):
+    """The sender is read from the header lines only (a folded one too), never from a line of
+    the body that looks like a header, whatever the payload's line endings."""
+    payload = newline.join(
+        [
+            "From: Acme Widgets International Holdings Limited of Somewhere Far Away",
+            " <billing@acme.example>",
+            "To: bob@example.com",
+            "Subject: Your invoices",
+            "",
+            "From: forged@evil.example",
+            "",
+            "Thanks",
+        ]
+    )
+    outgoing = Outgoing.from_stored("<m@acme.example>", "bob@example.com", payload)
+    assert outgoing.sender == "billing@acme.example"
+    assert outgoing.data == payload.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    with pytest.raises(ValueError, match="no From address"):
+        Outgoing.from_stored(
+            "<m@acme.example>", "bob@example.com", f"To: bob@example.com{newline}{newline}From: x@y.example"
+        )
