@@ -43,8 +43,7 @@ def enqueue(
     Nothing is committed here.
     """
     _check(message, kind, not_before)
-    return enqueue_rendered(
-        session,
+    row = outbox_row(
         rendered(message),
         company_id=company_id,
         kind=kind,
@@ -52,6 +51,7 @@ def enqueue(
         dedupe_key=dedupe_key,
         not_before=not_before,
     )
+    return insert_one_ignoring(session.connection(), OUTBOX, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,31 +81,10 @@ def rendered(message: EmailMessage) -> Rendered:
     )
 
 
-def enqueue_rendered(
-    session: Session,
-    message: Rendered,
-    *,
-    company_id: str,
-    kind: str,
-    automatic: bool,
-    dedupe_key: str | None = None,
-    not_before: datetime,
-) -> int | None:
-    """`enqueue` for a message serialized by `rendered` (possibly in another process)."""
-    row = outbox_row(
-        message,
-        company_id=company_id,
-        kind=kind,
-        automatic=automatic,
-        dedupe_key=dedupe_key,
-        not_before=not_before,
-    )
-    return insert_one_ignoring(session.connection(), OUTBOX, row)
-
-
 def enqueue_keyed(connection: Connection, rows: Sequence[dict]) -> dict[str, int]:
-    """Add many `outbox_row`s, each with its own `dedupe_key`, in the caller's transaction;
-    the id of each one added, by its key (a key already in the outbox is left out)."""
+    """Add many `outbox_row`s (messages serialized by `rendered`, possibly in another
+    process), each with its own `dedupe_key`, in the caller's transaction; the id of each
+    one added, by its key (a key already in the outbox is left out)."""
     if any(row["dedupe_key"] is None for row in rows):
         raise ValueError("messages enqueued together need a dedupe key each")
     return insert_many_ignoring(connection, OUTBOX, rows, "dedupe_key")
