@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -148,7 +148,7 @@ class Withdrawal:
         open) and the manual invitations of any company, due at `now`."""
         today = self._today(now)
         verdict = assess(connection, now, companies, self.imports_inactive, today, self.auto_invites)
-        return take_back(connection, verdict)
+        return take_back(connection, verdict, now)
 
     def assess(self, connection: Connection, now: datetime | None = None) -> Verdict:
         today = self._today(now) if now else None
@@ -276,10 +276,10 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
     return sorted(i for ids in several for i in ids if i not in again)
 
 
-def take_back(connection: Connection, verdict: Verdict) -> Verdict:
+def take_back(connection: Connection, verdict: Verdict, now: datetime) -> Verdict:
     """Drop the reminders `verdict` names that are still queued and still as tried or untried
-    as assessed; change the ledger rows of the untried ones (module docstring). What was
-    taken back; the caller commits."""
+    as assessed; change the ledger rows of the untried ones (module docstring); invitations
+    dropped are superseded at `now`. What was taken back; the caller commits."""
     taken = Verdict()
     named_ids = set(verdict.reminders())
     free = _locked(connection, sorted(named_ids | set(verdict.revoked) | set(verdict.unwanted)))
@@ -289,7 +289,7 @@ def take_back(connection: Connection, verdict: Verdict) -> Verdict:
     ):
         ids = [i for i in named if i in free]
         for start in range(0, len(ids), CHUNK):
-            bucket += _drop_invitations(connection, ids[start : start + CHUNK], reason)
+            bucket += _drop_invitations(connection, ids[start : start + CHUNK], reason, now)
     for name, reason in REMINDER_REASONS.items():
         named, bucket = getattr(verdict, name), getattr(taken, name)
         ids = [i for i in named if i in free]
@@ -332,7 +332,7 @@ def _locked(connection: Connection, ids: list[int]) -> set[int]:
     return free
 
 
-def _drop_invitations(connection: Connection, ids: list[int], reason: str) -> list[int]:
+def _drop_invitations(connection: Connection, ids: list[int], reason: str, now: datetime) -> list[int]:
     """Drop those of `ids` still queued: invitations not to send, for `reason`."""
     c = OUTBOX.c
     dropped = sorted(
@@ -344,14 +344,14 @@ def _drop_invitations(connection: Connection, ids: list[int], reason: str) -> li
         ).scalars()
     )
     if dropped:
-        _uninvite(connection, dropped)
+        _uninvite(connection, dropped, now)
     return dropped
 
 
-def _uninvite(connection: Connection, outbox_ids: list[int]) -> None:
+def _uninvite(connection: Connection, outbox_ids: list[int], now: datetime) -> None:
     """The contacts these dropped mails would have invited were not invited after all.
 
-    Each mail's invitation, if still open, is superseded (its link never left), and its
+    Each mail's invitation, if still open, is superseded at `now` (its link never left), and its
     contact, if still `pending` with no other open invitation, goes back to `not_invited`
     (`portal_rules.status`: withdraw). Left `pending`, it showed as invited though no mail
     went, and automatic invitations, which only invite `not_invited` contacts, never
@@ -370,9 +370,7 @@ def _uninvite(connection: Connection, outbox_ids: list[int]) -> None:
     if not rows:
         return
     superseded = [row.id for row in rows]
-    connection.execute(
-        update(INVITATIONS).where(v.id.in_(superseded)).values(superseded_at=datetime.now(UTC))
-    )
+    connection.execute(update(INVITATIONS).where(v.id.in_(superseded)).values(superseded_at=now))
     contacts = [row.contact for row in rows if row.contact is not None]
     if contacts:
         connection.execute(

@@ -14,7 +14,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
+from store.tables import Invitation
 from sync.invites import invite
 from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, customer, invoice, iso
 
@@ -268,6 +270,9 @@ def test_contacts_whose_automatic_invitations_were_withdrawn_are_invited_once_au
     statuses = "SELECT email, portal_status FROM contacts ORDER BY email"
     assert shop.rows(statuses) == [("c1@example.com", "not_invited"), ("c2@example.com", "not_invited")]
     assert shop.rows("SELECT COUNT(*) FROM invitations WHERE superseded_at IS NULL") == [(0,)]  # links dead
+    with shop.engine.connect() as connection:  # dated by the dispatch's clock, as the rest of it
+        superseded = connection.execute(select(Invitation.superseded_at)).scalars().all()
+    assert superseded == [MONDAY_9AM, MONDAY_9AM]
 
     shop = make_shop(store_url, auto_invite=True)  # on again
     invite(shop.engine, shop.config, shop.company, now=MONDAY_9AM, all_eligible=True, automatic=True)

@@ -173,7 +173,7 @@ class Paused:
     def __call__(self, connection, now: datetime, companies) -> Verdict:
         self.assessed = assess(connection, now, companies, self.imports_inactive)
         self.between()
-        self.taken = take_back(connection, self.assessed)
+        self.taken = take_back(connection, self.assessed, now)
         return self.taken
 
 
