@@ -112,7 +112,7 @@ class SentPairs:
     """The (invoice ref, offset) pairs one outbox message reminds of, and the balances
     (invoice ref -> balance) it was rendered with."""
 
-    outbox_id: int | None
+    outbox_id: int
     pairs: Sequence[tuple[str, int]]
     balances: Mapping[str, Decimal]
 
