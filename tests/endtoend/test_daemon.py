@@ -82,7 +82,8 @@ def daemon_world(tmp_path: Path, store_url: str, monkeypatch):
     with QuickBooksSimulator(quickbooks_books(datetime.now(UTC).date())) as sim:
         monkeypatch.setenv("DAEMON_QBO_SECRET", sim.tokens.client_secret)
 
-        def start(window: tuple[int, int]) -> tuple[subprocess.Popen, Path]:
+        def configure(window: tuple[int, int]) -> Path:
+            """A migrated store with acme's tokens, and its configuration."""
             config = tmp_path / "arsync.toml"
             config.write_text(config_text(store_url, sim, smtp.port, window))
             assert main(["--config", str(config), "db", "upgrade"]) == 0
@@ -103,18 +104,26 @@ def daemon_world(tmp_path: Path, store_url: str, monkeypatch):
                 )
                 == 0
             )
-            env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
-            process = subprocess.Popen(
-                [sys.executable, "-m", "sync", "--config", str(config), "run", "--time-scale", "60"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            return process, config
+            return config
 
-        yield start, recorder, sim
+        def start(window: tuple[int, int]) -> tuple[subprocess.Popen, Path]:
+            config = configure(window)
+            return launch(config), config
+
+        yield start, configure, recorder, sim
     smtp.stop()
+
+
+def launch(config: Path) -> subprocess.Popen:
+    """`arsync run` at 60 times the speed (a minute's interval in a second)."""
+    env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync", "--config", str(config), "run", "--time-scale", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stop(process: subprocess.Popen) -> tuple[int, str]:
@@ -124,7 +133,7 @@ def stop(process: subprocess.Popen) -> tuple[int, str]:
 
 
 def test_daemon_syncs_on_schedule_sends_in_window_and_stops_on_sigterm(daemon_world, store_url):
-    start, recorder, _ = daemon_world
+    start, _, recorder, _ = daemon_world
     process, _ = start((0, 23))  # always open
     try:
         assert wait_for(lambda: count(store_url, "SELECT COUNT(*) FROM sync_runs WHERE status='ok'") >= 2, 40)
@@ -142,7 +151,7 @@ def test_daemon_syncs_on_schedule_sends_in_window_and_stops_on_sigterm(daemon_wo
 
 
 def test_daemon_holds_automatic_mail_outside_the_window(daemon_world, store_url):
-    start, recorder, _ = daemon_world
+    start, _, recorder, _ = daemon_world
     hour = datetime.now(ZoneInfo(ZONE)).hour
     closed = ((hour + 2) % 24, (hour + 3) % 24)  # a window that is not open now (nor in the next hour)
     process, _ = start(closed)
@@ -160,10 +169,8 @@ def test_daemon_holds_automatic_mail_outside_the_window(daemon_world, store_url)
 
 def test_one_company_failing_never_stops_the_others(daemon_world, store_url, tmp_path):
     """A second company whose API is unreachable fails its runs; the first one keeps syncing."""
-    start, _, sim = daemon_world
-    process, config = start((0, 23))
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=15)
+    _, configure, _, sim = daemon_world
+    config = configure((0, 23))
     dead_port = free_port()
     config.write_text(
         config.read_text()
@@ -197,14 +204,7 @@ token_url = "http://127.0.0.1:{dead_port}/token"
         )
         == 0
     )
-    env = {k: v for k, v in os.environ.items() if k != "ARSYNC_CONFIG"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sync", "--config", str(config), "run", "--time-scale", "60"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = launch(config)
     try:
         ok = "SELECT COUNT(*) FROM sync_runs WHERE company_id='acme' AND status='ok'"
         failed = "SELECT COUNT(*) FROM sync_runs WHERE company_id='broken' AND status='failed'"
