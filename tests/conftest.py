@@ -5,8 +5,10 @@ get a schema of their own per test, so runs never see each other's rows. With CI
 missing PostgreSQL is a failure, not a skip (see also .ci/run).
 
 The suite runs in parallel processes (pytest-xdist, `addopts` in pyproject.toml). A test
-marked `restarts_postgres` restarts the shared service, so it runs alone: every test holds a
-shared lock for its whole run (module fixtures included), that one an exclusive lock.
+marked `restarts_postgres` restarts the shared service, and one marked `timed` holds arsync
+to a bar of a second or two (an answer within the second, a wait that ends at once) that
+the other processes' tests would eat into on a two-core machine: both run alone. Every test
+holds a shared lock for its whole run (module fixtures included), those an exclusive lock.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
 
+ALONE = ("restarts_postgres", "timed")  # markers of the tests that run while no other test runs
 _LOCKS = Path(tempfile.gettempdir()) / f"arsync-tests-{os.getuid()}"
 
 
@@ -56,7 +59,8 @@ def _postgres_turn(exclusive: bool) -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    with _postgres_turn(exclusive=item.get_closest_marker("restarts_postgres") is not None):
+    alone = any(item.get_closest_marker(name) for name in ALONE)
+    with _postgres_turn(exclusive=alone):
         return (yield)
 
 

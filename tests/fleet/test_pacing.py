@@ -90,6 +90,7 @@ def test_counts_a_newer_worker_wrote_do_not_stop_this_one(pg_engine):
     assert (stored["issued"], stored["answered"], stored["left"]) == (8, 8, 40)
 
 
+@pytest.mark.timed
 def test_the_slots_of_a_process_that_exited_come_back_at_once(pg_engine):
     """A sync killed (or failed with the store gone) while its requests were in flight leaves
     their slots behind, unexpired: the next sync of the company must not wait them out."""
@@ -112,6 +113,7 @@ def test_the_slots_of_a_process_that_exited_come_back_at_once(pg_engine):
     assert time.monotonic() - began < 2
 
 
+@pytest.mark.timed
 def test_a_slot_not_given_back_while_the_store_was_gone_comes_back_with_the_next(pg_engine):
     """A daemon's request ends while PostgreSQL restarts: the slot's release fails; the next
     slot this process takes must not count it (it would hold the cap for 300 s)."""
@@ -214,6 +216,7 @@ def test_an_answer_counted_early_cannot_raise_a_shared_count_a_later_one_lowered
     assert waited >= 1.0
 
 
+@pytest.mark.timed
 def test_a_shared_count_allows_for_requests_still_on_their_way(pg_engine, pg_url):
     """The provider allows 3 a window. One process's request is still on its way when
     another's, let go after it, is counted first (2 left): one more may go, not two."""
@@ -238,6 +241,7 @@ def test_a_shared_count_allows_for_requests_still_on_their_way(pg_engine, pg_url
     other.dispose()
 
 
+@pytest.mark.timed
 def test_after_a_spent_window_only_as_many_go_as_left_it(pg_engine):
     """The provider counts a sliding window of 3: sends 0.3 s apart spend it. After the
     wait, one may go (the first send left); the next waits for the second to leave."""
@@ -256,6 +260,7 @@ def test_after_a_spent_window_only_as_many_go_as_left_it(pg_engine):
     assert entered[1] < 2.0
 
 
+@pytest.mark.timed
 def test_a_stale_count_after_a_spent_window_was_waited_out_is_ignored(pg_engine):
     """An answer to a request let go before the wait says nothing of the next window."""
     pacer = StorePacer(pg_engine, "acme", per_window=100, window=1.0, concurrent=5, margin=0.1)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sync.cli import main
 from sync.config import load_config
@@ -170,6 +171,7 @@ def test_a_missing_sqlite_store_is_unavailable_and_never_created(tmp_path: Path)
     assert (ready_after.status_code, invoices_after.status_code) == (200, 401)
 
 
+@pytest.mark.timed
 def test_health_answers_at_once_while_every_handler_waits_for_a_locked_store(tmp_path: Path, monkeypatch):
     """A liveness probe (typically a 1 s timeout) must not fail while the process is well and
     only the store is busy: /healthz needs none of the handler threads the waiting requests hold."""

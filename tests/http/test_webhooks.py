@@ -274,6 +274,7 @@ def acme_store(tmp_path: Path, url: str) -> Path:
     return config
 
 
+@pytest.mark.timed
 def test_a_notification_behind_a_locked_store_is_answered_within_the_second(tmp_path, monkeypatch):
     """SPEC section 12: a signed notification is answered within a second, whatever the work
     behind it. A store locked longer than the answer's wait gets a 503 in that second (the
@@ -354,6 +355,7 @@ def test_a_sender_gone_mid_body_is_no_error_and_changes_nothing(tmp_path, monkey
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
 
 
+@pytest.mark.timed
 def test_webhooks_behind_a_locked_store_never_take_the_connections_the_portal_needs(
     pg_url, tmp_path, monkeypatch
 ):

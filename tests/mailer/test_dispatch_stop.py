@@ -132,6 +132,7 @@ def test_stop_before_the_first_batch_claims_nothing(engine, smtp, sender, remind
     assert {(row.status, row.claimed_by) for row in rows(engine).values()} == {("queued", None)}
 
 
+@pytest.mark.timed
 def test_stop_ends_the_wait_between_connection_attempts(engine, sender, reminder):
     """A server refusing connections, up to 5 s between attempts (full jitter): a stop during a
     wait ends the run at once, without waiting it out nor connecting again. Every message is
