@@ -25,7 +25,7 @@ from sync.http.schemas import (
     OptionalDay,
     RequestAccessIn,
     RequestAccessOut,
-    Text,
+    bounded_text,
 )
 from sync.settings import company_policy
 
@@ -38,12 +38,12 @@ ERRORS = {
     503: {"model": ErrorOut, "description": "The store is unreachable or busy: try again after Retry-After"},
 }
 router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=ERRORS)
-CustomerRef = Annotated[Text, Path(max_length=64, description="The accounting system's customer id.")]
+CustomerRef = Annotated[bounded_text(max_length=64), Path(description="The accounting system's customer id.")]
 
 
 @router.get("/accounts", response_model=AccountsOut)
 def accounts(
-    company: Company, context: Context, email: Annotated[Text, Query(min_length=3, max_length=320)]
+    company: Company, context: Context, email: Annotated[bounded_text(min_length=3, max_length=320), Query()]
 ) -> JSONBody:
     """The accounts this email can sign in to (eligible under the company's settings, and enabled)."""
     found = portal_store.reachable_accounts(context.engine, company.id, email, policy=company_policy(company))

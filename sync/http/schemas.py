@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
 from sync.days import parse_day
 
@@ -50,6 +50,15 @@ def _no_nul(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]  # a string that reaches the store
+
+
+def bounded_text(*, min_length: int | None = None, max_length: int | None = None) -> Any:
+    """A `Text` of bounded length, for a path or query parameter. The bounds are the string's
+    own, checked before the NUL check: given after it (`Path(max_length=...)` on `Text`),
+    pydantic checks them as a sequence's and says "Value should have at most 64 items after
+    validation" of a customer id 65 characters long."""
+    bounds = StringConstraints(min_length=min_length, max_length=max_length)
+    return Annotated[str, bounds, AfterValidator(_no_nul)]
 
 
 class ErrorOut(BaseModel):

@@ -345,3 +345,27 @@ def test_requested_invitations_wait_while_the_company_has_no_portal_url(served: 
         engine.dispose()
     assert issued == 1  # the request waited for the fix
     assert served.scalar(sent, e=f"%{email}%") == 1
+
+
+def test_a_parameter_out_of_its_length_says_so_in_characters(served: Served):
+    """A customer id over 64 characters or an email under 3 is the request's mistake, worded
+    as a string's length (the NUL check beside the bounds once made pydantic count them as a
+    sequence's "items after validation"); a 64-character id is in bounds: an unknown one."""
+    with served.client("qbo") as client:
+        long_ref = client.get(f"/v1/companies/qbo/customers/{'a' * 65}/invoices")
+        longest_ref = client.get(f"/v1/companies/qbo/customers/{'a' * 64}/invoices")
+        short_email = client.get("/v1/companies/qbo/accounts", params={"email": "ab"})
+        long_email = client.get("/v1/companies/qbo/accounts", params={"email": "a@" + "b" * 319})
+    assert (long_ref.status_code, long_ref.json()) == (
+        422,
+        {"error": "path parameter 'ref': String should have at most 64 characters"},
+    )
+    assert longest_ref.status_code == 404
+    assert (short_email.status_code, short_email.json()) == (
+        422,
+        {"error": "query parameter 'email': String should have at least 3 characters"},
+    )
+    assert (long_email.status_code, long_email.json()) == (
+        422,
+        {"error": "query parameter 'email': String should have at most 320 characters"},
+    )
