@@ -42,7 +42,6 @@ def enqueue(
     `created_at` is the message's Date header (the `now` it was rendered with).
     Nothing is committed here.
     """
-    _check(message, kind, not_before)
     row = outbox_row(
         rendered(message),
         company_id=company_id,
@@ -71,7 +70,8 @@ class Rendered:
 
 
 def rendered(message: EmailMessage) -> Rendered:
-    """The outbox form of a checked, rendered message."""
+    """The outbox form of a rendered message; ValueError for one the outbox cannot send as it is."""
+    _check(message)
     return Rendered(
         str(message["Message-ID"]),
         tuple(recipients(message)),
@@ -122,11 +122,7 @@ def outbox_row(
     }
 
 
-def _check(message: EmailMessage, kind: str, not_before: datetime) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    if not_before.tzinfo is None:
-        raise ValueError("not_before must be timezone-aware")
+def _check(message: EmailMessage) -> None:
     if not message["Message-ID"] or not message["Date"]:
         raise ValueError("a message needs a Message-ID and a Date header (see mailer.render)")
     if message["Bcc"] is not None:

@@ -108,6 +108,16 @@ def issue_invitation(
 ) -> IssuedInvitation:
     """A new invitation for `account`; earlier open ones of the contact are superseded."""
     issued = issue(account, portal_url=portal_url, now=now, ttl_days=policy.invitation_ttl_days)
+    record_invitation(connection, company_id, issued, now=now)
+    return issued
+
+
+def record_invitation(
+    connection: Connection, company_id: str, issued: IssuedInvitation, *, now: datetime
+) -> None:
+    """Store an invitation issued beforehand (`portal_rules.invitations.issue`): earlier open
+    ones of the contact are superseded, and its status follows. Issuing (and rendering its
+    mail) can so happen before the write transaction that records it."""
     record = issued.record
     open_ = (
         INVITATIONS.c.company_id == company_id,
@@ -130,7 +140,6 @@ def issue_invitation(
         )
     )
     set_status(connection, company_id, record.key, issued.new_status)
-    return issued
 
 
 def _drop_unsent_mail(connection: Connection, company_id: str, token_hashes: list[str]) -> None:

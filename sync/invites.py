@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from mailer.environment import TemplateProblem, check_templates, template_failure
-from portal_rules.invitations import IssuedInvitation, can_invite, needs_auto_invitation
+from portal_rules.invitations import IssuedInvitation, can_invite, issue, needs_auto_invitation
 from portal_rules.types import PortalAccount
 from store.access_requests import invite_on_request, requested_invites
-from store.invitations import issue_invitation, load_accounts
+from store.invitations import load_accounts, record_invitation
 from store.portal_customers import customer_names
 from sync.config import CompanyConfig, Config
-from sync.mail import invitation_enqueuer
+from sync.mail import invitation_enqueuer, invitation_key
 from sync.settings import company_policy
 
-BATCH = 500
+# Invitations recorded per transaction: about 0.15 s of SQLite's one write lock (2,000
+# contacts: the longest hold 0.14 s, against 2.6 s with 500 composed inside the transaction).
+BATCH = 100
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,13 +46,14 @@ def invite(
     """Invite the chosen contacts: one customer's (or one email of it), or every eligible one.
 
     `all_eligible` covers the whole company, not one page of it; work is committed in
-    batches so a huge company does not hold one long transaction. `TemplateProblem` when the
-    company's invitation templates cannot be used (the batch being issued is rolled back).
+    batches so a huge company does not hold one long transaction, and each batch's messages
+    are composed before it opens. `TemplateProblem` when the company's invitation templates
+    cannot be used (nothing of the batch being issued is written).
     """
     check_portal_url(company)
     check_templates(company.template_dir, "invitation")
     policy = company_policy(company)
-    put = invitation_enqueuer(config, company, now=now, automatic=automatic)
+    post = invitation_enqueuer(config, company, now=now, automatic=automatic)
     report = InviteReport()
     with engine.connect() as connection:
         accounts = load_accounts(
@@ -60,23 +66,27 @@ def invite(
         report.not_invitable = [(a.customer_ref, a.email, _why(a)) for a in accounts if not can_invite(a)]
     for start in range(0, len(wanted), BATCH):
         chunk = wanted[start : start + BATCH]
-        with engine.begin() as connection:
+        with engine.connect() as connection:
             names = customer_names(connection, company.id, sorted({a.customer_ref for a in chunk}))
-            for account in chunk:
-                issued = issue_invitation(
-                    connection, company.id, account, policy=policy, portal_url=company.portal_url, now=now
-                )
-                outbox_id = _put(put, connection, issued, names.get(account.customer_ref, ""))
-                report.invited.append(account.key)
-                if outbox_id is not None:
-                    report.outbox_ids.append(outbox_id)
+        issued = [
+            issue(account, portal_url=company.portal_url, now=now, ttl_days=policy.invitation_ttl_days)
+            for account in chunk
+        ]
+        # composed before the write transaction, which then holds the store only for its rows
+        messages = [_worded(post.render, one, names.get(one.record.customer_ref, "")) for one in issued]
+        with engine.begin() as connection:
+            for one in issued:
+                record_invitation(connection, company.id, one, now=now)
+            ids = post.enqueue(connection, list(zip(issued, messages, strict=True)))
+        report.invited += [one.record.key for one in issued]
+        report.outbox_ids += [ids[key] for key in map(invitation_key, issued) if key in ids]
     return report
 
 
-def _put(put, connection: Connection, issued: IssuedInvitation, name: str) -> int | None:
-    """`put`, a template's failure worded as a `TemplateProblem` (its file and line)."""
+def _worded(call: Callable[..., T], *args: object) -> T:
+    """`call(*args)`, a template's failure worded as a `TemplateProblem` (its file and line)."""
     try:
-        return put(connection, issued, name)
+        return call(*args)
     except Exception as exc:
         problem = template_failure(exc)
         if problem is None:
@@ -98,7 +108,7 @@ def issue_requested(
     policy = company_policy(company)
 
     def put(connection: Connection, issued: IssuedInvitation, name: str) -> int | None:
-        outbox_id = _put(enqueue, connection, issued, name)
+        outbox_id = _worded(enqueue, connection, issued, name)
         if into is not None and outbox_id is not None:
             into.append(outbox_id)
         return outbox_id

@@ -4,14 +4,14 @@ invitation mail."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 
 from mailer.mails import InvitationMail, Sender
-from mailer.outbox import enqueue
+from mailer.outbox import Rendered, enqueue_keyed, outbox_row, rendered
 from mailer.render import render_invitation
 from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport, Transport
@@ -65,28 +65,60 @@ def stale_reminders(config: Config) -> Withdrawal:
 
 def invitation_enqueuer(
     config: Config, company: CompanyConfig, *, now: datetime, automatic: bool
-) -> Callable[[Connection, IssuedInvitation, str], int | None]:
+) -> InvitationPost:
     """A callable putting an invitation mail in the outbox, on the caller's connection.
 
     Manual (`arsync invite`) and transactional (request access) invitations ignore
     delivery windows; automatic ones (`auto_invite`) wait for them.
     """
-    from_ = sender(config, company)
+    return InvitationPost(sender(config, company), company, now, automatic)
 
-    def put(connection: Connection, issued: IssuedInvitation, customer_name: str) -> int | None:
-        record = issued.record
+
+@dataclass(frozen=True, slots=True)
+class InvitationPost:
+    """A company's invitation mail: rendered and serialized (no store needed), then put in the
+    outbox on the caller's connection. Called, it does both; `arsync invite` renders a batch
+    before it opens the transaction that records it, so the store's write lock is not held
+    while messages are composed (SQLite has one writer: a webhook or a portal request waits
+    for it)."""
+
+    from_: Sender
+    company: CompanyConfig
+    now: datetime
+    automatic: bool
+
+    def __call__(self, connection: Connection, issued: IssuedInvitation, customer_name: str) -> int | None:
+        message = self.render(issued, customer_name)
+        return self.enqueue(connection, [(issued, message)]).get(invitation_key(issued))
+
+    def render(self, issued: IssuedInvitation, customer_name: str) -> Rendered:
+        """The invitation's message, serialized as the outbox stores it (a batch of them holds
+        strings, not `EmailMessage` trees)."""
+        record, company = issued.record, self.company
         mail = InvitationMail(
             customer_name, record.email, company.portal_url, issued.token, company.invitation_ttl_days
         )
-        message = render_invitation(from_, mail, key=f"invitation:{record.token_hash}", now=now)
-        return enqueue(
-            Session(bind=connection),
-            message,
-            company_id=company.id,
-            kind="invitation",
-            automatic=automatic,
-            dedupe_key=f"invitation:{record.token_hash}",
-            not_before=now,
-        )
+        return rendered(render_invitation(self.from_, mail, key=invitation_key(issued), now=self.now))
 
-    return put
+    def enqueue(
+        self, connection: Connection, messages: list[tuple[IssuedInvitation, Rendered]]
+    ) -> dict[str, int]:
+        """Queue each issued invitation's message; the outbox id of each, by its dedupe key
+        (`invitation:` and the token's hash)."""
+        rows = [
+            outbox_row(
+                message,
+                company_id=self.company.id,
+                kind="invitation",
+                automatic=self.automatic,
+                dedupe_key=invitation_key(issued),
+                not_before=self.now,
+            )
+            for issued, message in messages
+        ]
+        return enqueue_keyed(connection, rows)
+
+
+def invitation_key(issued: IssuedInvitation) -> str:
+    """The dedupe key of an invitation's message: it names the invitation it carries."""
+    return f"invitation:{issued.record.token_hash}"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import date, datetime, timedelta
 
 import pytest
 
+import sync.mail
+from mailer.render import render_invitation
 from mailer.withdraw import REVOKED
 from portal_rules.request_access import PUBLIC_ANSWER
 from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, PORTAL, customer, invoice, iso
@@ -115,6 +118,38 @@ def test_invite_all_eligible_covers_more_than_one_page(make_shop, sqlite_url, sm
         ("not_invited", 1002),  # the secondary contacts and the invalid address
         ("pending", 1001),
     ]
+
+
+def test_invitations_are_composed_while_the_store_is_free_for_other_writers(
+    make_shop, sqlite_url, smtp, monkeypatch
+):
+    """SQLite has one writer: a webhook or a portal request waits for it (less than a second).
+    `invite --all-eligible` composes each batch's messages before the transaction that records
+    it, so while a message is rendered another connection can take the write lock at once."""
+    shop = make_shop(sqlite_url)
+    shop.sync([customer(f"{n:03d}", f"Customer {n}", f"c{n}@example.com") for n in range(30)], [])
+    store = sqlite_url.removeprefix("sqlite:///")
+    free_while_rendering: list[bool] = []
+
+    def render_and_look(*args, **kwargs):
+        other = sqlite3.connect(store, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if a write transaction is open
+            other.execute("ROLLBACK")
+            free_while_rendering.append(True)
+        except sqlite3.OperationalError:  # database is locked
+            free_while_rendering.append(False)
+        finally:
+            other.close()
+        return render_invitation(*args, **kwargs)
+
+    monkeypatch.setattr(sync.mail, "render_invitation", render_and_look)
+    result = shop.cli("invite", COMPANY, "--all-eligible", "--now", iso(FRIDAY_10AM))
+
+    assert result.code == 0, result.err
+    assert "acme: 30 invitation(s) queued" in result.out
+    assert free_while_rendering == [True] * 30
+    assert shop.rows("SELECT COUNT(*) FROM invitations") == [(30,)]
 
 
 def test_a_manual_invitation_queued_for_a_retry_is_checked_again_before_it_leaves(make_shop, store_url, smtp):
