@@ -145,6 +145,8 @@ def invite_on_request(
         issued = invitations.issue_invitation(
             connection, company_id, account, policy=policy, portal_url=portal_url, now=now
         )
+        if issued is None:
+            return False  # its status changed since it was read
         name = customer_names(connection, company_id, [account.customer_ref]).get(account.customer_ref, "")
         enqueue(connection, issued, name)
     return True

@@ -105,20 +105,39 @@ def issue_invitation(
     policy: CompanyPolicy,
     portal_url: str,
     now: datetime,
-) -> IssuedInvitation:
-    """A new invitation for `account`; earlier open ones of the contact are superseded."""
+) -> IssuedInvitation | None:
+    """A new invitation for `account`; earlier open ones of the contact are superseded. None
+    (nothing written) when the contact's status is no longer the one `account` was read with."""
     issued = issue(account, portal_url=portal_url, now=now, ttl_days=policy.invitation_ttl_days)
-    record_invitation(connection, company_id, issued, now=now)
-    return issued
+    return issued if record_invitation(connection, company_id, issued, was=account.status, now=now) else None
 
 
 def record_invitation(
-    connection: Connection, company_id: str, issued: IssuedInvitation, *, now: datetime
-) -> None:
+    connection: Connection, company_id: str, issued: IssuedInvitation, *, was: PortalStatus, now: datetime
+) -> bool:
     """Store an invitation issued beforehand (`portal_rules.invitations.issue`): earlier open
     ones of the contact are superseded, and its status follows. Issuing (and rendering its
-    mail) can so happen before the write transaction that records it."""
+    mail) can so happen before the write transaction that records it.
+
+    Only while the contact's status is still `was`, the one the decision to invite was made
+    on: an admin may have disabled the contact since, the contact accepted its earlier
+    invitation, or another process invited it. Then nothing is written and False is
+    returned. The status is compared and set in one UPDATE (on PostgreSQL it waits for a
+    concurrent change of the row and looks again)."""
     record = issued.record
+    customer_ref, email = record.key
+    moved = connection.execute(
+        update(CONTACTS)
+        .where(
+            CONTACTS.c.company_id == company_id,
+            CONTACTS.c.customer_ref == customer_ref,
+            CONTACTS.c.email == email,
+            CONTACTS.c.portal_status == str(was),
+        )
+        .values(portal_status=str(issued.new_status))
+    ).rowcount
+    if not moved:
+        return False
     open_ = (
         INVITATIONS.c.company_id == company_id,
         INVITATIONS.c.customer_ref == record.customer_ref,
@@ -139,7 +158,7 @@ def record_invitation(
             expires_at=record.expires_at,
         )
     )
-    set_status(connection, company_id, record.key, issued.new_status)
+    return True
 
 
 def _drop_unsent_mail(connection: Connection, company_id: str, token_hashes: list[str]) -> None:

@@ -75,11 +75,14 @@ def invite(
         # composed before the write transaction, which then holds the store only for its rows
         messages = [_worded(post.render, one, names.get(one.record.customer_ref, "")) for one in issued]
         with engine.begin() as connection:
-            for one in issued:
-                record_invitation(connection, company.id, one, now=now)
-            ids = post.enqueue(connection, list(zip(issued, messages, strict=True)))
-        report.invited += [one.record.key for one in issued]
-        report.outbox_ids += [ids[key] for key in map(invitation_key, issued) if key in ids]
+            recorded = [
+                (one, message)
+                for account, one, message in zip(chunk, issued, messages, strict=True)
+                if record_invitation(connection, company.id, one, was=account.status, now=now)
+            ]  # a contact changed since it was read (disabled, accepted, invited) is left as it is
+            ids = post.enqueue(connection, recorded)
+        report.invited += [one.record.key for one, _ in recorded]
+        report.outbox_ids += [ids[key] for key in (invitation_key(one) for one, _ in recorded) if key in ids]
     return report
 
 

@@ -9,6 +9,7 @@ import sqlite3
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 import sync.mail
 from mailer.render import render_invitation
@@ -150,6 +151,42 @@ def test_invitations_are_composed_while_the_store_is_free_for_other_writers(
     assert "acme: 30 invitation(s) queued" in result.out
     assert free_while_rendering == [True] * 30
     assert shop.rows("SELECT COUNT(*) FROM invitations") == [(30,)]
+
+
+@pytest.mark.parametrize("meanwhile", ["disabled", "enabled", "pending"])
+def test_a_contact_changed_while_a_bulk_invitation_runs_keeps_its_change(
+    make_shop, store_url, smtp, monkeypatch, meanwhile
+):
+    """`invite --all-eligible` reads the contacts, then records each batch. A contact an admin
+    disabled in between, one that accepted its earlier invitation, or one another process
+    invited meanwhile keeps its status, gets no second invitation and no mail."""
+    shop = make_shop(store_url)
+    shop.sync([customer(f"{n}", f"Customer {n}", f"c{n}@example.com") for n in range(1, 4)], [])
+    changed = []
+
+    def render_after_a_change(*args, **kwargs):
+        if not changed:  # the contacts are read; their batch is not recorded yet
+            with shop.engine.begin() as connection:
+                connection.execute(
+                    text("UPDATE contacts SET portal_status = :s WHERE email = 'c2@example.com'"),
+                    {"s": meanwhile},
+                )
+            changed.append(meanwhile)
+        return render_invitation(*args, **kwargs)
+
+    monkeypatch.setattr(sync.mail, "render_invitation", render_after_a_change)
+    result = shop.cli("invite", COMPANY, "--all-eligible", "--now", iso(FRIDAY_10AM))
+
+    assert result.code == 0, result.err
+    assert changed == [meanwhile]
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["c1@example.com", "c3@example.com"]
+    invited = shop.rows("SELECT email FROM invitations ORDER BY email")
+    assert invited == [("c1@example.com",), ("c3@example.com",)]
+    assert shop.rows("SELECT email, portal_status FROM contacts ORDER BY email") == [
+        ("c1@example.com", "pending"),
+        ("c2@example.com", meanwhile),
+        ("c3@example.com", "pending"),
+    ]
 
 
 def test_a_manual_invitation_queued_for_a_retry_is_checked_again_before_it_leaves(make_shop, store_url, smtp):
