@@ -167,6 +167,22 @@ def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: dateti
     return message
 
 
+@functools.lru_cache(maxsize=256)
+def _header(name: str, value: Any) -> Any:
+    """The header object for a value every message of a run shares (From, Date,
+    Auto-Submitted), parsed once: a message given it keeps it as it is (header objects are
+    immutable strings), where a plain value is parsed again for each message."""
+    return POLICY.header_factory(name, value)
+
+
+@functools.lru_cache(maxsize=256)
+def _from_header(company_name: str, from_address: str) -> Any:
+    """A company's From header, parsed once (see `_header`)."""
+    return POLICY.header_factory(
+        "From", Address(display_name=recipient_name(company_name), addr_spec=from_address)
+    )
+
+
 def _address(display_name: str, addr_spec: str) -> Address:
     """An Address, or ValueError for an address the caller should have filtered out."""
     try:
@@ -193,13 +209,13 @@ def _compose(
         raise ValueError("a message needs at least one recipient")
     env = environment(sender.template_dir)
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = Address(display_name=recipient_name(sender.company_name), addr_spec=sender.from_address)
+    msg["From"] = _from_header(sender.company_name, sender.from_address)
     msg["To"] = recipients
     msg["Subject"] = subject_line(env.get_template(f"{template}.subject.txt").render(context))
-    msg["Date"] = now.astimezone(UTC)
+    msg["Date"] = _header("Date", now.astimezone(UTC))
     msg["Message-ID"] = msg_id
     for name, value in (extra_headers or {}).items():
-        msg[name] = value
+        msg[name] = _header(name, value)
     # Quoted-printable keeps the bodies readable and 7-bit; naming it spares the email
     # package from encoding each part twice to pick the shorter encoding.
     msg.set_content(env.get_template(f"{template}.txt").render(context), cte="quoted-printable")
