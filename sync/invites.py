@@ -30,6 +30,7 @@ class InviteReport:
     invited: list[tuple[str, str]] = field(default_factory=list)  # (customer_ref, email)
     not_invitable: list[tuple[str, str, str]] = field(default_factory=list)  # (ref, email, why)
     outbox_ids: list[int] = field(default_factory=list)
+    changed: list[tuple[str, str]] = field(default_factory=list)  # changed meanwhile: left as they are
 
 
 def invite(
@@ -75,13 +76,16 @@ def invite(
         # composed before the write transaction, which then holds the store only for its rows
         messages = [_worded(post.render, one, names.get(one.record.customer_ref, "")) for one in issued]
         with engine.begin() as connection:
-            recorded = [
-                (one, message)
-                for account, one, message in zip(chunk, issued, messages, strict=True)
-                if record_invitation(connection, company.id, one, was=account.status, now=now)
-            ]  # a contact changed since it was read (disabled, accepted, invited) is left as it is
+            recorded, changed = [], []
+            for account, one, message in zip(chunk, issued, messages, strict=True):
+                # a contact changed since it was read (disabled, accepted, invited) is left as it is
+                if record_invitation(connection, company.id, one, was=account.status, now=now):
+                    recorded.append((one, message))
+                else:
+                    changed.append(account.key)
             ids = post.enqueue(connection, recorded)
         report.invited += [one.record.key for one, _ in recorded]
+        report.changed += changed
         report.outbox_ids += [ids[key] for key in (invitation_key(one) for one, _ in recorded) if key in ids]
     return report
 

@@ -108,7 +108,7 @@ def invite(
         )
     except TemplateProblem as exc:
         raise WorkFailed(f"invitations not sent: {company} ({exc})") from None
-    if customer_ref and not report.invited and not report.not_invitable:
+    if customer_ref and not report.invited and not report.not_invitable and not report.changed:
         contact = f"contact {email.strip().lower()!r}" if email else "contacts"
         raise click.BadParameter(
             f"company {company!r} has no {contact} for customer {customer_ref!r}",
@@ -116,6 +116,8 @@ def invite(
         )
     for ref, address, why in report.not_invitable:
         click.echo(f"not invited: customer {ref} {address}: {why}")
+    for ref, address in report.changed:
+        click.echo(f"not invited: customer {ref} {address}: its portal status changed meanwhile")
     click.echo(f"{company}: {len(report.invited)} invitation(s) queued")
     if report.invited:
         deliver_now(state, at)

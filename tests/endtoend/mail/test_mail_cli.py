@@ -179,6 +179,8 @@ def test_a_contact_changed_while_a_bulk_invitation_runs_keeps_its_change(
 
     assert result.code == 0, result.err
     assert changed == [meanwhile]
+    assert "not invited: customer 2 c2@example.com: its portal status changed meanwhile" in result.out
+    assert "acme: 2 invitation(s) queued" in result.out
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["c1@example.com", "c3@example.com"]
     invited = shop.rows("SELECT email FROM invitations ORDER BY email")
     assert invited == [("c1@example.com",), ("c3@example.com",)]
