@@ -223,6 +223,8 @@ class Daemon:
             return
         if report.invited:
             log.info("daemon.auto_invited", company=company.id, contacts=len(report.invited))
+        if report.changed:  # disabled, enabled or invited since they were read: left as they are
+            log.info("daemon.auto_invite_left", company=company.id, contacts=len(report.changed))
 
     def run_job(self, job: Job) -> None:
         try:
