@@ -84,17 +84,26 @@ def load_accounts(
     return accounts
 
 
-def set_status(connection: Connection, company_id: str, key: tuple[str, str], status: PortalStatus) -> None:
+def set_status(
+    connection: Connection,
+    company_id: str,
+    key: tuple[str, str],
+    status: PortalStatus,
+    *,
+    was: PortalStatus | str | None = None,
+) -> bool:
+    """Set a contact's portal status; with `was`, only while it still is `was` (compared and
+    set in one UPDATE: on PostgreSQL it waits for a concurrent change of the row and looks
+    again). Whether the contact's row was set."""
     customer_ref, email = key
-    connection.execute(
-        update(CONTACTS)
-        .where(
-            CONTACTS.c.company_id == company_id,
-            CONTACTS.c.customer_ref == customer_ref,
-            CONTACTS.c.email == email,
-        )
-        .values(portal_status=str(status))
-    )
+    where = [
+        CONTACTS.c.company_id == company_id,
+        CONTACTS.c.customer_ref == customer_ref,
+        CONTACTS.c.email == email,
+    ]
+    if was is not None:
+        where.append(CONTACTS.c.portal_status == str(was))
+    return connection.execute(update(CONTACTS).where(*where).values(portal_status=str(status))).rowcount == 1
 
 
 def issue_invitation(
@@ -122,21 +131,9 @@ def record_invitation(
     Only while the contact's status is still `was`, the one the decision to invite was made
     on: an admin may have disabled the contact since, the contact accepted its earlier
     invitation, or another process invited it. Then nothing is written and False is
-    returned. The status is compared and set in one UPDATE (on PostgreSQL it waits for a
-    concurrent change of the row and looks again)."""
+    returned (`set_status` with `was`)."""
     record = issued.record
-    customer_ref, email = record.key
-    moved = connection.execute(
-        update(CONTACTS)
-        .where(
-            CONTACTS.c.company_id == company_id,
-            CONTACTS.c.customer_ref == customer_ref,
-            CONTACTS.c.email == email,
-            CONTACTS.c.portal_status == str(was),
-        )
-        .values(portal_status=str(issued.new_status))
-    ).rowcount
-    if not moved:
+    if not set_status(connection, company_id, record.key, issued.new_status, was=was):
         return False
     open_ = (
         INVITATIONS.c.company_id == company_id,
@@ -256,17 +253,8 @@ def _enable(connection: Connection, company_id: str, invited: _Invited, now: dat
     # Only if the contact still holds the status read: a sync deciding its email meanwhile
     # (another customer's contact keeps it, `conflict`) is not overwritten with `enabled`,
     # which could leave two logins on one email; the token is then refused, nothing changed.
-    contact = (
-        CONTACTS.c.company_id == company_id,
-        CONTACTS.c.customer_ref == invited.record.customer_ref,
-        CONTACTS.c.email == invited.record.email,
-    )
-    held = connection.execute(
-        update(CONTACTS)
-        .where(*contact, CONTACTS.c.portal_status == str(invited.status))
-        .values(portal_status=str(PortalStatus.ENABLED))
-    ).rowcount
-    if held != 1:
+    key = invited.record.key
+    if not set_status(connection, company_id, key, PortalStatus.ENABLED, was=invited.status):
         return False
     # Only if nobody accepted (or superseded) it since it was read: of requests racing with
     # one token, one enables the contact and the others are told it is invalid.
@@ -280,6 +268,6 @@ def _enable(connection: Connection, company_id: str, invited: _Invited, now: dat
         .values(accepted_at=now)
     ).rowcount
     if taken != 1:  # the contact as it was
-        connection.execute(update(CONTACTS).where(*contact).values(portal_status=str(invited.status)))
+        set_status(connection, company_id, key, invited.status)
         return False
     return True
