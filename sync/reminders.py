@@ -149,6 +149,8 @@ def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today:
 
 
 def _plan(connection: Connection, company_id: str, offsets, today, import_inactive: bool) -> ReminderPlan:
+    if not offsets:  # `reminder_offsets_days = []`: the company sends no reminders
+        return ReminderPlan((), ())
     horizon = _horizon(today, min(offsets))
     inputs = reminder_inputs(connection, company_id, horizon)
     return due_reminders(

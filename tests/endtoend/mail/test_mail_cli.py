@@ -404,6 +404,38 @@ def test_an_invoice_due_on_the_calendars_first_day_blocks_no_reminder(make_shop,
     assert sorted(a for r in smtp.received for a in r.rcpt_tos) == ["ap@globex.example", "old@example.com"]
 
 
+def test_a_company_with_no_reminder_offsets_is_sent_no_reminders(make_shop, sqlite_url, smtp):
+    """`reminder_offsets_days = []` passed validation, then every planning failed with
+    "unexpected error: ValueError: min() arg is an empty sequence" (the daemon logged a
+    traceback every minute). No offsets: no reminder is ever due; a repeated offset is one."""
+    customers = [customer("1", "Cafe", "ap@cafe.example")]
+    invoices = [invoice("10", "1", date(2026, 11, 1), "10.00")]
+    none = make_shop(sqlite_url, reminder_offsets_days=[])
+    none.sync(customers, invoices)
+
+    planned = none.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+
+    assert (planned.code, planned.err) == (0, "")
+    assert "acme: enqueued 0 reminder email(s)" in planned.out
+    assert none.scalar("SELECT count(*) FROM outbox") == 0
+    assert none.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).code == 0
+    assert smtp.received == []
+
+
+def test_a_repeated_reminder_offset_is_one_reminder(make_shop, sqlite_url, smtp):
+    shop = make_shop(sqlite_url, reminder_offsets_days=[0, 0, 7, 7])
+    shop.sync([customer("1", "Cafe", "ap@cafe.example")], [invoice("10", "1", date(2026, 11, 1), "10.00")])
+
+    planned = shop.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+
+    assert (planned.code, planned.err) == (0, "")
+    assert "acme: enqueued 1 reminder email(s)" in planned.out
+    assert shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM)).code == 0
+    assert len(smtp.received) == 1
+    ledger = "SELECT offset_days, status FROM reminder_ledger ORDER BY offset_days"
+    assert shop.rows(ledger) == [(0, "skipped"), (7, "sent")]
+
+
 def test_a_company_with_more_open_invoices_than_a_statement_takes_parameters_is_planned(
     make_shop, pg_url, smtp
 ):
