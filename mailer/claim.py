@@ -53,6 +53,7 @@ class Claimed:
     attempts: int
     last_error: str | None = None  # what an earlier attempt noted (refusals are carried on)
     automatic: bool = False  # held to its company's delivery window (checked again as it leaves)
+    kind: str = "reminder"  # an outbox kind (`mailer.outbox.KINDS`)
 
 
 def due(now: datetime) -> ColumnElement[bool]:
@@ -108,7 +109,15 @@ def claim(
         .where(c.id.in_(picked), c.status == "queued")
         .values(status=CLAIMED if each else "sending", claimed_by=worker_id, claimed_at=store_now(connection))
         .returning(
-            c.id, c.company_id, c.message_id, c.recipient, c.payload, c.attempts, c.last_error, c.automatic
+            c.id,
+            c.company_id,
+            c.message_id,
+            c.recipient,
+            c.payload,
+            c.attempts,
+            c.last_error,
+            c.automatic,
+            c.kind,
         )
     )
     rows = connection.execute(statement).all()

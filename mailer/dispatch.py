@@ -23,7 +23,8 @@ Automatic reminders whose invoices all stopped being due while they waited for t
 invitations that can no longer be accepted (automatic ones held for the window, manual ones
 queued again after a failed attempt) and automatic invitations of a company that turned
 `auto_invite` off are withdrawn just before claiming (`mailer.withdraw`), when the caller says
-how (`withdraw`).
+how (`withdraw`). An invitation claimed has its link's days counted again from `now`
+(`mailer.validity`): held for the window or a server that was down, it still has them all.
 
 A message the server takes for some recipients and refuses for others is `sent` with the
 refusals noted; if some of them were only deferred (4xx), the row is instead queued again
@@ -49,6 +50,7 @@ from mailer.preview import Planned, preview
 from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
 from mailer.transports import OnStart, Transport
+from mailer.validity import count_from
 from mailer.withdraw import REMINDER_REASONS, Withdrawal
 from portal_rules.windows import is_open
 
@@ -168,6 +170,7 @@ def dispatch(
                 each=each,
                 only=only,
             )
+            count_from(connection, [row.id for row in batch if row.kind == "invitation"], now)
         if not batch:
             return report
         not_begun: set[int] = set()  # filled by the starter: stopping, or a window closed

@@ -363,7 +363,7 @@ def _uninvite(connection: Connection, outbox_ids: list[int], now: datetime) -> N
     of_contact = _of_contact()
     carried = (
         select(v.id, k.id.label("contact"))
-        .select_from(OUTBOX.join(INVITATIONS, _carries()).outerjoin(CONTACTS, of_contact))
+        .select_from(OUTBOX.join(INVITATIONS, carries()).outerjoin(CONTACTS, of_contact))
         .where(c.id.in_(outbox_ids), *open_)
     )
     rows = connection.execute(carried).all()  # `outbox_ids` is one chunk: bounded IN lists
@@ -384,7 +384,7 @@ def _uninvite(connection: Connection, outbox_ids: list[int], now: datetime) -> N
         )
 
 
-def _carries() -> ColumnElement[bool]:
+def carries() -> ColumnElement[bool]:
     """An outbox mail and the invitation it carries: its key is "invitation:" + the token's
     hash, looked up by the hash's unique index."""
     c, v = OUTBOX.c, INVITATIONS.c
@@ -406,7 +406,7 @@ def _queued_invitations(now: datetime | None, companies: Collection[str] | None)
     enabled meanwhile, out of the books or the portal). The mail's dedupe key names the
     invitation it carries; one naming no stored invitation is left alone."""
     c, v, k = OUTBOX.c, INVITATIONS.c, CONTACTS.c
-    carried = OUTBOX.join(INVITATIONS, _carries()).outerjoin(CONTACTS, _of_contact())
+    carried = OUTBOX.join(INVITATIONS, carries()).outerjoin(CONTACTS, _of_contact())
     contact_open = and_(k.id.is_not(None), k.portal_status == "pending", k.eligible.is_(True))
     dead = or_(v.accepted_at.is_not(None), v.superseded_at.is_not(None), ~contact_open)
     in_scope = or_(~c.automatic, c.company_id.in_(list(companies))) if companies is not None else true()

@@ -180,6 +180,33 @@ def test_automatic_invitations_wait_for_the_window_manual_ones_do_not(make_shop,
     assert shop.rows("SELECT DISTINCT status FROM portal_accounts") == [("enabled",)]
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_an_invitation_held_for_the_window_keeps_all_its_days_from_when_it_leaves(
+    make_shop, request, smtp, store_kind
+):
+    """`invitation_ttl_days = 1`: an automatic invitation issued on Saturday night goes out at
+    Monday's opening. Its day was counted from the issue, so the mail that said "The link
+    expires in 1 day" carried a link already expired, and the contact, left `pending`, was
+    never invited again. Now its day runs from the mail leaving, whatever the store."""
+    url = request.getfixturevalue("sqlite_url" if store_kind == "sqlite" else "pg_url")
+    shop = make_shop(url, auto_invite=True, invitation_ttl_days=1)
+    shop.sync([customer("1", "Customer 1", "c1@example.com")], [])
+    invite(shop.engine, shop.config, shop.company, now=SATURDAY_NIGHT, all_eligible=True, automatic=True)
+
+    dispatched = shop.cli("mail", "dispatch", "--now", iso(MONDAY_9AM))
+    assert dispatched.out == "mail: 1 sent, 0 failed, 0 to retry\n"
+
+    [sent] = smtp.received
+    text = sent.message.get_body(("plain",)).get_content()
+    assert "The link expires in 1 day." in text
+    token = INVITE_LINK.search(text).group(1)
+    late = shop.cli("portal", "accept", COMPANY, token, "--now", iso(MONDAY_9AM + timedelta(days=1)))
+    assert late.code == 1 and "invalid invitation token" in late.err  # a day after it left: expired
+    accepted = shop.cli("portal", "accept", COMPANY, token, "--now", iso(MONDAY_9AM + timedelta(hours=23)))
+    assert accepted.code == 0, accepted.err
+    assert shop.rows("SELECT status FROM portal_accounts") == [("enabled",)]
+
+
 def test_a_superseded_automatic_invitation_is_not_delivered_later(make_shop, sqlite_url, smtp):
     shop = make_shop(sqlite_url, auto_invite=True)
     shop.sync([customer("1", "Customer 1", "c1@example.com")], [])
