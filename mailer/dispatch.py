@@ -175,7 +175,7 @@ def dispatch(
             return report
         not_begun: set[int] = set()  # filled by the starter: stopping, or a window closed
         starter = _starter(engine, batch, worker_id, stopping, not_begun, closed) if each else None
-        results = asyncio.run(_send(transport, batch, starter, _halting(batch, stopping, closed)))
+        results = asyncio.run(_send(transport, batch, starter, _halting(batch, stopping, closed), now))
         not_begun.update(row.id for row in batch if _unsent(results.get(row.message_id)))
         begun = [row for row in batch if row.id not in not_begun]
         with engine.begin() as connection:  # the answers and the hand-back, together
@@ -322,13 +322,17 @@ def _halting(
 
 
 async def _send(
-    transport: Transport, batch: Sequence[Claimed], on_start: OnStart | None, halt: Callable[[str], bool]
+    transport: Transport,
+    batch: Sequence[Claimed],
+    on_start: OnStart | None,
+    halt: Callable[[str], bool],
+    now: datetime,
 ) -> dict[str, SendResult]:
     messages: list[Outgoing] = []
     results: dict[str, SendResult] = {}
     for row in batch:
-        try:
-            messages.append(Outgoing.from_stored(row.message_id, row.recipient, row.payload))
+        try:  # dated as it leaves: a reminder held for the window is not one written at midnight
+            messages.append(Outgoing.from_stored(row.message_id, row.recipient, row.payload, dated=now))
         except Exception as exc:  # a corrupt payload fails alone, not the batch
             results[row.message_id] = SendResult(
                 row.message_id, Outcome.PERMANENT, None, f"unparseable payload: {exc}"

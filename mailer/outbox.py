@@ -39,7 +39,8 @@ def enqueue(
 
     `automatic` mail waits for the company's delivery window at dispatch time; manual
     and transactional mail does not. `not_before` is the earliest send time (aware).
-    `created_at` is the message's Date header (the `now` it was rendered with).
+    `created_at` is the message's Date header (the `now` it was rendered with); the dispatcher
+    dates it again as it leaves (`mailer.outgoing.redated`).
     Nothing is committed here.
     """
     row = outbox_row(

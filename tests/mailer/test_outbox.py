@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -95,6 +96,24 @@ def test_enqueue_refuses_bad_input(engine, sender, invitation, change, error):
     kwargs = dict(company_id="acme", kind="invitation", automatic=False, not_before=NOW) | change
     with Session(engine) as session, pytest.raises(ValueError, match=error):
         enqueue(session, message, **kwargs)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_stored_message_leaves_dated_when_it_leaves_and_otherwise_unchanged(newline):
+    """Only the header's Date line changes (a folded one with its continuation), never a body
+    line that looks like one, nor any other header."""
+    head = ["From: billing@acme.example", "Date: Sat, 21 Nov 2026", " 05:00:30 +0000", "To: bob@example.com"]
+    body = ["", "Date: in the body stays", "Thanks"]
+    payload = newline.join(head + body)
+    leaving = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York"))
+
+    outgoing = Outgoing.from_stored("<m@acme.example>", "bob@example.com", payload, dated=leaving)
+
+    expected = newline.join([head[0], "Date: Mon, 23 Nov 2026 14:00:00 +0000", head[3], *body])
+    assert outgoing.data == expected.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    assert outgoing.sender == "billing@acme.example"
+    undated = Outgoing.from_stored("<m@acme.example>", "bob@example.com", payload)
+    assert undated.data == payload.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])

@@ -135,6 +135,8 @@ def test_a_reminder_planned_outside_the_window_goes_out_once_at_the_opening(make
     assert received.rcpt_tos == ["ap@cafe.example"]
     assert "INV-10" in received.message.get_body(("plain",)).get_content()
     assert shop.outbox("status", "sent_at") == [("sent", case.opening)]
+    # dated as it left, not as it was planned (a customer saw a reminder written at night)
+    assert received.message["Date"].datetime == case.opening
 
 
 # --- automatic invitations (auto_invite = true) -----------------------------------------------
