@@ -14,6 +14,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from store.db import require_migrated
 from store.schedule import UnknownCompany, request_sync
 from sync.companies import effective_companies
 from sync.config import CompanyConfig, Config, ConfigError
@@ -67,6 +68,9 @@ class ServerContext:
         the error is logged; with no set read yet, it is raised (`CompaniesUnreadable`)."""
         known, now = self._known, time.monotonic()
         if known is None or now - known[0] >= COMPANIES_FRESH_FOR:
+            # A store behind (or ahead of) this code answers 503 on every route, as `/readyz`
+            # says, rather than serving and writing through an older schema (`StoreNotMigrated`).
+            require_migrated(self.engine)
             try:
                 companies = effective_companies(self.config, self.engine)
             except ConfigError as exc:

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
 
+from store.db import make_engine
 from sync.cli import main
 from sync.config import load_config
 from sync.http.app import create_app
 from sync.http.steady import STEADY
+from tests.foundation.schema import migrate
 from tests.http.conftest import Served, serving_in_thread
 
 
@@ -106,6 +109,33 @@ def test_a_request_behind_a_locked_store_answers_503_after_the_servers_own_wait(
     assert (locked.status_code, locked.json()) == (503, {"error": "store unavailable"})
     assert 0.4 < waited < 5  # the server's wait, not SQLite's 30 s of a sync
     assert free.status_code == 202
+
+
+def test_a_store_behind_the_code_answers_503_on_every_route_and_stores_nothing(tmp_path: Path):
+    """`/readyz` said 503 for a store at an older revision (the code upgraded before `arsync
+    db upgrade` ran), while the portal routes answered from the old schema and request access
+    wrote to it. Every route now says what `/readyz` says; the store keeps what it held."""
+    url = f"sqlite:///{tmp_path / 'arsync.db'}"
+    config, key = migrated_with_key(tmp_path, url)
+    engine = make_engine(url)
+    migrate(engine, command.downgrade, "0013")
+    engine.dispose()
+    requests = "SELECT count(*) FROM access_requests"
+    before = sqlite3.connect(tmp_path / "arsync.db").execute(requests).fetchone()
+    with (
+        serving_in_thread(create_app(config=load_config(config))) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        ready = client.get("/readyz")
+        answers = [
+            client.get("/v1/companies/acme/customers/1/invoices"),
+            client.get("/v1/companies/acme/customers/1/balance"),
+            client.post("/v1/companies/acme/request-access", json={"email": "a@b.example"}),
+            client.post("/v1/companies/acme/invitations/accept", json={"token": "x" * 43}),
+        ]
+    assert ready.status_code == 503 and "run `arsync db upgrade`" in ready.json()["error"]
+    assert [(a.status_code, a.json()) for a in answers] == [(503, {"error": "store unavailable"})] * 4
+    assert sqlite3.connect(tmp_path / "arsync.db").execute(requests).fetchone() == before
 
 
 def test_malformed_input_on_an_unmigrated_store_is_still_a_503(tmp_path: Path):
