@@ -29,7 +29,8 @@ def check_http_secrets(config: Config) -> None:
     for key in ("quickbooks_verifier_token_env", "xero_webhook_key_env"):
         env = getattr(config.http, key)
         if env and not os.environ.get(env):
-            raise ConfigError(f"{config.path}: http.{key}: environment variable {env} is not set")
+            state = "is empty" if env in os.environ else "is not set"  # an empty key signs nothing
+            raise ConfigError(f"{config.path}: http.{key}: environment variable {env} {state}")
 
 
 def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, smtp: bool = False) -> None:

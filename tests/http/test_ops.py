@@ -265,7 +265,11 @@ def test_serve_configuration_errors_exit_2_naming_the_key(tmp_path: Path, monkey
     config.write_text('[http]\nxero_webhook_key_env = "NO_SUCH_WEBHOOK_KEY"\n')
     code, _, err = run_cli(config, "serve")
     assert code == 2
-    assert "http.xero_webhook_key_env" in err and "NO_SUCH_WEBHOOK_KEY" in err
+    assert "http.xero_webhook_key_env: environment variable NO_SUCH_WEBHOOK_KEY is not set" in err
+    monkeypatch.setenv("NO_SUCH_WEBHOOK_KEY", "")  # set, but a key that signs nothing
+    code, _, err = run_cli(config, "serve")
+    assert code == 2
+    assert "http.xero_webhook_key_env: environment variable NO_SUCH_WEBHOOK_KEY is empty" in err
     config.write_text("[http]\nport = 70000\n")
     code, _, err = run_cli(config, "serve")
     assert code == 2 and "http.port" in err
