@@ -1,10 +1,12 @@
 """Portal customers: whether one is in the portal (a row of `portal_customers`, for the portal
-API's 404s), their display names, and the one with the most visible invoices (the demo's)."""
+API's 404s) or at least in the store, their display names, and the one with the most visible
+invoices (the demo's)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
+from portal_rules.types import CustomerFacts
 from store.tables import Customer, Invoice
 
 CUSTOMERS = Customer.__table__
@@ -21,6 +23,17 @@ def in_portal(engine: Engine, company_id: str, customer_ref: str) -> bool:
             )
         )
     return found is not None
+
+
+def stored_customer(engine: Engine, company_id: str, customer_ref: str) -> CustomerFacts | None:
+    """The customer of this ref as the books last gave it (active, deleted), in the portal or
+    not; None when there is none."""
+    with engine.connect() as connection:
+        of_company = CUSTOMERS.c.company_id == company_id
+        row = connection.execute(
+            select(CUSTOMERS.c.active, CUSTOMERS.c.deleted).where(of_company, CUSTOMERS.c.ref == customer_ref)
+        ).first()
+    return None if row is None else CustomerFacts(customer_ref, bool(row.active), bool(row.deleted))
 
 
 def customer_names(connection, company_id: str, refs: list[str]) -> dict[str, str]:

@@ -109,11 +109,7 @@ def invite(
     except TemplateProblem as exc:
         raise WorkFailed(f"invitations not sent: {company} ({exc})") from None
     if customer_ref and not report.invited and not report.not_invitable and not report.changed:
-        contact = f"contact {email.strip().lower()!r}" if email else "contacts"
-        raise click.BadParameter(
-            f"company {company!r} has no {contact} for customer {customer_ref!r}",
-            param_hint="'--email'" if email else "'--customer'",
-        )
+        raise _nobody(state, company, customer_ref, email)
     for ref, address, why in report.not_invitable:
         click.echo(f"not invited: customer {ref} {address}: {why}")
     for ref, address in report.changed:
@@ -123,6 +119,31 @@ def invite(
         deliver_now(state, at)
     elif not all_eligible:
         raise WorkFailed("nobody to invite")
+
+
+def _nobody(state: State, company: str, customer_ref: str, email: str | None) -> click.BadParameter:
+    """Why `--customer` named nobody to invite: no such customer, one the portal does not show
+    under the company's settings now (its contacts exist, but an inactive or deleted customer
+    has no portal), or no such contacts."""
+    from portal_rules.customers import portal_visible_customer
+    from store.portal_customers import stored_customer
+
+    customer = stored_customer(state.app().engine, company, customer_ref)
+    if customer is None:
+        return click.BadParameter(
+            f"company {company!r} has no customer {customer_ref!r}", param_hint="'--customer'"
+        )
+    if not portal_visible_customer(customer, state.config.company(company).import_inactive_customers):
+        why = (
+            "deleted in the books"
+            if customer.deleted
+            else "inactive, and inactive customers are not imported"
+        )
+        problem = f"customer {customer_ref!r} of company {company!r} is not in the portal ({why})"
+        return click.BadParameter(problem, param_hint="'--customer'")
+    contact = f"contact {email.strip().lower()!r}" if email else "contacts"
+    problem = f"company {company!r} has no {contact} for customer {customer_ref!r}"
+    return click.BadParameter(problem, param_hint="'--email'" if email else "'--customer'")
 
 
 @click.command("request-access")

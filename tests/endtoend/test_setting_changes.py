@@ -62,7 +62,7 @@ def test_turning_inactive_imports_off_hides_the_stored_inactive_customer_at_the_
         [(False,)],
     )
     code, _, err = world.cli("invite", "qbo_all", "--customer", "2")
-    assert code == 2 and "no contacts for customer '2'" in err  # none the portal may invite
+    assert code == 2 and "customer '2' of company 'qbo_all' is not in the portal (inactive" in err
     assert world.rows("SELECT COUNT(*) FROM outbox WHERE company_id = 'qbo_all'") == [(0,)]
     code, out, _ = world.cli("customer", "health", "qbo_all", "--json")
     assert code == 0 and "2" not in [json.loads(line)["customer_ref"] for line in out.splitlines()]
@@ -150,7 +150,8 @@ def test_inactive_customers_no_longer_imported_are_not_invited_before_the_next_s
 
     set_setting(world, "qbo_all", "import_inactive_customers", False)  # no sync since
     code, _, err = world.cli("invite", "qbo_all", "--customer", "2")
-    assert code == 2 and "no contacts for customer '2'" in err  # as the next sync will leave it
+    # as the next sync will leave it
+    assert code == 2 and "customer '2' of company 'qbo_all' is not in the portal (inactive" in err
     matched = world.cli("portal", "request-access", "qbo_all", "old@dormant.example")
     unknown = world.cli("portal", "request-access", "qbo_all", "nobody@nowhere.example")
     assert matched[:2] == unknown[:2] and matched[0] == 0

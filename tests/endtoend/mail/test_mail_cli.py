@@ -404,6 +404,45 @@ def test_an_invoice_due_on_the_calendars_first_day_blocks_no_reminder(make_shop,
     assert sorted(a for r in smtp.received for a in r.rcpt_tos) == ["ap@globex.example", "old@example.com"]
 
 
+def test_invite_says_why_a_customer_named_has_nobody_to_invite(make_shop, sqlite_url, smtp):
+    """An inactive customer's contacts exist in the books, but the portal does not show it: it
+    was told "company has no contacts for customer", sending the admin to the books for
+    contacts that are there. Each reason now says which it is, exit 2 naming the argument."""
+    shop = make_shop(sqlite_url, import_inactive_customers=True)
+    shop.sync(
+        [
+            customer("1", "Cafe", "ap@cafe.example"),
+            customer("2", "Dormant", "old@dormant.example", active=False),
+        ],
+        [],
+    )
+    shop = make_shop(sqlite_url, import_inactive_customers=False)  # stored, no longer shown
+
+    answers = {
+        args: shop.process("invite", COMPANY, *args, "--now", iso(FRIDAY_10AM))
+        for args in (
+            ("--customer", "2"),
+            ("--customer", "9"),
+            ("--customer", "1", "--email", "x@cafe.example"),
+        )
+    }
+
+    assert {args: (a.code, a.err.splitlines()[-1]) for args, a in answers.items()} == {
+        ("--customer", "2"): (
+            2,
+            "Error: Invalid value for '--customer': customer '2' of company 'acme' is not in the portal "
+            "(inactive, and inactive customers are not imported)",
+        ),
+        ("--customer", "9"): (2, "Error: Invalid value for '--customer': company 'acme' has no customer '9'"),
+        ("--customer", "1", "--email", "x@cafe.example"): (
+            2,
+            "Error: Invalid value for '--email': "
+            "company 'acme' has no contact 'x@cafe.example' for customer '1'",
+        ),
+    }
+    assert shop.scalar("SELECT count(*) FROM outbox") == 0 and smtp.received == []
+
+
 def test_a_company_with_no_reminder_offsets_is_sent_no_reminders(make_shop, sqlite_url, smtp):
     """`reminder_offsets_days = []` passed validation, then every planning failed with
     "unexpected error: ValueError: min() arg is an empty sequence" (the daemon logged a
