@@ -10,8 +10,9 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 
 from mailer.environment import TemplateProblem, check_templates, template_failure
+from portal_rules.eligibility import CONFLICT, DISABLED
 from portal_rules.invitations import IssuedInvitation, can_invite, issue, needs_auto_invitation
-from portal_rules.types import PortalAccount
+from portal_rules.types import PortalAccount, PortalStatus
 from store.access_requests import invite_on_request, requested_invites
 from store.invitations import load_accounts, record_invitation
 from store.portal_customers import customer_names
@@ -141,6 +142,12 @@ def check_portal_url(company: CompanyConfig) -> None:
 
 
 def _why(account: PortalAccount) -> str:
+    """Why this contact is not invited: its status when that says it (a conflict names the
+    other customer's access, `arsync portal conflicts`), else the causes of ineligibility."""
+    if account.status is PortalStatus.CONFLICT:
+        return f"{CONFLICT} (see `arsync portal conflicts`)"
+    if account.status is PortalStatus.DISABLED:
+        return DISABLED
     if not account.eligible:
         return "not eligible (plan, inactive customer, invalid email, or contact not portal-enabled)"
     return f"status is {account.status}"

@@ -443,6 +443,39 @@ def test_invite_says_why_a_customer_named_has_nobody_to_invite(make_shop, sqlite
     assert shop.scalar("SELECT count(*) FROM outbox") == 0 and smtp.received == []
 
 
+def test_invite_names_a_disabled_or_conflicting_contact_for_what_it_is(make_shop, sqlite_url, smtp):
+    """A contact in conflict (its email enabled for another customer, one login per email) or
+    disabled by an admin was answered with the generic "not eligible (plan, inactive
+    customer, ...)"; the status says exactly why, so the answer does."""
+    shop = make_shop(sqlite_url, multi_account_portal=False)
+    shared = "ap@shared.example"
+    shop.sync(
+        [
+            customer("1", "North", shared),
+            customer("2", "South", shared),
+            customer("3", "Cafe", "c@cafe.example"),
+        ],
+        [],
+    )
+    assert shop.cli("invite", COMPANY, "--customer", "1", "--now", iso(FRIDAY_10AM)).code == 0
+    token = INVITE_LINK.search(smtp.received[0].message.get_body(("plain",)).get_content()).group(1)
+    assert shop.cli("portal", "accept", COMPANY, token, "--now", iso(FRIDAY_10AM)).code == 0
+    assert shop.cli("portal", "disable", COMPANY, "--customer", "3", "--email", "c@cafe.example").code == 0
+
+    conflicting = shop.cli("invite", COMPANY, "--customer", "2", "--now", iso(FRIDAY_10AM))
+    disabled = shop.cli("invite", COMPANY, "--customer", "3", "--now", iso(FRIDAY_10AM))
+
+    assert conflicting.out == (
+        "not invited: customer 2 ap@shared.example: the email has portal access through another "
+        "customer (see `arsync portal conflicts`)\nacme: 0 invitation(s) queued\n"
+    )
+    assert disabled.out == (
+        "not invited: customer 3 c@cafe.example: portal access was disabled by an admin\n"
+        "acme: 0 invitation(s) queued\n"
+    )
+    assert len(smtp.received) == 1
+
+
 def test_a_company_with_no_reminder_offsets_is_sent_no_reminders(make_shop, sqlite_url, smtp):
     """`reminder_offsets_days = []` passed validation, then every planning failed with
     "unexpected error: ValueError: min() arg is an empty sequence" (the daemon logged a
