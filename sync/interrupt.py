@@ -1,9 +1,12 @@
-"""Ctrl-C in a command that writes as it goes (`sync`, `mail dispatch`): stop at a safe point.
+"""Ctrl-C or SIGTERM in a command that writes as it goes (`sync`, `mail dispatch`): stop at a
+safe point.
 
-The first Ctrl-C (SIGINT) asks the work to stop once what is in hand is recorded: the page
-being committed, the messages already handed to the mail server. Raising at once instead
-would lose answers the server gave (mail then counted as in doubt) or leave a transaction
-open under the process's own cleanup. A second Ctrl-C aborts as usual.
+The first Ctrl-C (SIGINT) or SIGTERM (a service manager, `timeout`, a container being
+stopped) asks the work to stop once what is in hand is recorded: the page being committed,
+the messages already handed to the mail server. Raising at once instead would lose answers
+the server gave (mail then counted as in doubt) or leave a transaction open under the
+process's own cleanup; dying at SIGTERM's default left the sync's run `running` in `status`
+and `history` until a later run settled it. A second signal aborts as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ Stop = Callable[[], bool]
 
 @contextmanager
 def stop_on_interrupt(what: str) -> Iterator[Stop]:
-    """Within the block, the first SIGINT makes the returned `stop()` true and prints
-    "stopping after {what}"; the next one raises KeyboardInterrupt. Outside the main thread
+    """Within the block, the first SIGINT or SIGTERM makes the returned `stop()` true and
+    prints "stopping after {what}"; the next one raises KeyboardInterrupt. Outside the main thread
     (where signals cannot be caught) `stop()` stays false and Ctrl-C is left as it is."""
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -31,10 +34,12 @@ def stop_on_interrupt(what: str) -> Iterator[Stop]:
         if requested.is_set():
             raise KeyboardInterrupt
         requested.set()
-        print(f"arsync: stopping after {what} (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        again = "Ctrl-C again" if signum == signal.SIGINT else "terminated; a second signal"
+        print(f"arsync: stopping after {what} ({again} to abort)", file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield requested.is_set
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -257,9 +257,14 @@ def test_xero_sigkill_at_random_points_then_rerun_equals_uninterrupted(xero_sim,
     assert snapshot(sqlite_url) == expected
 
 
-def test_ctrl_c_stops_after_the_page_in_hand_and_the_next_sync_resumes(books_sim, tmp_path, sqlite_url):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_after_the_page_in_hand_and_the_next_sync_resumes(
+    books_sim, tmp_path, sqlite_url, stop_signal
+):
     """The first Ctrl-C ends the run cleanly at a page boundary: recorded as interrupted, its
-    lease released (the next sync starts at once), and resumed by the next sync to the same store."""
+    lease released (the next sync starts at once), and resumed by the next sync to the same store.
+    So does SIGTERM (a service manager, `timeout`, a container's stop): it killed the process,
+    and `status` and `history` showed the run `running` until a later run settled it."""
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     assert main(["--config", str(setup_store(tmp_path / "ref", reference, books_sim)), "sync"]) == 0
     expected = snapshot(reference)
@@ -267,7 +272,7 @@ def test_ctrl_c_stops_after_the_page_in_hand_and_the_next_sync_resumes(books_sim
     config = setup_store(tmp_path / "stopped", sqlite_url, books_sim)
     process = arsync_sync(config, capture=True)
     assert wait_for_progress(sqlite_url, pages_done=1, process=process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop_signal)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, (out, err)
     assert "stopping after the page being committed" in err and "Traceback" not in err
