@@ -132,10 +132,16 @@ def to_customer(raw: Any) -> CustomerRecord:
 
 
 def to_invoice(raw: Any) -> InvoiceRecord | None:
-    """An Invoice as an InvoiceRecord, None for a bill (ACCPAY); raises MalformedRecord."""
+    """An Invoice as an InvoiceRecord, None for a bill (ACCPAY); raises MalformedRecord, also
+    for a Type that is neither (missing or unknown: quarantined, never dropped unseen)."""
     invoice = _mapping(raw, "Invoice")
-    if not xero_importable(_optional_text(invoice, "Type")):
+    kind = _optional_text(invoice, "Type")
+    if not kind:
+        raise MalformedRecord("missing Type")
+    if kind.upper() == "ACCPAY":
         return None
+    if not xero_importable(kind):
+        raise MalformedRecord(f"Type is neither ACCREC nor ACCPAY: {kind!r}")
     flags = xero_flags(_optional_text(invoice, "Status"))
     return InvoiceRecord(
         ref=_text(invoice, "InvoiceID"),

@@ -31,9 +31,13 @@ _ZERO = Decimal("0.00")
 
 
 def to_payment(raw: Any) -> PaymentRecord | None:
-    """A Payment as a PaymentRecord, None for a supplier payment; raises MalformedRecord."""
+    """A Payment as a PaymentRecord, None for another kind of payment (a supplier's, a refund);
+    raises MalformedRecord, also when it has no PaymentType (quarantined, not dropped unseen)."""
     payment = _mapping(raw, "Payment")
-    if _optional_text(payment, "PaymentType") != "ACCRECPAYMENT":
+    kind = _optional_text(payment, "PaymentType")
+    if not kind:
+        raise MalformedRecord("missing PaymentType")
+    if kind.upper() != "ACCRECPAYMENT":
         return None
     ref = _text(payment, "PaymentID")
     invoice = _mapping(payment.get("Invoice"), "Invoice")
@@ -56,10 +60,16 @@ def to_payment(raw: Any) -> PaymentRecord | None:
 
 
 def to_credit(raw: Any) -> CreditRecord | None:
-    """A CreditNote as a CreditRecord with its allocations, None for a supplier credit."""
+    """A CreditNote as a CreditRecord with its allocations, None for a supplier credit
+    (ACCPAYCREDIT); raises MalformedRecord, also for a missing or unknown Type."""
     credit = _mapping(raw, "CreditNote")
-    if _optional_text(credit, "Type") != "ACCRECCREDIT":
+    kind = _optional_text(credit, "Type")
+    if not kind:
+        raise MalformedRecord("missing Type")
+    if kind.upper() == "ACCPAYCREDIT":
         return None
+    if kind.upper() != "ACCRECCREDIT":
+        raise MalformedRecord(f"Type is neither ACCRECCREDIT nor ACCPAYCREDIT: {kind!r}")
     ref = _text(credit, "CreditNoteID")
     flags = xero_flags(_optional_text(credit, "Status"))
     live = not (flags.voided or flags.deleted or flags.draft)

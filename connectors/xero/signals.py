@@ -41,8 +41,9 @@ def xero_flags(status: str | None) -> LiveFlags:
 
 
 def xero_importable(invoice_type: str | None) -> bool:
-    """Only sales invoices (`Type == "ACCREC"`) are imported; bills (ACCPAY) are not."""
-    return invoice_type == "ACCREC"
+    """Only sales invoices (`Type == "ACCREC"`, in any case, as statuses are read) are
+    imported; bills (ACCPAY) are not."""
+    return (invoice_type or "").upper() == "ACCREC"
 
 
 def xero_contact_active(contact_status: str | None) -> bool:

@@ -294,6 +294,13 @@ def test_xero_credit_note_status(status, flags):
         (xero_credit, raw(XERO_CREDIT, Allocations=[{"Amount": 1, "Invoice": {}}]), "Invoice.InvoiceID"),
         (xero_credit, raw(XERO_CREDIT, Total=True), "Total is not a number"),
         (xero_credit, raw(XERO_CREDIT, Allocations={}), "Allocations is not a list"),
+        (xero_payment, raw(XERO_PAYMENT, PaymentType=...), "missing PaymentType"),
+        (xero_credit, raw(XERO_CREDIT, Type=None), "missing Type"),
+        (
+            xero_credit,
+            raw(XERO_CREDIT, Type="ACCREC"),
+            "Type is neither ACCRECCREDIT nor ACCPAYCREDIT: 'ACCREC'",
+        ),
     ],
     ids=[
         "no-id",
@@ -305,11 +312,21 @@ def test_xero_credit_note_status(status, flags):
         "alloc-no-id",
         "bool-total",
         "allocations-shape",
+        "payment-no-type",
+        "credit-no-type",
+        "credit-unknown-type",
     ],
 )
 def test_xero_malformed(parse, payload, reason):
     with pytest.raises(MalformedRecord, match=reason):
         parse(payload)
+
+
+def test_xero_types_are_read_in_any_case_and_other_kinds_are_left_out():
+    assert xero_payment(raw(XERO_PAYMENT, PaymentType="accrecpayment")) == xero_payment(raw(XERO_PAYMENT))
+    assert xero_credit(raw(XERO_CREDIT, Type="accreccredit")) == xero_credit(raw(XERO_CREDIT))
+    assert xero_payment(raw(XERO_PAYMENT, PaymentType="ARCREDITPAYMENT")) is None  # a credit note's refund
+    assert xero_credit(raw(XERO_CREDIT, Type="ACCPAYCREDIT")) is None  # a supplier's
 
 
 def test_quickbooks_pulls_payments_and_credit_memos_like_invoices():

@@ -101,6 +101,11 @@ def test_sent_to_contact(changes, expected):
 
 def test_bills_are_not_invoices():
     assert to_invoice(raw_invoice(Type="ACCPAY")) is None
+    assert to_invoice(raw_invoice(Type="accpay")) is None
+
+
+def test_the_type_is_read_in_any_case_as_the_status_is():
+    assert to_invoice(raw_invoice(Type="accrec")) == to_invoice(raw_invoice(Type="ACCREC")) is not None
 
 
 @pytest.mark.parametrize(
@@ -116,6 +121,8 @@ def test_bills_are_not_invoices():
         (raw_invoice(InvoiceID=""), "missing InvoiceID"),
         (raw_invoice(CurrencyCode=...), "missing CurrencyCode"),
         (raw_invoice(Status=7), "Status is not text: 7"),
+        (raw_invoice(Type=...), "missing Type"),
+        (raw_invoice(Type="ACCRECCREDIT"), "Type is neither ACCREC nor ACCPAY: 'ACCRECCREDIT'"),
         ("not an object", "Invoice is not a JSON object"),
     ],
     ids=[
@@ -129,6 +136,8 @@ def test_bills_are_not_invoices():
         "no-id",
         "no-currency",
         "numeric-status",
+        "no-type",
+        "unknown-type",
         "string",
     ],
 )

@@ -43,8 +43,8 @@ def test_xero_status(status, flags: LiveFlags) -> None:
 
 @pytest.mark.parametrize(
     ("invoice_type", "expected"),
-    [("ACCREC", True), ("ACCPAY", False), (None, False)],
-    ids=["sales-invoice", "bill", "missing"],
+    [("ACCREC", True), ("accrec", True), ("ACCPAY", False), (None, False)],
+    ids=["sales-invoice", "lower-case", "bill", "missing"],
 )
 def test_xero_importable(invoice_type, expected: bool) -> None:
     assert xero_importable(invoice_type) is expected
