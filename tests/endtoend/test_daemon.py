@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -168,7 +169,9 @@ def test_daemon_holds_automatic_mail_outside_the_window(daemon_world, store_url)
 
 
 def test_one_company_failing_never_stops_the_others(daemon_world, store_url, tmp_path):
-    """A second company whose API is unreachable fails its runs; the first one keeps syncing."""
+    """A second company whose API is unreachable fails its runs; the first one keeps syncing.
+    A third, added to the store with a connector kind no worker has, fails before any run
+    begins: it failed silently, every interval; the worker's log now says why."""
     _, configure, _, sim = daemon_world
     config = configure((0, 23))
     dead_port = free_port()
@@ -204,15 +207,32 @@ token_url = "http://127.0.0.1:{dead_port}/token"
         )
         == 0
     )
+    stored = tmp_path / "stored.toml"
+    stored.write_text(
+        '[[companies]]\nid = "plugged"\nname = "Plugged"\n'
+        '[companies.connection]\nkind = "nosuchkind"\nclient_id = "x"\n'
+    )
+    assert main(["--config", str(config), "company", "add", str(stored)]) == 0
     process = launch(config)
     try:
         ok = "SELECT COUNT(*) FROM sync_runs WHERE company_id='acme' AND status='ok'"
         failed = "SELECT COUNT(*) FROM sync_runs WHERE company_id='broken' AND status='failed'"
+        tried = "SELECT COUNT(*) FROM sync_schedule WHERE company_id='plugged' AND last_status='failed'"
         before = count(store_url, ok)
-        assert wait_for(lambda: count(store_url, failed) >= 1 and count(store_url, ok) >= before + 2, 60)
+        assert wait_for(
+            lambda: (
+                count(store_url, failed) >= 1
+                and count(store_url, ok) >= before + 2
+                and count(store_url, tried)
+            ),
+            60,
+        )
     finally:
         code, err = stop(process)
     assert code == 0, err[-2000:]
+    failures = [json.loads(line) for line in err.splitlines() if '"daemon.sync_failed"' in line]
+    assert failures and {f["company"] for f in failures} == {"plugged"}
+    assert failures[0]["error"].startswith("unknown connector kind 'nosuchkind'")
 
 
 def free_port() -> int:
