@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
+from mailer.claim import CLAIMED, expire_claims_of
 from mailer.outbox import OUTBOX
+from store.clock import store_time
+from store.fleet_tables import WorkerRow
+from store.owners import owner_is_dead
+
+WORKERS = WorkerRow.__table__
 
 STATUSES = ("queued", "claimed", "sending", "sent", "failed", "in_doubt", "dropped")
 RESENDABLE = ("in_doubt", "failed")
@@ -94,6 +100,7 @@ def _change(
 ) -> None:
     c = OUTBOX.c
     with engine.begin() as connection:
+        _settle_dead_claimer(connection, company_id, outbox_id)
         changed = connection.execute(
             update(OUTBOX)
             .where(c.id == outbox_id, c.company_id == company_id, c.status.in_(allowed))
@@ -109,3 +116,21 @@ def _change(
     raise OutboxError(
         f"outbox message {outbox_id} is {status}; only {' or '.join(allowed)} messages can be {verb}"
     )
+
+
+def _settle_dead_claimer(connection: Connection, company_id: str, outbox_id: int) -> None:
+    """A message whose claimer died (its heartbeat ran out, or its process on this machine
+    exited) is settled first, as a worker's next dispatch would settle it: `sending` turns
+    `in_doubt`, `claimed` goes back to `queued`. With no worker left to dispatch, the admin
+    `arsync status` tells of a message in doubt could otherwise neither resend nor drop it."""
+    c, w = OUTBOX.c, WORKERS.c
+    row = connection.execute(
+        select(c.claimed_by, w.alive_until)
+        .select_from(OUTBOX.outerjoin(WORKERS, w.worker == c.claimed_by))
+        .where(c.id == outbox_id, c.company_id == company_id, c.status.in_((CLAIMED, "sending")))
+    ).first()
+    if row is None or row.claimed_by is None:
+        return
+    ran_out = row.alive_until is not None and row.alive_until < store_time(connection)
+    if ran_out or owner_is_dead(row.claimed_by):
+        expire_claims_of(connection, [row.claimed_by])

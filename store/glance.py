@@ -18,6 +18,7 @@ from store.owners import owner_is_dead
 from store.types import UTCDateTime
 
 _WHEN = UTCDateTime()
+_DIED = "the worker that claimed it died before recording the server's answer; it may have been delivered"
 
 
 def _typed(sql: str, **columns) -> TextClause:
@@ -69,6 +70,20 @@ _OUTBOX_NEEDING_ADMIN = _typed(
     last_error=Text,
     claimed_at=_WHEN,
 )
+# Claimed mail of a claimer that may have died: settled (`sending` in doubt, `claimed` queued
+# again) by the next dispatch of a worker, or by `arsync mail resend|drop` of the message.
+_CLAIMED_MAIL = _typed(
+    """SELECT o.id, o.status, o.recipient, o.subject, o.claimed_by, o.claimed_at, w.alive_until
+       FROM outbox o LEFT JOIN workers w ON w.worker = o.claimed_by
+       WHERE o.company_id = :c AND o.status IN ('claimed', 'sending') ORDER BY o.id DESC""",
+    id=Integer,
+    status=String,
+    recipient=String,
+    subject=String,
+    claimed_by=String,
+    claimed_at=_WHEN,
+    alive_until=_WHEN,
+)
 _REQUESTED_INVITES = _typed(  # `store.portal` decided them; a worker's dispatch issues them
     """SELECT COUNT(*) AS n, MIN(requested_at) AS oldest FROM access_requests
        WHERE company_id = :c AND invite_ref IS NOT NULL AND handled_at IS NULL""",
@@ -104,7 +119,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     abandoned_runs, or None),
     `outbox` (count per status), `requested_invites` (n, oldest: portal requests' invitations
     no worker has issued yet), `requests_job` (the claim and last run of the job issuing
-    them, or None), `needing_admin` (in-doubt and failed messages, newest first) and
+    them, or None), `needing_admin` (in-doubt and failed messages, newest first, counting the
+    mail of a dead claimer as settled: `_as_settled`) and
     `deletions_unseen_since` (deletions in the books since then are unknown until a full
     sync, or None), and `store_now` (the store's clock, which claims expire on).
     """
@@ -115,8 +131,9 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             row = connection.execute(query, params).mappings().first()
             return dict(row) if row else None
 
-        return {
-            "store_now": store_time(connection),
+        now = store_time(connection)
+        seen = {
+            "store_now": now,
             "last_run": one(_LAST_RUN),
             "last_success": connection.execute(_LAST_SUCCESS, params).scalar(),
             "connection": one(_CONNECTION),
@@ -129,6 +146,37 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             ],
             "deletions_unseen_since": _deletions_unseen_since(connection.execute(_CURSOR, params).scalar()),
         }
+        stranded = [
+            row for row in connection.execute(_CLAIMED_MAIL, params).mappings() if _claimer_dead(row, now)
+        ]
+    return _as_settled(seen, stranded)
+
+
+def _claimer_dead(row, now) -> bool:
+    """Whether the worker or process that claimed this mail is dead: its heartbeat ran out,
+    or it was a process of this machine that has exited."""
+    ran_out = row["alive_until"] is not None and row["alive_until"] < now
+    return bool(row["claimed_by"]) and (ran_out or owner_is_dead(row["claimed_by"]))
+
+
+def _as_settled(seen: dict, stranded: list) -> dict:
+    """The company's outbox as it stands once its dead claimers' mail is settled (what any
+    dispatch, or `arsync mail resend|drop` of the message, does first): `sending` mail is in
+    doubt, `claimed` mail queued again. Read-only, `status` shows it so, not as `sending`
+    for ever when no worker is left to settle it."""
+    counts = seen["outbox"]
+    for row in stranded:
+        settled = "in_doubt" if row["status"] == "sending" else "queued"
+        counts[row["status"]] -= 1
+        counts[settled] = counts.get(settled, 0) + 1
+        if settled == "in_doubt":
+            seen["needing_admin"].append(
+                {"id": row["id"], "status": settled, "recipient": row["recipient"], "subject": row["subject"]}
+                | {"last_error": _DIED, "claimed_at": row["claimed_at"]}
+            )
+    seen["outbox"] = {status: n for status, n in counts.items() if n}
+    seen["needing_admin"].sort(key=lambda entry: entry["id"], reverse=True)
+    return seen
 
 
 def _deletions_unseen_since(cursor: str | None) -> str | None:

@@ -3,6 +3,7 @@ settled message by message (a real SMTP server)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,13 +11,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from mailer.mails import ReminderMail, Sender
 from mailer.smtp import SmtpTransport
 from store.db import make_engine, upgrade
+from store.fleet_tables import WorkerRow
 from tests.fleet.test_fleet import wait_for
 from tests.mailer.conftest import no_window, put, reminders
 from tests.mailer.smtp_server import LoopbackController, Recorder
@@ -105,6 +107,71 @@ def test_a_worker_killed_mid_batch_leaves_in_doubt_only_what_it_had_begun(store_
     assert report.sent == ids[3:]
     assert _statuses(engine) == {"in_doubt": ids[:3], "sent": ids[3:]}
     assert len(recorder.received) == 9 and sorted(recorder.by_message_id().values()) == [1] * 9
+
+
+def test_mail_of_a_worker_killed_mid_batch_is_in_doubt_for_the_admin_with_no_worker_left(
+    store_url: str, tmp_path: Path
+):
+    """With no worker left to settle a killed worker's mail, `status` showed "outbox: sending 3,
+    claimed 7" and no message in doubt, and `mail resend|drop` refused a message "sending".
+    `status` now shows the mail as it stands once settled, and resend/drop settle it first."""
+    recorder = Recorder()
+    smtp = LoopbackController(recorder)
+    smtp.start()
+    engine = make_engine(store_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    mail = ReminderMail("Someone", ("x@example.com",), "https://portal.acme.example", (), now.date())
+    ids = put(
+        engine,
+        list(reminders(Sender("acme", "Acme", "billing@acme.example"), mail, 10, now)),
+        automatic=False,
+        not_before=now - timedelta(minutes=1),
+    )
+    try:
+        command = [sys.executable, "-m", "tests.fleet.dispatch_die_mid_batch", store_url, str(smtp.port)]
+        died = subprocess.run([*command, now.isoformat()], capture_output=True, timeout=120)
+        assert died.returncode == -9, died.stderr.decode()
+    finally:
+        smtp.stop()
+    then = now - timedelta(minutes=5)  # an `arsync run` worker whose heartbeat has run out
+    with engine.begin() as connection:
+        connection.execute(
+            insert(WorkerRow.__table__).values(
+                worker="doomed",
+                host="elsewhere",
+                pid=1,
+                concurrency=4,
+                started_at=then,
+                heartbeat_at=then,
+                running="[]",
+            ),
+            {"alive_until": then},
+        )
+    engine.dispose()
+    config = tmp_path / "arsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{store_url}"\n'
+        '[[companies]]\nid = "acme"\nname = "Acme"\n'
+        '[companies.connection]\nkind = "quickbooks"\nrealm_id = "1"\n'
+    )
+    cli = [sys.executable, "-m", "sync", "--config", str(config)]
+
+    status = subprocess.run([*cli, "status", "--json"], capture_output=True, text=True, timeout=60)
+    [acme] = json.loads(status.stdout)
+    assert acme["outbox"] == {"in_doubt": 3, "queued": 7}
+    assert [doubt["id"] for doubt in acme["in_doubt"]] == ids[2::-1]
+    text_status = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=60).stdout
+    assert f"IN DOUBT:    message {ids[0]} to c0@example.com" in text_status
+
+    dropped = subprocess.run([*cli, "mail", "drop", "acme", str(ids[0])], capture_output=True, text=True)
+    resent = subprocess.run([*cli, "mail", "resend", "acme", str(ids[1])], capture_output=True, text=True)
+    assert (dropped.returncode, resent.returncode) == (0, 0), dropped.stderr + resent.stderr
+    engine = make_engine(store_url)
+    try:
+        assert _statuses(engine) == {"dropped": ids[:1], "queued": [ids[1], *ids[3:]], "in_doubt": ids[2:3]}
+    finally:
+        engine.dispose()
 
 
 def _statuses(engine) -> dict[str, list[int]]:
