@@ -10,7 +10,7 @@ import click
 from store.glance import company_glance, live_worker_count
 from store.holds import held_for
 from store.owners import owner_is_dead
-from sync.cli import State, pass_state
+from sync.cli import State, now_option, parse_now, pass_state
 from sync.token_health import token_health
 
 NO_WORKER = "no `arsync run` worker is running to start it"
@@ -31,12 +31,13 @@ def _json_run(run: dict) -> dict:
     return {key: _iso(value) if isinstance(value, datetime) else value for key, value in run.items()}
 
 
-def company_status(state: State, company_id: str, *, workers: int) -> dict:
-    """What `status` says of one company; `workers`: how many `arsync run` workers are alive."""
+def company_status(state: State, company_id: str, *, workers: int, now: datetime | None = None) -> dict:
+    """What `status` says of one company at `now` (default: the real time); `workers`: how
+    many `arsync run` workers are alive."""
     app = state.app()
     company = state.config.company(company_id)
     seen = company_glance(app.engine, company_id)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     run, success, plan = seen["last_run"], seen["last_success"], seen["schedule"] or {}
     connection = seen["connection"] or {
         "status": "not_connected",
@@ -57,7 +58,7 @@ def company_status(state: State, company_id: str, *, workers: int) -> dict:
         "last_sync_status": run["status"] if run else None,
         "last_sync_error": run["error"] if run else None,
         "last_success": _iso(success),
-        "next_sync": _next_sync(plan, next_sync, success, workers, seen["store_now"]),
+        "next_sync": _next_sync(plan, next_sync, success, workers, seen["store_now"], now),
         "last_worker": plan.get("last_worker"),
         "connection": health,
         "connection_detail": health_detail,
@@ -108,11 +109,16 @@ def _requested(
 
 
 def _next_sync(
-    plan: dict, next_sync: datetime | None, success: datetime | None, workers: int, store_now: datetime
+    plan: dict,
+    next_sync: datetime | None,
+    success: datetime | None,
+    workers: int,
+    store_now: datetime,
+    now: datetime,
 ) -> str | None:
-    """When the workers sync the company next: running, requested, or its due time. A request
-    or a due time no live worker will act on says so. A claim's expiry is on the store's
-    clock (`store_now`)."""
+    """When the workers sync the company next: running, requested, or its due time; a due
+    time already past at `now` is "due now". A request or a due time no live worker will act
+    on says so. A claim's expiry is on the store's clock (`store_now`)."""
     if plan.get("claimed_by"):
         owner, exited = plan["claimed_by"], owner_is_dead(plan["claimed_by"])
         if plan["claimed_until"] >= store_now and not exited:
@@ -128,8 +134,8 @@ def _next_sync(
     if plan.get("requested_at"):
         return "requested (a worker starts it within seconds)" if workers else f"requested; {NO_WORKER}"
     finished = plan.get("last_finished_at")
-    if next_sync is not None and finished is not None and next_sync < finished:
-        # e.g. a manual `arsync sync` that failed: the due time it left is already past
+    if next_sync is not None and (next_sync <= now or (finished is not None and next_sync < finished)):
+        # e.g. no worker ran since, or a manual `arsync sync` that failed left a past due time
         since = f"due now (since {_iso(next_sync)})"
         return f"{since}: a worker syncs it at its next check" if workers else f"{since}; {NO_WORKER}"
     if plan or success:
@@ -169,16 +175,18 @@ def _workers(state: State, as_json: bool) -> None:
 @click.option(
     "--workers", "workers", is_flag=True, help="The live `arsync run` workers instead of companies."
 )
+@now_option
 @pass_state
-def status(state: State, as_json: bool, workers: bool) -> None:
+def status(state: State, as_json: bool, workers: bool, now: str | None) -> None:
     """Per company: last and next sync, connection health, outbox counts (or: the live workers)."""
     state.read_only = True
+    at = parse_now(now)  # a bad --now is bad usage before anything is read
     if workers:
         _workers(state, as_json)
         return
     companies = state.company_ids(())
     workers = live_worker_count(state.app().engine) if companies else 0
-    rows = [company_status(state, company_id, workers=workers) for company_id in companies]
+    rows = [company_status(state, company_id, workers=workers, now=at) for company_id in companies]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
