@@ -57,7 +57,8 @@ def customer_health(state: State, company: str, ref: str | None, as_json: bool) 
         click.echo("  ".join([*cells, row[-1]]))
 
 
-@click.command("set-health")
+# "-1" is a score out of range, not an unknown option ("No such option: -1")
+@click.command("set-health", context_settings={"ignore_unknown_options": True})
 @click.argument("company")
 @click.argument("ref")
 @click.argument("score", type=click.IntRange(0, 100))

@@ -68,7 +68,7 @@ def test_sync_computes_health_an_override_survives_syncs_and_bad_input_is_exit_2
 
     for args, named in [
         (("set-health", "qbo", "1", "101"), "101"),
-        (("set-health", "qbo", "1", "-1"), "-1"),
+        (("set-health", "qbo", "1", "-1"), "-1 is not in the range 0<=x<=100"),  # not "No such option"
         (("set-health", "qbo", "1", "ten"), "ten"),
         (("set-health", "qbo", "nosuch", "50"), "nosuch"),
         (("clear-health", "qbo", "nosuch"), "nosuch"),
