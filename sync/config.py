@@ -29,6 +29,10 @@ Hour = Annotated[int, Field(ge=0, le=23)]
 # Ten years either side of the due date: beyond that a reminder date is nonsense, and far
 # enough beyond it `due_date + offset` overflows the calendar.
 OffsetDays = Annotated[int, Field(ge=-3650, le=3650)]
+# Names ZoneInfo opens that are no company's zone: `localtime` is whatever the machine running
+# arsync is set to (so each worker could judge windows differently), `posixrules` a template,
+# `Factory` the zone of "not set yet".
+HOST_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 class ConfigError(Exception):
@@ -195,6 +199,8 @@ class CompanyConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        if value in HOST_ZONES:  # files of the zone database, not zones: this machine's, or none
+            raise ValueError(f"{value!r} is not a time zone name (use one such as 'America/New_York')")
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder

@@ -388,9 +388,11 @@ def test_an_unmigrated_store_is_exit_1_saying_what_to_run(workdir):
         (lambda c: c["companies"][0].update(timezone="America"), "unknown time zone 'America'"),
         (lambda c: c["companies"][0].update(timezone="x" * 300), "companies[0].timezone: unknown time zone"),
         (lambda c: c["companies"][0].update(reminder_offsets_days=[10**9]), "reminder_offsets_days"),
+        (lambda c: c["companies"][0].update(timezone="localtime"), "'localtime' is not a time zone name"),
+        (lambda c: c["companies"][0].update(timezone="posixrules"), "'posixrules' is not a time zone name"),
     ],
     ids=["unparsable-store-url", "unsupported-store", "path-key", "key-with-newline", "no-delivery-day",
-         "zone-folder", "zone-name-too-long", "offset-out-of-range"],
+         "zone-folder", "zone-name-too-long", "offset-out-of-range", "host-zone", "zone-template"],
 )  # fmt: skip
 def test_found_by_fuzzing(workdir, change, expected):
     config = valid_config(workdir)
