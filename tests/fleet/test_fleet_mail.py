@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import Engine, insert, text
 
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
@@ -74,9 +76,11 @@ def _last_dispatch(engine) -> datetime:
         return connection.scalar(text("SELECT last_run_at FROM fleet_jobs WHERE name = 'dispatch'"))
 
 
-def test_a_worker_killed_mid_batch_leaves_in_doubt_only_what_it_had_begun(store_url: str):
-    """Of a claimed batch of 10, the two delivered and the one begun stay in doubt (never
-    re-sent); the seven never begun go back to the queue and are sent once by another."""
+@contextmanager
+def killed_mid_batch(store_url: str) -> Iterator[tuple[Engine, list[int], datetime, int, Recorder]]:
+    """Ten reminders queued, and a dispatcher (worker "doomed") SIGKILLed as its third message
+    was about to leave (`dispatch_die_mid_batch`); the store, the ids, the time, and the
+    loopback SMTP server (its port, what it received) while the block runs."""
     recorder = Recorder()
     smtp = LoopbackController(recorder)
     smtp.start()
@@ -94,16 +98,23 @@ def test_a_worker_killed_mid_batch_leaves_in_doubt_only_what_it_had_begun(store_
         command = [sys.executable, "-m", "tests.fleet.dispatch_die_mid_batch", store_url, str(smtp.port)]
         died = subprocess.run([*command, now.isoformat()], capture_output=True, timeout=120)
         assert died.returncode == -9, died.stderr.decode()
+        yield engine, ids, now, smtp.port, recorder
+    finally:
+        smtp.stop()
+        engine.dispose()
+
+
+def test_a_worker_killed_mid_batch_leaves_in_doubt_only_what_it_had_begun(store_url: str):
+    """Of a claimed batch of 10, the two delivered and the one begun stay in doubt (never
+    re-sent); the seven never begun go back to the queue and are sent once by another."""
+    with killed_mid_batch(store_url) as (engine, ids, now, port, recorder):
         assert len(recorder.received) == 2
         assert _statuses(engine) == {"sending": ids[:3], "claimed": ids[3:]}
         with engine.begin() as connection:
             assert expire_claims_of(connection, ["doomed"]) == ids[:3]
         assert _statuses(engine) == {"in_doubt": ids[:3], "queued": ids[3:]}
-        transport = SmtpTransport("127.0.0.1", smtp.port, "none", timeout=5)
+        transport = SmtpTransport("127.0.0.1", port, "none", timeout=5)
         report = dispatch(engine, transport, now=now, window_for=no_window, worker_id="survivor")
-    finally:
-        smtp.stop()
-        engine.dispose()
     assert report.sent == ids[3:]
     assert _statuses(engine) == {"in_doubt": ids[:3], "sent": ids[3:]}
     assert len(recorder.received) == 9 and sorted(recorder.by_message_id().values()) == [1] * 9
@@ -115,40 +126,21 @@ def test_mail_of_a_worker_killed_mid_batch_is_in_doubt_for_the_admin_with_no_wor
     """With no worker left to settle a killed worker's mail, `status` showed "outbox: sending 3,
     claimed 7" and no message in doubt, and `mail resend|drop` refused a message "sending".
     `status` now shows the mail as it stands once settled, and resend/drop settle it first."""
-    recorder = Recorder()
-    smtp = LoopbackController(recorder)
-    smtp.start()
-    engine = make_engine(store_url)
-    upgrade(engine)
-    now = datetime.now(UTC)
-    mail = ReminderMail("Someone", ("x@example.com",), "https://portal.acme.example", (), now.date())
-    ids = put(
-        engine,
-        list(reminders(Sender("acme", "Acme", "billing@acme.example"), mail, 10, now)),
-        automatic=False,
-        not_before=now - timedelta(minutes=1),
-    )
-    try:
-        command = [sys.executable, "-m", "tests.fleet.dispatch_die_mid_batch", store_url, str(smtp.port)]
-        died = subprocess.run([*command, now.isoformat()], capture_output=True, timeout=120)
-        assert died.returncode == -9, died.stderr.decode()
-    finally:
-        smtp.stop()
-    then = now - timedelta(minutes=5)  # an `arsync run` worker whose heartbeat has run out
-    with engine.begin() as connection:
-        connection.execute(
-            insert(WorkerRow.__table__).values(
-                worker="doomed",
-                host="elsewhere",
-                pid=1,
-                concurrency=4,
-                started_at=then,
-                heartbeat_at=then,
-                running="[]",
-            ),
-            {"alive_until": then},
-        )
-    engine.dispose()
+    with killed_mid_batch(store_url) as (engine, ids, now, _, _):
+        then = now - timedelta(minutes=5)  # an `arsync run` worker whose heartbeat has run out
+        with engine.begin() as connection:
+            connection.execute(
+                insert(WorkerRow.__table__).values(
+                    worker="doomed",
+                    host="elsewhere",
+                    pid=1,
+                    concurrency=4,
+                    started_at=then,
+                    heartbeat_at=then,
+                    running="[]",
+                ),
+                {"alive_until": then},
+            )
     config = tmp_path / "arsync.toml"
     config.write_text(
         f'[store]\nurl = "{store_url}"\n'
