@@ -9,6 +9,7 @@ token is used, under the store's cross-process refresh lock. A refused refresh t
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,12 +71,16 @@ class TokenEndpoint:
         except requests.RequestException as exc:
             raise TokenEndpointError(f"token endpoint unreachable: {type(exc).__name__}") from exc
         body = _json(response)
+        # What the endpoint says goes into errors that are stored and printed (a run's error,
+        # a connection's "reconnect needed" detail): one that echoes the request must not
+        # carry the grant or the client's credentials there.
+        sent = (basic, self.client_secret, form.get("refresh_token"), form.get("code"))
         if response.status_code == 400 and body.get("error") == "invalid_grant":
-            raise InvalidGrant(body.get("error_description") or "invalid_grant")
+            raise InvalidGrant(_hidden(str(body.get("error_description") or "invalid_grant"), sent))
         if response.status_code != 200 or "access_token" not in body:
+            said = _hidden(str(body.get("error", "")), sent)
             raise TokenEndpointError(
-                f"token endpoint answered HTTP {response.status_code}: {body.get('error', '')}",
-                response.status_code,
+                f"token endpoint answered HTTP {response.status_code}: {said}", response.status_code
             )
         return self._tokens(body, now, keep)
 
@@ -108,6 +113,17 @@ class TokenEndpoint:
     def exchange_code(self, code: str, redirect_uri: str, now: datetime) -> Tokens:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         return self._post(form, now)
+
+
+def _hidden(text: str, secrets: Sequence[str | None]) -> str:
+    """`text` with each of `secrets` (and a Basic credential) masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _BASIC.sub("Basic ***", text)
+
+
+_BASIC = re.compile(r"Basic\s+[A-Za-z0-9+/=]{8,}")
 
 
 def _seconds(value: object) -> int | None:

@@ -33,6 +33,7 @@ from store.connections import why_blocked
 from store.leases import LeaseBusy, holder, release, sync_lease, try_acquire
 from store.pages import Written
 from store.runs import FailReason, Run, RunStatus, Tally
+from sync.logging import REDACTOR
 
 log = structlog.get_logger("arsync.sync")
 
@@ -289,6 +290,9 @@ def _fail(
     recorded: bool = False,
 ) -> None:
     message = cause if isinstance(cause, str) else (str(cause) or type(cause).__name__)
+    # Stored, then printed by `sync`, `status` and `history`: the secrets the log lines hide
+    # (tokens, client secrets, credentials an API's error may echo) are hidden here too.
+    message = REDACTOR.scrub(message)
     _spent(run, summary, connector)
     summary.error = runs.fail(engine, run, reason, message, clock(), retry_at=retry_at, recorded=recorded)
     summary.status = RunStatus.FAILED

@@ -3,6 +3,7 @@ and the sync completes (one shared policy, `connectors.bearer`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -169,3 +170,69 @@ def test_a_code_exchange_answered_without_a_refresh_token_says_so(qbo):
         endpoint = TokenEndpoint(token_url, qbo.sim.tokens.client_id, qbo.sim.tokens.client_secret)
         with pytest.raises(TokenEndpointError, match="without a refresh token"):
             endpoint.exchange_code(qbo.sim.tokens.authorize(), "http://127.0.0.1/callback", NOW)
+
+
+@contextmanager
+def token_endpoint_echoing_the_request(status: int, error: str) -> Iterator[str]:
+    """A token endpoint (or a gateway before it) that answers `status` with `error`, and in the
+    error's text everything the client sent: the form (the refresh token) and the Basic
+    credential (the client secret)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            form = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            echoed = f"request was: {form} auth: {self.headers['Authorization']}"
+            answer = {"error": echoed} if error == "echo" else {"error": error, "error_description": echoed}
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _leaks(text: str, refresh_token: str, client_secret: str, client_id: str) -> list[str]:
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    return [secret for secret in (refresh_token, client_secret, basic) if secret in text]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(500, "echo"), (400, "invalid_grant")], ids=["500", "invalid-grant"]
+)
+def test_a_token_endpoint_echoing_the_request_leaks_no_secret_into_the_error(status, error):
+    """The endpoint's words become a run's stored error or a connection's "reconnect needed"
+    detail, which `status` and `history` print: an endpoint echoing the request put the live
+    refresh token and the client's Basic credential (its secret) there, unredacted."""
+    with token_endpoint_echoing_the_request(status, error) as token_url:
+        endpoint = TokenEndpoint(token_url, "cid-public", "CLIENT-SECRET-zz99")
+        with pytest.raises(Exception) as raised:
+            endpoint.refresh("REFRESH-TOKEN-bb22", NOW)
+    message = str(raised.value)
+    assert "request was: grant_type=refresh_token&refresh_token=***" in message
+    assert _leaks(message, "REFRESH-TOKEN-bb22", "CLIENT-SECRET-zz99", "cid-public") == []
+
+
+def test_a_refused_refresh_echoing_the_request_is_stored_without_it(qbo):
+    """End to end: the connection marked "reconnect needed" keeps the endpoint's reason, not the
+    secrets it echoed."""
+    stored = qbo.store_tokens(expires_in=-60)
+    with token_endpoint_echoing_the_request(400, "invalid_grant") as token_url:
+        settings = replace(qbo.settings(page_size=50, concurrent=1), token_url=token_url)
+        with pytest.raises(Exception, match="reconnect"):
+            list(create_connector(settings, qbo.credentials()).pages(None))
+    row = qbo.connection_row()
+    assert row["status"] == "reconnect_needed" and "request was:" in row["status_detail"]
+    secret, client = qbo.sim.tokens.client_secret, qbo.sim.tokens.client_id
+    assert _leaks(row["status_detail"], stored.refresh_token, secret, client) == []

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, text, update
 
+from connectors.base import ConnectorError
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CompanyPolicy, Plan
 from store.leases import renew, try_acquire
@@ -374,3 +375,30 @@ def test_an_invoice_read_twice_in_a_first_pull_is_compared_with_its_first_readin
         ("10", Decimal("100")),
         ("11", Decimal("30")),
     ]
+
+
+class _Echoing(ScriptedSource):
+    """A source whose API answers an error that echoes the request's credentials (a proxy's
+    error page, an SDK printing the request)."""
+
+    def pages(self, cursor: dict | None, *, full: bool = False):
+        yield from ()
+        raise ConnectorError(
+            "HTTP 400 for GET /query: Authorization: Bearer at.SECRET-ACCESS refresh_token=rt-SECRET-99 "
+            "client s3cr3t-client-value"
+        )
+
+
+def test_a_failed_runs_stored_error_keeps_no_secret_the_logs_hide(company):
+    """A run's error is stored, then printed by `sync`, `status` and `history`: the secrets the
+    log lines hide (a bearer token, a `refresh_token=`, a value a connector registered) were
+    kept there as the API wrote them."""
+    from sync.logging import REDACTOR
+
+    REDACTOR.remember("s3cr3t-client-value")
+    summary = run(company, _Echoing())
+    with company.connect() as c:
+        stored = c.execute(text("SELECT error FROM sync_runs")).scalar_one()
+    assert summary.status == "failed" and stored == summary.error
+    assert "HTTP 400 for GET /query" in stored
+    assert not any(s in stored for s in ("at.SECRET-ACCESS", "rt-SECRET-99", "s3cr3t-client-value")), stored
