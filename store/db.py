@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 
@@ -41,6 +43,8 @@ def make_engine(
     """
     limits = {"pool_timeout": busy_timeout} if bounded else {}
     if url.startswith("sqlite"):
+        if create:
+            _private_file(sqlite_file(url))
         path = None if create else sqlite_file(url)
         if path is not None:  # SQLite's `mode=rw` opens the file or fails, never creates it
             uri = make_url(url).set(database=path.absolute().as_uri())
@@ -58,6 +62,17 @@ def make_engine(
     if bounded:
         event.listen(engine, "connect", partial(_postgres_lock_timeout, ms=round(busy_timeout * 1000)))
     return engine
+
+
+def _private_file(path: Path | None) -> None:
+    """Create the store's file readable by its owner only (0600), before SQLite would create
+    it as the umask allows (0644): it holds the connections' tokens (plain, without
+    `ARSYNC_SECRET_KEY`) and queued invitation mail, whose links open a customer's portal.
+    SQLite gives its WAL and shared-memory files the database file's permissions."""
+    if path is None or not path.parent.is_dir():
+        return
+    with suppress(FileExistsError):  # there already, as its owner made it
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _postgres_lock_timeout(dbapi_connection, _record, *, ms: int) -> None:
