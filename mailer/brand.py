@@ -20,7 +20,7 @@ def color_problem(value: str) -> str | None:
     """Why `value` is not a colour we accept (#rgb or #rrggbb), or None."""
     if _HEX.fullmatch(value):
         return None
-    return f"not a colour: {value!r} (use #rrggbb, e.g. {DEFAULT_COLOR})"
+    return f"not a colour: {value!r} (use #rgb or #rrggbb, e.g. {DEFAULT_COLOR})"
 
 
 def logo_problem(value: str) -> str | None:

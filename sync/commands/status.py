@@ -171,7 +171,7 @@ def _workers(state: State, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per company (or worker).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array: of the companies (or the workers).")
 @click.option(
     "--workers", "workers", is_flag=True, help="The live `arsync run` workers instead of companies."
 )
