@@ -57,4 +57,9 @@ def token_health(
             else f"no `arsync run` worker is running to refresh it: `arsync sync {company_id}` does"
         )
         return status, f"the refresh token expires at {expires.isoformat()}; {keeper}"
+    if not needs_a_key(sealed):  # only `auth set-tokens` warned, once
+        return status, (
+            "the tokens are stored unencrypted: set ARSYNC_SECRET_KEY where arsync runs, "
+            "and they are sealed at their next refresh"
+        )
     return status, detail

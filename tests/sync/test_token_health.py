@@ -164,3 +164,23 @@ def test_set_tokens_under_now_dates_both_expiries_on_the_real_clock(tmp_path, st
     now = datetime.now(UTC)
     assert abs(row.access_expires_at - (now + timedelta(hours=1))) < timedelta(minutes=5)
     assert abs(row.refresh_expires_at - (now + timedelta(days=3))) < timedelta(minutes=5)
+
+
+def test_status_says_when_the_tokens_are_stored_unencrypted(tmp_path, store_url, qbo):
+    """Without ARSYNC_SECRET_KEY the tokens are stored as they are: `auth set-tokens` said so
+    once, and `status` then said "connection: ok" for ever, as `demo` stores them silently."""
+    config, env = setup(tmp_path, store_url, qbo)
+    plain = {k: v for k, v in env.items() if k != "ARSYNC_SECRET_KEY"}
+    pair = qbo.tokens.issue()
+    tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
+    assert (
+        arsync(
+            config, plain, "auth", "set-tokens", "acme", *tokens, "--refresh-expires-in", "8640000"
+        ).returncode
+        == 0
+    )
+
+    seen = status_of(config, plain)
+
+    assert seen["connection"] == "ok"
+    assert seen["connection_detail"].startswith("the tokens are stored unencrypted: set ARSYNC_SECRET_KEY")

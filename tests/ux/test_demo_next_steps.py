@@ -37,7 +37,9 @@ def test_printed_next_commands_all_exit_0(tmp_path):
         outputs.append(done.stdout)
     status, history, conflicts, invoices, statement = outputs
     assert "acme (quickbooks)" in status and "globex (xero)" in status
-    for block in status.split("\n\n")[0].split(" (")[1:]:  # each company's last and next sync
+    blocks = re.findall(r"^\S+ \(\w+\)\n((?:  .*\n?)+)", status, re.M)  # each company's lines
+    assert len(blocks) == 2, status
+    for block in blocks:  # each company's last and next sync
         last = re.search(r"last sync:\s+(\S+)", block)
         upcoming = re.search(r"next sync:\s+(\S+)", block)
         assert last and upcoming and upcoming[1] > last[1], block  # never due before it last ran
