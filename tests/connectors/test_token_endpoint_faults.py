@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -119,20 +119,16 @@ def test_token_endpoint_failures_are_classified_once_for_both(status, action):
 
 
 @contextmanager
-def token_endpoint_keeping_the_refresh_token(token_url: str) -> Iterator[str]:
-    """A real token endpoint in front of the simulator's that answers a refresh the way RFC 6749
-    section 6 allows (and SPEC section 3 says QuickBooks may): new access token, no new refresh
-    token, meaning the client keeps the one it has."""
+def token_endpoint(answer: Callable[[bytes, str | None], tuple[int, dict]]) -> Iterator[str]:
+    """A real token endpoint on loopback: `answer(form, authorization)` gives each POST's
+    status and JSON body. Yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - stdlib name
             form = self.rfile.read(int(self.headers["Content-Length"]))
-            headers = {k: self.headers[k] for k in ("Authorization", "Content-Type") if self.headers[k]}
-            upstream = requests.post(token_url, data=form, headers=headers, timeout=10)
-            payload = upstream.json()
-            payload.pop("refresh_token", None)
+            status, payload = answer(form, self.headers["Authorization"])
             body = json.dumps(payload).encode()
-            self.send_response(upstream.status_code)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -149,6 +145,25 @@ def token_endpoint_keeping_the_refresh_token(token_url: str) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def token_endpoint_keeping_the_refresh_token(token_url: str) -> Iterator[str]:
+    """A real token endpoint in front of the simulator's that answers a refresh the way RFC 6749
+    section 6 allows (and SPEC section 3 says QuickBooks may): new access token, no new refresh
+    token, meaning the client keeps the one it has."""
+
+    def answer(form: bytes, authorization: str | None) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if authorization:
+            headers["Authorization"] = authorization
+        upstream = requests.post(token_url, data=form, headers=headers, timeout=10)
+        payload = upstream.json()
+        payload.pop("refresh_token", None)
+        return upstream.status_code, payload
+
+    with token_endpoint(answer) as url:
+        yield url
 
 
 def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_stored_one(qbo):
@@ -178,29 +193,14 @@ def token_endpoint_echoing_the_request(status: int, error: str) -> Iterator[str]
     error's text everything the client sent: the form (the refresh token) and the Basic
     credential (the client secret)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
-            form = self.rfile.read(int(self.headers["Content-Length"])).decode()
-            echoed = f"request was: {form} auth: {self.headers['Authorization']}"
-            answer = {"error": echoed} if error == "echo" else {"error": error, "error_description": echoed}
-            body = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(form: bytes, authorization: str | None) -> tuple[int, dict]:
+        echoed = f"request was: {form.decode()} auth: {authorization}"
+        return status, (
+            {"error": echoed} if error == "echo" else {"error": error, "error_description": echoed}
+        )
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with token_endpoint(answer) as url:
+        yield url
 
 
 def _leaks(text: str, refresh_token: str, client_secret: str, client_id: str) -> list[str]:
