@@ -9,12 +9,11 @@ token is used, under the store's cross-process refresh lock. A refused refresh t
 from __future__ import annotations
 
 import base64
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import requests
 
@@ -74,7 +73,8 @@ class TokenEndpoint:
         # What the endpoint says goes into errors that are stored and printed (a run's error,
         # a connection's "reconnect needed" detail): one that echoes the request must not
         # carry the grant or the client's credentials there.
-        sent = (basic, self.client_secret, form.get("refresh_token"), form.get("code"))
+        sent = [basic, self.client_secret, *(form[k] for k in ("refresh_token", "code") if k in form)]
+        sent += [quote_plus(secret) for secret in sent]  # as the echoed form spells them
         if response.status_code == 400 and body.get("error") == "invalid_grant":
             raise InvalidGrant(_hidden(str(body.get("error_description") or "invalid_grant"), sent))
         if response.status_code != 200 or "access_token" not in body:
@@ -115,15 +115,12 @@ class TokenEndpoint:
         return self._post(form, now)
 
 
-def _hidden(text: str, secrets: Sequence[str | None]) -> str:
-    """`text` with each of `secrets` (and a Basic credential) masked."""
+def _hidden(text: str, secrets: Sequence[str]) -> str:
+    """`text` with each of `secrets` masked."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return _BASIC.sub("Basic ***", text)
-
-
-_BASIC = re.compile(r"Basic\s+[A-Za-z0-9+/=]{8,}")
+    return text
 
 
 def _seconds(value: object) -> int | None:

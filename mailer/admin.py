@@ -15,7 +15,7 @@ from mailer.claim import CLAIMED, expire_claims_of
 from mailer.outbox import OUTBOX
 from store.clock import store_time
 from store.fleet_tables import WorkerRow
-from store.owners import owner_is_dead
+from store.owners import gone
 
 WORKERS = WorkerRow.__table__
 
@@ -131,6 +131,5 @@ def _settle_dead_claimer(connection: Connection, company_id: str, outbox_id: int
     ).first()
     if row is None or row.claimed_by is None:
         return
-    ran_out = row.alive_until is not None and row.alive_until < store_time(connection)
-    if ran_out or owner_is_dead(row.claimed_by):
+    if gone(row.claimed_by, row.alive_until, store_time(connection)):
         expire_claims_of(connection, [row.claimed_by])

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
 from store.clock import store_time
-from store.owners import owner_is_dead
+from store.owners import gone, owner_is_dead
 from store.types import UTCDateTime
 
 _WHEN = UTCDateTime()
@@ -147,16 +147,11 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             "deletions_unseen_since": _deletions_unseen_since(connection.execute(_CURSOR, params).scalar()),
         }
         stranded = [
-            row for row in connection.execute(_CLAIMED_MAIL, params).mappings() if _claimer_dead(row, now)
+            row
+            for row in connection.execute(_CLAIMED_MAIL, params).mappings()
+            if row["claimed_by"] and gone(row["claimed_by"], row["alive_until"], now)
         ]
     return _as_settled(seen, stranded)
-
-
-def _claimer_dead(row, now) -> bool:
-    """Whether the worker or process that claimed this mail is dead: its heartbeat ran out,
-    or it was a process of this machine that has exited."""
-    ran_out = row["alive_until"] is not None and row["alive_until"] < now
-    return bool(row["claimed_by"]) and (ran_out or owner_is_dead(row["claimed_by"]))
 
 
 def _as_settled(seen: dict, stranded: list) -> dict:

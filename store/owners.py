@@ -13,6 +13,7 @@ import hashlib
 import os
 import socket
 import uuid
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -36,6 +37,13 @@ def worker_id() -> str:
 def owner_id(pid: int, tag: str) -> str:
     """The id "host:pid:tag:space" of process `pid` of this machine and pid namespace."""
     return f"{socket.gethostname()}:{pid}:{tag}:{_space()}"
+
+
+def gone(owner: str, alive_until: datetime | None, now: datetime) -> bool:
+    """Whether a worker (or a claimer of work) is dead: its heartbeat ran out before `now`
+    (killed, machine lost), or it is a process of this machine that has exited (known at once).
+    `alive_until` None: no heartbeat known (a CLI process), judged by its process alone."""
+    return (alive_until is not None and alive_until < now) or owner_is_dead(owner)
 
 
 def owner_is_dead(owner: str) -> bool:

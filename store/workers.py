@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
-from store.clock import store_now
+from store.clock import store_now, store_time
 from store.fleet_tables import WorkerRow
-from store.owners import owner_is_dead
+from store.owners import gone, owner_is_dead
 
 W = WorkerRow.__table__.c
 
@@ -63,8 +63,9 @@ def dead_workers(engine: Engine) -> list[str]:
     """Workers whose heartbeat ran out (killed, machine lost), or processes of this host that
     have exited (known at once), and not yet forgotten."""
     with engine.connect() as connection:
-        rows = connection.execute(select(W.worker, W.alive_until < store_now(connection))).all()
-    return [worker for worker, ran_out in rows if ran_out or owner_is_dead(worker)]
+        now = store_time(connection)
+        rows = connection.execute(select(W.worker, W.alive_until)).all()
+    return [worker for worker, alive_until in rows if gone(worker, alive_until, now)]
 
 
 def forget_dead(engine: Engine) -> int:

@@ -15,7 +15,7 @@ from mailer.outbox import Rendered, enqueue_keyed, outbox_row, rendered
 from mailer.render import render_invitation
 from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport, Transport
-from mailer.withdraw import Withdrawal
+from mailer.withdraw import INVITATION_KEY, Withdrawal
 from portal_rules.invitations import IssuedInvitation
 from portal_rules.windows import DeliveryWindow
 from sync.config import CompanyConfig, Config
@@ -121,4 +121,4 @@ class InvitationPost:
 
 def invitation_key(issued: IssuedInvitation) -> str:
     """The dedupe key of an invitation's message: it names the invitation it carries."""
-    return f"invitation:{issued.record.token_hash}"
+    return f"{INVITATION_KEY}{issued.record.token_hash}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import click
 
@@ -31,13 +31,12 @@ def _json_run(run: dict) -> dict:
     return {key: _iso(value) if isinstance(value, datetime) else value for key, value in run.items()}
 
 
-def company_status(state: State, company_id: str, *, workers: int, now: datetime | None = None) -> dict:
-    """What `status` says of one company at `now` (default: the real time); `workers`: how
-    many `arsync run` workers are alive."""
+def company_status(state: State, company_id: str, *, workers: int, now: datetime) -> dict:
+    """What `status` says of one company at `now`; `workers`: how many `arsync run` workers
+    are alive."""
     app = state.app()
     company = state.config.company(company_id)
     seen = company_glance(app.engine, company_id)
-    now = now or datetime.now(UTC)
     run, success, plan = seen["last_run"], seen["last_success"], seen["schedule"] or {}
     connection = seen["connection"] or {
         "status": "not_connected",
