@@ -91,6 +91,7 @@ def configure_logging(level: str = "info", fmt: str = "console", stream=None) ->
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(_RenderedOnFirstUse(fmt, stream))
+    handler.addFilter(_lost_store_connection)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -101,6 +102,23 @@ def configure_logging(level: str = "info", fmt: str = "console", stream=None) ->
     elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _AfterImport("structlog", _configure_structlog))
     return REDACTOR
+
+
+# What SQLAlchemy's pool says, with a traceback at error level, when it returns a connection
+# the store has already dropped (PostgreSQL restarted, the backend terminated): the pool
+# discards it and the next checkout opens a new one, so nothing failed.
+_POOL_LOSS = ("Exception during reset or similar", "Exception closing connection")
+
+
+def _lost_store_connection(record: logging.LogRecord) -> bool:
+    """Turn the pool's traceback for a dropped connection into one warning line naming why."""
+    if record.name.startswith("sqlalchemy.pool") and record.msg in _POOL_LOSS and record.exc_info:
+        error = record.exc_info[1]
+        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        record.msg, record.args = "store connection lost; the pool opens a new one (%s)", (why,)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _head() -> list:
