@@ -47,9 +47,12 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
     ):
         if taken:
             withdrawn += f", {len(taken)} {why}"
+    handed = f"{len(report.sent)} sent"
+    mail = state.config.mail
+    if mail.transport == "file":  # nothing reached a mail server: say where it went
+        handed = f"{len(report.sent)} written to {mail.file_directory} (file transport, not emailed)"
     click.echo(
-        f"mail: {len(report.sent)} sent, {len(report.failed)} failed, {len(report.retrying)} to retry"
-        f"{partly}{withdrawn}"
+        f"mail: {handed}, {len(report.failed)} failed, {len(report.retrying)} to retry{partly}{withdrawn}"
     )
     if report.stopped and report.left:  # stopped once the last message had begun: all done
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")

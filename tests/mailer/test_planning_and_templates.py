@@ -203,6 +203,9 @@ def test_the_daemon_writes_eml_files_where_mail_dispatch_does(
     )
     by_cli = shop.cli("invite", COMPANY, "--customer", "2", "--now", iso(FRIDAY_10AM))
     assert by_cli.code == 0, by_cli.err
+    # nothing was emailed: the count says where the message went instead of "1 sent"
+    outbox = shop.path.parent / "outbox"
+    assert f"mail: 1 written to {outbox} (file transport, not emailed), 0 failed" in by_cli.out
     assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
 
     config = load_config(shop.path)
