@@ -19,6 +19,7 @@ from mailer.withdraw import INVITATION_KEY, Withdrawal
 from portal_rules.invitations import IssuedInvitation
 from portal_rules.windows import DeliveryWindow
 from sync.config import CompanyConfig, Config
+from sync.logging import REDACTOR
 from sync.settings import company_policy
 
 
@@ -39,9 +40,9 @@ def transport(config: Config) -> Transport:
     mail = config.mail
     if mail.transport == "file":
         return FileTransport(Path(mail.file_directory))
-    return SmtpTransport(
-        mail.smtp_host, mail.smtp_port, mail.smtp_security, mail.smtp_username, mail.smtp_password()
-    )
+    password = mail.smtp_password()
+    REDACTOR.remember(password)  # as every other secret: whatever prints it, the log shows ***
+    return SmtpTransport(mail.smtp_host, mail.smtp_port, mail.smtp_security, mail.smtp_username, password)
 
 
 def window_for(config: Config) -> Callable[[str], DeliveryWindow | None]:
