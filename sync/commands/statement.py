@@ -26,7 +26,12 @@ def _day(value: str | None, option: str) -> date | None:
 @click.argument("company")
 @click.argument("customer_ref")
 @click.option("--from", "start", metavar="DATE", help="First day of the period (YYYY-MM-DD).")
-@click.option("--to", "end", metavar="DATE", help="Last day of the period (YYYY-MM-DD).")
+@click.option(
+    "--to",
+    "end",
+    metavar="DATE",
+    help="Last day of the period (YYYY-MM-DD); a past day ages the balances as they stood that day.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object; money as decimal strings.")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PDF.")
 @now_option
