@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors.currency import is_currency_code
 from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_sent, quickbooks_voided
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord, Quarantined
 
@@ -70,7 +71,7 @@ def to_invoice(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Invoice
         doc_number=_text(raw.get("DocNumber")),
         issue_date=_date(raw, "TxnDate"),
         due_date=_date(raw, "DueDate"),
-        currency=_ref_value(raw.get("CurrencyRef")) or home_currency,
+        currency=currency_of(raw, home_currency),
         total=total,
         balance=balance,
         source_sent=quickbooks_sent(raw.get("EmailStatus"), raw.get("PrintStatus")),
@@ -148,6 +149,22 @@ def _id(raw: Mapping[str, Any]) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
         raise Malformed("missing Id")
     return str(value).strip()
+
+
+def currency_of(raw: Mapping[str, Any], home_currency: str) -> str:
+    """The record's CurrencyRef code, or `home_currency` when it names none (single-currency
+    company files leave it out). A value that is no currency code is the record's fault."""
+    ref = raw.get("CurrencyRef")
+    if ref is None:
+        return home_currency
+    if not isinstance(ref, Mapping):
+        raise Malformed(f"CurrencyRef is not a reference: {ref!r}")
+    value = ref.get("value")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return home_currency
+    if not isinstance(value, str) or not is_currency_code(value.strip()):
+        raise Malformed(f"CurrencyRef is not a currency code: {value!r}")
+    return value.strip()
 
 
 def _ref_value(ref: Any) -> str | None:

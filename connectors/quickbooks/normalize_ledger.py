@@ -26,6 +26,7 @@ from connectors.quickbooks.normalize import (
     _money,
     _ref_value,
     _text,
+    currency_of,
     updated_at,
 )
 from connectors.quickbooks.signals import quickbooks_deleted, quickbooks_payment_voided, quickbooks_voided
@@ -54,7 +55,7 @@ def to_payment(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Payment
         ref=ref,
         customer_ref=customer_ref,
         paid_on=paid_on,
-        currency=_ref_value(raw.get("CurrencyRef")) or home_currency,
+        currency=currency_of(raw, home_currency),
         amount=amount,
         unapplied=unapplied,
         reference=_text(raw.get("PaymentRefNum")) or None,
@@ -84,7 +85,7 @@ def to_credit(raw: Mapping[str, Any], *, home_currency: str = "USD") -> CreditRe
         customer_ref=customer_ref,
         doc_number=_text(raw.get("DocNumber")),
         issue_date=_date(raw, "TxnDate"),
-        currency=_ref_value(raw.get("CurrencyRef")) or home_currency,
+        currency=currency_of(raw, home_currency),
         total=total,
         remaining=remaining,
         voided=quickbooks_voided(_text(raw.get("PrivateNote")), total, remaining),

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct
 
+from connectors.currency import is_currency_code
 from connectors.quickbooks.normalize import TABLES, ZERO, Malformed, parse_time
 from connectors.quickbooks.normalize_ledger import LINKED, PaymentLines, _allocations, line_amounts
 from connectors.quickbooks.signals import quickbooks_payment_voided, quickbooks_sent, quickbooks_voided
@@ -237,7 +238,14 @@ def _customer_ref(ref: _Ref) -> str:
 
 
 def _currency(ref: _Ref | None, home_currency: str) -> str:
-    return (ref.value.strip() or home_currency) if ref is not None else home_currency
+    if ref is None:
+        return home_currency
+    code = ref.value.strip()
+    if not code:
+        return home_currency
+    if not is_currency_code(code):  # the general path quarantines the record, saying why
+        raise _Decline
+    return code
 
 
 def _amount(value: Decimal) -> Decimal:

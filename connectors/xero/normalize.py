@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+from connectors.currency import is_currency_code
 from connectors.xero.signals import xero_contact_active, xero_flags, xero_importable, xero_sent
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
 
@@ -149,7 +150,7 @@ def to_invoice(raw: Any) -> InvoiceRecord | None:
         doc_number=_optional_text(invoice, "InvoiceNumber") or None,
         issue_date=_optional(invoice, "Date", parse_date),
         due_date=_optional(invoice, "DueDate", parse_date),
-        currency=_text(invoice, "CurrencyCode"),
+        currency=currency_code(invoice, "CurrencyCode"),
         total=_money(invoice, "Total"),
         balance=_money(invoice, "AmountDue"),
         source_sent=xero_sent(invoice.get("SentToContact")),
@@ -184,6 +185,14 @@ def _text(raw: dict, key: str, label: str | None = None) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value.strip():
         raise MalformedRecord(f"missing {label or key}")
+    return value
+
+
+def currency_code(raw: dict, key: str, label: str | None = None) -> str:
+    """The record's currency: required, and a currency code (else the record is quarantined)."""
+    value = _text(raw, key, label)
+    if not is_currency_code(value):
+        raise MalformedRecord(f"{label or key} is not a currency code: {value!r}")
     return value
 
 

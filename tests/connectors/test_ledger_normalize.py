@@ -340,3 +340,31 @@ def test_quickbooks_pulls_payments_and_credit_memos_like_invoices():
     )
     assert CDC_ENTITIES == "Customer,Invoice,Payment,CreditMemo"
     assert Listing("full", "invoices").next_entity().entity == "payments"
+
+
+@pytest.mark.parametrize(
+    ("normalize", "text", "ref", "expected"),
+    [
+        (qbo_payment, QBO_PAYMENT, {"value": 978}, "CurrencyRef is not a currency code: 978"),
+        (qbo_credit, QBO_CREDIT, {"value": "Euro"}, "CurrencyRef is not a currency code: 'Euro'"),
+        (qbo_payment, QBO_PAYMENT, "EUR", "CurrencyRef is not a reference: 'EUR'"),
+    ],
+)
+def test_quickbooks_a_currency_that_is_no_code_quarantines_the_record(normalize, text, ref, expected):
+    """Balances are added up per currency: "978" or "Euro" would be a currency of its own."""
+    with pytest.raises(Malformed) as raised:
+        normalize(raw(text, CurrencyRef=ref))
+    assert str(raised.value) == expected
+    assert normalize(raw(text, CurrencyRef={"value": " EUR "})).currency == "EUR"
+    assert normalize(raw(text, CurrencyRef={"value": ""}), home_currency="GBP").currency == "GBP"
+
+
+@pytest.mark.parametrize("normalize", [xero_payment, xero_credit])
+def test_xero_a_currency_that_is_no_code_quarantines_the_record(normalize):
+    text = XERO_PAYMENT if normalize is xero_payment else XERO_CREDIT
+    data = raw(text)
+    holder = data["Invoice"] if normalize is xero_payment else data
+    holder["CurrencyCode"] = "gbp"
+    with pytest.raises(MalformedRecord) as raised:
+        normalize(data)
+    assert "is not a currency code: 'gbp'" in str(raised.value)

@@ -87,6 +87,15 @@ def test_sent_and_voided_signals(changes, sent, voided):
 
 def test_currency_defaults_to_the_home_currency():
     assert to_invoice(raw(INVOICE, CurrencyRef=...), home_currency="GBP").currency == "GBP"
+    assert to_invoice(raw(INVOICE, CurrencyRef={}), home_currency="GBP").currency == "GBP"
+
+
+@pytest.mark.parametrize("value", [840, "840", "US Dollar", "usd", {"value": "USD"}])
+def test_a_currency_that_is_no_code_is_the_invoices_fault(value):
+    # it was stored as given ("840") or taken for the home currency ({...}): either would add
+    # the invoice's balance into another currency's
+    with pytest.raises(Malformed, match="CurrencyRef is not a currency code"):
+        to_invoice(raw(INVOICE, CurrencyRef={"value": value}))
 
 
 def test_cdc_deletions():
