@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Engine, delete, select
 
@@ -25,6 +26,11 @@ class CompanyExists(Exception):
     """The id is already a stored company."""
 
 
+class Removal(NamedTuple):
+    stored: bool  # its definition was in the store (else: only rows an earlier removal kept)
+    revoked: int  # portal API keys revoked
+
+
 def add_definitions(engine: Engine, definitions: dict[str, dict], *, now: datetime) -> None:
     """Store every definition, or none: an id already stored raises CompanyExists naming it."""
     with engine.begin() as connection:
@@ -39,10 +45,11 @@ def add_definitions(engine: Engine, definitions: dict[str, dict], *, now: dateti
 
 def remove_definition(
     engine: Engine, company_id: str, *, purge: bool = False, revoke_keys_at: datetime | None = None
-) -> int | None:
+) -> Removal | None:
     """Forget a stored company (its synced rows stay unless `purge`); None if it was not
-    stored, else how many of its portal API keys were revoked (`revoke_keys_at`). With
-    `purge`, the rows an earlier removal kept are deleted too, the definition being gone.
+    stored, else whether it was and how many of its portal API keys were revoked
+    (`revoke_keys_at`). With `purge`, the rows an earlier removal kept are deleted too, the
+    definition being gone.
 
     Revoking them with the company matters to a SaaS operator: an id removed and later given
     to another tenant would otherwise let the first tenant's portal read the second's books.
@@ -67,4 +74,4 @@ def remove_definition(
             )
             if not removed and not deleted:  # neither stored nor any row kept: nothing was there
                 return None
-    return revoked
+    return Removal(bool(removed), revoked)

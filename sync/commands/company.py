@@ -88,8 +88,8 @@ def company_remove(state: State, company_id: str, purge: bool) -> None:
         )
         return
     revoke_at = None if in_file else datetime.now(UTC)  # the file's company keeps its keys
-    revoked = remove_definition(app.engine, company_id, purge=purge, revoke_keys_at=revoke_at)
-    if revoked is None:
+    removal = remove_definition(app.engine, company_id, purge=purge, revoke_keys_at=revoke_at)
+    if removal is None:
         if in_file:
             message = (
                 f"company {company_id!r} is in {state.config_path}, not in the store: remove it from the file"
@@ -100,7 +100,10 @@ def company_remove(state: State, company_id: str, purge: bool) -> None:
     if in_file:  # it was in both, which every command refused: the file's now stands alone
         click.echo(f"removed {company_id} from the store; it stays configured in {state.config_path}")
         return
-    keys = f", its {revoked} portal API key(s) revoked" if revoked else ""
+    if not removal.stored:  # removed before: only the rows that removal kept were left
+        click.echo(f"purged the rows {company_id} kept after it was removed")
+        return
+    keys = f", its {removal.revoked} portal API key(s) revoked" if removal.revoked else ""
     click.echo(
         f"removed {company_id}" + (" and purged its rows" if purge else f"; its stored rows stay{keys}")
     )

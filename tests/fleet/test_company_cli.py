@@ -44,6 +44,13 @@ def test_add_list_request_and_remove_a_stored_company(cli, tmp_path):
     assert (code, out) == (0, "removed hooli and purged its rows\n")
     assert count(cli.store_url, "SELECT COUNT(*) FROM companies WHERE company_id = 'hooli'") == 0
 
+    # the rows removed initech kept, purged later: it is not "removed" a second time
+    code, out, _ = cli("company", "remove", "initech", "--purge")
+    assert (code, out) == (0, "purged the rows initech kept after it was removed\n")
+    assert count(cli.store_url, "SELECT COUNT(*) FROM companies WHERE company_id = 'initech'") == 0
+    code, _, err = cli("company", "remove", "initech", "--purge")
+    assert code == 2 and "no company 'initech' in the store" in err
+
 
 def test_a_company_file_is_validated_like_the_main_file(cli, tmp_path):
     bad = tmp_path / "bad.toml"
