@@ -236,3 +236,17 @@ def test_a_refused_refresh_echoing_the_request_is_stored_without_it(qbo):
     assert row["status"] == "reconnect_needed" and "request was:" in row["status_detail"]
     secret, client = qbo.sim.tokens.client_secret, qbo.sim.tokens.client_id
     assert _leaks(row["status_detail"], stored.refresh_token, secret, client) == []
+
+
+def test_xero_a_refused_refresh_echoing_the_request_is_stored_without_it(world: XeroWorld, sample):
+    """Xero's refresh goes through the same token endpoint: its "reconnect needed" detail keeps
+    the endpoint's reason, not the refresh token and client secret the endpoint echoed."""
+    stored = world.connect(sample.id, expires_in=60).load()  # due for refresh before the first request
+    with token_endpoint_echoing_the_request(400, "invalid_grant") as token_url:
+        settings = replace(world.settings(sample.id), token_url=token_url)
+        with pytest.raises(Exception, match="reconnect"):
+            list(create_connector(settings, world.credentials(sample.id)).pages(None))
+    row = world.connection_row(sample.id)
+    assert row["status"] == "reconnect_needed" and "request was:" in row["status_detail"]
+    secret, client = world.sim.tokens.client_secret, world.sim.tokens.client_id
+    assert _leaks(row["status_detail"], stored.refresh_token, secret, client) == []
