@@ -3,7 +3,7 @@
 glibc gives each new thread that allocates its own arena (up to 8 per core), and a pull
 fetching ahead has up to 10 threads each receiving multi-megabyte bodies: every arena
 keeps its own high-water mark, and a 100k-invoice pull's peak RSS grew by ~35 MB with them
-(155 MB against 114 MB with two arenas; README, footnote 7). Two arenas are plenty where
+(155 MB against 114 MB with two arenas; README, Benchmarks footnote 4). Two arenas are plenty where
 the GIL lets one thread run Python at a time.
 
 Bodies are also given back to the system as soon as they are freed: glibc serves a block
