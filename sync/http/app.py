@@ -26,6 +26,7 @@ from sync.http.errors import install_error_handlers
 from sync.http.head import HeadAsGet
 from sync.http.metrics import registry_for
 from sync.http.options import OptionsAllowed
+from sync.http.schemas import ErrorOut
 from sync.http.steady import SteadyAnswers
 from sync.http.unexpected import UnexpectedErrors
 
@@ -79,6 +80,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # any route may meet a bug: its answer is ErrorOut too (`unexpected.py`), never a page
+        responses={500: {"model": ErrorOut, "description": "An unexpected error; see the server's log"}},
     )
     app.state.context = context
     install_error_handlers(app)

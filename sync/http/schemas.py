@@ -9,12 +9,25 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from sync.days import parse_day
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-Money = str  # a decimal string (`portal_rules.money.decimal_text`)
+# A decimal string (`portal_rules.money.decimal_text`): two places, up to four when the further
+# ones are not zeros. Declared as such so a client generated from the document can read it as
+# a decimal; the answers are encoded by the routes, so this describes and checks nothing.
+MONEY_SCHEMA = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,4}$", "examples": ["123.40"]}
+Money = Annotated[str, WithJsonSchema(MONEY_SCHEMA)]
 
 
 def _iso_day(value: object) -> object:
@@ -101,13 +114,21 @@ class InvoicesOut(BaseModel):
     invoices: list[InvoiceOut]
 
 
+class AgingOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    current: Money
+    days_1_30: Money = Field(alias="1_30")
+    days_31_60: Money = Field(alias="31_60")
+    days_61_90: Money = Field(alias="61_90")
+    over_90: Money
+
+
 class _BalancesOut(BaseModel):
     balance_due: Money
     past_due_amount: Money
     past_due: bool
-    aging: dict[str, Money] = Field(
-        description="Open balance by days past due: current, 1_30, 31_60, 61_90, over_90"
-    )
+    aging: AgingOut = Field(description="Open balance by days past due")
 
 
 class CurrencyBalancesOut(_BalancesOut):
@@ -123,7 +144,12 @@ class BalanceOut(_BalancesOut):
 
 
 class RequestAccessIn(BaseModel):
-    email: Text = Field(min_length=3, max_length=320, description="What the customer typed")
+    email: Text = Field(
+        min_length=3,
+        max_length=320,
+        description="What the customer typed: one @, no spaces (leading and trailing ones are ignored)",
+        json_schema_extra={"pattern": r"^\s*[^@\s]+@[^@\s]+\s*$"},
+    )
 
     @field_validator("email")
     @classmethod

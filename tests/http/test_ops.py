@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sqlite3
 from datetime import date
@@ -196,6 +197,8 @@ def _conforms(value, schema: dict, schemas: dict, where: str) -> None:
         assert isinstance(value, python), (where, value)
         if option.get("format") == "date":
             date.fromisoformat(value)
+        if "pattern" in option:  # money: a decimal string
+            assert re.search(option["pattern"], value), (where, value)
 
 
 def test_metrics_count_per_company_from_the_store(served: Served):
@@ -313,3 +316,23 @@ def test_served_connections_set_tcp_nodelay():
 
     asyncio.run(accept_one())
     assert len(flags) == 1 and flags[0] != 0
+
+
+def test_the_document_declares_what_a_generated_client_needs(served: Served):
+    """A portal in another language generates its client from /openapi.json: money must be
+    recognisable as decimal strings, the aging's buckets named, the email rule stated, and the
+    500 every route may answer (`{"error": "internal error"}`) declared."""
+    with served.client() as client:
+        document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    money = schemas["InvoiceOut"]["properties"]["total"]
+    assert money["type"] == "string" and re.fullmatch(money["pattern"], "-123.40")
+    assert not re.search(money["pattern"], "12") and not re.search(money["pattern"], "1e3")
+    assert set(schemas["AgingOut"]["properties"]) == {"current", "1_30", "31_60", "61_90", "over_90"}
+    email = schemas["RequestAccessIn"]["properties"]["email"]["pattern"]
+    assert re.fullmatch(email, " ap@cafe.example ") and not re.fullmatch(email, "notanemail")
+    operations = [op for methods in document["paths"].values() for op in methods.values()]
+    assert operations and all(
+        op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+        for op in operations
+    )
