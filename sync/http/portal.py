@@ -30,12 +30,25 @@ from sync.http.schemas import (
 from sync.settings import company_policy
 
 ERRORS = {
-    401: {"model": ErrorOut, "description": "Missing or invalid API key"},
+    401: {
+        "model": ErrorOut,
+        "description": "Missing or invalid API key",
+        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    },
     404: {"model": ErrorOut, "description": "Unknown company (or not the key's), or unknown customer"},
     # `sync.http.body_limit` refuses it on every /v1/ route, GET included (a GET may carry a body)
     413: {"model": ErrorOut, "description": "Body over 16 KiB (`sync.http.body_limit`)"},
     422: {"model": ErrorOut, "description": "Malformed input: the message names the bad parameter"},
-    503: {"model": ErrorOut, "description": "The store is unreachable or busy: try again after Retry-After"},
+    503: {
+        "model": ErrorOut,
+        "description": "The store is unreachable or busy: try again after Retry-After",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait: 5 for the store, 30 for a configuration error",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=ERRORS)
 CustomerRef = Annotated[bounded_text(max_length=64), Path(description="The accounting system's customer id.")]

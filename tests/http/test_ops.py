@@ -331,6 +331,8 @@ def test_the_document_declares_what_a_generated_client_needs(served: Served):
     assert set(schemas["AgingOut"]["properties"]) == {"current", "1_30", "31_60", "61_90", "over_90"}
     email = schemas["RequestAccessIn"]["properties"]["email"]["pattern"]
     assert re.fullmatch(email, " ap@cafe.example ") and not re.fullmatch(email, "notanemail")
+    invoices = document["paths"]["/v1/companies/{company}/customers/{ref}/invoices"]["get"]["responses"]
+    assert "WWW-Authenticate" in invoices["401"]["headers"] and "Retry-After" in invoices["503"]["headers"]
     operations = [op for methods in document["paths"].values() for op in methods.values()]
     assert operations and all(
         op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
