@@ -15,7 +15,9 @@ others.
 
 from __future__ import annotations
 
+import faulthandler
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -254,6 +256,9 @@ class Daemon:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        # `kill -USR1 PID` writes every thread's stack to the log's stream: what a worker that
+        # does not stop, or stops making progress, is waiting for
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
         fleet_workers.register_worker(
             self.app.engine, self.owner, concurrency=self.concurrency, ttl=self.claim_ttl
         )

@@ -139,12 +139,15 @@ def test_daemon_syncs_on_schedule_sends_in_window_and_stops_on_sigterm(daemon_wo
     try:
         assert wait_for(lambda: count(store_url, "SELECT COUNT(*) FROM sync_runs WHERE status='ok'") >= 2, 40)
         assert wait_for(lambda: len(recorder.received) >= 1, 30)
+        # an operator's `kill -USR1` writes every thread's stack to the log, and changes nothing
+        process.send_signal(signal.SIGUSR1)
     finally:
         began = time.monotonic()
         code, err = stop(process)
     assert code == 0, err[-2000:]
     assert time.monotonic() - began < 10
     assert '"event": "daemon.stopped"' in err  # JSON logs when not on a terminal
+    assert "(most recent call first):" in err and "run_until_stopped" in err
     [mail] = recorder.received
     assert sorted(mail.rcpt_tos) == ["ap@cafe.example", "boss@cafe.example"]
     assert "1001" in mail.message.get_body(("plain",)).get_content()

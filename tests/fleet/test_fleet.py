@@ -112,10 +112,24 @@ class Fleet:
         for worker in self.workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
-        codes = [worker.wait(timeout=30) for worker in self.workers]
-        for log in sorted(self.tmp.glob("worker*.log")):
-            print(log.read_text()[-3000:])  # shown when the test fails
+        try:
+            codes = [worker.wait(timeout=30) for worker in self.workers]
+        except subprocess.TimeoutExpired:
+            stuck = [worker for worker in self.workers if worker.poll() is None]
+            for worker in stuck:  # each thread's stack into its log (`sync/daemon.py`), then gone
+                worker.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            for worker in stuck:
+                worker.kill()
+                worker.wait()
+            self._print_logs(6000)
+            raise AssertionError(f"{len(stuck)} worker(s) still running 30 s after SIGTERM") from None
+        self._print_logs(3000)
         return codes
+
+    def _print_logs(self, tail: int) -> None:
+        for log in sorted(self.tmp.glob("worker*.log")):
+            print(log.read_text()[-tail:])  # shown when the test fails
 
 
 def wait_for(predicate, timeout: float) -> bool:
