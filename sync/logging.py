@@ -95,7 +95,8 @@ def configure_logging(level: str = "info", fmt: str = "console", stream=None) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "aiosmtplib", "alembic"):
+    # fontTools logs every font subsetting step at info: ~40 lines per PDF statement
+    for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "aiosmtplib", "alembic", "fontTools"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     if "structlog" in sys.modules:
         _configure_structlog()
