@@ -8,5 +8,5 @@ from __future__ import annotations
 
 
 def is_currency_code(value: str) -> bool:
-    """ "USD", "EUR": three ASCII capital letters."""
+    """Three ASCII capital letters, as "USD" or "EUR"."""
     return len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()

@@ -115,7 +115,8 @@ def _lost_store_connection(record: logging.LogRecord) -> bool:
     """Turn the pool's traceback for a dropped connection into one warning line naming why."""
     if record.name.startswith("sqlalchemy.pool") and record.msg in _POOL_LOSS and record.exc_info:
         error = record.exc_info[1]
-        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        said = str(error).strip()
+        why = said.splitlines()[0] if said else type(error).__name__
         record.msg, record.args = "store connection lost; the pool opens a new one (%s)", (why,)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None

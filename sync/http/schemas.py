@@ -13,7 +13,6 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     WithJsonSchema,
@@ -115,7 +114,7 @@ class InvoicesOut(BaseModel):
 
 
 class AgingOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    """The buckets' names as the answers spell them (the routes encode them; never built here)."""
 
     current: Money
     days_1_30: Money = Field(alias="1_30")
@@ -148,7 +147,7 @@ class RequestAccessIn(BaseModel):
         min_length=3,
         max_length=320,
         description="What the customer typed: one @, no spaces (leading and trailing ones are ignored)",
-        json_schema_extra={"pattern": r"^\s*[^@\s]+@[^@\s]+\s*$"},
+        json_schema_extra={"pattern": rf"^\s*{EMAIL.pattern}\s*$"},  # what `_looks_like_email` checks
     )
 
     @field_validator("email")
