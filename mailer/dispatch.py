@@ -80,6 +80,7 @@ class DispatchReport:
     rebalanced: list[int] = field(default_factory=list)  # a balance changed: planned again with it
     readdressed: list[int] = field(default_factory=list)  # the customer's addresses changed: planned again
     redated: list[int] = field(default_factory=list)  # an invoice is due later now: reminded of when due
+    held: list[int] = field(default_factory=list)  # an invoice or its customer is quarantined: planned again
     revoked: list[int] = field(default_factory=list)  # invitations no longer acceptable: dropped
     unwanted: list[int] = field(default_factory=list)  # automatic invitations, auto_invite now off: dropped
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
@@ -224,7 +225,7 @@ def _opening(
             "mail.withdrawn",
             ids=buckets.pop("withdrawn"),
             **buckets,
-            reason="invoices no longer due or with another balance, or several reminders for one customer",
+            reason="invoices no longer due, changed or quarantined, or several reminders for one customer",
         )
         for name in REMINDER_REASONS:
             getattr(report, name).extend(getattr(taken, name))

@@ -20,6 +20,7 @@ MERGED_NOTE = "one of several for this customer: planned again as one email unle
 REBALANCED_NOTE = "a balance changed since it was rendered: planned again with it unless that changes"
 READDRESSED_NOTE = "the customer's addresses changed: planned again to them unless that changes"
 REDATED_NOTE = "an invoice it lists is due later now: withdrawn unless that changes"
+HELD_NOTE = "an invoice it lists, or its customer, is quarantined: withdrawn unless a sync reads it first"
 REVOKED_NOTE = "the invitation can no longer be accepted: withdrawn unless that changes"
 UNWANTED_NOTE = "automatic invitations are off for the company: withdrawn unless that changes"
 
@@ -90,6 +91,7 @@ def preview(
         **dict.fromkeys(verdict.rebalanced, REBALANCED_NOTE),
         **dict.fromkeys(verdict.readdressed, READDRESSED_NOTE),
         **dict.fromkeys(verdict.redated, REDATED_NOTE),
+        **dict.fromkeys(verdict.held, HELD_NOTE),
         **dict.fromkeys(verdict.revoked, REVOKED_NOTE),
         **dict.fromkeys(verdict.unwanted, UNWANTED_NOTE),
     }

@@ -68,6 +68,7 @@ from portal_rules.reminders import remindable
 from portal_rules.types import CustomerFacts, PortalStatus
 from store.facts import invoice_facts
 from store.ledger import reminder_recipients
+from store.quarantine import holds
 from store.tables import Contact, Customer, Invitation, Invoice, ReminderLedger
 
 LEDGER, INVOICES, CUSTOMERS = ReminderLedger.__table__, Invoice.__table__, Customer.__table__
@@ -84,6 +85,10 @@ MERGED = "withdrawn before sending: planned again with the customer's other remi
 REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
 REDATED = "withdrawn before sending: an invoice it lists is due later now; it is reminded of when due"
 READDRESSED = "withdrawn before sending: the customer's email addresses changed; planned again to them"
+HELD = (
+    "withdrawn before sending: the books' latest version of an invoice it lists, or of its customer, "
+    "could not be read (quarantined: `arsync status`); planned again once a sync reads it"
+)
 REVOKED = (
     "withdrawn before sending: the invitation can no longer be accepted "
     "(contact disabled or out of the portal, or invitation accepted or superseded)"
@@ -97,6 +102,7 @@ REMINDER_REASONS = {
     "rebalanced": REBALANCED,
     "readdressed": READDRESSED,
     "redated": REDATED,
+    "held": HELD,
 }
 
 TodayOf = Callable[[str], date | None]
@@ -122,6 +128,7 @@ class Verdict:
     rebalanced: list[int] = field(default_factory=list)  # wholly due, a balance changed since rendered
     readdressed: list[int] = field(default_factory=list)  # wholly due, the customer's addresses changed
     redated: list[int] = field(default_factory=list)  # lists an invoice whose offset is not due any more
+    held: list[int] = field(default_factory=list)  # lists an invoice `store.quarantine` holds
     revoked: list[int] = field(default_factory=list)  # invitations that can no longer be accepted
     unwanted: list[int] = field(default_factory=list)  # automatic, of a company without auto_invite
     # outbox id -> (company, the pairs still due, those not): of the untried ones once taken
@@ -181,6 +188,7 @@ def assess(
     changed: set[int] = set()  # listing a due invoice whose balance is not the one rendered
     addressed: dict[int, str] = {}  # outbox id -> its recipients
     early: set[int] = set()  # listing a remindable invoice whose offset is not due today
+    held: set[int] = set()  # listing an invoice the quarantine holds (`store.quarantine`)
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
@@ -191,6 +199,8 @@ def assess(
                 changed.add(row["outbox_id"])
             if not _offset_due(row, today_of):
                 early.add(row["outbox_id"])
+            if row["held"]:
+                held.add(row["outbox_id"])
         else:
             not_due.append(pair)
         if row["tried"]:
@@ -202,6 +212,8 @@ def assess(
             continue  # perhaps on its way to some already: it goes as it is
         if not_due:
             (verdict.replanned if due_now else verdict.withdrawn).append(outbox_id)
+        elif outbox_id in held:  # its stored balance may be one the books no longer hold
+            verdict.held.append(outbox_id)
         elif outbox_id in early:
             verdict.redated.append(outbox_id)
         elif outbox_id in changed:
@@ -271,6 +283,7 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
         *verdict.rebalanced,
         *verdict.readdressed,
         *verdict.redated,
+        *verdict.held,
     }  # taken back anyway
     several = (ids for ids in untried.values() if len(ids) > 1)
     return sorted(i for ids in several for i in ids if i not in again)
@@ -481,6 +494,7 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
             k.active.label("customer_active"),
             k.deleted.label("customer_deleted"),
             k.reminders_paused,
+            holds(LEDGER.c.company_id, i.ref, i.customer_ref).label("held"),
         )
         .select_from(with_invoice)
         .where(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, Integer, String, Text, bindparam, text
+from sqlalchemy import Connection, Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
 from store.clock import store_time
@@ -90,6 +90,23 @@ _REQUESTED_INVITES = _typed(  # `store.portal` decided them; a worker's dispatch
     n=Integer,
     oldest=_WHEN,
 )
+# records whose latest version in the books could not be read (`store.quarantine`): per
+# entity how many (a record quarantined by several runs counts once), and the newest rows
+_QUARANTINED_COUNTS = _typed(
+    """SELECT entity, COUNT(DISTINCT ref) + SUM(CASE WHEN ref IS NULL THEN 1 ELSE 0 END) AS n
+       FROM quarantine WHERE company_id = :c AND resolved_at IS NULL GROUP BY entity ORDER BY entity""",
+    entity=String,
+    n=Integer,
+)
+_QUARANTINED = _typed(
+    """SELECT entity, ref, reason, seen_at FROM quarantine
+       WHERE company_id = :c AND resolved_at IS NULL ORDER BY id DESC LIMIT 200""",
+    entity=String,
+    ref=String,
+    reason=Text,
+    seen_at=_WHEN,
+)
+QUARANTINE_LISTED = 20  # records `status` names; the counts cover every one
 _CURSOR = text("SELECT cursor FROM sync_cursors WHERE company_id = :c").columns(cursor=Text)
 _REQUESTS_JOB = _typed(  # the job issuing them (`store.jobs.REQUESTED`): running, or when it last ran
     "SELECT claimed_by, claimed_until, last_run_at FROM fleet_jobs WHERE name = 'requested'",
@@ -122,7 +139,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     them, or None), `needing_admin` (in-doubt and failed messages, newest first, counting the
     mail of a dead claimer as settled: `_as_settled`) and
     `deletions_unseen_since` (deletions in the books since then are unknown until a full
-    sync, or None), and `store_now` (the store's clock, which claims expire on).
+    sync, or None), `quarantined` (`_quarantined`), and `store_now` (the store's clock,
+    which claims expire on).
     """
     params = {"c": company_id}
     with engine.connect() as connection:
@@ -145,6 +163,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],
             "deletions_unseen_since": _deletions_unseen_since(connection.execute(_CURSOR, params).scalar()),
+            "quarantined": _quarantined(connection, params),
         }
         stranded = [
             row
@@ -172,6 +191,20 @@ def _as_settled(seen: dict, stranded: list) -> dict:
     seen["outbox"] = {status: n for status, n in counts.items() if n}
     seen["needing_admin"].sort(key=lambda entry: entry["id"], reverse=True)
     return seen
+
+
+def _quarantined(connection: Connection, params: dict) -> dict | None:
+    """The outstanding quarantine: counts per entity and the newest `QUARANTINE_LISTED` records
+    (each with its newest reason and when a sync first found it unreadable); None if empty."""
+    counts = {row.entity: row.n for row in connection.execute(_QUARANTINED_COUNTS, params)}
+    if not counts:
+        return None
+    records: dict[tuple[str, str | None], dict] = {}
+    for row in connection.execute(_QUARANTINED, params).mappings():
+        key = (row["entity"], row["ref"]) if row["ref"] is not None else (row["entity"], f"#{len(records)}")
+        seen = records.setdefault(key, {"entity": row["entity"], "ref": row["ref"], "reason": row["reason"]})
+        seen["since"] = row["seen_at"]  # rows come newest first: the last one read is the oldest
+    return {"counts": counts, "records": list(records.values())[:QUARANTINE_LISTED]}
 
 
 def _deletions_unseen_since(cursor: str | None) -> str | None:

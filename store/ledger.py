@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from portal_rules.types import CustomerFacts, InvoiceFacts
 from store.bulk import insert_ignoring, insert_many
 from store.facts import invoice_facts
+from store.quarantine import held_refs
 from store.tables import Contact, Customer, Invoice, ReminderLedger
 
 LEDGER = ReminderLedger.__table__
@@ -35,15 +36,19 @@ class ReminderInputs:
 
 
 def reminder_inputs(connection: Connection, company_id: str, horizon: date) -> ReminderInputs:
-    """The company's open visible invoices due by `horizon`, their customers, and the ledger
-    pairs of those invoices. The customers and pairs are selected by subquery, not by a list
-    of refs: a company with more open invoices than a statement may carry parameters (65,535
-    on PostgreSQL) must still be planned."""
+    """The company's open visible invoices due by `horizon` (but those `store.quarantine`
+    holds), their customers, and the ledger pairs of those invoices. The customers and pairs
+    are selected by subquery, not by a list of refs: a company with more open invoices than a
+    statement may carry parameters (65,535 on PostgreSQL) must still be planned."""
     wanted = (
         Invoice.company_id == company_id,
         Invoice.visible.is_(True),
         Invoice.balance > 0,
         Invoice.due_date <= horizon,
+        # held while the books' latest version of the invoice or its customer is quarantined:
+        # the stored balance (or the customer's status) may be out of date
+        Invoice.ref.not_in(held_refs(company_id, "invoices")),
+        Invoice.customer_ref.not_in(held_refs(company_id, "customers")),
     )
     rows = connection.execute(select(Invoice.__table__).where(*wanted)).mappings().all()
     invoices = [invoice_facts(r) for r in rows]

@@ -15,7 +15,7 @@ from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, select
 
 from portal_rules.records import (
     CreditRecord,
@@ -32,7 +32,8 @@ from store.accounts import recompute_accounts
 from store.bulk import among
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.history.writes import write_credits, write_payments
-from store.tables import QuarantinedRecord
+from store.quarantine import record as record_quarantined
+from store.quarantine import resolve_stored
 from store.types import MONEY_LIMIT, fits_money
 from store.writes import CUSTOMERS, INVOICES, write_customers, write_invoices
 
@@ -238,21 +239,11 @@ def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
     records, quarantined = screen(page)
     owners = _owners(connection, ctx.company_id, page.entity, records) if ctx.assess and not ctx.new else ()
     rows, adjustments = WRITERS[page.entity](connection, ctx, records) if records else (0, 0)
+    if records:
+        resolve_stored(connection, ctx.company_id, page.entity, [r.ref for r in records], ctx.now)
     if quarantined:
-        connection.execute(
-            insert(QuarantinedRecord),
-            [
-                {
-                    "company_id": ctx.company_id,
-                    "run_id": ctx.run_id,
-                    "entity": q.entity,
-                    "ref": _keepable(q.ref),
-                    "reason": _keepable(q.reason),
-                    "seen_at": ctx.now,
-                }
-                for q in quarantined
-            ],
-        )
+        kept = [Quarantined(q.entity, _keepable(q.ref), _keepable(q.reason)) for q in quarantined]
+        record_quarantined(connection, ctx.company_id, ctx.run_id, kept, ctx.now)
     return Written(rows, adjustments, quarantined, owners_before=frozenset(owners))
 
 

@@ -24,6 +24,7 @@ from store.bulk import AlreadyStored
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
 from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
+from store.quarantine import resolve_before
 from store.reconcile import TABLES, mark_absent, stored_entities, unseen
 from store.rule_settings import settle_rules
 from store.tables import SyncCursor, SyncRun
@@ -266,6 +267,7 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
             if absent is None:
                 absent = unseen(connection, run.company_id, run.full_since_run, run.may_miss)
             gone = mark_absent(connection, run.company_id, policy, absent)
+            resolve_before(connection, run.company_id, run.full_since_run, now)
         cursor, full_since_run = page.cursor, (None if gone is not None else run.full_since_run)
         unseen_since = None if gone is not None else run.deletions_unseen_since or page.deletions_unseen_since
         _save_cursor(connection, run.company_id, cursor, full_since_run, now, unseen_since, run.books)

@@ -160,8 +160,25 @@ class SyncCursor(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_when(nullable=False))
 
 
+# a quarantined record the books have not since given in a form the rules could read
+OUTSTANDING = text("resolved_at IS NULL")
+
+
 class QuarantinedRecord(SQLModel, table=True):
+    """Every record a sync could not read, with why (`store.quarantine` resolves them)."""
+
     __tablename__ = "quarantine"
+    __table_args__ = (
+        # what `arsync status` lists and the reminders hold back (`store.quarantine`)
+        Index(
+            "ix_quarantine_outstanding",
+            "company_id",
+            "entity",
+            "ref",
+            sqlite_where=OUTSTANDING,
+            postgresql_where=OUTSTANDING,
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64, index=True)
     run_id: int | None = None
@@ -169,6 +186,9 @@ class QuarantinedRecord(SQLModel, table=True):
     ref: str | None = None
     reason: str = Field(sa_column=Column(Text, nullable=False))
     seen_at: datetime = Field(sa_column=_when(nullable=False))
+    # when a later page stored the record, or a full pull ended without it: None while the
+    # stored row (if any) is older than what the books hold
+    resolved_at: datetime | None = Field(default=None, sa_column=_when())
 
 
 class Invitation(SQLModel, table=True):

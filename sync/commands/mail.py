@@ -42,6 +42,7 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
         (report.rebalanced, "to plan again with today's balances"),
         (report.readdressed, "to plan again to the customer's current addresses"),
         (report.redated, "withdrawn: an invoice is due later now"),
+        (report.held, "withdrawn: an invoice or its customer is quarantined (`arsync status`)"),
         (report.revoked, "invitation(s) withdrawn: can no longer be accepted"),
         (report.unwanted, "automatic invitation(s) withdrawn: auto_invite is off"),
     ):

@@ -66,6 +66,7 @@ def company_status(state: State, company_id: str, *, workers: int, now: datetime
             seen["requested_invites"], seen["requests_job"], workers, now, seen["store_now"]
         ),
         "deletions_unseen_since": seen["deletions_unseen_since"],
+        "quarantined": _quarantine(seen["quarantined"]),
         "in_doubt": [
             {
                 "id": e["id"],
@@ -82,6 +83,15 @@ def company_status(state: State, company_id: str, *, workers: int, now: datetime
             if e["status"] == "failed"
         ],
     }
+
+
+def _quarantine(seen: dict | None) -> dict | None:
+    """Records the books hold that no sync could read since (`store.quarantine`): how many
+    per entity, and the newest with why; None when there are none."""
+    if seen is None:
+        return None
+    records = [record | {"since": _iso(record["since"])} for record in seen["records"]]
+    return {"count": sum(seen["counts"].values()), "by_entity": seen["counts"], "records": records}
 
 
 def _requested(
@@ -215,6 +225,8 @@ def status(state: State, as_json: bool, workers: bool, now: str | None) -> None:
                 "after a gap past the API's change window cannot see them) until the next sync, "
                 f"which reads everything; at once: `arsync sync --full {row['company']}`"
             )
+        if quarantined := row["quarantined"]:
+            _echo_quarantine(quarantined)
         for doubt in row["in_doubt"]:
             click.echo(
                 f"  IN DOUBT:    message {doubt['id']} to {doubt['recipient']} "
@@ -223,6 +235,19 @@ def status(state: State, as_json: bool, workers: bool, now: str | None) -> None:
             )
         for failed in row["failed"]:
             click.echo(f"  FAILED:      message {failed['id']} to {failed['recipient']}: {failed['error']}")
+
+
+def _echo_quarantine(quarantined: dict) -> None:
+    kinds = ", ".join(f"{entity} {n}" for entity, n in quarantined["by_entity"].items())
+    click.echo(
+        f"  QUARANTINED: {quarantined['count']} record(s) in the books could not be read ({kinds}); "
+        "a stored row stays as last read and its reminders are held until a sync reads the record:"
+    )
+    for record in quarantined["records"]:
+        ref = record["ref"] if record["ref"] is not None else "(no id)"
+        click.echo(f"    {record['entity']} {ref} since {record['since']}: {record['reason']}")
+    if (more := quarantined["count"] - len(quarantined["records"])) > 0:
+        click.echo(f"    and {more} more: `arsync status --json`")
 
 
 @click.command()
@@ -250,6 +275,7 @@ def history(state: State, company: str | None, as_json: bool, limit: int) -> Non
             f"{'full' if run['full'] else 'incr'} customers={run['customers']} invoices={run['invoices']} "
             f"payments={run['payments']} credits={run['credits']} "
             f"adjustments={run['adjustments']} api_calls={run['api_calls']}"
+            + (f" quarantined={run['quarantined']}" if run["quarantined"] else "")
             + (f" {took:.1f}s" if took is not None else "")
             + (f" error={run['error']}" if run["error"] else "")
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from portal_rules.records import CustomerRecord, InvoiceRecord, Page
+from portal_rules.records import CustomerRecord, InvoiceRecord, Page, Quarantined
 
 
 class Killed(BaseException):
@@ -21,6 +21,7 @@ class ScriptedSource:
     customers: list[CustomerRecord] = field(default_factory=list)
     invoices: list[InvoiceRecord] = field(default_factory=list)
     changes: list[CustomerRecord | InvoiceRecord] = field(default_factory=list)  # next incremental
+    unreadable: list[Quarantined] = field(default_factory=list)  # changed too, quarantined by the connector
     page_size: int = 2
     kill_after_pages: int | None = None
     kind: str = "scripted"
@@ -53,5 +54,9 @@ class ScriptedSource:
         customers = tuple(r for r in self.changes if isinstance(r, CustomerRecord))
         invoices = tuple(r for r in self.changes if isinstance(r, InvoiceRecord))
         done = {"phase": "done", "position": 0}
-        yield Page("customers", customers, cursor=done, api_calls=1)
-        yield Page("invoices", invoices, cursor=done, api_calls=1)
+        unreadable = {
+            entity: tuple(q for q in self.unreadable if q.entity == entity)
+            for entity in ("customers", "invoices")
+        }
+        yield Page("customers", customers, cursor=done, api_calls=1, quarantined=unreadable["customers"])
+        yield Page("invoices", invoices, cursor=done, api_calls=1, quarantined=unreadable["invoices"])

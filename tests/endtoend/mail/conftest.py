@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from mailer.outbox import OUTBOX
-from portal_rules.records import CustomerRecord, InvoiceRecord
+from portal_rules.records import CustomerRecord, InvoiceRecord, Quarantined
 from store.db import make_engine, upgrade
 from sync.cli import main
 from sync.config import Config, load_config
@@ -177,9 +177,12 @@ class Shop:
         )
         assert summary.status == "ok", summary.error
 
-    def sync_changes(self, changes: list[CustomerRecord | InvoiceRecord]) -> None:
-        """Store changed records as the next incremental sync would (after `sync`)."""
-        source = ScriptedSource(changes=changes)
+    def sync_changes(
+        self, changes: list[CustomerRecord | InvoiceRecord], unreadable: list[Quarantined] = ()
+    ) -> None:
+        """Store changed records as the next incremental sync would (after `sync`); records
+        `unreadable` changed in a form the connector quarantined."""
+        source = ScriptedSource(changes=changes, unreadable=list(unreadable))
         summary = sync_company(
             self.engine, COMPANY, company_policy(self.company), source, owner="e2e", clock=lambda: SYNCED_AT
         )

@@ -16,6 +16,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from mailer.preview import HELD_NOTE
+from mailer.withdraw import HELD
+from portal_rules.records import Quarantined
 from store.tables import Invitation
 from sync.invites import invite
 from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, customer, invoice, iso
@@ -556,3 +559,57 @@ def test_a_reminder_whose_invoice_was_paid_in_part_while_it_waited_asks_for_what
     assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
     assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
     assert len(smtp.received) == 3  # each (invoice, offset) once, ever
+
+
+def test_reminders_of_a_record_the_books_changed_unreadably_are_held_until_a_sync_reads_it(
+    make_shop, store_url, smtp
+):
+    """Planned on Friday evening; over the weekend the books changed invoice 10 in a form the
+    connector quarantines (paid, perhaps: the store cannot tell), so its stored balance may be
+    one no longer owed. Monday's reminder for it is taken back, its pair released, and it is
+    not planned again until a sync reads the invoice. A customer quarantined holds its
+    invoices' reminders the same way. The other customer's reminder goes as planned."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[0]
+    )
+    due = date(2026, 11, 1)
+    customers = [customer(ref, f"Customer {ref}", f"c{ref}@example.com") for ref in ("1", "2", "3")]
+    shop.sync(
+        customers,
+        [
+            invoice("10", "1", due, "120.00"),
+            invoice("20", "2", due, "80.00"),
+            invoice("30", "3", due, "90.00"),
+        ],
+    )
+    shop.sync_changes([], unreadable=[Quarantined("customers", "3", "an unreadable field")])
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_EVENING)).code == 0
+    assert shop.rows("SELECT recipient FROM outbox ORDER BY recipient") == [
+        ("c1@example.com",),
+        ("c2@example.com",),
+    ]
+
+    unreadable = Quarantined("invoices", "10", "CurrencyRef is not a currency code: '840'")
+    shop.sync_changes([], unreadable=[unreadable])
+    preview = shop.cli("mail", "dispatch", "--dry-run", "--now", iso(FRIDAY_EVENING)).out
+    assert f"to c1@example.com: {iso(MONDAY_OPENING)} [delivery window; {HELD_NOTE}]" in preview
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == (
+        "mail: 1 sent, 0 failed, 0 to retry, "
+        "1 withdrawn: an invoice or its customer is quarantined (`arsync status`)\n"
+    )
+    assert recipients(smtp) == ["c2@example.com"]
+    assert shop.scalar("SELECT last_error FROM outbox WHERE status = 'dropped'") == HELD
+    assert shop.rows("SELECT invoice_ref FROM reminder_ledger ORDER BY invoice_ref") == [("20",)]
+    assert shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).code == 0
+    assert (
+        shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING)).out
+        == "mail: 0 sent, 0 failed, 0 to retry\n"
+    )
+
+    shop.sync_changes([invoice("10", "1", due, "120.00"), customers[2]])  # read again, both
+    assert shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).code == 0
+    sent = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert sent.out == "mail: 2 sent, 0 failed, 0 to retry\n"
+    assert recipients(smtp) == ["c1@example.com", "c2@example.com", "c3@example.com"]

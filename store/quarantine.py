@@ -1,0 +1,93 @@
+"""The quarantine: records a sync could not read, kept until the books give them readably.
+
+A page's unreadable records are stored with their reason (`record`). While a record's row is
+outstanding, its stored row (if any) is older than what the books hold: `arsync status`
+lists it and the reminders of its invoice, or of its customer's invoices, are held
+(`held_invoices`, `held_customers`). A later page that stores the record resolves it
+(`resolve_stored`); the end of a full pull resolves every row older than the pull
+(`resolve_before`): its record was read again, quarantined again in a newer row, or is gone.
+The rows stay afterwards, counted by `/metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, Select, exists, insert, or_, select, update
+
+from portal_rules.records import Entity, Quarantined
+from store.bulk import among
+from store.tables import QuarantinedRecord
+
+QUARANTINE = QuarantinedRecord.__table__
+_C = QUARANTINE.c
+
+
+def record(
+    connection: Connection, company_id: str, run_id: int, quarantined: Sequence[Quarantined], now: datetime
+) -> None:
+    """Store `quarantined` (refs and reasons already fit for the store) as outstanding."""
+    connection.execute(
+        insert(QUARANTINE),
+        [
+            {
+                "company_id": company_id,
+                "run_id": run_id,
+                "entity": q.entity,
+                "ref": q.ref,
+                "reason": q.reason,
+                "seen_at": now,
+            }
+            for q in quarantined
+        ],
+    )
+
+
+def resolve_stored(
+    connection: Connection, company_id: str, entity: Entity, refs: Sequence[str], now: datetime
+) -> None:
+    """Resolve the outstanding rows of the records of `entity` a page has just stored.
+
+    Asked first whether the company has any outstanding row of the entity (one probe of the
+    partial index): a sync of a clean company pays nothing more."""
+    open_rows = _open(company_id, entity)
+    if not refs or not connection.scalar(select(exists().where(*open_rows))):
+        return
+    connection.execute(
+        update(QUARANTINE).where(*open_rows, among(connection, _C.ref, refs)).values(resolved_at=now)
+    )
+
+
+def resolve_before(connection: Connection, company_id: str, run_id: int, now: datetime) -> None:
+    """At the end of a full pull begun by run `run_id`: resolve every outstanding row older
+    than the pull (rows of its own runs are what the books hold now)."""
+    connection.execute(
+        update(QUARANTINE)
+        .where(_C.company_id == company_id, _C.resolved_at.is_(None), _C.run_id < run_id)
+        .values(resolved_at=now)
+    )
+
+
+def held_refs(company_id: str, entity: Entity) -> Select:
+    """The refs of `entity` whose latest version in the books is quarantined, as a subquery
+    (never a NULL: `NOT IN` a set holding one is true of nothing)."""
+    return select(_C.ref).where(*_open(company_id, entity), _C.ref.is_not(None))
+
+
+def _open(company_id: str, entity: Entity) -> tuple[ColumnElement[bool], ...]:
+    return (_C.company_id == company_id, _C.entity == entity, _C.resolved_at.is_(None))
+
+
+def holds(
+    company_id: ColumnElement, invoice_ref: ColumnElement, customer_ref: ColumnElement
+) -> ColumnElement[bool]:
+    """Whether `held_refs` holds the invoice of these columns, or its customer (correlated)."""
+    return or_(
+        *(
+            exists().where(
+                _C.company_id == company_id, _C.entity == entity, _C.resolved_at.is_(None), _C.ref == ref
+            )
+            for entity, ref in (("invoices", invoice_ref), ("customers", customer_ref))
+        )
+    )

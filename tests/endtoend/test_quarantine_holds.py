@@ -1,0 +1,76 @@
+"""A record the books give in a form arsync cannot read, end to end through the QuickBooks
+simulator and the CLI: `status` and `history` say so, the invoice's reminders are held while
+its stored row is older than the books, and a sync that reads it again lifts both."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from connectors.simulators import mutations
+from connectors.simulators.mutations import _touch
+
+QUARANTINE_LINE = "QUARANTINED: 1 record(s) in the books could not be read (invoices 1)"
+REASON = "CurrencyRef is not a currency code: '840'"
+
+
+def _planned(world) -> list[str]:
+    """The invoices `reminders plan --dry-run` would remind qbo's customers of now."""
+    code, out, err = world.cli("reminders", "plan", "qbo", "--dry-run")
+    assert code == 0, err
+    return sorted(ref for ref in ("INV-1001", "1001") if ref in out)
+
+
+def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(world):
+    world.sync("qbo")
+    assert _planned(world) == ["1001"]  # invoice 101, ten days past due
+    code, out, _ = world.cli("status")
+    assert code == 0 and "QUARANTINED" not in out
+
+    invoice = world.qbo_books.invoices["101"]
+    invoice.currency = "840"  # a CurrencyRef that is no ISO code: the rules cannot read it
+    _touch(world.qbo_books, invoice, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
+    assert world.sync("qbo")["qbo"]["quarantined"] == 1
+
+    code, out, _ = world.cli("status")
+    block = out.split("qbo_single (")[0]  # qbo's own lines (the three companies read these books)
+    assert QUARANTINE_LINE in block, out
+    [listed] = [line for line in block.splitlines() if line.startswith("    invoices 101 since ")]
+    assert REASON in listed
+    code, out, _ = world.cli("status", "--json")
+    [qbo] = [row for row in json.loads(out) if row["company"] == "qbo"]
+    assert qbo["quarantined"]["count"] == 1 and qbo["quarantined"]["by_entity"] == {"invoices": 1}
+    assert [(r["entity"], r["ref"]) for r in qbo["quarantined"]["records"]] == [("invoices", "101")]
+    code, out, _ = world.cli("history", "qbo", "--limit", "1")
+    assert " quarantined=1 " in out
+    # its stored row is as last read, and no reminder asks for that balance meanwhile
+    assert world.rows("SELECT currency FROM invoices WHERE company_id = 'qbo' AND ref = '101'") == [("USD",)]
+    assert _planned(world) == []
+
+    world.sync("qbo")  # unchanged in the books: still unreadable, not read again
+    assert _planned(world) == []
+    assert QUARANTINE_LINE in world.cli("status")[1].split("qbo_single (")[0]
+
+    invoice.currency = "USD"  # mended in the books
+    _touch(world.qbo_books, invoice, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2))
+    assert world.sync("qbo")["qbo"]["quarantined"] == 0
+    assert "QUARANTINED" not in world.cli("status")[1].split("qbo_single (")[0]
+    assert _planned(world) == ["1001"]
+    assert json.loads(world.cli("status", "--json")[1])[0]["quarantined"] is None
+
+
+def test_a_full_sync_resolves_what_the_books_no_longer_hold(world):
+    world.sync("qbo")
+    invoice = world.qbo_books.invoices["101"]
+    invoice.currency = "840"
+    _touch(world.qbo_books, invoice, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
+    assert world.sync("qbo")["qbo"]["quarantined"] == 1
+    mutations.delete(world.qbo_books, "101", datetime.now(UTC) + timedelta(seconds=2))  # then deleted
+
+    full = world.sync("qbo", "--full")["qbo"]
+    assert full["quarantined"] == 0, world.rows("SELECT run_id, entity, ref, reason FROM quarantine")
+    assert "QUARANTINED" not in world.cli("status")[1].split("qbo_single (")[0]
+    assert world.rows("SELECT deleted FROM invoices WHERE company_id = 'qbo' AND ref = '101'")[0][0] in (
+        1,
+        True,
+    )
