@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from connectors.currency import is_currency_code
-from connectors.xero.signals import xero_contact_active, xero_flags, xero_importable, xero_sent
+from connectors.xero.signals import LiveFlags, xero_contact_active, xero_flags, xero_importable, xero_sent
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
@@ -143,7 +143,7 @@ def to_invoice(raw: Any) -> InvoiceRecord | None:
         return None
     if not xero_importable(kind):
         raise MalformedRecord(f"Type is neither ACCREC nor ACCPAY: {kind!r}")
-    flags = xero_flags(_optional_text(invoice, "Status"))
+    flags = live_flags(invoice, "invoice")
     return InvoiceRecord(
         ref=_text(invoice, "InvoiceID"),
         customer_ref=_text(_mapping(invoice.get("Contact"), "Contact"), "ContactID", "Contact.ContactID"),
@@ -194,6 +194,15 @@ def currency_code(raw: dict, key: str, label: str | None = None) -> str:
     if not is_currency_code(value):
         raise MalformedRecord(f"{label or key} is not a currency code: {value!r}")
     return value
+
+
+def live_flags(raw: dict, what: str) -> LiveFlags:
+    """The record's Status as liveness flags; a status Xero does not document quarantines it."""
+    status = _optional_text(raw, "Status")
+    flags = xero_flags(status)
+    if flags is None:
+        raise MalformedRecord(f"unknown {what} Status {status!r}")
+    return flags
 
 
 def _optional_text(raw: dict, key: str) -> str | None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 XERO_LIVE_STATUSES = frozenset({"AUTHORISED", "PAID"})
+# Xero's documented invoice statuses (credit notes have the same); anything else is news to us.
+XERO_INVOICE_STATUSES = frozenset({"DRAFT", "SUBMITTED", "DELETED", "AUTHORISED", "PAID", "VOIDED"})
+XERO_PAYMENT_STATUSES = frozenset({"AUTHORISED", "DELETED"})
 XERO_INACTIVE_CONTACT_STATUSES = frozenset({"ARCHIVED", "GDPRREQUEST"})
 
 
@@ -27,17 +30,32 @@ def xero_sent(sent_to_contact: bool | None) -> bool:
     return sent_to_contact is True
 
 
-def xero_flags(status: str | None) -> LiveFlags:
-    """Xero status as liveness flags: live only when AUTHORISED or PAID; an unknown or
-    missing status counts as a draft."""
-    normalized = (status or "").upper()
+def xero_flags(status: str | None) -> LiveFlags | None:
+    """An invoice's or credit note's Status as liveness flags: live only when AUTHORISED or
+    PAID; a missing Status counts as a draft (never shown). None for a status outside Xero's
+    documented set: read as a draft it would hide an invoice without anyone being told, so
+    the normalizer quarantines the record instead."""
+    if status is None:
+        return LiveFlags(draft=True)
+    normalized = status.upper()
+    if normalized not in XERO_INVOICE_STATUSES:
+        return None
     if normalized in XERO_LIVE_STATUSES:
         return LiveFlags()
     if normalized == "VOIDED":
         return LiveFlags(voided=True)
     if normalized == "DELETED":
         return LiveFlags(deleted=True)
-    return LiveFlags(draft=True)  # DRAFT, SUBMITTED, or a status we do not know
+    return LiveFlags(draft=True)  # DRAFT, SUBMITTED
+
+
+def xero_payment_deleted(status: str) -> bool | None:
+    """A payment's Status: DELETED (also how Xero lists a voided payment) is not live,
+    AUTHORISED is; None for any other status (the normalizer quarantines the payment)."""
+    normalized = status.upper()
+    if normalized not in XERO_PAYMENT_STATUSES:
+        return None
+    return normalized == "DELETED"
 
 
 def xero_importable(invoice_type: str | None) -> bool:

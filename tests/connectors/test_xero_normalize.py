@@ -86,6 +86,19 @@ def test_invoice_status_flags(status, flags):
     assert (record.voided, record.deleted, record.draft) == flags
 
 
+def test_an_invoice_without_a_status_is_a_draft():
+    """Kept as it was (documented in `signals.xero_flags`): never shown, never reminded."""
+    assert to_invoice(raw_invoice(Status=...)).draft
+
+
+def test_an_unknown_status_is_quarantined_with_its_id_not_hidden_as_a_draft():
+    invoices, quarantined = sort_invoices([raw_invoice(), raw_invoice(InvoiceID="inv-2", Status="PENDING")])
+    assert [i.ref for i in invoices] == ["inv-1"]
+    assert [(q.entity, q.ref, q.reason) for q in quarantined] == [
+        ("invoices", "inv-2", "unknown invoice Status 'PENDING'")
+    ]
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -122,6 +135,8 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         (raw_invoice(CurrencyCode=...), "missing CurrencyCode"),
         (raw_invoice(CurrencyCode="Euro"), "CurrencyCode is not a currency code: 'Euro'"),
         (raw_invoice(Status=7), "Status is not text: 7"),
+        (raw_invoice(Status="PENDING"), "unknown invoice Status 'PENDING'"),
+        (raw_invoice(Status=""), "unknown invoice Status ''"),
         (raw_invoice(Type=...), "missing Type"),
         (raw_invoice(Type="ACCRECCREDIT"), "Type is neither ACCREC nor ACCPAY: 'ACCRECCREDIT'"),
         ("not an object", "Invoice is not a JSON object"),
@@ -138,6 +153,8 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         "no-currency",
         "currency-name",
         "numeric-status",
+        "unknown-status",
+        "empty-status",
         "no-type",
         "unknown-type",
         "string",
