@@ -41,6 +41,7 @@ _REF: dict[Entity, str] = {
 ORDER: dict[Entity, str] = {entity: f"{field} ASC" for entity, field in _REF.items()}
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
 
 
 class MalformedRecord(ValueError):
@@ -151,8 +152,8 @@ def to_invoice(raw: Any) -> InvoiceRecord | None:
         issue_date=_optional(invoice, "Date", parse_date),
         due_date=_optional(invoice, "DueDate", parse_date),
         currency=currency_code(invoice, "CurrencyCode"),
-        total=_money(invoice, "Total"),
-        balance=_money(invoice, "AmountDue"),
+        total=_not_negative(invoice, "Total"),
+        balance=_not_negative(invoice, "AmountDue"),
         source_sent=xero_sent(invoice.get("SentToContact")),
         voided=flags.voided,
         deleted=flags.deleted,
@@ -232,6 +233,16 @@ def _money(raw: dict, key: str) -> Decimal:
         raise MalformedRecord(f"{key} is not a number: {value!r}") from None
     if not amount.is_finite():
         raise MalformedRecord(f"{key} is not a number: {value!r}")
+    return amount
+
+
+def _not_negative(raw: dict, key: str) -> Decimal:
+    """An invoice's Total or AmountDue, which Xero never sends below zero (money owed back is
+    a credit note or an overpayment, objects of their own): a negative one is quarantined
+    rather than subtracted from the customer's balance."""
+    amount = _money(raw, key)
+    if amount < _ZERO:  # a Decimal constant: half the cost of comparing with the int 0
+        raise MalformedRecord(f"{key} is negative: {amount}")
     return amount
 
 

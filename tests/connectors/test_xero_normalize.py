@@ -128,6 +128,9 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         (raw_invoice(AmountDue=None), "AmountDue is not a number: None"),
         (raw_invoice(AmountDue=True), "AmountDue is not a number: True"),
         (raw_invoice(Total="NaN"), "Total is not a number: 'NaN'"),
+        (raw_invoice(AmountDue=Decimal("-0.01")), "AmountDue is negative: -0.01"),
+        (raw_invoice(AmountDue=-20), "AmountDue is negative: -20"),
+        (raw_invoice(Total=Decimal("-120.10")), "Total is negative: -120.10"),
         (raw_invoice(DueDate="/Date(soon)/"), "DueDate is not a Xero date: '/Date(soon)/'"),
         (raw_invoice(Contact=None), "Contact is not a JSON object"),
         (raw_invoice(Contact={"Name": "x"}), "missing Contact.ContactID"),
@@ -146,6 +149,9 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         "null-amount-due",
         "bool-amount-due",
         "nan",
+        "negative-amount-due",
+        "negative-integer-amount-due",
+        "negative-total",
         "bad-date",
         "no-contact",
         "contact-without-id",
@@ -164,6 +170,18 @@ def test_malformed_invoices_say_why(raw, reason):
     with pytest.raises(MalformedRecord) as raised:
         to_invoice(raw)
     assert str(raised.value) == reason
+
+
+def test_a_zero_amount_due_spelled_negative_is_zero():
+    record = to_invoice(raw_invoice(AmountDue=Decimal("-0.00"), Total=Decimal("0")))
+    assert (record.balance, record.total) == (0, 0)
+
+
+def test_a_negative_amount_due_is_quarantined_not_subtracted_from_the_balance():
+    """Xero keeps money owed back in credit notes and overpayments, never in AmountDue."""
+    invoices, quarantined = sort_invoices([raw_invoice(), raw_invoice(InvoiceID="inv-2", AmountDue=-5)])
+    assert [i.ref for i in invoices] == ["inv-1"]
+    assert [(q.ref, q.reason) for q in quarantined] == [("inv-2", "AmountDue is negative: -5")]
 
 
 def test_a_page_quarantines_bad_records_and_keeps_the_rest():
