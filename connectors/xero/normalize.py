@@ -16,7 +16,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from connectors.currency import is_currency_code
-from connectors.xero.signals import LiveFlags, xero_contact_active, xero_flags, xero_importable, xero_sent
+from connectors.xero.signals import (
+    LiveFlags,
+    xero_contact_active,
+    xero_erasure_requested,
+    xero_flags,
+    xero_importable,
+    xero_sent,
+)
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
@@ -117,18 +124,24 @@ def is_customer_flag(raw: dict) -> bool:
 
 
 def to_customer(raw: Any) -> CustomerRecord:
-    """A Contact as a CustomerRecord; raises MalformedRecord with the reason."""
+    """A Contact as a CustomerRecord; raises MalformedRecord with the reason.
+
+    A contact whose erasure was requested (GDPRREQUEST) comes without any email address:
+    nothing downstream can then invite or remind it, whatever the company's settings, and
+    its addresses are not stored.
+    """
     contact = _mapping(raw, "Contact")
     persons = contact.get("ContactPersons") or []
     if not isinstance(persons, list) or not all(isinstance(p, dict) for p in persons):
         raise MalformedRecord("ContactPersons is not a list of objects")
+    status = _optional_text(contact, "ContactStatus")
     emails = [contact.get("EmailAddress")]
     emails += [p.get("EmailAddress") for p in persons if p.get("IncludeInEmails") is True]
     return CustomerRecord(
         ref=_text(contact, "ContactID"),
         display_name=_text(contact, "Name"),
-        active=xero_contact_active(_optional_text(contact, "ContactStatus")),
-        emails=_unique_emails(emails),
+        active=xero_contact_active(status),
+        emails=() if xero_erasure_requested(status) else _unique_emails(emails),
         updated_at=_optional(contact, "UpdatedDateUTC", parse_datetime),
     )
 

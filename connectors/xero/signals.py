@@ -1,5 +1,5 @@
 """What Xero's invoice and contact fields mean: sent, live/voided/deleted/draft, sales
-invoice, active contact, customer.
+invoice, active contact, erasure requested, customer.
 
 The normalizers call these at the boundary, so the meaning of a Xero field is decided in
 one place; `portal_rules` only sees the neutral facts.
@@ -67,6 +67,12 @@ def xero_importable(invoice_type: str | None) -> bool:
 def xero_contact_active(contact_status: str | None) -> bool:
     """Xero contacts are inactive when ARCHIVED or GDPRREQUEST (missing status: active)."""
     return (contact_status or "ACTIVE").upper() not in XERO_INACTIVE_CONTACT_STATUSES
+
+
+def xero_erasure_requested(contact_status: str | None) -> bool:
+    """GDPRREQUEST: the person asked for their personal data to be erased. Such a contact is
+    never mailed, whatever the settings (`import_inactive_customers` imports it all the same)."""
+    return (contact_status or "").upper() == "GDPRREQUEST"
 
 
 def xero_is_customer(is_customer: bool | None, has_sales_invoice: bool) -> bool:

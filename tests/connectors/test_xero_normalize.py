@@ -228,6 +228,19 @@ def test_contact_status(status, active):
     assert to_customer(raw_contact(ContactStatus=status)).active is active
 
 
+@pytest.mark.parametrize("status", ["GDPRREQUEST", "gdprrequest"])
+def test_a_contact_that_asked_for_erasure_has_no_email_address(status):
+    """Nothing downstream can invite or remind it, whatever `import_inactive_customers` says."""
+    record = to_customer(raw_contact(ContactStatus=status))
+    assert (record.ref, record.display_name, record.active, record.emails) == (
+        "c-1",
+        "Łódź Sp. z o.o.",
+        False,
+        (),
+    )
+    assert to_customer(raw_contact(ContactStatus="ARCHIVED")).emails  # archived ones keep theirs
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [

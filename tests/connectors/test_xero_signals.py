@@ -7,6 +7,7 @@ import pytest
 from connectors.xero.signals import (
     LiveFlags,
     xero_contact_active,
+    xero_erasure_requested,
     xero_flags,
     xero_importable,
     xero_is_customer,
@@ -85,6 +86,15 @@ def test_xero_importable(invoice_type, expected: bool) -> None:
 )
 def test_xero_contact_active(status: str | None, expected: bool) -> None:
     assert xero_contact_active(status) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("GDPRREQUEST", True), ("gdprrequest", True), ("ARCHIVED", False), ("ACTIVE", False), (None, False)],
+    ids=["gdpr-request", "any-case", "archived", "active", "status-missing"],
+)
+def test_xero_erasure_requested(status: str | None, expected: bool) -> None:
+    assert xero_erasure_requested(status) is expected
 
 
 @pytest.mark.parametrize(
