@@ -65,6 +65,8 @@ def to_invoice(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Invoice
     if not customer_ref:
         raise Malformed("missing CustomerRef")
     total, balance = _money(raw, "TotalAmt"), _money(raw, "Balance")
+    if balance < ZERO:  # QuickBooks never sends one (money owed back is a credit memo)
+        raise Malformed(f"negative Balance {balance}")
     return InvoiceRecord(
         ref=ref,
         customer_ref=customer_ref,

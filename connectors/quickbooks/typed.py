@@ -134,6 +134,8 @@ def _customer(row: _Customer, home_currency: str) -> dict[str, Any]:
 
 def _invoice(row: _Invoice, home_currency: str) -> dict[str, Any]:
     total, balance = _amount(row.TotalAmt), _amount(row.Balance)
+    if balance < ZERO:  # the general path quarantines the invoice, saying why
+        raise _Decline
     return {
         "ref": _ref(row),
         "customer_ref": _customer_ref(row.CustomerRef),

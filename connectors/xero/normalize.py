@@ -16,7 +16,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from connectors.currency import is_currency_code
-from connectors.xero.signals import xero_contact_active, xero_flags, xero_importable, xero_sent
+from connectors.xero.signals import (
+    LiveFlags,
+    xero_contact_active,
+    xero_erasure_requested,
+    xero_flags,
+    xero_importable,
+    xero_sent,
+)
 from portal_rules.records import CustomerRecord, Entity, InvoiceRecord
 
 SALES_INVOICES = 'Type=="ACCREC"'  # the `where` filter: bills (ACCPAY) are never imported
@@ -41,6 +48,7 @@ _REF: dict[Entity, str] = {
 ORDER: dict[Entity, str] = {entity: f"{field} ASC" for entity, field in _REF.items()}
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
 
 
 class MalformedRecord(ValueError):
@@ -116,18 +124,24 @@ def is_customer_flag(raw: dict) -> bool:
 
 
 def to_customer(raw: Any) -> CustomerRecord:
-    """A Contact as a CustomerRecord; raises MalformedRecord with the reason."""
+    """A Contact as a CustomerRecord; raises MalformedRecord with the reason.
+
+    A contact whose erasure was requested (GDPRREQUEST) comes without any email address:
+    nothing downstream can then invite or remind it, whatever the company's settings, and
+    its addresses are not stored.
+    """
     contact = _mapping(raw, "Contact")
     persons = contact.get("ContactPersons") or []
     if not isinstance(persons, list) or not all(isinstance(p, dict) for p in persons):
         raise MalformedRecord("ContactPersons is not a list of objects")
+    status = _optional_text(contact, "ContactStatus")
     emails = [contact.get("EmailAddress")]
     emails += [p.get("EmailAddress") for p in persons if p.get("IncludeInEmails") is True]
     return CustomerRecord(
         ref=_text(contact, "ContactID"),
         display_name=_text(contact, "Name"),
-        active=xero_contact_active(_optional_text(contact, "ContactStatus")),
-        emails=_unique_emails(emails),
+        active=xero_contact_active(status),
+        emails=() if xero_erasure_requested(status) else _unique_emails(emails),
         updated_at=_optional(contact, "UpdatedDateUTC", parse_datetime),
     )
 
@@ -143,7 +157,7 @@ def to_invoice(raw: Any) -> InvoiceRecord | None:
         return None
     if not xero_importable(kind):
         raise MalformedRecord(f"Type is neither ACCREC nor ACCPAY: {kind!r}")
-    flags = xero_flags(_optional_text(invoice, "Status"))
+    flags = live_flags(invoice, "invoice")
     return InvoiceRecord(
         ref=_text(invoice, "InvoiceID"),
         customer_ref=_text(_mapping(invoice.get("Contact"), "Contact"), "ContactID", "Contact.ContactID"),
@@ -151,8 +165,8 @@ def to_invoice(raw: Any) -> InvoiceRecord | None:
         issue_date=_optional(invoice, "Date", parse_date),
         due_date=_optional(invoice, "DueDate", parse_date),
         currency=currency_code(invoice, "CurrencyCode"),
-        total=_money(invoice, "Total"),
-        balance=_money(invoice, "AmountDue"),
+        total=_not_negative(invoice, "Total"),
+        balance=_not_negative(invoice, "AmountDue"),
         source_sent=xero_sent(invoice.get("SentToContact")),
         voided=flags.voided,
         deleted=flags.deleted,
@@ -196,6 +210,15 @@ def currency_code(raw: dict, key: str, label: str | None = None) -> str:
     return value
 
 
+def live_flags(raw: dict, what: str) -> LiveFlags:
+    """The record's Status as liveness flags; a status Xero does not document quarantines it."""
+    status = _optional_text(raw, "Status")
+    flags = xero_flags(status)
+    if flags is None:
+        raise MalformedRecord(f"unknown {what} Status {status!r}")
+    return flags
+
+
 def _optional_text(raw: dict, key: str) -> str | None:
     value = raw.get(key)
     if value is not None and not isinstance(value, str):
@@ -223,6 +246,16 @@ def _money(raw: dict, key: str) -> Decimal:
         raise MalformedRecord(f"{key} is not a number: {value!r}") from None
     if not amount.is_finite():
         raise MalformedRecord(f"{key} is not a number: {value!r}")
+    return amount
+
+
+def _not_negative(raw: dict, key: str) -> Decimal:
+    """An invoice's Total or AmountDue, which Xero never sends below zero (money owed back is
+    a credit note or an overpayment, objects of their own): a negative one is quarantined
+    rather than subtracted from the customer's balance."""
+    amount = _money(raw, key)
+    if amount < _ZERO:  # a Decimal constant: half the cost of comparing with the int 0
+        raise MalformedRecord(f"{key} is negative: {amount}")
     return amount
 
 

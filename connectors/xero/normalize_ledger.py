@@ -4,7 +4,8 @@ Only customer documents are imported: payments of `PaymentType` ACCRECPAYMENT an
 notes of `Type` ACCRECCREDIT (supplier ones give None). A Xero payment pays one invoice,
 always fully allocated (`unapplied` 0); its customer is the invoice's contact; `Status`
 DELETED (also how a voided payment is listed) is not live. Credit notes are live in
-AUTHORISED or PAID and carry their `Allocations`; deleted allocations are skipped.
+AUTHORISED or PAID and carry their `Allocations`; deleted allocations are skipped. A status
+outside Xero's documented set (and a payment without one) quarantines the record.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from connectors.xero.normalize import (
     _optional_text,
     _text,
     currency_code,
+    live_flags,
     parse_date,
     parse_datetime,
 )
-from connectors.xero.signals import xero_flags
+from connectors.xero.signals import xero_payment_deleted
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
 
 SALES_PAYMENTS = 'PaymentType=="ACCRECPAYMENT"'  # the `where` filters: supplier documents never
@@ -46,6 +48,7 @@ def to_payment(raw: Any) -> PaymentRecord | None:
     contact = _mapping(invoice.get("Contact"), "Invoice.Contact")
     amount = _money(payment, "Amount")
     paid_on = _optional(payment, "Date", parse_date)
+    deleted = _payment_deleted(payment)
     return PaymentRecord(
         ref=ref,
         customer_ref=_text(contact, "ContactID", "Invoice.Contact.ContactID"),
@@ -54,7 +57,7 @@ def to_payment(raw: Any) -> PaymentRecord | None:
         amount=amount,
         unapplied=_ZERO,
         reference=_optional_text(payment, "Reference") or None,
-        deleted=(_optional_text(payment, "Status") or "").upper() == "DELETED",
+        deleted=deleted,
         updated_at=_optional(payment, "UpdatedDateUTC", parse_datetime),
         allocations=(AllocationRecord("payment", ref, invoice_ref, amount, paid_on),),
     )
@@ -72,7 +75,7 @@ def to_credit(raw: Any) -> CreditRecord | None:
     if kind.upper() != "ACCRECCREDIT":
         raise MalformedRecord(f"Type is neither ACCRECCREDIT nor ACCPAYCREDIT: {kind!r}")
     ref = _text(credit, "CreditNoteID")
-    flags = xero_flags(_optional_text(credit, "Status"))
+    flags = live_flags(credit, "credit note")
     live = not (flags.voided or flags.deleted or flags.draft)
     total = _money(credit, "Total")
     # Xero may leave RemainingCredit out of a draft or voided note: nothing is available then.
@@ -93,6 +96,18 @@ def to_credit(raw: Any) -> CreditRecord | None:
         updated_at=_optional(credit, "UpdatedDateUTC", parse_datetime),
         allocations=_allocations(ref, credit.get("Allocations")),
     )
+
+
+def _payment_deleted(payment: dict) -> bool:
+    # Missing, it cannot be read safely either way: live would count money that may have been
+    # deleted, deleted would hide money received. Xero always sends it, so it is quarantined.
+    status = _optional_text(payment, "Status")
+    if status is None:
+        raise MalformedRecord("missing payment Status")
+    deleted = xero_payment_deleted(status)
+    if deleted is None:
+        raise MalformedRecord(f"unknown payment Status {status!r}")
+    return deleted
 
 
 def _allocations(ref: str, raw: Any) -> tuple[AllocationRecord, ...]:

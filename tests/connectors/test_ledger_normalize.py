@@ -368,3 +368,28 @@ def test_xero_a_currency_that_is_no_code_quarantines_the_record(normalize):
     with pytest.raises(MalformedRecord) as raised:
         normalize(data)
     assert "is not a currency code: 'gbp'" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "status", "reason"),
+    [
+        (xero_credit, XERO_CREDIT, "PENDING", "unknown credit note Status 'PENDING'"),
+        (xero_credit, XERO_CREDIT, "", "unknown credit note Status ''"),
+        (xero_credit, XERO_CREDIT, 3, "Status is not text: 3"),
+        (xero_payment, XERO_PAYMENT, "PAID", "unknown payment Status 'PAID'"),
+        (xero_payment, XERO_PAYMENT, "", "unknown payment Status ''"),
+        (xero_payment, XERO_PAYMENT, ..., "missing payment Status"),
+        (xero_payment, XERO_PAYMENT, 3, "Status is not text: 3"),
+    ],
+    ids=["credit-unknown", "credit-empty", "credit-number", "payment-unknown", "payment-empty",
+         "payment-missing", "payment-number"],
+)  # fmt: skip
+def test_xero_an_unknown_status_quarantines_the_record(parse, text, status, reason):
+    """Read as a draft (credit) or as live (payment), it would hide or count money unseen."""
+    with pytest.raises(MalformedRecord) as raised:
+        parse(raw(text, Status=status))
+    assert str(raised.value) == reason
+
+
+def test_xero_a_credit_note_without_a_status_is_a_draft_as_an_invoice_is():
+    assert xero_credit(raw(XERO_CREDIT, Status=...)).draft

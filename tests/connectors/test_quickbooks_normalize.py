@@ -121,15 +121,23 @@ def test_cdc_deletions():
         ({"TotalAmt": float("nan")}, "non-numeric TotalAmt nan"),
         ({"Balance": ...}, "missing Balance"),
         ({"Balance": True}, "non-numeric Balance True"),
+        ({"Balance": Decimal("-0.01")}, "negative Balance -0.01"),
+        ({"Balance": -5}, "negative Balance -5"),
+        ({"Balance": "-5.00"}, "negative Balance -5.00"),
         ({"MetaData": {"LastUpdatedTime": "yesterday"}}, "bad MetaData.LastUpdatedTime 'yesterday'"),
         ({"MetaData": {"LastUpdatedTime": "2025-05-02T10:11:12"}}, "bad MetaData.LastUpdatedTime"),
     ],
     ids=["no-id", "blank-id", "no-customer", "blank-customer", "bad-txn-date", "bad-due-date",
-         "text-amount", "nan-amount", "no-balance", "bool-balance", "bad-updated", "naive-updated"],
+         "text-amount", "nan-amount", "no-balance", "bool-balance", "negative-balance",
+         "negative-integer-balance", "negative-text-balance", "bad-updated", "naive-updated"],
 )  # fmt: skip
 def test_malformed_invoices_say_why(changes, reason):
     with pytest.raises(Malformed, match=reason.replace("(", r"\(")):
         to_invoice(raw(INVOICE, **changes))
+
+
+def test_a_zero_balance_spelled_negative_is_zero():
+    assert to_invoice(raw(INVOICE, Balance=Decimal("-0.00"))).balance == 0
 
 
 def test_dates_with_an_offset_are_read_as_dates():

@@ -86,6 +86,19 @@ def test_invoice_status_flags(status, flags):
     assert (record.voided, record.deleted, record.draft) == flags
 
 
+def test_an_invoice_without_a_status_is_a_draft():
+    """Kept as it was (documented in `signals.xero_flags`): never shown, never reminded."""
+    assert to_invoice(raw_invoice(Status=...)).draft
+
+
+def test_an_unknown_status_is_quarantined_with_its_id_not_hidden_as_a_draft():
+    invoices, quarantined = sort_invoices([raw_invoice(), raw_invoice(InvoiceID="inv-2", Status="PENDING")])
+    assert [i.ref for i in invoices] == ["inv-1"]
+    assert [(q.entity, q.ref, q.reason) for q in quarantined] == [
+        ("invoices", "inv-2", "unknown invoice Status 'PENDING'")
+    ]
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -115,6 +128,9 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         (raw_invoice(AmountDue=None), "AmountDue is not a number: None"),
         (raw_invoice(AmountDue=True), "AmountDue is not a number: True"),
         (raw_invoice(Total="NaN"), "Total is not a number: 'NaN'"),
+        (raw_invoice(AmountDue=Decimal("-0.01")), "AmountDue is negative: -0.01"),
+        (raw_invoice(AmountDue=-20), "AmountDue is negative: -20"),
+        (raw_invoice(Total=Decimal("-120.10")), "Total is negative: -120.10"),
         (raw_invoice(DueDate="/Date(soon)/"), "DueDate is not a Xero date: '/Date(soon)/'"),
         (raw_invoice(Contact=None), "Contact is not a JSON object"),
         (raw_invoice(Contact={"Name": "x"}), "missing Contact.ContactID"),
@@ -122,6 +138,8 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         (raw_invoice(CurrencyCode=...), "missing CurrencyCode"),
         (raw_invoice(CurrencyCode="Euro"), "CurrencyCode is not a currency code: 'Euro'"),
         (raw_invoice(Status=7), "Status is not text: 7"),
+        (raw_invoice(Status="PENDING"), "unknown invoice Status 'PENDING'"),
+        (raw_invoice(Status=""), "unknown invoice Status ''"),
         (raw_invoice(Type=...), "missing Type"),
         (raw_invoice(Type="ACCRECCREDIT"), "Type is neither ACCREC nor ACCPAY: 'ACCRECCREDIT'"),
         ("not an object", "Invoice is not a JSON object"),
@@ -131,6 +149,9 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         "null-amount-due",
         "bool-amount-due",
         "nan",
+        "negative-amount-due",
+        "negative-integer-amount-due",
+        "negative-total",
         "bad-date",
         "no-contact",
         "contact-without-id",
@@ -138,6 +159,8 @@ def test_the_type_is_read_in_any_case_as_the_status_is():
         "no-currency",
         "currency-name",
         "numeric-status",
+        "unknown-status",
+        "empty-status",
         "no-type",
         "unknown-type",
         "string",
@@ -147,6 +170,18 @@ def test_malformed_invoices_say_why(raw, reason):
     with pytest.raises(MalformedRecord) as raised:
         to_invoice(raw)
     assert str(raised.value) == reason
+
+
+def test_a_zero_amount_due_spelled_negative_is_zero():
+    record = to_invoice(raw_invoice(AmountDue=Decimal("-0.00"), Total=Decimal("0")))
+    assert (record.balance, record.total) == (0, 0)
+
+
+def test_a_negative_amount_due_is_quarantined_not_subtracted_from_the_balance():
+    """Xero keeps money owed back in credit notes and overpayments, never in AmountDue."""
+    invoices, quarantined = sort_invoices([raw_invoice(), raw_invoice(InvoiceID="inv-2", AmountDue=-5)])
+    assert [i.ref for i in invoices] == ["inv-1"]
+    assert [(q.ref, q.reason) for q in quarantined] == [("inv-2", "AmountDue is negative: -5")]
 
 
 def test_a_page_quarantines_bad_records_and_keeps_the_rest():
@@ -191,6 +226,19 @@ def test_a_contact_as_xero_sends_it():
 )
 def test_contact_status(status, active):
     assert to_customer(raw_contact(ContactStatus=status)).active is active
+
+
+@pytest.mark.parametrize("status", ["GDPRREQUEST", "gdprrequest"])
+def test_a_contact_that_asked_for_erasure_has_no_email_address(status):
+    """Nothing downstream can invite or remind it, whatever `import_inactive_customers` says."""
+    record = to_customer(raw_contact(ContactStatus=status))
+    assert (record.ref, record.display_name, record.active, record.emails) == (
+        "c-1",
+        "Łódź Sp. z o.o.",
+        False,
+        (),
+    )
+    assert to_customer(raw_contact(ContactStatus="ARCHIVED")).emails  # archived ones keep theirs
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,8 @@ def test_contacts_are_normalized(world, sample):
     assert len(by_name) == len(sample.customers)
     inactive = {name for name, c in by_name.items() if not c.active}
     assert inactive == {"Dormant Traders Inc.", "Erased Person"}  # ARCHIVED and GDPRREQUEST
+    assert by_name["Dormant Traders Inc."].emails == ("old@dormant.example.com",)
+    assert by_name["Erased Person"].emails == ()  # erasure requested: never mailed, not stored
     assert by_name["Łódź Sp. z o.o."].emails == ("faktury@lodz.example.pl", "anna.nowak@lodz.example.pl")
     assert by_name["No Email Bakery"].emails == ("owner@noemail-bakery.example.com",)
     assert by_name["Café Müller GmbH"].emails == ("buchhaltung@cafe-mueller.example.de",)

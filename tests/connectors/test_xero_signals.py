@@ -7,9 +7,11 @@ import pytest
 from connectors.xero.signals import (
     LiveFlags,
     xero_contact_active,
+    xero_erasure_requested,
     xero_flags,
     xero_importable,
     xero_is_customer,
+    xero_payment_deleted,
     xero_sent,
 )
 
@@ -32,13 +34,40 @@ def test_xero_sent(sent_to_contact, expected: bool) -> None:
         ("SUBMITTED", LiveFlags(draft=True)),
         ("VOIDED", LiveFlags(voided=True)),
         ("DELETED", LiveFlags(deleted=True)),
-        ("SOMETHING_NEW", LiveFlags(draft=True)),
+        ("authorised", LiveFlags()),
+        ("SOMETHING_NEW", None),
+        ("PENDING", None),
+        ("", None),
+        (" PAID ", None),
         (None, LiveFlags(draft=True)),
     ],
-    ids=["authorised", "paid", "draft", "submitted", "voided", "deleted", "unknown", "missing"],
+    ids=[
+        "authorised",
+        "paid",
+        "draft",
+        "submitted",
+        "voided",
+        "deleted",
+        "any-case",
+        "unknown",
+        "pending",
+        "empty",
+        "padded",
+        "missing",
+    ],
 )
-def test_xero_status(status, flags: LiveFlags) -> None:
+def test_xero_status(status, flags: LiveFlags | None) -> None:
+    """None: not one of Xero's documented statuses (the normalizer quarantines the record)."""
     assert xero_flags(status) == flags
+
+
+@pytest.mark.parametrize(
+    ("status", "deleted"),
+    [("AUTHORISED", False), ("DELETED", True), ("deleted", True), ("PAID", None), ("", None)],
+    ids=["authorised", "deleted", "any-case", "an-invoice-status", "empty"],
+)
+def test_xero_payment_status(status: str, deleted: bool | None) -> None:
+    assert xero_payment_deleted(status) is deleted
 
 
 @pytest.mark.parametrize(
@@ -57,6 +86,15 @@ def test_xero_importable(invoice_type, expected: bool) -> None:
 )
 def test_xero_contact_active(status: str | None, expected: bool) -> None:
     assert xero_contact_active(status) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("GDPRREQUEST", True), ("gdprrequest", True), ("ARCHIVED", False), ("ACTIVE", False), (None, False)],
+    ids=["gdpr-request", "any-case", "archived", "active", "status-missing"],
+)
+def test_xero_erasure_requested(status: str | None, expected: bool) -> None:
+    assert xero_erasure_requested(status) is expected
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,7 @@ def assert_invoice(record) -> None:
     assert isinstance(record.ref, str) and isinstance(record.customer_ref, str)
     for amount in (record.total, record.balance):
         assert type(amount) is Decimal and amount.is_finite()  # never float, never NaN/Infinity
+    assert record.balance >= 0  # no system sends a negative balance: such an invoice is quarantined
     for day in (record.issue_date, record.due_date):
         assert day is None or type(day) is date
     assert record.updated_at is None or record.updated_at.utcoffset() is not None

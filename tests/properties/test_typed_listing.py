@@ -42,6 +42,13 @@ amounts = st.one_of(
     st.decimals(min_value=0, max_value=10**6, places=2).map(str),  # amounts sent as JSON strings
     st.sampled_from([Decimal("-0.00"), Decimal("0"), Decimal("1E+2"), Decimal("0.00001")]),
 )
+balances = st.one_of(  # an invoice's Balance, never below zero at QuickBooks (EDGES has some)
+    st.decimals(min_value=0, max_value=10**9, places=2),
+    st.decimals(min_value=0, max_value=10**6, places=6),
+    st.integers(0, 10**9),
+    st.decimals(min_value=0, max_value=10**6, places=2).map(str),
+    st.sampled_from([Decimal("-0.00"), Decimal("0"), Decimal("1E+2"), Decimal("0.00001")]),
+)
 offsets = st.sampled_from([UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=30))])
 times = st.builds(
     lambda moment, zone, spec: moment.replace(tzinfo=zone).isoformat(timespec=spec),
@@ -94,7 +101,7 @@ USUAL = {
         "Id": ids,
         "CustomerRef": refs,
         "TotalAmt": amounts,
-        "Balance": amounts,
+        "Balance": balances,
         "DocNumber": maybe(texts),
         "TxnDate": maybe(days),
         "DueDate": maybe(days),
@@ -200,6 +207,7 @@ def assert_read_alike(entity: str, raw: bytes) -> None:
 
 
 BAD_AMOUNTS = ["NaN", "Infinity", "-Infinity", "sNaN", "abc", True, None, " 12.5 ", "1_000"]
+NEGATIVE = [Decimal("-0.01"), -5, "-5.00", Decimal("-0.00")]  # an invoice's Balance never is (but -0)
 BAD_TIMES = ["2025-06-02T08:30:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "yesterday", 5]
 EDGES = {
     "Id": [" ", "", 12, None, True],
@@ -220,7 +228,7 @@ EDGES = {
         {"value": " EUR "},
     ],
     "TotalAmt": BAD_AMOUNTS,
-    "Balance": BAD_AMOUNTS,
+    "Balance": BAD_AMOUNTS + NEGATIVE,
     "UnappliedAmt": BAD_AMOUNTS,
     "RemainingCredit": BAD_AMOUNTS,
     "DocNumber": [12, Decimal("1.5"), True],
@@ -288,6 +296,16 @@ def edged_rows():
 @pytest.fixture(params=list(edged_rows()))
 def case(request):
     return request.param
+
+
+def test_a_negative_balance_is_quarantined_whichever_path_reads_the_page():
+    """The typed reader declines the page; the general path keeps the usual row and
+    quarantines the invoice with the negative Balance, saying why."""
+    raw = page("invoices", [BASE["invoices"], {**BASE["invoices"], "Id": "3", "Balance": -5}])
+    assert typed_fields(raw, "invoices", "USD") is None
+    got = listed(raw, "invoices", "USD")
+    assert got is not None and [r.ref for r in got.records] == ["2"]
+    assert got.quarantined == [Quarantined("invoices", "3", "negative Balance -5")]
 
 
 def test_an_entity_without_a_typed_reader_is_left_to_the_general_path(monkeypatch):
