@@ -2,12 +2,17 @@
 
 Without a key, values are stored with a `plain:` prefix so that turning a key on later
 is detectable; with a key they are stored as `enc:v1:<fernet token>`.
+
+A key is rotated without a reconnect: the earlier keys go in ARSYNC_SECRET_KEY_PREVIOUS
+(read, never written with), and `arsync auth rekey` seals every stored token with the
+current key (`store.rekey`); then the previous keys can go.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 
 SEALED = "enc:v1:"  # a value sealed with a key; without one, values are stored "plain:"
 
@@ -30,12 +35,16 @@ def unreadable_tokens(company_id: str, why: SecretKeyError) -> str:
 
 
 class SecretBox:
-    def __init__(self, key: str | None) -> None:
-        self._fernet = None
-        if key:  # cryptography is loaded only with a key: `arsync status` never needs it
-            from cryptography.fernet import Fernet
+    """Seals with `key`; opens what `key` or any of `previous` sealed."""
 
-            self._fernet = Fernet(_fernet_key(key))
+    def __init__(self, key: str | None, previous: Sequence[str] = ()) -> None:
+        self._fernet = self._current = None
+        self.previous = tuple(previous)
+        if key:  # cryptography is loaded only with a key: `arsync status` never needs it
+            from cryptography.fernet import Fernet, MultiFernet
+
+            self._current = Fernet(_fernet_key(key))
+            self._fernet = MultiFernet([self._current, *(Fernet(_fernet_key(k)) for k in self.previous)])
 
     @property
     def encrypting(self) -> bool:
@@ -58,7 +67,22 @@ class SecretBox:
         try:
             return self._fernet.decrypt(stored.removeprefix(SEALED).encode()).decode()
         except InvalidToken:
-            raise SecretKeyError("stored tokens cannot be decrypted with this ARSYNC_SECRET_KEY") from None
+            tried = " (nor with ARSYNC_SECRET_KEY_PREVIOUS)" if self.previous else ""
+            raise SecretKeyError(
+                f"stored tokens cannot be decrypted with this ARSYNC_SECRET_KEY{tried}"
+            ) from None
+
+    def sealed_with_current(self, stored: str) -> bool:
+        """Whether `stored` is sealed with the current key (a previous one's must be resealed)."""
+        if self._current is None or not needs_a_key(stored):
+            return False
+        from cryptography.fernet import InvalidToken
+
+        try:
+            self._current.decrypt(stored.removeprefix(SEALED).encode())
+        except InvalidToken:
+            return False
+        return True
 
 
 def _fernet_key(key: str) -> bytes:

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from store.companies import CompanyRow
 
 SECRET_KEY_ENV = "ARSYNC_SECRET_KEY"
+PREVIOUS_KEYS_ENV = "ARSYNC_SECRET_KEY_PREVIOUS"  # earlier keys, comma-separated: read, never written
+
+
+def secret_box() -> SecretBox:
+    """The box this process seals and opens tokens with, from its environment."""
+    previous = os.environ.get(PREVIOUS_KEYS_ENV, "")
+    return SecretBox(os.environ.get(SECRET_KEY_ENV), [k.strip() for k in previous.split(",") if k.strip()])
 
 
 @dataclass
@@ -36,7 +43,7 @@ class App:
         if migrated and not register:
             require_existing(config.store.url)
         engine = make_engine(config.store.url)
-        app = cls(config=config, engine=engine, box=SecretBox(os.environ.get(SECRET_KEY_ENV)))
+        app = cls(config=config, engine=engine, box=secret_box())
         if migrated:
             require_migrated(engine)
         if migrated and register:

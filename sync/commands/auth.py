@@ -1,4 +1,4 @@
-"""`arsync auth connect` and `arsync auth set-tokens`."""
+"""`arsync auth connect`, `arsync auth set-tokens` and `arsync auth rekey`."""
 
 from __future__ import annotations
 
@@ -172,3 +172,42 @@ def _sealed(app) -> str:
         if app.box.encrypting
         else "NOT encrypted: set ARSYNC_SECRET_KEY to encrypt tokens at rest"
     )
+
+
+@auth.command("rekey")
+@click.option(
+    "--dry-run", is_flag=True, help="Say which companies' tokens would be resealed; change nothing."
+)
+@pass_state
+def auth_rekey(state: State, dry_run: bool) -> None:
+    """Seal every stored token with the current ARSYNC_SECRET_KEY (a key rotation).
+
+    Start every arsync process with the new key in ARSYNC_SECRET_KEY and the old one in
+    ARSYNC_SECRET_KEY_PREVIOUS (comma-separated, if several), run this, then drop the old key.
+    Tokens no key opens are left as they are, named (exit 1).
+    """
+    from store.rekey import Outcome, reseal_all
+
+    app = state.app()
+    if not app.box.encrypting:
+        raise click.UsageError(
+            "set ARSYNC_SECRET_KEY to the key to seal with (and ARSYNC_SECRET_KEY_PREVIOUS to the old one)"
+        )
+    done = reseal_all(app.engine, app.box, dry_run=dry_run)
+    resealed, current = done.companies[Outcome.RESEALED], done.companies[Outcome.CURRENT]
+    verb = "would be resealed" if dry_run else "resealed"
+    click.echo(
+        f"rekey: {len(resealed)} company(ies) {verb} with the current key"
+        + (f" ({', '.join(resealed)})" if resealed else "")
+        + f", {len(current)} already sealed with it"
+    )
+    left = done.companies[Outcome.UNREADABLE] + done.companies[Outcome.BUSY]
+    for company in left:
+        click.echo(f"  {company}: left as stored: {done.why[company]}")
+    if done.companies[Outcome.UNREADABLE]:
+        raise WorkFailed(
+            "tokens no key opens stay as they are: start with the key they were stored with in "
+            "ARSYNC_SECRET_KEY_PREVIOUS, or store new ones (`arsync auth connect COMPANY`)"
+        )
+    if done.companies[Outcome.BUSY]:
+        raise WorkFailed("run `arsync auth rekey` again for the companies whose tokens kept changing")
