@@ -49,8 +49,9 @@ class ConnectorSettings:
     import_inactive_customers: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # test/bench knobs (page size, limits)
     clock: Callable[[], datetime] | None = None
-    # Token lifetimes are facts of the real world: `arsync sync --now` moves `clock` but must
-    # neither judge stored tokens by it nor store expiry times computed from it. None: `clock`.
+    # Token lifetimes and the end of a daily API limit are facts of the real world: `arsync
+    # sync --now` moves `clock` but must neither judge them by it nor store times computed from
+    # it. None: `clock`.
     token_clock: Callable[[], datetime] | None = None
     pacing: PacingFactory | None = None  # a budget shared across processes; None: per client
     stop: Callable[[], bool] | None = None  # polled during waits: true ends them with `Stopped`

@@ -27,14 +27,18 @@ def _typed(sql: str, **columns) -> TextClause:
 
 _LAST_RUN = _typed(
     """SELECT status, error, started_at, finished_at FROM sync_runs
-       WHERE company_id = :c ORDER BY started_at DESC, id DESC LIMIT 1""",
+       WHERE company_id = :c ORDER BY id DESC LIMIT 1""",
     status=String,
     error=Text,
     started_at=_WHEN,
     finished_at=_WHEN,
 )
+# The newest run is the one begun last (its id), not the one dated latest: a run replayed with
+# `arsync sync --now` dated days ahead stayed "the last sync" after every real run since.
 _LAST_SUCCESS = _typed(
-    "SELECT MAX(finished_at) AS at FROM sync_runs WHERE company_id = :c AND status = 'ok'", at=_WHEN
+    """SELECT finished_at AS at FROM sync_runs
+       WHERE company_id = :c AND status = 'ok' ORDER BY id DESC LIMIT 1""",
+    at=_WHEN,
 )
 _CONNECTION = _typed(
     """SELECT status, status_detail, blocked_until, refresh_token, refresh_expires_at

@@ -14,8 +14,8 @@ from store.tables import Adjustment, Contact, Customer, Invoice, SyncRun
 
 
 def sync_runs(engine: Engine, company_id: str | None = None, limit: int = 50) -> list[dict]:
-    """The newest sync runs first, as plain dicts."""
-    query = select(SyncRun).order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit)
+    """The sync runs begun last first (not the ones dated latest: `--now` dates a run), as plain dicts."""
+    query = select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)
     if company_id:
         query = query.where(SyncRun.company_id == company_id)
     with engine.connect() as connection:

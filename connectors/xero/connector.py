@@ -45,7 +45,7 @@ class XeroConnector:
             base_url=settings.api_base_url.rstrip("/"),
             tokens=self.tokens,
             options=options,
-            clock=clock,
+            clock=settings.token_clock or clock,  # a daily limit's end is real time, as tokens' are
             pacing=settings.pacing,
         )
 
