@@ -116,7 +116,9 @@ class Page:
     hands it back on the next run. `full_sync_complete` is set on the last page of a full
     pull (`full=True`) so deletions of records the source no longer returned are reconciled.
     `total` is how many records of `entity` the whole pull holds, when the API says so for
-    free (a progress display shows it).
+    free (a progress display shows it), and `read` how many of those this page holds, what
+    became of them aside (Xero's bills, a deletion seen first, a quarantined record): the
+    count `total` is reached by.
     """
 
     entity: Entity
@@ -126,6 +128,7 @@ class Page:
     api_calls: int = 0  # HTTP requests this page cost (for sync_runs and benchmarks)
     full_sync_complete: bool = False
     total: int | None = None
+    read: int | None = None
     # deletions made since then the source could not report (QuickBooks: a cursor older than
     # CDC's 30 days is read by LastUpdatedTime, which shows no deletion): until a full pull
     deletions_unseen_since: str | None = None

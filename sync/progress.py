@@ -60,6 +60,7 @@ class SyncProgress(AbstractContextManager):
         self._entities: dict[tuple[str, str], TaskID] = {}
         self._stopped: set[TaskID] = set()
         self._totals: dict[tuple[str, str], int] = {}
+        self._read: dict[tuple[str, str], int] = {}  # the API's items the pages held, `Page.read`
         self._swapped: list[tuple[logging.StreamHandler, Any]] = []
         self._stream = stream
 
@@ -90,20 +91,22 @@ class SyncProgress(AbstractContextManager):
         company = summary.company
         if page is not None and page.total is not None:
             self._totals[(company, page.entity)] = page.total
+        if page is not None and page.read is not None:
+            self._read[(company, page.entity)] = self._read.get((company, page.entity), 0) + page.read
         self.progress.update(
             self._companies[company], count=f"{summary.pages} pages, {summary.api_calls} API calls"
         )
         for entity in ENTITIES:
-            count = getattr(summary, entity, None)
-            if not count:
-                continue
             key = (company, entity)
+            count, read = getattr(summary, entity, None) or 0, self._read.get(key)
+            if not count and not read:
+                continue
             if key not in self._entities:
                 self._stop_entities(company)  # pulls are sequential: the previous one is done
                 self._entities[key] = self.progress.add_task(f"  {entity}", total=None, count="", entity=True)
-            total = self._totals.get(key)
-            shown = f"{count:,}" if total is None else f"{count:,} / {total:,}"
-            self.progress.update(self._entities[key], completed=count, count=shown)
+            self.progress.update(
+                self._entities[key], completed=count, count=_shown(count, read, self._totals.get(key))
+            )
 
     def finish(self, summary: Any) -> None:
         """The company's sync ended: freeze its lines and show how it ended."""
@@ -124,3 +127,14 @@ class SyncProgress(AbstractContextManager):
     def echo(self, line: str) -> None:
         """A result line for the terminal, printed above the live display."""
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _shown(stored: int, read: int | None, total: int | None) -> str:
+    """An entity's count: stored so far, or read of the pull's total and how many were stored
+    when they differ (Xero's listing counts its bills and deleted invoices too: "3,284 /
+    3,362" read as records lost)."""
+    if total is None:
+        return f"{stored:,}"
+    if read is None or read == stored:
+        return f"{stored:,} / {total:,}"
+    return f"{read:,} / {total:,} read, {stored:,} stored"

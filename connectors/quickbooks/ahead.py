@@ -278,7 +278,7 @@ class Ahead:
     def _page(self, entity: Entity, read: Listed, state: State, calls: int, total: int) -> Page:
         complete = entity == ENTITIES[-1] and not isinstance(state, Listing)
         page = _page(entity, read.records, read.quarantined, state.to_dict(), calls, complete)
-        return replace(page, total=total)
+        return replace(page, total=total, read=read.rows)
 
 
 def _planned(

@@ -102,6 +102,7 @@ def _invoices_step(client: XeroClient, cursor: Cursor, guard: _LoopGuard) -> lis
         api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
         total=listing.item_count,
+        read=len(listing.items),
     )
     steps.append((page, after))
     return steps
@@ -148,6 +149,7 @@ def _ledger_step(
         api_calls=listing.calls,
         full_sync_complete=after.done and cursor.full,
         total=listing.item_count,
+        read=len(listing.items),
     )
     return [(page, after)]
 

@@ -129,19 +129,22 @@ def test_log_lines_print_above_the_progress_never_inside_it(synced_on_a_terminal
     # it has taken measurable time (customers, fetched ahead, can finish within the first tick)
     assert any(re.match(r"^acme ok\s+\d+ pages, \d+ API calls\s+\d:\d\d:\d\d$", line) for line in lines)
     assert any(
-        re.match(r"^\s+customers\s+[1-9][\d,]* / [\d,]+\s+(?:[\d,]+ rec/s)?\s+\d:\d\d:\d\d$", line)
+        # every customer read; the inactive ones (not imported) are not stored: said, not hidden
+        re.match(
+            r"^\s+customers\s+([\d,]+) / \1 read, [1-9][\d,]* stored\s+(?:[\d,]+ rec/s)?\s+\d:\d\d:\d\d$",
+            line,
+        )
         for line in lines
-    )
+    ), [line for line in lines if "customers" in line]
     assert any(
-        re.match(r"^\s+invoices\s+[1-9],\d{3} / [1-9],\d{3}\s+[\d,]+ rec/s\s+\d:\d\d:\d\d$", line)
-        for line in lines
-    )
+        re.match(r"^\s+invoices\s+([1-9],\d{3}) / \1\s+[\d,]+ rec/s\s+\d:\d\d:\d\d$", line) for line in lines
+    ), [line for line in lines if "invoices" in line]
     assert any(re.match(r"^acme: ok: [1-9]\d* customers, [1-9]\d{3} invoices", line) for line in lines)
 
 
-def test_entity_lines_show_the_pull_total_when_its_pages_know_it():
-    """Pages that carry `total` (Xero's itemCount, QuickBooks' counts) make "n / total"; an
-    entity whose pages do not (Xero contacts) shows its count alone."""
+def _displayed(steps: list[tuple[int, str, dict, int | None, int | None]]) -> list[str]:
+    """The screen after a sync of `steps` (pages so far, entity, stored counts, the page's
+    `total`, its `read`) ends ok, as a real pseudo-terminal showed it."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, WIDTH, 0, 0))
     chunks: list[bytes] = []
@@ -162,24 +165,47 @@ def test_entity_lines_show_the_pull_total_when_its_pages_know_it():
     summary = SyncSummary(company="acme")
     with SyncProgress(stream) as display:
         display.start("acme")
-        for pages, entity, counts, total in [
-            (1, "customers", {"customers": 120}, None),
-            (2, "invoices", {"invoices": 1000}, 2500),
-            (3, "invoices", {"invoices": 2000}, 2500),
-            (4, "invoices", {"invoices": 2500}, 2500),
-            (5, "payments", {"payments": 1200}, 1200),
-        ]:
+        for pages, entity, counts, total, read in steps:
             summary.pages, summary.api_calls = pages, pages
             for name, count in counts.items():
                 setattr(summary, name, count)
-            display.on_page(summary, Page(entity, total=total))
+            display.on_page(summary, Page(entity, total=total, read=read))
         summary.status = "ok"
         display.finish(summary)
     stream.close()
     reader.join(timeout=10)
     os.close(primary)
-    lines = [line for line in screen(b"".join(chunks).decode("utf-8", "replace")) if line.strip()]
+    return [line for line in screen(b"".join(chunks).decode("utf-8", "replace")) if line.strip()]
+
+
+def test_entity_lines_show_the_pull_total_when_its_pages_know_it():
+    """Pages that carry `total` (Xero's itemCount, QuickBooks' counts) make "n / total"; an
+    entity whose pages do not (Xero contacts) shows its count alone."""
+    lines = _displayed(
+        [
+            (1, "customers", {"customers": 120}, None, None),
+            (2, "invoices", {"invoices": 1000}, 2500, 1000),
+            (3, "invoices", {"invoices": 2000}, 2500, 1000),
+            (4, "invoices", {"invoices": 2500}, 2500, 500),
+            (5, "payments", {"payments": 1200}, 1200, None),
+        ]
+    )
     assert any(re.match(r"^\s+customers\s+120\s", line) for line in lines), lines
     assert any(re.match(r"^\s+invoices\s+2,500 / 2,500\s", line) for line in lines), lines
     assert any(re.match(r"^\s+payments\s+1,200 / 1,200\s", line) for line in lines), lines
     assert not any("customers" in line and "/" in line for line in lines), lines
+
+
+def test_records_read_but_not_stored_do_not_look_lost():
+    """Xero's invoice listing counts its bills and the invoices deleted before arsync saw them:
+    the pull reads every one of its total, stores fewer, and says both."""
+    lines = _displayed(
+        [
+            (1, "invoices", {"invoices": 900}, 2362, 1000),
+            (2, "invoices", {"invoices": 1800}, 2362, 1000),
+            (3, "invoices", {"invoices": 2200}, 2362, 362),
+            (4, "customers", {"customers": 0}, None, 40),  # a page of suppliers only: read, none kept
+        ]
+    )
+    assert any(re.match(r"^\s+invoices\s+2,362 / 2,362 read, 2,200 stored\s", line) for line in lines), lines
+    assert not any("2,200 / 2,362" in line for line in lines), lines
