@@ -16,11 +16,13 @@ others.
 from __future__ import annotations
 
 import faulthandler
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -49,6 +51,7 @@ RETRY_REQUESTED = timedelta(minutes=1)  # a requested sync that failed
 # runs a long sync (a large Xero company's full pull, paced to 60 calls a minute).
 KEPT_FOR_REQUESTS = 1
 _EARLIEST = datetime.min.replace(tzinfo=UTC)  # "at the next tick"
+_NO_SIGNAL = 0  # written to the stop pipe when the loop ended without a signal
 
 
 class Daemon:
@@ -248,31 +251,68 @@ class Daemon:
 
     def run_until_stopped(self) -> None:
         """Start, then block until SIGTERM/SIGINT; finish the work in hand and return."""
+        restore_signals = self._stop_on_signals()
+        try:
+            # `kill -USR1 PID` writes every thread's stack to the log's stream: what a worker that
+            # does not stop, or stops making progress, is waiting for
+            faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+            fleet_workers.register_worker(
+                self.app.engine, self.owner, concurrency=self.concurrency, ttl=self.claim_ttl
+            )
+            if self.app.engine.dialect.name == "postgresql":  # requests wake the loop at once
+                RequestListener(self.app.engine, lambda _company: self.wake.set(), self.stopping).start()
+            log.info("daemon.started", worker=self.owner, concurrency=self.concurrency)
+            while not self.stopping.is_set():
+                try:
+                    self.step()
+                except Exception:  # the store went away for a moment: try again next tick
+                    log.exception("daemon.tick_failed")
+                self.wake.wait(self.tick)
+                self.wake.clear()
+            self.pool.shutdown(wait=True)
+            self.job_pool.shutdown(wait=True)
+            fleet_workers.unregister_worker(self.app.engine, self.owner)
+            log.info("daemon.stopped", worker=self.owner)
+        finally:
+            restore_signals()
+
+    def _stop_on_signals(self) -> Callable[[], None]:
+        """From now on SIGTERM/SIGINT log `daemon.stopping`, set `stopping` and wake the loop;
+        returns what puts the previous handlers back once the loop is over.
+
+        A Python signal handler runs in the main thread between two of its bytecodes, which
+        may be inside `wake.wait()` or `wake.clear()` while they hold the event's lock (a
+        plain lock). A handler that set the event there (or logged: the redactor's lock)
+        waited for its own thread's lock: the worker hung after SIGTERM, `daemon.stopping`
+        logged and `daemon.stopped` never. So the handler takes no lock: it writes the
+        signal's number to a pipe, and a thread of its own does the rest.
+        """
+        readable, writable = os.pipe()
+        os.set_blocking(writable, False)
 
         def on_signal(signum: int, _frame: object) -> None:
+            with suppress(BlockingIOError):  # the pipe full of signals: the stop is under way
+                os.write(writable, bytes([signum]))
+
+        def stopper() -> None:
+            signum = os.read(readable, 1)[0]
+            if signum == _NO_SIGNAL:  # the loop ended otherwise (`stopping` set in-process)
+                return
             log.info("daemon.stopping", signal=signal.Signals(signum).name)
             self.stopping.set()
             self.wake.set()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        # `kill -USR1 PID` writes every thread's stack to the log's stream: what a worker that
-        # does not stop, or stops making progress, is waiting for
-        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
-        fleet_workers.register_worker(
-            self.app.engine, self.owner, concurrency=self.concurrency, ttl=self.claim_ttl
-        )
-        if self.app.engine.dialect.name == "postgresql":  # requests wake the loop at once
-            RequestListener(self.app.engine, lambda _company: self.wake.set(), self.stopping).start()
-        log.info("daemon.started", worker=self.owner, concurrency=self.concurrency)
-        while not self.stopping.is_set():
-            try:
-                self.step()
-            except Exception:  # the store went away for a moment: try again next tick
-                log.exception("daemon.tick_failed")
-            self.wake.wait(self.tick)
-            self.wake.clear()
-        self.pool.shutdown(wait=True)
-        self.job_pool.shutdown(wait=True)
-        fleet_workers.unregister_worker(self.app.engine, self.owner)
-        log.info("daemon.stopped", worker=self.owner)
+        thread = threading.Thread(target=stopper, name="stopper", daemon=True)
+        thread.start()
+        previous = {number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore() -> None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            with suppress(BlockingIOError):
+                os.write(writable, bytes([_NO_SIGNAL]))
+            thread.join()
+            os.close(readable)
+            os.close(writable)
+
+        return restore
