@@ -11,11 +11,12 @@ and `history` until a later run settled it. A second signal aborts as Ctrl-C doe
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 Stop = Callable[[], bool]
 
@@ -33,9 +34,13 @@ def stop_on_interrupt(what: str) -> Iterator[Stop]:
     def interrupted(signum, frame) -> None:
         if requested.is_set():
             raise KeyboardInterrupt
-        requested.set()
+        requested.set()  # nothing in the main thread ever holds its lock (`is_set` takes none)
         again = "Ctrl-C again" if signum == signal.SIGINT else "terminated; a second signal"
-        print(f"arsync: stopping after {what} ({again} to abort)", file=sys.stderr, flush=True)
+        # Straight to the descriptor: the handler runs between two of the main thread's
+        # bytecodes, perhaps inside a write to sys.stderr (the progress display, a log line),
+        # where printing there again raised "reentrant call" instead of stopping.
+        with suppress(OSError):
+            os.write(_stderr_fd(), f"arsync: stopping after {what} ({again} to abort)\n".encode())
 
     previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -43,3 +48,10 @@ def stop_on_interrupt(what: str) -> Iterator[Stop]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _stderr_fd() -> int:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without one
+        return 2
