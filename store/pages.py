@@ -34,7 +34,7 @@ from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
 from store.history.writes import write_credits, write_payments
 from store.quarantine import record as record_quarantined
 from store.quarantine import resolve_stored
-from store.types import MONEY_LIMIT, fits_money
+from store.types import MONEY_LIMIT, MONEY_SCALE, all_kept_exactly, fits_money, kept_exactly
 from store.writes import CUSTOMERS, INVOICES, write_customers, write_invoices
 
 
@@ -202,14 +202,21 @@ def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
     """The page's records the store can hold, and quarantine entries for the others.
 
     The page's amounts and texts are first checked all at once, in C (a 1000-payment page
-    holds about 3,000 amounts): when the largest amount is within the store's limit and
-    every text fits (`_Texts`), every record fits, as `fits_money` and `_Texts.unfit` would
-    say of each. Only a page with a value beyond them (or an amount the comparison cannot
-    order) is screened record by record.
+    holds about 3,000 amounts): when the largest amount is within the store's limit, their
+    exact sum has no more than four decimal places (so none has: `all_kept_exactly`) and
+    every text fits (`_Texts`), every record fits, as `fits_money`, `kept_exactly` and
+    `_Texts.unfit` would say of each. Only a page with a value beyond them (or an amount the
+    comparison cannot order) is screened record by record: an amount the store would round
+    is quarantined, as one out of range is, since either would change the money.
     """
     money, texts = _AMOUNTS[page.entity], _TEXTS[page.entity]
     try:
-        if max(map(abs, money.on(page.records)), default=0) <= MONEY_LIMIT and texts.fit(page.records):
+        amounts = list(money.on(page.records))
+        if (
+            max(map(abs, amounts), default=0) <= MONEY_LIMIT
+            and all_kept_exactly(amounts)
+            and texts.fit(page.records)
+        ):
             return tuple(page.records), page.quarantined
     except (ArithmeticError, TypeError):  # a NaN or a non-number: the per-record screen decides
         pass
@@ -221,6 +228,9 @@ def screen(page: Page) -> tuple[tuple[Record, ...], tuple[Quarantined, ...]]:
         if not all(map(fits_money, amounts)):
             too_big = ", ".join(str(amount) for amount in amounts if not fits_money(amount))
             problems.insert(0, f"amount out of range ({too_big})")
+        elif not all(map(kept_exactly, amounts)):  # rounded on write: money would change
+            finer = ", ".join(str(amount) for amount in amounts if not kept_exactly(amount))
+            problems.insert(0, f"amount with more than {MONEY_SCALE} decimal places ({finer})")
         if problems:
             unfit.append(Quarantined(page.entity, record.ref, "; ".join(problems)))
         else:

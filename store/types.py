@@ -7,9 +7,9 @@ summable exactly in SQL). Datetimes are stored as UTC and always come back tz-aw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from itertools import compress, repeat
 from operator import attrgetter, is_, not_
 from typing import Any
@@ -105,6 +105,22 @@ def fits_money(value: Decimal) -> bool:
     if abs(value) <= MONEY_LIMIT:
         return True
     return abs(value) < MONEY_LIMIT + 1 and abs(to_money(value)) <= MONEY_LIMIT
+
+
+def kept_exactly(value: Decimal) -> bool:
+    """Whether the store keeps `value` as it is: no more than four decimal places of value
+    (trailing zeros aside). A fifth would be rounded away on write."""
+    try:
+        return value == value.quantize(_QUANTUM)
+    except ArithmeticError:  # beyond quantize's precision: `fits_money` refuses it
+        return False
+
+
+def all_kept_exactly(values: Iterable[Decimal]) -> bool:
+    """`kept_exactly` of every value, if this says so (True): one exact sum, whose exponent is
+    the smallest of its terms', in C. False may be trailing zeros (`1.50000`): ask each."""
+    with localcontext(prec=80):  # exact for any page of amounts within `MONEY_LIMIT`
+        return sum(values, Decimal(0)).as_tuple().exponent >= -MONEY_SCALE
 
 
 class UTCDateTime(TypeDecorator):

@@ -1,6 +1,7 @@
 """The page screen (`store.pages.screen`) keeps and quarantines exactly what checking each
-record's amounts with `fits_money`, and its ids against their columns' lengths, would: its
-all-at-once check of a page is only a shortcut for pages whose every value fits."""
+record's amounts with `fits_money` and for a fifth decimal place, and its ids against their
+columns' lengths, would: its all-at-once check of a page is only a shortcut for pages whose
+every value fits."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ EDGES = [MONEY_LIMIT, -MONEY_LIMIT, MONEY_LIMIT + Decimal("0.00004"), MONEY_LIMI
 AMOUNTS = st.one_of(
     st.decimals(min_value=-1000, max_value=1000, places=4),
     st.sampled_from(EDGES),
-    st.sampled_from([Decimal("1e30"), Decimal("-1e30"), Decimal("0.00001")]),
+    st.sampled_from([Decimal("1e30"), Decimal("-1e30"), Decimal("0.00001"), Decimal("12.30000")]),
+    st.decimals(min_value=-1000, max_value=1000, places=6),  # five or six places: rounded on write
 )
 # Ids (64 characters in the store) and currency codes (8) within, at and past their columns.
 # ... and texts with a NUL, which PostgreSQL cannot keep in any text column.
@@ -121,6 +123,9 @@ def one_by_one(page: Page) -> tuple[tuple, tuple]:
     for record in page.records:
         too_big = [amount for amount in amounts(record) if not fits_money(amount)]
         reasons = [f"amount out of range ({', '.join(map(str, too_big))})"] if too_big else []
+        finer = [] if too_big else [a for a in amounts(record) if a != a.quantize(Decimal("0.0001"))]
+        if finer:  # the store would round it: the money would change
+            reasons = [f"amount with more than 4 decimal places ({', '.join(map(str, finer))})"]
         reasons += unkeepable(record)
         if reasons:
             unfit.append(Quarantined(page.entity, record.ref, "; ".join(reasons)))
@@ -160,3 +165,15 @@ def test_one_amount_past_the_limit_quarantines_only_its_record():
     kept, quarantined = screen(Page("payments", records))
     assert kept == records[:1]
     assert quarantined == (Quarantined("payments", "P2", f"amount out of range ({past})"),)
+
+
+def test_an_amount_the_store_would_round_quarantines_its_record_trailing_zeros_do_not():
+    records = (
+        InvoiceRecord("I1", "C1", None, None, None, "USD", Decimal("10.12345"), Decimal("10.12345"), True),
+        InvoiceRecord("I2", "C1", None, None, None, "USD", Decimal("12.30000"), Decimal("0.000000"), True),
+    )
+    kept, quarantined = screen(Page("invoices", records))
+    assert kept == records[1:]
+    assert quarantined == (
+        Quarantined("invoices", "I1", "amount with more than 4 decimal places (10.12345, 10.12345)"),
+    )
