@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from store.clock import store_now
 from store.fleet_tables import SyncSchedule
@@ -28,6 +28,7 @@ class StoreCounts:
     syncs: dict[tuple[str, str], int] = field(default_factory=dict)  # (company, status) -> runs
     api_calls: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
+    outstanding: dict[str, int] = field(default_factory=dict)  # quarantined records not read since
     outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (company, state) -> messages
     requested_invites: dict[str, int] = field(default_factory=dict)  # decided, not yet issued
     abandoned: dict[str, int] = field(default_factory=dict)  # syncs in a row whose worker died
@@ -37,7 +38,8 @@ def store_counts(engine: Engine) -> StoreCounts:
     """Sync runs by status, API calls, quarantined records, outbox messages by state, the
     invitations portal requests decided on that no worker has issued yet, and the syncs in a
     row each company's workers began and never finished (the last one's claim expired, on
-    the store's clock)."""
+    the store's clock). `outstanding`: records whose latest version no sync could read
+    (`store.quarantine`), each counted once however many runs quarantined it."""
     counts = StoreCounts()
     with engine.connect() as connection:
         runs = select(
@@ -48,6 +50,7 @@ def store_counts(engine: Engine) -> StoreCounts:
             counts.api_calls[company] = counts.api_calls.get(company, 0) + int(Decimal(calls))
         quarantined = select(QUARANTINE.c.company_id, func.count()).group_by(QUARANTINE.c.company_id)
         counts.quarantined = {company: n for company, n in connection.execute(quarantined)}
+        counts.outstanding = _outstanding(connection)
         outbox = select(OUTBOX.c.company_id, OUTBOX.c.status, func.count()).group_by(
             OUTBOX.c.company_id, OUTBOX.c.status
         )
@@ -57,3 +60,23 @@ def store_counts(engine: Engine) -> StoreCounts:
         abandoned = select(SCHEDULE.c.company_id, abandoned_in_a_row(store_now(connection)))
         counts.abandoned = {company: n for company, n in connection.execute(abandoned)}
     return counts
+
+
+def _outstanding(connection: Connection) -> dict[str, int]:
+    open_rows = QUARANTINE.c.resolved_at.is_(None)
+    records = (
+        select(QUARANTINE.c.company_id, QUARANTINE.c.entity, QUARANTINE.c.ref)
+        .where(open_rows, QUARANTINE.c.ref.is_not(None))
+        .distinct()
+        .subquery()
+    )
+    found: dict[str, int] = {}
+    for query in (
+        select(records.c.company_id, func.count()).group_by(records.c.company_id),
+        select(QUARANTINE.c.company_id, func.count())  # no ref to tell them apart: each row
+        .where(open_rows, QUARANTINE.c.ref.is_(None))
+        .group_by(QUARANTINE.c.company_id),
+    ):
+        for company, n in connection.execute(query):
+            found[company] = found.get(company, 0) + n
+    return found

@@ -49,6 +49,11 @@ class StoreCollector(Collector):
         quarantined = CounterMetricFamily(
             "arsync_quarantined_records", "Records the rules could not parse", labels=["company"]
         )
+        outstanding = GaugeMetricFamily(
+            "arsync_quarantine_outstanding",
+            "Records the books hold that no sync could read since: stored rows as last read, reminders held",
+            labels=["company"],
+        )
         outbox = GaugeMetricFamily(
             "arsync_outbox_messages", "Outbox messages by state now", labels=["company", "state"]
         )
@@ -72,12 +77,13 @@ class StoreCollector(Collector):
             running.add_metric([company], counts.syncs.get((company, RUNNING), 0))
             calls.add_metric([company], counts.api_calls.get(company, 0))
             quarantined.add_metric([company], counts.quarantined.get(company, 0))
+            outstanding.add_metric([company], counts.outstanding.get(company, 0))
             for state in STATUSES:
                 outbox.add_metric([company, state], counts.outbox.get((company, state), 0))
             in_doubt.add_metric([company], counts.outbox.get((company, "in_doubt"), 0))
             requested.add_metric([company], counts.requested_invites.get(company, 0))
             abandoned.add_metric([company], counts.abandoned.get(company, 0))
-        yield from (syncs, running, calls, quarantined, outbox, in_doubt, requested, abandoned)
+        yield from (syncs, running, calls, quarantined, outstanding, outbox, in_doubt, requested, abandoned)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no store query at registration time

@@ -7,11 +7,31 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from connectors.simulators import mutations
 from connectors.simulators.mutations import _touch
+from sync.config import load_config
+from sync.http.app import create_app
+from tests.http.conftest import serving_in_thread
 
 QUARANTINE_LINE = "QUARANTINED: 1 record(s) in the books could not be read (invoices 1)"
 REASON = "CurrencyRef is not a currency code: '840'"
+
+
+def _outstanding(world) -> float:
+    """qbo's `arsync_quarantine_outstanding` as a real server's `/metrics` says it."""
+    with serving_in_thread(create_app(config=load_config(world.config))) as base:
+        answer = httpx.get(f"{base}/metrics")
+    assert answer.status_code == 200
+    [value] = [
+        sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if sample.name == "arsync_quarantine_outstanding" and sample.labels == {"company": "qbo"}
+    ]
+    return value
 
 
 def _planned(world) -> list[str]:
@@ -43,13 +63,15 @@ def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(wo
     assert [(r["entity"], r["ref"]) for r in qbo["quarantined"]["records"]] == [("invoices", "101")]
     code, out, _ = world.cli("history", "qbo", "--limit", "1")
     assert " quarantined=1 " in out
+    assert _outstanding(world) == 1
     # its stored row is as last read, and no reminder asks for that balance meanwhile
     assert world.rows("SELECT currency FROM invoices WHERE company_id = 'qbo' AND ref = '101'") == [("USD",)]
     assert _planned(world) == []
 
-    world.sync("qbo")  # unchanged in the books: still unreadable, not read again
+    world.sync("qbo", "--full")  # read again, quarantined again: still one record
     assert _planned(world) == []
     assert QUARANTINE_LINE in world.cli("status")[1].split("qbo_single (")[0]
+    assert _outstanding(world) == 1
 
     invoice.currency = "USD"  # mended in the books
     _touch(world.qbo_books, invoice, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2))
@@ -57,6 +79,7 @@ def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(wo
     assert "QUARANTINED" not in world.cli("status")[1].split("qbo_single (")[0]
     assert _planned(world) == ["1001"]
     assert json.loads(world.cli("status", "--json")[1])[0]["quarantined"] is None
+    assert _outstanding(world) == 0
 
 
 def test_a_full_sync_resolves_what_the_books_no_longer_hold(world):
