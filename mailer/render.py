@@ -156,13 +156,14 @@ def render_reminder(sender: Sender, mail: ReminderMail, *, key: str, now: dateti
         extra_headers={"Auto-Submitted": "auto-generated"},
     )
     if mail.statement is not None:
+        from mailer.statement_doc import statement_file_name
         from mailer.statement_pdf import render_pdf
 
         message.add_attachment(
             render_pdf(mail.statement),
             maintype="application",
             subtype="pdf",
-            filename=f"statement-{_UNSAFE_ID.sub('-', mail.statement.customer_ref)}.pdf",
+            filename=statement_file_name(mail.statement.customer_ref),
         )
     return message
 

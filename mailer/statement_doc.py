@@ -5,6 +5,7 @@ Plain data, so reminders can carry it to the worker processes that render mail.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -65,3 +66,11 @@ def load_document(
         return None
     name, statement, aging, agings = found
     return StatementDocument(company_name, customer_ref, name, statement, aging, day, agings)
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def statement_file_name(customer_ref: str) -> str:
+    """`statement-REF.pdf`, whatever the ref holds (a quote or slash would break the header)."""
+    return f"statement-{_UNSAFE_IN_NAME.sub('-', customer_ref)}.pdf"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -139,3 +140,35 @@ def test_balance_carries_the_aging_buckets(history: Served):
         "over_90": "0.00",
     }
     assert later["aging"]["31_60"] == "100.00" and later["aging"]["1_30"] == "80.00"
+
+
+def test_the_statement_as_a_pdf_is_the_one_the_cli_writes(history: Served, tmp_path):
+    """The PDF a portal offers for download is `arsync statement --pdf`'s, byte for byte but
+    its creation time; a bad period and an unknown customer answer as the JSON statement."""
+    start = TODAY - timedelta(days=6)
+    path = "/v1/companies/qbo/customers/1/statement.pdf"
+    with history.client("qbo") as client:
+        whole = client.get(path)
+        part = client.get(path, params={"from": start.isoformat(), "to": TODAY.isoformat()})
+        backwards = client.get(path, params={"from": TODAY.isoformat(), "to": start.isoformat()})
+        unknown = client.get("/v1/companies/qbo/customers/999/statement.pdf")
+    with history.client() as keyless:
+        refused = keyless.get(path)
+    assert whole.status_code == part.status_code == 200
+    assert whole.headers["content-type"] == "application/pdf"
+    assert whole.headers["content-disposition"] == 'attachment; filename="statement-1.pdf"'
+    for answer, period in ((whole, []), (part, ["--from", start.isoformat(), "--to", TODAY.isoformat()])):
+        written = tmp_path / "cli.pdf"
+        code, _, err = history.cli("statement", "qbo", "1", "--pdf", str(written), *period)
+        assert code == 0, err
+        assert _undated(answer.content) == _undated(written.read_bytes())
+    assert _undated(whole.content) != _undated(part.content)
+    assert (backwards.status_code, backwards.json()) == (422, {"error": "query parameter 'from': after 'to'"})
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "no such customer"})
+    assert refused.status_code == 401
+
+
+def _undated(pdf: bytes) -> bytes:
+    """A PDF without its creation time and the file id fpdf2 derives from it."""
+    assert pdf.startswith(b"%PDF-")
+    return re.sub(rb"/ID \[<[0-9A-F]+><[0-9A-F]+>\]", b"", re.sub(rb"/CreationDate \(D:[^)]*\)", b"", pdf))
