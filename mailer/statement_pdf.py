@@ -16,8 +16,10 @@ which ones those were (`mailer.printable`).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -282,3 +284,11 @@ def statement_font() -> str:
     import fontpkg
 
     return str(fontpkg.path("Noto Sans"))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a statement readable by its owner only (0600), as the store and the outbox's files
+    are: a customer's account history is not for every user of the host. A file already there
+    keeps its mode (its owner chose it)."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(data)

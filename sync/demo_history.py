@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mailer.statement_doc import load_document
-from mailer.statement_pdf import money, render_pdf
+from mailer.statement_pdf import money, render_pdf, write_private
 from portal_rules.balances import company_today
 from store.history.reads import overview
 from sync.app import App
@@ -41,6 +41,6 @@ def show_account_history(app: App, echo: Echo, now: datetime, directory: Path) -
             echo(f"    {when}  {line.kind:<8} {line.ref:<12} {amounts}")
         echo(f"    closing balance {money(document.statement.closing_balance)} ({len(lines)} lines)")
         written = directory / f"statement-{company.id}-{document.customer_ref}.pdf"
-        written.write_bytes(render_pdf(document))
+        write_private(written, render_pdf(document))
         echo(f"  PDF statement written to {written}")
     return written

@@ -49,7 +49,7 @@ def statement(
     """A customer's statement: opening balance, lines with running balance, closing balance, aging."""
     state.read_only = True  # reads only: works on a read-only store or replica
     from mailer.statement_doc import load_document
-    from mailer.statement_pdf import render_statement
+    from mailer.statement_pdf import render_statement, write_private
     from portal_rules.balances import company_today
 
     first, last = _day(start, "--from"), _day(end, "--to")
@@ -72,7 +72,7 @@ def statement(
     if pdf_path is not None:
         rendered = render_statement(document)
         try:
-            pdf_path.write_bytes(rendered.data)
+            write_private(pdf_path, rendered.data)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:  # no such place
             raise click.BadParameter(
                 f"cannot write {pdf_path}: {exc.strerror or exc}", param_hint="--pdf"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -63,6 +64,7 @@ def test_statement_prints_json_and_writes_a_pdf(config, tmp_path):
     aging = {"current": "0.00", "1_30": "0.00", "31_60": "40.00", "61_90": "0.00", "over_90": "0.00"}
     assert data["aging"] == aging
     assert pdf.read_bytes().startswith(b"%PDF-")
+    assert stat.S_IMODE(pdf.stat().st_mode) == 0o600  # a customer's account: its owner's only
 
 
 def test_statement_text_between_dates(config, capsys):
