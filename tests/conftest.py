@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from store.db import make_engine, upgrade
+from store.db import make_engine, sqlite_file, upgrade
 
 PG_BASE = os.environ.get("ARSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -124,11 +125,25 @@ def store_url(request) -> str:
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-def engine(store_url: str) -> Iterator[Engine]:
-    """A migrated engine on each backend."""
-    eng = make_engine(store_url)
+@pytest.fixture(scope="session")
+def _migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per test process, for `engine` to copy."""
+    path = tmp_path_factory.mktemp("migrated") / "arsync.db"
+    eng = make_engine(f"sqlite:///{path}")
     upgrade(eng)
+    eng.dispose()  # the last connection closed: WAL checkpointed, the file is the whole store
+    return path
+
+
+@pytest.fixture
+def engine(store_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A migrated engine on each backend. On SQLite a copy of a store migrated once: the same
+    file `upgrade` would write, without running the migrations for each of ~150 tests."""
+    eng = make_engine(store_url)  # creates the file, private (0600), as for a real store
+    if store_url.startswith("sqlite"):
+        shutil.copyfile(request.getfixturevalue("_migrated_sqlite_file"), sqlite_file(store_url))
+    else:
+        upgrade(eng)
     yield eng
     eng.dispose()
 

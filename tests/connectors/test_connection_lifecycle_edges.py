@@ -6,36 +6,37 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from connectors.simulators.generator import sample_company
 from connectors.simulators.quickbooks import QuickBooksSimulator
-from tests.sync.test_auth_cli import KEY, qbo, setup  # noqa: F401 - qbo is a fixture
+from tests.sync.test_auth_cli import KEY, Done, qbo, run_in_process, setup  # noqa: F401 - qbo is a fixture
 
 NOW = datetime.now(UTC)
 
 
-def arsync(config: Path, env: dict, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "sync", "--config", str(config), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
+@pytest.fixture
+def arsync(monkeypatch, capsys):
+    """`arsync --config CONFIG ARGS...` with the environment `env`, in this process: these tests
+    hold it to its exit codes, its output, the store and the simulators' token endpoints."""
+
+    def run(config: Path, env: dict, *args: str, check: bool = False) -> Done:
+        done = run_in_process(monkeypatch, capsys, env, ["--config", str(config), *args])
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    return run
 
 
 def token_requests(sim: QuickBooksSimulator) -> int:
     return sim.counters.requests.get("token", 0)
 
 
-def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path, store_url, qbo):
+def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path, store_url, qbo, arsync):
     """SPEC 3: a refresh that fails with `invalid_grant` marks the connection "reconnect
     needed" *instead of retrying forever*. Once the connection says reconnect_needed, later
     syncs (each scheduled interval, each webhook) must not keep presenting the refused refresh
@@ -71,7 +72,9 @@ def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path,
     assert arsync(config, env, "sync", "--json").returncode == 0
 
 
-def test_a_xero_company_without_tenant_id_does_not_stop_the_other_companies_sync(tmp_path, sqlite_url):
+def test_a_xero_company_without_tenant_id_does_not_stop_the_other_companies_sync(
+    tmp_path, sqlite_url, arsync
+):
     """SPEC 8: bad configuration gives a clear message; SPEC 6: `arsync sync` reports one
     object per company. A Xero connection whose `tenant_id` was left empty (the config
     loader accepts it) must fail that company alone, not abort the whole command before the

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,8 +21,35 @@ from connectors.simulators.xero import XeroSimulator
 from store.crypto import SecretBox
 from store.db import make_engine, upgrade
 from store.tables import CompanyConnection
+from sync.cli import main
 
 KEY = "test-secret-key-for-arsync"
+
+
+@dataclass
+class Done:
+    """A finished `arsync` run, in the shape of `subprocess.CompletedProcess`."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, env: dict, argv: list[str]
+) -> Done:
+    """`arsync ARGV...` in this process with exactly the environment `env` a subprocess would be
+    given (arsync reads ARSYNC_SECRET_KEY and the client secrets per command, not at start):
+    a Python start and arsync's imports saved, the same exit code, output and store effect."""
+    with monkeypatch.context() as patch:
+        for name in set(os.environ) - set(env):
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        capsys.readouterr()
+        code = main(argv)
+        captured = capsys.readouterr()
+    return Done(code, captured.out, captured.err)
 
 
 @pytest.fixture
@@ -68,14 +96,14 @@ def stored_tokens(store_url: str) -> tuple[str, str, str]:
     return row
 
 
-def test_set_tokens_are_encrypted_at_rest(tmp_path, store_url, qbo):
+def test_set_tokens_are_encrypted_at_rest(tmp_path, store_url, qbo, monkeypatch, capsys):
     config, env = setup(tmp_path, store_url, qbo)
     pair = qbo.tokens.issue()
-    done = subprocess.run(
+    done = run_in_process(
+        monkeypatch,
+        capsys,
+        env,
         [
-            sys.executable,
-            "-m",
-            "sync",
             "--config",
             str(config),
             "auth",
@@ -86,10 +114,6 @@ def test_set_tokens_are_encrypted_at_rest(tmp_path, store_url, qbo):
             "--refresh-token",
             pair.refresh_token,
         ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "tokens stored (encrypted)" in done.stdout
@@ -280,24 +304,23 @@ def test_connect_is_not_stalled_by_an_idle_connection_to_its_listener(tmp_path, 
     assert "acme: connected (encrypted)" in out
 
 
-def test_a_sync_with_now_stores_token_lifetimes_of_the_real_clock(tmp_path, store_url, qbo):
+def test_a_sync_with_now_stores_token_lifetimes_of_the_real_clock(
+    tmp_path, store_url, qbo, monkeypatch, capsys
+):
     """`arsync sync --now` replays business time; token lifetimes are real. A refresh made by
     such a run stores when the tokens really expire: expiry times years ahead would have the
     daemon's keep-alive leave a refresh token to die unused, and every other process take an
     expired access token for a valid one."""
     config, env = setup(tmp_path, store_url, qbo)
     pair = qbo.tokens.issue()
-    base = [sys.executable, "-m", "sync", "--config", str(config)]
+    base = ["--config", str(config)]
     tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
-    subprocess.run(
-        [*base, "auth", "set-tokens", "acme", *tokens, "--expires-in", "0"], env=env, check=True, timeout=60
+    stored = run_in_process(
+        monkeypatch, capsys, env, [*base, "auth", "set-tokens", "acme", *tokens, "--expires-in", "0"]
     )
-    done = subprocess.run(
-        [*base, "sync", "acme", "--now", "2030-01-01T00:00:00+00:00"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    assert stored.returncode == 0, stored.stderr  # what check=True checked
+    done = run_in_process(
+        monkeypatch, capsys, env, [*base, "sync", "acme", "--now", "2030-01-01T00:00:00+00:00"]
     )
     assert done.returncode == 0, done.stderr
     assert qbo.tokens.refreshes == 1
@@ -312,7 +335,9 @@ def test_a_sync_with_now_stores_token_lifetimes_of_the_real_clock(tmp_path, stor
 
 
 @pytest.mark.parametrize("bad", ["", "tok en", "tok\nen"], ids=["empty", "space", "line-break"])
-def test_set_tokens_refuses_a_token_no_provider_issues_and_keeps_the_stored_ones(tmp_path, store_url, bad):
+def test_set_tokens_refuses_a_token_no_provider_issues_and_keeps_the_stored_ones(
+    tmp_path, store_url, bad, monkeypatch, capsys
+):
     # `--refresh-token "$REFRESH"` with the variable unset replaced the working tokens
     config = tmp_path / "arsync.toml"
     config.write_text(
@@ -321,9 +346,8 @@ def test_set_tokens_refuses_a_token_no_provider_issues_and_keeps_the_stored_ones
     )
     env = {k: v for k, v in os.environ.items() if k not in ("ARSYNC_CONFIG", "ARSYNC_SECRET_KEY")}
 
-    def arsync(*args: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "sync", "--config", str(config), *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True)
+    def arsync(*args: str) -> Done:
+        return run_in_process(monkeypatch, capsys, env, ["--config", str(config), *args])
 
     assert arsync("db", "upgrade").returncode == 0
     assert (

@@ -4,8 +4,6 @@ process cannot read, a refresh token near or past its end, one whose end nobody 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +16,7 @@ from store.tables import CompanyConnection
 from sync.app import App
 from sync.config import load_config
 from sync.jobs import JobContext, keep_alive
-from tests.sync.test_auth_cli import setup
+from tests.sync.test_auth_cli import Done, run_in_process, setup
 
 
 @pytest.fixture
@@ -27,17 +25,18 @@ def qbo():
         yield sim
 
 
-def arsync(config, env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sync", "--config", str(config), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture
+def arsync(monkeypatch, capsys):
+    """`arsync --config CONFIG ARGS...` with the environment `env`, in this process: what these
+    tests hold it to is its output and the store, and it reads ARSYNC_SECRET_KEY per command."""
+
+    def run(config, env, *args: str) -> Done:
+        return run_in_process(monkeypatch, capsys, env, ["--config", str(config), *args])
+
+    return run
 
 
-def status_of(config, env) -> dict:
+def status_of(arsync, config, env) -> dict:
     done = arsync(config, env, "status", "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)[0]
@@ -51,7 +50,7 @@ def refresh_expiry(store_url: str) -> datetime | None:
     return expires
 
 
-def test_tokens_sealed_with_another_key_are_named_in_the_sync_and_in_status(tmp_path, store_url, qbo):
+def test_tokens_sealed_with_another_key_are_named_in_the_sync_and_in_status(tmp_path, store_url, qbo, arsync):
     """A missing or changed ARSYNC_SECRET_KEY read "unexpected error: SecretKeyError: ..." in
     the failed sync, and `status` said `connection: ok`. The connection is not lost: the
     right key reads the tokens again, so nothing is marked for a reconnect."""
@@ -70,7 +69,7 @@ def test_tokens_sealed_with_another_key_are_named_in_the_sync_and_in_status(tmp_
         assert "unexpected error" not in done.stdout + done.stderr
         assert why in done.stdout and "auth connect acme" in done.stdout
         assert "Traceback" not in done.stderr
-        seen = status_of(config, wrong)
+        seen = status_of(arsync, config, wrong)
         assert why in seen["last_sync_error"] and "unexpected" not in seen["last_sync_error"]
         if wrong is other:  # this key does not open them
             assert seen["connection"] == "tokens_unreadable"
@@ -82,11 +81,11 @@ def test_tokens_sealed_with_another_key_are_named_in_the_sync_and_in_status(tmp_
     assert qbo.tokens.refreshes == 0  # no request was made with tokens it could not read
     done = arsync(config, env, "sync", "acme")  # the right key: the same tokens, no reconnect
     assert done.returncode == 0, done.stdout + done.stderr
-    assert status_of(config, env)["connection"] == "ok"
+    assert status_of(arsync, config, env)["connection"] == "ok"
 
 
 def test_set_tokens_from_the_environment_with_a_refresh_expiry_status_warns_before_it_ends(
-    tmp_path, store_url, qbo
+    tmp_path, store_url, qbo, arsync
 ):
     config, env = setup(tmp_path, store_url, qbo)
     pair = qbo.tokens.issue()
@@ -95,7 +94,7 @@ def test_set_tokens_from_the_environment_with_a_refresh_expiry_status_warns_befo
     assert done.returncode == 0, done.stderr
     expires = refresh_expiry(store_url)
     assert abs(expires - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=5)
-    seen = status_of(config, env)
+    seen = status_of(arsync, config, env)
     assert seen["connection"] == "ok"
     assert f"the refresh token expires at {expires.isoformat()}" in seen["connection_detail"]
     assert "no `arsync run` worker is running to refresh it" in seen["connection_detail"]
@@ -108,13 +107,13 @@ def test_set_tokens_from_the_environment_with_a_refresh_expiry_status_warns_befo
             {"at": datetime.now(UTC) - timedelta(hours=1)},
         )
     engine.dispose()
-    seen = status_of(config, env)
+    seen = status_of(arsync, config, env)
     assert seen["connection"] == "refresh_expired"
     assert "reconnect with `arsync auth connect acme`" in seen["connection_detail"]
 
 
 def test_tokens_stored_without_a_refresh_expiry_are_refreshed_by_the_keep_alive(
-    tmp_path, store_url, qbo, monkeypatch
+    tmp_path, store_url, qbo, arsync, monkeypatch
 ):
     """`auth set-tokens` stored no refresh expiry and the daily keep-alive skipped such a
     connection: a refresh token of unknown age could die unused. Now the keep-alive refreshes
@@ -124,7 +123,7 @@ def test_tokens_stored_without_a_refresh_expiry_are_refreshed_by_the_keep_alive(
     tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
     assert arsync(config, env, "auth", "set-tokens", "acme", *tokens).returncode == 0
     assert refresh_expiry(store_url) is None
-    assert "expiry is unknown" in status_of(config, env)["connection_detail"]
+    assert "expiry is unknown" in status_of(arsync, config, env)["connection_detail"]
     for name in ("ACME_SECRET", "ARSYNC_SECRET_KEY"):
         monkeypatch.setenv(name, env[name])
     app = App.open(load_config(config))
@@ -137,11 +136,11 @@ def test_tokens_stored_without_a_refresh_expiry_are_refreshed_by_the_keep_alive(
         app.close()
     expires = refresh_expiry(store_url)
     assert expires is not None and expires > datetime.now(UTC) + timedelta(days=30)
-    seen = status_of(config, env)
+    seen = status_of(arsync, config, env)
     assert (seen["connection"], seen["connection_detail"]) == ("ok", None)
 
 
-def test_set_tokens_under_now_dates_both_expiries_on_the_real_clock(tmp_path, store_url, qbo):
+def test_set_tokens_under_now_dates_both_expiries_on_the_real_clock(tmp_path, store_url, qbo, arsync):
     """Tokens expire in real time whatever `--now` replays (the connectors judge them on the
     wall clock): under `--now`, an access token dated in the replay's past was refreshed at
     once, one dated in its future was sent after it had expired. `--now` is still accepted
@@ -166,7 +165,7 @@ def test_set_tokens_under_now_dates_both_expiries_on_the_real_clock(tmp_path, st
     assert abs(row.refresh_expires_at - (now + timedelta(days=3))) < timedelta(minutes=5)
 
 
-def test_status_says_when_the_tokens_are_stored_unencrypted(tmp_path, store_url, qbo):
+def test_status_says_when_the_tokens_are_stored_unencrypted(tmp_path, store_url, qbo, arsync):
     """Without ARSYNC_SECRET_KEY the tokens are stored as they are: `auth set-tokens` said so
     once, and `status` then said "connection: ok" for ever, as `demo` stores them silently."""
     config, env = setup(tmp_path, store_url, qbo)
@@ -180,7 +179,7 @@ def test_status_says_when_the_tokens_are_stored_unencrypted(tmp_path, store_url,
         == 0
     )
 
-    seen = status_of(config, plain)
+    seen = status_of(arsync, config, plain)
 
     assert seen["connection"] == "ok"
     assert seen["connection_detail"].startswith("the tokens are stored unencrypted: set ARSYNC_SECRET_KEY")

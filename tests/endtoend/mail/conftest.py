@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from sqlalchemy import Engine, select, text
 
 from mailer.outbox import OUTBOX
 from portal_rules.records import CustomerRecord, InvoiceRecord, Quarantined
-from store.db import make_engine, upgrade
+from store.db import make_engine, sqlite_file, upgrade
 from sync.cli import main
 from sync.config import Config, load_config
 from sync.orchestrator import sync_company
@@ -232,15 +233,22 @@ class Shop:
 
 
 @pytest.fixture
-def make_shop(tmp_path: Path, capsys: pytest.CaptureFixture, smtp: Smtp):
-    """`make_shop(store_url, **company_settings)`: a configured, migrated company."""
+def make_shop(tmp_path: Path, capsys: pytest.CaptureFixture, smtp: Smtp, request: pytest.FixtureRequest):
+    """`make_shop(store_url, **company_settings)`: a configured, migrated company. A new SQLite
+    store is a copy of one migrated once per test process (tests/conftest.py); an existing one
+    (a second shop on the same store) is upgraded, a no-op."""
     engines: list[Engine] = []
 
     def make(store_url: str, **company: object) -> Shop:
         path = write_config(tmp_path / "arsync.toml", store_url, smtp.port, **company)
+        file = sqlite_file(store_url)
+        new = file is not None and not file.exists()
         engine = make_engine(store_url)
         engines.append(engine)
-        upgrade(engine)
+        if new:
+            shutil.copyfile(request.getfixturevalue("_migrated_sqlite_file"), file)
+        else:
+            upgrade(engine)
         shop = Shop(path, load_config(path), engine, capsys)
         assert shop.cli("status").code == 0  # registers the company, as every command does
         return shop

@@ -396,7 +396,7 @@ def test_an_invoice_due_on_the_calendars_first_day_blocks_no_reminder(make_shop,
         customers, [invoice("10", "1", date(1, 1, 1), "1.00"), invoice("20", "2", date(2026, 11, 1), "2.00")]
     )
 
-    planned = shop.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+    planned = shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM))
 
     assert planned.code == 0, planned.err
     assert "enqueued 2 reminder email(s)" in planned.out
@@ -419,7 +419,7 @@ def test_invite_says_why_a_customer_named_has_nobody_to_invite(make_shop, sqlite
     shop = make_shop(sqlite_url, import_inactive_customers=False)  # stored, no longer shown
 
     answers = {
-        args: shop.process("invite", COMPANY, *args, "--now", iso(FRIDAY_10AM))
+        args: shop.cli("invite", COMPANY, *args, "--now", iso(FRIDAY_10AM))
         for args in (
             ("--customer", "2"),
             ("--customer", "9"),
@@ -485,7 +485,7 @@ def test_a_company_with_no_reminder_offsets_is_sent_no_reminders(make_shop, sqli
     none = make_shop(sqlite_url, reminder_offsets_days=[])
     none.sync(customers, invoices)
 
-    planned = none.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+    planned = none.cli("reminders", "plan", "--now", iso(FRIDAY_10AM))
 
     assert (planned.code, planned.err) == (0, "")
     assert "acme: enqueued 0 reminder email(s)" in planned.out
@@ -498,7 +498,7 @@ def test_a_repeated_reminder_offset_is_one_reminder(make_shop, sqlite_url, smtp)
     shop = make_shop(sqlite_url, reminder_offsets_days=[0, 0, 7, 7])
     shop.sync([customer("1", "Cafe", "ap@cafe.example")], [invoice("10", "1", date(2026, 11, 1), "10.00")])
 
-    planned = shop.process("reminders", "plan", "--now", iso(FRIDAY_10AM))
+    planned = shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM))
 
     assert (planned.code, planned.err) == (0, "")
     assert "acme: enqueued 1 reminder email(s)" in planned.out
@@ -520,7 +520,7 @@ def test_a_company_with_more_open_invoices_than_a_statement_takes_parameters_is_
         [invoice(str(n), str(n % 100), date(2026, 11, 1), "1.00") for n in range(65_600)],
     )
 
-    planned = shop.process("reminders", "plan", "--dry-run", "--now", iso(FRIDAY_10AM))
+    planned = shop.cli("reminders", "plan", "--dry-run", "--now", iso(FRIDAY_10AM))
 
     assert planned.code == 0, planned.err
     assert planned.out.startswith("acme: would enqueue 100 reminder email(s)")
@@ -539,7 +539,7 @@ def test_smtp_down_then_up_delivers_every_message_exactly_once(make_shop, store_
     assert invited.code == 0, invited.err
     assert "mail: 0 sent, 0 failed, 3 to retry" in invited.out
     assert "acme: enqueued 3 reminder email(s)" in shop.cli("reminders", "plan", "--now", iso(now)).out
-    down = shop.process("mail", "dispatch", "--now", iso(now))
+    down = shop.cli("mail", "dispatch", "--now", iso(now))
     assert (down.code, down.out) == (0, "mail: 0 sent, 0 failed, 3 to retry\n"), down.err
 
     outbox = shop.rows("SELECT status, attempts, last_error FROM outbox")
@@ -554,7 +554,7 @@ def test_smtp_down_then_up_delivers_every_message_exactly_once(make_shop, store_
     assert in_backoff.out == "mail: 0 sent, 0 failed, 0 to retry\n"
     assert smtp.received == []
 
-    up = shop.process("mail", "dispatch", "--now", iso(now + timedelta(seconds=61)))
+    up = shop.cli("mail", "dispatch", "--now", iso(now + timedelta(seconds=61)))
     assert (up.code, up.out) == (0, "mail: 6 sent, 0 failed, 0 to retry\n"), up.err
     again = shop.cli("mail", "dispatch", "--now", iso(now + timedelta(hours=2)))
     assert again.out == "mail: 0 sent, 0 failed, 0 to retry\n"
