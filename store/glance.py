@@ -102,15 +102,35 @@ _QUARANTINED_COUNTS = _typed(
     entity=String,
     n=Integer,
 )
+QUARANTINE_LISTED = 20  # records `status` names; the counts cover every one
+# Per record: its newest reason, since when it has been unreadable (its oldest outstanding row)
+# and what an admin knows it by (an invoice's number, a customer's name: the ref is the API's id)
 _QUARANTINED = _typed(
-    """SELECT entity, ref, reason, seen_at FROM quarantine
-       WHERE company_id = :c AND resolved_at IS NULL ORDER BY id DESC LIMIT 200""",
+    f"""SELECT q.id, q.entity, q.ref, q.reason, g.since, i.doc_number, k.display_name
+        FROM (SELECT entity, ref, MIN(seen_at) AS since, MAX(id) AS newest FROM quarantine
+              WHERE company_id = :c AND resolved_at IS NULL AND ref IS NOT NULL
+              GROUP BY entity, ref) g
+        JOIN quarantine q ON q.id = g.newest
+        LEFT JOIN invoices i ON g.entity = 'invoices' AND i.company_id = :c AND i.ref = g.ref
+        LEFT JOIN customers k ON g.entity = 'customers' AND k.company_id = :c AND k.ref = g.ref
+        ORDER BY g.newest DESC LIMIT {QUARANTINE_LISTED}""",
+    id=Integer,
     entity=String,
     ref=String,
     reason=Text,
-    seen_at=_WHEN,
+    since=_WHEN,
+    doc_number=String,
+    display_name=String,
 )
-QUARANTINE_LISTED = 20  # records `status` names; the counts cover every one
+_QUARANTINED_NO_REF = _typed(  # a record without an id: each row is one
+    f"""SELECT id, entity, reason, seen_at AS since FROM quarantine
+        WHERE company_id = :c AND resolved_at IS NULL AND ref IS NULL
+        ORDER BY id DESC LIMIT {QUARANTINE_LISTED}""",
+    id=Integer,
+    entity=String,
+    reason=Text,
+    since=_WHEN,
+)
 _CURSOR = text("SELECT cursor FROM sync_cursors WHERE company_id = :c").columns(cursor=Text)
 _REQUESTS_JOB = _typed(  # the job issuing them (`store.jobs.REQUESTED`): running, or when it last ran
     "SELECT claimed_by, claimed_until, last_run_at FROM fleet_jobs WHERE name = 'requested'",
@@ -199,16 +219,27 @@ def _as_settled(seen: dict, stranded: list) -> dict:
 
 def _quarantined(connection: Connection, params: dict) -> dict | None:
     """The outstanding quarantine: counts per entity and the newest `QUARANTINE_LISTED` records
-    (each with its newest reason and when a sync first found it unreadable); None if empty."""
+    (each with its newest reason, since when it has been unreadable, and its stored number or
+    name, if any); None if empty."""
     counts = {row.entity: row.n for row in connection.execute(_QUARANTINED_COUNTS, params)}
     if not counts:
         return None
-    records: dict[tuple[str, str | None], dict] = {}
-    for row in connection.execute(_QUARANTINED, params).mappings():
-        key = (row["entity"], row["ref"]) if row["ref"] is not None else (row["entity"], f"#{len(records)}")
-        seen = records.setdefault(key, {"entity": row["entity"], "ref": row["ref"], "reason": row["reason"]})
-        seen["since"] = row["seen_at"]  # rows come newest first: the last one read is the oldest
-    return {"counts": counts, "records": list(records.values())[:QUARANTINE_LISTED]}
+    rows = [
+        *connection.execute(_QUARANTINED, params).mappings(),
+        *connection.execute(_QUARANTINED_NO_REF, params).mappings(),
+    ]
+    newest = sorted(rows, key=lambda row: row["id"], reverse=True)[:QUARANTINE_LISTED]
+    records = [
+        {
+            "entity": row["entity"],
+            "ref": row.get("ref"),
+            "known_as": row.get("doc_number") or row.get("display_name"),
+            "reason": row["reason"],
+            "since": row["since"],
+        }
+        for row in newest
+    ]
+    return {"counts": counts, "records": records}
 
 
 def _deletions_unseen_since(cursor: str | None) -> str | None:

@@ -61,10 +61,18 @@ def resolve_stored(
 
 def resolve_before(connection: Connection, company_id: str, run_id: int, now: datetime) -> None:
     """At the end of a full pull begun by run `run_id`: resolve every outstanding row older
-    than the pull (rows of its own runs are what the books hold now)."""
+    than the pull (rows of its own runs are what the books hold now) but those of records the
+    pull quarantined again: they still say since when the record has been unreadable."""
+    again = QUARANTINE.alias("again")
+    quarantined_again = exists().where(
+        again.c.company_id == _C.company_id,
+        again.c.entity == _C.entity,
+        again.c.ref == _C.ref,
+        again.c.run_id >= run_id,
+    )
     connection.execute(
         update(QUARANTINE)
-        .where(_C.company_id == company_id, _C.resolved_at.is_(None), _C.run_id < run_id)
+        .where(_C.company_id == company_id, _C.resolved_at.is_(None), _C.run_id < run_id, ~quarantined_again)
         .values(resolved_at=now)
     )
 

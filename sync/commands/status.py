@@ -245,7 +245,8 @@ def _echo_quarantine(quarantined: dict) -> None:
     )
     for record in quarantined["records"]:
         ref = record["ref"] if record["ref"] is not None else "(no id)"
-        click.echo(f"    {record['entity']} {ref} since {record['since']}: {record['reason']}")
+        known = f" ({record['known_as']})" if record["known_as"] else ""
+        click.echo(f"    {record['entity']} {ref}{known} since {record['since']}: {record['reason']}")
     if (more := quarantined["count"] - len(quarantined["records"])) > 0:
         click.echo(f"    and {more} more: `arsync status --json`")
 

@@ -34,6 +34,13 @@ def _outstanding(world) -> float:
     return value
 
 
+def _since(world) -> str:
+    [qbo] = [row for row in json.loads(world.cli("status", "--json")[1]) if row["company"] == "qbo"]
+    [record] = qbo["quarantined"]["records"]
+    assert record["known_as"] == "1001"
+    return record["since"]
+
+
 def _planned(world) -> list[str]:
     """The invoices `reminders plan --dry-run` would remind qbo's customers of now."""
     code, out, err = world.cli("reminders", "plan", "qbo", "--dry-run")
@@ -55,8 +62,8 @@ def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(wo
     code, out, _ = world.cli("status")
     block = out.split("qbo_single (")[0]  # qbo's own lines (the three companies read these books)
     assert QUARANTINE_LINE in block, out
-    [listed] = [line for line in block.splitlines() if line.startswith("    invoices 101 since ")]
-    assert REASON in listed
+    [listed] = [line for line in block.splitlines() if line.startswith("    invoices 101 (1001) since ")]
+    assert REASON in listed  # the API's id, and the number the invoice is known by
     code, out, _ = world.cli("status", "--json")
     [qbo] = [row for row in json.loads(out) if row["company"] == "qbo"]
     assert qbo["quarantined"]["count"] == 1 and qbo["quarantined"]["by_entity"] == {"invoices": 1}
@@ -68,10 +75,12 @@ def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(wo
     assert world.rows("SELECT currency FROM invoices WHERE company_id = 'qbo' AND ref = '101'") == [("USD",)]
     assert _planned(world) == []
 
-    world.sync("qbo", "--full")  # read again, quarantined again: still one record
+    first_seen = _since(world)
+    world.sync("qbo", "--full")  # read again, quarantined again: still one record, unreadable since
     assert _planned(world) == []
     assert QUARANTINE_LINE in world.cli("status")[1].split("qbo_single (")[0]
     assert _outstanding(world) == 1
+    assert _since(world) == first_seen
 
     invoice.currency = "USD"  # mended in the books
     _touch(world.qbo_books, invoice, datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2))
