@@ -26,10 +26,13 @@ def needs_a_key(stored: str) -> bool:
     return stored.startswith(SEALED)
 
 
+UNREADABLE_TOKENS = "the stored tokens cannot be read"  # how `unreadable_tokens` begins
+
+
 def unreadable_tokens(company_id: str, why: SecretKeyError) -> str:
     """What an admin is told of a company's tokens this process's key does not open."""
     return (
-        f"the stored tokens cannot be read ({why}): start arsync with the ARSYNC_SECRET_KEY "
+        f"{UNREADABLE_TOKENS} ({why}): start arsync with the ARSYNC_SECRET_KEY "
         f"they were stored with, or store new ones (`arsync auth connect {company_id}`)"
     )
 

@@ -43,7 +43,9 @@ def company_status(state: State, company_id: str, *, workers: int, now: datetime
         "status_detail": None,
         "blocked_until": None,
     }
-    health, health_detail = token_health(company_id, connection, app.box, now, workers=workers)
+    health, health_detail = token_health(
+        company_id, connection, app.box, now, workers=workers, last_error=run["error"] if run else None
+    )
     next_sync = plan.get("next_due_at") or (
         success + timedelta(minutes=company.sync_interval_minutes) if success else None
     )

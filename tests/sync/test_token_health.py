@@ -75,13 +75,25 @@ def test_tokens_sealed_with_another_key_are_named_in_the_sync_and_in_status(tmp_
             assert seen["connection"] == "tokens_unreadable"
             assert why in seen["connection_detail"]
             assert "connection:  tokens_unreadable (" in arsync(config, wrong, "status").stdout
-        else:  # a shell without the key cannot tell, and says so (the daemon's key may open them)
-            assert seen["connection"] == "ok"
-            assert "this process has no ARSYNC_SECRET_KEY to check them" in seen["connection_detail"]
+        else:  # a shell without the key cannot open them; the last sync could not either: not "ok"
+            assert seen["connection"] == "tokens_unreadable"
+            assert seen["connection_detail"].startswith("the last sync could not read them: ")
     assert qbo.tokens.refreshes == 0  # no request was made with tokens it could not read
     done = arsync(config, env, "sync", "acme")  # the right key: the same tokens, no reconnect
     assert done.returncode == 0, done.stdout + done.stderr
     assert status_of(arsync, config, env)["connection"] == "ok"
+    # a shell without the key cannot tell, and says so (the workers' key opened them last time)
+    seen = status_of(arsync, config, unset)
+    assert seen["connection"] == "ok"
+    assert "this process has no ARSYNC_SECRET_KEY to check them" in seen["connection_detail"]
+    # this shell's key opens them, the workers' did not (started with another): said, not "ok"
+    assert arsync(config, other, "sync", "acme").returncode == 1
+    seen = status_of(arsync, config, env)
+    assert seen["connection"] == "tokens_unreadable"
+    assert (
+        "this process's ARSYNC_SECRET_KEY opens them, but the last sync's did not"
+        in seen["connection_detail"]
+    )
 
 
 def test_set_tokens_from_the_environment_with_a_refresh_expiry_status_warns_before_it_ends(
@@ -183,3 +195,23 @@ def test_status_says_when_the_tokens_are_stored_unencrypted(tmp_path, store_url,
 
     assert seen["connection"] == "ok"
     assert seen["connection_detail"].startswith("the tokens are stored unencrypted: set ARSYNC_SECRET_KEY")
+    assert "then `arsync auth rekey` seals them" in seen["connection_detail"]
+    seen = status_of(arsync, config, env)  # with a key set now: rekey is the way to seal them
+    assert seen["connection_detail"] == (
+        "the tokens are stored unencrypted: `arsync auth rekey` seals them with this process's key"
+    )
+
+
+def test_unencrypted_tokens_of_unknown_expiry_are_said_both(tmp_path, store_url, qbo, arsync):
+    """The review found the "stored unencrypted" warning hidden behind the note that the
+    refresh token's expiry is unknown (`auth set-tokens` without --refresh-expires-in)."""
+    config, env = setup(tmp_path, store_url, qbo)
+    plain = {k: v for k, v in env.items() if k != "ARSYNC_SECRET_KEY"}
+    pair = qbo.tokens.issue()
+    tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token]
+    assert arsync(config, plain, "auth", "set-tokens", "acme", *tokens).returncode == 0
+
+    detail = status_of(arsync, config, plain)["connection_detail"]
+
+    assert detail.startswith("the refresh token's expiry is unknown")
+    assert "; the tokens are stored unencrypted: set ARSYNC_SECRET_KEY" in detail
