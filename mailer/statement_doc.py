@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import quote
 
 from sqlalchemy import Engine
 
@@ -74,3 +75,13 @@ _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 def statement_file_name(customer_ref: str) -> str:
     """`statement-REF.pdf`, whatever the ref holds (a quote or slash would break the header)."""
     return f"statement-{_UNSAFE_IN_NAME.sub('-', customer_ref)}.pdf"
+
+
+def statement_disposition(customer_ref: str) -> str:
+    """An HTTP `Content-Disposition` for the statement of `customer_ref`: the ASCII name, and
+    the ref as it is (RFC 6266's `filename*`) when that had to change it ("Ü-1")."""
+    plain = statement_file_name(customer_ref)
+    exact = f"statement-{customer_ref}.pdf"
+    if plain == exact:
+        return f'attachment; filename="{plain}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(exact, safe='')}"

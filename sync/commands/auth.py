@@ -195,11 +195,11 @@ def auth_rekey(state: State, dry_run: bool) -> None:
         )
     done = reseal_all(app.engine, app.box, dry_run=dry_run)
     resealed, current = done.companies[Outcome.RESEALED], done.companies[Outcome.CURRENT]
-    verb = "would be resealed" if dry_run else "resealed"
+    verb = "would be sealed" if dry_run else "sealed"
     click.echo(
         f"rekey: {len(resealed)} company(ies) {verb} with the current key"
         + (f" ({', '.join(resealed)})" if resealed else "")
-        + f", {len(current)} already sealed with it"
+        + f", {len(current)} already were"
     )
     left = done.companies[Outcome.UNREADABLE] + done.companies[Outcome.BUSY]
     for company in left:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from mailer.statement_doc import statement_file_name
+from mailer.statement_doc import statement_disposition
 from portal_rules.money import decimal_text
 from store import portal as portal_store
 from sync.config import CompanyConfig
@@ -115,7 +115,7 @@ def statement_pdf(
     return Response(
         render_statement(document).data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{statement_file_name(ref)}"'},
+        headers={"Content-Disposition": statement_disposition(ref)},
     )
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from mailer.statement_doc import statement_disposition
 from store import portal
 from tests.history import books
 from tests.http.conftest import Served
@@ -172,3 +173,19 @@ def _undated(pdf: bytes) -> bytes:
     """A PDF without its creation time and the file id fpdf2 derives from it."""
     assert pdf.startswith(b"%PDF-")
     return re.sub(rb"/ID \[<[0-9A-F]+><[0-9A-F]+>\]", b"", re.sub(rb"/CreationDate \(D:[^)]*\)", b"", pdf))
+
+
+@pytest.mark.parametrize(
+    ("ref", "disposition"),
+    [
+        ("10", 'attachment; filename="statement-10.pdf"'),
+        ("Ü-1", "attachment; filename=\"statement---1.pdf\"; filename*=UTF-8''statement-%C3%9C-1.pdf"),
+        (
+            'a"b\r\n',
+            "attachment; filename=\"statement-a-b-.pdf\"; filename*=UTF-8''statement-a%22b%0D%0A.pdf",
+        ),
+    ],
+    ids=["plain", "non-ascii-kept-in-filename-star", "quote-and-newline-never-raw"],
+)
+def test_the_pdfs_file_name_keeps_the_ref_and_never_breaks_the_header(ref, disposition):
+    assert statement_disposition(ref) == disposition

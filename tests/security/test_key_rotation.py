@@ -95,14 +95,14 @@ def test_a_key_is_rotated_without_a_reconnect(shop):
     code, out, _ = cli("auth", "rekey", "--dry-run", key=NEW, previous=OLD)
     assert (code, out) == (
         0,
-        "rekey: 1 company(ies) would be resealed with the current key (acme), 0 already sealed with it\n",
+        "rekey: 1 company(ies) would be sealed with the current key (acme), 0 already were\n",
     )
     assert SecretBox(OLD).open(stored("acme")[1]) == pair.refresh_token  # the dry run changed nothing
 
     code, out, _ = cli("auth", "rekey", key=NEW, previous=OLD)
     assert (code, out) == (
         0,
-        "rekey: 1 company(ies) resealed with the current key (acme), 0 already sealed with it\n",
+        "rekey: 1 company(ies) sealed with the current key (acme), 0 already were\n",
     )
     access, refresh = stored("acme")
     assert (SecretBox(NEW).open(access), SecretBox(NEW).open(refresh)) == (
@@ -113,7 +113,7 @@ def test_a_key_is_rotated_without_a_reconnect(shop):
         SecretBox(OLD).open(refresh)
     assert cli("sync", "acme", key=NEW)[0] == 0  # the old key can go
     code, out, _ = cli("auth", "rekey", key=NEW)
-    assert out == "rekey: 0 company(ies) resealed with the current key, 1 already sealed with it\n"
+    assert out == "rekey: 0 company(ies) sealed with the current key, 1 already were\n"
 
 
 def test_tokens_no_key_opens_are_named_and_left_as_stored(shop):
@@ -125,7 +125,7 @@ def test_tokens_no_key_opens_are_named_and_left_as_stored(shop):
     code, out, err = cli("auth", "rekey", key=NEW, previous=OLD)
 
     assert code == 1
-    assert "rekey: 1 company(ies) resealed with the current key (acme), 0 already sealed with it\n" in out
+    assert "rekey: 1 company(ies) sealed with the current key (acme), 0 already were\n" in out
     assert (
         "  globex: left as stored: stored tokens cannot be decrypted with this ARSYNC_SECRET_KEY"
         " (nor with ARSYNC_SECRET_KEY_PREVIOUS)\n" in out
