@@ -46,6 +46,7 @@ class PageContext:
     run_id: int
     assess: bool  # re-assess portal accounts for the contacts a customers page touched
     new: bool = False  # its records are expected not to be stored: inserted unread (`insert_new`)
+    resolves: bool = True  # the entity may have outstanding quarantine rows its records resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +250,8 @@ def write_page(connection: Connection, page: Page, ctx: PageContext) -> Written:
     records, quarantined = screen(page)
     owners = _owners(connection, ctx.company_id, page.entity, records) if ctx.assess and not ctx.new else ()
     rows, adjustments = WRITERS[page.entity](connection, ctx, records) if records else (0, 0)
-    if records:
-        resolve_stored(connection, ctx.company_id, page.entity, [r.ref for r in records], ctx.now)
+    if records and ctx.resolves:
+        resolve_stored(connection, ctx.company_id, page.entity, records, ctx.now)
     if quarantined:
         kept = [Quarantined(q.entity, _keepable(q.ref), _keepable(q.reason)) for q in quarantined]
         record_quarantined(connection, ctx.company_id, ctx.run_id, kept, ctx.now)

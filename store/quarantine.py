@@ -3,10 +3,11 @@
 A page's unreadable records are stored with their reason (`record`). While a record's row is
 outstanding, its stored row (if any) is older than what the books hold: `arsync status`
 lists it and the reminders of its invoice, or of its customer's invoices, are held
-(`held_invoices`, `held_customers`). A later page that stores the record resolves it
-(`resolve_stored`); the end of a full pull resolves every row older than the pull
-(`resolve_before`): its record was read again, quarantined again in a newer row, or is gone.
-The rows stay afterwards, counted by `/metrics`.
+(`held_refs`, `holds`). A later page that stores the record resolves it (`resolve_stored`,
+asked only for the entities `open_entities` names); the end of a full pull resolves every
+row older than the pull (`resolve_before`): its record was read again, quarantined again
+(its rows kept, to say since when), or is gone. The rows stay afterwards, counted by
+`/metrics`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Select, exists, insert, or_, select, update
 
-from portal_rules.records import Entity, Quarantined
+from portal_rules.records import Entity, Quarantined, Record
 from store.bulk import among
 from store.tables import QuarantinedRecord
 
@@ -45,18 +46,24 @@ def record(
 
 
 def resolve_stored(
-    connection: Connection, company_id: str, entity: Entity, refs: Sequence[str], now: datetime
+    connection: Connection, company_id: str, entity: Entity, records: Sequence[Record], now: datetime
 ) -> None:
-    """Resolve the outstanding rows of the records of `entity` a page has just stored.
-
-    Asked first whether the company has any outstanding row of the entity (one probe of the
-    partial index): a sync of a clean company pays nothing more."""
-    open_rows = _open(company_id, entity)
-    if not refs or not connection.scalar(select(exists().where(*open_rows))):
-        return
+    """Resolve the outstanding rows of the `records` of `entity` a page has just stored. A run
+    asks it only of the entities `open_entities` named as it began (and those its own pages
+    quarantined): a sync of a clean company pays one query in all, not one per page (a
+    statement built and run per page cost ~2 ms of a 1000-row page's ~40)."""
+    refs = [record.ref for record in records]
     connection.execute(
-        update(QUARANTINE).where(*open_rows, among(connection, _C.ref, refs)).values(resolved_at=now)
+        update(QUARANTINE)
+        .where(*_open(company_id, entity), among(connection, _C.ref, refs))
+        .values(resolved_at=now)
     )
+
+
+def open_entities(connection: Connection, company_id: str) -> set[Entity]:
+    """The entities the company has outstanding quarantine rows of (one partial-index scan)."""
+    query = select(_C.entity).where(_C.company_id == company_id, _C.resolved_at.is_(None)).distinct()
+    return set(connection.scalars(query))
 
 
 def resolve_before(connection: Connection, company_id: str, run_id: int, now: datetime) -> None:

@@ -24,7 +24,7 @@ from store.bulk import AlreadyStored
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
 from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
-from store.quarantine import resolve_before
+from store.quarantine import open_entities, resolve_before
 from store.reconcile import TABLES, mark_absent, stored_entities, unseen
 from store.rule_settings import settle_rules
 from store.tables import SyncCursor, SyncRun
@@ -107,6 +107,9 @@ class Run:
     # Whose books the company's rows are synced from ("quickbooks realm 123"), kept with the
     # cursor: rows of other books under the same id are never synced over (`BooksChanged`)
     books: str | None = None
+    # Entities with outstanding quarantine rows (`store.quarantine`), read as the run began and
+    # grown by its pages: only their pages look for rows to resolve
+    quarantine_open: set[Entity] = field(default_factory=set)
 
     @property
     def pulling_everything(self) -> bool:
@@ -187,6 +190,7 @@ def begin(
                 company_id=company_id, started_at=now, status=RunStatus.RUNNING, full=pulls_all, worker=worker
             )
         ).inserted_primary_key[0]
+        quarantine_open = open_entities(connection, company_id)
     if begins_pull:
         full_since_run = run_id
     new = set(INSERTED_NEW) if pulls_all else set()
@@ -202,6 +206,7 @@ def begin(
         deletions_unseen_since=unseen_since,
         for_deletions=for_deletions,
         books=books or stored.books,
+        quarantine_open=quarantine_open,
     )
 
 
@@ -260,7 +265,8 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
         if lease is not None and not renew(connection, *lease):
             raise LeaseBusy("lost the sync lease")
         assess = not run.pulling_everything
-        context = PageContext(run.company_id, policy, now, run.id, assess=assess, new=new)
+        resolves = page.entity in run.quarantine_open
+        context = PageContext(run.company_id, policy, now, run.id, assess=assess, new=new, resolves=resolves)
         written = write_page(connection, page, context)
         gone = None
         if page.full_sync_complete and run.full_since_run is not None:
@@ -275,6 +281,8 @@ def _commit_page(engine, run, page, policy, now, absent, lease, *, new: bool) ->
         tally.add(page, written)
         connection.execute(update(RUNS).where(RUNS.c.id == run.id).values(**tally.columns()))
     run.cursor, run.full_since_run, run.tally = cursor, full_since_run, tally  # only once committed
+    if written.quarantined:
+        run.quarantine_open.add(page.entity)
     run.deletions_unseen_since = unseen_since
     return replace(written, gone=gone)
 
