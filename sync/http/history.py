@@ -19,6 +19,13 @@ from sync.http.errors import Problem
 from sync.http.portal import ERRORS, CustomerRef
 from sync.http.schemas import CreditsOut, ErrorOut, OptionalDay, PaymentsOut, StatementOut
 
+FirstDay = Annotated[OptionalDay, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")]
+LastDay = Annotated[OptionalDay, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")]
+PERIOD_REFUSED = {
+    "model": ErrorOut,
+    "description": "Malformed input, `from` after `to`, or after today without `to`",
+}
+
 router = APIRouter(prefix="/v1/companies/{company}/customers/{ref}", tags=["portal"], responses=ERRORS)
 
 
@@ -37,21 +44,14 @@ def credits(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
 @router.get(
     "/statement",
     response_model=StatementOut,
-    responses={
-        422: {
-            "model": ErrorOut,
-            "description": "Malformed input, `from` after `to`, or after today without `to`",
-        }
-    },
+    responses={422: PERIOD_REFUSED},
 )
 def statement(
     company: Company,
     context: Context,
     ref: CustomerRef,
-    start: Annotated[
-        OptionalDay, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")
-    ] = None,
-    end: Annotated[OptionalDay, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")] = None,
+    start: FirstDay = None,
+    end: LastDay = None,
 ) -> JSONBody:
     """The account history between two days, with the opening and closing balances, and
     those per currency. A statement in several currencies (a Xero contact's) has no sums over
@@ -86,20 +86,15 @@ def statement(
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The statement as a PDF, an attachment named statement-REF.pdf",
         },
-        422: {
-            "model": ErrorOut,
-            "description": "Malformed input, `from` after `to`, or after today without `to`",
-        },
+        422: PERIOD_REFUSED,
     },
 )
 def statement_pdf(
     company: Company,
     context: Context,
     ref: CustomerRef,
-    start: Annotated[
-        OptionalDay, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")
-    ] = None,
-    end: Annotated[OptionalDay, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")] = None,
+    start: FirstDay = None,
+    end: LastDay = None,
 ) -> Response:
     """The statement as the PDF `arsync statement --pdf` writes and reminders attach
     (`attach_statement`), with its aging on today in the company's time zone: a portal in any
