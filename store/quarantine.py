@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Select, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, distinct, exists, func, insert, or_, select, update
 
 from portal_rules.records import Entity, Quarantined, Record
 from store.bulk import among
@@ -88,6 +88,18 @@ def held_refs(company_id: str, entity: Entity) -> Select:
     """The refs of `entity` whose latest version in the books is quarantined, as a subquery
     (never a NULL: `NOT IN` a set holding one is true of nothing)."""
     return select(_C.ref).where(*_open(company_id, entity), _C.ref.is_not(None))
+
+
+def held_counts(connection: Connection, company_id: str) -> dict[Entity, int]:
+    """How many invoices, and customers, `held_refs` holds for the company (each once)."""
+    query = (
+        select(_C.entity, func.count(distinct(_C.ref)))
+        .where(
+            _C.company_id == company_id, _C.resolved_at.is_(None), _C.entity.in_(("invoices", "customers"))
+        )
+        .group_by(_C.entity)
+    )
+    return {entity: n for entity, n in connection.execute(query)}
 
 
 def _open(company_id: str, entity: Entity) -> tuple[ColumnElement[bool], ...]:

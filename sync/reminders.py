@@ -34,6 +34,7 @@ from store.ledger import (
     reminder_recipients,
 )
 from store.portal_customers import customer_names
+from store.quarantine import held_counts
 from sync.config import CompanyConfig, Config
 from sync.mail import sender
 from sync.settings import company_policy
@@ -55,6 +56,7 @@ class ReminderReport:
     planned: list[PlannedReminder] = field(default_factory=list)
     skipped: int = 0  # (invoice, offset) recorded as skipped (catch-up)
     no_recipient: list[str] = field(default_factory=list)  # customers without a valid email
+    held: dict[str, int] = field(default_factory=dict)  # invoices, customers quarantined: not planned
     dry_run: bool = False
 
 
@@ -78,6 +80,7 @@ def plan_reminders(
         )
         recipients = reminder_recipients(connection, company.id, [r.customer_ref for r in plan.reminders])
         names = customer_names(connection, company.id, [r.customer_ref for r in plan.reminders])
+        report.held = held_counts(connection, company.id)
     report.skipped = len(plan.skipped)
     report.no_recipient = [r.customer_ref for r in plan.reminders if not recipients.get(r.customer_ref)]
     due = [r for r in plan.reminders if recipients.get(r.customer_ref)]

@@ -226,6 +226,14 @@ def _print_plan(report: ReminderReport) -> None:
         )
     for ref in report.no_recipient:
         click.echo(f"  {ref}: no valid email address, nothing sent")
+    if report.held:
+        held = " and ".join(
+            f"{n} {entity[:-1]}(s)" for entity, n in sorted(report.held.items(), reverse=True)
+        )
+        click.echo(
+            f"  held: the reminders of {held} whose latest version in the books could not be read "
+            "(quarantined: `arsync status`), until a sync reads them"
+        )
 
 
 @click.group(cls=LazyGroup)

@@ -74,6 +74,8 @@ def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(wo
     # its stored row is as last read, and no reminder asks for that balance meanwhile
     assert world.rows("SELECT currency FROM invoices WHERE company_id = 'qbo' AND ref = '101'") == [("USD",)]
     assert _planned(world) == []
+    out = world.cli("reminders", "plan", "qbo", "--dry-run")[1]
+    assert "  held: the reminders of 1 invoice(s) whose latest version in the books could not be read" in out
 
     first_seen = _since(world)
     world.sync("qbo", "--full")  # read again, quarantined again: still one record, unreadable since
@@ -87,6 +89,7 @@ def test_an_unreadable_invoice_is_shown_and_its_reminders_held_until_it_reads(wo
     assert world.sync("qbo")["qbo"]["quarantined"] == 0
     assert "QUARANTINED" not in world.cli("status")[1].split("qbo_single (")[0]
     assert _planned(world) == ["1001"]
+    assert "held:" not in world.cli("reminders", "plan", "qbo", "--dry-run")[1]
     assert json.loads(world.cli("status", "--json")[1])[0]["quarantined"] is None
     assert _outstanding(world) == 0
 
