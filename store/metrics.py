@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, case, distinct, func, select
 
 from store.clock import store_now
 from store.fleet_tables import SyncSchedule
@@ -63,20 +63,12 @@ def store_counts(engine: Engine) -> StoreCounts:
 
 
 def _outstanding(connection: Connection) -> dict[str, int]:
-    open_rows = QUARANTINE.c.resolved_at.is_(None)
-    records = (
-        select(QUARANTINE.c.company_id, QUARANTINE.c.entity, QUARANTINE.c.ref)
-        .where(open_rows, QUARANTINE.c.ref.is_not(None))
-        .distinct()
-        .subquery()
-    )
+    """Per company, its outstanding records: each ref once per entity, each row without a ref
+    (nothing tells those apart), as `arsync status` counts them (`store.glance`)."""
+    q = QUARANTINE.c
+    records = func.count(distinct(q.ref)) + func.sum(case((q.ref.is_(None), 1), else_=0))
+    query = select(q.company_id, records).where(q.resolved_at.is_(None)).group_by(q.company_id, q.entity)
     found: dict[str, int] = {}
-    for query in (
-        select(records.c.company_id, func.count()).group_by(records.c.company_id),
-        select(QUARANTINE.c.company_id, func.count())  # no ref to tell them apart: each row
-        .where(open_rows, QUARANTINE.c.ref.is_(None))
-        .group_by(QUARANTINE.c.company_id),
-    ):
-        for company, n in connection.execute(query):
-            found[company] = found.get(company, 0) + n
+    for company, n in connection.execute(query):
+        found[company] = found.get(company, 0) + n
     return found

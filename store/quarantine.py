@@ -102,7 +102,7 @@ def held_counts(connection: Connection, company_id: str) -> dict[Entity, int]:
     return {entity: n for entity, n in connection.execute(query)}
 
 
-def _open(company_id: str, entity: Entity) -> tuple[ColumnElement[bool], ...]:
+def _open(company_id: str | ColumnElement, entity: Entity) -> tuple[ColumnElement[bool], ...]:
     return (_C.company_id == company_id, _C.entity == entity, _C.resolved_at.is_(None))
 
 
@@ -112,9 +112,7 @@ def holds(
     """Whether `held_refs` holds the invoice of these columns, or its customer (correlated)."""
     return or_(
         *(
-            exists().where(
-                _C.company_id == company_id, _C.entity == entity, _C.resolved_at.is_(None), _C.ref == ref
-            )
+            exists().where(*_open(company_id, entity), _C.ref == ref)
             for entity, ref in (("invoices", invoice_ref), ("customers", customer_ref))
         )
     )
