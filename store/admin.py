@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from portal_rules.status import PortalEvent, next_status
 from portal_rules.types import CompanyPolicy, PortalStatus
@@ -23,7 +23,7 @@ INVOICES = Invoice.__table__
 
 
 class NotFound(LookupError):
-    """The company has no such customer, contact or invoice."""
+    """The company has no such customer, contact or invoice (or the number names several)."""
 
 
 def switch_contact(
@@ -76,17 +76,43 @@ class SentOverride:
 
     customer_ref: str
     hidden: str | None
+    ref: str = ""  # the invoice's id in the accounting system
+    doc_number: str | None = None  # the number the customer and the admin know it by
+
+
+def invoice_ref_for(connection: Connection, company_id: str, given: str) -> str:
+    """The invoice `given` names: its id in the accounting system, or else its number.
+
+    QuickBooks' Id is not the invoice number an admin reads on the invoice (`222` is
+    "1122"), so a number is taken when no id matches and one live invoice carries it (or,
+    none live, one deleted one). A number several invoices share names none of them.
+    """
+    where = (INVOICES.c.company_id == company_id,)
+    if connection.scalar(select(INVOICES.c.ref).where(*where, INVOICES.c.ref == given)) is not None:
+        return given
+    rows = connection.execute(
+        select(INVOICES.c.ref, INVOICES.c.deleted).where(*where, INVOICES.c.doc_number == given)
+    ).all()
+    live = [ref for ref, deleted in rows if not deleted] or [ref for ref, _ in rows]
+    if not live:
+        raise NotFound(f"company {company_id!r} has no invoice {given!r}")
+    if len(live) > 1:
+        refs = ", ".join(sorted(live))
+        raise NotFound(f"invoice number {given!r} is on several invoices (ids {refs}): give the id")
+    return live[0]
 
 
 def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: bool) -> SentOverride:
-    """`arsync invoice mark-sent|mark-unsent`.
+    """`arsync invoice mark-sent|mark-unsent`: `invoice_ref` is the invoice's id, or its
+    number when no id matches (`invoice_ref_for`).
 
     Marked sent, an invoice is still hidden while its customer is not in the portal (inactive,
     or never imported): the store keeps the invoice's own visibility, the views add the customer's.
     The customer's health, which counts visible invoices, is the caller's to recompute.
     """
-    where = (INVOICES.c.company_id == company_id, INVOICES.c.ref == invoice_ref)
     with engine.begin() as connection:
+        ref = invoice_ref_for(connection, company_id, invoice_ref)
+        where = (INVOICES.c.company_id == company_id, INVOICES.c.ref == ref)
         while True:
             row = connection.execute(select(INVOICES).where(*where)).mappings().first()
             if row is None:
@@ -108,7 +134,8 @@ def set_sent_override(engine: Engine, company_id: str, invoice_ref: str, sent: b
                 CUSTOMERS.c.company_id == company_id, CUSTOMERS.c.ref == row["customer_ref"]
             )
         )
-    return SentOverride(row["customer_ref"], hidden_reason(facts, bool(customer_visible)))
+    hidden = hidden_reason(facts, bool(customer_visible))
+    return SentOverride(row["customer_ref"], hidden, ref, row["doc_number"])
 
 
 # The synced columns `is_sent_and_live` reads (besides the override being set).

@@ -96,7 +96,9 @@ def invoice() -> None:
 @click.argument("invoice_ref")
 @pass_state
 def invoice_mark_sent(state: State, company: str, invoice_ref: str) -> None:
-    """Treat the invoice as sent, whatever the accounting system says."""
+    """Treat the invoice as sent, whatever the accounting system says.
+
+    INVOICE_REF is the invoice's id in the accounting system, or its number."""
     _mark(state, company, invoice_ref, True)
 
 
@@ -105,7 +107,9 @@ def invoice_mark_sent(state: State, company: str, invoice_ref: str) -> None:
 @click.argument("invoice_ref")
 @pass_state
 def invoice_mark_unsent(state: State, company: str, invoice_ref: str) -> None:
-    """Treat the invoice as unsent (hidden from the portal), whatever the accounting system says."""
+    """Treat the invoice as unsent (hidden from the portal), whatever the accounting system says.
+
+    INVOICE_REF is the invoice's id in the accounting system, or its number."""
     _mark(state, company, invoice_ref, False)
 
 
@@ -122,7 +126,8 @@ def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
     recompute_health(engine, company, parse_now(None), {marked.customer_ref})
     hidden = marked.hidden
     shown = "visible in the portal" if hidden is None else f"hidden in the portal ({hidden})"
-    click.echo(f"{company} invoice {invoice_ref}: marked {'sent' if sent else 'unsent'}; {shown}")
+    named = f"{marked.ref} (number {marked.doc_number})" if marked.doc_number else marked.ref
+    click.echo(f"{company} invoice {named}: marked {'sent' if sent else 'unsent'}; {shown}")
 
 
 @click.group(cls=LazyGroup)

@@ -349,3 +349,36 @@ def test_a_sync_at_another_now_leaves_the_workers_schedule_in_real_time(open_boo
     # an interval (15 minutes) after the run's real start, not after 31 days
     assert before < next_sync < datetime.now(UTC) + timedelta(minutes=16), row
     assert row["last_sync"].startswith(later.date().isoformat())  # the run itself is dated --now
+
+
+def test_mark_sent_takes_the_invoice_number_the_admin_knows(open_books):
+    """SPEC 6: `arsync invoice mark-sent COMPANY INVOICE_REF`. QuickBooks' Id is not the
+    number on the invoice (id 101 is invoice 1001), and an admin has only the number. The
+    number names the invoice when no id matches; a number two invoices share names neither
+    (exit 2, both ids named), and an id still wins over a number that looks like it."""
+    due = TODAY + timedelta(days=10)
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice("101", "1001", "1", TODAY, due, "USD", D("100.00"), D("100.00"), _at(4)),
+             SimInvoice("102", "2002", "1", TODAY, due, "USD", D("20.00"), D("20.00"), _at(4)),
+             SimInvoice("103", "2002", "1", TODAY, due, "USD", D("30.00"), D("30.00"), _at(4)),
+             SimInvoice("104", "101", "1", TODAY, due, "USD", D("40.00"), D("40.00"), _at(4))],
+        )
+    )  # fmt: skip
+    books.sync()
+
+    code, out, err = books.cli("invoice", "mark-sent", "co", "1001")
+    assert code == 0, err
+    assert "co invoice 101 (number 1001): marked sent; visible in the portal" in out
+    code, out, err = books.cli("customer", "invoices", "co", "1")
+    assert code == 0 and "1001" in out and "2002" not in out, (out, err)
+
+    code, out, err = books.cli("invoice", "mark-sent", "co", "2002")
+    assert code == 2 and "Traceback" not in err
+    assert "invoice number '2002' is on several invoices (ids 102, 103): give the id" in err
+
+    code, out, err = books.cli("invoice", "mark-unsent", "co", "101")  # id 101, not number 101
+    assert code == 0 and "co invoice 101 (number 1001): marked unsent" in out, (out, err)
+    code, out, err = books.cli("customer", "invoices", "co", "1")
+    assert code == 0 and "1001" not in out, out
