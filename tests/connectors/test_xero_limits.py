@@ -134,17 +134,20 @@ def test_a_concurrency_429_is_retried(clock, store, sample):
     with XeroSimulator([sample], clock=clock, limits=XeroLimits(concurrent=1), latency=0.3) as sim:
         world = XeroWorld(sim, clock, store)
         world.connect(sample.id)
-        other = threading.Thread(target=other_app_calls, args=(world, sample.id))
-        other.start()
-        time.sleep(0.1)  # its request is in flight
         naps: list[float] = []
 
         def nap(seconds: float) -> None:
             naps.append(seconds)
             time.sleep(min(seconds, 0.35))
 
-        # told the simulator's cap: with 5, pages asked ahead would meet it too (more 429s)
-        result = pull(world.connector(sample.id, sleep=nap, concurrent=1))
+        # told the simulator's cap: with 5, pages asked ahead would meet it too (more 429s).
+        # Made before the other call starts: a first connector imports the SDK, which alone
+        # can outlast that call's 0.3 s (the test run by itself never met the cap).
+        connector = world.connector(sample.id, sleep=nap, concurrent=1)
+        other = threading.Thread(target=other_app_calls, args=(world, sample.id))
+        other.start()
+        time.sleep(0.1)  # its request is in flight
+        result = pull(connector)
         other.join()
     assert set(result.invoices) == sales_ids(sample)
     assert sim.counters.violations == {"concurrent": 1} and naps == [1.0]
