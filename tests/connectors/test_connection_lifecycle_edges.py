@@ -121,3 +121,35 @@ tenant_id = "{tenant}"
         assert results["good"]["status"] == "ok", done.stderr
         assert results["notenant"]["status"] == "failed"
         assert "tenant_id" in results["notenant"]["error"]
+
+
+def test_a_xero_organisation_disconnected_from_the_app_is_said_with_what_to_do(tmp_path, store_url, arsync):
+    """Xero answers 403 AuthenticationUnsuccessful when the tokens are good but may no longer
+    read the organisation (disconnected from the app in Xero, its user's access removed, the
+    organisation gone; or `tenant_id` names another). The refresh token still works, so the
+    connection is not marked for a reconnect, but the failed sync and `status` must say what
+    happened and what to run: they said only "Xero refused the request (HTTP 403):
+    AuthenticationUnsuccessful"."""
+    from connectors.simulators.xero import XeroSimulator
+    from tests.sync.test_auth_cli import xero_setup
+
+    with XeroSimulator([sample_company("xero", today=NOW.date())]) as sim:
+        tenant = sim.tenants[0]
+        config, env = xero_setup(tmp_path, store_url, sim, tenant)
+        pair = sim.tokens.issue()
+        arsync(
+            config, env, "auth", "set-tokens", "acme",
+            "--access-token", pair.access_token, "--refresh-token", pair.refresh_token,
+            check=True,
+        )  # fmt: skip
+        arsync(config, env, "sync", check=True)
+        sim.remove_tenant(tenant)  # the organisation disconnected the app in Xero
+
+        done = arsync(config, env, "sync", "--json")
+        assert done.returncode == 1
+        error = json.loads(done.stdout.splitlines()[0])["error"]
+        status = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
+    for said in (error, status["last_sync_error"]):
+        assert "HTTP 403" in said and "disconnected" in said and "connection.tenant_id" in said
+        assert "`arsync auth connect acme`" in said
+    assert status["connection"] == "ok"  # the tokens themselves are good: nothing is blocked
