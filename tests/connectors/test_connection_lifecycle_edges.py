@@ -153,3 +153,35 @@ def test_a_xero_organisation_disconnected_from_the_app_is_said_with_what_to_do(t
         assert "HTTP 403" in said and "disconnected" in said and "connection.tenant_id" in said
         assert "`arsync auth connect acme`" in said
     assert status["connection"] == "ok"  # the tokens themselves are good: nothing is blocked
+
+
+def test_status_of_a_connection_waiting_for_a_reconnect_promises_no_sync(tmp_path, store_url, qbo, arsync):
+    """Once the refresh token is refused, syncs are blocked until new tokens are stored, but
+    `status` went on announcing the next sync ("due now ...: a worker syncs it at its next
+    check"), a sync that never comes. It says instead that none runs until the admin
+    reconnects, naming the command for this company; new tokens bring the due time back."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
+        check=True,
+    )  # fmt: skip
+    qbo.tokens.revoke(pair.refresh_token)
+    assert arsync(config, env, "sync").returncode == 1
+
+    seen = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
+    assert seen["connection"] == "reconnect_needed"
+    assert "due" not in seen["next_sync"]
+    assert "`arsync auth connect acme`" in seen["next_sync"]
+    text = arsync(config, env, "status", check=True).stdout
+    assert f"  next sync:   {seen['next_sync']}\n" in text
+
+    fresh = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", fresh.access_token, "--refresh-token", fresh.refresh_token,
+        check=True,
+    )  # fmt: skip
+    seen = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
+    assert seen["connection"] == "ok" and seen["next_sync"].startswith("due now")
