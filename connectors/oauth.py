@@ -53,6 +53,7 @@ class TokenEndpoint:
     client_secret: str
     timeout: float = 30.0
     refresh_token_lifetime: timedelta | None = None  # Xero: 60 days; QuickBooks: x_refresh_token_expires_in
+    headers: tuple[tuple[str, str], ...] = ()  # the provider's own, on every token request
 
     def _post(self, form: dict[str, str], now: datetime, keep: str | None = None) -> Tokens:
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
@@ -61,6 +62,7 @@ class TokenEndpoint:
                 self.url,
                 data=urlencode(form),
                 headers={
+                    **dict(self.headers),
                     "Authorization": f"Basic {basic}",
                     "Content-Type": "application/x-www-form-urlencoded",
                     "Accept": "application/json",
@@ -87,16 +89,22 @@ class TokenEndpoint:
     def _tokens(self, body: dict, now: datetime, keep: str | None) -> Tokens:
         """The answer's tokens. A refresh answered without a refresh token keeps the one sent
         (RFC 6749 section 6: the server *may* issue a new one); a code exchange must bring one.
-        The grant is spent by now, so an odd lifetime is taken as the default, never fatal."""
+        The grant is spent by now, so an odd lifetime is taken as the default, never fatal.
+        The refresh token ends at the nearer of its rolling lifetime and QuickBooks' 5-year
+        limit from the consent (`x_refresh_token_hard_expires_in`), which no refresh moves."""
         refresh_token = body.get("refresh_token") or keep
         if not isinstance(refresh_token, str) or not refresh_token:
             raise TokenEndpointError(
                 "the token endpoint answered without a refresh token (was offline access granted?)", 200
             )
-        refresh_life = _seconds(body.get("x_refresh_token_expires_in"))
+        said = [
+            _seconds(body.get(key))
+            for key in ("x_refresh_token_expires_in", "x_refresh_token_hard_expires_in")
+        ]
+        lives = [life for life in said if life]
         refresh_expires = (
-            now + timedelta(seconds=refresh_life)
-            if refresh_life
+            now + timedelta(seconds=min(lives))
+            if lives
             else (now + self.refresh_token_lifetime if self.refresh_token_lifetime else None)
         )
         return Tokens(
@@ -243,6 +251,7 @@ class Provider:
     token_url: str
     scopes: tuple[str, ...]
     refresh_token_lifetime: timedelta | None = None  # when the token answer does not say
+    token_headers: tuple[tuple[str, str], ...] = ()  # sent with every token request
 
     def endpoint(self, *, client_id: str, client_secret: str, token_url: str = "") -> TokenEndpoint:
         """This provider's token endpoint, with the configured `token_url` override if any."""
@@ -251,4 +260,5 @@ class Provider:
             client_id,
             client_secret,
             refresh_token_lifetime=self.refresh_token_lifetime,
+            headers=self.token_headers,
         )

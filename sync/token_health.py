@@ -86,5 +86,9 @@ def _expiry(company_id: str, connection: dict, now: datetime, workers: int) -> s
             if workers
             else f"no `arsync run` worker is running to refresh it: `arsync sync {company_id}` does"
         )
-        return f"the refresh token expires at {expires.isoformat()}; {keeper}"
+        limit = (  # a refresh token's end no refresh moves (QuickBooks: 5 years from the consent)
+            "if a refresh leaves this date as it is, it is the provider's limit: reconnect before "
+            f"then with `arsync auth connect {company_id}`"
+        )
+        return f"the refresh token expires at {expires.isoformat()}; {keeper}; {limit}"
     return None
