@@ -27,6 +27,10 @@ REFRESH_AHEAD = timedelta(minutes=5)
 SAVE_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 REFUSED = "the accounting system refused the refresh token: reconnect needed"
 NO_TOKENS = "no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`"
+CLIENT_REFUSED = (
+    "check connection.client_id and the secret in the variable connection.client_secret_env "
+    "names (rotated in the provider's developer portal?); the stored tokens are kept"
+)
 
 
 class InvalidGrant(Exception):
@@ -79,6 +83,12 @@ class TokenEndpoint:
         sent += [quote_plus(secret) for secret in sent]  # as the echoed form spells them
         if response.status_code == 400 and body.get("error") == "invalid_grant":
             raise InvalidGrant(_hidden(str(body.get("error_description") or "invalid_grant"), sent))
+        if body.get("error") == "invalid_client":  # RFC 6749 5.2: the app's credentials, not the grant
+            raise TokenEndpointError(
+                f"the token endpoint refused the app's client credentials (HTTP {response.status_code} "
+                f"invalid_client): {CLIENT_REFUSED}",
+                response.status_code,
+            )
         if response.status_code != 200 or "access_token" not in body:
             said = _hidden(str(body.get("error", "")), sent)
             raise TokenEndpointError(

@@ -185,3 +185,25 @@ def test_status_of_a_connection_waiting_for_a_reconnect_promises_no_sync(tmp_pat
     )  # fmt: skip
     seen = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
     assert seen["connection"] == "ok" and seen["next_sync"].startswith("due now")
+
+
+def test_a_client_secret_the_token_endpoint_refuses_is_said_as_configuration(
+    tmp_path, store_url, qbo, arsync
+):
+    """A rotated or mistyped client secret makes the token endpoint answer 401 invalid_client:
+    the sync said "token endpoint answered HTTP 401: invalid_client", which reads like a
+    lost connection. Reconnecting would not help (the consent is fine): it names the keys to
+    check, and the tokens stay usable once the secret is right."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
+        check=True,
+    )  # fmt: skip
+    done = arsync(config, {**env, "ACME_SECRET": "rotated-in-the-developer-portal"}, "sync", "--json")
+    assert done.returncode == 1
+    error = json.loads(done.stdout.splitlines()[0])["error"]
+    assert "invalid_client" in error and "connection.client_id" in error and "client_secret_env" in error
+    assert json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]["connection"] == "ok"
+    assert arsync(config, env, "sync").returncode == 0
