@@ -11,11 +11,9 @@ from store.glance import company_glance, live_worker_count
 from store.holds import held_for
 from store.owners import owner_is_dead
 from sync.cli import State, now_option, parse_now, pass_state
-from sync.token_health import token_health
+from sync.token_health import RECONNECT_NEEDED, token_health
 
 NO_WORKER = "no `arsync run` worker is running to start it"
-# `store.connections.ConnectionStatus.RECONNECT_NEEDED`, spelt out: status starts without the ORM
-RECONNECT_NEEDED = "reconnect_needed"
 NO_WORKER_TO_SEND = "no `arsync run` worker is running to issue and send them"
 REQUESTS_OVERDUE = timedelta(minutes=2)
 REQUESTS_FAILING = (

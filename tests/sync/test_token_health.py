@@ -237,3 +237,14 @@ def test_a_quickbooks_refresh_token_at_its_five_year_limit_is_dated_by_it(tmp_pa
     assert seen["connection"] == "ok"
     assert f"the refresh token expires at {expires.isoformat()}" in seen["connection_detail"]
     assert "`arsync auth connect acme`" in seen["connection_detail"]
+
+
+def test_a_company_never_connected_is_told_how_to_connect(tmp_path, store_url, qbo, arsync):
+    """`status` said only "connection: not_connected" (and "next sync: due now"): what to run
+    was first said by the failed sync's error."""
+    config, env = setup(tmp_path, store_url, qbo)
+    seen = status_of(arsync, config, env)
+    assert seen["connection"] == "not_connected"
+    assert "`arsync auth connect acme`" in seen["connection_detail"]
+    text = arsync(config, env, "status").stdout
+    assert "  connection:  not_connected (no tokens stored yet: run `arsync auth connect acme`" in text
