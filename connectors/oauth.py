@@ -27,6 +27,10 @@ REFRESH_AHEAD = timedelta(minutes=5)
 SAVE_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 REFUSED = "the accounting system refused the refresh token: reconnect needed"
 NO_TOKENS = "no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`"
+CLIENT_REFUSED = (
+    "check connection.client_id and the secret in the variable connection.client_secret_env "
+    "names (rotated in the provider's developer portal?); the stored tokens are kept"
+)
 
 
 class InvalidGrant(Exception):
@@ -53,6 +57,7 @@ class TokenEndpoint:
     client_secret: str
     timeout: float = 30.0
     refresh_token_lifetime: timedelta | None = None  # Xero: 60 days; QuickBooks: x_refresh_token_expires_in
+    headers: tuple[tuple[str, str], ...] = ()  # the provider's own, on every token request
 
     def _post(self, form: dict[str, str], now: datetime, keep: str | None = None) -> Tokens:
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
@@ -61,6 +66,7 @@ class TokenEndpoint:
                 self.url,
                 data=urlencode(form),
                 headers={
+                    **dict(self.headers),
                     "Authorization": f"Basic {basic}",
                     "Content-Type": "application/x-www-form-urlencoded",
                     "Accept": "application/json",
@@ -77,6 +83,12 @@ class TokenEndpoint:
         sent += [quote_plus(secret) for secret in sent]  # as the echoed form spells them
         if response.status_code == 400 and body.get("error") == "invalid_grant":
             raise InvalidGrant(_hidden(str(body.get("error_description") or "invalid_grant"), sent))
+        if body.get("error") == "invalid_client":  # RFC 6749 5.2: the app's credentials, not the grant
+            raise TokenEndpointError(
+                f"the token endpoint refused the app's client credentials (HTTP {response.status_code} "
+                f"invalid_client): {CLIENT_REFUSED}",
+                response.status_code,
+            )
         if response.status_code != 200 or "access_token" not in body:
             said = _hidden(str(body.get("error", "")), sent)
             raise TokenEndpointError(
@@ -87,16 +99,22 @@ class TokenEndpoint:
     def _tokens(self, body: dict, now: datetime, keep: str | None) -> Tokens:
         """The answer's tokens. A refresh answered without a refresh token keeps the one sent
         (RFC 6749 section 6: the server *may* issue a new one); a code exchange must bring one.
-        The grant is spent by now, so an odd lifetime is taken as the default, never fatal."""
+        The grant is spent by now, so an odd lifetime is taken as the default, never fatal.
+        The refresh token ends at the nearer of its rolling lifetime and QuickBooks' 5-year
+        limit from the consent (`x_refresh_token_hard_expires_in`), which no refresh moves."""
         refresh_token = body.get("refresh_token") or keep
         if not isinstance(refresh_token, str) or not refresh_token:
             raise TokenEndpointError(
                 "the token endpoint answered without a refresh token (was offline access granted?)", 200
             )
-        refresh_life = _seconds(body.get("x_refresh_token_expires_in"))
+        said = [
+            _seconds(body.get(key))
+            for key in ("x_refresh_token_expires_in", "x_refresh_token_hard_expires_in")
+        ]
+        lives = [life for life in said if life]
         refresh_expires = (
-            now + timedelta(seconds=refresh_life)
-            if refresh_life
+            now + timedelta(seconds=min(lives))
+            if lives
             else (now + self.refresh_token_lifetime if self.refresh_token_lifetime else None)
         )
         return Tokens(
@@ -243,6 +261,7 @@ class Provider:
     token_url: str
     scopes: tuple[str, ...]
     refresh_token_lifetime: timedelta | None = None  # when the token answer does not say
+    token_headers: tuple[tuple[str, str], ...] = ()  # sent with every token request
 
     def endpoint(self, *, client_id: str, client_secret: str, token_url: str = "") -> TokenEndpoint:
         """This provider's token endpoint, with the configured `token_url` override if any."""
@@ -251,4 +270,5 @@ class Provider:
             client_id,
             client_secret,
             refresh_token_lifetime=self.refresh_token_lifetime,
+            headers=self.token_headers,
         )

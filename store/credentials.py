@@ -15,8 +15,22 @@ from sqlalchemy import Engine, select
 from connectors.base import Tokens, TokensUnreadable
 from store.connections import ANY, CONNECTIONS, mark_reconnect_needed, store_tokens
 from store.crypto import SecretBox, SecretKeyError, unreadable_tokens
-from store.leases import lease
+from store.leases import abandoned, lease
 from store.owners import worker_id
+
+REFRESHING = "refresh:"  # the lease a company's token refresh holds: "refresh:<company>"
+
+
+def refresh_lease(company_id: str) -> str:
+    return f"{REFRESHING}{company_id}"
+
+
+def cut_off_refreshes(engine: Engine) -> set[str]:
+    """Companies whose token refresh was cut off: its process died (or lost the store) before
+    releasing the refresh lease, perhaps after the provider had rotated the refresh token and
+    before the new one was saved. Xero still answers the old one, with the same new pair, for
+    30 minutes: a refresh now recovers the connection that a refresh at the next sync loses."""
+    return {name.removeprefix(REFRESHING) for name in abandoned(engine, REFRESHING)}
 
 
 def _forget(*_values: str) -> None:
@@ -89,7 +103,7 @@ class DbCredentials:
     def refresh_lock(self) -> Iterator[None]:
         with lease(
             self.engine,
-            f"refresh:{self.company_id}",
+            refresh_lease(self.company_id),
             self.owner,
             ttl=timedelta(minutes=2),
             wait=self.lock_wait,

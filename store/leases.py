@@ -76,6 +76,17 @@ def renew(connection: Connection, name: str, owner: str, ttl: timedelta) -> bool
     return result.rowcount == 1
 
 
+def abandoned(engine: Engine, prefix: str) -> list[str]:
+    """The leases named `prefix...` whose holder is gone without releasing them: expired on
+    the store's clock, or held by a process of this machine that has exited (killed)."""
+    with engine.connect() as connection:
+        expired = Lease.expires_at < store_now(connection)
+        held = connection.execute(
+            select(Lease.name, Lease.owner, expired).where(Lease.name.startswith(prefix))
+        ).all()
+    return [name for name, owner, gone in held if gone or owner_is_dead(owner)]
+
+
 def holder(engine: Engine, name: str) -> str | None:
     with engine.connect() as connection:
         return connection.scalar(select(Lease.owner).where(Lease.name == name))

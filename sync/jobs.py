@@ -1,20 +1,20 @@
 """The daemon's periodic jobs, each run by one worker of the fleet per interval.
 
-Reminder planning and mail dispatch every minute, customer health hourly, token keep-alive
-daily; each is a
+Reminder planning, mail dispatch and finishing cut-off token refreshes every minute,
+customer health hourly, token keep-alive daily; each is a
 function of the effective configuration, the store and a time, so the daemon only decides
 when (and, through `store.jobs`, on which worker) they run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 
-from connectors.base import ConnectorError, Stopped
+from connectors.base import ConnectorError, Stopped, Tokens
 from connectors.oauth import TokenManager
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import Pacer, make_pacer
@@ -25,7 +25,7 @@ from mailer.environment import TemplateProblem
 from mailer.withdraw import Withdrawal
 from store.access_requests import companies_with_requested_invites
 from store.connections import why_blocked
-from store.credentials import DbCredentials
+from store.credentials import DbCredentials, cut_off_refreshes
 from store.crypto import SecretKeyError
 from store.jobs import DISPATCH, REQUESTED
 from store.workers import dead_workers
@@ -156,34 +156,70 @@ def keep_alive(ctx: JobContext) -> None:
     still get theirs kept alive. A connection waiting for a reconnect (its refresh token was
     refused) or blocked by its daily limit is left alone.
     """
-    for company in ctx.config.companies:
+    _each_company(ctx, ctx.config.companies, _keep_alive, "daemon.keep_alive_failed")
+
+
+def finish_refreshes(ctx: JobContext) -> None:
+    """Refresh at once the tokens of companies whose refresh was cut off (`cut_off_refreshes`:
+    a process killed between the provider's answer and the save), while Xero still answers
+    the refresh token it sent; the next sync may come after that grace, and the keep-alive's
+    refresh is a day away. Companies as the keep-alive takes them."""
+    cut_off = cut_off_refreshes(ctx.app.engine)
+    companies = [company for company in ctx.config.companies if company.id in cut_off]
+    _each_company(ctx, companies, _finish_refresh, "daemon.refresh_finish_failed")
+
+
+def _each_company(
+    ctx: JobContext,
+    companies: Iterable[CompanyConfig],
+    job: Callable[[JobContext, CompanyConfig], None],
+    failed: str,
+) -> None:
+    for company in companies:
         if ctx.stopping():
             return
         try:
-            _keep_alive(ctx, company)
+            job(ctx, company)
         except Stopped:
             return
         except (ConnectorError, SecretKeyError) as exc:
-            log.warning("daemon.keep_alive_failed", company=company.id, error=str(exc))
+            log.warning(failed, company=company.id, error=str(exc))
         except Exception:  # a bug or the store: this company's, never the job's
-            log.exception("daemon.keep_alive_failed", company=company.id)
+            log.exception(failed, company=company.id)
 
 
 def _keep_alive(ctx: JobContext, company: CompanyConfig) -> None:
-    if why_blocked(ctx.app.engine, company.id, ctx.clock()) is not None:
+    held = _tokens_of(ctx, company)
+    if held is None:
         return
-    credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
-    tokens = credentials.load()
-    if tokens is None:
-        return  # not connected: nothing to keep alive
-    expires = tokens.refresh_expires_at
+    manager, expires = held[0], held[1].refresh_expires_at
     if expires is not None and expires - KEEP_ALIVE_WITHIN > ctx.clock():
         return  # far from expiry: no request to make (unknown expiry: refreshed to learn it)
-    REDACTOR.remember(company.connection.client_secret())
-    manager = TokenManager(credentials, token_endpoint_for(company), clock=ctx.clock)
     with _budget(ctx, company).slot():
         if manager.keep_alive(KEEP_ALIVE_WITHIN):  # checks again: another worker may have
             log.info("daemon.token_kept_alive", company=company.id)
+
+
+def _finish_refresh(ctx: JobContext, company: CompanyConfig) -> None:
+    held = _tokens_of(ctx, company)
+    if held is None:
+        return
+    with _budget(ctx, company).slot():
+        held[0].refresh()
+    log.info("daemon.token_refresh_finished", company=company.id)
+
+
+def _tokens_of(ctx: JobContext, company: CompanyConfig) -> tuple[TokenManager, Tokens] | None:
+    """The company's token manager and stored tokens; None when there are none to refresh
+    (not connected) or its syncs are blocked (waiting for a reconnect, or for its daily limit)."""
+    if why_blocked(ctx.app.engine, company.id, ctx.clock()) is not None:
+        return None
+    credentials = DbCredentials(ctx.app.engine, company.id, ctx.app.box, remember=REDACTOR.remember)
+    tokens = credentials.load()
+    if tokens is None:
+        return None
+    REDACTOR.remember(company.connection.client_secret())
+    return TokenManager(credentials, token_endpoint_for(company), clock=ctx.clock), tokens
 
 
 def _budget(ctx: JobContext, company: CompanyConfig) -> Pacer:
@@ -206,5 +242,6 @@ JOBS = (
     Job(DISPATCH, timedelta(minutes=1), send),
     Job(REQUESTED, timedelta(minutes=1), answer_requests),  # and at once after a portal's request
     Job("keepalive", timedelta(days=1), keep_alive),
+    Job("refreshes", timedelta(minutes=1), finish_refreshes),
     Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
 )

@@ -15,6 +15,9 @@ from store.crypto import UNREADABLE_TOKENS, SecretBox, SecretKeyError, needs_a_k
 # A refresh token this close to its expiry is refreshed by the workers' daily keep-alive.
 KEEP_ALIVE_WITHIN = timedelta(days=14)
 
+# `store.connections.ConnectionStatus` values, spelt out: `status` starts without the ORM
+NOT_CONNECTED = "not_connected"
+RECONNECT_NEEDED = "reconnect_needed"
 UNREADABLE = "tokens_unreadable"
 EXPIRED = "refresh_expired"
 
@@ -37,6 +40,8 @@ def token_health(
     """
     status, detail = connection["status"], connection["status_detail"]
     sealed = connection.get("refresh_token")
+    if status == NOT_CONNECTED and detail is None:
+        return status, f"no tokens stored yet: run `arsync auth connect {company_id}` (or `auth set-tokens`)"
     if status != "ok" or not sealed:
         return status, detail
     syncs_could_not = last_error is not None and last_error.startswith(UNREADABLE_TOKENS)
@@ -86,5 +91,9 @@ def _expiry(company_id: str, connection: dict, now: datetime, workers: int) -> s
             if workers
             else f"no `arsync run` worker is running to refresh it: `arsync sync {company_id}` does"
         )
-        return f"the refresh token expires at {expires.isoformat()}; {keeper}"
+        limit = (  # a refresh token's end no refresh moves (QuickBooks: 5 years from the consent)
+            "if a refresh leaves this date as it is, it is the provider's limit: reconnect before "
+            f"then with `arsync auth connect {company_id}`"
+        )
+        return f"the refresh token expires at {expires.isoformat()}; {keeper}; {limit}"
     return None

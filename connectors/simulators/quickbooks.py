@@ -48,6 +48,10 @@ AUTHORIZE_PATH = "/connect/oauth2"
 DISCOVERY_PATHS = ("/.well-known/openid_configuration", "/.well-known/openid_sandbox_configuration")
 MAX_BATCH_ITEMS = 30  # QBO: operations per batch request
 REFRESH_TOKEN_LIFETIME = 8_726_400  # 101 days, as QBO reports x_refresh_token_expires_in
+# What is left of a refresh token's 5-year limit (from the consent, whatever its use), which QBO
+# reports as x_refresh_token_hard_expires_in only when asked for with this header
+REFRESH_TOKEN_HARD_LIFETIME = 157_680_000
+HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
 
 
 def _utcnow() -> datetime:
@@ -75,6 +79,7 @@ class QuickBooksSimulator(SimServer):
     ) -> None:
         super().__init__(latency=latency)
         self.tokens = tokens or TokenAuthority(prefix="qbo", access_ttl=3600.0)
+        self.refresh_hard_expires_in = REFRESH_TOKEN_HARD_LIFETIME  # seconds; tests bring the limit near
         self.tz = ZoneInfo(timezone)
         self.home_currency = home_currency
         self.now = now
@@ -189,6 +194,8 @@ class QuickBooksSimulator(SimServer):
             return self.tokens.authorize_redirect(request, realmId=self._default_realm())
         if request.path == TOKEN_PATH and request.method == "POST":
             extra = {"x_refresh_token_expires_in": REFRESH_TOKEN_LIFETIME}
+            if (request.headers.get(HARD_EXPIRY_HEADER) or "").lower() == "true":
+                extra["x_refresh_token_hard_expires_in"] = int(self.refresh_hard_expires_in)
             return self.tokens.token_response(request, extra)
         if request.path == REVOKE_PATH and request.method == "POST":
             return self._revoke(request)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from urllib3.util.retry import Retry
@@ -64,6 +65,7 @@ class XeroClient:
     def __init__(
         self,
         *,
+        company_id: str,
         tenant_id: str,
         base_url: str,
         tokens: TokenManager,
@@ -72,6 +74,7 @@ class XeroClient:
         pacing: PacingFactory | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        self.classify = partial(classify, company=company_id)
         self.tokens = tokens
         self.options = options
         self.pacer = make_pacer(
@@ -153,7 +156,7 @@ class XeroClient:
 
         listing, token_requests = self._bearer.call(
             attempt,
-            classify,
+            self.classify,
             attempts=self.options.retry_attempts,
             base_wait=self.options.retry_base_wait,
             sleep=self.options.sleep,

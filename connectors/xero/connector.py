@@ -41,6 +41,7 @@ class XeroConnector:
         )
         self.tokens = TokenManager(credentials, endpoint, clock=settings.token_clock or clock)
         self.client = XeroClient(
+            company_id=settings.company_id,
             tenant_id=settings.tenant_id,
             base_url=settings.api_base_url.rstrip("/"),
             tokens=self.tokens,

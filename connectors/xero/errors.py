@@ -3,7 +3,8 @@
 The retry policy itself (attempts, backoff, honouring `retry_after`) is `connectors.retry`.
 Xero's 429 says which limit was hit in `X-Rate-Limit-Problem`: the minute, concurrency and
 app-minute limits are waited out (Retry-After); the day limit stops this company's sync
-until the reset.
+until the reset. Its 403 `AuthenticationUnsuccessful` means the tokens may not read the
+organisation, which only a new consent (or the right `tenant_id`) mends: the reason says so.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ STATUS_TABLE: dict[int, Action] = {
     408: Action.RETRY,
 }
 
+# Xero's troubleshooting page: the tenant id is missing, wrong, or no longer authorised for
+# these tokens (the app was disconnected, the connecting user lost access or the right to
+# connect apps, the organisation was deleted or its trial ended). Refreshing still works, so
+# nothing else would tell the admin why every sync fails.
+TENANT_REFUSED = (
+    "Xero does not let this connection read the organisation in connection.tenant_id (HTTP 403 "
+    "{detail}): the organisation was disconnected from the app in Xero, the user who connected "
+    "it lost access, or it no longer exists; or tenant_id names another one. Reconnect with "
+    "`arsync auth connect {company}`, which lists the organisations the connection may read"
+)
+
 RATE_LIMIT_TABLE: dict[str, Action] = {
     "minute": Action.RATE_LIMITED,
     "concurrent": Action.RATE_LIMITED,
@@ -39,17 +51,17 @@ RATE_LIMIT_TABLE: dict[str, Action] = {
 }
 
 
-def classify(error: BaseException) -> Classified:
-    """What to do about `error` raised while talking to Xero."""
+def classify(error: BaseException, *, company: str) -> Classified:
+    """What to do about `error` raised while talking to Xero for `company` (its id)."""
     if isinstance(error, ApiException) and error.status:
-        return _classify_status(error)
+        return _classify_status(error, company)
     for kind, action, reason in EXCEPTION_TABLE:
         if isinstance(error, kind):
             return Classified(action, f"{reason}: {describe(error)}")
     return Classified(Action.FAIL, f"unexpected error: {describe(error)}")
 
 
-def _classify_status(error: ApiException) -> Classified:
+def _classify_status(error: ApiException, company: str) -> Classified:
     status = int(error.status)
     headers = _headers(error)
     retry_after = retry_after_seconds(headers.get("retry-after"))
@@ -63,6 +75,8 @@ def _classify_status(error: ApiException) -> Classified:
         return Classified(STATUS_TABLE[status], f"HTTP {status}: {detail}", retry_after)
     if status >= 500:
         return Classified(Action.RETRY, f"Xero answered HTTP {status}: {detail}", retry_after)
+    if status == 403 and detail == "AuthenticationUnsuccessful":
+        return Classified(Action.FAIL, TENANT_REFUSED.format(detail=detail, company=company))
     return Classified(Action.FAIL, f"Xero refused the request (HTTP {status}): {detail}")
 
 

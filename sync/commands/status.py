@@ -11,7 +11,7 @@ from store.glance import company_glance, live_worker_count
 from store.holds import held_for
 from store.owners import owner_is_dead
 from sync.cli import State, now_option, parse_now, pass_state
-from sync.token_health import token_health
+from sync.token_health import RECONNECT_NEEDED, token_health
 
 NO_WORKER = "no `arsync run` worker is running to start it"
 NO_WORKER_TO_SEND = "no `arsync run` worker is running to issue and send them"
@@ -52,6 +52,10 @@ def company_status(state: State, company_id: str, *, workers: int, now: datetime
     blocked = connection["blocked_until"]
     if blocked and (next_sync is None or blocked > next_sync):
         next_sync = blocked
+    if connection["status"] == RECONNECT_NEEDED and not plan.get("claimed_by"):
+        upcoming = _waits_for_tokens(company_id)  # every sync is turned away (`why_blocked`)
+    else:
+        upcoming = _next_sync(plan, next_sync, success, workers, seen["store_now"], now)
     return {
         "company": company_id,
         "kind": company.connection.kind,
@@ -59,7 +63,7 @@ def company_status(state: State, company_id: str, *, workers: int, now: datetime
         "last_sync_status": run["status"] if run else None,
         "last_sync_error": run["error"] if run else None,
         "last_success": _iso(success),
-        "next_sync": _next_sync(plan, next_sync, success, workers, seen["store_now"], now),
+        "next_sync": upcoming,
         "last_worker": plan.get("last_worker"),
         "connection": health,
         "connection_detail": health_detail,
@@ -117,6 +121,11 @@ def _requested(
     else:
         detail = "a worker issues and sends them at once"
     return {"count": waiting["n"], "since": _iso(oldest), "detail": detail}
+
+
+def _waits_for_tokens(company_id: str) -> str:
+    """The next sync of a connection whose refresh token was refused: none until new tokens."""
+    return f"none until new tokens are stored: `arsync auth connect {company_id}` (or `auth set-tokens`)"
 
 
 def _next_sync(

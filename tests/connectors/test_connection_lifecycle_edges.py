@@ -121,3 +121,89 @@ tenant_id = "{tenant}"
         assert results["good"]["status"] == "ok", done.stderr
         assert results["notenant"]["status"] == "failed"
         assert "tenant_id" in results["notenant"]["error"]
+
+
+def test_a_xero_organisation_disconnected_from_the_app_is_said_with_what_to_do(tmp_path, store_url, arsync):
+    """Xero answers 403 AuthenticationUnsuccessful when the tokens are good but may no longer
+    read the organisation (disconnected from the app in Xero, its user's access removed, the
+    organisation gone; or `tenant_id` names another). The refresh token still works, so the
+    connection is not marked for a reconnect, but the failed sync and `status` must say what
+    happened and what to run: they said only "Xero refused the request (HTTP 403):
+    AuthenticationUnsuccessful"."""
+    from connectors.simulators.xero import XeroSimulator
+    from tests.sync.test_auth_cli import xero_setup
+
+    with XeroSimulator([sample_company("xero", today=NOW.date())]) as sim:
+        tenant = sim.tenants[0]
+        config, env = xero_setup(tmp_path, store_url, sim, tenant)
+        pair = sim.tokens.issue()
+        arsync(
+            config, env, "auth", "set-tokens", "acme",
+            "--access-token", pair.access_token, "--refresh-token", pair.refresh_token,
+            check=True,
+        )  # fmt: skip
+        arsync(config, env, "sync", check=True)
+        sim.remove_tenant(tenant)  # the organisation disconnected the app in Xero
+
+        done = arsync(config, env, "sync", "--json")
+        assert done.returncode == 1
+        error = json.loads(done.stdout.splitlines()[0])["error"]
+        status = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
+    for said in (error, status["last_sync_error"]):
+        assert "HTTP 403" in said and "disconnected" in said and "connection.tenant_id" in said
+        assert "`arsync auth connect acme`" in said
+    assert status["connection"] == "ok"  # the tokens themselves are good: nothing is blocked
+
+
+def test_status_of_a_connection_waiting_for_a_reconnect_promises_no_sync(tmp_path, store_url, qbo, arsync):
+    """Once the refresh token is refused, syncs are blocked until new tokens are stored, but
+    `status` went on announcing the next sync ("due now ...: a worker syncs it at its next
+    check"), a sync that never comes. It says instead that none runs until the admin
+    reconnects, naming the command for this company; new tokens bring the due time back."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
+        check=True,
+    )  # fmt: skip
+    qbo.tokens.revoke(pair.refresh_token)
+    assert arsync(config, env, "sync").returncode == 1
+
+    seen = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
+    assert seen["connection"] == "reconnect_needed"
+    assert "due" not in seen["next_sync"]
+    assert "`arsync auth connect acme`" in seen["next_sync"]
+    text = arsync(config, env, "status", check=True).stdout
+    assert f"  next sync:   {seen['next_sync']}\n" in text
+
+    fresh = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", fresh.access_token, "--refresh-token", fresh.refresh_token,
+        check=True,
+    )  # fmt: skip
+    seen = json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]
+    assert seen["connection"] == "ok" and seen["next_sync"].startswith("due now")
+
+
+def test_a_client_secret_the_token_endpoint_refuses_is_said_as_configuration(
+    tmp_path, store_url, qbo, arsync
+):
+    """A rotated or mistyped client secret makes the token endpoint answer 401 invalid_client:
+    the sync said "token endpoint answered HTTP 401: invalid_client", which reads like a
+    lost connection. Reconnecting would not help (the consent is fine): it names the keys to
+    check, and the tokens stay usable once the secret is right."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    arsync(
+        config, env, "auth", "set-tokens", "acme",
+        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
+        check=True,
+    )  # fmt: skip
+    done = arsync(config, {**env, "ACME_SECRET": "rotated-in-the-developer-portal"}, "sync", "--json")
+    assert done.returncode == 1
+    error = json.loads(done.stdout.splitlines()[0])["error"]
+    assert "invalid_client" in error and "connection.client_id" in error and "client_secret_env" in error
+    assert json.loads(arsync(config, env, "status", "--json", check=True).stdout)[0]["connection"] == "ok"
+    assert arsync(config, env, "sync").returncode == 0

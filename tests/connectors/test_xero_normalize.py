@@ -313,7 +313,7 @@ def test_the_answers_datetimeutc_is_read_by_both_decoders(stamp, served):
 def test_malformed_bodies_are_errors_worth_a_retry(body):
     with pytest.raises(ValueError) as raised:
         parse_listing(body, "invoices")
-    assert classify(raised.value).action is Action.RETRY
+    assert classify(raised.value, company="acme").action is Action.RETRY
     assert isinstance(raised.value, (MalformedBody, json.JSONDecodeError))
 
 
@@ -406,7 +406,7 @@ def test_a_watermark_keeps_the_earliest_answer():
     ids=["reconnect", "protocol", "reset", "malformed", "bug"],
 )
 def test_exception_table(error, action):
-    assert classify(error).action is action
+    assert classify(error, company="acme").action is action
 
 
 @pytest.mark.parametrize(

@@ -215,3 +215,36 @@ def test_unencrypted_tokens_of_unknown_expiry_are_said_both(tmp_path, store_url,
 
     assert detail.startswith("the refresh token's expiry is unknown")
     assert "; the tokens are stored unencrypted: set ARSYNC_SECRET_KEY" in detail
+
+
+def test_a_quickbooks_refresh_token_at_its_five_year_limit_is_dated_by_it(tmp_path, store_url, qbo, arsync):
+    """QuickBooks refresh tokens now end five years after the consent whatever their use; the
+    token endpoint says when (`x_refresh_token_hard_expires_in`) only to a request with the
+    `x-include-refresh-token-hard-expires-in: true` header. arsync stored the rolling 100 days
+    after every refresh, so `status` said the connection was fine until the day it was
+    refused. The stored expiry is now the nearer of the two: status warns ahead of it, and
+    says how to renew a limit no refresh moves."""
+    config, env = setup(tmp_path, store_url, qbo)
+    pair = qbo.tokens.issue()
+    tokens = ["--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0"]
+    assert arsync(config, env, "auth", "set-tokens", "acme", *tokens).returncode == 0
+    qbo.refresh_hard_expires_in = 10 * 86400  # the consent is 5 years old, less 10 days
+    assert arsync(config, env, "sync", "acme").returncode == 0  # refreshes first
+
+    expires = refresh_expiry(store_url)
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=10))) < timedelta(minutes=5)
+    seen = status_of(arsync, config, env)
+    assert seen["connection"] == "ok"
+    assert f"the refresh token expires at {expires.isoformat()}" in seen["connection_detail"]
+    assert "`arsync auth connect acme`" in seen["connection_detail"]
+
+
+def test_a_company_never_connected_is_told_how_to_connect(tmp_path, store_url, qbo, arsync):
+    """`status` said only "connection: not_connected" (and "next sync: due now"): what to run
+    was first said by the failed sync's error."""
+    config, env = setup(tmp_path, store_url, qbo)
+    seen = status_of(arsync, config, env)
+    assert seen["connection"] == "not_connected"
+    assert "`arsync auth connect acme`" in seen["connection_detail"]
+    text = arsync(config, env, "status").stdout
+    assert "  connection:  not_connected (no tokens stored yet: run `arsync auth connect acme`" in text
