@@ -14,7 +14,12 @@ reason, in one transaction with its ledger rows:
   daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
 
 A customer with several untried reminders about to go (Saturday's and Sunday's, both held
-for Monday) has them all taken back the same way, their pairs planned again as one email;
+for Monday) has them all taken back the same way, their pairs planned again as one email; so
+does one with a single reminder about to go and more due now that no planning has enqueued
+yet (a later offset of an invoice it lists, reached while it waited, or another invoice):
+the daemon's planner runs beside its dispatcher, and an admin may dispatch before planning,
+so the held reminder went and the rest followed a minute later, a second email, perhaps for
+an offset the catch-up rule skips;
 so is a reminder listing an invoice whose balance changed since it was rendered (paid in
 part over the weekend), so that the email asks for what is owed on the day it goes, and one
 addressed to other contacts than the customer's valid ones now (the books replaced or removed
@@ -42,7 +47,7 @@ reached someone, so nothing of it is planned again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -67,7 +72,7 @@ from portal_rules.balances import company_today
 from portal_rules.reminders import remindable
 from portal_rules.types import CustomerFacts, PortalStatus
 from store.facts import invoice_facts
-from store.ledger import reminder_recipients
+from store.ledger import plan_due, reminder_recipients
 from store.quarantine import holds
 from store.tables import Contact, Customer, Invitation, Invoice, ReminderLedger
 
@@ -111,6 +116,8 @@ ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
 AutoInvites = Callable[[str], bool]
 """Whether a company sends automatic invitations (`auto_invite`) now."""
+OffsetsOf = Callable[[str], Sequence[int] | None]
+"""A company's `reminder_offsets_days` (None: unknown, what else is due is not checked)."""
 Pair = tuple[str, int]  # (invoice ref, offset)
 
 
@@ -149,17 +156,22 @@ class Withdrawal:
     imports_inactive: ImportsInactive
     timezone_of: Callable[[str], str | None] = lambda _company: None  # a company's time zone
     auto_invites: AutoInvites = lambda _company: True  # a company's `auto_invite`
+    offsets_of: OffsetsOf = lambda _company: None  # a company's reminder offsets
 
     def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> Verdict:
         """Take back what is stale among the automatic mail of `companies` (whose windows are
         open) and the manual invitations of any company, due at `now`."""
         today = self._today(now)
-        verdict = assess(connection, now, companies, self.imports_inactive, today, self.auto_invites)
+        verdict = assess(
+            connection, now, companies, self.imports_inactive, today, self.auto_invites, self.offsets_of
+        )
         return take_back(connection, verdict, now)
 
     def assess(self, connection: Connection, now: datetime | None = None) -> Verdict:
         today = self._today(now) if now else None
-        return assess(connection, None, None, self.imports_inactive, today, self.auto_invites)
+        return assess(
+            connection, None, None, self.imports_inactive, today, self.auto_invites, self.offsets_of
+        )
 
     def _today(self, now: datetime) -> TodayOf:
         def today(company: str) -> date | None:
@@ -176,6 +188,7 @@ def assess(
     imports_inactive: ImportsInactive,
     today_of: TodayOf | None = None,
     auto_invites: AutoInvites | None = None,
+    offsets_of: OffsetsOf | None = None,
 ) -> Verdict:
     """The queued automatic reminders (of `companies`, due at `now`; None: any) listing an
     invoice no longer remindable: to withdraw (none due), or to plan again (some due, never
@@ -220,7 +233,8 @@ def assess(
             verdict.rebalanced.append(outbox_id)
         elif outbox_id in moved:
             verdict.readdressed.append(outbox_id)
-    verdict.merged = _several(verdict, customers)
+    more = _more_due(connection, verdict, customers, imports_inactive, today_of, offsets_of)
+    verdict.merged = _several(verdict, customers, more)
     return verdict
 
 
@@ -264,15 +278,42 @@ def _readdressed(
     }
 
 
-def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
+def _more_due(
+    connection: Connection,
+    verdict: Verdict,
+    customers: Mapping[int, str],
+    imports_inactive: ImportsInactive,
+    today_of: TodayOf | None,
+    offsets_of: OffsetsOf | None,
+) -> set[tuple[str, str]]:
+    """The (company, customer) of untried reminders whose customer has reminders due today
+    that are not on record: planning would enqueue them in another email."""
+    if today_of is None or offsets_of is None:
+        return set()
+    refs: dict[str, set[str]] = {}
+    for outbox_id, customer in customers.items():
+        if outbox_id not in verdict.tried:
+            refs.setdefault(verdict.pairs[outbox_id][0], set()).add(customer)
+    more: set[tuple[str, str]] = set()
+    for company, wanted in refs.items():
+        today, offsets = today_of(company), offsets_of(company)
+        if today is None or offsets is None:
+            continue
+        plan = plan_due(connection, company, offsets, today, import_inactive=imports_inactive(company))
+        more |= {(company, r.customer_ref) for r in plan.reminders if r.customer_ref in wanted}
+    return more
+
+
+def _several(verdict: Verdict, customers: Mapping[int, str], more: Collection[tuple[str, str]]) -> list[int]:
     """The wholly due reminders that would reach their customer beside another one.
 
     Each planning enqueues one email per customer; reminders planned on Saturday and on
     Sunday both wait for Monday's opening, and would go out as two emails at once. SPEC:
     all reminders due for one customer at the same time go out as one email. So when a
-    customer has several untried reminders about to go, all are taken back and their pairs
-    planned again together (those partly due are taken back anyway). One already tried goes
-    as it is: it may have reached someone.
+    customer has several untried reminders about to go, or one and `more` due that no
+    planning has enqueued yet, all are taken back and their pairs planned again together
+    (those partly due are taken back anyway). One already tried goes as it is: it may have
+    reached someone.
     """
     untried: dict[tuple[str, str], list[int]] = {}
     for outbox_id, customer in customers.items():
@@ -285,7 +326,7 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
         *verdict.redated,
         *verdict.held,
     }  # taken back anyway
-    several = (ids for ids in untried.values() if len(ids) > 1)
+    several = (ids for key, ids in untried.items() if len(ids) > 1 or key in more)
     return sorted(i for ids in several for i in ids if i not in again)
 
 

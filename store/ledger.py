@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, select
 
+from portal_rules.reminders import ReminderPlan, due_reminders
 from portal_rules.types import CustomerFacts, InvoiceFacts
 from store.bulk import insert_ignoring, insert_many
 from store.facts import invoice_facts
@@ -68,6 +69,28 @@ def reminder_inputs(connection: Connection, company_id: str, horizon: date) -> R
     )
     done = {(ref, offset) for ref, offset in connection.execute(ledger)}
     return ReminderInputs(invoices, customers, done)
+
+
+def plan_due(
+    connection: Connection, company_id: str, offsets: Sequence[int], today: date, *, import_inactive: bool
+) -> ReminderPlan:
+    """The company's reminders due `today` (company date) and not on record: what planning
+    enqueues, and what the dispatcher asks before a held reminder goes (`mailer.withdraw`)."""
+    if not offsets:  # `reminder_offsets_days = []`: the company sends no reminders
+        return ReminderPlan((), ())
+    inputs = reminder_inputs(connection, company_id, _horizon(today, min(offsets)))
+    return due_reminders(
+        inputs.invoices, inputs.customers, offsets, inputs.done, today, import_inactive=import_inactive
+    )
+
+
+def _horizon(today: date, earliest_offset: int) -> date:
+    """The last due date with something due `today`; the calendar's end when that lies past it
+    (`--now` in year 9999 with a negative offset)."""
+    try:
+        return today - timedelta(days=earliest_offset)
+    except OverflowError:
+        return date.max if earliest_offset < 0 else date.min
 
 
 def reminder_recipients(

@@ -503,6 +503,49 @@ def test_reminders_held_from_different_days_reach_their_customer_as_one_email(ma
     assert len(smtp.received) == 4  # each (invoice, offset) once, ever
 
 
+MORE_DUE = [  # Sunday's reminder lists the first invoice; on Monday the last one's offset 0 is due
+    pytest.param(
+        [invoice("10", "1", date(2026, 11, 23), "120.00")],
+        [("10", -1, "skipped"), ("10", 0, "sent")],
+        id="a-later-offset-of-its-invoice",
+    ),
+    pytest.param(
+        [invoice("10", "1", date(2026, 11, 22), "120.00"), invoice("11", "1", date(2026, 11, 23), "30.00")],
+        [("10", -1, "skipped"), ("10", 0, "sent"), ("11", -1, "skipped"), ("11", 0, "sent")],
+        id="another-invoice-of-its-customer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("invoices", "ledger"), MORE_DUE)
+def test_a_held_reminder_goes_as_one_email_with_what_fell_due_before_planning_ran_again(
+    make_shop, store_url, smtp, invoices, ledger
+):
+    """Sunday's reminder waits for Monday's opening; on Monday more is due for its customer (the
+    invoice's due date came, or another invoice's). Dispatched before any planning ran on Monday
+    (an admin's `mail dispatch`, or the daemon's dispatcher ahead of its planner), Sunday's
+    reminder went alone and Monday's followed a minute later: two emails, the first for an
+    offset the catch-up rule skips. It is planned again with the rest, as one email."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[-1, 0]
+    )
+    shop.sync([customer("1", "Customer 1", "c1@example.com")], invoices)
+    assert shop.cli("reminders", "plan", "--now", iso(SUNDAY_NOON)).code == 0
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 0 sent, 0 failed, 0 to retry, 1 to plan again as one email per customer\n"
+    assert shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).code == 0
+    later = MONDAY_OPENING + timedelta(minutes=1)
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 1 sent, 0 failed, 0 to retry\n"
+
+    [received] = smtp.received
+    body = received.message.get_body(("plain",)).get_content()
+    assert all(f"INV-{ref}" in body for ref, _, _ in ledger)
+    assert shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY 1, 2") == ledger
+    assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
+
+
 def test_a_reminder_whose_invoice_was_paid_in_part_while_it_waited_asks_for_what_is_owed(
     make_shop, store_url, smtp
 ):
