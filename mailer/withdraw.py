@@ -5,6 +5,8 @@ A reminder planned outside the delivery window waits in the outbox for the next 
 (Saturday's reminder goes out on Monday). An invoice it lists may meanwhile have stopped
 being one to remind of (paid, voided, deleted, no longer shown in the portal, or the customer
 was paused or left the portal): sending it as rendered would ask for money no longer owed.
+So may the reminder's offset: the company took it out of `reminder_offsets_days` (or emptied
+the list, to send no reminders) while it waited.
 Just before the dispatcher claims automatic mail, such a reminder is `dropped` with the
 reason, in one transaction with its ledger rows:
 
@@ -84,7 +86,10 @@ FACTS = {
 }  # fmt: skip  # the invoice columns `invoice_facts` reads (besides its ref)
 CHUNK = 500
 INVITATION_KEY = "invitation:"  # an invitation mail's dedupe key: this, then its token's hash
-WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
+WITHDRAWN = (
+    "withdrawn before sending: none of its invoices is due any more "
+    "(paid, voided, hidden or paused, or the offset is no longer sent)"
+)
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
 REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
@@ -205,7 +210,7 @@ def assess(
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
-        if _still_due(row, imports_inactive):
+        if _still_due(row, imports_inactive) and _offset_sent(row, offsets_of):
             due_now.append(pair)
             customers.setdefault(row["outbox_id"], row["customer_ref"])
             if row["planned_balance"] is not None and row["planned_balance"] != row["balance"]:
@@ -546,6 +551,12 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
             LEDGER.c.status == "sent",
         )
     )
+
+
+def _offset_sent(row: Mapping[str, Any], offsets_of: OffsetsOf | None) -> bool:
+    """Whether the company still sends reminders at the pair's offset (True when unknown)."""
+    offsets = offsets_of(row["company_id"]) if offsets_of is not None else None
+    return offsets is None or row["offset_days"] in offsets
 
 
 def _offset_due(row: Mapping[str, Any], today_of: TodayOf | None) -> bool:
