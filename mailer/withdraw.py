@@ -207,6 +207,9 @@ def assess(
     addressed: dict[int, str] = {}  # outbox id -> its recipients
     early: set[int] = set()  # listing a remindable invoice whose offset is not due today
     held: set[int] = set()  # listing an invoice the quarantine holds (`store.quarantine`)
+    unplanned: dict[str, set[str]] = {}  # company -> customers planning would mail today
+    if companies is not None:  # read before the waiting reminders (`_unplanned`)
+        _unplanned(connection, now, companies, unplanned, (imports_inactive, today_of, offsets_of))
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
@@ -238,8 +241,9 @@ def assess(
             verdict.rebalanced.append(outbox_id)
         elif outbox_id in moved:
             verdict.readdressed.append(outbox_id)
-    more = _more_due(connection, verdict, customers, imports_inactive, today_of, offsets_of)
-    verdict.merged = _several(verdict, customers, more)
+    waiting = {company for company, _, _ in verdict.pairs.values()}  # a dry run's are read now
+    _unplanned(connection, now, waiting, unplanned, (imports_inactive, today_of, offsets_of))
+    verdict.merged = _several(verdict, customers, unplanned)
     return verdict
 
 
@@ -283,40 +287,40 @@ def _readdressed(
     }
 
 
-def _more_due(
+def _unplanned(
     connection: Connection,
-    verdict: Verdict,
-    customers: Mapping[int, str],
-    imports_inactive: ImportsInactive,
-    today_of: TodayOf | None,
-    offsets_of: OffsetsOf | None,
-) -> set[tuple[str, str]]:
-    """The (company, customer) of untried reminders whose customer has reminders due today
-    that are not on record: planning would enqueue them in another email."""
-    if today_of is None or offsets_of is None:
-        return set()
-    refs: dict[str, set[str]] = {}
-    for outbox_id, customer in customers.items():
-        if outbox_id not in verdict.tried:
-            refs.setdefault(verdict.pairs[outbox_id][0], set()).add(customer)
-    more: set[tuple[str, str]] = set()
-    for company, wanted in refs.items():
-        today, offsets = today_of(company), offsets_of(company)
+    now: datetime | None,
+    companies: Collection[str],
+    into: dict[str, set[str]],
+    settings: tuple[ImportsInactive, TodayOf | None, OffsetsOf | None],
+) -> None:
+    """Add to `into` each of `companies` (not in it yet) with its customers that have
+    reminders due today not on record, or only in a message queued to go after `now`:
+    planning would mail them another email, or that message would follow a moment later.
+
+    Read before the waiting reminders: a planner committing a customer's next reminder in
+    between then shows as a second waiting reminder of that customer (taken back with the
+    first), not as nothing left to plan beside a first that goes alone."""
+    imports_inactive, today_of, offsets_of = settings
+    for company in sorted(set(companies) - set(into)):
+        today = today_of(company) if today_of is not None else None
+        offsets = offsets_of(company) if offsets_of is not None else None
         if today is None or offsets is None:
+            into[company] = set()
             continue
-        plan = plan_due(connection, company, offsets, today, import_inactive=imports_inactive(company))
-        more |= {(company, r.customer_ref) for r in plan.reminders if r.customer_ref in wanted}
-    return more
+        inactive = imports_inactive(company)
+        plan = plan_due(connection, company, offsets, today, import_inactive=inactive, waiting_after=now)
+        into[company] = {reminder.customer_ref for reminder in plan.reminders}
 
 
-def _several(verdict: Verdict, customers: Mapping[int, str], more: Collection[tuple[str, str]]) -> list[int]:
+def _several(verdict: Verdict, customers: Mapping[int, str], unplanned: Mapping[str, set[str]]) -> list[int]:
     """The wholly due reminders that would reach their customer beside another one.
 
     Each planning enqueues one email per customer; reminders planned on Saturday and on
     Sunday both wait for Monday's opening, and would go out as two emails at once. SPEC:
     all reminders due for one customer at the same time go out as one email. So when a
-    customer has several untried reminders about to go, or one and `more` due that no
-    planning has enqueued yet, all are taken back and their pairs planned again together
+    customer has several untried reminders about to go, or one and more due that no
+    planning has enqueued yet (`unplanned`), all are taken back and their pairs planned again together
     (those partly due are taken back anyway). One already tried goes as it is: it may have
     reached someone.
     """
@@ -331,7 +335,7 @@ def _several(verdict: Verdict, customers: Mapping[int, str], more: Collection[tu
         *verdict.redated,
         *verdict.held,
     }  # taken back anyway
-    several = (ids for key, ids in untried.items() if len(ids) > 1 or key in more)
+    several = (ids for (company, ref), ids in untried.items() if len(ids) > 1 or ref in unplanned[company])
     return sorted(i for ids in several for i in ids if i not in again)
 
 
