@@ -5,6 +5,8 @@ A reminder planned outside the delivery window waits in the outbox for the next 
 (Saturday's reminder goes out on Monday). An invoice it lists may meanwhile have stopped
 being one to remind of (paid, voided, deleted, no longer shown in the portal, or the customer
 was paused or left the portal): sending it as rendered would ask for money no longer owed.
+So may the reminder's offset: the company took it out of `reminder_offsets_days` (or emptied
+the list, to send no reminders) while it waited.
 Just before the dispatcher claims automatic mail, such a reminder is `dropped` with the
 reason, in one transaction with its ledger rows:
 
@@ -14,7 +16,12 @@ reason, in one transaction with its ledger rows:
   daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
 
 A customer with several untried reminders about to go (Saturday's and Sunday's, both held
-for Monday) has them all taken back the same way, their pairs planned again as one email;
+for Monday) has them all taken back the same way, their pairs planned again as one email; so
+does one with a single reminder about to go and more due now that no planning has enqueued
+yet (a later offset of an invoice it lists, reached while it waited, or another invoice):
+the daemon's planner runs beside its dispatcher, and an admin may dispatch before planning,
+so the held reminder went and the rest followed a minute later, a second email, perhaps for
+an offset the catch-up rule skips;
 so is a reminder listing an invoice whose balance changed since it was rendered (paid in
 part over the weekend), so that the email asks for what is owed on the day it goes, and one
 addressed to other contacts than the customer's valid ones now (the books replaced or removed
@@ -42,7 +49,7 @@ reached someone, so nothing of it is planned again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -67,7 +74,7 @@ from portal_rules.balances import company_today
 from portal_rules.reminders import remindable
 from portal_rules.types import CustomerFacts, PortalStatus
 from store.facts import invoice_facts
-from store.ledger import reminder_recipients
+from store.ledger import plan_due, reminder_recipients
 from store.quarantine import holds
 from store.tables import Contact, Customer, Invitation, Invoice, ReminderLedger
 
@@ -79,7 +86,10 @@ FACTS = {
 }  # fmt: skip  # the invoice columns `invoice_facts` reads (besides its ref)
 CHUNK = 500
 INVITATION_KEY = "invitation:"  # an invitation mail's dedupe key: this, then its token's hash
-WITHDRAWN = "withdrawn before sending: none of its invoices is due any more (paid, voided, hidden or paused)"
+WITHDRAWN = (
+    "withdrawn before sending: none of its invoices is due any more "
+    "(paid, voided, hidden or paused, or the offset is no longer sent)"
+)
 REPLANNED = "withdrawn before sending: some of its invoices are no longer due; the others are planned again"
 MERGED = "withdrawn before sending: planned again with the customer's other reminders due now, as one email"
 REBALANCED = "withdrawn before sending: an invoice it lists has another balance now; planned again with it"
@@ -111,6 +121,8 @@ ImportsInactive = Callable[[str], bool]
 """Whether a company imports its inactive customers into the portal (they may be reminded)."""
 AutoInvites = Callable[[str], bool]
 """Whether a company sends automatic invitations (`auto_invite`) now."""
+OffsetsOf = Callable[[str], Sequence[int] | None]
+"""A company's `reminder_offsets_days` (None: unknown, what else is due is not checked)."""
 Pair = tuple[str, int]  # (invoice ref, offset)
 
 
@@ -149,17 +161,22 @@ class Withdrawal:
     imports_inactive: ImportsInactive
     timezone_of: Callable[[str], str | None] = lambda _company: None  # a company's time zone
     auto_invites: AutoInvites = lambda _company: True  # a company's `auto_invite`
+    offsets_of: OffsetsOf = lambda _company: None  # a company's reminder offsets
 
     def __call__(self, connection: Connection, now: datetime, companies: Collection[str]) -> Verdict:
         """Take back what is stale among the automatic mail of `companies` (whose windows are
         open) and the manual invitations of any company, due at `now`."""
         today = self._today(now)
-        verdict = assess(connection, now, companies, self.imports_inactive, today, self.auto_invites)
+        verdict = assess(
+            connection, now, companies, self.imports_inactive, today, self.auto_invites, self.offsets_of
+        )
         return take_back(connection, verdict, now)
 
     def assess(self, connection: Connection, now: datetime | None = None) -> Verdict:
         today = self._today(now) if now else None
-        return assess(connection, None, None, self.imports_inactive, today, self.auto_invites)
+        return assess(
+            connection, None, None, self.imports_inactive, today, self.auto_invites, self.offsets_of
+        )
 
     def _today(self, now: datetime) -> TodayOf:
         def today(company: str) -> date | None:
@@ -176,6 +193,7 @@ def assess(
     imports_inactive: ImportsInactive,
     today_of: TodayOf | None = None,
     auto_invites: AutoInvites | None = None,
+    offsets_of: OffsetsOf | None = None,
 ) -> Verdict:
     """The queued automatic reminders (of `companies`, due at `now`; None: any) listing an
     invoice no longer remindable: to withdraw (none due), or to plan again (some due, never
@@ -189,10 +207,13 @@ def assess(
     addressed: dict[int, str] = {}  # outbox id -> its recipients
     early: set[int] = set()  # listing a remindable invoice whose offset is not due today
     held: set[int] = set()  # listing an invoice the quarantine holds (`store.quarantine`)
+    unplanned: dict[str, set[str]] = {}  # company -> customers planning would mail today
+    if companies is not None:  # read before the waiting reminders (`_unplanned`)
+        _unplanned(connection, now, companies, unplanned, (imports_inactive, today_of, offsets_of))
     for row in connection.execute(_waiting(now, companies)).mappings():
         _, due_now, not_due = verdict.pairs.setdefault(row["outbox_id"], (row["company_id"], [], []))
         pair = (row["invoice_ref"], row["offset_days"])
-        if _still_due(row, imports_inactive):
+        if _still_due(row, imports_inactive) and _offset_sent(row, offsets_of):
             due_now.append(pair)
             customers.setdefault(row["outbox_id"], row["customer_ref"])
             if row["planned_balance"] is not None and row["planned_balance"] != row["balance"]:
@@ -220,7 +241,9 @@ def assess(
             verdict.rebalanced.append(outbox_id)
         elif outbox_id in moved:
             verdict.readdressed.append(outbox_id)
-    verdict.merged = _several(verdict, customers)
+    waiting = {company for company, _, _ in verdict.pairs.values()}  # a dry run's are read now
+    _unplanned(connection, now, waiting, unplanned, (imports_inactive, today_of, offsets_of))
+    verdict.merged = _several(verdict, customers, unplanned)
     return verdict
 
 
@@ -264,15 +287,42 @@ def _readdressed(
     }
 
 
-def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
+def _unplanned(
+    connection: Connection,
+    now: datetime | None,
+    companies: Collection[str],
+    into: dict[str, set[str]],
+    settings: tuple[ImportsInactive, TodayOf | None, OffsetsOf | None],
+) -> None:
+    """Add to `into` each of `companies` (not in it yet) with its customers that have
+    reminders due today not on record, or only in a message queued to go after `now`:
+    planning would mail them another email, or that message would follow a moment later.
+
+    Read before the waiting reminders: a planner committing a customer's next reminder in
+    between then shows as a second waiting reminder of that customer (taken back with the
+    first), not as nothing left to plan beside a first that goes alone."""
+    imports_inactive, today_of, offsets_of = settings
+    for company in sorted(set(companies) - set(into)):
+        today = today_of(company) if today_of is not None else None
+        offsets = offsets_of(company) if offsets_of is not None else None
+        if today is None or offsets is None:
+            into[company] = set()
+            continue
+        inactive = imports_inactive(company)
+        plan = plan_due(connection, company, offsets, today, import_inactive=inactive, waiting_after=now)
+        into[company] = {reminder.customer_ref for reminder in plan.reminders}
+
+
+def _several(verdict: Verdict, customers: Mapping[int, str], unplanned: Mapping[str, set[str]]) -> list[int]:
     """The wholly due reminders that would reach their customer beside another one.
 
     Each planning enqueues one email per customer; reminders planned on Saturday and on
     Sunday both wait for Monday's opening, and would go out as two emails at once. SPEC:
     all reminders due for one customer at the same time go out as one email. So when a
-    customer has several untried reminders about to go, all are taken back and their pairs
-    planned again together (those partly due are taken back anyway). One already tried goes
-    as it is: it may have reached someone.
+    customer has several untried reminders about to go, or one and more due that no
+    planning has enqueued yet (`unplanned`), all are taken back and their pairs planned again together
+    (those partly due are taken back anyway). One already tried goes as it is: it may have
+    reached someone.
     """
     untried: dict[tuple[str, str], list[int]] = {}
     for outbox_id, customer in customers.items():
@@ -285,7 +335,7 @@ def _several(verdict: Verdict, customers: Mapping[int, str]) -> list[int]:
         *verdict.redated,
         *verdict.held,
     }  # taken back anyway
-    several = (ids for ids in untried.values() if len(ids) > 1)
+    several = (ids for (company, ref), ids in untried.items() if len(ids) > 1 or ref in unplanned[company])
     return sorted(i for ids in several for i in ids if i not in again)
 
 
@@ -505,6 +555,12 @@ def _waiting(now: datetime | None, companies: Collection[str] | None) -> Select:
             LEDGER.c.status == "sent",
         )
     )
+
+
+def _offset_sent(row: Mapping[str, Any], offsets_of: OffsetsOf | None) -> bool:
+    """Whether the company still sends reminders at the pair's offset (True when unknown)."""
+    offsets = offsets_of(row["company_id"]) if offsets_of is not None else None
+    return offsets is None or row["offset_days"] in offsets
 
 
 def _offset_due(row: Mapping[str, Any], today_of: TodayOf | None) -> bool:

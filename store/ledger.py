@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 
+from portal_rules.reminders import ReminderPlan, due_reminders
 from portal_rules.types import CustomerFacts, InvoiceFacts
 from store.bulk import insert_ignoring, insert_many
 from store.facts import invoice_facts
 from store.quarantine import held_refs
-from store.tables import Contact, Customer, Invoice, ReminderLedger
+from store.tables import Contact, Customer, Invoice, Outbox, ReminderLedger
 
 LEDGER = ReminderLedger.__table__
 BATCH = 500
@@ -35,9 +36,12 @@ class ReminderInputs:
     done: set[tuple[str, int]]  # (invoice ref, offset) already in the ledger
 
 
-def reminder_inputs(connection: Connection, company_id: str, horizon: date) -> ReminderInputs:
+def reminder_inputs(
+    connection: Connection, company_id: str, horizon: date, *, waiting_after: datetime | None = None
+) -> ReminderInputs:
     """The company's open visible invoices due by `horizon` (but those `store.quarantine`
-    holds), their customers, and the ledger pairs of those invoices. The customers and pairs
+    holds), their customers, and the ledger pairs of those invoices (but, given
+    `waiting_after`, those of messages queued to go only after it). The customers and pairs
     are selected by subquery, not by a list of refs: a company with more open invoices than a
     statement may carry parameters (65,535 on PostgreSQL) must still be planned."""
     wanted = (
@@ -66,8 +70,43 @@ def reminder_inputs(connection: Connection, company_id: str, horizon: date) -> R
     ledger = select(LEDGER.c.invoice_ref, LEDGER.c.offset_days).where(
         LEDGER.c.company_id == company_id, LEDGER.c.invoice_ref.in_(select(Invoice.ref).where(*wanted))
     )
+    if waiting_after is not None:
+        later = select(Outbox.id).where(
+            Outbox.company_id == company_id, Outbox.status == "queued", Outbox.not_before > waiting_after
+        )
+        ledger = ledger.where(or_(LEDGER.c.outbox_id.is_(None), LEDGER.c.outbox_id.not_in(later)))
     done = {(ref, offset) for ref, offset in connection.execute(ledger)}
     return ReminderInputs(invoices, customers, done)
+
+
+def plan_due(
+    connection: Connection,
+    company_id: str,
+    offsets: Sequence[int],
+    today: date,
+    *,
+    import_inactive: bool,
+    waiting_after: datetime | None = None,
+) -> ReminderPlan:
+    """The company's reminders due `today` (company date) and not on record: what planning
+    enqueues, and what the dispatcher asks before a held reminder goes (`mailer.withdraw`),
+    counting those queued to go only after its time (`waiting_after`) as not on record."""
+    if not offsets:  # `reminder_offsets_days = []`: the company sends no reminders
+        return ReminderPlan((), ())
+    horizon = _horizon(today, min(offsets))
+    inputs = reminder_inputs(connection, company_id, horizon, waiting_after=waiting_after)
+    return due_reminders(
+        inputs.invoices, inputs.customers, offsets, inputs.done, today, import_inactive=import_inactive
+    )
+
+
+def _horizon(today: date, earliest_offset: int) -> date:
+    """The last due date with something due `today`; the calendar's end when that lies past it
+    (`--now` in year 9999 with a negative offset)."""
+    try:
+        return today - timedelta(days=earliest_offset)
+    except OverflowError:
+        return date.max if earliest_offset < 0 else date.min
 
 
 def reminder_recipients(

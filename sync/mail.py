@@ -58,9 +58,13 @@ def stale_reminders(config: Config) -> Withdrawal:
     imports = {c.id: company_policy(c).import_inactive_customers for c in config.companies}
     zones = {c.id: c.timezone for c in config.companies}
     auto = {c.id: c.auto_invite for c in config.companies}
+    offsets = {c.id: company_policy(c).reminder_offsets_days for c in config.companies}
     # a company the configuration no longer holds sends no automatic mail at all: left as it is
     return Withdrawal(
-        lambda company: imports.get(company, False), zones.get, lambda company: auto.get(company, True)
+        lambda company: imports.get(company, False),
+        zones.get,
+        lambda company: auto.get(company, True),
+        offsets.get,
     )
 
 

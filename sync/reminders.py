@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -22,15 +22,15 @@ from mailer.outbox import Rendered, enqueue_keyed, outbox_row
 from mailer.statement_doc import load_document
 from portal_rules.balances import company_today
 from portal_rules.eligibility import plan_includes_portal
-from portal_rules.reminders import CustomerReminder, ReminderPlan, due_reminders
+from portal_rules.reminders import CustomerReminder
 from portal_rules.types import InvoiceFacts
 from portal_rules.windows import next_opening
 from store.ledger import (
     BATCH,
     SentPairs,
+    plan_due,
     record_sent,
     record_skipped,
-    reminder_inputs,
     reminder_recipients,
 )
 from store.portal_customers import customer_names
@@ -75,8 +75,12 @@ def plan_reminders(
     today = company_today(now, company.timezone)
     report = ReminderReport(company.id, dry_run=dry_run)
     with engine.connect() as connection:
-        plan = _plan(
-            connection, company.id, policy.reminder_offsets_days, today, policy.import_inactive_customers
+        plan = plan_due(
+            connection,
+            company.id,
+            policy.reminder_offsets_days,
+            today,
+            import_inactive=policy.import_inactive_customers,
         )
         recipients = reminder_recipients(connection, company.id, [r.customer_ref for r in plan.reminders])
         names = customer_names(connection, company.id, [r.customer_ref for r in plan.reminders])
@@ -149,25 +153,6 @@ def _statement(engine: Engine, company: CompanyConfig, customer_ref: str, today:
     if not company.attach_statement:
         return None
     return load_document(engine, company.id, company.name, customer_ref, day=today)
-
-
-def _plan(connection: Connection, company_id: str, offsets, today, import_inactive: bool) -> ReminderPlan:
-    if not offsets:  # `reminder_offsets_days = []`: the company sends no reminders
-        return ReminderPlan((), ())
-    horizon = _horizon(today, min(offsets))
-    inputs = reminder_inputs(connection, company_id, horizon)
-    return due_reminders(
-        inputs.invoices, inputs.customers, offsets, inputs.done, today, import_inactive=import_inactive
-    )
-
-
-def _horizon(today: date, earliest_offset: int) -> date:
-    """The last due date with something due `today`; the calendar's end when that lies past it
-    (`--now` in year 9999 with a negative offset)."""
-    try:
-        return today - timedelta(days=earliest_offset)
-    except OverflowError:
-        return date.max if earliest_offset < 0 else date.min
 
 
 def _line(invoice: InvoiceFacts) -> ReminderLine:

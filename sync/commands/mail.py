@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import click
 
 from mailer import admin as outbox_admin
@@ -59,6 +62,15 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
     if report.failed:
         raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
+
+
+def wall_clock(now: str | None) -> Callable[[], datetime] | None:
+    """The dispatcher's clock for a command's `--now`: none with it (the whole run is at that
+    instant); without it the real one, read again between batches and as each automatic
+    message leaves. Any command's run sends every automatic message due, not only its own
+    mail: without the clock, an invitation sent at 17:59 went on sending the reminders
+    waiting for the window after it closed at 18:00 (SPEC §2)."""
+    return None if now else (lambda: parse_now(None))
 
 
 def _dispatch(state: State, now, **options):
@@ -120,7 +132,7 @@ def invite(
         click.echo(f"not invited: customer {ref} {address}: its portal status changed meanwhile")
     click.echo(f"{company}: {len(report.invited)} invitation(s) queued")
     if report.invited:
-        deliver_now(state, at)
+        deliver_now(state, at, clock=wall_clock(now))
     elif not all_eligible:
         raise WorkFailed("nobody to invite")
 
@@ -177,7 +189,7 @@ def portal_request_access(state: State, company: str, email: str, now: str | Non
         enqueue=invitation_enqueuer(state.config, config, now=at, automatic=False),
     )
     click.echo(answer)
-    deliver_now(state, at, answer_only=True)
+    deliver_now(state, at, answer_only=True, clock=wall_clock(now))
 
 
 @click.group(cls=LazyGroup)
@@ -250,8 +262,7 @@ def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
     at = parse_now(now)
     if not dry_run:
         state.require_secrets([], smtp=True)
-        # without --now, a long backlog reads the clock at every batch (windows close meanwhile)
-        deliver_now(state, at, clock=None if now else (lambda: parse_now(None)))
+        deliver_now(state, at, clock=wall_clock(now))
         return
     report = _dispatch(state, at, dry_run=True)
     for p in report.planned:

@@ -363,7 +363,8 @@ def test_a_reminder_whose_invoices_were_paid_while_it_waited_is_withdrawn(make_s
         "SELECT recipient, last_error FROM outbox WHERE status = 'dropped' ORDER BY recipient"
     )
     assert [reason.split(":")[1].strip() for _, reason in reasons] == [
-        "none of its invoices is due any more (paid, voided, hidden or paused)",
+        "none of its invoices is due any more"
+        " (paid, voided, hidden or paused, or the offset is no longer sent)",
     ] * 2 + ["some of its invoices are no longer due; the others are planned again"]
     assert shop.rows("SELECT invoice_ref, status FROM reminder_ledger ORDER BY invoice_ref") == [
         ("10", "skipped"), ("20", "skipped"), ("30", "skipped"), ("40", "sent"),
@@ -501,6 +502,82 @@ def test_reminders_held_from_different_days_reach_their_customer_as_one_email(ma
     assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
     assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
     assert len(smtp.received) == 4  # each (invoice, offset) once, ever
+
+
+MORE_DUE = [  # Sunday's reminder lists the first invoice; on Monday the last one's offset 0 is due
+    pytest.param(
+        [invoice("10", "1", date(2026, 11, 23), "120.00")],
+        [("10", -1, "skipped"), ("10", 0, "sent")],
+        id="a-later-offset-of-its-invoice",
+    ),
+    pytest.param(
+        [invoice("10", "1", date(2026, 11, 22), "120.00"), invoice("11", "1", date(2026, 11, 23), "30.00")],
+        [("10", -1, "skipped"), ("10", 0, "sent"), ("11", -1, "skipped"), ("11", 0, "sent")],
+        id="another-invoice-of-its-customer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("invoices", "ledger"), MORE_DUE)
+def test_a_held_reminder_goes_as_one_email_with_what_fell_due_before_planning_ran_again(
+    make_shop, store_url, smtp, invoices, ledger
+):
+    """Sunday's reminder waits for Monday's opening; on Monday more is due for its customer (the
+    invoice's due date came, or another invoice's). Dispatched before any planning ran on Monday
+    (an admin's `mail dispatch`, or the daemon's dispatcher ahead of its planner), Sunday's
+    reminder went alone and Monday's followed a minute later: two emails, the first for an
+    offset the catch-up rule skips. It is planned again with the rest, as one email."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[-1, 0]
+    )
+    shop.sync([customer("1", "Customer 1", "c1@example.com")], invoices)
+    assert shop.cli("reminders", "plan", "--now", iso(SUNDAY_NOON)).code == 0
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 0 sent, 0 failed, 0 to retry, 1 to plan again as one email per customer\n"
+    assert shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).code == 0
+    later = MONDAY_OPENING + timedelta(minutes=1)
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 1 sent, 0 failed, 0 to retry\n"
+
+    [received] = smtp.received
+    body = received.message.get_body(("plain",)).get_content()
+    assert all(f"INV-{ref}" in body for ref, _, _ in ledger)
+    assert shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY 1, 2") == ledger
+    assert shop.cli("reminders", "plan", "--now", iso(later)).code == 0
+    assert shop.cli("mail", "dispatch", "--now", iso(later)).out == "mail: 0 sent, 0 failed, 0 to retry\n"
+
+
+@pytest.mark.parametrize(
+    ("offsets", "reminded_at_7"),
+    [
+        pytest.param("[]", False, id="reminders-turned-off"),
+        pytest.param("[7]", True, id="its-offset-removed"),
+    ],
+)
+def test_a_held_reminder_of_an_offset_the_company_no_longer_sends_is_withdrawn(
+    make_shop, store_url, smtp, offsets, reminded_at_7
+):
+    """Planned on Friday evening for Monday's opening; over the weekend the admin turns reminders
+    off (`reminder_offsets_days = []`), or takes that offset out of the list. Monday's email went
+    all the same. It is withdrawn, its pair recorded skipped (never sent late if the offset comes
+    back), as automatic invitations are once `auto_invite` is turned off."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[0, 7]
+    )
+    shop.sync(
+        [customer("1", "Customer 1", "c1@example.com")], [invoice("10", "1", date(2026, 11, 20), "9.00")]
+    )
+    assert "INV-10 (+0d)" in shop.cli("reminders", "plan", "--now", iso(FRIDAY_EVENING)).out
+    text = shop.path.read_text(encoding="utf-8")
+    shop.path.write_text(text.replace("reminder_offsets_days = [0, 7]", f"reminder_offsets_days = {offsets}"))
+
+    opened = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
+    assert opened.out == "mail: 0 sent, 0 failed, 0 to retry, 1 reminder(s) withdrawn: no longer due\n"
+    assert shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger") == [("10", 0, "skipped")]
+    week_later = MONDAY_OPENING + timedelta(days=4)  # Friday the 27th, offset 7
+    assert ("INV-10 (+7d)" in shop.cli("reminders", "plan", "--now", iso(week_later)).out) == reminded_at_7
+    assert shop.cli("mail", "dispatch", "--now", iso(week_later)).code == 0
+    assert len(smtp.received) == int(reminded_at_7)  # the offset still configured, and only it
 
 
 def test_a_reminder_whose_invoice_was_paid_in_part_while_it_waited_asks_for_what_is_owed(

@@ -11,12 +11,14 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+import sync.commands.mail
 import sync.mail
 from mailer.render import render_invitation
 from mailer.withdraw import REVOKED
 from portal_rules.request_access import PUBLIC_ANSWER
 from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, PORTAL, customer, invoice, iso
 from tests.mailer.smtp_server import Refusing
+from tests.mailer.test_dispatch_stop import Slow
 
 SATURDAY_NIGHT = datetime.fromisoformat("2026-11-22T04:30:00+00:00")  # Sat 23:30 in New York (EST)
 
@@ -678,3 +680,38 @@ def test_dispatch_without_now_runs_on_the_clock(make_shop, sqlite_url, smtp):
     sent = shop.cli("mail", "dispatch")
     assert sent.out == "mail: 1 sent, 0 failed, 0 to retry\n", sent.err
     assert [r.rcpt_tos for r in smtp.received] == [["bob@burgers.example"]]
+
+
+def test_an_invitation_sent_as_the_window_closes_sends_no_reminder_after_it(
+    make_shop, sqlite_url, smtp, monkeypatch
+):
+    """`arsync invite` hands everything due to the server, the reminders waiting for their window
+    too. Its run read the time once: a backlog it began at 17:59:50 went on after the window
+    closed at 18:00. Each automatic message is now checked as it leaves, as `mail dispatch` does;
+    the invitation (manual) goes whatever the window."""
+    shop = make_shop(sqlite_url)  # New York, weekdays 9-17
+    smtp.stop()
+    smtp.recorder = slow = Slow(delay=0.2)
+    smtp.start()  # same port, now slow
+    reminded = [customer(str(n), f"Customer {n}", f"c{n}@example.com") for n in range(12)]
+    shop.sync(
+        [*reminded, customer("new", "Newcomer", "new@example.com")],
+        [invoice(f"{n}0", str(n), date(2026, 11, 20), "10.00") for n in range(12)],
+    )
+    assert "enqueued 12 reminder email(s)" in shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).out
+    last_seconds = datetime.fromisoformat("2026-11-20T22:59:50+00:00")  # Fri 17:59:50 in New York
+    closed = last_seconds + timedelta(seconds=11)
+    real = sync.commands.mail.parse_now
+
+    def wall(value: str | None) -> datetime:  # the clock: the window closes as the first message lands
+        return real(value) if value is not None else closed if slow.count() else last_seconds
+
+    monkeypatch.setattr(sync.commands.mail, "parse_now", wall)
+    invited = shop.cli("invite", COMPANY, "--customer", "new")
+    assert invited.code == 0, invited.err
+
+    to = [r.rcpt_tos for r in slow.received]
+    assert ["new@example.com"] in to
+    assert len(to) - 1 <= 4  # the reminders on their way as it closed (4 connections)
+    queued = shop.rows("SELECT attempts FROM outbox WHERE kind = 'reminder' AND status = 'queued'")
+    assert queued == [(0,)] * (12 - (len(to) - 1))  # handed back untouched, for Monday's opening

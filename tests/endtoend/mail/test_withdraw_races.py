@@ -9,6 +9,7 @@ automatic mail only inside the delivery window.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -405,6 +406,58 @@ def test_planner_and_dispatchers_racing_at_the_opening_week_after_week(make_shop
     assert [ref for ref, n in counts.items() if n > 1] == []
     ledger = dict(shop.rows("SELECT invoice_ref, status FROM reminder_ledger"))
     assert {ref for ref, status in ledger.items() if status == "sent"} == set(counts)
+
+
+def test_planner_and_dispatchers_at_the_opening_send_a_held_reminder_once_with_what_fell_due(
+    make_shop, store_url, smtp
+):
+    """Sunday's reminders (offset -1 of invoices due on Monday) wait for Monday's opening, when
+    offset 0 is due too, and for some customers offset -1 of another invoice. The planner and
+    two dispatchers start together, as a worker's jobs do: the dispatchers sent Sunday's
+    reminders before the planner had planned Monday's, and every customer got two emails.
+    Each gets one, listing the latest offset of each invoice."""
+    shop = make_shop(
+        store_url, timezone="America/New_York", delivery_days=WEEKDAYS, reminder_offsets_days=[-1, 0]
+    )
+    monday, tuesday = date(2026, 11, 23), date(2026, 11, 24)
+    invoices = {str(n): [invoice(f"c{n}i0", str(n), monday, "10.00")] for n in range(1, 13)}
+    for n in range(3, 13, 3):
+        invoices[str(n)].append(invoice(f"c{n}i1", str(n), tuesday, "5.00"))  # due on Monday at -1
+    shop.sync(
+        [customer(ref, f"Customer {ref}", f"c{ref}@example.com") for ref in invoices],
+        [record for records in invoices.values() for record in records],
+    )
+    assert shop.cli("reminders", "plan", "--now", iso(utc("2026-11-22T17:00"))).code == 0  # Sunday noon
+
+    start = threading.Barrier(3, timeout=WAIT)
+    threads = Threads()
+    seconds = itertools.count(1)  # each planning at its own time, as the clock gives them
+    threads.start(
+        "planner",
+        repeatedly(start, lambda: plan(shop, MONDAY_OPENING + timedelta(seconds=next(seconds)))),
+    )
+    for n in range(2):
+        withdraw = stale_reminders(shop.config)
+        threads.start(f"dispatcher-{n}", repeatedly(start, lambda w=withdraw: run_dispatch(shop, w)))
+    threads.join()
+    a_minute_later = MONDAY_OPENING + timedelta(minutes=1)
+    plan(shop, a_minute_later)
+    run_dispatch(shop, stale_reminders(shop.config), now=a_minute_later)
+
+    by_customer = {}
+    for r in smtp.received:
+        [to] = r.rcpt_tos
+        assert to not in by_customer, f"{to} got two emails"
+        by_customer[to] = sorted(listed(r.message))
+    assert by_customer == {
+        f"c{ref}@example.com": [i.ref for i in records] for ref, records in invoices.items()
+    }
+    ledger = shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger")
+    assert {(ref, offset): status for ref, offset, status in ledger} == {
+        **{(f"c{n}i0", -1): "skipped" for n in range(1, 13)},
+        **{(f"c{n}i0", 0): "sent" for n in range(1, 13)},
+        **{(f"c{n}i1", -1): "sent" for n in range(3, 13, 3)},
+    }
 
 
 def test_two_dispatchers_reading_the_backlog_either_side_of_a_payment_do_not_deadlock(
