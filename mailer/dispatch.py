@@ -84,6 +84,7 @@ class DispatchReport:
     revoked: list[int] = field(default_factory=list)  # invitations no longer acceptable: dropped
     unwanted: list[int] = field(default_factory=list)  # automatic invitations, auto_invite now off: dropped
     left: int = 0  # when stopped: due messages still queued (handed back ones included)
+    unreachable: str = ""  # the mail server could not be reached: why (the messages stay queued)
 
     def summary(self) -> dict[str, int]:
         """Counts for logs and `--json`: sent, retrying, failed, in_doubt, expired, planned,
@@ -183,6 +184,9 @@ def dispatch(
             _record(connection, begun, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
             report.handed_back += _hand_back(connection, not_begun, worker_id)
         log.info("mail.batch", worker=worker_id, claimed=len(batch), **report.summary())
+        if report.unreachable:  # the rest stay due, for the next run: no connection per batch now
+            log.warning("mail.server_unreachable", worker=worker_id, error=report.unreachable)
+            return report
     with engine.connect() as connection:
         report.stopped, report.left = True, _still_due(connection, now, companies)
     log.info("mail.stopped", worker=worker_id, handed_back=len(report.handed_back), left=report.left)
@@ -386,6 +390,8 @@ def _record(
             continue
         change = _transition(row, result, now=now, backoff=backoff)
         params.append({"b_id": row.id, "b_worker": worker_id, **change})
+        if not result.reached:
+            report.unreachable = result.describe()
         getattr(report, _BUCKET[change["b_status"]]).append(row.id)
         if result.outcome is Outcome.DELIVERED and change["b_status"] != "sent":
             report.partly.append(row.id)
@@ -419,6 +425,12 @@ def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Bac
         return change | {"b_status": "failed"}
     if result.outcome is Outcome.IN_DOUBT:
         return change | {"b_status": "in_doubt"}
+    if not result.reached:  # the server's fault, not the message's: not counted, never failed
+        return change | {
+            "b_attempts": row.attempts,
+            "b_status": "queued",
+            "b_retry_at": backoff.unreachable_retry(now),
+        }
     retry_at = backoff.next_attempt(attempts, now)
     if retry_at is None:
         return change | {

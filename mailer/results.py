@@ -43,6 +43,7 @@ class SendResult:
 
     A message delivered to some recipients lists in `refused` those the server refused at
     RCPT: they did not get it, and those refused with a 4xx (`deferred`) are worth another try.
+    A transient result with `reached` false says the mail server could not be reached at all.
     """
 
     message_id: str
@@ -50,6 +51,9 @@ class SendResult:
     code: int | None = None
     detail: str = ""
     refused: tuple[Refusal, ...] = ()
+    # False when the server was never reached for it (no connection, greeting or login):
+    # the message is not at fault, so the try is not counted against it (`mailer.retry`)
+    reached: bool = True
 
     def describe(self) -> str:
         """One line for `outbox.last_error` and logs, e.g. "550 5.1.1 no such user"."""

@@ -69,12 +69,23 @@ class Backoff:
     """When the dispatcher tries a transiently failed message again.
 
     Attempt n waits between half and all of `base * 2**(n-1)` (capped); after
-    `max_attempts` the message is failed for good.
+    `max_attempts` the message is failed for good: with these, a server that answers "try
+    again later" (4xx) for about a day. A server that cannot be reached at all (down, or
+    refusing the connection, greeting or login) is not the message's fault and never fails
+    it (SPEC 8: no mail is lost when the SMTP server is down): such a try is not counted,
+    and the message is tried again within `unreachable_seconds`, so mail flows again a few
+    minutes after the server is back.
     """
 
-    max_attempts: int = 8
+    max_attempts: int = 13
     base_seconds: float = 60.0
     cap_seconds: float = 6 * 3600.0
+    unreachable_seconds: float = 180.0
+
+    def unreachable_retry(self, now: datetime) -> datetime:
+        """The next try of a message whose server could not be reached."""
+        delay = self.unreachable_seconds
+        return now + timedelta(seconds=random.uniform(delay / 2, delay))
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
         """The next try after `attempts` failed ones, or None when it is time to give up."""

@@ -200,7 +200,8 @@ class SmtpTransport:
         self, connection: _Connection, message: Outgoing, batch: _Batch, held: set[str] | None
     ) -> SendResult:
         if batch.unreachable is not None:
-            return SendResult(message.message_id, Outcome.TRANSIENT, None, batch.unreachable.detail)
+            detail = batch.unreachable.detail
+            return SendResult(message.message_id, Outcome.TRANSIENT, None, detail, reached=False)
         if batch.on_start is not None and (held is None or message.message_id not in held):
             return SendResult(message.message_id, Outcome.TRANSIENT, None, NOT_STARTED)
         halt, message_id = batch.halt, message.message_id
@@ -223,7 +224,7 @@ class SmtpTransport:
             # Includes refused logins and greetings: the message itself is not at fault.
             connection.discard()
             detail = f"cannot reach {self.host}:{self.port}: {type(exc).__name__}: {exc}"
-            return SendResult(message.message_id, Outcome.TRANSIENT, None, detail)
+            return SendResult(message.message_id, Outcome.TRANSIENT, None, detail, reached=False)
         result = await _transaction(client, message)
         if result.outcome in (Outcome.TRANSIENT, Outcome.IN_DOUBT) and not client.is_connected:
             connection.discard()

@@ -74,6 +74,16 @@ _OUTBOX_NEEDING_ADMIN = _typed(
     last_error=Text,
     claimed_at=_WHEN,
 )
+# Mail waiting to be tried again (the server answered "later", or could not be reached):
+# how many, the earliest next try, and the newest one's error
+_OUTBOX_RETRYING = _typed(
+    """SELECT COUNT(*) AS n, MIN(next_attempt_at) AS next_try, MAX(id) AS newest FROM outbox
+       WHERE company_id = :c AND status = 'queued' AND last_error IS NOT NULL""",
+    n=Integer,
+    next_try=_WHEN,
+    newest=Integer,
+)
+_OUTBOX_ERROR = _typed("SELECT last_error FROM outbox WHERE id = :id", last_error=Text)
 # Claimed mail of a claimer that may have died: settled (`sending` in doubt, `claimed` queued
 # again) by the next dispatch of a worker, or by `arsync mail resend|drop` of the message.
 _CLAIMED_MAIL = _typed(
@@ -160,7 +170,8 @@ def company_glance(engine: Engine, company_id: str) -> dict:
     abandoned_runs, or None),
     `outbox` (count per status), `requested_invites` (n, oldest: portal requests' invitations
     no worker has issued yet), `requests_job` (the claim and last run of the job issuing
-    them, or None), `needing_admin` (in-doubt and failed messages, newest first, counting the
+    them, or None), `retrying` (messages queued to be tried again: n, next_try, error, or
+    None), `needing_admin` (in-doubt and failed messages, newest first, counting the
     mail of a dead claimer as settled: `_as_settled`) and
     `deletions_unseen_since` (deletions in the books since then are unknown until a full
     sync, or None), `quarantined` (`_quarantined`), and `store_now` (the store's clock,
@@ -186,6 +197,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             "needing_admin": [
                 dict(row) for row in connection.execute(_OUTBOX_NEEDING_ADMIN, params).mappings()
             ],
+            "retrying": _retrying(connection, params),
             "deletions_unseen_since": _deletions_unseen_since(connection.execute(_CURSOR, params).scalar()),
             "quarantined": _quarantined(connection, params),
         }
@@ -195,6 +207,15 @@ def company_glance(engine: Engine, company_id: str) -> dict:
             if row["claimed_by"] and gone(row["claimed_by"], row["alive_until"], now)
         ]
     return _as_settled(seen, stranded)
+
+
+def _retrying(connection: Connection, params: dict) -> dict | None:
+    """Messages queued to be tried again: n, next_try, error (the newest's); None if none."""
+    found = connection.execute(_OUTBOX_RETRYING, params).mappings().first()
+    if not found or not found["n"]:
+        return None
+    error = connection.execute(_OUTBOX_ERROR, {"id": found["newest"]}).scalar()
+    return {"n": found["n"], "next_try": found["next_try"], "error": error}
 
 
 def _as_settled(seen: dict, stranded: list) -> dict:

@@ -23,7 +23,9 @@ from sync.settings import company_policy
 OUTBOX_ID = click.IntRange(1, 2**63 - 1)  # the ids a store can hold: anything else names no message
 
 
-def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> None:
+def deliver_now(
+    state: State, now, *, answer_only: bool = False, clock=None, dispatching: bool = False
+) -> None:
     """Hand what is due to the mail server now (manual and transactional mail ignore windows).
 
     With `answer_only` (request access) nothing but the caller's answer is printed and the
@@ -32,6 +34,9 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
 
     Ctrl-C lets the messages already handed to the server finish and have their answers
     recorded (else they would later count as in doubt); the rest stay queued (exit 1).
+    A mail server that cannot be reached is said on stderr; it fails `mail dispatch`
+    (`dispatching`), whose only work is delivering, and not `invite`, whose invitations
+    are issued all the same and go once the server answers.
     """
     with stop_on_interrupt("the messages already handed to the mail server") as stop:
         report = _dispatch(state, now, stop=stop, clock=clock)
@@ -60,8 +65,16 @@ def deliver_now(state: State, now, *, answer_only: bool = False, clock=None) -> 
     )
     if report.stopped and report.left:  # stopped once the last message had begun: all done
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
+    if report.unreachable:
+        said = (
+            f"the mail server could not be reached ({report.unreachable}); "
+            f"{len(report.retrying)} message(s) stay queued and are tried again every few minutes"
+        )
+        if dispatching:
+            raise WorkFailed(said)
+        click.echo(f"Warning: {said}", err=True)
     if report.failed:
-        raise WorkFailed(f"{len(report.failed)} message(s) refused by the mail server; see `arsync status`")
+        raise WorkFailed(f"{len(report.failed)} message(s) not delivered; why is in `arsync status`")
 
 
 def wall_clock(now: str | None) -> Callable[[], datetime] | None:
@@ -262,7 +275,7 @@ def mail_dispatch(state: State, dry_run: bool, now: str | None) -> None:
     at = parse_now(now)
     if not dry_run:
         state.require_secrets([], smtp=True)
-        deliver_now(state, at, clock=wall_clock(now))
+        deliver_now(state, at, clock=wall_clock(now), dispatching=True)
         return
     report = _dispatch(state, at, dry_run=True)
     for p in report.planned:

@@ -83,12 +83,21 @@ def company_status(state: State, company_id: str, *, workers: int, now: datetime
             for e in seen["needing_admin"]
             if e["status"] == "in_doubt"
         ],
+        "retrying": _retrying(seen["retrying"]),
         "failed": [
             {"id": e["id"], "recipient": e["recipient"], "subject": e["subject"], "error": e["last_error"]}
             for e in seen["needing_admin"]
             if e["status"] == "failed"
         ],
     }
+
+
+def _retrying(seen: dict | None) -> dict | None:
+    """Mail the server has not taken yet and that is tried again (a server down, or one that
+    answered "later"): how many, the next try, and the newest one's error; None if none."""
+    if seen is None:
+        return None
+    return {"count": seen["n"], "next_try": _iso(seen["next_try"]), "error": seen["error"]}
 
 
 def _quarantine(seen: dict | None) -> dict | None:
@@ -225,6 +234,11 @@ def status(state: State, as_json: bool, workers: bool, now: str | None) -> None:
         click.echo(f"  connection:  {row['connection']}{detail}")
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["outbox"].items())) or "empty"
         click.echo(f"  outbox:      {counts}")
+        if retrying := row["retrying"]:
+            click.echo(
+                f"  RETRYING:    {retrying['count']} message(s) not taken by the mail server yet, "
+                f"next try from {retrying['next_try']}: {retrying['error']}"
+            )
         if waiting := row["requested_invitations"]:
             click.echo(
                 f"  requested:   {waiting['count']} invitation(s) asked for in the portal since "

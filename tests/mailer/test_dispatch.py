@@ -15,6 +15,7 @@ from mailer.dispatch import dispatch
 from mailer.outbox import OUTBOX
 from mailer.render import render_invitation
 from mailer.retry import Backoff, RetryPolicy
+from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport, eml_name
 from tests.mailer.conftest import in_new_york, no_window, put, reminders, rows, start, transport_for
 from tests.mailer.smtp_server import Deferring, HangsUpAfterData, LoopbackController, Recorder
@@ -94,7 +95,7 @@ def test_smtp_down_then_up_loses_and_duplicates_nothing(engine, sender, reminder
 
     assert sorted(report.retrying) == ids
     for row in rows(engine).values():
-        assert (row.status, row.attempts) == ("queued", 1)
+        assert (row.status, row.attempts) == ("queued", 0)  # the server was down: not counted against the message
         assert row.next_attempt_at > MONDAY_9AM
         assert "cannot reach" in row.last_error
     assert dispatch(engine, down, now=MONDAY_9AM, window_for=in_new_york, worker_id="w1").retrying == []
@@ -193,6 +194,46 @@ def test_transient_failures_give_up_after_the_backoff_budget(engine, sender, inv
     row = rows(engine)[row_id]
     assert row.status == "failed" and row.attempts == 3
     assert row.last_error.startswith("gave up after 3 attempts: 451")
+
+
+def test_a_mail_server_down_for_a_day_loses_no_mail(engine, sender, invitation):
+    """SPEC 8: no mail is lost when the SMTP server is down. A server that cannot be reached
+    is not the message's fault: the try is not counted, the message is never failed, and it
+    is tried again within three minutes; once the server is back, each goes out once. (The
+    retry budget used to fail every message after 8 tries, about two hours of an outage.)"""
+    recorder = Recorder()
+    controller = start(recorder)
+    port = controller.port
+    controller.stop()  # nothing listens there now
+    messages = [
+        render_invitation(sender, invitation, key=f"invitation:{n}", now=MONDAY_9AM) for n in range(3)
+    ]
+    ids = put(engine, messages, automatic=False, not_before=MONDAY_9AM, kind="invitation")
+    down = SmtpTransport("127.0.0.1", port, "none", retry=RetryPolicy(attempts=1), timeout=5.0)
+
+    now = MONDAY_9AM
+    for _ in range(30):  # an hour apart: every message is due again each time
+        report = dispatch(engine, down, now=now, window_for=no_window, worker_id="w")
+        assert report.failed == [] and sorted(report.retrying) == sorted(ids)
+        assert report.unreachable.startswith(f"cannot reach 127.0.0.1:{port}")
+        for row in (rows(engine)[row_id] for row_id in ids):
+            assert (row.status, row.attempts) == ("queued", 0)
+            assert now < row.next_attempt_at <= now + timedelta(minutes=3)
+        now += timedelta(hours=1)
+
+    back = LoopbackController(recorder, port=port)
+    back.start()
+    try:
+        report = dispatch(engine, transport_for(back), now=now, window_for=no_window, worker_id="w")
+        again = dispatch(
+            engine, transport_for(back), now=now + timedelta(hours=1), window_for=no_window, worker_id="w"
+        )
+    finally:
+        back.stop()
+    assert sorted(report.sent) == sorted(ids) and again.sent == [] and report.unreachable == ""
+    assert sorted(r.message["Message-ID"] for r in recorder.received) == sorted(
+        m["Message-ID"] for m in messages
+    )
 
 
 def test_killed_dispatcher_leaves_the_message_in_doubt(engine, store_url, smtp, sender, invitation):
