@@ -22,6 +22,10 @@ from connectors.waits import with_stop
 from portal_rules.records import Page
 
 log = structlog.get_logger("arsync.connectors.quickbooks")
+STARTS_OVER = (
+    "the last full pull's pages cannot be checked past CDC's days: a full pull reads every "
+    "record again and marks the ones deleted meanwhile"
+)
 
 
 def _utcnow() -> datetime:
@@ -79,8 +83,15 @@ class QuickBooksConnector:
         return present
 
     def cursor_problem(self, cursor: dict) -> str | None:
-        """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None."""
-        return cursor_problem(Cursor.from_dict, cursor, self._unreadable)
+        """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None: unreadable,
+        or leading to a pull that reads every record again (`Puller.starts_over`)."""
+        problem = cursor_problem(Cursor.from_dict, cursor, self._unreadable)
+        if problem is None and Puller(self.client, self.options, self.clock).starts_over(
+            Cursor.from_dict(cursor)
+        ):
+            problem = STARTS_OVER
+            log.warning("quickbooks.cursor_older_than_cdc", company=self.settings.company_id, note=problem)
+        return problem
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.

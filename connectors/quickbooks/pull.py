@@ -95,10 +95,26 @@ class Puller:
 
     def incremental(self, done: Done) -> State:
         """CDC from the cursor minus the overlap, or LastUpdatedTime queries when too old for CDC."""
-        origin = moment(done.since) - timedelta(seconds=self.options.overlap_seconds)
+        origin = self._origin(done)
         if self._within_cdc(origin):
             return Cdc(stamp(origin), done.edges)
         return self._older_than_cdc(origin, done.edges)
+
+    def starts_over(self, state: State) -> bool:
+        """Whether a pull from `state` reads every record again by itself (`_older_than_cdc`):
+        a full listing's boundaries no CDC can check any more. Such a pull must be a full one
+        for the store too, which then reconciles what it no longer returns: deletions older
+        than CDC's days are reported nowhere else."""
+        if isinstance(state, Done):
+            origin = self._origin(state)
+        elif isinstance(state, Cdc):
+            origin = moment(state.since)
+        else:
+            return False
+        return bool(state.edges) and not self._within_cdc(origin)
+
+    def _origin(self, done: Done) -> datetime:
+        return moment(done.since) - timedelta(seconds=self.options.overlap_seconds)
 
     def _within_cdc(self, origin: datetime) -> bool:
         oldest = self.now() - timedelta(days=self.options.cdc_max_days)

@@ -122,16 +122,19 @@ def test_without_a_deletion_the_incremental_sync_costs_one_cdc_request(qbo):
 
 def test_a_next_sync_past_cdcs_30_days_reads_every_record_again(qbo):
     """Too late for CDC, nothing can say whether a deletion pushed a record off the full
-    pull's pages: the incremental sync reads every record (LastUpdatedTime would not find the
-    skipped one: it did not change)."""
+    pull's pages: the next sync reads every record (LastUpdatedTime would not find the
+    skipped one: it did not change). It is a full sync for the store too: no CDC reports
+    deletions that old, so the ones the pull no longer finds are marked there, or the deleted
+    invoice stayed in the portal until someone ran `sync --full`."""
     deleting = DeleteAfterFirstInvoicesPage(qbo)
     sync(qbo, full=True, on_page=deleting, concurrent=1)
     assert set(in_the_books(qbo)) - set(stored(qbo))  # a live invoice was pushed off
     qbo.clock.advance(days=31)
-    sync(qbo, concurrent=1)
-    assert set(in_the_books(qbo)) <= set(stored(qbo))
-    # the deleted invoice stays live until a full sync: no CDC reports deletions that old
-    assert set(stored(qbo)) - set(in_the_books(qbo)) == set(deleting.deleted)
+    deleted_later = next(iter(in_the_books(qbo)))
+    mutations.delete(qbo.company, deleted_later, qbo.clock.advance(seconds=1))
+    assert sync(qbo, concurrent=1).full
+    assert stored(qbo) == in_the_books(qbo)
+    assert deleted_later not in stored(qbo) and not set(deleting.deleted) & set(stored(qbo))
 
 
 def test_the_boundaries_go_through_a_second_of_more_changes_than_cdc_answers(qbo_engine):
