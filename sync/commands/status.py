@@ -225,6 +225,8 @@ def status(state: State, as_json: bool, workers: bool, now: str | None) -> None:
         click.echo(f"{row['company']} ({row['kind']})")
         last = f"{row['last_sync']} [{row['last_sync_status']}]" if row["last_sync"] else "never"
         click.echo(f"  last sync:   {last}")
+        if row["last_sync"] and row["last_sync_status"] != "ok":  # how old the data is, then
+            click.echo(f"  last success: {row['last_success'] or 'never'}")
         if row["last_sync_error"]:
             click.echo(f"  last error:  {row['last_sync_error']}")
         click.echo(f"  next sync:   {row['next_sync']}")

@@ -1,0 +1,37 @@
+"""`arsync status` says how old the portal's data is once syncs fail, not only that the last
+one failed: an admin reading "last sync: a minute ago [failed]" could not tell whether the
+books were last read a minute or a week ago."""
+
+from __future__ import annotations
+
+import json
+
+from tests.endtoend.conftest import World
+
+
+def _block(out: str, company: str) -> list[str]:
+    lines = out.splitlines()
+    start = lines.index(f"{company} (quickbooks)")
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return lines[start + 1 : end]
+
+
+def test_a_failing_company_shows_when_its_data_was_last_synced(world: World):
+    world.sync("qbo")
+    [ok] = [row for row in json.loads(world.cli("status", "--json")[1]) if row["company"] == "qbo"]
+    assert ok["last_sync_status"] == "ok" and ok["last_success"]
+    assert not [line for line in _block(world.cli("status")[1], "qbo") if "last success" in line]
+
+    # the refresh token is refused from now on: the next sync fails, the data stays as it was
+    code, _, err = world.cli(
+        "auth", "set-tokens", "qbo", "--access-token", "gone", "--refresh-token", "gone", "--expires-in", "0"
+    )
+    assert code == 0, err
+    code, out, _ = world.cli("sync", "--json", "qbo")
+    assert code == 1 and json.loads(out)["status"] == "failed"
+
+    code, out, _ = world.cli("status")
+    assert code == 0
+    block = _block(out, "qbo")
+    assert any(line.strip().endswith("[failed]") for line in block if "last sync:" in line), block
+    assert f"  last success: {ok['last_success']}" in block
