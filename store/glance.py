@@ -9,6 +9,7 @@ their columns here. The tables they read are defined in `store.tables` and
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, Integer, String, Text, bindparam, text
 from sqlalchemy.sql.elements import TextClause
@@ -26,13 +27,19 @@ def _typed(sql: str, **columns) -> TextClause:
 
 
 _LAST_RUN = _typed(
-    """SELECT status, error, started_at, finished_at FROM sync_runs
+    """SELECT status, error, started_at, finished_at, worker FROM sync_runs
        WHERE company_id = :c ORDER BY id DESC LIMIT 1""",
     status=String,
     error=Text,
     started_at=_WHEN,
     finished_at=_WHEN,
+    worker=String,
 )
+# The lease a running sync of the company holds (`store.leases.sync_lease` names it)
+_SYNC_LEASE = _typed(
+    "SELECT owner, expires_at FROM leases WHERE name = 'sync:' || :c", owner=String, expires_at=_WHEN
+)
+_STOPPED = "the worker stopped before finishing"  # as the next run records it (`store.runs.begin`)
 # The newest run is the one begun last (its id), not the one dated latest: a run replayed with
 # `arsync sync --now` dated days ahead stayed "the last sync" after every real run since.
 _LAST_SUCCESS = _typed(
@@ -164,7 +171,8 @@ def stored_definitions(engine: Engine) -> dict[str, dict]:
 def company_glance(engine: Engine, company_id: str) -> dict:
     """What `arsync status` shows of one company, read in one connection.
 
-    Keys: `last_run` (status, error, started_at, finished_at, or None), `last_success`,
+    Keys: `last_run` (status, error, started_at, finished_at, worker, or None: a run its
+    stopped process left `running` is `interrupted`, see `_run_as_it_stands`), `last_success`,
     `connection` (status, status_detail, blocked_until, or None), `schedule` (next_due_at,
     requested_at, claimed_by, claimed_until, last_worker, last_finished_at,
     abandoned_runs, or None),
@@ -187,7 +195,7 @@ def company_glance(engine: Engine, company_id: str) -> dict:
         now = store_time(connection)
         seen = {
             "store_now": now,
-            "last_run": one(_LAST_RUN),
+            "last_run": _run_as_it_stands(one(_LAST_RUN), one(_SYNC_LEASE), now),
             "last_success": connection.execute(_LAST_SUCCESS, params).scalar(),
             "connection": one(_CONNECTION),
             "schedule": one(_SCHEDULE),
@@ -216,6 +224,21 @@ def _retrying(connection: Connection, params: dict) -> dict | None:
         return None
     error = connection.execute(_OUTBOX_ERROR, {"id": found["newest"]}).scalar()
     return {"n": found["n"], "next_try": found["next_try"], "error": error}
+
+
+def _run_as_it_stands(run: dict | None, lease: dict | None, now: datetime) -> dict | None:
+    """The last run as the next one records it: a run still `running` whose process no longer
+    holds the company's sync lease (killed, its machine lost: the lease ran out, or names a
+    process of this machine that has exited) was interrupted, not running for ever."""
+    if run is None or run["status"] != "running":
+        return run
+    if (
+        lease is not None
+        and lease["owner"] == run["worker"]
+        and not gone(lease["owner"], lease["expires_at"], now)
+    ):
+        return run
+    return run | {"status": "interrupted", "error": _STOPPED}
 
 
 def _as_settled(seen: dict, stranded: list) -> dict:

@@ -4,6 +4,7 @@ pages are fetched ahead (SPEC section 13)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -288,3 +289,22 @@ def test_ctrl_c_stops_after_the_page_in_hand_and_the_next_sync_resumes(
     final = arsync_sync(config)
     assert final.wait(timeout=120) == 0
     assert snapshot(sqlite_url) == expected
+
+
+def test_status_shows_a_killed_sync_interrupted_not_running(books_sim, tmp_path, sqlite_url, capsys):
+    """A killed `arsync sync` leaves its run `running` in the store until a later run settles
+    it. `status` showed it running: an admin with no worker and no new sync saw a sync in
+    progress for hours while nothing synced. Its process no longer holds the company's sync
+    lease, so `status` shows it as the next run will record it: interrupted."""
+    config = setup_store(tmp_path / "killed", sqlite_url, books_sim)
+    process = arsync_sync(config)
+    assert wait_for_progress(sqlite_url, pages_done=1, process=process)
+    assert process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    capsys.readouterr()
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    [acme] = json.loads(capsys.readouterr().out)
+    assert acme["last_sync_status"] == "interrupted"
+    assert acme["last_sync_error"] == "the worker stopped before finishing"
+    assert acme["last_success"] is None

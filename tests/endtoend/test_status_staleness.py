@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import json
 
+from store.crypto import SecretBox
+from store.db import make_engine
+from store.glance import company_glance
+from store.owners import worker_id
+from sync.config import load_config
+from sync.runner import sync_one
 from tests.endtoend.conftest import World
 
 
@@ -35,3 +41,21 @@ def test_a_failing_company_shows_when_its_data_was_last_synced(world: World):
     block = _block(out, "qbo")
     assert any(line.strip().endswith("[failed]") for line in block if "last sync:" in line), block
     assert f"  last success: {ok['last_success']}" in block
+
+
+def test_a_sync_in_progress_shows_running(world: World):
+    """Its process holds the company's sync lease: running, not taken for a killed one."""
+    [company] = [c for c in load_config(world.config).companies if c.id == "qbo"]
+    engine = make_engine(world.store_url)
+    seen: list[str] = []
+    try:
+        summary = sync_one(
+            engine,
+            SecretBox(None),
+            company,
+            owner=worker_id(),
+            on_page=lambda _summary, _page: seen.append(company_glance(engine, "qbo")["last_run"]["status"]),
+        )
+    finally:
+        engine.dispose()
+    assert summary.status == "ok" and seen and set(seen) == {"running"}
