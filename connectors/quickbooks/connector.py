@@ -86,12 +86,12 @@ class QuickBooksConnector:
         """Why this connector cannot go on from `cursor` (`ChecksCursor`), or None: unreadable,
         or leading to a pull that reads every record again (`Puller.starts_over`)."""
         problem = cursor_problem(Cursor.from_dict, cursor, self._unreadable)
-        if problem is None and Puller(self.client, self.options, self.clock).starts_over(
-            Cursor.from_dict(cursor)
-        ):
-            problem = STARTS_OVER
-            log.warning("quickbooks.cursor_older_than_cdc", company=self.settings.company_id, note=problem)
-        return problem
+        if problem is not None:
+            return problem
+        if not Puller(self.client, self.options, self.clock).starts_over(Cursor.from_dict(cursor)):
+            return None
+        log.warning("quickbooks.cursor_older_than_cdc", company=self.settings.company_id, note=STARTS_OVER)
+        return STARTS_OVER
 
     def _unreadable(self, error: CursorError) -> None:
         # Self-healing beats a sync that fails until someone runs --full by hand.
