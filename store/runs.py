@@ -158,17 +158,7 @@ def begin(
         stored = _load_cursor(connection, company_id)  # the lease holder's: read once
         refused = _other_books(company_id, stored.books, books)
         if refused is not None:  # recorded for history and status; nothing is pulled
-            connection.execute(
-                insert(RUNS).values(
-                    company_id=company_id,
-                    started_at=now,
-                    finished_at=now,
-                    status=RunStatus.FAILED,
-                    error=refused,
-                    full=False,
-                    worker=worker,
-                )
-            )
+            _record_refused(connection, company_id, refused, worker, now)
     if refused is not None:
         raise BooksChanged(refused)
     with engine.begin() as connection:
@@ -207,6 +197,28 @@ def begin(
         for_deletions=for_deletions,
         books=books or stored.books,
         quarantine_open=quarantine_open,
+    )
+
+
+def refuse(engine: Engine, company_id: str, error: str, *, worker: str, now: datetime) -> None:
+    """Record a sync that could not begin (its connection lacks a field, no connector here
+    answers to its kind) as a failed run: `status` and `history` then say the company's syncs
+    fail, and why, as for any other failure (a worker tries again every interval)."""
+    with engine.begin() as connection:
+        _record_refused(connection, company_id, error, worker, now)
+
+
+def _record_refused(connection: Connection, company_id: str, error: str, worker: str, now: datetime) -> None:
+    connection.execute(
+        insert(RUNS).values(
+            company_id=company_id,
+            started_at=now,
+            finished_at=now,
+            status=RunStatus.FAILED,
+            error=error,
+            full=False,
+            worker=worker,
+        )
     )
 
 

@@ -188,7 +188,7 @@ class Daemon:
             status = summary.status
             if summary.status == "failed" and summary.run_id is None:
                 # failed before a run began (a stored company whose connector kind this worker
-                # lacks, a connection missing a field): no run row says so, this line does
+                # lacks, a connection missing a field): a failed run row says so, and this line
                 log.error("daemon.sync_failed", company=company.id, error=summary.error)
             if summary.status == "ok" and company.auto_invite:
                 self._auto_invite(company)

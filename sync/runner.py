@@ -14,7 +14,7 @@ from connectors.ratelimit import PacingFactory
 from connectors.registry import UnknownConnector, create_connector
 from connectors.waits import interruptible
 from portal_rules.records import Page
-from store import health
+from store import health, runs
 from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.pacing import StorePacer
@@ -69,7 +69,9 @@ def sync_one(
         )
         connector = create_connector(settings, credentials)
     except (UnknownConnector, ConnectorError) as exc:  # e.g. a Xero company without tenant_id:
-        # this company's failure, reported as such; the others are synced
+        # this company's failure, recorded as a failed run for status and history; the
+        # others are synced
+        runs.refuse(engine, company.id, str(exc), worker=owner, now=clock())
         return SyncSummary(company=company.id, status=RunStatus.FAILED, full=full, error=str(exc))
     summary = sync_company(
         engine,

@@ -59,3 +59,26 @@ def test_a_sync_in_progress_shows_running(world: World):
     finally:
         engine.dispose()
     assert summary.status == "ok" and seen and set(seen) == {"running"}
+
+
+def test_a_sync_that_cannot_begin_is_a_failed_run_in_status_and_history(world: World):
+    """A worker (`arsync run` checks kinds, not ids) syncing a company whose connection lacks
+    its tenant id failed every interval before a run began: only its log said so, while
+    `status` showed the last good sync and a next one, as if all were well."""
+    world.sync("xero")
+    [company] = [c for c in load_config(world.config).companies if c.id == "xero"]
+    broken = company.model_copy(
+        update={"connection": company.connection.model_copy(update={"tenant_id": ""})}
+    )
+    engine = make_engine(world.store_url)
+    try:
+        summary = sync_one(engine, SecretBox(None), broken, owner=worker_id())
+    finally:
+        engine.dispose()
+    assert summary.status == "failed" and "tenant_id" in summary.error
+
+    [xero] = [row for row in json.loads(world.cli("status", "--json")[1]) if row["company"] == "xero"]
+    assert xero["last_sync_status"] == "failed" and xero["last_sync_error"] == summary.error
+    assert xero["last_success"] is not None
+    [last, *_] = json.loads(world.cli("history", "xero", "--json")[1])
+    assert (last["status"], last["error"]) == ("failed", summary.error)
