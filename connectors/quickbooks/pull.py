@@ -81,11 +81,12 @@ class Puller:
         """Every page from `state` until the pull is done."""
         if isinstance(state, Done):
             state = self.incremental(state)
-        elif isinstance(state, Cdc) and not self._within_cdc(moment(state.since)):
-            # a CDC window an interrupted run left, resumed after CDC's days: QuickBooks would
-            # refuse it at every run (ValidationFault 2010), so the queries take over
-            state = self._older_than_cdc(moment(state.since), state.edges)
         while not isinstance(state, Done):
+            if isinstance(state, Cdc) and not self._within_cdc(moment(state.since)):
+                # a CDC window an interrupted run left (or the one after a second read by
+                # query), resumed after CDC's days: QuickBooks would refuse it at every run
+                # (ValidationFault 2010), so the queries take over
+                state = self._older_than_cdc(moment(state.since), state.edges)
             if isinstance(state, Cdc):
                 state = yield from self.cdc_window(state)
             elif isinstance(state, Repair):
@@ -107,8 +108,8 @@ class Puller:
         than CDC's days are reported nowhere else."""
         if isinstance(state, Done):
             origin = self._origin(state)
-        elif isinstance(state, Cdc):
-            origin = moment(state.since)
+        elif isinstance(state, Cdc) or (isinstance(state, Listing) and state.mode == "second"):
+            origin = moment(state.since)  # a second read by query goes on by CDC from there
         else:
             return False
         return bool(state.edges) and not self._within_cdc(origin)

@@ -99,6 +99,31 @@ def test_a_cdc_window_left_by_an_interrupted_run_and_resumed_after_30_days_is_re
         assert set(requests) <= {"query:Customer", "query:Invoice", "query:Payment", "query:CreditMemo"}
 
 
+@pytest.mark.parametrize("edges", [False, True])
+def test_a_second_read_by_query_resumed_after_30_days_goes_on_by_queries(small, edges):
+    """A run stopped inside a second read by query (more changes in one second than a CDC
+    answer holds) leaves a `second` cursor, which goes on by CDC after that second. Resumed
+    more than 30 days later, that CDC request was refused and the run failed; it goes on by
+    LastUpdatedTime queries instead, and with a full listing's page boundaries still to
+    check, the run is a full pull (`cursor_problem`), its deletions marked at its end."""
+    first = pull(small.connector(page_size=100))
+    assert first.cursor["edges"]
+    since = stamp(NOW - timedelta(days=31))
+    second = {"v": first.cursor["v"], "mode": "second", "entity": "customers", "start": 1, "since": since}
+    if edges:
+        second["edges"] = first.cursor["edges"]
+    connector = small.connector()
+    if edges:
+        assert "a full pull reads every record again" in connector.cursor_problem(second)
+        return
+    assert connector.cursor_problem(second) is None
+    small.sim.counters.reset()
+    result = pull(connector, second)
+    assert result.cursor["mode"] == "done"
+    assert "cdc" not in api_requests(small.sim)
+    assert result.pages[-1].deletions_unseen_since is not None  # the next sync reads everything
+
+
 def test_giving_up_after_the_attempts_says_why(small):
     small.sim.faults.add(f"/v3/company/{small.company.id}/batch", "503", count=10)
     gave_up = r"gave up after 3 attempts: QuickBooks server error \[HTTP 503\]"
