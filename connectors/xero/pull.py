@@ -186,13 +186,21 @@ def sort_contacts(
     promoted: frozenset[str] = frozenset(),
     promote: bool = False,
 ) -> _Contacts:
-    """Customers to yield, malformed contacts, and the updated held-back set."""
+    """Customers to yield, malformed contacts, and the updated held-back set.
+
+    A supplier's unreadable contact is held like any supplier's, not quarantined: no sync
+    would ever store it, so its quarantine would stay outstanding after it is fixed. A sales
+    invoice naming it brings it in (`promote`), quarantined then if still unreadable."""
     customers, quarantined, kept = [], [], set(held)
     for raw in items:
         try:
             record = to_customer(raw)
         except MalformedRecord as error:
-            quarantined.append(Quarantined("customers", record_ref(raw, "customers"), str(error)))
+            ref = record_ref(raw, "customers")
+            if ref is None or xero_is_customer(_flag(raw), promote or ref in promoted):
+                quarantined.append(Quarantined("customers", ref, str(error)))
+            else:
+                kept.add(ref)
             continue
         if xero_is_customer(is_customer_flag(raw), promote or record.ref in promoted):
             customers.append(record)
@@ -200,6 +208,11 @@ def sort_contacts(
         else:
             kept.add(record.ref)
     return _Contacts(tuple(customers), tuple(quarantined), frozenset(kept))
+
+
+def _flag(raw: Any) -> bool:
+    """`IsCustomer` of a contact that may not even be an object."""
+    return isinstance(raw, dict) and is_customer_flag(raw)
 
 
 def sort_invoices(items: list) -> tuple[tuple[InvoiceRecord, ...], tuple[Quarantined, ...]]:

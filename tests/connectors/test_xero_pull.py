@@ -120,6 +120,28 @@ def test_suppliers_are_not_customers(world, volume):
     assert Cursor.from_dict(result.cursor).held == suppliers
 
 
+def test_an_unreadable_suppliers_contact_is_held_not_quarantined(world, volume):
+    """A supplier is no customer. Its contact, unreadable, was quarantined as a customer's,
+    and stayed outstanding in `status` and /metrics once fixed in Xero: a supplier's contact
+    is never stored, so no sync resolved it. It is held as any supplier's; a sales invoice
+    naming it brings it in, and then, still unreadable, it is quarantined."""
+    supplier = min(suppliers_only(volume))
+    with world.sim.mutate(volume.id) as books:
+        books.customers[supplier].name = ""
+        books.revision += 1
+    result = pull(world.connector(volume.id))
+    assert not result.quarantined and supplier not in result.customers
+    assert supplier in Cursor.from_dict(result.cursor).held
+    with world.sim.mutate(volume.id) as books:
+        invoice = next(i for i in sales(books).values() if i.status == "open")
+        invoice.customer_id = supplier
+        mutations._touch(books, invoice, world.now())
+    result = pull(world.connector(volume.id), result.cursor)
+    assert [(q.entity, q.ref, q.reason) for q in result.quarantined] == [
+        ("customers", supplier, "missing Name")
+    ]
+
+
 def test_a_full_pull_promotes_in_the_same_pass(world, sample):
     """Northwind is not IsCustomer, but one sales invoice names it: it is a customer."""
     supplier = next(c for c in sample.customers.values() if c.name == "Northwind Supplies")
