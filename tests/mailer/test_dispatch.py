@@ -95,7 +95,7 @@ def test_smtp_down_then_up_loses_and_duplicates_nothing(engine, sender, reminder
 
     assert sorted(report.retrying) == ids
     for row in rows(engine).values():
-        assert (row.status, row.attempts) == ("queued", 0)  # the server was down: not counted against the message
+        assert (row.status, row.attempts) == ("queued", 0)  # server down: not counted
         assert row.next_attempt_at > MONDAY_9AM
         assert "cannot reach" in row.last_error
     assert dispatch(engine, down, now=MONDAY_9AM, window_for=in_new_york, worker_id="w1").retrying == []
