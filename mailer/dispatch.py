@@ -382,7 +382,7 @@ def _record(
     report: DispatchReport,
 ) -> None:
     """Write every answer in one executemany; a row without an answer stays `sending`."""
-    params = []
+    params, unreached = [], []
     for row in batch:
         result = results.get(row.message_id)
         if result is None:
@@ -392,6 +392,7 @@ def _record(
         params.append({"b_id": row.id, "b_worker": worker_id, **change})
         if not result.reached:
             report.unreachable = result.describe()
+            unreached.append(row.id)
         getattr(report, _BUCKET[change["b_status"]]).append(row.id)
         if result.outcome is Outcome.DELIVERED and change["b_status"] != "sent":
             report.partly.append(row.id)
@@ -404,6 +405,13 @@ def _record(
             log.warning("mail.not_delivered", id=row.id, status=change["b_status"], error=change["b_error"])
     if params:
         connection.execute(_RECORD, params)
+    if unreached:  # nothing of them reached a server: untried, as a message handed back is
+        c = OUTBOX.c
+        connection.execute(
+            update(OUTBOX)
+            .where(c.id.in_(unreached), c.claimed_by == worker_id, c.status == "queued")
+            .values(claimed_by=None, claimed_at=None)
+        )
 
 
 _BUCKET = {"sent": "sent", "queued": "retrying", "failed": "failed", "in_doubt": "in_doubt"}

@@ -21,7 +21,7 @@ from mailer.withdraw import HELD
 from portal_rules.records import Quarantined
 from store.tables import Invitation
 from sync.invites import invite
-from tests.endtoend.mail.conftest import COMPANY, INVITE_LINK, customer, invoice, iso
+from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, customer, invoice, iso
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
@@ -690,3 +690,35 @@ def test_reminders_of_a_record_the_books_changed_unreadably_are_held_until_a_syn
     sent = shop.cli("mail", "dispatch", "--now", iso(MONDAY_OPENING))
     assert sent.out == "mail: 2 sent, 0 failed, 0 to retry\n"
     assert recipients(smtp) == ["c1@example.com", "c2@example.com", "c3@example.com"]
+
+
+def test_a_reminder_the_mail_server_never_got_goes_as_one_email_with_the_next(make_shop, store_url, smtp):
+    """Thursday's reminder meets a mail server that is down; it waits, queued. On Friday the
+    customer's next invoice falls due and is planned. The server never got Thursday's, so both
+    are planned again as one email (SPEC 2: all reminders due for one customer at the same time
+    go out as one email); a try that reached the server would go as it is."""
+    shop = make_shop(store_url, reminder_offsets_days=[0])
+    thursday = FRIDAY_10AM - timedelta(days=1)
+    first = invoice("10", "1", thursday.date(), "9.00")
+    shop.sync([customer("1", "Customer 1", "c1@example.com")], [first])
+    assert shop.cli("reminders", "plan", "--now", iso(thursday)).code == 0
+    smtp.stop()
+    down = shop.cli("mail", "dispatch", "--now", iso(thursday))
+    assert (down.code, down.out) == (1, "mail: 0 sent, 0 failed, 1 to retry\n"), down.err
+
+    shop.sync_changes([invoice("20", "1", FRIDAY_10AM.date(), "5.00")])
+    assert "enqueued 1 reminder email(s)" in shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).out
+    smtp.start()  # back, same port
+    merged = shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM))
+    assert merged.out == "mail: 0 sent, 0 failed, 0 to retry, 2 to plan again as one email per customer\n"
+    assert shop.cli("reminders", "plan", "--now", iso(FRIDAY_10AM)).code == 0
+    sent = shop.cli("mail", "dispatch", "--now", iso(FRIDAY_10AM))
+    assert sent.out == "mail: 1 sent, 0 failed, 0 to retry\n", sent.err
+
+    [received] = smtp.received
+    body = received.message.get_body(("plain",)).get_content()
+    assert "INV-10" in body and "INV-20" in body
+    assert shop.rows("SELECT invoice_ref, offset_days, status FROM reminder_ledger ORDER BY 1") == [
+        ("10", 0, "sent"),
+        ("20", 0, "sent"),
+    ]
