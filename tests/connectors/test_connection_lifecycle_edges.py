@@ -36,12 +36,9 @@ def token_requests(sim: QuickBooksSimulator) -> int:
     return sim.counters.requests.get("token", 0)
 
 
-def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path, store_url, qbo, arsync):
-    """SPEC 3: a refresh that fails with `invalid_grant` marks the connection "reconnect
-    needed" *instead of retrying forever*. Once the connection says reconnect_needed, later
-    syncs (each scheduled interval, each webhook) must not keep presenting the refused refresh
-    token to the provider; they fail at once saying a reconnect is needed, until new tokens
-    are stored."""
+def connected(tmp_path: Path, store_url: str, qbo: QuickBooksSimulator, arsync) -> tuple[Path, dict, object]:
+    """A configuration for `qbo` holding a fresh token pair whose access token has expired
+    (the next call refreshes): (config, env, the pair)."""
     config, env = setup(tmp_path, store_url, qbo)
     pair = qbo.tokens.issue()
     arsync(
@@ -49,6 +46,16 @@ def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path,
         "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
         check=True,
     )  # fmt: skip
+    return config, env, pair
+
+
+def test_a_refused_refresh_token_is_not_sent_again_by_every_later_sync(tmp_path, store_url, qbo, arsync):
+    """SPEC 3: a refresh that fails with `invalid_grant` marks the connection "reconnect
+    needed" *instead of retrying forever*. Once the connection says reconnect_needed, later
+    syncs (each scheduled interval, each webhook) must not keep presenting the refused refresh
+    token to the provider; they fail at once saying a reconnect is needed, until new tokens
+    are stored."""
+    config, env, pair = connected(tmp_path, store_url, qbo, arsync)
     qbo.tokens.revoke(pair.refresh_token)  # the admin disconnected the app at Intuit
 
     first = arsync(config, env, "sync", "--json")
@@ -160,13 +167,7 @@ def test_status_of_a_connection_waiting_for_a_reconnect_promises_no_sync(tmp_pat
     `status` went on announcing the next sync ("due now ...: a worker syncs it at its next
     check"), a sync that never comes. It says instead that none runs until the admin
     reconnects, naming the command for this company; new tokens bring the due time back."""
-    config, env = setup(tmp_path, store_url, qbo)
-    pair = qbo.tokens.issue()
-    arsync(
-        config, env, "auth", "set-tokens", "acme",
-        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
-        check=True,
-    )  # fmt: skip
+    config, env, pair = connected(tmp_path, store_url, qbo, arsync)
     qbo.tokens.revoke(pair.refresh_token)
     assert arsync(config, env, "sync").returncode == 1
 
@@ -194,13 +195,7 @@ def test_a_client_secret_the_token_endpoint_refuses_is_said_as_configuration(
     the sync said "token endpoint answered HTTP 401: invalid_client", which reads like a
     lost connection. Reconnecting would not help (the consent is fine): it names the keys to
     check, and the tokens stay usable once the secret is right."""
-    config, env = setup(tmp_path, store_url, qbo)
-    pair = qbo.tokens.issue()
-    arsync(
-        config, env, "auth", "set-tokens", "acme",
-        "--access-token", pair.access_token, "--refresh-token", pair.refresh_token, "--expires-in", "0",
-        check=True,
-    )  # fmt: skip
+    config, env, pair = connected(tmp_path, store_url, qbo, arsync)
     done = arsync(config, {**env, "ACME_SECRET": "rotated-in-the-developer-portal"}, "sync", "--json")
     assert done.returncode == 1
     error = json.loads(done.stdout.splitlines()[0])["error"]
