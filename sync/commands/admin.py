@@ -94,36 +94,40 @@ def invoice() -> None:
 @invoice.command("mark-sent")
 @click.argument("company")
 @click.argument("invoice_ref")
+@now_option
 @pass_state
-def invoice_mark_sent(state: State, company: str, invoice_ref: str) -> None:
+def invoice_mark_sent(state: State, company: str, invoice_ref: str, now: str | None) -> None:
     """Treat the invoice as sent, whatever the accounting system says.
 
     INVOICE_REF is the invoice's id in the accounting system, or its number."""
-    _mark(state, company, invoice_ref, True)
+    _mark(state, company, invoice_ref, True, now)
 
 
 @invoice.command("mark-unsent")
 @click.argument("company")
 @click.argument("invoice_ref")
+@now_option
 @pass_state
-def invoice_mark_unsent(state: State, company: str, invoice_ref: str) -> None:
+def invoice_mark_unsent(state: State, company: str, invoice_ref: str, now: str | None) -> None:
     """Treat the invoice as unsent (hidden from the portal), whatever the accounting system says.
 
     INVOICE_REF is the invoice's id in the accounting system, or its number."""
-    _mark(state, company, invoice_ref, False)
+    _mark(state, company, invoice_ref, False, now)
 
 
-def _mark(state: State, company: str, invoice_ref: str, sent: bool) -> None:
+def _mark(state: State, company: str, invoice_ref: str, sent: bool, now: str | None) -> None:
     from sync.runner import recompute_health
 
     _company(state, company)
+    at = parse_now(now)  # a malformed --now refused before anything is marked
     engine = state.app().engine
     try:
         marked = admin.set_sent_override(engine, company, invoice_ref, sent)
     except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint="INVOICE_REF") from None
-    # health counts visible invoices: the customer's score follows now, not at the next full sync
-    recompute_health(engine, company, parse_now(None), {marked.customer_ref})
+    # health counts visible invoices: the customer's score follows now, not at the next full sync,
+    # and its days past due are counted on `--now`'s day, as a sync at that `--now` counts them
+    recompute_health(engine, company, at, {marked.customer_ref})
     hidden = marked.hidden
     shown = "visible in the portal" if hidden is None else f"hidden in the portal ({hidden})"
     named = f"{marked.ref} (number {marked.doc_number})" if marked.doc_number else marked.ref

@@ -125,6 +125,30 @@ def test_health_follows_an_invoice_marked_sent_at_the_next_sync(open_books):
     assert books.health()["1"]["band"] == "unknown"  # hidden again: it no longer counts
 
 
+def test_mark_sent_at_another_now_scores_the_customer_on_that_day(open_books):
+    """SPEC 6: every command that depends on the current time accepts `--now`. Marking an
+    invoice sent rescores its customer, whose days past due depend on the day: with `--now`
+    ten days on, the score counts them as of then, as a sync at that `--now` does."""
+    books = open_books(
+        quickbooks(
+            [SimCustomer("1", "Alpha", True, ["a@alpha.example"], _at(5))],
+            [SimInvoice("101", "1001", "1", TODAY - timedelta(days=30), TODAY, "USD", D("50.00"), D("50.00"),
+                        _at(4))],
+        )
+    )  # fmt: skip
+    books.sync()
+    later = datetime.now(UTC) + timedelta(days=10)
+    code, out, err = books.cli("invoice", "mark-sent", "co", "101", "--now", later.isoformat())
+    assert code == 0, err
+    row = books.health()["1"]
+    assert "1 open invoice 10 days past due" in row["reasons"], row
+    assert datetime.fromisoformat(row["computed_at"]) >= later - timedelta(minutes=5), row
+
+    code, out, err = books.cli("invoice", "mark-unsent", "co", "101", "--now", later.isoformat())
+    assert code == 0, err
+    assert books.health()["1"]["band"] == "unknown"
+
+
 def test_a_sync_on_a_later_day_counts_the_days_past_due_so_far(open_books):
     """SPEC 10: computed at the end of each sync; "open invoices count with the days they are
     past due so far". A sync ten days later that brings no change from the books leaves the
