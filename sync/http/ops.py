@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from store.db import current_revision, head_revision, missing_sqlite_file
+from store.db import StoreNotMigrated, current_revision, head_revision, missing_sqlite_file
 from sync.http.auth import Context
 from sync.http.context import CompaniesUnreadable
 from sync.http.schemas import ErrorOut, ReadyOut, UnreadyOut
@@ -73,7 +73,7 @@ def metrics(context: Context) -> Response:
     """Prometheus text format, per company: syncs by status, API calls, quarantine, outbox, mail in doubt."""
     try:
         text = generate_latest(context.registry)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, StoreNotMigrated) as exc:  # not migrated: the companies' read says so
         return JSONResponse({"error": f"store unavailable: {type(exc).__name__}"}, status_code=503)
     except CompaniesUnreadable as exc:
         return JSONResponse({"error": f"configuration error: {exc}"}, status_code=503)

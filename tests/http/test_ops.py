@@ -242,6 +242,24 @@ def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
     assert "arsync db upgrade" in ready.json()["error"]
 
 
+def test_metrics_of_a_store_at_another_revision_is_the_503_the_document_declares(tmp_path: Path):
+    """A store another release migrated (here one revision behind): its tables still read, and
+    the companies' check then refused it. That 503 came from the portal's handler, with a
+    `Retry-After` the document does not declare for /metrics; /readyz says why."""
+    config = tmp_path / "arsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "arsync.db"}"\n')
+    assert run_cli(config, "db", "upgrade")[0] == 0
+    with sqlite3.connect(tmp_path / "arsync.db") as store:
+        store.execute("UPDATE alembic_version SET version_num = '0016_schedule_abandoned_runs'")
+    store.close()
+    with serving_in_thread(create_app(config=load_config(config))) as base:
+        document = httpx.get(f"{base}/openapi.json").json()
+        metrics = httpx.get(f"{base}/metrics")
+    declared = document["paths"]["/metrics"]["get"]["responses"]["503"]
+    assert metrics.status_code == 503 and set(metrics.json()) == {"error"}
+    assert "retry-after" not in metrics.headers or "Retry-After" in declared.get("headers", {})
+
+
 def test_the_importable_app_needs_webhook_keys_but_no_client_or_smtp_secret(tmp_path: Path, monkeypatch):
     """`uvicorn --factory sync.http.app:create_app` reads the file as `arsync serve` does."""
     for env in ("NO_CLIENT_SECRET_HERE", "NO_SMTP_PASSWORD_HERE", "SOME_XERO_KEY"):
