@@ -196,17 +196,22 @@ def test_request_access_answers_the_same_for_every_email_and_invites_the_eligibl
 
 def test_a_json_object_sent_as_another_content_type_is_told_which_one_to_use(served: Served):
     """FastAPI parses a body as JSON only under a JSON content type: the same object sent as
-    text/plain or as a form arrives as something else, and the answer says what to change."""
+    text/plain, as a form or with no content type at all (as Java's HttpClient sends a string)
+    arrives as something else, and the answer says what to change."""
     path = "/v1/companies/qbo_single/request-access"
+    email = b'{"email": "a@b.example"}'
     with served.client("qbo_single") as client:
-        plain = client.post(path, content=b'{"email": "a@b.example"}', headers={"Content-Type": "text/plain"})
+        plain = client.post(path, content=email, headers={"Content-Type": "text/plain"})
         form = client.post(path, data={"email": "a@b.example"})
+        untyped = client.post(path, content=email)  # httpx sends no Content-Type for raw bytes
+        empty_type = client.post(path, content=email, headers={"Content-Type": ""})
         array = client.post(path, content=b"[]", headers={"Content-Type": "application/json"})
-        untyped = client.post(path, content=b"[]", headers={"Content-Type": ""})
+    assert "content-type" not in untyped.request.headers
     hint = "request body: expected a JSON object (send it with Content-Type: application/json)"
-    assert [(a.status_code, a.json()["error"]) for a in (plain, form)] == [(422, hint)] * 2
+    answers = [(a.status_code, a.json()["error"]) for a in (plain, form, untyped, empty_type)]
+    assert answers == [(422, hint)] * 4
     plain_answer = "request body: expected a JSON object"  # JSON was sent, and it is not an object
-    assert [(a.status_code, a.json()["error"]) for a in (array, untyped)] == [(422, plain_answer)] * 2
+    assert (array.status_code, array.json()["error"]) == (422, plain_answer)
 
 
 def test_unknown_routes_and_methods_answer_json(served: Served):
