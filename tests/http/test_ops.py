@@ -356,3 +356,33 @@ def test_the_document_declares_what_a_generated_client_needs(served: Served):
         op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
         for op in operations
     )
+
+
+def test_an_idle_keep_alive_connection_outlives_uvicorns_five_seconds(served: Served):
+    """Behind a load balancer or reverse proxy, idle connections are reused for up to its own
+    idle timeout (AWS ALB and nginx: 60 s): `arsync serve` closed them after uvicorn's 5 s, so
+    a request the proxy sent on one as it closed was a 502. Here the connection is still open
+    6 s after its first answer and serves a second request."""
+    host, port = served.base.removeprefix("http://").rsplit(":", 1)
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        assert _answer(connection).startswith(b"HTTP/1.1 200")
+        connection.settimeout(6)
+        with pytest.raises(TimeoutError):  # nothing comes: not even the server closing it (b"")
+            connection.recv(1)
+        connection.settimeout(5)
+        connection.sendall(request)
+        assert _answer(connection).startswith(b"HTTP/1.1 200")
+
+
+def _answer(connection: socket.socket) -> bytes:
+    """One whole answer (headers and its Content-Length of body) read from `connection`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += connection.recv(4096)
+    return data
