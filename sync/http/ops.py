@@ -11,12 +11,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from store.db import StoreNotMigrated, current_revision, head_revision, missing_sqlite_file
 from sync.http.auth import Context
 from sync.http.context import CompaniesUnreadable
-from sync.http.schemas import ErrorOut, ReadyOut, UnreadyOut
+from sync.http.schemas import ErrorOut, HealthOut, ReadyOut, UnreadyOut
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 async def healthz() -> dict:
     """200 while the process runs: answered on the event loop, so it never waits for a
     thread while every handler thread waits for a busy store (a liveness probe's 1 s)."""
@@ -65,7 +65,7 @@ def _unready(reason: str) -> JSONResponse:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {}}},
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
         503: {"model": ErrorOut, "description": "Store unreachable or not migrated, or configuration error"},
     },
 )

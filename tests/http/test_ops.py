@@ -352,6 +352,15 @@ def test_the_document_declares_what_a_generated_client_needs(served: Served):
     invoices = document["paths"]["/v1/companies/{company}/customers/{ref}/invoices"]["get"]["responses"]
     assert "WWW-Authenticate" in invoices["401"]["headers"] and "Retry-After" in invoices["503"]["headers"]
     operations = [op for methods in document["paths"].values() for op in methods.values()]
+    # every answer with a body says what it is: a generated client reads none without a schema
+    contents = [
+        (op["operationId"], status, media)
+        for op in operations
+        for status, answer in op["responses"].items()
+        for media, content in answer.get("content", {}).items()
+        if "schema" not in content or content["schema"].get("additionalProperties") is True
+    ]
+    assert contents == []
     assert operations and all(
         op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
         for op in operations
