@@ -222,6 +222,20 @@ def test_unknown_routes_and_methods_answer_json(served: Served):
     assert (method.status_code, method.json()) == (405, {"error": "method not allowed"})
 
 
+def test_a_path_with_a_trailing_slash_is_not_found_rather_than_redirected(served: Served):
+    """Starlette redirected `/healthz/` (307) to an absolute URL built from the Host header and
+    the scheme it saw: behind a load balancer that ends TLS, `http://PUBLIC-HOST/...`, a
+    downgrade, and a webhook registered with a trailing slash was a redirect Intuit and Xero do
+    not follow. One spelling per path, as the document lists them; any other is a JSON 404."""
+    paths = ["/healthz/", "/v1/companies/qbo/customers/1/invoices/"]
+    with served.client("qbo") as client:
+        answers = [client.get(path) for path in paths]
+        answers.append(client.post("/webhooks/quickbooks/", content=b"{}"))
+    for answer in answers:
+        assert (answer.status_code, answer.json()) == (404, {"error": "not found"}), answer.request.url
+        assert "location" not in answer.headers
+
+
 def _config(served: Served, company_id: str):
     from sync.config import load_config
 
