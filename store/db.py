@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from contextlib import suppress
@@ -37,7 +38,7 @@ def make_engine(
     `busy_timeout`: how long a SQLite statement waits for the store's one writer before
     failing as locked (a request served over HTTP should not wait as long as a sync).
     `bounded` (`arsync serve`): no wait is longer than `busy_timeout` on PostgreSQL either,
-    for a lock (`lock_timeout`) or for one of the pool's connections.
+    for a lock (`lock_timeout`), for one of the pool's connections or for a new connection.
     `create=False`: a SQLite file that does not exist is never created (empty) by connecting;
     each connection fails until `arsync db upgrade` has made it.
     """
@@ -58,7 +59,12 @@ def make_engine(
         )
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=round(busy_timeout * 1000)))
         return engine
-    engine = create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True, **limits)
+    # A host that takes the connection and never answers held a connect for ever: libpq's
+    # `connect_timeout` (whole seconds, 2 at least) bounds it too
+    connect = {"connect_timeout": max(2, math.ceil(busy_timeout))} if bounded else {}
+    engine = create_engine(
+        url, echo=echo, pool_size=pool_size, pool_pre_ping=True, connect_args=connect, **limits
+    )
     if bounded:
         event.listen(engine, "connect", partial(_postgres_lock_timeout, ms=round(busy_timeout * 1000)))
     return engine

@@ -13,6 +13,12 @@ from sync.checks import check_http_secrets
 from sync.cli import State, WorkFailed, pass_state, store_unopenable
 from sync.logging import configure_logging
 
+# Seconds an idle keep-alive connection stays open. A load balancer or reverse proxy reuses
+# its idle connections for up to its own idle timeout (AWS ALB and nginx: 60 s); uvicorn's 5 s
+# closed them first, and a request sent on one as it closed was a 502 to the client (a POST,
+# a webhook's, is not retried). Longer than theirs, the proxy closes first.
+KEEP_ALIVE = 75
+
 
 @click.command()
 @click.option("--host", help="Listen on this address (default: [http] host).")
@@ -39,7 +45,14 @@ def serve(state: State, host: str | None, port: int | None) -> None:
     _check_companies(app.state.context)
     listener = _listen(host, port)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            timeout_keep_alive=KEEP_ALIVE,
+        )
     )
     click.echo(f"arsync serve: listening on http://{host}:{listener.getsockname()[1]}", err=True)
     # uvicorn catches SIGTERM/SIGINT (stop accepting, finish the requests in hand), then raises

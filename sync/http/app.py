@@ -80,6 +80,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # `/healthz/` was a 307 to an absolute URL of the Host header and the scheme seen here
+        # (`http://` behind a proxy ending TLS): one spelling per path, any other a JSON 404
+        redirect_slashes=False,
         # any route may meet a bug: its answer is ErrorOut too (`unexpected.py`), never a page
         responses={500: {"model": ErrorOut, "description": "An unexpected error; see the server's log"}},
     )

@@ -70,24 +70,17 @@ def _with_head(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "Allow": ", ".join(allowed)} if allowed else headers
 
 
-async def answer_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def answer_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     message = validation_message(exc)
-    if message == _NOT_AN_OBJECT and not _declares_json(request.headers.get("content-type", "")):
-        # FastAPI reads only a JSON content type as JSON: a JSON object sent as text/plain or
-        # as a form arrives as something else, and "expected a JSON object" alone misleads
+    if message == _NOT_AN_OBJECT and isinstance(exc.errors()[0].get("input"), bytes):
+        # FastAPI reads only a JSON content type as JSON: a JSON object sent as text/plain, as a
+        # form or with no content type (as Java's HttpClient sends a string) arrives as the raw
+        # bytes, and "expected a JSON object" alone misleads. Parsed JSON is never bytes.
         message += " (send it with Content-Type: application/json)"
     return JSONResponse({"error": message}, status_code=422)
 
 
 _NOT_AN_OBJECT = f"request body: {BODY_PROBLEMS['dict_type']}"
-
-
-def _declares_json(content_type: str) -> bool:
-    """None, `application/json` or a `+json` type: as FastAPI decides whether to parse a body."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if not media:
-        return True
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 async def answer_companies_unreadable(_request: Request, exc: Exception) -> JSONResponse:

@@ -8,15 +8,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from store.db import current_revision, head_revision, missing_sqlite_file
+from store.db import StoreNotMigrated, current_revision, head_revision, missing_sqlite_file
 from sync.http.auth import Context
 from sync.http.context import CompaniesUnreadable
-from sync.http.schemas import ErrorOut, ReadyOut, UnreadyOut
+from sync.http.schemas import ErrorOut, HealthOut, ReadyOut, UnreadyOut
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 async def healthz() -> dict:
     """200 while the process runs: answered on the event loop, so it never waits for a
     thread while every handler thread waits for a busy store (a liveness probe's 1 s)."""
@@ -65,7 +65,7 @@ def _unready(reason: str) -> JSONResponse:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {}}},
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
         503: {"model": ErrorOut, "description": "Store unreachable or not migrated, or configuration error"},
     },
 )
@@ -73,7 +73,7 @@ def metrics(context: Context) -> Response:
     """Prometheus text format, per company: syncs by status, API calls, quarantine, outbox, mail in doubt."""
     try:
         text = generate_latest(context.registry)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, StoreNotMigrated) as exc:  # not migrated: the companies' read says so
         return JSONResponse({"error": f"store unavailable: {type(exc).__name__}"}, status_code=503)
     except CompaniesUnreadable as exc:
         return JSONResponse({"error": f"configuration error: {exc}"}, status_code=503)

@@ -77,6 +77,10 @@ class ErrorOut(BaseModel):
     error: str
 
 
+class HealthOut(BaseModel):
+    status: str = Field(description="ok")
+
+
 class ReadyOut(BaseModel):
     status: str = Field(description="ready")
     revision: str = Field(description="The store's schema revision")

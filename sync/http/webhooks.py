@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
+from sync.http import webhook_schemas
 from sync.http.context import ServerContext
 from sync.http.errors import Problem
 from sync.http.schemas import ErrorOut
@@ -40,7 +41,13 @@ SIGNED = {
 }
 
 
-@router.post("/quickbooks", status_code=200, responses=SIGNED, response_class=Response)
+@router.post(
+    "/quickbooks",
+    status_code=200,
+    responses=SIGNED,
+    response_class=Response,
+    openapi_extra=webhook_schemas.QUICKBOOKS,
+)
 async def quickbooks(request: Request) -> Response:
     """Intuit's notification, legacy `eventNotifications` or CloudEvents; header `intuit-signature`."""
     context: ServerContext = request.app.state.context
@@ -49,7 +56,9 @@ async def quickbooks(request: Request) -> Response:
     )
 
 
-@router.post("/xero", status_code=200, responses=SIGNED, response_class=Response)
+@router.post(
+    "/xero", status_code=200, responses=SIGNED, response_class=Response, openapi_extra=webhook_schemas.XERO
+)
 async def xero(request: Request) -> Response:
     """Xero's notification, including its "intent to receive" check; header `x-xero-signature`."""
     context: ServerContext = request.app.state.context

@@ -242,6 +242,24 @@ def test_readiness_fails_on_an_unmigrated_store(tmp_path: Path):
     assert "arsync db upgrade" in ready.json()["error"]
 
 
+def test_metrics_of_a_store_at_another_revision_is_the_503_the_document_declares(tmp_path: Path):
+    """A store another release migrated (here one revision behind): its tables still read, and
+    the companies' check then refused it. That 503 came from the portal's handler, with a
+    `Retry-After` the document does not declare for /metrics; /readyz says why."""
+    config = tmp_path / "arsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "arsync.db"}"\n')
+    assert run_cli(config, "db", "upgrade")[0] == 0
+    with sqlite3.connect(tmp_path / "arsync.db") as store:
+        store.execute("UPDATE alembic_version SET version_num = '0016_schedule_abandoned_runs'")
+    store.close()
+    with serving_in_thread(create_app(config=load_config(config))) as base:
+        document = httpx.get(f"{base}/openapi.json").json()
+        metrics = httpx.get(f"{base}/metrics")
+    declared = document["paths"]["/metrics"]["get"]["responses"]["503"]
+    assert metrics.status_code == 503 and set(metrics.json()) == {"error"}
+    assert "retry-after" not in metrics.headers or "Retry-After" in declared.get("headers", {})
+
+
 def test_the_importable_app_needs_webhook_keys_but_no_client_or_smtp_secret(tmp_path: Path, monkeypatch):
     """`uvicorn --factory sync.http.app:create_app` reads the file as `arsync serve` does."""
     for env in ("NO_CLIENT_SECRET_HERE", "NO_SMTP_PASSWORD_HERE", "SOME_XERO_KEY"):
@@ -334,7 +352,46 @@ def test_the_document_declares_what_a_generated_client_needs(served: Served):
     invoices = document["paths"]["/v1/companies/{company}/customers/{ref}/invoices"]["get"]["responses"]
     assert "WWW-Authenticate" in invoices["401"]["headers"] and "Retry-After" in invoices["503"]["headers"]
     operations = [op for methods in document["paths"].values() for op in methods.values()]
+    # every answer with a body says what it is: a generated client reads none without a schema
+    contents = [
+        (op["operationId"], status, media)
+        for op in operations
+        for status, answer in op["responses"].items()
+        for media, content in answer.get("content", {}).items()
+        if "schema" not in content or content["schema"].get("additionalProperties") is True
+    ]
+    assert contents == []
     assert operations and all(
         op["responses"]["500"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
         for op in operations
     )
+
+
+def test_an_idle_keep_alive_connection_outlives_uvicorns_five_seconds(served: Served):
+    """Behind a load balancer or reverse proxy, idle connections are reused for up to its own
+    idle timeout (AWS ALB and nginx: 60 s): `arsync serve` closed them after uvicorn's 5 s, so
+    a request the proxy sent on one as it closed was a 502. Here the connection is still open
+    6 s after its first answer and serves a second request."""
+    host, port = served.base.removeprefix("http://").rsplit(":", 1)
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        assert _answer(connection).startswith(b"HTTP/1.1 200")
+        connection.settimeout(6)
+        with pytest.raises(TimeoutError):  # nothing comes: not even the server closing it (b"")
+            connection.recv(1)
+        connection.settimeout(5)
+        connection.sendall(request)
+        assert _answer(connection).startswith(b"HTTP/1.1 200")
+
+
+def _answer(connection: socket.socket) -> bytes:
+    """One whole answer (headers and its Content-Length of body) read from `connection`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += connection.recv(4096)
+    return data

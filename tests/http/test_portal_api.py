@@ -196,17 +196,22 @@ def test_request_access_answers_the_same_for_every_email_and_invites_the_eligibl
 
 def test_a_json_object_sent_as_another_content_type_is_told_which_one_to_use(served: Served):
     """FastAPI parses a body as JSON only under a JSON content type: the same object sent as
-    text/plain or as a form arrives as something else, and the answer says what to change."""
+    text/plain, as a form or with no content type at all (as Java's HttpClient sends a string)
+    arrives as something else, and the answer says what to change."""
     path = "/v1/companies/qbo_single/request-access"
+    email = b'{"email": "a@b.example"}'
     with served.client("qbo_single") as client:
-        plain = client.post(path, content=b'{"email": "a@b.example"}', headers={"Content-Type": "text/plain"})
+        plain = client.post(path, content=email, headers={"Content-Type": "text/plain"})
         form = client.post(path, data={"email": "a@b.example"})
+        untyped = client.post(path, content=email)  # httpx sends no Content-Type for raw bytes
+        empty_type = client.post(path, content=email, headers={"Content-Type": ""})
         array = client.post(path, content=b"[]", headers={"Content-Type": "application/json"})
-        untyped = client.post(path, content=b"[]", headers={"Content-Type": ""})
+    assert "content-type" not in untyped.request.headers
     hint = "request body: expected a JSON object (send it with Content-Type: application/json)"
-    assert [(a.status_code, a.json()["error"]) for a in (plain, form)] == [(422, hint)] * 2
+    answers = [(a.status_code, a.json()["error"]) for a in (plain, form, untyped, empty_type)]
+    assert answers == [(422, hint)] * 4
     plain_answer = "request body: expected a JSON object"  # JSON was sent, and it is not an object
-    assert [(a.status_code, a.json()["error"]) for a in (array, untyped)] == [(422, plain_answer)] * 2
+    assert (array.status_code, array.json()["error"]) == (422, plain_answer)
 
 
 def test_unknown_routes_and_methods_answer_json(served: Served):
@@ -215,6 +220,20 @@ def test_unknown_routes_and_methods_answer_json(served: Served):
         method = client.delete("/v1/companies/qbo/customers/1/invoices")
     assert (route.status_code, route.json()) == (404, {"error": "not found"})
     assert (method.status_code, method.json()) == (405, {"error": "method not allowed"})
+
+
+def test_a_path_with_a_trailing_slash_is_not_found_rather_than_redirected(served: Served):
+    """Starlette redirected `/healthz/` (307) to an absolute URL built from the Host header and
+    the scheme it saw: behind a load balancer that ends TLS, `http://PUBLIC-HOST/...`, a
+    downgrade, and a webhook registered with a trailing slash was a redirect Intuit and Xero do
+    not follow. One spelling per path, as the document lists them; any other is a JSON 404."""
+    paths = ["/healthz/", "/v1/companies/qbo/customers/1/invoices/"]
+    with served.client("qbo") as client:
+        answers = [client.get(path) for path in paths]
+        answers.append(client.post("/webhooks/quickbooks/", content=b"{}"))
+    for answer in answers:
+        assert (answer.status_code, answer.json()) == (404, {"error": "not found"}), answer.request.url
+        assert "location" not in answer.headers
 
 
 def _config(served: Served, company_id: str):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -229,3 +231,28 @@ def test_health_answers_at_once_while_every_handler_waits_for_a_locked_store(tmp
     assert health.status_code == 200
     assert took < 0.5, took
     assert statuses <= {202, 503}
+
+
+def test_a_postgresql_that_accepts_and_never_answers_is_a_503_after_the_servers_wait(
+    tmp_path: Path, monkeypatch
+):
+    """A PostgreSQL host that takes the connection and says nothing (a stuck server, a proxy
+    whose backend is gone): connecting had no time limit, so `/readyz` and every portal
+    request waited for ever, each holding one of the server's handler threads. Now the
+    connection attempt gives up after the server's store wait, and the answer is 503."""
+    monkeypatch.setattr("sync.http.app.STORE_WAIT", 2.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    taker = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    taker.start()
+    url = f"postgresql+psycopg://arsync@127.0.0.1:{listener.getsockname()[1]}/test"
+    try:
+        with serving_in_thread(create_app(one_company(tmp_path, url))) as base:
+            began = time.monotonic()
+            ready = httpx.get(f"{base}/readyz", timeout=15)
+            took = time.monotonic() - began
+    finally:
+        for connection in [*accepted, listener]:
+            connection.close()
+    assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")
+    assert took < 5, took

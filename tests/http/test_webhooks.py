@@ -398,3 +398,44 @@ def test_webhooks_behind_a_locked_store_never_take_the_connections_the_portal_ne
     assert in_use <= RECORDINGS_AT_ONCE, in_use
     assert ready.status_code == 200 and took < 1.0, (ready.text, took)
     assert left == 0
+
+
+def test_the_document_declares_each_webhooks_body_and_signature_header(served: Served):
+    """A sender or a test harness generated from /openapi.json learns the body formats and the
+    signature header: the routes read the raw body themselves, so the document said nothing of
+    either (no requestBody, no parameters)."""
+    with served.client() as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    realm, tenant = served.qbo.realms[0], served.xero_tenant
+    sent = {
+        ("quickbooks", "intuit-signature"): [legacy(realm), cloud_events(realm)],
+        ("xero", "x-xero-signature"): [xero_events(tenant), INTENT_TO_RECEIVE],
+    }
+    for (kind, header), bodies in sent.items():
+        operation = paths[f"/webhooks/{kind}"]["post"]
+        headers = [(p["name"], p["in"], p["required"]) for p in operation.get("parameters", [])]
+        assert headers == [(header, "header", True)], kind
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        for body in bodies:
+            assert _accepts(schema, json.loads(body)), (kind, body[:60])
+        assert not _accepts(schema, {"events": "x", "eventNotifications": "x"}), kind
+
+
+def _accepts(schema: dict, value) -> bool:
+    """Whether `value` holds to `schema` as far as its `oneOf`, types, required names,
+    properties and items go (enough for the webhooks' declared bodies)."""
+    if "oneOf" in schema:
+        return sum(_accepts(option, value) for option in schema["oneOf"]) == 1
+    types = schema.get("type")
+    python = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
+    if types and not any(
+        isinstance(value, python[t]) for t in ([types] if isinstance(types, str) else types)
+    ):
+        return False
+    if isinstance(value, dict):
+        return set(schema.get("required", [])) <= set(value) and all(
+            _accepts(sub, value[name]) for name, sub in schema.get("properties", {}).items() if name in value
+        )
+    if isinstance(value, list):
+        return all(_accepts(schema.get("items", {}), item) for item in value)
+    return True
