@@ -60,8 +60,9 @@ def make_engine(
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=round(busy_timeout * 1000)))
         return engine
     # A host that takes the connection and never answers held a connect for ever: libpq's
-    # `connect_timeout` (whole seconds, 2 at least) bounds it too
-    connect = {"connect_timeout": max(2, math.ceil(busy_timeout))} if bounded else {}
+    # `connect_timeout` (whole seconds, 2 at least) bounds it too, unless the URL sets its own
+    chosen = "connect_timeout" in make_url(url).query
+    connect = {"connect_timeout": max(2, math.ceil(busy_timeout))} if bounded and not chosen else {}
     engine = create_engine(
         url, echo=echo, pool_size=pool_size, pool_pre_ping=True, connect_args=connect, **limits
     )

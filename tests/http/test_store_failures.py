@@ -256,3 +256,15 @@ def test_a_postgresql_that_accepts_and_never_answers_is_a_503_after_the_servers_
             connection.close()
     assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")
     assert took < 5, took
+
+
+def test_a_connect_timeout_the_store_url_sets_is_kept(pg_url: str):
+    """The server's bound on connecting is a default: an operator's own `connect_timeout` in
+    `store.url` (a slow link to a distant server) is what libpq gets."""
+    engine = make_engine(f"{pg_url}&connect_timeout=9", bounded=True, busy_timeout=1.0)
+    try:
+        with engine.connect() as connection:
+            dsn = connection.connection.dbapi_connection.info.dsn
+    finally:
+        engine.dispose()
+    assert "connect_timeout=9" in dsn.split()
