@@ -14,6 +14,8 @@ from portal_rules.money import decimal_text
     [
         ("123.4000", "123.40"),  # the store's four places, as SQLite and PostgreSQL return them
         ("0", "0.00"),  # a sum of nothing
+        ("-0.0000", "0.00"),  # a zero negated: no sign
+        ("-0", "0.00"),
         ("-50.5000", "-50.50"),
         ("0.1250", "0.125"),  # places beyond cents are kept, trailing zeros are not
         ("1234567.8912", "1234567.8912"),
