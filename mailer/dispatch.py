@@ -22,8 +22,8 @@ same way, to go at the next opening; manual mail goes on.
 Automatic reminders whose invoices all stopped being due while they waited for the window,
 invitations that can no longer be accepted (automatic ones held for the window, manual ones
 queued again after a failed attempt) and automatic invitations of a company that turned
-`auto_invite` off are withdrawn just before claiming (`mailer.withdraw`), when the caller says
-how (`withdraw`). An invitation claimed has its link's days counted again from `now`
+`auto_invite` off are withdrawn just before claiming (`mailer.withdraw`, `mailer.uninvite`), when
+the caller says how (`withdraw`). An invitation claimed has its link's days counted again from `now`
 (`mailer.validity`): held for the window or a server that was down, it still has them all.
 
 A message the server takes for some recipients and refuses for others is `sent` with the

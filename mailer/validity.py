@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 
 from mailer.outbox import OUTBOX
-from mailer.withdraw import INVITATIONS, carries
+from mailer.uninvite import INVITATIONS, carries
 
 
 def count_from(connection: Connection, outbox_ids: Collection[int], now: datetime) -> int:

@@ -15,7 +15,8 @@ from mailer.outbox import Rendered, enqueue_keyed, outbox_row, rendered
 from mailer.render import render_invitation
 from mailer.smtp import SmtpTransport
 from mailer.transports import FileTransport, Transport
-from mailer.withdraw import INVITATION_KEY, Withdrawal
+from mailer.uninvite import INVITATION_KEY
+from mailer.withdraw import Withdrawal
 from portal_rules.invitations import IssuedInvitation
 from portal_rules.windows import DeliveryWindow
 from sync.config import CompanyConfig, Config

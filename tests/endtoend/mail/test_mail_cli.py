@@ -14,7 +14,7 @@ from sqlalchemy import text
 import sync.commands.mail
 import sync.mail
 from mailer.render import render_invitation
-from mailer.withdraw import REVOKED
+from mailer.uninvite import REVOKED
 from portal_rules.request_access import PUBLIC_ANSWER
 from tests.endtoend.mail.conftest import COMPANY, FRIDAY_10AM, INVITE_LINK, PORTAL, customer, invoice, iso
 from tests.mailer.smtp_server import Refusing
