@@ -84,12 +84,15 @@ class Backoff:
 
     def unreachable_retry(self, now: datetime) -> datetime:
         """The next try of a message whose server could not be reached."""
-        delay = self.unreachable_seconds
-        return now + timedelta(seconds=random.uniform(delay / 2, delay))
+        return _jittered(now, self.unreachable_seconds)
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
         """The next try after `attempts` failed ones, or None when it is time to give up."""
         if attempts >= self.max_attempts:
             return None
-        delay = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
-        return now + timedelta(seconds=random.uniform(delay / 2, delay))
+        return _jittered(now, min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0)))
+
+
+def _jittered(now: datetime, delay: float) -> datetime:
+    """`now` plus between half and all of `delay` seconds, so retries do not come in step."""
+    return now + timedelta(seconds=random.uniform(delay / 2, delay))
