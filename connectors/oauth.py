@@ -26,7 +26,7 @@ REFRESH_AHEAD = timedelta(minutes=5)
 # writer) is waited for rather than losing the connection.
 SAVE_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 REFUSED = "the accounting system refused the refresh token: reconnect needed"
-NO_TOKENS = "no tokens stored: run `arsync auth connect` or `arsync auth set-tokens`"
+NO_TOKENS = "no tokens stored: run `arsync auth connect{company}` or `arsync auth set-tokens{company}`"
 CLIENT_REFUSED = (
     "check connection.client_id and the secret in the variable connection.client_secret_env "
     "names (rotated in the provider's developer portal?); the stored tokens are kept"
@@ -205,7 +205,7 @@ class TokenManager:
             except InvalidGrant as exc:
                 self._refused = current.refresh_token
                 self.credentials.mark_reconnect_needed(
-                    f"refresh token refused ({exc}); run `arsync auth connect`"
+                    f"refresh token refused ({exc}); run `arsync auth connect{self._company}`"
                 )
                 raise ReconnectNeeded(REFUSED, recorded=True) from exc
             self._save(new)  # committed before the new access token is used
@@ -244,9 +244,17 @@ class TokenManager:
     def _load(self) -> Tokens:
         tokens = self.credentials.load()
         if tokens is None:
-            self.credentials.mark_reconnect_needed(NO_TOKENS)
-            raise ReconnectNeeded(NO_TOKENS, recorded=True)
+            advice = NO_TOKENS.format(company=self._company)
+            self.credentials.mark_reconnect_needed(advice)
+            raise ReconnectNeeded(advice, recorded=True)
         return tokens
+
+    @property
+    def _company(self) -> str:
+        """The company's id, after a space, for the advice stored with the connection: the
+        commands take it (a store that does not say whose tokens it keeps leaves it out)."""
+        company = getattr(self.credentials, "company_id", None)
+        return f" {company}" if isinstance(company, str) and company else ""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from store.credentials import DbCredentials
 from store.crypto import SecretBox
 from store.tables import CompanyConnection
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
+    COMPANY,
     SECRET_KEY,
     QboWorld,
     make_company,
@@ -91,7 +92,8 @@ def test_a_refused_refresh_token_means_reconnect_needed(small, when):
     with pytest.raises(ReconnectNeeded):
         list(pages)
     row = small.connection_row()
-    assert row["status"] == "reconnect_needed" and "auth connect" in row["status_detail"]
+    assert row["status"] == "reconnect_needed"
+    assert row["status_detail"].endswith(f"run `arsync auth connect {COMPANY}`")  # the command whole
     assert small.sim.tokens.refreshes == 0
 
 

@@ -82,7 +82,7 @@ def test_tokens_stored_while_a_sync_fails_for_want_of_them_are_kept_usable(
     failed = sync(acme, capsys)
     monkeypatch.setattr(DbCredentials, "load", loaded)
 
-    assert failed["code"] == 1 and "no tokens stored" in failed["error"]
+    assert failed["code"] == 1 and "no tokens stored: run `arsync auth connect acme`" in failed["error"]
     assert connection_status(acme, capsys) == "ok"
     after = sync(acme, capsys)
     assert after["code"] == 0, after
