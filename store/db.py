@@ -154,6 +154,35 @@ def missing_sqlite_file(url: str) -> Path | None:
     return path.absolute() if path is not None and not path.exists() else None
 
 
+def unopenable_cause(url: str, detail: str) -> str:
+    """Where and, as far as the file system tells, why SQLite could not open the store file
+    `url` names: "at PATH: CAUSE (DETAIL)", PATH absolute and normalised; `detail` alone (the
+    driver's words) for another database or when nothing on the file system explains it."""
+    path = sqlite_file(url)
+    if path is None:
+        return detail
+    path = Path(os.path.abspath(path))
+    cause = _likely_cause(path, detail)
+    return f"at {path}: {cause} ({detail})" if cause else f"at {path}: {detail}"
+
+
+def _likely_cause(path: Path, detail: str) -> str:
+    folder = path.parent
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if path.is_dir():
+        return "that is a folder, not a file"
+    if path.exists() and "not a database" in detail:
+        return "that file is not a SQLite database"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return "no permission to read and write that file"
+    if not os.access(folder, os.W_OK | os.X_OK):  # SQLite creates the file, or its -wal and -shm
+        return f"no permission to create files in the folder {folder}"
+    return ""
+
+
 def require_existing(url: str) -> None:
     """Refuse a SQLite store file that does not exist yet, before connecting would create it
     empty (for commands that only read: `db upgrade` and the writing ones create it)."""
