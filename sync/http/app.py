@@ -19,6 +19,7 @@ from sync.checks import check_http_secrets
 from sync.cli import default_config_path
 from sync.config import Config, load_config
 from sync.http import history, ops, portal, webhooks
+from sync.http.absolute_form import AbsoluteFormTargets
 from sync.http.auth import install_key_first
 from sync.http.body_limit import BodyLimit
 from sync.http.context import ServerContext, WebhookSecrets
@@ -113,5 +114,6 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(OptionsAllowed)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(SteadyAnswers)  # outermost: the body's reading and the key check fall inside
+    app.add_middleware(SteadyAnswers)  # the body's reading and the key check fall inside
+    app.add_middleware(AbsoluteFormTargets)  # outermost: every layer sees the path as routed
     return app
