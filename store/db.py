@@ -29,6 +29,7 @@ def make_engine(
     pool_size: int = 5,
     busy_timeout: float = 30.0,
     bounded: bool = False,
+    statement_timeout: float | None = None,
     create: bool = True,
 ) -> Engine:
     """An engine for `url`: SQLite in WAL mode with a busy timeout, or PostgreSQL via psycopg.
@@ -38,7 +39,9 @@ def make_engine(
     `busy_timeout`: how long a SQLite statement waits for the store's one writer before
     failing as locked (a request served over HTTP should not wait as long as a sync).
     `bounded` (`arsync serve`): no wait is longer than `busy_timeout` on PostgreSQL either,
-    for a lock (`lock_timeout`), for one of the pool's connections or for a new connection.
+    for a lock (`lock_timeout`), for one of the pool's connections or for a new connection;
+    and no statement runs longer than `statement_timeout` (default `busy_timeout`), unless
+    the URL's `options` (or `PGOPTIONS`) set the operator's own.
     `create=False`: a SQLite file that does not exist is never created (empty) by connecting;
     each connection fails until `arsync db upgrade` has made it.
     """
@@ -67,8 +70,20 @@ def make_engine(
         url, echo=echo, pool_size=pool_size, pool_pre_ping=True, connect_args=connect, **limits
     )
     if bounded:
-        event.listen(engine, "connect", partial(_postgres_lock_timeout, ms=round(busy_timeout * 1000)))
+        # A server that takes a statement and never finishes it (a stall, a plan gone wrong)
+        # held the request and its thread for ever: lock_timeout bounds only lock waits
+        limits_ms = {"lock_timeout": round(busy_timeout * 1000)}
+        if not _sets_statement_timeout(url):
+            limits_ms["statement_timeout"] = round((statement_timeout or busy_timeout) * 1000)
+        event.listen(engine, "connect", partial(_postgres_timeouts, limits_ms=limits_ms))
     return engine
+
+
+def _sets_statement_timeout(url: str) -> bool:
+    """Whether the operator chose a statement_timeout in `url`'s `options` (or, without
+    them, in `PGOPTIONS`, which libpq then sends)."""
+    options = make_url(url).query.get("options", os.environ.get("PGOPTIONS", ""))
+    return "statement_timeout" in " ".join([options] if isinstance(options, str) else options)
 
 
 def _private_file(path: Path | None) -> None:
@@ -82,12 +97,13 @@ def _private_file(path: Path | None) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
-def _postgres_lock_timeout(dbapi_connection, _record, *, ms: int) -> None:
-    """Every statement of this connection waits at most `ms` for a lock, then fails (55P03)."""
+def _postgres_timeouts(dbapi_connection, _record, *, limits_ms: dict[str, int]) -> None:
+    """This connection's session limits: each statement waits at most `lock_timeout` ms for
+    a lock (then fails, 55P03) and runs at most `statement_timeout` ms (57014)."""
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
     try:
-        dbapi_connection.execute(f"SET lock_timeout = {int(ms)}")
+        dbapi_connection.execute("; ".join(f"SET {name} = {int(ms)}" for name, ms in limits_ms.items()))
     finally:
         dbapi_connection.autocommit = autocommit
 
@@ -152,6 +168,35 @@ def missing_sqlite_file(url: str) -> Path | None:
     """The SQLite store file `url` names, absolute, if it does not exist (yet)."""
     path = sqlite_file(url)
     return path.absolute() if path is not None and not path.exists() else None
+
+
+def unopenable_cause(url: str, detail: str) -> str:
+    """Where and, as far as the file system tells, why SQLite could not open the store file
+    `url` names: "at PATH: CAUSE (DETAIL)", PATH absolute and normalised; `detail` alone (the
+    driver's words) for another database or when nothing on the file system explains it."""
+    path = sqlite_file(url)
+    if path is None:
+        return detail
+    path = Path(os.path.abspath(path))
+    cause = _likely_cause(path, detail)
+    return f"at {path}: {cause} ({detail})" if cause else f"at {path}: {detail}"
+
+
+def _likely_cause(path: Path, detail: str) -> str:
+    folder = path.parent
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if path.is_dir():
+        return "that is a folder, not a file"
+    if path.exists() and "not a database" in detail:
+        return "that file is not a SQLite database"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return "no permission to read and write that file"
+    if not os.access(folder, os.W_OK | os.X_OK):  # SQLite creates the file, or its -wal and -shm
+        return f"no permission to create files in the folder {folder}"
+    return ""
 
 
 def require_existing(url: str) -> None:

@@ -43,6 +43,7 @@ class App:
         if migrated and not register:
             require_existing(config.store.url)
         engine = make_engine(config.store.url)
+        _connect_once(engine, config.store.url)
         app = cls(config=config, engine=engine, box=secret_box())
         if migrated:
             require_migrated(engine)
@@ -66,6 +67,22 @@ class App:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _connect_once(engine: Engine, url: str) -> None:
+    """Connect before any work, so a store.url no database can be at (a missing folder, a
+    folder, another file) is a configuration error naming the file, whichever command ran."""
+    from sqlalchemy.exc import DBAPIError
+
+    from sync.cli import unopenable_store
+
+    try:
+        engine.connect().close()
+    except DBAPIError as exc:
+        problem = unopenable_store(url, exc)
+        if problem is None:
+            raise
+        raise problem from None
 
 
 def company_rows(companies: list[CompanyConfig]) -> list[CompanyRow]:

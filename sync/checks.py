@@ -57,7 +57,7 @@ def check_secrets(config: Config, company_ids: Iterable[str] | None = None, *, s
     folder = Path(mail.file_directory)
     if smtp and mail.transport == "file" and folder.exists() and not folder.is_dir():
         # each message would be "to retry" for ever (FileExistsError), the command exiting 0
-        raise ConfigError(f"{source}: mail.file_directory: {str(folder)!r} is not a directory")
+        raise ConfigError(f"{source}: mail.file_directory: {str(mail.folder_shown())!r} is not a directory")
 
 
 # The id a built-in connection cannot call its API without (SPEC 7: "realm_id # quickbooks").

@@ -16,7 +16,7 @@ import click
 
 if TYPE_CHECKING:
     from sync.app import App
-    from sync.config import Config
+    from sync.config import Config, ConfigError
 
 CONFIG_ENV = "ARSYNC_CONFIG"
 
@@ -319,6 +319,18 @@ def store_unopenable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
 
     return isinstance(exc, DBAPIError) and any(c in _first_line(exc.orig or exc) for c in _UNOPENABLE)
+
+
+def unopenable_store(url: str, exc: BaseException) -> ConfigError | None:
+    """The configuration error (exit 2) for a store.url `exc` says no database can be at,
+    naming the SQLite file and the likely cause; None for any other failure."""
+    if not store_unopenable(exc):
+        return None
+    from store.db import unopenable_cause
+    from sync.config import ConfigError
+
+    detail = _first_line(exc.orig or exc)  # type: ignore[attr-defined]
+    return ConfigError(f"store.url: cannot open the store {unopenable_cause(url, detail)}")
 
 
 def _not_utf8(args: list[str]) -> str | None:

@@ -112,6 +112,12 @@ class MailConfig(_Strict):
             return ""
         return os.environ.get(self.smtp_password_env, "")
 
+    def folder_shown(self) -> Path:
+        """`file_directory` as messages print it: absolute, its `..` and symbolic links resolved
+        (`load_config` joined a relative one to the file's folder as written, `/etc/arsync/../outbox`).
+        The same place: files are still written to `file_directory` itself."""
+        return Path(self.file_directory).resolve()
+
 
 class DaemonConfig(_Strict):
     """`[daemon]`: how much one `arsync run` worker does at once (SPEC §11)."""

@@ -196,7 +196,7 @@ def _communicate(app: App, echo: Echo, now: datetime) -> None:
         worker_id=worker_id(),
         withdraw=stale_reminders(app.config),
     )
-    echo(f"  {len(report.sent)} emails written to {app.config.mail.file_directory}")
+    echo(f"  {len(report.sent)} emails written to {app.config.mail.folder_shown()}")
 
 
 def _summary(app: App, echo: Echo, now: datetime) -> None:

@@ -59,7 +59,7 @@ def deliver_now(
     handed = f"{len(report.sent)} sent"
     mail = state.config.mail
     if mail.transport == "file":  # nothing reached a mail server: say where it went
-        handed = f"{len(report.sent)} written to {mail.file_directory} (file transport, not emailed)"
+        handed = f"{len(report.sent)} written to {mail.folder_shown()} (file transport, not emailed)"
     click.echo(
         f"mail: {handed}, {len(report.failed)} failed, {len(report.retrying)} to retry{partly}{withdrawn}"
     )

@@ -10,7 +10,7 @@ import sys
 import click
 
 from sync.checks import check_http_secrets
-from sync.cli import State, WorkFailed, pass_state, store_unopenable
+from sync.cli import State, WorkFailed, pass_state, unopenable_store
 from sync.logging import configure_logging
 
 # Seconds an idle keep-alive connection stays open. A load balancer or reverse proxy reuses
@@ -82,8 +82,9 @@ def _check_companies(context) -> None:
     except CompaniesUnreadable as exc:
         raise ConfigError(str(exc)) from None
     except SQLAlchemyError as exc:
-        if store_unopenable(exc):  # a missing folder, another file: no migration job opens it
-            raise
+        problem = unopenable_store(context.config.store.url, exc)
+        if problem is not None:  # a missing folder, another file: no migration job opens it
+            raise problem from None
         return
     except StoreNotMigrated:
         return

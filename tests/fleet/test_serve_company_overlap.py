@@ -93,5 +93,7 @@ def test_serve_refuses_a_store_url_no_database_can_be_at(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == (
-        "arsync: configuration error: store.url: cannot open the store: unable to open database file\n"
+        "arsync: configuration error: store.url: cannot open the store at "
+        f"{tmp_path / 'no-such-folder' / 'arsync.db'}: the folder {tmp_path / 'no-such-folder'} "
+        "does not exist (unable to open database file)\n"
     )

@@ -10,12 +10,14 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from alembic import command
+from sqlalchemy import NullPool, create_engine, text
 
 from store.db import make_engine
 from sync.cli import main
@@ -268,3 +270,78 @@ def test_a_connect_timeout_the_store_url_sets_is_kept(pg_url: str):
     finally:
         engine.dispose()
     assert "connect_timeout=9" in dsn.split()
+
+
+@contextlib.contextmanager
+def stalled(url: str, *tables: str) -> Iterator[None]:
+    """Each of `tables` (in `url`'s schema) read through a view that takes a minute: a
+    statement the server takes and does not finish, waiting for no lock, so `lock_timeout`
+    never ends it (a stalled disk, a plan gone wrong). Sleeps left behind are cancelled."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        for table in tables:
+            connection.execute(text(f"ALTER TABLE {table} RENAME TO {table}_stalled"))
+            connection.execute(
+                text(f"CREATE VIEW {table} AS SELECT s.* FROM {table}_stalled s, pg_sleep(60)")
+            )
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"SELECT pg_cancel_backend(pid) FROM ({STALLED_READERS}) r"))
+        admin.dispose()
+
+
+# the backends still reading a stalled table: their statements have not ended
+STALLED_READERS = """SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE c.relname LIKE '%\\_stalled' AND c.relnamespace = current_schema()::regnamespace
+AND l.pid <> pg_backend_pid()"""
+
+
+def test_a_statement_postgresql_never_finishes_is_a_503_after_the_servers_wait(
+    tmp_path: Path, pg_url: str, monkeypatch
+):
+    """A PostgreSQL that takes the connection and a statement, then never answers it: each
+    request (a portal read, /readyz, /metrics) waited for ever, holding a handler thread and
+    a connection. Each statement of the server now ends after its bound, and the answer is
+    the store's 503; on the store, nothing of theirs is still running."""
+    monkeypatch.setattr("sync.http.app.STORE_WAIT", 0.5)
+    monkeypatch.setattr("sync.http.app.METRICS_STATEMENT_WAIT", 1.0)
+    config, key = migrated_with_key(tmp_path, pg_url)
+    with (
+        serving_in_thread(create_app(config=load_config(config))) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client,
+        stalled(pg_url, "alembic_version", "api_keys", "sync_runs"),
+    ):
+        began = time.monotonic()
+        answers = [client.get(path) for path in ("/v1/companies/acme/accounts?email=a@b.example", "/readyz")]
+        metrics = client.get("/metrics")
+        took = time.monotonic() - began
+        admin = create_engine(pg_url, poolclass=NullPool)
+        with admin.connect() as connection:
+            still = connection.execute(text(STALLED_READERS)).all()
+        admin.dispose()
+    assert [(a.status_code, a.json().get("error", "")[:17]) for a in answers] == [
+        (503, "store unavailable"),
+        (503, "store unreachable"),
+    ]
+    assert (metrics.status_code, metrics.json()) == (503, {"error": "store unavailable: OperationalError"})
+    assert took < 4, took
+    assert still == []
+
+
+@pytest.mark.parametrize(
+    ("options", "shown"), [("", "500ms"), ("%20-cstatement_timeout%3D9s", "9s")], ids=["default", "its own"]
+)
+def test_serves_statement_bound_is_the_wait_unless_the_store_url_sets_its_own(
+    pg_url: str, options: str, shown: str
+):
+    """As `connect_timeout`: an operator's own statement_timeout in `store.url`'s `options`
+    (a report that runs long on purpose) is what the session keeps."""
+    engine = make_engine(f"{pg_url}{options}", bounded=True, busy_timeout=0.5)
+    try:
+        with engine.connect() as connection:
+            kept = connection.scalar(text("SHOW statement_timeout"))
+    finally:
+        engine.dispose()
+    assert kept == shown

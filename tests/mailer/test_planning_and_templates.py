@@ -223,6 +223,23 @@ def test_the_daemon_writes_eml_files_where_mail_dispatch_does(
     assert len(list((shop.path.parent / "outbox").glob("*.eml"))) == 2
 
 
+def test_the_outbox_folder_is_printed_normalised(make_shop, sqlite_url, smtp, tmp_path):
+    """A relative `file_directory` with `..` (`../<this folder>/outbox`) was joined to the
+    config file's folder and printed as written: "written to /tmp/x/../x/outbox". The message
+    names the folder plainly; the files are where it says."""
+    shop = make_shop(sqlite_url)
+    text = shop.path.read_text(encoding="utf-8").replace('transport = "smtp"', 'transport = "file"')
+    roundabout = f'[mail]\nfile_directory = "../{tmp_path.name}/outbox"\n'
+    shop.path.write_text(text.replace("[mail]\n", roundabout), encoding="utf-8")
+    shop.sync([customer("2", "Globex", "ap@globex.example")], [])
+
+    invited = shop.cli("invite", COMPANY, "--customer", "2", "--now", iso(FRIDAY_10AM))
+
+    assert invited.code == 0, invited.err
+    assert f"mail: 1 written to {tmp_path / 'outbox'} (file transport, not emailed)" in invited.out
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
 # --- concurrent planners each report every reminder as theirs ---------------------------------
 
 

@@ -50,15 +50,31 @@ def write_config(tmp_path, url: str):
     return path
 
 
+def _unopenable_stores(tmp_path):
+    """(store.url as an operator may write it, the absolute file, the cause the message names)."""
+    (tmp_path / "a-folder.db").mkdir()
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    return [
+        (f"sqlite:///{tmp_path}/work/../missing/x.db", tmp_path / "missing" / "x.db", "the folder "
+         f"{tmp_path / 'missing'} does not exist (unable to open database file)"),
+        (f"sqlite:///{tmp_path}/a-folder.db", tmp_path / "a-folder.db",
+         "that is a folder, not a file (unable to open database file)"),
+        (f"sqlite:///{tmp_path}/notes.txt", tmp_path / "notes.txt",
+         "that file is not a SQLite database (file is not a database)"),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("command", [("status",), ("history",), ("db", "upgrade")])
-def test_a_store_path_that_cannot_be_opened_is_a_configuration_error_naming_store_url(
+def test_a_store_path_that_cannot_be_opened_is_a_configuration_error_naming_the_file_and_cause(
     tmp_path, capsys, command
 ):
-    for url in (f"sqlite:///{tmp_path / 'missing' / 'x.db'}", f"sqlite:///{write_config(tmp_path, 'x')}"):
-        config = write_config(tmp_path / "c", url) if (tmp_path / "c").mkdir(exist_ok=True) is None else None
+    (tmp_path / "c").mkdir()
+    for url, path, cause in _unopenable_stores(tmp_path):
+        config = write_config(tmp_path / "c", url)
         assert main(["--config", str(config), *command]) == 2
-        line = one_line(capsys.readouterr().err)
-        assert line.startswith("arsync: configuration error: store.url: cannot open the store: ")
+        assert one_line(capsys.readouterr().err) == (
+            f"arsync: configuration error: store.url: cannot open the store at {path}: {cause}"
+        )
 
 
 def test_an_unreachable_postgresql_store_is_one_line(tmp_path, capsys):
