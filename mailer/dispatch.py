@@ -47,9 +47,10 @@ from mailer.outgoing import Outgoing
 from mailer.preview import Planned, preview
 from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
+from mailer.take_back import REMINDER_REASONS
 from mailer.transports import OnStart, Transport
 from mailer.validity import count_from
-from mailer.withdraw import REMINDER_REASONS, Withdrawal
+from mailer.withdraw import Withdrawal
 from portal_rules.windows import is_open
 
 log = structlog.get_logger("arsync.mailer")
