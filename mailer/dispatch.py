@@ -26,11 +26,8 @@ queued again after a failed attempt) and automatic invitations of a company that
 the caller says how (`withdraw`). An invitation claimed has its link's days counted again from `now`
 (`mailer.validity`): held for the window or a server that was down, it still has them all.
 
-A message the server takes for some recipients and refuses for others is `sent` with the
-refusals noted; if some of them were only deferred (4xx), the row is instead queued again
-with the usual backoff, its `recipient` narrowed to those deferred: they get the same bytes
-(same Message-ID) later, the others never again. Narrowing is part of recording the answer,
-so a crash before it leaves the row `sending`, hence in doubt, like any other.
+Each answer is written to its row as `mailer.answers` says (a message delivered to some of its
+recipients and deferred for others goes again to those alone).
 """
 
 from __future__ import annotations
@@ -41,17 +38,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
+from mailer.answers import record
 from mailer.claim import CLAIMED, Claimed, WindowFor, claim, claimable, expire_leases, open_companies, start
 from mailer.outbox import OUTBOX
 from mailer.outgoing import Outgoing
 from mailer.preview import Planned, preview
 from mailer.results import Outcome, SendResult
 from mailer.retry import Backoff
+from mailer.take_back import REMINDER_REASONS
 from mailer.transports import OnStart, Transport
 from mailer.validity import count_from
-from mailer.withdraw import REMINDER_REASONS, Withdrawal
+from mailer.withdraw import Withdrawal
 from portal_rules.windows import is_open
 
 log = structlog.get_logger("arsync.mailer")
@@ -181,7 +180,7 @@ def dispatch(
         not_begun.update(row.id for row in batch if _unsent(results.get(row.message_id)))
         begun = [row for row in batch if row.id not in not_begun]
         with engine.begin() as connection:  # the answers and the hand-back, together
-            _record(connection, begun, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
+            record(connection, begun, results, now=now, worker_id=worker_id, backoff=backoff, report=report)
             report.handed_back += _hand_back(connection, not_begun, worker_id)
         log.info("mail.batch", worker=worker_id, claimed=len(batch), **report.summary())
         if report.unreachable:  # the rest stay due, for the next run: no connection per batch now
@@ -349,132 +348,3 @@ async def _send(
     for result in sent:
         results[result.message_id] = result
     return results
-
-
-_RECORD = (
-    update(OUTBOX)
-    .where(
-        OUTBOX.c.id == bindparam("b_id"),
-        OUTBOX.c.claimed_by == bindparam("b_worker"),
-        # A late answer still counts; (no IN here: executemany cannot expand it). A `claimed`
-        # row has an answer without having started (the server was found unreachable).
-        or_(OUTBOX.c.status == "sending", OUTBOX.c.status == "in_doubt", OUTBOX.c.status == CLAIMED),
-    )
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        next_attempt_at=bindparam("b_retry_at", type_=OUTBOX.c.next_attempt_at.type),
-        last_error=bindparam("b_error"),
-        sent_at=bindparam("b_sent_at", type_=OUTBOX.c.sent_at.type),
-        recipient=bindparam("b_recipient"),
-    )
-)
-
-
-def _record(
-    connection: Connection,
-    batch: Sequence[Claimed],
-    results: dict[str, SendResult],
-    *,
-    now: datetime,
-    worker_id: str,
-    backoff: Backoff,
-    report: DispatchReport,
-) -> None:
-    """Write every answer in one executemany; a row without an answer stays `sending`."""
-    params, unreached = [], []
-    for row in batch:
-        result = results.get(row.message_id)
-        if result is None:
-            log.error("mail.no_result", id=row.id, message_id=row.message_id)
-            continue
-        change = _transition(row, result, now=now, backoff=backoff)
-        params.append({"b_id": row.id, "b_worker": worker_id, **change})
-        if not result.reached:
-            report.unreachable = result.describe()
-            unreached.append(row.id)
-        getattr(report, _BUCKET[change["b_status"]]).append(row.id)
-        if result.outcome is Outcome.DELIVERED and change["b_status"] != "sent":
-            report.partly.append(row.id)
-        if change["b_error"]:
-            report.errors[row.id] = change["b_error"]
-        if result.refused:
-            refused = [str(refusal) for refusal in result.refused]
-            log.warning("mail.recipients_refused", id=row.id, status=change["b_status"], refused=refused)
-        if change["b_status"] in ("failed", "in_doubt"):  # retries are summed up in mail.batch
-            log.warning("mail.not_delivered", id=row.id, status=change["b_status"], error=change["b_error"])
-    if params:
-        connection.execute(_RECORD, params)
-    if unreached:  # nothing of them reached a server: untried, as a message handed back is
-        c = OUTBOX.c
-        connection.execute(
-            update(OUTBOX)
-            .where(c.id.in_(unreached), c.claimed_by == worker_id, c.status == "queued")
-            .values(claimed_by=None, claimed_at=None)
-        )
-
-
-_BUCKET = {"sent": "sent", "queued": "retrying", "failed": "failed", "in_doubt": "in_doubt"}
-
-
-def _transition(row: Claimed, result: SendResult, *, now: datetime, backoff: Backoff) -> dict:
-    """The row's new state for one transport answer."""
-    attempts = row.attempts + 1
-    change = {
-        "b_attempts": attempts,
-        "b_retry_at": None,
-        "b_error": result.describe() or None,
-        "b_sent_at": None,
-        "b_recipient": row.recipient,
-    }
-    if result.outcome is Outcome.DELIVERED:
-        return change | _delivered(result, attempts, now=now, backoff=backoff, earlier=_refused_before(row))
-    if result.outcome is Outcome.PERMANENT:
-        return change | {"b_status": "failed"}
-    if result.outcome is Outcome.IN_DOUBT:
-        return change | {"b_status": "in_doubt"}
-    if not result.reached:  # the server's fault, not the message's: not counted, never failed
-        return change | {
-            "b_attempts": row.attempts,
-            "b_status": "queued",
-            "b_retry_at": backoff.unreachable_retry(now),
-        }
-    retry_at = backoff.next_attempt(attempts, now)
-    if retry_at is None:
-        return change | {
-            "b_status": "failed",
-            "b_error": f"gave up after {attempts} attempts: {result.describe()}",
-        }
-    return change | {"b_status": "queued", "b_retry_at": retry_at}
-
-
-def _delivered(
-    result: SendResult, attempts: int, *, now: datetime, backoff: Backoff, earlier: str | None
-) -> dict:
-    """The row's change for a message the server took for at least one recipient: `sent`,
-    noting whom it refused for good (now, or at an `earlier` attempt of this message); or,
-    while some were only deferred (4xx), queued again for them alone, since the others already
-    have it (see the module docstring)."""
-    for_good = [str(r) for r in result.refused if r.recipient not in result.deferred]
-    refused = "; ".join([*for_good, earlier] if earlier else for_good)
-    if not result.deferred:
-        return {"b_status": "sent", "b_sent_at": now, "b_error": f"refused: {refused}" if refused else None}
-    narrowed = {"b_recipient": ", ".join(result.deferred)}
-    deferred = "; ".join(str(r) for r in result.refused if r.recipient in result.deferred)
-    note = f"{PARTLY}{f'; refused: {refused}' if refused else ''}; deferred: {deferred}"
-    retry_at = backoff.next_attempt(attempts, now)
-    if retry_at is None:
-        return narrowed | {"b_status": "failed", "b_error": f"gave up after {attempts} attempts: {note}"}
-    return narrowed | {"b_status": "queued", "b_retry_at": retry_at, "b_error": note}
-
-
-PARTLY = "delivered to the other recipients"
-
-
-def _refused_before(row: Claimed) -> str | None:
-    """The recipients an earlier attempt of this (narrowed) message saw refused for good, as
-    its note says them: they never got it, which the row must keep saying once it is sent."""
-    note = row.last_error or ""
-    if not note.startswith(PARTLY) or "; refused: " not in note:
-        return None
-    return note.split("; refused: ", 1)[1].split("; deferred: ", 1)[0]

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, select
 
 from mailer.claim import WindowFor
 from mailer.outbox import OUTBOX
-from mailer.withdraw import Verdict
+from mailer.take_back import Verdict
 from portal_rules.windows import next_opening
 from store.clock import store_now
 

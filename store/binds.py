@@ -4,7 +4,7 @@ its column type's processor, in one C call wherever the type allows it.
 SQLAlchemy processes bind values one call per value through a generic path (a dict build
 and a `%` format for SQLite's dates and booleans, a TypeDecorator's two layers for money
 and UTC times). A sync binds about a million values in a 100k pull, so the writers
-(`store.bulk`) take these processors instead: the same results, and the same errors.
+(`store.bulk`, `store.upsert`) take these processors instead: the same results, and the same errors.
 """
 
 from __future__ import annotations

@@ -18,11 +18,12 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from portal_rules.balances import company_today
 from portal_rules.health import Health, Tally, band_of, score
 from store.admin import NotFound
-from store.bulk import among, insert_new
+from store.bulk import among
 from store.health_tables import HealthOverride, HealthScore
 from store.health_tally import company_tallies
 from store.tables import Company, Customer
 from store.types import UTCDateTime
+from store.upsert import insert_new
 
 SCORES = HealthScore.__table__
 OVERRIDES = HealthOverride.__table__

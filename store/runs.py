@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from portal_rules.records import Entity, Page
 from portal_rules.types import CompanyPolicy
-from store.bulk import AlreadyStored
 from store.connections import clear_rate_limit, mark_rate_limited, mark_reconnect_needed
 from store.leases import LeaseBusy, renew
 from store.pages import PageContext, Written, write_page
@@ -28,6 +27,7 @@ from store.quarantine import open_entities, resolve_before
 from store.reconcile import TABLES, mark_absent, stored_entities, unseen
 from store.rule_settings import settle_rules
 from store.tables import SyncCursor, SyncRun
+from store.upsert import AlreadyStored
 
 RUNS = SyncRun.__table__
 CURSORS = SyncCursor.__table__

@@ -20,9 +20,10 @@ from portal_rules.customers import portal_visible_customer, should_import
 from portal_rules.records import CustomerRecord, InvoiceRecord
 from portal_rules.types import CustomerFacts
 from portal_rules.visibility import sent_and_live
-from store.bulk import among, insert_new, select_among, update_by_key, upsert
+from store.bulk import among, select_among, update_by_key
 from store.tables import Adjustment, Contact, Customer, Invoice
 from store.types import to_money
+from store.upsert import insert_new, upsert
 
 CUSTOMERS: Table = Customer.__table__
 CONTACTS: Table = Contact.__table__

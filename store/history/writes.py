@@ -15,8 +15,9 @@ from datetime import datetime
 from sqlalchemy import Connection, delete
 
 from portal_rules.records import AllocationRecord, CreditRecord, PaymentRecord
-from store.bulk import among, insert_new, select_among, upsert
+from store.bulk import among, select_among
 from store.history.tables import ALLOCATIONS, CREDITS, PAYMENTS
+from store.upsert import insert_new, upsert
 from store.writes import mark_gone
 
 

@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from portal_rules.records import InvoiceRecord
-from store.bulk import AlreadyStored, insert_new, update_by_key, upsert
+from store.bulk import update_by_key
 from store.db import make_engine, upgrade
+from store.upsert import AlreadyStored, insert_new, upsert
 from store.writes import ADJUSTMENTS, INVOICES, write_invoices
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from store.bulk import upsert
 from store.copy_binary import binary_safe
 from store.db import make_engine, upgrade
+from store.upsert import upsert
 from store.writes import INVOICES
 
 VARCHAR, INT4, INT8, BOOLEAN, NUMERIC, DATE, TIMESTAMPTZ, TIMESTAMP = 1043, 23, 20, 16, 1700, 1082, 1184, 1114

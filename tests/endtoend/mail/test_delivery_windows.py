@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.preview import HELD_NOTE
-from mailer.withdraw import HELD
+from mailer.take_back import HELD
 from portal_rules.records import Quarantined
 from store.tables import Invitation
 from sync.invites import invite

@@ -22,12 +22,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from mailer import withdraw as withdraw_module
+from mailer import take_back as take_back_module
 from mailer.dispatch import DispatchReport, dispatch
 from mailer.outbox import parse
 from mailer.statement_doc import load_document
 from mailer.statement_pdf import render_pdf
-from mailer.withdraw import Verdict, assess, take_back
+from mailer.take_back import Verdict, take_back
+from mailer.withdraw import assess
 from portal_rules.balances import company_today
 from portal_rules.records import InvoiceRecord
 from store.history.writes import write_payments
@@ -507,7 +508,7 @@ def test_two_dispatchers_reading_the_backlog_either_side_of_a_payment_do_not_dea
         threads.start("second", second)
         assert second_read.wait(WAIT)
 
-    real_drop = withdraw_module._drop
+    real_drop = take_back_module._drop
 
     def drop(connection, ids, reason, *, tried):
         dropped = real_drop(connection, ids, reason, tried=tried)
@@ -516,7 +517,7 @@ def test_two_dispatchers_reading_the_backlog_either_side_of_a_payment_do_not_dea
             wait_until_blocked(shop, second_pid[0], second_done)  # the second holds 1's row, waits for 2's
         return dropped  # ... and the first turns to 1's: each waits for the other
 
-    monkeypatch.setattr(withdraw_module, "_drop", drop)
+    monkeypatch.setattr(take_back_module, "_drop", drop)
     first = Paused(shop, first_reads)
     threads.start("first", lambda: run_dispatch(shop, first, worker="first"))
     reports = threads.join()  # PostgreSQL breaks the cycle by failing one of them: re-raised here
