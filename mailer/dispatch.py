@@ -132,7 +132,7 @@ def dispatch(
     transport raises, the claimed rows stay `sending` and later become `in_doubt`. Once
     `stop()` is true the run ends at the next safe point (see the module docstring) with
     `stopped` set and the messages not begun queued again. `withdraw` drops the reminders no
-    longer due among those about to be claimed (`mailer.withdraw.withdraw_stale`). With a
+    longer due among those about to be claimed (`mailer.withdraw.Withdrawal`). With a
     `clock`, each batch after the first reads the time again and which windows are open then,
     and each message is checked against its window again as it leaves: automatic
     mail whose window closed since the claim is queued again untouched (`handed_back`).

@@ -118,7 +118,7 @@ def assess(
 ) -> Verdict:
     """The queued automatic reminders (of `companies`, due at `now`; None: any) listing an
     invoice no longer remindable: to withdraw (none due), or to plan again (some due, never
-    tried); and the invitations to drop (`_invitations`). Reads only."""
+    tried); and the invitations to drop (`mailer.uninvite.stale_invitations`). Reads only."""
     verdict = Verdict()
     verdict.revoked, verdict.unwanted = stale_invitations(connection, now, companies, auto_invites)
     if companies is not None and not companies:

@@ -1,4 +1,4 @@
-"""`store.bulk`'s fast bind processors give exactly what the column types' own processors give.
+"""`store.binds`'s fast bind processors give exactly what the column types' own processors give.
 
 The bulk writer replaces SQLAlchemy's per-value processors for booleans and SQLite's
 DATE/DATETIME strings with one-call equivalents, and Money and UTCDateTime bring their own
