@@ -76,8 +76,9 @@ class FileTransport:
         if not message_id:
             return SendResult("", Outcome.PERMANENT, None, "message has no Message-ID")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.directory / eml_name(message_id), message.data)
+            folder = self.directory.resolve()  # "mail/../outbox": no empty mail/ made on the way
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(folder / eml_name(message_id), message.data)
         except OSError as exc:
             return SendResult(message_id, Outcome.TRANSIENT, None, f"{type(exc).__name__}: {exc}")
         return SendResult(message_id, Outcome.DELIVERED)

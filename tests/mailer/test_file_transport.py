@@ -40,6 +40,18 @@ def test_writing_the_same_message_twice_keeps_one_file(tmp_path, sender, invitat
     assert (tmp_path / eml_name(message["Message-ID"])).read_bytes() == first
 
 
+def test_a_folder_named_through_dot_dot_creates_no_folder_on_the_way(tmp_path, sender, invitation):
+    """`file_directory = "mail/../outbox"`: the messages go to ./outbox, as the path says,
+    and no empty ./mail is left behind by creating the folder's parents as written."""
+    message = render_invitation(sender, invitation, key="i1", now=NOW)
+
+    [result] = asyncio.run(FileTransport(tmp_path / "mail" / ".." / "outbox").send_many(outgoing([message])))
+
+    assert result.outcome is Outcome.DELIVERED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox"]
+    assert (tmp_path / "outbox" / eml_name(message["Message-ID"])).exists()
+
+
 def test_file_names_are_safe():
     assert eml_name("<reminder.acme.0123abcd@acme.example>") == "reminder.acme.0123abcd@acme.example.eml"
     hostile = eml_name("<../../etc/passwd@x>")
