@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, case, distinct, func, select
+from sqlalchemy import Connection, Engine, case, distinct, func, select, union_all
 
 from store.clock import store_now
 from store.fleet_tables import SyncSchedule
 from store.schedule import abandoned_in_a_row
-from store.tables import PENDING, AccessRequest, Outbox, QuarantinedRecord, SyncRun
+from store.tables import PENDING, AccessRequest, Outbox, QuarantinedRecord, SyncRun, SyncRunTotal
 
 RUNS = SyncRun.__table__
+TOTALS = SyncRunTotal.__table__  # the runs pruned past the retention (`store.retention`)
 QUARANTINE = QuarantinedRecord.__table__
 OUTBOX = Outbox.__table__
 REQUESTS = AccessRequest.__table__
@@ -35,7 +36,8 @@ class StoreCounts:
 
 
 def store_counts(engine: Engine) -> StoreCounts:
-    """Sync runs by status, API calls, quarantined records, outbox messages by state, the
+    """Sync runs by status and their API calls (the runs kept and the totals of those pruned
+    past the retention, so the figures never go down), quarantined records, outbox messages by state, the
     invitations portal requests decided on that no worker has issued yet, and the syncs in a
     row each company's workers began and never finished (the last one's claim expired, on
     the store's clock). `outstanding`: records whose latest version no sync could read
@@ -44,9 +46,12 @@ def store_counts(engine: Engine) -> StoreCounts:
     with engine.connect() as connection:
         runs = select(
             RUNS.c.company_id, RUNS.c.status, func.count(), func.coalesce(func.sum(RUNS.c.api_calls), 0)
-        )
-        for company, status, n, calls in connection.execute(runs.group_by(RUNS.c.company_id, RUNS.c.status)):
-            counts.syncs[(company, status)] = n
+        ).group_by(RUNS.c.company_id, RUNS.c.status)
+        pruned = select(TOTALS.c.company_id, TOTALS.c.status, TOTALS.c.runs, TOTALS.c.api_calls)
+        # one statement, one snapshot: a prune committed between two reads would count its
+        # runs twice or not at all, and a counter that dips reads as a reset to Prometheus
+        for company, status, n, calls in connection.execute(union_all(runs, pruned)):
+            counts.syncs[(company, status)] = counts.syncs.get((company, status), 0) + n
             counts.api_calls[company] = counts.api_calls.get(company, 0) + int(Decimal(calls))
         quarantined = select(QUARANTINE.c.company_id, func.count()).group_by(QUARANTINE.c.company_id)
         counts.quarantined = {company: n for company, n in connection.execute(quarantined)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from store.types import Money, UTCDateTime
@@ -136,6 +136,8 @@ class Adjustment(SQLModel, table=True):
 
 class SyncRun(SQLModel, table=True):
     __tablename__ = "sync_runs"
+    # the runs past the retention, oldest first (`store.retention`)
+    __table_args__ = (Index("ix_sync_runs_finished_at", "finished_at"),)
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64, index=True)
     started_at: datetime = Field(sa_column=_when(nullable=False))
@@ -151,6 +153,18 @@ class SyncRun(SQLModel, table=True):
     api_calls: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     worker: str | None = None  # the worker id that ran it (SPEC §11)
+
+
+class SyncRunTotal(SQLModel, table=True):
+    """What the runs pruned past the retention added up to, per company and status
+    (`store.retention`): `/metrics` counts them with the runs still kept."""
+
+    __tablename__ = "sync_run_totals"
+    company_id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(primary_key=True)
+    # years of a fleet's runs and calls: past what a 32-bit integer holds
+    runs: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    api_calls: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 class SyncCursor(SQLModel, table=True):

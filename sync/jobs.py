@@ -1,9 +1,9 @@
 """The daemon's periodic jobs, each run by one worker of the fleet per interval.
 
 Reminder planning, mail dispatch and finishing cut-off token refreshes every minute,
-customer health hourly, token keep-alive daily; each is a
-function of the effective configuration, the store and a time, so the daemon only decides
-when (and, through `store.jobs`, on which worker) they run.
+customer health and the pruning of sync runs past the retention hourly, token keep-alive
+daily; each is a function of the effective configuration, the store and a time, so the
+daemon only decides when (and, through `store.jobs`, on which worker) they run.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem
 from mailer.withdraw import Withdrawal
+from store import retention
 from store.access_requests import companies_with_requested_invites
 from store.connections import why_blocked
 from store.credentials import DbCredentials, cut_off_refreshes
@@ -229,6 +230,17 @@ def _budget(ctx: JobContext, company: CompanyConfig) -> Pacer:
     return make_pacer(pacing, limits.per_minute, 60.0, limits.concurrent)
 
 
+def prune_runs(ctx: JobContext) -> None:
+    """Delete the sync runs past `[store] keep_runs_days`, their counts kept for `/metrics`
+    (`store.retention`: what is kept whatever its age, and why)."""
+    engine = ctx.app.engine
+    pruned = retention.prune_runs(
+        engine, retention.retention_cutoff(engine, ctx.config.store.keep_runs_days), stopping=ctx.stopping
+    )
+    if pruned:
+        log.info("daemon.runs_pruned", runs=pruned, keep_days=ctx.config.store.keep_runs_days)
+
+
 def health(ctx: JobContext) -> None:
     """Recompute every company's customer health: days past due advance without a sync."""
     for company in ctx.config.companies:
@@ -244,4 +256,5 @@ JOBS = (
     Job("keepalive", timedelta(days=1), keep_alive),
     Job("refreshes", timedelta(minutes=1), finish_refreshes),
     Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
+    Job("prune_runs", timedelta(hours=1), prune_runs),  # an hour's runs: a batch or so each time
 )

@@ -104,6 +104,16 @@ CASES = [
         '[http]\nhost = ""\n',
         "http.host: empty: give the address to listen on (0.0.0.0 for every interface)",
     ),
+    (  # a retention of no days would prune every run as it finished
+        "keep-runs-zero-days",
+        "[store]\nkeep_runs_days = 0\n",
+        "store.keep_runs_days: Input should be greater than or equal to 1",
+    ),
+    (
+        "keep-runs-not-days",
+        '[store]\nkeep_runs_days = "90d"\n',
+        "store.keep_runs_days: Input should be a valid",
+    ),
     ("not-toml", "[store\nurl=", "not valid TOML"),
     ("key-with-newline", '"stor\\n" = 1\n', "'stor\\n': unknown key"),
 ]
@@ -148,3 +158,4 @@ def test_example_config_is_valid(monkeypatch):
     config = load_config(Path(__file__).parents[2] / "config.example.toml")
     assert [c.id for c in config.companies]
     assert config.companies[0].reminder_offsets_days == [-3, 0, 7, 14, 30]
+    assert config.store.keep_runs_days == 90
