@@ -184,8 +184,11 @@ def add_invoice(
 
 
 def _next_id(company: SimCompany, entity: str, existing: dict[str, object]) -> str:
-    """QuickBooks: max id + 1. Xero: a UUID derived from the company, entity and count, so
-    a replayed test creates the same ids."""
+    """QuickBooks: max id + 1, transactions (invoices with payments and credit memos) in one
+    sequence, customers in another. Xero: a UUID derived from the company, entity and count,
+    so a replayed test creates the same ids."""
     if company.kind == "xero":
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{company.id}/{entity}/{len(existing)}"))
+    if entity == "invoice":
+        return ledger_mutations.new_id(company, entity)
     return str(max((int(key) for key in existing if key.isdigit()), default=0) + 1)

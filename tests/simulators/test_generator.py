@@ -162,5 +162,8 @@ def test_added_records_get_the_next_id(kind):
     if kind == "quickbooks":
         assert int(invoice.id) == max(int(key) for key in company.invoices)
         assert int(customer.id) == len(company.customers)
+        # invoices, payments and credit memos share one sequence: no invoice takes a memo's id
+        assert invoice.id not in company.payments and invoice.id not in company.credits
+        assert int(invoice.id) > max(int(key) for key in [*company.payments, *company.credits])
     else:
         assert uuid.UUID(invoice.id) and invoice.id != customer.id
