@@ -35,36 +35,41 @@ class Portal:
     """The views of one company: by ref, the columns a differential test compares."""
 
     customers: dict[str, Decimal] = field(default_factory=dict)  # ref -> balance_due
-    invoices: dict[str, tuple[str, Decimal, Decimal]] = field(
-        default_factory=dict
-    )  # customer, total, balance
-    payments: dict[str, tuple[str, Decimal, Decimal]] = field(
-        default_factory=dict
-    )  # customer, amount, unapplied
-    credits: dict[str, tuple[str, Decimal, Decimal]] = field(
-        default_factory=dict
-    )  # customer, total, remaining
+    # ref -> every other column of the view, in its order (company_id aside)
+    invoices: dict[str, tuple] = field(default_factory=dict)
+    payments: dict[str, tuple] = field(default_factory=dict)
+    credits: dict[str, tuple] = field(default_factory=dict)
     statement: dict[str, list[Line]] = field(default_factory=dict)  # customer ref -> lines in order
 
 
-def expected_portal(company: SimCompany) -> Portal:
-    """The rows SPEC says the portal views show for `company`'s books as they are now."""
-    shown = {c.id for c in company.customers.values() if _shown_customer(company, c)}
+def expected_portal(company: SimCompany, *, import_inactive: bool = False) -> Portal:
+    """The rows SPEC says the portal views show for `company`'s books as they are now, with
+    the company setting `import_inactive_customers = import_inactive`."""
+    shown = {c.id for c in company.customers.values() if _shown_customer(company, c, import_inactive)}
     visible = {i.id: i for i in company.invoices.values() if i.customer_id in shown and _visible(company, i)}
     portal = Portal()
     for ref in shown:
         portal.customers[ref] = sum((i.balance for i in visible.values() if i.customer_id == ref), ZERO)
     for invoice in visible.values():
-        portal.invoices[invoice.id] = (invoice.customer_id, invoice.total, invoice.balance)
+        portal.invoices[invoice.id] = (
+            invoice.customer_id, invoice.doc_number, invoice.issue_date, invoice.due_date,
+            invoice.currency, invoice.total, invoice.balance,
+        )  # fmt: skip
     for payment in company.payments.values():
         if payment.customer_id in shown and _customer_payment(company, payment):
             money = sum((a.amount for a in payment.allocations), ZERO)
             unapplied = ZERO if company.kind == "xero" else payment.amount - money
-            portal.payments[payment.id] = (payment.customer_id, payment.amount, unapplied)
+            portal.payments[payment.id] = (
+                payment.customer_id, payment.paid_on, payment.currency, payment.amount, unapplied,
+                payment.reference,
+            )  # fmt: skip
     for credit in company.credits.values():
         if credit.customer_id in shown and _live_credit(company, credit):
             remaining = credit.total - sum((a.amount for a in credit.allocations), ZERO)
-            portal.credits[credit.id] = (credit.customer_id, credit.total, remaining)
+            portal.credits[credit.id] = (
+                credit.customer_id, credit.doc_number, credit.issue_date, credit.currency, credit.total,
+                remaining,
+            )  # fmt: skip
     lines: dict[str, list[Line]] = {}
     for customer_ref, line in _lines(company, visible):
         lines.setdefault(customer_ref, []).append(line)
@@ -73,14 +78,14 @@ def expected_portal(company: SimCompany) -> Portal:
     return portal
 
 
-def _shown_customer(company: SimCompany, customer: SimCustomer) -> bool:
-    """Imported and active (SPEC 2); Xero: a customer by flag or by a sales invoice naming it."""
-    if customer.deleted or not customer.active:
-        return False
+def _shown_customer(company: SimCompany, customer: SimCustomer, import_inactive: bool) -> bool:
+    """Imported and active, or inactive (Xero: archived or GDPR request) and imported by
+    setting (SPEC 2); Xero: a customer by flag or by a sales invoice naming it."""
     if company.kind == "quickbooks":
-        return True
+        return not customer.deleted and (customer.active or import_inactive)
+    active = customer.active and not customer.gdpr_request
     sells_to = any(i.customer_id == customer.id and i.type == "ACCREC" for i in company.invoices.values())
-    return not customer.gdpr_request and (customer.is_customer or sells_to)
+    return (active or import_inactive) and (customer.is_customer or sells_to)
 
 
 def _visible(company: SimCompany, invoice: SimInvoice) -> bool:

@@ -67,6 +67,7 @@ class Books:
     now: Callable[[], datetime]
 
     changing: Callable[[], AbstractContextManager]  # hold the simulator still for a change mid-sync
+    import_inactive: bool = False  # the company setting import_inactive_customers
 
     def sync(
         self, *, full: bool = False, between: Callable[[], str] | None = None, stop: bool = False
@@ -82,7 +83,7 @@ class Books:
                 with self.changing():
                     between()
 
-        policy = CompanyPolicy(plan="pro", timezone="UTC")
+        policy = CompanyPolicy(plan="pro", timezone="UTC", import_inactive_customers=self.import_inactive)
         summary = sync_company(
             self.engine, self.company_id, policy, self.connector(), full=full, owner="diff", clock=self.now,
             on_page=on_page, stop=(lambda: pages >= 1) if stop else None,
@@ -157,18 +158,23 @@ def stored_portal(engine: Engine, company_id: str) -> Portal:
 
         for ref, due in rows("SELECT customer_ref, balance_due FROM portal_customers"):
             portal.customers[ref] = _money(due)
-        for ref, customer, total, balance in rows(
-            "SELECT invoice_ref, customer_ref, total, balance FROM portal_invoices"
+        for ref, customer, number, issued, due, currency, total, balance in rows(
+            "SELECT invoice_ref, customer_ref, doc_number, issue_date, due_date, currency, total, balance"
+            " FROM portal_invoices"
         ):
-            portal.invoices[ref] = (customer, _money(total), _money(balance))
-        for ref, customer, amount, unapplied in rows(
-            "SELECT payment_ref, customer_ref, amount, unapplied FROM portal_payments"
+            row = (customer, number, _day(issued), _day(due), currency, _money(total), _money(balance))
+            portal.invoices[ref] = row
+        for ref, customer, paid_on, currency, amount, unapplied, reference in rows(
+            "SELECT payment_ref, customer_ref, paid_on, currency, amount, unapplied, reference"
+            " FROM portal_payments"
         ):
-            portal.payments[ref] = (customer, _money(amount), _money(unapplied))
-        for ref, customer, total, remaining in rows(
-            "SELECT credit_ref, customer_ref, total, remaining FROM portal_credits"
+            row = (customer, _day(paid_on), currency, _money(amount), _money(unapplied), reference or "")
+            portal.payments[ref] = row
+        for ref, customer, number, issued, currency, total, remaining in rows(
+            "SELECT credit_ref, customer_ref, doc_number, issue_date, currency, total, remaining"
+            " FROM portal_credits"
         ):
-            portal.credits[ref] = (customer, _money(total), _money(remaining))
+            portal.credits[ref] = (customer, number, _day(issued), currency, _money(total), _money(remaining))
         for customer, day, kind, ref, amount, running in rows(
             "SELECT customer_ref, entry_date, kind, ref, amount, running_balance FROM portal_statement"
         ):
@@ -199,10 +205,12 @@ def differences(stored: Portal, expected: Portal) -> list[str]:
 def run_case(engine: Engine, system: str, seed: int, steps: int = STEPS) -> None:
     """Sync, compare; then `steps` times: change the books, sync, compare. One sync in five
     sees a change land between its pages, one in ten is interrupted after its first page:
-    the store may lag the books then, and must have caught up after the next complete sync."""
+    the store may lag the books then, and must have caught up after the next complete sync.
+    Odd seeds start with `import_inactive_customers = true`; now and then it is turned over."""
     rng = random.Random(f"diff-{system}-{seed}")
     with SYSTEMS[system](engine, seed) as books:
-        history = ["first full sync"]
+        books.import_inactive = seed % 2 == 1
+        history = [f"first full sync, import_inactive_customers={books.import_inactive}"]
         books.sync()
 
         def change() -> str:
@@ -216,6 +224,9 @@ def run_case(engine: Engine, system: str, seed: int, steps: int = STEPS) -> None
             if step:
                 for _ in range(rng.randint(1, 3)):
                     change()
+                if rng.random() < 0.08:  # the setting changes: the next sync follows it
+                    books.import_inactive = not books.import_inactive
+                    history.append(f"import_inactive_customers={books.import_inactive}")
                 full, roll = rng.random() < 0.25, rng.random()
                 between, stop = (change if roll < 0.2 else None), 0.2 <= roll < 0.3
                 history.append(
@@ -232,7 +243,8 @@ def run_case(engine: Engine, system: str, seed: int, steps: int = STEPS) -> None
                 settled, resumed = not resumed, False
             if not settled:
                 continue
-            found = differences(stored_portal(engine, books.company_id), expected_portal(books.company))
+            expected = expected_portal(books.company, import_inactive=books.import_inactive)
+            found = differences(stored_portal(engine, books.company_id), expected)
             assert not found, "\n".join([f"{system} seed {seed} step {step}:", *found, "changes:", *history])
 
 
