@@ -67,6 +67,7 @@ class Books:
     now: Callable[[], datetime]
 
     changing: Callable[[], AbstractContextManager]  # hold the simulator still for a change mid-sync
+    wait_days: Callable[[int], object]  # days pass with no sync (beyond QuickBooks CDC's 30)
     import_inactive: bool = False  # the company setting import_inactive_customers
 
     def sync(
@@ -116,6 +117,7 @@ def quickbooks(engine: Engine, seed: int) -> Iterator[Books]:
         yield Books(
             qbo_fixtures.COMPANY, company, engine, world.connector,
             lambda: clock.advance(minutes=1), lambda: clock.advance(minutes=30), nullcontext,
+            lambda days: clock.advance(days=days),
         )  # fmt: skip
 
 
@@ -133,7 +135,7 @@ def xero(engine: Engine, seed: int) -> Iterator[Books]:
 
         yield Books(
             company.id, company, engine, lambda: world.connector(company.id), later, world.now,
-            lambda: sim.mutate(company.id),
+            lambda: sim.mutate(company.id), lambda days: clock.advance(days * 86400),
         )  # fmt: skip
 
 
@@ -206,7 +208,8 @@ def run_case(engine: Engine, system: str, seed: int, steps: int = STEPS) -> None
     """Sync, compare; then `steps` times: change the books, sync, compare. One sync in five
     sees a change land between its pages, one in ten is interrupted after its first page:
     the store may lag the books then, and must have caught up after the next complete sync.
-    Odd seeds start with `import_inactive_customers = true`; now and then it is turned over."""
+    Odd seeds start with `import_inactive_customers = true`; now and then it is turned over.
+    Now and then a month passes between two syncs."""
     rng = random.Random(f"diff-{system}-{seed}")
     with SYSTEMS[system](engine, seed) as books:
         books.import_inactive = seed % 2 == 1
@@ -228,15 +231,19 @@ def run_case(engine: Engine, system: str, seed: int, steps: int = STEPS) -> None
                     books.import_inactive = not books.import_inactive
                     history.append(f"import_inactive_customers={books.import_inactive}")
                 full, roll = rng.random() < 0.25, rng.random()
-                between, stop = (change if roll < 0.2 else None), 0.2 <= roll < 0.3
+                between, stop, pause = (change if roll < 0.2 else None), 0.2 <= roll < 0.3, roll >= 0.95
+                if pause:  # QuickBooks then reads changes by LastUpdatedTime: deletions unseen
+                    books.wait_days(31 + rng.randrange(10))
+                    history.append("a month passes")
                 history.append(
                     ("full sync" if full else "sync") + (" (a change mid-sync)" if between else "")
                 )
                 status = books.sync(full=full, between=between, stop=stop)
                 history.append(f"-> {status}")
                 # a run resuming an interrupted one goes on from its cursor: like a change
-                # mid-sync, what changed meanwhile may wait for the run after it
-                settled = between is None and status == "ok" and not resumed
+                # mid-sync, what changed meanwhile may wait for the run after it; so may
+                # deletions after a pause (the next run is a full one, to find them)
+                settled = between is None and status == "ok" and not resumed and (full or not pause)
                 resumed = status == "interrupted"
             while step == steps and not settled:
                 history.append("sync -> " + books.sync())
