@@ -8,6 +8,7 @@ tests use (`import_inactive_customers = false`, no local mark-sent overrides).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,6 +40,7 @@ class Portal:
     invoices: dict[str, tuple] = field(default_factory=dict)
     payments: dict[str, tuple] = field(default_factory=dict)
     credits: dict[str, tuple] = field(default_factory=dict)
+    accounts: dict[str, set[str]] = field(default_factory=dict)  # customer ref -> its contacts' emails
     statement: dict[str, list[Line]] = field(default_factory=dict)  # customer ref -> lines in order
 
 
@@ -50,6 +52,10 @@ def expected_portal(company: SimCompany, *, import_inactive: bool = False) -> Po
     portal = Portal()
     for ref in shown:
         portal.customers[ref] = sum((i.balance for i in visible.values() if i.customer_id == ref), ZERO)
+    for ref in shown:
+        emails = _emails(company, company.customers[ref])
+        if emails:
+            portal.accounts[ref] = emails
     for invoice in visible.values():
         portal.invoices[invoice.id] = (
             invoice.customer_id, invoice.doc_number, invoice.issue_date, invoice.due_date,
@@ -86,6 +92,19 @@ def _shown_customer(company: SimCompany, customer: SimCustomer, import_inactive:
     active = customer.active and not customer.gdpr_request
     sells_to = any(i.customer_id == customer.id and i.type == "ACCREC" for i in company.invoices.values())
     return (active or import_inactive) and (customer.is_customer or sells_to)
+
+
+def _emails(company: SimCompany, customer: SimCustomer) -> set[str]:
+    """SPEC 2 contacts: QuickBooks PrimaryEmailAddr split at commas and semicolons; Xero
+    EmailAddress and the contact persons included in emails; trimmed, lower-case. A Xero
+    contact whose erasure was requested keeps none (its data is gone, as arsync documents)."""
+    if company.kind == "quickbooks":
+        typed = [part for email in customer.emails for part in re.split(r"[,;]", email)]
+    elif customer.gdpr_request:
+        typed = []
+    else:  # Xero has one EmailAddress: the model's first
+        typed = customer.emails[:1] + [email for email, included in customer.contact_persons if included]
+    return {email.strip().lower() for email in typed if email.strip()}
 
 
 def _visible(company: SimCompany, invoice: SimInvoice) -> bool:

@@ -3,7 +3,8 @@
 A small generated company on each simulator (the official SDKs over real HTTP) goes
 through a seeded random sequence of changes (`book_changes`), interleaved with incremental
 syncs and now and then a full one; after each sync `portal_customers`, `portal_invoices`,
-`portal_payments`, `portal_credits` and `portal_statement` are compared with
+`portal_payments`, `portal_credits`, `portal_statement` and the emails of `portal_accounts`
+are compared with
 `portal_oracle`, computed from the simulator's own books. It catches syncs that silently
 skip records and rows that never leave the portal.
 
@@ -177,6 +178,8 @@ def stored_portal(engine: Engine, company_id: str) -> Portal:
             " FROM portal_credits"
         ):
             portal.credits[ref] = (customer, number, _day(issued), currency, _money(total), _money(remaining))
+        for customer, email in rows("SELECT customer_ref, email FROM portal_accounts"):
+            portal.accounts.setdefault(customer, set()).add(email)
         for customer, day, kind, ref, amount, running in rows(
             "SELECT customer_ref, entry_date, kind, ref, amount, running_balance FROM portal_statement"
         ):
@@ -190,7 +193,7 @@ def stored_portal(engine: Engine, company_id: str) -> Portal:
 def differences(stored: Portal, expected: Portal) -> list[str]:
     """Each view's rows that differ, as 'view ref: stored ... expected ...'."""
     found = []
-    for view in ("customers", "invoices", "payments", "credits", "statement"):
+    for view in ("customers", "invoices", "payments", "credits", "accounts", "statement"):
         got, want = getattr(stored, view), getattr(expected, view)
         for ref in sorted(set(got) | set(want)):
             if got.get(ref) == want.get(ref):
