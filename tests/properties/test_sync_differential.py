@@ -4,9 +4,8 @@ A small generated company on each simulator (the official SDKs over real HTTP) g
 through a seeded random sequence of changes (`book_changes`), interleaved with incremental
 syncs and now and then a full one; after each sync `portal_customers`, `portal_invoices`,
 `portal_payments`, `portal_credits`, `portal_statement` and the emails of `portal_accounts`
-are compared with
-`portal_oracle`, computed from the simulator's own books. It catches syncs that silently
-skip records and rows that never leave the portal.
+are compared with `portal_oracle`, computed from the simulator's own books. It catches
+syncs that silently skip records and rows that never leave the portal.
 
 CI (`CI=true`) replays a fixed list of seeds; locally `ARSYNC_DIFF_SEEDS=200` runs seeds
 0..199 of each system, `ARSYNC_DIFF_BACKENDS=sqlite,postgres` chooses the stores and
