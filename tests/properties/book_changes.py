@@ -224,6 +224,30 @@ def bill_a_supplier(company: SimCompany, rng: random.Random, at: datetime) -> st
     return f"{invoice.id} for {supplier.id}"
 
 
+def edit_invoice(company: SimCompany, rng: random.Random, at: datetime) -> str | None:
+    paid = _paid_by(company)
+    invoices = [i for i in _open(company) if i.balance == i.total and i.id not in paid]
+    customers = _customers(company, lambda c: c.is_customer)
+    if not invoices:
+        return None
+    invoice = rng.choice(invoices)
+    customer = rng.choice(customers).id if rng.random() < 0.4 else None
+    total = Decimal(rng.randrange(100, 500000)) / 100 if rng.random() < 0.5 else None
+    due = invoice.due_date + timedelta(days=rng.randrange(-20, 40)) if rng.random() < 0.5 else None
+    mutations.edit_invoice(company, invoice.id, at, customer_id=customer, total=total, due_date=due)
+    return f"{invoice.id} customer {customer} total {total} due {due}"
+
+
+def rename(company: SimCompany, rng: random.Random, at: datetime) -> str | None:
+    customers = _customers(company, lambda c: True)
+    if not customers:
+        return None
+    customer = rng.choice(customers)
+    return mutations.rename_customer(
+        company, customer.id, f"{customer.name} & Søn {rng.randrange(99)}", at
+    ).id
+
+
 def set_emails(company: SimCompany, rng: random.Random, at: datetime) -> str | None:
     customers = _customers(company, lambda c: True)
     if not customers:
@@ -254,4 +278,6 @@ CHANGES: list[tuple[str, Change, tuple[str, ...], float]] = [
     ("add invoice", add_invoice, BOTH, 3),
     ("bill a supplier", bill_a_supplier, ("xero",), 0.3),
     ("set emails", set_emails, BOTH, 0.5),
+    ("edit invoice", edit_invoice, BOTH, 1.5),
+    ("rename", rename, BOTH, 0.5),
 ]

@@ -35,7 +35,7 @@ class Line:
 class Portal:
     """The views of one company: by ref, the columns a differential test compares."""
 
-    customers: dict[str, Decimal] = field(default_factory=dict)  # ref -> balance_due
+    customers: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # ref -> name, balance_due
     # ref -> every other column of the view, in its order (company_id aside)
     invoices: dict[str, tuple] = field(default_factory=dict)
     payments: dict[str, tuple] = field(default_factory=dict)
@@ -51,7 +51,8 @@ def expected_portal(company: SimCompany, *, import_inactive: bool = False) -> Po
     visible = {i.id: i for i in company.invoices.values() if i.customer_id in shown and _visible(company, i)}
     portal = Portal()
     for ref in shown:
-        portal.customers[ref] = sum((i.balance for i in visible.values() if i.customer_id == ref), ZERO)
+        due = sum((i.balance for i in visible.values() if i.customer_id == ref), ZERO)
+        portal.customers[ref] = (company.customers[ref].name, due)
     for ref in shown:
         emails = _emails(company, company.customers[ref])
         if emails:

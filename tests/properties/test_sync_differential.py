@@ -65,7 +65,6 @@ class Books:
     connector: Callable[[], object]
     later: Callable[[], datetime]  # a mutation time after the last sync (the clock moves on)
     now: Callable[[], datetime]
-
     changing: Callable[[], AbstractContextManager]  # hold the simulator still for a change mid-sync
     wait_days: Callable[[int], object]  # days pass with no sync (beyond QuickBooks CDC's 30)
     import_inactive: bool = False  # the company setting import_inactive_customers
@@ -158,8 +157,8 @@ def stored_portal(engine: Engine, company_id: str) -> Portal:
         def rows(sql: str) -> list:
             return list(connection.execute(text(sql + " WHERE company_id = :c"), c))
 
-        for ref, due in rows("SELECT customer_ref, balance_due FROM portal_customers"):
-            portal.customers[ref] = _money(due)
+        for ref, name, due in rows("SELECT customer_ref, display_name, balance_due FROM portal_customers"):
+            portal.customers[ref] = (name, _money(due))
         for ref, customer, number, issued, due, currency, total, balance in rows(
             "SELECT invoice_ref, customer_ref, doc_number, issue_date, due_date, currency, total, balance"
             " FROM portal_invoices"
