@@ -231,7 +231,10 @@ def edit_invoice(company: SimCompany, rng: random.Random, at: datetime) -> str |
     if not invoices:
         return None
     invoice = rng.choice(invoices)
-    customer = rng.choice(customers).id if rng.random() < 0.4 else None
+    # Not away from a Xero contact that is a customer only by this invoice: whether it then
+    # stays one is open (SPEC 2 says no sales invoice, no customer; Xero keeps IsCustomer)
+    movable = company.customers[invoice.customer_id].is_customer
+    customer = rng.choice(customers).id if movable and rng.random() < 0.4 else None
     total = Decimal(rng.randrange(100, 500000)) / 100 if rng.random() < 0.5 else None
     due = invoice.due_date + timedelta(days=rng.randrange(-20, 40)) if rng.random() < 0.5 else None
     mutations.edit_invoice(company, invoice.id, at, customer_id=customer, total=total, due_date=due)
