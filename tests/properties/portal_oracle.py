@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from connectors.simulators.model import SimCompany, SimCustomer, SimInvoice, SimPayment
+from connectors.simulators.model import SimCompany, SimCredit, SimCustomer, SimInvoice, SimPayment
 
 ZERO = Decimal("0.00")
 KIND_ORDER = {"invoice": 0, "credit": 1, "payment": 2}  # SPEC 9: within one day
@@ -122,7 +122,7 @@ def _customer_payment(company: SimCompany, payment: SimPayment) -> bool:
     return payment.status == "live" and payment.amount != 0
 
 
-def _live_credit(company: SimCompany, credit) -> bool:  # noqa: ANN001 - SimCredit
+def _live_credit(company: SimCompany, credit: SimCredit) -> bool:
     if company.kind == "xero":
         return credit.type == "ACCRECCREDIT" and credit.status == "open"
     return credit.status == "open"
