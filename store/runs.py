@@ -233,8 +233,11 @@ def absent_candidates(engine: Engine, run: Run, page: Page) -> dict[Entity, list
         return {}
     with engine.connect() as connection:
         candidates = unseen(connection, run.company_id, run.full_since_run, run.may_miss)
-    on_page = {record.ref for record in page.records} | {q.ref for q in page.quarantined if q.ref}
-    return {entity: [ref for ref in refs if ref not in on_page] for entity, refs in candidates.items()}
+    # By entity: QuickBooks numbers customers and transactions apart, so a credit memo on
+    # the last page may share its id with a customer deleted since the pull began.
+    on_page = {(page.entity, record.ref) for record in page.records}
+    on_page |= {(q.entity, q.ref) for q in page.quarantined if q.ref}
+    return {entity: [r for r in refs if (entity, r) not in on_page] for entity, refs in candidates.items()}
 
 
 def commit_page(

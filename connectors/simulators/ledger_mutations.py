@@ -162,10 +162,11 @@ def delete_payment(company: SimCompany, payment_id: str, at: datetime) -> SimPay
 def void_credit(company: SimCompany, credit_id: str, at: datetime) -> SimCredit:
     """Void a credit note: its applications are undone (QuickBooks also zeroes its total)."""
     credit = company.credits[credit_id]
-    for allocation in list(credit.allocations):
-        amount = allocation.amount
-        _take_from_credit(company, credit, allocation.invoice_id, amount, at)
-        _reopen(company, allocation.invoice_id, amount, at)
+    # amounts read before taking any: taking from one invoice empties its latest allocations
+    # first, so a credit applied twice to it would see its other allocation already at 0
+    for invoice_id, amount in [(a.invoice_id, a.amount) for a in credit.allocations]:
+        _take_from_credit(company, credit, invoice_id, amount, at)
+        _reopen(company, invoice_id, amount, at)
     credit.status = "voided"
     if company.kind == "quickbooks":
         credit.total = ZERO
@@ -228,6 +229,7 @@ def _take_from_payment(
     if (
         not payment.allocations
         and payment.amount == 0
+        and not payment.journals  # it still applies a journal entry's credit
         and payment.id not in credit_lines(company.credits.values())
     ):
         payment.status = "deleted"

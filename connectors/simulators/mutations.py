@@ -121,6 +121,31 @@ def mark_sent(company: SimCompany, invoice_id: str, at: datetime) -> SimInvoice:
     return invoice
 
 
+def edit_invoice(
+    company: SimCompany,
+    invoice_id: str,
+    at: datetime,
+    *,
+    customer_id: str | None = None,
+    total: Decimal | None = None,
+    due_date: date | None = None,
+) -> SimInvoice:
+    """Edit an invoice nothing was paid on yet: bill another customer, change its lines (the
+    total, and the balance with it) or its due date."""
+    invoice = _invoice(company, invoice_id)
+    if invoice.balance != invoice.total:
+        raise ValueError(f"invoice {invoice_id} was paid on: its amounts and customer are fixed")
+    if customer_id is not None:
+        customer = _customer(company, customer_id)
+        invoice.customer_id, invoice.currency = customer.id, customer.currency
+    if total is not None:
+        invoice.total = invoice.balance = Decimal(total).quantize(CENT)
+    if due_date is not None:
+        invoice.due_date = due_date
+    _touch(company, invoice, at)
+    return invoice
+
+
 def rename_customer(company: SimCompany, customer_id: str, name: str, at: datetime) -> SimCustomer:
     customer = _customer(company, customer_id)
     customer.name = name
@@ -184,8 +209,11 @@ def add_invoice(
 
 
 def _next_id(company: SimCompany, entity: str, existing: dict[str, object]) -> str:
-    """QuickBooks: max id + 1. Xero: a UUID derived from the company, entity and count, so
-    a replayed test creates the same ids."""
+    """QuickBooks: max id + 1, transactions (invoices with payments and credit memos) in one
+    sequence, customers in another. Xero: a UUID derived from the company, entity and count,
+    so a replayed test creates the same ids."""
     if company.kind == "xero":
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{company.id}/{entity}/{len(existing)}"))
+    if entity == "invoice":
+        return ledger_mutations.new_id(company, entity)
     return str(max((int(key) for key in existing if key.isdigit()), default=0) + 1)

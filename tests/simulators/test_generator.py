@@ -162,5 +162,24 @@ def test_added_records_get_the_next_id(kind):
     if kind == "quickbooks":
         assert int(invoice.id) == max(int(key) for key in company.invoices)
         assert int(customer.id) == len(company.customers)
+        # invoices, payments and credit memos share one sequence: no invoice takes a memo's id
+        assert invoice.id not in company.payments and invoice.id not in company.credits
+        assert int(invoice.id) > max(int(key) for key in [*company.payments, *company.credits])
     else:
         assert uuid.UUID(invoice.id) and invoice.id != customer.id
+
+
+@pytest.mark.parametrize("kind", ["quickbooks", "xero"])
+def test_an_unpaid_invoice_can_be_edited_a_paid_one_cannot(kind):
+    company = _make(kind)
+    invoice = next(i for i in company.invoices.values() if i.status == "open" and i.balance == i.total > 1)
+    other = next(c for c in company.customers.values() if c.id != invoice.customer_id and c.is_customer)
+    due = invoice.due_date + timedelta(days=10)
+    revision = company.revision
+    mutations.edit_invoice(company, invoice.id, AT, customer_id=other.id, total=Decimal("12.5"), due_date=due)
+    assert (invoice.customer_id, invoice.currency) == (other.id, other.currency)
+    assert (invoice.total, invoice.balance, invoice.due_date) == (Decimal("12.50"), Decimal("12.50"), due)
+    assert invoice.updated_at == AT and company.revision > revision
+    mutations.pay(company, invoice.id, Decimal("1.00"), AT)
+    with pytest.raises(ValueError, match="paid on"):
+        mutations.edit_invoice(company, invoice.id, AT, total=Decimal("20.00"))

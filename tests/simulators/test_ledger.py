@@ -91,6 +91,29 @@ def test_every_mutation_keeps_the_books_consistent(kind):
     assert invoice.updated_at == AT + timedelta(minutes=7)
 
 
+@pytest.mark.parametrize("kind", ["quickbooks", "xero"])
+def test_voiding_a_credit_applied_twice_to_one_invoice_reopens_both_applications(kind):
+    company = _make(kind)
+    invoice = _open(company)
+    credit = mutations.add_credit(
+        company, invoice.customer_id, D("30.00"), AT, apply_to={invoice.id: D("10.00")}
+    )
+    mutations.apply_credit(company, credit.id, invoice.id, D("5.00"), AT + timedelta(minutes=1))
+    mutations.void_credit(company, credit.id, AT + timedelta(minutes=2))
+    assert invoice.balance == invoice.total and inconsistencies(company) == []
+
+
+def test_a_quickbooks_refund_keeps_the_payment_that_applies_a_write_off():
+    """Refunding all the money of a payment that also applies a journal entry's credit
+    leaves the payment live: deleting it took the write-off back, not the balance."""
+    company = _make("quickbooks")
+    invoice = _open(company)
+    payment = mutations.write_off(company, invoice.id, D("10.00"), AT, money=D("20.00"))
+    mutations.refund(company, invoice.id, D("20.00"), AT + timedelta(minutes=1))
+    assert payment.live and payment.amount == 0 and invoice.balance == invoice.total - D("10.00")
+    assert inconsistencies(company) == []
+
+
 def test_refund_of_a_credit_paid_quickbooks_invoice_gives_the_credit_back():
     company = _make("quickbooks")
     invoice = _open(company)

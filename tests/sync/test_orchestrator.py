@@ -281,6 +281,20 @@ def test_a_record_a_full_pull_missed_is_asked_for_by_id_before_it_is_marked_dele
     assert stored["10"] == (True, False) and stored["11"] == (False, True)
 
 
+def test_a_record_on_the_last_page_vouches_only_for_its_own_kind(company):
+    """QuickBooks numbers customers and transactions apart: an invoice (or credit memo) on
+    the full pull's last page may share its id with a customer the books lost. That
+    customer must still leave the portal (it stayed, with its balance, until the next
+    full sync that happened to end on another page)."""
+    source = AskingSource(customers(), invoices())
+    run(company, source)
+    source.customers = [c for c in customers() if c.ref != "3"]
+    source.invoices = [*invoices(), invoice("3", "1", "5.00")]  # the last page's record "3"
+    assert run(company, source, full=True).status == "ok"
+    assert ("customers", ("3",)) in source.asked
+    assert [row.customer_ref for row in snapshot(company)["customers"]] == ["1"]
+
+
 @dataclass
 class TakenOverSource(ScriptedSource):
     """Between two pages, the sync's lease expires and another worker takes it (a stalled
