@@ -9,9 +9,11 @@ the batch is reported transient at once instead of waiting through every retry a
 Given a `halt` check (the dispatcher's: it is stopping, or the message's delivery window
 has closed), each attempt of a message asks it first; a connection still being opened for
 it (connect, greeting, EHLO, STARTTLS, AUTH: nothing of the message sent yet) is abandoned
-as soon as it says so, and no retry begins. Such a message answers `UNSENT`. A server that
-accepts connections but never answers would otherwise hold a stopping worker for every
-attempt's timeout (3 x 30 s). Once its MAIL command is sent, a message is not halted.
+as soon as it says so, and no retry begins; and it is asked again once the connection is
+ready, just before MAIL (closing a used-up connection and opening one take time). Such a
+message answers `UNSENT`. A server that accepts connections but never answers would
+otherwise hold a stopping worker for every attempt's timeout (3 x 30 s). Once its MAIL
+command is sent, a message is not halted.
 """
 
 from __future__ import annotations
@@ -225,6 +227,8 @@ class SmtpTransport:
             connection.discard()
             detail = f"cannot reach {self.host}:{self.port}: {type(exc).__name__}: {exc}"
             return SendResult(message.message_id, Outcome.TRANSIENT, None, detail, reached=False)
+        if halted is not None and halted():  # asked again: a new connection (QUIT, connect,
+            return SendResult(message.message_id, Outcome.UNSENT, None, HALTED)  # login) takes time
         result = await _transaction(client, message)
         if result.outcome in (Outcome.TRANSIENT, Outcome.IN_DOUBT) and not client.is_connected:
             connection.discard()

@@ -172,3 +172,22 @@ def test_empty_batch():
 
 def test_repr_hides_password():
     assert "s3cret" not in repr(SmtpTransport("h", 25, "none", "user", "s3cret"))
+
+
+def test_a_window_closing_while_the_connection_opens_stops_the_message_before_mail(smtp, sender, reminder):
+    """`halt` is asked as the attempt begins and while the connection opens (every 0.1 s);
+    one that turns true after the last look, as the connection completes (a window closing
+    at that moment), must still stop the message: nothing of it is sent after the closing."""
+    controller, recorder = smtp
+    [message] = outgoing([render_reminder(sender, reminder, key="r1", now=NOW)])
+    looks: list[int] = []
+
+    def closed_from_the_third_look(message_id: str) -> bool:
+        looks.append(1)
+        return len(looks) >= 3  # the attempt's look, the connection's first, then closed
+
+    transport = transport_for(controller, concurrency=1)
+    [result] = asyncio.run(transport.send_many([message], halt=closed_from_the_third_look))
+
+    assert result.outcome is Outcome.UNSENT
+    assert recorder.received == []
