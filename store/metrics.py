@@ -37,10 +37,10 @@ class StoreCounts:
 
 def store_counts(engine: Engine) -> StoreCounts:
     """Sync runs by status and their API calls (the runs kept and the totals of those pruned
-    past the retention, so the figures never go down), quarantined records, outbox messages by state, the
-    invitations portal requests decided on that no worker has issued yet, and the syncs in a
-    row each company's workers began and never finished (the last one's claim expired, on
-    the store's clock). `outstanding`: records whose latest version no sync could read
+    past the retention, so the figures never go down), quarantined records, outbox messages
+    by state, the invitations portal requests decided on that no worker has issued yet, and
+    the syncs in a row each company's workers began and never finished (the last one's claim
+    expired, on the store's clock). `outstanding`: records whose latest version no sync could read
     (`store.quarantine`), each counted once however many runs quarantined it."""
     counts = StoreCounts()
     with engine.connect() as connection:

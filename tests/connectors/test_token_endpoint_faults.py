@@ -1,5 +1,11 @@
 """The token endpoint fails once, then works: both connectors retry the refresh with backoff
-and the sync completes (one shared policy, `connectors.bearer`)."""
+and the sync completes (one shared policy, `connectors.bearer`).
+
+A full pull asks several pages at once (QuickBooks: the batch and three first pages; Xero: two
+listings' first pages), each in its own thread. When the endpoint stays down, each thread ran
+the whole retry policy on its own: 24 (QuickBooks) or 12 (Xero) token requests for a policy
+of 6. The threads share one refresh: its tries are the policy's, and once it gives up no
+thread sends another."""
 
 from __future__ import annotations
 
@@ -15,10 +21,12 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
+from connectors.base import ConnectorError
 from connectors.bearer import classify_token_failure
 from connectors.errors import Action
 from connectors.oauth import TokenEndpoint, TokenEndpointError
 from connectors.registry import create_connector
+from connectors.retry import MAX_ATTEMPTS
 from connectors.simulators.quickbooks import TOKEN_PATH
 from tests.connectors.qbo_fixtures import (  # noqa: F401 - fixtures
     COMPANY,
@@ -98,6 +106,33 @@ def test_xero_retries_a_failed_refresh_and_completes(world: XeroWorld, sample, f
     sales = {i.id for i in sample.invoices.values() if i.type == "ACCREC"}
     assert set(result.invoices) == sales and result.pages[-1].full_sync_complete
     assert xero.connection_row(sample.id)["status"] == "ok"
+
+
+def test_quickbooks_pages_fetched_ahead_share_one_failing_refresh(qbo):
+    qbo.store_tokens(expires_in=-60)
+    qbo.sim.faults.add(TOKEN_PATH, "500", count=100)
+    with pytest.raises(ConnectorError, match="token endpoint"):
+        list(qbo.connector(page_size=50).pages(None))
+    assert qbo.sim.counters.requests["token"] == MAX_ATTEMPTS
+    assert qbo.connection_row()["status"] == "ok"  # a down endpoint is not a lost connection
+
+
+def test_xero_listings_fetched_ahead_share_one_failing_refresh(world: XeroWorld, sample):
+    world.connect(sample.id, expires_in=60)  # due for refresh (5 minutes ahead)
+    world.sim.faults.add("/connect/token", "500", count=100)
+    with pytest.raises(ConnectorError, match="token endpoint"):
+        list(world.connector(sample.id).pages(None))
+    assert world.sim.counters.requests["token"] == MAX_ATTEMPTS
+    assert world.connection_row(sample.id)["status"] == "ok"
+
+
+def test_quickbooks_pages_waiting_for_a_refresh_go_on_with_its_token(qbo):
+    qbo.store_tokens(expires_in=-60)
+    qbo.sim.faults.add(TOKEN_PATH, "503", count=2)
+    pages = list(qbo.connector(page_size=50).pages(None))
+    assert qbo.sim.counters.requests["token"] == 3 and qbo.sim.tokens.refreshes == 1
+    assert len({i.ref for page in pages for i in page.of("invoices")}) == INVOICES
+    assert sum(page.api_calls for page in pages) == qbo.sim.counters.total()
 
 
 @pytest.mark.parametrize(
