@@ -45,8 +45,8 @@ def to_payment(raw: Mapping[str, Any], *, home_currency: str = "USD") -> Payment
     customer_ref = _ref_value(raw.get("CustomerRef"))
     if not customer_ref:
         raise Malformed("missing CustomerRef")
-    amount = _money(raw, "TotalAmt")
-    unapplied = _money(raw, "UnappliedAmt") if raw.get("UnappliedAmt") is not None else ZERO
+    amount = _not_negative(raw, "TotalAmt")
+    unapplied = _not_negative(raw, "UnappliedAmt") if raw.get("UnappliedAmt") is not None else ZERO
     paid_on = _date(raw, "TxnDate")
     lines = _lines(raw.get("Line"))
     voided = quickbooks_payment_voided(_text(raw.get("PrivateNote")), amount, unapplied, line_amounts(lines))
@@ -78,8 +78,8 @@ def to_credit(raw: Mapping[str, Any], *, home_currency: str = "USD") -> CreditRe
     customer_ref = _ref_value(raw.get("CustomerRef"))
     if not customer_ref:
         raise Malformed("missing CustomerRef")
-    total = _money(raw, "TotalAmt")
-    remaining = _money(raw, "Balance" if raw.get("Balance") is not None else "RemainingCredit")
+    total = _not_negative(raw, "TotalAmt")
+    remaining = _not_negative(raw, "Balance" if raw.get("Balance") is not None else "RemainingCredit")
     return CreditRecord(
         ref=ref,
         customer_ref=customer_ref,
@@ -91,6 +91,16 @@ def to_credit(raw: Mapping[str, Any], *, home_currency: str = "USD") -> CreditRe
         voided=quickbooks_voided(_text(raw.get("PrivateNote")), total, remaining),
         updated_at=updated,
     )
+
+
+def _not_negative(raw: Mapping[str, Any], field: str) -> Decimal:
+    """A payment's or a credit memo's amount, which QuickBooks never sends below zero (money
+    going back is a refund receipt, a document of its own): a negative one is quarantined
+    rather than shown as money the customer owes."""
+    amount = _money(raw, field)
+    if amount < ZERO:
+        raise Malformed(f"negative {field} {amount}")
+    return amount
 
 
 Line = tuple[str, Decimal]  # (linked transaction id, amount)

@@ -155,8 +155,8 @@ def _invoice(row: _Invoice, home_currency: str) -> dict[str, Any]:
 
 def _payment(row: _Payment, home_currency: str) -> dict[str, Any]:
     ref = _ref(row)
-    amount = _amount(row.TotalAmt)
-    unapplied = ZERO if row.UnappliedAmt is None else _amount(row.UnappliedAmt)
+    amount = _not_negative(row.TotalAmt)
+    unapplied = ZERO if row.UnappliedAmt is None else _not_negative(row.UnappliedAmt)
     lines = _lines(row.Line)
     voided = quickbooks_payment_voided(row.PrivateNote, amount, unapplied, line_amounts(lines))
     return {
@@ -179,7 +179,7 @@ def _credit(row: _Credit, home_currency: str) -> dict[str, Any]:
     remaining = row.Balance if row.Balance is not None else row.RemainingCredit
     if remaining is None:
         raise _Decline
-    total, remaining = _amount(row.TotalAmt), _amount(remaining)
+    total, remaining = _not_negative(row.TotalAmt), _not_negative(remaining)
     return {
         "ref": _ref(row),
         "customer_ref": _customer_ref(row.CustomerRef),
@@ -254,6 +254,15 @@ def _amount(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise _Decline
     return value
+
+
+def _not_negative(value: Decimal) -> Decimal:
+    """A payment's or credit memo's amount: a negative one is the general path's to
+    quarantine, saying why."""
+    amount = _amount(value)
+    if amount < ZERO:
+        raise _Decline
+    return amount
 
 
 def _updated(meta: _Meta | None):

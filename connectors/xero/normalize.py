@@ -250,9 +250,10 @@ def _money(raw: dict, key: str) -> Decimal:
 
 
 def _not_negative(raw: dict, key: str) -> Decimal:
-    """An invoice's Total or AmountDue, which Xero never sends below zero (money owed back is
-    a credit note or an overpayment, objects of their own): a negative one is quarantined
-    rather than subtracted from the customer's balance."""
+    """An amount Xero never sends below zero: an invoice's Total or AmountDue (money owed back
+    is a credit note or an overpayment, objects of their own), a payment's, a credit note's
+    or its allocations'. A negative one is quarantined rather than counted against the
+    customer's balance or statement."""
     amount = _money(raw, key)
     if amount < _ZERO:  # a Decimal constant: half the cost of comparing with the int 0
         raise MalformedRecord(f"{key} is negative: {amount}")

@@ -5,7 +5,9 @@ notes of `Type` ACCRECCREDIT (supplier ones give None). A Xero payment pays one 
 always fully allocated (`unapplied` 0); its customer is the invoice's contact; `Status`
 DELETED (also how a voided payment is listed) is not live. Credit notes are live in
 AUTHORISED or PAID and carry their `Allocations`; deleted allocations are skipped. A status
-outside Xero's documented set (and a payment without one) quarantines the record.
+outside Xero's documented set (and a payment without one) quarantines the record, as does
+a negative amount: Xero never sends one (money going back is a refund, a document of its
+own), and stored it would be shown as money the customer owes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from connectors.xero.normalize import (
     MalformedRecord,
     _mapping,
-    _money,
+    _not_negative,
     _optional,
     _optional_text,
     _text,
@@ -46,7 +48,7 @@ def to_payment(raw: Any) -> PaymentRecord | None:
     invoice = _mapping(payment.get("Invoice"), "Invoice")
     invoice_ref = _text(invoice, "InvoiceID", "Invoice.InvoiceID")
     contact = _mapping(invoice.get("Contact"), "Invoice.Contact")
-    amount = _money(payment, "Amount")
+    amount = _not_negative(payment, "Amount")
     paid_on = _optional(payment, "Date", parse_date)
     deleted = _payment_deleted(payment)
     return PaymentRecord(
@@ -77,10 +79,12 @@ def to_credit(raw: Any) -> CreditRecord | None:
     ref = _text(credit, "CreditNoteID")
     flags = live_flags(credit, "credit note")
     live = not (flags.voided or flags.deleted or flags.draft)
-    total = _money(credit, "Total")
+    total = _not_negative(credit, "Total")
     # Xero may leave RemainingCredit out of a draft or voided note: nothing is available then.
     remaining = (
-        _money(credit, "RemainingCredit") if live or credit.get("RemainingCredit") is not None else _ZERO
+        _not_negative(credit, "RemainingCredit")
+        if live or credit.get("RemainingCredit") is not None
+        else _ZERO
     )
     return CreditRecord(
         ref=ref,
@@ -122,7 +126,7 @@ def _allocations(ref: str, raw: Any) -> tuple[AllocationRecord, ...]:
             continue
         invoice = _mapping(allocation.get("Invoice"), "Allocation.Invoice")
         invoice_ref = _text(invoice, "InvoiceID", "Allocation.Invoice.InvoiceID")
-        amount = _money(allocation, "Amount")
+        amount = _not_negative(allocation, "Amount")
         allocations.append(
             AllocationRecord("credit", ref, invoice_ref, amount, _optional(allocation, "Date", parse_date))
         )

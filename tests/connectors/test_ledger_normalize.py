@@ -219,6 +219,11 @@ def test_quickbooks_credit_memo():
         (qbo_payment, raw(QBO_PAYMENT, Line="nope"), "Line is not a list"),
         (qbo_credit, raw(QBO_CREDIT, Balance=None, RemainingCredit=None), "missing RemainingCredit"),
         (qbo_credit, raw(QBO_CREDIT, TotalAmt=float("nan")), "non-numeric TotalAmt"),
+        (qbo_payment, raw(QBO_PAYMENT, TotalAmt=D("-12.50")), "negative TotalAmt -12.50"),
+        (qbo_payment, raw(QBO_PAYMENT, UnappliedAmt=-1), "negative UnappliedAmt -1"),
+        (qbo_credit, raw(QBO_CREDIT, TotalAmt="-40.00"), "negative TotalAmt -40.00"),
+        (qbo_credit, raw(QBO_CREDIT, Balance=D("-0.01")), "negative Balance -0.01"),
+        (qbo_credit, raw(QBO_CREDIT, Balance=..., RemainingCredit=-5), "negative RemainingCredit -5"),
     ],
     ids=[
         "no-id",
@@ -229,6 +234,11 @@ def test_quickbooks_credit_memo():
         "lines",
         "no-balance",
         "nan",
+        "negative-payment",
+        "negative-unapplied",
+        "negative-credit-total",
+        "negative-credit-balance",
+        "negative-remaining-credit",
     ],
 )
 def test_quickbooks_malformed(parse, payload, reason):
@@ -301,6 +311,14 @@ def test_xero_credit_note_status(status, flags):
             raw(XERO_CREDIT, Type="ACCREC"),
             "Type is neither ACCRECCREDIT nor ACCPAYCREDIT: 'ACCREC'",
         ),
+        (xero_payment, raw(XERO_PAYMENT, Amount=D("-12.50")), "Amount is negative: -12.50"),
+        (xero_credit, raw(XERO_CREDIT, Total=-30), "Total is negative: -30"),
+        (xero_credit, raw(XERO_CREDIT, RemainingCredit="-5.00"), "RemainingCredit is negative: -5.00"),
+        (
+            xero_credit,
+            raw(XERO_CREDIT, Allocations=[{"Amount": D("-20.00"), "Invoice": {"InvoiceID": "i-1"}}]),
+            "Amount is negative: -20.00",
+        ),
     ],
     ids=[
         "no-id",
@@ -315,6 +333,10 @@ def test_xero_credit_note_status(status, flags):
         "payment-no-type",
         "credit-no-type",
         "credit-unknown-type",
+        "negative-payment",
+        "negative-credit-total",
+        "negative-remaining-credit",
+        "negative-allocation",
     ],
 )
 def test_xero_malformed(parse, payload, reason):

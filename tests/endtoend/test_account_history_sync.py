@@ -282,3 +282,46 @@ STATEMENT_LINES = text(
 PAYMENTS = text(
     "SELECT payment_ref, amount FROM portal_payments WHERE company_id = :c AND payment_ref IN :refs"
 ).bindparams(bindparam("refs", expanding=True))
+
+
+@pytest.mark.parametrize(
+    ("system", "reason"),
+    [(quickbooks, "negative TotalAmt -"), (xero, "Amount is negative: -")],
+    ids=["quickbooks", "xero"],
+)
+def test_a_payment_the_books_send_negative_is_quarantined_and_its_stored_row_kept(engine, system, reason):
+    """No accounting system sends a payment below zero (money going back is a refund, a
+    document of its own). One that arrives so is quarantined, saying why, and the payment
+    as last read stays in the portal and the statement; before, it was stored and shown as
+    money the customer owed."""
+    with system(engine, seed=31) as books:
+        books.sync()
+        shown = """SELECT amount FROM portal_payments WHERE company_id = :c AND payment_ref = :p"""
+        listed = """SELECT amount FROM portal_statement
+                    WHERE company_id = :c AND kind = 'payment' AND ref = :p"""
+        with engine.connect() as connection:
+            in_portal = set(connection.scalars(text(
+                """SELECT s.ref FROM portal_statement s JOIN portal_payments p
+                   ON p.company_id = s.company_id AND p.payment_ref = s.ref
+                   WHERE s.company_id = :c AND s.kind = 'payment'"""), {"c": books.company_id}))  # fmt: skip
+        payment = next(p for p in books.company.payments.values() if p.id in in_portal and p.amount > 0)
+        with engine.connect() as connection:
+            before = [connection.execute(text(sql), {"c": books.company_id, "p": payment.id}).all()
+                      for sql in (shown, listed)]  # fmt: skip
+        assert all(rows for rows in before)
+
+        payment.amount = -payment.amount
+        mutations._touch(books.company, payment, books.later())
+        books.sync()
+
+        with engine.connect() as connection:
+            after = [connection.execute(text(sql), {"c": books.company_id, "p": payment.id}).all()
+                     for sql in (shown, listed)]  # fmt: skip
+            quarantined = connection.execute(
+                text("""SELECT entity, ref, reason FROM quarantine
+                        WHERE company_id = :c AND resolved_at IS NULL"""),
+                {"c": books.company_id},
+            ).all()
+        assert after == before
+        assert [(entity, ref) for entity, ref, _ in quarantined] == [("payments", payment.id)]
+        assert reason in quarantined[0][2]

@@ -42,7 +42,7 @@ amounts = st.one_of(
     st.decimals(min_value=0, max_value=10**6, places=2).map(str),  # amounts sent as JSON strings
     st.sampled_from([Decimal("-0.00"), Decimal("0"), Decimal("1E+2"), Decimal("0.00001")]),
 )
-balances = st.one_of(  # an invoice's Balance, never below zero at QuickBooks (EDGES has some)
+balances = st.one_of(  # a Balance or a payment's or credit's amount: never below zero (EDGES has some)
     st.decimals(min_value=0, max_value=10**9, places=2),
     st.decimals(min_value=0, max_value=10**6, places=6),
     st.integers(0, 10**9),
@@ -115,8 +115,8 @@ USUAL = {
     "payments": {
         "Id": ids,
         "CustomerRef": refs,
-        "TotalAmt": amounts,
-        "UnappliedAmt": maybe(amounts),
+        "TotalAmt": balances,
+        "UnappliedAmt": maybe(balances),
         "TxnDate": maybe(days),
         "CurrencyRef": maybe(st.fixed_dictionaries({"value": st.sampled_from(["USD", "EUR"])})),
         "PrivateNote": maybe(st.sampled_from(["Voided", "", "note"])),
@@ -127,9 +127,9 @@ USUAL = {
     "credits": {
         "Id": ids,
         "CustomerRef": refs,
-        "TotalAmt": amounts,
-        "Balance": maybe(amounts),
-        "RemainingCredit": amounts,
+        "TotalAmt": balances,
+        "Balance": maybe(balances),
+        "RemainingCredit": balances,
         "DocNumber": maybe(texts),
         "TxnDate": maybe(days),
         "PrivateNote": maybe(st.sampled_from(["Voided", "", "note"])),
@@ -207,7 +207,7 @@ def assert_read_alike(entity: str, raw: bytes) -> None:
 
 
 BAD_AMOUNTS = ["NaN", "Infinity", "-Infinity", "sNaN", "abc", True, None, " 12.5 ", "1_000"]
-NEGATIVE = [Decimal("-0.01"), -5, "-5.00", Decimal("-0.00")]  # an invoice's Balance never is (but -0)
+NEGATIVE = [Decimal("-0.01"), -5, "-5.00", Decimal("-0.00")]  # no Balance or ledger amount is (but -0)
 BAD_TIMES = ["2025-06-02T08:30:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "yesterday", 5]
 EDGES = {
     "Id": [" ", "", 12, None, True],
@@ -227,10 +227,10 @@ EDGES = {
         {"value": {"code": "USD"}},
         {"value": " EUR "},
     ],
-    "TotalAmt": BAD_AMOUNTS,
+    "TotalAmt": BAD_AMOUNTS + NEGATIVE,
     "Balance": BAD_AMOUNTS + NEGATIVE,
-    "UnappliedAmt": BAD_AMOUNTS,
-    "RemainingCredit": BAD_AMOUNTS,
+    "UnappliedAmt": BAD_AMOUNTS + NEGATIVE,
+    "RemainingCredit": BAD_AMOUNTS + NEGATIVE,
     "DocNumber": [12, Decimal("1.5"), True],
     "PaymentRefNum": [12, ""],
     "PrivateNote": [5, "  VOIDED "],
