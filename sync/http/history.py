@@ -29,13 +29,23 @@ PERIOD_REFUSED = {
 router = APIRouter(prefix="/v1/companies/{company}/customers/{ref}", tags=["portal"], responses=ERRORS)
 
 
-@router.get("/payments", response_model=PaymentsOut)
+@router.get(
+    "/payments",
+    response_model=PaymentsOut,
+    operation_id="listPayments",
+    summary="A customer's payments",
+)
 def payments(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
     """The customer's live payments (the columns of `portal_payments`), oldest first."""
     return customer_listing(context, company, ref, "payments", portal_store.payments)
 
 
-@router.get("/credits", response_model=CreditsOut)
+@router.get(
+    "/credits",
+    response_model=CreditsOut,
+    operation_id="listCredits",
+    summary="A customer's credit notes",
+)
 def credits(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
     """The customer's live credit notes (the columns of `portal_credits`); `remaining` is unapplied."""
     return customer_listing(context, company, ref, "credits", portal_store.credits)
@@ -44,6 +54,8 @@ def credits(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
 @router.get(
     "/statement",
     response_model=StatementOut,
+    operation_id="getStatement",
+    summary="A customer's statement",
     responses={422: PERIOD_REFUSED},
 )
 def statement(
@@ -81,6 +93,8 @@ def statement(
 @router.get(
     "/statement.pdf",
     response_class=Response,
+    operation_id="getStatementPdf",
+    summary="A customer's statement as a PDF",
     responses={
         200: {
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},

@@ -16,7 +16,7 @@ from sync.http.schemas import ErrorOut, HealthOut, ReadyOut, UnreadyOut
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz", response_model=HealthOut)
+@router.get("/healthz", response_model=HealthOut, operation_id="getHealth", summary="Liveness")
 async def healthz() -> dict:
     """200 while the process runs: answered on the event loop, so it never waits for a
     thread while every handler thread waits for a busy store (a liveness probe's 1 s)."""
@@ -26,6 +26,8 @@ async def healthz() -> dict:
 @router.get(
     "/readyz",
     response_model=ReadyOut,
+    operation_id="getReadiness",
+    summary="Readiness: the store reachable and migrated",
     responses={
         503: {
             "model": UnreadyOut,
@@ -64,6 +66,8 @@ def _unready(reason: str) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
+    operation_id="getMetrics",
+    summary="Prometheus metrics",
     responses={
         200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
         503: {"model": ErrorOut, "description": "Store unreachable or not migrated, or configuration error"},

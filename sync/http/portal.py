@@ -54,7 +54,12 @@ router = APIRouter(prefix="/v1/companies/{company}", tags=["portal"], responses=
 CustomerRef = Annotated[bounded_text(max_length=64), Path(description="The accounting system's customer id.")]
 
 
-@router.get("/accounts", response_model=AccountsOut)
+@router.get(
+    "/accounts",
+    response_model=AccountsOut,
+    operation_id="listAccounts",
+    summary="The accounts an email can sign in to",
+)
 def accounts(
     company: Company, context: Context, email: Annotated[bounded_text(min_length=3, max_length=320), Query()]
 ) -> JSONBody:
@@ -70,13 +75,23 @@ def accounts(
     )
 
 
-@router.get("/customers/{ref}/invoices", response_model=InvoicesOut)
+@router.get(
+    "/customers/{ref}/invoices",
+    response_model=InvoicesOut,
+    operation_id="listInvoices",
+    summary="A customer's visible invoices",
+)
 def invoices(company: Company, context: Context, ref: CustomerRef) -> JSONBody:
     """The customer's visible invoices (the columns of `portal_invoices`), by due date."""
     return customer_listing(context, company, ref, "invoices", portal_store.visible_invoices)
 
 
-@router.get("/customers/{ref}/balance", response_model=BalanceOut)
+@router.get(
+    "/customers/{ref}/balance",
+    response_model=BalanceOut,
+    operation_id="getBalance",
+    summary="A customer's balance due, past due and aging",
+)
 def balance(
     company: Company,
     context: Context,
@@ -110,7 +125,13 @@ def _balances(found: portal_store.Balances, aging: portal_store.Aging) -> dict:
     }
 
 
-@router.post("/request-access", status_code=202, response_model=RequestAccessOut)
+@router.post(
+    "/request-access",
+    status_code=202,
+    response_model=RequestAccessOut,
+    operation_id="requestAccess",
+    summary="Ask for a portal invitation",
+)
 def request_access(company: Company, context: Context, body: RequestAccessIn) -> RequestAccessOut:
     """Invite the email's eligible contact; the answer is the same whatever the email.
 
@@ -130,6 +151,8 @@ def request_access(company: Company, context: Context, body: RequestAccessIn) ->
 @router.post(
     "/invitations/accept",
     response_model=AcceptOut,
+    operation_id="acceptInvitation",
+    summary="Accept a portal invitation",
     responses={400: {"model": ErrorOut, "description": "invalid invitation token"}},
 )
 def accept(company: Company, context: Context, body: AcceptIn) -> AcceptOut:

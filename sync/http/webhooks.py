@@ -44,6 +44,8 @@ SIGNED = {
 @router.post(
     "/quickbooks",
     status_code=200,
+    operation_id="receiveQuickBooksWebhook",
+    summary="QuickBooks Online webhook",
     responses=SIGNED,
     response_class=Response,
     openapi_extra=webhook_schemas.QUICKBOOKS,
@@ -57,7 +59,13 @@ async def quickbooks(request: Request) -> Response:
 
 
 @router.post(
-    "/xero", status_code=200, responses=SIGNED, response_class=Response, openapi_extra=webhook_schemas.XERO
+    "/xero",
+    status_code=200,
+    operation_id="receiveXeroWebhook",
+    summary="Xero webhook",
+    responses=SIGNED,
+    response_class=Response,
+    openapi_extra=webhook_schemas.XERO,
 )
 async def xero(request: Request) -> Response:
     """Xero's notification, including its "intent to receive" check; header `x-xero-signature`."""

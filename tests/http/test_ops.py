@@ -367,6 +367,42 @@ def test_the_document_declares_what_a_generated_client_needs(served: Served):
     )
 
 
+OPERATIONS = {
+    ("get", "/v1/companies/{company}/accounts"): "listAccounts",
+    ("get", "/v1/companies/{company}/customers/{ref}/invoices"): "listInvoices",
+    ("get", "/v1/companies/{company}/customers/{ref}/balance"): "getBalance",
+    ("get", "/v1/companies/{company}/customers/{ref}/payments"): "listPayments",
+    ("get", "/v1/companies/{company}/customers/{ref}/credits"): "listCredits",
+    ("get", "/v1/companies/{company}/customers/{ref}/statement"): "getStatement",
+    ("get", "/v1/companies/{company}/customers/{ref}/statement.pdf"): "getStatementPdf",
+    ("post", "/v1/companies/{company}/request-access"): "requestAccess",
+    ("post", "/v1/companies/{company}/invitations/accept"): "acceptInvitation",
+    ("post", "/webhooks/quickbooks"): "receiveQuickBooksWebhook",
+    ("post", "/webhooks/xero"): "receiveXeroWebhook",
+    ("get", "/healthz"): "getHealth",
+    ("get", "/readyz"): "getReadiness",
+    ("get", "/metrics"): "getMetrics",
+}
+
+
+def test_a_generated_client_names_each_operation_as_a_person_would(served: Served):
+    """Client generators name their methods after operationId. FastAPI's own were the function
+    name and the whole path (`invoices_v1_companies__company__customers__ref__invoices_get`,
+    a method `invoicesV1CompaniesCompanyCustomersRefInvoicesGet` in TypeScript), which also
+    changed with any rename; they are now set, short and part of the contract, and each
+    operation has a summary of its own."""
+    with served.client() as client:
+        document = client.get("/openapi.json").json()
+    found = {
+        (method, path): op["operationId"]
+        for path, methods in document["paths"].items()
+        for method, op in methods.items()
+    }
+    assert found == OPERATIONS
+    summaries = [op["summary"] for methods in document["paths"].values() for op in methods.values()]
+    assert len(set(summaries)) == len(summaries) == len(OPERATIONS)
+
+
 def test_an_idle_keep_alive_connection_outlives_uvicorns_five_seconds(served: Served):
     """Behind a load balancer or reverse proxy, idle connections are reused for up to its own
     idle timeout (AWS ALB and nginx: 60 s): `arsync serve` closed them after uvicorn's 5 s, so
