@@ -251,6 +251,8 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("company_id", "dedupe_key"),
         Index("ix_outbox_due", "status", "not_before"),
+        # the messages past the retention, oldest first (`mailer.retention`)
+        Index("ix_outbox_created_at", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64)
