@@ -12,8 +12,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, inspect, select
 
+from mailer.admin import resend
 from mailer.outbox import OUTBOX
-from mailer.retention import LEDGER, prune_outbox
+from mailer.retention import LEDGER, _delete, _old_messages, prune_outbox
 from mailer.uninvite import INVITATIONS
 from store.crypto import SecretBox
 from store.jobs import claim_job, ensure_jobs, finish_job
@@ -56,6 +57,7 @@ KEPT = {
     "invitation_open",
     "newest",
 }
+INVITATIONS_GONE = ("invitation_superseded", "invitation_accepted", "invitation_without_one")
 # (invoice ref, offset): (status, the message that reminds of it)
 LEDGER_ROWS = {("i1", 0): ("sent", "sent"), ("i2", 7): ("skipped", "dropped"), ("i3", 0): ("sent", "queued")}
 
@@ -219,6 +221,19 @@ def test_two_pruners_at_once_delete_each_message_once(engine):
     pairs = ledger(engine)
     assert len(pairs) == 300
     assert {outbox_id for _, outbox_id in pairs.values()} == {None, newest}
+
+
+def test_a_message_resent_or_deleted_after_it_was_chosen_stays_or_counts_once(engine):
+    ids = add_outbox(engine)
+    with engine.connect() as connection:
+        chosen = [message_id for _, message_id in _old_messages(connection, BEFORE, ids["newest"], None, 100)]
+    assert sorted(chosen) == sorted(ids[name] for name in ("sent", "dropped", "failed", *INVITATIONS_GONE))
+    resend(engine, "acme", ids["failed"])  # an admin's, between the choice and the delete
+    with engine.begin() as connection:
+        assert _delete(connection, chosen, BEFORE, ids["newest"]) == len(chosen) - 1
+    with engine.begin() as connection:  # a pruner whose choice another has deleted since
+        assert _delete(connection, chosen, BEFORE, ids["newest"]) == 0
+    assert stored(engine) == KEPT | {"failed"}
 
 
 def test_a_stopping_worker_prunes_no_further_batch(engine):
