@@ -47,7 +47,8 @@ RUNNING = "running"
 
 
 def retention_cutoff(engine: Engine, keep_days: int) -> datetime:
-    """The time before which a finished run is pruned: `keep_days` ago on the store's clock."""
+    """The time before which a retention of `keep_days` prunes (finished runs here, settled
+    mail in `mailer.retention`): `keep_days` ago on the store's clock."""
     with engine.connect() as connection:
         return store_time(connection) - timedelta(days=keep_days)
 

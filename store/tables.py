@@ -251,6 +251,8 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("company_id", "dedupe_key"),
         Index("ix_outbox_due", "status", "not_before"),
+        # the messages past the retention, oldest first (`mailer.retention`)
+        Index("ix_outbox_created_at", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     company_id: str = Field(max_length=64)
@@ -281,6 +283,7 @@ class ReminderLedger(SQLModel, table=True):
     invoice_ref: str = Field(primary_key=True, max_length=64)
     offset_days: int = Field(primary_key=True)
     status: str  # sent | skipped
+    # the message that reminds of it; None: skipped, or that message pruned (`mailer.retention`)
     outbox_id: int | None = None
     recorded_at: datetime = Field(sa_column=_when(nullable=False))
     # a sent pair: the invoice's balance its reminder was rendered with (None: skipped, or older)

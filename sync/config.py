@@ -61,6 +61,8 @@ class StoreConfig(_Strict):
     url: str = "sqlite:///arsync.db"  # a relative SQLite path: from the configuration file's folder
     # finished sync runs older than this are pruned, their counts kept (`store.retention`)
     keep_runs_days: Annotated[int, Field(ge=1, le=36500)] = 90
+    # settled outbox messages older than this are pruned, rendered body and all (`mailer.retention`)
+    keep_outbox_days: Annotated[int, Field(ge=1, le=36500)] = 90
 
     @field_validator("url")
     @classmethod

@@ -1,9 +1,10 @@
 """The daemon's periodic jobs, each run by one worker of the fleet per interval.
 
 Reminder planning, mail dispatch and finishing cut-off token refreshes every minute,
-customer health and the pruning of sync runs past the retention hourly, token keep-alive
-daily; each is a function of the effective configuration, the store and a time, so the
-daemon only decides when (and, through `store.jobs`, on which worker) they run.
+customer health and the pruning of sync runs and outbox messages past their retentions
+hourly, token keep-alive daily; each is a function of the effective configuration, the store
+and a time, so the daemon only decides when (and, through `store.jobs`, on which worker)
+they run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from connectors.oauth import TokenManager
 from connectors.quickbooks.options import QboOptions
 from connectors.ratelimit import Pacer, make_pacer
 from connectors.xero.options import XeroOptions
+from mailer import retention as outbox_retention
 from mailer.claim import expire_claims_of
 from mailer.dispatch import dispatch
 from mailer.environment import TemplateProblem
@@ -241,6 +243,17 @@ def prune_runs(ctx: JobContext) -> None:
         log.info("daemon.runs_pruned", runs=pruned, keep_days=ctx.config.store.keep_runs_days)
 
 
+def prune_outbox(ctx: JobContext) -> None:
+    """Delete the settled outbox messages past `[store] keep_outbox_days` (`mailer.retention`:
+    what is kept whatever its age, and why no message can go twice for it)."""
+    engine = ctx.app.engine
+    keep = ctx.config.store.keep_outbox_days
+    cutoff = retention.retention_cutoff(engine, keep)
+    pruned = outbox_retention.prune_outbox(engine, cutoff, stopping=ctx.stopping)
+    if pruned:
+        log.info("daemon.outbox_pruned", messages=pruned, keep_days=keep)
+
+
 def health(ctx: JobContext) -> None:
     """Recompute every company's customer health: days past due advance without a sync."""
     for company in ctx.config.companies:
@@ -257,4 +270,5 @@ JOBS = (
     Job("refreshes", timedelta(minutes=1), finish_refreshes),
     Job("health", timedelta(hours=1), health),  # each sync recomputes its company's too
     Job("prune_runs", timedelta(hours=1), prune_runs),  # an hour's runs: a batch or so each time
+    Job("prune_outbox", timedelta(hours=1), prune_outbox),  # an hour's settled mail, likewise
 )

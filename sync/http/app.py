@@ -37,9 +37,10 @@ POOL_SIZE = 20  # store connections kept open for the request handlers
 # at SIGTERM still gets its answer
 STORE_WAIT = 5.0
 # Seconds one of /metrics' statements may run (the others' bound is STORE_WAIT). They count
-# the sync runs kept and every outbox message stored: on this project's 2-core VM, 8.76 million
-# runs (1,000 companies every 15 minutes for three months, the default `keep_runs_days`)
-# took 2.2 s for the runs' count alone; older runs are pruned into totals. Prometheus gives
+# the sync runs and outbox messages kept: on this project's 2-core VM, 8.76 million runs
+# (1,000 companies every 15 minutes for three months, the default `keep_runs_days`) took
+# 2.2 s for the runs' count alone; older runs are pruned into totals, settled mail past
+# `keep_outbox_days` deleted. Prometheus gives
 # up first (scrape_timeout: 10 s by default, at most the scrape interval, 1 min by default),
 # so this bound never cuts off an answer a scraper still waits for; it only ends a statement
 # the store never finishes.

@@ -114,6 +114,16 @@ CASES = [
         '[store]\nkeep_runs_days = "90d"\n',
         "store.keep_runs_days: Input should be a valid",
     ),
+    (  # a retention of no days would prune every message as it was sent
+        "keep-outbox-zero-days",
+        "[store]\nkeep_outbox_days = 0\n",
+        "store.keep_outbox_days: Input should be greater than or equal to 1",
+    ),
+    (
+        "keep-outbox-too-many-days",
+        "[store]\nkeep_outbox_days = 36501\n",
+        "store.keep_outbox_days: Input should be less than or equal to 36500",
+    ),
     ("not-toml", "[store\nurl=", "not valid TOML"),
     ("key-with-newline", '"stor\\n" = 1\n', "'stor\\n': unknown key"),
 ]
@@ -159,3 +169,4 @@ def test_example_config_is_valid(monkeypatch):
     assert [c.id for c in config.companies]
     assert config.companies[0].reminder_offsets_days == [-3, 0, 7, 14, 30]
     assert config.store.keep_runs_days == 90
+    assert config.store.keep_outbox_days == 90
