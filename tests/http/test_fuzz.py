@@ -133,6 +133,7 @@ def test_portal_answers_hold_to_the_document(served: Served, document, books: Bo
         response = case.call(base_url=served.base, timeout=10)
         seen.add(response.status_code)
         case.validate_response(response, checks=checks_for(case))
+        assert_names_the_problem(response)
 
     run()
     assert ANSWERED[operation_id] in seen, (operation_id, seen)  # the aim reached the route's own answer
@@ -154,7 +155,12 @@ def aim(case, data, books: Books, served: Served) -> None:
     if positive and refs and "ref" in case.path_parameters and data.draw(st.integers(0, 3), label="ref?") < 3:
         case.path_parameters["ref"] = data.draw(st.sampled_from(refs), label="ref")
     emails = books.emails.get(company)
-    if positive and emails and "email" in case.query and not data.draw(st.booleans(), label="generated email"):
+    if (
+        positive
+        and emails
+        and "email" in case.query
+        and not data.draw(st.booleans(), label="generated email")
+    ):
         case.query["email"] = data.draw(st.sampled_from(emails), label="email")
     own, other = (
         served.keys.get(company, served.keys["qbo"]),
@@ -168,6 +174,20 @@ def aim(case, data, books: Books, served: Served) -> None:
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
     case.headers = headers
+
+
+# A 422 names what was wrong and where (`sync.http.errors.validation_message`)
+NAMED = ("query parameter '", "path parameter '", "body field '", "header '", "request body")
+
+
+def assert_names_the_problem(response: requests.Response) -> None:
+    """A refusal says what was refused: a message of its own, never "internal error" nor an
+    empty one, and a 422 names the parameter or the body."""
+    if 400 <= response.status_code < 500:
+        error = response.json()["error"]
+        assert error and error != "internal error", response.text
+        if response.status_code == 422:
+            assert error.startswith(NAMED), error
 
 
 def checks_for(case) -> list:
