@@ -236,9 +236,17 @@ class Run:
 
 
 def _advance(run: Run) -> None:
-    """Time passes: minutes, hours, days, or (one step in twenty) a worker down for weeks."""
+    """Time passes: to a second around a window's opening or closing or the company's
+    midnight, minutes, hours, days, or (one step in twenty) a worker down for weeks."""
     roll, rng = run.rng.random(), run.rng
-    if roll < 0.4:
+    if roll < 0.15:
+        delta = _to_edge(run.oracle.settings, run.now, rng) - run.now
+    elif roll < 0.2:  # around the company's midnight, when offsets come due
+        zone = ZoneInfo(run.oracle.settings.timezone)
+        tomorrow = run.oracle.settings.today(run.now + timedelta(minutes=2)) + timedelta(days=1)
+        midnight = datetime.combine(tomorrow, time(0), zone).astimezone(UTC)
+        delta = midnight + timedelta(seconds=rng.choice((-1, 0, 1))) - run.now
+    elif roll < 0.4:
         delta = timedelta(minutes=rng.randint(1, 360))
     elif roll < 0.85:
         delta = timedelta(minutes=rng.randint(360, 2880))
@@ -248,6 +256,20 @@ def _advance(run: Run) -> None:
         delta = timedelta(days=rng.randint(6, 20), minutes=rng.randrange(1440))
         run.history.append(f"the worker is down for {delta}")
     run.books.advance(delta)
+
+
+def _to_edge(settings: Settings, now: datetime, rng: random.Random) -> datetime:
+    """A second before, the instant of, or a minute after the next time the window opens or
+    closes (local hours start on a UTC quarter hour in every zone drawn, Chatham's too)."""
+    quarter = timedelta(minutes=15)
+    moment = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0) + quarter
+    was = settings.open(moment - quarter)
+    for _ in range(8 * 96):  # a window of every hour of every day never closes
+        if settings.open(moment) != was and moment - now >= timedelta(minutes=2):
+            return moment + rng.choice((timedelta(seconds=-1), timedelta(0), timedelta(seconds=59)))
+        was = settings.open(moment)
+        moment += quarter
+    return now + timedelta(hours=1)
 
 
 def settle(run: Run) -> None:
