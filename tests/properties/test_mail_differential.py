@@ -25,7 +25,7 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -167,6 +167,8 @@ class Run:
     last_sync: datetime | None = None
     paused: set[str] = field(default_factory=set)
     overrides: dict[str, bool] = field(default_factory=dict)
+    url: str = ""  # the store's
+    smtp_port: int = 0
     seen: int = 0  # messages of the recorder already checked
     message_ids: set[str] = field(default_factory=set)
 
@@ -184,6 +186,11 @@ class Run:
 
     def failure(self, what: str) -> str:
         return "\n".join([what, "timeline:", *self.history[-60:]])
+
+    def configure(self, settings: Settings) -> None:
+        """Write the configuration file with these company settings; the oracle follows."""
+        write_config(self.config, self.url, self.smtp_port, settings, self.books.connection)
+        self.oracle.settings = settings
 
     def observe(self) -> None:
         self.oracle.observe(self.now, remindable(self.synced, self.paused, self.overrides))
@@ -328,6 +335,14 @@ def _mark(run: Run) -> None:
     run.observe()
 
 
+def _reconfigure(run: Run) -> None:
+    """The operator edits the company's offsets and window (not its time zone): reminders
+    already waiting are judged by the new settings when they are about to go."""
+    settings = replace(draw_settings(run.rng), timezone=run.oracle.settings.timezone)
+    run.configure(settings)
+    run.history.append(f"{run.now.isoformat()} settings now {settings}")
+
+
 def _change(run: Run) -> None:
     for _ in range(run.rng.randint(1, 3)):
         run.history.append(
@@ -345,7 +360,7 @@ def _tick(run: Run) -> None:
 
 ACTIONS: list[tuple[Callable[[Run], None], float]] = [
     (_change, 4), (Run.sync, 3), (Run.plan, 2), (_dispatch, 2), (_tick, 3),
-    (_pause, 0.6), (_mark, 0.6), (settle, 1),
+    (_pause, 0.6), (_mark, 0.6), (_reconfigure, 0.3), (settle, 1),
 ]  # fmt: skip
 
 
@@ -360,11 +375,10 @@ def run_case(engine: Engine, system: str, seed: int, tmp_path: Path, steps: int 
     smtp.start()
     try:
         with SYSTEMS[system](engine, seed, start) as books:
-            config = write_config(
-                tmp_path / "arsync.toml", engine.url.render_as_string(hide_password=False), smtp.port,
-                settings, books.connection,
-            )  # fmt: skip
-            run = Run(books, engine, config, recorder, Oracle(settings), rng)
+            url = engine.url.render_as_string(hide_password=False)
+            config = tmp_path / "arsync.toml"
+            run = Run(books, engine, config, recorder, Oracle(settings), rng, url=url, smtp_port=smtp.port)
+            run.configure(settings)
             run.history.append(f"{system} seed {seed}: {settings}, starting {start.isoformat()}")
             run.sync()
             for _ in range(steps):
