@@ -255,8 +255,8 @@ class Run:
 
 
 def _advance(run: Run) -> None:
-    """Time passes: to a second around a window's opening or closing or the company's
-    midnight, minutes, hours, days, or (one step in twenty) a worker down for weeks."""
+    """Time passes: to a second around a window's opening or closing, the company's midnight
+    or its DST change, minutes, hours, days, or (one step in twenty) a worker down for weeks."""
     roll, rng = run.rng.random(), run.rng
     if roll < 0.15:
         delta = _to_edge(run.oracle.settings, run.now, rng) - run.now
@@ -265,6 +265,9 @@ def _advance(run: Run) -> None:
         tomorrow = run.oracle.settings.today(run.now + timedelta(minutes=2)) + timedelta(days=1)
         midnight = datetime.combine(tomorrow, time(0), zone).astimezone(UTC)
         delta = midnight + timedelta(seconds=rng.choice((-1, 0, 1))) - run.now
+    elif roll < 0.25 and (change := _next_dst_change(run.oracle.settings.timezone, run.now)):
+        delta = change + timedelta(seconds=rng.choice((-3660, -1, 0, 1, 3540))) - run.now
+        delta = max(delta, timedelta(minutes=1))
     elif roll < 0.4:
         delta = timedelta(minutes=rng.randint(1, 360))
     elif roll < 0.85:
@@ -275,6 +278,22 @@ def _advance(run: Run) -> None:
         delta = timedelta(days=rng.randint(6, 20), minutes=rng.randrange(1440))
         run.history.append(f"the worker is down for {delta}")
     run.books.advance(delta)
+
+
+def _next_dst_change(timezone: str, now: datetime) -> datetime | None:
+    """The instant the zone's UTC offset next changes, if one of `DST`'s dates is ahead (every
+    zone drawn changes on a UTC quarter hour)."""
+    zone = ZoneInfo(timezone)
+    for day in DST[timezone]:
+        moment = datetime.combine(day - timedelta(days=1), time(0), UTC)
+        if moment + timedelta(days=3) < now:
+            continue
+        before = moment.astimezone(zone).utcoffset()
+        for _ in range(3 * 96):
+            moment += timedelta(minutes=15)
+            if moment.astimezone(zone).utcoffset() != before:
+                return moment if moment > now else None
+    return None
 
 
 def _to_edge(settings: Settings, now: datetime, rng: random.Random) -> datetime:
