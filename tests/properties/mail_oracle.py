@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -141,6 +141,7 @@ class Oracle:
     shown: dict[str, Shown] = field(default_factory=dict)  # the store's view now
     mails: int = 0
     excused: int = 0  # liveness exemptions used (a reminder's invoice stopped being due meanwhile)
+    reconfigured: datetime = datetime.min.replace(tzinfo=UTC)  # the settings were last edited
 
     def observe(self, at: datetime, shown: dict[str, Shown]) -> None:
         """The store's view after a sync or a local switch."""
@@ -185,7 +186,38 @@ class Oracle:
                 if owner in customers:
                     problems.append(f"{where}: a second email to customer {owner} at the same time")
                 customers[owner] = mail
+                problems += [f"{where}: leaves out {j}" for j in self._left_out(mail, owner, docs)]
         return problems
+
+    def _left_out(self, mail: Mail, owner: str, docs: dict[str, str]) -> list[Shown]:
+        """The customer's other invoices due at the planning that enqueued `mail` (the latest
+        that found one of its invoices due) and not emailed since their offset came due,
+        unchanged since then: SPEC 2, all reminders due for one customer at the same time go
+        out as one email. Judged only where nothing happened that SPEC leaves open: an
+        invoice changed or gone meanwhile, an offset skipped, the settings edited."""
+        listed = {docs.get(line.doc) for line in mail.lines}
+        planned = max(
+            c.at
+            for invoice in listed
+            for c in self.candidates.get(invoice, [])
+            if c.at <= mail.at and c.shown.doc in {line.doc for line in mail.lines}
+        )
+        missing = []
+        for invoice, candidates in self.candidates.items():
+            then = [c for c in candidates if c.at == planned and c.shown.customer == owner]
+            if invoice in listed or not then or self.shown.get(invoice) != then[0].shown:
+                continue
+            offset = then[0].offset
+            first = min(c.at for c in candidates if c.offset == offset)
+            if (
+                first < self.reconfigured
+                or offset in self.skipped.get(invoice, set())
+                or any(when > first for when in self.gone.get(invoice, []))
+                or any(when >= first for when, _ in self.receipts.get(invoice, []))
+            ):
+                continue
+            missing.append(then[0].shown)
+        return missing
 
     def _line(self, mail: Mail, line: Line, invoice: str | None, owners: list[set[str]]) -> str:
         """Why the line may not be in `mail` ("" when it may), recording its receipt."""

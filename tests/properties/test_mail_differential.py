@@ -202,7 +202,7 @@ class Run:
     def configure(self, settings: Settings) -> None:
         """Write the configuration file with these company settings; the oracle follows."""
         write_config(self.config, self.url, self.smtp_port, settings, self.books.connection)
-        self.oracle.settings = settings
+        self.oracle.settings, self.oracle.reconfigured = settings, self.now
 
     def observe(self) -> None:
         self.oracle.observe(self.now, remindable(self.synced, self.paused, self.overrides))
