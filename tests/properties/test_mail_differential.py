@@ -60,7 +60,7 @@ from tests.properties.book_changes import random_change
 from tests.properties.mail_oracle import WEEKDAYS, Line, Mail, Oracle, Settings, remindable
 
 COMPANY = "acme"
-STEPS = int(os.environ.get("ARSYNC_MAIL_DIFF_STEPS", "40"))
+STEPS = int(os.environ.get("ARSYNC_MAIL_DIFF_STEPS", "24"))
 CI_SEEDS = {"quickbooks": (0, 1, 2), "xero": (0, 1, 2)}  # on SQLite; the first also on PostgreSQL
 # DST changes after the simulators' epoch (2025-06-02): each timeline starts shortly before one
 DST = {
