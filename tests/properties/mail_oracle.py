@@ -16,8 +16,9 @@ be the planned one or today's) it accepts each. What it holds arsync to:
   they opened);
 - once two worker ticks (plan, then dispatch) ran inside a window with nothing changed between
   them, an invoice still remindable got an email after its latest due offset first came due,
-  unless it stopped being remindable since then (SPEC is silent on a reminder whose invoice
-  stopped being due while it waited; arsync drops it and counts that offset done) or that
+  unless it stopped being remindable since then, or the settings were edited since then
+  (SPEC is silent on a reminder whose invoice stopped being due, or whose offset was taken
+  out of the settings, while it waited; arsync drops it and counts that offset done), or that
   offset was skipped before (a due date moved later).
 """
 
@@ -257,8 +258,10 @@ class Oracle:
                 continue
             if any(when >= first for when, _ in self.receipts.get(shown.invoice, [])):
                 continue
-            if due[-1] in self.skipped.get(shown.invoice, set()) or any(
-                when > first for when in self.gone.get(shown.invoice, [])
+            if (
+                due[-1] in self.skipped.get(shown.invoice, set())
+                or any(when > first for when in self.gone.get(shown.invoice, []))
+                or self.reconfigured > first  # its offset may have been taken out meanwhile
             ):
                 self.excused += 1
                 continue

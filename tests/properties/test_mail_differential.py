@@ -281,8 +281,8 @@ def _advance(run: Run) -> None:
 
 
 def _next_dst_change(timezone: str, now: datetime) -> datetime | None:
-    """The instant the zone's UTC offset next changes, if one of `DST`'s dates is ahead (every
-    zone drawn changes on a UTC quarter hour)."""
+    """The instant the zone's UTC offset next changes, if one of `DST`'s dates is less than ten
+    days ahead (every zone drawn changes on a UTC quarter hour)."""
     zone = ZoneInfo(timezone)
     for day in DST[timezone]:
         moment = datetime.combine(day - timedelta(days=1), time(0), UTC)
@@ -292,7 +292,7 @@ def _next_dst_change(timezone: str, now: datetime) -> datetime | None:
         for _ in range(3 * 96):
             moment += timedelta(minutes=15)
             if moment.astimezone(zone).utcoffset() != before:
-                return moment if moment > now else None
+                return moment if now < moment < now + timedelta(days=10) else None
     return None
 
 
