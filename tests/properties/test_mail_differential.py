@@ -314,7 +314,7 @@ def settle(run: Run) -> None:
     """Jump into a window; two worker ticks a minute apart; nothing due may be left unsent."""
     settings, rng = run.oracle.settings, run.rng
     moment = run.now + timedelta(minutes=1)
-    for _ in range(20000):  # quarter hours for over 200 days: every window opens within a week
+    for _ in range(20000):  # steps of 1-31 minutes, some 180 days: every window opens weekly
         stay = [moment + timedelta(minutes=m) for m in (0, 1, 2)]
         inside = all(settings.open(t) for t in stay) and len({settings.today(t) for t in stay}) == 1
         if inside and rng.random() < 0.3:
