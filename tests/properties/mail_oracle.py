@@ -77,9 +77,10 @@ class Shown:
 
 
 def remindable(books: SimCompany, paused: set[str], overrides: dict[str, bool]) -> dict[str, Shown]:
-    """Invoice id -> what the store shows of it, for each invoice a reminder may list:
+    """Invoice id -> what the store shows of it, for each invoice a reminder may be due for:
     visible (sent, or marked sent locally; live; its customer imported and active) with a
-    balance, its customer not paused and with a valid address."""
+    balance, its customer not paused. Only those whose customer has a valid address can be
+    mailed; the others' earlier offsets are skipped all the same (SPEC 2 catch-up)."""
     out = {}
     for invoice in books.invoices.values():
         customer = books.customers.get(invoice.customer_id)
@@ -88,10 +89,9 @@ def remindable(books: SimCompany, paused: set[str], overrides: dict[str, bool]) 
         if not _shown_customer(books, customer, False) or not _visible(books, invoice, overrides):
             continue
         recipients = _valid(books, customer)
-        if recipients:
-            out[invoice.id] = Shown(
-                invoice.id, customer.id, invoice.doc_number, invoice.due_date, invoice.balance, recipients
-            )
+        out[invoice.id] = Shown(
+            invoice.id, customer.id, invoice.doc_number, invoice.due_date, invoice.balance, recipients
+        )
     return out
 
 
@@ -158,9 +158,9 @@ class Oracle:
         """A planning ran at `at` over the current view."""
         for shown in self.shown.values():
             due = self.due_offsets(shown, at)
-            if due:
+            self.skipped.setdefault(shown.invoice, set()).update(due[:-1])
+            if due and shown.recipients:
                 self.candidates.setdefault(shown.invoice, []).append(Candidate(at, due[-1], shown))
-                self.skipped.setdefault(shown.invoice, set()).update(due[:-1])
 
     def received(self, mails: list[Mail], docs: dict[str, str]) -> list[str]:
         """Check the emails one dispatch (or one worker's ticks) handed over; `docs` maps
@@ -248,7 +248,7 @@ class Oracle:
         problems = []
         for shown in self.shown.values():
             due = self.due_offsets(shown, at)
-            if not due:
+            if not due or not shown.recipients:
                 continue
             first = min(
                 (c.at for c in self.candidates.get(shown.invoice, []) if c.offset == due[-1]), default=None
