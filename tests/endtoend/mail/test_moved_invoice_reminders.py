@@ -44,3 +44,24 @@ def test_a_customer_gets_one_email_when_a_waiting_reminder_lists_an_invoice_move
     emails = {tuple(r.rcpt_tos): listed(r) for r in smtp.received}
     assert len(smtp.received) == len(emails)  # one email per customer
     assert emails == {("c1@example.com",): ["INV-10", "INV-12"], ("c2@example.com",): [f"INV-{moved}"]}
+
+
+@pytest.mark.parametrize("moved", ["09", "11"])
+def test_a_waiting_reminder_never_shows_a_customer_an_invoice_moved_to_another(
+    make_shop, store_url, smtp, moved
+):
+    """The same without a new invoice: read as the old customer's (the moved invoice's ref
+    sorting after the other's), the reminder went to customer 1 listing customer 2's invoice."""
+    shop = make_shop(store_url, reminder_offsets_days=[0])
+    customers = [customer("1", "Customer 1", "c1@example.com"), customer("2", "Customer 2", "c2@example.com")]
+    shop.sync(customers, [invoice("10", "1", SATURDAY, "120.00"), invoice(moved, "1", SATURDAY, "30.00")])
+    assert shop.cli("reminders", "plan", "--now", iso(SATURDAY_NOON)).code == 0
+
+    shop.sync_changes([invoice(moved, "2", SATURDAY, "30.00")])
+    for minute in (0, 1):
+        at = iso(MONDAY_OPENING + timedelta(minutes=minute))
+        assert shop.cli("reminders", "plan", "--now", at).code == 0
+        assert shop.cli("mail", "dispatch", "--now", at).code == 0
+
+    emails = sorted((tuple(r.rcpt_tos), listed(r)) for r in smtp.received)
+    assert emails == [(("c1@example.com",), ["INV-10"]), (("c2@example.com",), [f"INV-{moved}"])]
