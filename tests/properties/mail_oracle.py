@@ -235,6 +235,9 @@ class Oracle:
         now = self.shown.get(invoice)
         if mail.recipients not in addressed and (now is None or mail.recipients != now.recipients):
             return f"recipients are not the customer's valid addresses ({addressed})"
+        to = {c.shown.customer for c in matching if c.shown.recipients == mail.recipients}
+        if now is not None and to and now.customer not in to and mail.recipients != now.recipients:
+            return f"shown to customer {to}, though the books bill it to {now.customer} now"
         owners.append({c.shown.customer for c in matching})
         received = self.receipts.setdefault(invoice, [])
         received.append((mail.at, frozenset(c.offset for c in matching)))
