@@ -11,7 +11,11 @@ be the planned one or today's) it accepts each. What it holds arsync to:
   at or before the email left, with the due date, balance and customer the store showed then;
 - (invoice, offset) at most once ever: the emails listing one invoice need as many distinct
   offsets, each the latest due at a planning before its email (a matching);
-- one email per customer for the reminders going at the same time;
+- one email per customer for the reminders going at the same time, listing every invoice
+  of that customer due at the planning that enqueued it (where nothing SPEC leaves open
+  happened since);
+- sent to the customer's valid addresses, and never showing a customer an invoice the books
+  now bill to another;
 - automatic mail only inside a window (company time, overnight windows belong to the day
   they opened);
 - once two worker ticks (plan, then dispatch) ran inside a window with nothing changed between
