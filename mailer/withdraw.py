@@ -123,7 +123,9 @@ def assess(
     verdict.revoked, verdict.unwanted = stale_invitations(connection, now, companies, auto_invites)
     if companies is not None and not companies:
         return verdict
-    customers: dict[int, str] = {}  # outbox id -> the customer its invoices still due are of
+    # outbox id -> the customers its invoices still due are of (one, unless the books moved an
+    # invoice to another customer while it waited)
+    customers: dict[int, set[str]] = {}
     changed: set[int] = set()  # listing a due invoice whose balance is not the one rendered
     addressed: dict[int, str] = {}  # outbox id -> its recipients
     early: set[int] = set()  # listing a remindable invoice whose offset is not due today
@@ -136,7 +138,7 @@ def assess(
         pair = (row["invoice_ref"], row["offset_days"])
         if _still_due(row, imports_inactive) and _offset_sent(row, offsets_of):
             due_now.append(pair)
-            customers.setdefault(row["outbox_id"], row["customer_ref"])
+            customers.setdefault(row["outbox_id"], set()).add(row["customer_ref"])
             if row["planned_balance"] is not None and row["planned_balance"] != row["balance"]:
                 changed.add(row["outbox_id"])
             if not _offset_due(row, today_of):
@@ -169,24 +171,31 @@ def assess(
 
 
 def _readdressed(
-    connection: Connection, verdict: Verdict, customers: Mapping[int, str], addressed: Mapping[int, str]
+    connection: Connection,
+    verdict: Verdict,
+    customers: Mapping[int, set[str]],
+    addressed: Mapping[int, str],
 ) -> set[int]:
-    """The untried reminders with invoices still due whose recipients are not the customer's
-    valid addresses in the books now (what planning would address them to)."""
+    """The untried reminders with invoices still due whose recipients are not the valid
+    addresses in the books now (what planning would address them to) of each customer those
+    invoices are of: an invoice billed to another customer meanwhile goes to that one."""
     refs: dict[str, set[str]] = {}
-    for outbox_id, customer in customers.items():
+    for outbox_id, of in customers.items():
         if outbox_id not in verdict.tried:
-            refs.setdefault(verdict.pairs[outbox_id][0], set()).add(customer)
+            refs.setdefault(verdict.pairs[outbox_id][0], set()).update(of)
     now_to: dict[tuple[str, str], set[str]] = {}
     for company, wanted in refs.items():  # (reminder_recipients bounds its own IN lists)
         found = reminder_recipients(connection, company, sorted(wanted))
         now_to.update({(company, ref): set(emails) for ref, emails in found.items()})
     return {
         outbox_id
-        for outbox_id, customer in customers.items()
+        for outbox_id, of in customers.items()
         if outbox_id not in verdict.tried
-        and {a.strip() for a in addressed[outbox_id].split(",")}
-        != now_to.get((verdict.pairs[outbox_id][0], customer), set())
+        and any(
+            {a.strip() for a in addressed[outbox_id].split(",")}
+            != now_to.get((verdict.pairs[outbox_id][0], customer), set())
+            for customer in of
+        )
     }
 
 
@@ -216,7 +225,9 @@ def _unplanned(
         into[company] = {reminder.customer_ref for reminder in plan.reminders}
 
 
-def _several(verdict: Verdict, customers: Mapping[int, str], unplanned: Mapping[str, set[str]]) -> list[int]:
+def _several(
+    verdict: Verdict, customers: Mapping[int, set[str]], unplanned: Mapping[str, set[str]]
+) -> list[int]:
     """The wholly due reminders that would reach their customer beside another one.
 
     Each planning enqueues one email per customer; reminders planned on Saturday and on
@@ -225,12 +236,15 @@ def _several(verdict: Verdict, customers: Mapping[int, str], unplanned: Mapping[
     customer has several untried reminders about to go, or one and more due that no
     planning has enqueued yet (`unplanned`), all are taken back and their pairs planned again together
     (those partly due are taken back anyway). One already tried goes as it is: it may have
-    reached someone.
+    reached someone. A reminder listing invoices of several customers (the books moved one)
+    counts as each one's: taken back to be planned again, it must not leave a customer's
+    other reminder to go alone beside it.
     """
     untried: dict[tuple[str, str], list[int]] = {}
-    for outbox_id, customer in customers.items():
+    for outbox_id, of in customers.items():
         if outbox_id not in verdict.tried:
-            untried.setdefault((verdict.pairs[outbox_id][0], customer), []).append(outbox_id)
+            for customer in of:
+                untried.setdefault((verdict.pairs[outbox_id][0], customer), []).append(outbox_id)
     again = {
         *verdict.replanned,
         *verdict.rebalanced,
