@@ -1,10 +1,13 @@
 """Taking back the mail a verdict names (`mailer.withdraw` judges which, and why): each reminder
 `dropped` with its bucket's reason, in one transaction with its ledger rows:
 
-- the (invoice, offset) pairs no longer due turn from `sent` to `skipped`: they were never
-  sent, and stay done (a reopened invoice is reminded at its next offset);
-- the pairs still due are taken out of the ledger, so the next planning (every minute in the
-  daemon, or `arsync reminders plan`) plans them again, in a reminder listing only them.
+- the (invoice, offset) pairs still due are taken out of the ledger, so the next planning
+  (every minute in the daemon, or `arsync reminders plan`) plans them again, in a reminder
+  listing only them;
+- so are the pairs no longer due: they were never sent, so SPEC 2 makes them due again if
+  their invoice is owed again (a refund reopens it, the customer's reminders are resumed,
+  the invoice is marked sent again). Recorded as skipped, a reopened invoice waited for its
+  next offset. Planning's catch-up rule still sends only the latest offset due then.
 
 Only rows still queued, and still as tried or untried as assessed, are dropped; a reminder
 tried before keeps its ledger rows `sent`. The invitations it names are dropped by
@@ -104,12 +107,13 @@ def take_back(connection: Connection, verdict: Verdict, now: datetime) -> Verdic
     taken.tried = verdict.tried & set(dropped)
     untried = [i for i in dropped if i not in taken.tried]
     taken.pairs = {outbox_id: verdict.pairs[outbox_id] for outbox_id in untried}  # ledger rows change
-    skipped = [_key(company, pair) for company, _, not_due in taken.pairs.values() for pair in not_due]
-    again = [_key(company, pair) for company, due_now, _ in taken.pairs.values() for pair in due_now]
-    if skipped:
-        connection.execute(update(LEDGER).where(_pair()).values(status="skipped"), skipped)
-    if again:
-        connection.execute(delete(LEDGER).where(_pair()), again)
+    released = [
+        _key(company, pair)
+        for company, due_now, not_due in taken.pairs.values()
+        for pair in (*due_now, *not_due)
+    ]
+    if released:
+        connection.execute(delete(LEDGER).where(_pair()), released)
     return taken
 
 

@@ -8,8 +8,9 @@ was paused or left the portal): sending it as rendered would ask for money no lo
 So may the reminder's offset: the company took it out of `reminder_offsets_days` (or emptied
 the list, to send no reminders) while it waited.
 Just before the dispatcher claims automatic mail, such a reminder is `dropped` with the
-reason, in one transaction with its ledger rows (`mailer.take_back`): the pairs no longer due
-stay done, those still due are planned again.
+reason, in one transaction with its ledger rows (`mailer.take_back`): its pairs leave the
+ledger, never sent: those still due are planned again, the others are due again should their
+invoice be owed again (a refund reopens it).
 
 A customer with several untried reminders about to go (Saturday's and Sunday's, both held
 for Monday) has them all taken back the same way, their pairs planned again as one email; so

@@ -104,16 +104,17 @@ def listed(message) -> list[str]:
 
 
 def check_invariants(shop: Shop, smtp, backlog: Backlog) -> None:
-    """After the withdrawal: nothing paid was sent, nothing was sent twice, and every ledger
-    row of a paid invoice is skipped; every still-due pair is sent, by a message that went
-    or is still queued, or out of the ledger (to plan again)."""
+    """After the withdrawal: nothing paid was sent, nothing was sent twice, and no paid
+    invoice's pair is left in the ledger (never sent, it is due again should the invoice be
+    owed again); every still-due pair is sent, by a message that went or is still queued, or
+    out of the ledger (to plan again)."""
     counts = Counter(ref for r in smtp.received for ref in listed(r.message))
     assert not set(counts) & backlog.paid, "a reminder listing a paid invoice was sent"
     assert [ref for ref, n in counts.items() if n > 1] == [], "an (invoice, offset) was sent twice"
     ids = Counter(r.message["Message-ID"] for r in smtp.received)
     assert [m for m, n in ids.items() if n > 1] == []
     ledger = dict(shop.rows("SELECT invoice_ref, status FROM reminder_ledger"))
-    assert {ref: ledger.get(ref) for ref in backlog.paid} == dict.fromkeys(backlog.paid, "skipped")
+    assert {ref: ledger.get(ref) for ref in backlog.paid} == dict.fromkeys(backlog.paid)
     owners = dict(
         shop.rows(
             "SELECT l.invoice_ref, o.status FROM reminder_ledger l JOIN outbox o ON o.id = l.outbox_id"
@@ -145,7 +146,7 @@ def finish(shop: Shop, smtp, backlog: Backlog) -> None:
         by_customer[to] = set(listed(r.message))
     assert by_customer == {f"c{ref}@example.com": refs for ref, refs in backlog.due.items()}
     ledger = dict(shop.rows("SELECT invoice_ref, status FROM reminder_ledger"))
-    assert ledger == dict.fromkeys(backlog.due_refs, "sent") | dict.fromkeys(backlog.paid, "skipped")
+    assert ledger == dict.fromkeys(backlog.due_refs, "sent")
     assert shop.scalar("SELECT COUNT(*) FROM outbox WHERE status NOT IN ('sent', 'dropped')") == 0
 
 
@@ -527,12 +528,9 @@ def test_two_dispatchers_reading_the_backlog_either_side_of_a_payment_do_not_dea
     taken = [i for report in reports.values() for i in (*report.withdrawn, *report.replanned)]
     assert sorted(taken) == [one, two]
     assert shop.rows("SELECT DISTINCT status FROM outbox") == [("dropped",)]
-    # c1i1 went by the first's reading, due: out of the ledger, to plan again; it is paid now,
-    # so the planner has nothing to send, and the paid ones stay skipped
-    assert shop.rows("SELECT invoice_ref, status FROM reminder_ledger ORDER BY invoice_ref") == [
-        ("c1i0", "skipped"),
-        ("c2i0", "skipped"),
-    ]
+    # every pair out of the ledger, never sent: c1i1 went by the first's reading, due, to plan
+    # again; it is paid now, so the planner has nothing to send; the paid ones are released
+    assert shop.rows("SELECT invoice_ref, status FROM reminder_ledger ORDER BY invoice_ref") == []
     assert shop.cli("reminders", "plan", "--now", iso(MONDAY_OPENING)).code == 0
     assert shop.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'queued'") == 0
 
