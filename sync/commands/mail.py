@@ -63,6 +63,13 @@ def deliver_now(
     click.echo(
         f"mail: {handed}, {len(report.failed)} failed, {len(report.retrying)} to retry{partly}{withdrawn}"
     )
+    if dispatching and (report.replanned or report.merged or report.rebalanced or report.readdressed):
+        # Run from cron with a daily `reminders plan`, they waited for the next day's planning
+        click.echo(
+            "Note: the reminders taken back go once `arsync reminders plan` runs again "
+            "(`arsync run` plans every minute); run it now to send them in this window.",
+            err=True,
+        )
     if report.stopped and report.left:  # stopped once the last message had begun: all done
         raise WorkFailed(f"stopped: {report.left} message(s) stay queued for the next `arsync mail dispatch`")
     if report.unreachable:
