@@ -58,6 +58,7 @@ from tests.connectors.xero_fixtures import ROOMY, FakeClock, XeroWorld
 from tests.mailer.smtp_server import LoopbackController, Recorder
 from tests.properties.book_changes import random_change
 from tests.properties.mail_oracle import WEEKDAYS, Line, Mail, Oracle, Settings, remindable
+from tests.properties.seeds import differential_cases
 
 COMPANY = "acme"
 STEPS = int(os.environ.get("ARSYNC_MAIL_DIFF_STEPS", "24"))
@@ -71,18 +72,6 @@ DST = {
 }
 OFFSETS = (-7, -3, -1, 0, 1, 3, 7, 10, 14, 21, 30)
 LINE = re.compile(r"^  Invoice (\S+)  due (\w{3} \d{1,2}, \d{4})  balance ([\d,]+\.\d{2}) \w+", re.M)
-
-
-def _cases() -> list[tuple[str, int, str]]:
-    many = int(os.environ.get("ARSYNC_MAIL_DIFF_SEEDS", "0"))
-    backends = os.environ.get("ARSYNC_MAIL_DIFF_BACKENDS", "sqlite").split(",")
-    cases = []
-    for system, seeds in CI_SEEDS.items():
-        for seed in range(many) if many else seeds:
-            cases.extend((system, seed, backend) for backend in backends)
-        if not many:
-            cases.append((system, seeds[0], "postgres"))
-    return cases
 
 
 def draw_settings(rng: random.Random) -> Settings:
@@ -425,7 +414,7 @@ def run_case(engine: Engine, system: str, seed: int, tmp_path: Path, steps: int 
 
 @pytest.mark.parametrize(
     ("system", "seed", "store_url"),
-    _cases(),
+    differential_cases("ARSYNC_MAIL_DIFF", CI_SEEDS),
     indirect=["store_url"],
     ids=lambda value: str(value),
 )

@@ -35,6 +35,7 @@ from tests.connectors import qbo_fixtures
 from tests.connectors.xero_fixtures import ROOMY, FakeClock, XeroWorld
 from tests.properties.book_changes import random_change
 from tests.properties.portal_oracle import Line, Portal, expected_portal, statement_order
+from tests.properties.seeds import differential_cases
 
 CENT = Decimal("0.01")
 TODAY = date(2025, 6, 1)
@@ -42,18 +43,6 @@ STEPS = int(os.environ.get("ARSYNC_DIFF_STEPS", "10"))  # syncs after the first,
 CI_SEEDS = {"quickbooks": (25, 0, 1), "xero": (0, 1, 2)}  # on SQLite; the first also on PostgreSQL
 # QuickBooks seed 25 deletes a customer whose id a credit memo shares, then runs a full sync
 # (as drawn today: a change to `book_changes` draws other sequences; the seeds stay good tests)
-
-
-def _cases() -> list[tuple[str, int, str]]:
-    many = int(os.environ.get("ARSYNC_DIFF_SEEDS", "0"))
-    backends = os.environ.get("ARSYNC_DIFF_BACKENDS", "sqlite").split(",")
-    cases = []
-    for system, seeds in CI_SEEDS.items():
-        for seed in range(many) if many else seeds:
-            cases.extend((system, seed, backend) for backend in backends)
-        if not many:
-            cases.append((system, seeds[0], "postgres"))
-    return cases
 
 
 @dataclass
@@ -294,7 +283,7 @@ def _step(books: Books, rng: random.Random, change: Callable[[], str], history: 
 
 @pytest.mark.parametrize(
     ("system", "seed", "store_url"),
-    _cases(),
+    differential_cases("ARSYNC_DIFF", CI_SEEDS),
     indirect=["store_url"],
     ids=lambda value: str(value),
 )
