@@ -182,6 +182,7 @@ class SimServer:
 
     def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.latency = latency
+        self._released = threading.Event()  # set: latency waits end at once (`release`)
         # Up to this many seconds (at random) before a request is counted: requests sent
         # together reach the API in any order, as over a network (set by a test).
         self.arrival_jitter = 0.0
@@ -292,7 +293,13 @@ class SimServer:
         GIL: no API serialises its answers so) came ~0.1 s on top of every latency.
         """
         if self.latency > spent:
-            time.sleep(self.latency - spent)
+            self._released.wait(self.latency - spent)
+
+    def release(self) -> None:
+        """End every latency wait now and from now on. A test that needs a sync held while it
+        looks (a long latency) lets it finish at once afterwards, instead of guessing a
+        latency long enough for a loaded machine and waiting it out."""
+        self._released.set()
 
 
 def _make_handler(sim: SimServer) -> type[BaseHTTPRequestHandler]:

@@ -31,9 +31,10 @@ from tests.mailer.conftest import put, reminders
 
 @pytest.fixture
 def slower_fleet(pg_url: str, tmp_path: Path, monkeypatch):
-    """QuickBooks answers each request after 8 s: a first sync runs for 8 s or more, long
-    enough for a second process to start and try the same company meanwhile."""
-    with serving(pg_url, tmp_path, monkeypatch, latency=8.0) as fleet:
+    """QuickBooks holds each request for 120 s, until the test lets the sync finish
+    (`sim.release()`): the worker's sync runs while a second process starts and tries the same
+    company (with 8 s, a loaded machine's second process came after it had ended)."""
+    with serving(pg_url, tmp_path, monkeypatch, latency=120.0) as fleet:
         fleet.config.write_text(f'[store]\nurl = "{pg_url}"\n')
         yield fleet
 
@@ -58,6 +59,7 @@ def test_a_process_whose_clock_runs_ahead_never_syncs_a_company_a_worker_is_sync
         timeout=120,
     )
     still_running = running_runs(fleet)
+    fleet.sim.release()
     [summary] = [json.loads(line) for line in skewed.stdout.splitlines() if line.startswith("{")]
     assert summary["status"] == "skipped", (summary, skewed.stderr[-2000:])
     assert skewed.returncode == 1 and "tenant (skipped)" in skewed.stderr, skewed.stderr[-2000:]

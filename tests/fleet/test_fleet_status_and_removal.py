@@ -29,8 +29,10 @@ from tests.mailer.smtp_server import LoopbackController, Recorder
 
 @pytest.fixture
 def slow_fleet(pg_url: str, tmp_path: Path, monkeypatch):
-    """A fleet whose QuickBooks answers each request after 3 s: a first sync lasts ~3-6 s."""
-    with serving(pg_url, tmp_path, monkeypatch, latency=3.0) as fleet:
+    """A fleet whose QuickBooks holds each request for 120 s, until the test has looked and
+    lets the sync finish (`sim.release()`): with 3 s, a loaded machine's `status` subprocess
+    came after the sync had ended."""
+    with serving(pg_url, tmp_path, monkeypatch, latency=120.0) as fleet:
         fleet.config.write_text(f'[store]\nurl = "{pg_url}"\n')
         yield fleet
 
@@ -81,6 +83,7 @@ def test_status_workers_shows_the_sync_a_worker_is_running(slow_fleet):
     still_running = running_runs(fleet)
     assert listed.returncode == 0, listed.stderr
     [worker] = json.loads(listed.stdout)
+    fleet.sim.release()
     assert still_running == [("tenant", run_worker)], "the sync ended before status looked: too fast"
     assert worker["worker"] == run_worker
     assert worker["running"] == ["tenant"], worker
@@ -113,6 +116,7 @@ def test_purge_while_a_sync_runs_leaves_no_rows_of_the_company(slow_fleet):
     assert not fleet.rows("SELECT 1 FROM invoices WHERE company_id = 'tenant'")  # nothing committed yet
 
     assert fleet.cli("company", "remove", "tenant", "--purge") == 0
+    fleet.sim.release()
 
     # the run in progress finishes (its lease is let go), the worker stays up
     assert wait_for(lambda: not fleet.rows("SELECT 1 FROM leases WHERE name = 'sync:tenant'"), 30)

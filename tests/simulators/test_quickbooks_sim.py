@@ -346,6 +346,7 @@ def test_latency_is_the_whole_answer_time_its_making_included(qbo, monkeypatch):
         return handle(self, request)
 
     monkeypatch.setattr(base, "time", clock)
+    monkeypatch.setattr(qbo._released, "wait", clock.sleep)  # the latency's wait, until released
     monkeypatch.setattr(type(qbo), "handle", making)
     qbo.latency = 0.8
     assert raw_query(qbo, "SELECT COUNT(*) FROM Invoice").status_code == 200
