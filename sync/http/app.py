@@ -40,10 +40,9 @@ STORE_WAIT = 5.0
 # the sync runs and outbox messages kept: on this project's 2-core VM, 8.76 million runs
 # (1,000 companies every 15 minutes for three months, the default `keep_runs_days`) took
 # 2.2 s for the runs' count alone; older runs are pruned into totals, settled mail past
-# `keep_outbox_days` deleted. Prometheus gives
-# up first (scrape_timeout: 10 s by default, at most the scrape interval, 1 min by default),
-# so this bound never cuts off an answer a scraper still waits for; it only ends a statement
-# the store never finishes.
+# `keep_outbox_days` deleted. Prometheus gives up first (scrape_timeout: 10 s by default, at
+# most the scrape interval, 1 min by default), so this bound never cuts off an answer a
+# scraper still waits for; it only ends a statement the store never finishes.
 METRICS_STATEMENT_WAIT = 60.0
 METRICS_POOL_SIZE = 2  # a scrape or two at a time, off the portal's connections
 
